@@ -1,0 +1,160 @@
+// Command redpoint is the backend of Changzhi's village red service points.
+//
+//	redpoint serve [--demo]   serve gRPC and REST (embedded mode by default)
+//	redpoint migrate          apply database migrations
+//	redpoint seed --demo      seed the Changzhi demo data into an empty database
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/changzhi/redpoint/service/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "redpoint:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: redpoint <command> [flags]
+
+commands:
+  serve     serve the gRPC API and the REST gateway (--demo seeds an empty database)
+  migrate   apply the database migrations
+  seed      seed data (--demo: the Changzhi demo) into an empty database
+
+Every flag has a REDPOINT_* environment variable; run 'redpoint serve -h'.`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return errors.New("no command")
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("redpoint "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := configFlags(fs)
+	var demoFlag bool
+	switch cmd {
+	case "serve", "seed":
+		fs.BoolVar(&demoFlag, "demo", false, "seed the deterministic Changzhi demo data when the database is empty")
+	case "migrate":
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	level, _ := cfg.Level()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	switch cmd {
+	case "serve":
+		return serve(ctx, *cfg, demoFlag, log)
+	case "migrate":
+		return migrate(ctx, *cfg, log)
+	default:
+		if !demoFlag {
+			return errors.New("seed: say what to seed: --demo")
+		}
+		return seed(ctx, *cfg, log)
+	}
+}
+
+// configFlags binds every setting to a flag whose default comes from its
+// REDPOINT_* variable, falling back to the embedded mode's default.
+func configFlags(fs *flag.FlagSet) *app.Config {
+	def := app.Defaults()
+	cfg := &app.Config{}
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", env("REDPOINT_GRPC_ADDR", def.GRPCAddr), "gRPC listen address (REDPOINT_GRPC_ADDR)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("REDPOINT_HTTP_ADDR", def.HTTPAddr), "REST/HTTP listen address (REDPOINT_HTTP_ADDR)")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("REDPOINT_DATA_DIR", def.DataDir), "embedded mode's data directory (REDPOINT_DATA_DIR)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", env("REDPOINT_DATABASE_URL", ""), "postgres:// URL; empty: SQLite in the data dir (REDPOINT_DATABASE_URL)")
+	fs.StringVar(&cfg.RedisURL, "redis-url", env("REDPOINT_REDIS_URL", ""), "redis:// URL; empty: an in-process Redis (REDPOINT_REDIS_URL)")
+	fs.StringVar(&cfg.LogLevel, "log-level", env("REDPOINT_LOG_LEVEL", def.LogLevel), "debug, info, warn or error (REDPOINT_LOG_LEVEL)")
+	cfg.PIIKey = os.Getenv("REDPOINT_PII_KEY") // a secret: never a flag, never logged
+	return cfg
+}
+
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+func serve(ctx context.Context, cfg app.Config, demo bool, log *slog.Logger) error {
+	start := time.Now()
+	log.Info("starting redpoint", cfg.LogAttrs()...)
+	// Listen first, so a taken port fails before any slow work.
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("REDPOINT_GRPC_ADDR: %w", err)
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("REDPOINT_HTTP_ADDR: %w", err)
+	}
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
+	}
+	defer a.Close()
+	if a.KV.Embedded {
+		log.Info("embedded mode: in-process Redis", "addr", a.KV.Addr())
+	}
+	if demo {
+		if err := a.SeedDemoIfEmpty(ctx); err != nil {
+			return err
+		}
+	}
+	log.Info("ready", "startup_ms", time.Since(start).Milliseconds())
+	return a.Serve(ctx, grpcLis, httpLis)
+}
+
+func migrate(ctx context.Context, cfg app.Config, log *slog.Logger) error {
+	a, err := app.OpenForMigration(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	v, _, err := a.MigrationVersion(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("database migrated", "version", v)
+	return nil
+}
+
+func seed(ctx context.Context, cfg app.Config, log *slog.Logger) error {
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.SeedDemo(ctx)
+}

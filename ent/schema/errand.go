@@ -1,0 +1,77 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// Errand is one piece of paperwork an agent handles for a resident, from
+// acceptance to completion or cancellation.
+type Errand struct{ ent.Schema }
+
+// Mixin of the Errand.
+func (Errand) Mixin() []ent.Mixin {
+	return []ent.Mixin{TimeMixin{}, VersionMixin{}}
+}
+
+// Fields of the Errand.
+func (Errand) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("tracking_code").NotEmpty().MaxLen(16).Immutable().Comment("resident-facing code, Crockford base32 with check character"),
+		field.String("errand_type_id").MaxLen(32),
+		field.Int("service_point_id"),
+		field.Int("agent_id").Comment("the agent who accepted the errand"),
+		field.String("region_id").MaxLen(12).Comment("the service point's village, copied so scope filters are one range scan"),
+		field.Int("resident_id").Optional().Nillable().Comment("set once a WeChat resident binds the phone"),
+		field.String("resident_name").NotEmpty().MaxLen(64),
+		field.String("resident_phone_cipher").Sensitive(),
+		field.String("resident_phone_hash").MaxLen(64),
+		field.String("resident_phone_last4").MaxLen(4).Comment("for the public lookup and masking; not identifying on its own"),
+		field.String("resident_id_number_cipher").Optional().Sensitive(),
+		field.String("resident_id_number_hash").Optional().MaxLen(64),
+		field.Enum("state").Values("ACCEPTED", "IN_PROGRESS", "FORWARDED", "NEEDS_MATERIALS", "COMPLETED", "CANCELLED"),
+		field.Enum("channel").Values("WALK_IN", "PHONE", "HOME_VISIT").Default("WALK_IN"),
+		field.String("description").Default("").MaxLen(2000),
+		field.JSON("materials", []string{}).Default([]string{}).Comment("materials received from the resident"),
+		field.String("forwarded_to").Default("").MaxLen(128).Comment("the office it was carried to"),
+		field.JSON("missing_materials", []string{}).Default([]string{}),
+		field.String("result").Default("").MaxLen(2000),
+		field.String("cancel_reason").Default("").MaxLen(2000),
+		field.Time("accept_time"),
+		field.Time("due_time").Comment("moves later while the SLA clock is paused"),
+		field.Time("pause_time").Optional().Nillable().Comment("when NEEDS_MATERIALS started the current pause"),
+		field.Time("close_time").Optional().Nillable().Comment("completion or cancellation"),
+		field.Int64("change_seq").Default(0).Comment("delta-sync cursor, assigned on every change"),
+	}
+}
+
+// Edges of the Errand.
+func (Errand) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("errand_type", ErrandType.Type).Ref("errands").Field("errand_type_id").Unique().Required(),
+		edge.From("service_point", ServicePoint.Type).Ref("errands").Field("service_point_id").Unique().Required(),
+		edge.From("agent", User.Type).Ref("errands").Field("agent_id").Unique().Required(),
+		edge.From("resident", Resident.Type).Ref("errands").Field("resident_id").Unique(),
+		edge.To("events", ErrandEvent.Type),
+		edge.To("rating", Rating.Type).Unique(),
+	}
+}
+
+// Indexes of the Errand.
+func (Errand) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("tracking_code").Unique(),
+		index.Fields("region_id", "update_time"),
+		index.Fields("region_id", "accept_time"),
+		index.Fields("service_point_id", "state"),
+		index.Fields("agent_id", "state"),
+		index.Fields("state", "due_time"),
+		index.Fields("errand_type_id"),
+		index.Fields("resident_phone_hash"),
+		index.Fields("resident_id"),
+		index.Fields("update_time", "id"),
+		index.Fields("change_seq"),
+	}
+}

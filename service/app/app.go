@@ -1,0 +1,181 @@
+// Package app wires redpoint's capabilities into one process: it opens the
+// database, Redis and the PII keys from a Config, and serves the API. The
+// command and the end-to-end tests both start the server through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/changzhi/redpoint"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/directory"
+	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/server"
+	"github.com/changzhi/redpoint/service/store"
+)
+
+// App is an opened process: its stores and keys.
+type App struct {
+	cfg    Config
+	log    *slog.Logger
+	Store  *store.Store
+	KV     *kv.KV
+	Keys   *pii.Keyring
+	closed bool
+}
+
+// Open connects to the database and Redis and loads the PII keys. In
+// embedded mode (no database URL) it also applies the migrations; in
+// production that is `redpoint migrate`'s job, and Open only checks it ran.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log}
+	keys, err := cfg.keyring()
+	if err != nil {
+		return nil, err
+	}
+	a.Keys = keys
+	st, err := store.Open(ctx, cfg.databaseTarget())
+	if err != nil {
+		return nil, err
+	}
+	a.Store = st
+	if cfg.Embedded() {
+		err = st.Migrate(ctx)
+	} else {
+		err = st.CheckCurrent(ctx)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	k, err := kv.Open(ctx, cfg.RedisURL)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.KV = k
+	return a, nil
+}
+
+// Close releases the stores.
+func (a *App) Close() error {
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	return errors.Join(a.KV.Close(), a.Store.Close())
+}
+
+// SeedDemoIfEmpty seeds the Changzhi demo unless the database has data.
+func (a *App) SeedDemoIfEmpty(ctx context.Context) error {
+	empty, err := demo.IsEmpty(ctx, a.Store.Client)
+	if err != nil || !empty {
+		return err
+	}
+	start := time.Now()
+	sum, err := demo.Seed(ctx, a.Store.Client, a.Keys, demo.Options{})
+	if err != nil {
+		return err
+	}
+	a.log.InfoContext(ctx, "demo data seeded", "duration_ms", time.Since(start).Milliseconds(),
+		"regions", sum.Regions, "service_points", sum.ServicePoints, "users", sum.Users,
+		"errand_types", sum.ErrandTypes, "errands", sum.Errands, "events", sum.Events, "ratings", sum.Ratings)
+	return nil
+}
+
+// Serve serves the API on the two listeners until ctx is done.
+func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	dir := directory.New(a.Store.Client)
+	reg := prometheus.NewRegistry()
+	srv, err := server.New(ctx, server.Config{
+		Logger:   a.log,
+		OpenAPI:  redpoint.OpenAPI,
+		Registry: reg,
+		Checks: map[string]func(context.Context) error{
+			"database": a.Store.Ping,
+			"redis":    a.KV.Ping,
+		},
+	},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterRegionServiceServer(s, dir) },
+			Gateway:  redpointv1.RegisterRegionServiceHandler,
+		},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterServicePointServiceServer(s, dir) },
+			Gateway:  redpointv1.RegisterServicePointServiceHandler,
+		},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandTypeServiceServer(s, dir) },
+			Gateway:  redpointv1.RegisterErrandTypeServiceHandler,
+		},
+	)
+	if err != nil {
+		return err
+	}
+	a.log.InfoContext(ctx, "serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String())
+	return srv.Serve(ctx, grpcLis, httpLis)
+}
+
+func (c Config) keyring() (*pii.Keyring, error) {
+	if c.PIIKey != "" {
+		k, err := pii.ParseKeyring(c.PIIKey)
+		if err != nil {
+			return nil, fmt.Errorf("REDPOINT_PII_KEY: %w", err)
+		}
+		return k, nil
+	}
+	if !c.Embedded() {
+		return nil, errors.New("REDPOINT_PII_KEY: required with REDPOINT_DATABASE_URL (production keeps keys out of the data dir)")
+	}
+	k, err := pii.LoadOrCreateKeyFile(filepath.Join(c.DataDir, "pii.key"))
+	if err != nil {
+		return nil, fmt.Errorf("REDPOINT_DATA_DIR: %w", err)
+	}
+	return k, nil
+}
+
+// OpenForMigration opens only the database and applies every pending
+// migration, for `redpoint migrate`.
+func OpenForMigration(ctx context.Context, cfg Config) (*store.Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.databaseTarget())
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// ErrNotEmpty reports an explicit seed into a database that has data.
+var ErrNotEmpty = errors.New("the database already has data; demo data goes only into an empty database")
+
+// SeedDemo seeds the demo, failing if the database has data.
+func (a *App) SeedDemo(ctx context.Context) error {
+	empty, err := demo.IsEmpty(ctx, a.Store.Client)
+	if err != nil {
+		return err
+	}
+	if !empty {
+		return ErrNotEmpty
+	}
+	return a.SeedDemoIfEmpty(ctx)
+}

@@ -1,0 +1,102 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+
+	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/store"
+)
+
+// Config is the process configuration. The zero value plus Defaults serves
+// the embedded mode.
+type Config struct {
+	GRPCAddr    string // REDPOINT_GRPC_ADDR
+	HTTPAddr    string // REDPOINT_HTTP_ADDR
+	DataDir     string // REDPOINT_DATA_DIR
+	DatabaseURL string // REDPOINT_DATABASE_URL; empty: SQLite in DataDir
+	RedisURL    string // REDPOINT_REDIS_URL; empty: embedded Redis
+	PIIKey      string // REDPOINT_PII_KEY; empty in embedded mode: a key file in DataDir
+	LogLevel    string // REDPOINT_LOG_LEVEL: debug, info, warn, error
+}
+
+// Defaults are the embedded mode's settings.
+func Defaults() Config {
+	return Config{GRPCAddr: ":9090", HTTPAddr: ":8080", DataDir: "./redpoint-data", LogLevel: "info"}
+}
+
+// Embedded reports whether the database is the embedded SQLite.
+func (c Config) Embedded() bool { return c.DatabaseURL == "" }
+
+func (c Config) databaseTarget() string { return store.Target(c.DatabaseURL, c.DataDir) }
+
+// Validate checks every setting and names the bad one.
+func (c Config) Validate() error {
+	for _, a := range []struct{ name, value string }{{"REDPOINT_GRPC_ADDR", c.GRPCAddr}, {"REDPOINT_HTTP_ADDR", c.HTTPAddr}} {
+		if _, _, err := net.SplitHostPort(a.value); err != nil {
+			return fmt.Errorf("%s: %q is not host:port: %w", a.name, a.value, err)
+		}
+	}
+	if c.DatabaseURL == "" && c.DataDir == "" {
+		return fmt.Errorf("REDPOINT_DATA_DIR: empty, and no REDPOINT_DATABASE_URL")
+	}
+	if c.DatabaseURL != "" {
+		if _, _, err := store.ParseURL(c.DatabaseURL); err != nil {
+			return fmt.Errorf("REDPOINT_DATABASE_URL: %w", err)
+		}
+	}
+	if c.RedisURL != "" {
+		if _, err := kv.ParseURL(c.RedisURL); err != nil {
+			return fmt.Errorf("REDPOINT_REDIS_URL: %w", err)
+		}
+	}
+	if _, err := c.Level(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Level parses LogLevel.
+func (c Config) Level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("REDPOINT_LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// LogAttrs is the effective configuration for the start-up log line, with
+// secrets masked.
+func (c Config) LogAttrs() []any {
+	mode := "production"
+	if c.Embedded() {
+		mode = "embedded"
+	}
+	redis := "embedded"
+	if c.RedisURL != "" {
+		redis = maskURL(c.RedisURL)
+	}
+	database := "sqlite:" + c.DataDir
+	if !c.Embedded() {
+		database = maskURL(c.DatabaseURL)
+	}
+	pii := "key file in data dir"
+	if c.PIIKey != "" {
+		pii = "REDPOINT_PII_KEY (set)"
+	}
+	return []any{"mode", mode, "grpc_addr", c.GRPCAddr, "http_addr", c.HTTPAddr, "data_dir", c.DataDir,
+		"database", database, "redis", redis, "pii_keys", pii, "log_level", c.LogLevel}
+}
+
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,327 @@
+// Package directory serves the read side of the directory: regions, service
+// points and the errand catalog.
+package directory
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/region"
+	"github.com/changzhi/redpoint/ent/servicepoint"
+	"github.com/changzhi/redpoint/ent/user"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/pagetoken"
+	"github.com/changzhi/redpoint/service/resname"
+)
+
+// Server implements RegionService, ServicePointService and ErrandTypeService.
+type Server struct {
+	redpointv1.UnimplementedRegionServiceServer
+	redpointv1.UnimplementedServicePointServiceServer
+	redpointv1.UnimplementedErrandTypeServiceServer
+	db *ent.Client
+}
+
+var (
+	_ redpointv1.RegionServiceServer       = (*Server)(nil)
+	_ redpointv1.ServicePointServiceServer = (*Server)(nil)
+	_ redpointv1.ErrandTypeServiceServer   = (*Server)(nil)
+)
+
+// New returns a directory server reading from db.
+func New(db *ent.Client) *Server { return &Server{db: db} }
+
+var errRegionNotFound = apierr.ErrNotFound.WithMessage("未找到该行政区划")
+
+// GetRegion returns one region.
+func (s *Server) GetRegion(ctx context.Context, req *redpointv1.GetRegionRequest) (*redpointv1.Region, error) {
+	code, err := resname.Region("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.db.Region.Get(ctx, code.String())
+	if ent.IsNotFound(err) {
+		return nil, errRegionNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("directory.GetRegion: %w", err)
+	}
+	return regionProto(r), nil
+}
+
+// ListRegions lists a region's children by code.
+func (s *Server) ListRegions(ctx context.Context, req *redpointv1.ListRegionsRequest) (*redpointv1.ListRegionsResponse, error) {
+	parent, err := resname.Region("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	size, err := pagetoken.Size(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	query := "regions?parent=" + parent.String()
+	var after string
+	if _, err := pagetoken.Decode(req.GetPageToken(), query, &after); err != nil {
+		return nil, err
+	}
+	exists, err := s.db.Region.Query().Where(region.ID(parent.String())).Exist(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("directory.ListRegions: %w", err)
+	}
+	if !exists {
+		return nil, errRegionNotFound
+	}
+	q := s.db.Region.Query().Where(region.ParentID(parent.String()))
+	if after != "" {
+		q = q.Where(region.IDGT(after))
+	}
+	rows, err := q.Order(ent.Asc(region.FieldID)).Limit(size + 1).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("directory.ListRegions: %w", err)
+	}
+	resp := &redpointv1.ListRegionsResponse{}
+	if len(rows) > size {
+		rows = rows[:size]
+		if resp.NextPageToken, err = pagetoken.Encode(query, rows[size-1].ID); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range rows {
+		resp.Regions = append(resp.Regions, regionProto(r))
+	}
+	return resp, nil
+}
+
+func regionProto(r *ent.Region) *redpointv1.Region {
+	p := &redpointv1.Region{
+		Name:        resname.Name(resname.Regions, r.ID),
+		Code:        r.ID,
+		DisplayName: r.Name,
+		Level:       regionLevels[r.Level],
+	}
+	if r.ParentID != "" {
+		p.Parent = resname.Name(resname.Regions, r.ParentID)
+	}
+	return p
+}
+
+var regionLevels = map[region.Level]redpointv1.RegionLevel{
+	region.LevelCITY:     redpointv1.RegionLevel_REGION_LEVEL_CITY,
+	region.LevelCOUNTY:   redpointv1.RegionLevel_REGION_LEVEL_COUNTY,
+	region.LevelTOWNSHIP: redpointv1.RegionLevel_REGION_LEVEL_TOWNSHIP,
+	region.LevelVILLAGE:  redpointv1.RegionLevel_REGION_LEVEL_VILLAGE,
+}
+
+var errServicePointNotFound = apierr.ErrNotFound.WithMessage("未找到该代办点")
+
+// GetServicePoint returns one service point.
+func (s *Server) GetServicePoint(ctx context.Context, req *redpointv1.GetServicePointRequest) (*redpointv1.ServicePoint, error) {
+	id, err := resname.IntID("name", req.GetName(), resname.ServicePoints)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := s.db.ServicePoint.Query().Where(servicepoint.ID(id)).WithRegion().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, errServicePointNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("directory.GetServicePoint: %w", err)
+	}
+	counts, err := s.agentCounts(ctx, []int{sp.ID})
+	if err != nil {
+		return nil, err
+	}
+	return servicePointProto(sp, counts[sp.ID]), nil
+}
+
+// spCursor is the position after the last point of a page.
+type spCursor struct {
+	Region string `json:"r"`
+	ID     int    `json:"i"`
+}
+
+// ListServicePoints lists every point in a region's subtree.
+func (s *Server) ListServicePoints(ctx context.Context, req *redpointv1.ListServicePointsRequest) (*redpointv1.ListServicePointsResponse, error) {
+	parent, err := resname.Region("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	size, err := pagetoken.Size(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	query := "servicePoints?parent=" + parent.String() + "&inactive=" + strconv.FormatBool(req.GetShowInactive())
+	var cur spCursor
+	hasCursor, err := pagetoken.Decode(req.GetPageToken(), query, &cur)
+	if err != nil {
+		return nil, err
+	}
+	exists, err := s.db.Region.Query().Where(region.ID(parent.String())).Exist(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("directory.ListServicePoints: %w", err)
+	}
+	if !exists {
+		return nil, errRegionNotFound
+	}
+	lo, hi := parent.Range()
+	base := s.db.ServicePoint.Query().Where(servicepoint.RegionIDGTE(lo), servicepoint.RegionIDLTE(hi))
+	if !req.GetShowInactive() {
+		base = base.Where(servicepoint.Active(true))
+	}
+	total, err := base.Clone().Count(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("directory.ListServicePoints: %w", err)
+	}
+	q := base
+	if hasCursor {
+		q = q.Where(servicepoint.Or(
+			servicepoint.RegionIDGT(cur.Region),
+			servicepoint.And(servicepoint.RegionID(cur.Region), servicepoint.IDGT(cur.ID)),
+		))
+	}
+	rows, err := q.WithRegion().
+		Order(ent.Asc(servicepoint.FieldRegionID), ent.Asc(servicepoint.FieldID)).
+		Limit(size + 1).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("directory.ListServicePoints: %w", err)
+	}
+	resp := &redpointv1.ListServicePointsResponse{TotalSize: int32(total)}
+	if len(rows) > size {
+		rows = rows[:size]
+		last := rows[size-1]
+		if resp.NextPageToken, err = pagetoken.Encode(query, spCursor{Region: last.RegionID, ID: last.ID}); err != nil {
+			return nil, err
+		}
+	}
+	ids := make([]int, len(rows))
+	for i, sp := range rows {
+		ids[i] = sp.ID
+	}
+	counts, err := s.agentCounts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, sp := range rows {
+		resp.ServicePoints = append(resp.ServicePoints, servicePointProto(sp, counts[sp.ID]))
+	}
+	return resp, nil
+}
+
+// agentCounts counts the active agents of each point in one query.
+func (s *Server) agentCounts(ctx context.Context, ids []int) (map[int]int, error) {
+	var rows []struct {
+		ServicePointID int `json:"service_point_id"`
+		Count          int `json:"count"`
+	}
+	err := s.db.User.Query().
+		Where(user.ServicePointIDIn(ids...), user.Active(true), user.RoleEQ(user.RoleAGENT)).
+		GroupBy(user.FieldServicePointID).
+		Aggregate(ent.Count()).
+		Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("directory.agentCounts: %w", err)
+	}
+	out := make(map[int]int, len(rows))
+	for _, r := range rows {
+		out[r.ServicePointID] = r.Count
+	}
+	return out, nil
+}
+
+func servicePointProto(sp *ent.ServicePoint, agents int) *redpointv1.ServicePoint {
+	p := &redpointv1.ServicePoint{
+		Name:        resname.Name(resname.ServicePoints, sp.ID),
+		DisplayName: sp.Name,
+		Region:      resname.Name(resname.Regions, sp.RegionID),
+		Address:     sp.Address,
+		Phone:       sp.Phone,
+		Active:      sp.Active,
+		AgentCount:  int32(agents),
+		CreateTime:  timestamppb.New(sp.CreateTime),
+		UpdateTime:  timestamppb.New(sp.UpdateTime),
+		Etag:        Etag(sp.Version),
+	}
+	if sp.Edges.Region != nil {
+		p.RegionDisplayName = sp.Edges.Region.Name
+	}
+	return p
+}
+
+// Etag formats a row version as the etag clients send back.
+func Etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+var errErrandTypeNotFound = apierr.ErrNotFound.WithMessage("未找到该事项")
+
+// GetErrandType returns one catalog entry.
+func (s *Server) GetErrandType(ctx context.Context, req *redpointv1.GetErrandTypeRequest) (*redpointv1.ErrandType, error) {
+	code, err := resname.StringID("name", req.GetName(), resname.ErrandTypes, 32)
+	if err != nil {
+		return nil, err
+	}
+	et, err := s.db.ErrandType.Get(ctx, code)
+	if ent.IsNotFound(err) {
+		return nil, errErrandTypeNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("directory.GetErrandType: %w", err)
+	}
+	return ErrandTypeProto(et), nil
+}
+
+// ListErrandTypes lists the catalog by code.
+func (s *Server) ListErrandTypes(ctx context.Context, req *redpointv1.ListErrandTypesRequest) (*redpointv1.ListErrandTypesResponse, error) {
+	size, err := pagetoken.Size(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	query := "errandTypes?inactive=" + strconv.FormatBool(req.GetShowInactive())
+	var after string
+	if _, err := pagetoken.Decode(req.GetPageToken(), query, &after); err != nil {
+		return nil, err
+	}
+	q := s.db.ErrandType.Query()
+	if !req.GetShowInactive() {
+		q = q.Where(errandtype.Active(true))
+	}
+	if after != "" {
+		q = q.Where(errandtype.IDGT(after))
+	}
+	rows, err := q.Order(ent.Asc(errandtype.FieldID)).Limit(size + 1).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("directory.ListErrandTypes: %w", err)
+	}
+	resp := &redpointv1.ListErrandTypesResponse{}
+	if len(rows) > size {
+		rows = rows[:size]
+		if resp.NextPageToken, err = pagetoken.Encode(query, rows[size-1].ID); err != nil {
+			return nil, err
+		}
+	}
+	for _, et := range rows {
+		resp.ErrandTypes = append(resp.ErrandTypes, ErrandTypeProto(et))
+	}
+	return resp, nil
+}
+
+// ErrandTypeProto converts a catalog row.
+func ErrandTypeProto(et *ent.ErrandType) *redpointv1.ErrandType {
+	return &redpointv1.ErrandType{
+		Name:              resname.Name(resname.ErrandTypes, et.ID),
+		Code:              et.ID,
+		DisplayName:       et.Name,
+		Department:        et.Department,
+		TimeLimitDays:     int32(et.TimeLimitDays),
+		RequiredMaterials: et.RequiredMaterials,
+		Description:       et.Description,
+		Active:            et.Active,
+		CreateTime:        timestamppb.New(et.CreateTime),
+		UpdateTime:        timestamppb.New(et.UpdateTime),
+		Etag:              Etag(et.Version),
+	}
+}

@@ -1,0 +1,88 @@
+// Package resname parses resource names (regions/{code}, servicePoints/{id},
+// errandTypes/{code}) into ids, with INVALID_ARGUMENT on the named field.
+package resname
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/regioncode"
+)
+
+// Collections, as they appear in names and REST paths.
+const (
+	Regions       = "regions"
+	ServicePoints = "servicePoints"
+	ErrandTypes   = "errandTypes"
+	Errands       = "errands"
+	Users         = "users"
+)
+
+// segment returns the id part of "collection/id", or an error naming field.
+func segment(field, name, collection string) (string, error) {
+	id, ok := strings.CutPrefix(name, collection+"/")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		if name == "" {
+			return "", apierr.InvalidField(field, "不能为空，格式为 "+collection+"/{id}")
+		}
+		return "", apierr.InvalidField(field, "格式应为 "+collection+"/{id}")
+	}
+	return id, nil
+}
+
+// Region parses regions/{12-digit code}.
+func Region(field, name string) (regioncode.Code, error) {
+	id, err := segment(field, name, Regions)
+	if err != nil {
+		return "", err
+	}
+	code, err := regioncode.Parse(id)
+	if err != nil {
+		return "", apierr.InvalidField(field, "区划代码应为 12 位数字")
+	}
+	return code, nil
+}
+
+// IntID parses collection/{positive integer}.
+func IntID(field, name, collection string) (int, error) {
+	id, err := segment(field, name, collection)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(id)
+	if err != nil || n <= 0 {
+		return 0, apierr.InvalidField(field, "编号应为正整数")
+	}
+	return n, nil
+}
+
+// StringID parses collection/{id} where id is a code of at most maxLen
+// letters, digits and dashes.
+func StringID(field, name, collection string, maxLen int) (string, error) {
+	id, err := segment(field, name, collection)
+	if err != nil {
+		return "", err
+	}
+	if len(id) > maxLen {
+		return "", apierr.InvalidField(field, "编码过长")
+	}
+	for _, r := range id {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return "", apierr.InvalidField(field, "编码只能包含字母、数字和连字符")
+		}
+	}
+	return id, nil
+}
+
+// Name formats collection/id.
+func Name(collection string, id any) string {
+	switch v := id.(type) {
+	case int:
+		return collection + "/" + strconv.Itoa(v)
+	case string:
+		return collection + "/" + v
+	default:
+		panic("resname.Name: id must be int or string")
+	}
+}

@@ -1,0 +1,209 @@
+// Package server runs the gRPC server and the REST gateway in one process,
+// behind one interceptor chain, with health, metrics and the OpenAPI
+// document on the HTTP side.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/changzhi/redpoint/service/apierr"
+)
+
+// Config is what the server needs from the process.
+type Config struct {
+	Logger        *slog.Logger
+	Authenticator Authenticator // nil: calls carry no identity
+	// Checks are run by GET /healthz; it answers 200 only when all pass.
+	Checks map[string]func(context.Context) error
+	// OpenAPI is the document served at /openapi.json.
+	OpenAPI []byte
+	// Registry receives the gRPC metrics; the caller may add its own.
+	Registry *prometheus.Registry
+}
+
+// Service is one API service: how it registers on the gRPC server and on
+// the gateway (the generated Register…Handler function).
+type Service struct {
+	Register func(grpc.ServiceRegistrar)
+	Gateway  func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error
+}
+
+// Server is the gRPC server plus the HTTP server in front of the gateway.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	metrics  *grpcprom.ServerMetrics
+	grpc     *grpc.Server
+	health   *health.Server
+	inproc   *bufconn.Listener
+	gwConn   *grpc.ClientConn
+	gwMux    *runtime.ServeMux
+	http     *http.Server
+	services []Service
+}
+
+// New builds the servers and registers services on both.
+func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, services: services}
+	s.metrics = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets([]float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}),
+	))
+	if err := cfg.Registry.Register(s.metrics); err != nil {
+		return nil, fmt.Errorf("server.New: metrics: %w", err)
+	}
+	_ = cfg.Registry.Register(collectors.NewGoCollector())
+	_ = cfg.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	s.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(s.unaryChain()...),
+		grpc.ChainStreamInterceptor(s.streamChain()...),
+	)
+	for _, svc := range services {
+		svc.Register(s.grpc)
+	}
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.metrics.InitializeMetrics(s.grpc)
+
+	// The gateway reaches the gRPC server over an in-memory connection, so
+	// every REST call runs the same interceptor chain as a gRPC call.
+	s.inproc = bufconn.Listen(1 << 20)
+	conn, err := grpc.NewClient("passthrough:///redpoint-inproc",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inproc.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("server.New: gateway connection: %w", err)
+	}
+	s.gwConn = conn
+	s.gwMux = runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitDefaultValues: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+		}),
+		runtime.WithErrorHandler(gatewayErrorHandler),
+	)
+	for _, svc := range services {
+		if svc.Gateway == nil {
+			continue
+		}
+		if err := svc.Gateway(ctx, s.gwMux, conn); err != nil {
+			return nil, fmt.Errorf("server.New: gateway: %w", err)
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /openapi.json", s.openapi)
+	mux.Handle("/", s.gwMux)
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// gatewayErrorHandler gives the gateway's own errors (unknown path, a
+// malformed parameter) the same ErrorInfo and zh-CN message as every other.
+func gatewayErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	st := apierr.FromStatus(status.Convert(err))
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, st.Err())
+}
+
+// Serve serves gRPC on grpcLis and HTTP on httpLis until ctx is done, then
+// shuts both down gracefully.
+func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	errc := make(chan error, 3)
+	go func() { errc <- s.grpc.Serve(s.inproc) }()
+	go func() { errc <- s.grpc.Serve(grpcLis) }()
+	go func() {
+		if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			return
+		}
+		errc <- nil
+	}()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.shutdown()
+	return serveErr
+}
+
+func (s *Server) shutdown() {
+	s.health.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.log.Warn("http shutdown", "error", err)
+	}
+	s.gwConn.Close()
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		s.grpc.Stop()
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	result := map[string]string{}
+	ok := true
+	for name, check := range s.cfg.Checks {
+		if err := check(ctx); err != nil {
+			ok = false
+			result[name] = "unavailable"
+			s.log.WarnContext(ctx, "health check failed", "check", name, "error", err)
+			continue
+		}
+		result[name] = "ok"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"status": map[bool]string{true: "ok", false: "unavailable"}[ok], "checks": result})
+}
+
+func (s *Server) openapi(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(s.cfg.OpenAPI)
+}

@@ -1,0 +1,121 @@
+// Package store opens the database through ent — PostgreSQL in production,
+// SQLite (pure Go) embedded — and applies the versioned migrations.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+
+	"github.com/changzhi/redpoint/ent"
+)
+
+// Migrations holds the generated golang-migrate files, one folder per dialect.
+//
+//go:embed migrations
+var Migrations embed.FS
+
+// Store is an open database.
+type Store struct {
+	Client  *ent.Client
+	DB      *sql.DB
+	Dialect string // dialect.Postgres or dialect.SQLite
+	url     string
+	dsn     string
+}
+
+// Target is where Open connects: a postgres:// URL, a sqlite:PATH URL, or,
+// when empty, a SQLite file in the data dir.
+func Target(databaseURL, dataDir string) string {
+	if databaseURL != "" {
+		return databaseURL
+	}
+	return "sqlite:" + filepath.Join(dataDir, "redpoint.db")
+}
+
+// ParseURL checks a database URL and returns its dialect and the driver DSN.
+func ParseURL(raw string) (dialectName, dsn string, err error) {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		if _, err := url.Parse(raw); err != nil {
+			return "", "", fmt.Errorf("invalid PostgreSQL URL: %w", err)
+		}
+		return dialect.Postgres, raw, nil
+	case strings.HasPrefix(raw, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//")
+		if path == "" {
+			return "", "", errors.New("sqlite URL has no file path")
+		}
+		return dialect.SQLite, sqliteDSN(path), nil
+	default:
+		return "", "", errors.New("database URL must start with postgres://, postgresql:// or sqlite:")
+	}
+}
+
+// sqliteDSN sets what the embedded mode relies on: foreign keys, WAL so
+// readers don't block the writer, a busy timeout instead of SQLITE_BUSY, and
+// BEGIN IMMEDIATE so a read-then-write transaction can't deadlock.
+func sqliteDSN(path string) string {
+	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+}
+
+// Open connects to the database at databaseURL (see Target). It does not
+// migrate; call Migrate.
+func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	dialectName, dsn, err := ParseURL(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("store.Open: %w", err)
+	}
+	driverName := "pgx"
+	if dialectName == dialect.SQLite {
+		driverName = "sqlite"
+		path := strings.TrimPrefix(strings.SplitN(dsn, "?", 2)[0], "file:")
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("store.Open: data dir: %w", err)
+		}
+	}
+	db, err := sql.Open(driverName, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store.Open: %w", err)
+	}
+	if dialectName == dialect.SQLite {
+		db.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
+	} else {
+		db.SetMaxOpenConns(max(8, runtime.NumCPU()*4))
+		db.SetMaxIdleConns(max(8, runtime.NumCPU()*4))
+		db.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store.Open: %s unreachable: %w", dialectName, err)
+	}
+	client := ent.NewClient(ent.Driver(entsql.OpenDB(dialectName, db)))
+	return &Store{Client: client, DB: db, Dialect: dialectName, url: databaseURL, dsn: dsn}, nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.Client.Close() }
+
+// migrationFiles is the folder of the store's dialect inside Migrations.
+func (s *Store) migrationFiles() (fs.FS, error) {
+	return fs.Sub(Migrations, "migrations/"+s.Dialect)
+}
