@@ -26,24 +26,24 @@ const Password = "redpoint-demo"
 
 // The fixed demo accounts and resident the README lists.
 const (
-	CityAdminPhone         = "13800000001" // 长治市
-	CountyAdminPhone       = "13800000002" // 襄垣县
-	GuhanSecretaryPhone    = "13800000003" // 古韩镇
-	DanzhuSecretaryPhone   = "13800000004" // 丹朱镇
-	GuhanAgentPhone        = "13800000005" // a point in 古韩镇
-	DanzhuAgentPhone       = "13800000006" // a point in 丹朱镇
-	ResidentPhone          = "13900000001" // several errands at the 古韩镇 agent's point
-	xiangyuanCounty        = "140423"
-	guhanTownship          = "140423100"
-	danzhuTownship         = "140428100"
-	cityCode               = "140400"
-	servicePointsInCity    = 1286
-	defaultErrands         = 23000
-	seed1, seed2           = 0x7265647031, 0x636861 // "redp1", "cha"
-	residentReuseRate      = 0.35
-	ratingRate             = 0.72
-	followUpCloseRate      = 0.85
-	batchSize              = 400
+	CityAdminPhone       = "13800000001" // 长治市
+	CountyAdminPhone     = "13800000002" // 襄垣县
+	GuhanSecretaryPhone  = "13800000003" // 古韩镇
+	DanzhuSecretaryPhone = "13800000004" // 丹朱镇
+	GuhanAgentPhone      = "13800000005" // a point in 古韩镇
+	DanzhuAgentPhone     = "13800000006" // a point in 丹朱镇
+	ResidentPhone        = "13900000001" // several errands at the 古韩镇 agent's point
+	xiangyuanCounty      = "140423"
+	guhanTownship        = "140423100"
+	danzhuTownship       = "140428100"
+	cityCode             = "140400"
+	servicePointsInCity  = 1286
+	defaultErrands       = 23000
+	seed1, seed2         = 0x7265647031, 0x636861 // "redp1", "cha"
+	residentReuseRate    = 0.35
+	ratingRate           = 0.72
+	followUpCloseRate    = 0.85
+	batchSize            = 400
 )
 
 // Options tune a seed. The zero value seeds the full demo as of time.Now().

@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
-	"fmt"
 
 	"entgo.io/ent/dialect"
 	"github.com/golang-migrate/migrate/v4"
