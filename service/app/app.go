@@ -27,7 +27,6 @@ import (
 
 // App is an opened process: its stores and keys.
 type App struct {
-	cfg    Config
 	log    *slog.Logger
 	Store  *store.Store
 	KV     *kv.KV
@@ -42,7 +41,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log}
+	a := &App{log: log}
 	keys, err := cfg.keyring()
 	if err != nil {
 		return nil, err
@@ -69,6 +68,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.KV = k
 	return a, nil
+}
+
+// New assembles an App from stores opened elsewhere (tests open theirs
+// with storetest and kvtest). Close closes them.
+func New(log *slog.Logger, st *store.Store, k *kv.KV, keys *pii.Keyring) *App {
+	return &App{log: log, Store: st, KV: k, Keys: keys}
 }
 
 // Close releases the stores.

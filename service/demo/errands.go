@@ -168,7 +168,8 @@ func (g *generator) randomPlan(pt *point) *plan {
 		end = p.accept.Add(time.Duration(float64(span) * (0.15 + 0.8*g.rng.Float64())))
 	}
 	span := end.Sub(p.accept)
-	at := func(frac float64) time.Time { return p.accept.Add(time.Duration(float64(span) * frac)) }
+	var paused time.Duration // a NEEDS_MATERIALS pause delays every later step
+	at := func(frac float64) time.Time { return p.accept.Add(time.Duration(float64(span)*frac) + paused) }
 
 	var steps []step
 	add := func(t time.Time, to errand.State, note string) {
@@ -196,7 +197,7 @@ func (g *generator) randomPlan(pt *point) *plan {
 			add(resume, errand.StateIN_PROGRESS, "材料已补齐，继续办理")
 			shift := g.cal.WorkingDaysBetween(pause, resume)
 			p.due = g.cal.Due(p.accept, p.typ.days+shift)
-			span += resume.Sub(pause)
+			paused = resume.Sub(pause)
 		}
 		if g.rng.Float64() < 0.55 {
 			add(at(0.45), errand.StateFORWARDED, "已送交"+p.typ.department)

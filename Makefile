@@ -1,0 +1,55 @@
+# redpoint — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+BUF := tools/node_modules/.bin/buf
+GO_TEST_FLAGS ?= -count=1
+
+.PHONY: demo build test test-real generate check-generated lint tools googleapis bench
+
+## demo: serve the Changzhi demo in embedded mode (REST :8080, gRPC :9090)
+demo:
+	go run ./cmd/redpoint serve --demo
+
+## build: the binary, into bin/
+build:
+	go build -o bin/redpoint ./cmd/redpoint
+
+## test: the whole suite; embedded SQLite + Redis unless REDPOINT_TEST_DATABASE_URL / REDPOINT_TEST_REDIS_URL are set
+test:
+	go test $(GO_TEST_FLAGS) ./...
+
+## test-real: the suite against the local PostgreSQL and Redis
+test-real:
+	REDPOINT_TEST_DATABASE_URL=$${REDPOINT_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable} \
+	REDPOINT_TEST_REDIS_URL=$${REDPOINT_TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
+	go test $(GO_TEST_FLAGS) ./...
+
+## bench: the benchmarks, once each
+bench:
+	go test -run '^$$' -bench . -benchtime 1x ./...
+
+## tools: pinned buf (npm); the protoc plugins and ent are Go tools in go.mod
+tools: $(BUF)
+$(BUF): tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund
+	touch $(BUF)
+
+## googleapis: google/api protos from the Go module cache, for buf
+googleapis:
+	./scripts/googleapis.sh
+
+## generate: gen/ (buf), ent/ (ent), and new migrations if the schema changed (needs PostgreSQL for its dev database)
+generate: tools googleapis
+	$(BUF) generate
+	go generate ./ent
+	go run ./tools/migrategen -name $${MIGRATION_NAME:-changes}
+
+## check-generated: regenerate and fail if anything differs from what is committed
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- gen ent service/store/migrations)" ]; then \
+		echo "generated code or migrations are stale: run 'make generate' and commit" >&2; \
+		git status --short -- gen ent service/store/migrations >&2; exit 1; fi
+
+## lint: buf lint and go vet
+lint: tools googleapis
+	$(BUF) lint
+	go vet ./...

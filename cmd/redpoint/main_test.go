@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBadConfigNamesTheSetting(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"grpc addr flag", []string{"serve", "--grpc-addr", "nonsense"}, nil, "REDPOINT_GRPC_ADDR"},
+		{"http addr env", []string{"serve"}, map[string]string{"REDPOINT_HTTP_ADDR": "8080"}, "REDPOINT_HTTP_ADDR"},
+		{"database url", []string{"migrate", "--database-url", "mysql://x"}, nil, "REDPOINT_DATABASE_URL"},
+		{"redis url", []string{"serve"}, map[string]string{"REDPOINT_REDIS_URL": "localhost:6379"}, "REDPOINT_REDIS_URL"},
+		{"log level", []string{"serve", "--log-level", "loud"}, nil, "REDPOINT_LOG_LEVEL"},
+		{"bad pii key", []string{"seed", "--demo"}, map[string]string{"REDPOINT_PII_KEY": "k1:short"}, "REDPOINT_PII_KEY"},
+		{"production without pii key", []string{"serve"}, map[string]string{"REDPOINT_DATABASE_URL": "postgres://postgres@127.0.0.1:1/none"}, "REDPOINT_PII_KEY"},
+		{"unknown command", []string{"frobnicate"}, nil, "unknown command"},
+		{"seed needs --demo", []string{"seed"}, nil, "--demo"},
+		{"no command", nil, nil, "no command"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("REDPOINT_DATA_DIR", t.TempDir())
+			t.Setenv("REDPOINT_GRPC_ADDR", "127.0.0.1:0")
+			t.Setenv("REDPOINT_HTTP_ADDR", "127.0.0.1:0")
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), tc.args, &out, &errOut)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("run(%v) error = %v, want one naming %s", tc.args, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestServeMigrateAndShutdown runs the real command: migrate, then serve in
+// embedded mode until cancelled, which must shut down cleanly.
+func TestServeMigrateAndShutdown(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("REDPOINT_DATA_DIR", dir)
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"migrate"}, &out, &errOut); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, errOut.String())
+	}
+	httpAddr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--grpc-addr", freeAddr(t), "--http-addr", httpAddr}, &out, &logs)
+	}()
+	healthy := false
+	for i := 0; i < 300 && !healthy; i++ {
+		time.Sleep(20 * time.Millisecond)
+		if resp, err := http.Get("http://" + httpAddr + "/healthz"); err == nil {
+			healthy = resp.StatusCode == http.StatusOK
+			resp.Body.Close()
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop after cancel")
+	}
+	if !healthy {
+		t.Fatalf("server never became healthy; log:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "mode=embedded") {
+		t.Errorf("log does not say it runs in embedded mode:\n%s", logs.String())
+	}
+	if matches, _ := filepath.Glob(filepath.Join(dir, "redpoint.db")); len(matches) != 1 {
+		t.Errorf("no SQLite file in the data dir")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

@@ -1,0 +1,109 @@
+// Package apptest starts the real redpoint server for end-to-end tests, on
+// ephemeral loopback ports, over the test's own store and Redis.
+package apptest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/changzhi/redpoint/service/app"
+	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/kv/kvtest"
+	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/store/storetest"
+)
+
+// Options shape the server a test starts.
+type Options struct {
+	// Demo, when set, seeds the demo with these options before serving.
+	Demo *demo.Options
+	// KV replaces the test's own Redis (to stop it mid-test, say).
+	KV *kv.KV
+	// Log receives the server's log; io.Discard when nil.
+	Log io.Writer
+}
+
+// Server is a running server and clients for it.
+type Server struct {
+	App      *app.App
+	GRPC     *grpc.ClientConn
+	BaseURL  string // http://127.0.0.1:port
+	GRPCAddr string
+}
+
+// Start serves until the test ends.
+func Start(tb testing.TB, opt Options) *Server {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	st := storetest.Open(tb)
+	k := opt.KV
+	if k == nil {
+		k = kvtest.Open(tb)
+	}
+	keys, err := pii.ParseKeyring(pii.NewKeyringString())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if opt.Log == nil {
+		opt.Log = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(opt.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a := app.New(log, st, k, keys)
+	if opt.Demo != nil {
+		if _, err := demo.Seed(ctx, st.Client, keys, *opt.Demo); err != nil {
+			tb.Fatalf("apptest: seed: %v", err)
+		}
+	}
+	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	httpLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, grpcLis, httpLis) }()
+	conn, err := grpc.NewClient(grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &Server{App: a, GRPC: conn, BaseURL: "http://" + httpLis.Addr().String(), GRPCAddr: grpcLis.Addr().String()}
+	tb.Cleanup(func() {
+		conn.Close()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				tb.Errorf("apptest: Serve returned %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			tb.Errorf("apptest: server did not shut down")
+		}
+	})
+	s.waitHTTP(tb)
+	return s
+}
+
+func (s *Server) waitHTTP(tb testing.TB) {
+	tb.Helper()
+	for i := 0; i < 200; i++ {
+		resp, err := http.Get(s.BaseURL + "/openapi.json")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tb.Fatal("apptest: HTTP server never answered")
+}

@@ -1,0 +1,42 @@
+// Package kvtest opens Redis for one test: an embedded server of its own,
+// or, when REDPOINT_TEST_REDIS_URL is set, that server under a key prefix
+// of the test's own, deleted afterwards.
+package kvtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+
+	"github.com/changzhi/redpoint/service/kv"
+)
+
+// EnvRedisURL names the Redis server the tests use when set.
+const EnvRedisURL = "REDPOINT_TEST_REDIS_URL"
+
+// Open returns a Redis connection of tb's own.
+func Open(tb testing.TB) *kv.KV {
+	tb.Helper()
+	ctx := context.Background()
+	k, err := kv.Open(ctx, os.Getenv(EnvRedisURL))
+	if err != nil {
+		tb.Fatalf("kvtest.Open: %v", err)
+	}
+	if !k.Embedded {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		k.Prefix = "rptest:" + hex.EncodeToString(b) + ":"
+	}
+	tb.Cleanup(func() {
+		if !k.Embedded {
+			iter := k.Client.Scan(ctx, 0, k.Prefix+"*", 1000).Iterator()
+			for iter.Next(ctx) {
+				k.Client.Del(ctx, iter.Val())
+			}
+		}
+		k.Close()
+	})
+	return k
+}
