@@ -29,6 +29,7 @@ import (
 	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/reportsnapshot"
 	"github.com/changzhi/redpoint/ent/resident"
+	"github.com/changzhi/redpoint/ent/sequence"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 
@@ -68,6 +69,8 @@ type Client struct {
 	ReportSnapshot *ReportSnapshotClient
 	// Resident is the client for interacting with the Resident builders.
 	Resident *ResidentClient
+	// Sequence is the client for interacting with the Sequence builders.
+	Sequence *SequenceClient
 	// ServicePoint is the client for interacting with the ServicePoint builders.
 	ServicePoint *ServicePointClient
 	// User is the client for interacting with the User builders.
@@ -97,6 +100,7 @@ func (c *Client) init() {
 	c.Region = NewRegionClient(c.config)
 	c.ReportSnapshot = NewReportSnapshotClient(c.config)
 	c.Resident = NewResidentClient(c.config)
+	c.Sequence = NewSequenceClient(c.config)
 	c.ServicePoint = NewServicePointClient(c.config)
 	c.User = NewUserClient(c.config)
 }
@@ -205,6 +209,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Region:         NewRegionClient(cfg),
 		ReportSnapshot: NewReportSnapshotClient(cfg),
 		Resident:       NewResidentClient(cfg),
+		Sequence:       NewSequenceClient(cfg),
 		ServicePoint:   NewServicePointClient(cfg),
 		User:           NewUserClient(cfg),
 	}, nil
@@ -240,6 +245,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Region:         NewRegionClient(cfg),
 		ReportSnapshot: NewReportSnapshotClient(cfg),
 		Resident:       NewResidentClient(cfg),
+		Sequence:       NewSequenceClient(cfg),
 		ServicePoint:   NewServicePointClient(cfg),
 		User:           NewUserClient(cfg),
 	}, nil
@@ -273,7 +279,7 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AuditEntry, c.CalendarDay, c.Errand, c.ErrandEvent, c.ErrandType, c.FollowUp,
 		c.IdempotencyKey, c.Notification, c.OutboxEvent, c.Rating, c.RefreshToken,
-		c.Region, c.ReportSnapshot, c.Resident, c.ServicePoint, c.User,
+		c.Region, c.ReportSnapshot, c.Resident, c.Sequence, c.ServicePoint, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -285,7 +291,7 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AuditEntry, c.CalendarDay, c.Errand, c.ErrandEvent, c.ErrandType, c.FollowUp,
 		c.IdempotencyKey, c.Notification, c.OutboxEvent, c.Rating, c.RefreshToken,
-		c.Region, c.ReportSnapshot, c.Resident, c.ServicePoint, c.User,
+		c.Region, c.ReportSnapshot, c.Resident, c.Sequence, c.ServicePoint, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -322,6 +328,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ReportSnapshot.mutate(ctx, m)
 	case *ResidentMutation:
 		return c.Resident.mutate(ctx, m)
+	case *SequenceMutation:
+		return c.Sequence.mutate(ctx, m)
 	case *ServicePointMutation:
 		return c.ServicePoint.mutate(ctx, m)
 	case *UserMutation:
@@ -2497,6 +2505,139 @@ func (c *ResidentClient) mutate(ctx context.Context, m *ResidentMutation) (Value
 	}
 }
 
+// SequenceClient is a client for the Sequence schema.
+type SequenceClient struct {
+	config
+}
+
+// NewSequenceClient returns a client for the Sequence from the given config.
+func NewSequenceClient(c config) *SequenceClient {
+	return &SequenceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `sequence.Hooks(f(g(h())))`.
+func (c *SequenceClient) Use(hooks ...Hook) {
+	c.hooks.Sequence = append(c.hooks.Sequence, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `sequence.Intercept(f(g(h())))`.
+func (c *SequenceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Sequence = append(c.inters.Sequence, interceptors...)
+}
+
+// Create returns a builder for creating a Sequence entity.
+func (c *SequenceClient) Create() *SequenceCreate {
+	mutation := newSequenceMutation(c.config, OpCreate)
+	return &SequenceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Sequence entities.
+func (c *SequenceClient) CreateBulk(builders ...*SequenceCreate) *SequenceCreateBulk {
+	return &SequenceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SequenceClient) MapCreateBulk(slice any, setFunc func(*SequenceCreate, int)) *SequenceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SequenceCreateBulk{err: fmt.Errorf("calling to SequenceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SequenceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SequenceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Sequence.
+func (c *SequenceClient) Update() *SequenceUpdate {
+	mutation := newSequenceMutation(c.config, OpUpdate)
+	return &SequenceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SequenceClient) UpdateOne(_m *Sequence) *SequenceUpdateOne {
+	mutation := newSequenceMutation(c.config, OpUpdateOne, withSequence(_m))
+	return &SequenceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SequenceClient) UpdateOneID(id string) *SequenceUpdateOne {
+	mutation := newSequenceMutation(c.config, OpUpdateOne, withSequenceID(id))
+	return &SequenceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Sequence.
+func (c *SequenceClient) Delete() *SequenceDelete {
+	mutation := newSequenceMutation(c.config, OpDelete)
+	return &SequenceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SequenceClient) DeleteOne(_m *Sequence) *SequenceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SequenceClient) DeleteOneID(id string) *SequenceDeleteOne {
+	builder := c.Delete().Where(sequence.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SequenceDeleteOne{builder}
+}
+
+// Query returns a query builder for Sequence.
+func (c *SequenceClient) Query() *SequenceQuery {
+	return &SequenceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSequence},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Sequence entity by its id.
+func (c *SequenceClient) Get(ctx context.Context, id string) (*Sequence, error) {
+	return c.Query().Where(sequence.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SequenceClient) GetX(ctx context.Context, id string) *Sequence {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SequenceClient) Hooks() []Hook {
+	return c.hooks.Sequence
+}
+
+// Interceptors returns the client interceptors.
+func (c *SequenceClient) Interceptors() []Interceptor {
+	return c.inters.Sequence
+}
+
+func (c *SequenceClient) mutate(ctx context.Context, m *SequenceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SequenceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SequenceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SequenceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SequenceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Sequence mutation op: %q", m.Op())
+	}
+}
+
 // ServicePointClient is a client for the ServicePoint schema.
 type ServicePointClient struct {
 	config
@@ -2880,12 +3021,12 @@ type (
 	hooks struct {
 		AuditEntry, CalendarDay, Errand, ErrandEvent, ErrandType, FollowUp,
 		IdempotencyKey, Notification, OutboxEvent, Rating, RefreshToken, Region,
-		ReportSnapshot, Resident, ServicePoint, User []ent.Hook
+		ReportSnapshot, Resident, Sequence, ServicePoint, User []ent.Hook
 	}
 	inters struct {
 		AuditEntry, CalendarDay, Errand, ErrandEvent, ErrandType, FollowUp,
 		IdempotencyKey, Notification, OutboxEvent, Rating, RefreshToken, Region,
-		ReportSnapshot, Resident, ServicePoint, User []ent.Interceptor
+		ReportSnapshot, Resident, Sequence, ServicePoint, User []ent.Interceptor
 	}
 )
 

@@ -26,6 +26,7 @@ import (
 	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/reportsnapshot"
 	"github.com/changzhi/redpoint/ent/resident"
+	"github.com/changzhi/redpoint/ent/sequence"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 )
@@ -102,6 +103,7 @@ func checkColumn(t, c string) error {
 			region.Table:         region.ValidColumn,
 			reportsnapshot.Table: reportsnapshot.ValidColumn,
 			resident.Table:       resident.ValidColumn,
+			sequence.Table:       sequence.ValidColumn,
 			servicepoint.Table:   servicepoint.ValidColumn,
 			user.Table:           user.ValidColumn,
 		})

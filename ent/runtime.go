@@ -20,6 +20,7 @@ import (
 	"github.com/changzhi/redpoint/ent/reportsnapshot"
 	"github.com/changzhi/redpoint/ent/resident"
 	"github.com/changzhi/redpoint/ent/schema"
+	"github.com/changzhi/redpoint/ent/sequence"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 )
@@ -700,6 +701,30 @@ func init() {
 	residentDescSubscribed := residentFields[3].Descriptor()
 	// resident.DefaultSubscribed holds the default value on creation for the subscribed field.
 	resident.DefaultSubscribed = residentDescSubscribed.Default.(bool)
+	sequenceFields := schema.Sequence{}.Fields()
+	_ = sequenceFields
+	// sequenceDescValue is the schema descriptor for value field.
+	sequenceDescValue := sequenceFields[1].Descriptor()
+	// sequence.DefaultValue holds the default value on creation for the value field.
+	sequence.DefaultValue = sequenceDescValue.Default.(int64)
+	// sequenceDescID is the schema descriptor for id field.
+	sequenceDescID := sequenceFields[0].Descriptor()
+	// sequence.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	sequence.IDValidator = func() func(string) error {
+		validators := sequenceDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	servicepointMixin := schema.ServicePoint{}.Mixin()
 	servicepointMixinFields0 := servicepointMixin[0].Fields()
 	_ = servicepointMixinFields0

@@ -42,6 +42,8 @@ type Tx struct {
 	ReportSnapshot *ReportSnapshotClient
 	// Resident is the client for interacting with the Resident builders.
 	Resident *ResidentClient
+	// Sequence is the client for interacting with the Sequence builders.
+	Sequence *SequenceClient
 	// ServicePoint is the client for interacting with the ServicePoint builders.
 	ServicePoint *ServicePointClient
 	// User is the client for interacting with the User builders.
@@ -191,6 +193,7 @@ func (tx *Tx) init() {
 	tx.Region = NewRegionClient(tx.config)
 	tx.ReportSnapshot = NewReportSnapshotClient(tx.config)
 	tx.Resident = NewResidentClient(tx.config)
+	tx.Sequence = NewSequenceClient(tx.config)
 	tx.ServicePoint = NewServicePointClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }

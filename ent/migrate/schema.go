@@ -517,6 +517,17 @@ var (
 			},
 		},
 	}
+	// SequencesColumns holds the columns for the "sequences" table.
+	SequencesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 32},
+		{Name: "value", Type: field.TypeInt64, Default: 0},
+	}
+	// SequencesTable holds the schema information for the "sequences" table.
+	SequencesTable = &schema.Table{
+		Name:       "sequences",
+		Columns:    SequencesColumns,
+		PrimaryKey: []*schema.Column{SequencesColumns[0]},
+	}
 	// ServicePointsColumns holds the columns for the "service_points" table.
 	ServicePointsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -611,6 +622,7 @@ var (
 		RegionsTable,
 		ReportSnapshotsTable,
 		ResidentsTable,
+		SequencesTable,
 		ServicePointsTable,
 		UsersTable,
 	}

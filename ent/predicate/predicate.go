@@ -48,6 +48,9 @@ type ReportSnapshot func(*sql.Selector)
 // Resident is the predicate function for resident builders.
 type Resident func(*sql.Selector)
 
+// Sequence is the predicate function for sequence builders.
+type Sequence func(*sql.Selector)
+
 // ServicePoint is the predicate function for servicepoint builders.
 type ServicePoint func(*sql.Selector)
 

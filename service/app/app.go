@@ -19,7 +19,9 @@ import (
 	"github.com/changzhi/redpoint"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/directory"
+	"github.com/changzhi/redpoint/service/errand"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/server"
@@ -28,7 +30,11 @@ import (
 
 // App is an opened process: its stores and keys.
 type App struct {
-	log    *slog.Logger
+	// Authenticator identifies callers; set before Serve.
+	Authenticator server.Authenticator
+	// Clock replaces time.Now in the errand lifecycle; for tests.
+	Clock func() time.Time
+	log           *slog.Logger
 	Store  *store.Store
 	KV     *kv.KV
 	Keys   *pii.Keyring
@@ -108,10 +114,21 @@ func (a *App) SeedDemoIfEmpty(ctx context.Context) error {
 
 // Serve serves the API on the two listeners until ctx is done.
 func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+	if err := errand.EnsureSequence(ctx, a.Store.Client); err != nil {
+		return err
+	}
+	if err := EnsureOfficialCalendar(ctx, a.Store.Client); err != nil {
+		return err
+	}
 	dir := directory.New(a.Store.Client)
+	errands := errand.New(a.Store.Client, a.Keys, calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute))
+	if a.Clock != nil {
+		errands.SetClock(a.Clock)
+	}
 	reg := prometheus.NewRegistry()
 	srv, err := server.New(ctx, server.Config{
-		Logger:   a.log,
+		Logger:        a.log,
+		Authenticator: a.Authenticator,
 		OpenAPI:  redpoint.OpenAPI,
 		Registry: reg,
 		Checks: map[string]func(context.Context) error{
@@ -130,6 +147,10 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandTypeServiceServer(s, dir) },
 			Gateway:  redpointv1.RegisterErrandTypeServiceHandler,
+		},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandServiceServer(s, errands) },
+			Gateway:  redpointv1.RegisterErrandServiceHandler,
 		},
 	)
 	if err != nil {

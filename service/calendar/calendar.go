@@ -5,9 +5,11 @@ package calendar
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"encoding/csv"
 	"fmt"
+	"sync"
 	"time"
 	_ "time/tzdata" // Asia/Shanghai on machines without zoneinfo
 )
@@ -127,4 +129,46 @@ func ParseCSV(b []byte) ([]Day, error) {
 		days = append(days, Day{Date: r[0], Kind: k, Name: r[2]})
 	}
 	return days, nil
+}
+
+// Cache holds the calendar loaded from the database and reloads it after
+// TTL, so a holiday year loaded by an admin reaches every replica.
+type Cache struct {
+	load func(context.Context) ([]Day, error)
+	ttl  time.Duration
+
+	mu      sync.Mutex
+	cal     *Calendar
+	expires time.Time
+}
+
+// NewCache returns a cache over load.
+func NewCache(load func(context.Context) ([]Day, error), ttl time.Duration) *Cache {
+	return &Cache{load: load, ttl: ttl}
+}
+
+// Get returns the calendar, reloading it when stale. A failed reload keeps
+// serving the last calendar it had.
+func (c *Cache) Get(ctx context.Context) (*Calendar, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cal != nil && time.Now().Before(c.expires) {
+		return c.cal, nil
+	}
+	days, err := c.load(ctx)
+	if err != nil {
+		if c.cal != nil {
+			return c.cal, nil
+		}
+		return nil, fmt.Errorf("calendar.Cache: %w", err)
+	}
+	c.cal, c.expires = New(days), time.Now().Add(c.ttl)
+	return c.cal, nil
+}
+
+// Invalidate forces the next Get to reload.
+func (c *Cache) Invalidate() {
+	c.mu.Lock()
+	c.expires = time.Time{}
+	c.mu.Unlock()
 }

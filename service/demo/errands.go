@@ -11,7 +11,9 @@ import (
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/followup"
 	"github.com/changzhi/redpoint/ent/rating"
+	"github.com/changzhi/redpoint/ent/sequence"
 	"github.com/changzhi/redpoint/service/calendar"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
@@ -395,6 +397,11 @@ func (g *generator) write(ctx context.Context, plans []*plan) error {
 		return fmt.Errorf("errands: %w", err)
 	}
 	g.sum.Errands = len(ids)
+	// Live writes continue the change numbers after the seeded ones.
+	if err := g.tx.Sequence.Create().SetID(errandsvc.SequenceName).SetValue(int64(len(plans))).
+		OnConflictColumns(sequence.FieldID).UpdateNewValues().Exec(ctx); err != nil {
+		return fmt.Errorf("sequence: %w", err)
+	}
 
 	var events []*ent.ErrandEventCreate
 	var ratings []*ent.RatingCreate

@@ -107,7 +107,7 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	s.gwMux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitDefaultValues: true},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false}, // a misspelt field is a client bug: say so
 		}),
 		runtime.WithErrorHandler(gatewayErrorHandler),
 	)

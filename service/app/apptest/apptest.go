@@ -31,6 +31,8 @@ type Options struct {
 	KV *kv.KV
 	// Log receives the server's log; io.Discard when nil.
 	Log io.Writer
+	// Clock replaces time.Now for SLA tests.
+	Clock func() time.Time
 }
 
 // Server is a running server and clients for it.
@@ -59,6 +61,8 @@ func Start(tb testing.TB, opt Options) *Server {
 	}
 	log := slog.New(slog.NewTextHandler(opt.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := app.New(log, st, k, keys)
+	a.Authenticator = phoneAuthenticator{db: st.Client}
+	a.Clock = opt.Clock
 	if opt.Demo != nil {
 		if _, err := demo.Seed(ctx, st.Client, keys, *opt.Demo); err != nil {
 			tb.Fatalf("apptest: seed: %v", err)

@@ -1,0 +1,58 @@
+package access
+
+import (
+	"context"
+
+	"github.com/changzhi/redpoint/service/regioncode"
+)
+
+// Role is a staff role.
+type Role string
+
+// The staff roles, from the village up.
+const (
+	RoleAgent             Role = "AGENT"
+	RoleTownshipSecretary Role = "TOWNSHIP_SECRETARY"
+	RoleCountyAdmin       Role = "COUNTY_ADMIN"
+	RoleCityAdmin         Role = "CITY_ADMIN"
+)
+
+// Principal is the authenticated caller of a request.
+type Principal struct {
+	UserID      int
+	Role        Role
+	DisplayName string
+	// Region is the caller's scope: an agent's village, or the subtree a
+	// secretary or admin oversees.
+	Region regioncode.Code
+	// ServicePointID is set for agents: they act for this point only.
+	ServicePointID int
+}
+
+type principalKey struct{}
+
+// NewContext returns ctx carrying p.
+func NewContext(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the caller, if the request was authenticated.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// Covers reports whether region lies in the caller's scope.
+func (p Principal) Covers(region regioncode.Code) bool {
+	if p.Region == "" {
+		return false
+	}
+	return p.Region.Contains(region)
+}
+
+// SeesEverything reports whether the caller's scope is the whole
+// deployment, so that telling "absent" from "not yours" leaks nothing.
+func (p Principal) SeesEverything() bool {
+	l := p.Region.Level()
+	return p.Role == RoleCityAdmin && (l == regioncode.City || l == regioncode.Province)
+}

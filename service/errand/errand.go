@@ -1,0 +1,353 @@
+// Package errand is the errand lifecycle: create, read, edit and move
+// errands through their states, safely retried from a phone that was
+// offline, with working-day SLAs.
+package errand
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/sequence"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/idempotency"
+	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/regioncode"
+	"github.com/changzhi/redpoint/service/resname"
+)
+
+// Server implements ErrandService.
+type Server struct {
+	redpointv1.UnimplementedErrandServiceServer
+	db       *ent.Client
+	keys     *pii.Keyring
+	calendar *calendar.Cache
+	idem     *idempotency.Keeper
+	now      func() time.Time
+	names    *nameCache
+}
+
+var _ redpointv1.ErrandServiceServer = (*Server)(nil)
+
+// New returns the errand service.
+func New(db *ent.Client, keys *pii.Keyring, cal *calendar.Cache) *Server {
+	return &Server{
+		db:       db,
+		keys:     keys,
+		calendar: cal,
+		idem:     idempotency.New(db, keys),
+		now:      func() time.Time { return time.Now().Truncate(time.Microsecond) },
+		names:    newNameCache(),
+	}
+}
+
+// SetClock replaces the clock, for SLA tests.
+func (s *Server) SetClock(now func() time.Time) { s.now = now }
+
+// The errors of this capability.
+var (
+	ErrNotFound        = apierr.ErrNotFound.WithMessage("未找到该事项")
+	ErrNotAnAgent      = apierr.ErrPermissionDenied.WithMessage("只有代办员可以登记和办理事项")
+	ErrOutOfScope      = apierr.ErrPermissionDenied.WithMessage("无权访问该事项")
+	ErrClosed          = apierr.New(codes.FailedPrecondition, "ERRAND_CLOSED", "事项已办结或已撤销，不能再修改")
+	ErrPointInactive   = apierr.New(codes.FailedPrecondition, "SERVICE_POINT_INACTIVE", "代办点已停用，不能登记新事项")
+	errUnauthenticated = apierr.ErrUnauthenticated
+)
+
+// SequenceName is the Sequence row that orders errand changes for sync.
+const SequenceName = "errand_changes"
+
+// nextSeq takes the next change number inside tx. The UPDATE holds the
+// row's lock until commit, so numbers are visible in the order they were
+// taken: a sync that has seen n has seen every change below n.
+func nextSeq(ctx context.Context, tx *ent.Tx) (int64, error) {
+	n, err := tx.Sequence.Update().Where(sequence.ID(SequenceName)).AddValue(1).Save(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("errand.nextSeq: %w", err)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("errand.nextSeq: sequence %q missing", SequenceName)
+	}
+	seq, err := tx.Sequence.Query().Where(sequence.ID(SequenceName)).Only(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("errand.nextSeq: %w", err)
+	}
+	return seq.Value, nil
+}
+
+// EnsureSequence creates the change sequence, starting after the highest
+// change already stored (the demo seed writes errands directly).
+func EnsureSequence(ctx context.Context, db *ent.Client) error {
+	exists, err := db.Sequence.Query().Where(sequence.ID(SequenceName)).Exist(ctx)
+	if err != nil || exists {
+		return err
+	}
+	var top []struct {
+		Max int64 `json:"max"`
+	}
+	if err := db.Errand.Query().Aggregate(ent.Max(errand.FieldChangeSeq)).Scan(ctx, &top); err != nil {
+		return fmt.Errorf("errand.EnsureSequence: %w", err)
+	}
+	start := int64(0)
+	if len(top) > 0 {
+		start = top[0].Max
+	}
+	err = db.Sequence.Create().SetID(SequenceName).SetValue(start).OnConflictColumns(sequence.FieldID).Ignore().Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("errand.EnsureSequence: %w", err)
+	}
+	return nil
+}
+
+// caller returns the authenticated staff member.
+func caller(ctx context.Context) (access.Principal, error) {
+	p, ok := access.FromContext(ctx)
+	if !ok {
+		return access.Principal{}, errUnauthenticated
+	}
+	return p, nil
+}
+
+// agent returns the caller if they are an agent with a service point.
+func agent(ctx context.Context) (access.Principal, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return p, err
+	}
+	if p.Role != access.RoleAgent || p.ServicePointID == 0 {
+		return p, ErrNotAnAgent
+	}
+	return p, nil
+}
+
+// canSee reports whether p may read e: agents their point's errands, the
+// others their region's subtree.
+func canSee(p access.Principal, e *ent.Errand) bool {
+	if p.Role == access.RoleAgent {
+		return e.ServicePointID == p.ServicePointID
+	}
+	code, err := regioncode.Parse(e.RegionID)
+	return err == nil && p.Covers(code)
+}
+
+// load reads the errand named name for p, checking permission before
+// existence: an errand p may not see and one that does not exist look the
+// same (PERMISSION_DENIED) unless p sees everything.
+func (s *Server) load(ctx context.Context, db *ent.Client, p access.Principal, field, name string) (*ent.Errand, error) {
+	id, err := resname.IntID(field, name, resname.Errands)
+	if err != nil {
+		return nil, err
+	}
+	e, err := db.Errand.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		if p.SeesEverything() {
+			return nil, ErrNotFound
+		}
+		return nil, ErrOutOfScope
+	}
+	if err != nil {
+		return nil, fmt.Errorf("errand.load: %w", err)
+	}
+	if !canSee(p, e) {
+		return nil, ErrOutOfScope
+	}
+	return e, nil
+}
+
+// Etag formats a version as the etag clients send back.
+func Etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// checkEtag compares a client's etag, when given, with the stored version.
+func checkEtag(etag string, version int64) error {
+	if etag != "" && etag != Etag(version) {
+		return apierr.ErrEtagMismatch
+	}
+	return nil
+}
+
+// view renders e for p: names resolved, SLA flags computed, personal data
+// masked unless p's role needs it.
+//
+// db is the client to read names with: inside a transaction, the
+// transaction's own, so a write never waits for a second connection.
+func (s *Server) view(ctx context.Context, db *ent.Client, p access.Principal, e *ent.Errand, cal *calendar.Calendar, now time.Time) (*redpointv1.Errand, error) {
+	phone, err := s.keys.Decrypt(e.ResidentPhoneCipher)
+	if err != nil {
+		return nil, fmt.Errorf("errand.view: %w", err)
+	}
+	idNumber := ""
+	if e.ResidentIDNumberCipher != "" {
+		if idNumber, err = s.keys.Decrypt(e.ResidentIDNumberCipher); err != nil {
+			return nil, fmt.Errorf("errand.view: %w", err)
+		}
+	}
+	if !unmasks(p) {
+		phone = pii.MaskMobile(phone)
+		if idNumber != "" {
+			idNumber = pii.MaskIDNumber(idNumber)
+		}
+	}
+	n, err := s.names.get(ctx, db, e.ErrandTypeID, e.ServicePointID, e.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	sla := slaOf(e, cal, now)
+	out := &redpointv1.Errand{
+		Name:                    resname.Name(resname.Errands, e.ID),
+		TrackingCode:            formatCode(e.TrackingCode),
+		ErrandType:              resname.Name(resname.ErrandTypes, e.ErrandTypeID),
+		ErrandTypeDisplayName:   n.typeName,
+		ServicePoint:            resname.Name(resname.ServicePoints, e.ServicePointID),
+		ServicePointDisplayName: n.pointName,
+		Agent:                   resname.Name(resname.Users, e.AgentID),
+		AgentDisplayName:        n.agentName,
+		Region:                  resname.Name(resname.Regions, e.RegionID),
+		ResidentName:            e.ResidentName,
+		ResidentPhone:           phone,
+		ResidentIdNumber:        idNumber,
+		State:                   StateProto(e.State),
+		StateDisplayName:        StateName(e.State),
+		Channel:                 channelProto[e.Channel],
+		Description:             e.Description,
+		Materials:               e.Materials,
+		ForwardedTo:             e.ForwardedTo,
+		MissingMaterials:        e.MissingMaterials,
+		Result:                  e.Result,
+		CancelReason:            e.CancelReason,
+		AcceptTime:              timestamppb.New(e.AcceptTime),
+		DueTime:                 timestamppb.New(e.DueTime),
+		Overdue:                 sla.overdue,
+		DueSoon:                 sla.dueSoon,
+		SlaPaused:               e.PauseTime != nil,
+		CreateTime:              timestamppb.New(e.CreateTime),
+		UpdateTime:              timestamppb.New(e.UpdateTime),
+		Etag:                    Etag(e.Version),
+	}
+	if e.CloseTime != nil {
+		out.CloseTime = timestamppb.New(*e.CloseTime)
+	}
+	return out, nil
+}
+
+// unmasks reports whether p's role needs residents' full phone and ID
+// numbers: the agents who call residents and fill in their paperwork.
+func unmasks(p access.Principal) bool { return p.Role == access.RoleAgent }
+
+// outbox writes the event that describes a change, in the change's
+// transaction.
+func outbox(ctx context.Context, tx *ent.Tx, topic string, e *ent.Errand, eventID int, from errand.State, extra map[string]any) error {
+	payload := map[string]any{
+		"errand":        resname.Name(resname.Errands, e.ID),
+		"errand_id":     e.ID,
+		"event_id":      eventID,
+		"state":         string(e.State),
+		"from_state":    string(from),
+		"service_point": e.ServicePointID,
+		"agent":         e.AgentID,
+		"region":        e.RegionID,
+		"due_time":      e.DueTime,
+		"version":       e.Version,
+		"at":            e.UpdateTime,
+	}
+	for k, v := range extra {
+		payload[k] = v
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("errand.outbox: %w", err)
+	}
+	return tx.OutboxEvent.Create().SetTopic(topic).SetAggregate(resname.Name(resname.Errands, e.ID)).SetPayload(b).Exec(ctx)
+}
+
+// Outbox topics.
+const (
+	TopicCreated      = "errand.created"
+	TopicUpdated      = "errand.updated"
+	TopicTransitioned = "errand.transitioned"
+)
+
+// names resolves display names, cached briefly: they change rarely, and
+// a read should cost one query, not four.
+type names struct{ typeName, pointName, agentName string }
+
+type nameCache struct {
+	mu  sync.Mutex
+	m   map[string]cachedName
+	ttl time.Duration
+}
+
+type cachedName struct {
+	name    string
+	expires time.Time
+}
+
+func newNameCache() *nameCache {
+	return &nameCache{m: map[string]cachedName{}, ttl: 5 * time.Minute}
+}
+
+func (c *nameCache) get(ctx context.Context, db *ent.Client, typeID string, pointID, agentID int) (names, error) {
+	var n names
+	var err error
+	if n.typeName, err = c.lookup(ctx, "t:"+typeID, func() (string, error) {
+		t, err := db.ErrandType.Get(ctx, typeID)
+		if err != nil {
+			return "", err
+		}
+		return t.Name, nil
+	}); err != nil {
+		return n, err
+	}
+	if n.pointName, err = c.lookup(ctx, "p:"+strconv.Itoa(pointID), func() (string, error) {
+		sp, err := db.ServicePoint.Get(ctx, pointID)
+		if err != nil {
+			return "", err
+		}
+		return sp.Name, nil
+	}); err != nil {
+		return n, err
+	}
+	n.agentName, err = c.user(ctx, db, agentID)
+	return n, err
+}
+
+func (c *nameCache) user(ctx context.Context, db *ent.Client, id int) (string, error) {
+	return c.lookup(ctx, "u:"+strconv.Itoa(id), func() (string, error) {
+		u, err := db.User.Get(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return u.DisplayName, nil
+	})
+}
+
+func (c *nameCache) lookup(_ context.Context, key string, load func() (string, error)) (string, error) {
+	now := time.Now()
+	c.mu.Lock()
+	v, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && now.Before(v.expires) {
+		return v.name, nil
+	}
+	name, err := load()
+	if err != nil {
+		return "", fmt.Errorf("errand.names: %w", err)
+	}
+	c.mu.Lock()
+	if len(c.m) > 100_000 { // bounded: drop everything rather than grow
+		c.m = map[string]cachedName{}
+	}
+	c.m[key] = cachedName{name: name, expires: now.Add(c.ttl)}
+	c.mu.Unlock()
+	return name, nil
+}

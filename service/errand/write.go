@@ -1,0 +1,325 @@
+package errand
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/errandevent"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/pii"
+)
+
+// change is one write to an errand inside a transaction: it sets the
+// method's own fields on u, and returns the history note and event kind.
+type change func(u *ent.ErrandUpdateOne, e *ent.Errand, cal *calendar.Calendar, now time.Time) (note string, err error)
+
+// write runs one errand change exactly once per request_id: with the
+// caller's scope and the etag checked, it writes the errand, a history
+// event and an outbox event in one transaction.
+func (s *Server) write(ctx context.Context, method, name, etag, requestID string, req proto.Message,
+	kind errandevent.Kind, to func(from errand.State) (errand.State, error), apply change) (*redpointv1.Errand, error) {
+	p, err := agent(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cal, err := s.calendar.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hashed := proto.Clone(req)
+	clearRequestID(hashed)
+	out := &redpointv1.Errand{}
+	_, err = s.idem.Do(ctx, method, p.UserID, requestID, hashed, out, func(ctx context.Context, tx *ent.Tx) (proto.Message, error) {
+		// Taking the change number first serializes writers, so the read
+		// below sees the latest committed version.
+		seq, err := nextSeq(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		e, err := s.load(ctx, tx.Client(), p, "name", name)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkEtag(etag, e.Version); err != nil {
+			return nil, err
+		}
+		next, err := to(e.State)
+		if err != nil {
+			return nil, err
+		}
+		now := s.now()
+		u := tx.Errand.UpdateOneID(e.ID).Where(errand.Version(e.Version)).
+			SetState(next).SetVersion(e.Version + 1).SetUpdateTime(now).SetChangeSeq(seq)
+		note, err := apply(u, e, cal, now)
+		if err != nil {
+			return nil, err
+		}
+		updated, err := u.Save(ctx)
+		if ent.IsNotFound(err) {
+			return nil, apierr.ErrEtagMismatch
+		}
+		if err != nil {
+			return nil, fmt.Errorf("errand.write: %w", err)
+		}
+		ev := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(kind).SetActorKind(errandevent.ActorKindSTAFF).
+			SetActorUserID(p.UserID).SetNote(note).SetCreateTime(now)
+		topic := TopicUpdated
+		if kind == errandevent.KindTRANSITIONED {
+			ev.SetFromState(string(e.State)).SetToState(string(next))
+			topic = TopicTransitioned
+		}
+		saved, err := ev.Save(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("errand.write: %w", err)
+		}
+		if err := outbox(ctx, tx, topic, updated, saved.ID, e.State, map[string]any{"method": method}); err != nil {
+			return nil, err
+		}
+		return s.view(ctx, tx.Client(), p, updated, cal, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func clearRequestID(m proto.Message) {
+	fd := m.ProtoReflect().Descriptor().Fields().ByName("request_id")
+	if fd != nil {
+		m.ProtoReflect().Clear(fd)
+	}
+}
+
+// transition is write for a state-changing method.
+func (s *Server) transition(ctx context.Context, m Method, name, etag, requestID string, req proto.Message, apply change) (*redpointv1.Errand, error) {
+	return s.write(ctx, "errand."+string(m), name, etag, requestID, req, errandevent.KindTRANSITIONED,
+		func(from errand.State) (errand.State, error) { return Next(from, m) }, apply)
+}
+
+func noteOr(note, def string) (string, error) {
+	note = strings.TrimSpace(note)
+	if utf8.RuneCountInString(note) > maxText {
+		return "", apierr.InvalidField("note", fmt.Sprintf("备注不能超过 %d 个字", maxText))
+	}
+	if note == "" {
+		return def, nil
+	}
+	return note, nil
+}
+
+func required(field, value, what string, maxLen int) (string, error) {
+	value = strings.TrimSpace(value)
+	switch n := utf8.RuneCountInString(value); {
+	case n == 0:
+		return "", apierr.InvalidField(field, "请填写"+what)
+	case n > maxLen:
+		return "", apierr.InvalidField(field, fmt.Sprintf("%s不能超过 %d 个字", what, maxLen))
+	}
+	return value, nil
+}
+
+// StartErrand starts an errand, or resumes it once materials arrived: the
+// due time moves later by the working days spent waiting.
+func (s *Server) StartErrand(ctx context.Context, req *redpointv1.StartErrandRequest) (*redpointv1.Errand, error) {
+	note, err := noteOr(req.GetNote(), "")
+	if err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, Start, req.GetName(), req.GetEtag(), req.GetRequestId(), req,
+		func(u *ent.ErrandUpdateOne, e *ent.Errand, cal *calendar.Calendar, now time.Time) (string, error) {
+			if e.State == errand.StateNEEDS_MATERIALS && e.PauseTime != nil {
+				u.SetDueTime(resumeDue(cal, e.DueTime, *e.PauseTime, now)).ClearPauseTime().SetMissingMaterials([]string{})
+				return firstNonEmpty(note, "材料已补齐，继续办理"), nil
+			}
+			return firstNonEmpty(note, "开始办理"), nil
+		})
+}
+
+// ForwardErrand records the office the errand was carried to.
+func (s *Server) ForwardErrand(ctx context.Context, req *redpointv1.ForwardErrandRequest) (*redpointv1.Errand, error) {
+	office, err := required("office", req.GetOffice(), "转办单位", 128)
+	if err != nil {
+		return nil, err
+	}
+	note, err := noteOr(req.GetNote(), "已送交"+office)
+	if err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, Forward, req.GetName(), req.GetEtag(), req.GetRequestId(), req,
+		func(u *ent.ErrandUpdateOne, _ *ent.Errand, _ *calendar.Calendar, _ time.Time) (string, error) {
+			u.SetForwardedTo(office)
+			return note, nil
+		})
+}
+
+// RequestErrandMaterials asks for missing materials and pauses the SLA clock.
+func (s *Server) RequestErrandMaterials(ctx context.Context, req *redpointv1.RequestErrandMaterialsRequest) (*redpointv1.Errand, error) {
+	var v apierr.Violations
+	missing := checkMaterials(&v, "missing_materials", req.GetMissingMaterials())
+	if len(req.GetMissingMaterials()) == 0 {
+		v.Add("missing_materials", "请列出缺少的材料")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	note, err := noteOr(req.GetNote(), "缺少材料："+strings.Join(missing, "、"))
+	if err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, RequestMaterials, req.GetName(), req.GetEtag(), req.GetRequestId(), req,
+		func(u *ent.ErrandUpdateOne, _ *ent.Errand, _ *calendar.Calendar, now time.Time) (string, error) {
+			u.SetMissingMaterials(missing).SetPauseTime(now)
+			return note, nil
+		})
+}
+
+// CompleteErrand closes the errand with its result.
+func (s *Server) CompleteErrand(ctx context.Context, req *redpointv1.CompleteErrandRequest) (*redpointv1.Errand, error) {
+	result, err := required("result", req.GetResult(), "办理结果", maxText)
+	if err != nil {
+		return nil, err
+	}
+	note, err := noteOr(req.GetNote(), "已办结："+result)
+	if err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, Complete, req.GetName(), req.GetEtag(), req.GetRequestId(), req,
+		func(u *ent.ErrandUpdateOne, _ *ent.Errand, _ *calendar.Calendar, now time.Time) (string, error) {
+			u.SetResult(result).SetCloseTime(now)
+			return note, nil
+		})
+}
+
+// CancelErrand withdraws the errand.
+func (s *Server) CancelErrand(ctx context.Context, req *redpointv1.CancelErrandRequest) (*redpointv1.Errand, error) {
+	reason, err := required("reason", req.GetReason(), "撤销原因", maxText)
+	if err != nil {
+		return nil, err
+	}
+	note, err := noteOr(req.GetNote(), "已撤销："+reason)
+	if err != nil {
+		return nil, err
+	}
+	return s.transition(ctx, Cancel, req.GetName(), req.GetEtag(), req.GetRequestId(), req,
+		func(u *ent.ErrandUpdateOne, _ *ent.Errand, _ *calendar.Calendar, now time.Time) (string, error) {
+			u.SetCancelReason(reason).SetCloseTime(now).ClearPauseTime()
+			return note, nil
+		})
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// updatable maps update_mask paths to their zh-CN labels for the history.
+var updatable = map[string]string{
+	"description":    "事项描述",
+	"materials":      "已收材料",
+	"resident_name":  "群众姓名",
+	"resident_phone": "群众电话",
+}
+
+// UpdateErrand edits the fields named in update_mask (or, with no mask,
+// those given). Closed errands can't change.
+func (s *Server) UpdateErrand(ctx context.Context, req *redpointv1.UpdateErrandRequest) (*redpointv1.Errand, error) {
+	in := req.GetErrand()
+	if in == nil {
+		return nil, apierr.InvalidField("errand", "缺少事项内容")
+	}
+	paths := req.GetUpdateMask().GetPaths()
+	if len(paths) == 0 {
+		for path := range updatable {
+			if given(in, path) {
+				paths = append(paths, path)
+			}
+		}
+		sort.Strings(paths)
+	}
+	var v apierr.Violations
+	if len(paths) == 0 {
+		v.Add("update_mask", "没有要修改的字段")
+	}
+	var desc, name, phone string
+	var materials []string
+	var labels []string
+	for _, path := range paths {
+		label, ok := updatable[path]
+		if !ok {
+			v.Add("update_mask", "不能修改字段 "+path+"；可修改 description、materials、resident_name、resident_phone")
+			continue
+		}
+		labels = append(labels, label)
+		switch path {
+		case "description":
+			desc = strings.TrimSpace(in.GetDescription())
+			if utf8.RuneCountInString(desc) > maxText {
+				v.Add("errand.description", fmt.Sprintf("不能超过 %d 个字", maxText))
+			}
+		case "materials":
+			materials = checkMaterials(&v, "errand.materials", in.GetMaterials())
+		case "resident_name":
+			name = strings.TrimSpace(in.GetResidentName())
+			checkName(&v, "errand.resident_name", name)
+		case "resident_phone":
+			phone = strings.TrimSpace(in.GetResidentPhone())
+			checkPhone(&v, "errand.resident_phone", phone)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return s.write(ctx, "errand.update", in.GetName(), in.GetEtag(), req.GetRequestId(), req, errandevent.KindUPDATED,
+		func(from errand.State) (errand.State, error) {
+			if Final(from) {
+				return "", ErrClosed
+			}
+			return from, nil
+		},
+		func(u *ent.ErrandUpdateOne, _ *ent.Errand, _ *calendar.Calendar, _ time.Time) (string, error) {
+			for _, path := range paths {
+				switch path {
+				case "description":
+					u.SetDescription(desc)
+				case "materials":
+					u.SetMaterials(materials)
+				case "resident_name":
+					u.SetResidentName(name)
+				case "resident_phone":
+					sealed, err := s.keys.Encrypt(phone)
+					if err != nil {
+						return "", err
+					}
+					u.SetResidentPhoneCipher(sealed).SetResidentPhoneHash(s.keys.Hash(pii.KindPhone, phone)).SetResidentPhoneLast4(phone[7:])
+				}
+			}
+			return "修改了" + strings.Join(labels, "、"), nil
+		})
+}
+
+func given(e *redpointv1.Errand, path string) bool {
+	switch path {
+	case "description":
+		return e.GetDescription() != ""
+	case "materials":
+		return len(e.GetMaterials()) > 0
+	case "resident_name":
+		return e.GetResidentName() != ""
+	case "resident_phone":
+		return e.GetResidentPhone() != ""
+	}
+	return false
+}
+

@@ -1,0 +1,2 @@
+-- reverse: create "sequences" table
+DROP TABLE `sequences`;
