@@ -18,8 +18,8 @@ import (
 
 	"github.com/changzhi/redpoint"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
-	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/directory"
 	"github.com/changzhi/redpoint/service/errand"
 	"github.com/changzhi/redpoint/service/kv"
@@ -33,8 +33,8 @@ type App struct {
 	// Authenticator identifies callers; set before Serve.
 	Authenticator server.Authenticator
 	// Clock replaces time.Now in the errand lifecycle; for tests.
-	Clock func() time.Time
-	log           *slog.Logger
+	Clock  func() time.Time
+	log    *slog.Logger
 	Store  *store.Store
 	KV     *kv.KV
 	Keys   *pii.Keyring
@@ -129,8 +129,8 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	srv, err := server.New(ctx, server.Config{
 		Logger:        a.log,
 		Authenticator: a.Authenticator,
-		OpenAPI:  redpoint.OpenAPI,
-		Registry: reg,
+		OpenAPI:       redpoint.OpenAPI,
+		Registry:      reg,
 		Checks: map[string]func(context.Context) error{
 			"database": a.Store.Ping,
 			"redis":    a.KV.Ping,

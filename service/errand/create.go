@@ -255,4 +255,3 @@ func (s *Server) BatchCreateErrands(ctx context.Context, req *redpointv1.BatchCr
 	}
 	return resp, nil
 }
-

@@ -134,7 +134,9 @@ func (s *Server) parseFilter(p access.Principal, filter string, cal *calendar.Ca
 }
 
 func timePredicate(field, op string, t time.Time) (predicate.Errand, bool) {
-	type ops struct{ gt, gte, lt, lte func(time.Time) predicate.Errand }
+	type ops struct {
+		gt, gte, lt, lte func(time.Time) predicate.Errand
+	}
 	table := map[string]ops{
 		"create_time": {errand.CreateTimeGT, errand.CreateTimeGTE, errand.CreateTimeLT, errand.CreateTimeLTE},
 		"update_time": {errand.UpdateTimeGT, errand.UpdateTimeGTE, errand.UpdateTimeLT, errand.UpdateTimeLTE},

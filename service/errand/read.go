@@ -237,10 +237,10 @@ var eventTexts = map[errandevent.Kind]string{
 
 func (s *Server) eventView(ctx context.Context, errandID int, ev *ent.ErrandEvent) (*redpointv1.ErrandEvent, error) {
 	out := &redpointv1.ErrandEvent{
-		Name:       fmt.Sprintf("errands/%d/events/%d", errandID, ev.ID),
-		Kind:       eventKinds[ev.Kind],
-		Note:       ev.Note,
-		CreateTime: timestamppb.New(ev.CreateTime),
+		Name:        fmt.Sprintf("errands/%d/events/%d", errandID, ev.ID),
+		Kind:        eventKinds[ev.Kind],
+		Note:        ev.Note,
+		CreateTime:  timestamppb.New(ev.CreateTime),
 		DisplayText: eventTexts[ev.Kind],
 	}
 	if ev.FromState != "" {

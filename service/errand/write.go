@@ -322,4 +322,3 @@ func given(e *redpointv1.Errand, path string) bool {
 	}
 	return false
 }
-
