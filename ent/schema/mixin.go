@@ -32,6 +32,8 @@ func (VersionMixin) Fields() []ent.Field {
 	}
 }
 
-// now truncates to microseconds: PostgreSQL keeps no more, and a value read
-// back must equal the value written so etags and cursors are stable.
-func now() time.Time { return time.Now().Truncate(time.Microsecond) }
+// now is UTC truncated to microseconds: PostgreSQL keeps no more, and a
+// value read back must equal the value written so cursors are stable.
+// Every stored time is UTC: SQLite compares times as text, so one zone
+// keeps its comparisons right.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -121,7 +121,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		return err
 	}
 	dir := directory.New(a.Store.Client)
-	errands := errand.New(a.Store.Client, a.Keys, calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute))
+	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute))
 	if a.Clock != nil {
 		errands.SetClock(a.Clock)
 	}

@@ -68,6 +68,7 @@ func (c *Calendar) IsWorkingDay(t time.Time) bool {
 
 // Due is the end (23:59:59) of the n-th working day after the day of start,
 // Asia/Shanghai: "办结时限 n 个工作日", the day of acceptance not counted.
+// It is returned in UTC, the zone every stored time is in.
 func (c *Calendar) Due(start time.Time, n int) time.Time {
 	d := startOfDay(start)
 	for n > 0 {
@@ -76,7 +77,7 @@ func (c *Calendar) Due(start time.Time, n int) time.Time {
 			n--
 		}
 	}
-	return d.Add(24*time.Hour - time.Second)
+	return d.Add(24*time.Hour - time.Second).UTC()
 }
 
 // WorkingDaysBetween counts the working days after from's date up to and

@@ -36,7 +36,7 @@ func TestDue(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := cal.Due(at(tc.start), tc.n)
+			got := cal.Due(at(tc.start), tc.n).In(Location)
 			if got.Format("2006-01-02 15:04") != tc.want {
 				t.Errorf("Due(%s, %d) = %s, want %s", tc.start, tc.n, got.Format("2006-01-02 15:04"), tc.want)
 			}

@@ -76,7 +76,7 @@ func Seed(ctx context.Context, db *ent.Client, keys *pii.Keyring, opt Options) (
 	if opt.Errands == 0 {
 		opt.Errands = defaultErrands
 	}
-	opt.Now = opt.Now.Truncate(time.Microsecond)
+	opt.Now = opt.Now.UTC().Truncate(time.Microsecond) // every stored time is UTC
 	g := &generator{
 		rng:  rand.New(rand.NewPCG(seed1, seed2)),
 		keys: keys,

@@ -146,7 +146,7 @@ func (g *generator) randomAccept() time.Time {
 		}
 		t := d.Add(time.Duration(8*60+g.rng.IntN(10*60)) * time.Minute)
 		if t.Before(g.now.Add(-5 * time.Minute)) {
-			return t
+			return t.UTC()
 		}
 	}
 }

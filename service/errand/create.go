@@ -168,8 +168,8 @@ func (s *Server) insert(ctx context.Context, tx *ent.Tx, p access.Principal, in 
 	if !point.Active {
 		return nil, ErrPointInactive
 	}
-	now := s.now()
-	seq, err := nextSeq(ctx, tx)
+	now := s.clock()
+	seq, err := nextSeq(ctx, tx, s.dialect)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -31,6 +32,7 @@ import (
 type Server struct {
 	redpointv1.UnimplementedErrandServiceServer
 	db       *ent.Client
+	dialect  string
 	keys     *pii.Keyring
 	calendar *calendar.Cache
 	idem     *idempotency.Keeper
@@ -40,20 +42,25 @@ type Server struct {
 
 var _ redpointv1.ErrandServiceServer = (*Server)(nil)
 
-// New returns the errand service.
-func New(db *ent.Client, keys *pii.Keyring, cal *calendar.Cache) *Server {
+// New returns the errand service over db, whose SQL dialect is dialect.
+func New(db *ent.Client, dialect string, keys *pii.Keyring, cal *calendar.Cache) *Server {
 	return &Server{
 		db:       db,
+		dialect:  dialect,
 		keys:     keys,
 		calendar: cal,
 		idem:     idempotency.New(db, keys),
-		now:      func() time.Time { return time.Now().Truncate(time.Microsecond) },
+		now:      func() time.Time { return time.Now() },
 		names:    newNameCache(),
 	}
 }
 
 // SetClock replaces the clock, for SLA tests.
 func (s *Server) SetClock(now func() time.Time) { s.now = now }
+
+// clock is the current time as stored: UTC, in microseconds. SQLite
+// compares times as text, so every stored and compared time is UTC.
+func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // The errors of this capability.
 var (
@@ -71,19 +78,24 @@ const SequenceName = "errand_changes"
 // nextSeq takes the next change number inside tx. The UPDATE holds the
 // row's lock until commit, so numbers are visible in the order they were
 // taken: a sync that has seen n has seen every change below n.
-func nextSeq(ctx context.Context, tx *ent.Tx) (int64, error) {
-	n, err := tx.Sequence.Update().Where(sequence.ID(SequenceName)).AddValue(1).Save(ctx)
+func nextSeq(ctx context.Context, tx *ent.Tx, dialect string) (int64, error) {
+	query, args := sql.Dialect(dialect).Update(sequence.Table).
+		Add(sequence.FieldValue, 1).
+		Where(sql.EQ(sequence.FieldID, SequenceName)).
+		Returning(sequence.FieldValue).Query()
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return 0, fmt.Errorf("errand.nextSeq: %w", err)
 	}
-	if n == 0 {
+	defer rows.Close()
+	if !rows.Next() {
 		return 0, fmt.Errorf("errand.nextSeq: sequence %q missing", SequenceName)
 	}
-	seq, err := tx.Sequence.Query().Where(sequence.ID(SequenceName)).Only(ctx)
-	if err != nil {
+	var v int64
+	if err := rows.Scan(&v); err != nil {
 		return 0, fmt.Errorf("errand.nextSeq: %w", err)
 	}
-	return seq.Value, nil
+	return v, rows.Close()
 }
 
 // EnsureSequence creates the change sequence, starting after the highest

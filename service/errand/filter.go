@@ -98,7 +98,7 @@ func (s *Server) parseFilter(p access.Principal, filter string, cal *calendar.Ca
 			if err != nil {
 				return nil, bad(field + " 的值应为 RFC 3339 时间，如 2026-11-01T00:00:00+08:00")
 			}
-			pred, ok := timePredicate(field, op, t)
+			pred, ok := timePredicate(field, op, t.UTC())
 			if !ok {
 				return nil, bad(field + " 只支持 >、>=、<、<=")
 			}

@@ -36,7 +36,7 @@ func (s *Server) GetErrand(ctx context.Context, req *redpointv1.GetErrandRequest
 	if err != nil {
 		return nil, err
 	}
-	return s.view(ctx, s.db, p, e, cal, s.now())
+	return s.view(ctx, s.db, p, e, cal, s.clock())
 }
 
 // scope restricts a query to what p may see.
@@ -77,7 +77,7 @@ func (s *Server) ListErrands(ctx context.Context, req *redpointv1.ListErrandsReq
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
+	now := s.clock()
 	preds, err := s.parseFilter(p, req.GetFilter(), cal, now)
 	if err != nil {
 		return nil, err
@@ -122,7 +122,7 @@ var orderBy = map[string]func(...sql.OrderTermOption) errand.OrderOption{
 
 // after is the keyset predicate for rows past the cursor in the order.
 func after(o ordering, c listCursor) predicate.Errand {
-	t := time.UnixMicro(c.T)
+	t := time.UnixMicro(c.T).UTC()
 	return predicate.Errand(func(s *sql.Selector) {
 		col, id := s.C(o.field), s.C(errand.FieldID)
 		if o.desc {
@@ -162,7 +162,7 @@ func (s *Server) SyncErrands(ctx context.Context, req *redpointv1.SyncErrandsReq
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
+	now := s.clock()
 	for _, e := range rows {
 		v, err := s.view(ctx, s.db, p, e, cal, now)
 		if err != nil {

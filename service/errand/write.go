@@ -42,7 +42,7 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 	_, err = s.idem.Do(ctx, method, p.UserID, requestID, hashed, out, func(ctx context.Context, tx *ent.Tx) (proto.Message, error) {
 		// Taking the change number first serializes writers, so the read
 		// below sees the latest committed version.
-		seq, err := nextSeq(ctx, tx)
+		seq, err := nextSeq(ctx, tx, s.dialect)
 		if err != nil {
 			return nil, err
 		}
@@ -57,7 +57,7 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 		if err != nil {
 			return nil, err
 		}
-		now := s.now()
+		now := s.clock()
 		u := tx.Errand.UpdateOneID(e.ID).Where(errand.Version(e.Version)).
 			SetState(next).SetVersion(e.Version + 1).SetUpdateTime(now).SetChangeSeq(seq)
 		note, err := apply(u, e, cal, now)

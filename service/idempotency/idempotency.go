@@ -87,9 +87,6 @@ func (k *Keeper) Do(ctx context.Context, method string, callerID int, requestID 
 			return found, err
 		}
 		err := k.inTx(ctx, func(tx *ent.Tx) error {
-			if err := tx.IdempotencyKey.Create().SetKey(key).SetRequestHash(hash).SetResponse([]byte{}).Exec(ctx); err != nil {
-				return err
-			}
 			resp, err := write(ctx, tx)
 			if err != nil {
 				return err
@@ -102,7 +99,11 @@ func (k *Keeper) Do(ctx context.Context, method string, callerID int, requestID 
 			if err != nil {
 				return err
 			}
-			if err := tx.IdempotencyKey.Update().Where(idempotencykey.Key(key)).SetResponse([]byte(sealed)).Exec(ctx); err != nil {
+			// The key is written last, with the response: if a concurrent
+			// call with the same key committed first, this insert fails on
+			// the unique key, the whole write rolls back, and the loop
+			// returns the first call's response.
+			if err := tx.IdempotencyKey.Create().SetKey(key).SetRequestHash(hash).SetResponse([]byte(sealed)).Exec(ctx); err != nil {
 				return err
 			}
 			proto.Reset(out)
