@@ -93,7 +93,8 @@ func configFlags(fs *flag.FlagSet) *app.Config {
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("REDPOINT_DATABASE_URL", ""), "postgres:// URL; empty: SQLite in the data dir (REDPOINT_DATABASE_URL)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", env("REDPOINT_REDIS_URL", ""), "redis:// URL; empty: an in-process Redis (REDPOINT_REDIS_URL)")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("REDPOINT_LOG_LEVEL", def.LogLevel), "debug, info, warn or error (REDPOINT_LOG_LEVEL)")
-	cfg.PIIKey = os.Getenv("REDPOINT_PII_KEY") // a secret: never a flag, never logged
+	cfg.PIIKey = os.Getenv("REDPOINT_PII_KEY") // secrets: never flags, never logged
+	cfg.AuthKey = os.Getenv("REDPOINT_AUTH_KEY")
 	return cfg
 }
 

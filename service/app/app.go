@@ -5,12 +5,16 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +22,7 @@ import (
 
 	"github.com/changzhi/redpoint"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/directory"
@@ -30,15 +35,19 @@ import (
 
 // App is an opened process: its stores and keys.
 type App struct {
-	// Authenticator identifies callers; set before Serve.
+	// Authenticator replaces the policy-table authenticator; nil in production.
 	Authenticator server.Authenticator
 	// Clock replaces time.Now in the errand lifecycle; for tests.
-	Clock  func() time.Time
-	log    *slog.Logger
-	Store  *store.Store
-	KV     *kv.KV
-	Keys   *pii.Keyring
-	closed bool
+	Clock func() time.Time
+	// AuthKey signs access tokens (at least 32 bytes).
+	AuthKey []byte
+	// LoginLimits bound failed logins; DefaultLoginLimits when zero.
+	LoginLimits access.LoginLimits
+	log         *slog.Logger
+	Store       *store.Store
+	KV          *kv.KV
+	Keys        *pii.Keyring
+	closed      bool
 }
 
 // Open connects to the database and Redis and loads the PII keys. In
@@ -54,6 +63,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.Keys = keys
+	if a.AuthKey, err = cfg.authKey(); err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.databaseTarget())
 	if err != nil {
 		return nil, err
@@ -79,8 +91,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 
 // New assembles an App from stores opened elsewhere (tests open theirs
 // with storetest and kvtest). Close closes them.
-func New(log *slog.Logger, st *store.Store, k *kv.KV, keys *pii.Keyring) *App {
-	return &App{log: log, Store: st, KV: k, Keys: keys}
+func New(log *slog.Logger, st *store.Store, k *kv.KV, keys *pii.Keyring, authKey []byte) *App {
+	return &App{log: log, Store: st, KV: k, Keys: keys, AuthKey: authKey}
 }
 
 // Close releases the stores.
@@ -120,6 +132,22 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if err := EnsureOfficialCalendar(ctx, a.Store.Client); err != nil {
 		return err
 	}
+	tokens, err := access.NewTokens(a.AuthKey, a.Store.Client)
+	if err != nil {
+		return fmt.Errorf("REDPOINT_AUTH_KEY: %w", err)
+	}
+	limits := a.LoginLimits
+	if limits == (access.LoginLimits{}) {
+		limits = access.DefaultLoginLimits
+	}
+	auth, err := access.NewServer(a.Store.Client, tokens, a.KV, limits)
+	if err != nil {
+		return err
+	}
+	authenticator := a.Authenticator
+	if authenticator == nil {
+		authenticator = &access.Authenticator{Tokens: tokens, Policies: access.Policies}
+	}
 	dir := directory.New(a.Store.Client)
 	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute))
 	if a.Clock != nil {
@@ -128,7 +156,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	reg := prometheus.NewRegistry()
 	srv, err := server.New(ctx, server.Config{
 		Logger:        a.log,
-		Authenticator: a.Authenticator,
+		Authenticator: authenticator,
 		OpenAPI:       redpoint.OpenAPI,
 		Registry:      reg,
 		Checks: map[string]func(context.Context) error{
@@ -149,6 +177,10 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 			Gateway:  redpointv1.RegisterErrandTypeServiceHandler,
 		},
 		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterAuthServiceServer(s, auth) },
+			Gateway:  redpointv1.RegisterAuthServiceHandler,
+		},
+		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandServiceServer(s, errands) },
 			Gateway:  redpointv1.RegisterErrandServiceHandler,
 		},
@@ -158,6 +190,41 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	}
 	a.log.InfoContext(ctx, "serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String())
 	return srv.Serve(ctx, grpcLis, httpLis)
+}
+
+// authKey is REDPOINT_AUTH_KEY (base64, at least 32 bytes) or, in
+// embedded mode, a key file made in the data dir on first start.
+func (c Config) authKey() ([]byte, error) {
+	raw := c.AuthKey
+	if raw == "" {
+		if !c.Embedded() {
+			return nil, errors.New("REDPOINT_AUTH_KEY: required with REDPOINT_DATABASE_URL")
+		}
+		path := filepath.Join(c.DataDir, "auth.key")
+		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			key := make([]byte, 32)
+			if _, err := rand.Read(key); err != nil {
+				return nil, err
+			}
+			raw = base64.StdEncoding.EncodeToString(key)
+			if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
+				return nil, fmt.Errorf("REDPOINT_DATA_DIR: %w", err)
+			}
+			if err := os.WriteFile(path, []byte(raw+"\n"), 0o600); err != nil {
+				return nil, fmt.Errorf("REDPOINT_DATA_DIR: %w", err)
+			}
+		} else if err != nil {
+			return nil, fmt.Errorf("REDPOINT_DATA_DIR: %w", err)
+		} else {
+			raw = strings.TrimSpace(string(b))
+		}
+	}
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(key) < 32 {
+		return nil, errors.New("REDPOINT_AUTH_KEY: must be base64 of at least 32 bytes")
+	}
+	return key, nil
 }
 
 func (c Config) keyring() (*pii.Keyring, error) {

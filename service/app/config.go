@@ -19,6 +19,7 @@ type Config struct {
 	DatabaseURL string // REDPOINT_DATABASE_URL; empty: SQLite in DataDir
 	RedisURL    string // REDPOINT_REDIS_URL; empty: embedded Redis
 	PIIKey      string // REDPOINT_PII_KEY; empty in embedded mode: a key file in DataDir
+	AuthKey     string // REDPOINT_AUTH_KEY; empty in embedded mode: a key file in DataDir
 	LogLevel    string // REDPOINT_LOG_LEVEL: debug, info, warn, error
 }
 
@@ -86,7 +87,11 @@ func (c Config) LogAttrs() []any {
 	if c.PIIKey != "" {
 		pii = "REDPOINT_PII_KEY (set)"
 	}
-	return []any{"mode", mode, "grpc_addr", c.GRPCAddr, "http_addr", c.HTTPAddr, "data_dir", c.DataDir,
+	authKey := "key file in data dir"
+	if c.AuthKey != "" {
+		authKey = "REDPOINT_AUTH_KEY (set)"
+	}
+	return []any{"mode", mode, "auth_key", authKey, "grpc_addr", c.GRPCAddr, "http_addr", c.HTTPAddr, "data_dir", c.DataDir,
 		"database", database, "redis", redis, "pii_keys", pii, "log_level", c.LogLevel}
 }
 

@@ -48,7 +48,7 @@ func TestCreateAssignsPointAgentCodeAndDueTime(t *testing.T) {
 		t.Error("personal data stored in the clear")
 	}
 	// A secretary of the township sees it masked.
-	sec, err := e.client.GetErrand(e.As(context.Background(), demo.GuhanSecretaryPhone), &redpointv1.GetErrandRequest{Name: got.Name})
+	sec, err := e.client.GetErrand(e.as(demo.GuhanSecretaryPhone), &redpointv1.GetErrandRequest{Name: got.Name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestCreateRequestIDReplayAndReuse(t *testing.T) {
 		t.Errorf("%d errands for one request id, want 1", n)
 	}
 	// The same request id from another agent is theirs, not a replay.
-	if _, err := e.client.CreateErrand(e.As(context.Background(), demo.DanzhuAgentPhone), &redpointv1.CreateErrandRequest{Errand: validErrand(), RequestId: id}); err != nil {
+	if _, err := e.client.CreateErrand(e.as(demo.DanzhuAgentPhone), &redpointv1.CreateErrandRequest{Errand: validErrand(), RequestId: id}); err != nil {
 		t.Errorf("another agent's equal request id: %v", err)
 	}
 }

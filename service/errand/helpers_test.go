@@ -23,13 +23,14 @@ var seededNow = time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC) // 10:00 Asia/Shan
 // env is a demo server with a settable clock and a client.
 type env struct {
 	*apptest.Server
+	tb     testing.TB
 	client redpointv1.ErrandServiceClient
 	now    atomic.Int64
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{}
+	e := &env{tb: t}
 	e.now.Store(seededNow.UnixMicro())
 	e.Server = apptest.Start(t, apptest.Options{
 		Demo:  &demo.Options{Now: seededNow, Errands: 200},
@@ -42,7 +43,12 @@ func newEnv(t testing.TB) *env {
 func (e *env) setNow(t time.Time) { e.now.Store(t.UnixMicro()) }
 
 // agent is the 古韩镇 demo agent's context.
-func (e *env) agent() context.Context { return e.As(context.Background(), demo.GuhanAgentPhone) }
+func (e *env) agent() context.Context { return e.as(demo.GuhanAgentPhone) }
+
+// as is the context of the demo account with phone.
+func (e *env) as(phone string) context.Context {
+	return e.As(e.tb, context.Background(), phone)
+}
 
 var reqSeq atomic.Int64
 

@@ -32,7 +32,7 @@ func TestScopeIsCheckedBeforeExistence(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := e.client.GetErrand(e.As(bg, tc.phone), &redpointv1.GetErrandRequest{Name: er.Name})
+			got, err := e.client.GetErrand(e.as(tc.phone), &redpointv1.GetErrandRequest{Name: er.Name})
 			if code, _, _ := reason(err); code != tc.want {
 				t.Fatalf("GetErrand = %v, want %v", err, tc.want)
 			}
@@ -42,20 +42,20 @@ func TestScopeIsCheckedBeforeExistence(t *testing.T) {
 		})
 	}
 	// An errand that does not exist looks like one of another township's.
-	_, err := e.client.GetErrand(e.As(bg, demo.DanzhuSecretaryPhone), &redpointv1.GetErrandRequest{Name: "errands/99999999"})
+	_, err := e.client.GetErrand(e.as(demo.DanzhuSecretaryPhone), &redpointv1.GetErrandRequest{Name: "errands/99999999"})
 	if code, _, _ := reason(err); code != codes.PermissionDenied {
 		t.Errorf("secretary, missing errand: %v, want PERMISSION_DENIED", err)
 	}
-	_, err = e.client.GetErrand(e.As(bg, demo.CityAdminPhone), &redpointv1.GetErrandRequest{Name: "errands/99999999"})
+	_, err = e.client.GetErrand(e.as(demo.CityAdminPhone), &redpointv1.GetErrandRequest{Name: "errands/99999999"})
 	if code, _, _ := reason(err); code != codes.NotFound {
 		t.Errorf("city admin, missing errand: %v, want NOT_FOUND", err)
 	}
 	// Only the point's agents move errands; a secretary reads but may not write.
-	_, err = e.client.StartErrand(e.As(bg, demo.GuhanSecretaryPhone), &redpointv1.StartErrandRequest{Name: er.Name})
+	_, err = e.client.StartErrand(e.as(demo.GuhanSecretaryPhone), &redpointv1.StartErrandRequest{Name: er.Name})
 	if code, _, _ := reason(err); code != codes.PermissionDenied {
 		t.Errorf("secretary starting an errand: %v", err)
 	}
-	_, err = e.client.StartErrand(e.As(bg, demo.DanzhuAgentPhone), &redpointv1.StartErrandRequest{Name: er.Name})
+	_, err = e.client.StartErrand(e.as(demo.DanzhuAgentPhone), &redpointv1.StartErrandRequest{Name: er.Name})
 	if code, _, _ := reason(err); code != codes.PermissionDenied {
 		t.Errorf("other agent starting an errand: %v", err)
 	}
@@ -64,11 +64,11 @@ func TestScopeIsCheckedBeforeExistence(t *testing.T) {
 		t.Errorf("no caller: %v", err)
 	}
 	// Lists are scoped too: 丹朱镇's secretary may not filter on 古韩镇.
-	_, err = e.client.ListErrands(e.As(bg, demo.DanzhuSecretaryPhone), &redpointv1.ListErrandsRequest{Filter: `region = "regions/140423100000"`})
+	_, err = e.client.ListErrands(e.as(demo.DanzhuSecretaryPhone), &redpointv1.ListErrandsRequest{Filter: `region = "regions/140423100000"`})
 	if code, _, _ := reason(err); code != codes.PermissionDenied {
 		t.Errorf("filter on another township: %v", err)
 	}
-	list, err := e.client.ListErrands(e.As(bg, demo.DanzhuSecretaryPhone), &redpointv1.ListErrandsRequest{PageSize: 500})
+	list, err := e.client.ListErrands(e.as(demo.DanzhuSecretaryPhone), &redpointv1.ListErrandsRequest{PageSize: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,9 @@ func TestSLAOnWorkingDays(t *testing.T) {
 		}
 		return out
 	}
-	due := func(x *redpointv1.Errand) string { return x.DueTime.AsTime().In(at("2026-01-01 00:00").Location()).Format("2006-01-02 15:04") }
+	due := func(x *redpointv1.Errand) string {
+		return x.DueTime.AsTime().In(at("2026-01-01 00:00").Location()).Format("2006-01-02 15:04")
+	}
 
 	t.Run("across a weekend", func(t *testing.T) {
 		x := createAt("2026-11-26 10:00", "errandTypes/SI-PENSION-CERT") // Thu + 3 working days
@@ -199,7 +201,7 @@ func TestUpdateErrand(t *testing.T) {
 
 func TestListFiltersOrderAndPages(t *testing.T) {
 	e := newEnv(t)
-	ctx := e.As(context.Background(), demo.CountyAdminPhone)
+	ctx := e.as(demo.CountyAdminPhone)
 	seen := map[string]bool{}
 	var last time.Time
 	token := ""

@@ -4,17 +4,20 @@ package apptest
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/kv"
@@ -33,10 +36,14 @@ type Options struct {
 	Log io.Writer
 	// Clock replaces time.Now for SLA tests.
 	Clock func() time.Time
+	// LoginLimits replaces the default failed-login limits.
+	LoginLimits access.LoginLimits
 }
 
 // Server is a running server and clients for it.
 type Server struct {
+	mu       sync.Mutex
+	tokens   map[string]string // phone → access token
 	App      *app.App
 	GRPC     *grpc.ClientConn
 	BaseURL  string // http://127.0.0.1:port
@@ -60,9 +67,11 @@ func Start(tb testing.TB, opt Options) *Server {
 		opt.Log = io.Discard
 	}
 	log := slog.New(slog.NewTextHandler(opt.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := app.New(log, st, k, keys)
-	a.Authenticator = phoneAuthenticator{db: st.Client}
+	authKey := make([]byte, 32)
+	_, _ = rand.Read(authKey)
+	a := app.New(log, st, k, keys, authKey)
 	a.Clock = opt.Clock
+	a.LoginLimits = opt.LoginLimits
 	if opt.Demo != nil {
 		if _, err := demo.Seed(ctx, st.Client, keys, *opt.Demo); err != nil {
 			tb.Fatalf("apptest: seed: %v", err)
@@ -82,7 +91,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{App: a, GRPC: conn, BaseURL: "http://" + httpLis.Addr().String(), GRPCAddr: grpcLis.Addr().String()}
+	s := &Server{App: a, GRPC: conn, BaseURL: "http://" + httpLis.Addr().String(), GRPCAddr: grpcLis.Addr().String(), tokens: map[string]string{}}
 	tb.Cleanup(func() {
 		conn.Close()
 		cancel()

@@ -6,58 +6,62 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"google.golang.org/grpc/metadata"
 
-	"github.com/changzhi/redpoint/ent"
-	"github.com/changzhi/redpoint/ent/user"
-	"github.com/changzhi/redpoint/service/access"
-	"github.com/changzhi/redpoint/service/regioncode"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/demo"
 )
 
-// scheme is the Authorization scheme that carries a test caller's phone,
-// over gRPC (metadata "authorization") and REST (the Authorization header,
-// which the gateway forwards) alike.
-const scheme = "Apptest "
-
-// phoneAuthenticator trusts the phone a test sends. It exists only in this
-// test package; the server's real authenticator replaces it.
-type phoneAuthenticator struct{ db *ent.Client }
-
-func (a phoneAuthenticator) Authenticate(ctx context.Context, _ string, _ any) (context.Context, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	auth := md.Get("authorization")
-	if len(auth) == 0 || !strings.HasPrefix(auth[0], scheme) {
-		return ctx, nil
+// Token logs in as the staff member with phone (demo password) once and
+// returns the access token.
+func (s *Server) Token(tb testing.TB, phone string) string {
+	tb.Helper()
+	s.mu.Lock()
+	tok, ok := s.tokens[phone]
+	s.mu.Unlock()
+	if ok {
+		return tok
 	}
-	u, err := a.db.User.Query().Where(user.Phone(strings.TrimPrefix(auth[0], scheme))).Only(ctx)
+	sess, err := redpointv1.NewAuthServiceClient(s.GRPC).Login(context.Background(), &redpointv1.LoginRequest{Phone: phone, Password: demo.Password})
 	if err != nil {
-		return ctx, nil
+		tb.Fatalf("apptest: login %s: %v", phone, err)
 	}
-	p := access.Principal{UserID: u.ID, Role: access.Role(u.Role), DisplayName: u.DisplayName, Region: regioncode.Code(u.RegionID)}
-	if u.ServicePointID != nil {
-		p.ServicePointID = *u.ServicePointID
-	}
-	return access.NewContext(ctx, p), nil
+	s.mu.Lock()
+	s.tokens[phone] = sess.AccessToken
+	s.mu.Unlock()
+	return sess.AccessToken
 }
 
-// As returns a context whose gRPC calls act as the staff member with phone.
-func (s *Server) As(ctx context.Context, phone string) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, "authorization", scheme+phone)
+// As returns a context whose gRPC calls carry phone's access token.
+func (s *Server) As(tb testing.TB, ctx context.Context, phone string) context.Context {
+	tb.Helper()
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.Token(tb, phone))
 }
 
-// Do sends a REST request as the staff member with phone (none when
+// Do sends a REST request as the staff member with phone (anonymous when
 // empty) and returns the status and body. body is marshalled as JSON
 // unless it is a string, sent as is.
 func (s *Server) Do(tb testing.TB, phone, method, path string, body any) (int, []byte) {
+	tb.Helper()
+	token := ""
+	if phone != "" {
+		token = s.Token(tb, phone)
+	}
+	return s.DoToken(tb, token, method, path, body)
+}
+
+// DoToken is Do with an explicit bearer token (none when empty).
+func (s *Server) DoToken(tb testing.TB, token, method, path string, body any) (int, []byte) {
 	tb.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
 	case string:
 		r = bytes.NewBufferString(b)
+	case []byte:
+		r = bytes.NewReader(b)
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
@@ -70,8 +74,8 @@ func (s *Server) Do(tb testing.TB, phone, method, path string, body any) (int, [
 		tb.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if phone != "" {
-		req.Header.Set("Authorization", scheme+phone)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,0 +1,98 @@
+package access
+
+// Scope says how a call's target is checked against the caller's scope,
+// after the role check here. The handler does the check, before it looks
+// the resource up, so a denial never reveals whether the resource exists.
+type Scope int
+
+// How targets are scoped.
+const (
+	// ScopeNone: the call has no scoped target (public data, the caller's own session).
+	ScopeNone Scope = iota
+	// ScopeResource: the named resource must lie in the caller's scope
+	// (an agent: at the agent's service point).
+	ScopeResource
+	// ScopeParent: the parent region in the request must lie in the caller's scope.
+	ScopeParent
+	// ScopeCaller: the call acts on what the caller may see (lists, sync,
+	// creates at the caller's own point).
+	ScopeCaller
+)
+
+// Policy is who may call one RPC.
+type Policy struct {
+	// Public calls need no login (directory data, login itself, health).
+	Public bool
+	// Roles may call it when logged in.
+	Roles []Role
+	// Scope is how the target is checked.
+	Scope Scope
+	// Write marks calls that change data: each success is audited.
+	Write bool
+}
+
+var (
+	everyone    = []Role{RoleAgent, RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
+	agents      = []Role{RoleAgent}
+	overseers   = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
+	admins      = []Role{RoleCountyAdmin, RoleCityAdmin}
+	cityAdmins  = []Role{RoleCityAdmin}
+	userManager = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
+)
+
+// Policies is the one table of who may call what. An RPC missing from it
+// is denied to everyone.
+var Policies = map[string]Policy{
+	// Directory: public reference data the mini-program shows too.
+	"/redpoint.v1.RegionService/GetRegion":                           {Public: true},
+	"/redpoint.v1.RegionService/ListRegions":                         {Public: true},
+	"/redpoint.v1.ServicePointService/GetServicePoint":               {Public: true},
+	"/redpoint.v1.ServicePointService/ListServicePoints":             {Public: true},
+	"/redpoint.v1.ErrandTypeService/GetErrandType":                   {Public: true},
+	"/redpoint.v1.ErrandTypeService/ListErrandTypes":                 {Public: true},
+	"/redpoint.v1.AuthService/Login":                                 {Public: true},
+	"/redpoint.v1.AuthService/RefreshSession":                        {Public: true},
+	"/redpoint.v1.AuthService/Logout":                                {Public: true},
+	"/grpc.health.v1.Health/Check":                                   {Public: true},
+	"/grpc.health.v1.Health/List":                                    {Public: true},
+	"/grpc.health.v1.Health/Watch":                                   {Public: true},
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {Public: true},
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {Public: true},
+
+	// Errands: agents work them at their point; overseers read their subtree.
+	"/redpoint.v1.ErrandService/CreateErrand":           {Roles: agents, Scope: ScopeCaller, Write: true},
+	"/redpoint.v1.ErrandService/BatchCreateErrands":     {Roles: agents, Scope: ScopeCaller, Write: true},
+	"/redpoint.v1.ErrandService/GetErrand":              {Roles: everyone, Scope: ScopeResource},
+	"/redpoint.v1.ErrandService/ListErrands":            {Roles: everyone, Scope: ScopeCaller},
+	"/redpoint.v1.ErrandService/SyncErrands":            {Roles: everyone, Scope: ScopeCaller},
+	"/redpoint.v1.ErrandService/ListErrandEvents":       {Roles: everyone, Scope: ScopeResource},
+	"/redpoint.v1.ErrandService/UpdateErrand":           {Roles: agents, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.ErrandService/StartErrand":            {Roles: agents, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.ErrandService/ForwardErrand":          {Roles: agents, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.ErrandService/RequestErrandMaterials": {Roles: agents, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.ErrandService/CompleteErrand":         {Roles: agents, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.ErrandService/CancelErrand":           {Roles: agents, Scope: ScopeResource, Write: true},
+
+	// Accounts: managed within scope, always a role below the manager's.
+	"/redpoint.v1.UserService/GetUser":           {Roles: everyone, Scope: ScopeResource},
+	"/redpoint.v1.UserService/ListUsers":         {Roles: userManager, Scope: ScopeParent},
+	"/redpoint.v1.UserService/CreateUser":        {Roles: userManager, Scope: ScopeParent, Write: true},
+	"/redpoint.v1.UserService/UpdateUser":        {Roles: userManager, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.UserService/ResetUserPassword": {Roles: userManager, Scope: ScopeResource, Write: true},
+}
+
+// allows reports whether role is in the policy's roles.
+func (p Policy) allows(role Role) bool {
+	for _, r := range p.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	_ = overseers
+	_ = admins
+	_ = cityAdmins
+)
