@@ -79,6 +79,9 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.UserService/CreateUser":        {Roles: userManager, Scope: ScopeParent, Write: true},
 	"/redpoint.v1.UserService/UpdateUser":        {Roles: userManager, Scope: ScopeResource, Write: true},
 	"/redpoint.v1.UserService/ResetUserPassword": {Roles: userManager, Scope: ScopeResource, Write: true},
+
+	// The audit log: admins, within their scope.
+	"/redpoint.v1.AuditService/ListAuditEntries": {Roles: admins, Scope: ScopeParent},
 }
 
 // allows reports whether role is in the policy's roles.

@@ -34,3 +34,6 @@ func UserProto(u *ent.User) *redpointv1.User {
 	}
 	return p
 }
+
+// RoleProto converts a role.
+func RoleProto(r Role) redpointv1.Role { return roleProto[string(r)] }

@@ -23,6 +23,7 @@ import (
 	"github.com/changzhi/redpoint"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/directory"
@@ -148,8 +149,9 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if authenticator == nil {
 		authenticator = &access.Authenticator{Tokens: tokens, Policies: access.Policies}
 	}
+	auditLog := audit.New(a.Store.Client, a.log)
 	dir := directory.New(a.Store.Client)
-	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute))
+	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), auditLog)
 	if a.Clock != nil {
 		errands.SetClock(a.Clock)
 	}
@@ -157,6 +159,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	srv, err := server.New(ctx, server.Config{
 		Logger:        a.log,
 		Authenticator: authenticator,
+		AfterAuth:     []grpc.UnaryServerInterceptor{auditLog.Interceptor(access.Policies)},
 		OpenAPI:       redpoint.OpenAPI,
 		Registry:      reg,
 		Checks: map[string]func(context.Context) error{
@@ -175,6 +178,10 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandTypeServiceServer(s, dir) },
 			Gateway:  redpointv1.RegisterErrandTypeServiceHandler,
+		},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterAuditServiceServer(s, auditLog) },
+			Gateway:  redpointv1.RegisterAuditServiceHandler,
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterAuthServiceServer(s, auth) },

@@ -220,7 +220,7 @@ func (s *Server) insert(ctx context.Context, tx *ent.Tx, p access.Principal, in 
 	if err := outbox(ctx, tx, TopicCreated, e, ev.ID, "", nil); err != nil {
 		return nil, err
 	}
-	return s.view(ctx, tx.Client(), p, e, cal, now)
+	return s.view(ctx, tx.Client(), e, cal, now, false)
 }
 
 // BatchCreateErrands creates each item on its own: one bad item fails alone.

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	"github.com/changzhi/redpoint/ent/auditentry"
 	"github.com/changzhi/redpoint/ent/errand"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/demo"
@@ -36,9 +37,9 @@ func TestCreateAssignsPointAgentCodeAndDueTime(t *testing.T) {
 	if due := got.DueTime.AsTime().Format("2006-01-02T15:04:05Z07:00"); due != "2026-11-30T15:59:59Z" {
 		t.Errorf("due = %s, want 2026-11-30 23:59:59 +08:00", due)
 	}
-	// The agent sees the full phone and ID number, which are encrypted at rest.
-	if got.ResidentPhone != "13912345678" || got.ResidentIdNumber != "140423195603120029" {
-		t.Errorf("agent view masks personal data: %s %s", got.ResidentPhone, got.ResidentIdNumber)
+	// Responses mask personal data by default, even for the agent who typed it.
+	if got.ResidentPhone != "139****5678" || got.ResidentIdNumber != "140423********0029" {
+		t.Errorf("create response shows %s %s, want masked", got.ResidentPhone, got.ResidentIdNumber)
 	}
 	row, err := e.App.Store.Client.Errand.Query().Where(errand.TrackingCode(got.TrackingCode[0:5] + got.TrackingCode[6:11] + got.TrackingCode[12:])).Only(context.Background())
 	if err != nil {
@@ -47,14 +48,61 @@ func TestCreateAssignsPointAgentCodeAndDueTime(t *testing.T) {
 	if row.ResidentPhoneCipher == "13912345678" || row.ResidentIDNumberCipher == "140423195603120029" {
 		t.Error("personal data stored in the clear")
 	}
-	// A secretary of the township sees it masked.
-	sec, err := e.client.GetErrand(e.as(demo.GuhanSecretaryPhone), &redpointv1.GetErrandRequest{Name: got.Name})
+}
+
+func TestFullViewPerRoleIsAudited(t *testing.T) {
+	e := newEnv(t)
+	got := e.create(t)
+	cases := []struct {
+		name  string
+		phone string
+		full  bool // may read the FULL view
+	}{
+		{"agent", demo.GuhanAgentPhone, true},
+		{"township secretary", demo.GuhanSecretaryPhone, true},
+		{"county admin", demo.CountyAdminPhone, false},
+		{"city admin", demo.CityAdminPhone, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			basic, err := e.client.GetErrand(e.as(tc.phone), &redpointv1.GetErrandRequest{Name: got.Name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if basic.ResidentPhone != "139****5678" || basic.ResidentIdNumber != "140423********0029" {
+				t.Errorf("BASIC view shows %s %s", basic.ResidentPhone, basic.ResidentIdNumber)
+			}
+			before := unmaskedReads(t, e)
+			full, err := e.client.GetErrand(e.as(tc.phone), &redpointv1.GetErrandRequest{Name: got.Name, View: redpointv1.ErrandView_ERRAND_VIEW_FULL})
+			if !tc.full {
+				if code, _, _ := reason(err); code != codes.PermissionDenied || full != nil {
+					t.Errorf("FULL view for %s: %v", tc.name, err)
+				}
+				if after := unmaskedReads(t, e); after != before {
+					t.Errorf("a denied FULL read was audited")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if full.ResidentPhone != "13912345678" || full.ResidentIdNumber != "140423195603120029" {
+				t.Errorf("FULL view shows %s %s", full.ResidentPhone, full.ResidentIdNumber)
+			}
+			if after := unmaskedReads(t, e); after != before+1 {
+				t.Errorf("FULL read audited %d times, want once", after-before)
+			}
+		})
+	}
+}
+
+func unmaskedReads(t *testing.T, e *env) int {
+	t.Helper()
+	n, err := e.App.Store.Client.AuditEntry.Query().Where(auditentry.UnmaskedRead(true)).Count(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sec.ResidentPhone != "139****5678" || sec.ResidentIdNumber != "140423********0029" {
-		t.Errorf("secretary sees %s %s, want masked", sec.ResidentPhone, sec.ResidentIdNumber)
-	}
+	return n
 }
 
 func TestCreateRequestIDReplayAndReuse(t *testing.T) {

@@ -38,13 +38,15 @@ type Server struct {
 	idem     *idempotency.Keeper
 	now      func() time.Time
 	names    *nameCache
+	audit    Auditor
 }
 
 var _ redpointv1.ErrandServiceServer = (*Server)(nil)
 
 // New returns the errand service over db, whose SQL dialect is dialect.
-func New(db *ent.Client, dialect string, keys *pii.Keyring, cal *calendar.Cache) *Server {
+func New(db *ent.Client, dialect string, keys *pii.Keyring, cal *calendar.Cache, audit Auditor) *Server {
 	return &Server{
+		audit:    audit,
 		db:       db,
 		dialect:  dialect,
 		keys:     keys,
@@ -189,11 +191,11 @@ func checkEtag(etag string, version int64) error {
 }
 
 // view renders e for p: names resolved, SLA flags computed, personal data
-// masked unless p's role needs it.
+// masked unless full.
 //
 // db is the client to read names with: inside a transaction, the
 // transaction's own, so a write never waits for a second connection.
-func (s *Server) view(ctx context.Context, db *ent.Client, p access.Principal, e *ent.Errand, cal *calendar.Calendar, now time.Time) (*redpointv1.Errand, error) {
+func (s *Server) view(ctx context.Context, db *ent.Client, e *ent.Errand, cal *calendar.Calendar, now time.Time, full bool) (*redpointv1.Errand, error) {
 	phone, err := s.keys.Decrypt(e.ResidentPhoneCipher)
 	if err != nil {
 		return nil, fmt.Errorf("errand.view: %w", err)
@@ -204,7 +206,7 @@ func (s *Server) view(ctx context.Context, db *ent.Client, p access.Principal, e
 			return nil, fmt.Errorf("errand.view: %w", err)
 		}
 	}
-	if !unmasks(p) {
+	if !full {
 		phone = pii.MaskMobile(phone)
 		if idNumber != "" {
 			idNumber = pii.MaskIDNumber(idNumber)
@@ -252,9 +254,22 @@ func (s *Server) view(ctx context.Context, db *ent.Client, p access.Principal, e
 	return out, nil
 }
 
-// unmasks reports whether p's role needs residents' full phone and ID
-// numbers: the agents who call residents and fill in their paperwork.
-func unmasks(p access.Principal) bool { return p.Role == access.RoleAgent }
+// seesFull reports whether p's role may read residents' full phone and ID
+// numbers: the agents who fill in their paperwork and the township
+// secretaries who call residents back after a bad rating. County and city
+// admins oversee numbers, not people.
+func seesFull(p access.Principal) bool {
+	return p.Role == access.RoleAgent || p.Role == access.RoleTownshipSecretary
+}
+
+// Auditor records full reads of personal data; a read it can't record is
+// not served.
+type Auditor interface {
+	RecordUnmaskedRead(ctx context.Context, action, resource, region string) error
+}
+
+// ErrNoFullView denies the FULL view to roles that don't work with residents.
+var ErrNoFullView = apierr.ErrPermissionDenied.WithMessage("无权查看群众完整个人信息")
 
 // outbox writes the event that describes a change, in the change's
 // transaction.

@@ -28,6 +28,10 @@ func (s *Server) GetErrand(ctx context.Context, req *redpointv1.GetErrandRequest
 	if err != nil {
 		return nil, err
 	}
+	full := req.GetView() == redpointv1.ErrandView_ERRAND_VIEW_FULL
+	if full && !seesFull(p) {
+		return nil, ErrNoFullView
+	}
 	e, err := s.load(ctx, s.db, p, "name", req.GetName())
 	if err != nil {
 		return nil, err
@@ -36,7 +40,12 @@ func (s *Server) GetErrand(ctx context.Context, req *redpointv1.GetErrandRequest
 	if err != nil {
 		return nil, err
 	}
-	return s.view(ctx, s.db, p, e, cal, s.clock())
+	if full {
+		if err := s.audit.RecordUnmaskedRead(ctx, "/redpoint.v1.ErrandService/GetErrand", req.GetName(), e.RegionID); err != nil {
+			return nil, err
+		}
+	}
+	return s.view(ctx, s.db, e, cal, s.clock(), full)
 }
 
 // scope restricts a query to what p may see.
@@ -105,7 +114,7 @@ func (s *Server) ListErrands(ctx context.Context, req *redpointv1.ListErrandsReq
 		}
 	}
 	for _, e := range rows {
-		v, err := s.view(ctx, s.db, p, e, cal, now)
+		v, err := s.view(ctx, s.db, e, cal, now, false)
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +173,7 @@ func (s *Server) SyncErrands(ctx context.Context, req *redpointv1.SyncErrandsReq
 	}
 	now := s.clock()
 	for _, e := range rows {
-		v, err := s.view(ctx, s.db, p, e, cal, now)
+		v, err := s.view(ctx, s.db, e, cal, now, false)
 		if err != nil {
 			return nil, err
 		}

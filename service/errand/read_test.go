@@ -181,7 +181,7 @@ func TestUpdateErrand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if up.Description != "改为上门办理" || up.ResidentPhone != "13800138000" || up.ResidentName != x.ResidentName || up.Etag == x.Etag {
+	if up.Description != "改为上门办理" || up.ResidentPhone != "138****8000" || up.ResidentName != x.ResidentName || up.Etag == x.Etag {
 		t.Errorf("updated = %+v", up)
 	}
 	_, err = e.client.UpdateErrand(ctx, &redpointv1.UpdateErrandRequest{

@@ -85,7 +85,7 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 		if err := outbox(ctx, tx, topic, updated, saved.ID, e.State, map[string]any{"method": method}); err != nil {
 			return nil, err
 		}
-		return s.view(ctx, tx.Client(), p, updated, cal, now)
+		return s.view(ctx, tx.Client(), updated, cal, now, false)
 	})
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ type Authenticator interface {
 
 // unaryChain is the one chain every call passes, gRPC and REST alike (the
 // gateway calls the gRPC server in-process). Order, outermost first:
-// metrics, logging, error mapping, recovery, auth, validation.
+// metrics, logging, error mapping, recovery, auth, audit, validation.
 func (s *Server) unaryChain() []grpc.UnaryServerInterceptor {
 	chain := []grpc.UnaryServerInterceptor{
 		s.metrics.UnaryServerInterceptor(),
@@ -36,6 +36,7 @@ func (s *Server) unaryChain() []grpc.UnaryServerInterceptor {
 	if s.cfg.Authenticator != nil {
 		chain = append(chain, authUnary(s.cfg.Authenticator))
 	}
+	chain = append(chain, s.cfg.AfterAuth...)
 	return append(chain, validateUnary)
 }
 

@@ -40,6 +40,9 @@ type Config struct {
 	OpenAPI []byte
 	// Registry receives the gRPC metrics; the caller may add its own.
 	Registry *prometheus.Registry
+	// AfterAuth are interceptors that run once the caller is known
+	// (auditing), before validation and the handler.
+	AfterAuth []grpc.UnaryServerInterceptor
 }
 
 // Service is one API service: how it registers on the gRPC server and on

@@ -207,6 +207,59 @@ func (BatchItemOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{2}
 }
 
+// ErrandView is how much personal data an errand shows.
+type ErrandView int32
+
+const (
+	// The same as BASIC.
+	ErrandView_ERRAND_VIEW_UNSPECIFIED ErrandView = 0
+	// Phone and ID number masked: 139****0001, 140423********123X.
+	ErrandView_ERRAND_VIEW_BASIC ErrandView = 1
+	// Phone and ID number in full; audited.
+	ErrandView_ERRAND_VIEW_FULL ErrandView = 2
+)
+
+// Enum value maps for ErrandView.
+var (
+	ErrandView_name = map[int32]string{
+		0: "ERRAND_VIEW_UNSPECIFIED",
+		1: "ERRAND_VIEW_BASIC",
+		2: "ERRAND_VIEW_FULL",
+	}
+	ErrandView_value = map[string]int32{
+		"ERRAND_VIEW_UNSPECIFIED": 0,
+		"ERRAND_VIEW_BASIC":       1,
+		"ERRAND_VIEW_FULL":        2,
+	}
+)
+
+func (x ErrandView) Enum() *ErrandView {
+	p := new(ErrandView)
+	*p = x
+	return p
+}
+
+func (x ErrandView) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ErrandView) Descriptor() protoreflect.EnumDescriptor {
+	return file_redpoint_v1_errand_proto_enumTypes[3].Descriptor()
+}
+
+func (ErrandView) Type() protoreflect.EnumType {
+	return &file_redpoint_v1_errand_proto_enumTypes[3]
+}
+
+func (x ErrandView) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ErrandView.Descriptor instead.
+func (ErrandView) EnumDescriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{3}
+}
+
 // ErrandEventKind is what an history entry records.
 type ErrandEventKind int32
 
@@ -260,11 +313,11 @@ func (x ErrandEventKind) String() string {
 }
 
 func (ErrandEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_redpoint_v1_errand_proto_enumTypes[3].Descriptor()
+	return file_redpoint_v1_errand_proto_enumTypes[4].Descriptor()
 }
 
 func (ErrandEventKind) Type() protoreflect.EnumType {
-	return &file_redpoint_v1_errand_proto_enumTypes[3]
+	return &file_redpoint_v1_errand_proto_enumTypes[4]
 }
 
 func (x ErrandEventKind) Number() protoreflect.EnumNumber {
@@ -273,7 +326,7 @@ func (x ErrandEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrandEventKind.Descriptor instead.
 func (ErrandEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{3}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{4}
 }
 
 // Errand is one piece of paperwork an agent handles for a resident.
@@ -300,10 +353,10 @@ type Errand struct {
 	// The resident's name. Required on create.
 	ResidentName string `protobuf:"bytes,10,opt,name=resident_name,json=residentName,proto3" json:"resident_name,omitempty"`
 	// The resident's mainland mobile number. Required on create; masked
-	// (`139****0001`) unless the caller's role needs the full number.
+	// (`139****0001`) except in GetErrand's FULL view.
 	ResidentPhone string `protobuf:"bytes,11,opt,name=resident_phone,json=residentPhone,proto3" json:"resident_phone,omitempty"`
 	// The resident's ID number (GB 11643). Optional; masked
-	// (`140423********123X`) unless the caller's role needs it.
+	// (`140423********123X`) except in GetErrand's FULL view.
 	ResidentIdNumber string `protobuf:"bytes,12,opt,name=resident_id_number,json=residentIdNumber,proto3" json:"resident_id_number,omitempty"`
 	// The state.
 	State ErrandState `protobuf:"varint,13,opt,name=state,proto3,enum=redpoint.v1.ErrandState" json:"state,omitempty"`
@@ -892,7 +945,11 @@ func (x *FieldError) GetDescription() string {
 type GetErrandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The resource name, `errands/{id}`.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// BASIC (the default) masks the resident's phone and ID number; FULL shows
+	// them to the roles that work with residents (agents, township
+	// secretaries) and writes the read to the audit log.
+	View          ErrandView `protobuf:"varint,2,opt,name=view,proto3,enum=redpoint.v1.ErrandView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -932,6 +989,13 @@ func (x *GetErrandRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *GetErrandRequest) GetView() ErrandView {
+	if x != nil {
+		return x.View
+	}
+	return ErrandView_ERRAND_VIEW_UNSPECIFIED
 }
 
 // ListErrandsRequest asks for errands.
@@ -1952,9 +2016,10 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\n" +
 	"FieldError\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\"&\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\"S\n" +
 	"\x10GetErrandRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x83\x01\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
+	"\x04view\x18\x02 \x01(\x0e2\x17.redpoint.v1.ErrandViewR\x04view\"\x83\x01\n" +
 	"\x12ListErrandsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -2049,7 +2114,12 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\x1eBATCH_ITEM_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aBATCH_ITEM_OUTCOME_CREATED\x10\x01\x12\x1f\n" +
 	"\x1bBATCH_ITEM_OUTCOME_REPLAYED\x10\x02\x12\x1d\n" +
-	"\x19BATCH_ITEM_OUTCOME_FAILED\x10\x03*\x83\x02\n" +
+	"\x19BATCH_ITEM_OUTCOME_FAILED\x10\x03*V\n" +
+	"\n" +
+	"ErrandView\x12\x1b\n" +
+	"\x17ERRAND_VIEW_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11ERRAND_VIEW_BASIC\x10\x01\x12\x14\n" +
+	"\x10ERRAND_VIEW_FULL\x10\x02*\x83\x02\n" +
 	"\x0fErrandEventKind\x12!\n" +
 	"\x1dERRAND_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ERRAND_EVENT_KIND_CREATED\x10\x01\x12\x1d\n" +
@@ -2085,88 +2155,90 @@ func file_redpoint_v1_errand_proto_rawDescGZIP() []byte {
 	return file_redpoint_v1_errand_proto_rawDescData
 }
 
-var file_redpoint_v1_errand_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_redpoint_v1_errand_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_redpoint_v1_errand_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_redpoint_v1_errand_proto_goTypes = []any{
 	(ErrandState)(0),                      // 0: redpoint.v1.ErrandState
 	(ErrandChannel)(0),                    // 1: redpoint.v1.ErrandChannel
 	(BatchItemOutcome)(0),                 // 2: redpoint.v1.BatchItemOutcome
-	(ErrandEventKind)(0),                  // 3: redpoint.v1.ErrandEventKind
-	(*Errand)(nil),                        // 4: redpoint.v1.Errand
-	(*CreateErrandRequest)(nil),           // 5: redpoint.v1.CreateErrandRequest
-	(*BatchCreateErrandsRequest)(nil),     // 6: redpoint.v1.BatchCreateErrandsRequest
-	(*BatchCreateErrandsResponse)(nil),    // 7: redpoint.v1.BatchCreateErrandsResponse
-	(*BatchCreateErrandResult)(nil),       // 8: redpoint.v1.BatchCreateErrandResult
-	(*FieldError)(nil),                    // 9: redpoint.v1.FieldError
-	(*GetErrandRequest)(nil),              // 10: redpoint.v1.GetErrandRequest
-	(*ListErrandsRequest)(nil),            // 11: redpoint.v1.ListErrandsRequest
-	(*ListErrandsResponse)(nil),           // 12: redpoint.v1.ListErrandsResponse
-	(*SyncErrandsRequest)(nil),            // 13: redpoint.v1.SyncErrandsRequest
-	(*SyncErrandsResponse)(nil),           // 14: redpoint.v1.SyncErrandsResponse
-	(*UpdateErrandRequest)(nil),           // 15: redpoint.v1.UpdateErrandRequest
-	(*StartErrandRequest)(nil),            // 16: redpoint.v1.StartErrandRequest
-	(*ForwardErrandRequest)(nil),          // 17: redpoint.v1.ForwardErrandRequest
-	(*RequestErrandMaterialsRequest)(nil), // 18: redpoint.v1.RequestErrandMaterialsRequest
-	(*CompleteErrandRequest)(nil),         // 19: redpoint.v1.CompleteErrandRequest
-	(*CancelErrandRequest)(nil),           // 20: redpoint.v1.CancelErrandRequest
-	(*ListErrandEventsRequest)(nil),       // 21: redpoint.v1.ListErrandEventsRequest
-	(*ListErrandEventsResponse)(nil),      // 22: redpoint.v1.ListErrandEventsResponse
-	(*ErrandEvent)(nil),                   // 23: redpoint.v1.ErrandEvent
-	(*timestamppb.Timestamp)(nil),         // 24: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 25: google.protobuf.FieldMask
+	(ErrandView)(0),                       // 3: redpoint.v1.ErrandView
+	(ErrandEventKind)(0),                  // 4: redpoint.v1.ErrandEventKind
+	(*Errand)(nil),                        // 5: redpoint.v1.Errand
+	(*CreateErrandRequest)(nil),           // 6: redpoint.v1.CreateErrandRequest
+	(*BatchCreateErrandsRequest)(nil),     // 7: redpoint.v1.BatchCreateErrandsRequest
+	(*BatchCreateErrandsResponse)(nil),    // 8: redpoint.v1.BatchCreateErrandsResponse
+	(*BatchCreateErrandResult)(nil),       // 9: redpoint.v1.BatchCreateErrandResult
+	(*FieldError)(nil),                    // 10: redpoint.v1.FieldError
+	(*GetErrandRequest)(nil),              // 11: redpoint.v1.GetErrandRequest
+	(*ListErrandsRequest)(nil),            // 12: redpoint.v1.ListErrandsRequest
+	(*ListErrandsResponse)(nil),           // 13: redpoint.v1.ListErrandsResponse
+	(*SyncErrandsRequest)(nil),            // 14: redpoint.v1.SyncErrandsRequest
+	(*SyncErrandsResponse)(nil),           // 15: redpoint.v1.SyncErrandsResponse
+	(*UpdateErrandRequest)(nil),           // 16: redpoint.v1.UpdateErrandRequest
+	(*StartErrandRequest)(nil),            // 17: redpoint.v1.StartErrandRequest
+	(*ForwardErrandRequest)(nil),          // 18: redpoint.v1.ForwardErrandRequest
+	(*RequestErrandMaterialsRequest)(nil), // 19: redpoint.v1.RequestErrandMaterialsRequest
+	(*CompleteErrandRequest)(nil),         // 20: redpoint.v1.CompleteErrandRequest
+	(*CancelErrandRequest)(nil),           // 21: redpoint.v1.CancelErrandRequest
+	(*ListErrandEventsRequest)(nil),       // 22: redpoint.v1.ListErrandEventsRequest
+	(*ListErrandEventsResponse)(nil),      // 23: redpoint.v1.ListErrandEventsResponse
+	(*ErrandEvent)(nil),                   // 24: redpoint.v1.ErrandEvent
+	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 26: google.protobuf.FieldMask
 }
 var file_redpoint_v1_errand_proto_depIdxs = []int32{
 	0,  // 0: redpoint.v1.Errand.state:type_name -> redpoint.v1.ErrandState
 	1,  // 1: redpoint.v1.Errand.channel:type_name -> redpoint.v1.ErrandChannel
-	24, // 2: redpoint.v1.Errand.accept_time:type_name -> google.protobuf.Timestamp
-	24, // 3: redpoint.v1.Errand.due_time:type_name -> google.protobuf.Timestamp
-	24, // 4: redpoint.v1.Errand.close_time:type_name -> google.protobuf.Timestamp
-	24, // 5: redpoint.v1.Errand.create_time:type_name -> google.protobuf.Timestamp
-	24, // 6: redpoint.v1.Errand.update_time:type_name -> google.protobuf.Timestamp
-	4,  // 7: redpoint.v1.CreateErrandRequest.errand:type_name -> redpoint.v1.Errand
-	5,  // 8: redpoint.v1.BatchCreateErrandsRequest.requests:type_name -> redpoint.v1.CreateErrandRequest
-	8,  // 9: redpoint.v1.BatchCreateErrandsResponse.results:type_name -> redpoint.v1.BatchCreateErrandResult
+	25, // 2: redpoint.v1.Errand.accept_time:type_name -> google.protobuf.Timestamp
+	25, // 3: redpoint.v1.Errand.due_time:type_name -> google.protobuf.Timestamp
+	25, // 4: redpoint.v1.Errand.close_time:type_name -> google.protobuf.Timestamp
+	25, // 5: redpoint.v1.Errand.create_time:type_name -> google.protobuf.Timestamp
+	25, // 6: redpoint.v1.Errand.update_time:type_name -> google.protobuf.Timestamp
+	5,  // 7: redpoint.v1.CreateErrandRequest.errand:type_name -> redpoint.v1.Errand
+	6,  // 8: redpoint.v1.BatchCreateErrandsRequest.requests:type_name -> redpoint.v1.CreateErrandRequest
+	9,  // 9: redpoint.v1.BatchCreateErrandsResponse.results:type_name -> redpoint.v1.BatchCreateErrandResult
 	2,  // 10: redpoint.v1.BatchCreateErrandResult.outcome:type_name -> redpoint.v1.BatchItemOutcome
-	4,  // 11: redpoint.v1.BatchCreateErrandResult.errand:type_name -> redpoint.v1.Errand
-	9,  // 12: redpoint.v1.BatchCreateErrandResult.field_errors:type_name -> redpoint.v1.FieldError
-	4,  // 13: redpoint.v1.ListErrandsResponse.errands:type_name -> redpoint.v1.Errand
-	4,  // 14: redpoint.v1.SyncErrandsResponse.errands:type_name -> redpoint.v1.Errand
-	4,  // 15: redpoint.v1.UpdateErrandRequest.errand:type_name -> redpoint.v1.Errand
-	25, // 16: redpoint.v1.UpdateErrandRequest.update_mask:type_name -> google.protobuf.FieldMask
-	23, // 17: redpoint.v1.ListErrandEventsResponse.events:type_name -> redpoint.v1.ErrandEvent
-	3,  // 18: redpoint.v1.ErrandEvent.kind:type_name -> redpoint.v1.ErrandEventKind
-	0,  // 19: redpoint.v1.ErrandEvent.from_state:type_name -> redpoint.v1.ErrandState
-	0,  // 20: redpoint.v1.ErrandEvent.to_state:type_name -> redpoint.v1.ErrandState
-	24, // 21: redpoint.v1.ErrandEvent.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 22: redpoint.v1.ErrandService.CreateErrand:input_type -> redpoint.v1.CreateErrandRequest
-	6,  // 23: redpoint.v1.ErrandService.BatchCreateErrands:input_type -> redpoint.v1.BatchCreateErrandsRequest
-	10, // 24: redpoint.v1.ErrandService.GetErrand:input_type -> redpoint.v1.GetErrandRequest
-	11, // 25: redpoint.v1.ErrandService.ListErrands:input_type -> redpoint.v1.ListErrandsRequest
-	13, // 26: redpoint.v1.ErrandService.SyncErrands:input_type -> redpoint.v1.SyncErrandsRequest
-	15, // 27: redpoint.v1.ErrandService.UpdateErrand:input_type -> redpoint.v1.UpdateErrandRequest
-	16, // 28: redpoint.v1.ErrandService.StartErrand:input_type -> redpoint.v1.StartErrandRequest
-	17, // 29: redpoint.v1.ErrandService.ForwardErrand:input_type -> redpoint.v1.ForwardErrandRequest
-	18, // 30: redpoint.v1.ErrandService.RequestErrandMaterials:input_type -> redpoint.v1.RequestErrandMaterialsRequest
-	19, // 31: redpoint.v1.ErrandService.CompleteErrand:input_type -> redpoint.v1.CompleteErrandRequest
-	20, // 32: redpoint.v1.ErrandService.CancelErrand:input_type -> redpoint.v1.CancelErrandRequest
-	21, // 33: redpoint.v1.ErrandService.ListErrandEvents:input_type -> redpoint.v1.ListErrandEventsRequest
-	4,  // 34: redpoint.v1.ErrandService.CreateErrand:output_type -> redpoint.v1.Errand
-	7,  // 35: redpoint.v1.ErrandService.BatchCreateErrands:output_type -> redpoint.v1.BatchCreateErrandsResponse
-	4,  // 36: redpoint.v1.ErrandService.GetErrand:output_type -> redpoint.v1.Errand
-	12, // 37: redpoint.v1.ErrandService.ListErrands:output_type -> redpoint.v1.ListErrandsResponse
-	14, // 38: redpoint.v1.ErrandService.SyncErrands:output_type -> redpoint.v1.SyncErrandsResponse
-	4,  // 39: redpoint.v1.ErrandService.UpdateErrand:output_type -> redpoint.v1.Errand
-	4,  // 40: redpoint.v1.ErrandService.StartErrand:output_type -> redpoint.v1.Errand
-	4,  // 41: redpoint.v1.ErrandService.ForwardErrand:output_type -> redpoint.v1.Errand
-	4,  // 42: redpoint.v1.ErrandService.RequestErrandMaterials:output_type -> redpoint.v1.Errand
-	4,  // 43: redpoint.v1.ErrandService.CompleteErrand:output_type -> redpoint.v1.Errand
-	4,  // 44: redpoint.v1.ErrandService.CancelErrand:output_type -> redpoint.v1.Errand
-	22, // 45: redpoint.v1.ErrandService.ListErrandEvents:output_type -> redpoint.v1.ListErrandEventsResponse
-	34, // [34:46] is the sub-list for method output_type
-	22, // [22:34] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	5,  // 11: redpoint.v1.BatchCreateErrandResult.errand:type_name -> redpoint.v1.Errand
+	10, // 12: redpoint.v1.BatchCreateErrandResult.field_errors:type_name -> redpoint.v1.FieldError
+	3,  // 13: redpoint.v1.GetErrandRequest.view:type_name -> redpoint.v1.ErrandView
+	5,  // 14: redpoint.v1.ListErrandsResponse.errands:type_name -> redpoint.v1.Errand
+	5,  // 15: redpoint.v1.SyncErrandsResponse.errands:type_name -> redpoint.v1.Errand
+	5,  // 16: redpoint.v1.UpdateErrandRequest.errand:type_name -> redpoint.v1.Errand
+	26, // 17: redpoint.v1.UpdateErrandRequest.update_mask:type_name -> google.protobuf.FieldMask
+	24, // 18: redpoint.v1.ListErrandEventsResponse.events:type_name -> redpoint.v1.ErrandEvent
+	4,  // 19: redpoint.v1.ErrandEvent.kind:type_name -> redpoint.v1.ErrandEventKind
+	0,  // 20: redpoint.v1.ErrandEvent.from_state:type_name -> redpoint.v1.ErrandState
+	0,  // 21: redpoint.v1.ErrandEvent.to_state:type_name -> redpoint.v1.ErrandState
+	25, // 22: redpoint.v1.ErrandEvent.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 23: redpoint.v1.ErrandService.CreateErrand:input_type -> redpoint.v1.CreateErrandRequest
+	7,  // 24: redpoint.v1.ErrandService.BatchCreateErrands:input_type -> redpoint.v1.BatchCreateErrandsRequest
+	11, // 25: redpoint.v1.ErrandService.GetErrand:input_type -> redpoint.v1.GetErrandRequest
+	12, // 26: redpoint.v1.ErrandService.ListErrands:input_type -> redpoint.v1.ListErrandsRequest
+	14, // 27: redpoint.v1.ErrandService.SyncErrands:input_type -> redpoint.v1.SyncErrandsRequest
+	16, // 28: redpoint.v1.ErrandService.UpdateErrand:input_type -> redpoint.v1.UpdateErrandRequest
+	17, // 29: redpoint.v1.ErrandService.StartErrand:input_type -> redpoint.v1.StartErrandRequest
+	18, // 30: redpoint.v1.ErrandService.ForwardErrand:input_type -> redpoint.v1.ForwardErrandRequest
+	19, // 31: redpoint.v1.ErrandService.RequestErrandMaterials:input_type -> redpoint.v1.RequestErrandMaterialsRequest
+	20, // 32: redpoint.v1.ErrandService.CompleteErrand:input_type -> redpoint.v1.CompleteErrandRequest
+	21, // 33: redpoint.v1.ErrandService.CancelErrand:input_type -> redpoint.v1.CancelErrandRequest
+	22, // 34: redpoint.v1.ErrandService.ListErrandEvents:input_type -> redpoint.v1.ListErrandEventsRequest
+	5,  // 35: redpoint.v1.ErrandService.CreateErrand:output_type -> redpoint.v1.Errand
+	8,  // 36: redpoint.v1.ErrandService.BatchCreateErrands:output_type -> redpoint.v1.BatchCreateErrandsResponse
+	5,  // 37: redpoint.v1.ErrandService.GetErrand:output_type -> redpoint.v1.Errand
+	13, // 38: redpoint.v1.ErrandService.ListErrands:output_type -> redpoint.v1.ListErrandsResponse
+	15, // 39: redpoint.v1.ErrandService.SyncErrands:output_type -> redpoint.v1.SyncErrandsResponse
+	5,  // 40: redpoint.v1.ErrandService.UpdateErrand:output_type -> redpoint.v1.Errand
+	5,  // 41: redpoint.v1.ErrandService.StartErrand:output_type -> redpoint.v1.Errand
+	5,  // 42: redpoint.v1.ErrandService.ForwardErrand:output_type -> redpoint.v1.Errand
+	5,  // 43: redpoint.v1.ErrandService.RequestErrandMaterials:output_type -> redpoint.v1.Errand
+	5,  // 44: redpoint.v1.ErrandService.CompleteErrand:output_type -> redpoint.v1.Errand
+	5,  // 45: redpoint.v1.ErrandService.CancelErrand:output_type -> redpoint.v1.Errand
+	23, // 46: redpoint.v1.ErrandService.ListErrandEvents:output_type -> redpoint.v1.ListErrandEventsResponse
+	35, // [35:47] is the sub-list for method output_type
+	23, // [23:35] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_redpoint_v1_errand_proto_init() }
@@ -2179,7 +2251,7 @@ func file_redpoint_v1_errand_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_errand_proto_rawDesc), len(file_redpoint_v1_errand_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
