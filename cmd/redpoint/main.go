@@ -23,7 +23,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "redpoint:", err)
@@ -37,10 +37,11 @@ commands:
   serve     serve the gRPC API and the REST gateway (--demo seeds an empty database)
   migrate   apply the database migrations
   seed      seed data (--demo: the Changzhi demo) into an empty database
+  user      user create --role ROLE --region CODE --phone PHONE --name NAME [--service-point ID] --password-stdin
 
 Every flag has a REDPOINT_* environment variable; run 'redpoint serve -h'.`
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return errors.New("no command")
@@ -50,7 +51,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	cfg := configFlags(fs)
 	var demoFlag bool
+	var acct accountFlags
 	switch cmd {
+	case "user":
+		if len(args) == 0 || args[0] != "create" {
+			return errors.New("user: the only subcommand is 'create'")
+		}
+		args = args[1:]
+		acct.bind(fs)
 	case "serve", "seed":
 		fs.BoolVar(&demoFlag, "demo", false, "seed the deterministic Changzhi demo data when the database is empty")
 	case "migrate":
@@ -74,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, *cfg, demoFlag, log)
 	case "migrate":
 		return migrate(ctx, *cfg, log)
+	case "user":
+		return createUser(ctx, *cfg, acct, stdin, stdout, log)
 	default:
 		if !demoFlag {
 			return errors.New("seed: say what to seed: --demo")

@@ -38,7 +38,7 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var out, errOut bytes.Buffer
-			err := run(context.Background(), tc.args, &out, &errOut)
+			err := run(context.Background(), tc.args, strings.NewReader(""), &out, &errOut)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("run(%v) error = %v, want one naming %s", tc.args, err, tc.want)
 			}
@@ -52,7 +52,7 @@ func TestServeMigrateAndShutdown(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("REDPOINT_DATA_DIR", dir)
 	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"migrate"}, &out, &errOut); err != nil {
+	if err := run(context.Background(), []string{"migrate"}, nil, &out, &errOut); err != nil {
 		t.Fatalf("migrate: %v\n%s", err, errOut.String())
 	}
 	httpAddr := freeAddr(t)
@@ -60,7 +60,7 @@ func TestServeMigrateAndShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	var logs bytes.Buffer
 	go func() {
-		done <- run(ctx, []string{"serve", "--grpc-addr", freeAddr(t), "--http-addr", httpAddr}, &out, &logs)
+		done <- run(ctx, []string{"serve", "--grpc-addr", freeAddr(t), "--http-addr", httpAddr}, nil, &out, &logs)
 	}()
 	healthy := false
 	for i := 0; i < 300 && !healthy; i++ {

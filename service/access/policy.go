@@ -34,7 +34,6 @@ type Policy struct {
 var (
 	everyone    = []Role{RoleAgent, RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
 	agents      = []Role{RoleAgent}
-	overseers   = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
 	admins      = []Role{RoleCountyAdmin, RoleCityAdmin}
 	cityAdmins  = []Role{RoleCityAdmin}
 	userManager = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
@@ -80,6 +79,14 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.UserService/UpdateUser":        {Roles: userManager, Scope: ScopeResource, Write: true},
 	"/redpoint.v1.UserService/ResetUserPassword": {Roles: userManager, Scope: ScopeResource, Write: true},
 
+	// Directory and catalog upkeep.
+	"/redpoint.v1.ServicePointService/CreateServicePoint": {Roles: admins, Scope: ScopeParent, Write: true},
+	"/redpoint.v1.ServicePointService/UpdateServicePoint": {Roles: admins, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.ErrandTypeService/CreateErrandType":     {Roles: cityAdmins, Scope: ScopeNone, Write: true},
+	"/redpoint.v1.ErrandTypeService/UpdateErrandType":     {Roles: cityAdmins, Scope: ScopeNone, Write: true},
+	"/redpoint.v1.CalendarService/ListCalendarDays":       {Public: true},
+	"/redpoint.v1.CalendarService/LoadCalendarYear":       {Roles: cityAdmins, Scope: ScopeNone, Write: true},
+
 	// The audit log: admins, within their scope.
 	"/redpoint.v1.AuditService/ListAuditEntries": {Roles: admins, Scope: ScopeParent},
 }
@@ -93,9 +100,3 @@ func (p Policy) allows(role Role) bool {
 	}
 	return false
 }
-
-var (
-	_ = overseers
-	_ = admins
-	_ = cityAdmins
-)

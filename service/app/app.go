@@ -150,8 +150,11 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		authenticator = &access.Authenticator{Tokens: tokens, Policies: access.Policies}
 	}
 	auditLog := audit.New(a.Store.Client, a.log)
+	users := access.NewUserServer(a.Store.Client, tokens)
 	dir := directory.New(a.Store.Client)
-	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), auditLog)
+	cal := calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute)
+	calendars := directory.NewCalendarServer(a.Store.Client, cal)
+	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog)
 	if a.Clock != nil {
 		errands.SetClock(a.Clock)
 	}
@@ -178,6 +181,14 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandTypeServiceServer(s, dir) },
 			Gateway:  redpointv1.RegisterErrandTypeServiceHandler,
+		},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterCalendarServiceServer(s, calendars) },
+			Gateway:  redpointv1.RegisterCalendarServiceHandler,
+		},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterUserServiceServer(s, users) },
+			Gateway:  redpointv1.RegisterUserServiceHandler,
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterAuditServiceServer(s, auditLog) },

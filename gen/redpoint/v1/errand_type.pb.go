@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -22,6 +23,117 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// CreateErrandTypeRequest adds a catalog entry.
+type CreateErrandTypeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry: display_name, department and time_limit_days are required.
+	ErrandType *ErrandType `protobuf:"bytes,1,opt,name=errand_type,json=errandType,proto3" json:"errand_type,omitempty"`
+	// The code, e.g. `SI-PENSION-CERT`: 2–32 upper-case letters, digits and dashes.
+	ErrandTypeId  string `protobuf:"bytes,2,opt,name=errand_type_id,json=errandTypeId,proto3" json:"errand_type_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateErrandTypeRequest) Reset() {
+	*x = CreateErrandTypeRequest{}
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateErrandTypeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateErrandTypeRequest) ProtoMessage() {}
+
+func (x *CreateErrandTypeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateErrandTypeRequest.ProtoReflect.Descriptor instead.
+func (*CreateErrandTypeRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateErrandTypeRequest) GetErrandType() *ErrandType {
+	if x != nil {
+		return x.ErrandType
+	}
+	return nil
+}
+
+func (x *CreateErrandTypeRequest) GetErrandTypeId() string {
+	if x != nil {
+		return x.ErrandTypeId
+	}
+	return ""
+}
+
+// UpdateErrandTypeRequest changes a catalog entry.
+type UpdateErrandTypeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry with its name and new values; etag, when set, must match.
+	ErrandType *ErrandType `protobuf:"bytes,1,opt,name=errand_type,json=errandType,proto3" json:"errand_type,omitempty"`
+	// The fields to change: display_name, department, time_limit_days,
+	// required_materials, description, active.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateErrandTypeRequest) Reset() {
+	*x = UpdateErrandTypeRequest{}
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateErrandTypeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateErrandTypeRequest) ProtoMessage() {}
+
+func (x *UpdateErrandTypeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateErrandTypeRequest.ProtoReflect.Descriptor instead.
+func (*UpdateErrandTypeRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *UpdateErrandTypeRequest) GetErrandType() *ErrandType {
+	if x != nil {
+		return x.ErrandType
+	}
+	return nil
+}
+
+func (x *UpdateErrandTypeRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
 
 // ErrandType is an entry of the errand catalog.
 type ErrandType struct {
@@ -54,7 +166,7 @@ type ErrandType struct {
 
 func (x *ErrandType) Reset() {
 	*x = ErrandType{}
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[0]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -66,7 +178,7 @@ func (x *ErrandType) String() string {
 func (*ErrandType) ProtoMessage() {}
 
 func (x *ErrandType) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[0]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -79,7 +191,7 @@ func (x *ErrandType) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrandType.ProtoReflect.Descriptor instead.
 func (*ErrandType) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{0}
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ErrandType) GetName() string {
@@ -170,7 +282,7 @@ type GetErrandTypeRequest struct {
 
 func (x *GetErrandTypeRequest) Reset() {
 	*x = GetErrandTypeRequest{}
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[1]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -182,7 +294,7 @@ func (x *GetErrandTypeRequest) String() string {
 func (*GetErrandTypeRequest) ProtoMessage() {}
 
 func (x *GetErrandTypeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[1]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -195,7 +307,7 @@ func (x *GetErrandTypeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetErrandTypeRequest.ProtoReflect.Descriptor instead.
 func (*GetErrandTypeRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{1}
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetErrandTypeRequest) GetName() string {
@@ -220,7 +332,7 @@ type ListErrandTypesRequest struct {
 
 func (x *ListErrandTypesRequest) Reset() {
 	*x = ListErrandTypesRequest{}
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[2]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +344,7 @@ func (x *ListErrandTypesRequest) String() string {
 func (*ListErrandTypesRequest) ProtoMessage() {}
 
 func (x *ListErrandTypesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[2]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +357,7 @@ func (x *ListErrandTypesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListErrandTypesRequest.ProtoReflect.Descriptor instead.
 func (*ListErrandTypesRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{2}
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListErrandTypesRequest) GetPageSize() int32 {
@@ -282,7 +394,7 @@ type ListErrandTypesResponse struct {
 
 func (x *ListErrandTypesResponse) Reset() {
 	*x = ListErrandTypesResponse{}
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[3]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +406,7 @@ func (x *ListErrandTypesResponse) String() string {
 func (*ListErrandTypesResponse) ProtoMessage() {}
 
 func (x *ListErrandTypesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[3]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +419,7 @@ func (x *ListErrandTypesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListErrandTypesResponse.ProtoReflect.Descriptor instead.
 func (*ListErrandTypesResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{3}
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListErrandTypesResponse) GetErrandTypes() []*ErrandType {
@@ -328,7 +440,16 @@ var File_redpoint_v1_errand_type_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\n" +
-	"\x1dredpoint/v1/errand_type.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x03\n" +
+	"\x1dredpoint/v1/errand_type.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n" +
+	"\x17CreateErrandTypeRequest\x128\n" +
+	"\verrand_type\x18\x01 \x01(\v2\x17.redpoint.v1.ErrandTypeR\n" +
+	"errandType\x12$\n" +
+	"\x0eerrand_type_id\x18\x02 \x01(\tR\ferrandTypeId\"\x90\x01\n" +
+	"\x17UpdateErrandTypeRequest\x128\n" +
+	"\verrand_type\x18\x01 \x01(\v2\x17.redpoint.v1.ErrandTypeR\n" +
+	"errandType\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"\x96\x03\n" +
 	"\n" +
 	"ErrandType\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -356,10 +477,12 @@ const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\rshow_inactive\x18\x03 \x01(\bR\fshowInactive\"}\n" +
 	"\x17ListErrandTypesResponse\x12:\n" +
 	"\ferrand_types\x18\x01 \x03(\v2\x17.redpoint.v1.ErrandTypeR\verrandTypes\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xf9\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x81\x04\n" +
 	"\x11ErrandTypeService\x12m\n" +
 	"\rGetErrandType\x12!.redpoint.v1.GetErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=errandTypes/*}\x12u\n" +
-	"\x0fListErrandTypes\x12#.redpoint.v1.ListErrandTypesRequest\x1a$.redpoint.v1.ListErrandTypesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/errandTypesB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
+	"\x0fListErrandTypes\x12#.redpoint.v1.ListErrandTypesRequest\x1a$.redpoint.v1.ListErrandTypesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/errandTypes\x12w\n" +
+	"\x10CreateErrandType\x12$.redpoint.v1.CreateErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"$\x82\xd3\xe4\x93\x02\x1e:\verrand_type\"\x0f/v1/errandTypes\x12\x8c\x01\n" +
+	"\x10UpdateErrandType\x12$.redpoint.v1.UpdateErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"9\x82\xd3\xe4\x93\x023:\verrand_type2$/v1/{errand_type.name=errandTypes/*}B9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (
 	file_redpoint_v1_errand_type_proto_rawDescOnce sync.Once
@@ -373,27 +496,37 @@ func file_redpoint_v1_errand_type_proto_rawDescGZIP() []byte {
 	return file_redpoint_v1_errand_type_proto_rawDescData
 }
 
-var file_redpoint_v1_errand_type_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_redpoint_v1_errand_type_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_redpoint_v1_errand_type_proto_goTypes = []any{
-	(*ErrandType)(nil),              // 0: redpoint.v1.ErrandType
-	(*GetErrandTypeRequest)(nil),    // 1: redpoint.v1.GetErrandTypeRequest
-	(*ListErrandTypesRequest)(nil),  // 2: redpoint.v1.ListErrandTypesRequest
-	(*ListErrandTypesResponse)(nil), // 3: redpoint.v1.ListErrandTypesResponse
-	(*timestamppb.Timestamp)(nil),   // 4: google.protobuf.Timestamp
+	(*CreateErrandTypeRequest)(nil), // 0: redpoint.v1.CreateErrandTypeRequest
+	(*UpdateErrandTypeRequest)(nil), // 1: redpoint.v1.UpdateErrandTypeRequest
+	(*ErrandType)(nil),              // 2: redpoint.v1.ErrandType
+	(*GetErrandTypeRequest)(nil),    // 3: redpoint.v1.GetErrandTypeRequest
+	(*ListErrandTypesRequest)(nil),  // 4: redpoint.v1.ListErrandTypesRequest
+	(*ListErrandTypesResponse)(nil), // 5: redpoint.v1.ListErrandTypesResponse
+	(*fieldmaskpb.FieldMask)(nil),   // 6: google.protobuf.FieldMask
+	(*timestamppb.Timestamp)(nil),   // 7: google.protobuf.Timestamp
 }
 var file_redpoint_v1_errand_type_proto_depIdxs = []int32{
-	4, // 0: redpoint.v1.ErrandType.create_time:type_name -> google.protobuf.Timestamp
-	4, // 1: redpoint.v1.ErrandType.update_time:type_name -> google.protobuf.Timestamp
-	0, // 2: redpoint.v1.ListErrandTypesResponse.errand_types:type_name -> redpoint.v1.ErrandType
-	1, // 3: redpoint.v1.ErrandTypeService.GetErrandType:input_type -> redpoint.v1.GetErrandTypeRequest
-	2, // 4: redpoint.v1.ErrandTypeService.ListErrandTypes:input_type -> redpoint.v1.ListErrandTypesRequest
-	0, // 5: redpoint.v1.ErrandTypeService.GetErrandType:output_type -> redpoint.v1.ErrandType
-	3, // 6: redpoint.v1.ErrandTypeService.ListErrandTypes:output_type -> redpoint.v1.ListErrandTypesResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2,  // 0: redpoint.v1.CreateErrandTypeRequest.errand_type:type_name -> redpoint.v1.ErrandType
+	2,  // 1: redpoint.v1.UpdateErrandTypeRequest.errand_type:type_name -> redpoint.v1.ErrandType
+	6,  // 2: redpoint.v1.UpdateErrandTypeRequest.update_mask:type_name -> google.protobuf.FieldMask
+	7,  // 3: redpoint.v1.ErrandType.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 4: redpoint.v1.ErrandType.update_time:type_name -> google.protobuf.Timestamp
+	2,  // 5: redpoint.v1.ListErrandTypesResponse.errand_types:type_name -> redpoint.v1.ErrandType
+	3,  // 6: redpoint.v1.ErrandTypeService.GetErrandType:input_type -> redpoint.v1.GetErrandTypeRequest
+	4,  // 7: redpoint.v1.ErrandTypeService.ListErrandTypes:input_type -> redpoint.v1.ListErrandTypesRequest
+	0,  // 8: redpoint.v1.ErrandTypeService.CreateErrandType:input_type -> redpoint.v1.CreateErrandTypeRequest
+	1,  // 9: redpoint.v1.ErrandTypeService.UpdateErrandType:input_type -> redpoint.v1.UpdateErrandTypeRequest
+	2,  // 10: redpoint.v1.ErrandTypeService.GetErrandType:output_type -> redpoint.v1.ErrandType
+	5,  // 11: redpoint.v1.ErrandTypeService.ListErrandTypes:output_type -> redpoint.v1.ListErrandTypesResponse
+	2,  // 12: redpoint.v1.ErrandTypeService.CreateErrandType:output_type -> redpoint.v1.ErrandType
+	2,  // 13: redpoint.v1.ErrandTypeService.UpdateErrandType:output_type -> redpoint.v1.ErrandType
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_redpoint_v1_errand_type_proto_init() }
@@ -407,7 +540,7 @@ func file_redpoint_v1_errand_type_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_errand_type_proto_rawDesc), len(file_redpoint_v1_errand_type_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

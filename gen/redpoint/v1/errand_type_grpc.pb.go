@@ -19,8 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ErrandTypeService_GetErrandType_FullMethodName   = "/redpoint.v1.ErrandTypeService/GetErrandType"
-	ErrandTypeService_ListErrandTypes_FullMethodName = "/redpoint.v1.ErrandTypeService/ListErrandTypes"
+	ErrandTypeService_GetErrandType_FullMethodName    = "/redpoint.v1.ErrandTypeService/GetErrandType"
+	ErrandTypeService_ListErrandTypes_FullMethodName  = "/redpoint.v1.ErrandTypeService/ListErrandTypes"
+	ErrandTypeService_CreateErrandType_FullMethodName = "/redpoint.v1.ErrandTypeService/CreateErrandType"
+	ErrandTypeService_UpdateErrandType_FullMethodName = "/redpoint.v1.ErrandTypeService/UpdateErrandType"
 )
 
 // ErrandTypeServiceClient is the client API for ErrandTypeService service.
@@ -33,6 +35,11 @@ type ErrandTypeServiceClient interface {
 	GetErrandType(ctx context.Context, in *GetErrandTypeRequest, opts ...grpc.CallOption) (*ErrandType, error)
 	// ListErrandTypes lists the catalog, ordered by code.
 	ListErrandTypes(ctx context.Context, in *ListErrandTypesRequest, opts ...grpc.CallOption) (*ListErrandTypesResponse, error)
+	// CreateErrandType adds a catalog entry.
+	CreateErrandType(ctx context.Context, in *CreateErrandTypeRequest, opts ...grpc.CallOption) (*ErrandType, error)
+	// UpdateErrandType changes a catalog entry; deactivating it stops new
+	// errands of the type. A new time limit applies to new errands only.
+	UpdateErrandType(ctx context.Context, in *UpdateErrandTypeRequest, opts ...grpc.CallOption) (*ErrandType, error)
 }
 
 type errandTypeServiceClient struct {
@@ -63,6 +70,26 @@ func (c *errandTypeServiceClient) ListErrandTypes(ctx context.Context, in *ListE
 	return out, nil
 }
 
+func (c *errandTypeServiceClient) CreateErrandType(ctx context.Context, in *CreateErrandTypeRequest, opts ...grpc.CallOption) (*ErrandType, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ErrandType)
+	err := c.cc.Invoke(ctx, ErrandTypeService_CreateErrandType_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *errandTypeServiceClient) UpdateErrandType(ctx context.Context, in *UpdateErrandTypeRequest, opts ...grpc.CallOption) (*ErrandType, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ErrandType)
+	err := c.cc.Invoke(ctx, ErrandTypeService_UpdateErrandType_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ErrandTypeServiceServer is the server API for ErrandTypeService service.
 // All implementations must embed UnimplementedErrandTypeServiceServer
 // for forward compatibility.
@@ -73,6 +100,11 @@ type ErrandTypeServiceServer interface {
 	GetErrandType(context.Context, *GetErrandTypeRequest) (*ErrandType, error)
 	// ListErrandTypes lists the catalog, ordered by code.
 	ListErrandTypes(context.Context, *ListErrandTypesRequest) (*ListErrandTypesResponse, error)
+	// CreateErrandType adds a catalog entry.
+	CreateErrandType(context.Context, *CreateErrandTypeRequest) (*ErrandType, error)
+	// UpdateErrandType changes a catalog entry; deactivating it stops new
+	// errands of the type. A new time limit applies to new errands only.
+	UpdateErrandType(context.Context, *UpdateErrandTypeRequest) (*ErrandType, error)
 	mustEmbedUnimplementedErrandTypeServiceServer()
 }
 
@@ -88,6 +120,12 @@ func (UnimplementedErrandTypeServiceServer) GetErrandType(context.Context, *GetE
 }
 func (UnimplementedErrandTypeServiceServer) ListErrandTypes(context.Context, *ListErrandTypesRequest) (*ListErrandTypesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListErrandTypes not implemented")
+}
+func (UnimplementedErrandTypeServiceServer) CreateErrandType(context.Context, *CreateErrandTypeRequest) (*ErrandType, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateErrandType not implemented")
+}
+func (UnimplementedErrandTypeServiceServer) UpdateErrandType(context.Context, *UpdateErrandTypeRequest) (*ErrandType, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateErrandType not implemented")
 }
 func (UnimplementedErrandTypeServiceServer) mustEmbedUnimplementedErrandTypeServiceServer() {}
 func (UnimplementedErrandTypeServiceServer) testEmbeddedByValue()                           {}
@@ -146,6 +184,42 @@ func _ErrandTypeService_ListErrandTypes_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ErrandTypeService_CreateErrandType_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateErrandTypeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ErrandTypeServiceServer).CreateErrandType(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ErrandTypeService_CreateErrandType_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ErrandTypeServiceServer).CreateErrandType(ctx, req.(*CreateErrandTypeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ErrandTypeService_UpdateErrandType_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateErrandTypeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ErrandTypeServiceServer).UpdateErrandType(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ErrandTypeService_UpdateErrandType_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ErrandTypeServiceServer).UpdateErrandType(ctx, req.(*UpdateErrandTypeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ErrandTypeService_ServiceDesc is the grpc.ServiceDesc for ErrandTypeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -160,6 +234,14 @@ var ErrandTypeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListErrandTypes",
 			Handler:    _ErrandTypeService_ListErrandTypes_Handler,
+		},
+		{
+			MethodName: "CreateErrandType",
+			Handler:    _ErrandTypeService_CreateErrandType_Handler,
+		},
+		{
+			MethodName: "UpdateErrandType",
+			Handler:    _ErrandTypeService_UpdateErrandType_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

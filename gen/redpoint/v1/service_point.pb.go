@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -22,6 +23,107 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// CreateServicePointRequest opens a point.
+type CreateServicePointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The point: display_name and region (a village) are required.
+	ServicePoint  *ServicePoint `protobuf:"bytes,1,opt,name=service_point,json=servicePoint,proto3" json:"service_point,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateServicePointRequest) Reset() {
+	*x = CreateServicePointRequest{}
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateServicePointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateServicePointRequest) ProtoMessage() {}
+
+func (x *CreateServicePointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateServicePointRequest.ProtoReflect.Descriptor instead.
+func (*CreateServicePointRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_service_point_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateServicePointRequest) GetServicePoint() *ServicePoint {
+	if x != nil {
+		return x.ServicePoint
+	}
+	return nil
+}
+
+// UpdateServicePointRequest changes a point.
+type UpdateServicePointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The point with its name and new values; etag, when set, must match.
+	ServicePoint *ServicePoint `protobuf:"bytes,1,opt,name=service_point,json=servicePoint,proto3" json:"service_point,omitempty"`
+	// The fields to change: display_name, address, phone, active.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateServicePointRequest) Reset() {
+	*x = UpdateServicePointRequest{}
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateServicePointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateServicePointRequest) ProtoMessage() {}
+
+func (x *UpdateServicePointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateServicePointRequest.ProtoReflect.Descriptor instead.
+func (*UpdateServicePointRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_service_point_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *UpdateServicePointRequest) GetServicePoint() *ServicePoint {
+	if x != nil {
+		return x.ServicePoint
+	}
+	return nil
+}
+
+func (x *UpdateServicePointRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
 
 // ServicePoint is a red service point in a village.
 type ServicePoint struct {
@@ -54,7 +156,7 @@ type ServicePoint struct {
 
 func (x *ServicePoint) Reset() {
 	*x = ServicePoint{}
-	mi := &file_redpoint_v1_service_point_proto_msgTypes[0]
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -66,7 +168,7 @@ func (x *ServicePoint) String() string {
 func (*ServicePoint) ProtoMessage() {}
 
 func (x *ServicePoint) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_service_point_proto_msgTypes[0]
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -79,7 +181,7 @@ func (x *ServicePoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServicePoint.ProtoReflect.Descriptor instead.
 func (*ServicePoint) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_service_point_proto_rawDescGZIP(), []int{0}
+	return file_redpoint_v1_service_point_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ServicePoint) GetName() string {
@@ -170,7 +272,7 @@ type GetServicePointRequest struct {
 
 func (x *GetServicePointRequest) Reset() {
 	*x = GetServicePointRequest{}
-	mi := &file_redpoint_v1_service_point_proto_msgTypes[1]
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -182,7 +284,7 @@ func (x *GetServicePointRequest) String() string {
 func (*GetServicePointRequest) ProtoMessage() {}
 
 func (x *GetServicePointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_service_point_proto_msgTypes[1]
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -195,7 +297,7 @@ func (x *GetServicePointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServicePointRequest.ProtoReflect.Descriptor instead.
 func (*GetServicePointRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_service_point_proto_rawDescGZIP(), []int{1}
+	return file_redpoint_v1_service_point_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetServicePointRequest) GetName() string {
@@ -222,7 +324,7 @@ type ListServicePointsRequest struct {
 
 func (x *ListServicePointsRequest) Reset() {
 	*x = ListServicePointsRequest{}
-	mi := &file_redpoint_v1_service_point_proto_msgTypes[2]
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +336,7 @@ func (x *ListServicePointsRequest) String() string {
 func (*ListServicePointsRequest) ProtoMessage() {}
 
 func (x *ListServicePointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_service_point_proto_msgTypes[2]
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +349,7 @@ func (x *ListServicePointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicePointsRequest.ProtoReflect.Descriptor instead.
 func (*ListServicePointsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_service_point_proto_rawDescGZIP(), []int{2}
+	return file_redpoint_v1_service_point_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListServicePointsRequest) GetParent() string {
@@ -293,7 +395,7 @@ type ListServicePointsResponse struct {
 
 func (x *ListServicePointsResponse) Reset() {
 	*x = ListServicePointsResponse{}
-	mi := &file_redpoint_v1_service_point_proto_msgTypes[3]
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -305,7 +407,7 @@ func (x *ListServicePointsResponse) String() string {
 func (*ListServicePointsResponse) ProtoMessage() {}
 
 func (x *ListServicePointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_service_point_proto_msgTypes[3]
+	mi := &file_redpoint_v1_service_point_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -318,7 +420,7 @@ func (x *ListServicePointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicePointsResponse.ProtoReflect.Descriptor instead.
 func (*ListServicePointsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_service_point_proto_rawDescGZIP(), []int{3}
+	return file_redpoint_v1_service_point_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListServicePointsResponse) GetServicePoints() []*ServicePoint {
@@ -346,7 +448,13 @@ var File_redpoint_v1_service_point_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_service_point_proto_rawDesc = "" +
 	"\n" +
-	"\x1fredpoint/v1/service_point.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x03\n" +
+	"\x1fredpoint/v1/service_point.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"[\n" +
+	"\x19CreateServicePointRequest\x12>\n" +
+	"\rservice_point\x18\x01 \x01(\v2\x19.redpoint.v1.ServicePointR\fservicePoint\"\x98\x01\n" +
+	"\x19UpdateServicePointRequest\x12>\n" +
+	"\rservice_point\x18\x01 \x01(\v2\x19.redpoint.v1.ServicePointR\fservicePoint\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"\x84\x03\n" +
 	"\fServicePoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
@@ -375,10 +483,12 @@ const file_redpoint_v1_service_point_proto_rawDesc = "" +
 	"\x0eservice_points\x18\x01 \x03(\v2\x19.redpoint.v1.ServicePointR\rservicePoints\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x05R\ttotalSize2\x8b\x02\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize2\xaa\x04\n" +
 	"\x13ServicePointService\x12u\n" +
 	"\x0fGetServicePoint\x12#.redpoint.v1.GetServicePointRequest\x1a\x19.redpoint.v1.ServicePoint\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=servicePoints/*}\x12}\n" +
-	"\x11ListServicePoints\x12%.redpoint.v1.ListServicePointsRequest\x1a&.redpoint.v1.ListServicePointsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/servicePointsB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
+	"\x11ListServicePoints\x12%.redpoint.v1.ListServicePointsRequest\x1a&.redpoint.v1.ListServicePointsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/servicePoints\x12\x81\x01\n" +
+	"\x12CreateServicePoint\x12&.redpoint.v1.CreateServicePointRequest\x1a\x19.redpoint.v1.ServicePoint\"(\x82\xd3\xe4\x93\x02\":\rservice_point\"\x11/v1/servicePoints\x12\x98\x01\n" +
+	"\x12UpdateServicePoint\x12&.redpoint.v1.UpdateServicePointRequest\x1a\x19.redpoint.v1.ServicePoint\"?\x82\xd3\xe4\x93\x029:\rservice_point2(/v1/{service_point.name=servicePoints/*}B9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (
 	file_redpoint_v1_service_point_proto_rawDescOnce sync.Once
@@ -392,27 +502,37 @@ func file_redpoint_v1_service_point_proto_rawDescGZIP() []byte {
 	return file_redpoint_v1_service_point_proto_rawDescData
 }
 
-var file_redpoint_v1_service_point_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_redpoint_v1_service_point_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_redpoint_v1_service_point_proto_goTypes = []any{
-	(*ServicePoint)(nil),              // 0: redpoint.v1.ServicePoint
-	(*GetServicePointRequest)(nil),    // 1: redpoint.v1.GetServicePointRequest
-	(*ListServicePointsRequest)(nil),  // 2: redpoint.v1.ListServicePointsRequest
-	(*ListServicePointsResponse)(nil), // 3: redpoint.v1.ListServicePointsResponse
-	(*timestamppb.Timestamp)(nil),     // 4: google.protobuf.Timestamp
+	(*CreateServicePointRequest)(nil), // 0: redpoint.v1.CreateServicePointRequest
+	(*UpdateServicePointRequest)(nil), // 1: redpoint.v1.UpdateServicePointRequest
+	(*ServicePoint)(nil),              // 2: redpoint.v1.ServicePoint
+	(*GetServicePointRequest)(nil),    // 3: redpoint.v1.GetServicePointRequest
+	(*ListServicePointsRequest)(nil),  // 4: redpoint.v1.ListServicePointsRequest
+	(*ListServicePointsResponse)(nil), // 5: redpoint.v1.ListServicePointsResponse
+	(*fieldmaskpb.FieldMask)(nil),     // 6: google.protobuf.FieldMask
+	(*timestamppb.Timestamp)(nil),     // 7: google.protobuf.Timestamp
 }
 var file_redpoint_v1_service_point_proto_depIdxs = []int32{
-	4, // 0: redpoint.v1.ServicePoint.create_time:type_name -> google.protobuf.Timestamp
-	4, // 1: redpoint.v1.ServicePoint.update_time:type_name -> google.protobuf.Timestamp
-	0, // 2: redpoint.v1.ListServicePointsResponse.service_points:type_name -> redpoint.v1.ServicePoint
-	1, // 3: redpoint.v1.ServicePointService.GetServicePoint:input_type -> redpoint.v1.GetServicePointRequest
-	2, // 4: redpoint.v1.ServicePointService.ListServicePoints:input_type -> redpoint.v1.ListServicePointsRequest
-	0, // 5: redpoint.v1.ServicePointService.GetServicePoint:output_type -> redpoint.v1.ServicePoint
-	3, // 6: redpoint.v1.ServicePointService.ListServicePoints:output_type -> redpoint.v1.ListServicePointsResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2,  // 0: redpoint.v1.CreateServicePointRequest.service_point:type_name -> redpoint.v1.ServicePoint
+	2,  // 1: redpoint.v1.UpdateServicePointRequest.service_point:type_name -> redpoint.v1.ServicePoint
+	6,  // 2: redpoint.v1.UpdateServicePointRequest.update_mask:type_name -> google.protobuf.FieldMask
+	7,  // 3: redpoint.v1.ServicePoint.create_time:type_name -> google.protobuf.Timestamp
+	7,  // 4: redpoint.v1.ServicePoint.update_time:type_name -> google.protobuf.Timestamp
+	2,  // 5: redpoint.v1.ListServicePointsResponse.service_points:type_name -> redpoint.v1.ServicePoint
+	3,  // 6: redpoint.v1.ServicePointService.GetServicePoint:input_type -> redpoint.v1.GetServicePointRequest
+	4,  // 7: redpoint.v1.ServicePointService.ListServicePoints:input_type -> redpoint.v1.ListServicePointsRequest
+	0,  // 8: redpoint.v1.ServicePointService.CreateServicePoint:input_type -> redpoint.v1.CreateServicePointRequest
+	1,  // 9: redpoint.v1.ServicePointService.UpdateServicePoint:input_type -> redpoint.v1.UpdateServicePointRequest
+	2,  // 10: redpoint.v1.ServicePointService.GetServicePoint:output_type -> redpoint.v1.ServicePoint
+	5,  // 11: redpoint.v1.ServicePointService.ListServicePoints:output_type -> redpoint.v1.ListServicePointsResponse
+	2,  // 12: redpoint.v1.ServicePointService.CreateServicePoint:output_type -> redpoint.v1.ServicePoint
+	2,  // 13: redpoint.v1.ServicePointService.UpdateServicePoint:output_type -> redpoint.v1.ServicePoint
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_redpoint_v1_service_point_proto_init() }
@@ -426,7 +546,7 @@ func file_redpoint_v1_service_point_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_service_point_proto_rawDesc), len(file_redpoint_v1_service_point_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ServicePointService_GetServicePoint_FullMethodName   = "/redpoint.v1.ServicePointService/GetServicePoint"
-	ServicePointService_ListServicePoints_FullMethodName = "/redpoint.v1.ServicePointService/ListServicePoints"
+	ServicePointService_GetServicePoint_FullMethodName    = "/redpoint.v1.ServicePointService/GetServicePoint"
+	ServicePointService_ListServicePoints_FullMethodName  = "/redpoint.v1.ServicePointService/ListServicePoints"
+	ServicePointService_CreateServicePoint_FullMethodName = "/redpoint.v1.ServicePointService/CreateServicePoint"
+	ServicePointService_UpdateServicePoint_FullMethodName = "/redpoint.v1.ServicePointService/UpdateServicePoint"
 )
 
 // ServicePointServiceClient is the client API for ServicePointService service.
@@ -34,6 +36,11 @@ type ServicePointServiceClient interface {
 	// ListServicePoints lists every service point in a region's subtree,
 	// ordered by village code.
 	ListServicePoints(ctx context.Context, in *ListServicePointsRequest, opts ...grpc.CallOption) (*ListServicePointsResponse, error)
+	// CreateServicePoint opens a point in a village of the caller's scope.
+	CreateServicePoint(ctx context.Context, in *CreateServicePointRequest, opts ...grpc.CallOption) (*ServicePoint, error)
+	// UpdateServicePoint changes a point's name, address, phone or active
+	// flag; deactivating it stops new errands there.
+	UpdateServicePoint(ctx context.Context, in *UpdateServicePointRequest, opts ...grpc.CallOption) (*ServicePoint, error)
 }
 
 type servicePointServiceClient struct {
@@ -64,6 +71,26 @@ func (c *servicePointServiceClient) ListServicePoints(ctx context.Context, in *L
 	return out, nil
 }
 
+func (c *servicePointServiceClient) CreateServicePoint(ctx context.Context, in *CreateServicePointRequest, opts ...grpc.CallOption) (*ServicePoint, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServicePoint)
+	err := c.cc.Invoke(ctx, ServicePointService_CreateServicePoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *servicePointServiceClient) UpdateServicePoint(ctx context.Context, in *UpdateServicePointRequest, opts ...grpc.CallOption) (*ServicePoint, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ServicePoint)
+	err := c.cc.Invoke(ctx, ServicePointService_UpdateServicePoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ServicePointServiceServer is the server API for ServicePointService service.
 // All implementations must embed UnimplementedServicePointServiceServer
 // for forward compatibility.
@@ -75,6 +102,11 @@ type ServicePointServiceServer interface {
 	// ListServicePoints lists every service point in a region's subtree,
 	// ordered by village code.
 	ListServicePoints(context.Context, *ListServicePointsRequest) (*ListServicePointsResponse, error)
+	// CreateServicePoint opens a point in a village of the caller's scope.
+	CreateServicePoint(context.Context, *CreateServicePointRequest) (*ServicePoint, error)
+	// UpdateServicePoint changes a point's name, address, phone or active
+	// flag; deactivating it stops new errands there.
+	UpdateServicePoint(context.Context, *UpdateServicePointRequest) (*ServicePoint, error)
 	mustEmbedUnimplementedServicePointServiceServer()
 }
 
@@ -90,6 +122,12 @@ func (UnimplementedServicePointServiceServer) GetServicePoint(context.Context, *
 }
 func (UnimplementedServicePointServiceServer) ListServicePoints(context.Context, *ListServicePointsRequest) (*ListServicePointsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListServicePoints not implemented")
+}
+func (UnimplementedServicePointServiceServer) CreateServicePoint(context.Context, *CreateServicePointRequest) (*ServicePoint, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateServicePoint not implemented")
+}
+func (UnimplementedServicePointServiceServer) UpdateServicePoint(context.Context, *UpdateServicePointRequest) (*ServicePoint, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateServicePoint not implemented")
 }
 func (UnimplementedServicePointServiceServer) mustEmbedUnimplementedServicePointServiceServer() {}
 func (UnimplementedServicePointServiceServer) testEmbeddedByValue()                             {}
@@ -148,6 +186,42 @@ func _ServicePointService_ListServicePoints_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ServicePointService_CreateServicePoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateServicePointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServicePointServiceServer).CreateServicePoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServicePointService_CreateServicePoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServicePointServiceServer).CreateServicePoint(ctx, req.(*CreateServicePointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ServicePointService_UpdateServicePoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateServicePointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ServicePointServiceServer).UpdateServicePoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ServicePointService_UpdateServicePoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ServicePointServiceServer).UpdateServicePoint(ctx, req.(*UpdateServicePointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ServicePointService_ServiceDesc is the grpc.ServiceDesc for ServicePointService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +236,14 @@ var ServicePointService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListServicePoints",
 			Handler:    _ServicePointService_ListServicePoints_Handler,
+		},
+		{
+			MethodName: "CreateServicePoint",
+			Handler:    _ServicePointService_CreateServicePoint_Handler,
+		},
+		{
+			MethodName: "UpdateServicePoint",
+			Handler:    _ServicePointService_UpdateServicePoint_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
