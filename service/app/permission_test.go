@@ -1,0 +1,485 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/region"
+	"github.com/changzhi/redpoint/ent/servicepoint"
+	"github.com/changzhi/redpoint/ent/user"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/app/apptest"
+	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/regioncode"
+)
+
+// target is where a call's resource lies, seen from the 古韩镇 accounts.
+type target int
+
+const (
+	own            target = iota // 古韩镇 (the agent's own point), 襄垣县
+	otherTownship                // another township of 襄垣县
+	otherCounty                  // 丹朱镇, 长子县
+)
+
+func (t target) String() string { return [...]string{"own", "other-township", "other-county"}[t] }
+
+// world holds one resource of each kind per target.
+type world struct {
+	errand, point, agent, township, village [3]string
+}
+
+// caller is a demo account and the scope it has.
+type caller struct {
+	name  string
+	phone string // "" for anonymous
+	role  access.Role
+	// sees says whether a resource at each target lies in its scope.
+	sees [3]bool
+}
+
+var callers = []caller{
+	{"anonymous", "", "", [3]bool{}},
+	{"agent", demo.GuhanAgentPhone, access.RoleAgent, [3]bool{true, false, false}},
+	{"township secretary", demo.GuhanSecretaryPhone, access.RoleTownshipSecretary, [3]bool{true, false, false}},
+	{"county admin", demo.CountyAdminPhone, access.RoleCountyAdmin, [3]bool{true, true, false}},
+	{"city admin", demo.CityAdminPhone, access.RoleCityAdmin, [3]bool{true, true, true}},
+}
+
+var uniq atomic.Int64
+
+func next() int64 { return uniq.Add(1) }
+
+// fixtures build each RPC's request against a target. The matrix fails
+// when the policy table names an RPC that has no fixture here.
+var fixtures = map[string]func(w *world, t target) proto.Message{
+	"/redpoint.v1.RegionService/GetRegion": func(w *world, t target) proto.Message {
+		return &redpointv1.GetRegionRequest{Name: w.township[t]}
+	},
+	"/redpoint.v1.RegionService/ListRegions": func(w *world, t target) proto.Message {
+		return &redpointv1.ListRegionsRequest{Parent: w.township[t]}
+	},
+	"/redpoint.v1.ServicePointService/GetServicePoint": func(w *world, t target) proto.Message {
+		return &redpointv1.GetServicePointRequest{Name: w.point[t]}
+	},
+	"/redpoint.v1.ServicePointService/ListServicePoints": func(w *world, t target) proto.Message {
+		return &redpointv1.ListServicePointsRequest{Parent: w.township[t]}
+	},
+	"/redpoint.v1.ServicePointService/CreateServicePoint": func(w *world, t target) proto.Message {
+		return &redpointv1.CreateServicePointRequest{ServicePoint: &redpointv1.ServicePoint{DisplayName: fmt.Sprintf("测试代办点%d", next()), Region: w.village[t]}}
+	},
+	"/redpoint.v1.ServicePointService/UpdateServicePoint": func(w *world, t target) proto.Message {
+		return &redpointv1.UpdateServicePointRequest{ServicePoint: &redpointv1.ServicePoint{Name: w.point[t], Phone: "0355-1234567"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"phone"}}}
+	},
+	"/redpoint.v1.ErrandTypeService/GetErrandType": func(*world, target) proto.Message {
+		return &redpointv1.GetErrandTypeRequest{Name: "errandTypes/MI-PAYMENT"}
+	},
+	"/redpoint.v1.ErrandTypeService/ListErrandTypes": func(*world, target) proto.Message {
+		return &redpointv1.ListErrandTypesRequest{}
+	},
+	"/redpoint.v1.ErrandTypeService/CreateErrandType": func(*world, target) proto.Message {
+		return &redpointv1.CreateErrandTypeRequest{ErrandTypeId: fmt.Sprintf("T-%d", next()),
+			ErrandType: &redpointv1.ErrandType{DisplayName: "测试事项", Department: "测试局", TimeLimitDays: 3}}
+	},
+	"/redpoint.v1.ErrandTypeService/UpdateErrandType": func(*world, target) proto.Message {
+		return &redpointv1.UpdateErrandTypeRequest{ErrandType: &redpointv1.ErrandType{Name: "errandTypes/HC-RENOVATION", Description: "农村危房改造"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"description"}}}
+	},
+	"/redpoint.v1.CalendarService/ListCalendarDays": func(*world, target) proto.Message {
+		return &redpointv1.ListCalendarDaysRequest{Year: 2026}
+	},
+	"/redpoint.v1.CalendarService/LoadCalendarYear": func(*world, target) proto.Message {
+		return &redpointv1.LoadCalendarYearRequest{Year: 2030, CalendarDays: []*redpointv1.CalendarDay{
+			{Date: "2030-01-01", Kind: redpointv1.CalendarDayKind_CALENDAR_DAY_KIND_HOLIDAY, DisplayName: "元旦"}}}
+	},
+	"/redpoint.v1.AuthService/Login": func(*world, target) proto.Message {
+		return &redpointv1.LoginRequest{Phone: "13000000000", Password: "not-the-password"}
+	},
+	"/redpoint.v1.AuthService/RefreshSession": func(*world, target) proto.Message {
+		return &redpointv1.RefreshSessionRequest{RefreshToken: "no-such-token"}
+	},
+	"/redpoint.v1.AuthService/Logout": func(*world, target) proto.Message {
+		return &redpointv1.LogoutRequest{RefreshToken: "no-such-token"}
+	},
+	"/redpoint.v1.ErrandService/CreateErrand": func(*world, target) proto.Message {
+		return &redpointv1.CreateErrandRequest{RequestId: fmt.Sprintf("perm-%d", next()), Errand: &redpointv1.Errand{
+			ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "测试", ResidentPhone: "13912340001"}}
+	},
+	"/redpoint.v1.ErrandService/BatchCreateErrands": func(*world, target) proto.Message {
+		return &redpointv1.BatchCreateErrandsRequest{Requests: []*redpointv1.CreateErrandRequest{{RequestId: fmt.Sprintf("perm-%d", next()),
+			Errand: &redpointv1.Errand{ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "测试", ResidentPhone: "13912340001"}}}}
+	},
+	"/redpoint.v1.ErrandService/GetErrand": func(w *world, t target) proto.Message {
+		return &redpointv1.GetErrandRequest{Name: w.errand[t]}
+	},
+	"/redpoint.v1.ErrandService/ListErrands": func(w *world, t target) proto.Message {
+		return &redpointv1.ListErrandsRequest{PageSize: 500}
+	},
+	"/redpoint.v1.ErrandService/SyncErrands": func(w *world, t target) proto.Message {
+		return &redpointv1.SyncErrandsRequest{PageSize: 500}
+	},
+	"/redpoint.v1.ErrandService/ListErrandEvents": func(w *world, t target) proto.Message {
+		return &redpointv1.ListErrandEventsRequest{Parent: w.errand[t]}
+	},
+	"/redpoint.v1.ErrandService/UpdateErrand": func(w *world, t target) proto.Message {
+		return &redpointv1.UpdateErrandRequest{Errand: &redpointv1.Errand{Name: w.errand[t], Description: "权限测试"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"description"}}}
+	},
+	"/redpoint.v1.ErrandService/StartErrand": func(w *world, t target) proto.Message {
+		return &redpointv1.StartErrandRequest{Name: w.errand[t]}
+	},
+	"/redpoint.v1.ErrandService/ForwardErrand": func(w *world, t target) proto.Message {
+		return &redpointv1.ForwardErrandRequest{Name: w.errand[t], Office: "测试单位"}
+	},
+	"/redpoint.v1.ErrandService/RequestErrandMaterials": func(w *world, t target) proto.Message {
+		return &redpointv1.RequestErrandMaterialsRequest{Name: w.errand[t], MissingMaterials: []string{"户口簿"}}
+	},
+	"/redpoint.v1.ErrandService/CompleteErrand": func(w *world, t target) proto.Message {
+		return &redpointv1.CompleteErrandRequest{Name: w.errand[t], Result: "测试"}
+	},
+	"/redpoint.v1.ErrandService/CancelErrand": func(w *world, t target) proto.Message {
+		return &redpointv1.CancelErrandRequest{Name: w.errand[t], Reason: "测试"}
+	},
+	"/redpoint.v1.UserService/GetUser": func(w *world, t target) proto.Message {
+		return &redpointv1.GetUserRequest{Name: w.agent[t]}
+	},
+	"/redpoint.v1.UserService/ListUsers": func(w *world, t target) proto.Message {
+		return &redpointv1.ListUsersRequest{Parent: w.township[t], PageSize: 500}
+	},
+	"/redpoint.v1.UserService/CreateUser": func(w *world, t target) proto.Message {
+		return &redpointv1.CreateUserRequest{Password: "long-enough-1", User: &redpointv1.User{
+			Phone: fmt.Sprintf("1370%07d", 9000000+next()), DisplayName: "新代办员", Role: redpointv1.Role_ROLE_AGENT, ServicePoint: w.point[t]}}
+	},
+	"/redpoint.v1.UserService/UpdateUser": func(w *world, t target) proto.Message {
+		return &redpointv1.UpdateUserRequest{User: &redpointv1.User{Name: w.agent[t], DisplayName: "改名"},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}}}
+	},
+	"/redpoint.v1.UserService/ResetUserPassword": func(w *world, t target) proto.Message {
+		return &redpointv1.ResetUserPasswordRequest{Name: w.agent[t], Password: "long-enough-2"}
+	},
+	"/redpoint.v1.AuditService/ListAuditEntries": func(w *world, t target) proto.Message {
+		return &redpointv1.ListAuditEntriesRequest{Parent: w.township[t]}
+	},
+}
+
+// scoped reports whether policy p's scope check depends on the target.
+func scoped(p access.Policy) bool { return p.Scope == access.ScopeResource || p.Scope == access.ScopeParent }
+
+// expectAllowed is what the policy table and the scopes promise.
+func expectAllowed(method string, p access.Policy, c caller, t target) bool {
+	if p.Public {
+		return true
+	}
+	if c.phone == "" || !contains(p.Roles, c.role) {
+		return false
+	}
+	if strings.HasPrefix(method, "/redpoint.v1.UserService/") && method != "/redpoint.v1.UserService/ListUsers" {
+		// Accounts: only those a caller manages (agents manage none).
+		return c.role != access.RoleAgent && c.sees[t]
+	}
+	if scoped(p) {
+		return c.sees[t]
+	}
+	return true
+}
+
+func contains(rs []access.Role, r access.Role) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+func buildWorld(t *testing.T, s *apptest.Server) *world {
+	t.Helper()
+	ctx := context.Background()
+	db := s.App.Store.Client
+	w := &world{}
+	agentUser := db.User.Query().Where(user.Phone(demo.GuhanAgentPhone)).OnlyX(ctx)
+	// A second 襄垣县 township, and each target's first point, village, errand and another agent.
+	other := db.Region.Query().Where(region.ParentID("140423000000"), region.IDNEQ("140423100000"), region.HasChildren()).
+		Order(ent.Asc(region.FieldID)).FirstX(ctx)
+	prefixes := [3]string{"140423100", other.ID[:9], "140428100"}
+	for i, prefix := range prefixes {
+		lo, hi := regioncode.Code(prefix + "000").Range()
+		w.township[i] = "regions/" + prefix + "000"
+		var sp *ent.ServicePoint
+		if i == int(own) {
+			sp = db.ServicePoint.GetX(ctx, *agentUser.ServicePointID)
+		} else {
+			sp = db.ServicePoint.Query().Where(servicepoint.RegionIDGTE(lo), servicepoint.RegionIDLTE(hi)).Order(ent.Asc(servicepoint.FieldID)).FirstX(ctx)
+		}
+		w.point[i] = fmt.Sprintf("servicePoints/%d", sp.ID)
+		w.village[i] = "regions/" + db.Region.Query().Where(region.IDGTE(lo), region.IDLTE(hi), region.LevelEQ(region.LevelVILLAGE)).FirstX(ctx).ID
+		e := db.Errand.Query().Where(errand.ServicePointID(sp.ID)).FirstX(ctx)
+		w.errand[i] = fmt.Sprintf("errands/%d", e.ID)
+		ag := db.User.Query().Where(user.RoleEQ(user.RoleAGENT), user.RegionIDGTE(lo), user.RegionIDLTE(hi),
+			user.PhoneNotIn(demo.GuhanAgentPhone, demo.DanzhuAgentPhone)).Order(ent.Asc(user.FieldID)).FirstX(ctx)
+		w.agent[i] = fmt.Sprintf("users/%d", ag.ID)
+	}
+	return w
+}
+
+// TestPermissionMatrix calls every RPC of the policy table as every role,
+// against a resource in the caller's own scope, in another township and in
+// another county, over gRPC and over REST. Allowed calls must not be
+// denied; denied calls must be PERMISSION_DENIED (UNAUTHENTICATED when
+// anonymous) and carry no resource data; lists may return only what is in
+// the caller's scope.
+func TestPermissionMatrix(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 3000}})
+	w := buildWorld(t, s)
+	methods := make([]string, 0, len(access.Policies))
+	for m := range access.Policies {
+		if strings.HasPrefix(m, "/redpoint.v1.") {
+			methods = append(methods, m)
+		}
+	}
+	sort.Strings(methods)
+	checked := 0
+	for _, m := range methods {
+		build, ok := fixtures[m]
+		if !ok {
+			t.Errorf("%s is in the policy table but has no fixture in the permission matrix", m)
+			continue
+		}
+		pol := access.Policies[m]
+		md := methodDescriptor(t, m)
+		for _, c := range callers {
+			for _, tg := range []target{own, otherTownship, otherCounty} {
+				if !scoped(pol) && tg != own {
+					continue // the target doesn't matter; once is enough
+				}
+				want := expectAllowed(m, pol, c, tg)
+				for _, transport := range []string{"grpc", "rest"} {
+					name := fmt.Sprintf("%s/%s/%s/%s", strings.TrimPrefix(m, "/redpoint.v1."), c.name, tg, transport)
+					req := build(w, tg)
+					var code codes.Code
+					var body []byte
+					var resp proto.Message
+					if transport == "grpc" {
+						code, resp = callGRPC(t, s, md, c, req)
+					} else {
+						code, body = callREST(t, s, md, c, req)
+					}
+					checked++
+					denied := code == codes.PermissionDenied || (code == codes.Unauthenticated && !pol.Public)
+					if want && denied {
+						t.Errorf("%s: denied (%v), the policy allows it", name, code)
+						continue
+					}
+					if !want {
+						wantCode := codes.PermissionDenied
+						if c.phone == "" {
+							wantCode = codes.Unauthenticated
+						}
+						if code != wantCode {
+							t.Errorf("%s: %v, want %v", name, code, wantCode)
+						}
+						if resp != nil {
+							t.Errorf("%s: a denied call returned %v", name, resp)
+						}
+						if body != nil && leaksData(body) {
+							t.Errorf("%s: denial body has resource data: %s", name, body)
+						}
+						continue
+					}
+					if code == codes.OK && resp != nil {
+						checkListScope(t, name, c, resp)
+					}
+				}
+			}
+		}
+	}
+	// Every RPC the API defines must be in the table (else it is denied to all).
+	protoregistry.GlobalFiles.RangeFilesByPackage("redpoint.v1", func(fd protoreflect.FileDescriptor) bool {
+		for i := 0; i < fd.Services().Len(); i++ {
+			svc := fd.Services().Get(i)
+			for j := 0; j < svc.Methods().Len(); j++ {
+				full := "/" + string(svc.FullName()) + "/" + string(svc.Methods().Get(j).Name())
+				if _, ok := access.Policies[full]; !ok {
+					t.Errorf("%s is not in the policy table", full)
+				}
+			}
+		}
+		return true
+	})
+	t.Logf("permission matrix: %d calls checked", checked)
+}
+
+func methodDescriptor(t *testing.T, full string) protoreflect.MethodDescriptor {
+	t.Helper()
+	parts := strings.Split(strings.TrimPrefix(full, "/"), "/")
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(parts[0]))
+	if err != nil {
+		t.Fatalf("%s: %v", full, err)
+	}
+	return d.(protoreflect.ServiceDescriptor).Methods().ByName(protoreflect.Name(parts[1]))
+}
+
+func callGRPC(t *testing.T, s *apptest.Server, md protoreflect.MethodDescriptor, c caller, req proto.Message) (codes.Code, proto.Message) {
+	t.Helper()
+	ctx := context.Background()
+	if c.phone != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+s.Token(t, c.phone))
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := mt.New().Interface()
+	full := "/" + string(md.Parent().FullName()) + "/" + string(md.Name())
+	if err := s.GRPC.Invoke(ctx, full, req, resp); err != nil {
+		return status.Code(err), nil
+	}
+	return codes.OK, resp
+}
+
+var pathVar = regexp.MustCompile(`\{([a-z_.]+)(=[^}]*)?\}`)
+
+// callREST sends req the way its google.api.http rule maps it.
+func callREST(t *testing.T, s *apptest.Server, md protoreflect.MethodDescriptor, c caller, req proto.Message) (codes.Code, []byte) {
+	t.Helper()
+	rule := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
+	var verb, tmpl string
+	switch p := rule.Pattern.(type) {
+	case *annotations.HttpRule_Get:
+		verb, tmpl = http.MethodGet, p.Get
+	case *annotations.HttpRule_Post:
+		verb, tmpl = http.MethodPost, p.Post
+	case *annotations.HttpRule_Patch:
+		verb, tmpl = http.MethodPatch, p.Patch
+	default:
+		t.Fatalf("%s: unhandled HTTP rule %v", md.FullName(), rule)
+	}
+	inPath := map[string]bool{}
+	path := pathVar.ReplaceAllStringFunc(tmpl, func(v string) string {
+		field := pathVar.FindStringSubmatch(v)[1]
+		inPath[field] = true
+		return fieldValue(req.ProtoReflect(), field)
+	})
+	query := url.Values{}
+	var body any
+	fields := req.ProtoReflect().Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if !req.ProtoReflect().Has(fd) || inPath[string(fd.Name())] {
+			continue
+		}
+		switch {
+		case rule.Body == "*":
+		case rule.Body == string(fd.Name()):
+			b, _ := protojson.Marshal(req.ProtoReflect().Get(fd).Message().Interface())
+			body = b
+		case fd.Message() != nil && fd.Message().FullName() == "google.protobuf.FieldMask":
+			query.Set(fd.JSONName(), strings.Join(req.ProtoReflect().Get(fd).Message().Interface().(*fieldmaskpb.FieldMask).Paths, ","))
+		case fd.Kind() != protoreflect.MessageKind && !fd.IsList():
+			query.Set(fd.JSONName(), fmt.Sprint(req.ProtoReflect().Get(fd).Interface()))
+		}
+	}
+	if rule.Body == "*" {
+		b, _ := protojson.Marshal(req)
+		body = b
+	}
+	if len(query) > 0 {
+		path += "?" + query.Encode()
+	}
+	token := ""
+	if c.phone != "" {
+		token = s.Token(t, c.phone)
+	}
+	status, raw := s.DoToken(t, token, verb, path, body)
+	if status == http.StatusOK {
+		return codes.OK, nil
+	}
+	var e struct{ Code int }
+	if err := json.Unmarshal(raw, &e); err != nil {
+		t.Fatalf("%s %s: %d %s", verb, path, status, raw)
+	}
+	return codes.Code(e.Code), raw
+}
+
+func fieldValue(m protoreflect.Message, path string) string {
+	parts := strings.Split(path, ".")
+	for _, p := range parts[:len(parts)-1] {
+		m = m.Get(m.Descriptor().Fields().ByName(protoreflect.Name(p))).Message()
+	}
+	return m.Get(m.Descriptor().Fields().ByName(protoreflect.Name(parts[len(parts)-1]))).String()
+}
+
+// leaksData reports whether an error body holds more than a status.
+func leaksData(body []byte) bool {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return true
+	}
+	for k := range m {
+		if k != "code" && k != "message" && k != "details" {
+			return true
+		}
+	}
+	for _, secret := range []string{"errands/", "resident", "trackingCode", "servicePoints/", "users/"} {
+		if strings.Contains(string(body), secret) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkListScope checks that a list answer holds only what c may see.
+func checkListScope(t *testing.T, name string, c caller, resp proto.Message) {
+	t.Helper()
+	var regions []string
+	switch r := resp.(type) {
+	case *redpointv1.ListErrandsResponse:
+		for _, e := range r.Errands {
+			regions = append(regions, e.Region)
+		}
+	case *redpointv1.SyncErrandsResponse:
+		for _, e := range r.Errands {
+			regions = append(regions, e.Region)
+		}
+	case *redpointv1.ListUsersResponse:
+		for _, u := range r.Users {
+			regions = append(regions, u.Region)
+		}
+	case *redpointv1.ListAuditEntriesResponse:
+		for _, a := range r.AuditEntries {
+			regions = append(regions, a.Region)
+		}
+	default:
+		return
+	}
+	scope := map[access.Role]string{access.RoleAgent: "140423100", access.RoleTownshipSecretary: "140423100", access.RoleCountyAdmin: "140423", access.RoleCityAdmin: "1404"}[c.role]
+	for _, r := range regions {
+		if !strings.HasPrefix(strings.TrimPrefix(r, "regions/"), scope) {
+			t.Errorf("%s: listed something in %s, outside %s's scope", name, r, c.name)
+			return
+		}
+	}
+}
