@@ -39,9 +39,9 @@ import (
 type target int
 
 const (
-	own            target = iota // 古韩镇 (the agent's own point), 襄垣县
-	otherTownship                // another township of 襄垣县
-	otherCounty                  // 丹朱镇, 长子县
+	own           target = iota // 古韩镇 (the agent's own point), 襄垣县
+	otherTownship               // another township of 襄垣县
+	otherCounty                 // 丹朱镇, 长子县
 )
 
 func (t target) String() string { return [...]string{"own", "other-township", "other-county"}[t] }
@@ -186,7 +186,9 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 }
 
 // scoped reports whether policy p's scope check depends on the target.
-func scoped(p access.Policy) bool { return p.Scope == access.ScopeResource || p.Scope == access.ScopeParent }
+func scoped(p access.Policy) bool {
+	return p.Scope == access.ScopeResource || p.Scope == access.ScopeParent
+}
 
 // expectAllowed is what the policy table and the scopes promise.
 func expectAllowed(method string, p access.Policy, c caller, t target) bool {

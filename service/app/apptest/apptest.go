@@ -45,6 +45,7 @@ type Server struct {
 	mu       sync.Mutex
 	tokens   map[string]string // phone → access token
 	App      *app.App
+	log      *slog.Logger
 	GRPC     *grpc.ClientConn
 	BaseURL  string // http://127.0.0.1:port
 	GRPCAddr string
@@ -77,6 +78,26 @@ func Start(tb testing.TB, opt Options) *Server {
 			tb.Fatalf("apptest: seed: %v", err)
 		}
 	}
+	s := serve(tb, a, cancel, ctx)
+	s.log = log
+	return s
+}
+
+// Join starts a second replica over first's database, Redis and keys, as
+// another process of the same deployment would be.
+func Join(tb testing.TB, first *Server) *Server {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a := app.New(first.log, first.App.Store, first.App.KV, first.App.Keys, first.App.AuthKey)
+	a.Clock = first.App.Clock
+	a.LoginLimits = first.App.LoginLimits
+	s := serve(tb, a, cancel, ctx)
+	s.log = first.log
+	return s
+}
+
+func serve(tb testing.TB, a *app.App, cancel context.CancelFunc, ctx context.Context) *Server {
+	tb.Helper()
 	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)

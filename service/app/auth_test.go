@@ -1,0 +1,270 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/changzhi/redpoint/ent/auditentry"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/app/apptest"
+	"github.com/changzhi/redpoint/service/demo"
+)
+
+func smallDemo() *demo.Options {
+	return &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 200}
+}
+
+func bearer(tok string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+tok)
+}
+
+func TestLoginRefreshRotationReuseAndLogout(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: smallDemo()})
+	auth := redpointv1.NewAuthServiceClient(s.GRPC)
+	users := redpointv1.NewUserServiceClient(s.GRPC)
+	ctx := context.Background()
+
+	sess, err := auth.Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanSecretaryPhone, Password: demo.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.User.Role != redpointv1.Role_ROLE_TOWNSHIP_SECRETARY || sess.User.Region != "regions/140423100000" {
+		t.Errorf("session user = %v", sess.User)
+	}
+	if ttl := time.Until(sess.AccessTokenExpireTime.AsTime()); ttl < 14*time.Minute || ttl > 16*time.Minute {
+		t.Errorf("access token lives %v, want about 15 minutes", ttl)
+	}
+	me, err := users.GetUser(bearer(sess.AccessToken), &redpointv1.GetUserRequest{Name: "users/me"})
+	if err != nil || me.Phone != demo.GuhanSecretaryPhone {
+		t.Fatalf("users/me = %v, %v", me, err)
+	}
+
+	// Rotation: the refresh token works once and yields a new one.
+	next, err := auth.RefreshSession(ctx, &redpointv1.RefreshSessionRequest{RefreshToken: sess.RefreshToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.RefreshToken == sess.RefreshToken {
+		t.Fatal("refresh token not rotated")
+	}
+	// Reuse of the old one is theft or replay: it fails and revokes the family.
+	if _, err := auth.RefreshSession(ctx, &redpointv1.RefreshSessionRequest{RefreshToken: sess.RefreshToken}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("reused refresh token: %v", err)
+	}
+	if _, err := auth.RefreshSession(ctx, &redpointv1.RefreshSessionRequest{RefreshToken: next.RefreshToken}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("the family's newest token still works after reuse: %v", err)
+	}
+
+	// Logout revokes the family.
+	sess2, _ := auth.Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanSecretaryPhone, Password: demo.Password})
+	if _, err := auth.Logout(ctx, &redpointv1.LogoutRequest{RefreshToken: sess2.RefreshToken}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.RefreshSession(ctx, &redpointv1.RefreshSessionRequest{RefreshToken: sess2.RefreshToken}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("refresh after logout: %v", err)
+	}
+
+	// Concurrent use of one refresh token: exactly one wins.
+	sess3, _ := auth.Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanSecretaryPhone, Password: demo.Password})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := auth.RefreshSession(ctx, &redpointv1.RefreshSessionRequest{RefreshToken: sess3.RefreshToken}); err == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Errorf("%d concurrent refreshes with one token succeeded, want 1", wins)
+	}
+
+	// A tampered token and a wrong password are both UNAUTHENTICATED.
+	if _, err := users.GetUser(bearer(sess.AccessToken+"x"), &redpointv1.GetUserRequest{Name: "users/me"}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("tampered token: %v", err)
+	}
+	if _, err := auth.Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanSecretaryPhone, Password: "wrong"}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("wrong password: %v", err)
+	}
+}
+
+func TestAccessTokenExpires(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: smallDemo()})
+	db := s.App.Store.Client
+	tokens, err := access.NewTokens(s.App.AuthKey, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens.Now = func() time.Time { return time.Now().Add(-access.AccessTTL - time.Minute) } // issued 16 minutes ago
+	u := db.User.Query().FirstX(context.Background())
+	old, _, err := tokens.IssueAccess(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = redpointv1.NewUserServiceClient(s.GRPC).GetUser(bearer(old), &redpointv1.GetUserRequest{Name: "users/me"})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("expired token: %v, want UNAUTHENTICATED", err)
+	}
+}
+
+func TestLoginRateLimitAcrossReplicas(t *testing.T) {
+	// Two servers share one database and one Redis: the limit is shared.
+	a := apptest.Start(t, apptest.Options{Demo: smallDemo(), LoginLimits: access.LoginLimits{PerPhone: 3, PerIP: 100, Window: time.Minute}})
+	b := apptest.Join(t, a)
+	ctx := context.Background()
+	tryAs := func(s *apptest.Server, phone, pw string) codes.Code {
+		_, err := redpointv1.NewAuthServiceClient(s.GRPC).Login(ctx, &redpointv1.LoginRequest{Phone: phone, Password: pw})
+		return status.Code(err)
+	}
+	try := func(s *apptest.Server, pw string) codes.Code { return tryAs(s, demo.GuhanAgentPhone, pw) }
+	for i, s := range []*apptest.Server{a, b, a} {
+		if code := try(s, "wrong"); code != codes.Unauthenticated {
+			t.Fatalf("attempt %d: %v", i+1, code)
+		}
+	}
+	if code := try(b, "wrong"); code != codes.ResourceExhausted {
+		t.Errorf("4th failure on the other replica: %v, want RESOURCE_EXHAUSTED", code)
+	}
+	if code := try(a, demo.Password); code != codes.ResourceExhausted {
+		t.Errorf("the right password while blocked: %v, want RESOURCE_EXHAUSTED", code)
+	}
+	// Over REST the block is HTTP 429.
+	code, body := a.Do(t, "", http.MethodPost, "/v1/auth:login", map[string]string{"phone": demo.GuhanAgentPhone, "password": demo.Password})
+	if code != http.StatusTooManyRequests {
+		t.Errorf("REST login while blocked: %d %s", code, body)
+	}
+	// Another account is not affected.
+	if code := tryAs(a, demo.DanzhuAgentPhone, demo.Password); code != codes.OK {
+		t.Errorf("another phone: %v", code)
+	}
+}
+
+func TestWritesAndFullReadsAreAuditedAndListedInScope(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: smallDemo()})
+	ctx := context.Background()
+	agent := s.As(t, ctx, demo.GuhanAgentPhone)
+	errands := redpointv1.NewErrandServiceClient(s.GRPC)
+	x, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "audit-1", Errand: &redpointv1.Errand{
+		ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "赵六", ResidentPhone: "13911112222"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := errands.StartErrand(agent, &redpointv1.StartErrandRequest{Name: x.Name}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := errands.GetErrand(agent, &redpointv1.GetErrandRequest{Name: x.Name, View: redpointv1.ErrandView_ERRAND_VIEW_FULL}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := errands.GetErrand(agent, &redpointv1.GetErrandRequest{Name: x.Name}); err != nil { // a masked read: not audited
+		t.Fatal(err)
+	}
+	rows := s.App.Store.Client.AuditEntry.Query().Where(auditentry.Resource(x.Name)).Order(auditentry.ByID()).AllX(ctx)
+	var actions []string
+	for _, r := range rows {
+		actions = append(actions, r.Action)
+		if r.ActorUserID == nil || r.RegionID != x.Region[len("regions/"):] || r.ClientIP == "" {
+			t.Errorf("audit entry lacks who/where: %+v", r)
+		}
+	}
+	want := []string{"/redpoint.v1.ErrandService/CreateErrand", "/redpoint.v1.ErrandService/StartErrand", "/redpoint.v1.ErrandService/GetErrand"}
+	if len(actions) != 3 || actions[0] != want[0] || actions[1] != want[1] || actions[2] != want[2] || !rows[2].UnmaskedRead {
+		t.Errorf("audit = %v, want %v with the last an unmasked read", actions, want)
+	}
+	audit := redpointv1.NewAuditServiceClient(s.GRPC)
+	list, err := audit.ListAuditEntries(s.As(t, ctx, demo.CountyAdminPhone), &redpointv1.ListAuditEntriesRequest{Parent: "regions/140423000000", Filter: "unmasked_read = true"})
+	if err != nil || len(list.AuditEntries) != 1 || list.AuditEntries[0].Resource != x.Name {
+		t.Errorf("county admin's unmasked reads: %v, %v", list, err)
+	}
+	if _, err := audit.ListAuditEntries(s.As(t, ctx, demo.CountyAdminPhone), &redpointv1.ListAuditEntriesRequest{Parent: "regions/140428000000"}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("襄垣县 admin reading 长子县's audit log: %v", err)
+	}
+	// Admin writes are audited too.
+	users := redpointv1.NewUserServiceClient(s.GRPC)
+	created, err := users.CreateUser(s.As(t, ctx, demo.GuhanSecretaryPhone), &redpointv1.CreateUserRequest{Password: "new-agent-pw", User: &redpointv1.User{
+		Phone: "13722223333", DisplayName: "新人", Role: redpointv1.Role_ROLE_AGENT, ServicePoint: x.ServicePoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.App.Store.Client.AuditEntry.Query().Where(auditentry.Resource(created.Name), auditentry.Action("/redpoint.v1.UserService/CreateUser")).CountX(ctx); n != 1 {
+		t.Errorf("CreateUser audited %d times", n)
+	}
+	// The new agent can log in; deactivated, they can't refresh any more.
+	sess, err := redpointv1.NewAuthServiceClient(s.GRPC).Login(ctx, &redpointv1.LoginRequest{Phone: "13722223333", Password: "new-agent-pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := users.UpdateUser(s.As(t, ctx, demo.GuhanSecretaryPhone), &redpointv1.UpdateUserRequest{
+		User: &redpointv1.User{Name: created.Name, Active: false}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"active"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redpointv1.NewAuthServiceClient(s.GRPC).RefreshSession(ctx, &redpointv1.RefreshSessionRequest{RefreshToken: sess.RefreshToken}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("refresh after deactivation: %v", err)
+	}
+}
+
+// TestNoPersonalDataInLogs runs a busy session with debug logging and scans
+// every line for the residents' phone and ID numbers used.
+func TestNoPersonalDataInLogs(t *testing.T) {
+	var logs syncBuffer
+	s := apptest.Start(t, apptest.Options{Demo: smallDemo(), Log: &logs})
+	ctx := context.Background()
+	agent := s.As(t, ctx, demo.GuhanAgentPhone)
+	errands := redpointv1.NewErrandServiceClient(s.GRPC)
+	phone, id := "13955556666", "140423195603120029"
+	x, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "log-1", Errand: &redpointv1.Errand{
+		ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "钱七", ResidentPhone: phone, ResidentIdNumber: id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = errands.GetErrand(agent, &redpointv1.GetErrandRequest{Name: x.Name, View: redpointv1.ErrandView_ERRAND_VIEW_FULL})
+	_, _ = errands.ListErrands(agent, &redpointv1.ListErrandsRequest{Filter: `resident_phone = "` + phone + `"`})
+	_, _ = errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{Errand: &redpointv1.Errand{ResidentPhone: phone + "9", ResidentIdNumber: id[:17] + "0"}})
+	s.Do(t, demo.GuhanAgentPhone, http.MethodPost, "/v1/errands?requestId=log-2", map[string]string{"errandType": "errandTypes/MI-PAYMENT", "residentName": "钱七", "residentPhone": phone, "residentIdNumber": id})
+	_, _ = redpointv1.NewAuthServiceClient(s.GRPC).Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanAgentPhone, Password: "wrong"})
+	out := logs.String()
+	if len(out) == 0 {
+		t.Fatal("the server logged nothing")
+	}
+	for _, secret := range []string{phone, id, id[:17], phone[3:]} {
+		if bytes.Contains([]byte(out), []byte(secret)) {
+			t.Errorf("logs contain %q", secret)
+		}
+	}
+	if m := regexp.MustCompile(`1[3-9]\d{9}`).FindString(out); m != "" {
+		t.Errorf("logs contain a phone-like number %s", m)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
