@@ -99,3 +99,32 @@ func freeAddr(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// TestUserCreateBootstrap seeds the demo, then creates a city admin from
+// the CLI with the password on standard input, and checks it can't reuse
+// a phone.
+func TestUserCreateBootstrap(t *testing.T) {
+	t.Setenv("REDPOINT_DATA_DIR", t.TempDir())
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"seed", "--demo"}, nil, &out, &errOut); err != nil {
+		t.Fatalf("seed: %v\n%s", err, errOut.String())
+	}
+	args := []string{"user", "create", "--role", "CITY_ADMIN", "--region", "140400000000", "--phone", "13811112222", "--name", "王市管", "--password-stdin"}
+	if err := run(ctx, args, strings.NewReader("a-strong-password\n"), &out, &errOut); err != nil {
+		t.Fatalf("user create: %v", err)
+	}
+	if !strings.Contains(out.String(), "CITY_ADMIN") || !strings.Contains(out.String(), "13811112222") {
+		t.Errorf("output %q", out.String())
+	}
+	if err := run(ctx, args, strings.NewReader("a-strong-password\n"), &out, &errOut); err == nil || !strings.Contains(err.Error(), "手机号已有账号") {
+		t.Errorf("a second account with the phone: %v", err)
+	}
+	short := []string{"user", "create", "--role", "CITY_ADMIN", "--region", "140400000000", "--phone", "13811113333", "--password-stdin"}
+	if err := run(ctx, short, strings.NewReader("short\n"), &out, &errOut); err == nil {
+		t.Error("a 5-character password was accepted")
+	}
+	if err := run(ctx, []string{"user", "create", "--role", "CITY_ADMIN", "--phone", "13811114444"}, nil, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--password-stdin") {
+		t.Errorf("no --password-stdin: %v", err)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/pii"
 )
 
 func smallDemo() *demo.Options {
@@ -267,4 +270,39 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestKeyRotationOldRowsStillDecrypt seeds with key k1, then serves with
+// a new current key k2 in front: old rows read in full, new rows use k2.
+func TestKeyRotationOldRowsStillDecrypt(t *testing.T) {
+	old := pii.NewKeyringString() // "hash:…,k1:…"
+	oldRing, _ := pii.ParseKeyring(old)
+	hashEntry, k1Entry, _ := strings.Cut(old, ",")
+	k2 := strings.SplitN(pii.NewKeyringString(), ",", 2)[1] // "k1:…" of another ring
+	rotated, err := pii.ParseKeyring(hashEntry + ",k2" + strings.TrimPrefix(k2, "k1") + "," + k1Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := apptest.Start(t, apptest.Options{Demo: smallDemo(), SeedKeys: oldRing, Keys: rotated})
+	ctx := context.Background()
+	agent := s.As(t, ctx, demo.GuhanAgentPhone)
+	errands := redpointv1.NewErrandServiceClient(s.GRPC)
+	list, err := errands.ListErrands(agent, &redpointv1.ListErrandsRequest{Filter: `resident_phone = "` + demo.ResidentPhone + `"`})
+	if err != nil || len(list.Errands) == 0 {
+		t.Fatalf("search by phone after rotation: %d, %v", len(list.GetErrands()), err)
+	}
+	full, err := errands.GetErrand(agent, &redpointv1.GetErrandRequest{Name: list.Errands[0].Name, View: redpointv1.ErrandView_ERRAND_VIEW_FULL})
+	if err != nil || full.ResidentPhone != demo.ResidentPhone {
+		t.Fatalf("old row after rotation: %v, %v", full.GetResidentPhone(), err)
+	}
+	x, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "rot-1", Errand: &redpointv1.Errand{
+		ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "孙八", ResidentPhone: "13933334444"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := strconv.Atoi(strings.TrimPrefix(x.Name, "errands/"))
+	row := s.App.Store.Client.Errand.GetX(ctx, id)
+	if !strings.HasPrefix(row.ResidentPhoneCipher, "k2:") {
+		t.Errorf("new row sealed with %q, want k2", row.ResidentPhoneCipher[:3])
+	}
 }

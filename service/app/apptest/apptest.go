@@ -38,6 +38,8 @@ type Options struct {
 	Clock func() time.Time
 	// LoginLimits replaces the default failed-login limits.
 	LoginLimits access.LoginLimits
+	// Keys replaces a fresh PII keyring; SeedKeys, when set, seals the demo.
+	Keys, SeedKeys *pii.Keyring
 }
 
 // Server is a running server and clients for it.
@@ -60,9 +62,16 @@ func Start(tb testing.TB, opt Options) *Server {
 	if k == nil {
 		k = kvtest.Open(tb)
 	}
-	keys, err := pii.ParseKeyring(pii.NewKeyringString())
-	if err != nil {
-		tb.Fatal(err)
+	keys := opt.Keys
+	if keys == nil {
+		var err error
+		if keys, err = pii.ParseKeyring(pii.NewKeyringString()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	seedKeys := keys
+	if opt.SeedKeys != nil {
+		seedKeys = opt.SeedKeys
 	}
 	if opt.Log == nil {
 		opt.Log = io.Discard
@@ -74,7 +83,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	a.Clock = opt.Clock
 	a.LoginLimits = opt.LoginLimits
 	if opt.Demo != nil {
-		if _, err := demo.Seed(ctx, st.Client, keys, *opt.Demo); err != nil {
+		if _, err := demo.Seed(ctx, st.Client, seedKeys, *opt.Demo); err != nil {
 			tb.Fatalf("apptest: seed: %v", err)
 		}
 	}
