@@ -105,7 +105,13 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store.Open: %s unreachable: %w", dialectName, err)
 	}
-	client := ent.NewClient(ent.Driver(entsql.OpenDB(dialectName, db)))
+	drv := entsql.OpenDB(dialectName, db)
+	var client *ent.Client
+	if dialectName == dialect.SQLite {
+		client = ent.NewClient(ent.Driver(newStmtCache(drv, db)))
+	} else {
+		client = ent.NewClient(ent.Driver(drv))
+	}
 	return &Store{Client: client, DB: db, Dialect: dialectName, url: databaseURL, dsn: dsn}, nil
 }
 

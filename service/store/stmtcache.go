@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+)
+
+// stmtCache is an ent driver that keeps prepared statements for queries
+// run outside transactions. modernc's SQLite re-parses every statement it
+// is handed; on a hot read that parsing costs more than running the query.
+// (pgx already caches statements per connection, so PostgreSQL doesn't
+// need it.) The cache is bounded: queries beyond maxStmts run unprepared.
+type stmtCache struct {
+	*entsql.Driver
+	db    *sql.DB
+	mu    sync.RWMutex
+	stmts map[string]*sql.Stmt
+}
+
+const maxStmts = 512
+
+func newStmtCache(drv *entsql.Driver, db *sql.DB) *stmtCache {
+	return &stmtCache{Driver: drv, db: db, stmts: map[string]*sql.Stmt{}}
+}
+
+func (c *stmtCache) stmt(ctx context.Context, query string) *sql.Stmt {
+	c.mu.RLock()
+	s, ok := c.stmts[query]
+	n := len(c.stmts)
+	c.mu.RUnlock()
+	if ok || n >= maxStmts {
+		return s
+	}
+	s, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // let the unprepared path report the error
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.stmts[query]; ok {
+		s.Close()
+		return prev
+	}
+	c.stmts[query] = s
+	return s
+}
+
+// Query runs a read through a cached statement.
+func (c *stmtCache) Query(ctx context.Context, query string, args, v any) error {
+	rows, ok := v.(*entsql.Rows)
+	argv, okArgs := args.([]any)
+	if !ok || !okArgs {
+		return c.Driver.Query(ctx, query, args, v)
+	}
+	s := c.stmt(ctx, query)
+	if s == nil {
+		return c.Driver.Query(ctx, query, args, v)
+	}
+	r, err := s.QueryContext(ctx, argv...)
+	if err != nil {
+		return err
+	}
+	*rows = entsql.Rows{ColumnScanner: r}
+	return nil
+}
+
+// Close closes the statements and the database.
+func (c *stmtCache) Close() error {
+	c.mu.Lock()
+	for _, s := range c.stmts {
+		s.Close()
+	}
+	c.stmts = map[string]*sql.Stmt{}
+	c.mu.Unlock()
+	return c.Driver.Close()
+}
+
+// Tx begins a transaction whose statements reuse the cached ones.
+func (c *stmtCache) Tx(ctx context.Context) (dialect.Tx, error) {
+	return c.BeginTx(ctx, nil)
+}
+
+// BeginTx is Tx with options; ent calls it for client.BeginTx.
+func (c *stmtCache) BeginTx(ctx context.Context, opts *sql.TxOptions) (dialect.Tx, error) {
+	tx, err := c.db.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &cachedTx{Tx: &entsql.Tx{Conn: entsql.Conn{ExecQuerier: tx}, Tx: tx}, sqlTx: tx, cache: c}, nil
+}
+
+// cachedTx runs a transaction's statements through tx.StmtContext, which
+// reuses a statement already prepared on the transaction's connection.
+type cachedTx struct {
+	*entsql.Tx
+	sqlTx *sql.Tx
+	cache *stmtCache
+}
+
+func (t *cachedTx) Query(ctx context.Context, query string, args, v any) error {
+	rows, ok := v.(*entsql.Rows)
+	argv, okArgs := args.([]any)
+	s := t.cache.stmt(ctx, query)
+	if !ok || !okArgs || s == nil {
+		return t.Tx.Query(ctx, query, args, v)
+	}
+	r, err := t.sqlTx.StmtContext(ctx, s).QueryContext(ctx, argv...)
+	if err != nil {
+		return err
+	}
+	*rows = entsql.Rows{ColumnScanner: r}
+	return nil
+}
+
+func (t *cachedTx) Exec(ctx context.Context, query string, args, v any) error {
+	argv, okArgs := args.([]any)
+	s := t.cache.stmt(ctx, query)
+	if !okArgs || s == nil {
+		return t.Tx.Exec(ctx, query, args, v)
+	}
+	res, err := t.sqlTx.StmtContext(ctx, s).ExecContext(ctx, argv...)
+	if err != nil {
+		return err
+	}
+	if p, ok := v.(*sql.Result); ok && p != nil {
+		*p = res
+	}
+	return nil
+}
