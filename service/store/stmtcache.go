@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -16,15 +17,16 @@ import (
 // need it.) The cache is bounded: queries beyond maxStmts run unprepared.
 type stmtCache struct {
 	*entsql.Driver
-	db    *sql.DB
-	mu    sync.RWMutex
-	stmts map[string]*sql.Stmt
+	db      *sql.DB
+	mu      sync.RWMutex
+	stmts   map[string]*sql.Stmt
+	warming map[string]bool
 }
 
 const maxStmts = 512
 
 func newStmtCache(drv *entsql.Driver, db *sql.DB) *stmtCache {
-	return &stmtCache{Driver: drv, db: db, stmts: map[string]*sql.Stmt{}}
+	return &stmtCache{Driver: drv, db: db, stmts: map[string]*sql.Stmt{}, warming: map[string]bool{}}
 }
 
 func (c *stmtCache) stmt(ctx context.Context, query string) *sql.Stmt {
@@ -79,6 +81,34 @@ func (c *stmtCache) Close() error {
 	return c.Driver.Close()
 }
 
+// cached returns the statement for query if it was prepared already.
+func (c *stmtCache) cached(query string) *sql.Stmt {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.stmts[query]
+}
+
+// warm prepares query in the background. A transaction must never wait
+// for a second pool connection to prepare a statement: with every other
+// connection waiting for the write lock it holds, that would deadlock.
+func (c *stmtCache) warm(query string) {
+	c.mu.Lock()
+	if c.warming[query] || len(c.stmts)+len(c.warming) >= maxStmts {
+		c.mu.Unlock()
+		return
+	}
+	c.warming[query] = true
+	c.mu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c.stmt(ctx, query)
+		c.mu.Lock()
+		delete(c.warming, query)
+		c.mu.Unlock()
+	}()
+}
+
 // Tx begins a transaction whose statements reuse the cached ones.
 func (c *stmtCache) Tx(ctx context.Context) (dialect.Tx, error) {
 	return c.BeginTx(ctx, nil)
@@ -104,8 +134,9 @@ type cachedTx struct {
 func (t *cachedTx) Query(ctx context.Context, query string, args, v any) error {
 	rows, ok := v.(*entsql.Rows)
 	argv, okArgs := args.([]any)
-	s := t.cache.stmt(ctx, query)
+	s := t.cache.cached(query)
 	if !ok || !okArgs || s == nil {
+		t.cache.warm(query)
 		return t.Tx.Query(ctx, query, args, v)
 	}
 	r, err := t.sqlTx.StmtContext(ctx, s).QueryContext(ctx, argv...)
@@ -118,8 +149,9 @@ func (t *cachedTx) Query(ctx context.Context, query string, args, v any) error {
 
 func (t *cachedTx) Exec(ctx context.Context, query string, args, v any) error {
 	argv, okArgs := args.([]any)
-	s := t.cache.stmt(ctx, query)
+	s := t.cache.cached(query)
 	if !okArgs || s == nil {
+		t.cache.warm(query)
 		return t.Tx.Exec(ctx, query, args, v)
 	}
 	res, err := t.sqlTx.StmtContext(ctx, s).ExecContext(ctx, argv...)
