@@ -24,6 +24,7 @@ import (
 	"github.com/changzhi/redpoint/ent/idempotencykey"
 	"github.com/changzhi/redpoint/ent/notification"
 	"github.com/changzhi/redpoint/ent/outboxevent"
+	"github.com/changzhi/redpoint/ent/processedevent"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/refreshtoken"
 	"github.com/changzhi/redpoint/ent/region"
@@ -59,6 +60,8 @@ type Client struct {
 	Notification *NotificationClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
 	OutboxEvent *OutboxEventClient
+	// ProcessedEvent is the client for interacting with the ProcessedEvent builders.
+	ProcessedEvent *ProcessedEventClient
 	// Rating is the client for interacting with the Rating builders.
 	Rating *RatingClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
@@ -95,6 +98,7 @@ func (c *Client) init() {
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
 	c.OutboxEvent = NewOutboxEventClient(c.config)
+	c.ProcessedEvent = NewProcessedEventClient(c.config)
 	c.Rating = NewRatingClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Region = NewRegionClient(c.config)
@@ -204,6 +208,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		IdempotencyKey: NewIdempotencyKeyClient(cfg),
 		Notification:   NewNotificationClient(cfg),
 		OutboxEvent:    NewOutboxEventClient(cfg),
+		ProcessedEvent: NewProcessedEventClient(cfg),
 		Rating:         NewRatingClient(cfg),
 		RefreshToken:   NewRefreshTokenClient(cfg),
 		Region:         NewRegionClient(cfg),
@@ -240,6 +245,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		IdempotencyKey: NewIdempotencyKeyClient(cfg),
 		Notification:   NewNotificationClient(cfg),
 		OutboxEvent:    NewOutboxEventClient(cfg),
+		ProcessedEvent: NewProcessedEventClient(cfg),
 		Rating:         NewRatingClient(cfg),
 		RefreshToken:   NewRefreshTokenClient(cfg),
 		Region:         NewRegionClient(cfg),
@@ -278,8 +284,9 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AuditEntry, c.CalendarDay, c.Errand, c.ErrandEvent, c.ErrandType, c.FollowUp,
-		c.IdempotencyKey, c.Notification, c.OutboxEvent, c.Rating, c.RefreshToken,
-		c.Region, c.ReportSnapshot, c.Resident, c.Sequence, c.ServicePoint, c.User,
+		c.IdempotencyKey, c.Notification, c.OutboxEvent, c.ProcessedEvent, c.Rating,
+		c.RefreshToken, c.Region, c.ReportSnapshot, c.Resident, c.Sequence,
+		c.ServicePoint, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -290,8 +297,9 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AuditEntry, c.CalendarDay, c.Errand, c.ErrandEvent, c.ErrandType, c.FollowUp,
-		c.IdempotencyKey, c.Notification, c.OutboxEvent, c.Rating, c.RefreshToken,
-		c.Region, c.ReportSnapshot, c.Resident, c.Sequence, c.ServicePoint, c.User,
+		c.IdempotencyKey, c.Notification, c.OutboxEvent, c.ProcessedEvent, c.Rating,
+		c.RefreshToken, c.Region, c.ReportSnapshot, c.Resident, c.Sequence,
+		c.ServicePoint, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -318,6 +326,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Notification.mutate(ctx, m)
 	case *OutboxEventMutation:
 		return c.OutboxEvent.mutate(ctx, m)
+	case *ProcessedEventMutation:
+		return c.ProcessedEvent.mutate(ctx, m)
 	case *RatingMutation:
 		return c.Rating.mutate(ctx, m)
 	case *RefreshTokenMutation:
@@ -1696,6 +1706,139 @@ func (c *OutboxEventClient) mutate(ctx context.Context, m *OutboxEventMutation) 
 	}
 }
 
+// ProcessedEventClient is a client for the ProcessedEvent schema.
+type ProcessedEventClient struct {
+	config
+}
+
+// NewProcessedEventClient returns a client for the ProcessedEvent from the given config.
+func NewProcessedEventClient(c config) *ProcessedEventClient {
+	return &ProcessedEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `processedevent.Hooks(f(g(h())))`.
+func (c *ProcessedEventClient) Use(hooks ...Hook) {
+	c.hooks.ProcessedEvent = append(c.hooks.ProcessedEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `processedevent.Intercept(f(g(h())))`.
+func (c *ProcessedEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ProcessedEvent = append(c.inters.ProcessedEvent, interceptors...)
+}
+
+// Create returns a builder for creating a ProcessedEvent entity.
+func (c *ProcessedEventClient) Create() *ProcessedEventCreate {
+	mutation := newProcessedEventMutation(c.config, OpCreate)
+	return &ProcessedEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ProcessedEvent entities.
+func (c *ProcessedEventClient) CreateBulk(builders ...*ProcessedEventCreate) *ProcessedEventCreateBulk {
+	return &ProcessedEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ProcessedEventClient) MapCreateBulk(slice any, setFunc func(*ProcessedEventCreate, int)) *ProcessedEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ProcessedEventCreateBulk{err: fmt.Errorf("calling to ProcessedEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ProcessedEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ProcessedEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ProcessedEvent.
+func (c *ProcessedEventClient) Update() *ProcessedEventUpdate {
+	mutation := newProcessedEventMutation(c.config, OpUpdate)
+	return &ProcessedEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ProcessedEventClient) UpdateOne(_m *ProcessedEvent) *ProcessedEventUpdateOne {
+	mutation := newProcessedEventMutation(c.config, OpUpdateOne, withProcessedEvent(_m))
+	return &ProcessedEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ProcessedEventClient) UpdateOneID(id int) *ProcessedEventUpdateOne {
+	mutation := newProcessedEventMutation(c.config, OpUpdateOne, withProcessedEventID(id))
+	return &ProcessedEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ProcessedEvent.
+func (c *ProcessedEventClient) Delete() *ProcessedEventDelete {
+	mutation := newProcessedEventMutation(c.config, OpDelete)
+	return &ProcessedEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ProcessedEventClient) DeleteOne(_m *ProcessedEvent) *ProcessedEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ProcessedEventClient) DeleteOneID(id int) *ProcessedEventDeleteOne {
+	builder := c.Delete().Where(processedevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ProcessedEventDeleteOne{builder}
+}
+
+// Query returns a query builder for ProcessedEvent.
+func (c *ProcessedEventClient) Query() *ProcessedEventQuery {
+	return &ProcessedEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeProcessedEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ProcessedEvent entity by its id.
+func (c *ProcessedEventClient) Get(ctx context.Context, id int) (*ProcessedEvent, error) {
+	return c.Query().Where(processedevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ProcessedEventClient) GetX(ctx context.Context, id int) *ProcessedEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ProcessedEventClient) Hooks() []Hook {
+	return c.hooks.ProcessedEvent
+}
+
+// Interceptors returns the client interceptors.
+func (c *ProcessedEventClient) Interceptors() []Interceptor {
+	return c.inters.ProcessedEvent
+}
+
+func (c *ProcessedEventClient) mutate(ctx context.Context, m *ProcessedEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ProcessedEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ProcessedEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ProcessedEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ProcessedEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ProcessedEvent mutation op: %q", m.Op())
+	}
+}
+
 // RatingClient is a client for the Rating schema.
 type RatingClient struct {
 	config
@@ -3020,13 +3163,15 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 type (
 	hooks struct {
 		AuditEntry, CalendarDay, Errand, ErrandEvent, ErrandType, FollowUp,
-		IdempotencyKey, Notification, OutboxEvent, Rating, RefreshToken, Region,
-		ReportSnapshot, Resident, Sequence, ServicePoint, User []ent.Hook
+		IdempotencyKey, Notification, OutboxEvent, ProcessedEvent, Rating,
+		RefreshToken, Region, ReportSnapshot, Resident, Sequence, ServicePoint,
+		User []ent.Hook
 	}
 	inters struct {
 		AuditEntry, CalendarDay, Errand, ErrandEvent, ErrandType, FollowUp,
-		IdempotencyKey, Notification, OutboxEvent, Rating, RefreshToken, Region,
-		ReportSnapshot, Resident, Sequence, ServicePoint, User []ent.Interceptor
+		IdempotencyKey, Notification, OutboxEvent, ProcessedEvent, Rating,
+		RefreshToken, Region, ReportSnapshot, Resident, Sequence, ServicePoint,
+		User []ent.Interceptor
 	}
 )
 

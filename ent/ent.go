@@ -21,6 +21,7 @@ import (
 	"github.com/changzhi/redpoint/ent/idempotencykey"
 	"github.com/changzhi/redpoint/ent/notification"
 	"github.com/changzhi/redpoint/ent/outboxevent"
+	"github.com/changzhi/redpoint/ent/processedevent"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/refreshtoken"
 	"github.com/changzhi/redpoint/ent/region"
@@ -98,6 +99,7 @@ func checkColumn(t, c string) error {
 			idempotencykey.Table: idempotencykey.ValidColumn,
 			notification.Table:   notification.ValidColumn,
 			outboxevent.Table:    outboxevent.ValidColumn,
+			processedevent.Table: processedevent.ValidColumn,
 			rating.Table:         rating.ValidColumn,
 			refreshtoken.Table:   refreshtoken.ValidColumn,
 			region.Table:         region.ValidColumn,

@@ -14,6 +14,7 @@ import (
 	"github.com/changzhi/redpoint/ent/idempotencykey"
 	"github.com/changzhi/redpoint/ent/notification"
 	"github.com/changzhi/redpoint/ent/outboxevent"
+	"github.com/changzhi/redpoint/ent/processedevent"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/refreshtoken"
 	"github.com/changzhi/redpoint/ent/region"
@@ -514,6 +515,30 @@ func init() {
 	outboxevent.DefaultLastError = outboxeventDescLastError.Default.(string)
 	// outboxevent.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
 	outboxevent.LastErrorValidator = outboxeventDescLastError.Validators[0].(func(string) error)
+	processedeventFields := schema.ProcessedEvent{}.Fields()
+	_ = processedeventFields
+	// processedeventDescHandler is the schema descriptor for handler field.
+	processedeventDescHandler := processedeventFields[1].Descriptor()
+	// processedevent.HandlerValidator is a validator for the "handler" field. It is called by the builders before save.
+	processedevent.HandlerValidator = func() func(string) error {
+		validators := processedeventDescHandler.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(handler string) error {
+			for _, fn := range fns {
+				if err := fn(handler); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// processedeventDescCreateTime is the schema descriptor for create_time field.
+	processedeventDescCreateTime := processedeventFields[2].Descriptor()
+	// processedevent.DefaultCreateTime holds the default value on creation for the create_time field.
+	processedevent.DefaultCreateTime = processedeventDescCreateTime.Default.(func() time.Time)
 	ratingFields := schema.Rating{}.Fields()
 	_ = ratingFields
 	// ratingDescRegionID is the schema descriptor for region_id field.

@@ -32,6 +32,8 @@ type Tx struct {
 	Notification *NotificationClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
 	OutboxEvent *OutboxEventClient
+	// ProcessedEvent is the client for interacting with the ProcessedEvent builders.
+	ProcessedEvent *ProcessedEventClient
 	// Rating is the client for interacting with the Rating builders.
 	Rating *RatingClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
@@ -188,6 +190,7 @@ func (tx *Tx) init() {
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.OutboxEvent = NewOutboxEventClient(tx.config)
+	tx.ProcessedEvent = NewProcessedEventClient(tx.config)
 	tx.Rating = NewRatingClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Region = NewRegionClient(tx.config)

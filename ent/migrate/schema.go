@@ -358,6 +358,31 @@ var (
 			},
 		},
 	}
+	// ProcessedEventsColumns holds the columns for the "processed_events" table.
+	ProcessedEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "event_id", Type: field.TypeInt},
+		{Name: "handler", Type: field.TypeString, Size: 32},
+		{Name: "create_time", Type: field.TypeTime},
+	}
+	// ProcessedEventsTable holds the schema information for the "processed_events" table.
+	ProcessedEventsTable = &schema.Table{
+		Name:       "processed_events",
+		Columns:    ProcessedEventsColumns,
+		PrimaryKey: []*schema.Column{ProcessedEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "processedevent_event_id_handler",
+				Unique:  true,
+				Columns: []*schema.Column{ProcessedEventsColumns[1], ProcessedEventsColumns[2]},
+			},
+			{
+				Name:    "processedevent_create_time",
+				Unique:  false,
+				Columns: []*schema.Column{ProcessedEventsColumns[3]},
+			},
+		},
+	}
 	// RatingsColumns holds the columns for the "ratings" table.
 	RatingsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -617,6 +642,7 @@ var (
 		IdempotencyKeysTable,
 		NotificationsTable,
 		OutboxEventsTable,
+		ProcessedEventsTable,
 		RatingsTable,
 		RefreshTokensTable,
 		RegionsTable,

@@ -33,6 +33,9 @@ type Notification func(*sql.Selector)
 // OutboxEvent is the predicate function for outboxevent builders.
 type OutboxEvent func(*sql.Selector)
 
+// ProcessedEvent is the predicate function for processedevent builders.
+type ProcessedEvent func(*sql.Selector)
+
 // Rating is the predicate function for rating builders.
 type Rating func(*sql.Selector)
 
