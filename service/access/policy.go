@@ -87,6 +87,12 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.CalendarService/ListCalendarDays":       {Public: true},
 	"/redpoint.v1.CalendarService/LoadCalendarYear":       {Roles: cityAdmins, Scope: ScopeNone, Write: true},
 
+	// Notifications: one's own. Failed background jobs: the city's admins.
+	"/redpoint.v1.NotificationService/ListNotifications":    {Roles: everyone, Scope: ScopeCaller},
+	"/redpoint.v1.NotificationService/MarkNotificationRead": {Roles: everyone, Scope: ScopeCaller, Write: true},
+	"/redpoint.v1.JobService/ListFailedJobs":                {Roles: cityAdmins, Scope: ScopeNone},
+	"/redpoint.v1.JobService/RetryFailedJob":                {Roles: cityAdmins, Scope: ScopeNone, Write: true},
+
 	// The audit log: admins, within their scope.
 	"/redpoint.v1.AuditService/ListAuditEntries": {Roles: admins, Scope: ScopeParent},
 }

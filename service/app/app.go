@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,9 +29,11 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/directory"
 	"github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/server"
+	"github.com/changzhi/redpoint/service/sla"
 	"github.com/changzhi/redpoint/service/store"
 )
 
@@ -44,11 +47,23 @@ type App struct {
 	AuthKey []byte
 	// LoginLimits bound failed logins; DefaultLoginLimits when zero.
 	LoginLimits access.LoginLimits
-	log         *slog.Logger
-	Store       *store.Store
-	KV          *kv.KV
-	Keys        *pii.Keyring
-	closed      bool
+	// NoWorkers keeps Serve from running the relay, workers and scheduler
+	// (run them apart with Work).
+	NoWorkers bool
+	// SweepSpec is the SLA sweep's schedule; "@every 1m" when empty.
+	SweepSpec string
+	// LeaderTTL is how long the scheduler lock outlives a dead replica;
+	// 15s when zero.
+	LeaderTTL time.Duration
+	// ExtraHandlers are added to the event handlers (tests).
+	ExtraHandlers []events.Handler
+	// Jobs is the background machinery, once Serve or Work built it.
+	Jobs   *jobs
+	log    *slog.Logger
+	Store  *store.Store
+	KV     *kv.KV
+	Keys   *pii.Keyring
+	closed bool
 }
 
 // Open connects to the database and Redis and loads the PII keys. In
@@ -153,12 +168,14 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	users := access.NewUserServer(a.Store.Client, tokens)
 	dir := directory.New(a.Store.Client)
 	cal := calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute)
+	reg := prometheus.NewRegistry()
+	a.Jobs = a.jobs(cal, reg)
+	notifications := sla.NewNotifications(a.Store.Client)
 	calendars := directory.NewCalendarServer(a.Store.Client, cal)
 	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog)
 	if a.Clock != nil {
 		errands.SetClock(a.Clock)
 	}
-	reg := prometheus.NewRegistry()
 	srv, err := server.New(ctx, server.Config{
 		Logger:        a.log,
 		Authenticator: authenticator,
@@ -191,6 +208,14 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 			Gateway:  redpointv1.RegisterUserServiceHandler,
 		},
 		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterNotificationServiceServer(s, notifications) },
+			Gateway:  redpointv1.RegisterNotificationServiceHandler,
+		},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterJobServiceServer(s, a.Jobs.admin) },
+			Gateway:  redpointv1.RegisterJobServiceHandler,
+		},
+		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterAuditServiceServer(s, auditLog) },
 			Gateway:  redpointv1.RegisterAuditServiceHandler,
 		},
@@ -206,8 +231,14 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if err != nil {
 		return err
 	}
-	a.log.InfoContext(ctx, "serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String())
-	return srv.Serve(ctx, grpcLis, httpLis)
+	var wg sync.WaitGroup
+	if !a.NoWorkers {
+		a.Jobs.run(ctx, &wg)
+	}
+	a.log.InfoContext(ctx, "serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "workers", !a.NoWorkers)
+	err = srv.Serve(ctx, grpcLis, httpLis)
+	wg.Wait()
+	return err
 }
 
 // authKey is REDPOINT_AUTH_KEY (base64, at least 32 bytes) or, in

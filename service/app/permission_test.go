@@ -180,6 +180,18 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.UserService/ResetUserPassword": func(w *world, t target) proto.Message {
 		return &redpointv1.ResetUserPasswordRequest{Name: w.agent[t], Password: "long-enough-2"}
 	},
+	"/redpoint.v1.NotificationService/ListNotifications": func(*world, target) proto.Message {
+		return &redpointv1.ListNotificationsRequest{Parent: "users/me"}
+	},
+	"/redpoint.v1.NotificationService/MarkNotificationRead": func(*world, target) proto.Message {
+		return &redpointv1.MarkNotificationReadRequest{Name: "users/me/notifications/999999"}
+	},
+	"/redpoint.v1.JobService/ListFailedJobs": func(*world, target) proto.Message {
+		return &redpointv1.ListFailedJobsRequest{}
+	},
+	"/redpoint.v1.JobService/RetryFailedJob": func(*world, target) proto.Message {
+		return &redpointv1.RetryFailedJobRequest{Name: "failedJobs/no-such-job"}
+	},
 	"/redpoint.v1.AuditService/ListAuditEntries": func(w *world, t target) proto.Message {
 		return &redpointv1.ListAuditEntriesRequest{Parent: w.township[t]}
 	},

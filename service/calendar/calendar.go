@@ -80,6 +80,19 @@ func (c *Calendar) Due(start time.Time, n int) time.Time {
 	return d.Add(24*time.Hour - time.Second).UTC()
 }
 
+// Before is the end (23:59:59) of the n-th working day before t's date,
+// in UTC: a reminder "one working day before" a due time fires then.
+func (c *Calendar) Before(t time.Time, n int) time.Time {
+	d := startOfDay(t)
+	for n > 0 {
+		d = d.AddDate(0, 0, -1)
+		if c.IsWorkingDay(d) {
+			n--
+		}
+	}
+	return d.Add(24*time.Hour - time.Second).UTC()
+}
+
 // WorkingDaysBetween counts the working days after from's date up to and
 // including to's date (0 when to is on or before from's date).
 func (c *Calendar) WorkingDaysBetween(from, to time.Time) int {

@@ -110,9 +110,9 @@ func (s *Server) parseFilter(p access.Principal, filter string, cal *calendar.Ca
 			if value != "true" && value != "false" {
 				return nil, bad(field + " 的值应为 true 或 false")
 			}
-			pred := overduePredicate(now)
+			pred := OverduePredicate(now)
 			if field == "due_soon" {
-				pred = dueSoonPredicate(cal, now)
+				pred = DueSoonPredicate(cal, now)
 			}
 			if value == "false" {
 				pred = errand.Not(pred)

@@ -28,21 +28,22 @@ func slaOf(e *ent.Errand, cal *calendar.Calendar, now time.Time) sla {
 	return sla{dueSoon: !e.DueTime.After(cal.Due(now, 1))}
 }
 
-var running = []errand.State{errand.StateACCEPTED, errand.StateIN_PROGRESS, errand.StateFORWARDED}
+// Running are the states the SLA clock runs in.
+var Running = []errand.State{errand.StateACCEPTED, errand.StateIN_PROGRESS, errand.StateFORWARDED}
 
-// overduePredicate matches what slaOf calls overdue, in SQL.
-func overduePredicate(now time.Time) predicate.Errand {
+// OverduePredicate matches what the errand view calls overdue, in SQL.
+func OverduePredicate(now time.Time) predicate.Errand {
 	return errand.Or(
-		errand.And(errand.StateIn(running...), errand.DueTimeLT(now)),
+		errand.And(errand.StateIn(Running...), errand.DueTimeLT(now)),
 		errand.And(errand.StateEQ(errand.StateNEEDS_MATERIALS), errand.PauseTimeNotNil(), predicate.Errand(func(s *sql.Selector) {
 			s.Where(sql.ColumnsGT(s.C(errand.FieldPauseTime), s.C(errand.FieldDueTime)))
 		})),
 	)
 }
 
-// dueSoonPredicate matches what slaOf calls due soon, in SQL.
-func dueSoonPredicate(cal *calendar.Calendar, now time.Time) predicate.Errand {
-	return errand.And(errand.StateIn(running...), errand.DueTimeGTE(now), errand.DueTimeLTE(cal.Due(now, 1)))
+// DueSoonPredicate matches what the errand view calls due soon, in SQL.
+func DueSoonPredicate(cal *calendar.Calendar, now time.Time) predicate.Errand {
+	return errand.And(errand.StateIn(Running...), errand.DueTimeGTE(now), errand.DueTimeLTE(cal.Due(now, 1)))
 }
 
 // resumeDue moves the due time later by the working days spent waiting for

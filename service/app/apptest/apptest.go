@@ -40,10 +40,13 @@ type Options struct {
 	LoginLimits access.LoginLimits
 	// Keys replaces a fresh PII keyring; SeedKeys, when set, seals the demo.
 	Keys, SeedKeys *pii.Keyring
+	// Configure adjusts the App before it serves (workers, schedules, handlers).
+	Configure func(*app.App)
 }
 
 // Server is a running server and clients for it.
 type Server struct {
+	stop     func()
 	mu       sync.Mutex
 	tokens   map[string]string // phone → access token
 	App      *app.App
@@ -82,6 +85,9 @@ func Start(tb testing.TB, opt Options) *Server {
 	a := app.New(log, st, k, keys, authKey)
 	a.Clock = opt.Clock
 	a.LoginLimits = opt.LoginLimits
+	if opt.Configure != nil {
+		opt.Configure(a)
+	}
 	if opt.Demo != nil {
 		if _, err := demo.Seed(ctx, st.Client, seedKeys, *opt.Demo); err != nil {
 			tb.Fatalf("apptest: seed: %v", err)
@@ -93,13 +99,17 @@ func Start(tb testing.TB, opt Options) *Server {
 }
 
 // Join starts a second replica over first's database, Redis and keys, as
-// another process of the same deployment would be.
-func Join(tb testing.TB, first *Server) *Server {
+// another process of the same deployment would be. configure, when given,
+// adjusts it before it serves.
+func Join(tb testing.TB, first *Server, configure ...func(*app.App)) *Server {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := app.New(first.log, first.App.Store, first.App.KV, first.App.Keys, first.App.AuthKey)
 	a.Clock = first.App.Clock
 	a.LoginLimits = first.App.LoginLimits
+	for _, c := range configure {
+		c(a)
+	}
 	s := serve(tb, a, cancel, ctx)
 	s.log = first.log
 	return s
@@ -122,21 +132,28 @@ func serve(tb testing.TB, a *app.App, cancel context.CancelFunc, ctx context.Con
 		tb.Fatal(err)
 	}
 	s := &Server{App: a, GRPC: conn, BaseURL: "http://" + httpLis.Addr().String(), GRPCAddr: grpcLis.Addr().String(), tokens: map[string]string{}}
-	tb.Cleanup(func() {
-		conn.Close()
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				tb.Errorf("apptest: Serve returned %v", err)
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			conn.Close()
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					tb.Errorf("apptest: Serve returned %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				tb.Errorf("apptest: server did not shut down")
 			}
-		case <-time.After(15 * time.Second):
-			tb.Errorf("apptest: server did not shut down")
-		}
-	})
+		})
+	}
+	tb.Cleanup(s.stop)
 	s.waitHTTP(tb)
 	return s
 }
+
+// Stop shuts the server down now, as a crashed or stopped replica.
+func (s *Server) Stop() { s.stop() }
 
 func (s *Server) waitHTTP(tb testing.TB) {
 	tb.Helper()

@@ -1,0 +1,96 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/changzhi/redpoint/ent/outboxevent"
+	"github.com/changzhi/redpoint/ent/processedevent"
+	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/idempotency"
+	"github.com/changzhi/redpoint/service/sla"
+)
+
+// PurgeJob deletes what no longer needs keeping: request ids past their
+// retention, relayed outbox rows and ledger entries older than a week.
+const PurgeJob = "maintenance:purge"
+
+// jobs is the background half of the process: relay, workers, scheduler.
+type jobs struct {
+	relay     *events.Relay
+	worker    *events.Worker
+	scheduler *events.Scheduler
+	timers    *sla.Timers
+	admin     *events.Admin
+}
+
+func (a *App) jobs(cal *calendar.Cache, reg prometheus.Registerer) *jobs {
+	queue := events.Queue(a.KV)
+	client := asynq.NewClientFromRedisClient(a.KV.Client)
+	timers := sla.New(a.Store.Client, cal, client, queue, a.log)
+	if a.Clock != nil {
+		timers.SetClock(a.Clock)
+	}
+	handlers := append([]events.Handler{timers.Handler()}, a.ExtraHandlers...)
+	keeper := idempotency.New(a.Store.Client, a.Keys)
+	jobList := append(timers.Jobs(), events.Job{Type: PurgeJob, Handle: func(ctx context.Context, _ []byte) error {
+		week := time.Now().Add(-7 * 24 * time.Hour)
+		if _, err := keeper.Purge(ctx, time.Now()); err != nil {
+			return err
+		}
+		if _, err := a.Store.Client.OutboxEvent.Delete().Where(outboxevent.SentTimeLT(week)).Exec(ctx); err != nil {
+			return fmt.Errorf("purge outbox: %w", err)
+		}
+		if _, err := a.Store.Client.ProcessedEvent.Delete().Where(processedevent.CreateTimeLT(week)).Exec(ctx); err != nil {
+			return fmt.Errorf("purge ledger: %w", err)
+		}
+		return nil
+	}})
+	sweep := a.SweepSpec
+	if sweep == "" {
+		sweep = "@every 1m"
+	}
+	scheduler := events.NewScheduler(a.KV, queue, []events.Periodic{
+		{Spec: sweep, Type: sla.SweepJob, Unique: 30 * time.Second},
+		{Spec: "30 3 * * *", Type: PurgeJob, Unique: time.Hour},
+	}, a.log)
+	if a.LeaderTTL > 0 {
+		scheduler.TTL = a.LeaderTTL
+	}
+	return &jobs{
+		relay:     events.NewRelay(a.Store.Client, client, queue, handlers, a.log, reg),
+		worker:    events.NewWorker(a.Store.Client, a.KV.Client, queue, handlers, jobList, a.log, reg),
+		scheduler: scheduler,
+		timers:    timers,
+		admin:     events.NewAdmin(asynq.NewInspectorFromRedisClient(a.KV.Client), queue),
+	}
+}
+
+// Leader reports whether this process runs the periodic schedule.
+func (j *jobs) Leader() bool { return j.scheduler.Leader() }
+
+// Timers are the SLA timers, for tests that sweep on demand.
+func (j *jobs) Timers() *sla.Timers { return j.timers }
+
+// Relay is the outbox relay.
+func (j *jobs) Relay() *events.Relay { return j.relay }
+
+// run starts the relay, the workers and the scheduler, and sweeps the SLA
+// timers once; it returns when ctx is done and all have stopped.
+func (j *jobs) run(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(3)
+	go func() { defer wg.Done(); j.relay.Run(ctx) }()
+	go func() { defer wg.Done(); _ = j.worker.Run(ctx) }()
+	go func() { defer wg.Done(); j.scheduler.Run(ctx) }()
+	go func() {
+		if err := j.timers.Sweep(ctx); err != nil && ctx.Err() == nil {
+			j.relay.Log().WarnContext(ctx, "first SLA sweep failed", "error", err)
+		}
+	}()
+}

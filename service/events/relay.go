@@ -1,0 +1,135 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/outboxevent"
+)
+
+// Relay moves unsent outbox rows into jobs, one per interested handler,
+// and marks them sent. Several replicas may run it at once: a job id is
+// derived from the row, so a second enqueue is a no-op. When Redis is
+// down the rows stay unsent and the relay retries with backoff.
+type Relay struct {
+	db       *ent.Client
+	client   *asynq.Client
+	queue    string
+	handlers []Handler
+	log      *slog.Logger
+	// Interval is how often it polls when idle.
+	Interval time.Duration
+	// Batch is how many rows one pass takes.
+	Batch int
+
+	relayed  prometheus.Counter
+	failures prometheus.Counter
+}
+
+// NewRelay returns a relay that enqueues into queue.
+func NewRelay(db *ent.Client, client *asynq.Client, queue string, handlers []Handler, log *slog.Logger, reg prometheus.Registerer) *Relay {
+	r := &Relay{
+		db: db, client: client, queue: queue, handlers: handlers, log: log,
+		Interval: 100 * time.Millisecond, Batch: 200,
+		relayed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "redpoint_outbox_relayed_total", Help: "Outbox events moved into jobs."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "redpoint_outbox_relay_failures_total", Help: "Relay passes that could not reach Redis or the database."}),
+	}
+	if reg != nil {
+		reg.MustRegister(r.relayed, r.failures)
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "redpoint_outbox_unsent", Help: "Outbox events not yet relayed."},
+			func() float64 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				n, _ := db.OutboxEvent.Query().Where(outboxevent.SentTimeIsNil()).Count(ctx)
+				return float64(n)
+			}))
+	}
+	return r
+}
+
+// Run relays until ctx is done.
+func (r *Relay) Run(ctx context.Context) {
+	backoff := r.Interval
+	for {
+		n, err := r.Pass(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			r.failures.Inc()
+			if backoff == r.Interval {
+				r.log.WarnContext(ctx, "outbox relay paused", "error", err)
+			}
+			backoff = min(backoff*2, 5*time.Second)
+		default:
+			if backoff != r.Interval {
+				r.log.InfoContext(ctx, "outbox relay resumed")
+			}
+			backoff = r.Interval
+		}
+		if n == r.Batch && err == nil {
+			continue // more waiting: no sleep
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// Pass relays one batch and returns how many rows it moved.
+func (r *Relay) Pass(ctx context.Context) (int, error) {
+	rows, err := r.db.OutboxEvent.Query().Where(outboxevent.SentTimeIsNil()).
+		Order(ent.Asc(outboxevent.FieldID)).Limit(r.Batch).All(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("events.Relay: %w", err)
+	}
+	var sent []int
+	var firstErr error
+	for _, row := range rows {
+		if err := r.enqueue(ctx, row); err != nil {
+			firstErr = err
+			break // keep order: later rows wait for this one
+		}
+		sent = append(sent, row.ID)
+	}
+	if len(sent) > 0 {
+		if err := r.db.OutboxEvent.Update().Where(outboxevent.IDIn(sent...)).
+			SetSentTime(time.Now().UTC()).AddAttempts(1).Exec(ctx); err != nil {
+			return 0, fmt.Errorf("events.Relay: mark sent: %w", err)
+		}
+		r.relayed.Add(float64(len(sent)))
+	}
+	return len(sent), firstErr
+}
+
+func (r *Relay) enqueue(ctx context.Context, row *ent.OutboxEvent) error {
+	payload, err := json.Marshal(Event{ID: row.ID, Topic: row.Topic, Aggregate: row.Aggregate, Payload: row.Payload, Time: row.CreateTime})
+	if err != nil {
+		return err
+	}
+	for _, h := range r.handlers {
+		if !h.wants(row.Topic) {
+			continue
+		}
+		_, err := r.client.EnqueueContext(ctx, asynq.NewTask(eventTaskType(h.Name), payload),
+			asynq.Queue(r.queue), asynq.TaskID(eventTaskID(row.ID, h.Name)),
+			asynq.MaxRetry(12), asynq.Retention(24*time.Hour))
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return fmt.Errorf("events.Relay: enqueue %d: %w", row.ID, err)
+		}
+	}
+	return nil
+}
+
+// Log is the relay's logger.
+func (r *Relay) Log() *slog.Logger { return r.log }

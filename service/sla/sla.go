@@ -1,0 +1,243 @@
+// Package sla reminds agents of errands due within one working day and
+// escalates overdue errands to their township secretaries, through timer
+// jobs and a periodic sweep of the database that re-derives any timer a
+// Redis restart lost.
+package sla
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/notification"
+	"github.com/changzhi/redpoint/ent/user"
+	"github.com/changzhi/redpoint/service/calendar"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/trackingcode"
+)
+
+// Job types.
+const (
+	TimerJob = "sla:timer"
+	SweepJob = "sla:sweep"
+)
+
+// Kinds of timer.
+const (
+	Reminder   = "reminder"
+	Escalation = "escalation"
+)
+
+// Timers creates the SLA notifications and keeps their timers.
+type Timers struct {
+	db     *ent.Client
+	cal    *calendar.Cache
+	client *asynq.Client
+	queue  string
+	log    *slog.Logger
+	now    func() time.Time
+	// Horizon is how far ahead the sweep re-arms timers.
+	Horizon time.Duration
+}
+
+// New returns the SLA timers.
+func New(db *ent.Client, cal *calendar.Cache, client *asynq.Client, queue string, log *slog.Logger) *Timers {
+	return &Timers{db: db, cal: cal, client: client, queue: queue, log: log, now: time.Now, Horizon: 48 * time.Hour}
+}
+
+// SetClock replaces the clock, for tests.
+func (t *Timers) SetClock(now func() time.Time) { t.now = now }
+
+type timer struct {
+	Errand int    `json:"errand"`
+	Kind   string `json:"kind"`
+	Due    int64  `json:"due"` // the due time it was set for, Unix seconds
+}
+
+// Handler reacts to errand changes by arming the errand's timers.
+func (t *Timers) Handler() events.Handler {
+	return events.Handler{
+		Name:   "sla",
+		Topics: []string{errandsvc.TopicCreated, errandsvc.TopicTransitioned, errandsvc.TopicUpdated},
+		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
+			var p struct {
+				ErrandID int `json:"errand_id"`
+			}
+			if err := json.Unmarshal(ev.Payload, &p); err != nil {
+				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+			}
+			e, err := tx.Errand.Get(ctx, p.ErrandID)
+			if err != nil {
+				return err
+			}
+			return t.arm(ctx, e)
+		},
+	}
+}
+
+// Jobs are the timer and sweep jobs.
+func (t *Timers) Jobs() []events.Job {
+	return []events.Job{
+		{Type: TimerJob, Handle: func(ctx context.Context, payload []byte) error {
+			var tm timer
+			if err := json.Unmarshal(payload, &tm); err != nil {
+				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+			}
+			return t.fire(ctx, tm)
+		}},
+		{Type: SweepJob, Handle: func(ctx context.Context, _ []byte) error { return t.Sweep(ctx) }},
+	}
+}
+
+// arm schedules the errand's reminder and escalation for its current due
+// time. A timer for an older due time finds the errand moved on and does
+// nothing; one for a closed or paused errand likewise.
+func (t *Timers) arm(ctx context.Context, e *ent.Errand) error {
+	if !running(e) {
+		return nil
+	}
+	cal, err := t.cal.Get(ctx)
+	if err != nil {
+		return err
+	}
+	for kind, at := range map[string]time.Time{Reminder: cal.Before(e.DueTime, 1), Escalation: e.DueTime} {
+		tm := timer{Errand: e.ID, Kind: kind, Due: e.DueTime.Unix()}
+		payload, _ := json.Marshal(tm)
+		id := "sla-" + kind + "-" + strconv.Itoa(e.ID) + "-" + strconv.FormatInt(tm.Due, 10)
+		_, err := t.client.EnqueueContext(ctx, asynq.NewTask(TimerJob, payload), asynq.Queue(t.queue),
+			asynq.TaskID(id), asynq.ProcessAt(at), asynq.MaxRetry(8), asynq.Retention(24*time.Hour))
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return fmt.Errorf("sla.arm: %w", err)
+		}
+	}
+	return nil
+}
+
+func running(e *ent.Errand) bool {
+	for _, s := range errandsvc.Running {
+		if e.State == s {
+			return true
+		}
+	}
+	return false
+}
+
+// fire writes the notification of a timer if it still applies.
+func (t *Timers) fire(ctx context.Context, tm timer) error {
+	e, err := t.db.Errand.Get(ctx, tm.Errand)
+	if ent.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !running(e) || e.DueTime.Unix() != tm.Due {
+		return nil // closed, paused, or the due time moved: a newer timer exists
+	}
+	cal, err := t.cal.Get(ctx)
+	if err != nil {
+		return err
+	}
+	at := e.DueTime
+	if tm.Kind == Reminder {
+		at = cal.Before(e.DueTime, 1)
+	}
+	if t.now().Add(2 * time.Second).Before(at) {
+		return nil // early (asynq schedules to the second); the sweep catches it
+	}
+	return t.notify(ctx, e, tm.Kind)
+}
+
+// notify writes the kind's notification for each recipient, once: the
+// dedup key includes the due time, so a moved due time notifies again.
+func (t *Timers) notify(ctx context.Context, e *ent.Errand, kind string) error {
+	var recipients []int
+	var k notification.Kind
+	if kind == Reminder {
+		recipients, k = []int{e.AgentID}, notification.KindSLA_REMINDER
+	} else {
+		township := e.RegionID[:9] + "000"
+		ids, err := t.db.User.Query().Where(user.RoleEQ(user.RoleTOWNSHIP_SECRETARY), user.RegionID(township), user.Active(true)).IDs(ctx)
+		if err != nil {
+			return err
+		}
+		recipients, k = ids, notification.KindESCALATION
+	}
+	title, body, err := t.texts(ctx, e, kind)
+	if err != nil {
+		return err
+	}
+	for _, uid := range recipients {
+		key := fmt.Sprintf("%s:%d:%d:%d", kind, e.ID, e.DueTime.Unix(), uid)
+		err := t.db.Notification.Create().SetUserID(uid).SetKind(k).SetErrandID(e.ID).SetRegionID(e.RegionID).
+			SetDedupKey(key).SetTitle(title).SetBody(body).SetCreateTime(t.now().UTC()).
+			OnConflictColumns(notification.FieldDedupKey).DoNothing().Exec(ctx)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sla.notify: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *Timers) texts(ctx context.Context, e *ent.Errand, kind string) (string, string, error) {
+	typ, err := t.db.ErrandType.Get(ctx, e.ErrandTypeID)
+	if err != nil {
+		return "", "", err
+	}
+	due := e.DueTime.In(calendar.Location).Format("1月2日 15:04")
+	code := trackingcode.Format(e.TrackingCode)
+	if kind == Reminder {
+		return "事项即将到期", fmt.Sprintf("「%s」（%s）将于%s到期，请抓紧办理。", typ.Name, code, due), nil
+	}
+	sp, err := t.db.ServicePoint.Get(ctx, e.ServicePointID)
+	if err != nil {
+		return "", "", err
+	}
+	return "事项已超期", fmt.Sprintf("%s的「%s」（%s）已于%s超期，请督促办理。", sp.Name, typ.Name, code, due), nil
+}
+
+// Sweep re-derives the timers from the database: it writes every
+// reminder and escalation that is due (once, by dedup key) and re-arms
+// the timers of errands due within Horizon. It runs every minute, so a
+// Redis that lost its timers loses nothing.
+func (t *Timers) Sweep(ctx context.Context) error {
+	cal, err := t.cal.Get(ctx)
+	if err != nil {
+		return err
+	}
+	now := t.now().UTC()
+	overdue, err := t.db.Errand.Query().Where(errandsvc.OverduePredicate(now), errand.StateIn(errandsvc.Running...)).All(ctx)
+	if err != nil {
+		return fmt.Errorf("sla.Sweep: %w", err)
+	}
+	for _, e := range overdue {
+		if err := t.notify(ctx, e, Escalation); err != nil {
+			return err
+		}
+	}
+	soon, err := t.db.Errand.Query().Where(errand.StateIn(errandsvc.Running...), errand.DueTimeGTE(now), errand.DueTimeLTE(now.Add(t.Horizon))).All(ctx)
+	if err != nil {
+		return fmt.Errorf("sla.Sweep: %w", err)
+	}
+	for _, e := range soon {
+		if !now.Before(cal.Before(e.DueTime, 1)) {
+			if err := t.notify(ctx, e, Reminder); err != nil {
+				return err
+			}
+		}
+		if err := t.arm(ctx, e); err != nil {
+			t.log.WarnContext(ctx, "sla timer not re-armed", "errand", e.ID, "error", err)
+		}
+	}
+	return nil
+}
