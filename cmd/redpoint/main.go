@@ -34,7 +34,9 @@ func main() {
 const usage = `usage: redpoint <command> [flags]
 
 commands:
-  serve     serve the gRPC API and the REST gateway (--demo seeds an empty database)
+  serve     serve the gRPC API and the REST gateway, with the background workers
+            (--demo seeds an empty database; --workers=false leaves the jobs to 'worker')
+  worker    run only the outbox relay, job workers and scheduler (/healthz, /metrics on --http-addr)
   migrate   apply the database migrations
   seed      seed data (--demo: the Changzhi demo) into an empty database
   user      user create --role ROLE --region CODE --phone PHONE --name NAME [--service-point ID] --password-stdin
@@ -51,8 +53,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	cfg := configFlags(fs)
 	var demoFlag bool
+	workers := true
 	var acct accountFlags
 	switch cmd {
+	case "worker":
 	case "user":
 		if len(args) == 0 || args[0] != "create" {
 			return errors.New("user: the only subcommand is 'create'")
@@ -61,6 +65,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		acct.bind(fs)
 	case "serve", "seed":
 		fs.BoolVar(&demoFlag, "demo", false, "seed the deterministic Changzhi demo data when the database is empty")
+		if cmd == "serve" {
+			fs.BoolVar(&workers, "workers", true, "also run the outbox relay, job workers and scheduler")
+		}
 	case "migrate":
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
@@ -79,7 +86,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	switch cmd {
 	case "serve":
-		return serve(ctx, *cfg, demoFlag, log)
+		return serve(ctx, *cfg, demoFlag, workers, log)
+	case "worker":
+		return work(ctx, *cfg, log)
 	case "migrate":
 		return migrate(ctx, *cfg, log)
 	case "user":
@@ -115,7 +124,7 @@ func env(key, def string) string {
 	return def
 }
 
-func serve(ctx context.Context, cfg app.Config, demo bool, log *slog.Logger) error {
+func serve(ctx context.Context, cfg app.Config, demo, workers bool, log *slog.Logger) error {
 	start := time.Now()
 	log.Info("starting redpoint", cfg.LogAttrs()...)
 	// Listen first, so a taken port fails before any slow work.
@@ -135,6 +144,7 @@ func serve(ctx context.Context, cfg app.Config, demo bool, log *slog.Logger) err
 		return err
 	}
 	defer a.Close()
+	a.NoWorkers = !workers
 	if a.KV.Embedded {
 		log.Info("embedded mode: in-process Redis", "addr", a.KV.Addr())
 	}
@@ -145,6 +155,24 @@ func serve(ctx context.Context, cfg app.Config, demo bool, log *slog.Logger) err
 	}
 	log.Info("ready", "startup_ms", time.Since(start).Milliseconds())
 	return a.Serve(ctx, grpcLis, httpLis)
+}
+
+func work(ctx context.Context, cfg app.Config, log *slog.Logger) error {
+	log.Info("starting redpoint worker", cfg.LogAttrs()...)
+	if cfg.Embedded() || cfg.RedisURL == "" {
+		return errors.New("worker: needs REDPOINT_DATABASE_URL and REDPOINT_REDIS_URL shared with 'serve'; in embedded mode 'serve' runs the workers itself")
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("REDPOINT_HTTP_ADDR: %w", err)
+	}
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		httpLis.Close()
+		return err
+	}
+	defer a.Close()
+	return a.Work(ctx, httpLis)
 }
 
 func migrate(ctx context.Context, cfg app.Config, log *slog.Logger) error {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
 	"github.com/changzhi/redpoint"
@@ -182,10 +185,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		AfterAuth:     []grpc.UnaryServerInterceptor{auditLog.Interceptor(access.Policies)},
 		OpenAPI:       redpoint.OpenAPI,
 		Registry:      reg,
-		Checks: map[string]func(context.Context) error{
-			"database": a.Store.Ping,
-			"redis":    a.KV.Ping,
-		},
+		Checks:        a.checks(),
 	},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterRegionServiceServer(s, dir) },
@@ -324,4 +324,40 @@ func (a *App) SeedDemo(ctx context.Context) error {
 		return ErrNotEmpty
 	}
 	return a.SeedDemoIfEmpty(ctx)
+}
+
+func (a *App) checks() map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{"database": a.Store.Ping, "redis": a.KV.Ping}
+}
+
+// Work runs only the background half — outbox relay, job workers and the
+// periodic scheduler — with /healthz and /metrics on httpLis, until ctx is
+// done. It is `redpoint worker`, for scaling workers apart from the API.
+func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
+	reg := prometheus.NewRegistry()
+	_ = reg.Register(collectors.NewGoCollector())
+	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Jobs = a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), reg)
+	var wg sync.WaitGroup
+	a.Jobs.run(ctx, &wg)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", server.Healthz(a.checks(), a.log))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(httpLis) }()
+	a.log.InfoContext(ctx, "worker running", "http", httpLis.Addr().String())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
 }

@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/outboxevent"
+	"github.com/changzhi/redpoint/ent/predicate"
+	"github.com/changzhi/redpoint/ent/processedevent"
 )
 
 // Relay moves unsent outbox rows into jobs, one per interested handler,
@@ -29,6 +32,12 @@ type Relay struct {
 	Interval time.Duration
 	// Batch is how many rows one pass takes.
 	Batch int
+	// RedriveEvery is how often relayed events that no handler has
+	// processed yet are enqueued again, in case Redis lost their jobs.
+	RedriveEvery time.Duration
+	// RedriveAfter is how long a relayed event may wait for its handlers
+	// before it counts as lost.
+	RedriveAfter time.Duration
 
 	relayed  prometheus.Counter
 	failures prometheus.Counter
@@ -38,7 +47,7 @@ type Relay struct {
 func NewRelay(db *ent.Client, client *asynq.Client, queue string, handlers []Handler, log *slog.Logger, reg prometheus.Registerer) *Relay {
 	r := &Relay{
 		db: db, client: client, queue: queue, handlers: handlers, log: log,
-		Interval: 100 * time.Millisecond, Batch: 200,
+		Interval: 100 * time.Millisecond, Batch: 200, RedriveEvery: 30 * time.Second, RedriveAfter: time.Minute,
 		relayed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "redpoint_outbox_relayed_total", Help: "Outbox events moved into jobs."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "redpoint_outbox_relay_failures_total", Help: "Relay passes that could not reach Redis or the database."}),
 	}
@@ -58,7 +67,16 @@ func NewRelay(db *ent.Client, client *asynq.Client, queue string, handlers []Han
 // Run relays until ctx is done.
 func (r *Relay) Run(ctx context.Context) {
 	backoff := r.Interval
+	lastRedrive := time.Now()
 	for {
+		if time.Since(lastRedrive) >= r.RedriveEvery {
+			if n, err := r.Redrive(ctx, r.RedriveAfter); err != nil {
+				r.log.WarnContext(ctx, "outbox redrive failed", "error", err)
+			} else if n > 0 {
+				r.log.WarnContext(ctx, "outbox events re-enqueued after their jobs were lost", "count", n)
+			}
+			lastRedrive = time.Now()
+		}
 		n, err := r.Pass(ctx)
 		switch {
 		case ctx.Err() != nil:
@@ -118,18 +136,70 @@ func (r *Relay) enqueue(ctx context.Context, row *ent.OutboxEvent) error {
 		return err
 	}
 	for _, h := range r.handlers {
-		if !h.wants(row.Topic) {
-			continue
+		if h.wants(row.Topic) {
+			if err := r.enqueueTask(ctx, row.ID, h, payload); err != nil {
+				return err
+			}
 		}
-		_, err := r.client.EnqueueContext(ctx, asynq.NewTask(eventTaskType(h.Name), payload),
-			asynq.Queue(r.queue), asynq.TaskID(eventTaskID(row.ID, h.Name)),
-			asynq.MaxRetry(12), asynq.Retention(24*time.Hour))
-		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return fmt.Errorf("events.Relay: enqueue %d: %w", row.ID, err)
-		}
+	}
+	return nil
+}
+
+func (r *Relay) enqueueFor(ctx context.Context, row *ent.OutboxEvent, h Handler) error {
+	payload, err := json.Marshal(Event{ID: row.ID, Topic: row.Topic, Aggregate: row.Aggregate, Payload: row.Payload, Time: row.CreateTime})
+	if err != nil {
+		return err
+	}
+	return r.enqueueTask(ctx, row.ID, h, payload)
+}
+
+func (r *Relay) enqueueTask(ctx context.Context, id int, h Handler, payload []byte) error {
+	_, err := r.client.EnqueueContext(ctx, asynq.NewTask(eventTaskType(h.Name), payload),
+		asynq.Queue(r.queue), asynq.TaskID(eventTaskID(id, h.Name)),
+		asynq.MaxRetry(12), asynq.Retention(24*time.Hour))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("events.Relay: enqueue %d for %s: %w", id, h.Name, err)
 	}
 	return nil
 }
 
 // Log is the relay's logger.
 func (r *Relay) Log() *slog.Logger { return r.log }
+
+// Redrive enqueues again every event relayed more than after ago (and
+// within the last day) that a handler has not processed: the jobs Redis
+// lost when it restarted empty. A job that still exists is not duplicated
+// (same job id), and a handler that already ran finds its ledger entry.
+func (r *Relay) Redrive(ctx context.Context, after time.Duration) (int, error) {
+	now := time.Now().UTC()
+	n := 0
+	for _, h := range r.handlers {
+		rows, err := r.db.OutboxEvent.Query().Where(
+			outboxevent.SentTimeNotNil(),
+			outboxevent.SentTimeLTE(now.Add(-after)),
+			outboxevent.SentTimeGT(now.Add(-24*time.Hour)),
+			outboxevent.TopicIn(h.Topics...),
+			notProcessedBy(h.Name),
+		).Order(ent.Asc(outboxevent.FieldID)).Limit(5000).All(ctx)
+		if err != nil {
+			return n, fmt.Errorf("events.Redrive: %w", err)
+		}
+		for _, row := range rows {
+			if err := r.enqueueFor(ctx, row, h); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+func notProcessedBy(handler string) predicate.OutboxEvent {
+	return func(s *sql.Selector) {
+		t := sql.Table(processedevent.Table)
+		s.Where(sql.NotExists(sql.Select(t.C(processedevent.FieldID)).From(t).Where(sql.And(
+			sql.ColumnsEQ(t.C(processedevent.FieldEventID), s.C(outboxevent.FieldID)),
+			sql.EQ(t.C(processedevent.FieldHandler), handler),
+		))))
+	}
+}

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -121,7 +122,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)
-			if retried >= maxRetry {
+			if retried >= maxRetry || errors.Is(err, asynq.SkipRetry) {
 				w.failed.WithLabelValues(t.Type()).Inc()
 				w.log.ErrorContext(ctx, "job failed for good", "type", t.Type(), "error", err)
 			}

@@ -1,0 +1,51 @@
+package events_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/processedevent"
+	"github.com/changzhi/redpoint/service/app"
+	"github.com/changzhi/redpoint/service/app/apptest"
+	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/events"
+)
+
+// TestWorkerDiesMidJob: the first worker is stopped while a job runs; the
+// job goes back to the queue, a second worker runs it, and its effect
+// (the handler's writes, with the ledger entry) happens once.
+func TestWorkerDiesMidJob(t *testing.T) {
+	var attempts, started atomic.Int32
+	slow := events.Handler{Name: "slow", Topics: []string{"errand.created"},
+		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
+			if attempts.Add(1) == 1 {
+				started.Store(1)
+				<-ctx.Done() // the worker dies while this job runs
+				return ctx.Err()
+			}
+			return nil
+		}}
+	withSlow := func(a *app.App) { a.ExtraHandlers = []events.Handler{slow} }
+	first := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 20}, Configure: withSlow})
+	create(t, first, first.As(t, context.Background(), demo.GuhanAgentPhone), 1)
+	for deadline := time.Now().Add(10 * time.Second); started.Load() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the job never started")
+		}
+	}
+	first.Stop()
+	if n := first.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("slow")).CountX(context.Background()); n != 0 {
+		t.Fatalf("the interrupted job left %d ledger entries", n)
+	}
+	second := apptest.Join(t, first, withSlow)
+	waitHandled(t, second.App.Store.Client, "slow", 30*time.Second)
+	if n := attempts.Load(); n != 2 {
+		t.Errorf("the job ran %d times, want 2 (interrupted, then redelivered)", n)
+	}
+	if n := second.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("slow")).CountX(context.Background()); n != 1 {
+		t.Errorf("ledger has %d entries, want 1", n)
+	}
+}

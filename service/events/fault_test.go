@@ -1,0 +1,231 @@
+package events_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/notification"
+	"github.com/changzhi/redpoint/ent/processedevent"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/app"
+	"github.com/changzhi/redpoint/service/app/apptest"
+	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/demo"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/kv"
+)
+
+// redisProcess is a real redis-server of the test's own, on its own port,
+// that keeps nothing on disk: a restart comes back empty.
+type redisProcess struct {
+	t    *testing.T
+	port int
+	cmd  *exec.Cmd
+}
+
+func startRedis(t *testing.T) *redisProcess {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server is not installed; .ci/run installs it")
+		}
+		t.Skip("redis-server not installed")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	r := &redisProcess{t: t, port: port}
+	r.start()
+	t.Cleanup(r.kill)
+	return r
+}
+
+func (r *redisProcess) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", r.addr()); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.t.Fatal("redis-server did not start")
+}
+
+func (r *redisProcess) kill() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+func (r *redisProcess) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+
+// TestNothingLostWhenRedisDies: during a burst of 1,000 state changes the
+// Redis process is killed and restarted empty. Afterwards every outbox
+// event has taken effect once for every handler, and every due reminder
+// and escalation exists exactly once.
+func TestNothingLostWhenRedisDies(t *testing.T) {
+	r := startRedis(t)
+	k, err := kv.Open(context.Background(), "redis://"+r.addr()+"/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	now := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC) // Monday 10:00 Asia/Shanghai
+	rec := newRecorder()
+	s := apptest.Start(t, apptest.Options{KV: k, Demo: &demo.Options{Now: now.Add(-10 * 24 * time.Hour), Errands: 600},
+		Clock:     func() time.Time { return now },
+		Configure: func(a *app.App) { a.ExtraHandlers = []events.Handler{rec.handler()} }})
+	ctx := context.Background()
+	// Log in before the burst: logins count failures in Redis.
+	agents := []string{demo.GuhanAgentPhone, demo.DanzhuAgentPhone}
+	ctxs := map[string]context.Context{}
+	for _, a := range agents {
+		ctxs[a] = s.As(t, ctx, a)
+	}
+	errands := redpointv1.NewErrandServiceClient(s.GRPC)
+
+	var changes atomic.Int64
+	var killOnce sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			actx := ctxs[agents[w%2]]
+			for changes.Load() < 1000 {
+				x, err := errands.CreateErrand(actx, &redpointv1.CreateErrandRequest{RequestId: fmt.Sprintf("f-%d-%d", w, changes.Load()),
+					Errand: &redpointv1.Errand{ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "压测", ResidentPhone: "13900009999"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				changes.Add(1)
+				for _, step := range []func() (*redpointv1.Errand, error){
+					func() (*redpointv1.Errand, error) {
+						return errands.StartErrand(actx, &redpointv1.StartErrandRequest{Name: x.Name})
+					},
+					func() (*redpointv1.Errand, error) {
+						return errands.ForwardErrand(actx, &redpointv1.ForwardErrandRequest{Name: x.Name, Office: "县医保局"})
+					},
+					func() (*redpointv1.Errand, error) {
+						return errands.CompleteErrand(actx, &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "已缴费"})
+					},
+				} {
+					if _, err := step(); err != nil {
+						t.Error(err)
+						return
+					}
+					if changes.Add(1) >= 400 {
+						killOnce.Do(func() {
+							r.kill() // Redis dies mid-burst...
+							go func() {
+								time.Sleep(300 * time.Millisecond)
+								r.start() // ...and comes back empty
+							}()
+						})
+					}
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	db := s.App.Store.Client
+	// What Redis lost, the database still has: redrive the lost jobs and
+	// re-derive the timers, as the relay and the sweep do on their own.
+	deadline := time.Now().Add(90 * time.Second)
+	redriven := 0
+	for {
+		n, err := s.App.Jobs.Relay().Redrive(ctx, 0)
+		if err != nil {
+			t.Logf("redrive: %v", err)
+		}
+		redriven += n
+		if handledByAll(db, "sla", "test") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("jobs enqueued again after Redis lost them: %d", redriven)
+	total := db.OutboxEvent.Query().CountX(ctx)
+	for _, h := range []string{"sla", "test"} {
+		if n := db.ProcessedEvent.Query().Where(processedevent.Handler(h)).CountX(ctx); n != total {
+			t.Errorf("handler %s processed %d of %d events", h, n, total)
+		}
+	}
+	if total < 1000 {
+		t.Errorf("only %d outbox events for the burst", total)
+	}
+	for i := 0; i < 2; i++ {
+		if err := s.App.Jobs.Timers().Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkSLANotifications(t, db, now)
+}
+
+func handledByAll(db *ent.Client, handlers ...string) bool {
+	ctx := context.Background()
+	total := db.OutboxEvent.Query().CountX(ctx)
+	for _, h := range handlers {
+		if db.ProcessedEvent.Query().Where(processedevent.Handler(h)).CountX(ctx) != total {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSLANotifications: every overdue running errand has exactly one
+// escalation per township secretary, every errand in its last working day
+// exactly one reminder, and nothing else has any.
+func checkSLANotifications(t *testing.T, db *ent.Client, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	days, _ := calendar.Official()
+	cal := calendar.New(days)
+	overdue := db.Errand.Query().Where(errandsvc.OverduePredicate(now), errand.StateIn(errandsvc.Running...)).AllX(ctx)
+	if len(overdue) == 0 {
+		t.Fatal("the demo has no overdue errands to escalate")
+	}
+	for _, e := range overdue {
+		n := db.Notification.Query().Where(notification.ErrandID(e.ID), notification.KindEQ(notification.KindESCALATION)).CountX(ctx)
+		if n != 1 { // one secretary per demo township
+			t.Errorf("errand %d: %d escalations, want 1", e.ID, n)
+		}
+	}
+	running := db.Errand.Query().Where(errand.StateIn(errandsvc.Running...), errand.DueTimeGTE(now)).AllX(ctx)
+	for _, e := range running {
+		want := 0
+		if !now.Before(cal.Before(e.DueTime, 1)) {
+			want = 1
+		}
+		n := db.Notification.Query().Where(notification.ErrandID(e.ID), notification.KindEQ(notification.KindSLA_REMINDER)).CountX(ctx)
+		if n != want {
+			t.Errorf("errand %d due %v: %d reminders, want %d", e.ID, e.DueTime, n, want)
+		}
+	}
+}
