@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
@@ -305,7 +306,9 @@ func TestOperationalEndpoints(t *testing.T) {
 
 func TestHealthzFailsWhenRedisIsDown(t *testing.T) {
 	k := kvtest.Open(t)
-	s := apptest.Start(t, apptest.Options{KV: k})
+	// No workers: this test pulls Redis out from under the process, and the
+	// job server must not be running on a client closed beneath it.
+	s := apptest.Start(t, apptest.Options{KV: k, Configure: func(a *app.App) { a.NoWorkers = true }})
 	if code := getJSON(t, s.BaseURL+"/healthz", nil); code != http.StatusOK {
 		t.Fatalf("healthy server: %d", code)
 	}
