@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 )
@@ -32,9 +33,13 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{tb: t}
 	e.now.Store(seededNow.UnixMicro())
+	_, bench := t.(*testing.B)
 	e.Server = apptest.Start(t, apptest.Options{
 		Demo:  &demo.Options{Now: seededNow, Errands: 200},
 		Clock: func() time.Time { return time.UnixMicro(e.now.Load()) },
+		// Benchmarks measure the API path alone; the jobs each change
+		// causes run in `redpoint worker` in a scaled deployment.
+		Configure: func(a *app.App) { a.NoWorkers = bench },
 	})
 	e.client = redpointv1.NewErrandServiceClient(e.GRPC)
 	return e
