@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 
+	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/regioncode"
 )
 
@@ -55,4 +56,13 @@ func (p Principal) Covers(region regioncode.Code) bool {
 func (p Principal) SeesEverything() bool {
 	l := p.Region.Level()
 	return p.Role == RoleCityAdmin && (l == regioncode.City || l == regioncode.Province)
+}
+
+// Caller returns the authenticated staff member, or UNAUTHENTICATED.
+func Caller(ctx context.Context) (Principal, error) {
+	p, ok := FromContext(ctx)
+	if !ok {
+		return p, apierr.ErrUnauthenticated
+	}
+	return p, nil
 }

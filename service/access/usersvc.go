@@ -60,14 +60,6 @@ var (
 // MinPasswordLen is the shortest password accepted.
 const MinPasswordLen = 8
 
-func caller(ctx context.Context) (Principal, error) {
-	p, ok := FromContext(ctx)
-	if !ok {
-		return p, apierr.ErrUnauthenticated
-	}
-	return p, nil
-}
-
 // loadUser reads users/{id} (or users/me) for p, permission before
 // existence: p sees itself and the accounts it manages.
 func (s *UserServer) loadUser(ctx context.Context, p Principal, field, name string, manage bool) (*ent.User, error) {
@@ -103,7 +95,7 @@ func (s *UserServer) loadUser(ctx context.Context, p Principal, field, name stri
 
 // GetUser returns the caller (users/me) or an account the caller manages.
 func (s *UserServer) GetUser(ctx context.Context, req *redpointv1.GetUserRequest) (*redpointv1.User, error) {
-	p, err := caller(ctx)
+	p, err := Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +108,7 @@ func (s *UserServer) GetUser(ctx context.Context, req *redpointv1.GetUserRequest
 
 // ListUsers lists the accounts scoped in a region's subtree.
 func (s *UserServer) ListUsers(ctx context.Context, req *redpointv1.ListUsersRequest) (*redpointv1.ListUsersResponse, error) {
-	p, err := caller(ctx)
+	p, err := Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -143,11 +135,8 @@ func (s *UserServer) ListUsers(ctx context.Context, req *redpointv1.ListUsersReq
 		return nil, fmt.Errorf("access.ListUsers: %w", err)
 	}
 	resp := &redpointv1.ListUsersResponse{}
-	if len(rows) > size {
-		rows = rows[:size]
-		if resp.NextPageToken, err = pagetoken.Encode(query, rows[size-1].ID); err != nil {
-			return nil, err
-		}
+	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(u *ent.User) any { return u.ID }); err != nil {
+		return nil, err
 	}
 	for _, u := range rows {
 		resp.Users = append(resp.Users, UserProto(u))
@@ -172,7 +161,7 @@ type NewAccount struct {
 
 // CreateUser creates an account below the caller's role, in its scope.
 func (s *UserServer) CreateUser(ctx context.Context, req *redpointv1.CreateUserRequest) (*redpointv1.User, error) {
-	p, err := caller(ctx)
+	p, err := Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +275,7 @@ func CreateAccount(ctx context.Context, db *ent.Client, a NewAccount, allowed fu
 // UpdateUser changes display_name, active or (agents) service_point.
 // Deactivating an account ends its sessions.
 func (s *UserServer) UpdateUser(ctx context.Context, req *redpointv1.UpdateUserRequest) (*redpointv1.User, error) {
-	p, err := caller(ctx)
+	p, err := Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +348,7 @@ func (s *UserServer) UpdateUser(ctx context.Context, req *redpointv1.UpdateUserR
 
 // ResetUserPassword sets a new password and ends the account's sessions.
 func (s *UserServer) ResetUserPassword(ctx context.Context, req *redpointv1.ResetUserPasswordRequest) (*redpointv1.User, error) {
-	p, err := caller(ctx)
+	p, err := Caller(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -97,9 +97,9 @@ func stringField(m proto.Message, name string) string {
 
 // ListAuditEntries lists the entries of a region's subtree, newest first.
 func (l *Log) ListAuditEntries(ctx context.Context, req *redpointv1.ListAuditEntriesRequest) (*redpointv1.ListAuditEntriesResponse, error) {
-	p, ok := access.FromContext(ctx)
-	if !ok {
-		return nil, apierr.ErrUnauthenticated
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
 	}
 	parent, err := resname.Region("parent", req.GetParent())
 	if err != nil {
@@ -138,11 +138,8 @@ func (l *Log) ListAuditEntries(ctx context.Context, req *redpointv1.ListAuditEnt
 		return nil, fmt.Errorf("audit.ListAuditEntries: %w", err)
 	}
 	resp := &redpointv1.ListAuditEntriesResponse{}
-	if len(rows) > size {
-		rows = rows[:size]
-		if resp.NextPageToken, err = pagetoken.Encode(query, rows[size-1].ID); err != nil {
-			return nil, err
-		}
+	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(r *ent.AuditEntry) any { return r.ID }); err != nil {
+		return nil, err
 	}
 	for _, r := range rows {
 		e := &redpointv1.AuditEntry{

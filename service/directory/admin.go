@@ -26,14 +26,6 @@ var (
 	ErrTypeExists      = apierr.New(codes.AlreadyExists, "ERRAND_TYPE_EXISTS", "该事项编码已存在")
 )
 
-func caller(ctx context.Context) (access.Principal, error) {
-	p, ok := access.FromContext(ctx)
-	if !ok {
-		return p, apierr.ErrUnauthenticated
-	}
-	return p, nil
-}
-
 func checkText(v *apierr.Violations, field, value, what string, required bool, maxLen int) string {
 	value = strings.TrimSpace(value)
 	n := utf8.RuneCountInString(value)
@@ -45,7 +37,7 @@ func checkText(v *apierr.Violations, field, value, what string, required bool, m
 
 // CreateServicePoint opens a point in a village of the caller's scope.
 func (s *Server) CreateServicePoint(ctx context.Context, req *redpointv1.CreateServicePointRequest) (*redpointv1.ServicePoint, error) {
-	p, err := caller(ctx)
+	p, err := access.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +73,7 @@ func (s *Server) CreateServicePoint(ctx context.Context, req *redpointv1.CreateS
 
 // UpdateServicePoint changes a point in the caller's scope.
 func (s *Server) UpdateServicePoint(ctx context.Context, req *redpointv1.UpdateServicePointRequest) (*redpointv1.ServicePoint, error) {
-	p, err := caller(ctx)
+	p, err := access.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}

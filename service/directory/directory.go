@@ -86,11 +86,8 @@ func (s *Server) ListRegions(ctx context.Context, req *redpointv1.ListRegionsReq
 		return nil, fmt.Errorf("directory.ListRegions: %w", err)
 	}
 	resp := &redpointv1.ListRegionsResponse{}
-	if len(rows) > size {
-		rows = rows[:size]
-		if resp.NextPageToken, err = pagetoken.Encode(query, rows[size-1].ID); err != nil {
-			return nil, err
-		}
+	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(r *ent.Region) any { return r.ID }); err != nil {
+		return nil, err
 	}
 	for _, r := range rows {
 		resp.Regions = append(resp.Regions, regionProto(r))
@@ -192,12 +189,10 @@ func (s *Server) ListServicePoints(ctx context.Context, req *redpointv1.ListServ
 		return nil, fmt.Errorf("directory.ListServicePoints: %w", err)
 	}
 	resp := &redpointv1.ListServicePointsResponse{TotalSize: int32(total)}
-	if len(rows) > size {
-		rows = rows[:size]
-		last := rows[size-1]
-		if resp.NextPageToken, err = pagetoken.Encode(query, spCursor{Region: last.RegionID, ID: last.ID}); err != nil {
-			return nil, err
-		}
+	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(sp *ent.ServicePoint) any {
+		return spCursor{Region: sp.RegionID, ID: sp.ID}
+	}); err != nil {
+		return nil, err
 	}
 	ids := make([]int, len(rows))
 	for i, sp := range rows {
@@ -297,11 +292,8 @@ func (s *Server) ListErrandTypes(ctx context.Context, req *redpointv1.ListErrand
 		return nil, fmt.Errorf("directory.ListErrandTypes: %w", err)
 	}
 	resp := &redpointv1.ListErrandTypesResponse{}
-	if len(rows) > size {
-		rows = rows[:size]
-		if resp.NextPageToken, err = pagetoken.Encode(query, rows[size-1].ID); err != nil {
-			return nil, err
-		}
+	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(et *ent.ErrandType) any { return et.ID }); err != nil {
+		return nil, err
 	}
 	for _, et := range rows {
 		resp.ErrandTypes = append(resp.ErrandTypes, ErrandTypeProto(et))

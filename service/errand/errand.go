@@ -66,12 +66,11 @@ func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsec
 
 // The errors of this capability.
 var (
-	ErrNotFound        = apierr.ErrNotFound.WithMessage("未找到该事项")
-	ErrNotAnAgent      = apierr.ErrPermissionDenied.WithMessage("只有代办员可以登记和办理事项")
-	ErrOutOfScope      = apierr.ErrPermissionDenied.WithMessage("无权访问该事项")
-	ErrClosed          = apierr.New(codes.FailedPrecondition, "ERRAND_CLOSED", "事项已办结或已撤销，不能再修改")
-	ErrPointInactive   = apierr.New(codes.FailedPrecondition, "SERVICE_POINT_INACTIVE", "代办点已停用，不能登记新事项")
-	errUnauthenticated = apierr.ErrUnauthenticated
+	ErrNotFound      = apierr.ErrNotFound.WithMessage("未找到该事项")
+	ErrNotAnAgent    = apierr.ErrPermissionDenied.WithMessage("只有代办员可以登记和办理事项")
+	ErrOutOfScope    = apierr.ErrPermissionDenied.WithMessage("无权访问该事项")
+	ErrClosed        = apierr.New(codes.FailedPrecondition, "ERRAND_CLOSED", "事项已办结或已撤销，不能再修改")
+	ErrPointInactive = apierr.New(codes.FailedPrecondition, "SERVICE_POINT_INACTIVE", "代办点已停用，不能登记新事项")
 )
 
 // SequenceName is the Sequence row that orders errand changes for sync.
@@ -124,18 +123,9 @@ func EnsureSequence(ctx context.Context, db *ent.Client) error {
 	return nil
 }
 
-// caller returns the authenticated staff member.
-func caller(ctx context.Context) (access.Principal, error) {
-	p, ok := access.FromContext(ctx)
-	if !ok {
-		return access.Principal{}, errUnauthenticated
-	}
-	return p, nil
-}
-
 // agent returns the caller if they are an agent with a service point.
 func agent(ctx context.Context) (access.Principal, error) {
-	p, err := caller(ctx)
+	p, err := access.Caller(ctx)
 	if err != nil {
 		return p, err
 	}

@@ -24,7 +24,7 @@ func formatCode(code string) string { return trackingcode.Format(code) }
 
 // GetErrand returns one errand.
 func (s *Server) GetErrand(ctx context.Context, req *redpointv1.GetErrandRequest) (*redpointv1.Errand, error) {
-	p, err := caller(ctx)
+	p, err := access.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +64,7 @@ type listCursor struct {
 
 // ListErrands lists what the caller may see, filtered and ordered.
 func (s *Server) ListErrands(ctx context.Context, req *redpointv1.ListErrandsRequest) (*redpointv1.ListErrandsResponse, error) {
-	p, err := caller(ctx)
+	p, err := access.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -106,12 +106,10 @@ func (s *Server) ListErrands(ctx context.Context, req *redpointv1.ListErrandsReq
 		return nil, fmt.Errorf("errand.ListErrands: %w", err)
 	}
 	resp := &redpointv1.ListErrandsResponse{}
-	if len(rows) > size {
-		rows = rows[:size]
-		last := rows[size-1]
-		if resp.NextPageToken, err = pagetoken.Encode(query, listCursor{T: order.value(last).UnixMicro(), ID: last.ID}); err != nil {
-			return nil, err
-		}
+	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(e *ent.Errand) any {
+		return listCursor{T: order.value(e).UnixMicro(), ID: e.ID}
+	}); err != nil {
+		return nil, err
 	}
 	for _, e := range rows {
 		v, err := s.view(ctx, s.db, e, cal, now, false)
@@ -145,7 +143,7 @@ func after(o ordering, c listCursor) predicate.Errand {
 // SyncErrands returns the errands changed after the sync token, in the
 // order their changes committed, each errand once in its current state.
 func (s *Server) SyncErrands(ctx context.Context, req *redpointv1.SyncErrandsRequest) (*redpointv1.SyncErrandsResponse, error) {
-	p, err := caller(ctx)
+	p, err := access.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +186,7 @@ func (s *Server) SyncErrands(ctx context.Context, req *redpointv1.SyncErrandsReq
 
 // ListErrandEvents returns an errand's history, oldest first.
 func (s *Server) ListErrandEvents(ctx context.Context, req *redpointv1.ListErrandEventsRequest) (*redpointv1.ListErrandEventsResponse, error) {
-	p, err := caller(ctx)
+	p, err := access.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -211,11 +209,8 @@ func (s *Server) ListErrandEvents(ctx context.Context, req *redpointv1.ListErran
 		return nil, fmt.Errorf("errand.ListErrandEvents: %w", err)
 	}
 	resp := &redpointv1.ListErrandEventsResponse{}
-	if len(rows) > size {
-		rows = rows[:size]
-		if resp.NextPageToken, err = pagetoken.Encode(query, rows[size-1].ID); err != nil {
-			return nil, err
-		}
+	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(ev *ent.ErrandEvent) any { return ev.ID }); err != nil {
+		return nil, err
 	}
 	for _, ev := range rows {
 		v, err := s.eventView(ctx, e.ID, ev)

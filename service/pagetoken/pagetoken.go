@@ -78,3 +78,15 @@ func queryHash(q string) uint64 {
 	sum := sha256.Sum256([]byte(q))
 	return binary.BigEndian.Uint64(sum[:8])
 }
+
+// Page cuts rows, fetched with a limit of size+1, to size and returns the
+// token for the next page (empty on the last page), made from the cursor
+// of the last row kept.
+func Page[T any](query string, rows []T, size int, cursor func(T) any) ([]T, string, error) {
+	if len(rows) <= size {
+		return rows, "", nil
+	}
+	rows = rows[:size]
+	tok, err := Encode(query, cursor(rows[size-1]))
+	return rows, tok, err
+}

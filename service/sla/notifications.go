@@ -72,11 +72,8 @@ func (n *Notifications) ListNotifications(ctx context.Context, req *redpointv1.L
 		return nil, fmt.Errorf("sla.ListNotifications: %w", err)
 	}
 	resp := &redpointv1.ListNotificationsResponse{}
-	if len(rows) > size {
-		rows = rows[:size]
-		if resp.NextPageToken, err = pagetoken.Encode(query, rows[size-1].ID); err != nil {
-			return nil, err
-		}
+	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(r *ent.Notification) any { return r.ID }); err != nil {
+		return nil, err
 	}
 	for _, r := range rows {
 		resp.Notifications = append(resp.Notifications, notificationProto(r))
