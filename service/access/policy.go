@@ -93,6 +93,11 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.JobService/ListFailedJobs":                {Roles: cityAdmins, Scope: ScopeNone},
 	"/redpoint.v1.JobService/RetryFailedJob":                {Roles: cityAdmins, Scope: ScopeNone, Write: true},
 
+	// The Taihang Pioneer board: public information for everyone logged in.
+	"/redpoint.v1.LeaderboardService/ListLeaderboardEntries": {Roles: everyone, Scope: ScopeNone},
+	"/redpoint.v1.LeaderboardService/GetServicePointRank":    {Roles: everyone, Scope: ScopeNone},
+	"/redpoint.v1.LeaderboardService/RebuildLeaderboard":     {Roles: cityAdmins, Scope: ScopeNone, Write: true},
+
 	// The audit log: admins, within their scope.
 	"/redpoint.v1.AuditService/ListAuditEntries": {Roles: admins, Scope: ScopeParent},
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/changzhi/redpoint/service/errand"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/server"
 	"github.com/changzhi/redpoint/service/sla"
@@ -172,7 +173,12 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	dir := directory.New(a.Store.Client)
 	cal := calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute)
 	reg := prometheus.NewRegistry()
-	a.Jobs = a.jobs(cal, reg)
+	boards := leaderboard.New(a.Store.Client, a.KV)
+	a.Jobs = a.jobs(cal, boards, reg)
+	board := leaderboard.NewServer(boards)
+	if a.Clock != nil {
+		board.SetClock(a.Clock)
+	}
 	notifications := sla.NewNotifications(a.Store.Client)
 	calendars := directory.NewCalendarServer(a.Store.Client, cal)
 	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog)
@@ -206,6 +212,10 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterUserServiceServer(s, users) },
 			Gateway:  redpointv1.RegisterUserServiceHandler,
+		},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterLeaderboardServiceServer(s, board) },
+			Gateway:  redpointv1.RegisterLeaderboardServiceHandler,
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterNotificationServiceServer(s, notifications) },
@@ -337,7 +347,7 @@ func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
 	reg := prometheus.NewRegistry()
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.Jobs = a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), reg)
+	a.Jobs = a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV), reg)
 	var wg sync.WaitGroup
 	a.Jobs.run(ctx, &wg)
 	mux := http.NewServeMux()

@@ -14,6 +14,7 @@ import (
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/idempotency"
+	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/sla"
 )
 
@@ -30,16 +31,23 @@ type jobs struct {
 	admin     *events.Admin
 }
 
-func (a *App) jobs(cal *calendar.Cache, reg prometheus.Registerer) *jobs {
+func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reg prometheus.Registerer) *jobs {
 	queue := events.Queue(a.KV)
 	client := asynq.NewClientFromRedisClient(a.KV.Client)
 	timers := sla.New(a.Store.Client, cal, client, queue, a.log)
 	if a.Clock != nil {
 		timers.SetClock(a.Clock)
 	}
-	handlers := append([]events.Handler{timers.Handler()}, a.ExtraHandlers...)
+	handlers := append([]events.Handler{timers.Handler(), boards.Handler()}, a.ExtraHandlers...)
+	drift := prometheus.NewCounter(prometheus.CounterOpts{Name: "redpoint_leaderboard_drift_total",
+		Help: "Board members the reconciliation found off and repaired."})
+	reg.MustRegister(drift)
+	now := time.Now
+	if a.Clock != nil {
+		now = a.Clock
+	}
 	keeper := idempotency.New(a.Store.Client, a.Keys)
-	jobList := append(timers.Jobs(), events.Job{Type: PurgeJob, Handle: func(ctx context.Context, _ []byte) error {
+	jobList := append(timers.Jobs(), boards.Job(now, func(n int) { drift.Add(float64(n)) }), events.Job{Type: PurgeJob, Handle: func(ctx context.Context, _ []byte) error {
 		week := time.Now().Add(-7 * 24 * time.Hour)
 		if _, err := keeper.Purge(ctx, time.Now()); err != nil {
 			return err
@@ -59,6 +67,7 @@ func (a *App) jobs(cal *calendar.Cache, reg prometheus.Registerer) *jobs {
 	scheduler := events.NewScheduler(a.KV, queue, []events.Periodic{
 		{Spec: sweep, Type: sla.SweepJob, Unique: 30 * time.Second},
 		{Spec: "30 3 * * *", Type: PurgeJob, Unique: time.Hour},
+		{Spec: "17 * * * *", Type: leaderboard.ReconcileJob, Unique: 30 * time.Minute},
 	}, a.log)
 	if a.LeaderTTL > 0 {
 		scheduler.TTL = a.LeaderTTL

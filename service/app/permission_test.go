@@ -192,6 +192,15 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.JobService/RetryFailedJob": func(*world, target) proto.Message {
 		return &redpointv1.RetryFailedJobRequest{Name: "failedJobs/no-such-job"}
 	},
+	"/redpoint.v1.LeaderboardService/ListLeaderboardEntries": func(w *world, t target) proto.Message {
+		return &redpointv1.ListLeaderboardEntriesRequest{Parent: w.township[t], Period: "2026-11"}
+	},
+	"/redpoint.v1.LeaderboardService/GetServicePointRank": func(w *world, t target) proto.Message {
+		return &redpointv1.GetServicePointRankRequest{ServicePoint: w.point[t], Period: "2026-11"}
+	},
+	"/redpoint.v1.LeaderboardService/RebuildLeaderboard": func(*world, target) proto.Message {
+		return &redpointv1.RebuildLeaderboardRequest{Period: "2026-10"}
+	},
 	"/redpoint.v1.AuditService/ListAuditEntries": func(w *world, t target) proto.Message {
 		return &redpointv1.ListAuditEntriesRequest{Parent: w.township[t]}
 	},

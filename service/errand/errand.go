@@ -287,11 +287,14 @@ func outbox(ctx context.Context, tx *ent.Tx, topic string, e *ent.Errand, eventI
 	return tx.OutboxEvent.Create().SetTopic(topic).SetAggregate(resname.Name(resname.Errands, e.ID)).SetPayload(b).Exec(ctx)
 }
 
-// Outbox topics.
+// Outbox topics. Ratings and follow-ups (the residents' channel and the
+// township's call-backs) publish theirs with the errand id in the payload.
 const (
-	TopicCreated      = "errand.created"
-	TopicUpdated      = "errand.updated"
-	TopicTransitioned = "errand.transitioned"
+	TopicCreated        = "errand.created"
+	TopicUpdated        = "errand.updated"
+	TopicTransitioned   = "errand.transitioned"
+	TopicRatingCreated  = "rating.created"
+	TopicFollowUpClosed = "followup.closed"
 )
 
 // names resolves display names, cached briefly: they change rarely, and

@@ -1,0 +1,423 @@
+package leaderboard
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/followup"
+	"github.com/changzhi/redpoint/ent/rating"
+	"github.com/changzhi/redpoint/ent/servicepoint"
+	"github.com/changzhi/redpoint/service/kv"
+)
+
+// Level is what a board ranks.
+type Level string
+
+// The levels.
+const (
+	Points    Level = "sp" // service points
+	Townships Level = "tw"
+	Counties  Level = "co"
+)
+
+// Boards keeps the boards in Redis and rebuilds them from the database.
+type Boards struct {
+	db *ent.Client
+	kv *kv.KV
+	sf singleflight.Group
+
+	mu       sync.Mutex
+	counts   map[string]int // active points per township (9) and county (6)
+	countsAt time.Time
+}
+
+// New returns the boards.
+func New(db *ent.Client, k *kv.KV) *Boards { return &Boards{db: db, kv: k} }
+
+// boardKey names a sorted set. The hash tag {period:scope} keeps a board
+// and its average twin in one Redis Cluster slot.
+func (b *Boards) boardKey(p Period, scope string, l Level, average bool) string {
+	k := b.kv.Key("lb", "{"+p.String()+":"+scope+"}", string(l))
+	if average {
+		k += ":avg"
+	}
+	return k
+}
+
+func (b *Boards) statsKey(p Period, l Level) string {
+	return b.kv.Key("lb", "{"+p.String()+"}", "stats", string(l))
+}
+
+func (b *Boards) builtKey(p Period) string { return b.kv.Key("lb", "{"+p.String()+"}", "built") }
+
+// scopes of a village: township (9 digits), county (6), city (4).
+func scopes(village string) (tw, co, city string) { return village[:9], village[:6], village[:4] }
+
+// pointCounts are the active service points per township and county, the
+// divisor of the average boards; cached for ten minutes.
+func (b *Boards) pointCounts(ctx context.Context) (map[string]int, error) {
+	return b.pointCountsWith(ctx, b.db)
+}
+
+// pointCountsWith reads through db: a job inside a transaction passes the
+// transaction's client, never waiting for a second pool connection.
+func (b *Boards) pointCountsWith(ctx context.Context, db *ent.Client) (map[string]int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.counts != nil && time.Since(b.countsAt) < 10*time.Minute {
+		return b.counts, nil
+	}
+	villages, err := db.ServicePoint.Query().Where(servicepoint.Active(true)).Select(servicepoint.FieldRegionID).Strings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("leaderboard.pointCounts: %w", err)
+	}
+	counts := map[string]int{}
+	for _, v := range villages {
+		tw, co, _ := scopes(v)
+		counts[tw]++
+		counts[co]++
+	}
+	b.counts, b.countsAt = counts, time.Now()
+	return counts, nil
+}
+
+type stat struct{ completed, onTime, rated, satisfied int }
+
+// write is one command of a board update.
+type write struct {
+	key, member string
+	delta       float64
+	hash        bool // HINCRBY (stats) instead of ZINCRBY
+}
+
+// writes fans a component out to every board and statistic it touches,
+// for every period that holds it.
+func (b *Boards) writes(c Component, counts map[string]int) []write {
+	tw, co, city := scopes(c.Village)
+	point := strconv.Itoa(c.PointID)
+	var out []write
+	for _, p := range All(c.At) {
+		if c.Points != 0 {
+			out = append(out,
+				write{b.boardKey(p, tw, Points, false), point, c.Points, false},
+				write{b.boardKey(p, co, Points, false), point, c.Points, false},
+				write{b.boardKey(p, city, Points, false), point, c.Points, false},
+				write{b.boardKey(p, co, Townships, false), tw, c.Points, false},
+				write{b.boardKey(p, city, Townships, false), tw, c.Points, false},
+				write{b.boardKey(p, city, Counties, false), co, c.Points, false},
+			)
+			if n := counts[tw]; n > 0 {
+				out = append(out, write{b.boardKey(p, co, Townships, true), tw, c.Points / float64(n), false},
+					write{b.boardKey(p, city, Townships, true), tw, c.Points / float64(n), false})
+			}
+			if n := counts[co]; n > 0 {
+				out = append(out, write{b.boardKey(p, city, Counties, true), co, c.Points / float64(n), false})
+			}
+		}
+		for _, lm := range []struct {
+			l Level
+			m string
+		}{{Points, point}, {Townships, tw}, {Counties, co}} {
+			for field, v := range map[string]int{"c": c.Completed, "o": c.OnTime, "r": c.Rated, "s": c.Satisfied} {
+				if v != 0 {
+					out = append(out, write{b.statsKey(p, lm.l), lm.m + ":" + field, float64(v), true})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Apply adds components to every affected key in one pipelined round trip.
+func (b *Boards) Apply(ctx context.Context, comps []Component) error {
+	return b.apply(ctx, b.db, comps)
+}
+
+func (b *Boards) apply(ctx context.Context, db *ent.Client, comps []Component) error {
+	counts, err := b.pointCountsWith(ctx, db)
+	if err != nil {
+		return err
+	}
+	pipe := b.kv.Client.Pipeline()
+	for _, c := range comps {
+		for _, w := range b.writes(c, counts) {
+			if w.hash {
+				pipe.HIncrBy(ctx, w.key, w.member, int64(w.delta))
+			} else {
+				pipe.ZIncrBy(ctx, w.key, w.delta, w.member)
+			}
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("leaderboard.Apply: %w", err)
+	}
+	return nil
+}
+
+// ApplyEach is Apply with one round trip per key: the baseline the
+// pipelined fan-out is measured against.
+func (b *Boards) ApplyEach(ctx context.Context, comps []Component) error {
+	counts, err := b.pointCounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range comps {
+		for _, w := range b.writes(c, counts) {
+			if w.hash {
+				err = b.kv.Client.HIncrBy(ctx, w.key, w.member, int64(w.delta)).Err()
+			} else {
+				err = b.kv.Client.ZIncrBy(ctx, w.key, w.delta, w.member).Err()
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// expected computes period p's components from the database.
+func (b *Boards) expected(ctx context.Context, p Period) ([]Component, error) {
+	start, end := p.Range()
+	start, end = start.UTC(), end.UTC()
+	ids := map[int]bool{}
+	completed, err := b.db.Errand.Query().Where(errand.StateEQ(errand.StateCOMPLETED), errand.CloseTimeGTE(start), errand.CloseTimeLT(end)).IDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("leaderboard.expected: %w", err)
+	}
+	rated, err := b.db.Rating.Query().Where(rating.CreateTimeGTE(start), rating.CreateTimeLT(end)).Select(rating.FieldErrandID).Ints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("leaderboard.expected: %w", err)
+	}
+	followed, err := b.db.FollowUp.Query().Where(followup.StateEQ(followup.StateCLOSED), followup.CloseTimeGTE(start), followup.CloseTimeLT(end)).Select(followup.FieldErrandID).Ints(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("leaderboard.expected: %w", err)
+	}
+	for _, list := range [][]int{completed, rated, followed} {
+		for _, id := range list {
+			ids[id] = true
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	all := make([]int, 0, len(ids))
+	for id := range ids {
+		all = append(all, id)
+	}
+	var errands []*ent.Errand
+	for lo := 0; lo < len(all); lo += 500 {
+		chunk, err := b.db.Errand.Query().Where(errand.IDIn(all[lo:min(lo+500, len(all))]...)).
+			WithRating(func(q *ent.RatingQuery) { q.WithFollowUp() }).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("leaderboard.expected: %w", err)
+		}
+		errands = append(errands, chunk...)
+	}
+	dups, err := b.duplicates(ctx, errands)
+	if err != nil {
+		return nil, err
+	}
+	var out []Component
+	for _, e := range errands {
+		r := e.Edges.Rating
+		var f *ent.FollowUp
+		if r != nil {
+			f = r.Edges.FollowUp
+		}
+		for _, c := range Components(e, r, f, dups[e.ID]) {
+			if !c.At.Before(start) && c.At.Before(end) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+// duplicates marks the errands of es that a group-mate completed first.
+func (b *Boards) duplicates(ctx context.Context, es []*ent.Errand) (map[int]bool, error) {
+	var lo, hi time.Time
+	for i, e := range es {
+		if i == 0 || e.AcceptTime.Before(lo) {
+			lo = e.AcceptTime
+		}
+		if i == 0 || e.AcceptTime.After(hi) {
+			hi = e.AcceptTime
+		}
+	}
+	dayLo, _ := dayOf(lo)
+	_, dayHi := dayOf(hi)
+	mates, err := b.db.Errand.Query().Where(errand.StateEQ(errand.StateCOMPLETED), errand.AcceptTimeGTE(dayLo), errand.AcceptTimeLT(dayHi)).
+		Select(errand.FieldID, errand.FieldAgentID, errand.FieldResidentPhoneHash, errand.FieldErrandTypeID, errand.FieldAcceptTime, errand.FieldCloseTime).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("leaderboard.duplicates: %w", err)
+	}
+	firsts := map[groupKey]*ent.Errand{}
+	for _, m := range mates {
+		if m.CloseTime == nil {
+			continue
+		}
+		k := keyOf(m)
+		if f, ok := firsts[k]; !ok || first(m, f) {
+			firsts[k] = m
+		}
+	}
+	dup := map[int]bool{}
+	for _, e := range es {
+		if f, ok := firsts[keyOf(e)]; ok && f.ID != e.ID {
+			dup[e.ID] = true
+		}
+	}
+	return dup, nil
+}
+
+// tally sums components into board contents.
+type tally struct {
+	boards map[string]map[string]float64
+	stats  map[string]map[string]int64
+}
+
+func (b *Boards) tally(ctx context.Context, p Period, comps []Component) (*tally, error) {
+	counts, err := b.pointCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := &tally{boards: map[string]map[string]float64{}, stats: map[string]map[string]int64{}}
+	add := func(m map[string]map[string]float64, key, member string, v float64) {
+		if m[key] == nil {
+			m[key] = map[string]float64{}
+		}
+		m[key][member] += v
+	}
+	// Every active point, township and county is on its boards, with 0 if idle.
+	points, err := b.db.ServicePoint.Query().Where(servicepoint.Active(true)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("leaderboard.tally: %w", err)
+	}
+	for _, sp := range points {
+		tw, co, city := scopes(sp.RegionID)
+		id := strconv.Itoa(sp.ID)
+		for _, w := range []write{
+			{b.boardKey(p, tw, Points, false), id, 0, false}, {b.boardKey(p, co, Points, false), id, 0, false},
+			{b.boardKey(p, city, Points, false), id, 0, false}, {b.boardKey(p, co, Townships, false), tw, 0, false},
+			{b.boardKey(p, city, Townships, false), tw, 0, false}, {b.boardKey(p, city, Counties, false), co, 0, false},
+			{b.boardKey(p, co, Townships, true), tw, 0, false}, {b.boardKey(p, city, Townships, true), tw, 0, false},
+			{b.boardKey(p, city, Counties, true), co, 0, false},
+		} {
+			add(t.boards, w.key, w.member, 0)
+		}
+	}
+	for _, c := range comps {
+		for _, w := range b.writes(c, counts) {
+			if Of(p.Kind, c.At) != p {
+				continue
+			}
+			if w.hash {
+				if t.stats[w.key] == nil {
+					t.stats[w.key] = map[string]int64{}
+				}
+				t.stats[w.key][w.member] += int64(w.delta)
+			} else {
+				add(t.boards, w.key, w.member, w.delta)
+			}
+		}
+	}
+	return t, nil
+}
+
+// Rebuild recomputes period p's boards from the database and replaces
+// them in Redis.
+func (b *Boards) Rebuild(ctx context.Context, p Period) error {
+	comps, err := b.expected(ctx, p)
+	if err != nil {
+		return err
+	}
+	t, err := b.tally(ctx, p, comps)
+	if err != nil {
+		return err
+	}
+	return b.store(ctx, p, t)
+}
+
+func (b *Boards) store(ctx context.Context, p Period, t *tally) error {
+	pipe := b.kv.Client.TxPipeline()
+	for key, members := range t.boards {
+		pipe.Del(ctx, key)
+		zs := make([]redis.Z, 0, len(members))
+		for m, s := range members {
+			zs = append(zs, redis.Z{Score: s, Member: m})
+		}
+		pipe.ZAdd(ctx, key, zs...)
+	}
+	for _, l := range []Level{Points, Townships, Counties} {
+		key := b.statsKey(p, l)
+		pipe.Del(ctx, key)
+		if len(t.stats[key]) > 0 {
+			vals := make([]any, 0, 2*len(t.stats[key]))
+			for f, v := range t.stats[key] {
+				vals = append(vals, f, v)
+			}
+			pipe.HSet(ctx, key, vals...)
+		}
+	}
+	pipe.Set(ctx, b.builtKey(p), time.Now().UTC().Format(time.RFC3339), 0)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("leaderboard.store: %w", err)
+	}
+	return nil
+}
+
+// ensureBuilt rebuilds p when its keys are gone (Redis restarted empty),
+// once per process at a time.
+func (b *Boards) ensureBuilt(ctx context.Context, p Period) error {
+	n, err := b.kv.Client.Exists(ctx, b.builtKey(p)).Result()
+	if err != nil {
+		return fmt.Errorf("leaderboard: %w", err)
+	}
+	if n == 1 {
+		return nil
+	}
+	_, err, _ = b.sf.Do(p.String(), func() (any, error) { return nil, b.Rebuild(ctx, p) })
+	return err
+}
+
+// Reconcile compares p's boards in Redis with the database and rewrites
+// them when they drifted. It returns how many members were off.
+func (b *Boards) Reconcile(ctx context.Context, p Period) (int, error) {
+	comps, err := b.expected(ctx, p)
+	if err != nil {
+		return 0, err
+	}
+	t, err := b.tally(ctx, p, comps)
+	if err != nil {
+		return 0, err
+	}
+	drift := 0
+	for key, members := range t.boards {
+		got, err := b.kv.Client.ZRangeWithScores(ctx, key, 0, -1).Result()
+		if err != nil {
+			return 0, fmt.Errorf("leaderboard.Reconcile: %w", err)
+		}
+		if len(got) != len(members) {
+			drift += int(math.Abs(float64(len(got) - len(members))))
+		}
+		for _, z := range got {
+			if want, ok := members[z.Member.(string)]; !ok || math.Abs(want-z.Score) > 1e-6 {
+				drift++
+			}
+		}
+	}
+	if drift > 0 {
+		return drift, b.store(ctx, p, t)
+	}
+	return 0, nil
+}

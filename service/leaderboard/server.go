@@ -1,0 +1,277 @@
+package leaderboard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/apierr"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/pagetoken"
+	"github.com/changzhi/redpoint/service/regioncode"
+	"github.com/changzhi/redpoint/service/resname"
+)
+
+// Server implements LeaderboardService.
+type Server struct {
+	redpointv1.UnimplementedLeaderboardServiceServer
+	boards *Boards
+	now    func() time.Time
+}
+
+var _ redpointv1.LeaderboardServiceServer = (*Server)(nil)
+
+// NewServer returns the leaderboard service.
+func NewServer(b *Boards) *Server { return &Server{boards: b, now: time.Now} }
+
+// SetClock replaces the clock that picks the default period.
+func (s *Server) SetClock(now func() time.Time) { s.now = now }
+
+var levels = map[string]Level{"": Points, "SERVICE_POINT": Points, "TOWNSHIP": Townships, "COUNTY": Counties}
+
+func (s *Server) period(field, v string) (Period, error) {
+	if v == "" {
+		return Of(Month, s.now()), nil
+	}
+	p, err := ParsePeriod(v)
+	if err != nil {
+		return Period{}, apierr.InvalidField(field, "周期应为 2026-W48、2026-11、2026-Q4 或 2026")
+	}
+	return p, nil
+}
+
+// ListLeaderboardEntries reads one board.
+func (s *Server) ListLeaderboardEntries(ctx context.Context, req *redpointv1.ListLeaderboardEntriesRequest) (*redpointv1.ListLeaderboardEntriesResponse, error) {
+	var v apierr.Violations
+	parent, err := resname.Region("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	level, ok := levels[req.GetLevel()]
+	if !ok {
+		v.Add("level", "应为 SERVICE_POINT、TOWNSHIP 或 COUNTY")
+	}
+	if ok && !below(level, parent.Level()) {
+		v.Add("level", "所选级别须低于该地区的级别")
+	}
+	average := false
+	switch req.GetOrderBy() {
+	case "", "total":
+	case "average":
+		average = true
+		if level == Points {
+			v.Add("order_by", "代办点只按总分排名")
+		}
+	default:
+		v.Add("order_by", "应为 total 或 average")
+	}
+	p, perr := s.period("period", req.GetPeriod())
+	if perr != nil {
+		return nil, perr
+	}
+	size, err := pagetoken.Size(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	bd := Board{Period: p, Scope: parent.Prefix(), Level: level, Average: average}
+	query := fmt.Sprintf("lb?%+v", bd)
+	offset := 0
+	if _, err := pagetoken.Decode(req.GetPageToken(), query, &offset); err != nil {
+		return nil, err
+	}
+	entries, total, err := s.boards.Top(ctx, bd, offset, size)
+	if err != nil {
+		return nil, err
+	}
+	resp := &redpointv1.ListLeaderboardEntriesResponse{TotalSize: int32(total), Period: p.String()}
+	for _, e := range entries {
+		resp.Entries = append(resp.Entries, entryProto(level, e))
+	}
+	if offset+size < total {
+		if resp.NextPageToken, err = pagetoken.Encode(query, offset+size); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// below reports whether boards of level l exist inside a region of level r.
+func below(l Level, r regioncode.Level) bool {
+	switch l {
+	case Points:
+		return r == regioncode.City || r == regioncode.County || r == regioncode.Township
+	case Townships:
+		return r == regioncode.City || r == regioncode.County
+	default:
+		return r == regioncode.City
+	}
+}
+
+func entryProto(l Level, e Entry) *redpointv1.LeaderboardEntry {
+	member := resname.Name(resname.Regions, e.Village)
+	if l == Points {
+		id, _ := strconv.Atoi(e.Member)
+		member = resname.Name(resname.ServicePoints, id)
+	}
+	return &redpointv1.LeaderboardEntry{
+		Rank: int32(e.Rank), Score: round(e.Score), TotalScore: round(e.Total), Member: member,
+		DisplayName: e.Name, Region: resname.Name(resname.Regions, e.Village),
+		ErrandsCompleted: int32(e.Completed), OnTimeRate: round(e.OnTimeRate), SatisfactionRate: round(e.Satisfaction),
+		RankChange: int32(e.RankChange),
+	}
+}
+
+func round(f float64) float64 { return float64(int64(f*1000+0.5*sign(f))) / 1000 }
+
+func sign(f float64) float64 {
+	if f < 0 {
+		return -1
+	}
+	return 1
+}
+
+var errPointOutside = apierr.InvalidField("scope", "代办点不在该地区内")
+
+// GetServicePointRank reads a point's standing in a region.
+func (s *Server) GetServicePointRank(ctx context.Context, req *redpointv1.GetServicePointRankRequest) (*redpointv1.ServicePointRank, error) {
+	id, err := resname.IntID("service_point", req.GetServicePoint(), resname.ServicePoints)
+	if err != nil {
+		return nil, err
+	}
+	scopeName := req.GetScope()
+	if scopeName == "" {
+		scopeName = "regions/140400000000"
+	}
+	scope, err := resname.Region("scope", scopeName)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.period("period", req.GetPeriod())
+	if err != nil {
+		return nil, err
+	}
+	sp, err := s.boards.db.ServicePoint.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apierr.ErrNotFound.WithMessage("未找到该代办点")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("leaderboard.GetServicePointRank: %w", err)
+	}
+	if !scope.Contains(regioncode.Code(sp.RegionID)) || scope.Level() == regioncode.Village {
+		return nil, errPointOutside
+	}
+	bd := Board{Period: p, Scope: scope.Prefix(), Level: Points}
+	e, total, ok, err := s.boards.RankOf(ctx, bd, strconv.Itoa(id))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, apierr.ErrNotFound.WithMessage("该代办点已停用，不在排行榜上")
+	}
+	return &redpointv1.ServicePointRank{Entry: entryProto(Points, e), TotalSize: int32(total), Period: p.String(), Scope: scopeName}, nil
+}
+
+// RebuildLeaderboard recomputes a period (or today's four) from the database.
+func (s *Server) RebuildLeaderboard(ctx context.Context, req *redpointv1.RebuildLeaderboardRequest) (*redpointv1.RebuildLeaderboardResponse, error) {
+	periods := All(s.now())
+	if req.GetPeriod() != "" {
+		p, err := s.period("period", req.GetPeriod())
+		if err != nil {
+			return nil, err
+		}
+		periods = []Period{p}
+	}
+	resp := &redpointv1.RebuildLeaderboardResponse{}
+	for _, p := range periods {
+		if err := s.boards.Rebuild(ctx, p); err != nil {
+			return nil, err
+		}
+		resp.Periods = append(resp.Periods, p.String())
+	}
+	return resp, nil
+}
+
+// Handler adds each scoring event's points as it happens: a completion, a
+// rating, a closed follow-up. With the ledger it runs once per event, so
+// the boards equal a rebuild.
+func (b *Boards) Handler() events.Handler {
+	return events.Handler{
+		Name:   "leaderboard",
+		Topics: []string{errandsvc.TopicTransitioned, errandsvc.TopicRatingCreated, errandsvc.TopicFollowUpClosed},
+		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
+			var p struct {
+				ErrandID int    `json:"errand_id"`
+				State    string `json:"state"`
+			}
+			if err := json.Unmarshal(ev.Payload, &p); err != nil {
+				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+			}
+			var want Source
+			switch {
+			case ev.Topic == errandsvc.TopicTransitioned && p.State == string(errand.StateCOMPLETED):
+				want = FromCompletion
+			case ev.Topic == errandsvc.TopicRatingCreated:
+				want = FromRating
+			case ev.Topic == errandsvc.TopicFollowUpClosed:
+				want = FromFollowUp
+			default:
+				return nil
+			}
+			db := tx.Client()
+			e, err := db.Errand.Query().Where(errand.ID(p.ErrandID)).WithRating(func(q *ent.RatingQuery) { q.WithFollowUp() }).Only(ctx)
+			if err != nil {
+				return err
+			}
+			dup, err := isDuplicate(ctx, db, e)
+			if err != nil {
+				return err
+			}
+			r := e.Edges.Rating
+			var f *ent.FollowUp
+			if r != nil {
+				f = r.Edges.FollowUp
+			}
+			var comps []Component
+			for _, c := range Components(e, r, f, dup) {
+				if c.Source == want {
+					comps = append(comps, c)
+				}
+			}
+			if len(comps) == 0 {
+				return nil
+			}
+			return b.apply(ctx, db, comps)
+		},
+	}
+}
+
+// ReconcileJob compares today's boards with the database and repairs any
+// drift (a lost update, a rebuild that raced an update).
+const ReconcileJob = "leaderboard:reconcile"
+
+// Job is the reconcile job; drift counts what it repaired.
+func (b *Boards) Job(now func() time.Time, drift func(n int)) events.Job {
+	return events.Job{Type: ReconcileJob, Handle: func(ctx context.Context, _ []byte) error {
+		for _, p := range All(now()) {
+			n, err := b.Reconcile(ctx, p)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				drift(n)
+			}
+		}
+		return nil
+	}}
+}
