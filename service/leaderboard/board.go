@@ -99,13 +99,13 @@ type write struct {
 	hash        bool // HINCRBY (stats) instead of ZINCRBY
 }
 
-// writes fans a component out to every board and statistic it touches,
-// for every period that holds it.
-func (b *Boards) writes(c Component, counts map[string]int) []write {
+// writes fans a component out to every board and statistic it touches in
+// the given periods (All(c.At) for a live update; one period in a rebuild).
+func (b *Boards) writes(c Component, counts map[string]int, periods []Period) []write {
 	tw, co, city := scopes(c.Village)
 	point := strconv.Itoa(c.PointID)
 	var out []write
-	for _, p := range All(c.At) {
+	for _, p := range periods {
 		if c.Points != 0 {
 			out = append(out,
 				write{b.boardKey(p, tw, Points, false), point, c.Points, false},
@@ -149,7 +149,7 @@ func (b *Boards) apply(ctx context.Context, db *ent.Client, comps []Component) e
 	}
 	pipe := b.kv.Client.Pipeline()
 	for _, c := range comps {
-		for _, w := range b.writes(c, counts) {
+		for _, w := range b.writes(c, counts, All(c.At)) {
 			if w.hash {
 				pipe.HIncrBy(ctx, w.key, w.member, int64(w.delta))
 			} else {
@@ -171,7 +171,7 @@ func (b *Boards) ApplyEach(ctx context.Context, comps []Component) error {
 		return err
 	}
 	for _, c := range comps {
-		for _, w := range b.writes(c, counts) {
+		for _, w := range b.writes(c, counts, All(c.At)) {
 			if w.hash {
 				err = b.kv.Client.HIncrBy(ctx, w.key, w.member, int64(w.delta)).Err()
 			} else {
@@ -317,10 +317,10 @@ func (b *Boards) tally(ctx context.Context, p Period, comps []Component) (*tally
 		}
 	}
 	for _, c := range comps {
-		for _, w := range b.writes(c, counts) {
-			if Of(p.Kind, c.At) != p {
-				continue
-			}
+		if Of(p.Kind, c.At) != p {
+			continue
+		}
+		for _, w := range b.writes(c, counts, []Period{p}) {
 			if w.hash {
 				if t.stats[w.key] == nil {
 					t.stats[w.key] = map[string]int64{}

@@ -1,0 +1,429 @@
+package leaderboard_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/errandevent"
+	"github.com/changzhi/redpoint/ent/followup"
+	"github.com/changzhi/redpoint/ent/outboxevent"
+	"github.com/changzhi/redpoint/ent/processedevent"
+	"github.com/changzhi/redpoint/ent/rating"
+	"github.com/changzhi/redpoint/ent/servicepoint"
+	"github.com/changzhi/redpoint/ent/user"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/app/apptest"
+	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/demo"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/leaderboard"
+)
+
+type env struct {
+	*apptest.Server
+	t      *testing.T
+	now    atomic.Int64
+	boards *leaderboard.Boards
+}
+
+func at(s string) time.Time {
+	tm, err := time.ParseInLocation("2006-01-02 15:04", s, calendar.Location)
+	if err != nil {
+		panic(err)
+	}
+	return tm
+}
+
+func newEnv(t *testing.T) *env {
+	e := &env{t: t}
+	e.now.Store(at("2027-03-01 09:00").UnixMicro())
+	e.Server = apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 100},
+		Clock: func() time.Time { return time.UnixMicro(e.now.Load()) }})
+	e.boards = leaderboard.New(e.App.Store.Client, e.App.KV)
+	return e
+}
+
+func (e *env) set(s string) { e.now.Store(at(s).UnixMicro()) }
+
+func (e *env) client() redpointv1.ErrandServiceClient { return redpointv1.NewErrandServiceClient(e.GRPC) }
+
+var rid atomic.Int64
+
+// create logs an errand as the agent with phone, for a resident.
+func (e *env) create(phone, resident, typ string) *redpointv1.Errand {
+	e.t.Helper()
+	x, err := e.client().CreateErrand(e.As(e.t, context.Background(), phone), &redpointv1.CreateErrandRequest{
+		RequestId: fmt.Sprintf("lb-%d", rid.Add(1)),
+		Errand:    &redpointv1.Errand{ErrandType: typ, ResidentName: "测试", ResidentPhone: resident}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return x
+}
+
+func (e *env) complete(phone, name string) {
+	e.t.Helper()
+	if _, err := e.client().CompleteErrand(e.As(e.t, context.Background(), phone), &redpointv1.CompleteErrandRequest{Name: name, Result: "ok"}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func id(name string) int {
+	var n int
+	fmt.Sscanf(name, "errands/%d", &n)
+	return n
+}
+
+// rate writes a rating as the residents' channel will: the row, a history
+// event and an outbox event, in one transaction.
+func (e *env) rate(name string, level rating.Level) {
+	e.t.Helper()
+	ctx := context.Background()
+	tx, err := e.App.Store.Client.Tx(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	x := tx.Errand.GetX(ctx, id(name))
+	now := time.UnixMicro(e.now.Load()).UTC()
+	r := tx.Rating.Create().SetErrandID(x.ID).SetServicePointID(x.ServicePointID).SetRegionID(x.RegionID).SetLevel(level).SetCreateTime(now).SaveX(ctx)
+	tx.ErrandEvent.Create().SetErrandID(x.ID).SetKind(errandevent.KindRATED).SetActorKind(errandevent.ActorKindRESIDENT).SetCreateTime(now).ExecX(ctx)
+	if level == rating.LevelDISSATISFIED || level == rating.LevelVERY_DISSATISFIED {
+		tx.FollowUp.Create().SetRatingID(r.ID).SetErrandID(x.ID).SetRegionID(x.RegionID).ExecX(ctx)
+	}
+	payload, _ := json.Marshal(map[string]any{"errand_id": x.ID})
+	tx.OutboxEvent.Create().SetTopic(errandsvc.TopicRatingCreated).SetAggregate(name).SetPayload(payload).SetCreateTime(now).ExecX(ctx)
+	if err := tx.Commit(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// closeFollowUp closes a bad rating's follow-up, as the township will.
+func (e *env) closeFollowUp(name string) bool {
+	e.t.Helper()
+	ctx := context.Background()
+	f, err := e.App.Store.Client.FollowUp.Query().Where(followup.ErrandID(id(name)), followup.StateEQ(followup.StateOPEN)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return false
+	}
+	now := time.UnixMicro(e.now.Load()).UTC()
+	tx, _ := e.App.Store.Client.Tx(ctx)
+	tx.FollowUp.UpdateOneID(f.ID).SetState(followup.StateCLOSED).SetCloseTime(now).SetOutcome(followup.OutcomeRESOLVED).ExecX(ctx)
+	payload, _ := json.Marshal(map[string]any{"errand_id": f.ErrandID})
+	tx.OutboxEvent.Create().SetTopic(errandsvc.TopicFollowUpClosed).SetAggregate(name).SetPayload(payload).SetCreateTime(now).ExecX(ctx)
+	if err := tx.Commit(); err != nil {
+		e.t.Fatal(err)
+	}
+	return true
+}
+
+// settle waits until the leaderboard handler has processed every event.
+func (e *env) settle() {
+	e.t.Helper()
+	ctx := context.Background()
+	db := e.App.Store.Client
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(30 * time.Millisecond) {
+		want := db.OutboxEvent.Query().Where(outboxevent.TopicIn(errandsvc.TopicTransitioned, errandsvc.TopicRatingCreated, errandsvc.TopicFollowUpClosed)).CountX(ctx)
+		got := db.ProcessedEvent.Query().Where(processedevent.Handler("leaderboard")).CountX(ctx)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("leaderboard processed %d of %d events", got, want)
+		}
+	}
+}
+
+func (e *env) score(period, scope string, pointID int) float64 {
+	e.t.Helper()
+	p, _ := leaderboard.ParsePeriod(period)
+	entry, _, ok, err := e.boards.RankOf(context.Background(), leaderboard.Board{Period: p, Scope: scope, Level: leaderboard.Points}, fmt.Sprint(pointID))
+	if err != nil || !ok {
+		e.t.Fatalf("rank of %d in %s %s: %v %v", pointID, period, scope, ok, err)
+	}
+	return entry.Total
+}
+
+func (e *env) pointOf(phone string) (int, string) {
+	u := e.App.Store.Client.User.Query().Where(user.Phone(phone)).OnlyX(context.Background())
+	sp := e.App.Store.Client.ServicePoint.GetX(context.Background(), *u.ServicePointID)
+	return sp.ID, sp.RegionID
+}
+
+// TestIncrementalEqualsRebuild is the property: random sequences of
+// creations, completions, cancellations, ratings and follow-ups across
+// week, month and quarter boundaries leave boards equal to a rebuild
+// from the database (Reconcile finds no drift).
+func TestIncrementalEqualsRebuild(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(7, 11))
+	agents := []string{demo.GuhanAgentPhone, demo.DanzhuAgentPhone}
+	types := []string{"errandTypes/MI-PAYMENT", "errandTypes/SI-PENSION-CERT", "errandTypes/CA-DIBAO"}
+	residents := []string{"13911110001", "13911110002", "13911110003"}
+	start := at("2027-03-28 08:00") // Sunday before a new week, month and quarter
+	// Boards of every period the run touches exist before it (built from the demo data).
+	touched := map[string]leaderboard.Period{}
+	for d := 0; d < 10; d++ {
+		for _, p := range leaderboard.All(start.AddDate(0, 0, d)) {
+			touched[p.String()] = p
+		}
+	}
+	for _, p := range touched {
+		if err := e.boards.Rebuild(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock := start
+	var open, done []struct{ name, agent string }
+	for i := 0; i < 120; i++ {
+		clock = clock.Add(time.Duration(r.IntN(240)) * time.Minute)
+		e.now.Store(clock.UnixMicro())
+		switch op := r.IntN(10); {
+		case op < 4 || len(open) == 0:
+			a := agents[r.IntN(len(agents))]
+			x := e.create(a, residents[r.IntN(len(residents))], types[r.IntN(len(types))])
+			open = append(open, struct{ name, agent string }{x.Name, a})
+			if r.IntN(3) == 0 { // a quick one: completed within minutes
+				clock = clock.Add(2 * time.Minute) // time only moves forward
+				e.now.Store(clock.UnixMicro())
+				e.complete(a, x.Name)
+				done = append(done, open[len(open)-1])
+				open = open[:len(open)-1]
+			}
+		case op < 7:
+			j := r.IntN(len(open))
+			e.complete(open[j].agent, open[j].name)
+			done = append(done, open[j])
+			open = append(open[:j], open[j+1:]...)
+		case op < 8:
+			j := r.IntN(len(open))
+			if _, err := e.client().CancelErrand(e.As(t, ctx, open[j].agent), &redpointv1.CancelErrandRequest{Name: open[j].name, Reason: "撤回"}); err != nil {
+				t.Fatal(err)
+			}
+			open = append(open[:j], open[j+1:]...)
+		case op < 9 && len(done) > 0:
+			j := r.IntN(len(done))
+			if n, _ := e.App.Store.Client.Rating.Query().Where(rating.ErrandID(id(done[j].name))).Count(ctx); n == 0 {
+				levels := []rating.Level{rating.LevelVERY_SATISFIED, rating.LevelSATISFIED, rating.LevelBASICALLY_SATISFIED, rating.LevelDISSATISFIED, rating.LevelVERY_DISSATISFIED}
+				e.rate(done[j].name, levels[r.IntN(len(levels))])
+			}
+		case len(done) > 0:
+			e.closeFollowUp(done[r.IntN(len(done))].name)
+		}
+	}
+	e.settle()
+	for _, p := range touched {
+		drift, err := e.boards.Reconcile(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if drift != 0 {
+			t.Errorf("%s: incremental boards differ from a rebuild in %d members", p, drift)
+		}
+	}
+}
+
+func TestAntiPaddingRules(t *testing.T) {
+	e := newEnv(t)
+	agent := demo.GuhanAgentPhone
+	point, village := e.pointOf(agent)
+	township := village[:9]
+	before := e.score("2027-03", township, point)
+
+	t.Run("a quick completion scores only once rated", func(t *testing.T) {
+		e.set("2027-03-02 09:00")
+		x := e.create(agent, "13922220001", "errandTypes/MI-PAYMENT")
+		e.set("2027-03-02 09:03")
+		e.complete(agent, x.Name)
+		e.settle()
+		if got := e.score("2027-03", township, point); got != before {
+			t.Fatalf("a 3-minute completion scored %v before any rating", got-before)
+		}
+		e.set("2027-03-03 10:00")
+		e.rate(x.Name, rating.LevelSATISFIED)
+		e.settle()
+		want := before + leaderboard.PointsCompleted + leaderboard.PointsOnTime + leaderboard.PointsRating[rating.LevelSATISFIED]
+		if got := e.score("2027-03", township, point); got != want {
+			t.Errorf("after the rating: %v, want %v", got, want)
+		}
+		before = want
+	})
+
+	t.Run("one agent, resident, type and day score once", func(t *testing.T) {
+		e.set("2027-03-04 09:00")
+		a := e.create(agent, "13922220002", "errandTypes/SI-PENSION-CERT")
+		b := e.create(agent, "13922220002", "errandTypes/SI-PENSION-CERT")
+		c := e.create(agent, "13922220002", "errandTypes/MI-PAYMENT") // another type: its own errand
+		e.set("2027-03-04 11:00")
+		e.complete(agent, a.Name)
+		e.complete(agent, b.Name)
+		e.complete(agent, c.Name)
+		e.settle()
+		want := before + 2*(leaderboard.PointsCompleted+leaderboard.PointsOnTime)
+		if got := e.score("2027-03", township, point); got != want {
+			t.Errorf("three completions, two distinct: %v, want %v", got, want)
+		}
+		e.rate(b.Name, rating.LevelVERY_SATISFIED) // the duplicate's rating doesn't count either
+		e.settle()
+		if got := e.score("2027-03", township, point); got != want {
+			t.Errorf("a duplicate's rating scored: %v, want %v", got, want)
+		}
+		before = want
+	})
+
+	t.Run("cancelled errands score nothing; a closed follow-up gives credit back", func(t *testing.T) {
+		e.set("2027-03-05 09:00")
+		x := e.create(agent, "13922220003", "errandTypes/CA-DIBAO")
+		if _, err := e.client().CancelErrand(e.As(t, context.Background(), agent), &redpointv1.CancelErrandRequest{Name: x.Name, Reason: "撤回"}); err != nil {
+			t.Fatal(err)
+		}
+		y := e.create(agent, "13922220004", "errandTypes/CA-DIBAO")
+		e.set("2027-03-05 15:00")
+		e.complete(agent, y.Name)
+		e.rate(y.Name, rating.LevelVERY_DISSATISFIED)
+		e.settle()
+		want := before + leaderboard.PointsCompleted + leaderboard.PointsOnTime + leaderboard.PointsRating[rating.LevelVERY_DISSATISFIED]
+		if got := e.score("2027-03", township, point); got != want {
+			t.Fatalf("after a 非常不满意: %v, want %v", got, want)
+		}
+		e.set("2027-03-06 10:00")
+		e.closeFollowUp(y.Name)
+		e.settle()
+		want += leaderboard.CreditFollowUp[rating.LevelVERY_DISSATISFIED]
+		if got := e.score("2027-03", township, point); got != want {
+			t.Errorf("after the follow-up closed: %v, want %v", got, want)
+		}
+	})
+}
+
+func TestPeriodBoundariesOnTheBoard(t *testing.T) {
+	e := newEnv(t)
+	agent := demo.GuhanAgentPhone
+	point, village := e.pointOf(agent)
+	city := village[:4]
+	base := map[string]float64{}
+	for _, p := range []string{"2027-W12", "2027-W13", "2027-03", "2027-04", "2027-Q1", "2027-Q2"} {
+		base[p] = e.score(p, city, point)
+	}
+	e.set("2027-03-28 10:00") // Sunday
+	x := e.create(agent, "13933330001", "errandTypes/MI-PAYMENT")
+	y := e.create(agent, "13933330002", "errandTypes/MI-PAYMENT")
+	e.set("2027-03-28 23:59") // Sunday 23:59: week 12, March, Q1
+	e.complete(agent, x.Name)
+	e.set("2027-03-29 00:00") // Monday 00:00: week 13, still March
+	e.complete(agent, y.Name)
+	e.set("2027-03-31 10:00")
+	z := e.create(agent, "13933330003", "errandTypes/MI-PAYMENT") // due Friday 04-02
+	e.set("2027-04-01 00:00") // Thursday: April, Q2, still week 13
+	e.complete(agent, z.Name)
+	e.settle()
+	pts := leaderboard.PointsCompleted + leaderboard.PointsOnTime
+	want := map[string]float64{"2027-W12": pts, "2027-W13": 2 * pts, "2027-03": 2 * pts, "2027-04": pts, "2027-Q1": 2 * pts, "2027-Q2": pts}
+	for p, d := range want {
+		if got := e.score(p, city, point) - base[p]; got != d {
+			t.Errorf("%s gained %v, want %v", p, got, d)
+		}
+	}
+}
+
+func TestTotalAverageAndRankChange(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	db := e.App.Store.Client
+	// A township with one active point, and one with several, in one county.
+	var small, big string
+	counts := map[string]int{}
+	for _, v := range db.ServicePoint.Query().Where(servicepoint.Active(true)).Select(servicepoint.FieldRegionID).StringsX(ctx) {
+		counts[v[:9]]++
+	}
+	for tw, n := range counts {
+		for tw2, n2 := range counts {
+			if tw[:6] == tw2[:6] && n == 1 && n2 >= 3 && small == "" {
+				small, big = tw, tw2
+			}
+		}
+	}
+	if small == "" {
+		t.Skip("demo has no county with a 1-point and a 3-point township")
+	}
+	agentIn := func(tw string) []string {
+		lo, hi := tw+"000", tw+"999"
+		return db.User.Query().Where(user.RoleEQ(user.RoleAGENT), user.RegionIDGTE(lo), user.RegionIDLTE(hi)).Select(user.FieldPhone).StringsX(ctx)
+	}
+	var bigAgents []string
+	seen := map[int]bool{}
+	for _, ph := range agentIn(big) {
+		if p, _ := e.pointOf(ph); !seen[p] {
+			seen[p] = true
+			bigAgents = append(bigAgents, ph)
+		}
+	}
+	smallAgent := agentIn(small)[0]
+	work := func(phone string, n int, day string) {
+		for i := 0; i < n; i++ {
+			e.set(day + " 09:00")
+			x := e.create(phone, fmt.Sprintf("139444%05d", rid.Add(1)), "errandTypes/MI-PAYMENT")
+			e.set(day + " 10:00")
+			e.complete(phone, x.Name)
+		}
+	}
+	// February: the small township leads in total.
+	work(smallAgent, 3, "2027-02-10")
+	work(bigAgents[0], 1, "2027-02-10")
+	// March: the big township does more in all, the small one more per point.
+	work(smallAgent, 2, "2027-03-10")
+	for _, a := range bigAgents[:3] {
+		work(a, 1, "2027-03-10")
+	}
+	e.settle()
+	county := small[:6]
+	list := func(period, order string) []*redpointv1.LeaderboardEntry {
+		resp, err := redpointv1.NewLeaderboardServiceClient(e.GRPC).ListLeaderboardEntries(e.As(t, ctx, demo.CityAdminPhone),
+			&redpointv1.ListLeaderboardEntriesRequest{Parent: "regions/" + county + "000000", Level: "TOWNSHIP", Period: period, OrderBy: order, PageSize: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Entries
+	}
+	rankOf := func(entries []*redpointv1.LeaderboardEntry, tw string) *redpointv1.LeaderboardEntry {
+		for _, en := range entries {
+			if en.Member == "regions/"+tw+"000" {
+				return en
+			}
+		}
+		t.Fatalf("%s not on the board", tw)
+		return nil
+	}
+	total, avg := list("2027-03", "total"), list("2027-03", "average")
+	st, bt := rankOf(total, small), rankOf(total, big)
+	sa, ba := rankOf(avg, small), rankOf(avg, big)
+	if !(bt.Rank < st.Rank) {
+		t.Errorf("by total: big #%d (%v), small #%d (%v); big should lead", bt.Rank, bt.Score, st.Rank, st.Score)
+	}
+	if !(sa.Rank < ba.Rank) {
+		t.Errorf("by average: small #%d (%v), big #%d (%v); small should lead", sa.Rank, sa.Score, ba.Rank, ba.Score)
+	}
+	feb := list("2027-02", "total")
+	if want := int32(rankOf(feb, big).Rank - bt.Rank); bt.RankChange != want {
+		t.Errorf("big township's rank change %d, want %d (February #%d → March #%d)", bt.RankChange, want, rankOf(feb, big).Rank, bt.Rank)
+	}
+	if st.RankChange >= 0 && rankOf(feb, small).Rank < st.Rank {
+		t.Errorf("small township fell from #%d to #%d but shows change %d", rankOf(feb, small).Rank, st.Rank, st.RankChange)
+	}
+	_ = errand.StateCOMPLETED
+}
+
+func mustPeriod(s string) leaderboard.Period {
+	p, err := leaderboard.ParsePeriod(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
