@@ -28,7 +28,7 @@ import (
 
 type env struct {
 	*apptest.Server
-	t      *testing.T
+	t      testing.TB
 	now    atomic.Int64
 	boards *leaderboard.Boards
 }
@@ -41,7 +41,9 @@ func at(s string) time.Time {
 	return tm
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return benchEnv(t) }
+
+func benchEnv(t testing.TB) *env {
 	e := &env{t: t}
 	e.now.Store(at("2027-03-01 09:00").UnixMicro())
 	e.Server = apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 100},
@@ -52,7 +54,9 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) set(s string) { e.now.Store(at(s).UnixMicro()) }
 
-func (e *env) client() redpointv1.ErrandServiceClient { return redpointv1.NewErrandServiceClient(e.GRPC) }
+func (e *env) client() redpointv1.ErrandServiceClient {
+	return redpointv1.NewErrandServiceClient(e.GRPC)
+}
 
 var rid atomic.Int64
 
@@ -321,7 +325,7 @@ func TestPeriodBoundariesOnTheBoard(t *testing.T) {
 	e.complete(agent, y.Name)
 	e.set("2027-03-31 10:00")
 	z := e.create(agent, "13933330003", "errandTypes/MI-PAYMENT") // due Friday 04-02
-	e.set("2027-04-01 00:00") // Thursday: April, Q2, still week 13
+	e.set("2027-04-01 00:00")                                     // Thursday: April, Q2, still week 13
 	e.complete(agent, z.Name)
 	e.settle()
 	pts := leaderboard.PointsCompleted + leaderboard.PointsOnTime
@@ -426,4 +430,35 @@ func mustPeriod(s string) leaderboard.Period {
 		panic(err)
 	}
 	return p
+}
+
+func TestMissingKeysRebuildOnReadAndReconcileRepairsDrift(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	k := e.App.KV
+	// Redis restarted empty: the first read rebuilds the board from the database.
+	iter := k.Client.Scan(ctx, 0, k.Prefix+"lb:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k.Client.Del(ctx, iter.Val())
+	}
+	resp, err := redpointv1.NewLeaderboardServiceClient(e.GRPC).ListLeaderboardEntries(e.As(t, ctx, demo.GuhanSecretaryPhone),
+		&redpointv1.ListLeaderboardEntriesRequest{Parent: "regions/140400000000", Period: "2026-11", PageSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.TotalSize != 1286 || len(resp.Entries) != 10 || resp.Entries[0].Score < resp.Entries[9].Score {
+		t.Fatalf("rebuilt board: %d members, %d entries", resp.TotalSize, len(resp.Entries))
+	}
+	// Drift (a lost or doubled update) is found and repaired.
+	p := mustPeriod("2026-11")
+	if n, err := e.boards.Reconcile(ctx, p); err != nil || n != 0 {
+		t.Fatalf("fresh board drift %d, %v", n, err)
+	}
+	k.Client.ZIncrBy(ctx, k.Prefix+"lb:{2026-11:1404}:sp", 50, "1")
+	if n, err := e.boards.Reconcile(ctx, p); err != nil || n != 1 {
+		t.Fatalf("after a stray update: drift %d, %v; want 1", n, err)
+	}
+	if n, _ := e.boards.Reconcile(ctx, p); n != 0 {
+		t.Errorf("drift %d after the repair", n)
+	}
 }
