@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/changzhi/redpoint/service/app"
+	"github.com/changzhi/redpoint/service/leaderboard"
 )
 
 func main() {
@@ -40,6 +41,7 @@ commands:
   migrate   apply the database migrations
   seed      seed data (--demo: the Changzhi demo) into an empty database
   user      user create --role ROLE --region CODE --phone PHONE --name NAME [--service-point ID] --password-stdin
+  leaderboard  leaderboard rebuild [--period 2026-11]: recompute boards from the database
 
 Every flag has a REDPOINT_* environment variable; run 'redpoint serve -h'.`
 
@@ -55,7 +57,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var demoFlag bool
 	workers := true
 	var acct accountFlags
+	var period string
 	switch cmd {
+	case "leaderboard":
+		if len(args) == 0 || args[0] != "rebuild" {
+			return errors.New("leaderboard: the only subcommand is 'rebuild'")
+		}
+		args = args[1:]
+		fs.StringVar(&period, "period", "", "2026-W48, 2026-11, 2026-Q4 or 2026; empty: today's week, month, quarter and year")
 	case "worker":
 	case "user":
 		if len(args) == 0 || args[0] != "create" {
@@ -93,6 +102,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return migrate(ctx, *cfg, log)
 	case "user":
 		return createUser(ctx, *cfg, acct, stdin, stdout, log)
+	case "leaderboard":
+		return rebuildBoards(ctx, *cfg, period, stdout, log)
 	default:
 		if !demoFlag {
 			return errors.New("seed: say what to seed: --demo")
@@ -196,4 +207,32 @@ func seed(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	}
 	defer a.Close()
 	return a.SeedDemo(ctx)
+}
+
+func rebuildBoards(ctx context.Context, cfg app.Config, period string, stdout io.Writer, log *slog.Logger) error {
+	periods := leaderboard.All(time.Now())
+	if period != "" {
+		p, err := leaderboard.ParsePeriod(period)
+		if err != nil {
+			return fmt.Errorf("leaderboard rebuild: --period: %w", err)
+		}
+		periods = []leaderboard.Period{p}
+	}
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if a.KV.Embedded {
+		return errors.New("leaderboard rebuild: with the embedded Redis the boards live inside 'serve', which rebuilds them on first read")
+	}
+	boards := leaderboard.New(a.Store.Client, a.KV)
+	for _, p := range periods {
+		start := time.Now()
+		if err := boards.Rebuild(ctx, p); err != nil {
+			return fmt.Errorf("leaderboard rebuild %s: %w", p, err)
+		}
+		fmt.Fprintf(stdout, "rebuilt %s in %v\n", p, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
 }
