@@ -306,3 +306,30 @@ func TestKeyRotationOldRowsStillDecrypt(t *testing.T) {
 		t.Errorf("new row sealed with %q, want k2", row.ResidentPhoneCipher[:3])
 	}
 }
+
+// TestBatchItemsAreAuditedEachInTheirTransaction: every created item of a
+// batch has its audit line; a failed item has none.
+func TestBatchItemsAreAuditedEachInTheirTransaction(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: smallDemo()})
+	ctx := context.Background()
+	agent := s.As(t, ctx, demo.GuhanAgentPhone)
+	resp, err := redpointv1.NewErrandServiceClient(s.GRPC).BatchCreateErrands(agent, &redpointv1.BatchCreateErrandsRequest{Requests: []*redpointv1.CreateErrandRequest{
+		{RequestId: "b-1", Errand: &redpointv1.Errand{ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "甲", ResidentPhone: "13911110001"}},
+		{RequestId: "b-2", Errand: &redpointv1.Errand{ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "乙", ResidentPhone: "bad"}},
+		{RequestId: "b-3", Errand: &redpointv1.Errand{ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "丙", ResidentPhone: "13911110003"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range resp.Results {
+		if r.Errand == nil {
+			continue
+		}
+		if n := s.App.Store.Client.AuditEntry.Query().Where(auditentry.Resource(r.Errand.Name)).CountX(ctx); n != 1 {
+			t.Errorf("item %d (%s) audited %d times", i, r.Errand.Name, n)
+		}
+	}
+	if n := s.App.Store.Client.AuditEntry.Query().Where(auditentry.Action("/redpoint.v1.ErrandService/BatchCreateErrands")).CountX(ctx); n != 2 {
+		t.Errorf("batch wrote %d audit lines, want 2 (one per created item)", n)
+	}
+}

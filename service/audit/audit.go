@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -43,7 +44,15 @@ func (l *Log) RecordUnmaskedRead(ctx context.Context, action, resource, region s
 }
 
 func (l *Log) record(ctx context.Context, action, resource, region string, unmasked bool) error {
-	c := l.db.AuditEntry.Create().SetAction(action).SetResource(resource).SetRegionID(region).
+	if err := entry(ctx, l.db, action, resource, region, unmasked).Exec(ctx); err != nil {
+		return fmt.Errorf("audit.record: %w", err)
+	}
+	return nil
+}
+
+// entry builds an audit row: who (from the context), what, where from.
+func entry(ctx context.Context, db *ent.Client, action, resource, region string, unmasked bool) *ent.AuditEntryCreate {
+	c := db.AuditEntry.Create().SetAction(action).SetResource(resource).SetRegionID(region).
 		SetClientIP(access.ClientIP(ctx)).SetUnmaskedRead(unmasked)
 	if p, ok := access.FromContext(ctx); ok {
 		c.SetActorUserID(p.UserID).SetActorRole(string(p.Role))
@@ -51,9 +60,30 @@ func (l *Log) record(ctx context.Context, action, resource, region string, unmas
 			c.SetRegionID(p.Region.String())
 		}
 	}
-	if err := c.Exec(ctx); err != nil {
-		return fmt.Errorf("audit.record: %w", err)
+	return c
+}
+
+// pending is a write call's audit entry, not yet written.
+type pending struct {
+	method string
+	done   atomic.Bool
+}
+
+type pendingKey struct{}
+
+// InTx writes an audit entry of the current write call inside tx, the
+// transaction that makes the change, so the change and its audit line
+// commit together (a batch writes one per item). Calls that never use it
+// are audited after they return.
+func InTx(ctx context.Context, tx *ent.Tx, resource, region string) error {
+	p, ok := ctx.Value(pendingKey{}).(*pending)
+	if !ok {
+		return nil
 	}
+	if err := entry(ctx, tx.Client(), p.method, resource, region, false).Exec(ctx); err != nil {
+		return fmt.Errorf("audit.InTx: %w", err)
+	}
+	p.done.Store(true)
 	return nil
 }
 
@@ -61,8 +91,12 @@ func (l *Log) record(ctx context.Context, action, resource, region string, unmas
 // write. It runs after the auth hook, so the caller is known.
 func (l *Log) Interceptor(policies map[string]access.Policy) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		resp, err := handler(ctx, req)
-		if err != nil || !policies[info.FullMethod].Write {
+		if !policies[info.FullMethod].Write {
+			return handler(ctx, req)
+		}
+		p := &pending{method: info.FullMethod}
+		resp, err := handler(context.WithValue(ctx, pendingKey{}, p), req)
+		if err != nil || p.done.Load() {
 			return resp, err
 		}
 		resource, region := target(req, resp)

@@ -15,6 +15,7 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resname"
@@ -218,6 +219,9 @@ func (s *Server) insert(ctx context.Context, tx *ent.Tx, p access.Principal, in 
 		return nil, fmt.Errorf("errand.insert: %w", err)
 	}
 	if err := outbox(ctx, tx, TopicCreated, e, ev.ID, "", nil); err != nil {
+		return nil, err
+	}
+	if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {
 		return nil, err
 	}
 	return s.view(ctx, tx.Client(), e, cal, now, false)

@@ -15,8 +15,10 @@ import (
 	"github.com/changzhi/redpoint/ent/errandevent"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/resname"
 )
 
 // change is one write to an errand inside a transaction: it sets the
@@ -83,6 +85,9 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 			return nil, fmt.Errorf("errand.write: %w", err)
 		}
 		if err := outbox(ctx, tx, topic, updated, saved.ID, e.State, map[string]any{"method": method}); err != nil {
+			return nil, err
+		}
+		if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {
 			return nil, err
 		}
 		return s.view(ctx, tx.Client(), updated, cal, now, false)
