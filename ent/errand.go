@@ -79,6 +79,8 @@ type Errand struct {
 	CloseTime *time.Time `json:"close_time,omitempty"`
 	// delta-sync cursor, assigned on every change
 	ChangeSeq int64 `json:"change_seq,omitempty"`
+	// handling time in working days, acceptance to completion; set on completion
+	WorkingDays *int `json:"working_days,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ErrandQuery when eager-loading is set.
 	Edges        ErrandEdges `json:"edges"`
@@ -175,7 +177,7 @@ func (*Errand) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case errand.FieldMaterials, errand.FieldMissingMaterials:
 			values[i] = new([]byte)
-		case errand.FieldID, errand.FieldVersion, errand.FieldServicePointID, errand.FieldAgentID, errand.FieldResidentID, errand.FieldChangeSeq:
+		case errand.FieldID, errand.FieldVersion, errand.FieldServicePointID, errand.FieldAgentID, errand.FieldResidentID, errand.FieldChangeSeq, errand.FieldWorkingDays:
 			values[i] = new(sql.NullInt64)
 		case errand.FieldTrackingCode, errand.FieldErrandTypeID, errand.FieldRegionID, errand.FieldResidentName, errand.FieldResidentPhoneCipher, errand.FieldResidentPhoneHash, errand.FieldResidentPhoneLast4, errand.FieldResidentIDNumberCipher, errand.FieldResidentIDNumberHash, errand.FieldState, errand.FieldChannel, errand.FieldDescription, errand.FieldForwardedTo, errand.FieldResult, errand.FieldCancelReason:
 			values[i] = new(sql.NullString)
@@ -377,6 +379,13 @@ func (_m *Errand) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ChangeSeq = value.Int64
 			}
+		case errand.FieldWorkingDays:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field working_days", values[i])
+			} else if value.Valid {
+				_m.WorkingDays = new(int)
+				*_m.WorkingDays = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -530,6 +539,11 @@ func (_m *Errand) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("change_seq=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ChangeSeq))
+	builder.WriteString(", ")
+	if v := _m.WorkingDays; v != nil {
+		builder.WriteString("working_days=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

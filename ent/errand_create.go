@@ -308,6 +308,20 @@ func (_c *ErrandCreate) SetNillableChangeSeq(v *int64) *ErrandCreate {
 	return _c
 }
 
+// SetWorkingDays sets the "working_days" field.
+func (_c *ErrandCreate) SetWorkingDays(v int) *ErrandCreate {
+	_c.mutation.SetWorkingDays(v)
+	return _c
+}
+
+// SetNillableWorkingDays sets the "working_days" field if the given value is not nil.
+func (_c *ErrandCreate) SetNillableWorkingDays(v *int) *ErrandCreate {
+	if v != nil {
+		_c.SetWorkingDays(*v)
+	}
+	return _c
+}
+
 // SetErrandType sets the "errand_type" edge to the ErrandType entity.
 func (_c *ErrandCreate) SetErrandType(v *ErrandType) *ErrandCreate {
 	return _c.SetErrandTypeID(v.ID)
@@ -710,6 +724,10 @@ func (_c *ErrandCreate) createSpec() (*Errand, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ChangeSeq(); ok {
 		_spec.SetField(errand.FieldChangeSeq, field.TypeInt64, value)
 		_node.ChangeSeq = value
+	}
+	if value, ok := _c.mutation.WorkingDays(); ok {
+		_spec.SetField(errand.FieldWorkingDays, field.TypeInt, value)
+		_node.WorkingDays = &value
 	}
 	if nodes := _c.mutation.ErrandTypeIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1217,6 +1235,30 @@ func (u *ErrandUpsert) AddChangeSeq(v int64) *ErrandUpsert {
 	return u
 }
 
+// SetWorkingDays sets the "working_days" field.
+func (u *ErrandUpsert) SetWorkingDays(v int) *ErrandUpsert {
+	u.Set(errand.FieldWorkingDays, v)
+	return u
+}
+
+// UpdateWorkingDays sets the "working_days" field to the value that was provided on create.
+func (u *ErrandUpsert) UpdateWorkingDays() *ErrandUpsert {
+	u.SetExcluded(errand.FieldWorkingDays)
+	return u
+}
+
+// AddWorkingDays adds v to the "working_days" field.
+func (u *ErrandUpsert) AddWorkingDays(v int) *ErrandUpsert {
+	u.Add(errand.FieldWorkingDays, v)
+	return u
+}
+
+// ClearWorkingDays clears the value of the "working_days" field.
+func (u *ErrandUpsert) ClearWorkingDays() *ErrandUpsert {
+	u.SetNull(errand.FieldWorkingDays)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1675,6 +1717,34 @@ func (u *ErrandUpsertOne) AddChangeSeq(v int64) *ErrandUpsertOne {
 func (u *ErrandUpsertOne) UpdateChangeSeq() *ErrandUpsertOne {
 	return u.Update(func(s *ErrandUpsert) {
 		s.UpdateChangeSeq()
+	})
+}
+
+// SetWorkingDays sets the "working_days" field.
+func (u *ErrandUpsertOne) SetWorkingDays(v int) *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetWorkingDays(v)
+	})
+}
+
+// AddWorkingDays adds v to the "working_days" field.
+func (u *ErrandUpsertOne) AddWorkingDays(v int) *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.AddWorkingDays(v)
+	})
+}
+
+// UpdateWorkingDays sets the "working_days" field to the value that was provided on create.
+func (u *ErrandUpsertOne) UpdateWorkingDays() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateWorkingDays()
+	})
+}
+
+// ClearWorkingDays clears the value of the "working_days" field.
+func (u *ErrandUpsertOne) ClearWorkingDays() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearWorkingDays()
 	})
 }
 
@@ -2302,6 +2372,34 @@ func (u *ErrandUpsertBulk) AddChangeSeq(v int64) *ErrandUpsertBulk {
 func (u *ErrandUpsertBulk) UpdateChangeSeq() *ErrandUpsertBulk {
 	return u.Update(func(s *ErrandUpsert) {
 		s.UpdateChangeSeq()
+	})
+}
+
+// SetWorkingDays sets the "working_days" field.
+func (u *ErrandUpsertBulk) SetWorkingDays(v int) *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetWorkingDays(v)
+	})
+}
+
+// AddWorkingDays adds v to the "working_days" field.
+func (u *ErrandUpsertBulk) AddWorkingDays(v int) *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.AddWorkingDays(v)
+	})
+}
+
+// UpdateWorkingDays sets the "working_days" field to the value that was provided on create.
+func (u *ErrandUpsertBulk) UpdateWorkingDays() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateWorkingDays()
+	})
+}
+
+// ClearWorkingDays clears the value of the "working_days" field.
+func (u *ErrandUpsertBulk) ClearWorkingDays() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearWorkingDays()
 	})
 }
 

@@ -432,6 +432,33 @@ func (_u *ErrandUpdate) AddChangeSeq(v int64) *ErrandUpdate {
 	return _u
 }
 
+// SetWorkingDays sets the "working_days" field.
+func (_u *ErrandUpdate) SetWorkingDays(v int) *ErrandUpdate {
+	_u.mutation.ResetWorkingDays()
+	_u.mutation.SetWorkingDays(v)
+	return _u
+}
+
+// SetNillableWorkingDays sets the "working_days" field if the given value is not nil.
+func (_u *ErrandUpdate) SetNillableWorkingDays(v *int) *ErrandUpdate {
+	if v != nil {
+		_u.SetWorkingDays(*v)
+	}
+	return _u
+}
+
+// AddWorkingDays adds value to the "working_days" field.
+func (_u *ErrandUpdate) AddWorkingDays(v int) *ErrandUpdate {
+	_u.mutation.AddWorkingDays(v)
+	return _u
+}
+
+// ClearWorkingDays clears the value of the "working_days" field.
+func (_u *ErrandUpdate) ClearWorkingDays() *ErrandUpdate {
+	_u.mutation.ClearWorkingDays()
+	return _u
+}
+
 // SetErrandType sets the "errand_type" edge to the ErrandType entity.
 func (_u *ErrandUpdate) SetErrandType(v *ErrandType) *ErrandUpdate {
 	return _u.SetErrandTypeID(v.ID)
@@ -763,6 +790,15 @@ func (_u *ErrandUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedChangeSeq(); ok {
 		_spec.AddField(errand.FieldChangeSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.WorkingDays(); ok {
+		_spec.SetField(errand.FieldWorkingDays, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedWorkingDays(); ok {
+		_spec.AddField(errand.FieldWorkingDays, field.TypeInt, value)
+	}
+	if _u.mutation.WorkingDaysCleared() {
+		_spec.ClearField(errand.FieldWorkingDays, field.TypeInt)
 	}
 	if _u.mutation.ErrandTypeCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1372,6 +1408,33 @@ func (_u *ErrandUpdateOne) AddChangeSeq(v int64) *ErrandUpdateOne {
 	return _u
 }
 
+// SetWorkingDays sets the "working_days" field.
+func (_u *ErrandUpdateOne) SetWorkingDays(v int) *ErrandUpdateOne {
+	_u.mutation.ResetWorkingDays()
+	_u.mutation.SetWorkingDays(v)
+	return _u
+}
+
+// SetNillableWorkingDays sets the "working_days" field if the given value is not nil.
+func (_u *ErrandUpdateOne) SetNillableWorkingDays(v *int) *ErrandUpdateOne {
+	if v != nil {
+		_u.SetWorkingDays(*v)
+	}
+	return _u
+}
+
+// AddWorkingDays adds value to the "working_days" field.
+func (_u *ErrandUpdateOne) AddWorkingDays(v int) *ErrandUpdateOne {
+	_u.mutation.AddWorkingDays(v)
+	return _u
+}
+
+// ClearWorkingDays clears the value of the "working_days" field.
+func (_u *ErrandUpdateOne) ClearWorkingDays() *ErrandUpdateOne {
+	_u.mutation.ClearWorkingDays()
+	return _u
+}
+
 // SetErrandType sets the "errand_type" edge to the ErrandType entity.
 func (_u *ErrandUpdateOne) SetErrandType(v *ErrandType) *ErrandUpdateOne {
 	return _u.SetErrandTypeID(v.ID)
@@ -1733,6 +1796,15 @@ func (_u *ErrandUpdateOne) sqlSave(ctx context.Context) (_node *Errand, err erro
 	}
 	if value, ok := _u.mutation.AddedChangeSeq(); ok {
 		_spec.AddField(errand.FieldChangeSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.WorkingDays(); ok {
+		_spec.SetField(errand.FieldWorkingDays, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedWorkingDays(); ok {
+		_spec.AddField(errand.FieldWorkingDays, field.TypeInt, value)
+	}
+	if _u.mutation.WorkingDaysCleared() {
+		_spec.ClearField(errand.FieldWorkingDays, field.TypeInt)
 	}
 	if _u.mutation.ErrandTypeCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -1244,6 +1244,8 @@ type ErrandMutation struct {
 	close_time                *time.Time
 	change_seq                *int64
 	addchange_seq             *int64
+	working_days              *int
+	addworking_days           *int
 	clearedFields             map[string]struct{}
 	errand_type               *string
 	clearederrand_type        bool
@@ -2504,6 +2506,76 @@ func (m *ErrandMutation) ResetChangeSeq() {
 	m.addchange_seq = nil
 }
 
+// SetWorkingDays sets the "working_days" field.
+func (m *ErrandMutation) SetWorkingDays(i int) {
+	m.working_days = &i
+	m.addworking_days = nil
+}
+
+// WorkingDays returns the value of the "working_days" field in the mutation.
+func (m *ErrandMutation) WorkingDays() (r int, exists bool) {
+	v := m.working_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWorkingDays returns the old "working_days" field's value of the Errand entity.
+// If the Errand object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandMutation) OldWorkingDays(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWorkingDays is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWorkingDays requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWorkingDays: %w", err)
+	}
+	return oldValue.WorkingDays, nil
+}
+
+// AddWorkingDays adds i to the "working_days" field.
+func (m *ErrandMutation) AddWorkingDays(i int) {
+	if m.addworking_days != nil {
+		*m.addworking_days += i
+	} else {
+		m.addworking_days = &i
+	}
+}
+
+// AddedWorkingDays returns the value that was added to the "working_days" field in this mutation.
+func (m *ErrandMutation) AddedWorkingDays() (r int, exists bool) {
+	v := m.addworking_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearWorkingDays clears the value of the "working_days" field.
+func (m *ErrandMutation) ClearWorkingDays() {
+	m.working_days = nil
+	m.addworking_days = nil
+	m.clearedFields[errand.FieldWorkingDays] = struct{}{}
+}
+
+// WorkingDaysCleared returns if the "working_days" field was cleared in this mutation.
+func (m *ErrandMutation) WorkingDaysCleared() bool {
+	_, ok := m.clearedFields[errand.FieldWorkingDays]
+	return ok
+}
+
+// ResetWorkingDays resets all changes to the "working_days" field.
+func (m *ErrandMutation) ResetWorkingDays() {
+	m.working_days = nil
+	m.addworking_days = nil
+	delete(m.clearedFields, errand.FieldWorkingDays)
+}
+
 // ClearErrandType clears the "errand_type" edge to the ErrandType entity.
 func (m *ErrandMutation) ClearErrandType() {
 	m.clearederrand_type = true
@@ -2739,7 +2811,7 @@ func (m *ErrandMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ErrandMutation) Fields() []string {
-	fields := make([]string, 0, 28)
+	fields := make([]string, 0, 29)
 	if m.create_time != nil {
 		fields = append(fields, errand.FieldCreateTime)
 	}
@@ -2824,6 +2896,9 @@ func (m *ErrandMutation) Fields() []string {
 	if m.change_seq != nil {
 		fields = append(fields, errand.FieldChangeSeq)
 	}
+	if m.working_days != nil {
+		fields = append(fields, errand.FieldWorkingDays)
+	}
 	return fields
 }
 
@@ -2888,6 +2963,8 @@ func (m *ErrandMutation) Field(name string) (ent.Value, bool) {
 		return m.CloseTime()
 	case errand.FieldChangeSeq:
 		return m.ChangeSeq()
+	case errand.FieldWorkingDays:
+		return m.WorkingDays()
 	}
 	return nil, false
 }
@@ -2953,6 +3030,8 @@ func (m *ErrandMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldCloseTime(ctx)
 	case errand.FieldChangeSeq:
 		return m.OldChangeSeq(ctx)
+	case errand.FieldWorkingDays:
+		return m.OldWorkingDays(ctx)
 	}
 	return nil, fmt.Errorf("unknown Errand field %s", name)
 }
@@ -3158,6 +3237,13 @@ func (m *ErrandMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetChangeSeq(v)
 		return nil
+	case errand.FieldWorkingDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWorkingDays(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Errand field %s", name)
 }
@@ -3172,6 +3258,9 @@ func (m *ErrandMutation) AddedFields() []string {
 	if m.addchange_seq != nil {
 		fields = append(fields, errand.FieldChangeSeq)
 	}
+	if m.addworking_days != nil {
+		fields = append(fields, errand.FieldWorkingDays)
+	}
 	return fields
 }
 
@@ -3184,6 +3273,8 @@ func (m *ErrandMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedVersion()
 	case errand.FieldChangeSeq:
 		return m.AddedChangeSeq()
+	case errand.FieldWorkingDays:
+		return m.AddedWorkingDays()
 	}
 	return nil, false
 }
@@ -3207,6 +3298,13 @@ func (m *ErrandMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddChangeSeq(v)
 		return nil
+	case errand.FieldWorkingDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWorkingDays(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Errand numeric field %s", name)
 }
@@ -3229,6 +3327,9 @@ func (m *ErrandMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(errand.FieldCloseTime) {
 		fields = append(fields, errand.FieldCloseTime)
+	}
+	if m.FieldCleared(errand.FieldWorkingDays) {
+		fields = append(fields, errand.FieldWorkingDays)
 	}
 	return fields
 }
@@ -3258,6 +3359,9 @@ func (m *ErrandMutation) ClearField(name string) error {
 		return nil
 	case errand.FieldCloseTime:
 		m.ClearCloseTime()
+		return nil
+	case errand.FieldWorkingDays:
+		m.ClearWorkingDays()
 		return nil
 	}
 	return fmt.Errorf("unknown Errand nullable field %s", name)
@@ -3350,6 +3454,9 @@ func (m *ErrandMutation) ResetField(name string) error {
 		return nil
 	case errand.FieldChangeSeq:
 		m.ResetChangeSeq()
+		return nil
+	case errand.FieldWorkingDays:
+		m.ResetWorkingDays()
 		return nil
 	}
 	return fmt.Errorf("unknown Errand field %s", name)

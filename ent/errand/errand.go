@@ -71,6 +71,8 @@ const (
 	FieldCloseTime = "close_time"
 	// FieldChangeSeq holds the string denoting the change_seq field in the database.
 	FieldChangeSeq = "change_seq"
+	// FieldWorkingDays holds the string denoting the working_days field in the database.
+	FieldWorkingDays = "working_days"
 	// EdgeErrandType holds the string denoting the errand_type edge name in mutations.
 	EdgeErrandType = "errand_type"
 	// EdgeServicePoint holds the string denoting the service_point edge name in mutations.
@@ -160,6 +162,7 @@ var Columns = []string{
 	FieldPauseTime,
 	FieldCloseTime,
 	FieldChangeSeq,
+	FieldWorkingDays,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -409,6 +412,11 @@ func ByCloseTime(opts ...sql.OrderTermOption) OrderOption {
 // ByChangeSeq orders the results by the change_seq field.
 func ByChangeSeq(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldChangeSeq, opts...).ToFunc()
+}
+
+// ByWorkingDays orders the results by the working_days field.
+func ByWorkingDays(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldWorkingDays, opts...).ToFunc()
 }
 
 // ByErrandTypeField orders the results by errand_type field.

@@ -175,6 +175,11 @@ func ChangeSeq(v int64) predicate.Errand {
 	return predicate.Errand(sql.FieldEQ(FieldChangeSeq, v))
 }
 
+// WorkingDays applies equality check predicate on the "working_days" field. It's identical to WorkingDaysEQ.
+func WorkingDays(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldWorkingDays, v))
+}
+
 // CreateTimeEQ applies the EQ predicate on the "create_time" field.
 func CreateTimeEQ(v time.Time) predicate.Errand {
 	return predicate.Errand(sql.FieldEQ(FieldCreateTime, v))
@@ -1488,6 +1493,56 @@ func ChangeSeqLT(v int64) predicate.Errand {
 // ChangeSeqLTE applies the LTE predicate on the "change_seq" field.
 func ChangeSeqLTE(v int64) predicate.Errand {
 	return predicate.Errand(sql.FieldLTE(FieldChangeSeq, v))
+}
+
+// WorkingDaysEQ applies the EQ predicate on the "working_days" field.
+func WorkingDaysEQ(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldWorkingDays, v))
+}
+
+// WorkingDaysNEQ applies the NEQ predicate on the "working_days" field.
+func WorkingDaysNEQ(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldNEQ(FieldWorkingDays, v))
+}
+
+// WorkingDaysIn applies the In predicate on the "working_days" field.
+func WorkingDaysIn(vs ...int) predicate.Errand {
+	return predicate.Errand(sql.FieldIn(FieldWorkingDays, vs...))
+}
+
+// WorkingDaysNotIn applies the NotIn predicate on the "working_days" field.
+func WorkingDaysNotIn(vs ...int) predicate.Errand {
+	return predicate.Errand(sql.FieldNotIn(FieldWorkingDays, vs...))
+}
+
+// WorkingDaysGT applies the GT predicate on the "working_days" field.
+func WorkingDaysGT(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldGT(FieldWorkingDays, v))
+}
+
+// WorkingDaysGTE applies the GTE predicate on the "working_days" field.
+func WorkingDaysGTE(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldGTE(FieldWorkingDays, v))
+}
+
+// WorkingDaysLT applies the LT predicate on the "working_days" field.
+func WorkingDaysLT(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldLT(FieldWorkingDays, v))
+}
+
+// WorkingDaysLTE applies the LTE predicate on the "working_days" field.
+func WorkingDaysLTE(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldLTE(FieldWorkingDays, v))
+}
+
+// WorkingDaysIsNil applies the IsNil predicate on the "working_days" field.
+func WorkingDaysIsNil() predicate.Errand {
+	return predicate.Errand(sql.FieldIsNull(FieldWorkingDays))
+}
+
+// WorkingDaysNotNil applies the NotNil predicate on the "working_days" field.
+func WorkingDaysNotNil() predicate.Errand {
+	return predicate.Errand(sql.FieldNotNull(FieldWorkingDays))
 }
 
 // HasErrandType applies the HasEdge predicate on the "errand_type" edge.

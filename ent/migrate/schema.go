@@ -77,6 +77,7 @@ var (
 		{Name: "pause_time", Type: field.TypeTime, Nullable: true},
 		{Name: "close_time", Type: field.TypeTime, Nullable: true},
 		{Name: "change_seq", Type: field.TypeInt64, Default: 0},
+		{Name: "working_days", Type: field.TypeInt, Nullable: true},
 		{Name: "errand_type_id", Type: field.TypeString, Size: 32},
 		{Name: "resident_id", Type: field.TypeInt, Nullable: true},
 		{Name: "service_point_id", Type: field.TypeInt},
@@ -90,25 +91,25 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "errands_errand_types_errands",
-				Columns:    []*schema.Column{ErrandsColumns[25]},
+				Columns:    []*schema.Column{ErrandsColumns[26]},
 				RefColumns: []*schema.Column{ErrandTypesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "errands_residents_errands",
-				Columns:    []*schema.Column{ErrandsColumns[26]},
+				Columns:    []*schema.Column{ErrandsColumns[27]},
 				RefColumns: []*schema.Column{ResidentsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "errands_service_points_errands",
-				Columns:    []*schema.Column{ErrandsColumns[27]},
+				Columns:    []*schema.Column{ErrandsColumns[28]},
 				RefColumns: []*schema.Column{ServicePointsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "errands_users_errands",
-				Columns:    []*schema.Column{ErrandsColumns[28]},
+				Columns:    []*schema.Column{ErrandsColumns[29]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -132,12 +133,12 @@ var (
 			{
 				Name:    "errand_service_point_id_state",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[27], ErrandsColumns[12]},
+				Columns: []*schema.Column{ErrandsColumns[28], ErrandsColumns[12]},
 			},
 			{
 				Name:    "errand_agent_id_state",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[28], ErrandsColumns[12]},
+				Columns: []*schema.Column{ErrandsColumns[29], ErrandsColumns[12]},
 			},
 			{
 				Name:    "errand_state_due_time",
@@ -147,7 +148,7 @@ var (
 			{
 				Name:    "errand_errand_type_id",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[25]},
+				Columns: []*schema.Column{ErrandsColumns[26]},
 			},
 			{
 				Name:    "errand_resident_phone_hash",
@@ -157,7 +158,7 @@ var (
 			{
 				Name:    "errand_resident_id",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[26]},
+				Columns: []*schema.Column{ErrandsColumns[27]},
 			},
 			{
 				Name:    "errand_update_time_id",
@@ -168,6 +169,11 @@ var (
 				Name:    "errand_change_seq",
 				Unique:  false,
 				Columns: []*schema.Column{ErrandsColumns[24]},
+			},
+			{
+				Name:    "errand_region_id_close_time",
+				Unique:  false,
+				Columns: []*schema.Column{ErrandsColumns[5], ErrandsColumns[23]},
 			},
 		},
 	}

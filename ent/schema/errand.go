@@ -44,6 +44,7 @@ func (Errand) Fields() []ent.Field {
 		field.Time("pause_time").Optional().Nillable().Comment("when NEEDS_MATERIALS started the current pause"),
 		field.Time("close_time").Optional().Nillable().Comment("completion or cancellation"),
 		field.Int64("change_seq").Default(0).Comment("delta-sync cursor, assigned on every change"),
+		field.Int("working_days").Optional().Nillable().Comment("handling time in working days, acceptance to completion; set on completion"),
 	}
 }
 
@@ -73,5 +74,6 @@ func (Errand) Indexes() []ent.Index {
 		index.Fields("resident_id"),
 		index.Fields("update_time", "id"),
 		index.Fields("change_seq"),
+		index.Fields("region_id", "close_time"),
 	}
 }

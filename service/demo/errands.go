@@ -379,7 +379,7 @@ func (g *generator) write(ctx context.Context, plans []*plan) error {
 			case errand.StateNEEDS_MATERIALS:
 				c.SetMissingMaterials([]string{s.note[len("缺少材料："):]})
 			case errand.StateCOMPLETED:
-				c.SetResult("已办结，结果已告知群众").SetCloseTime(s.at)
+				c.SetResult("已办结，结果已告知群众").SetCloseTime(s.at).SetWorkingDays(g.cal.WorkingDaysBetween(p.accept, s.at))
 			case errand.StateCANCELLED:
 				c.SetCancelReason(s.note).SetCloseTime(s.at)
 			}

@@ -199,8 +199,8 @@ func (s *Server) CompleteErrand(ctx context.Context, req *redpointv1.CompleteErr
 		return nil, err
 	}
 	return s.transition(ctx, Complete, req.GetName(), req.GetEtag(), req.GetRequestId(), req,
-		func(u *ent.ErrandUpdateOne, _ *ent.Errand, _ *calendar.Calendar, now time.Time) (string, error) {
-			u.SetResult(result).SetCloseTime(now)
+		func(u *ent.ErrandUpdateOne, e *ent.Errand, cal *calendar.Calendar, now time.Time) (string, error) {
+			u.SetResult(result).SetCloseTime(now).SetWorkingDays(cal.WorkingDaysBetween(e.AcceptTime, now))
 			return note, nil
 		})
 }

@@ -1,0 +1,4 @@
+-- modify "errands" table
+ALTER TABLE "errands" ADD COLUMN "working_days" bigint NULL;
+-- create index "errand_region_id_close_time" to table: "errands"
+CREATE INDEX "errand_region_id_close_time" ON "errands" ("region_id", "close_time");
