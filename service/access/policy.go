@@ -34,6 +34,7 @@ type Policy struct {
 var (
 	everyone    = []Role{RoleAgent, RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
 	agents      = []Role{RoleAgent}
+	overseers   = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
 	admins      = []Role{RoleCountyAdmin, RoleCityAdmin}
 	cityAdmins  = []Role{RoleCityAdmin}
 	userManager = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
@@ -92,6 +93,14 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.NotificationService/MarkNotificationRead": {Roles: everyone, Scope: ScopeCaller, Write: true},
 	"/redpoint.v1.JobService/ListFailedJobs":                {Roles: cityAdmins, Scope: ScopeNone},
 	"/redpoint.v1.JobService/RetryFailedJob":                {Roles: cityAdmins, Scope: ScopeNone, Write: true},
+
+	// Oversight: workloads, lists and reports of the caller's subtree.
+	"/redpoint.v1.ReportService/GetWorkload":            {Roles: overseers, Scope: ScopeParent},
+	"/redpoint.v1.ReportService/ExportWorkload":         {Roles: overseers, Scope: ScopeParent},
+	"/redpoint.v1.ReportService/ListOverdueErrands":     {Roles: overseers, Scope: ScopeParent},
+	"/redpoint.v1.ReportService/ListFollowUps":          {Roles: overseers, Scope: ScopeParent},
+	"/redpoint.v1.ReportService/ListReportSnapshots":    {Roles: overseers, Scope: ScopeParent},
+	"/redpoint.v1.ReportService/DownloadReportSnapshot": {Roles: overseers, Scope: ScopeParent},
 
 	// The Taihang Pioneer board: public information for everyone logged in.
 	"/redpoint.v1.LeaderboardService/ListLeaderboardEntries": {Roles: everyone, Scope: ScopeNone},

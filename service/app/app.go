@@ -36,6 +36,7 @@ import (
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/report"
 	"github.com/changzhi/redpoint/service/server"
 	"github.com/changzhi/redpoint/service/sla"
 	"github.com/changzhi/redpoint/service/store"
@@ -174,7 +175,12 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	cal := calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute)
 	reg := prometheus.NewRegistry()
 	boards := leaderboard.New(a.Store.Client, a.KV)
-	a.Jobs = a.jobs(cal, boards, reg)
+	reports := report.New(a.Store.DB, a.Store.Client, a.Store.Dialect)
+	a.Jobs = a.jobs(cal, boards, reports, reg)
+	reportServer := report.NewServer(reports, cal)
+	if a.Clock != nil {
+		reportServer.SetClock(a.Clock)
+	}
 	board := leaderboard.NewServer(boards)
 	if a.Clock != nil {
 		board.SetClock(a.Clock)
@@ -212,6 +218,10 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterUserServiceServer(s, users) },
 			Gateway:  redpointv1.RegisterUserServiceHandler,
+		},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterReportServiceServer(s, reportServer) },
+			Gateway:  redpointv1.RegisterReportServiceHandler,
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterLeaderboardServiceServer(s, board) },
@@ -347,7 +357,8 @@ func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
 	reg := prometheus.NewRegistry()
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.Jobs = a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV), reg)
+	a.Jobs = a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
+		report.New(a.Store.DB, a.Store.Client, a.Store.Dialect), reg)
 	var wg sync.WaitGroup
 	a.Jobs.run(ctx, &wg)
 	mux := http.NewServeMux()

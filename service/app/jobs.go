@@ -15,6 +15,7 @@ import (
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/idempotency"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/report"
 	"github.com/changzhi/redpoint/service/sla"
 )
 
@@ -31,7 +32,7 @@ type jobs struct {
 	admin     *events.Admin
 }
 
-func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reg prometheus.Registerer) *jobs {
+func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *report.Workloads, reg prometheus.Registerer) *jobs {
 	queue := events.Queue(a.KV)
 	client := asynq.NewClientFromRedisClient(a.KV.Client)
 	timers := sla.New(a.Store.Client, cal, client, queue, a.log)
@@ -47,7 +48,7 @@ func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reg promethe
 		now = a.Clock
 	}
 	keeper := idempotency.New(a.Store.Client, a.Keys)
-	jobList := append(timers.Jobs(), boards.Job(now, func(n int) { drift.Add(float64(n)) }), events.Job{Type: PurgeJob, Handle: func(ctx context.Context, _ []byte) error {
+	jobList := append(append(timers.Jobs(), reports.Jobs(now)...), boards.Job(now, func(n int) { drift.Add(float64(n)) }), events.Job{Type: PurgeJob, Handle: func(ctx context.Context, _ []byte) error {
 		week := time.Now().Add(-7 * 24 * time.Hour)
 		if _, err := keeper.Purge(ctx, time.Now()); err != nil {
 			return err
@@ -64,11 +65,11 @@ func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reg promethe
 	if sweep == "" {
 		sweep = "@every 1m"
 	}
-	scheduler := events.NewScheduler(a.KV, queue, []events.Periodic{
+	scheduler := events.NewScheduler(a.KV, queue, append([]events.Periodic{
 		{Spec: sweep, Type: sla.SweepJob, Unique: 30 * time.Second},
 		{Spec: "30 3 * * *", Type: PurgeJob, Unique: time.Hour},
 		{Spec: "17 * * * *", Type: leaderboard.ReconcileJob, Unique: 30 * time.Minute},
-	}, a.log)
+	}, report.Periodic...), a.log)
 	if a.LeaderTTL > 0 {
 		scheduler.TTL = a.LeaderTTL
 	}

@@ -192,6 +192,24 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.JobService/RetryFailedJob": func(*world, target) proto.Message {
 		return &redpointv1.RetryFailedJobRequest{Name: "failedJobs/no-such-job"}
 	},
+	"/redpoint.v1.ReportService/GetWorkload": func(w *world, t target) proto.Message {
+		return &redpointv1.GetWorkloadRequest{Name: w.township[t] + "/workload", Period: "2026-11", GroupBy: "AGENT"}
+	},
+	"/redpoint.v1.ReportService/ExportWorkload": func(w *world, t target) proto.Message {
+		return &redpointv1.ExportWorkloadRequest{Name: w.township[t] + "/workload", Period: "2026-11"}
+	},
+	"/redpoint.v1.ReportService/ListOverdueErrands": func(w *world, t target) proto.Message {
+		return &redpointv1.ListOverdueErrandsRequest{Parent: w.township[t]}
+	},
+	"/redpoint.v1.ReportService/ListFollowUps": func(w *world, t target) proto.Message {
+		return &redpointv1.ListFollowUpsRequest{Parent: w.township[t]}
+	},
+	"/redpoint.v1.ReportService/ListReportSnapshots": func(w *world, t target) proto.Message {
+		return &redpointv1.ListReportSnapshotsRequest{Parent: w.township[t]}
+	},
+	"/redpoint.v1.ReportService/DownloadReportSnapshot": func(w *world, t target) proto.Message {
+		return &redpointv1.DownloadReportSnapshotRequest{Name: w.township[t] + "/reportSnapshots/999999"}
+	},
 	"/redpoint.v1.LeaderboardService/ListLeaderboardEntries": func(w *world, t target) proto.Message {
 		return &redpointv1.ListLeaderboardEntriesRequest{Parent: w.township[t], Period: "2026-11"}
 	},

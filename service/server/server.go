@@ -113,6 +113,13 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false}, // a misspelt field is a client bug: say so
 		}),
 		runtime.WithErrorHandler(gatewayErrorHandler),
+		// A file download names itself: Content-Disposition goes out as is.
+		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
+			if key == "content-disposition" {
+				return "Content-Disposition", true
+			}
+			return runtime.MetadataHeaderPrefix + key, true
+		}),
 	)
 	for _, svc := range services {
 		if svc.Gateway == nil {

@@ -1,0 +1,398 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/followup"
+	"github.com/changzhi/redpoint/ent/reportsnapshot"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/calendar"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/pagetoken"
+	"github.com/changzhi/redpoint/service/regioncode"
+	"github.com/changzhi/redpoint/service/resname"
+	"github.com/changzhi/redpoint/service/trackingcode"
+)
+
+// XLSX is the content type of the Excel files.
+const XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+// Server implements ReportService.
+type Server struct {
+	redpointv1.UnimplementedReportServiceServer
+	w   *Workloads
+	cal *calendar.Cache
+	now func() time.Time
+}
+
+var _ redpointv1.ReportServiceServer = (*Server)(nil)
+
+// NewServer returns the report service.
+func NewServer(w *Workloads, cal *calendar.Cache) *Server {
+	return &Server{w: w, cal: cal, now: time.Now}
+}
+
+// SetClock replaces the clock (the default period, "overdue now").
+func (s *Server) SetClock(now func() time.Time) { s.now = now }
+
+var errOutOfScope = apierr.ErrPermissionDenied.WithMessage("无权查看该地区的报表")
+
+// scoped parses a region name and checks it lies in the caller's scope,
+// before anything is read.
+func scoped(ctx context.Context, field, name string) (regioncode.Code, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return "", err
+	}
+	code, err := resname.Region(field, name)
+	if err != nil {
+		return "", err
+	}
+	if !p.Covers(code) {
+		return "", errOutOfScope
+	}
+	return code, nil
+}
+
+func workloadRegion(ctx context.Context, name string) (regioncode.Code, error) {
+	region, ok := strings.CutSuffix(name, "/workload")
+	if !ok {
+		return "", apierr.InvalidField("name", "格式应为 regions/{区划代码}/workload")
+	}
+	return scoped(ctx, "name", region)
+}
+
+// span resolves a period or a custom range into [start, end) and a label.
+func (s *Server) span(period string, start, end *timestamppb.Timestamp) (time.Time, time.Time, string, error) {
+	if start != nil || end != nil {
+		if start == nil || end == nil || !start.AsTime().Before(end.AsTime()) {
+			return time.Time{}, time.Time{}, "", apierr.InvalidField("end_time", "自定义区间需同时给出开始和结束时间，且结束晚于开始")
+		}
+		return start.AsTime(), end.AsTime(), "custom", nil
+	}
+	p := leaderboard.Of(leaderboard.Month, s.now())
+	if period != "" {
+		var err error
+		if p, err = leaderboard.ParsePeriod(period); err != nil {
+			return time.Time{}, time.Time{}, "", apierr.InvalidField("period", "周期应为 2026-W48、2026-11、2026-Q4 或 2026")
+		}
+	}
+	a, b := p.Range()
+	return a, b, p.String(), nil
+}
+
+// GetWorkload returns a region's figures in total and per group.
+func (s *Server) GetWorkload(ctx context.Context, req *redpointv1.GetWorkloadRequest) (*redpointv1.Workload, error) {
+	code, err := workloadRegion(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	group := GroupBy(req.GetGroupBy())
+	if group == "" {
+		group = ByChildRegion
+	}
+	if _, ok := groupSheets[group]; !ok {
+		return nil, apierr.InvalidField("group_by", "应为 CHILD_REGION、SERVICE_POINT、AGENT 或 ERRAND_TYPE")
+	}
+	if _, ok := childDigits(code); group == ByChildRegion && !ok {
+		return nil, apierr.InvalidField("group_by", "行政村没有下级地区")
+	}
+	start, end, label, err := s.span(req.GetPeriod(), req.GetStartTime(), req.GetEndTime())
+	if err != nil {
+		return nil, err
+	}
+	q := Query{Region: code, Start: start, End: end, Now: s.now(), GroupBy: group}
+	total, err := s.w.Total(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.w.Rows(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	name, err := s.w.regionName(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	out := &redpointv1.Workload{Name: req.GetName(), DisplayName: name, Period: label, StartTime: timestamppb.New(start),
+		EndTime: timestamppb.New(end), GroupBy: string(group), Total: rowProto(total)}
+	out.Total.Key, out.Total.DisplayName = "regions/"+code.String(), name
+	for _, r := range rows {
+		out.Rows = append(out.Rows, rowProto(r))
+	}
+	return out, nil
+}
+
+func (w *Workloads) regionName(ctx context.Context, code regioncode.Code) (string, error) {
+	r, err := w.ent.Region.Get(ctx, code.String())
+	if ent.IsNotFound(err) {
+		return "", apierr.ErrNotFound.WithMessage("未找到该行政区划")
+	}
+	if err != nil {
+		return "", fmt.Errorf("report.regionName: %w", err)
+	}
+	return r.Name, nil
+}
+
+func rowProto(r Row) *redpointv1.WorkloadRow {
+	return &redpointv1.WorkloadRow{
+		Key: r.Key, DisplayName: r.Name, Received: int32(r.Received), Completed: int32(r.Completed),
+		InProgress: int32(r.InProgress), NeedsMaterials: int32(r.NeedsMaterials), Overdue: int32(r.Overdue),
+		CompletedLate: int32(r.CompletedLate), OnTimeRate: r.OnTimeRate(), MedianWorkingDays: r.MedianDays,
+		P90WorkingDays: r.P90Days, Ratings: int32(r.Ratings), SatisfactionRate: r.SatisfactionRate(),
+		BadRatings: int32(r.BadRatings), OpenFollowUps: int32(r.OpenFollowUps), Escalations: int32(r.Escalations),
+	}
+}
+
+// periodTitle is the Chinese name of a period for titles and file names.
+func periodTitle(label string, start, end time.Time) (string, string) {
+	p, err := leaderboard.ParsePeriod(label)
+	if err != nil {
+		return start.In(calendar.Location).Format("2006-01-02") + "至" + end.In(calendar.Location).AddDate(0, 0, -1).Format("2006-01-02"), "报表"
+	}
+	switch p.Kind {
+	case leaderboard.Week:
+		return fmt.Sprintf("%d年第%d周", p.Year, p.N), "周报"
+	case leaderboard.Month:
+		return fmt.Sprintf("%d年%d月", p.Year, p.N), "月报"
+	case leaderboard.Quarter:
+		return fmt.Sprintf("%d年第%d季度", p.Year, p.N), "季报"
+	default:
+		return fmt.Sprintf("%d年", p.Year), "年报"
+	}
+}
+
+// FileName is e.g. 古韩镇-2026年11月-代办工作月报.xlsx.
+func FileName(region, label string, start, end time.Time) string {
+	title, kind := periodTitle(label, start, end)
+	return region + "-" + title + "-代办工作" + kind + ".xlsx"
+}
+
+// ExportWorkload returns the report as an .xlsx download.
+func (s *Server) ExportWorkload(ctx context.Context, req *redpointv1.ExportWorkloadRequest) (*httpbody.HttpBody, error) {
+	code, err := workloadRegion(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	start, end, label, err := s.span(req.GetPeriod(), req.GetStartTime(), req.GetEndTime())
+	if err != nil {
+		return nil, err
+	}
+	name, err := s.w.regionName(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	data, err := s.w.Workbook(ctx, Query{Region: code, Start: start, End: end, Now: s.now()}, name)
+	if err != nil {
+		return nil, err
+	}
+	attach(ctx, FileName(name, label, start, end))
+	return &httpbody.HttpBody{ContentType: XLSX, Data: data}, nil
+}
+
+// attach names the download: RFC 6266 with a UTF-8 file name.
+func attach(ctx context.Context, file string) {
+	_ = grpc.SetHeader(ctx, metadata.Pairs("content-disposition",
+		"attachment; filename=\"report.xlsx\"; filename*=UTF-8''"+url.PathEscape(file)))
+}
+
+// ListOverdueErrands lists a region's overdue errands, most overdue first.
+func (s *Server) ListOverdueErrands(ctx context.Context, req *redpointv1.ListOverdueErrandsRequest) (*redpointv1.ListOverdueErrandsResponse, error) {
+	code, err := scoped(ctx, "parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	size, err := pagetoken.Size(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	query := "overdue?parent=" + code.String()
+	offset := 0
+	if _, err := pagetoken.Decode(req.GetPageToken(), query, &offset); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	lo, hi := code.Range()
+	base := s.w.ent.Errand.Query().Where(errand.RegionIDGTE(lo), errand.RegionIDLTE(hi), errandsvc.OverduePredicate(now))
+	total, err := base.Clone().Count(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("report.ListOverdueErrands: %w", err)
+	}
+	rows, err := base.WithErrandType().WithServicePoint().WithAgent().
+		Order(ent.Asc(errand.FieldDueTime), ent.Asc(errand.FieldID)).Offset(offset).Limit(size).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("report.ListOverdueErrands: %w", err)
+	}
+	cal, err := s.cal.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp := &redpointv1.ListOverdueErrandsResponse{TotalSize: int32(total)}
+	for _, e := range rows {
+		resp.OverdueErrands = append(resp.OverdueErrands, &redpointv1.OverdueErrand{
+			Errand: resname.Name(resname.Errands, e.ID), TrackingCode: trackingcode.Format(e.TrackingCode),
+			ErrandTypeDisplayName: e.Edges.ErrandType.Name, ServicePointDisplayName: e.Edges.ServicePoint.Name,
+			AgentDisplayName: e.Edges.Agent.DisplayName, StateDisplayName: errandsvc.StateName(e.State),
+			DueTime: timestamppb.New(e.DueTime), OverdueWorkingDays: int32(cal.WorkingDaysBetween(e.DueTime, now)),
+		})
+	}
+	if offset+size < total {
+		if resp.NextPageToken, err = pagetoken.Encode(query, offset+size); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+var ratingNames = map[string]string{"DISSATISFIED": "不满意", "VERY_DISSATISFIED": "非常不满意",
+	"VERY_SATISFIED": "非常满意", "SATISFIED": "满意", "BASICALLY_SATISFIED": "基本满意"}
+
+// ListFollowUps lists a region's follow-ups: open first, oldest first.
+func (s *Server) ListFollowUps(ctx context.Context, req *redpointv1.ListFollowUpsRequest) (*redpointv1.ListFollowUpsResponse, error) {
+	code, err := scoped(ctx, "parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	size, err := pagetoken.Size(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	query := fmt.Sprintf("followUps?parent=%s&open=%v", code, req.GetOpenOnly())
+	offset := 0
+	if _, err := pagetoken.Decode(req.GetPageToken(), query, &offset); err != nil {
+		return nil, err
+	}
+	lo, hi := code.Range()
+	q := s.w.ent.FollowUp.Query().Where(followup.RegionIDGTE(lo), followup.RegionIDLTE(hi))
+	if req.GetOpenOnly() {
+		q = q.Where(followup.StateEQ(followup.StateOPEN))
+	}
+	rows, err := q.WithRating(func(r *ent.RatingQuery) { r.WithErrand(func(e *ent.ErrandQuery) { e.WithServicePoint() }) }).
+		Order(ent.Desc(followup.FieldState), ent.Asc(followup.FieldCreateTime), ent.Asc(followup.FieldID)).
+		Offset(offset).Limit(size + 1).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("report.ListFollowUps: %w", err)
+	}
+	cal, err := s.cal.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp := &redpointv1.ListFollowUpsResponse{}
+	if len(rows) > size {
+		rows = rows[:size]
+		if resp.NextPageToken, err = pagetoken.Encode(query, offset+size); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	for _, f := range rows {
+		r := f.Edges.Rating
+		e := r.Edges.Errand
+		out := &redpointv1.FollowUp{
+			Name: "followUps/" + strconv.Itoa(f.ID), Errand: resname.Name(resname.Errands, e.ID),
+			TrackingCode: trackingcode.Format(e.TrackingCode), RatingDisplayName: ratingNames[string(r.Level)],
+			Comment: r.Comment, ServicePointDisplayName: e.Edges.ServicePoint.Name, Open: f.State == followup.StateOPEN,
+			CreateTime: timestamppb.New(f.CreateTime), Note: f.Note,
+		}
+		until := now
+		if f.CloseTime != nil {
+			out.CloseTime, until = timestamppb.New(*f.CloseTime), *f.CloseTime
+		}
+		out.OpenWorkingDays = int32(cal.WorkingDaysBetween(f.CreateTime, until))
+		resp.FollowUps = append(resp.FollowUps, out)
+	}
+	return resp, nil
+}
+
+// ListReportSnapshots lists a region's stored reports, newest first.
+func (s *Server) ListReportSnapshots(ctx context.Context, req *redpointv1.ListReportSnapshotsRequest) (*redpointv1.ListReportSnapshotsResponse, error) {
+	code, err := scoped(ctx, "parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	size, err := pagetoken.Size(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	query := "snapshots?parent=" + code.String()
+	var before int
+	if _, err := pagetoken.Decode(req.GetPageToken(), query, &before); err != nil {
+		return nil, err
+	}
+	q := s.w.ent.ReportSnapshot.Query().Where(reportsnapshot.RegionID(code.String()))
+	if before > 0 {
+		q = q.Where(reportsnapshot.IDLT(before))
+	}
+	rows, err := q.Select(reportsnapshot.FieldID, reportsnapshot.FieldRegionID, reportsnapshot.FieldKind, reportsnapshot.FieldPeriod,
+		reportsnapshot.FieldFileName, reportsnapshot.FieldCreateTime).Order(ent.Desc(reportsnapshot.FieldID)).Limit(size + 1).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("report.ListReportSnapshots: %w", err)
+	}
+	resp := &redpointv1.ListReportSnapshotsResponse{}
+	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(r *ent.ReportSnapshot) any { return r.ID }); err != nil {
+		return nil, err
+	}
+	sizes, err := s.w.snapshotSizes(ctx, rows)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		resp.ReportSnapshots = append(resp.ReportSnapshots, &redpointv1.ReportSnapshot{
+			Name: fmt.Sprintf("regions/%s/reportSnapshots/%d", r.RegionID, r.ID), Kind: string(r.Kind), Period: r.Period,
+			FileName: r.FileName, SizeBytes: sizes[r.ID], CreateTime: timestamppb.New(r.CreateTime),
+		})
+	}
+	return resp, nil
+}
+
+func (w *Workloads) snapshotSizes(ctx context.Context, rows []*ent.ReportSnapshot) (map[int]int64, error) {
+	out := map[int]int64{}
+	for _, r := range rows {
+		full, err := w.ent.ReportSnapshot.Get(ctx, r.ID)
+		if err != nil {
+			return nil, fmt.Errorf("report.snapshotSizes: %w", err)
+		}
+		out[r.ID] = int64(len(full.Content))
+	}
+	return out, nil
+}
+
+// DownloadReportSnapshot returns a stored report's file.
+func (s *Server) DownloadReportSnapshot(ctx context.Context, req *redpointv1.DownloadReportSnapshotRequest) (*httpbody.HttpBody, error) {
+	parent, idPart, ok := strings.Cut(req.GetName(), "/reportSnapshots/")
+	if !ok {
+		return nil, apierr.InvalidField("name", "格式应为 regions/{区划代码}/reportSnapshots/{编号}")
+	}
+	code, err := scoped(ctx, "name", parent)
+	if err != nil {
+		return nil, err
+	}
+	id, err := strconv.Atoi(idPart)
+	if err != nil || id <= 0 {
+		return nil, apierr.InvalidField("name", "报表编号应为正整数")
+	}
+	r, err := s.w.ent.ReportSnapshot.Query().Where(reportsnapshot.ID(id), reportsnapshot.RegionID(code.String())).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apierr.ErrNotFound.WithMessage("未找到该报表")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("report.DownloadReportSnapshot: %w", err)
+	}
+	attach(ctx, r.FileName)
+	return &httpbody.HttpBody{ContentType: XLSX, Data: r.Content}, nil
+}

@@ -1,0 +1,72 @@
+package report
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/changzhi/redpoint/ent/region"
+	"github.com/changzhi/redpoint/ent/reportsnapshot"
+	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/regioncode"
+)
+
+// The snapshot jobs: the weekly dispatch (周调度) on Monday 08:00 covers
+// the week before; the monthly report (月通报) on the 1st at 08:00 covers
+// the month before. Both for the city, every county and every township.
+const (
+	WeeklyJob  = "report:weekly"
+	MonthlyJob = "report:monthly"
+)
+
+// Periodic are the snapshot schedules (Asia/Shanghai).
+var Periodic = []events.Periodic{
+	{Spec: "0 8 * * 1", Type: WeeklyJob, Unique: time.Hour},
+	{Spec: "0 8 1 * *", Type: MonthlyJob, Unique: time.Hour},
+}
+
+// Jobs are the snapshot jobs.
+func (w *Workloads) Jobs(now func() time.Time) []events.Job {
+	return []events.Job{
+		{Type: WeeklyJob, Handle: func(ctx context.Context, _ []byte) error {
+			return w.Snapshot(ctx, reportsnapshot.KindWEEKLY_DISPATCH, leaderboard.Of(leaderboard.Week, now()).Previous(), now())
+		}},
+		{Type: MonthlyJob, Handle: func(ctx context.Context, _ []byte) error {
+			return w.Snapshot(ctx, reportsnapshot.KindMONTHLY_REPORT, leaderboard.Of(leaderboard.Month, now()).Previous(), now())
+		}},
+	}
+}
+
+// Snapshot stores period p's report for the city, every county and every
+// township, once: a region that has it already is skipped, so a retried
+// job finishes the rest and a stored report never changes.
+func (w *Workloads) Snapshot(ctx context.Context, kind reportsnapshot.Kind, p leaderboard.Period, now time.Time) error {
+	regions, err := w.ent.Region.Query().Where(region.LevelIn(region.LevelCITY, region.LevelCOUNTY, region.LevelTOWNSHIP)).All(ctx)
+	if err != nil {
+		return fmt.Errorf("report.Snapshot: %w", err)
+	}
+	start, end := p.Range()
+	for _, r := range regions {
+		exists, err := w.ent.ReportSnapshot.Query().Where(reportsnapshot.RegionID(r.ID), reportsnapshot.KindEQ(kind), reportsnapshot.Period(p.String())).Exist(ctx)
+		if err != nil {
+			return fmt.Errorf("report.Snapshot: %w", err)
+		}
+		if exists {
+			continue
+		}
+		data, err := w.Workbook(ctx, Query{Region: regioncode.Code(r.ID), Start: start, End: end, Now: now}, r.Name)
+		if err != nil {
+			return err
+		}
+		err = w.ent.ReportSnapshot.Create().SetRegionID(r.ID).SetKind(kind).SetPeriod(p.String()).
+			SetFileName(FileName(r.Name, p.String(), start, end)).SetContent(data).
+			OnConflictColumns(reportsnapshot.FieldRegionID, reportsnapshot.FieldKind, reportsnapshot.FieldPeriod).DoNothing().Exec(ctx)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("report.Snapshot: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,382 @@
+// Package report is the township's oversight: workload figures computed
+// in SQL, overdue and follow-up lists, Excel reports, and the stored
+// weekly (周调度) and monthly (月通报) snapshots.
+package report
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/region"
+	"github.com/changzhi/redpoint/ent/servicepoint"
+	"github.com/changzhi/redpoint/ent/user"
+	"github.com/changzhi/redpoint/service/regioncode"
+)
+
+// GroupBy is how workload rows are grouped.
+type GroupBy string
+
+// The groupings.
+const (
+	ByChildRegion  GroupBy = "CHILD_REGION"
+	ByServicePoint GroupBy = "SERVICE_POINT"
+	ByAgent        GroupBy = "AGENT"
+	ByErrandType   GroupBy = "ERRAND_TYPE"
+)
+
+// Groupings in report order.
+var Groupings = []GroupBy{ByChildRegion, ByServicePoint, ByAgent, ByErrandType}
+
+// Row is one group's figures.
+type Row struct {
+	Key, Name                                                    string
+	Received, Completed, InProgress, NeedsMaterials, Overdue     int
+	CompletedLate, Ratings, Satisfied, BadRatings, OpenFollowUps int
+	Escalations                                                  int
+	MedianDays, P90Days                                          float64
+}
+
+// OnTimeRate is completed on time over completed.
+func (r Row) OnTimeRate() float64 {
+	if r.Completed == 0 {
+		return 0
+	}
+	return float64(r.Completed-r.CompletedLate) / float64(r.Completed)
+}
+
+// SatisfactionRate is 非常满意 + 满意 + 基本满意 over ratings.
+func (r Row) SatisfactionRate() float64 {
+	if r.Ratings == 0 {
+		return 0
+	}
+	return float64(r.Satisfied) / float64(r.Ratings)
+}
+
+// Query is one workload question.
+type Query struct {
+	Region     regioncode.Code
+	Start, End time.Time // [Start, End)
+	Now        time.Time
+	GroupBy    GroupBy
+}
+
+// Workloads answers workload queries with aggregations in the database.
+type Workloads struct {
+	db      *sql.DB
+	ent     *ent.Client
+	dialect string
+}
+
+// New returns the workload queries over the store's database.
+func New(db *sql.DB, client *ent.Client, dialectName string) *Workloads {
+	return &Workloads{db: db, ent: client, dialect: dialectName}
+}
+
+// childDigits is how many significant digits a child region of r has.
+func childDigits(r regioncode.Code) (int, bool) {
+	switch r.Level() {
+	case regioncode.Province:
+		return 4, true
+	case regioncode.City:
+		return 6, true
+	case regioncode.County:
+		return 9, true
+	case regioncode.Township:
+		return 12, true
+	}
+	return 0, false
+}
+
+// groupExpr is the SQL of a grouping key (text), or ” for the total.
+func (w *Workloads) groupExpr(q Query, total bool) (string, error) {
+	if total {
+		return "''", nil
+	}
+	switch q.GroupBy {
+	case ByChildRegion:
+		n, ok := childDigits(q.Region)
+		if !ok {
+			return "", fmt.Errorf("a village has no child regions")
+		}
+		return "substr(e.region_id, 1, " + strconv.Itoa(n) + ")", nil
+	case ByServicePoint:
+		return "CAST(e.service_point_id AS TEXT)", nil
+	case ByAgent:
+		return "CAST(e.agent_id AS TEXT)", nil
+	case ByErrandType:
+		return "e.errand_type_id", nil
+	}
+	return "", fmt.Errorf("unknown grouping %q", q.GroupBy)
+}
+
+// rebind turns ? placeholders into $1, $2… for PostgreSQL.
+func (w *Workloads) rebind(query string) string {
+	if w.dialect != dialect.Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+const running = "('ACCEPTED','IN_PROGRESS','FORWARDED')"
+
+// Rows computes the figures per group, and Total for the whole region.
+func (w *Workloads) Rows(ctx context.Context, q Query) ([]Row, error) {
+	rows, err := w.compute(ctx, q, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.name(ctx, q, rows); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].Received != rows[j].Received {
+			return rows[i].Received > rows[j].Received
+		}
+		return rows[i].Key < rows[j].Key
+	})
+	return rows, nil
+}
+
+// Total computes the whole region's figures.
+func (w *Workloads) Total(ctx context.Context, q Query) (Row, error) {
+	rows, err := w.compute(ctx, q, true)
+	if err != nil || len(rows) == 0 {
+		return Row{}, err
+	}
+	return rows[0], nil
+}
+
+func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, error) {
+	g, err := w.groupExpr(q, total)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := q.Region.Range()
+	start, end, now := q.Start.UTC(), q.End.UTC(), q.Now.UTC()
+	byKey := map[string]*Row{}
+	get := func(k string) *Row {
+		if byKey[k] == nil {
+			byKey[k] = &Row{Key: k}
+		}
+		return byKey[k]
+	}
+	if total {
+		get("")
+	}
+	run := func(query string, args []any, scan func(key string, rs *sql.Rows) error) error {
+		rs, err := w.db.QueryContext(ctx, w.rebind(query), args...)
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var key string
+			if err := scan(key, rs); err != nil {
+				return fmt.Errorf("report: %w", err)
+			}
+		}
+		return rs.Err()
+	}
+	// Counts from the errands themselves.
+	err = run(`SELECT `+g+` AS g,
+		SUM(CASE WHEN e.accept_time >= ? AND e.accept_time < ? THEN 1 ELSE 0 END),
+		SUM(CASE WHEN e.state = 'COMPLETED' AND e.close_time >= ? AND e.close_time < ? THEN 1 ELSE 0 END),
+		SUM(CASE WHEN e.state = 'COMPLETED' AND e.close_time >= ? AND e.close_time < ? AND e.close_time > e.due_time THEN 1 ELSE 0 END),
+		SUM(CASE WHEN e.state IN `+running+` THEN 1 ELSE 0 END),
+		SUM(CASE WHEN e.state = 'NEEDS_MATERIALS' THEN 1 ELSE 0 END),
+		SUM(CASE WHEN (e.state IN `+running+` AND e.due_time < ?) OR (e.state = 'NEEDS_MATERIALS' AND e.pause_time > e.due_time) THEN 1 ELSE 0 END)
+		FROM errands e
+		WHERE e.region_id >= ? AND e.region_id <= ?
+		  AND (e.accept_time >= ? OR e.close_time >= ? OR e.state IN ('ACCEPTED','IN_PROGRESS','FORWARDED','NEEDS_MATERIALS'))
+		GROUP BY g`,
+		[]any{start, end, start, end, start, end, now, lo, hi, start, start},
+		func(_ string, rs *sql.Rows) error {
+			var k string
+			var r Row
+			if err := rs.Scan(&k, &r.Received, &r.Completed, &r.CompletedLate, &r.InProgress, &r.NeedsMaterials, &r.Overdue); err != nil {
+				return err
+			}
+			row := get(k)
+			row.Received, row.Completed, row.CompletedLate = r.Received, r.Completed, r.CompletedLate
+			row.InProgress, row.NeedsMaterials, row.Overdue = r.InProgress, r.NeedsMaterials, r.Overdue
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	// Median and 90th percentile of handling time, by window functions.
+	err = run(`SELECT g,
+		AVG(CASE WHEN rn = (cnt + 1) / 2 OR rn = (cnt + 2) / 2 THEN wd END),
+		MAX(CASE WHEN rn = (cnt * 9 + 9) / 10 THEN wd END)
+		FROM (SELECT `+g+` AS g, e.working_days AS wd,
+		        ROW_NUMBER() OVER (PARTITION BY `+g+` ORDER BY e.working_days) AS rn,
+		        COUNT(*) OVER (PARTITION BY `+g+`) AS cnt
+		      FROM errands e
+		      WHERE e.region_id >= ? AND e.region_id <= ? AND e.state = 'COMPLETED'
+		        AND e.close_time >= ? AND e.close_time < ? AND e.working_days IS NOT NULL) t
+		GROUP BY g`,
+		[]any{lo, hi, start, end},
+		func(_ string, rs *sql.Rows) error {
+			var k string
+			var med, p90 sql.NullFloat64
+			if err := rs.Scan(&k, &med, &p90); err != nil {
+				return err
+			}
+			row := get(k)
+			row.MedianDays, row.P90Days = med.Float64, p90.Float64
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	// Ratings given in the period.
+	err = run(`SELECT `+g+` AS g, COUNT(*),
+		SUM(CASE WHEN r.level IN ('VERY_SATISFIED','SATISFIED','BASICALLY_SATISFIED') THEN 1 ELSE 0 END),
+		SUM(CASE WHEN r.level IN ('DISSATISFIED','VERY_DISSATISFIED') THEN 1 ELSE 0 END)
+		FROM ratings r JOIN errands e ON e.id = r.errand_id
+		WHERE e.region_id >= ? AND e.region_id <= ? AND r.create_time >= ? AND r.create_time < ?
+		GROUP BY g`,
+		[]any{lo, hi, start, end},
+		func(_ string, rs *sql.Rows) error {
+			var k string
+			var n, good, bad int
+			if err := rs.Scan(&k, &n, &good, &bad); err != nil {
+				return err
+			}
+			row := get(k)
+			row.Ratings, row.Satisfied, row.BadRatings = n, good, bad
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	// Follow-ups still open now.
+	err = run(`SELECT `+g+` AS g, COUNT(*)
+		FROM follow_ups f JOIN errands e ON e.id = f.errand_id
+		WHERE e.region_id >= ? AND e.region_id <= ? AND f.state = 'OPEN'
+		GROUP BY g`,
+		[]any{lo, hi},
+		func(_ string, rs *sql.Rows) error {
+			var k string
+			var n int
+			if err := rs.Scan(&k, &n); err != nil {
+				return err
+			}
+			get(k).OpenFollowUps = n
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	// Errands escalated to the township in the period.
+	err = run(`SELECT `+g+` AS g, COUNT(DISTINCT n.errand_id)
+		FROM notifications n JOIN errands e ON e.id = n.errand_id
+		WHERE e.region_id >= ? AND e.region_id <= ? AND n.kind = 'ESCALATION' AND n.create_time >= ? AND n.create_time < ?
+		GROUP BY g`,
+		[]any{lo, hi, start, end},
+		func(_ string, rs *sql.Rows) error {
+			var k string
+			var n int
+			if err := rs.Scan(&k, &n); err != nil {
+				return err
+			}
+			get(k).Escalations = n
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Row, 0, len(byKey))
+	for _, r := range byKey {
+		out = append(out, *r)
+	}
+	return out, nil
+}
+
+// name fills each row's display name and turns keys into resource names.
+func (w *Workloads) name(ctx context.Context, q Query, rows []Row) error {
+	names := map[string]string{}
+	var keys []string
+	for _, r := range rows {
+		keys = append(keys, r.Key)
+	}
+	switch q.GroupBy {
+	case ByChildRegion:
+		codes := make([]string, len(keys))
+		for i, k := range keys {
+			codes[i] = k + strings.Repeat("0", 12-len(k))
+		}
+		rs, err := w.ent.Region.Query().Where(region.IDIn(codes...)).All(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			names[r.ID] = r.Name
+		}
+		for i := range rows {
+			code := rows[i].Key + strings.Repeat("0", 12-len(rows[i].Key))
+			rows[i].Name, rows[i].Key = names[code], "regions/"+code
+		}
+	case ByServicePoint, ByAgent:
+		ids := make([]int, 0, len(keys))
+		for _, k := range keys {
+			id, _ := strconv.Atoi(k)
+			ids = append(ids, id)
+		}
+		collection := "servicePoints/"
+		if q.GroupBy == ByServicePoint {
+			rs, err := w.ent.ServicePoint.Query().Where(servicepoint.IDIn(ids...)).All(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				names[strconv.Itoa(r.ID)] = r.Name
+			}
+		} else {
+			collection = "users/"
+			rs, err := w.ent.User.Query().Where(user.IDIn(ids...)).All(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				names[strconv.Itoa(r.ID)] = r.DisplayName
+			}
+		}
+		for i := range rows {
+			rows[i].Name = names[rows[i].Key]
+			rows[i].Key = collection + rows[i].Key
+		}
+	case ByErrandType:
+		rs, err := w.ent.ErrandType.Query().Where(errandtype.IDIn(keys...)).All(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			names[r.ID] = r.Name
+		}
+		for i := range rows {
+			rows[i].Name = names[rows[i].Key]
+			rows[i].Key = "errandTypes/" + rows[i].Key
+		}
+	}
+	return nil
+}
