@@ -108,10 +108,12 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	}
 	s.gwConn = conn
 	s.gwMux = runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		// JSON for every message; a google.api.HttpBody answer (a file
+		// download) goes out as its own content type and bytes.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitDefaultValues: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false}, // a misspelt field is a client bug: say so
-		}),
+		}}),
 		runtime.WithErrorHandler(gatewayErrorHandler),
 		// A file download names itself: Content-Disposition goes out as is.
 		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
