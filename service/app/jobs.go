@@ -25,6 +25,7 @@ const PurgeJob = "maintenance:purge"
 
 // jobs is the background half of the process: relay, workers, scheduler.
 type jobs struct {
+	reports   *report.Workloads
 	relay     *events.Relay
 	worker    *events.Worker
 	scheduler *events.Scheduler
@@ -74,6 +75,7 @@ func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *rep
 		scheduler.TTL = a.LeaderTTL
 	}
 	return &jobs{
+		reports:   reports,
 		relay:     events.NewRelay(a.Store.Client, client, queue, handlers, a.log, reg),
 		worker:    events.NewWorker(a.Store.Client, a.KV.Client, queue, handlers, jobList, a.log, reg),
 		scheduler: scheduler,
@@ -87,6 +89,9 @@ func (j *jobs) Leader() bool { return j.scheduler.Leader() }
 
 // Timers are the SLA timers, for tests that sweep on demand.
 func (j *jobs) Timers() *sla.Timers { return j.timers }
+
+// Reports are the workload queries, for tests that snapshot on demand.
+func (j *jobs) Reports() *report.Workloads { return j.reports }
 
 // Relay is the outbox relay.
 func (j *jobs) Relay() *events.Relay { return j.relay }
