@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -123,6 +124,11 @@ func configFlags(fs *flag.FlagSet) *app.Config {
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("REDPOINT_DATABASE_URL", ""), "postgres:// URL; empty: SQLite in the data dir (REDPOINT_DATABASE_URL)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", env("REDPOINT_REDIS_URL", ""), "redis:// URL; empty: an in-process Redis (REDPOINT_REDIS_URL)")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("REDPOINT_LOG_LEVEL", def.LogLevel), "debug, info, warn or error (REDPOINT_LOG_LEVEL)")
+	proxies, err := strconv.Atoi(env("REDPOINT_TRUSTED_PROXIES", "0"))
+	if err != nil {
+		proxies = -1 // Validate names the setting
+	}
+	fs.IntVar(&cfg.TrustedProxies, "trusted-proxies", proxies, "load balancers in front of the REST port (REDPOINT_TRUSTED_PROXIES)")
 	cfg.PIIKey = os.Getenv("REDPOINT_PII_KEY") // secrets: never flags, never logged
 	cfg.AuthKey = os.Getenv("REDPOINT_AUTH_KEY")
 	return cfg

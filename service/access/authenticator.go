@@ -21,10 +21,14 @@ var ErrNotInPolicy = apierr.ErrPermissionDenied.WithMessage("该接口未开放"
 type Authenticator struct {
 	Tokens   *Tokens
 	Policies map[string]Policy
+	// TrustedProxies is how many proxies (load balancers) stand in front
+	// of the REST port, each appending to X-Forwarded-For.
+	TrustedProxies int
 }
 
 // Authenticate implements the server's auth hook.
 func (a *Authenticator) Authenticate(ctx context.Context, method string, _ any) (context.Context, error) {
+	ctx = context.WithValue(ctx, clientIPKey{}, clientIP(ctx, a.TrustedProxies))
 	pol, ok := a.Policies[method]
 	if !ok {
 		return ctx, ErrNotInPolicy
@@ -33,6 +37,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, method string, _ any) 
 	if present {
 		p, err := a.Tokens.ParseAccess(token)
 		if err != nil {
+			if pol.Public {
+				// An app that still sends its expired token must be able
+				// to refresh, log out and read public data.
+				return ctx, nil
+			}
 			return ctx, err
 		}
 		ctx = NewContext(ctx, p)
@@ -60,19 +69,33 @@ func bearer(ctx context.Context) (string, bool) {
 	return "", false
 }
 
-// ClientIP is the caller's address: the peer of a gRPC call, or for a REST
-// call (which reaches gRPC in-process) the address the gateway appended to
-// X-Forwarded-For, which is the HTTP peer.
+type clientIPKey struct{}
+
+// ClientIP is the caller's address, as the authenticator found it.
 func ClientIP(ctx context.Context) string {
+	if ip, ok := ctx.Value(clientIPKey{}).(string); ok {
+		return ip
+	}
+	return clientIP(ctx, 0)
+}
+
+// clientIP is the peer of a gRPC call; for a REST call (which reaches gRPC
+// in-process) it is read from X-Forwarded-For, to which the gateway
+// appended its HTTP peer: skipping the trusted proxies from the right, the
+// next address is the client's. Addresses further left are the client's
+// own claims and are not believed.
+func clientIP(ctx context.Context, trusted int) string {
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil && net.ParseIP(host) != nil {
 			return host
 		}
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	if fwd := md.Get("x-forwarded-for"); len(fwd) > 0 {
-		parts := strings.Split(fwd[len(fwd)-1], ",")
-		return strings.TrimSpace(parts[len(parts)-1])
+	fwd := md.Get("x-forwarded-for")
+	if len(fwd) == 0 {
+		return ""
 	}
-	return ""
+	parts := strings.Split(fwd[len(fwd)-1], ",")
+	i := max(len(parts)-1-trusted, 0)
+	return strings.TrimSpace(parts[i])
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/changzhi/redpoint/service/kv"
 )
 
@@ -32,44 +34,34 @@ func (l *limiter) keys(phone, ip string) (string, string) {
 	return l.kv.Key("rl", "login", "phone", hex.EncodeToString(h[:12])), l.kv.Key("rl", "login", "ip", ip)
 }
 
-// blocked reports whether either counter is at its limit.
-func (l *limiter) blocked(ctx context.Context, phone, ip string) (bool, error) {
-	pk, ik := l.keys(phone, ip)
-	vals, err := l.kv.Client.MGet(ctx, pk, ik).Result()
-	if err != nil {
-		return false, fmt.Errorf("access.limiter: %w", err)
-	}
-	return count(vals[0]) >= l.limits.PerPhone || (ip != "" && count(vals[1]) >= l.limits.PerIP), nil
-}
-
-// fail counts one failed attempt against both keys, in one round trip.
-func (l *limiter) fail(ctx context.Context, phone, ip string) error {
+// attempt counts a login attempt against the phone and the address
+// before the password is checked — atomically, so concurrent guesses
+// can't all slip under the limit — and reports whether either is over.
+func (l *limiter) attempt(ctx context.Context, phone, ip string) (bool, error) {
 	pk, ik := l.keys(phone, ip)
 	pipe := l.kv.Client.TxPipeline()
-	pipe.Incr(ctx, pk)
+	pn := pipe.Incr(ctx, pk)
 	pipe.ExpireNX(ctx, pk, l.limits.Window)
+	var in *redis.IntCmd
 	if ip != "" {
-		pipe.Incr(ctx, ik)
+		in = pipe.Incr(ctx, ik)
 		pipe.ExpireNX(ctx, ik, l.limits.Window)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("access.limiter: %w", err)
+		return false, fmt.Errorf("access.limiter: %w", err)
 	}
-	return nil
+	return pn.Val() > int64(l.limits.PerPhone) || (in != nil && in.Val() > int64(l.limits.PerIP)), nil
 }
 
-// reset clears the phone's counter after a successful login.
-func (l *limiter) reset(ctx context.Context, phone string) error {
-	pk, _ := l.keys(phone, "")
-	return l.kv.Client.Del(ctx, pk).Err()
-}
-
-func count(v any) int {
-	s, ok := v.(string)
-	if !ok {
-		return 0
+// succeeded forgives a successful attempt: the phone starts afresh and
+// the address gets its attempt back.
+func (l *limiter) succeeded(ctx context.Context, phone, ip string) error {
+	pk, ik := l.keys(phone, ip)
+	pipe := l.kv.Client.TxPipeline()
+	pipe.Del(ctx, pk)
+	if ip != "" {
+		pipe.Decr(ctx, ik)
 	}
-	n := 0
-	fmt.Sscanf(s, "%d", &n)
-	return n
+	_, err := pipe.Exec(ctx)
+	return err
 }

@@ -56,7 +56,7 @@ func (s *Server) Login(ctx context.Context, req *redpointv1.LoginRequest) (*redp
 		return nil, err
 	}
 	ip := ClientIP(ctx)
-	blocked, err := s.limiter.blocked(ctx, phone, ip)
+	blocked, err := s.limiter.attempt(ctx, phone, ip)
 	if err != nil {
 		return nil, err
 	}
@@ -76,12 +76,9 @@ func (s *Server) Login(ctx context.Context, req *redpointv1.LoginRequest) (*redp
 		return nil, fmt.Errorf("access.Login: %w", err)
 	}
 	if u == nil || !ok {
-		if err := s.limiter.fail(ctx, phone, ip); err != nil {
-			return nil, err
-		}
 		return nil, ErrBadCredentials
 	}
-	if err := s.limiter.reset(ctx, phone); err != nil {
+	if err := s.limiter.succeeded(ctx, phone, ip); err != nil {
 		return nil, err
 	}
 	refresh, refreshExp, err := s.tokens.NewFamily(ctx, u.ID)

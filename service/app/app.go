@@ -52,6 +52,8 @@ type App struct {
 	AuthKey []byte
 	// LoginLimits bound failed logins; DefaultLoginLimits when zero.
 	LoginLimits access.LoginLimits
+	// TrustedProxies is how many load balancers front the REST port.
+	TrustedProxies int
 	// NoWorkers keeps Serve from running the relay, workers and scheduler
 	// (run them apart with Work).
 	NoWorkers bool
@@ -78,7 +80,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &App{log: log}
+	a := &App{log: log, TrustedProxies: cfg.TrustedProxies}
 	keys, err := cfg.keyring()
 	if err != nil {
 		return nil, err
@@ -167,7 +169,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	}
 	authenticator := a.Authenticator
 	if authenticator == nil {
-		authenticator = &access.Authenticator{Tokens: tokens, Policies: access.Policies}
+		authenticator = &access.Authenticator{Tokens: tokens, Policies: access.Policies, TrustedProxies: a.TrustedProxies}
 	}
 	auditLog := audit.New(a.Store.Client, a.log)
 	users := access.NewUserServer(a.Store.Client, tokens)

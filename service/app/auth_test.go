@@ -333,3 +333,24 @@ func TestBatchItemsAreAuditedEachInTheirTransaction(t *testing.T) {
 		t.Errorf("batch wrote %d audit lines, want 2 (one per created item)", n)
 	}
 }
+
+// TestExpiredTokenStillRefreshes: an app that sends its expired access
+// token along can still refresh, log out and read public data.
+func TestExpiredTokenStillRefreshes(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: smallDemo()})
+	auth := redpointv1.NewAuthServiceClient(s.GRPC)
+	sess, err := auth.Login(context.Background(), &redpointv1.LoginRequest{Phone: demo.GuhanAgentPhone, Password: demo.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := bearer(sess.AccessToken + "-expired")
+	if _, err := auth.RefreshSession(stale, &redpointv1.RefreshSessionRequest{RefreshToken: sess.RefreshToken}); err != nil {
+		t.Errorf("refresh with a stale access token attached: %v", err)
+	}
+	if _, err := redpointv1.NewRegionServiceClient(s.GRPC).GetRegion(stale, &redpointv1.GetRegionRequest{Name: "regions/140400000000"}); err != nil {
+		t.Errorf("public read with a stale token: %v", err)
+	}
+	if _, err := redpointv1.NewErrandServiceClient(s.GRPC).ListErrands(stale, &redpointv1.ListErrandsRequest{}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("a protected call with a stale token: %v", err)
+	}
+}

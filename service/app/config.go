@@ -21,6 +21,10 @@ type Config struct {
 	PIIKey      string // REDPOINT_PII_KEY; empty in embedded mode: a key file in DataDir
 	AuthKey     string // REDPOINT_AUTH_KEY; empty in embedded mode: a key file in DataDir
 	LogLevel    string // REDPOINT_LOG_LEVEL: debug, info, warn, error
+	// TrustedProxies is how many load balancers stand in front of the
+	// REST port (REDPOINT_TRUSTED_PROXIES); it tells clients' addresses
+	// from the proxies' for rate limits and the audit log.
+	TrustedProxies int
 }
 
 // Defaults are the embedded mode's settings.
@@ -55,6 +59,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Level(); err != nil {
 		return err
+	}
+	if c.TrustedProxies < 0 || c.TrustedProxies > 10 {
+		return fmt.Errorf("REDPOINT_TRUSTED_PROXIES: %d is not 0–10", c.TrustedProxies)
 	}
 	return nil
 }

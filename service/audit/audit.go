@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -100,7 +101,11 @@ func (l *Log) Interceptor(policies map[string]access.Policy) grpc.UnaryServerInt
 			return resp, err
 		}
 		resource, region := target(req, resp)
-		if aerr := l.record(ctx, info.FullMethod, resource, region, false); aerr != nil {
+		// The write is committed: a client that hangs up now must not
+		// cost its audit line.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if aerr := l.record(actx, info.FullMethod, resource, region, false); aerr != nil {
 			// The write is committed; losing its audit line is logged loudly.
 			l.log.ErrorContext(ctx, "audit entry lost", "method", info.FullMethod, "resource", resource, "error", aerr)
 		}

@@ -151,9 +151,10 @@ type Cache struct {
 	load func(context.Context) ([]Day, error)
 	ttl  time.Duration
 
-	mu      sync.Mutex
-	cal     *Calendar
-	expires time.Time
+	mu         sync.Mutex
+	cal        *Calendar
+	expires    time.Time
+	refreshing bool
 }
 
 // NewCache returns a cache over load.
@@ -161,23 +162,42 @@ func NewCache(load func(context.Context) ([]Day, error), ttl time.Duration) *Cac
 	return &Cache{load: load, ttl: ttl}
 }
 
-// Get returns the calendar, reloading it when stale. A failed reload keeps
-// serving the last calendar it had.
+// Get returns the calendar. Only the very first call waits for the
+// database; after that a stale calendar is served while one background
+// refresh runs, so a caller inside a transaction never waits on the pool.
 func (c *Cache) Get(ctx context.Context) (*Calendar, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cal != nil && time.Now().Before(c.expires) {
-		return c.cal, nil
+	cal, fresh := c.cal, time.Now().Before(c.expires)
+	if cal != nil && !fresh && !c.refreshing {
+		c.refreshing = true
+		go c.refresh()
+	}
+	c.mu.Unlock()
+	if cal != nil {
+		return cal, nil
 	}
 	days, err := c.load(ctx)
 	if err != nil {
-		if c.cal != nil {
-			return c.cal, nil
-		}
 		return nil, fmt.Errorf("calendar.Cache: %w", err)
 	}
-	c.cal, c.expires = New(days), time.Now().Add(c.ttl)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cal == nil {
+		c.cal, c.expires = New(days), time.Now().Add(c.ttl)
+	}
 	return c.cal, nil
+}
+
+func (c *Cache) refresh() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	days, err := c.load(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refreshing = false
+	if err == nil {
+		c.cal, c.expires = New(days), time.Now().Add(c.ttl)
+	}
 }
 
 // Invalidate forces the next Get to reload.

@@ -46,6 +46,12 @@ func (s *Server) create(ctx context.Context, req *redpointv1.CreateErrandRequest
 	if err != nil {
 		return nil, false, err
 	}
+	hashed := proto.Clone(req).(*redpointv1.CreateErrandRequest)
+	hashed.RequestId = ""
+	out := &redpointv1.Errand{}
+	if found, err := s.idem.Replay(ctx, methodCreate, p.UserID, req.GetRequestId(), hashed, out); found || err != nil {
+		return out, found, err
+	}
 	in, err := s.validateCreate(ctx, req.GetErrand())
 	if err != nil {
 		return nil, false, err
@@ -54,9 +60,6 @@ func (s *Server) create(ctx context.Context, req *redpointv1.CreateErrandRequest
 	if err != nil {
 		return nil, false, err
 	}
-	hashed := proto.Clone(req).(*redpointv1.CreateErrandRequest)
-	hashed.RequestId = ""
-	out := &redpointv1.Errand{}
 	replayed, err := s.idem.Do(ctx, methodCreate, p.UserID, req.GetRequestId(), hashed, out,
 		func(ctx context.Context, tx *ent.Tx) (proto.Message, error) { return s.insert(ctx, tx, p, in, cal) })
 	if err != nil {

@@ -339,3 +339,50 @@ func TestRESTFlowWithEtagConflict(t *testing.T) {
 		t.Errorf("history: %d %s", code, raw)
 	}
 }
+
+// TestConcurrentRetriesOfATransition: the app fires its queued :start
+// again while the first is still running; every call gets the first
+// result, none an INVALID_STATE_TRANSITION.
+func TestConcurrentRetriesOfATransition(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.agent()
+	for round := 0; round < 5; round++ {
+		x := e.create(t)
+		id := requestID()
+		var wg sync.WaitGroup
+		etags := make([]string, 4)
+		errs := make([]error, 4)
+		for i := range etags {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				out, err := e.client.StartErrand(ctx, &redpointv1.StartErrandRequest{Name: x.Name, RequestId: id})
+				errs[i] = err
+				if err == nil {
+					etags[i] = out.Etag
+				}
+			}(i)
+		}
+		wg.Wait()
+		for i := range etags {
+			if errs[i] != nil || etags[i] != etags[0] {
+				t.Fatalf("round %d call %d: %v (etag %q, first %q)", round, i, errs[i], etags[i], etags[0])
+			}
+		}
+	}
+}
+
+// TestPatchWithEtagInBodyAndNoMask: the gateway makes a mask of every body
+// key; the etag guards the write and is not a field to change.
+func TestPatchWithEtagInBodyAndNoMask(t *testing.T) {
+	e := newEnv(t)
+	x := e.create(t)
+	code, body := e.Do(t, demo.GuhanAgentPhone, http.MethodPatch, "/v1/"+x.Name, map[string]any{"description": "新的描述", "etag": x.Etag})
+	if code != 200 {
+		t.Fatalf("PATCH: %d %s", code, body)
+	}
+	code, _ = e.Do(t, demo.GuhanAgentPhone, http.MethodPatch, "/v1/"+x.Name, map[string]any{"description": "再改", "etag": x.Etag})
+	if code != http.StatusConflict {
+		t.Errorf("stale etag in the body: %d, want 409", code)
+	}
+}

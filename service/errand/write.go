@@ -244,7 +244,7 @@ func (s *Server) UpdateErrand(ctx context.Context, req *redpointv1.UpdateErrandR
 	if in == nil {
 		return nil, apierr.InvalidField("errand", "缺少事项内容")
 	}
-	paths := req.GetUpdateMask().GetPaths()
+	paths := resname.UpdatePaths(req.GetUpdateMask().GetPaths())
 	if len(paths) == 0 {
 		for path := range updatable {
 			if given(in, path) {

@@ -87,6 +87,13 @@ func (k *Keeper) Do(ctx context.Context, method string, callerID int, requestID 
 			return found, err
 		}
 		err := k.inTx(ctx, func(tx *ent.Tx) error {
+			// Claim the key first: a concurrent call with the same key
+			// waits here on the unique index until this one commits, then
+			// fails and replays the stored response — it never runs the
+			// write against the state this one left behind.
+			if err := tx.IdempotencyKey.Create().SetKey(key).SetRequestHash(hash).SetResponse([]byte{}).Exec(ctx); err != nil {
+				return err
+			}
 			resp, err := write(ctx, tx)
 			if err != nil {
 				return err
@@ -99,11 +106,7 @@ func (k *Keeper) Do(ctx context.Context, method string, callerID int, requestID 
 			if err != nil {
 				return err
 			}
-			// The key is written last, with the response: if a concurrent
-			// call with the same key committed first, this insert fails on
-			// the unique key, the whole write rolls back, and the loop
-			// returns the first call's response.
-			if err := tx.IdempotencyKey.Create().SetKey(key).SetRequestHash(hash).SetResponse([]byte(sealed)).Exec(ctx); err != nil {
+			if err := tx.IdempotencyKey.Update().Where(idempotencykey.Key(key)).SetResponse([]byte(sealed)).Exec(ctx); err != nil {
 				return err
 			}
 			proto.Reset(out)
@@ -161,6 +164,20 @@ func requestHash(req proto.Message) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// Replay looks a request id up before any validation against data that
+// may have changed since the first call (an errand type deactivated in
+// between must not fail the retry of a create that succeeded).
+func (k *Keeper) Replay(ctx context.Context, method string, callerID int, requestID string, req proto.Message, out proto.Message) (bool, error) {
+	if requestID == "" || !ValidRequestID(requestID) {
+		return false, nil
+	}
+	hash, err := requestHash(req)
+	if err != nil {
+		return false, err
+	}
+	return k.lookup(ctx, method+":"+strconv.Itoa(callerID)+":"+requestID, hash, out)
 }
 
 // Purge deletes keys older than Retention.

@@ -72,21 +72,25 @@ func (b *Boards) pointCounts(ctx context.Context) (map[string]int, error) {
 // transaction's client, never waiting for a second pool connection.
 func (b *Boards) pointCountsWith(ctx context.Context, db *ent.Client) (map[string]int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.counts != nil && time.Since(b.countsAt) < 10*time.Minute {
-		return b.counts, nil
+	counts, fresh := b.counts, time.Since(b.countsAt) < 10*time.Minute
+	b.mu.Unlock()
+	if counts != nil && fresh {
+		return counts, nil
 	}
+	// No lock is held while querying: a job inside a transaction may call this.
 	villages, err := db.ServicePoint.Query().Where(servicepoint.Active(true)).Select(servicepoint.FieldRegionID).Strings(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard.pointCounts: %w", err)
 	}
-	counts := map[string]int{}
+	counts = map[string]int{}
 	for _, v := range villages {
 		tw, co, _ := scopes(v)
 		counts[tw]++
 		counts[co]++
 	}
+	b.mu.Lock()
 	b.counts, b.countsAt = counts, time.Now()
+	b.mu.Unlock()
 	return counts, nil
 }
 

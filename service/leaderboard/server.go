@@ -45,8 +45,17 @@ func (s *Server) period(field, v string) (Period, error) {
 	if err != nil {
 		return Period{}, apierr.InvalidField(field, "周期应为 2026-W48、2026-11、2026-Q4 或 2026")
 	}
+	// Boards are built on demand: only for periods that have begun, and
+	// not older than History, so a caller can't make us build hundreds.
+	start, end := p.Range()
+	if now := s.now(); start.After(now) || end.Before(now.Add(-History)) {
+		return Period{}, apierr.InvalidField(field, "只能查看已开始且不早于三年前的周期")
+	}
 	return p, nil
 }
+
+// History is how far back boards can be read.
+const History = 3 * 366 * 24 * time.Hour
 
 // ListLeaderboardEntries reads one board.
 func (s *Server) ListLeaderboardEntries(ctx context.Context, req *redpointv1.ListLeaderboardEntriesRequest) (*redpointv1.ListLeaderboardEntriesResponse, error) {

@@ -86,3 +86,16 @@ func Name(collection string, id any) string {
 		panic("resname.Name: id must be int or string")
 	}
 }
+
+// UpdatePaths are an update_mask's paths without name and etag: the REST
+// gateway derives a mask from every key of a PATCH body, and those two
+// identify and guard the resource rather than change it.
+func UpdatePaths(paths []string) []string {
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if p != "name" && p != "etag" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
