@@ -117,11 +117,7 @@ func (s *Server) GetWorkload(ctx context.Context, req *redpointv1.GetWorkloadReq
 		return nil, err
 	}
 	q := Query{Region: code, Start: start, End: end, Now: s.now(), GroupBy: group}
-	total, err := s.w.Total(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.w.Rows(ctx, q)
+	rows, total, err := s.w.RowsAndTotal(ctx, q)
 	if err != nil {
 		return nil, err
 	}

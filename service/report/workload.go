@@ -165,7 +165,42 @@ func (w *Workloads) Total(ctx context.Context, q Query) (Row, error) {
 	return rows[0], nil
 }
 
-func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, error) {
+// RowsAndTotal computes the groups and the total together: the total's
+// counts are the sums of the groups' (every errand is in exactly one
+// group), so only its percentiles need their own query.
+func (w *Workloads) RowsAndTotal(ctx context.Context, q Query) ([]Row, Row, error) {
+	rows, err := w.Rows(ctx, q)
+	if err != nil {
+		return nil, Row{}, err
+	}
+	var t Row
+	for _, r := range rows {
+		t.Received += r.Received
+		t.Completed += r.Completed
+		t.InProgress += r.InProgress
+		t.NeedsMaterials += r.NeedsMaterials
+		t.Overdue += r.Overdue
+		t.CompletedLate += r.CompletedLate
+		t.Ratings += r.Ratings
+		t.Satisfied += r.Satisfied
+		t.BadRatings += r.BadRatings
+		t.OpenFollowUps += r.OpenFollowUps
+		t.Escalations += r.Escalations
+	}
+	pct, err := w.compute(ctx, q, true, true)
+	if err != nil {
+		return nil, Row{}, err
+	}
+	if len(pct) > 0 {
+		t.MedianDays, t.P90Days = pct[0].MedianDays, pct[0].P90Days
+	}
+	return rows, t, nil
+}
+
+// compute runs the five aggregations; with onlyPercentiles, just the
+// percentile one (a total's counts are the sums of its groups' counts).
+func (w *Workloads) compute(ctx context.Context, q Query, total bool, onlyPercentiles ...bool) ([]Row, error) {
+	skipCounts := len(onlyPercentiles) > 0 && onlyPercentiles[0]
 	g, err := w.groupExpr(q, total)
 	if err != nil {
 		return nil, err
@@ -197,7 +232,8 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 		return rs.Err()
 	}
 	// Counts from the errands themselves.
-	err = run(`SELECT `+g+` AS g,
+	if !skipCounts {
+		err = run(`SELECT `+g+` AS g,
 		SUM(CASE WHEN e.accept_time >= ? AND e.accept_time < ? THEN 1 ELSE 0 END),
 		SUM(CASE WHEN e.state = 'COMPLETED' AND e.close_time >= ? AND e.close_time < ? THEN 1 ELSE 0 END),
 		SUM(CASE WHEN e.state = 'COMPLETED' AND e.close_time >= ? AND e.close_time < ? AND e.close_time > e.due_time THEN 1 ELSE 0 END),
@@ -208,22 +244,25 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 		WHERE e.region_id >= ? AND e.region_id <= ?
 		  AND (e.accept_time >= ? OR e.close_time >= ? OR e.state IN ('ACCEPTED','IN_PROGRESS','FORWARDED','NEEDS_MATERIALS'))
 		GROUP BY g`,
-		[]any{start, end, start, end, start, end, now, lo, hi, start, start},
-		func(_ string, rs *sql.Rows) error {
-			var k string
-			var r Row
-			if err := rs.Scan(&k, &r.Received, &r.Completed, &r.CompletedLate, &r.InProgress, &r.NeedsMaterials, &r.Overdue); err != nil {
-				return err
-			}
-			row := get(k)
-			row.Received, row.Completed, row.CompletedLate = r.Received, r.Completed, r.CompletedLate
-			row.InProgress, row.NeedsMaterials, row.Overdue = r.InProgress, r.NeedsMaterials, r.Overdue
-			return nil
-		})
-	if err != nil {
-		return nil, err
+			[]any{start, end, start, end, start, end, now, lo, hi, start, start},
+			func(_ string, rs *sql.Rows) error {
+				var k string
+				var r Row
+				if err := rs.Scan(&k, &r.Received, &r.Completed, &r.CompletedLate, &r.InProgress, &r.NeedsMaterials, &r.Overdue); err != nil {
+					return err
+				}
+				row := get(k)
+				row.Received, row.Completed, row.CompletedLate = r.Received, r.Completed, r.CompletedLate
+				row.InProgress, row.NeedsMaterials, row.Overdue = r.InProgress, r.NeedsMaterials, r.Overdue
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
 	}
 	// Median and 90th percentile of handling time, by window functions.
+	// (state || '' keeps the planners off the state index: 23,000
+	// completed errands city-wide, against a few hundred in the region.)
 	err = run(`SELECT g,
 		AVG(CASE WHEN rn = (cnt + 1) / 2 OR rn = (cnt + 2) / 2 THEN wd END),
 		MAX(CASE WHEN rn = (cnt * 9 + 9) / 10 THEN wd END)
@@ -231,7 +270,7 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 		        ROW_NUMBER() OVER (PARTITION BY `+g+` ORDER BY e.working_days) AS rn,
 		        COUNT(*) OVER (PARTITION BY `+g+`) AS cnt
 		      FROM errands e
-		      WHERE e.region_id >= ? AND e.region_id <= ? AND e.state = 'COMPLETED'
+		      WHERE e.region_id >= ? AND e.region_id <= ? AND e.state || '' = 'COMPLETED'
 		        AND e.close_time >= ? AND e.close_time < ? AND e.working_days IS NOT NULL) t
 		GROUP BY g`,
 		[]any{lo, hi, start, end},
@@ -247,6 +286,13 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 		})
 	if err != nil {
 		return nil, err
+	}
+	if skipCounts {
+		out := make([]Row, 0, len(byKey))
+		for _, r := range byKey {
+			out = append(out, *r)
+		}
+		return out, nil
 	}
 	// Ratings given in the period.
 	err = run(`SELECT `+g+` AS g, COUNT(*),
