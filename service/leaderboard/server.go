@@ -265,14 +265,21 @@ func (b *Boards) Handler() events.Handler {
 	}
 }
 
-// ReconcileJob compares today's boards with the database and repairs any
-// drift (a lost update, a rebuild that raced an update).
+// ReconcileJob compares the current and the previous period's boards with
+// the database and repairs any drift (an update applied twice by a
+// retried job, a rebuild that raced an update).
 const ReconcileJob = "leaderboard:reconcile"
 
 // Job is the reconcile job; drift counts what it repaired.
 func (b *Boards) Job(now func() time.Time, drift func(n int)) events.Job {
 	return events.Job{Type: ReconcileJob, Handle: func(ctx context.Context, _ []byte) error {
+		// The current periods, and the ones just closed: their boards
+		// feed the 周调度 and 月通报 and must end exact.
+		var periods []Period
 		for _, p := range All(now()) {
+			periods = append(periods, p, p.Previous())
+		}
+		for _, p := range periods {
 			n, err := b.Reconcile(ctx, p)
 			if err != nil {
 				return err
