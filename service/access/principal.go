@@ -5,6 +5,7 @@ import (
 
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/regioncode"
+	"github.com/changzhi/redpoint/service/resname"
 )
 
 // Role is a staff role.
@@ -65,4 +66,24 @@ func Caller(ctx context.Context) (Principal, error) {
 		return p, apierr.ErrUnauthenticated
 	}
 	return p, nil
+}
+
+// ErrRegionOutOfScope denies a region outside the caller's scope.
+var ErrRegionOutOfScope = apierr.ErrPermissionDenied.WithMessage("该地区超出您的管辖范围")
+
+// InScope parses the region name in field and checks, before anything is
+// read, that it lies in the caller's scope.
+func InScope(ctx context.Context, field, name string) (Principal, regioncode.Code, error) {
+	p, err := Caller(ctx)
+	if err != nil {
+		return p, "", err
+	}
+	code, err := resname.Region(field, name)
+	if err != nil {
+		return p, "", err
+	}
+	if !p.Covers(code) {
+		return p, "", ErrRegionOutOfScope
+	}
+	return p, code, nil
 }

@@ -108,16 +108,9 @@ func (s *UserServer) GetUser(ctx context.Context, req *redpointv1.GetUserRequest
 
 // ListUsers lists the accounts scoped in a region's subtree.
 func (s *UserServer) ListUsers(ctx context.Context, req *redpointv1.ListUsersRequest) (*redpointv1.ListUsersResponse, error) {
-	p, err := Caller(ctx)
+	_, parent, err := InScope(ctx, "parent", req.GetParent())
 	if err != nil {
 		return nil, err
-	}
-	parent, err := resname.Region("parent", req.GetParent())
-	if err != nil {
-		return nil, err
-	}
-	if !p.Covers(parent) {
-		return nil, ErrUserOutOfScope.WithMessage("无权查看该地区的账号")
 	}
 	size, err := pagetoken.Size(req.GetPageSize())
 	if err != nil {

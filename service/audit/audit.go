@@ -136,16 +136,9 @@ func stringField(m proto.Message, name string) string {
 
 // ListAuditEntries lists the entries of a region's subtree, newest first.
 func (l *Log) ListAuditEntries(ctx context.Context, req *redpointv1.ListAuditEntriesRequest) (*redpointv1.ListAuditEntriesResponse, error) {
-	p, err := access.Caller(ctx)
+	_, parent, err := access.InScope(ctx, "parent", req.GetParent())
 	if err != nil {
 		return nil, err
-	}
-	parent, err := resname.Region("parent", req.GetParent())
-	if err != nil {
-		return nil, err
-	}
-	if !p.Covers(parent) {
-		return nil, apierr.ErrPermissionDenied.WithMessage("无权查看该地区的审计日志")
 	}
 	size, err := pagetoken.Size(req.GetPageSize())
 	if err != nil {

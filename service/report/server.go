@@ -50,23 +50,10 @@ func NewServer(w *Workloads, cal *calendar.Cache) *Server {
 // SetClock replaces the clock (the default period, "overdue now").
 func (s *Server) SetClock(now func() time.Time) { s.now = now }
 
-var errOutOfScope = apierr.ErrPermissionDenied.WithMessage("无权查看该地区的报表")
-
-// scoped parses a region name and checks it lies in the caller's scope,
-// before anything is read.
+// scoped is access.InScope without the caller.
 func scoped(ctx context.Context, field, name string) (regioncode.Code, error) {
-	p, err := access.Caller(ctx)
-	if err != nil {
-		return "", err
-	}
-	code, err := resname.Region(field, name)
-	if err != nil {
-		return "", err
-	}
-	if !p.Covers(code) {
-		return "", errOutOfScope
-	}
-	return code, nil
+	_, code, err := access.InScope(ctx, field, name)
+	return code, err
 }
 
 func workloadRegion(ctx context.Context, name string) (regioncode.Code, error) {
