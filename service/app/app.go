@@ -190,6 +190,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	notifications := sla.NewNotifications(a.Store.Client)
 	calendars := directory.NewCalendarServer(a.Store.Client, cal)
 	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog)
+	calendars.Due = errands
 	if a.Clock != nil {
 		errands.SetClock(a.Clock)
 	}

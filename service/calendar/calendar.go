@@ -200,6 +200,19 @@ func (c *Cache) refresh() {
 	}
 }
 
+// Reload loads the calendar now and returns it (after an admin changed it).
+func (c *Cache) Reload(ctx context.Context) (*Calendar, error) {
+	days, err := c.load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("calendar.Cache: %w", err)
+	}
+	cal := New(days)
+	c.mu.Lock()
+	c.cal, c.expires = cal, time.Now().Add(c.ttl)
+	c.mu.Unlock()
+	return cal, nil
+}
+
 // Invalidate forces the next Get to reload.
 func (c *Cache) Invalidate() {
 	c.mu.Lock()

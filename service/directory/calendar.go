@@ -18,6 +18,13 @@ type CalendarServer struct {
 	redpointv1.UnimplementedCalendarServiceServer
 	db    *ent.Client
 	cache *calendar.Cache
+	// Due recomputes open errands' due times after a year is loaded.
+	Due DueRecomputer
+}
+
+// DueRecomputer moves open errands' due times onto a changed calendar.
+type DueRecomputer interface {
+	RecomputeDue(ctx context.Context, from time.Time) (int, error)
 }
 
 var _ redpointv1.CalendarServiceServer = (*CalendarServer)(nil)
@@ -118,7 +125,15 @@ func (s *CalendarServer) LoadCalendarYear(ctx context.Context, req *redpointv1.L
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("directory.LoadCalendarYear: %w", err)
 	}
-	s.cache.Invalidate()
+	if _, err := s.cache.Reload(ctx); err != nil {
+		return nil, err
+	}
+	if s.Due != nil {
+		start := time.Date(int(req.GetYear()), 1, 1, 0, 0, 0, 0, calendar.Location)
+		if _, err := s.Due.RecomputeDue(ctx, start); err != nil {
+			return nil, err
+		}
+	}
 	resp, err := s.ListCalendarDays(ctx, &redpointv1.ListCalendarDaysRequest{Year: req.GetYear()})
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package errand_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
 )
 
@@ -329,5 +331,47 @@ func TestSyncNeverSkipsOrRepeats(t *testing.T) {
 	})
 	if n != 45 || len(latest) != 45 {
 		t.Errorf("writers made %d errands, sync delivered %d", n, len(latest))
+	}
+}
+
+// TestLoadingAHolidayYearMovesOpenDueTimes: an errand accepted before the
+// 2027 arrangement was published is re-timed when an admin loads it.
+func TestLoadingAHolidayYearMovesOpenDueTimes(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.agent()
+	e.setNow(at("2026-12-28 10:00"))
+	x := validErrand()
+	x.ErrandType = "errandTypes/CA-DIBAO" // 30 working days: due in February 2027
+	created, err := e.client.CreateErrand(ctx, &redpointv1.CreateErrandRequest{Errand: x, RequestId: requestID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	days := []*redpointv1.CalendarDay{{Date: "2027-01-01", Kind: redpointv1.CalendarDayKind_CALENDAR_DAY_KIND_HOLIDAY, DisplayName: "元旦"}}
+	var known []calendar.Day
+	for d := 8; d <= 12; d++ {
+		date := fmt.Sprintf("2027-02-%02d", d)
+		days = append(days, &redpointv1.CalendarDay{Date: date, Kind: redpointv1.CalendarDayKind_CALENDAR_DAY_KIND_HOLIDAY, DisplayName: "春节"})
+		known = append(known, calendar.Day{Date: date, Kind: calendar.Holiday})
+	}
+	known = append(known, calendar.Day{Date: "2027-01-01", Kind: calendar.Holiday})
+	if _, err := redpointv1.NewCalendarServiceClient(e.GRPC).LoadCalendarYear(e.as(demo.CityAdminPhone),
+		&redpointv1.LoadCalendarYearRequest{Year: 2027, CalendarDays: days}); err != nil {
+		t.Fatal(err)
+	}
+	official, _ := calendar.Official()
+	want := calendar.New(append(official, known...)).Due(at("2026-12-28 10:00"), 30)
+	got, err := e.client.GetErrand(ctx, &redpointv1.GetErrandRequest{Name: created.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.DueTime.AsTime().Equal(want) || got.DueTime.AsTime().Equal(created.DueTime.AsTime()) {
+		t.Errorf("due %v (was %v), want %v", got.DueTime.AsTime(), created.DueTime.AsTime(), want)
+	}
+	if got.Etag == created.Etag {
+		t.Error("the re-timed errand kept its etag: phones would not re-sync")
+	}
+	events, _ := e.client.ListErrandEvents(ctx, &redpointv1.ListErrandEventsRequest{Parent: created.Name})
+	if last := events.Events[len(events.Events)-1]; last.Kind != redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_UPDATED || last.ActorDisplayName != "系统" {
+		t.Errorf("no history entry for the re-timing: %v", last)
 	}
 }

@@ -1,0 +1,95 @@
+package errand
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/errandevent"
+	"github.com/changzhi/redpoint/service/calendar"
+)
+
+// dueFromHistory replays an errand's history on cal: acceptance plus the
+// type's limit, moved later by every finished NEEDS_MATERIALS pause.
+func dueFromHistory(cal *calendar.Calendar, e *ent.Errand, limit int, events []*ent.ErrandEvent) time.Time {
+	due := cal.Due(e.AcceptTime, limit)
+	var pausedAt *time.Time
+	for _, ev := range events {
+		if ev.Kind != errandevent.KindTRANSITIONED {
+			continue
+		}
+		switch {
+		case ev.ToState == string(errand.StateNEEDS_MATERIALS):
+			t := ev.CreateTime
+			pausedAt = &t
+		case ev.FromState == string(errand.StateNEEDS_MATERIALS) && pausedAt != nil:
+			due = resumeDue(cal, due, *pausedAt, ev.CreateTime)
+			pausedAt = nil
+		}
+	}
+	return due
+}
+
+// RecomputeDue recomputes, on the current holiday calendar, the due time
+// of every open errand due on or after from — after an admin loaded a new
+// year's holidays. A changed errand gets a new version and change number,
+// a history entry and an errand.updated outbox event, so its SLA timers
+// re-arm and phones re-sync. It returns how many changed.
+func (s *Server) RecomputeDue(ctx context.Context, from time.Time) (int, error) {
+	cal, err := s.calendar.Reload(ctx)
+	if err != nil {
+		return 0, err
+	}
+	open, err := s.db.Errand.Query().Where(errand.StateNotIn(errand.StateCOMPLETED, errand.StateCANCELLED), errand.DueTimeGTE(from.UTC())).
+		WithErrandType().WithEvents(func(q *ent.ErrandEventQuery) { q.Order(ent.Asc(errandevent.FieldID)) }).All(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("errand.RecomputeDue: %w", err)
+	}
+	changed := 0
+	for _, e := range open {
+		due := dueFromHistory(cal, e, e.Edges.ErrandType.TimeLimitDays, e.Edges.Events)
+		if due.Equal(e.DueTime) {
+			continue
+		}
+		err := s.inTx(ctx, func(tx *ent.Tx) error {
+			seq, err := nextSeq(ctx, tx, s.dialect)
+			if err != nil {
+				return err
+			}
+			now := s.clock()
+			updated, err := tx.Errand.UpdateOneID(e.ID).Where(errand.Version(e.Version)).
+				SetDueTime(due).SetVersion(e.Version + 1).SetUpdateTime(now).SetChangeSeq(seq).Save(ctx)
+			if ent.IsNotFound(err) {
+				return nil // changed meanwhile: that change used the new calendar already
+			}
+			if err != nil {
+				return err
+			}
+			ev, err := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindUPDATED).SetActorKind(errandevent.ActorKindSYSTEM).
+				SetNote("节假日安排调整，办结时限重新计算").SetCreateTime(now).Save(ctx)
+			if err != nil {
+				return err
+			}
+			return outbox(ctx, tx, TopicUpdated, updated, ev.ID, e.State, map[string]any{"method": "calendar"})
+		})
+		if err != nil {
+			return changed, fmt.Errorf("errand.RecomputeDue: %w", err)
+		}
+		changed++
+	}
+	return changed, nil
+}
+
+func (s *Server) inTx(ctx context.Context, fn func(*ent.Tx) error) error {
+	tx, err := s.db.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
