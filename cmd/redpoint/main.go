@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/wechat"
 )
 
 func main() {
@@ -131,6 +133,9 @@ func configFlags(fs *flag.FlagSet) *app.Config {
 	fs.IntVar(&cfg.TrustedProxies, "trusted-proxies", proxies, "load balancers in front of the REST port (REDPOINT_TRUSTED_PROXIES)")
 	cfg.PIIKey = os.Getenv("REDPOINT_PII_KEY") // secrets: never flags, never logged
 	cfg.AuthKey = os.Getenv("REDPOINT_AUTH_KEY")
+	cfg.WeChat.BaseURL = os.Getenv("REDPOINT_WECHAT_BASE_URL")
+	cfg.WeChat.AppID = os.Getenv("REDPOINT_WECHAT_APP_ID")
+	cfg.WeChat.Secret = os.Getenv("REDPOINT_WECHAT_APP_SECRET")
 	return cfg
 }
 
@@ -143,6 +148,16 @@ func env(key, def string) string {
 
 func serve(ctx context.Context, cfg app.Config, demo, workers bool, log *slog.Logger) error {
 	start := time.Now()
+	if demo && cfg.WeChat.BaseURL == "" {
+		// The demo walks the residents' flow against a loopback fake WeChat.
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("demo WeChat: %w", err)
+		}
+		go func() { _ = http.Serve(lis, wechat.NewFake("wx-demo", "demo-secret")) }()
+		defer lis.Close()
+		cfg.WeChat = wechat.Config{BaseURL: "http://" + lis.Addr().String(), AppID: "wx-demo", Secret: "demo-secret"}
+	}
 	log.Info("starting redpoint", cfg.LogAttrs()...)
 	// Listen first, so a taken port fails before any slow work.
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)

@@ -38,6 +38,8 @@ var (
 	admins      = []Role{RoleCountyAdmin, RoleCityAdmin}
 	cityAdmins  = []Role{RoleCityAdmin}
 	userManager = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
+	residents   = []Role{RoleResident}
+	anyoneIn    = []Role{RoleAgent, RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin, RoleResident}
 )
 
 // Policies is the one table of who may call what. An RPC missing from it
@@ -103,9 +105,15 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.ReportService/DownloadReportSnapshot": {Roles: overseers, Scope: ScopeParent},
 
 	// The Taihang Pioneer board: public information for everyone logged in.
-	"/redpoint.v1.LeaderboardService/ListLeaderboardEntries": {Roles: everyone, Scope: ScopeNone},
-	"/redpoint.v1.LeaderboardService/GetServicePointRank":    {Roles: everyone, Scope: ScopeNone},
+	"/redpoint.v1.LeaderboardService/ListLeaderboardEntries": {Roles: anyoneIn, Scope: ScopeNone},
+	"/redpoint.v1.LeaderboardService/GetServicePointRank":    {Roles: anyoneIn, Scope: ScopeNone},
 	"/redpoint.v1.LeaderboardService/RebuildLeaderboard":     {Roles: cityAdmins, Scope: ScopeNone, Write: true},
+
+	// The residents' mini-program: their own errands only.
+	"/redpoint.v1.ResidentService/WechatLogin":   {Public: true},
+	"/redpoint.v1.ResidentService/BindPhone":     {Roles: residents, Scope: ScopeCaller, Write: true},
+	"/redpoint.v1.ResidentService/ListMyErrands": {Roles: residents, Scope: ScopeCaller},
+	"/redpoint.v1.ResidentService/GetMyErrand":   {Roles: residents, Scope: ScopeCaller},
 
 	// The audit log: admins, within their scope.
 	"/redpoint.v1.AuditService/ListAuditEntries": {Roles: admins, Scope: ScopeParent},

@@ -17,6 +17,8 @@ const (
 	RoleTownshipSecretary Role = "TOWNSHIP_SECRETARY"
 	RoleCountyAdmin       Role = "COUNTY_ADMIN"
 	RoleCityAdmin         Role = "CITY_ADMIN"
+	// RoleResident is a villager logged in through WeChat, not staff.
+	RoleResident Role = "RESIDENT"
 )
 
 // Principal is the authenticated caller of a request.
@@ -29,6 +31,8 @@ type Principal struct {
 	Region regioncode.Code
 	// ServicePointID is set for agents: they act for this point only.
 	ServicePointID int
+	// ResidentID is set for residents (RoleResident).
+	ResidentID int
 }
 
 type principalKey struct{}

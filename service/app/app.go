@@ -37,9 +37,11 @@ import (
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/report"
+	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/server"
 	"github.com/changzhi/redpoint/service/sla"
 	"github.com/changzhi/redpoint/service/store"
+	"github.com/changzhi/redpoint/service/wechat"
 )
 
 // App is an opened process: its stores and keys.
@@ -54,6 +56,9 @@ type App struct {
 	LoginLimits access.LoginLimits
 	// TrustedProxies is how many load balancers front the REST port.
 	TrustedProxies int
+	// WeChat is the mini-program's server API; residents can't log in
+	// while its BaseURL is empty.
+	WeChat wechat.Config
 	// NoWorkers keeps Serve from running the relay, workers and scheduler
 	// (run them apart with Work).
 	NoWorkers bool
@@ -80,7 +85,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &App{log: log, TrustedProxies: cfg.TrustedProxies}
+	a := &App{log: log, TrustedProxies: cfg.TrustedProxies, WeChat: cfg.WeChat}
 	keys, err := cfg.keyring()
 	if err != nil {
 		return nil, err
@@ -171,6 +176,11 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if authenticator == nil {
 		authenticator = &access.Authenticator{Tokens: tokens, Policies: access.Policies, TrustedProxies: a.TrustedProxies}
 	}
+	var wx resident.WeChat
+	if a.WeChat.BaseURL != "" {
+		wx = wechat.New(a.WeChat, a.KV)
+	}
+	residents := resident.New(a.Store.Client, a.Keys, wx, tokens)
 	auditLog := audit.New(a.Store.Client, a.log)
 	users := access.NewUserServer(a.Store.Client, tokens)
 	dir := directory.New(a.Store.Client)
@@ -221,6 +231,10 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterUserServiceServer(s, users) },
 			Gateway:  redpointv1.RegisterUserServiceHandler,
+		},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterResidentServiceServer(s, residents) },
+			Gateway:  redpointv1.RegisterResidentServiceHandler,
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterReportServiceServer(s, reportServer) },

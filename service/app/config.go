@@ -8,6 +8,7 @@ import (
 
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/store"
+	"github.com/changzhi/redpoint/service/wechat"
 )
 
 // Config is the process configuration. The zero value plus Defaults serves
@@ -25,6 +26,10 @@ type Config struct {
 	// REST port (REDPOINT_TRUSTED_PROXIES); it tells clients' addresses
 	// from the proxies' for rate limits and the audit log.
 	TrustedProxies int
+	// WeChat: REDPOINT_WECHAT_BASE_URL, REDPOINT_WECHAT_APP_ID,
+	// REDPOINT_WECHAT_APP_SECRET. `serve --demo` starts a loopback fake
+	// when the base URL is empty.
+	WeChat wechat.Config
 }
 
 // Defaults are the embedded mode's settings.
@@ -90,6 +95,10 @@ func (c Config) LogAttrs() []any {
 	if !c.Embedded() {
 		database = maskURL(c.DatabaseURL)
 	}
+	wx := "off"
+	if c.WeChat.BaseURL != "" {
+		wx = c.WeChat.BaseURL + " app " + c.WeChat.AppID
+	}
 	pii := "key file in data dir"
 	if c.PIIKey != "" {
 		pii = "REDPOINT_PII_KEY (set)"
@@ -99,7 +108,7 @@ func (c Config) LogAttrs() []any {
 		authKey = "REDPOINT_AUTH_KEY (set)"
 	}
 	return []any{"mode", mode, "auth_key", authKey, "grpc_addr", c.GRPCAddr, "http_addr", c.HTTPAddr, "data_dir", c.DataDir,
-		"database", database, "redis", redis, "pii_keys", pii, "log_level", c.LogLevel}
+		"database", database, "redis", redis, "pii_keys", pii, "wechat", wx, "log_level", c.LogLevel}
 }
 
 func maskURL(raw string) string {

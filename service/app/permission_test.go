@@ -219,6 +219,18 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.LeaderboardService/RebuildLeaderboard": func(*world, target) proto.Message {
 		return &redpointv1.RebuildLeaderboardRequest{Period: "2026-10"}
 	},
+	"/redpoint.v1.ResidentService/WechatLogin": func(*world, target) proto.Message {
+		return &redpointv1.WechatLoginRequest{Code: "not-a-demo-code"}
+	},
+	"/redpoint.v1.ResidentService/BindPhone": func(*world, target) proto.Message {
+		return &redpointv1.BindPhoneRequest{PhoneCode: "phone-13900000001"}
+	},
+	"/redpoint.v1.ResidentService/ListMyErrands": func(*world, target) proto.Message {
+		return &redpointv1.ListMyErrandsRequest{}
+	},
+	"/redpoint.v1.ResidentService/GetMyErrand": func(w *world, t target) proto.Message {
+		return &redpointv1.GetMyErrandRequest{Name: "residents/me/errands/1"}
+	},
 	"/redpoint.v1.AuditService/ListAuditEntries": func(w *world, t target) proto.Message {
 		return &redpointv1.ListAuditEntriesRequest{Parent: w.township[t]}
 	},

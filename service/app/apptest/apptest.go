@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/store/storetest"
+	"github.com/changzhi/redpoint/service/wechat"
 )
 
 // Options shape the server a test starts.
@@ -46,6 +48,8 @@ type Options struct {
 
 // Server is a running server and clients for it.
 type Server struct {
+	// WeChat is the fake WeChat server this one talks to.
+	WeChat   *wechat.Fake
 	stop     func()
 	mu       sync.Mutex
 	tokens   map[string]string // phone → access token
@@ -85,6 +89,10 @@ func Start(tb testing.TB, opt Options) *Server {
 	a := app.New(log, st, k, keys, authKey)
 	a.Clock = opt.Clock
 	a.LoginLimits = opt.LoginLimits
+	fake := wechat.NewFake("wx-test", "test-secret")
+	wx := httptest.NewServer(fake)
+	tb.Cleanup(wx.Close)
+	a.WeChat = wechat.Config{BaseURL: wx.URL, AppID: "wx-test", Secret: "test-secret"}
 	if opt.Configure != nil {
 		opt.Configure(a)
 	}
@@ -95,6 +103,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	}
 	s := serve(tb, a, cancel, ctx)
 	s.log = log
+	s.WeChat = fake
 	return s
 }
 
@@ -107,11 +116,13 @@ func Join(tb testing.TB, first *Server, configure ...func(*app.App)) *Server {
 	a := app.New(first.log, first.App.Store, first.App.KV, first.App.Keys, first.App.AuthKey)
 	a.Clock = first.App.Clock
 	a.LoginLimits = first.App.LoginLimits
+	a.WeChat = first.App.WeChat
 	for _, c := range configure {
 		c(a)
 	}
 	s := serve(tb, a, cancel, ctx)
 	s.log = first.log
+	s.WeChat = first.WeChat
 	return s
 }
 

@@ -1,0 +1,282 @@
+// Package resident is the residents' WeChat mini-program API: WeChat
+// login, binding the phone their errands were logged with, and their own
+// errands in a resident-safe view (no staff personal data).
+package resident
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/errandevent"
+	entresident "github.com/changzhi/redpoint/ent/resident"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/apierr"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/pagetoken"
+	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/trackingcode"
+	"github.com/changzhi/redpoint/service/wechat"
+)
+
+// WeChat is what this package needs of the WeChat client.
+type WeChat interface {
+	Code2Session(ctx context.Context, code string) (wechat.Session, error)
+	PhoneNumber(ctx context.Context, code string) (string, error)
+}
+
+// Server implements ResidentService.
+type Server struct {
+	redpointv1.UnimplementedResidentServiceServer
+	db     *ent.Client
+	keys   *pii.Keyring
+	wx     WeChat
+	tokens *access.Tokens
+}
+
+var _ redpointv1.ResidentServiceServer = (*Server)(nil)
+
+// New returns the residents' service; wx is nil when WeChat is not configured.
+func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens) *Server {
+	return &Server{db: db, keys: keys, wx: wx, tokens: tokens}
+}
+
+// The residents' errors.
+var (
+	ErrNoWeChat    = apierr.ErrUnavailable.WithMessage("未配置微信小程序，暂不能登录")
+	ErrNotResident = apierr.ErrPermissionDenied.WithMessage("请用微信登录")
+	ErrNotYours    = apierr.ErrNotFound.WithMessage("未找到该事项")
+)
+
+// wechatError turns a WeChat answer into what the mini-program should see.
+func wechatError(field string, err error) error {
+	switch wechat.Code(err) {
+	case wechat.CodeInvalidCode:
+		return apierr.InvalidField(field, "微信凭证无效或已使用，请重试")
+	case wechat.CodeRateLimited:
+		return apierr.ErrRateLimited
+	}
+	return fmt.Errorf("%w: %v", apierr.ErrUnavailable, err)
+}
+
+func me(ctx context.Context) (int, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if p.Role != access.RoleResident || p.ResidentID == 0 {
+		return 0, ErrNotResident
+	}
+	return p.ResidentID, nil
+}
+
+// WechatLogin logs a resident in with a wx.login code, registering them on
+// first sight.
+func (s *Server) WechatLogin(ctx context.Context, req *redpointv1.WechatLoginRequest) (*redpointv1.ResidentSession, error) {
+	if req.GetCode() == "" || len(req.GetCode()) > 128 {
+		return nil, apierr.InvalidField("code", "缺少微信登录凭证")
+	}
+	if s.wx == nil {
+		return nil, ErrNoWeChat
+	}
+	sess, err := s.wx.Code2Session(ctx, req.GetCode())
+	if err != nil {
+		return nil, wechatError("code", err)
+	}
+	err = s.db.Resident.Create().SetOpenid(sess.OpenID).OnConflictColumns(entresident.FieldOpenid).DoNothing().Exec(ctx)
+	if err != nil && !errors.Is(err, errSQLNoRows) {
+		return nil, fmt.Errorf("resident.WechatLogin: %w", err)
+	}
+	r, err := s.db.Resident.Query().Where(entresident.Openid(sess.OpenID)).Only(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("resident.WechatLogin: %w", err)
+	}
+	tok, exp, err := s.tokens.IssueResident(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	view, err := s.residentProto(r)
+	if err != nil {
+		return nil, err
+	}
+	return &redpointv1.ResidentSession{AccessToken: tok, AccessTokenExpireTime: timestamppb.New(exp), Resident: view}, nil
+}
+
+func (s *Server) residentProto(r *ent.Resident) (*redpointv1.Resident, error) {
+	out := &redpointv1.Resident{Name: "residents/me"}
+	if r.PhoneCipher != "" {
+		phone, err := s.keys.Decrypt(r.PhoneCipher)
+		if err != nil {
+			return nil, err
+		}
+		out.Phone = pii.MaskMobile(phone)
+	}
+	return out, nil
+}
+
+// BindPhone links the resident to the errands logged with the phone WeChat
+// confirms: those errands, and no others.
+func (s *Server) BindPhone(ctx context.Context, req *redpointv1.BindPhoneRequest) (*redpointv1.Resident, error) {
+	id, err := me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetPhoneCode() == "" {
+		return nil, apierr.InvalidField("phone_code", "缺少手机号授权凭证")
+	}
+	if s.wx == nil {
+		return nil, ErrNoWeChat
+	}
+	phone, err := s.wx.PhoneNumber(ctx, req.GetPhoneCode())
+	if err != nil {
+		return nil, wechatError("phone_code", err)
+	}
+	if !pii.ValidMobile(phone) {
+		return nil, apierr.InvalidField("phone_code", "仅支持大陆手机号")
+	}
+	sealed, err := s.keys.Encrypt(phone)
+	if err != nil {
+		return nil, err
+	}
+	hash := s.keys.Hash(pii.KindPhone, phone)
+	tx, err := s.db.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := tx.Resident.UpdateOneID(id).SetPhoneCipher(sealed).SetPhoneHash(hash).Save(ctx)
+	if err == nil {
+		err = tx.Errand.Update().Where(errand.ResidentPhoneHash(hash)).SetResidentID(id).Exec(ctx)
+	}
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, fmt.Errorf("resident.BindPhone: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("resident.BindPhone: %w", err)
+	}
+	return s.residentProto(r)
+}
+
+type cursor struct {
+	T  int64 `json:"t"`
+	ID int   `json:"i"`
+}
+
+// ListMyErrands lists the resident's errands, newest first.
+func (s *Server) ListMyErrands(ctx context.Context, req *redpointv1.ListMyErrandsRequest) (*redpointv1.ListMyErrandsResponse, error) {
+	id, err := me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	size, err := pagetoken.Size(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	query := "mine?r=" + strconv.Itoa(id)
+	var cur cursor
+	has, err := pagetoken.Decode(req.GetPageToken(), query, &cur)
+	if err != nil {
+		return nil, err
+	}
+	q := s.db.Errand.Query().Where(errand.ResidentID(id))
+	if has {
+		t := time.UnixMicro(cur.T).UTC()
+		q = q.Where(errand.Or(errand.AcceptTimeLT(t), errand.And(errand.AcceptTime(t), errand.IDLT(cur.ID))))
+	}
+	rows, err := q.WithErrandType().WithServicePoint().Order(ent.Desc(errand.FieldAcceptTime), ent.Desc(errand.FieldID)).Limit(size + 1).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("resident.ListMyErrands: %w", err)
+	}
+	resp := &redpointv1.ListMyErrandsResponse{}
+	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(e *ent.Errand) any {
+		return cursor{T: e.AcceptTime.UnixMicro(), ID: e.ID}
+	}); err != nil {
+		return nil, err
+	}
+	for _, e := range rows {
+		resp.Errands = append(resp.Errands, view(e))
+	}
+	return resp, nil
+}
+
+// GetMyErrand returns one of the resident's errands with its history.
+func (s *Server) GetMyErrand(ctx context.Context, req *redpointv1.GetMyErrandRequest) (*redpointv1.ResidentErrand, error) {
+	id, err := me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(req.GetName(), "residents/me/errands/"))
+	if err != nil || !strings.HasPrefix(req.GetName(), "residents/me/errands/") || n <= 0 {
+		return nil, apierr.InvalidField("name", "格式应为 residents/me/errands/{编号}")
+	}
+	// Only the resident's own collection is searched: absent and not
+	// theirs look the same.
+	e, err := s.db.Errand.Query().Where(errand.ID(n), errand.ResidentID(id)).WithErrandType().WithServicePoint().
+		WithEvents(func(q *ent.ErrandEventQuery) { q.Order(ent.Asc(errandevent.FieldID)) }).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotYours
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resident.GetMyErrand: %w", err)
+	}
+	out := view(e)
+	state := errand.StateACCEPTED
+	for _, ev := range e.Edges.Events {
+		text := ""
+		switch ev.Kind {
+		case errandevent.KindCREATED:
+			text = "代办员已受理您的事项"
+		case errandevent.KindTRANSITIONED:
+			state = errand.State(ev.ToState)
+			text = residentText[state]
+		case errandevent.KindRATED:
+			text = "您已评价"
+		default:
+			continue // edits and follow-ups are the staff's business
+		}
+		out.History = append(out.History, &redpointv1.ResidentErrandStep{
+			Time: timestamppb.New(ev.CreateTime), StateDisplayName: errandsvc.StateName(state), Text: text,
+		})
+	}
+	return out, nil
+}
+
+// residentText says each state in words for a villager.
+var residentText = map[errand.State]string{
+	errand.StateIN_PROGRESS:     "代办员正在为您办理",
+	errand.StateFORWARDED:       "已送交上级部门办理",
+	errand.StateNEEDS_MATERIALS: "还缺少材料，请按提示补交",
+	errand.StateCOMPLETED:       "已办结",
+	errand.StateCANCELLED:       "已撤销",
+}
+
+func view(e *ent.Errand) *redpointv1.ResidentErrand {
+	out := &redpointv1.ResidentErrand{
+		Name:                    "residents/me/errands/" + strconv.Itoa(e.ID),
+		TrackingCode:            trackingcode.Format(e.TrackingCode),
+		ErrandTypeDisplayName:   e.Edges.ErrandType.Name,
+		ServicePointDisplayName: e.Edges.ServicePoint.Name,
+		ServicePointPhone:       e.Edges.ServicePoint.Phone,
+		State:                   errandsvc.StateProto(e.State),
+		StateDisplayName:        errandsvc.StateName(e.State),
+		AcceptTime:              timestamppb.New(e.AcceptTime),
+		DueTime:                 timestamppb.New(e.DueTime),
+		MissingMaterials:        e.MissingMaterials,
+		Result:                  e.Result,
+	}
+	if e.CloseTime != nil {
+		out.CloseTime = timestamppb.New(*e.CloseTime)
+	}
+	return out
+}
+
+var errSQLNoRows = sql.ErrNoRows
