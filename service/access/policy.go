@@ -101,6 +101,7 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.ReportService/ExportWorkload":         {Roles: overseers, Scope: ScopeParent},
 	"/redpoint.v1.ReportService/ListOverdueErrands":     {Roles: overseers, Scope: ScopeParent},
 	"/redpoint.v1.ReportService/ListFollowUps":          {Roles: overseers, Scope: ScopeParent},
+	"/redpoint.v1.ReportService/CloseFollowUp":          {Roles: overseers, Scope: ScopeResource, Write: true},
 	"/redpoint.v1.ReportService/ListReportSnapshots":    {Roles: overseers, Scope: ScopeParent},
 	"/redpoint.v1.ReportService/DownloadReportSnapshot": {Roles: overseers, Scope: ScopeParent},
 
@@ -114,6 +115,7 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.ResidentService/BindPhone":     {Roles: residents, Scope: ScopeCaller, Write: true},
 	"/redpoint.v1.ResidentService/ListMyErrands": {Roles: residents, Scope: ScopeCaller},
 	"/redpoint.v1.ResidentService/GetMyErrand":   {Roles: residents, Scope: ScopeCaller},
+	"/redpoint.v1.ResidentService/RateMyErrand":  {Roles: residents, Scope: ScopeCaller, Write: true},
 
 	// The audit log: admins, within their scope.
 	"/redpoint.v1.AuditService/ListAuditEntries": {Roles: admins, Scope: ScopeParent},

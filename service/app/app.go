@@ -181,6 +181,9 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		wx = wechat.New(a.WeChat, a.KV)
 	}
 	residents := resident.New(a.Store.Client, a.Keys, wx, tokens)
+	if a.Clock != nil {
+		residents.SetClock(a.Clock)
+	}
 	auditLog := audit.New(a.Store.Client, a.log)
 	users := access.NewUserServer(a.Store.Client, tokens)
 	dir := directory.New(a.Store.Client)

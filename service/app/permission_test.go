@@ -25,6 +25,7 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
@@ -48,7 +49,7 @@ func (t target) String() string { return [...]string{"own", "other-township", "o
 
 // world holds one resource of each kind per target.
 type world struct {
-	errand, point, agent, township, village [3]string
+	errand, point, agent, township, village, followUp [3]string
 }
 
 // caller is a demo account and the scope it has.
@@ -204,6 +205,9 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.ReportService/ListFollowUps": func(w *world, t target) proto.Message {
 		return &redpointv1.ListFollowUpsRequest{Parent: w.township[t]}
 	},
+	"/redpoint.v1.ReportService/CloseFollowUp": func(w *world, t target) proto.Message {
+		return &redpointv1.CloseFollowUpRequest{Name: w.followUp[t], Note: "已电话回访", Outcome: "RESOLVED"}
+	},
 	"/redpoint.v1.ReportService/ListReportSnapshots": func(w *world, t target) proto.Message {
 		return &redpointv1.ListReportSnapshotsRequest{Parent: w.township[t]}
 	},
@@ -227,6 +231,9 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	},
 	"/redpoint.v1.ResidentService/ListMyErrands": func(*world, target) proto.Message {
 		return &redpointv1.ListMyErrandsRequest{}
+	},
+	"/redpoint.v1.ResidentService/RateMyErrand": func(*world, target) proto.Message {
+		return &redpointv1.RateMyErrandRequest{Name: "residents/me/errands/1", Level: redpointv1.RatingLevel_RATING_LEVEL_SATISFIED}
 	},
 	"/redpoint.v1.ResidentService/GetMyErrand": func(w *world, t target) proto.Message {
 		return &redpointv1.GetMyErrandRequest{Name: "residents/me/errands/1"}
@@ -294,6 +301,11 @@ func buildWorld(t *testing.T, s *apptest.Server) *world {
 		ag := db.User.Query().Where(user.RoleEQ(user.RoleAGENT), user.RegionIDGTE(lo), user.RegionIDLTE(hi),
 			user.PhoneNotIn(demo.GuhanAgentPhone, demo.DanzhuAgentPhone)).Order(ent.Asc(user.FieldID)).FirstX(ctx)
 		w.agent[i] = fmt.Sprintf("users/%d", ag.ID)
+		// A bad rating's follow-up to close, on a completed errand there.
+		done := db.Errand.Query().Where(errand.RegionIDGTE(lo), errand.RegionIDLTE(hi), errand.StateEQ(errand.StateCOMPLETED), errand.Not(errand.HasRating())).FirstX(ctx)
+		r := db.Rating.Create().SetErrandID(done.ID).SetServicePointID(done.ServicePointID).SetRegionID(done.RegionID).SetLevel(rating.LevelDISSATISFIED).SaveX(ctx)
+		f := db.FollowUp.Create().SetRatingID(r.ID).SetErrandID(done.ID).SetRegionID(done.RegionID).SaveX(ctx)
+		w.followUp[i] = fmt.Sprintf("followUps/%d", f.ID)
 	}
 	return w
 }

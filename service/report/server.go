@@ -2,19 +2,23 @@ package report
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/followup"
 	"github.com/changzhi/redpoint/ent/reportsnapshot"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
@@ -379,3 +383,83 @@ func (s *Server) DownloadReportSnapshot(ctx context.Context, req *redpointv1.Dow
 	attach(ctx, r.FileName)
 	return &httpbody.HttpBody{ContentType: XLSX, Data: r.Content}, nil
 }
+
+var outcomes = map[string]followup.Outcome{"RESOLVED": followup.OutcomeRESOLVED, "EXPLAINED": followup.OutcomeEXPLAINED, "UNRESOLVED": followup.OutcomeUNRESOLVED}
+
+// ErrFollowUpClosed refuses to close a follow-up twice.
+var ErrFollowUpClosed = apierr.New(codes.FailedPrecondition, "FOLLOW_UP_CLOSED", "该回访已办结")
+
+// CloseFollowUp records the call-back: the follow-up, a history entry and
+// an outbox event (the leaderboard gives credit back) in one transaction.
+func (s *Server) CloseFollowUp(ctx context.Context, req *redpointv1.CloseFollowUpRequest) (*redpointv1.FollowUp, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var v apierr.Violations
+	id, convErr := strconv.Atoi(strings.TrimPrefix(req.GetName(), "followUps/"))
+	if convErr != nil || id <= 0 || !strings.HasPrefix(req.GetName(), "followUps/") {
+		v.Add("name", "格式应为 followUps/{编号}")
+	}
+	note := strings.TrimSpace(req.GetNote())
+	if n := utf8.RuneCountInString(note); n == 0 || n > 2000 {
+		v.Add("note", "请填写回访情况（不超过 2000 字）")
+	}
+	outcome, ok := outcomes[req.GetOutcome()]
+	if !ok {
+		v.Add("outcome", "应为 RESOLVED、EXPLAINED 或 UNRESOLVED")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	f, err := s.w.ent.FollowUp.Get(ctx, id)
+	if ent.IsNotFound(err) || (err == nil && !p.Covers(regioncode.Code(f.RegionID))) {
+		if err == nil || !p.SeesEverything() {
+			return nil, errOutOfScopeFollowUp
+		}
+		return nil, apierr.ErrNotFound.WithMessage("未找到该回访")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("report.CloseFollowUp: %w", err)
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	tx, err := s.w.ent.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = func() error {
+		n, err := tx.FollowUp.Update().Where(followup.ID(id), followup.StateEQ(followup.StateOPEN)).SetState(followup.StateCLOSED).
+			SetNote(note).SetOutcome(outcome).SetClosedByUserID(p.UserID).SetCloseTime(now).SetUpdateTime(now).AddVersion(1).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrFollowUpClosed
+		}
+		if err := tx.ErrandEvent.Create().SetErrandID(f.ErrandID).SetKind(errandevent.KindFOLLOW_UP_CLOSED).SetActorKind(errandevent.ActorKindSTAFF).
+			SetActorUserID(p.UserID).SetNote(note).SetCreateTime(now).Exec(ctx); err != nil {
+			return err
+		}
+		payload, _ := json.Marshal(map[string]any{"errand_id": f.ErrandID, "follow_up": id, "region": f.RegionID})
+		return tx.OutboxEvent.Create().SetTopic(errandsvc.TopicFollowUpClosed).SetAggregate(req.GetName()).SetPayload(payload).SetCreateTime(now).Exec(ctx)
+	}()
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("report.CloseFollowUp: %w", err)
+	}
+	list, err := s.ListFollowUps(ctx, &redpointv1.ListFollowUpsRequest{Parent: "regions/" + f.RegionID, PageSize: 500})
+	if err != nil {
+		return nil, err
+	}
+	for _, out := range list.FollowUps {
+		if out.Name == req.GetName() {
+			return out, nil
+		}
+	}
+	return &redpointv1.FollowUp{Name: req.GetName(), Open: false, Note: note}, nil
+}
+
+var errOutOfScopeFollowUp = apierr.ErrPermissionDenied.WithMessage("无权处理该回访")

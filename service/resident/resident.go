@@ -41,13 +41,19 @@ type Server struct {
 	keys   *pii.Keyring
 	wx     WeChat
 	tokens *access.Tokens
+	now    func() time.Time
 }
+
+// SetClock replaces the clock (rating windows), for tests.
+func (s *Server) SetClock(now func() time.Time) { s.now = now }
+
+func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 var _ redpointv1.ResidentServiceServer = (*Server)(nil)
 
 // New returns the residents' service; wx is nil when WeChat is not configured.
 func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens) *Server {
-	return &Server{db: db, keys: keys, wx: wx, tokens: tokens}
+	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: time.Now}
 }
 
 // The residents' errors.
@@ -220,7 +226,7 @@ func (s *Server) GetMyErrand(ctx context.Context, req *redpointv1.GetMyErrandReq
 	}
 	// Only the resident's own collection is searched: absent and not
 	// theirs look the same.
-	e, err := s.db.Errand.Query().Where(errand.ID(n), errand.ResidentID(id)).WithErrandType().WithServicePoint().
+	e, err := s.db.Errand.Query().Where(errand.ID(n), errand.ResidentID(id)).WithErrandType().WithServicePoint().WithRating().
 		WithEvents(func(q *ent.ErrandEventQuery) { q.Order(ent.Asc(errandevent.FieldID)) }).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, ErrNotYours
@@ -229,6 +235,14 @@ func (s *Server) GetMyErrand(ctx context.Context, req *redpointv1.GetMyErrandReq
 		return nil, fmt.Errorf("resident.GetMyErrand: %w", err)
 	}
 	out := view(e)
+	if r := e.Edges.Rating; r != nil {
+		for p, l := range levels {
+			if l == r.Level {
+				out.Rating = p
+			}
+		}
+	}
+	out.CanRate = e.Edges.Rating == nil && e.State == errand.StateCOMPLETED && e.CloseTime != nil && s.clock().Before(e.CloseTime.Add(RatingWindow))
 	state := errand.StateACCEPTED
 	for _, ev := range e.Edges.Events {
 		text := ""

@@ -971,6 +971,70 @@ func (x *FollowUp) GetOpenWorkingDays() int32 {
 	return 0
 }
 
+// CloseFollowUpRequest is the call-back's outcome.
+type CloseFollowUpRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `followUps/{id}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What was said and done, 1–2000 characters.
+	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	// RESOLVED (问题已解决), EXPLAINED (已解释说明) or UNRESOLVED (未能解决).
+	Outcome       string `protobuf:"bytes,3,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseFollowUpRequest) Reset() {
+	*x = CloseFollowUpRequest{}
+	mi := &file_redpoint_v1_report_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseFollowUpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseFollowUpRequest) ProtoMessage() {}
+
+func (x *CloseFollowUpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_report_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseFollowUpRequest.ProtoReflect.Descriptor instead.
+func (*CloseFollowUpRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CloseFollowUpRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CloseFollowUpRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *CloseFollowUpRequest) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
 // ListReportSnapshotsRequest names a region.
 type ListReportSnapshotsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -986,7 +1050,7 @@ type ListReportSnapshotsRequest struct {
 
 func (x *ListReportSnapshotsRequest) Reset() {
 	*x = ListReportSnapshotsRequest{}
-	mi := &file_redpoint_v1_report_proto_msgTypes[10]
+	mi := &file_redpoint_v1_report_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1062,7 @@ func (x *ListReportSnapshotsRequest) String() string {
 func (*ListReportSnapshotsRequest) ProtoMessage() {}
 
 func (x *ListReportSnapshotsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_report_proto_msgTypes[10]
+	mi := &file_redpoint_v1_report_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1075,7 @@ func (x *ListReportSnapshotsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportSnapshotsRequest.ProtoReflect.Descriptor instead.
 func (*ListReportSnapshotsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{10}
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListReportSnapshotsRequest) GetParent() string {
@@ -1048,7 +1112,7 @@ type ListReportSnapshotsResponse struct {
 
 func (x *ListReportSnapshotsResponse) Reset() {
 	*x = ListReportSnapshotsResponse{}
-	mi := &file_redpoint_v1_report_proto_msgTypes[11]
+	mi := &file_redpoint_v1_report_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +1124,7 @@ func (x *ListReportSnapshotsResponse) String() string {
 func (*ListReportSnapshotsResponse) ProtoMessage() {}
 
 func (x *ListReportSnapshotsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_report_proto_msgTypes[11]
+	mi := &file_redpoint_v1_report_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,7 +1137,7 @@ func (x *ListReportSnapshotsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReportSnapshotsResponse.ProtoReflect.Descriptor instead.
 func (*ListReportSnapshotsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{11}
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListReportSnapshotsResponse) GetReportSnapshots() []*ReportSnapshot {
@@ -1111,7 +1175,7 @@ type ReportSnapshot struct {
 
 func (x *ReportSnapshot) Reset() {
 	*x = ReportSnapshot{}
-	mi := &file_redpoint_v1_report_proto_msgTypes[12]
+	mi := &file_redpoint_v1_report_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1187,7 @@ func (x *ReportSnapshot) String() string {
 func (*ReportSnapshot) ProtoMessage() {}
 
 func (x *ReportSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_report_proto_msgTypes[12]
+	mi := &file_redpoint_v1_report_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1200,7 @@ func (x *ReportSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportSnapshot.ProtoReflect.Descriptor instead.
 func (*ReportSnapshot) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{12}
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReportSnapshot) GetName() string {
@@ -1192,7 +1256,7 @@ type DownloadReportSnapshotRequest struct {
 
 func (x *DownloadReportSnapshotRequest) Reset() {
 	*x = DownloadReportSnapshotRequest{}
-	mi := &file_redpoint_v1_report_proto_msgTypes[13]
+	mi := &file_redpoint_v1_report_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1268,7 @@ func (x *DownloadReportSnapshotRequest) String() string {
 func (*DownloadReportSnapshotRequest) ProtoMessage() {}
 
 func (x *DownloadReportSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_report_proto_msgTypes[13]
+	mi := &file_redpoint_v1_report_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1281,7 @@ func (x *DownloadReportSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadReportSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*DownloadReportSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{13}
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DownloadReportSnapshotRequest) GetName() string {
@@ -1319,7 +1383,11 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"close_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12\x12\n" +
 	"\x04note\x18\n" +
 	" \x01(\tR\x04note\x12*\n" +
-	"\x11open_working_days\x18\v \x01(\x05R\x0fopenWorkingDays\"p\n" +
+	"\x11open_working_days\x18\v \x01(\x05R\x0fopenWorkingDays\"X\n" +
+	"\x14CloseFollowUpRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\x12\x18\n" +
+	"\aoutcome\x18\x03 \x01(\tR\aoutcome\"p\n" +
 	"\x1aListReportSnapshotsRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -1338,12 +1406,13 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\"3\n" +
 	"\x1dDownloadReportSnapshotRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name2\xc2\x06\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name2\xb6\a\n" +
 	"\rReportService\x12l\n" +
 	"\vGetWorkload\x12\x1f.redpoint.v1.GetWorkloadRequest\x1a\x15.redpoint.v1.Workload\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=regions/*/workload}\x12x\n" +
 	"\x0eExportWorkload\x12\".redpoint.v1.ExportWorkloadRequest\x1a\x14.google.api.HttpBody\",\x82\xd3\xe4\x93\x02&\x12$/v1/{name=regions/*/workload}:export\x12\x94\x01\n" +
 	"\x12ListOverdueErrands\x12&.redpoint.v1.ListOverdueErrandsRequest\x1a'.redpoint.v1.ListOverdueErrandsResponse\"-\x82\xd3\xe4\x93\x02'\x12%/v1/{parent=regions/*}/overdueErrands\x12\x80\x01\n" +
-	"\rListFollowUps\x12!.redpoint.v1.ListFollowUpsRequest\x1a\".redpoint.v1.ListFollowUpsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=regions/*}/followUps\x12\x98\x01\n" +
+	"\rListFollowUps\x12!.redpoint.v1.ListFollowUpsRequest\x1a\".redpoint.v1.ListFollowUpsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=regions/*}/followUps\x12r\n" +
+	"\rCloseFollowUp\x12!.redpoint.v1.CloseFollowUpRequest\x1a\x15.redpoint.v1.FollowUp\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/{name=followUps/*}:close\x12\x98\x01\n" +
 	"\x13ListReportSnapshots\x12'.redpoint.v1.ListReportSnapshotsRequest\x1a(.redpoint.v1.ListReportSnapshotsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=regions/*}/reportSnapshots\x12\x93\x01\n" +
 	"\x16DownloadReportSnapshot\x12*.redpoint.v1.DownloadReportSnapshotRequest\x1a\x14.google.api.HttpBody\"7\x82\xd3\xe4\x93\x021\x12//v1/{name=regions/*/reportSnapshots/*}:downloadB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
@@ -1359,7 +1428,7 @@ func file_redpoint_v1_report_proto_rawDescGZIP() []byte {
 	return file_redpoint_v1_report_proto_rawDescData
 }
 
-var file_redpoint_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_redpoint_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_redpoint_v1_report_proto_goTypes = []any{
 	(*GetWorkloadRequest)(nil),            // 0: redpoint.v1.GetWorkloadRequest
 	(*ExportWorkloadRequest)(nil),         // 1: redpoint.v1.ExportWorkloadRequest
@@ -1371,43 +1440,46 @@ var file_redpoint_v1_report_proto_goTypes = []any{
 	(*ListFollowUpsRequest)(nil),          // 7: redpoint.v1.ListFollowUpsRequest
 	(*ListFollowUpsResponse)(nil),         // 8: redpoint.v1.ListFollowUpsResponse
 	(*FollowUp)(nil),                      // 9: redpoint.v1.FollowUp
-	(*ListReportSnapshotsRequest)(nil),    // 10: redpoint.v1.ListReportSnapshotsRequest
-	(*ListReportSnapshotsResponse)(nil),   // 11: redpoint.v1.ListReportSnapshotsResponse
-	(*ReportSnapshot)(nil),                // 12: redpoint.v1.ReportSnapshot
-	(*DownloadReportSnapshotRequest)(nil), // 13: redpoint.v1.DownloadReportSnapshotRequest
-	(*timestamppb.Timestamp)(nil),         // 14: google.protobuf.Timestamp
-	(*httpbody.HttpBody)(nil),             // 15: google.api.HttpBody
+	(*CloseFollowUpRequest)(nil),          // 10: redpoint.v1.CloseFollowUpRequest
+	(*ListReportSnapshotsRequest)(nil),    // 11: redpoint.v1.ListReportSnapshotsRequest
+	(*ListReportSnapshotsResponse)(nil),   // 12: redpoint.v1.ListReportSnapshotsResponse
+	(*ReportSnapshot)(nil),                // 13: redpoint.v1.ReportSnapshot
+	(*DownloadReportSnapshotRequest)(nil), // 14: redpoint.v1.DownloadReportSnapshotRequest
+	(*timestamppb.Timestamp)(nil),         // 15: google.protobuf.Timestamp
+	(*httpbody.HttpBody)(nil),             // 16: google.api.HttpBody
 }
 var file_redpoint_v1_report_proto_depIdxs = []int32{
-	14, // 0: redpoint.v1.GetWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
-	14, // 1: redpoint.v1.GetWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
-	14, // 2: redpoint.v1.ExportWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
-	14, // 3: redpoint.v1.ExportWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
-	14, // 4: redpoint.v1.Workload.start_time:type_name -> google.protobuf.Timestamp
-	14, // 5: redpoint.v1.Workload.end_time:type_name -> google.protobuf.Timestamp
+	15, // 0: redpoint.v1.GetWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
+	15, // 1: redpoint.v1.GetWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
+	15, // 2: redpoint.v1.ExportWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
+	15, // 3: redpoint.v1.ExportWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
+	15, // 4: redpoint.v1.Workload.start_time:type_name -> google.protobuf.Timestamp
+	15, // 5: redpoint.v1.Workload.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 6: redpoint.v1.Workload.total:type_name -> redpoint.v1.WorkloadRow
 	3,  // 7: redpoint.v1.Workload.rows:type_name -> redpoint.v1.WorkloadRow
 	6,  // 8: redpoint.v1.ListOverdueErrandsResponse.overdue_errands:type_name -> redpoint.v1.OverdueErrand
-	14, // 9: redpoint.v1.OverdueErrand.due_time:type_name -> google.protobuf.Timestamp
+	15, // 9: redpoint.v1.OverdueErrand.due_time:type_name -> google.protobuf.Timestamp
 	9,  // 10: redpoint.v1.ListFollowUpsResponse.follow_ups:type_name -> redpoint.v1.FollowUp
-	14, // 11: redpoint.v1.FollowUp.create_time:type_name -> google.protobuf.Timestamp
-	14, // 12: redpoint.v1.FollowUp.close_time:type_name -> google.protobuf.Timestamp
-	12, // 13: redpoint.v1.ListReportSnapshotsResponse.report_snapshots:type_name -> redpoint.v1.ReportSnapshot
-	14, // 14: redpoint.v1.ReportSnapshot.create_time:type_name -> google.protobuf.Timestamp
+	15, // 11: redpoint.v1.FollowUp.create_time:type_name -> google.protobuf.Timestamp
+	15, // 12: redpoint.v1.FollowUp.close_time:type_name -> google.protobuf.Timestamp
+	13, // 13: redpoint.v1.ListReportSnapshotsResponse.report_snapshots:type_name -> redpoint.v1.ReportSnapshot
+	15, // 14: redpoint.v1.ReportSnapshot.create_time:type_name -> google.protobuf.Timestamp
 	0,  // 15: redpoint.v1.ReportService.GetWorkload:input_type -> redpoint.v1.GetWorkloadRequest
 	1,  // 16: redpoint.v1.ReportService.ExportWorkload:input_type -> redpoint.v1.ExportWorkloadRequest
 	4,  // 17: redpoint.v1.ReportService.ListOverdueErrands:input_type -> redpoint.v1.ListOverdueErrandsRequest
 	7,  // 18: redpoint.v1.ReportService.ListFollowUps:input_type -> redpoint.v1.ListFollowUpsRequest
-	10, // 19: redpoint.v1.ReportService.ListReportSnapshots:input_type -> redpoint.v1.ListReportSnapshotsRequest
-	13, // 20: redpoint.v1.ReportService.DownloadReportSnapshot:input_type -> redpoint.v1.DownloadReportSnapshotRequest
-	2,  // 21: redpoint.v1.ReportService.GetWorkload:output_type -> redpoint.v1.Workload
-	15, // 22: redpoint.v1.ReportService.ExportWorkload:output_type -> google.api.HttpBody
-	5,  // 23: redpoint.v1.ReportService.ListOverdueErrands:output_type -> redpoint.v1.ListOverdueErrandsResponse
-	8,  // 24: redpoint.v1.ReportService.ListFollowUps:output_type -> redpoint.v1.ListFollowUpsResponse
-	11, // 25: redpoint.v1.ReportService.ListReportSnapshots:output_type -> redpoint.v1.ListReportSnapshotsResponse
-	15, // 26: redpoint.v1.ReportService.DownloadReportSnapshot:output_type -> google.api.HttpBody
-	21, // [21:27] is the sub-list for method output_type
-	15, // [15:21] is the sub-list for method input_type
+	10, // 19: redpoint.v1.ReportService.CloseFollowUp:input_type -> redpoint.v1.CloseFollowUpRequest
+	11, // 20: redpoint.v1.ReportService.ListReportSnapshots:input_type -> redpoint.v1.ListReportSnapshotsRequest
+	14, // 21: redpoint.v1.ReportService.DownloadReportSnapshot:input_type -> redpoint.v1.DownloadReportSnapshotRequest
+	2,  // 22: redpoint.v1.ReportService.GetWorkload:output_type -> redpoint.v1.Workload
+	16, // 23: redpoint.v1.ReportService.ExportWorkload:output_type -> google.api.HttpBody
+	5,  // 24: redpoint.v1.ReportService.ListOverdueErrands:output_type -> redpoint.v1.ListOverdueErrandsResponse
+	8,  // 25: redpoint.v1.ReportService.ListFollowUps:output_type -> redpoint.v1.ListFollowUpsResponse
+	9,  // 26: redpoint.v1.ReportService.CloseFollowUp:output_type -> redpoint.v1.FollowUp
+	12, // 27: redpoint.v1.ReportService.ListReportSnapshots:output_type -> redpoint.v1.ListReportSnapshotsResponse
+	16, // 28: redpoint.v1.ReportService.DownloadReportSnapshot:output_type -> google.api.HttpBody
+	22, // [22:29] is the sub-list for method output_type
+	15, // [15:22] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
 	15, // [15:15] is the sub-list for extension extendee
 	0,  // [0:15] is the sub-list for field type_name
@@ -1424,7 +1496,7 @@ func file_redpoint_v1_report_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_report_proto_rawDesc), len(file_redpoint_v1_report_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	ReportService_ExportWorkload_FullMethodName         = "/redpoint.v1.ReportService/ExportWorkload"
 	ReportService_ListOverdueErrands_FullMethodName     = "/redpoint.v1.ReportService/ListOverdueErrands"
 	ReportService_ListFollowUps_FullMethodName          = "/redpoint.v1.ReportService/ListFollowUps"
+	ReportService_CloseFollowUp_FullMethodName          = "/redpoint.v1.ReportService/CloseFollowUp"
 	ReportService_ListReportSnapshots_FullMethodName    = "/redpoint.v1.ReportService/ListReportSnapshots"
 	ReportService_DownloadReportSnapshot_FullMethodName = "/redpoint.v1.ReportService/DownloadReportSnapshot"
 )
@@ -45,6 +46,8 @@ type ReportServiceClient interface {
 	// ListFollowUps lists a region's follow-ups of bad ratings, open ones
 	// first, oldest first.
 	ListFollowUps(ctx context.Context, in *ListFollowUpsRequest, opts ...grpc.CallOption) (*ListFollowUpsResponse, error)
+	// CloseFollowUp records the township's call-back after a bad rating.
+	CloseFollowUp(ctx context.Context, in *CloseFollowUpRequest, opts ...grpc.CallOption) (*FollowUp, error)
 	// ListReportSnapshots lists the stored weekly and monthly reports.
 	ListReportSnapshots(ctx context.Context, in *ListReportSnapshotsRequest, opts ...grpc.CallOption) (*ListReportSnapshotsResponse, error)
 	// DownloadReportSnapshot returns a stored report's .xlsx file.
@@ -99,6 +102,16 @@ func (c *reportServiceClient) ListFollowUps(ctx context.Context, in *ListFollowU
 	return out, nil
 }
 
+func (c *reportServiceClient) CloseFollowUp(ctx context.Context, in *CloseFollowUpRequest, opts ...grpc.CallOption) (*FollowUp, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FollowUp)
+	err := c.cc.Invoke(ctx, ReportService_CloseFollowUp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *reportServiceClient) ListReportSnapshots(ctx context.Context, in *ListReportSnapshotsRequest, opts ...grpc.CallOption) (*ListReportSnapshotsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListReportSnapshotsResponse)
@@ -136,6 +149,8 @@ type ReportServiceServer interface {
 	// ListFollowUps lists a region's follow-ups of bad ratings, open ones
 	// first, oldest first.
 	ListFollowUps(context.Context, *ListFollowUpsRequest) (*ListFollowUpsResponse, error)
+	// CloseFollowUp records the township's call-back after a bad rating.
+	CloseFollowUp(context.Context, *CloseFollowUpRequest) (*FollowUp, error)
 	// ListReportSnapshots lists the stored weekly and monthly reports.
 	ListReportSnapshots(context.Context, *ListReportSnapshotsRequest) (*ListReportSnapshotsResponse, error)
 	// DownloadReportSnapshot returns a stored report's .xlsx file.
@@ -161,6 +176,9 @@ func (UnimplementedReportServiceServer) ListOverdueErrands(context.Context, *Lis
 }
 func (UnimplementedReportServiceServer) ListFollowUps(context.Context, *ListFollowUpsRequest) (*ListFollowUpsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListFollowUps not implemented")
+}
+func (UnimplementedReportServiceServer) CloseFollowUp(context.Context, *CloseFollowUpRequest) (*FollowUp, error) {
+	return nil, status.Error(codes.Unimplemented, "method CloseFollowUp not implemented")
 }
 func (UnimplementedReportServiceServer) ListReportSnapshots(context.Context, *ListReportSnapshotsRequest) (*ListReportSnapshotsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListReportSnapshots not implemented")
@@ -261,6 +279,24 @@ func _ReportService_ListFollowUps_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReportService_CloseFollowUp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CloseFollowUpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReportServiceServer).CloseFollowUp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReportService_CloseFollowUp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReportServiceServer).CloseFollowUp(ctx, req.(*CloseFollowUpRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ReportService_ListReportSnapshots_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListReportSnapshotsRequest)
 	if err := dec(in); err != nil {
@@ -319,6 +355,10 @@ var ReportService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListFollowUps",
 			Handler:    _ReportService_ListFollowUps_Handler,
+		},
+		{
+			MethodName: "CloseFollowUp",
+			Handler:    _ReportService_CloseFollowUp_Handler,
 		},
 		{
 			MethodName: "ListReportSnapshots",

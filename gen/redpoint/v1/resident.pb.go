@@ -23,6 +23,135 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RatingLevel is a 好差评 level.
+type RatingLevel int32
+
+const (
+	// Not set.
+	RatingLevel_RATING_LEVEL_UNSPECIFIED RatingLevel = 0
+	// 非常满意.
+	RatingLevel_RATING_LEVEL_VERY_SATISFIED RatingLevel = 1
+	// 满意.
+	RatingLevel_RATING_LEVEL_SATISFIED RatingLevel = 2
+	// 基本满意.
+	RatingLevel_RATING_LEVEL_BASICALLY_SATISFIED RatingLevel = 3
+	// 不满意: opens a follow-up.
+	RatingLevel_RATING_LEVEL_DISSATISFIED RatingLevel = 4
+	// 非常不满意: opens a follow-up.
+	RatingLevel_RATING_LEVEL_VERY_DISSATISFIED RatingLevel = 5
+)
+
+// Enum value maps for RatingLevel.
+var (
+	RatingLevel_name = map[int32]string{
+		0: "RATING_LEVEL_UNSPECIFIED",
+		1: "RATING_LEVEL_VERY_SATISFIED",
+		2: "RATING_LEVEL_SATISFIED",
+		3: "RATING_LEVEL_BASICALLY_SATISFIED",
+		4: "RATING_LEVEL_DISSATISFIED",
+		5: "RATING_LEVEL_VERY_DISSATISFIED",
+	}
+	RatingLevel_value = map[string]int32{
+		"RATING_LEVEL_UNSPECIFIED":         0,
+		"RATING_LEVEL_VERY_SATISFIED":      1,
+		"RATING_LEVEL_SATISFIED":           2,
+		"RATING_LEVEL_BASICALLY_SATISFIED": 3,
+		"RATING_LEVEL_DISSATISFIED":        4,
+		"RATING_LEVEL_VERY_DISSATISFIED":   5,
+	}
+)
+
+func (x RatingLevel) Enum() *RatingLevel {
+	p := new(RatingLevel)
+	*p = x
+	return p
+}
+
+func (x RatingLevel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RatingLevel) Descriptor() protoreflect.EnumDescriptor {
+	return file_redpoint_v1_resident_proto_enumTypes[0].Descriptor()
+}
+
+func (RatingLevel) Type() protoreflect.EnumType {
+	return &file_redpoint_v1_resident_proto_enumTypes[0]
+}
+
+func (x RatingLevel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RatingLevel.Descriptor instead.
+func (RatingLevel) EnumDescriptor() ([]byte, []int) {
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{0}
+}
+
+// RateMyErrandRequest is a rating.
+type RateMyErrandRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `residents/me/errands/{id}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The level.
+	Level RatingLevel `protobuf:"varint,2,opt,name=level,proto3,enum=redpoint.v1.RatingLevel" json:"level,omitempty"`
+	// What the resident wants to say, at most 500 characters.
+	Comment       string `protobuf:"bytes,3,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateMyErrandRequest) Reset() {
+	*x = RateMyErrandRequest{}
+	mi := &file_redpoint_v1_resident_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateMyErrandRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateMyErrandRequest) ProtoMessage() {}
+
+func (x *RateMyErrandRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_resident_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateMyErrandRequest.ProtoReflect.Descriptor instead.
+func (*RateMyErrandRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RateMyErrandRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RateMyErrandRequest) GetLevel() RatingLevel {
+	if x != nil {
+		return x.Level
+	}
+	return RatingLevel_RATING_LEVEL_UNSPECIFIED
+}
+
+func (x *RateMyErrandRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
 // WechatLoginRequest carries the mini-program's login code.
 type WechatLoginRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -34,7 +163,7 @@ type WechatLoginRequest struct {
 
 func (x *WechatLoginRequest) Reset() {
 	*x = WechatLoginRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[0]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +175,7 @@ func (x *WechatLoginRequest) String() string {
 func (*WechatLoginRequest) ProtoMessage() {}
 
 func (x *WechatLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[0]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +188,7 @@ func (x *WechatLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WechatLoginRequest.ProtoReflect.Descriptor instead.
 func (*WechatLoginRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{0}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *WechatLoginRequest) GetCode() string {
@@ -84,7 +213,7 @@ type ResidentSession struct {
 
 func (x *ResidentSession) Reset() {
 	*x = ResidentSession{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -96,7 +225,7 @@ func (x *ResidentSession) String() string {
 func (*ResidentSession) ProtoMessage() {}
 
 func (x *ResidentSession) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -109,7 +238,7 @@ func (x *ResidentSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentSession.ProtoReflect.Descriptor instead.
 func (*ResidentSession) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{1}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ResidentSession) GetAccessToken() string {
@@ -146,7 +275,7 @@ type Resident struct {
 
 func (x *Resident) Reset() {
 	*x = Resident{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -158,7 +287,7 @@ func (x *Resident) String() string {
 func (*Resident) ProtoMessage() {}
 
 func (x *Resident) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -171,7 +300,7 @@ func (x *Resident) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resident.ProtoReflect.Descriptor instead.
 func (*Resident) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{2}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Resident) GetName() string {
@@ -199,7 +328,7 @@ type BindPhoneRequest struct {
 
 func (x *BindPhoneRequest) Reset() {
 	*x = BindPhoneRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +340,7 @@ func (x *BindPhoneRequest) String() string {
 func (*BindPhoneRequest) ProtoMessage() {}
 
 func (x *BindPhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +353,7 @@ func (x *BindPhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindPhoneRequest.ProtoReflect.Descriptor instead.
 func (*BindPhoneRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{3}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BindPhoneRequest) GetPhoneCode() string {
@@ -247,7 +376,7 @@ type ListMyErrandsRequest struct {
 
 func (x *ListMyErrandsRequest) Reset() {
 	*x = ListMyErrandsRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -259,7 +388,7 @@ func (x *ListMyErrandsRequest) String() string {
 func (*ListMyErrandsRequest) ProtoMessage() {}
 
 func (x *ListMyErrandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -272,7 +401,7 @@ func (x *ListMyErrandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyErrandsRequest.ProtoReflect.Descriptor instead.
 func (*ListMyErrandsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{4}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListMyErrandsRequest) GetPageSize() int32 {
@@ -302,7 +431,7 @@ type ListMyErrandsResponse struct {
 
 func (x *ListMyErrandsResponse) Reset() {
 	*x = ListMyErrandsResponse{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +443,7 @@ func (x *ListMyErrandsResponse) String() string {
 func (*ListMyErrandsResponse) ProtoMessage() {}
 
 func (x *ListMyErrandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +456,7 @@ func (x *ListMyErrandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyErrandsResponse.ProtoReflect.Descriptor instead.
 func (*ListMyErrandsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{5}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListMyErrandsResponse) GetErrands() []*ResidentErrand {
@@ -355,7 +484,7 @@ type GetMyErrandRequest struct {
 
 func (x *GetMyErrandRequest) Reset() {
 	*x = GetMyErrandRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +496,7 @@ func (x *GetMyErrandRequest) String() string {
 func (*GetMyErrandRequest) ProtoMessage() {}
 
 func (x *GetMyErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +509,7 @@ func (x *GetMyErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyErrandRequest.ProtoReflect.Descriptor instead.
 func (*GetMyErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{6}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetMyErrandRequest) GetName() string {
@@ -418,14 +547,18 @@ type ResidentErrand struct {
 	// The result, once completed.
 	Result string `protobuf:"bytes,12,opt,name=result,proto3" json:"result,omitempty"`
 	// The history, oldest first (GetMyErrand only).
-	History       []*ResidentErrandStep `protobuf:"bytes,13,rep,name=history,proto3" json:"history,omitempty"`
+	History []*ResidentErrandStep `protobuf:"bytes,13,rep,name=history,proto3" json:"history,omitempty"`
+	// The resident's rating, once given.
+	Rating RatingLevel `protobuf:"varint,14,opt,name=rating,proto3,enum=redpoint.v1.RatingLevel" json:"rating,omitempty"`
+	// Whether it can be rated now.
+	CanRate       bool `protobuf:"varint,15,opt,name=can_rate,json=canRate,proto3" json:"can_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResidentErrand) Reset() {
 	*x = ResidentErrand{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -437,7 +570,7 @@ func (x *ResidentErrand) String() string {
 func (*ResidentErrand) ProtoMessage() {}
 
 func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -450,7 +583,7 @@ func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrand.ProtoReflect.Descriptor instead.
 func (*ResidentErrand) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{7}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResidentErrand) GetName() string {
@@ -544,6 +677,20 @@ func (x *ResidentErrand) GetHistory() []*ResidentErrandStep {
 	return nil
 }
 
+func (x *ResidentErrand) GetRating() RatingLevel {
+	if x != nil {
+		return x.Rating
+	}
+	return RatingLevel_RATING_LEVEL_UNSPECIFIED
+}
+
+func (x *ResidentErrand) GetCanRate() bool {
+	if x != nil {
+		return x.CanRate
+	}
+	return false
+}
+
 // ResidentErrandStep is one step of the history, in plain words.
 type ResidentErrandStep struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -559,7 +706,7 @@ type ResidentErrandStep struct {
 
 func (x *ResidentErrandStep) Reset() {
 	*x = ResidentErrandStep{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +718,7 @@ func (x *ResidentErrandStep) String() string {
 func (*ResidentErrandStep) ProtoMessage() {}
 
 func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +731,7 @@ func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrandStep.ProtoReflect.Descriptor instead.
 func (*ResidentErrandStep) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{8}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ResidentErrandStep) GetTime() *timestamppb.Timestamp {
@@ -612,7 +759,11 @@ var File_redpoint_v1_resident_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\n" +
-	"\x1aredpoint/v1/resident.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18redpoint/v1/errand.proto\"(\n" +
+	"\x1aredpoint/v1/resident.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18redpoint/v1/errand.proto\"s\n" +
+	"\x13RateMyErrandRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x18.redpoint.v1.RatingLevelR\x05level\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"(\n" +
 	"\x12WechatLoginRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\"\xbc\x01\n" +
 	"\x0fResidentSession\x12!\n" +
@@ -633,7 +784,7 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\aerrands\x18\x01 \x03(\v2\x1b.redpoint.v1.ResidentErrandR\aerrands\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"(\n" +
 	"\x12GetMyErrandRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xfc\x04\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xc9\x05\n" +
 	"\x0eResidentErrand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rtracking_code\x18\x02 \x01(\tR\ftrackingCode\x127\n" +
@@ -650,16 +801,26 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12+\n" +
 	"\x11missing_materials\x18\v \x03(\tR\x10missingMaterials\x12\x16\n" +
 	"\x06result\x18\f \x01(\tR\x06result\x129\n" +
-	"\ahistory\x18\r \x03(\v2\x1f.redpoint.v1.ResidentErrandStepR\ahistory\"\x86\x01\n" +
+	"\ahistory\x18\r \x03(\v2\x1f.redpoint.v1.ResidentErrandStepR\ahistory\x120\n" +
+	"\x06rating\x18\x0e \x01(\x0e2\x18.redpoint.v1.RatingLevelR\x06rating\x12\x19\n" +
+	"\bcan_rate\x18\x0f \x01(\bR\acanRate\"\x86\x01\n" +
 	"\x12ResidentErrandStep\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
 	"\x12state_display_name\x18\x02 \x01(\tR\x10stateDisplayName\x12\x12\n" +
-	"\x04text\x18\x03 \x01(\tR\x04text2\xe1\x03\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text*\xd1\x01\n" +
+	"\vRatingLevel\x12\x1c\n" +
+	"\x18RATING_LEVEL_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bRATING_LEVEL_VERY_SATISFIED\x10\x01\x12\x1a\n" +
+	"\x16RATING_LEVEL_SATISFIED\x10\x02\x12$\n" +
+	" RATING_LEVEL_BASICALLY_SATISFIED\x10\x03\x12\x1d\n" +
+	"\x19RATING_LEVEL_DISSATISFIED\x10\x04\x12\"\n" +
+	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xe4\x04\n" +
 	"\x0fResidentService\x12r\n" +
 	"\vWechatLogin\x12\x1f.redpoint.v1.WechatLoginRequest\x1a\x1c.redpoint.v1.ResidentSession\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/residents:wechatLogin\x12h\n" +
 	"\tBindPhone\x12\x1d.redpoint.v1.BindPhoneRequest\x1a\x15.redpoint.v1.Resident\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/residents/me:bindPhone\x12x\n" +
 	"\rListMyErrands\x12!.redpoint.v1.ListMyErrandsRequest\x1a\".redpoint.v1.ListMyErrandsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/residents/me/errands\x12v\n" +
-	"\vGetMyErrand\x12\x1f.redpoint.v1.GetMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=residents/me/errands/*}B9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
+	"\vGetMyErrand\x12\x1f.redpoint.v1.GetMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=residents/me/errands/*}\x12\x80\x01\n" +
+	"\fRateMyErrand\x12 .redpoint.v1.RateMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/{name=residents/me/errands/*}:rateB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (
 	file_redpoint_v1_resident_proto_rawDescOnce sync.Once
@@ -673,43 +834,50 @@ func file_redpoint_v1_resident_proto_rawDescGZIP() []byte {
 	return file_redpoint_v1_resident_proto_rawDescData
 }
 
-var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_redpoint_v1_resident_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_redpoint_v1_resident_proto_goTypes = []any{
-	(*WechatLoginRequest)(nil),    // 0: redpoint.v1.WechatLoginRequest
-	(*ResidentSession)(nil),       // 1: redpoint.v1.ResidentSession
-	(*Resident)(nil),              // 2: redpoint.v1.Resident
-	(*BindPhoneRequest)(nil),      // 3: redpoint.v1.BindPhoneRequest
-	(*ListMyErrandsRequest)(nil),  // 4: redpoint.v1.ListMyErrandsRequest
-	(*ListMyErrandsResponse)(nil), // 5: redpoint.v1.ListMyErrandsResponse
-	(*GetMyErrandRequest)(nil),    // 6: redpoint.v1.GetMyErrandRequest
-	(*ResidentErrand)(nil),        // 7: redpoint.v1.ResidentErrand
-	(*ResidentErrandStep)(nil),    // 8: redpoint.v1.ResidentErrandStep
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(ErrandState)(0),              // 10: redpoint.v1.ErrandState
+	(RatingLevel)(0),              // 0: redpoint.v1.RatingLevel
+	(*RateMyErrandRequest)(nil),   // 1: redpoint.v1.RateMyErrandRequest
+	(*WechatLoginRequest)(nil),    // 2: redpoint.v1.WechatLoginRequest
+	(*ResidentSession)(nil),       // 3: redpoint.v1.ResidentSession
+	(*Resident)(nil),              // 4: redpoint.v1.Resident
+	(*BindPhoneRequest)(nil),      // 5: redpoint.v1.BindPhoneRequest
+	(*ListMyErrandsRequest)(nil),  // 6: redpoint.v1.ListMyErrandsRequest
+	(*ListMyErrandsResponse)(nil), // 7: redpoint.v1.ListMyErrandsResponse
+	(*GetMyErrandRequest)(nil),    // 8: redpoint.v1.GetMyErrandRequest
+	(*ResidentErrand)(nil),        // 9: redpoint.v1.ResidentErrand
+	(*ResidentErrandStep)(nil),    // 10: redpoint.v1.ResidentErrandStep
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(ErrandState)(0),              // 12: redpoint.v1.ErrandState
 }
 var file_redpoint_v1_resident_proto_depIdxs = []int32{
-	9,  // 0: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	2,  // 1: redpoint.v1.ResidentSession.resident:type_name -> redpoint.v1.Resident
-	7,  // 2: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
-	10, // 3: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
-	9,  // 4: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
-	9,  // 5: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
-	9,  // 6: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
-	8,  // 7: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
-	9,  // 8: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
-	0,  // 9: redpoint.v1.ResidentService.WechatLogin:input_type -> redpoint.v1.WechatLoginRequest
-	3,  // 10: redpoint.v1.ResidentService.BindPhone:input_type -> redpoint.v1.BindPhoneRequest
-	4,  // 11: redpoint.v1.ResidentService.ListMyErrands:input_type -> redpoint.v1.ListMyErrandsRequest
-	6,  // 12: redpoint.v1.ResidentService.GetMyErrand:input_type -> redpoint.v1.GetMyErrandRequest
-	1,  // 13: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
-	2,  // 14: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
-	5,  // 15: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
-	7,  // 16: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	0,  // 0: redpoint.v1.RateMyErrandRequest.level:type_name -> redpoint.v1.RatingLevel
+	11, // 1: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	4,  // 2: redpoint.v1.ResidentSession.resident:type_name -> redpoint.v1.Resident
+	9,  // 3: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
+	12, // 4: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
+	11, // 5: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
+	11, // 6: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
+	11, // 7: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
+	10, // 8: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
+	0,  // 9: redpoint.v1.ResidentErrand.rating:type_name -> redpoint.v1.RatingLevel
+	11, // 10: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
+	2,  // 11: redpoint.v1.ResidentService.WechatLogin:input_type -> redpoint.v1.WechatLoginRequest
+	5,  // 12: redpoint.v1.ResidentService.BindPhone:input_type -> redpoint.v1.BindPhoneRequest
+	6,  // 13: redpoint.v1.ResidentService.ListMyErrands:input_type -> redpoint.v1.ListMyErrandsRequest
+	8,  // 14: redpoint.v1.ResidentService.GetMyErrand:input_type -> redpoint.v1.GetMyErrandRequest
+	1,  // 15: redpoint.v1.ResidentService.RateMyErrand:input_type -> redpoint.v1.RateMyErrandRequest
+	3,  // 16: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
+	4,  // 17: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
+	7,  // 18: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
+	9,  // 19: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
+	9,  // 20: redpoint.v1.ResidentService.RateMyErrand:output_type -> redpoint.v1.ResidentErrand
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_redpoint_v1_resident_proto_init() }
@@ -723,13 +891,14 @@ func file_redpoint_v1_resident_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_resident_proto_rawDesc), len(file_redpoint_v1_resident_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   9,
+			NumEnums:      1,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_redpoint_v1_resident_proto_goTypes,
 		DependencyIndexes: file_redpoint_v1_resident_proto_depIdxs,
+		EnumInfos:         file_redpoint_v1_resident_proto_enumTypes,
 		MessageInfos:      file_redpoint_v1_resident_proto_msgTypes,
 	}.Build()
 	File_redpoint_v1_resident_proto = out.File

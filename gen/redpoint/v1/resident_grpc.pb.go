@@ -23,6 +23,7 @@ const (
 	ResidentService_BindPhone_FullMethodName     = "/redpoint.v1.ResidentService/BindPhone"
 	ResidentService_ListMyErrands_FullMethodName = "/redpoint.v1.ResidentService/ListMyErrands"
 	ResidentService_GetMyErrand_FullMethodName   = "/redpoint.v1.ResidentService/GetMyErrand"
+	ResidentService_RateMyErrand_FullMethodName  = "/redpoint.v1.ResidentService/RateMyErrand"
 )
 
 // ResidentServiceClient is the client API for ResidentService service.
@@ -41,6 +42,10 @@ type ResidentServiceClient interface {
 	ListMyErrands(ctx context.Context, in *ListMyErrandsRequest, opts ...grpc.CallOption) (*ListMyErrandsResponse, error)
 	// GetMyErrand returns one of the resident's errands with its history.
 	GetMyErrand(ctx context.Context, in *GetMyErrandRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
+	// RateMyErrand rates a completed errand (好差评): once, by its resident,
+	// within 30 days of completion. A bad rating opens a follow-up for the
+	// township.
+	RateMyErrand(ctx context.Context, in *RateMyErrandRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
 }
 
 type residentServiceClient struct {
@@ -91,6 +96,16 @@ func (c *residentServiceClient) GetMyErrand(ctx context.Context, in *GetMyErrand
 	return out, nil
 }
 
+func (c *residentServiceClient) RateMyErrand(ctx context.Context, in *RateMyErrandRequest, opts ...grpc.CallOption) (*ResidentErrand, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResidentErrand)
+	err := c.cc.Invoke(ctx, ResidentService_RateMyErrand_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ResidentServiceServer is the server API for ResidentService service.
 // All implementations must embed UnimplementedResidentServiceServer
 // for forward compatibility.
@@ -107,6 +122,10 @@ type ResidentServiceServer interface {
 	ListMyErrands(context.Context, *ListMyErrandsRequest) (*ListMyErrandsResponse, error)
 	// GetMyErrand returns one of the resident's errands with its history.
 	GetMyErrand(context.Context, *GetMyErrandRequest) (*ResidentErrand, error)
+	// RateMyErrand rates a completed errand (好差评): once, by its resident,
+	// within 30 days of completion. A bad rating opens a follow-up for the
+	// township.
+	RateMyErrand(context.Context, *RateMyErrandRequest) (*ResidentErrand, error)
 	mustEmbedUnimplementedResidentServiceServer()
 }
 
@@ -128,6 +147,9 @@ func (UnimplementedResidentServiceServer) ListMyErrands(context.Context, *ListMy
 }
 func (UnimplementedResidentServiceServer) GetMyErrand(context.Context, *GetMyErrandRequest) (*ResidentErrand, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMyErrand not implemented")
+}
+func (UnimplementedResidentServiceServer) RateMyErrand(context.Context, *RateMyErrandRequest) (*ResidentErrand, error) {
+	return nil, status.Error(codes.Unimplemented, "method RateMyErrand not implemented")
 }
 func (UnimplementedResidentServiceServer) mustEmbedUnimplementedResidentServiceServer() {}
 func (UnimplementedResidentServiceServer) testEmbeddedByValue()                         {}
@@ -222,6 +244,24 @@ func _ResidentService_GetMyErrand_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ResidentService_RateMyErrand_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RateMyErrandRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResidentServiceServer).RateMyErrand(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResidentService_RateMyErrand_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResidentServiceServer).RateMyErrand(ctx, req.(*RateMyErrandRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ResidentService_ServiceDesc is the grpc.ServiceDesc for ResidentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -244,6 +284,10 @@ var ResidentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMyErrand",
 			Handler:    _ResidentService_GetMyErrand_Handler,
+		},
+		{
+			MethodName: "RateMyErrand",
+			Handler:    _ResidentService_RateMyErrand_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

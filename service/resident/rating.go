@@ -1,0 +1,134 @@
+package resident
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/errandevent"
+	"github.com/changzhi/redpoint/ent/rating"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/apierr"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/resname"
+)
+
+// RatingWindow is how long after completion an errand can be rated.
+const RatingWindow = 30 * 24 * time.Hour
+
+// The rating errors.
+var (
+	ErrAlreadyRated = apierr.New(codes.AlreadyExists, "ALREADY_RATED", "该事项已评价过")
+	ErrNotCompleted = apierr.New(codes.FailedPrecondition, "NOT_COMPLETED", "事项办结后才能评价")
+	ErrTooLate      = apierr.New(codes.FailedPrecondition, "RATING_CLOSED", "已超过评价期限（办结后 30 天）")
+)
+
+var levels = map[redpointv1.RatingLevel]rating.Level{
+	redpointv1.RatingLevel_RATING_LEVEL_VERY_SATISFIED:      rating.LevelVERY_SATISFIED,
+	redpointv1.RatingLevel_RATING_LEVEL_SATISFIED:           rating.LevelSATISFIED,
+	redpointv1.RatingLevel_RATING_LEVEL_BASICALLY_SATISFIED: rating.LevelBASICALLY_SATISFIED,
+	redpointv1.RatingLevel_RATING_LEVEL_DISSATISFIED:        rating.LevelDISSATISFIED,
+	redpointv1.RatingLevel_RATING_LEVEL_VERY_DISSATISFIED:   rating.LevelVERY_DISSATISFIED,
+}
+
+var levelNames = map[rating.Level]string{
+	rating.LevelVERY_SATISFIED: "非常满意", rating.LevelSATISFIED: "满意", rating.LevelBASICALLY_SATISFIED: "基本满意",
+	rating.LevelDISSATISFIED: "不满意", rating.LevelVERY_DISSATISFIED: "非常不满意",
+}
+
+func bad(l rating.Level) bool {
+	return l == rating.LevelDISSATISFIED || l == rating.LevelVERY_DISSATISFIED
+}
+
+// RateMyErrand records a rating, and for a bad one a follow-up, with the
+// history and the outbox event (the leaderboard scores it) in one
+// transaction.
+func (s *Server) RateMyErrand(ctx context.Context, req *redpointv1.RateMyErrandRequest) (*redpointv1.ResidentErrand, error) {
+	id, err := me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var v apierr.Violations
+	n, err := strconv.Atoi(strings.TrimPrefix(req.GetName(), "residents/me/errands/"))
+	if err != nil || !strings.HasPrefix(req.GetName(), "residents/me/errands/") || n <= 0 {
+		v.Add("name", "格式应为 residents/me/errands/{编号}")
+	}
+	level, ok := levels[req.GetLevel()]
+	if !ok {
+		v.Add("level", "请选择评价等级")
+	}
+	comment := strings.TrimSpace(req.GetComment())
+	if utf8.RuneCountInString(comment) > 500 {
+		v.Add("comment", "评价内容不能超过 500 个字")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	tx, err := s.db.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.rate(ctx, tx, id, n, level, comment); err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		if ent.IsConstraintError(err) {
+			return nil, ErrAlreadyRated
+		}
+		return nil, fmt.Errorf("resident.RateMyErrand: %w", err)
+	}
+	return s.GetMyErrand(ctx, &redpointv1.GetMyErrandRequest{Name: req.GetName()})
+}
+
+func (s *Server) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int, level rating.Level, comment string) error {
+	e, err := tx.Errand.Query().Where(errand.ID(errandID), errand.ResidentID(residentID)).WithRating().Only(ctx)
+	if ent.IsNotFound(err) {
+		return ErrNotYours
+	}
+	if err != nil {
+		return fmt.Errorf("resident.rate: %w", err)
+	}
+	switch {
+	case e.Edges.Rating != nil:
+		return ErrAlreadyRated
+	case e.State != errand.StateCOMPLETED || e.CloseTime == nil:
+		return ErrNotCompleted
+	case s.clock().After(e.CloseTime.Add(RatingWindow)):
+		return ErrTooLate
+	}
+	now := s.clock()
+	r, err := tx.Rating.Create().SetErrandID(e.ID).SetResidentID(residentID).SetServicePointID(e.ServicePointID).
+		SetRegionID(e.RegionID).SetLevel(level).SetComment(comment).SetCreateTime(now).Save(ctx)
+	if ent.IsConstraintError(err) {
+		return ErrAlreadyRated
+	}
+	if err != nil {
+		return fmt.Errorf("resident.rate: %w", err)
+	}
+	if err := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindRATED).SetActorKind(errandevent.ActorKindRESIDENT).
+		SetNote(levelNames[level]).SetCreateTime(now).Exec(ctx); err != nil {
+		return fmt.Errorf("resident.rate: %w", err)
+	}
+	if bad(level) {
+		if err := tx.FollowUp.Create().SetRatingID(r.ID).SetErrandID(e.ID).SetRegionID(e.RegionID).
+			SetCreateTime(now).SetUpdateTime(now).Exec(ctx); err != nil {
+			return fmt.Errorf("resident.rate: %w", err)
+		}
+		if err := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindFOLLOW_UP_OPENED).SetActorKind(errandevent.ActorKindSYSTEM).
+			SetNote("差评，待乡镇回访").SetCreateTime(now).Exec(ctx); err != nil {
+			return fmt.Errorf("resident.rate: %w", err)
+		}
+	}
+	payload, _ := json.Marshal(map[string]any{"errand_id": e.ID, "rating": string(level), "region": e.RegionID})
+	return tx.OutboxEvent.Create().SetTopic(errandsvc.TopicRatingCreated).SetAggregate(resname.Name(resname.Errands, e.ID)).
+		SetPayload(payload).SetCreateTime(now).Exec(ctx)
+}
