@@ -112,6 +112,7 @@ var Policies = map[string]Policy{
 
 	// The residents' mini-program: their own errands only.
 	"/redpoint.v1.ResidentService/WechatLogin":   {Public: true},
+	"/redpoint.v1.ResidentService/LookupErrand":  {Public: true},
 	"/redpoint.v1.ResidentService/BindPhone":     {Roles: residents, Scope: ScopeCaller, Write: true},
 	"/redpoint.v1.ResidentService/ListMyErrands": {Roles: residents, Scope: ScopeCaller},
 	"/redpoint.v1.ResidentService/GetMyErrand":   {Roles: residents, Scope: ScopeCaller},

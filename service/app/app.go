@@ -54,6 +54,8 @@ type App struct {
 	AuthKey []byte
 	// LoginLimits bound failed logins; DefaultLoginLimits when zero.
 	LoginLimits access.LoginLimits
+	// LookupLimits bound public lookups; DefaultLookupLimits when zero.
+	LookupLimits resident.LookupLimits
 	// TrustedProxies is how many load balancers front the REST port.
 	TrustedProxies int
 	// WeChat is the mini-program's server API; residents can't log in
@@ -180,7 +182,8 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if a.WeChat.BaseURL != "" {
 		wx = wechat.New(a.WeChat, a.KV)
 	}
-	residents := resident.New(a.Store.Client, a.Keys, wx, tokens)
+	lookup := resident.NewLookup(a.Store.Client, a.KV, a.LookupLimits)
+	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup)
 	if a.Clock != nil {
 		residents.SetClock(a.Clock)
 	}
@@ -204,6 +207,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	calendars := directory.NewCalendarServer(a.Store.Client, cal)
 	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog)
 	calendars.Due = errands
+	errands.Changed = lookup.Invalidate
 	if a.Clock != nil {
 		errands.SetClock(a.Clock)
 	}

@@ -223,6 +223,9 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.LeaderboardService/RebuildLeaderboard": func(*world, target) proto.Message {
 		return &redpointv1.RebuildLeaderboardRequest{Period: "2026-10"}
 	},
+	"/redpoint.v1.ResidentService/LookupErrand": func(*world, target) proto.Message {
+		return &redpointv1.LookupErrandRequest{TrackingCode: "00000-00000-00000", PhoneLast4: "0001"}
+	},
 	"/redpoint.v1.ResidentService/WechatLogin": func(*world, target) proto.Message {
 		return &redpointv1.WechatLoginRequest{Code: "not-a-demo-code"}
 	},

@@ -39,6 +39,9 @@ type Server struct {
 	now      func() time.Time
 	names    *nameCache
 	audit    Auditor
+	// Changed is told the tracking code of every errand that changed, after
+	// commit (the public lookup drops its cached answer).
+	Changed func(ctx context.Context, trackingCode string)
 }
 
 var _ redpointv1.ErrandServiceServer = (*Server)(nil)

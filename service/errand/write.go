@@ -95,6 +95,9 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 	if err != nil {
 		return nil, err
 	}
+	if s.Changed != nil {
+		s.Changed(ctx, out.TrackingCode)
+	}
 	return out, nil
 }
 

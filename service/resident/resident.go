@@ -42,6 +42,7 @@ type Server struct {
 	wx     WeChat
 	tokens *access.Tokens
 	now    func() time.Time
+	lookup *Lookup
 }
 
 // SetClock replaces the clock (rating windows), for tests.
@@ -52,8 +53,8 @@ func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsec
 var _ redpointv1.ResidentServiceServer = (*Server)(nil)
 
 // New returns the residents' service; wx is nil when WeChat is not configured.
-func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens) *Server {
-	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: time.Now}
+func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup) *Server {
+	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: time.Now, lookup: lookup}
 }
 
 // The residents' errors.

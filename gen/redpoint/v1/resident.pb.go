@@ -152,6 +152,61 @@ func (x *RateMyErrandRequest) GetComment() string {
 	return ""
 }
 
+// LookupErrandRequest is what is printed on the resident's slip.
+type LookupErrandRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tracking code, e.g. `7KQ9M-2XAP4-TB8QZ` (case and dashes don't matter).
+	TrackingCode string `protobuf:"bytes,1,opt,name=tracking_code,json=trackingCode,proto3" json:"tracking_code,omitempty"`
+	// The last four digits of the phone the errand was logged with.
+	PhoneLast4    string `protobuf:"bytes,2,opt,name=phone_last4,json=phoneLast4,proto3" json:"phone_last4,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupErrandRequest) Reset() {
+	*x = LookupErrandRequest{}
+	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupErrandRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupErrandRequest) ProtoMessage() {}
+
+func (x *LookupErrandRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupErrandRequest.ProtoReflect.Descriptor instead.
+func (*LookupErrandRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LookupErrandRequest) GetTrackingCode() string {
+	if x != nil {
+		return x.TrackingCode
+	}
+	return ""
+}
+
+func (x *LookupErrandRequest) GetPhoneLast4() string {
+	if x != nil {
+		return x.PhoneLast4
+	}
+	return ""
+}
+
 // WechatLoginRequest carries the mini-program's login code.
 type WechatLoginRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -163,7 +218,7 @@ type WechatLoginRequest struct {
 
 func (x *WechatLoginRequest) Reset() {
 	*x = WechatLoginRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -175,7 +230,7 @@ func (x *WechatLoginRequest) String() string {
 func (*WechatLoginRequest) ProtoMessage() {}
 
 func (x *WechatLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -188,7 +243,7 @@ func (x *WechatLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WechatLoginRequest.ProtoReflect.Descriptor instead.
 func (*WechatLoginRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{1}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WechatLoginRequest) GetCode() string {
@@ -213,7 +268,7 @@ type ResidentSession struct {
 
 func (x *ResidentSession) Reset() {
 	*x = ResidentSession{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +280,7 @@ func (x *ResidentSession) String() string {
 func (*ResidentSession) ProtoMessage() {}
 
 func (x *ResidentSession) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +293,7 @@ func (x *ResidentSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentSession.ProtoReflect.Descriptor instead.
 func (*ResidentSession) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{2}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ResidentSession) GetAccessToken() string {
@@ -275,7 +330,7 @@ type Resident struct {
 
 func (x *Resident) Reset() {
 	*x = Resident{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +342,7 @@ func (x *Resident) String() string {
 func (*Resident) ProtoMessage() {}
 
 func (x *Resident) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +355,7 @@ func (x *Resident) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resident.ProtoReflect.Descriptor instead.
 func (*Resident) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{3}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Resident) GetName() string {
@@ -328,7 +383,7 @@ type BindPhoneRequest struct {
 
 func (x *BindPhoneRequest) Reset() {
 	*x = BindPhoneRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -340,7 +395,7 @@ func (x *BindPhoneRequest) String() string {
 func (*BindPhoneRequest) ProtoMessage() {}
 
 func (x *BindPhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -353,7 +408,7 @@ func (x *BindPhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindPhoneRequest.ProtoReflect.Descriptor instead.
 func (*BindPhoneRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{4}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BindPhoneRequest) GetPhoneCode() string {
@@ -376,7 +431,7 @@ type ListMyErrandsRequest struct {
 
 func (x *ListMyErrandsRequest) Reset() {
 	*x = ListMyErrandsRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -388,7 +443,7 @@ func (x *ListMyErrandsRequest) String() string {
 func (*ListMyErrandsRequest) ProtoMessage() {}
 
 func (x *ListMyErrandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -401,7 +456,7 @@ func (x *ListMyErrandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyErrandsRequest.ProtoReflect.Descriptor instead.
 func (*ListMyErrandsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{5}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListMyErrandsRequest) GetPageSize() int32 {
@@ -431,7 +486,7 @@ type ListMyErrandsResponse struct {
 
 func (x *ListMyErrandsResponse) Reset() {
 	*x = ListMyErrandsResponse{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +498,7 @@ func (x *ListMyErrandsResponse) String() string {
 func (*ListMyErrandsResponse) ProtoMessage() {}
 
 func (x *ListMyErrandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +511,7 @@ func (x *ListMyErrandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyErrandsResponse.ProtoReflect.Descriptor instead.
 func (*ListMyErrandsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{6}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListMyErrandsResponse) GetErrands() []*ResidentErrand {
@@ -484,7 +539,7 @@ type GetMyErrandRequest struct {
 
 func (x *GetMyErrandRequest) Reset() {
 	*x = GetMyErrandRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +551,7 @@ func (x *GetMyErrandRequest) String() string {
 func (*GetMyErrandRequest) ProtoMessage() {}
 
 func (x *GetMyErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +564,7 @@ func (x *GetMyErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyErrandRequest.ProtoReflect.Descriptor instead.
 func (*GetMyErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{7}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetMyErrandRequest) GetName() string {
@@ -558,7 +613,7 @@ type ResidentErrand struct {
 
 func (x *ResidentErrand) Reset() {
 	*x = ResidentErrand{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -570,7 +625,7 @@ func (x *ResidentErrand) String() string {
 func (*ResidentErrand) ProtoMessage() {}
 
 func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -583,7 +638,7 @@ func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrand.ProtoReflect.Descriptor instead.
 func (*ResidentErrand) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{8}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ResidentErrand) GetName() string {
@@ -706,7 +761,7 @@ type ResidentErrandStep struct {
 
 func (x *ResidentErrandStep) Reset() {
 	*x = ResidentErrandStep{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +773,7 @@ func (x *ResidentErrandStep) String() string {
 func (*ResidentErrandStep) ProtoMessage() {}
 
 func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +786,7 @@ func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrandStep.ProtoReflect.Descriptor instead.
 func (*ResidentErrandStep) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{9}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ResidentErrandStep) GetTime() *timestamppb.Timestamp {
@@ -755,6 +810,62 @@ func (x *ResidentErrandStep) GetText() string {
 	return ""
 }
 
+// LookupCacheEntry is what the public lookup keeps in Redis: the public
+// view of an errand and the digits it answers to. Internal; no RPC returns it.
+type LookupCacheEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The public view; unset for an unknown code.
+	Errand *ResidentErrand `protobuf:"bytes,1,opt,name=errand,proto3" json:"errand,omitempty"`
+	// The last four digits of the resident's phone.
+	PhoneLast4    string `protobuf:"bytes,2,opt,name=phone_last4,json=phoneLast4,proto3" json:"phone_last4,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupCacheEntry) Reset() {
+	*x = LookupCacheEntry{}
+	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupCacheEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupCacheEntry) ProtoMessage() {}
+
+func (x *LookupCacheEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupCacheEntry.ProtoReflect.Descriptor instead.
+func (*LookupCacheEntry) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *LookupCacheEntry) GetErrand() *ResidentErrand {
+	if x != nil {
+		return x.Errand
+	}
+	return nil
+}
+
+func (x *LookupCacheEntry) GetPhoneLast4() string {
+	if x != nil {
+		return x.PhoneLast4
+	}
+	return ""
+}
+
 var File_redpoint_v1_resident_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_resident_proto_rawDesc = "" +
@@ -763,7 +874,11 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x13RateMyErrandRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x18.redpoint.v1.RatingLevelR\x05level\x12\x18\n" +
-	"\acomment\x18\x03 \x01(\tR\acomment\"(\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"[\n" +
+	"\x13LookupErrandRequest\x12#\n" +
+	"\rtracking_code\x18\x01 \x01(\tR\ftrackingCode\x12\x1f\n" +
+	"\vphone_last4\x18\x02 \x01(\tR\n" +
+	"phoneLast4\"(\n" +
 	"\x12WechatLoginRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\"\xbc\x01\n" +
 	"\x0fResidentSession\x12!\n" +
@@ -807,15 +922,20 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x12ResidentErrandStep\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
 	"\x12state_display_name\x18\x02 \x01(\tR\x10stateDisplayName\x12\x12\n" +
-	"\x04text\x18\x03 \x01(\tR\x04text*\xd1\x01\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\"h\n" +
+	"\x10LookupCacheEntry\x123\n" +
+	"\x06errand\x18\x01 \x01(\v2\x1b.redpoint.v1.ResidentErrandR\x06errand\x12\x1f\n" +
+	"\vphone_last4\x18\x02 \x01(\tR\n" +
+	"phoneLast4*\xd1\x01\n" +
 	"\vRatingLevel\x12\x1c\n" +
 	"\x18RATING_LEVEL_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bRATING_LEVEL_VERY_SATISFIED\x10\x01\x12\x1a\n" +
 	"\x16RATING_LEVEL_SATISFIED\x10\x02\x12$\n" +
 	" RATING_LEVEL_BASICALLY_SATISFIED\x10\x03\x12\x1d\n" +
 	"\x19RATING_LEVEL_DISSATISFIED\x10\x04\x12\"\n" +
-	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xe4\x04\n" +
-	"\x0fResidentService\x12r\n" +
+	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xd2\x05\n" +
+	"\x0fResidentService\x12l\n" +
+	"\fLookupErrand\x12 .redpoint.v1.LookupErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/errands:lookup\x12r\n" +
 	"\vWechatLogin\x12\x1f.redpoint.v1.WechatLoginRequest\x1a\x1c.redpoint.v1.ResidentSession\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/residents:wechatLogin\x12h\n" +
 	"\tBindPhone\x12\x1d.redpoint.v1.BindPhoneRequest\x1a\x15.redpoint.v1.Resident\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/residents/me:bindPhone\x12x\n" +
 	"\rListMyErrands\x12!.redpoint.v1.ListMyErrandsRequest\x1a\".redpoint.v1.ListMyErrandsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/residents/me/errands\x12v\n" +
@@ -835,49 +955,54 @@ func file_redpoint_v1_resident_proto_rawDescGZIP() []byte {
 }
 
 var file_redpoint_v1_resident_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_redpoint_v1_resident_proto_goTypes = []any{
 	(RatingLevel)(0),              // 0: redpoint.v1.RatingLevel
 	(*RateMyErrandRequest)(nil),   // 1: redpoint.v1.RateMyErrandRequest
-	(*WechatLoginRequest)(nil),    // 2: redpoint.v1.WechatLoginRequest
-	(*ResidentSession)(nil),       // 3: redpoint.v1.ResidentSession
-	(*Resident)(nil),              // 4: redpoint.v1.Resident
-	(*BindPhoneRequest)(nil),      // 5: redpoint.v1.BindPhoneRequest
-	(*ListMyErrandsRequest)(nil),  // 6: redpoint.v1.ListMyErrandsRequest
-	(*ListMyErrandsResponse)(nil), // 7: redpoint.v1.ListMyErrandsResponse
-	(*GetMyErrandRequest)(nil),    // 8: redpoint.v1.GetMyErrandRequest
-	(*ResidentErrand)(nil),        // 9: redpoint.v1.ResidentErrand
-	(*ResidentErrandStep)(nil),    // 10: redpoint.v1.ResidentErrandStep
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(ErrandState)(0),              // 12: redpoint.v1.ErrandState
+	(*LookupErrandRequest)(nil),   // 2: redpoint.v1.LookupErrandRequest
+	(*WechatLoginRequest)(nil),    // 3: redpoint.v1.WechatLoginRequest
+	(*ResidentSession)(nil),       // 4: redpoint.v1.ResidentSession
+	(*Resident)(nil),              // 5: redpoint.v1.Resident
+	(*BindPhoneRequest)(nil),      // 6: redpoint.v1.BindPhoneRequest
+	(*ListMyErrandsRequest)(nil),  // 7: redpoint.v1.ListMyErrandsRequest
+	(*ListMyErrandsResponse)(nil), // 8: redpoint.v1.ListMyErrandsResponse
+	(*GetMyErrandRequest)(nil),    // 9: redpoint.v1.GetMyErrandRequest
+	(*ResidentErrand)(nil),        // 10: redpoint.v1.ResidentErrand
+	(*ResidentErrandStep)(nil),    // 11: redpoint.v1.ResidentErrandStep
+	(*LookupCacheEntry)(nil),      // 12: redpoint.v1.LookupCacheEntry
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(ErrandState)(0),              // 14: redpoint.v1.ErrandState
 }
 var file_redpoint_v1_resident_proto_depIdxs = []int32{
 	0,  // 0: redpoint.v1.RateMyErrandRequest.level:type_name -> redpoint.v1.RatingLevel
-	11, // 1: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	4,  // 2: redpoint.v1.ResidentSession.resident:type_name -> redpoint.v1.Resident
-	9,  // 3: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
-	12, // 4: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
-	11, // 5: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
-	11, // 6: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
-	11, // 7: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
-	10, // 8: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
+	13, // 1: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	5,  // 2: redpoint.v1.ResidentSession.resident:type_name -> redpoint.v1.Resident
+	10, // 3: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
+	14, // 4: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
+	13, // 5: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
+	13, // 6: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
+	13, // 7: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
+	11, // 8: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
 	0,  // 9: redpoint.v1.ResidentErrand.rating:type_name -> redpoint.v1.RatingLevel
-	11, // 10: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
-	2,  // 11: redpoint.v1.ResidentService.WechatLogin:input_type -> redpoint.v1.WechatLoginRequest
-	5,  // 12: redpoint.v1.ResidentService.BindPhone:input_type -> redpoint.v1.BindPhoneRequest
-	6,  // 13: redpoint.v1.ResidentService.ListMyErrands:input_type -> redpoint.v1.ListMyErrandsRequest
-	8,  // 14: redpoint.v1.ResidentService.GetMyErrand:input_type -> redpoint.v1.GetMyErrandRequest
-	1,  // 15: redpoint.v1.ResidentService.RateMyErrand:input_type -> redpoint.v1.RateMyErrandRequest
-	3,  // 16: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
-	4,  // 17: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
-	7,  // 18: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
-	9,  // 19: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
-	9,  // 20: redpoint.v1.ResidentService.RateMyErrand:output_type -> redpoint.v1.ResidentErrand
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	13, // 10: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
+	10, // 11: redpoint.v1.LookupCacheEntry.errand:type_name -> redpoint.v1.ResidentErrand
+	2,  // 12: redpoint.v1.ResidentService.LookupErrand:input_type -> redpoint.v1.LookupErrandRequest
+	3,  // 13: redpoint.v1.ResidentService.WechatLogin:input_type -> redpoint.v1.WechatLoginRequest
+	6,  // 14: redpoint.v1.ResidentService.BindPhone:input_type -> redpoint.v1.BindPhoneRequest
+	7,  // 15: redpoint.v1.ResidentService.ListMyErrands:input_type -> redpoint.v1.ListMyErrandsRequest
+	9,  // 16: redpoint.v1.ResidentService.GetMyErrand:input_type -> redpoint.v1.GetMyErrandRequest
+	1,  // 17: redpoint.v1.ResidentService.RateMyErrand:input_type -> redpoint.v1.RateMyErrandRequest
+	10, // 18: redpoint.v1.ResidentService.LookupErrand:output_type -> redpoint.v1.ResidentErrand
+	4,  // 19: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
+	5,  // 20: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
+	8,  // 21: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
+	10, // 22: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
+	10, // 23: redpoint.v1.ResidentService.RateMyErrand:output_type -> redpoint.v1.ResidentErrand
+	18, // [18:24] is the sub-list for method output_type
+	12, // [12:18] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_redpoint_v1_resident_proto_init() }
@@ -892,7 +1017,7 @@ func file_redpoint_v1_resident_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_resident_proto_rawDesc), len(file_redpoint_v1_resident_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

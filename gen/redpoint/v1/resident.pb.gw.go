@@ -35,6 +35,33 @@ var (
 	_ = metadata.Join
 )
 
+func request_ResidentService_LookupErrand_0(ctx context.Context, marshaler runtime.Marshaler, client ResidentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq LookupErrandRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.LookupErrand(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ResidentService_LookupErrand_0(ctx context.Context, marshaler runtime.Marshaler, server ResidentServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq LookupErrandRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.LookupErrand(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_ResidentService_WechatLogin_0(ctx context.Context, marshaler runtime.Marshaler, client ResidentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq WechatLoginRequest
@@ -214,6 +241,26 @@ func local_request_ResidentService_RateMyErrand_0(ctx context.Context, marshaler
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterResidentServiceHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
 func RegisterResidentServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux, server ResidentServiceServer) error {
+	mux.Handle(http.MethodPost, pattern_ResidentService_LookupErrand_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/redpoint.v1.ResidentService/LookupErrand", runtime.WithHTTPPathPattern("/v1/errands:lookup"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ResidentService_LookupErrand_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ResidentService_LookupErrand_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_ResidentService_WechatLogin_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -354,6 +401,23 @@ func RegisterResidentServiceHandler(ctx context.Context, mux *runtime.ServeMux, 
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
 // "ResidentServiceClient" to call the correct interceptors. This client ignores the HTTP middlewares.
 func RegisterResidentServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux, client ResidentServiceClient) error {
+	mux.Handle(http.MethodPost, pattern_ResidentService_LookupErrand_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/redpoint.v1.ResidentService/LookupErrand", runtime.WithHTTPPathPattern("/v1/errands:lookup"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ResidentService_LookupErrand_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ResidentService_LookupErrand_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_ResidentService_WechatLogin_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -443,6 +507,7 @@ func RegisterResidentServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 }
 
 var (
+	pattern_ResidentService_LookupErrand_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "errands"}, "lookup"))
 	pattern_ResidentService_WechatLogin_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "residents"}, "wechatLogin"))
 	pattern_ResidentService_BindPhone_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "residents", "me"}, "bindPhone"))
 	pattern_ResidentService_ListMyErrands_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "residents", "me", "errands"}, ""))
@@ -451,6 +516,7 @@ var (
 )
 
 var (
+	forward_ResidentService_LookupErrand_0  = runtime.ForwardResponseMessage
 	forward_ResidentService_WechatLogin_0   = runtime.ForwardResponseMessage
 	forward_ResidentService_BindPhone_0     = runtime.ForwardResponseMessage
 	forward_ResidentService_ListMyErrands_0 = runtime.ForwardResponseMessage

@@ -19,6 +19,7 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	ResidentService_LookupErrand_FullMethodName  = "/redpoint.v1.ResidentService/LookupErrand"
 	ResidentService_WechatLogin_FullMethodName   = "/redpoint.v1.ResidentService/WechatLogin"
 	ResidentService_BindPhone_FullMethodName     = "/redpoint.v1.ResidentService/BindPhone"
 	ResidentService_ListMyErrands_FullMethodName = "/redpoint.v1.ResidentService/ListMyErrands"
@@ -33,6 +34,11 @@ const (
 // ResidentService is the residents' WeChat mini-program: log in with
 // WeChat, bind the phone the errands were logged with, follow them.
 type ResidentServiceClient interface {
+	// LookupErrand finds an errand by its tracking code and the last four
+	// digits of the resident's phone, without login (POST, so the digits stay
+	// out of URLs and access logs). A wrong code and wrong digits get the
+	// same NOT_FOUND; lookups are rate-limited per address and per code.
+	LookupErrand(ctx context.Context, in *LookupErrandRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
 	// WechatLogin trades a wx.login code for a resident session.
 	WechatLogin(ctx context.Context, in *WechatLoginRequest, opts ...grpc.CallOption) (*ResidentSession, error)
 	// BindPhone links the resident to the errands logged with the phone that
@@ -54,6 +60,16 @@ type residentServiceClient struct {
 
 func NewResidentServiceClient(cc grpc.ClientConnInterface) ResidentServiceClient {
 	return &residentServiceClient{cc}
+}
+
+func (c *residentServiceClient) LookupErrand(ctx context.Context, in *LookupErrandRequest, opts ...grpc.CallOption) (*ResidentErrand, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResidentErrand)
+	err := c.cc.Invoke(ctx, ResidentService_LookupErrand_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *residentServiceClient) WechatLogin(ctx context.Context, in *WechatLoginRequest, opts ...grpc.CallOption) (*ResidentSession, error) {
@@ -113,6 +129,11 @@ func (c *residentServiceClient) RateMyErrand(ctx context.Context, in *RateMyErra
 // ResidentService is the residents' WeChat mini-program: log in with
 // WeChat, bind the phone the errands were logged with, follow them.
 type ResidentServiceServer interface {
+	// LookupErrand finds an errand by its tracking code and the last four
+	// digits of the resident's phone, without login (POST, so the digits stay
+	// out of URLs and access logs). A wrong code and wrong digits get the
+	// same NOT_FOUND; lookups are rate-limited per address and per code.
+	LookupErrand(context.Context, *LookupErrandRequest) (*ResidentErrand, error)
 	// WechatLogin trades a wx.login code for a resident session.
 	WechatLogin(context.Context, *WechatLoginRequest) (*ResidentSession, error)
 	// BindPhone links the resident to the errands logged with the phone that
@@ -136,6 +157,9 @@ type ResidentServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedResidentServiceServer struct{}
 
+func (UnimplementedResidentServiceServer) LookupErrand(context.Context, *LookupErrandRequest) (*ResidentErrand, error) {
+	return nil, status.Error(codes.Unimplemented, "method LookupErrand not implemented")
+}
 func (UnimplementedResidentServiceServer) WechatLogin(context.Context, *WechatLoginRequest) (*ResidentSession, error) {
 	return nil, status.Error(codes.Unimplemented, "method WechatLogin not implemented")
 }
@@ -170,6 +194,24 @@ func RegisterResidentServiceServer(s grpc.ServiceRegistrar, srv ResidentServiceS
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&ResidentService_ServiceDesc, srv)
+}
+
+func _ResidentService_LookupErrand_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LookupErrandRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResidentServiceServer).LookupErrand(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResidentService_LookupErrand_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResidentServiceServer).LookupErrand(ctx, req.(*LookupErrandRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _ResidentService_WechatLogin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -269,6 +311,10 @@ var ResidentService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "redpoint.v1.ResidentService",
 	HandlerType: (*ResidentServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "LookupErrand",
+			Handler:    _ResidentService_LookupErrand_Handler,
+		},
 		{
 			MethodName: "WechatLogin",
 			Handler:    _ResidentService_WechatLogin_Handler,

@@ -117,6 +117,7 @@ func Join(tb testing.TB, first *Server, configure ...func(*app.App)) *Server {
 	a.Clock = first.App.Clock
 	a.LoginLimits = first.App.LoginLimits
 	a.WeChat = first.App.WeChat
+	a.LookupLimits = first.App.LookupLimits
 	for _, c := range configure {
 		c(a)
 	}

@@ -1,0 +1,77 @@
+package resident_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/app"
+	"github.com/changzhi/redpoint/service/app/apptest"
+	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/resident"
+	"github.com/changzhi/redpoint/service/trackingcode"
+)
+
+func TestPublicLookup(t *testing.T) {
+	limits := func(a *app.App) {
+		a.LookupLimits = resident.LookupLimits{PerIP: 1000, PerCode: 1000, Window: time.Minute}
+	}
+	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 50}, Configure: limits})
+	ctx := context.Background()
+	agent := s.As(t, ctx, demo.GuhanAgentPhone)
+	errands := redpointv1.NewErrandServiceClient(s.GRPC)
+	x, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "lk-1", Errand: &redpointv1.Errand{
+		ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "李四", ResidentPhone: "13912348765"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(code, digits string) (int, []byte) {
+		return s.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": code, "phoneLast4": digits})
+	}
+	code, body := lookup(x.TrackingCode, "8765")
+	if code != 200 {
+		t.Fatalf("right code and digits: %d %s", code, body)
+	}
+	// Wrong digits and an unknown code answer byte for byte the same.
+	c1, b1 := lookup(x.TrackingCode, "0000")
+	c2, b2 := lookup("7KQ9M-2XAP4-TB8QZ", "8765")
+	c3, b3 := lookup("not-a-code", "8765")
+	if c1 != 404 || c1 != c2 || c2 != c3 || string(b1) != string(b2) || string(b2) != string(b3) {
+		t.Errorf("wrong digits %d %s / unknown code %d %s / malformed %d %s", c1, b1, c2, b2, c3, b3)
+	}
+	// The cached answer is dropped on every change: right after :complete, the lookup says so.
+	if _, err := errands.CompleteErrand(agent, &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "已缴费"}); err != nil {
+		t.Fatal(err)
+	}
+	var got redpointv1.ResidentErrand
+	_, body = lookup(x.TrackingCode, "8765")
+	if err := protojsonUnmarshal(body, &got); err != nil || got.StateDisplayName != "已办结" {
+		t.Errorf("lookup right after :complete: %s (%v)", body, err)
+	}
+}
+
+func TestLookupRateLimitAcrossReplicas(t *testing.T) {
+	limits := func(a *app.App) { a.LookupLimits = resident.LookupLimits{PerIP: 1000, PerCode: 4, Window: time.Minute} }
+	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
+	b := apptest.Join(t, a, limits)
+	unknown, _ := trackingcode.New(nil) // well formed, never issued
+	codes := []int{}
+	for i, s := range []*apptest.Server{a, b, a, b, a} {
+		c, _ := s.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": unknown, "phoneLast4": "000" + string(rune('0'+i))})
+		codes = append(codes, c)
+	}
+	want := []int{404, 404, 404, 404, 429}
+	for i := range want {
+		if codes[i] != want[i] {
+			t.Fatalf("lookups of one code on two replicas: %v, want %v", codes, want)
+		}
+	}
+}
+
+func protojsonUnmarshal(b []byte, m *redpointv1.ResidentErrand) error {
+	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, m)
+}
