@@ -136,6 +136,7 @@ func configFlags(fs *flag.FlagSet) *app.Config {
 	cfg.WeChat.BaseURL = os.Getenv("REDPOINT_WECHAT_BASE_URL")
 	cfg.WeChat.AppID = os.Getenv("REDPOINT_WECHAT_APP_ID")
 	cfg.WeChat.Secret = os.Getenv("REDPOINT_WECHAT_APP_SECRET")
+	cfg.WeChatTemplate = os.Getenv("REDPOINT_WECHAT_TEMPLATE_ID")
 	return cfg
 }
 
@@ -157,6 +158,9 @@ func serve(ctx context.Context, cfg app.Config, demo, workers bool, log *slog.Lo
 		go func() { _ = http.Serve(lis, wechat.NewFake("wx-demo", "demo-secret")) }()
 		defer lis.Close()
 		cfg.WeChat = wechat.Config{BaseURL: "http://" + lis.Addr().String(), AppID: "wx-demo", Secret: "demo-secret"}
+		if cfg.WeChatTemplate == "" {
+			cfg.WeChatTemplate = "demo-errand-progress"
+		}
 	}
 	log.Info("starting redpoint", cfg.LogAttrs()...)
 	// Listen first, so a taken port fails before any slow work.

@@ -111,12 +111,13 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.LeaderboardService/RebuildLeaderboard":     {Roles: cityAdmins, Scope: ScopeNone, Write: true},
 
 	// The residents' mini-program: their own errands only.
-	"/redpoint.v1.ResidentService/WechatLogin":   {Public: true},
-	"/redpoint.v1.ResidentService/LookupErrand":  {Public: true},
-	"/redpoint.v1.ResidentService/BindPhone":     {Roles: residents, Scope: ScopeCaller, Write: true},
-	"/redpoint.v1.ResidentService/ListMyErrands": {Roles: residents, Scope: ScopeCaller},
-	"/redpoint.v1.ResidentService/GetMyErrand":   {Roles: residents, Scope: ScopeCaller},
-	"/redpoint.v1.ResidentService/RateMyErrand":  {Roles: residents, Scope: ScopeCaller, Write: true},
+	"/redpoint.v1.ResidentService/WechatLogin":     {Public: true},
+	"/redpoint.v1.ResidentService/LookupErrand":    {Public: true},
+	"/redpoint.v1.ResidentService/BindPhone":       {Roles: residents, Scope: ScopeCaller, Write: true},
+	"/redpoint.v1.ResidentService/ListMyErrands":   {Roles: residents, Scope: ScopeCaller},
+	"/redpoint.v1.ResidentService/SetSubscription": {Roles: residents, Scope: ScopeCaller, Write: true},
+	"/redpoint.v1.ResidentService/GetMyErrand":     {Roles: residents, Scope: ScopeCaller},
+	"/redpoint.v1.ResidentService/RateMyErrand":    {Roles: residents, Scope: ScopeCaller, Write: true},
 
 	// The audit log: admins, within their scope.
 	"/redpoint.v1.AuditService/ListAuditEntries": {Roles: admins, Scope: ScopeParent},

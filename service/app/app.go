@@ -61,6 +61,8 @@ type App struct {
 	// WeChat is the mini-program's server API; residents can't log in
 	// while its BaseURL is empty.
 	WeChat wechat.Config
+	// Templates are the subscribe-message template ids by state.
+	Templates resident.Templates
 	// NoWorkers keeps Serve from running the relay, workers and scheduler
 	// (run them apart with Work).
 	NoWorkers bool
@@ -87,7 +89,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &App{log: log, TrustedProxies: cfg.TrustedProxies, WeChat: cfg.WeChat}
+	a := &App{log: log, TrustedProxies: cfg.TrustedProxies, WeChat: cfg.WeChat, Templates: resident.Templates{Default: cfg.WeChatTemplate}}
 	keys, err := cfg.keyring()
 	if err != nil {
 		return nil, err

@@ -30,6 +30,9 @@ type Config struct {
 	// REDPOINT_WECHAT_APP_SECRET. `serve --demo` starts a loopback fake
 	// when the base URL is empty.
 	WeChat wechat.Config
+	// WeChatTemplate is the subscribe-message template of state changes
+	// (REDPOINT_WECHAT_TEMPLATE_ID); none: residents get no messages.
+	WeChatTemplate string
 }
 
 // Defaults are the embedded mode's settings.

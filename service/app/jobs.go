@@ -16,7 +16,9 @@ import (
 	"github.com/changzhi/redpoint/service/idempotency"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/report"
+	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/sla"
+	"github.com/changzhi/redpoint/service/wechat"
 )
 
 // PurgeJob deletes what no longer needs keeping: request ids past their
@@ -40,7 +42,11 @@ func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *rep
 	if a.Clock != nil {
 		timers.SetClock(a.Clock)
 	}
-	handlers := append([]events.Handler{timers.Handler(), boards.Handler()}, a.ExtraHandlers...)
+	var sender resident.Sender
+	if a.WeChat.BaseURL != "" {
+		sender = wechat.New(a.WeChat, a.KV)
+	}
+	handlers := append([]events.Handler{timers.Handler(), boards.Handler(), resident.Notifier(sender, a.Templates, a.log)}, a.ExtraHandlers...)
 	drift := prometheus.NewCounter(prometheus.CounterOpts{Name: "redpoint_leaderboard_drift_total",
 		Help: "Board members the reconciliation found off and repaired."})
 	reg.MustRegister(drift)

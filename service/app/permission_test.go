@@ -232,6 +232,9 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.ResidentService/BindPhone": func(*world, target) proto.Message {
 		return &redpointv1.BindPhoneRequest{PhoneCode: "phone-13900000001"}
 	},
+	"/redpoint.v1.ResidentService/SetSubscription": func(*world, target) proto.Message {
+		return &redpointv1.SetSubscriptionRequest{Subscribed: true}
+	},
 	"/redpoint.v1.ResidentService/ListMyErrands": func(*world, target) proto.Message {
 		return &redpointv1.ListMyErrandsRequest{}
 	},

@@ -12,6 +12,7 @@ import (
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
+	"github.com/changzhi/redpoint/ent/resident"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
@@ -210,6 +211,13 @@ func (s *Server) insert(ctx context.Context, tx *ent.Tx, p access.Principal, in 
 			return nil, err
 		}
 		c.SetResidentIDNumberCipher(idC).SetResidentIDNumberHash(s.keys.Hash(pii.KindIDNumber, in.idNumber))
+	}
+	// A resident who bound this phone in the mini-program follows it at once.
+	phoneHash := s.keys.Hash(pii.KindPhone, in.phone)
+	if r, err := tx.Resident.Query().Where(resident.PhoneHash(phoneHash)).Order(ent.Asc(resident.FieldID)).First(ctx); err == nil {
+		c.SetResidentID(r.ID)
+	} else if !ent.IsNotFound(err) {
+		return nil, fmt.Errorf("errand.insert: %w", err)
 	}
 	e, err := c.Save(ctx)
 	if err != nil {

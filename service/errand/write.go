@@ -84,7 +84,7 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 		if err != nil {
 			return nil, fmt.Errorf("errand.write: %w", err)
 		}
-		if err := outbox(ctx, tx, topic, updated, saved.ID, e.State, map[string]any{"method": method}); err != nil {
+		if err := outbox(ctx, tx, topic, updated, saved.ID, e.State, map[string]any{"method": method, "note": note}); err != nil {
 			return nil, err
 		}
 		if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {

@@ -119,7 +119,7 @@ func (s *Server) WechatLogin(ctx context.Context, req *redpointv1.WechatLoginReq
 }
 
 func (s *Server) residentProto(r *ent.Resident) (*redpointv1.Resident, error) {
-	out := &redpointv1.Resident{Name: "residents/me"}
+	out := &redpointv1.Resident{Name: "residents/me", Subscribed: r.Subscribed}
 	if r.PhoneCipher != "" {
 		phone, err := s.keys.Decrypt(r.PhoneCipher)
 		if err != nil {

@@ -323,7 +323,9 @@ type Resident struct {
 	// `residents/me`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The bound phone, masked (`139****0001`); empty until bound.
-	Phone         string `protobuf:"bytes,2,opt,name=phone,proto3" json:"phone,omitempty"`
+	Phone string `protobuf:"bytes,2,opt,name=phone,proto3" json:"phone,omitempty"`
+	// Whether state changes are sent as subscribe messages.
+	Subscribed    bool `protobuf:"varint,3,opt,name=subscribed,proto3" json:"subscribed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -372,6 +374,13 @@ func (x *Resident) GetPhone() string {
 	return ""
 }
 
+func (x *Resident) GetSubscribed() bool {
+	if x != nil {
+		return x.Subscribed
+	}
+	return false
+}
+
 // BindPhoneRequest carries the getPhoneNumber code.
 type BindPhoneRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -418,6 +427,52 @@ func (x *BindPhoneRequest) GetPhoneCode() string {
 	return ""
 }
 
+// SetSubscriptionRequest is the resident's choice.
+type SetSubscriptionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether to send the errand's state changes as subscribe messages.
+	Subscribed    bool `protobuf:"varint,1,opt,name=subscribed,proto3" json:"subscribed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSubscriptionRequest) Reset() {
+	*x = SetSubscriptionRequest{}
+	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSubscriptionRequest) ProtoMessage() {}
+
+func (x *SetSubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*SetSubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SetSubscriptionRequest) GetSubscribed() bool {
+	if x != nil {
+		return x.Subscribed
+	}
+	return false
+}
+
 // ListMyErrandsRequest asks for the resident's errands.
 type ListMyErrandsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -431,7 +486,7 @@ type ListMyErrandsRequest struct {
 
 func (x *ListMyErrandsRequest) Reset() {
 	*x = ListMyErrandsRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +498,7 @@ func (x *ListMyErrandsRequest) String() string {
 func (*ListMyErrandsRequest) ProtoMessage() {}
 
 func (x *ListMyErrandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +511,7 @@ func (x *ListMyErrandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyErrandsRequest.ProtoReflect.Descriptor instead.
 func (*ListMyErrandsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{6}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListMyErrandsRequest) GetPageSize() int32 {
@@ -486,7 +541,7 @@ type ListMyErrandsResponse struct {
 
 func (x *ListMyErrandsResponse) Reset() {
 	*x = ListMyErrandsResponse{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +553,7 @@ func (x *ListMyErrandsResponse) String() string {
 func (*ListMyErrandsResponse) ProtoMessage() {}
 
 func (x *ListMyErrandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +566,7 @@ func (x *ListMyErrandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyErrandsResponse.ProtoReflect.Descriptor instead.
 func (*ListMyErrandsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{7}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListMyErrandsResponse) GetErrands() []*ResidentErrand {
@@ -539,7 +594,7 @@ type GetMyErrandRequest struct {
 
 func (x *GetMyErrandRequest) Reset() {
 	*x = GetMyErrandRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +606,7 @@ func (x *GetMyErrandRequest) String() string {
 func (*GetMyErrandRequest) ProtoMessage() {}
 
 func (x *GetMyErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +619,7 @@ func (x *GetMyErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyErrandRequest.ProtoReflect.Descriptor instead.
 func (*GetMyErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{8}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetMyErrandRequest) GetName() string {
@@ -613,7 +668,7 @@ type ResidentErrand struct {
 
 func (x *ResidentErrand) Reset() {
 	*x = ResidentErrand{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -625,7 +680,7 @@ func (x *ResidentErrand) String() string {
 func (*ResidentErrand) ProtoMessage() {}
 
 func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -638,7 +693,7 @@ func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrand.ProtoReflect.Descriptor instead.
 func (*ResidentErrand) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{9}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ResidentErrand) GetName() string {
@@ -761,7 +816,7 @@ type ResidentErrandStep struct {
 
 func (x *ResidentErrandStep) Reset() {
 	*x = ResidentErrandStep{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +828,7 @@ func (x *ResidentErrandStep) String() string {
 func (*ResidentErrandStep) ProtoMessage() {}
 
 func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +841,7 @@ func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrandStep.ProtoReflect.Descriptor instead.
 func (*ResidentErrandStep) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{10}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResidentErrandStep) GetTime() *timestamppb.Timestamp {
@@ -824,7 +879,7 @@ type LookupCacheEntry struct {
 
 func (x *LookupCacheEntry) Reset() {
 	*x = LookupCacheEntry{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +891,7 @@ func (x *LookupCacheEntry) String() string {
 func (*LookupCacheEntry) ProtoMessage() {}
 
 func (x *LookupCacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +904,7 @@ func (x *LookupCacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupCacheEntry.ProtoReflect.Descriptor instead.
 func (*LookupCacheEntry) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{11}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LookupCacheEntry) GetErrand() *ResidentErrand {
@@ -884,13 +939,20 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x0fResidentSession\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12S\n" +
 	"\x18access_token_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\x121\n" +
-	"\bresident\x18\x03 \x01(\v2\x15.redpoint.v1.ResidentR\bresident\"4\n" +
+	"\bresident\x18\x03 \x01(\v2\x15.redpoint.v1.ResidentR\bresident\"T\n" +
 	"\bResident\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05phone\x18\x02 \x01(\tR\x05phone\"1\n" +
+	"\x05phone\x18\x02 \x01(\tR\x05phone\x12\x1e\n" +
+	"\n" +
+	"subscribed\x18\x03 \x01(\bR\n" +
+	"subscribed\"1\n" +
 	"\x10BindPhoneRequest\x12\x1d\n" +
 	"\n" +
-	"phone_code\x18\x01 \x01(\tR\tphoneCode\"R\n" +
+	"phone_code\x18\x01 \x01(\tR\tphoneCode\"8\n" +
+	"\x16SetSubscriptionRequest\x12\x1e\n" +
+	"\n" +
+	"subscribed\x18\x01 \x01(\bR\n" +
+	"subscribed\"R\n" +
 	"\x14ListMyErrandsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -933,11 +995,12 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x16RATING_LEVEL_SATISFIED\x10\x02\x12$\n" +
 	" RATING_LEVEL_BASICALLY_SATISFIED\x10\x03\x12\x1d\n" +
 	"\x19RATING_LEVEL_DISSATISFIED\x10\x04\x12\"\n" +
-	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xd2\x05\n" +
+	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xce\x06\n" +
 	"\x0fResidentService\x12l\n" +
 	"\fLookupErrand\x12 .redpoint.v1.LookupErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/errands:lookup\x12r\n" +
 	"\vWechatLogin\x12\x1f.redpoint.v1.WechatLoginRequest\x1a\x1c.redpoint.v1.ResidentSession\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/residents:wechatLogin\x12h\n" +
-	"\tBindPhone\x12\x1d.redpoint.v1.BindPhoneRequest\x1a\x15.redpoint.v1.Resident\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/residents/me:bindPhone\x12x\n" +
+	"\tBindPhone\x12\x1d.redpoint.v1.BindPhoneRequest\x1a\x15.redpoint.v1.Resident\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/residents/me:bindPhone\x12z\n" +
+	"\x0fSetSubscription\x12#.redpoint.v1.SetSubscriptionRequest\x1a\x15.redpoint.v1.Resident\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/residents/me:setSubscription\x12x\n" +
 	"\rListMyErrands\x12!.redpoint.v1.ListMyErrandsRequest\x1a\".redpoint.v1.ListMyErrandsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/residents/me/errands\x12v\n" +
 	"\vGetMyErrand\x12\x1f.redpoint.v1.GetMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=residents/me/errands/*}\x12\x80\x01\n" +
 	"\fRateMyErrand\x12 .redpoint.v1.RateMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/{name=residents/me/errands/*}:rateB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
@@ -955,51 +1018,54 @@ func file_redpoint_v1_resident_proto_rawDescGZIP() []byte {
 }
 
 var file_redpoint_v1_resident_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_redpoint_v1_resident_proto_goTypes = []any{
-	(RatingLevel)(0),              // 0: redpoint.v1.RatingLevel
-	(*RateMyErrandRequest)(nil),   // 1: redpoint.v1.RateMyErrandRequest
-	(*LookupErrandRequest)(nil),   // 2: redpoint.v1.LookupErrandRequest
-	(*WechatLoginRequest)(nil),    // 3: redpoint.v1.WechatLoginRequest
-	(*ResidentSession)(nil),       // 4: redpoint.v1.ResidentSession
-	(*Resident)(nil),              // 5: redpoint.v1.Resident
-	(*BindPhoneRequest)(nil),      // 6: redpoint.v1.BindPhoneRequest
-	(*ListMyErrandsRequest)(nil),  // 7: redpoint.v1.ListMyErrandsRequest
-	(*ListMyErrandsResponse)(nil), // 8: redpoint.v1.ListMyErrandsResponse
-	(*GetMyErrandRequest)(nil),    // 9: redpoint.v1.GetMyErrandRequest
-	(*ResidentErrand)(nil),        // 10: redpoint.v1.ResidentErrand
-	(*ResidentErrandStep)(nil),    // 11: redpoint.v1.ResidentErrandStep
-	(*LookupCacheEntry)(nil),      // 12: redpoint.v1.LookupCacheEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(ErrandState)(0),              // 14: redpoint.v1.ErrandState
+	(RatingLevel)(0),               // 0: redpoint.v1.RatingLevel
+	(*RateMyErrandRequest)(nil),    // 1: redpoint.v1.RateMyErrandRequest
+	(*LookupErrandRequest)(nil),    // 2: redpoint.v1.LookupErrandRequest
+	(*WechatLoginRequest)(nil),     // 3: redpoint.v1.WechatLoginRequest
+	(*ResidentSession)(nil),        // 4: redpoint.v1.ResidentSession
+	(*Resident)(nil),               // 5: redpoint.v1.Resident
+	(*BindPhoneRequest)(nil),       // 6: redpoint.v1.BindPhoneRequest
+	(*SetSubscriptionRequest)(nil), // 7: redpoint.v1.SetSubscriptionRequest
+	(*ListMyErrandsRequest)(nil),   // 8: redpoint.v1.ListMyErrandsRequest
+	(*ListMyErrandsResponse)(nil),  // 9: redpoint.v1.ListMyErrandsResponse
+	(*GetMyErrandRequest)(nil),     // 10: redpoint.v1.GetMyErrandRequest
+	(*ResidentErrand)(nil),         // 11: redpoint.v1.ResidentErrand
+	(*ResidentErrandStep)(nil),     // 12: redpoint.v1.ResidentErrandStep
+	(*LookupCacheEntry)(nil),       // 13: redpoint.v1.LookupCacheEntry
+	(*timestamppb.Timestamp)(nil),  // 14: google.protobuf.Timestamp
+	(ErrandState)(0),               // 15: redpoint.v1.ErrandState
 }
 var file_redpoint_v1_resident_proto_depIdxs = []int32{
 	0,  // 0: redpoint.v1.RateMyErrandRequest.level:type_name -> redpoint.v1.RatingLevel
-	13, // 1: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	14, // 1: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	5,  // 2: redpoint.v1.ResidentSession.resident:type_name -> redpoint.v1.Resident
-	10, // 3: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
-	14, // 4: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
-	13, // 5: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
-	13, // 6: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
-	13, // 7: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
-	11, // 8: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
+	11, // 3: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
+	15, // 4: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
+	14, // 5: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
+	14, // 6: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
+	14, // 7: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
+	12, // 8: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
 	0,  // 9: redpoint.v1.ResidentErrand.rating:type_name -> redpoint.v1.RatingLevel
-	13, // 10: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
-	10, // 11: redpoint.v1.LookupCacheEntry.errand:type_name -> redpoint.v1.ResidentErrand
+	14, // 10: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
+	11, // 11: redpoint.v1.LookupCacheEntry.errand:type_name -> redpoint.v1.ResidentErrand
 	2,  // 12: redpoint.v1.ResidentService.LookupErrand:input_type -> redpoint.v1.LookupErrandRequest
 	3,  // 13: redpoint.v1.ResidentService.WechatLogin:input_type -> redpoint.v1.WechatLoginRequest
 	6,  // 14: redpoint.v1.ResidentService.BindPhone:input_type -> redpoint.v1.BindPhoneRequest
-	7,  // 15: redpoint.v1.ResidentService.ListMyErrands:input_type -> redpoint.v1.ListMyErrandsRequest
-	9,  // 16: redpoint.v1.ResidentService.GetMyErrand:input_type -> redpoint.v1.GetMyErrandRequest
-	1,  // 17: redpoint.v1.ResidentService.RateMyErrand:input_type -> redpoint.v1.RateMyErrandRequest
-	10, // 18: redpoint.v1.ResidentService.LookupErrand:output_type -> redpoint.v1.ResidentErrand
-	4,  // 19: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
-	5,  // 20: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
-	8,  // 21: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
-	10, // 22: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
-	10, // 23: redpoint.v1.ResidentService.RateMyErrand:output_type -> redpoint.v1.ResidentErrand
-	18, // [18:24] is the sub-list for method output_type
-	12, // [12:18] is the sub-list for method input_type
+	7,  // 15: redpoint.v1.ResidentService.SetSubscription:input_type -> redpoint.v1.SetSubscriptionRequest
+	8,  // 16: redpoint.v1.ResidentService.ListMyErrands:input_type -> redpoint.v1.ListMyErrandsRequest
+	10, // 17: redpoint.v1.ResidentService.GetMyErrand:input_type -> redpoint.v1.GetMyErrandRequest
+	1,  // 18: redpoint.v1.ResidentService.RateMyErrand:input_type -> redpoint.v1.RateMyErrandRequest
+	11, // 19: redpoint.v1.ResidentService.LookupErrand:output_type -> redpoint.v1.ResidentErrand
+	4,  // 20: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
+	5,  // 21: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
+	5,  // 22: redpoint.v1.ResidentService.SetSubscription:output_type -> redpoint.v1.Resident
+	9,  // 23: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
+	11, // 24: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
+	11, // 25: redpoint.v1.ResidentService.RateMyErrand:output_type -> redpoint.v1.ResidentErrand
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -1017,7 +1083,7 @@ func file_redpoint_v1_resident_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_resident_proto_rawDesc), len(file_redpoint_v1_resident_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

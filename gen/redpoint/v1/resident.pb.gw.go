@@ -116,6 +116,33 @@ func local_request_ResidentService_BindPhone_0(ctx context.Context, marshaler ru
 	return msg, metadata, err
 }
 
+func request_ResidentService_SetSubscription_0(ctx context.Context, marshaler runtime.Marshaler, client ResidentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SetSubscriptionRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SetSubscription(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ResidentService_SetSubscription_0(ctx context.Context, marshaler runtime.Marshaler, server ResidentServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SetSubscriptionRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SetSubscription(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 var filter_ResidentService_ListMyErrands_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
 func request_ResidentService_ListMyErrands_0(ctx context.Context, marshaler runtime.Marshaler, client ResidentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
@@ -301,6 +328,26 @@ func RegisterResidentServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 		}
 		forward_ResidentService_BindPhone_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_ResidentService_SetSubscription_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/redpoint.v1.ResidentService/SetSubscription", runtime.WithHTTPPathPattern("/v1/residents/me:setSubscription"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ResidentService_SetSubscription_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ResidentService_SetSubscription_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_ResidentService_ListMyErrands_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -452,6 +499,23 @@ func RegisterResidentServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_ResidentService_BindPhone_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_ResidentService_SetSubscription_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/redpoint.v1.ResidentService/SetSubscription", runtime.WithHTTPPathPattern("/v1/residents/me:setSubscription"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ResidentService_SetSubscription_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ResidentService_SetSubscription_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_ResidentService_ListMyErrands_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -507,19 +571,21 @@ func RegisterResidentServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 }
 
 var (
-	pattern_ResidentService_LookupErrand_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "errands"}, "lookup"))
-	pattern_ResidentService_WechatLogin_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "residents"}, "wechatLogin"))
-	pattern_ResidentService_BindPhone_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "residents", "me"}, "bindPhone"))
-	pattern_ResidentService_ListMyErrands_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "residents", "me", "errands"}, ""))
-	pattern_ResidentService_GetMyErrand_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, ""))
-	pattern_ResidentService_RateMyErrand_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, "rate"))
+	pattern_ResidentService_LookupErrand_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "errands"}, "lookup"))
+	pattern_ResidentService_WechatLogin_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "residents"}, "wechatLogin"))
+	pattern_ResidentService_BindPhone_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "residents", "me"}, "bindPhone"))
+	pattern_ResidentService_SetSubscription_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "residents", "me"}, "setSubscription"))
+	pattern_ResidentService_ListMyErrands_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "residents", "me", "errands"}, ""))
+	pattern_ResidentService_GetMyErrand_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, ""))
+	pattern_ResidentService_RateMyErrand_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, "rate"))
 )
 
 var (
-	forward_ResidentService_LookupErrand_0  = runtime.ForwardResponseMessage
-	forward_ResidentService_WechatLogin_0   = runtime.ForwardResponseMessage
-	forward_ResidentService_BindPhone_0     = runtime.ForwardResponseMessage
-	forward_ResidentService_ListMyErrands_0 = runtime.ForwardResponseMessage
-	forward_ResidentService_GetMyErrand_0   = runtime.ForwardResponseMessage
-	forward_ResidentService_RateMyErrand_0  = runtime.ForwardResponseMessage
+	forward_ResidentService_LookupErrand_0    = runtime.ForwardResponseMessage
+	forward_ResidentService_WechatLogin_0     = runtime.ForwardResponseMessage
+	forward_ResidentService_BindPhone_0       = runtime.ForwardResponseMessage
+	forward_ResidentService_SetSubscription_0 = runtime.ForwardResponseMessage
+	forward_ResidentService_ListMyErrands_0   = runtime.ForwardResponseMessage
+	forward_ResidentService_GetMyErrand_0     = runtime.ForwardResponseMessage
+	forward_ResidentService_RateMyErrand_0    = runtime.ForwardResponseMessage
 )

@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ResidentService_LookupErrand_FullMethodName  = "/redpoint.v1.ResidentService/LookupErrand"
-	ResidentService_WechatLogin_FullMethodName   = "/redpoint.v1.ResidentService/WechatLogin"
-	ResidentService_BindPhone_FullMethodName     = "/redpoint.v1.ResidentService/BindPhone"
-	ResidentService_ListMyErrands_FullMethodName = "/redpoint.v1.ResidentService/ListMyErrands"
-	ResidentService_GetMyErrand_FullMethodName   = "/redpoint.v1.ResidentService/GetMyErrand"
-	ResidentService_RateMyErrand_FullMethodName  = "/redpoint.v1.ResidentService/RateMyErrand"
+	ResidentService_LookupErrand_FullMethodName    = "/redpoint.v1.ResidentService/LookupErrand"
+	ResidentService_WechatLogin_FullMethodName     = "/redpoint.v1.ResidentService/WechatLogin"
+	ResidentService_BindPhone_FullMethodName       = "/redpoint.v1.ResidentService/BindPhone"
+	ResidentService_SetSubscription_FullMethodName = "/redpoint.v1.ResidentService/SetSubscription"
+	ResidentService_ListMyErrands_FullMethodName   = "/redpoint.v1.ResidentService/ListMyErrands"
+	ResidentService_GetMyErrand_FullMethodName     = "/redpoint.v1.ResidentService/GetMyErrand"
+	ResidentService_RateMyErrand_FullMethodName    = "/redpoint.v1.ResidentService/RateMyErrand"
 )
 
 // ResidentServiceClient is the client API for ResidentService service.
@@ -44,6 +45,9 @@ type ResidentServiceClient interface {
 	// BindPhone links the resident to the errands logged with the phone that
 	// WeChat confirms is theirs.
 	BindPhone(ctx context.Context, in *BindPhoneRequest, opts ...grpc.CallOption) (*Resident, error)
+	// SetSubscription records whether the resident accepted subscribe
+	// messages (the mini-program asks with wx.requestSubscribeMessage).
+	SetSubscription(ctx context.Context, in *SetSubscriptionRequest, opts ...grpc.CallOption) (*Resident, error)
 	// ListMyErrands lists the resident's errands, newest first.
 	ListMyErrands(ctx context.Context, in *ListMyErrandsRequest, opts ...grpc.CallOption) (*ListMyErrandsResponse, error)
 	// GetMyErrand returns one of the resident's errands with its history.
@@ -86,6 +90,16 @@ func (c *residentServiceClient) BindPhone(ctx context.Context, in *BindPhoneRequ
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Resident)
 	err := c.cc.Invoke(ctx, ResidentService_BindPhone_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *residentServiceClient) SetSubscription(ctx context.Context, in *SetSubscriptionRequest, opts ...grpc.CallOption) (*Resident, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Resident)
+	err := c.cc.Invoke(ctx, ResidentService_SetSubscription_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +153,9 @@ type ResidentServiceServer interface {
 	// BindPhone links the resident to the errands logged with the phone that
 	// WeChat confirms is theirs.
 	BindPhone(context.Context, *BindPhoneRequest) (*Resident, error)
+	// SetSubscription records whether the resident accepted subscribe
+	// messages (the mini-program asks with wx.requestSubscribeMessage).
+	SetSubscription(context.Context, *SetSubscriptionRequest) (*Resident, error)
 	// ListMyErrands lists the resident's errands, newest first.
 	ListMyErrands(context.Context, *ListMyErrandsRequest) (*ListMyErrandsResponse, error)
 	// GetMyErrand returns one of the resident's errands with its history.
@@ -165,6 +182,9 @@ func (UnimplementedResidentServiceServer) WechatLogin(context.Context, *WechatLo
 }
 func (UnimplementedResidentServiceServer) BindPhone(context.Context, *BindPhoneRequest) (*Resident, error) {
 	return nil, status.Error(codes.Unimplemented, "method BindPhone not implemented")
+}
+func (UnimplementedResidentServiceServer) SetSubscription(context.Context, *SetSubscriptionRequest) (*Resident, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetSubscription not implemented")
 }
 func (UnimplementedResidentServiceServer) ListMyErrands(context.Context, *ListMyErrandsRequest) (*ListMyErrandsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMyErrands not implemented")
@@ -250,6 +270,24 @@ func _ResidentService_BindPhone_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ResidentService_SetSubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResidentServiceServer).SetSubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResidentService_SetSubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResidentServiceServer).SetSubscription(ctx, req.(*SetSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ResidentService_ListMyErrands_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListMyErrandsRequest)
 	if err := dec(in); err != nil {
@@ -322,6 +360,10 @@ var ResidentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BindPhone",
 			Handler:    _ResidentService_BindPhone_Handler,
+		},
+		{
+			MethodName: "SetSubscription",
+			Handler:    _ResidentService_SetSubscription_Handler,
 		},
 		{
 			MethodName: "ListMyErrands",

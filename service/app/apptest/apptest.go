@@ -24,6 +24,7 @@ import (
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/store/storetest"
 	"github.com/changzhi/redpoint/service/wechat"
 )
@@ -93,6 +94,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	wx := httptest.NewServer(fake)
 	tb.Cleanup(wx.Close)
 	a.WeChat = wechat.Config{BaseURL: wx.URL, AppID: "wx-test", Secret: "test-secret"}
+	a.Templates = resident.Templates{Default: "tpl-progress"}
 	if opt.Configure != nil {
 		opt.Configure(a)
 	}
@@ -118,6 +120,7 @@ func Join(tb testing.TB, first *Server, configure ...func(*app.App)) *Server {
 	a.LoginLimits = first.App.LoginLimits
 	a.WeChat = first.App.WeChat
 	a.LookupLimits = first.App.LookupLimits
+	a.Templates = first.App.Templates
 	for _, c := range configure {
 		c(a)
 	}

@@ -1,0 +1,102 @@
+package resident
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errand"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/trackingcode"
+	"github.com/changzhi/redpoint/service/wechat"
+)
+
+// Sender is what the notifier needs of the WeChat client.
+type Sender interface {
+	SendSubscribe(ctx context.Context, m wechat.Message) error
+}
+
+// Templates maps a state to its subscribe-message template id; Default
+// serves the states without their own.
+type Templates struct {
+	Default string
+	ByState map[string]string
+}
+
+func (t Templates) For(state string) string {
+	if id := t.ByState[state]; id != "" {
+		return id
+	}
+	return t.Default
+}
+
+// Notifier tells a bound, subscribed resident of each state change.
+func Notifier(wx Sender, templates Templates, log *slog.Logger) events.Handler {
+	return events.Handler{
+		Name:   "resident-notify",
+		Topics: []string{errandsvc.TopicTransitioned},
+		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
+			var p struct {
+				ErrandID int    `json:"errand_id"`
+				State    string `json:"state"`
+				Note     string `json:"note"`
+			}
+			if err := json.Unmarshal(ev.Payload, &p); err != nil {
+				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+			}
+			e, err := tx.Client().Errand.Query().Where(errand.ID(p.ErrandID)).WithResident().WithErrandType().Only(ctx)
+			if err != nil {
+				return err
+			}
+			r := e.Edges.Resident
+			tpl := templates.For(p.State)
+			if wx == nil || r == nil || !r.Subscribed || tpl == "" {
+				return nil
+			}
+			err = wx.SendSubscribe(ctx, wechat.Message{
+				ToOpenID: r.Openid, TemplateID: tpl, Page: fmt.Sprintf("pages/errand/detail?id=%d", e.ID),
+				Data: map[string]string{
+					"character_string1": trackingcode.Format(e.TrackingCode),
+					"thing2":            e.Edges.ErrandType.Name,
+					"phrase3":           errandsvc.StateName(errand.State(p.State)),
+					"thing4":            truncate(p.Note, 20),
+				},
+			})
+			if wechat.Permanent(err) {
+				// 43101: the resident refused or used up their quota. Record
+				// it and stop asking; the next change asks again only if the
+				// mini-program subscribes them again.
+				log.InfoContext(ctx, "resident refused subscribe messages", "errand", e.ID)
+				return tx.Resident.UpdateOneID(r.ID).SetSubscribed(false).Exec(ctx)
+			}
+			return err // transient: the job retries with backoff
+		},
+	}
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}
+
+// SetSubscription records the resident's choice.
+func (s *Server) SetSubscription(ctx context.Context, req *redpointv1.SetSubscriptionRequest) (*redpointv1.Resident, error) {
+	id, err := me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.db.Resident.UpdateOneID(id).SetSubscribed(req.GetSubscribed()).Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("resident.SetSubscription: %w", err)
+	}
+	return s.residentProto(r)
+}

@@ -1,0 +1,75 @@
+package resident_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/changzhi/redpoint/ent/processedevent"
+	"github.com/changzhi/redpoint/ent/resident"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/app/apptest"
+	"github.com/changzhi/redpoint/service/demo"
+)
+
+func waitNotified(t *testing.T, s *apptest.Server, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(30 * time.Millisecond) {
+		if s.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("resident-notify")).CountX(context.Background()) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the notifier never ran")
+		}
+	}
+}
+
+func TestStateChangeSendsOneSubscribeMessage(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}})
+	ctx := context.Background()
+	residents := redpointv1.NewResidentServiceClient(s.GRPC)
+	sess, _ := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-grandma"})
+	me := bearer(sess.AccessToken)
+	if _, err := residents.BindPhone(me, &redpointv1.BindPhoneRequest{PhoneCode: "phone-13912340000"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := residents.SetSubscription(me, &redpointv1.SetSubscriptionRequest{Subscribed: true}); err != nil || !r.Subscribed {
+		t.Fatalf("subscribe: %v, %v", r, err)
+	}
+	agent := s.As(t, ctx, demo.GuhanAgentPhone)
+	errands := redpointv1.NewErrandServiceClient(s.GRPC)
+	x, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "n-1", Errand: &redpointv1.Errand{
+		ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "申秀英", ResidentPhone: "13912340000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Logged after the binding, it is the resident's at once.
+	if _, err := residents.GetMyErrand(me, &redpointv1.GetMyErrandRequest{Name: "residents/me/errands/" + x.Name[len("errands/"):]}); err != nil {
+		t.Fatalf("an errand logged after binding: %v", err)
+	}
+	if _, err := errands.StartErrand(agent, &redpointv1.StartErrandRequest{Name: x.Name, Note: "正在办理"}); err != nil {
+		t.Fatal(err)
+	}
+	waitNotified(t, s, 1)
+	msgs := s.WeChat.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	if m.ToUser != "demo-grandma" || m.TemplateID != "tpl-progress" || m.Data["phrase3"]["value"] != "办理中" ||
+		m.Data["character_string1"]["value"] != x.TrackingCode || m.Data["thing2"]["value"] != "城乡居民医保缴费" {
+		t.Errorf("message = %+v", m)
+	}
+	// 43101: recorded (the resident is unsubscribed), not retried, nothing sent.
+	s.WeChat.Refuse("demo-grandma")
+	if _, err := errands.CompleteErrand(agent, &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "已缴费"}); err != nil {
+		t.Fatal(err)
+	}
+	waitNotified(t, s, 2)
+	if n := len(s.WeChat.Messages()); n != 1 {
+		t.Errorf("%d messages after a refusal, want still 1", n)
+	}
+	if r := s.App.Store.Client.Resident.Query().Where(resident.Openid("demo-grandma")).OnlyX(ctx); r.Subscribed {
+		t.Error("a refusal left the resident subscribed")
+	}
+}
