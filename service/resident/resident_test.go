@@ -2,6 +2,8 @@ package resident_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -162,5 +164,36 @@ func TestRatingRulesAndFollowUp(t *testing.T) {
 		if !kinds[k] {
 			t.Errorf("history lacks %v", k)
 		}
+	}
+}
+
+// TestPollingGets304: the mini-program polls its errands with
+// If-None-Match; unchanged, the answer is 304 with no body.
+func TestPollingGets304(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}})
+	sess, _ := redpointv1.NewResidentServiceClient(s.GRPC).WechatLogin(context.Background(), &redpointv1.WechatLoginRequest{Code: "demo-grandma"})
+	get := func(etag string) (int, string, int) {
+		req, _ := http.NewRequest(http.MethodGet, s.BaseURL+"/v1/residents/me/errands", nil)
+		req.Header.Set("Authorization", "Bearer "+sess.AccessToken)
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("ETag"), len(b)
+	}
+	code, etag, _ := get("")
+	if code != 200 || etag == "" {
+		t.Fatalf("first poll: %d etag %q", code, etag)
+	}
+	if code, _, n := get(etag); code != http.StatusNotModified || n != 0 {
+		t.Errorf("unchanged poll: %d with %d bytes, want 304 and none", code, n)
+	}
+	if code, _, _ := get(`"stale"`); code != 200 {
+		t.Errorf("stale etag: %d, want 200", code)
 	}
 }

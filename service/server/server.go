@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	mux.HandleFunc("GET /healthz", Healthz(cfg.Checks, cfg.Logger))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /openapi.json", s.openapi)
-	mux.Handle("/", s.gwMux)
+	mux.Handle("/", withETags(s.gwMux, "/v1/residents/me"))
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
