@@ -12,9 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/notification"
+	"github.com/changzhi/redpoint/ent/outboxevent"
 	"github.com/changzhi/redpoint/ent/processedevent"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/app"
@@ -24,6 +27,7 @@ import (
 	errandsvc "github.com/changzhi/redpoint/service/errand"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/leaderboard"
 )
 
 // redisProcess is a real redis-server of the test's own, on its own port,
@@ -105,6 +109,19 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 		ctxs[a] = s.As(t, ctx, a)
 	}
 	errands := redpointv1.NewErrandServiceClient(s.GRPC)
+	// A resident follows the burst's errands in the mini-program.
+	residents := redpointv1.NewResidentServiceClient(s.GRPC)
+	sess, err := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-burst"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+sess.AccessToken)
+	if _, err := residents.BindPhone(rctx, &redpointv1.BindPhoneRequest{PhoneCode: "phone-13900009999"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := residents.SetSubscription(rctx, &redpointv1.SetSubscriptionRequest{Subscribed: true}); err != nil {
+		t.Fatal(err)
+	}
 
 	var changes atomic.Int64
 	var killOnce sync.Once
@@ -165,7 +182,10 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 			t.Logf("redrive: %v", err)
 		}
 		redriven += n
-		if handledByAll(db, "sla", "test") || time.Now().After(deadline) {
+		transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(errandsvc.TopicTransitioned)).CountX(ctx)
+		lb := db.ProcessedEvent.Query().Where(processedevent.Handler("leaderboard")).CountX(ctx)
+		notified := db.ProcessedEvent.Query().Where(processedevent.Handler("resident-notify")).CountX(ctx)
+		if (handledByAll(db, "sla", "test") && lb == transitions && notified == transitions) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -175,6 +195,21 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 	for _, h := range []string{"sla", "test"} {
 		if n := db.ProcessedEvent.Query().Where(processedevent.Handler(h)).CountX(ctx); n != total {
 			t.Errorf("handler %s processed %d of %d events", h, n, total)
+		}
+	}
+	// Each state change of the resident's errands reached WeChat once.
+	transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(errandsvc.TopicTransitioned)).CountX(ctx)
+	if n := len(s.WeChat.Messages()); n != transitions {
+		t.Errorf("%d subscribe messages for %d state changes", n, transitions)
+	}
+	// The boards Redis lost are rebuilt on first read and equal the database.
+	boards := leaderboard.New(db, s.App.KV)
+	for _, p := range leaderboard.All(now) {
+		if _, _, err := boards.Top(ctx, leaderboard.Board{Period: p, Scope: "1404", Level: leaderboard.Points}, 0, 10); err != nil {
+			t.Fatal(err)
+		}
+		if drift, err := boards.Reconcile(ctx, p); err != nil || drift != 0 {
+			t.Errorf("%s: leaderboard differs from a rebuild in %d members (%v)", p, drift, err)
 		}
 	}
 	if total < 1000 {
