@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/protobuf/proto"
 
@@ -66,16 +67,23 @@ func (l *Lookup) Invalidate(ctx context.Context, trackingCode string) {
 	}
 }
 
-// allow counts one lookup against a key (an address, or a code) in one
-// round trip, and refuses it over the limit.
-func (l *Lookup) allow(ctx context.Context, key string, limit int) error {
+// allow counts one lookup against the address and, when the code is well
+// formed, the code — in one round trip — and refuses it over either limit.
+func (l *Lookup) allow(ctx context.Context, ip, code string) error {
 	pipe := l.kv.Client.TxPipeline()
-	n := pipe.Incr(ctx, key)
-	pipe.ExpireNX(ctx, key, l.limits.Window)
+	ik := l.kv.Key("rl", "lookup", "ip", ip)
+	in := pipe.Incr(ctx, ik)
+	pipe.ExpireNX(ctx, ik, l.limits.Window)
+	var cn *redis.IntCmd
+	if code != "" {
+		ck := l.kv.Key("rl", "lookup", "code", code)
+		cn = pipe.Incr(ctx, ck)
+		pipe.ExpireNX(ctx, ck, l.limits.Window)
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("resident.Lookup: %w", err)
 	}
-	if n.Val() > int64(limit) {
+	if in.Val() > int64(l.limits.PerIP) || (cn != nil && cn.Val() > int64(l.limits.PerCode)) {
 		return ErrLookupLimited
 	}
 	return nil
@@ -122,16 +130,12 @@ func (s *Server) LookupErrand(ctx context.Context, req *redpointv1.LookupErrandR
 	if len(digits) != 4 || !allDigits(digits) {
 		return nil, apierr.InvalidField("phone_last4", "请输入手机号后四位")
 	}
-	l := s.lookup
-	if err := l.allow(ctx, l.kv.Key("rl", "lookup", "ip", access.ClientIP(ctx)), l.limits.PerIP); err != nil {
+	code, codeErr := trackingcode.Normalize(req.GetTrackingCode())
+	if err := s.lookup.allow(ctx, access.ClientIP(ctx), code); err != nil {
 		return nil, err
 	}
-	code, err := trackingcode.Normalize(req.GetTrackingCode())
-	if err != nil {
+	if codeErr != nil {
 		return nil, ErrLookupNotFound
-	}
-	if err := l.allow(ctx, l.kv.Key("rl", "lookup", "code", code), l.limits.PerCode); err != nil {
-		return nil, err
 	}
 	entry, err := s.lookup.load(ctx, code)
 	if err != nil {
