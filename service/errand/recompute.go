@@ -9,6 +9,7 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/store"
 )
 
 // dueFromHistory replays an errand's history on cal: acceptance plus the
@@ -53,7 +54,7 @@ func (s *Server) RecomputeDue(ctx context.Context, from time.Time) (int, error) 
 		if due.Equal(e.DueTime) {
 			continue
 		}
-		err := s.inTx(ctx, func(tx *ent.Tx) error {
+		err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
 			seq, err := nextSeq(ctx, tx, s.dialect)
 			if err != nil {
 				return err
@@ -80,16 +81,4 @@ func (s *Server) RecomputeDue(ctx context.Context, from time.Time) (int, error) 
 		changed++
 	}
 	return changed, nil
-}
-
-func (s *Server) inTx(ctx context.Context, fn func(*ent.Tx) error) error {
-	tx, err := s.db.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/service/store"
 )
 
 // Worker runs the jobs of a queue: outbox events through their handlers,
@@ -79,7 +80,7 @@ func (w *Worker) event(h Handler) asynq.HandlerFunc {
 		if err := json.Unmarshal(t.Payload(), &ev); err != nil {
 			return fmt.Errorf("%w: bad payload: %v", asynq.SkipRetry, err)
 		}
-		err := w.inTx(ctx, func(tx *ent.Tx) error {
+		err := store.WithTx(ctx, w.db, func(tx *ent.Tx) error {
 			if err := tx.ProcessedEvent.Create().SetEventID(ev.ID).SetHandler(h.Name).Exec(ctx); err != nil {
 				if ent.IsConstraintError(err) {
 					return errDuplicate
@@ -93,18 +94,6 @@ func (w *Worker) event(h Handler) asynq.HandlerFunc {
 		}
 		return err
 	}
-}
-
-func (w *Worker) inTx(ctx context.Context, fn func(*ent.Tx) error) error {
-	tx, err := w.db.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 // Run processes jobs until ctx is done. Jobs still running at shutdown

@@ -18,6 +18,7 @@ import (
 	"github.com/changzhi/redpoint/ent/idempotencykey"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/store"
 )
 
 // Retention is how long a request_id is remembered; a purge job may delete
@@ -65,7 +66,7 @@ func ValidRequestID(id string) bool {
 func (k *Keeper) Do(ctx context.Context, method string, callerID int, requestID string, req proto.Message, out proto.Message,
 	write func(ctx context.Context, tx *ent.Tx) (proto.Message, error)) (replayed bool, err error) {
 	if requestID == "" {
-		return false, k.inTx(ctx, func(tx *ent.Tx) error {
+		return false, store.WithTx(ctx, k.db, func(tx *ent.Tx) error {
 			resp, err := write(ctx, tx)
 			if err == nil {
 				proto.Reset(out)
@@ -86,7 +87,7 @@ func (k *Keeper) Do(ctx context.Context, method string, callerID int, requestID 
 		if found, err := k.lookup(ctx, key, hash, out); found || err != nil {
 			return found, err
 		}
-		err := k.inTx(ctx, func(tx *ent.Tx) error {
+		err := store.WithTx(ctx, k.db, func(tx *ent.Tx) error {
 			// Claim the key first: a concurrent call with the same key
 			// waits here on the unique index until this one commits, then
 			// fails and replays the stored response — it never runs the
@@ -140,21 +141,6 @@ func (k *Keeper) lookup(ctx context.Context, key, hash string, out proto.Message
 		return false, fmt.Errorf("idempotency.lookup: %w", err)
 	}
 	return true, nil
-}
-
-func (k *Keeper) inTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
-	tx, err := k.db.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("idempotency: begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("idempotency: commit: %w", err)
-	}
-	return nil
 }
 
 func requestHash(req proto.Message) (string, error) {

@@ -125,3 +125,20 @@ func (s *Store) Close() error { return s.Client.Close() }
 func (s *Store) migrationFiles() (fs.FS, error) {
 	return fs.Sub(Migrations, "migrations/"+s.Dialect)
 }
+
+// WithTx runs fn in a transaction of db: committed when fn returns nil,
+// rolled back otherwise.
+func WithTx(ctx context.Context, db *ent.Client, fn func(*ent.Tx) error) error {
+	tx, err := db.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
