@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -223,55 +224,81 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterRegionServiceServer(s, dir) },
-			Gateway:  redpointv1.RegisterRegionServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterRegionServiceHandlerClient(ctx, mux, redpointv1.NewRegionServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterServicePointServiceServer(s, dir) },
-			Gateway:  redpointv1.RegisterServicePointServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterServicePointServiceHandlerClient(ctx, mux, redpointv1.NewServicePointServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandTypeServiceServer(s, dir) },
-			Gateway:  redpointv1.RegisterErrandTypeServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterErrandTypeServiceHandlerClient(ctx, mux, redpointv1.NewErrandTypeServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterCalendarServiceServer(s, calendars) },
-			Gateway:  redpointv1.RegisterCalendarServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterCalendarServiceHandlerClient(ctx, mux, redpointv1.NewCalendarServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterUserServiceServer(s, users) },
-			Gateway:  redpointv1.RegisterUserServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterUserServiceHandlerClient(ctx, mux, redpointv1.NewUserServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterResidentServiceServer(s, residents) },
-			Gateway:  redpointv1.RegisterResidentServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterResidentServiceHandlerClient(ctx, mux, redpointv1.NewResidentServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterReportServiceServer(s, reportServer) },
-			Gateway:  redpointv1.RegisterReportServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterReportServiceHandlerClient(ctx, mux, redpointv1.NewReportServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterLeaderboardServiceServer(s, board) },
-			Gateway:  redpointv1.RegisterLeaderboardServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterLeaderboardServiceHandlerClient(ctx, mux, redpointv1.NewLeaderboardServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterNotificationServiceServer(s, notifications) },
-			Gateway:  redpointv1.RegisterNotificationServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterNotificationServiceHandlerClient(ctx, mux, redpointv1.NewNotificationServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterJobServiceServer(s, a.Jobs.admin) },
-			Gateway:  redpointv1.RegisterJobServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterJobServiceHandlerClient(ctx, mux, redpointv1.NewJobServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterAuditServiceServer(s, auditLog) },
-			Gateway:  redpointv1.RegisterAuditServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterAuditServiceHandlerClient(ctx, mux, redpointv1.NewAuditServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterAuthServiceServer(s, auth) },
-			Gateway:  redpointv1.RegisterAuthServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterAuthServiceHandlerClient(ctx, mux, redpointv1.NewAuthServiceClient(cc))
+			},
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandServiceServer(s, errands) },
-			Gateway:  redpointv1.RegisterErrandServiceHandler,
+			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+				return redpointv1.RegisterErrandServiceHandlerClient(ctx, mux, redpointv1.NewErrandServiceClient(cc))
+			},
 		},
 	)
 	if err != nil {

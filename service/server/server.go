@@ -19,12 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/changzhi/redpoint/service/apierr"
@@ -46,10 +44,11 @@ type Config struct {
 }
 
 // Service is one API service: how it registers on the gRPC server and on
-// the gateway (the generated Register…Handler function).
+// the gateway (the generated Register…HandlerClient, given a client over
+// the connection).
 type Service struct {
 	Register func(grpc.ServiceRegistrar)
-	Gateway  func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error
+	Gateway  func(context.Context, *runtime.ServeMux, grpc.ClientConnInterface) error
 }
 
 // Server is the gRPC server plus the HTTP server in front of the gateway.
@@ -59,8 +58,6 @@ type Server struct {
 	metrics  *grpcprom.ServerMetrics
 	grpc     *grpc.Server
 	health   *health.Server
-	inproc   *bufconn.Listener
-	gwConn   *grpc.ClientConn
 	gwMux    *runtime.ServeMux
 	http     *http.Server
 	services []Service
@@ -88,25 +85,18 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 		grpc.ChainUnaryInterceptor(s.unaryChain()...),
 		grpc.ChainStreamInterceptor(s.streamChain()...),
 	)
+	reg := &registrar{server: s.grpc, methods: map[string]unaryMethod{}}
 	for _, svc := range services {
-		svc.Register(s.grpc)
+		svc.Register(reg)
 	}
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.metrics.InitializeMetrics(s.grpc)
 
-	// The gateway reaches the gRPC server over an in-memory connection, so
-	// every REST call runs the same interceptor chain as a gRPC call.
-	s.inproc = bufconn.Listen(1 << 20)
-	conn, err := grpc.NewClient("passthrough:///redpoint-inproc",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inproc.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("server.New: gateway connection: %w", err)
-	}
-	s.gwConn = conn
+	// The gateway calls the API through the same interceptor chain as a
+	// gRPC call, in-process.
+	conn := &inproc{methods: reg.methods, chain: chainOf(s.unaryChain())}
 	s.gwMux = runtime.NewServeMux(
 		// JSON for every message; a google.api.HttpBody answer (a file
 		// download) goes out as its own content type and bytes.
@@ -157,8 +147,7 @@ func gatewayErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.M
 // shuts both down gracefully.
 func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	errc := make(chan error, 3)
-	go func() { errc <- s.grpc.Serve(s.inproc) }()
+	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(grpcLis) }()
 	go func() {
 		if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -183,7 +172,6 @@ func (s *Server) shutdown() {
 	if err := s.http.Shutdown(ctx); err != nil {
 		s.log.Warn("http shutdown", "error", err)
 	}
-	s.gwConn.Close()
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
 	select {
