@@ -170,7 +170,7 @@ func (c *Client) token(ctx context.Context, stale string) (string, error) {
 			return "", fmt.Errorf("wechat: token lock: %w", err)
 		}
 		if ok {
-			tok, err := c.fetch(ctx, stale != "")
+			tok, err := c.refreshLocked(ctx, stale)
 			c.kv.Client.Eval(ctx, `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`, []string{c.lockKey()}, me)
 			return tok, err
 		}
@@ -183,6 +183,20 @@ func (c *Client) token(ctx context.Context, stale string) (string, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// refreshLocked runs while holding the refresh lock. Another replica may
+// have refreshed between our read and taking the lock, so the cache is
+// read again before WeChat is asked.
+func (c *Client) refreshLocked(ctx context.Context, stale string) (string, error) {
+	tok, err := c.kv.Client.Get(ctx, c.tokenKey()).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("wechat: token cache: %w", err)
+	}
+	if tok != "" && tok != stale {
+		return tok, nil
+	}
+	return c.fetch(ctx, stale != "")
 }
 
 // fetch asks for the stable access token and caches it until five
