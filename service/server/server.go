@@ -98,12 +98,11 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	// gRPC call, in-process.
 	conn := &inproc{methods: reg.methods, chain: chainOf(s.unaryChain())}
 	s.gwMux = runtime.NewServeMux(
-		// JSON for every message; a google.api.HttpBody answer (a file
-		// download) goes out as its own content type and bytes.
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{EmitDefaultValues: true},
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, gatewayMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+			MarshalOptions:   jsonOptions,
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false}, // a misspelt field is a client bug: say so
-		}}),
+		}}}),
+		runtime.WithForwardResponseRewriter(useRendered),
 		runtime.WithErrorHandler(gatewayErrorHandler),
 		// A file download names itself: Content-Disposition goes out as is.
 		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
@@ -126,7 +125,7 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	mux.HandleFunc("GET /healthz", Healthz(cfg.Checks, cfg.Logger))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /openapi.json", s.openapi)
-	mux.Handle("/", withETags(s.gwMux, "/v1/residents/me"))
+	mux.Handle("/", withETags(withRenderedSlot(s.gwMux), "/v1/residents/me"))
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -1,0 +1,61 @@
+package server
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// jsonOptions is how the REST gateway renders every message.
+var jsonOptions = protojson.MarshalOptions{EmitDefaultValues: true}
+
+// JSON renders m exactly as the REST gateway does, for SetRendered.
+func JSON(m proto.Message) ([]byte, error) { return jsonOptions.Marshal(m) }
+
+// SetRendered hands the REST gateway the JSON of the answer the handler is
+// about to return, made by JSON from the same message: a handler that
+// keeps an answer cached keeps its JSON with it, and the gateway sends
+// those bytes rather than render the message again. Calls over gRPC
+// ignore it.
+func SetRendered(ctx context.Context, json []byte) {
+	if s, ok := ctx.Value(renderedKey{}).(*renderedSlot); ok {
+		s.json = json
+	}
+}
+
+type renderedKey struct{}
+
+type renderedSlot struct{ json []byte }
+
+// rendered is an answer's JSON, sent as is by the gateway's marshaler.
+type rendered []byte
+
+// withRenderedSlot gives each REST call a place for SetRendered.
+func withRenderedSlot(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), renderedKey{}, &renderedSlot{})))
+	})
+}
+
+// useRendered swaps an answer for its JSON when the handler set it.
+func useRendered(ctx context.Context, resp proto.Message) (any, error) {
+	if s, ok := ctx.Value(renderedKey{}).(*renderedSlot); ok && s.json != nil {
+		return rendered(s.json), nil
+	}
+	return resp, nil
+}
+
+// gatewayMarshaler renders messages as JSON, sends a google.api.HttpBody
+// answer (a file download) as its own content type and bytes, and a
+// rendered answer as it is.
+type gatewayMarshaler struct{ *runtime.HTTPBodyMarshaler }
+
+func (m gatewayMarshaler) Marshal(v any) ([]byte, error) {
+	if r, ok := v.(rendered); ok {
+		return r, nil
+	}
+	return m.HTTPBodyMarshaler.Marshal(v)
+}
