@@ -90,7 +90,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &App{log: log, TrustedProxies: cfg.TrustedProxies, WeChat: cfg.WeChat, Templates: resident.Templates{Default: cfg.WeChatTemplate}}
+	templates, _ := cfg.templates() // checked by Validate
+	a := &App{log: log, TrustedProxies: cfg.TrustedProxies, WeChat: cfg.WeChat, Templates: templates}
 	keys, err := cfg.keyring()
 	if err != nil {
 		return nil, err
@@ -185,7 +186,11 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if a.WeChat.BaseURL != "" {
 		wx = wechat.New(a.WeChat, a.KV)
 	}
-	lookup := resident.NewLookup(a.Store.Client, a.KV, a.LookupLimits)
+	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.LookupLimits)
+	if err != nil {
+		return err
+	}
+	defer lookup.Close()
 	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup)
 	if a.Clock != nil {
 		residents.SetClock(a.Clock)

@@ -13,6 +13,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/resident"
+	"github.com/changzhi/redpoint/service/server"
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
 
@@ -36,6 +37,17 @@ func TestPublicLookup(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("right code and digits: %d %s", code, body)
 	}
+	// The answer comes from the replica's memory the second time, rendered
+	// once: byte for byte what the gateway renders from the gRPC answer.
+	viaGRPC, err := redpointv1.NewResidentServiceClient(s.GRPC).LookupErrand(ctx, &redpointv1.LookupErrandRequest{TrackingCode: x.TrackingCode, PhoneLast4: "8765"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := server.JSON(viaGRPC)
+	_, again := lookup(x.TrackingCode, "8765")
+	if string(body) != string(want) || string(again) != string(want) {
+		t.Errorf("REST answers\n%s\n%s\nwant the gateway's rendering\n%s", body, again, want)
+	}
 	// Wrong digits and an unknown code answer byte for byte the same.
 	c1, b1 := lookup(x.TrackingCode, "0000")
 	c2, b2 := lookup("7KQ9M-2XAP4-TB8QZ", "8765")
@@ -51,6 +63,42 @@ func TestPublicLookup(t *testing.T) {
 	_, body = lookup(x.TrackingCode, "8765")
 	if err := protojsonUnmarshal(body, &got); err != nil || got.StateDisplayName != "已办结" {
 		t.Errorf("lookup right after :complete: %s (%v)", body, err)
+	}
+}
+
+// A change on one replica reaches the lookups another replica answers from
+// its memory well before that memory would expire.
+func TestLookupSeesChangesOnOtherReplicas(t *testing.T) {
+	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}})
+	b := apptest.Join(t, a)
+	ctx := context.Background()
+	agent := a.As(t, ctx, demo.GuhanAgentPhone)
+	errands := redpointv1.NewErrandServiceClient(a.GRPC)
+	x, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "lk-2", Errand: &redpointv1.Errand{
+		ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "李四", ResidentPhone: "13912348765"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		var got redpointv1.ResidentErrand
+		_, body := b.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": x.TrackingCode, "phoneLast4": "8765"})
+		if err := protojsonUnmarshal(body, &got); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		return got.StateDisplayName
+	}
+	if got := state(); got != "已受理" {
+		t.Fatalf("lookup on the second replica: %s", got)
+	}
+	if _, err := errands.CompleteErrand(agent, &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "已缴费"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(resident.LocalTTL / 3)
+	for got := state(); got != "已办结"; got = state() {
+		if time.Now().After(deadline) {
+			t.Fatalf("second replica still answers %s after :complete on the first", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
