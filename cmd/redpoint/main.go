@@ -137,6 +137,7 @@ func configFlags(fs *flag.FlagSet) *app.Config {
 	cfg.WeChat.AppID = os.Getenv("REDPOINT_WECHAT_APP_ID")
 	cfg.WeChat.Secret = os.Getenv("REDPOINT_WECHAT_APP_SECRET")
 	cfg.WeChatTemplate = os.Getenv("REDPOINT_WECHAT_TEMPLATE_ID")
+	cfg.WeChatTemplates = os.Getenv("REDPOINT_WECHAT_TEMPLATE_IDS")
 	return cfg
 }
 

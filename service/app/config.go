@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/store"
 	"github.com/changzhi/redpoint/service/wechat"
 )
@@ -31,8 +32,18 @@ type Config struct {
 	// when the base URL is empty.
 	WeChat wechat.Config
 	// WeChatTemplate is the subscribe-message template of state changes
-	// (REDPOINT_WECHAT_TEMPLATE_ID); none: residents get no messages.
-	WeChatTemplate string
+	// (REDPOINT_WECHAT_TEMPLATE_ID); WeChatTemplates gives states their own
+	// (REDPOINT_WECHAT_TEMPLATE_IDS, "COMPLETED=id,NEEDS_MATERIALS=id").
+	// A state with neither: residents get no message of it.
+	WeChatTemplate, WeChatTemplates string
+}
+
+func (c Config) templates() (resident.Templates, error) {
+	t, err := resident.ParseTemplates(c.WeChatTemplate, c.WeChatTemplates)
+	if err != nil {
+		return t, fmt.Errorf("REDPOINT_WECHAT_TEMPLATE_IDS: %w", err)
+	}
+	return t, nil
 }
 
 // Defaults are the embedded mode's settings.
@@ -70,6 +81,9 @@ func (c Config) Validate() error {
 	}
 	if c.TrustedProxies < 0 || c.TrustedProxies > 10 {
 		return fmt.Errorf("REDPOINT_TRUSTED_PROXIES: %d is not 0–10", c.TrustedProxies)
+	}
+	if _, err := c.templates(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/hibiken/asynq"
 
@@ -29,6 +30,26 @@ type Templates struct {
 	ByState map[string]string
 }
 
+// ParseTemplates reads the template ids of REDPOINT_WECHAT_TEMPLATE_ID
+// (def) and REDPOINT_WECHAT_TEMPLATE_IDS (byState: comma-separated
+// STATE=id pairs, e.g. "COMPLETED=tplA,NEEDS_MATERIALS=tplB").
+func ParseTemplates(def, byState string) (Templates, error) {
+	t := Templates{Default: def, ByState: map[string]string{}}
+	for _, pair := range strings.Split(byState, ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		name, id, ok := strings.Cut(pair, "=")
+		state, err := errandsvc.ParseState(strings.TrimSpace(name))
+		if !ok || err != nil || strings.TrimSpace(id) == "" {
+			return Templates{}, fmt.Errorf("%q is not STATE=template-id with a state of ACCEPTED, IN_PROGRESS, FORWARDED, NEEDS_MATERIALS, COMPLETED, CANCELLED", pair)
+		}
+		t.ByState[string(state)] = strings.TrimSpace(id)
+	}
+	return t, nil
+}
+
+// For is the template id of a change into state; none: no message.
 func (t Templates) For(state string) string {
 	if id := t.ByState[state]; id != "" {
 		return id

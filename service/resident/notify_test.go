@@ -2,12 +2,14 @@ package resident_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/changzhi/redpoint/ent/processedevent"
 	"github.com/changzhi/redpoint/ent/resident"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 )
@@ -71,5 +73,45 @@ func TestStateChangeSendsOneSubscribeMessage(t *testing.T) {
 	}
 	if r := s.App.Store.Client.Resident.Query().Where(resident.Openid("demo-grandma")).OnlyX(ctx); r.Subscribed {
 		t.Error("a refusal left the resident subscribed")
+	}
+}
+
+// A state with a template of its own gets it; the others the default.
+func TestTemplatePerState(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20},
+		Configure: func(a *app.App) {
+			a.Templates.ByState = map[string]string{"COMPLETED": "tpl-done"}
+		}})
+	ctx := context.Background()
+	residents := redpointv1.NewResidentServiceClient(s.GRPC)
+	sess, _ := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-grandpa"})
+	me := bearer(sess.AccessToken)
+	if _, err := residents.BindPhone(me, &redpointv1.BindPhoneRequest{PhoneCode: "phone-13912341111"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := residents.SetSubscription(me, &redpointv1.SetSubscriptionRequest{Subscribed: true}); err != nil {
+		t.Fatal(err)
+	}
+	agent := s.As(t, ctx, demo.GuhanAgentPhone)
+	errands := redpointv1.NewErrandServiceClient(s.GRPC)
+	x, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "n-2", Errand: &redpointv1.Errand{
+		ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "申大爷", ResidentPhone: "13912341111"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := errands.StartErrand(agent, &redpointv1.StartErrandRequest{Name: x.Name}); err != nil {
+		t.Fatal(err)
+	}
+	waitNotified(t, s, 1)
+	if _, err := errands.CompleteErrand(agent, &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "已缴费"}); err != nil {
+		t.Fatal(err)
+	}
+	waitNotified(t, s, 2)
+	var got []string
+	for _, m := range s.WeChat.Messages() {
+		got = append(got, m.TemplateID+" "+m.Data["phrase3"]["value"])
+	}
+	if want := []string{"tpl-progress 办理中", "tpl-done 已办结"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("messages %q, want %q", got, want)
 	}
 }

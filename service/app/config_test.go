@@ -1,0 +1,42 @@
+package app
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestConfigNamesTheBadSetting(t *testing.T) {
+	cases := []struct {
+		name    string
+		change  func(*Config)
+		setting string
+	}{
+		{"address", func(c *Config) { c.HTTPAddr = "8080" }, "REDPOINT_HTTP_ADDR"},
+		{"database", func(c *Config) { c.DatabaseURL = "mysql://x" }, "REDPOINT_DATABASE_URL"},
+		{"redis", func(c *Config) { c.RedisURL = "127.0.0.1:6379" }, "REDPOINT_REDIS_URL"},
+		{"log level", func(c *Config) { c.LogLevel = "loud" }, "REDPOINT_LOG_LEVEL"},
+		{"proxies", func(c *Config) { c.TrustedProxies = -1 }, "REDPOINT_TRUSTED_PROXIES"},
+		{"template without id", func(c *Config) { c.WeChatTemplates = "COMPLETED=" }, "REDPOINT_WECHAT_TEMPLATE_IDS"},
+		{"template of no state", func(c *Config) { c.WeChatTemplates = "DONE=tpl-1" }, "REDPOINT_WECHAT_TEMPLATE_IDS"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Defaults()
+			tc.change(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.setting) {
+				t.Errorf("Validate() = %v, want an error naming %s", err, tc.setting)
+			}
+		})
+	}
+	c := Defaults()
+	c.WeChatTemplate, c.WeChatTemplates = "tpl-default", " COMPLETED=tpl-done, ERRAND_STATE_NEEDS_MATERIALS=tpl-materials ,"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tpl, _ := c.templates()
+	for state, want := range map[string]string{"COMPLETED": "tpl-done", "NEEDS_MATERIALS": "tpl-materials", "IN_PROGRESS": "tpl-default"} {
+		if got := tpl.For(state); got != want {
+			t.Errorf("template of %s = %q, want %q", state, got, want)
+		}
+	}
+}
