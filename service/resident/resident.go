@@ -199,7 +199,7 @@ func (s *Server) ListMyErrands(ctx context.Context, req *redpointv1.ListMyErrand
 		t := time.UnixMicro(cur.T).UTC()
 		q = q.Where(errand.Or(errand.AcceptTimeLT(t), errand.And(errand.AcceptTime(t), errand.IDLT(cur.ID))))
 	}
-	rows, err := q.WithErrandType().WithServicePoint().Order(ent.Desc(errand.FieldAcceptTime), ent.Desc(errand.FieldID)).Limit(size + 1).All(ctx)
+	rows, err := q.WithErrandType().WithServicePoint().WithRating().Order(ent.Desc(errand.FieldAcceptTime), ent.Desc(errand.FieldID)).Limit(size + 1).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("resident.ListMyErrands: %w", err)
 	}
@@ -210,7 +210,9 @@ func (s *Server) ListMyErrands(ctx context.Context, req *redpointv1.ListMyErrand
 		return nil, err
 	}
 	for _, e := range rows {
-		resp.Errands = append(resp.Errands, view(e))
+		out := view(e)
+		s.setRating(out, e)
+		resp.Errands = append(resp.Errands, out)
 	}
 	return resp, nil
 }
@@ -236,14 +238,7 @@ func (s *Server) GetMyErrand(ctx context.Context, req *redpointv1.GetMyErrandReq
 		return nil, fmt.Errorf("resident.GetMyErrand: %w", err)
 	}
 	out := view(e)
-	if r := e.Edges.Rating; r != nil {
-		for p, l := range levels {
-			if l == r.Level {
-				out.Rating = p
-			}
-		}
-	}
-	out.CanRate = e.Edges.Rating == nil && e.State == errand.StateCOMPLETED && e.CloseTime != nil && s.clock().Before(e.CloseTime.Add(RatingWindow))
+	s.setRating(out, e)
 	state := errand.StateACCEPTED
 	for _, ev := range e.Edges.Events {
 		text := ""
@@ -272,6 +267,19 @@ var residentText = map[errand.State]string{
 	errand.StateNEEDS_MATERIALS: "还缺少材料，请按提示补交",
 	errand.StateCOMPLETED:       "已办结",
 	errand.StateCANCELLED:       "已撤销",
+}
+
+// setRating tells the resident how they rated the errand, or whether they
+// still can; e carries its rating edge.
+func (s *Server) setRating(out *redpointv1.ResidentErrand, e *ent.Errand) {
+	if r := e.Edges.Rating; r != nil {
+		for p, l := range levels {
+			if l == r.Level {
+				out.Rating = p
+			}
+		}
+	}
+	out.CanRate = e.Edges.Rating == nil && e.State == errand.StateCOMPLETED && e.CloseTime != nil && s.clock().Before(e.CloseTime.Add(RatingWindow))
 }
 
 func view(e *ent.Errand) *redpointv1.ResidentErrand {

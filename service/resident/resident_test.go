@@ -98,6 +98,9 @@ func TestRatingRulesAndFollowUp(t *testing.T) {
 	var completed, open []string
 	for _, e := range list.Errands {
 		full, _ := residents.GetMyErrand(me, &redpointv1.GetMyErrandRequest{Name: e.Name})
+		if e.CanRate != full.CanRate || e.Rating != full.Rating {
+			t.Errorf("%s: the list says canRate %v %v, the detail %v %v", e.Name, e.CanRate, e.Rating, full.CanRate, full.Rating)
+		}
 		switch {
 		case full.CanRate:
 			completed = append(completed, e.Name)
@@ -124,6 +127,12 @@ func TestRatingRulesAndFollowUp(t *testing.T) {
 	}
 	if err := rate(me, completed[0], redpointv1.RatingLevel_RATING_LEVEL_VERY_SATISFIED); status.Code(err) != codes.AlreadyExists {
 		t.Errorf("rating twice: %v", err)
+	}
+	list, _ = residents.ListMyErrands(me, &redpointv1.ListMyErrandsRequest{})
+	for _, e := range list.Errands {
+		if e.Name == completed[0] && (e.CanRate || e.Rating != redpointv1.RatingLevel_RATING_LEVEL_VERY_DISSATISFIED) {
+			t.Errorf("the list after rating: canRate %v, rating %v", e.CanRate, e.Rating)
+		}
 	}
 	now.Store(time.Date(2027, 1, 30, 2, 0, 0, 0, time.UTC).UnixMicro()) // more than 30 days later
 	if err := rate(me, completed[1], redpointv1.RatingLevel_RATING_LEVEL_SATISFIED); status.Code(err) != codes.FailedPrecondition {
