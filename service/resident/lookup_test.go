@@ -1,7 +1,9 @@
 package resident_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -48,12 +50,18 @@ func TestPublicLookup(t *testing.T) {
 	if string(body) != string(want) || string(again) != string(want) {
 		t.Errorf("REST answers\n%s\n%s\nwant the gateway's rendering\n%s", body, again, want)
 	}
+	if !isCompact(body) {
+		t.Errorf("answer is not compact JSON: %s", body)
+	}
 	// Wrong digits and an unknown code answer byte for byte the same.
 	c1, b1 := lookup(x.TrackingCode, "0000")
 	c2, b2 := lookup("7KQ9M-2XAP4-TB8QZ", "8765")
 	c3, b3 := lookup("not-a-code", "8765")
 	if c1 != 404 || c1 != c2 || c2 != c3 || string(b1) != string(b2) || string(b2) != string(b3) {
 		t.Errorf("wrong digits %d %s / unknown code %d %s / malformed %d %s", c1, b1, c2, b2, c3, b3)
+	}
+	if !isCompact(b1) {
+		t.Errorf("error is not compact JSON: %s", b1)
 	}
 	// The cached answer is dropped on every change: right after :complete, the lookup says so.
 	if _, err := errands.CompleteErrand(agent, &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "已缴费"}); err != nil {
@@ -122,4 +130,9 @@ func TestLookupRateLimitAcrossReplicas(t *testing.T) {
 
 func protojsonUnmarshal(b []byte, m *redpointv1.ResidentErrand) error {
 	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, m)
+}
+
+func isCompact(b []byte) bool {
+	var out bytes.Buffer
+	return json.Compact(&out, b) == nil && out.String() == string(b)
 }

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -13,7 +16,25 @@ import (
 var jsonOptions = protojson.MarshalOptions{EmitDefaultValues: true}
 
 // JSON renders m exactly as the REST gateway does, for SetRendered.
-func JSON(m proto.Message) ([]byte, error) { return jsonOptions.Marshal(m) }
+func JSON(m proto.Message) ([]byte, error) {
+	b, err := jsonOptions.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return compact(b)
+}
+
+// compact drops the spaces protojson scatters on purpose (its output is
+// not meant to be stable): residents poll on weak connections, and every
+// byte counts.
+func compact(b []byte) ([]byte, error) {
+	var out bytes.Buffer
+	out.Grow(len(b))
+	if err := json.Compact(&out, b); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
 
 // SetRendered hands the REST gateway the JSON of the answer the handler is
 // about to return, made by JSON from the same message: a handler that
@@ -48,14 +69,21 @@ func useRendered(ctx context.Context, resp proto.Message) (any, error) {
 	return resp, nil
 }
 
-// gatewayMarshaler renders messages as JSON, sends a google.api.HttpBody
-// answer (a file download) as its own content type and bytes, and a
-// rendered answer as it is.
+// gatewayMarshaler renders messages as compact JSON, sends a
+// google.api.HttpBody answer (a file download) as its own content type and
+// bytes, and a rendered answer as it is.
 type gatewayMarshaler struct{ *runtime.HTTPBodyMarshaler }
 
 func (m gatewayMarshaler) Marshal(v any) ([]byte, error) {
-	if r, ok := v.(rendered); ok {
-		return r, nil
+	switch v := v.(type) {
+	case rendered:
+		return v, nil
+	case *httpbody.HttpBody:
+		return v.GetData(), nil
 	}
-	return m.HTTPBodyMarshaler.Marshal(v)
+	b, err := m.HTTPBodyMarshaler.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return compact(b)
 }
