@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
@@ -27,11 +26,7 @@ func BenchmarkLookup(b *testing.B) {
 			a.LookupLimits = resident.LookupLimits{PerIP: 1 << 30, PerCode: 1 << 30, Window: time.Minute}
 		}})
 	agent := s.As(b, context.Background(), demo.GuhanAgentPhone)
-	x, err := redpointv1.NewErrandServiceClient(s.GRPC).CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "bench-1",
-		Errand: &redpointv1.Errand{ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "李四", ResidentPhone: "13912348765"}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	x := logErrand(b, s, agent, "bench-1", "李四", "13912348765")
 	body := []byte(`{"trackingCode":"` + x.TrackingCode + `","phoneLast4":"8765"}`)
 	_, answer := s.Do(b, "", http.MethodPost, "/v1/errands:lookup", string(body))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}

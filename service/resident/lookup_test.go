@@ -27,11 +27,7 @@ func TestPublicLookup(t *testing.T) {
 	ctx := context.Background()
 	agent := s.As(t, ctx, demo.GuhanAgentPhone)
 	errands := redpointv1.NewErrandServiceClient(s.GRPC)
-	x, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "lk-1", Errand: &redpointv1.Errand{
-		ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "李四", ResidentPhone: "13912348765"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	x := logErrand(t, s, agent, "lk-1", "李四", "13912348765")
 	lookup := func(code, digits string) (int, []byte) {
 		return s.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": code, "phoneLast4": digits})
 	}
@@ -82,11 +78,7 @@ func TestLookupSeesChangesOnOtherReplicas(t *testing.T) {
 	ctx := context.Background()
 	agent := a.As(t, ctx, demo.GuhanAgentPhone)
 	errands := redpointv1.NewErrandServiceClient(a.GRPC)
-	x, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "lk-2", Errand: &redpointv1.Errand{
-		ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "李四", ResidentPhone: "13912348765"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	x := logErrand(t, a, agent, "lk-2", "李四", "13912348765")
 	state := func() string {
 		var got redpointv1.ResidentErrand
 		_, body := b.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": x.TrackingCode, "phoneLast4": "8765"})

@@ -30,21 +30,10 @@ func TestStateChangeSendsOneSubscribeMessage(t *testing.T) {
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}})
 	ctx := context.Background()
 	residents := redpointv1.NewResidentServiceClient(s.GRPC)
-	sess, _ := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-grandma"})
-	me := bearer(sess.AccessToken)
-	if _, err := residents.BindPhone(me, &redpointv1.BindPhoneRequest{PhoneCode: "phone-13912340000"}); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := residents.SetSubscription(me, &redpointv1.SetSubscriptionRequest{Subscribed: true}); err != nil || !r.Subscribed {
-		t.Fatalf("subscribe: %v, %v", r, err)
-	}
+	me := subscribedResident(t, s, "demo-grandma", "13912340000")
 	agent := s.As(t, ctx, demo.GuhanAgentPhone)
 	errands := redpointv1.NewErrandServiceClient(s.GRPC)
-	x, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "n-1", Errand: &redpointv1.Errand{
-		ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "申秀英", ResidentPhone: "13912340000"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	x := logErrand(t, s, agent, "n-1", "申秀英", "13912340000")
 	// Logged after the binding, it is the resident's at once.
 	if _, err := residents.GetMyErrand(me, &redpointv1.GetMyErrandRequest{Name: "residents/me/errands/" + x.Name[len("errands/"):]}); err != nil {
 		t.Fatalf("an errand logged after binding: %v", err)
@@ -82,23 +71,10 @@ func TestTemplatePerState(t *testing.T) {
 		Configure: func(a *app.App) {
 			a.Templates.ByState = map[string]string{"COMPLETED": "tpl-done"}
 		}})
-	ctx := context.Background()
-	residents := redpointv1.NewResidentServiceClient(s.GRPC)
-	sess, _ := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-grandpa"})
-	me := bearer(sess.AccessToken)
-	if _, err := residents.BindPhone(me, &redpointv1.BindPhoneRequest{PhoneCode: "phone-13912341111"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := residents.SetSubscription(me, &redpointv1.SetSubscriptionRequest{Subscribed: true}); err != nil {
-		t.Fatal(err)
-	}
-	agent := s.As(t, ctx, demo.GuhanAgentPhone)
+	subscribedResident(t, s, "demo-grandpa", "13912341111")
+	agent := s.As(t, context.Background(), demo.GuhanAgentPhone)
 	errands := redpointv1.NewErrandServiceClient(s.GRPC)
-	x, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: "n-2", Errand: &redpointv1.Errand{
-		ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "申大爷", ResidentPhone: "13912341111"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	x := logErrand(t, s, agent, "n-2", "申大爷", "13912341111")
 	if _, err := errands.StartErrand(agent, &redpointv1.StartErrandRequest{Name: x.Name}); err != nil {
 		t.Fatal(err)
 	}
@@ -114,4 +90,23 @@ func TestTemplatePerState(t *testing.T) {
 	if want := []string{"tpl-progress 办理中", "tpl-done 已办结"}; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("messages %q, want %q", got, want)
 	}
+}
+
+// subscribedResident logs a resident in with a demo code, binds the phone
+// and subscribes them; it returns their call context.
+func subscribedResident(t *testing.T, s *apptest.Server, code, phone string) context.Context {
+	t.Helper()
+	residents := redpointv1.NewResidentServiceClient(s.GRPC)
+	sess, err := residents.WechatLogin(context.Background(), &redpointv1.WechatLoginRequest{Code: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := bearer(sess.AccessToken)
+	if _, err := residents.BindPhone(me, &redpointv1.BindPhoneRequest{PhoneCode: "phone-" + phone}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := residents.SetSubscription(me, &redpointv1.SetSubscriptionRequest{Subscribed: true}); err != nil || !r.Subscribed {
+		t.Fatalf("subscribe: %v, %v", r, err)
+	}
+	return me
 }

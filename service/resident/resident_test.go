@@ -206,3 +206,14 @@ func TestPollingGets304(t *testing.T) {
 		t.Errorf("stale etag: %d, want 200", code)
 	}
 }
+
+// logErrand has the agent log a medical-insurance payment for the resident.
+func logErrand(tb testing.TB, s *apptest.Server, agent context.Context, requestID, name, phone string) *redpointv1.Errand {
+	tb.Helper()
+	x, err := redpointv1.NewErrandServiceClient(s.GRPC).CreateErrand(agent, &redpointv1.CreateErrandRequest{RequestId: requestID,
+		Errand: &redpointv1.Errand{ErrandType: "errandTypes/MI-PAYMENT", ResidentName: name, ResidentPhone: phone}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return x
+}
