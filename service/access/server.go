@@ -33,8 +33,11 @@ func NewServer(db *ent.Client, tokens *Tokens, k *kv.KV, limits LoginLimits) (*S
 	if err != nil {
 		return nil, err
 	}
-	return &Server{db: db, tokens: tokens, limiter: &limiter{kv: k, limits: limits}, dummyHash: dummy}, nil
+	return &Server{db: db, tokens: tokens, limiter: newLimiter(k, limits), dummyHash: dummy}, nil
 }
+
+// Close sends the login counts not yet in Redis.
+func (s *Server) Close() { s.limiter.counts.Close() }
 
 // The login errors.
 var (

@@ -178,6 +178,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if err != nil {
 		return err
 	}
+	defer auth.Close()
 	authenticator := a.Authenticator
 	if authenticator == nil {
 		authenticator = &access.Authenticator{Tokens: tokens, Policies: access.Policies, TrustedProxies: a.TrustedProxies}

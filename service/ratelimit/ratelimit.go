@@ -113,6 +113,42 @@ func (l *Limiter) Allow(ctx context.Context, hits ...Hit) (bool, error) {
 	return allowed, nil
 }
 
+// Reset forgets every hit of key in the current window: a login that
+// succeeds clears its phone's failures. A replica that has already seen
+// the key over its limit still refuses it until the window ends.
+func (l *Limiter) Reset(ctx context.Context, key string) error {
+	k := l.redisKey(key, l.now().UnixNano()/int64(l.window))
+	l.mu.Lock()
+	delete(l.counts, k)
+	l.mu.Unlock()
+	if err := l.kv.Client.Del(ctx, k).Err(); err != nil {
+		return fmt.Errorf("ratelimit.%s: %w", l.name, err)
+	}
+	return nil
+}
+
+// Forgive takes back one hit of key in the current window: a login that
+// succeeds gives its address the attempt back.
+func (l *Limiter) Forgive(ctx context.Context, key string) error {
+	k := l.redisKey(key, l.now().UnixNano()/int64(l.window))
+	l.mu.Lock()
+	if c := l.counts[k]; c != nil && c.pending > 0 {
+		c.pending-- // not sent yet: nothing to take back in Redis
+		l.mu.Unlock()
+		return nil
+	} else if c != nil && c.known > 0 {
+		c.known--
+	}
+	l.mu.Unlock()
+	pipe := l.kv.Client.Pipeline()
+	pipe.Decr(ctx, k)
+	pipe.Expire(ctx, k, 2*l.window)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("ratelimit.%s: %w", l.name, err)
+	}
+	return nil
+}
+
 func (l *Limiter) redisKey(key string, window int64) string {
 	return l.kv.Key("rl", l.name, key, strconv.FormatInt(window, 10))
 }

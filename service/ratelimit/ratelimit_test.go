@@ -117,3 +117,40 @@ func TestConcurrentHitsAllCounted(t *testing.T) {
 		t.Errorf("shared count %d (%v), want %d", n, err, 2*perReplica)
 	}
 }
+
+// A login that succeeds on one replica clears its phone's count for all
+// replicas and gives its address one hit back.
+func TestResetAndForgive(t *testing.T) {
+	ls, _ := replicas(t, 2, time.Minute)
+	a, b := ls[0], ls[1]
+	ctx := context.Background()
+	allow(t, a, Hit{Key: "phone", Limit: 3})
+	allow(t, b, Hit{Key: "phone", Limit: 3})
+	if err := a.Reset(ctx, "phone"); err != nil {
+		t.Fatal(err)
+	}
+	got := []bool{}
+	for i, l := range []*Limiter{b, a, b, a} {
+		got = append(got, allow(t, l, Hit{Key: "phone", Limit: 3}))
+		if i < 3 && !got[i] {
+			t.Fatalf("after the reset: %v, want three allowed, then refused", got)
+		}
+	}
+	if got[3] {
+		t.Errorf("after the reset: %v, want three allowed, then refused", got)
+	}
+
+	for i := 0; i < 3; i++ {
+		allow(t, a, Hit{Key: "ip", Limit: 4})
+	}
+	if err := a.Forgive(ctx, "ip"); err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, l := range []*Limiter{b, b, b} {
+		got = append(got, allow(t, l, Hit{Key: "ip", Limit: 4}))
+	}
+	if !got[0] || !got[1] || got[2] {
+		t.Errorf("4 a window, 3 hits, one forgiven: then %v, want two allowed and one refused", got)
+	}
+}
