@@ -202,7 +202,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	cal := calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute)
 	reg := prometheus.NewRegistry()
 	boards := leaderboard.New(a.Store.Client, a.KV)
-	reports := report.New(a.Store.DB, a.Store.Client, a.Store.Dialect)
+	reports := report.New(a.Store, a.Store.Client, a.Store.Dialect)
 	a.Jobs = a.jobs(cal, boards, reports, reg)
 	reportServer := report.NewServer(reports, cal)
 	if a.Clock != nil {
@@ -417,7 +417,7 @@ func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.Jobs = a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
-		report.New(a.Store.DB, a.Store.Client, a.Store.Dialect), reg)
+		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg)
 	var wg sync.WaitGroup
 	a.Jobs.run(ctx, &wg)
 	mux := http.NewServeMux()

@@ -71,13 +71,19 @@ type Query struct {
 
 // Workloads answers workload queries with aggregations in the database.
 type Workloads struct {
-	db      *sql.DB
+	db      Querier
 	ent     *ent.Client
 	dialect string
 }
 
+// Querier runs SQL reads: a *sql.DB, or the store, which keeps the
+// statements prepared.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // New returns the workload queries over the store's database.
-func New(db *sql.DB, client *ent.Client, dialectName string) *Workloads {
+func New(db Querier, client *ent.Client, dialectName string) *Workloads {
 	return &Workloads{db: db, ent: client, dialect: dialectName}
 }
 

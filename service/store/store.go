@@ -36,6 +36,7 @@ type Store struct {
 	Dialect string // dialect.Postgres or dialect.SQLite
 	url     string
 	dsn     string
+	stmts   *stmtCache // SQLite only
 }
 
 // Target is where Open connects: a postgres:// URL, a sqlite:PATH URL, or,
@@ -106,13 +107,25 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		return nil, fmt.Errorf("store.Open: %s unreachable: %w", dialectName, err)
 	}
 	drv := entsql.OpenDB(dialectName, db)
-	var client *ent.Client
+	st := &Store{DB: db, Dialect: dialectName, url: databaseURL, dsn: dsn}
 	if dialectName == dialect.SQLite {
-		client = ent.NewClient(ent.Driver(newStmtCache(drv, db)))
+		st.stmts = newStmtCache(drv, db)
+		st.Client = ent.NewClient(ent.Driver(st.stmts))
 	} else {
-		client = ent.NewClient(ent.Driver(drv))
+		st.Client = ent.NewClient(ent.Driver(drv))
 	}
-	return &Store{Client: client, DB: db, Dialect: dialectName, url: databaseURL, dsn: dsn}, nil
+	return st, nil
+}
+
+// QueryContext runs a read written in SQL (the reports' aggregations),
+// through the same prepared statements as ent's reads on SQLite.
+func (s *Store) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s.stmts != nil {
+		if stmt := s.stmts.stmt(ctx, query); stmt != nil {
+			return stmt.QueryContext(ctx, args...)
+		}
+	}
+	return s.DB.QueryContext(ctx, query, args...)
 }
 
 // Ping checks that the database answers.
