@@ -41,10 +41,11 @@ type Limiter struct {
 	window time.Duration
 	now    func() time.Time
 
-	mu       sync.Mutex
-	counts   map[string]*count // by Redis key, current and previous window
-	flushing bool
-	closed   bool
+	mu      sync.Mutex
+	counts  map[string]*count // by Redis key, current and previous window
+	timer   *time.Timer       // the next flush, when one is due
+	closed  bool
+	flushMu sync.Mutex // one flush at a time
 }
 
 type count struct {
@@ -84,7 +85,7 @@ func (l *Limiter) Allow(ctx context.Context, hits ...Hit) (bool, error) {
 			local = false
 		}
 	}
-	if over || local {
+	if over || (local && !l.closed) {
 		for _, k := range keys {
 			l.counts[k].pending++
 		}
@@ -163,6 +164,9 @@ func (l *Limiter) send(ctx context.Context, keys []string, sends []int64) ([]int
 	}
 	_, err := pipe.Exec(ctx)
 	totals := make([]int64, len(keys))
+	for i := range keys {
+		totals[i] = cmds[i].Val()
+	}
 	l.mu.Lock()
 	for i, k := range keys {
 		c := l.counts[k]
@@ -174,7 +178,6 @@ func (l *Limiter) send(ctx context.Context, keys []string, sends []int64) ([]int
 			c.pending += sends[i] // Redis is away: send them with the next
 			continue
 		}
-		totals[i] = cmds[i].Val()
 		c.known = max(c.known, totals[i])
 	}
 	l.mu.Unlock()
@@ -184,26 +187,33 @@ func (l *Limiter) send(ctx context.Context, keys []string, sends []int64) ([]int
 	return totals, nil
 }
 
-// Close sends what is pending and stops the flushes.
+// Close stops the flushes and sends what is pending. Hits after it are
+// counted in Redis one by one.
 func (l *Limiter) Close() {
-	l.flush()
 	l.mu.Lock()
 	l.closed = true
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
 	l.mu.Unlock()
+	l.flush()
 }
 
 func (l *Limiter) scheduleFlushLocked() {
-	if !l.flushing && !l.closed {
-		l.flushing = true
-		time.AfterFunc(FlushEvery, l.flush)
+	if l.timer == nil && !l.closed {
+		l.timer = time.AfterFunc(FlushEvery, l.flush)
 	}
 }
 
 // flush sends every pending count, forgets windows that have passed, and
 // runs again while it holds any count.
 func (l *Limiter) flush() {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
 	w := l.now().UnixNano() / int64(l.window)
 	l.mu.Lock()
+	l.timer = nil
 	var keys []string
 	var sends []int64
 	for k, c := range l.counts {
@@ -212,11 +222,10 @@ func (l *Limiter) flush() {
 			c.inflight += c.pending
 			c.pending = 0
 		}
-		if c.window < w {
+		if c.window < w && c.inflight == 0 {
 			delete(l.counts, k)
 		}
 	}
-	l.flushing = false
 	l.mu.Unlock()
 	if len(keys) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

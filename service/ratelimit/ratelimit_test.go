@@ -154,3 +154,30 @@ func TestResetAndForgive(t *testing.T) {
 		t.Errorf("4 a window, 3 hits, one forgiven: then %v, want two allowed and one refused", got)
 	}
 }
+
+// Close sends what was admitted locally, at once, and counts later hits in
+// Redis directly.
+func TestCloseSendsPending(t *testing.T) {
+	ls, _ := replicas(t, 1, time.Minute)
+	l := ls[0]
+	shared := func() int {
+		n, _ := l.kv.Client.Get(context.Background(), l.redisKey("k", l.now().UnixNano()/int64(time.Minute))).Int()
+		return n
+	}
+	for i := 0; i < 3; i++ {
+		allow(t, l, Hit{Key: "k", Limit: 40})
+	}
+	l.Close()
+	if n := shared(); n != 3 {
+		t.Errorf("after Close: %d in Redis, want 3", n)
+	}
+	allow(t, l, Hit{Key: "k", Limit: 40})
+	if n := shared(); n != 4 {
+		t.Errorf("a hit after Close: %d in Redis, want 4", n)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.timer != nil {
+		t.Error("a flush is still scheduled after Close")
+	}
+}
