@@ -69,6 +69,12 @@ func useRendered(ctx context.Context, resp proto.Message) (any, error) {
 	return resp, nil
 }
 
+// jsonMarshaler is the gateway's marshaler for every content type.
+var jsonMarshaler = gatewayMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+	MarshalOptions:   jsonOptions,
+	UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false}, // a misspelt field is a client bug: say so
+}}}
+
 // gatewayMarshaler renders messages as compact JSON, sends a
 // google.api.HttpBody answer (a file download) as its own content type and
 // bytes, and a rendered answer as it is.

@@ -23,7 +23,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/changzhi/redpoint/service/apierr"
 )
@@ -98,10 +97,7 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	// gRPC call, in-process.
 	conn := &inproc{methods: reg.methods, chain: chainOf(s.unaryChain())}
 	s.gwMux = runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, gatewayMarshaler{&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
-			MarshalOptions:   jsonOptions,
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false}, // a misspelt field is a client bug: say so
-		}}}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonMarshaler),
 		runtime.WithForwardResponseRewriter(useRendered),
 		runtime.WithErrorHandler(gatewayErrorHandler),
 		// A file download names itself: Content-Disposition goes out as is.
