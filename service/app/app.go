@@ -187,7 +187,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if a.WeChat.BaseURL != "" {
 		wx = wechat.New(a.WeChat, a.KV)
 	}
-	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.LookupLimits)
+	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.LookupLimits, a.log)
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	reg := prometheus.NewRegistry()
 	boards := leaderboard.New(a.Store.Client, a.KV)
 	reports := report.New(a.Store, a.Store.Client, a.Store.Dialect)
-	a.Jobs = a.jobs(cal, boards, reports, reg)
+	a.Jobs = a.jobs(cal, boards, reports, lookup, reg)
 	reportServer := report.NewServer(reports, cal)
 	if a.Clock != nil {
 		reportServer.SetClock(a.Clock)
@@ -216,7 +216,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	calendars := directory.NewCalendarServer(a.Store.Client, cal)
 	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog)
 	calendars.Due = errands
-	errands.Changed = lookup.Invalidate
+	errands.Changed = lookup.Changed
 	if a.Clock != nil {
 		errands.SetClock(a.Clock)
 	}
@@ -416,8 +416,13 @@ func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
 	reg := prometheus.NewRegistry()
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.LookupLimits, a.log)
+	if err != nil {
+		return err
+	}
+	defer lookup.Close()
 	a.Jobs = a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
-		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg)
+		report.New(a.Store, a.Store.Client, a.Store.Dialect), lookup, reg)
 	var wg sync.WaitGroup
 	a.Jobs.run(ctx, &wg)
 	mux := http.NewServeMux()
@@ -427,7 +432,6 @@ func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(httpLis) }()
 	a.log.InfoContext(ctx, "worker running", "http", httpLis.Addr().String())
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:

@@ -3,11 +3,15 @@ package resident
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/protobuf/proto"
@@ -17,6 +21,8 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/ratelimit"
 	"github.com/changzhi/redpoint/service/server"
@@ -53,11 +59,24 @@ var ErrLookupNotFound = apierr.ErrNotFound.WithMessage("未查询到事项，请
 // ErrLookupLimited refuses a burst of lookups.
 var ErrLookupLimited = apierr.ErrRateLimited.WithMessage("查询过于频繁，请稍后再试")
 
+// ErrLookupUnavailable answers while the limits can't be counted: lookups
+// are refused rather than let through uncounted.
+var ErrLookupUnavailable = apierr.ErrUnavailable.WithMessage("查询服务暂不可用，请稍后再试")
+
 // Lookup serves the public lookup from a replica's memory, then a Redis
-// cache-aside entry, then the database — one query for a burst of misses.
+// cache-aside entry, then the database — one read for a burst of misses.
+//
+// Staleness is bounded three ways. In Redis each code has a version that
+// every change bumps; an entry carries the version it was read at and is
+// ignored once that moved on, so a read racing a change can't leave an old
+// answer behind. A replica drops its own memory of a code at once when it
+// makes the change, and when Redis relays the news of a change elsewhere;
+// generation counters keep a read that raced that news out of memory.
+// News lost while a subscription reconnects is bounded by LocalTTL.
 type Lookup struct {
 	db      *ent.Client
 	kv      *kv.KV
+	log     *slog.Logger
 	limits  LookupLimits
 	limiter *ratelimit.Limiter
 	sf      singleflight.Group
@@ -65,7 +84,7 @@ type Lookup struct {
 
 	mu    sync.RWMutex
 	local map[string]localEntry
-	gen   atomic.Uint64 // bumped by every invalidation
+	gens  [256]atomic.Uint64 // bumped by every change of a code hashing there
 }
 
 type localEntry struct {
@@ -74,13 +93,17 @@ type localEntry struct {
 	until time.Time
 }
 
-// NewLookup returns the public lookup, listening until ctx is done for
-// the changes other replicas make.
-func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimits) (*Lookup, error) {
+// readTimeout bounds the shared read of a miss, which outlives the
+// request that started it: a caller that hangs up must not fail the others.
+const readTimeout = 5 * time.Second
+
+// NewLookup returns the public lookup, listening for the changes other
+// replicas make until Close.
+func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimits, log *slog.Logger) (*Lookup, error) {
 	if limits == (LookupLimits{}) {
 		limits = DefaultLookupLimits
 	}
-	l := &Lookup{db: db, kv: k, limits: limits, limiter: ratelimit.New(k, "lookup", limits.Window), local: map[string]localEntry{}}
+	l := &Lookup{db: db, kv: k, log: log, limits: limits, limiter: ratelimit.New(k, "lookup", limits.Window), local: map[string]localEntry{}}
 	l.changes = k.Client.Subscribe(ctx, l.changesChannel())
 	if _, err := l.changes.Receive(ctx); err != nil { // the subscription stands before the first lookup
 		l.changes.Close()
@@ -100,30 +123,81 @@ func (l *Lookup) Close() {
 	l.limiter.Close()
 }
 
-func (l *Lookup) cacheKey(code string) string { return l.kv.Key("lookup", code) }
-func (l *Lookup) changesChannel() string      { return l.kv.Key("lookup", "changed") }
+func (l *Lookup) cacheKey(code string) string   { return l.kv.Key("lookup", code) }
+func (l *Lookup) versionKey(code string) string { return l.kv.Key("lookup", code, "v") }
+func (l *Lookup) changesChannel() string        { return l.kv.Key("lookup", "changed") }
 
-// Invalidate drops the cached lookup of an errand everywhere; the errand
-// service calls it after every committed change.
-func (l *Lookup) Invalidate(ctx context.Context, trackingCode string) {
+// versionTTL outlives every entry by far, so a version key that expired
+// and starts again can't match an entry still cached.
+const versionTTL = 10 * CacheTTL
+
+// Invalidate makes every cached lookup of an errand stale: the errand
+// service calls it after each committed change, and the outbox handler
+// (Invalidator) again, in case this call was lost.
+func (l *Lookup) Invalidate(ctx context.Context, trackingCode string) error {
 	code, err := trackingcode.Normalize(trackingCode)
 	if err != nil {
-		return
+		return nil
 	}
 	l.forget(code)
+	// The change is committed: a caller hanging up must not keep it cached.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+	defer cancel()
 	pipe := l.kv.Client.Pipeline()
+	pipe.Incr(ctx, l.versionKey(code))
+	pipe.Expire(ctx, l.versionKey(code), versionTTL)
 	pipe.Del(ctx, l.cacheKey(code))
 	pipe.Publish(ctx, l.changesChannel(), code)
-	_, _ = pipe.Exec(ctx)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("resident.Invalidate: %w", err)
+	}
+	return nil
+}
+
+// Changed is Invalidate for the errand service's hook, which has no use
+// for the error: it is logged, and the outbox handler tries again.
+func (l *Lookup) Changed(ctx context.Context, trackingCode string) {
+	if err := l.Invalidate(ctx, trackingCode); err != nil {
+		l.log.WarnContext(ctx, "lookup cache not invalidated; the outbox retries", "error", err)
+	}
+}
+
+// Invalidator invalidates the lookup of every changed errand from the
+// outbox: the guaranteed path, retried until Redis takes it.
+func (l *Lookup) Invalidator() events.Handler {
+	return events.Handler{
+		Name:   "lookup-invalidate",
+		Topics: []string{errandsvc.TopicCreated, errandsvc.TopicUpdated, errandsvc.TopicTransitioned},
+		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
+			var p struct {
+				ErrandID int `json:"errand_id"`
+			}
+			if err := json.Unmarshal(ev.Payload, &p); err != nil {
+				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+			}
+			code, err := tx.Errand.Query().Where(errand.ID(p.ErrandID)).Select(errand.FieldTrackingCode).String(ctx)
+			if err != nil {
+				return err
+			}
+			return l.Invalidate(ctx, code)
+		},
+	}
+}
+
+func (l *Lookup) gen(code string) *atomic.Uint64 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(code))
+	return &l.gens[h.Sum32()%uint32(len(l.gens))]
 }
 
 func (l *Lookup) forget(code string) {
-	l.gen.Add(1)
+	l.gen(code).Add(1)
 	l.mu.Lock()
 	delete(l.local, code)
 	l.mu.Unlock()
 }
 
+// remember keeps entry in memory unless the code changed since gen was read.
 func (l *Lookup) remember(code string, entry *redpointv1.LookupCacheEntry, gen uint64) localEntry {
 	m := localEntry{entry: entry, until: time.Now().Add(LocalTTL)}
 	if entry.Errand != nil {
@@ -131,7 +205,7 @@ func (l *Lookup) remember(code string, entry *redpointv1.LookupCacheEntry, gen u
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.gen.Load() != gen {
+	if l.gen(code).Load() != gen {
 		return m // a change landed while it was read: it may be stale
 	}
 	if len(l.local) >= localMax {
@@ -150,7 +224,8 @@ func (l *Lookup) allow(ctx context.Context, ip, code string) error {
 	}
 	ok, err := l.limiter.Allow(ctx, hits...)
 	if err != nil {
-		return fmt.Errorf("resident.Lookup: %w", err)
+		l.log.WarnContext(ctx, "lookup limits unavailable", "error", err)
+		return ErrLookupUnavailable
 	}
 	if !ok {
 		return ErrLookupLimited
@@ -167,39 +242,51 @@ func (l *Lookup) load(ctx context.Context, code string) (localEntry, error) {
 	if ok && time.Now().Before(m.until) {
 		return m, nil
 	}
-	gen := l.gen.Load()
-	entry := l.fromRedis(ctx, code)
-	if entry == nil {
-		v, err, _ := l.sf.Do(code, func() (any, error) {
-			// A caller that missed just before the last fill finds it here.
-			if e := l.fromRedis(ctx, code); e != nil {
-				return e, nil
+	// Every caller of a burst shares one read, and the generation it began
+	// at: a change after that makes it stale for all of them.
+	v, err, _ := l.sf.Do(code, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+		defer cancel()
+		gen := l.gen(code).Load()
+		entry, version := l.fromRedis(ctx, code)
+		if entry == nil {
+			var err error
+			if entry, err = l.fromDatabase(ctx, code, version); err != nil {
+				return nil, err
 			}
-			return l.fromDatabase(ctx, code, gen)
-		})
-		if err != nil {
-			return localEntry{}, fmt.Errorf("resident.Lookup: %w", err)
 		}
-		entry = v.(*redpointv1.LookupCacheEntry)
-	}
-	return l.remember(code, entry, gen), nil
-}
-
-func (l *Lookup) fromRedis(ctx context.Context, code string) *redpointv1.LookupCacheEntry {
-	raw, err := l.kv.Client.Get(ctx, l.cacheKey(code)).Bytes()
+		return l.remember(code, entry, gen), nil
+	})
 	if err != nil {
-		return nil // a miss, or Redis away: the database answers
+		return localEntry{}, fmt.Errorf("resident.Lookup: %w", err)
 	}
-	entry := &redpointv1.LookupCacheEntry{}
-	if proto.Unmarshal(raw, entry) != nil {
-		return nil
-	}
-	return entry
+	return v.(localEntry), nil
 }
 
-func (l *Lookup) fromDatabase(ctx context.Context, code string, gen uint64) (*redpointv1.LookupCacheEntry, error) {
-	e, err := l.db.Errand.Query().Where(errand.TrackingCode(code)).WithErrandType().WithServicePoint().Only(ctx)
+// fromRedis returns the cached entry if it is current, and the code's
+// version either way (in one round trip).
+func (l *Lookup) fromRedis(ctx context.Context, code string) (*redpointv1.LookupCacheEntry, string) {
+	vals, err := l.kv.Client.MGet(ctx, l.cacheKey(code), l.versionKey(code)).Result()
+	if err != nil {
+		return nil, "" // Redis away: the database answers, and nothing is cached
+	}
+	version, _ := vals[1].(string)
+	raw, ok := vals[0].(string)
+	if !ok {
+		return nil, version
+	}
 	entry := &redpointv1.LookupCacheEntry{}
+	if proto.Unmarshal([]byte(raw), entry) != nil || entry.Version != version {
+		return nil, version
+	}
+	return entry, version
+}
+
+// fromDatabase reads the code's errand and caches it at version, the
+// code's version from before the read.
+func (l *Lookup) fromDatabase(ctx context.Context, code, version string) (*redpointv1.LookupCacheEntry, error) {
+	e, err := l.db.Errand.Query().Where(errand.TrackingCode(code)).WithErrandType().WithServicePoint().Only(ctx)
+	entry := &redpointv1.LookupCacheEntry{Version: version}
 	switch {
 	case ent.IsNotFound(err):
 		// An unknown code is cached too: a burst of guesses must not
@@ -215,11 +302,6 @@ func (l *Lookup) fromDatabase(ctx context.Context, code string, gen uint64) (*re
 		return nil, err
 	}
 	l.kv.Client.Set(ctx, l.cacheKey(code), b, CacheTTL)
-	if l.gen.Load() != gen {
-		// A change landed while the row was read: what was just cached
-		// may predate it.
-		l.kv.Client.Del(ctx, l.cacheKey(code))
-	}
 	return entry, nil
 }
 

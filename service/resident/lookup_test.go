@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/changzhi/redpoint/ent/processedevent"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
@@ -35,8 +36,9 @@ func TestPublicLookup(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("right code and digits: %d %s", code, body)
 	}
-	// The answer comes from the replica's memory the second time, rendered
-	// once: byte for byte what the gateway renders from the gRPC answer.
+	// The second answer comes from the replica's memory, rendered once:
+	// both are the gRPC answer, rendered. (That JSON renders as the
+	// gateway would is TestJSONIsTheGatewaysRendering.)
 	viaGRPC, err := redpointv1.NewResidentServiceClient(s.GRPC).LookupErrand(ctx, &redpointv1.LookupErrandRequest{TrackingCode: x.TrackingCode, PhoneLast4: "8765"})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +46,7 @@ func TestPublicLookup(t *testing.T) {
 	want, _ := server.JSON(viaGRPC)
 	_, again := lookup(x.TrackingCode, "8765")
 	if string(body) != string(want) || string(again) != string(want) {
-		t.Errorf("REST answers\n%s\n%s\nwant the gateway's rendering\n%s", body, again, want)
+		t.Errorf("REST answers\n%s\n%s\nwant the gRPC answer rendered\n%s", body, again, want)
 	}
 	if !isCompact(body) {
 		t.Errorf("answer is not compact JSON: %s", body)
@@ -68,22 +70,35 @@ func TestPublicLookup(t *testing.T) {
 	if err := protojsonUnmarshal(body, &got); err != nil || got.StateDisplayName != "已办结" {
 		t.Errorf("lookup right after :complete: %s (%v)", body, err)
 	}
+	// The outbox invalidates each change again, in case the direct call was lost.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(30 * time.Millisecond) {
+		n := s.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("lookup-invalidate")).CountX(ctx)
+		if n >= 2 { // created, completed
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox invalidated %d changes, want 2", n)
+		}
+	}
 }
 
 // A change on one replica reaches the lookups another replica answers from
 // its memory well before that memory would expire.
 func TestLookupSeesChangesOnOtherReplicas(t *testing.T) {
-	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}})
-	b := apptest.Join(t, a)
+	limits := func(a *app.App) {
+		a.LookupLimits = resident.LookupLimits{PerIP: 1000, PerCode: 1000, Window: time.Minute}
+	}
+	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
+	b := apptest.Join(t, a, limits)
 	ctx := context.Background()
 	agent := a.As(t, ctx, demo.GuhanAgentPhone)
 	errands := redpointv1.NewErrandServiceClient(a.GRPC)
 	x := logErrand(t, a, agent, "lk-2", "李四", "13912348765")
 	state := func() string {
 		var got redpointv1.ResidentErrand
-		_, body := b.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": x.TrackingCode, "phoneLast4": "8765"})
-		if err := protojsonUnmarshal(body, &got); err != nil {
-			t.Fatalf("%s: %v", body, err)
+		code, body := b.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": x.TrackingCode, "phoneLast4": "8765"})
+		if err := protojsonUnmarshal(body, &got); code != 200 || err != nil {
+			t.Fatalf("%d %s: %v", code, body, err)
 		}
 		return got.StateDisplayName
 	}

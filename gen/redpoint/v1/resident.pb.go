@@ -872,7 +872,10 @@ type LookupCacheEntry struct {
 	// The public view; unset for an unknown code.
 	Errand *ResidentErrand `protobuf:"bytes,1,opt,name=errand,proto3" json:"errand,omitempty"`
 	// The last four digits of the resident's phone.
-	PhoneLast4    string `protobuf:"bytes,2,opt,name=phone_last4,json=phoneLast4,proto3" json:"phone_last4,omitempty"`
+	PhoneLast4 string `protobuf:"bytes,2,opt,name=phone_last4,json=phoneLast4,proto3" json:"phone_last4,omitempty"`
+	// The code's version when the entry was read from the database: an
+	// entry whose version is no longer the code's current one is stale.
+	Version       string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -917,6 +920,13 @@ func (x *LookupCacheEntry) GetErrand() *ResidentErrand {
 func (x *LookupCacheEntry) GetPhoneLast4() string {
 	if x != nil {
 		return x.PhoneLast4
+	}
+	return ""
+}
+
+func (x *LookupCacheEntry) GetVersion() string {
+	if x != nil {
+		return x.Version
 	}
 	return ""
 }
@@ -984,11 +994,12 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x12ResidentErrandStep\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
 	"\x12state_display_name\x18\x02 \x01(\tR\x10stateDisplayName\x12\x12\n" +
-	"\x04text\x18\x03 \x01(\tR\x04text\"h\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\"\x82\x01\n" +
 	"\x10LookupCacheEntry\x123\n" +
 	"\x06errand\x18\x01 \x01(\v2\x1b.redpoint.v1.ResidentErrandR\x06errand\x12\x1f\n" +
 	"\vphone_last4\x18\x02 \x01(\tR\n" +
-	"phoneLast4*\xd1\x01\n" +
+	"phoneLast4\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion*\xd1\x01\n" +
 	"\vRatingLevel\x12\x1c\n" +
 	"\x18RATING_LEVEL_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bRATING_LEVEL_VERY_SATISFIED\x10\x01\x12\x1a\n" +
