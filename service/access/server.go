@@ -61,7 +61,8 @@ func (s *Server) Login(ctx context.Context, req *redpointv1.LoginRequest) (*redp
 	ip := ClientIP(ctx)
 	blocked, err := s.limiter.attempt(ctx, phone, ip)
 	if err != nil {
-		return nil, err
+		// Uncounted attempts are refused, as unavailable, not internal.
+		return nil, fmt.Errorf("access.Login: %w: %w", apierr.ErrUnavailable, err)
 	}
 	if blocked {
 		return nil, ErrTooManyLogins

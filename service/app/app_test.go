@@ -320,4 +320,23 @@ func TestHealthzFailsWhenRedisIsDown(t *testing.T) {
 	if code := getJSON(t, s.BaseURL+"/healthz", &health); code != http.StatusServiceUnavailable || health.Checks["redis"] != "unavailable" || health.Checks["database"] != "ok" {
 		t.Errorf("healthz without Redis = %d %+v, want 503 naming redis", code, health)
 	}
+	// What can't be counted is refused as unavailable, not as a server
+	// fault: logins (attempts per phone) and lookups (per address and code),
+	// once past what a replica admits on its own.
+	for _, c := range []struct{ path, body string }{
+		{"/v1/auth:login", `{"phone":"13800000009","password":"x"}`},
+		{"/v1/errands:lookup", `{"trackingCode":"7KQ9M-2XAP4-TB8QZ","phoneLast4":"0000"}`},
+	} {
+		codes := []int{}
+		for len(codes) < 40 && (len(codes) == 0 || codes[len(codes)-1] != http.StatusServiceUnavailable) {
+			code, _ := s.Do(t, "", http.MethodPost, c.path, c.body)
+			codes = append(codes, code)
+		}
+		for i, code := range codes {
+			if last := i == len(codes)-1; (last && code != http.StatusServiceUnavailable) || (!last && code >= 500) {
+				t.Errorf("%s without Redis: %v, want 4xx then 503", c.path, codes)
+				break
+			}
+		}
+	}
 }
