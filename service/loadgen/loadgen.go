@@ -1,0 +1,154 @@
+// Package loadgen drives a running redpoint over REST with a day's mix of
+// work — residents looking up and polling their errands, agents logging
+// and moving errands, secretaries reading workloads — at a fixed rate, and
+// reports each operation's throughput and latency.
+//
+// It is open loop: operations start on schedule whether or not earlier
+// ones have finished (up to MaxInFlight), so a slow server shows as
+// latency and dropped starts rather than as a politely lower rate. It
+// needs the demo data and the demo WeChat fake (`serve --demo`), and, to
+// spread residents over client addresses as in life, a server started
+// with REDPOINT_TRUSTED_PROXIES=1 (it sends X-Forwarded-For).
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/changzhi/redpoint/service/demo"
+)
+
+// Config is one run.
+type Config struct {
+	Target      string        // the REST base URL, e.g. http://localhost:8080
+	Rate        float64       // operations started per second
+	Duration    time.Duration // how long to keep starting them
+	MaxInFlight int           // beyond it a due start is dropped and counted
+	Agents      int           // demo agents to log in
+	Residents   int           // simulated residents, each with an errand and an address
+	Mix         map[string]int
+	Seed        uint64
+}
+
+// DefaultMix weighs the operations as a morning in a township does:
+// residents check most, agents write, secretaries read reports.
+var DefaultMix = map[string]int{
+	OpLookup: 40, OpMyErrands: 20, OpGetErrand: 10, OpCreate: 10,
+	OpTransition: 10, OpWorkload: 5, OpLeaderboard: 5,
+}
+
+// The operations.
+const (
+	OpLookup      = "lookup"      // POST /v1/errands:lookup, no login
+	OpMyErrands   = "my_errands"  // GET /v1/residents/me/errands, with If-None-Match
+	OpGetErrand   = "get_errand"  // an agent reads one of its errands
+	OpCreate      = "create"      // an agent logs an errand
+	OpTransition  = "transition"  // an agent starts or completes one
+	OpWorkload    = "workload"    // a secretary's township workload by agent
+	OpLeaderboard = "leaderboard" // the city board's top 20
+)
+
+// Defaults fills what c leaves empty.
+func (c Config) withDefaults() Config {
+	if c.Rate <= 0 {
+		c.Rate = 50
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 256
+	}
+	if c.Agents <= 0 {
+		c.Agents = 10
+	}
+	if c.Residents <= 0 {
+		c.Residents = 100
+	}
+	if len(c.Mix) == 0 {
+		c.Mix = DefaultMix
+	}
+	return c
+}
+
+// Run sets up the actors, then starts operations at cfg.Rate for
+// cfg.Duration and waits for the last to finish.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	cfg = cfg.withDefaults()
+	ops, weights, total := []string{}, []int{}, 0
+	for op, w := range cfg.Mix {
+		if _, ok := runners[op]; !ok {
+			return Report{}, fmt.Errorf("loadgen: unknown operation %q", op)
+		}
+		if w > 0 {
+			ops, weights, total = append(ops, op), append(weights, w), total+w
+		}
+	}
+	if total == 0 {
+		return Report{}, errors.New("loadgen: the mix weighs nothing")
+	}
+	sort.Strings(ops) // a seed gives the same sequence
+	for i, op := range ops {
+		weights[i] = cfg.Mix[op]
+	}
+	w, err := setUp(ctx, cfg)
+	if err != nil {
+		return Report{}, err
+	}
+	rec := newRecorder()
+	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
+	var wg sync.WaitGroup
+	inFlight := make(chan struct{}, cfg.MaxInFlight)
+	dropped := 0
+	interval := time.Duration(float64(time.Second) / cfg.Rate)
+	start := time.Now()
+	for next := start; next.Sub(start) < cfg.Duration; next = next.Add(interval) {
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-ctx.Done():
+				wg.Wait()
+				return rec.report(time.Since(start), dropped), ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		pick := rng.IntN(total)
+		op := ops[0]
+		for i, wt := range weights {
+			if pick < wt {
+				op = ops[i]
+				break
+			}
+			pick -= wt
+		}
+		select {
+		case inFlight <- struct{}{}:
+		default:
+			dropped++
+			continue
+		}
+		seed := rng.Uint64()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-inFlight }()
+			began := time.Now()
+			code, err := runners[op](ctx, w, rand.New(rand.NewPCG(seed, 2)))
+			rec.add(op, time.Since(began), code, err)
+		}()
+	}
+	wg.Wait()
+	return rec.report(time.Since(start), dropped), nil
+}
+
+// GuhanSecretary is the secretary whose workload the harness reads; the
+// 丹朱镇 one reads theirs too.
+var secretaries = []string{demo.GuhanSecretaryPhone, demo.DanzhuSecretaryPhone}
+
+// StatusOK tells a served answer: 2xx, or 304 for a poll with nothing new.
+func statusOK(code int) bool { return code/100 == 2 || code == http.StatusNotModified }
