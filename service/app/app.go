@@ -203,8 +203,9 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	reg := prometheus.NewRegistry()
 	boards := leaderboard.New(a.Store.Client, a.KV)
 	reports := report.New(a.Store, a.Store.Client, a.Store.Dialect)
-	a.Jobs = a.jobs(cal, boards, reports, lookup, reg)
-	reportServer := report.NewServer(reports, cal)
+	workloads := report.NewCache(a.KV)
+	a.Jobs = a.jobs(cal, boards, reports, reg, lookup.Invalidator(), workloads.Invalidator())
+	reportServer := report.NewServer(reports, cal, workloads)
 	if a.Clock != nil {
 		reportServer.SetClock(a.Clock)
 	}
@@ -422,7 +423,7 @@ func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
 	}
 	defer lookup.Close()
 	a.Jobs = a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
-		report.New(a.Store, a.Store.Client, a.Store.Dialect), lookup, reg)
+		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg, lookup.Invalidator(), report.NewCache(a.KV).Invalidator())
 	var wg sync.WaitGroup
 	a.Jobs.run(ctx, &wg)
 	mux := http.NewServeMux()

@@ -35,7 +35,9 @@ type jobs struct {
 	admin     *events.Admin
 }
 
-func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *report.Workloads, lookup *resident.Lookup, reg prometheus.Registerer) *jobs {
+// jobs wires the background half; invalidators are the caches' outbox
+// handlers.
+func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *report.Workloads, reg prometheus.Registerer, invalidators ...events.Handler) *jobs {
 	queue := events.Queue(a.KV)
 	client := asynq.NewClientFromRedisClient(a.KV.Client)
 	timers := sla.New(a.Store.Client, cal, client, queue, a.log)
@@ -46,7 +48,7 @@ func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *rep
 	if a.WeChat.BaseURL != "" {
 		sender = wechat.New(a.WeChat, a.KV)
 	}
-	handlers := append([]events.Handler{timers.Handler(), boards.Handler(), resident.Notifier(sender, a.Templates, a.log), lookup.Invalidator()}, a.ExtraHandlers...)
+	handlers := append(append([]events.Handler{timers.Handler(), boards.Handler(), resident.Notifier(sender, a.Templates, a.log)}, invalidators...), a.ExtraHandlers...)
 	drift := prometheus.NewCounter(prometheus.CounterOpts{Name: "redpoint_leaderboard_drift_total",
 		Help: "Board members the reconciliation found off and repaired."})
 	reg.MustRegister(drift)

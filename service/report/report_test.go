@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/changzhi/redpoint/ent/errandevent"
+	"github.com/changzhi/redpoint/ent/processedevent"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/reportsnapshot"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
@@ -271,3 +272,37 @@ func download(t *testing.T, s *apptest.Server, path string) (int, []byte, http.H
 }
 
 func tsOf(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// A change shows in the next look at the workload once the outbox has
+// passed it on, though the workload before it was cached.
+func TestWorkloadCacheSeesChanges(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 200}})
+	ctx := context.Background()
+	sec := s.As(t, ctx, demo.DanzhuSecretaryPhone)
+	reports := redpointv1.NewReportServiceClient(s.GRPC)
+	received := func() int32 {
+		w, err := reports.GetWorkload(sec, &redpointv1.GetWorkloadRequest{Name: "regions/140428100000/workload", GroupBy: "AGENT"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w.Total.Received
+	}
+	before := received()
+	received() // from the cache
+	processed := func() int {
+		return s.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("workload-invalidate")).CountX(ctx)
+	}
+	done := processed()
+	if _, err := redpointv1.NewErrandServiceClient(s.GRPC).CreateErrand(s.As(t, ctx, demo.DanzhuAgentPhone), &redpointv1.CreateErrandRequest{
+		RequestId: "wl-cache-1", Errand: &redpointv1.Errand{ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "李四", ResidentPhone: "13912348765"}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); processed() == done; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the outbox never passed the change on")
+		}
+	}
+	if got := received(); got != before+1 {
+		t.Errorf("received after logging one more: %d, want %d", got, before+1)
+	}
+}

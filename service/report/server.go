@@ -39,16 +39,17 @@ const XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 // Server implements ReportService.
 type Server struct {
 	redpointv1.UnimplementedReportServiceServer
-	w   *Workloads
-	cal *calendar.Cache
-	now func() time.Time
+	w     *Workloads
+	cal   *calendar.Cache
+	cache *Cache
+	now   func() time.Time
 }
 
 var _ redpointv1.ReportServiceServer = (*Server)(nil)
 
-// NewServer returns the report service.
-func NewServer(w *Workloads, cal *calendar.Cache) *Server {
-	return &Server{w: w, cal: cal, now: time.Now}
+// NewServer returns the report service; workloads are cached in cache.
+func NewServer(w *Workloads, cal *calendar.Cache, cache *Cache) *Server {
+	return &Server{w: w, cal: cal, cache: cache, now: time.Now}
 }
 
 // SetClock replaces the clock (the default period, "overdue now").
@@ -108,6 +109,11 @@ func (s *Server) GetWorkload(ctx context.Context, req *redpointv1.GetWorkloadReq
 		return nil, err
 	}
 	q := Query{Region: code, Start: start, End: end, Now: s.now(), GroupBy: group}
+	cached, version, ok := s.cache.get(ctx, q)
+	if cached != nil {
+		cached.Name = req.GetName()
+		return cached, nil
+	}
 	rows, total, err := s.w.RowsAndTotal(ctx, q)
 	if err != nil {
 		return nil, err
@@ -121,6 +127,9 @@ func (s *Server) GetWorkload(ctx context.Context, req *redpointv1.GetWorkloadReq
 	out.Total.Key, out.Total.DisplayName = "regions/"+code.String(), name
 	for _, r := range rows {
 		out.Rows = append(out.Rows, rowProto(r))
+	}
+	if ok {
+		s.cache.put(ctx, q, version, out)
 	}
 	return out, nil
 }

@@ -1291,6 +1291,63 @@ func (x *DownloadReportSnapshotRequest) GetName() string {
 	return ""
 }
 
+// WorkloadCacheEntry is what GetWorkload keeps in Redis: the answer and the
+// region's version when its figures were read. Internal; no RPC returns it.
+type WorkloadCacheEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The region's version when the figures were read: an entry whose
+	// version is no longer the region's current one is stale.
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// The answer.
+	Workload      *Workload `protobuf:"bytes,2,opt,name=workload,proto3" json:"workload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkloadCacheEntry) Reset() {
+	*x = WorkloadCacheEntry{}
+	mi := &file_redpoint_v1_report_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkloadCacheEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkloadCacheEntry) ProtoMessage() {}
+
+func (x *WorkloadCacheEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_report_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkloadCacheEntry.ProtoReflect.Descriptor instead.
+func (*WorkloadCacheEntry) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WorkloadCacheEntry) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *WorkloadCacheEntry) GetWorkload() *Workload {
+	if x != nil {
+		return x.Workload
+	}
+	return nil
+}
+
 var File_redpoint_v1_report_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_report_proto_rawDesc = "" +
@@ -1406,7 +1463,10 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\"3\n" +
 	"\x1dDownloadReportSnapshotRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name2\xb6\a\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"a\n" +
+	"\x12WorkloadCacheEntry\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x121\n" +
+	"\bworkload\x18\x02 \x01(\v2\x15.redpoint.v1.WorkloadR\bworkload2\xb6\a\n" +
 	"\rReportService\x12l\n" +
 	"\vGetWorkload\x12\x1f.redpoint.v1.GetWorkloadRequest\x1a\x15.redpoint.v1.Workload\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=regions/*/workload}\x12x\n" +
 	"\x0eExportWorkload\x12\".redpoint.v1.ExportWorkloadRequest\x1a\x14.google.api.HttpBody\",\x82\xd3\xe4\x93\x02&\x12$/v1/{name=regions/*/workload}:export\x12\x94\x01\n" +
@@ -1428,7 +1488,7 @@ func file_redpoint_v1_report_proto_rawDescGZIP() []byte {
 	return file_redpoint_v1_report_proto_rawDescData
 }
 
-var file_redpoint_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_redpoint_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_redpoint_v1_report_proto_goTypes = []any{
 	(*GetWorkloadRequest)(nil),            // 0: redpoint.v1.GetWorkloadRequest
 	(*ExportWorkloadRequest)(nil),         // 1: redpoint.v1.ExportWorkloadRequest
@@ -1445,44 +1505,46 @@ var file_redpoint_v1_report_proto_goTypes = []any{
 	(*ListReportSnapshotsResponse)(nil),   // 12: redpoint.v1.ListReportSnapshotsResponse
 	(*ReportSnapshot)(nil),                // 13: redpoint.v1.ReportSnapshot
 	(*DownloadReportSnapshotRequest)(nil), // 14: redpoint.v1.DownloadReportSnapshotRequest
-	(*timestamppb.Timestamp)(nil),         // 15: google.protobuf.Timestamp
-	(*httpbody.HttpBody)(nil),             // 16: google.api.HttpBody
+	(*WorkloadCacheEntry)(nil),            // 15: redpoint.v1.WorkloadCacheEntry
+	(*timestamppb.Timestamp)(nil),         // 16: google.protobuf.Timestamp
+	(*httpbody.HttpBody)(nil),             // 17: google.api.HttpBody
 }
 var file_redpoint_v1_report_proto_depIdxs = []int32{
-	15, // 0: redpoint.v1.GetWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
-	15, // 1: redpoint.v1.GetWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
-	15, // 2: redpoint.v1.ExportWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
-	15, // 3: redpoint.v1.ExportWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
-	15, // 4: redpoint.v1.Workload.start_time:type_name -> google.protobuf.Timestamp
-	15, // 5: redpoint.v1.Workload.end_time:type_name -> google.protobuf.Timestamp
+	16, // 0: redpoint.v1.GetWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
+	16, // 1: redpoint.v1.GetWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
+	16, // 2: redpoint.v1.ExportWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
+	16, // 3: redpoint.v1.ExportWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
+	16, // 4: redpoint.v1.Workload.start_time:type_name -> google.protobuf.Timestamp
+	16, // 5: redpoint.v1.Workload.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 6: redpoint.v1.Workload.total:type_name -> redpoint.v1.WorkloadRow
 	3,  // 7: redpoint.v1.Workload.rows:type_name -> redpoint.v1.WorkloadRow
 	6,  // 8: redpoint.v1.ListOverdueErrandsResponse.overdue_errands:type_name -> redpoint.v1.OverdueErrand
-	15, // 9: redpoint.v1.OverdueErrand.due_time:type_name -> google.protobuf.Timestamp
+	16, // 9: redpoint.v1.OverdueErrand.due_time:type_name -> google.protobuf.Timestamp
 	9,  // 10: redpoint.v1.ListFollowUpsResponse.follow_ups:type_name -> redpoint.v1.FollowUp
-	15, // 11: redpoint.v1.FollowUp.create_time:type_name -> google.protobuf.Timestamp
-	15, // 12: redpoint.v1.FollowUp.close_time:type_name -> google.protobuf.Timestamp
+	16, // 11: redpoint.v1.FollowUp.create_time:type_name -> google.protobuf.Timestamp
+	16, // 12: redpoint.v1.FollowUp.close_time:type_name -> google.protobuf.Timestamp
 	13, // 13: redpoint.v1.ListReportSnapshotsResponse.report_snapshots:type_name -> redpoint.v1.ReportSnapshot
-	15, // 14: redpoint.v1.ReportSnapshot.create_time:type_name -> google.protobuf.Timestamp
-	0,  // 15: redpoint.v1.ReportService.GetWorkload:input_type -> redpoint.v1.GetWorkloadRequest
-	1,  // 16: redpoint.v1.ReportService.ExportWorkload:input_type -> redpoint.v1.ExportWorkloadRequest
-	4,  // 17: redpoint.v1.ReportService.ListOverdueErrands:input_type -> redpoint.v1.ListOverdueErrandsRequest
-	7,  // 18: redpoint.v1.ReportService.ListFollowUps:input_type -> redpoint.v1.ListFollowUpsRequest
-	10, // 19: redpoint.v1.ReportService.CloseFollowUp:input_type -> redpoint.v1.CloseFollowUpRequest
-	11, // 20: redpoint.v1.ReportService.ListReportSnapshots:input_type -> redpoint.v1.ListReportSnapshotsRequest
-	14, // 21: redpoint.v1.ReportService.DownloadReportSnapshot:input_type -> redpoint.v1.DownloadReportSnapshotRequest
-	2,  // 22: redpoint.v1.ReportService.GetWorkload:output_type -> redpoint.v1.Workload
-	16, // 23: redpoint.v1.ReportService.ExportWorkload:output_type -> google.api.HttpBody
-	5,  // 24: redpoint.v1.ReportService.ListOverdueErrands:output_type -> redpoint.v1.ListOverdueErrandsResponse
-	8,  // 25: redpoint.v1.ReportService.ListFollowUps:output_type -> redpoint.v1.ListFollowUpsResponse
-	9,  // 26: redpoint.v1.ReportService.CloseFollowUp:output_type -> redpoint.v1.FollowUp
-	12, // 27: redpoint.v1.ReportService.ListReportSnapshots:output_type -> redpoint.v1.ListReportSnapshotsResponse
-	16, // 28: redpoint.v1.ReportService.DownloadReportSnapshot:output_type -> google.api.HttpBody
-	22, // [22:29] is the sub-list for method output_type
-	15, // [15:22] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	16, // 14: redpoint.v1.ReportSnapshot.create_time:type_name -> google.protobuf.Timestamp
+	2,  // 15: redpoint.v1.WorkloadCacheEntry.workload:type_name -> redpoint.v1.Workload
+	0,  // 16: redpoint.v1.ReportService.GetWorkload:input_type -> redpoint.v1.GetWorkloadRequest
+	1,  // 17: redpoint.v1.ReportService.ExportWorkload:input_type -> redpoint.v1.ExportWorkloadRequest
+	4,  // 18: redpoint.v1.ReportService.ListOverdueErrands:input_type -> redpoint.v1.ListOverdueErrandsRequest
+	7,  // 19: redpoint.v1.ReportService.ListFollowUps:input_type -> redpoint.v1.ListFollowUpsRequest
+	10, // 20: redpoint.v1.ReportService.CloseFollowUp:input_type -> redpoint.v1.CloseFollowUpRequest
+	11, // 21: redpoint.v1.ReportService.ListReportSnapshots:input_type -> redpoint.v1.ListReportSnapshotsRequest
+	14, // 22: redpoint.v1.ReportService.DownloadReportSnapshot:input_type -> redpoint.v1.DownloadReportSnapshotRequest
+	2,  // 23: redpoint.v1.ReportService.GetWorkload:output_type -> redpoint.v1.Workload
+	17, // 24: redpoint.v1.ReportService.ExportWorkload:output_type -> google.api.HttpBody
+	5,  // 25: redpoint.v1.ReportService.ListOverdueErrands:output_type -> redpoint.v1.ListOverdueErrandsResponse
+	8,  // 26: redpoint.v1.ReportService.ListFollowUps:output_type -> redpoint.v1.ListFollowUpsResponse
+	9,  // 27: redpoint.v1.ReportService.CloseFollowUp:output_type -> redpoint.v1.FollowUp
+	12, // 28: redpoint.v1.ReportService.ListReportSnapshots:output_type -> redpoint.v1.ListReportSnapshotsResponse
+	17, // 29: redpoint.v1.ReportService.DownloadReportSnapshot:output_type -> google.api.HttpBody
+	23, // [23:30] is the sub-list for method output_type
+	16, // [16:23] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_redpoint_v1_report_proto_init() }
@@ -1496,7 +1558,7 @@ func file_redpoint_v1_report_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_report_proto_rawDesc), len(file_redpoint_v1_report_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,123 @@
+package report
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/changzhi/redpoint/ent"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/regioncode"
+)
+
+// Cache keeps answered workloads in Redis, so a township's dashboard,
+// opened by its secretary and the county all Monday morning, is computed
+// once per change rather than once per look.
+//
+// Every region has a version that each change inside it bumps (the
+// outbox handler Invalidator does, for the village, township, county and
+// city); an entry carries the version its figures were read at and is
+// ignored once that moved on. An entry also belongs to the minute it was
+// computed in, which bounds how late "overdue now" and escalations (which
+// no outbox event announces) can be: a minute.
+type Cache struct {
+	kv *kv.KV
+}
+
+// NewCache returns the workload cache.
+func NewCache(k *kv.KV) *Cache { return &Cache{kv: k} }
+
+// entryTTL outlives the minute an entry belongs to.
+const entryTTL = 2 * time.Minute
+
+// versionTTL outlives every entry by far, so a version key that expired
+// and starts again can't match an entry still cached.
+const versionTTL = 24 * time.Hour
+
+func (c *Cache) versionKey(region string) string { return c.kv.Key("wl", region, "v") }
+
+func (c *Cache) entryKey(q Query) string {
+	return c.kv.Key("wl", q.Region.String(), string(q.GroupBy), strconv.FormatInt(q.Start.Unix(), 10),
+		strconv.FormatInt(q.End.Unix(), 10), strconv.FormatInt(q.Now.Unix()/60, 10))
+}
+
+// get returns the cached answer to q if it is current, and the region's
+// version either way, in one round trip. Redis away: no answer, and the
+// version "" — the figures are computed and not cached.
+func (c *Cache) get(ctx context.Context, q Query) (*redpointv1.Workload, string, bool) {
+	if c == nil {
+		return nil, "", false
+	}
+	vals, err := c.kv.Client.MGet(ctx, c.entryKey(q), c.versionKey(q.Region.String())).Result()
+	if err != nil {
+		return nil, "", false
+	}
+	version, _ := vals[1].(string)
+	raw, ok := vals[0].(string)
+	if !ok {
+		return nil, version, true
+	}
+	entry := &redpointv1.WorkloadCacheEntry{}
+	if proto.Unmarshal([]byte(raw), entry) != nil || entry.Version != version || entry.Workload == nil {
+		return nil, version, true
+	}
+	return entry.Workload, version, true
+}
+
+// put caches w, computed from figures read at version.
+func (c *Cache) put(ctx context.Context, q Query, version string, w *redpointv1.Workload) {
+	b, err := proto.Marshal(&redpointv1.WorkloadCacheEntry{Version: version, Workload: w})
+	if err == nil {
+		c.kv.Client.Set(ctx, c.entryKey(q), b, entryTTL)
+	}
+}
+
+// Changed makes every cached workload that covers region stale: the
+// village's own, its township's, county's and city's.
+func (c *Cache) Changed(ctx context.Context, region string) error {
+	code, err := regioncode.Parse(region)
+	if err != nil {
+		return nil // not a region: nothing cached covers it
+	}
+	pipe := c.kv.Client.Pipeline()
+	for _, n := range []int{4, 6, 9, 12} {
+		a, err := regioncode.Pad(code.String()[:n])
+		if err != nil {
+			continue
+		}
+		pipe.Incr(ctx, c.versionKey(a.String()))
+		pipe.Expire(ctx, c.versionKey(a.String()), versionTTL)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("report.Cache: %w", err)
+	}
+	return nil
+}
+
+// Invalidator bumps the versions of the region of every change the
+// workloads count: errands logged, edited and moved, ratings, follow-ups
+// closed.
+func (c *Cache) Invalidator() events.Handler {
+	return events.Handler{
+		Name: "workload-invalidate",
+		Topics: []string{errandsvc.TopicCreated, errandsvc.TopicUpdated, errandsvc.TopicTransitioned,
+			errandsvc.TopicRatingCreated, errandsvc.TopicFollowUpClosed},
+		Handle: func(ctx context.Context, _ *ent.Tx, ev events.Event) error {
+			var p struct {
+				Region string `json:"region"`
+			}
+			if err := json.Unmarshal(ev.Payload, &p); err != nil {
+				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+			}
+			return c.Changed(ctx, p.Region)
+		},
+	}
+}

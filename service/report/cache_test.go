@@ -1,0 +1,58 @@
+package report
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/kv/kvtest"
+	"github.com/changzhi/redpoint/service/regioncode"
+)
+
+// A cached workload is served until a change lands in its region or its
+// minute passes; changes elsewhere leave it be.
+func TestCacheServesUntilItsRegionChanges(t *testing.T) {
+	c := NewCache(kvtest.Open(t))
+	ctx := context.Background()
+	now := time.Date(2026, 11, 30, 1, 2, 3, 0, time.UTC)
+	q := Query{Region: regioncode.Code("140423100000"), Start: now.AddDate(0, 0, -29), End: now.AddDate(0, 0, 1), Now: now, GroupBy: ByAgent}
+	cached := func() bool {
+		w, version, ok := c.get(ctx, q)
+		if !ok {
+			t.Fatal("Redis unavailable")
+		}
+		if w == nil {
+			c.put(ctx, q, version, &redpointv1.Workload{DisplayName: "古韩镇"})
+			return false
+		}
+		return w.DisplayName == "古韩镇"
+	}
+	steps := []struct {
+		name   string
+		before func()
+		want   bool
+	}{
+		{"first look", func() {}, false},
+		{"second look", func() {}, true},
+		{"a change in another county", func() { _ = c.Changed(ctx, "140428100201") }, true},
+		{"a change in another township of the county", func() { _ = c.Changed(ctx, "140423101201") }, true},
+		{"a change in one of its villages", func() { _ = c.Changed(ctx, "140423100201") }, false},
+		{"the look after", func() {}, true},
+		{"the next minute", func() { q.Now = q.Now.Add(time.Minute) }, false},
+	}
+	for _, s := range steps {
+		s.before()
+		if got := cached(); got != s.want {
+			t.Errorf("%s: cached %v, want %v", s.name, got, s.want)
+		}
+	}
+	// The county and city answers go stale with a village of theirs too.
+	county := q
+	county.Region = "140423000000"
+	_, v1, _ := c.get(ctx, county)
+	_ = c.Changed(ctx, "140423100201")
+	if _, v2, _ := c.get(ctx, county); v1 == v2 {
+		t.Error("a change in a village left its county's version as it was")
+	}
+}
