@@ -87,7 +87,9 @@ func (l *Limiter) Allow(ctx context.Context, hits ...Hit) (bool, error) {
 	}
 	if over || (local && !l.closed) {
 		for _, k := range keys {
-			l.counts[k].pending++
+			if !l.closed { // once closed nothing would send it
+				l.counts[k].pending++
+			}
 		}
 		l.scheduleFlushLocked()
 		l.mu.Unlock()
@@ -197,22 +199,26 @@ func (l *Limiter) Close() {
 		l.timer = nil
 	}
 	l.mu.Unlock()
-	l.flush()
+	l.flush(true)
 }
 
 func (l *Limiter) scheduleFlushLocked() {
 	if l.timer == nil && !l.closed {
-		l.timer = time.AfterFunc(FlushEvery, l.flush)
+		l.timer = time.AfterFunc(FlushEvery, func() { l.flush(false) })
 	}
 }
 
 // flush sends every pending count, forgets windows that have passed, and
 // runs again while it holds any count.
-func (l *Limiter) flush() {
+func (l *Limiter) flush(closing bool) {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	w := l.now().UnixNano() / int64(l.window)
 	l.mu.Lock()
+	if l.closed && !closing {
+		l.mu.Unlock()
+		return // a timer that fired as Close stopped it: Close sends
+	}
 	l.timer = nil
 	var keys []string
 	var sends []int64
