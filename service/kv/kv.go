@@ -5,6 +5,8 @@ package kv
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -57,6 +59,13 @@ func ParseURL(redisURL string) (*redis.Options, error) {
 		return nil, fmt.Errorf("redis URL must start with redis:// or rediss://")
 	}
 	return redis.ParseURL(redisURL)
+}
+
+// Token is a fresh random value, for versions that must never repeat.
+func Token() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Key joins parts under the prefix: Key("lb", "2026-11") is "rp:lb:2026-11".

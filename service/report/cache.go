@@ -22,9 +22,9 @@ import (
 // opened by its secretary and the county all Monday morning, is computed
 // once per change rather than once per look.
 //
-// Every region has a version that each change inside it bumps (the
-// outbox handler Invalidator does, for the village, township, county and
-// city); an entry carries the version its figures were read at and is
+// Every region has a version that each change inside it replaces with a
+// new random token (the outbox handler Invalidator does, for the village,
+// township, county and city); an entry carries the version its figures were read at and is
 // ignored once that moved on. An entry also belongs to the minute it was
 // computed in, which bounds how late "overdue now" and escalations (which
 // no outbox event announces) can be: a minute.
@@ -38,8 +38,8 @@ func NewCache(k *kv.KV) *Cache { return &Cache{kv: k} }
 // entryTTL outlives the minute an entry belongs to.
 const entryTTL = 2 * time.Minute
 
-// versionTTL outlives every entry by far, so a version key that expired
-// and starts again can't match an entry still cached.
+// versionTTL outlives every entry by far. Versions are random tokens, so
+// one that expired and comes back can't match an entry still cached.
 const versionTTL = 24 * time.Hour
 
 func (c *Cache) versionKey(region string) string { return c.kv.Key("wl", region, "v") }
@@ -93,8 +93,7 @@ func (c *Cache) Changed(ctx context.Context, region string) error {
 		if err != nil {
 			continue
 		}
-		pipe.Incr(ctx, c.versionKey(a.String()))
-		pipe.Expire(ctx, c.versionKey(a.String()), versionTTL)
+		pipe.Set(ctx, c.versionKey(a.String()), kv.Token(), versionTTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("report.Cache: %w", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,7 +68,7 @@ var ErrLookupUnavailable = apierr.ErrUnavailable.WithMessage("查询服务暂不
 // cache-aside entry, then the database — one read for a burst of misses.
 //
 // Staleness is bounded three ways. In Redis each code has a version that
-// every change bumps; an entry carries the version it was read at and is
+// every change replaces with a new random token; an entry carries the version it was read at and is
 // ignored once that moved on, so a read racing a change can't leave an old
 // answer behind. A replica drops its own memory of a code at once when it
 // makes the change, and when Redis relays the news of a change elsewhere;
@@ -127,8 +128,8 @@ func (l *Lookup) cacheKey(code string) string   { return l.kv.Key("lookup", code
 func (l *Lookup) versionKey(code string) string { return l.kv.Key("lookup", code, "v") }
 func (l *Lookup) changesChannel() string        { return l.kv.Key("lookup", "changed") }
 
-// versionTTL outlives every entry by far, so a version key that expired
-// and starts again can't match an entry still cached.
+// versionTTL outlives every entry by far. Versions are random tokens, so
+// one that expired and comes back can't match an entry still cached.
 const versionTTL = 10 * CacheTTL
 
 // Invalidate makes every cached lookup of an errand stale: the errand
@@ -144,8 +145,7 @@ func (l *Lookup) Invalidate(ctx context.Context, trackingCode string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
 	defer cancel()
 	pipe := l.kv.Client.Pipeline()
-	pipe.Incr(ctx, l.versionKey(code))
-	pipe.Expire(ctx, l.versionKey(code), versionTTL)
+	pipe.Set(ctx, l.versionKey(code), kv.Token(), versionTTL)
 	pipe.Del(ctx, l.cacheKey(code))
 	pipe.Publish(ctx, l.changesChannel(), code)
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -198,8 +198,8 @@ func (l *Lookup) forget(code string) {
 }
 
 // remember keeps entry in memory unless the code changed since gen was read.
-func (l *Lookup) remember(code string, entry *redpointv1.LookupCacheEntry, gen uint64) localEntry {
-	m := localEntry{entry: entry, until: time.Now().Add(LocalTTL)}
+func (l *Lookup) remember(code string, entry *redpointv1.LookupCacheEntry, gen uint64, read time.Time) localEntry {
+	m := localEntry{entry: entry, until: read.Add(LocalTTL)}
 	if entry.Errand != nil {
 		m.json, _ = server.JSON(entry.Errand) // none: the gateway renders it
 	}
@@ -224,8 +224,7 @@ func (l *Lookup) allow(ctx context.Context, ip, code string) error {
 	}
 	ok, err := l.limiter.Allow(ctx, hits...)
 	if err != nil {
-		l.log.WarnContext(ctx, "lookup limits unavailable", "error", err)
-		return ErrLookupUnavailable
+		return fmt.Errorf("resident.Lookup: %w: %w", ErrLookupUnavailable, err)
 	}
 	if !ok {
 		return ErrLookupLimited
@@ -242,12 +241,13 @@ func (l *Lookup) load(ctx context.Context, code string) (localEntry, error) {
 	if ok && time.Now().Before(m.until) {
 		return m, nil
 	}
-	// Every caller of a burst shares one read, and the generation it began
-	// at: a change after that makes it stale for all of them.
-	v, err, _ := l.sf.Do(code, func() (any, error) {
+	// Every caller of a burst shares one read — but only callers that came
+	// before the same change: one arriving after it starts a read of its own.
+	gen := l.gen(code).Load()
+	v, err, _ := l.sf.Do(code+":"+strconv.FormatUint(gen, 10), func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
 		defer cancel()
-		gen := l.gen(code).Load()
+		read := time.Now()
 		entry, version := l.fromRedis(ctx, code)
 		if entry == nil {
 			var err error
@@ -255,7 +255,7 @@ func (l *Lookup) load(ctx context.Context, code string) (localEntry, error) {
 				return nil, err
 			}
 		}
-		return l.remember(code, entry, gen), nil
+		return l.remember(code, entry, gen, read), nil
 	})
 	if err != nil {
 		return localEntry{}, fmt.Errorf("resident.Lookup: %w", err)
@@ -268,7 +268,7 @@ func (l *Lookup) load(ctx context.Context, code string) (localEntry, error) {
 func (l *Lookup) fromRedis(ctx context.Context, code string) (*redpointv1.LookupCacheEntry, string) {
 	vals, err := l.kv.Client.MGet(ctx, l.cacheKey(code), l.versionKey(code)).Result()
 	if err != nil {
-		return nil, "" // Redis away: the database answers, and nothing is cached
+		return nil, "" // Redis away: the database answers
 	}
 	version, _ := vals[1].(string)
 	raw, ok := vals[0].(string)
