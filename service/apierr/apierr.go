@@ -123,6 +123,11 @@ func Status(ctx context.Context, logger *slog.Logger, method string, err error) 
 	var e *Error
 	switch {
 	case errors.As(err, &e):
+		if e.Code == codes.Unavailable && err != error(e) {
+			// A dependency is away: the client is told to retry, the
+			// operator why.
+			logger.WarnContext(ctx, "unavailable", "method", method, "error", err)
+		}
 		return e.status()
 	case errors.Is(err, context.Canceled):
 		return status.New(codes.Canceled, "请求已取消")
