@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/changzhi/redpoint/service/demo"
 )
@@ -23,16 +26,20 @@ type world struct {
 	run         string // tells this run's request ids from another's
 	agents      []*staff
 	secretaries []*staff
-	staffToken  string // any staff token, for the leaderboard
 	residents   []*resident
-	created     int64
 	mu          sync.Mutex
+	created     int64
 }
 
 type staff struct {
 	token, addr, region string
 	mu                  sync.Mutex
-	open                []string // errands/{id} not yet completed
+	open                []openErrand // not yet completed
+}
+
+type openErrand struct {
+	name    string // errands/{id}
+	started bool
 }
 
 type resident struct {
@@ -49,7 +56,16 @@ func address(kind, n int) string {
 	return fmt.Sprintf("198.%d.%d.%d", 51+kind, n/250%250, 1+n%250)
 }
 
-func setUp(ctx context.Context, cfg Config) (*world, error) {
+// httpError is an answer the set-up did not expect, with what the server said.
+type httpError struct {
+	what string
+	code int
+	body string
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("%s: HTTP %d %s", e.what, e.code, e.body) }
+
+func setUp(ctx context.Context, cfg Config, progress io.Writer) (*world, error) {
 	w := &world{cfg: cfg, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.MaxInFlight}},
 		run: fmt.Sprintf("%x", time.Now().UnixNano())}
 	login := func(phone, addr string) (*staff, error) {
@@ -59,88 +75,125 @@ func setUp(ctx context.Context, cfg Config) (*world, error) {
 				Region string `json:"region"`
 			} `json:"user"`
 		}
-		code, err := w.call(ctx, http.MethodPost, "/v1/auth:login", "", addr, "", map[string]string{"phone": phone, "password": demo.Password}, &s)
-		if err != nil || code != http.StatusOK {
-			return nil, fmt.Errorf("loadgen: login %s: %d %v", phone, code, err)
+		if err := w.expect(ctx, "login "+phone, http.MethodPost, "/v1/auth:login", "", addr, map[string]string{"phone": phone, "password": demo.Password}, &s); err != nil {
+			return nil, err
 		}
 		return &staff{token: s.AccessToken, addr: addr, region: s.User.Region}, nil
 	}
-	// Demo agents are 13700000001 on (a few replaced by the named ones).
-	for n := 1; len(w.agents) < cfg.Agents && n < cfg.Agents*2+10; n++ {
+	// Demo agents are 13700000001 on; a few of those numbers went to the
+	// named demo agents, so some logins fail.
+	var lastErr error
+	for n := 1; len(w.agents) < cfg.Agents && n <= cfg.Agents*2+10; n++ {
 		a, err := login(fmt.Sprintf("137%08d", n), address(0, n))
-		if err == nil {
-			w.agents = append(w.agents, a)
+		if err != nil {
+			lastErr = err
+			var he *httpError
+			if !errors.As(err, &he) || he.code != http.StatusUnauthorized {
+				break // not a missing account: the server is away or refusing
+			}
+			continue
 		}
+		w.agents = append(w.agents, a)
 	}
-	if len(w.agents) == 0 {
-		return nil, fmt.Errorf("loadgen: no demo agent could log in at %s (is it serving the demo?)", cfg.Target)
+	if len(w.agents) < cfg.Agents {
+		return nil, fmt.Errorf("loadgen: %d of %d demo agents logged in at %s (is it serving the demo?): %w", len(w.agents), cfg.Agents, cfg.Target, lastErr)
 	}
 	for i, phone := range secretaries {
 		s, err := login(phone, address(1, i))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("loadgen: %w", err)
 		}
 		w.secretaries = append(w.secretaries, s)
 	}
-	w.staffToken = w.secretaries[0].token
-	for i := 0; i < cfg.Residents; i++ {
-		r := &resident{addr: address(2, i), phone: fmt.Sprintf("1990%07d", i)}
-		var s struct {
-			AccessToken string `json:"accessToken"`
-		}
-		code, err := w.call(ctx, http.MethodPost, "/v1/residents:wechatLogin", "", r.addr, "", map[string]string{"code": "demo-load-" + r.phone}, &s)
-		if err != nil || code != http.StatusOK {
-			return nil, fmt.Errorf("loadgen: resident login: %d %v (is the demo WeChat fake running?)", code, err)
-		}
-		r.token = s.AccessToken
-		if code, err := w.call(ctx, http.MethodPost, "/v1/residents/me:bindPhone", r.token, r.addr, "", map[string]string{"phoneCode": "phone-" + r.phone}, nil); err != nil || code != http.StatusOK {
-			return nil, fmt.Errorf("loadgen: bind phone: %d %v", code, err)
-		}
-		// Each resident has an errand to follow from the start.
-		code, x, err := w.create(ctx, w.agents[i%len(w.agents)], r)
-		if err != nil || code != http.StatusOK {
-			return nil, fmt.Errorf("loadgen: seed errand: %d %v", code, err)
-		}
-		r.code = x
-		w.residents = append(w.residents, r)
+	w.residents = make([]*resident, cfg.Residents)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range w.residents {
+		g.Go(func() error {
+			r, err := w.newResident(gctx, i)
+			w.residents[i] = r
+			if (i+1)%500 == 0 && progress != nil {
+				fmt.Fprintf(progress, "  %d residents ready\n", i+1)
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("loadgen: residents: %w", err)
 	}
 	return w, nil
+}
+
+// newResident logs resident n in through the demo WeChat fake, binds a
+// phone and has an agent log an errand for them to follow.
+func (w *world) newResident(ctx context.Context, n int) (*resident, error) {
+	r := &resident{addr: address(2, n), phone: fmt.Sprintf("1990%07d", n)}
+	var s struct {
+		AccessToken string `json:"accessToken"`
+	}
+	if err := w.expect(ctx, "resident login (is the demo WeChat fake running?)", http.MethodPost, "/v1/residents:wechatLogin", "", r.addr,
+		map[string]string{"code": "demo-load-" + r.phone}, &s); err != nil {
+		return nil, err
+	}
+	r.token = s.AccessToken
+	if err := w.expect(ctx, "bind phone", http.MethodPost, "/v1/residents/me:bindPhone", r.token, r.addr, map[string]string{"phoneCode": "phone-" + r.phone}, nil); err != nil {
+		return nil, err
+	}
+	code, x, err := w.create(ctx, w.agents[n%len(w.agents)], r)
+	if err != nil || code != http.StatusOK {
+		return nil, fmt.Errorf("seed errand: HTTP %d %v", code, err)
+	}
+	r.code = x
+	return r, nil
+}
+
+// expect makes a set-up call that must succeed.
+func (w *world) expect(ctx context.Context, what, method, path, token, addr string, body, out any) error {
+	code, msg, err := w.do(ctx, method, path, token, addr, "", body, out)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if code != http.StatusOK {
+		return &httpError{what: what, code: code, body: msg}
+	}
+	return nil
 }
 
 // create has agent a log an errand for r and returns its tracking code.
 func (w *world) create(ctx context.Context, a *staff, r *resident) (int, string, error) {
 	w.mu.Lock()
 	w.created++
-	id := fmt.Sprintf("load-%s-%d", w.run, w.created)
+	n := w.created
 	w.mu.Unlock()
 	var x struct {
 		Name         string `json:"name"`
 		TrackingCode string `json:"trackingCode"`
 	}
-	body := map[string]string{"errandType": "errandTypes/" + errandTypes[int(w.created)%len(errandTypes)], "residentName": "张三", "residentPhone": r.phone}
-	code, err := w.call(ctx, http.MethodPost, "/v1/errands?requestId="+id, a.token, a.addr, "", body, &x)
+	body := map[string]string{"errandType": "errandTypes/" + errandTypes[int(n)%len(errandTypes)], "residentName": "张三", "residentPhone": r.phone}
+	code, _, err := w.do(ctx, http.MethodPost, fmt.Sprintf("/v1/errands?requestId=load-%s-%d", w.run, n), a.token, a.addr, "", body, &x)
 	if err == nil && code == http.StatusOK {
 		a.mu.Lock()
-		a.open = append(a.open, x.Name)
+		a.open = append(a.open, openErrand{name: x.Name})
 		a.mu.Unlock()
 	}
 	return code, x.TrackingCode, err
 }
 
-// call sends one request as the client at addr and decodes a 200's body
-// into out; it returns the status.
-func (w *world) call(ctx context.Context, method, path, token, addr, etag string, body, out any) (int, error) {
+// do sends one request as the client at addr and decodes a 200's body
+// into out. It returns the status, and the body of an answer other than
+// 200 or 304 (a little of it).
+func (w *world) do(ctx context.Context, method, path, token, addr, etag string, body, out any) (int, string, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(w.cfg.Target, "/")+path, rd)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Forwarded-For", addr)
@@ -152,113 +205,144 @@ func (w *world) call(ctx context.Context, method, path, token, addr, etag string
 	}
 	resp, err := w.http.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer resp.Body.Close()
-	if out != nil && resp.StatusCode == http.StatusOK {
+	switch {
+	case resp.StatusCode == http.StatusOK && out != nil:
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return resp.StatusCode, err
+			return resp.StatusCode, "", err
 		}
+		if e, ok := out.(*etagged); ok {
+			e.etag = resp.Header.Get("ETag")
+		}
+	case resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotModified:
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, string(b), nil
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	if out == nil || resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, nil
-	}
-	if e, ok := out.(interface{ setETag(string) }); ok {
-		e.setETag(resp.Header.Get("ETag"))
-	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, "", nil
 }
 
-type runner func(ctx context.Context, w *world, rng *rand.Rand) (int, error)
+// timed runs one request of op and records it, unless the run was cut
+// short under it.
+func (w *world) timed(ctx context.Context, rec *recorder, op string, call func() (int, error)) int {
+	began := time.Now()
+	code, err := call()
+	if ctx.Err() == nil {
+		rec.add(op, time.Since(began), code, err)
+	}
+	return code
+}
+
+type runner func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder)
 
 var runners = map[string]runner{
-	OpLookup: func(ctx context.Context, w *world, rng *rand.Rand) (int, error) {
+	OpLookup: func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder) {
 		r := w.residents[rng.IntN(len(w.residents))]
-		return w.call(ctx, http.MethodPost, "/v1/errands:lookup", "", r.addr, "", map[string]string{"trackingCode": r.code, "phoneLast4": r.phone[7:]}, nil)
+		w.timed(ctx, rec, OpLookup, func() (int, error) {
+			code, _, err := w.do(ctx, http.MethodPost, "/v1/errands:lookup", "", r.addr, "", map[string]string{"trackingCode": r.code, "phoneLast4": r.phone[7:]}, nil)
+			return code, err
+		})
 	},
-	OpMyErrands: func(ctx context.Context, w *world, rng *rand.Rand) (int, error) {
+	OpMyErrands: func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder) {
 		r := w.residents[rng.IntN(len(w.residents))]
 		r.mu.Lock()
 		etag := r.etag
 		r.mu.Unlock()
 		var page etagged
-		code, err := w.call(ctx, http.MethodGet, "/v1/residents/me/errands", r.token, r.addr, etag, nil, &page)
-		if code == http.StatusOK {
+		if w.timed(ctx, rec, OpMyErrands, func() (int, error) {
+			code, _, err := w.do(ctx, http.MethodGet, "/v1/residents/me/errands", r.token, r.addr, etag, nil, &page)
+			return code, err
+		}) == http.StatusOK {
 			r.mu.Lock()
 			r.etag = page.etag
 			r.mu.Unlock()
 		}
-		return code, err
 	},
-	OpGetErrand: func(ctx context.Context, w *world, rng *rand.Rand) (int, error) {
+	OpGetErrand: func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder) {
 		a := w.agents[rng.IntN(len(w.agents))]
-		name, ok := a.pick(rng)
+		e, ok := a.pick(rng)
 		if !ok {
-			return w.call(ctx, http.MethodGet, "/v1/errands?pageSize=1", a.token, a.addr, "", nil, nil)
+			w.listErrands(ctx, rec, a)
+			return
 		}
-		return w.call(ctx, http.MethodGet, "/v1/"+name, a.token, a.addr, "", nil, nil)
-	},
-	OpCreate: func(ctx context.Context, w *world, rng *rand.Rand) (int, error) {
-		code, _, err := w.create(ctx, w.agents[rng.IntN(len(w.agents))], w.residents[rng.IntN(len(w.residents))])
-		return code, err
-	},
-	OpTransition: func(ctx context.Context, w *world, rng *rand.Rand) (int, error) {
-		a := w.agents[rng.IntN(len(w.agents))]
-		name, ok := a.take()
-		if !ok {
-			return w.call(ctx, http.MethodGet, "/v1/errands?pageSize=1", a.token, a.addr, "", nil, nil)
-		}
-		var x struct {
-			State string `json:"state"`
-		}
-		code, err := w.call(ctx, http.MethodGet, "/v1/"+name, a.token, a.addr, "", nil, &x)
-		if err != nil || code != http.StatusOK {
+		w.timed(ctx, rec, OpGetErrand, func() (int, error) {
+			code, _, err := w.do(ctx, http.MethodGet, "/v1/"+e.name, a.token, a.addr, "", nil, nil)
 			return code, err
+		})
+	},
+	OpCreate: func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder) {
+		a, r := w.agents[rng.IntN(len(w.agents))], w.residents[rng.IntN(len(w.residents))]
+		w.timed(ctx, rec, OpCreate, func() (int, error) {
+			code, _, err := w.create(ctx, a, r)
+			return code, err
+		})
+	},
+	OpTransition: func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder) {
+		a := w.agents[rng.IntN(len(w.agents))]
+		e, ok := a.take()
+		if !ok {
+			w.listErrands(ctx, rec, a)
+			return
 		}
 		verb, body := ":start", map[string]string{"note": "已送县里办理"}
-		if x.State == "ERRAND_STATE_IN_PROGRESS" {
+		if e.started {
 			verb, body = ":complete", map[string]string{"result": "已办结"}
 		}
-		code, err = w.call(ctx, http.MethodPost, "/v1/"+name+verb, a.token, a.addr, "", body, nil)
-		if verb == ":start" && code == http.StatusOK {
+		if w.timed(ctx, rec, OpTransition, func() (int, error) {
+			code, _, err := w.do(ctx, http.MethodPost, "/v1/"+e.name+verb, a.token, a.addr, "", body, nil)
+			return code, err
+		}) == http.StatusOK && !e.started {
 			a.mu.Lock()
-			a.open = append(a.open, name) // to be completed later
+			a.open = append(a.open, openErrand{name: e.name, started: true}) // to be completed later
 			a.mu.Unlock()
 		}
-		return code, err
 	},
-	OpWorkload: func(ctx context.Context, w *world, rng *rand.Rand) (int, error) {
+	OpWorkload: func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder) {
 		s := w.secretaries[rng.IntN(len(w.secretaries))]
-		return w.call(ctx, http.MethodGet, "/v1/"+s.region+"/workload?groupBy=AGENT", s.token, s.addr, "", nil, nil)
+		w.timed(ctx, rec, OpWorkload, func() (int, error) {
+			code, _, err := w.do(ctx, http.MethodGet, "/v1/"+s.region+"/workload?groupBy=AGENT", s.token, s.addr, "", nil, nil)
+			return code, err
+		})
 	},
-	OpLeaderboard: func(ctx context.Context, w *world, rng *rand.Rand) (int, error) {
-		return w.call(ctx, http.MethodGet, "/v1/regions/140400000000/leaderboard?pageSize=20", w.staffToken, w.secretaries[0].addr, "", nil, nil)
+	OpLeaderboard: func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder) {
+		s := w.secretaries[rng.IntN(len(w.secretaries))]
+		w.timed(ctx, rec, OpLeaderboard, func() (int, error) {
+			code, _, err := w.do(ctx, http.MethodGet, "/v1/regions/140400000000/leaderboard?pageSize=20", s.token, s.addr, "", nil, nil)
+			return code, err
+		})
 	},
+}
+
+func (w *world) listErrands(ctx context.Context, rec *recorder, a *staff) {
+	w.timed(ctx, rec, OpListErrands, func() (int, error) {
+		code, _, err := w.do(ctx, http.MethodGet, "/v1/errands?pageSize=20", a.token, a.addr, "", nil, nil)
+		return code, err
+	})
 }
 
 // etagged keeps a poll's ETag for the next one.
 type etagged struct{ etag string }
 
-func (e *etagged) setETag(s string) { e.etag = s }
-
 // pick returns one of the agent's open errands; take removes it.
-func (s *staff) pick(rng *rand.Rand) (string, bool) {
+func (s *staff) pick(rng *rand.Rand) (openErrand, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.open) == 0 {
-		return "", false
+		return openErrand{}, false
 	}
 	return s.open[rng.IntN(len(s.open))], true
 }
 
-func (s *staff) take() (string, bool) {
+func (s *staff) take() (openErrand, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.open) == 0 {
-		return "", false
+		return openErrand{}, false
 	}
-	name := s.open[0]
+	e := s.open[0]
 	s.open = s.open[1:]
-	return name, true
+	return e, true
 }

@@ -8,15 +8,19 @@
 // latency and dropped starts rather than as a politely lower rate. It
 // needs the demo data and the demo WeChat fake (`serve --demo`), and, to
 // spread residents over client addresses as in life, a server started
-// with REDPOINT_TRUSTED_PROXIES=1 (it sends X-Forwarded-For).
+// with REDPOINT_TRUSTED_PROXIES=1 (it sends X-Forwarded-For). It writes:
+// errands logged and moved count on the agents' leaderboard.
 package loadgen
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -34,6 +38,10 @@ type Config struct {
 	Residents   int           // simulated residents, each with an errand and an address
 	Mix         map[string]int
 	Seed        uint64
+	// AllowRemote lets the harness write to a server that is not on this
+	// machine; without it only loopback targets are driven.
+	AllowRemote bool
+	Progress    io.Writer // set-up progress; nil: quiet
 }
 
 // DefaultMix weighs the operations as a morning in a township does:
@@ -45,11 +53,14 @@ var DefaultMix = map[string]int{
 
 // The operations.
 const (
-	OpLookup      = "lookup"      // POST /v1/errands:lookup, no login
-	OpMyErrands   = "my_errands"  // GET /v1/residents/me/errands, with If-None-Match
-	OpGetErrand   = "get_errand"  // an agent reads one of its errands
-	OpCreate      = "create"      // an agent logs an errand
-	OpTransition  = "transition"  // an agent starts or completes one
+	OpLookup     = "lookup"     // POST /v1/errands:lookup, no login
+	OpMyErrands  = "my_errands" // GET /v1/residents/me/errands, with If-None-Match
+	OpGetErrand  = "get_errand" // an agent reads one of its errands
+	OpCreate     = "create"     // an agent logs an errand
+	OpTransition = "transition" // an agent starts or completes one
+	// OpListErrands is what an agent does for get_errand or transition
+	// while it has no open errand: its list's first page.
+	OpListErrands = "list_errands"
 	OpWorkload    = "workload"    // a secretary's township workload by agent
 	OpLeaderboard = "leaderboard" // the city board's top 20
 )
@@ -97,7 +108,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	for i, op := range ops {
 		weights[i] = cfg.Mix[op]
 	}
-	w, err := setUp(ctx, cfg)
+	if err := cfg.checkTarget(); err != nil {
+		return Report{}, err
+	}
+	w, err := setUp(ctx, cfg, cfg.Progress)
 	if err != nil {
 		return Report{}, err
 	}
@@ -105,16 +119,19 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
 	var wg sync.WaitGroup
 	inFlight := make(chan struct{}, cfg.MaxInFlight)
-	dropped := 0
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	start := time.Now()
 	for next := start; next.Sub(start) < cfg.Duration; next = next.Add(interval) {
+		if ctx.Err() != nil {
+			break
+		}
 		if d := time.Until(next); d > 0 {
 			select {
 			case <-ctx.Done():
-				wg.Wait()
-				return rec.report(time.Since(start), dropped), ctx.Err()
 			case <-time.After(d):
+			}
+			if ctx.Err() != nil {
+				break
 			}
 		}
 		pick := rng.IntN(total)
@@ -129,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		select {
 		case inFlight <- struct{}{}:
 		default:
-			dropped++
+			rec.drop(op)
 			continue
 		}
 		seed := rng.Uint64()
@@ -137,17 +154,33 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-inFlight }()
-			began := time.Now()
-			code, err := runners[op](ctx, w, rand.New(rand.NewPCG(seed, 2)))
-			rec.add(op, time.Since(began), code, err)
+			runners[op](ctx, w, rand.New(rand.NewPCG(seed, 2)), rec)
 		}()
 	}
+	// Rates are over the time operations were started in; the last ones
+	// are waited for, but a Ctrl-C cuts them short uncounted.
+	ran := min(time.Since(start), cfg.Duration)
 	wg.Wait()
-	return rec.report(time.Since(start), dropped), nil
+	return rec.report(ran), ctx.Err()
 }
 
-// GuhanSecretary is the secretary whose workload the harness reads; the
-// 丹朱镇 one reads theirs too.
+// checkTarget refuses to write to another machine unless told to.
+func (c Config) checkTarget() error {
+	u, err := url.Parse(c.Target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("loadgen: target %q is not an http(s) URL", c.Target)
+	}
+	if c.AllowRemote {
+		return nil
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("loadgen: %s is not this machine, and the harness logs and moves errands there; allow it explicitly", host)
+}
+
+// The secretaries whose township workloads the harness reads.
 var secretaries = []string{demo.GuhanSecretaryPhone, demo.DanzhuSecretaryPhone}
 
 // StatusOK tells a served answer: 2xx, or 304 for a poll with nothing new.

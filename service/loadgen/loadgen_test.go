@@ -37,8 +37,30 @@ func TestRunAgainstDemo(t *testing.T) {
 			t.Errorf("the report leaves out %s\n%s", op, out.String())
 		}
 	}
-	if r.Failed() != 0 {
-		t.Errorf("%d operations failed\n%s", r.Failed(), out.String())
+	if p := r.Problems(); len(p) != 0 {
+		t.Errorf("problems %q\n%s", p, out.String())
+	}
+}
+
+// Without the server trusting its X-Forwarded-For, every resident is one
+// address: the limits refuse most lookups, and the report says so.
+func TestReportSaysWhenLimitsSkewIt(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}})
+	r, err := loadgen.Run(context.Background(), loadgen.Config{Target: s.BaseURL, Rate: 100, Duration: time.Second,
+		Agents: 2, Residents: 4, Mix: map[string]int{loadgen.OpLookup: 1}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Problems(); len(p) != 1 || !strings.Contains(p[0], "refused by rate limits") {
+		t.Errorf("problems %q, want the lookups refused by rate limits", p)
+	}
+}
+
+func TestRefusesAnotherMachineUnlessAllowed(t *testing.T) {
+	for _, target := range []string{"http://10.1.2.3:8080", "https://redpoint.example.cn", "localhost:8080"} {
+		if _, err := loadgen.Run(context.Background(), loadgen.Config{Target: target}); err == nil {
+			t.Errorf("%s: driven without --allow-remote", target)
+		}
 	}
 }
 

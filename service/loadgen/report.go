@@ -3,6 +3,7 @@ package loadgen
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -13,19 +14,21 @@ import (
 
 // Report is a run's outcome, per operation.
 type Report struct {
-	Elapsed time.Duration
-	Dropped int // starts skipped because MaxInFlight were still running
+	Elapsed time.Duration // the time operations were started in
 	Ops     []OpStats
 }
 
-// OpStats is one operation's count and latencies. Served counts 2xx and
-// 304; Limited the 429s (the limits at work); Failed everything else,
-// by status in Codes (0: no answer).
+// OpStats is one operation's outcome. Served counts 2xx answers and
+// NotModified the 304s of a poll with nothing new; the latencies are
+// theirs. Limited counts the 429s (the limits at work), Failed everything
+// else (by status in Codes; 0: no answer), Dropped the starts skipped
+// because MaxInFlight operations were still running.
 type OpStats struct {
-	Op                    string
-	Served, Limited, Fail int
-	Codes                 map[int]int
-	P50, P95, P99, Max    time.Duration
+	Op                                   string
+	Served, NotModified, Limited, Failed int
+	Dropped                              int
+	Codes                                map[int]int
+	P50, P95, P99, Max                   time.Duration
 }
 
 type recorder struct {
@@ -38,35 +41,50 @@ func newRecorder() *recorder {
 	return &recorder{lat: map[string][]time.Duration{}, stats: map[string]*OpStats{}}
 }
 
-func (r *recorder) add(op string, d time.Duration, code int, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (r *recorder) op(op string) *OpStats {
 	s := r.stats[op]
 	if s == nil {
 		s = &OpStats{Op: op, Codes: map[int]int{}}
 		r.stats[op] = s
 	}
+	return s
+}
+
+func (r *recorder) add(op string, d time.Duration, code int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.op(op)
 	switch {
-	case err == nil && statusOK(code):
+	case err == nil && code/100 == 2:
 		s.Served++
+		r.lat[op] = append(r.lat[op], d)
+	case err == nil && code == http.StatusNotModified:
+		s.NotModified++
 		r.lat[op] = append(r.lat[op], d)
 	case err == nil && code == http.StatusTooManyRequests:
 		s.Limited++
 	default:
-		s.Fail++
+		s.Failed++
 		s.Codes[code]++
 	}
 }
 
-func (r *recorder) report(elapsed time.Duration, dropped int) Report {
+func (r *recorder) drop(op string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := Report{Elapsed: elapsed, Dropped: dropped}
+	r.op(op).Dropped++
+}
+
+func (r *recorder) report(elapsed time.Duration) Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := Report{Elapsed: elapsed}
 	for op, s := range r.stats {
 		lat := r.lat[op]
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 		if n := len(lat); n > 0 {
-			at := func(q float64) time.Duration { return lat[min(n-1, int(q*float64(n)))] }
+			// nearest rank: the smallest latency at or above q of them
+			at := func(q float64) time.Duration { return lat[max(0, int(math.Ceil(q*float64(n)))-1)] }
 			s.P50, s.P95, s.P99, s.Max = at(0.50), at(0.95), at(0.99), lat[n-1]
 		}
 		out.Ops = append(out.Ops, *s)
@@ -75,29 +93,40 @@ func (r *recorder) report(elapsed time.Duration, dropped int) Report {
 	return out
 }
 
-// Failed is how many operations got neither an answer nor a 429.
-func (r Report) Failed() int {
-	n := 0
+// Problems says what makes the run's figures untrustworthy: failures,
+// starts dropped (the server or this machine could not keep up), or more
+// than 1% of an operation refused by the limits (too few residents for
+// the rate, or a server not trusting the harness's X-Forwarded-For).
+func (r Report) Problems() []string {
+	var out []string
 	for _, s := range r.Ops {
-		n += s.Fail
+		answered := s.Served + s.NotModified + s.Limited
+		switch {
+		case s.Failed > 0:
+			out = append(out, fmt.Sprintf("%s: %d failed", s.Op, s.Failed))
+		case s.Dropped > 0:
+			out = append(out, fmt.Sprintf("%s: %d starts dropped at the in-flight cap", s.Op, s.Dropped))
+		case answered > 0 && s.Limited*100 > answered:
+			out = append(out, fmt.Sprintf("%s: %d of %d refused by rate limits (more --residents, or serve with --trusted-proxies 1)", s.Op, s.Limited, answered))
+		}
 	}
-	return n
+	return out
 }
 
-// Print writes the report as a table.
+// Print writes the report as a table, and its problems.
 func (r Report) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\tserved\tper s\t429\tfailed\tp50 ms\tp95 ms\tp99 ms\tmax ms\t")
+	fmt.Fprintln(tw, "operation\tserved\t304\tper s\t429\tfailed\tdropped\tp50 ms\tp95 ms\tp99 ms\tmax ms\t")
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
 	total := 0
 	for _, s := range r.Ops {
-		total += s.Served
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%d\t%d\t%s\t%s\t%s\t%s\t\n", s.Op, s.Served, float64(s.Served)/r.Elapsed.Seconds(),
-			s.Limited, s.Fail, ms(s.P50), ms(s.P95), ms(s.P99), ms(s.Max))
+		answered := s.Served + s.NotModified
+		total += answered
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", s.Op, s.Served, s.NotModified, float64(answered)/r.Elapsed.Seconds(),
+			s.Limited, s.Failed, s.Dropped, ms(s.P50), ms(s.P95), ms(s.P99), ms(s.Max))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%d served in %.1f s (%.1f per s); %d starts dropped at the in-flight cap\n",
-		total, r.Elapsed.Seconds(), float64(total)/r.Elapsed.Seconds(), r.Dropped)
+	fmt.Fprintf(w, "%d answered in %.1f s (%.1f per s)\n", total, r.Elapsed.Seconds(), float64(total)/r.Elapsed.Seconds())
 	for _, s := range r.Ops {
 		if len(s.Codes) > 0 {
 			var parts []string
@@ -107,5 +136,8 @@ func (r Report) Print(w io.Writer) {
 			sort.Strings(parts)
 			fmt.Fprintf(w, "%s failures by status: %s\n", s.Op, strings.Join(parts, ", "))
 		}
+	}
+	for _, p := range r.Problems() {
+		fmt.Fprintln(w, "problem:", p)
 	}
 }
