@@ -41,26 +41,38 @@ func BenchmarkLookup(b *testing.B) {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
 	}
-	b.Run("redpoint", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			post(b, s.BaseURL+"/v1/errands:lookup")
-		}
-	})
-	b.Run("bare_net_http", func(b *testing.B) {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(answer)
-		})}
-		go func() { _ = srv.Serve(lis) }()
-		defer srv.Close()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			post(b, "http://"+lis.Addr().String()+"/v1/errands:lookup")
-		}
-	})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bare := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(answer)
+	})}
+	go func() { _ = bare.Serve(lis) }()
+	defer bare.Close()
+	targets := []struct{ name, url string }{
+		{"redpoint", s.BaseURL + "/v1/errands:lookup"},
+		{"bare_net_http", "http://" + lis.Addr().String() + "/v1/errands:lookup"},
+	}
+	// One client at a time: the rate is the inverse of the latency.
+	for _, tg := range targets {
+		b.Run(tg.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				post(b, tg.url)
+			}
+		})
+	}
+	// Eight clients at once: the rate is what the two cores can serve.
+	for _, tg := range targets {
+		b.Run(tg.name+"_8_clients", func(b *testing.B) {
+			b.SetParallelism(4) // × -cpu 2
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					post(b, tg.url)
+				}
+			})
+		})
+	}
 }
