@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/service/kv"
 )
@@ -23,6 +25,15 @@ type Event struct {
 	Aggregate string          `json:"aggregate"`
 	Payload   json.RawMessage `json:"payload"`
 	Time      time.Time       `json:"time"`
+}
+
+// Decode reads the event's payload into v. A payload that can't be read
+// never will be: the job is not retried.
+func (ev Event) Decode(v any) error {
+	if err := json.Unmarshal(ev.Payload, v); err != nil {
+		return fmt.Errorf("%w: %s payload: %v", asynq.SkipRetry, ev.Topic, err)
+	}
+	return nil
 }
 
 // Handler reacts to outbox events of some topics. Handle runs inside a

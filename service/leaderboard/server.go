@@ -2,12 +2,9 @@ package leaderboard
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
@@ -223,8 +220,8 @@ func (b *Boards) Handler() events.Handler {
 				ErrandID int    `json:"errand_id"`
 				State    string `json:"state"`
 			}
-			if err := json.Unmarshal(ev.Payload, &p); err != nil {
-				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+			if err := ev.Decode(&p); err != nil {
+				return err
 			}
 			var want Source
 			switch {

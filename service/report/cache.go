@@ -2,12 +2,10 @@ package report
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/changzhi/redpoint/ent"
@@ -113,8 +111,8 @@ func (c *Cache) Invalidator() events.Handler {
 			var p struct {
 				Region string `json:"region"`
 			}
-			if err := json.Unmarshal(ev.Payload, &p); err != nil {
-				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+			if err := ev.Decode(&p); err != nil {
+				return err
 			}
 			return c.Changed(ctx, p.Region)
 		},

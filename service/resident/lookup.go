@@ -3,7 +3,6 @@ package resident
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/protobuf/proto"
@@ -172,8 +170,8 @@ func (l *Lookup) Invalidator() events.Handler {
 			var p struct {
 				ErrandID int `json:"errand_id"`
 			}
-			if err := json.Unmarshal(ev.Payload, &p); err != nil {
-				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+			if err := ev.Decode(&p); err != nil {
+				return err
 			}
 			code, err := tx.Errand.Query().Where(errand.ID(p.ErrandID)).Select(errand.FieldTrackingCode).String(ctx)
 			if err != nil {

@@ -2,12 +2,9 @@ package resident
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
-
-	"github.com/hibiken/asynq"
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
@@ -68,8 +65,8 @@ func Notifier(wx Sender, templates Templates, log *slog.Logger) events.Handler {
 				State    string `json:"state"`
 				Note     string `json:"note"`
 			}
-			if err := json.Unmarshal(ev.Payload, &p); err != nil {
-				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+			if err := ev.Decode(&p); err != nil {
+				return err
 			}
 			e, err := tx.Client().Errand.Query().Where(errand.ID(p.ErrandID)).WithResident().WithErrandType().Only(ctx)
 			if err != nil {

@@ -73,8 +73,8 @@ func (t *Timers) Handler() events.Handler {
 			var p struct {
 				ErrandID int `json:"errand_id"`
 			}
-			if err := json.Unmarshal(ev.Payload, &p); err != nil {
-				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+			if err := ev.Decode(&p); err != nil {
+				return err
 			}
 			e, err := tx.Errand.Get(ctx, p.ErrandID)
 			if err != nil {
