@@ -23,7 +23,7 @@ func BenchmarkLookup(b *testing.B) {
 	s := apptest.Start(b, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20},
 		Configure: func(a *app.App) {
 			a.NoWorkers = true
-			a.LookupLimits = resident.LookupLimits{PerIP: 1 << 30, PerCode: 1 << 30, Window: time.Minute}
+			a.LookupLimits = resident.LookupLimits{PerIP: 1 << 30, PerCode: 1 << 30, Window: time.Minute, PerCodePerDay: 1 << 30}
 		}})
 	agent := s.As(b, context.Background(), demo.GuhanAgentPhone)
 	x := logErrand(b, s, agent, "bench-1", "李四", "13912348765")

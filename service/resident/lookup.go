@@ -28,15 +28,19 @@ import (
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
 
-// Lookup limits, per window: per client address and per tracking code.
-// Counters live in Redis, so every replica shares them.
+// Lookup limits, per window: per client address and per tracking code;
+// and per code in a day, so that guessing a code's four digits at the
+// per-window rate takes months, not a day. Counters live in Redis, so
+// every replica shares them.
 type LookupLimits struct {
 	PerIP, PerCode int
 	Window         time.Duration
+	PerCodePerDay  int // 0: no daily limit
 }
 
-// DefaultLookupLimits: 30 lookups a minute from one address, 10 of one code.
-var DefaultLookupLimits = LookupLimits{PerIP: 30, PerCode: 10, Window: time.Minute}
+// DefaultLookupLimits: 30 lookups a minute from one address, 10 of one
+// code, 50 of one code a day.
+var DefaultLookupLimits = LookupLimits{PerIP: 30, PerCode: 10, Window: time.Minute, PerCodePerDay: 50}
 
 // CacheTTL bounds how long a cached lookup lives in Redis; every change of
 // the errand deletes it sooner.
@@ -78,6 +82,7 @@ type Lookup struct {
 	log     *slog.Logger
 	limits  LookupLimits
 	limiter *ratelimit.Limiter
+	daily   *ratelimit.Limiter
 	sf      singleflight.Group
 	changes *redis.PubSub
 
@@ -102,7 +107,8 @@ func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimit
 	if limits == (LookupLimits{}) {
 		limits = DefaultLookupLimits
 	}
-	l := &Lookup{db: db, kv: k, log: log, limits: limits, limiter: ratelimit.New(k, "lookup", limits.Window), local: map[string]localEntry{}}
+	l := &Lookup{db: db, kv: k, log: log, limits: limits, limiter: ratelimit.New(k, "lookup", limits.Window),
+		daily: ratelimit.New(k, "lookup-day", 24*time.Hour), local: map[string]localEntry{}}
 	l.changes = k.Client.Subscribe(ctx, l.changesChannel())
 	if _, err := l.changes.Receive(ctx); err != nil { // the subscription stands before the first lookup
 		l.changes.Close()
@@ -120,6 +126,7 @@ func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimit
 func (l *Lookup) Close() {
 	l.changes.Close()
 	l.limiter.Close()
+	l.daily.Close()
 }
 
 func (l *Lookup) cacheKey(code string) string   { return l.kv.Key("lookup", code) }
@@ -221,6 +228,9 @@ func (l *Lookup) allow(ctx context.Context, ip, code string) error {
 		hits = append(hits, ratelimit.Hit{Key: "code:" + code, Limit: l.limits.PerCode})
 	}
 	ok, err := l.limiter.Allow(ctx, hits...)
+	if err == nil && ok && code != "" && l.limits.PerCodePerDay > 0 {
+		ok, err = l.daily.Allow(ctx, ratelimit.Hit{Key: "code:" + code, Limit: l.limits.PerCodePerDay})
+	}
 	if err != nil {
 		return fmt.Errorf("resident.Lookup: %w: %w", ErrLookupUnavailable, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -142,4 +143,27 @@ func protojsonUnmarshal(b []byte, m *redpointv1.ResidentErrand) error {
 func isCompact(b []byte) bool {
 	var out bytes.Buffer
 	return json.Compact(&out, b) == nil && out.String() == string(b)
+}
+
+// A code is looked up at most PerCodePerDay times a day, however the
+// lookups are spread over minutes, addresses and replicas.
+func TestLookupDailyLimitPerCode(t *testing.T) {
+	limits := func(a *app.App) {
+		a.LookupLimits = resident.LookupLimits{PerIP: 1000, PerCode: 1000, Window: time.Minute, PerCodePerDay: 3}
+	}
+	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
+	b := apptest.Join(t, a, limits)
+	guessed, _ := trackingcode.New(nil)
+	other, _ := trackingcode.New(nil)
+	lookup := func(s *apptest.Server, code, digits string) int {
+		c, _ := s.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": code, "phoneLast4": digits})
+		return c
+	}
+	got := []int{lookup(a, guessed, "0001"), lookup(b, guessed, "0002"), lookup(a, guessed, "0003"), lookup(b, guessed, "0004")}
+	if want := []int{404, 404, 404, 429}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("four guesses at one code: %v, want %v", got, want)
+	}
+	if c := lookup(a, other, "0001"); c != 404 {
+		t.Errorf("another code after that: %d, want 404", c)
+	}
 }
