@@ -187,7 +187,8 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if a.WeChat.BaseURL != "" {
 		wx = wechat.New(a.WeChat, a.KV)
 	}
-	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.LookupLimits, a.log)
+	reg := prometheus.NewRegistry()
+	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.LookupLimits, a.log, reg)
 	if err != nil {
 		return err
 	}
@@ -200,10 +201,9 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	users := access.NewUserServer(a.Store.Client, tokens)
 	dir := directory.New(a.Store.Client)
 	cal := calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute)
-	reg := prometheus.NewRegistry()
 	boards := leaderboard.New(a.Store.Client, a.KV)
 	reports := report.New(a.Store, a.Store.Client, a.Store.Dialect)
-	workloads := report.NewCache(a.KV)
+	workloads := report.NewCache(a.KV, reg)
 	a.Jobs = a.jobs(cal, boards, reports, reg, lookup.Invalidator(), workloads.Invalidator())
 	reportServer := report.NewServer(reports, cal, workloads)
 	if a.Clock != nil {
@@ -417,13 +417,13 @@ func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
 	reg := prometheus.NewRegistry()
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.LookupLimits, a.log)
+	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.LookupLimits, a.log, nil)
 	if err != nil {
 		return err
 	}
 	defer lookup.Close()
 	a.Jobs = a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
-		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg, lookup.Invalidator(), report.NewCache(a.KV).Invalidator())
+		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg, lookup.Invalidator(), report.NewCache(a.KV, nil).Invalidator())
 	var wg sync.WaitGroup
 	a.Jobs.run(ctx, &wg)
 	mux := http.NewServeMux()

@@ -37,7 +37,7 @@ func BenchmarkWorkload(b *testing.B) {
 		_, err := reports.GetWorkload(ctx, &redpointv1.GetWorkloadRequest{Name: "regions/140400000000/workload", Period: "2026-11", GroupBy: "CHILD_REGION"})
 		return err
 	}
-	cache := report.NewCache(s.App.KV)
+	cache := report.NewCache(s.App.KV, nil)
 	cases := []struct {
 		name string
 		call func() error

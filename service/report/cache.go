@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/changzhi/redpoint/ent"
@@ -27,11 +28,19 @@ import (
 // computed in, which bounds how late "overdue now" and escalations (which
 // no outbox event announces) can be: a minute.
 type Cache struct {
-	kv *kv.KV
+	kv    *kv.KV
+	looks *prometheus.CounterVec // hit or miss
 }
 
-// NewCache returns the workload cache.
-func NewCache(k *kv.KV) *Cache { return &Cache{kv: k} }
+// NewCache returns the workload cache; its counters go to reg (nil: nowhere).
+func NewCache(k *kv.KV, reg prometheus.Registerer) *Cache {
+	c := &Cache{kv: k, looks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "redpoint_workload_cache_total",
+		Help: "Workload answers looked for in the cache, by result: hit or miss."}, []string{"result"})}
+	if reg != nil {
+		reg.MustRegister(c.looks)
+	}
+	return c
+}
 
 // entryTTL outlives the minute an entry belongs to.
 const entryTTL = 2 * time.Minute
@@ -61,12 +70,15 @@ func (c *Cache) get(ctx context.Context, q Query) (*redpointv1.Workload, string,
 	version, _ := vals[1].(string)
 	raw, ok := vals[0].(string)
 	if !ok {
+		c.looks.WithLabelValues("miss").Inc()
 		return nil, version, true
 	}
 	entry := &redpointv1.WorkloadCacheEntry{}
 	if proto.Unmarshal([]byte(raw), entry) != nil || entry.Version != version || entry.Workload == nil {
+		c.looks.WithLabelValues("miss").Inc()
 		return nil, version, true
 	}
+	c.looks.WithLabelValues("hit").Inc()
 	return entry.Workload, version, true
 }
 

@@ -13,7 +13,7 @@ import (
 // A cached workload is served until a change lands in its region or its
 // minute passes; changes elsewhere leave it be.
 func TestCacheServesUntilItsRegionChanges(t *testing.T) {
-	c := NewCache(kvtest.Open(t))
+	c := NewCache(kvtest.Open(t), nil)
 	ctx := context.Background()
 	now := time.Date(2026, 11, 30, 1, 2, 3, 0, time.UTC)
 	q := Query{Region: regioncode.Code("140423100000"), Start: now.AddDate(0, 0, -29), End: now.AddDate(0, 0, 1), Now: now, GroupBy: ByAgent}

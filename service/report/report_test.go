@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -304,5 +305,16 @@ func TestWorkloadCacheSeesChanges(t *testing.T) {
 	}
 	if got := received(); got != before+1 {
 		t.Errorf("received after logging one more: %d, want %d", got, before+1)
+	}
+	resp, err := http.Get(s.BaseURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`redpoint_workload_cache_total{result="hit"} 1`, `redpoint_workload_cache_total{result="miss"} 2`} {
+		if !strings.Contains(string(b), want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

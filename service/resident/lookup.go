@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 	"google.golang.org/protobuf/proto"
@@ -83,6 +84,7 @@ type Lookup struct {
 	limits  LookupLimits
 	limiter *ratelimit.Limiter
 	daily   *ratelimit.Limiter
+	answers *prometheus.CounterVec // by where the answer came from
 	sf      singleflight.Group
 	changes *redis.PubSub
 
@@ -102,13 +104,18 @@ type localEntry struct {
 const readTimeout = 5 * time.Second
 
 // NewLookup returns the public lookup, listening for the changes other
-// replicas make until Close.
-func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimits, log *slog.Logger) (*Lookup, error) {
+// replicas make until Close; its counters go to reg (nil: nowhere).
+func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimits, log *slog.Logger, reg prometheus.Registerer) (*Lookup, error) {
 	if limits == (LookupLimits{}) {
 		limits = DefaultLookupLimits
 	}
 	l := &Lookup{db: db, kv: k, log: log, limits: limits, limiter: ratelimit.New(k, "lookup", limits.Window),
-		daily: ratelimit.New(k, "lookup-day", 24*time.Hour), local: map[string]localEntry{}}
+		daily: ratelimit.New(k, "lookup-day", 24*time.Hour), local: map[string]localEntry{},
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "redpoint_lookup_answers_total",
+			Help: "Public lookups answered, by where the answer came from: memory, redis or database."}, []string{"source"})}
+	if reg != nil {
+		reg.MustRegister(l.answers)
+	}
 	l.changes = k.Client.Subscribe(ctx, l.changesChannel())
 	if _, err := l.changes.Receive(ctx); err != nil { // the subscription stands before the first lookup
 		l.changes.Close()
@@ -247,6 +254,7 @@ func (l *Lookup) load(ctx context.Context, code string) (localEntry, error) {
 	m, ok := l.local[code]
 	l.mu.RUnlock()
 	if ok && time.Now().Before(m.until) {
+		l.answers.WithLabelValues("memory").Inc()
 		return m, nil
 	}
 	// Every caller of a burst shares one read — but only callers that came
@@ -257,18 +265,28 @@ func (l *Lookup) load(ctx context.Context, code string) (localEntry, error) {
 		defer cancel()
 		read := time.Now()
 		entry, version := l.fromRedis(ctx, code)
+		source := "redis"
 		if entry == nil {
 			var err error
 			if entry, err = l.fromDatabase(ctx, code, version); err != nil {
 				return nil, err
 			}
+			source = "database"
 		}
-		return l.remember(code, entry, gen, read), nil
+		return sourced{l.remember(code, entry, gen, read), source}, nil
 	})
 	if err != nil {
 		return localEntry{}, fmt.Errorf("resident.Lookup: %w", err)
 	}
-	return v.(localEntry), nil
+	a := v.(sourced)
+	l.answers.WithLabelValues(a.source).Inc()
+	return a.localEntry, nil
+}
+
+// sourced is a shared read's answer and where it came from.
+type sourced struct {
+	localEntry
+	source string
 }
 
 // fromRedis returns the cached entry if it is current, and the code's

@@ -52,7 +52,7 @@ func newLookupFixture(t *testing.T, limits LookupLimits) *lookupFixture {
 			<-*h
 		}
 	})
-	l, err := NewLookup(context.Background(), ent.NewClient(ent.Driver(counting)), f.kv, limits, slog.New(slog.DiscardHandler))
+	l, err := NewLookup(context.Background(), ent.NewClient(ent.Driver(counting)), f.kv, limits, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +54,14 @@ func TestPublicLookup(t *testing.T) {
 	}
 	if !isCompact(body) {
 		t.Errorf("answer is not compact JSON: %s", body)
+	}
+	// Operators see where answers come from: the first from the database,
+	// the next two from memory.
+	if m := metric(t, s, `redpoint_lookup_answers_total{source="database"}`); m != 1 {
+		t.Errorf("answers from the database: %v, want 1", m)
+	}
+	if m := metric(t, s, `redpoint_lookup_answers_total{source="memory"}`); m != 2 {
+		t.Errorf("answers from memory: %v, want 2", m)
 	}
 	// Wrong digits and an unknown code answer byte for byte the same.
 	c1, b1 := lookup(x.TrackingCode, "0000")
@@ -166,4 +177,22 @@ func TestLookupDailyLimitPerCode(t *testing.T) {
 	if c := lookup(a, other, "0001"); c != 404 {
 		t.Errorf("another code after that: %d, want 404", c)
 	}
+}
+
+// metric reads one sample from the server's /metrics.
+func metric(t *testing.T, s *apptest.Server, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(s.BaseURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
 }
