@@ -71,9 +71,9 @@ var ErrLookupUnavailable = apierr.ErrUnavailable.WithMessage("查询服务暂不
 // cache-aside entry, then the database — one read for a burst of misses.
 //
 // Staleness is bounded three ways. In Redis each code has a version that
-// every change replaces with a new random token; an entry carries the version it was read at and is
-// ignored once that moved on, so a read racing a change can't leave an old
-// answer behind. A replica drops its own memory of a code at once when it
+// every change replaces with a new random token; an entry carries the
+// version it was read at and is ignored once that moved on, so a read
+// racing a change can't leave an old answer behind. A replica drops its own memory of a code at once when it
 // makes the change, and when Redis relays the news of a change elsewhere;
 // generation counters keep a read that raced that news out of memory.
 // News lost while a subscription reconnects is bounded by LocalTTL.
