@@ -212,10 +212,3 @@ func (c *Cache) Reload(ctx context.Context) (*Calendar, error) {
 	c.mu.Unlock()
 	return cal, nil
 }
-
-// Invalidate forces the next Get to reload.
-func (c *Cache) Invalidate() {
-	c.mu.Lock()
-	c.expires = time.Time{}
-	c.mu.Unlock()
-}

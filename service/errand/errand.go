@@ -26,6 +26,7 @@ import (
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/regioncode"
 	"github.com/changzhi/redpoint/service/resname"
+	"github.com/changzhi/redpoint/service/trackingcode"
 )
 
 // Server implements ErrandService.
@@ -212,7 +213,7 @@ func (s *Server) view(ctx context.Context, db *ent.Client, e *ent.Errand, cal *c
 	sla := slaOf(e, cal, now)
 	out := &redpointv1.Errand{
 		Name:                    resname.Name(resname.Errands, e.ID),
-		TrackingCode:            formatCode(e.TrackingCode),
+		TrackingCode:            trackingcode.Format(e.TrackingCode),
 		ErrandType:              resname.Name(resname.ErrandTypes, e.ErrandTypeID),
 		ErrandTypeDisplayName:   n.typeName,
 		ServicePoint:            resname.Name(resname.ServicePoints, e.ServicePointID),

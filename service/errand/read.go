@@ -17,10 +17,7 @@ import (
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/resname"
-	"github.com/changzhi/redpoint/service/trackingcode"
 )
-
-func formatCode(code string) string { return trackingcode.Format(code) }
 
 // GetErrand returns one errand.
 func (s *Server) GetErrand(ctx context.Context, req *redpointv1.GetErrandRequest) (*redpointv1.Errand, error) {

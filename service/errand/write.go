@@ -1,6 +1,7 @@
 package errand
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -147,9 +148,9 @@ func (s *Server) StartErrand(ctx context.Context, req *redpointv1.StartErrandReq
 		func(u *ent.ErrandUpdateOne, e *ent.Errand, cal *calendar.Calendar, now time.Time) (string, error) {
 			if e.State == errand.StateNEEDS_MATERIALS && e.PauseTime != nil {
 				u.SetDueTime(resumeDue(cal, e.DueTime, *e.PauseTime, now)).ClearPauseTime().SetMissingMaterials([]string{})
-				return firstNonEmpty(note, "材料已补齐，继续办理"), nil
+				return cmp.Or(note, "材料已补齐，继续办理"), nil
 			}
-			return firstNonEmpty(note, "开始办理"), nil
+			return cmp.Or(note, "开始办理"), nil
 		})
 }
 
@@ -223,13 +224,6 @@ func (s *Server) CancelErrand(ctx context.Context, req *redpointv1.CancelErrandR
 			u.SetCancelReason(reason).SetCloseTime(now).ClearPauseTime()
 			return note, nil
 		})
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // updatable maps update_mask paths to their zh-CN labels for the history.

@@ -19,7 +19,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"sort"
 	"sync"
@@ -92,21 +91,23 @@ func (c Config) withDefaults() Config {
 // cfg.Duration and waits for the last to finish.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	cfg = cfg.withDefaults()
-	ops, weights, total := []string{}, []int{}, 0
+	var ops []string
 	for op, w := range cfg.Mix {
 		if _, ok := runners[op]; !ok {
 			return Report{}, fmt.Errorf("loadgen: unknown operation %q", op)
 		}
 		if w > 0 {
-			ops, weights, total = append(ops, op), append(weights, w), total+w
+			ops = append(ops, op)
 		}
+	}
+	sort.Strings(ops) // a seed gives the same sequence
+	weights, total := make([]int, len(ops)), 0
+	for i, op := range ops {
+		weights[i] = cfg.Mix[op]
+		total += weights[i]
 	}
 	if total == 0 {
 		return Report{}, errors.New("loadgen: the mix weighs nothing")
-	}
-	sort.Strings(ops) // a seed gives the same sequence
-	for i, op := range ops {
-		weights[i] = cfg.Mix[op]
 	}
 	if err := cfg.checkTarget(); err != nil {
 		return Report{}, err
@@ -182,6 +183,3 @@ func (c Config) checkTarget() error {
 
 // The secretaries whose township workloads the harness reads.
 var secretaries = []string{demo.GuhanSecretaryPhone, demo.DanzhuSecretaryPhone}
-
-// StatusOK tells a served answer: 2xx, or 304 for a poll with nothing new.
-func statusOK(code int) bool { return code/100 == 2 || code == http.StatusNotModified }

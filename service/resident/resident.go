@@ -100,7 +100,7 @@ func (s *Server) WechatLogin(ctx context.Context, req *redpointv1.WechatLoginReq
 		return nil, wechatError("code", err)
 	}
 	err = s.db.Resident.Create().SetOpenid(sess.OpenID).OnConflictColumns(entresident.FieldOpenid).DoNothing().Exec(ctx)
-	if err != nil && !errors.Is(err, errSQLNoRows) {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("resident.WechatLogin: %w", err)
 	}
 	r, err := s.db.Resident.Query().Where(entresident.Openid(sess.OpenID)).Only(ctx)
@@ -301,5 +301,3 @@ func view(e *ent.Errand) *redpointv1.ResidentErrand {
 	}
 	return out
 }
-
-var errSQLNoRows = sql.ErrNoRows

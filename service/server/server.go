@@ -80,8 +80,9 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	_ = cfg.Registry.Register(collectors.NewGoCollector())
 	_ = cfg.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	unary := s.unaryChain()
 	s.grpc = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(s.unaryChain()...),
+		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(s.streamChain()...),
 	)
 	reg := &registrar{server: s.grpc, methods: map[string]unaryMethod{}}
@@ -95,7 +96,7 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 
 	// The gateway calls the API through the same interceptor chain as a
 	// gRPC call, in-process.
-	conn := &inproc{methods: reg.methods, chain: chainOf(s.unaryChain())}
+	conn := &inproc{methods: reg.methods, chain: chainOf(unary)}
 	s.gwMux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonMarshaler),
 		runtime.WithForwardResponseRewriter(useRendered),
