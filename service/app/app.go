@@ -47,6 +47,7 @@ import (
 
 // App is an opened process: its stores and keys.
 type App struct {
+	wx *wechat.Client // see weChat
 	// Authenticator replaces the policy-table authenticator; nil in production.
 	Authenticator server.Authenticator
 	// Clock replaces time.Now in the errand lifecycle; for tests.
@@ -138,6 +139,15 @@ func (a *App) Close() error {
 	return errors.Join(a.KV.Close(), a.Store.Close())
 }
 
+// weChat is the process's one WeChat client, for the API and the jobs
+// alike; nil when none is configured.
+func (a *App) weChat() *wechat.Client {
+	if a.wx == nil && a.WeChat.BaseURL != "" {
+		a.wx = wechat.New(a.WeChat, a.KV)
+	}
+	return a.wx
+}
+
 // SeedDemoIfEmpty seeds the Changzhi demo unless the database has data.
 func (a *App) SeedDemoIfEmpty(ctx context.Context) error {
 	empty, err := demo.IsEmpty(ctx, a.Store.Client)
@@ -184,8 +194,8 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		authenticator = &access.Authenticator{Tokens: tokens, Policies: access.Policies, TrustedProxies: a.TrustedProxies}
 	}
 	var wx resident.WeChat
-	if a.WeChat.BaseURL != "" {
-		wx = wechat.New(a.WeChat, a.KV)
+	if c := a.weChat(); c != nil {
+		wx = c
 	}
 	reg := prometheus.NewRegistry()
 	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.LookupLimits, a.log, reg)

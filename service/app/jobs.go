@@ -18,7 +18,6 @@ import (
 	"github.com/changzhi/redpoint/service/report"
 	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/sla"
-	"github.com/changzhi/redpoint/service/wechat"
 )
 
 // PurgeJob deletes what no longer needs keeping: request ids past their
@@ -45,8 +44,8 @@ func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *rep
 		timers.SetClock(a.Clock)
 	}
 	var sender resident.Sender
-	if a.WeChat.BaseURL != "" {
-		sender = wechat.New(a.WeChat, a.KV)
+	if c := a.weChat(); c != nil {
+		sender = c
 	}
 	handlers := append(append([]events.Handler{timers.Handler(), boards.Handler(), resident.Notifier(sender, a.Templates, a.log)}, invalidators...), a.ExtraHandlers...)
 	drift := prometheus.NewCounter(prometheus.CounterOpts{Name: "redpoint_leaderboard_drift_total",
