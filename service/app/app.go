@@ -427,13 +427,8 @@ func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
 	reg := prometheus.NewRegistry()
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.LookupLimits, a.log, nil)
-	if err != nil {
-		return err
-	}
-	defer lookup.Close()
 	a.Jobs = a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
-		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg, lookup.Invalidator(), report.NewCache(a.KV, nil).Invalidator())
+		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg, resident.NewLookupCache(a.KV).Invalidator(), report.NewCache(a.KV, nil).Invalidator())
 	var wg sync.WaitGroup
 	a.Jobs.run(ctx, &wg)
 	mux := http.NewServeMux()
@@ -443,6 +438,7 @@ func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(httpLis) }()
 	a.log.InfoContext(ctx, "worker running", "http", httpLis.Addr().String())
+	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:

@@ -271,6 +271,7 @@ func outbox(ctx context.Context, tx *ent.Tx, topic string, e *ent.Errand, eventI
 	payload := map[string]any{
 		"errand":        resname.Name(resname.Errands, e.ID),
 		"errand_id":     e.ID,
+		"tracking_code": e.TrackingCode,
 		"event_id":      eventID,
 		"state":         string(e.State),
 		"from_state":    string(from),

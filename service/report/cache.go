@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/changzhi/redpoint/ent"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
@@ -45,8 +44,7 @@ func NewCache(k *kv.KV, reg prometheus.Registerer) *Cache {
 // entryTTL outlives the minute an entry belongs to.
 const entryTTL = 2 * time.Minute
 
-// versionTTL outlives every entry by far. Versions are random tokens, so
-// one that expired and comes back can't match an entry still cached.
+// versionTTL outlives every entry by far (kv.NewVersion).
 const versionTTL = 24 * time.Hour
 
 func (c *Cache) versionKey(region string) string { return c.kv.Key("wl", region, "v") }
@@ -63,18 +61,12 @@ func (c *Cache) get(ctx context.Context, q Query) (*redpointv1.Workload, string,
 	if c == nil {
 		return nil, "", false
 	}
-	vals, err := c.kv.Client.MGet(ctx, c.entryKey(q), c.versionKey(q.Region.String())).Result()
+	entry := &redpointv1.WorkloadCacheEntry{}
+	version, current, err := c.kv.ReadVersioned(ctx, c.entryKey(q), c.versionKey(q.Region.String()), entry)
 	if err != nil {
 		return nil, "", false
 	}
-	version, _ := vals[1].(string)
-	raw, ok := vals[0].(string)
-	if !ok {
-		c.looks.WithLabelValues("miss").Inc()
-		return nil, version, true
-	}
-	entry := &redpointv1.WorkloadCacheEntry{}
-	if proto.Unmarshal([]byte(raw), entry) != nil || entry.Version != version || entry.Workload == nil {
+	if !current || entry.Workload == nil {
 		c.looks.WithLabelValues("miss").Inc()
 		return nil, version, true
 	}
@@ -84,10 +76,7 @@ func (c *Cache) get(ctx context.Context, q Query) (*redpointv1.Workload, string,
 
 // put caches w, computed from figures read at version.
 func (c *Cache) put(ctx context.Context, q Query, version string, w *redpointv1.Workload) {
-	b, err := proto.Marshal(&redpointv1.WorkloadCacheEntry{Version: version, Workload: w})
-	if err == nil {
-		c.kv.Client.Set(ctx, c.entryKey(q), b, entryTTL)
-	}
+	_ = c.kv.WriteVersioned(ctx, c.entryKey(q), &redpointv1.WorkloadCacheEntry{Version: version, Workload: w}, entryTTL)
 }
 
 // Changed makes every cached workload that covers region stale: the
@@ -103,7 +92,7 @@ func (c *Cache) Changed(ctx context.Context, region string) error {
 		if err != nil {
 			continue
 		}
-		pipe.Set(ctx, c.versionKey(a.String()), kv.Token(), versionTTL)
+		kv.NewVersion(ctx, pipe, c.versionKey(a.String()), versionTTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("report.Cache: %w", err)

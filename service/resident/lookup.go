@@ -14,15 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
-	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/ratelimit"
 	"github.com/changzhi/redpoint/service/server"
@@ -78,8 +75,8 @@ var ErrLookupUnavailable = apierr.ErrUnavailable.WithMessage("查询服务暂不
 // generation counters keep a read that raced that news out of memory.
 // News lost while a subscription reconnects is bounded by LocalTTL.
 type Lookup struct {
+	*LookupCache
 	db      *ent.Client
-	kv      *kv.KV
 	log     *slog.Logger
 	limits  LookupLimits
 	limiter *ratelimit.Limiter
@@ -109,7 +106,7 @@ func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimit
 	if limits == (LookupLimits{}) {
 		limits = DefaultLookupLimits
 	}
-	l := &Lookup{db: db, kv: k, log: log, limits: limits, limiter: ratelimit.New(k, "lookup", limits.Window),
+	l := &Lookup{LookupCache: NewLookupCache(k), db: db, log: log, limits: limits, limiter: ratelimit.New(k, "lookup", limits.Window),
 		daily: ratelimit.New(k, "lookup-day", 24*time.Hour), local: map[string]localEntry{},
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "redpoint_lookup_answers_total",
 			Help: "Public lookups answered, by where the answer came from: memory, redis or database."}, []string{"source"})}
@@ -136,12 +133,7 @@ func (l *Lookup) Close() {
 	l.daily.Close()
 }
 
-func (l *Lookup) cacheKey(code string) string   { return l.kv.Key("lookup", code) }
-func (l *Lookup) versionKey(code string) string { return l.kv.Key("lookup", code, "v") }
-func (l *Lookup) changesChannel() string        { return l.kv.Key("lookup", "changed") }
-
-// versionTTL outlives every entry by far. Versions are random tokens, so
-// one that expired and comes back can't match an entry still cached.
+// versionTTL outlives every entry by far (kv.NewVersion).
 const versionTTL = 10 * CacheTTL
 
 // Invalidate makes every cached lookup of an errand stale: the errand
@@ -153,17 +145,7 @@ func (l *Lookup) Invalidate(ctx context.Context, trackingCode string) error {
 		return nil
 	}
 	l.forget(code)
-	// The change is committed: a caller hanging up must not keep it cached.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
-	defer cancel()
-	pipe := l.kv.Client.Pipeline()
-	pipe.Set(ctx, l.versionKey(code), kv.Token(), versionTTL)
-	pipe.Del(ctx, l.cacheKey(code))
-	pipe.Publish(ctx, l.changesChannel(), code)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("resident.Invalidate: %w", err)
-	}
-	return nil
+	return l.invalidate(ctx, code)
 }
 
 // Changed is Invalidate for the errand service's hook, which has no use
@@ -171,28 +153,6 @@ func (l *Lookup) Invalidate(ctx context.Context, trackingCode string) error {
 func (l *Lookup) Changed(ctx context.Context, trackingCode string) {
 	if err := l.Invalidate(ctx, trackingCode); err != nil {
 		l.log.WarnContext(ctx, "lookup cache not invalidated; the outbox retries", "error", err)
-	}
-}
-
-// Invalidator invalidates the lookup of every changed errand from the
-// outbox: the guaranteed path, retried until Redis takes it.
-func (l *Lookup) Invalidator() events.Handler {
-	return events.Handler{
-		Name:   "lookup-invalidate",
-		Topics: []string{errandsvc.TopicCreated, errandsvc.TopicUpdated, errandsvc.TopicTransitioned},
-		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
-			var p struct {
-				ErrandID int `json:"errand_id"`
-			}
-			if err := ev.Decode(&p); err != nil {
-				return err
-			}
-			code, err := tx.Errand.Query().Where(errand.ID(p.ErrandID)).Select(errand.FieldTrackingCode).String(ctx)
-			if err != nil {
-				return err
-			}
-			return l.Invalidate(ctx, code)
-		},
 	}
 }
 
@@ -289,25 +249,6 @@ type sourced struct {
 	source string
 }
 
-// fromRedis returns the cached entry if it is current, and the code's
-// version either way (in one round trip).
-func (l *Lookup) fromRedis(ctx context.Context, code string) (*redpointv1.LookupCacheEntry, string) {
-	vals, err := l.kv.Client.MGet(ctx, l.cacheKey(code), l.versionKey(code)).Result()
-	if err != nil {
-		return nil, "" // Redis away: the database answers
-	}
-	version, _ := vals[1].(string)
-	raw, ok := vals[0].(string)
-	if !ok {
-		return nil, version
-	}
-	entry := &redpointv1.LookupCacheEntry{}
-	if proto.Unmarshal([]byte(raw), entry) != nil || entry.Version != version {
-		return nil, version
-	}
-	return entry, version
-}
-
 // fromDatabase reads the code's errand and caches it at version, the
 // code's version from before the read.
 func (l *Lookup) fromDatabase(ctx context.Context, code, version string) (*redpointv1.LookupCacheEntry, error) {
@@ -323,11 +264,7 @@ func (l *Lookup) fromDatabase(ctx context.Context, code, version string) (*redpo
 		entry.Errand, entry.PhoneLast4 = view(e), e.ResidentPhoneLast4
 		entry.Errand.Name = "" // the public view names no resource
 	}
-	b, err := proto.Marshal(entry)
-	if err != nil {
-		return nil, err
-	}
-	l.kv.Client.Set(ctx, l.cacheKey(code), b, CacheTTL)
+	_ = l.kv.WriteVersioned(ctx, l.cacheKey(code), entry, CacheTTL) // not cached: the next miss reads again
 	return entry, nil
 }
 
