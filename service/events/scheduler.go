@@ -2,8 +2,6 @@ package events
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -27,6 +25,7 @@ type Periodic struct {
 // Scheduler enqueues periodic jobs from one replica at a time: the holder
 // of a Redis lock, renewed while it lives and taken over when it dies.
 type Scheduler struct {
+	kv      *kv.KV
 	rdb     redis.UniversalClient
 	key     string
 	token   string
@@ -40,17 +39,12 @@ type Scheduler struct {
 
 // NewScheduler returns a scheduler for queue.
 func NewScheduler(k *kv.KV, queue string, entries []Periodic, log *slog.Logger) *Scheduler {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return &Scheduler{rdb: k.Client, key: k.Key("scheduler", "leader"), token: hex.EncodeToString(b),
+	return &Scheduler{kv: k, rdb: k.Client, key: k.Key("scheduler", "leader"), token: kv.Token(),
 		queue: queue, entries: entries, log: log, TTL: 15 * time.Second}
 }
 
 // Leader reports whether this replica runs the schedule now.
 func (s *Scheduler) Leader() bool { return s.leader.Load() }
-
-var renewScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) else return 0 end`)
-var releaseScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`)
 
 // Run campaigns for the lock and runs the schedule while holding it.
 func (s *Scheduler) Run(ctx context.Context) {
@@ -94,7 +88,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		case <-ctx.Done():
 			stop()
 			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = releaseScript.Run(rctx, s.rdb, []string{s.key}, s.token).Err()
+			_ = s.kv.Unlock(rctx, s.key, s.token)
 			cancel()
 			return
 		case <-tick.C:
@@ -104,10 +98,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 
 // hold takes the lock, or renews it if this replica has it.
 func (s *Scheduler) hold(ctx context.Context) bool {
-	ok, err := s.rdb.SetNX(ctx, s.key, s.token, s.TTL).Result()
-	if err == nil && ok {
+	if ok, err := s.kv.Lock(ctx, s.key, s.token, s.TTL); err == nil && ok {
 		return true
 	}
-	n, err := renewScript.Run(ctx, s.rdb, []string{s.key}, s.token, s.TTL.Milliseconds()).Int()
-	return err == nil && n == 1
+	ok, err := s.kv.Renew(ctx, s.key, s.token, s.TTL)
+	return err == nil && ok
 }

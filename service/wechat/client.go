@@ -7,8 +7,6 @@ package wechat
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,16 +160,14 @@ func (c *Client) token(ctx context.Context, stale string) (string, error) {
 		if tok != "" && tok != stale {
 			return tok, nil
 		}
-		b := make([]byte, 8)
-		_, _ = rand.Read(b)
-		me := hex.EncodeToString(b)
-		ok, err := c.kv.Client.SetNX(ctx, c.lockKey(), me, 15*time.Second).Result()
+		me := kv.Token()
+		ok, err := c.kv.Lock(ctx, c.lockKey(), me, 15*time.Second)
 		if err != nil {
 			return "", fmt.Errorf("wechat: token lock: %w", err)
 		}
 		if ok {
 			tok, err := c.refreshLocked(ctx, stale)
-			c.kv.Client.Eval(ctx, `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`, []string{c.lockKey()}, me)
+			_ = c.kv.Unlock(ctx, c.lockKey(), me)
 			return tok, err
 		}
 		if time.Now().After(deadline) {
