@@ -256,7 +256,7 @@ func (g *generator) randomRating(at time.Time, late bool) *ratingPlan {
 	}
 	comments := ratingComments[level]
 	rp := &ratingPlan{at: at, level: level, comment: comments[g.rng.IntN(len(comments))]}
-	if level == rating.LevelDISSATISFIED || level == rating.LevelVERY_DISSATISFIED {
+	if errandsvc.BadRating(level) {
 		fu := &followUpPlan{}
 		closeAt := at.Add(time.Duration(24+g.rng.IntN(48)) * time.Hour)
 		if closeAt.Before(g.now) && g.rng.Float64() < followUpCloseRate {

@@ -255,9 +255,6 @@ func (s *Server) ListOverdueErrands(ctx context.Context, req *redpointv1.ListOve
 	return resp, nil
 }
 
-var ratingNames = map[string]string{"DISSATISFIED": "不满意", "VERY_DISSATISFIED": "非常不满意",
-	"VERY_SATISFIED": "非常满意", "SATISFIED": "满意", "BASICALLY_SATISFIED": "基本满意"}
-
 // ListFollowUps lists a region's follow-ups: open first, oldest first.
 func (s *Server) ListFollowUps(ctx context.Context, req *redpointv1.ListFollowUpsRequest) (*redpointv1.ListFollowUpsResponse, error) {
 	code, err := scoped(ctx, "parent", req.GetParent())
@@ -301,7 +298,7 @@ func (s *Server) ListFollowUps(ctx context.Context, req *redpointv1.ListFollowUp
 		e := r.Edges.Errand
 		out := &redpointv1.FollowUp{
 			Name: "followUps/" + strconv.Itoa(f.ID), Errand: resname.Name(resname.Errands, e.ID),
-			TrackingCode: trackingcode.Format(e.TrackingCode), RatingDisplayName: ratingNames[string(r.Level)],
+			TrackingCode: trackingcode.Format(e.TrackingCode), RatingDisplayName: errandsvc.RatingName(r.Level),
 			Comment: r.Comment, ServicePointDisplayName: e.Edges.ServicePoint.Name, Open: f.State == followup.StateOPEN,
 			CreateTime: timestamppb.New(f.CreateTime), Note: f.Note,
 		}

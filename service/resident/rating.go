@@ -39,15 +39,6 @@ var levels = map[redpointv1.RatingLevel]rating.Level{
 	redpointv1.RatingLevel_RATING_LEVEL_VERY_DISSATISFIED:   rating.LevelVERY_DISSATISFIED,
 }
 
-var levelNames = map[rating.Level]string{
-	rating.LevelVERY_SATISFIED: "非常满意", rating.LevelSATISFIED: "满意", rating.LevelBASICALLY_SATISFIED: "基本满意",
-	rating.LevelDISSATISFIED: "不满意", rating.LevelVERY_DISSATISFIED: "非常不满意",
-}
-
-func bad(l rating.Level) bool {
-	return l == rating.LevelDISSATISFIED || l == rating.LevelVERY_DISSATISFIED
-}
-
 // RateMyErrand records a rating, and for a bad one a follow-up, with the
 // history and the outbox event (the leaderboard scores it) in one
 // transaction.
@@ -115,10 +106,10 @@ func (s *Server) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int,
 		return fmt.Errorf("resident.rate: %w", err)
 	}
 	if err := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindRATED).SetActorKind(errandevent.ActorKindRESIDENT).
-		SetNote(levelNames[level]).SetCreateTime(now).Exec(ctx); err != nil {
+		SetNote(errandsvc.RatingName(level)).SetCreateTime(now).Exec(ctx); err != nil {
 		return fmt.Errorf("resident.rate: %w", err)
 	}
-	if bad(level) {
+	if errandsvc.BadRating(level) {
 		if err := tx.FollowUp.Create().SetRatingID(r.ID).SetErrandID(e.ID).SetRegionID(e.RegionID).
 			SetCreateTime(now).SetUpdateTime(now).Exec(ctx); err != nil {
 			return fmt.Errorf("resident.rate: %w", err)
