@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -48,9 +47,9 @@ func (s *Server) RateMyErrand(ctx context.Context, req *redpointv1.RateMyErrandR
 		return nil, err
 	}
 	var v apierr.Violations
-	n, err := strconv.Atoi(strings.TrimPrefix(req.GetName(), "residents/me/errands/"))
-	if err != nil || !strings.HasPrefix(req.GetName(), "residents/me/errands/") || n <= 0 {
-		v.Add("name", "格式应为 residents/me/errands/{编号}")
+	n, ok := myErrandID(req.GetName())
+	if !ok {
+		v.Add("name", myErrandFormat)
 	}
 	level, ok := levels[req.GetLevel()]
 	if !ok {

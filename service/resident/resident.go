@@ -223,9 +223,9 @@ func (s *Server) GetMyErrand(ctx context.Context, req *redpointv1.GetMyErrandReq
 	if err != nil {
 		return nil, err
 	}
-	n, err := strconv.Atoi(strings.TrimPrefix(req.GetName(), "residents/me/errands/"))
-	if err != nil || !strings.HasPrefix(req.GetName(), "residents/me/errands/") || n <= 0 {
-		return nil, apierr.InvalidField("name", "格式应为 residents/me/errands/{编号}")
+	n, ok := myErrandID(req.GetName())
+	if !ok {
+		return nil, apierr.InvalidField("name", myErrandFormat)
 	}
 	// Only the resident's own collection is searched: absent and not
 	// theirs look the same.
@@ -282,9 +282,22 @@ func (s *Server) setRating(out *redpointv1.ResidentErrand, e *ent.Errand) {
 	out.CanRate = e.Edges.Rating == nil && e.State == errand.StateCOMPLETED && e.CloseTime != nil && s.clock().Before(e.CloseTime.Add(RatingWindow))
 }
 
+// A resident's errand is named residents/me/errands/{id}.
+const (
+	myErrandsPrefix = "residents/me/errands/"
+	myErrandFormat  = "格式应为 residents/me/errands/{编号}"
+)
+
+// myErrandID parses a resident's errand name.
+func myErrandID(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, myErrandsPrefix)
+	n, err := strconv.Atoi(rest)
+	return n, ok && err == nil && n > 0
+}
+
 func view(e *ent.Errand) *redpointv1.ResidentErrand {
 	out := &redpointv1.ResidentErrand{
-		Name:                    "residents/me/errands/" + strconv.Itoa(e.ID),
+		Name:                    myErrandsPrefix + strconv.Itoa(e.ID),
 		TrackingCode:            trackingcode.Format(e.TrackingCode),
 		ErrandTypeDisplayName:   e.Edges.ErrandType.Name,
 		ServicePointDisplayName: e.Edges.ServicePoint.Name,
