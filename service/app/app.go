@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -241,81 +240,55 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterRegionServiceServer(s, dir) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterRegionServiceHandlerClient(ctx, mux, redpointv1.NewRegionServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterRegionServiceHandlerClient, redpointv1.NewRegionServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterServicePointServiceServer(s, dir) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterServicePointServiceHandlerClient(ctx, mux, redpointv1.NewServicePointServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterServicePointServiceHandlerClient, redpointv1.NewServicePointServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandTypeServiceServer(s, dir) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterErrandTypeServiceHandlerClient(ctx, mux, redpointv1.NewErrandTypeServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterErrandTypeServiceHandlerClient, redpointv1.NewErrandTypeServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterCalendarServiceServer(s, calendars) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterCalendarServiceHandlerClient(ctx, mux, redpointv1.NewCalendarServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterCalendarServiceHandlerClient, redpointv1.NewCalendarServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterUserServiceServer(s, users) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterUserServiceHandlerClient(ctx, mux, redpointv1.NewUserServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterUserServiceHandlerClient, redpointv1.NewUserServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterResidentServiceServer(s, residents) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterResidentServiceHandlerClient(ctx, mux, redpointv1.NewResidentServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterResidentServiceHandlerClient, redpointv1.NewResidentServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterReportServiceServer(s, reportServer) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterReportServiceHandlerClient(ctx, mux, redpointv1.NewReportServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterReportServiceHandlerClient, redpointv1.NewReportServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterLeaderboardServiceServer(s, board) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterLeaderboardServiceHandlerClient(ctx, mux, redpointv1.NewLeaderboardServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterLeaderboardServiceHandlerClient, redpointv1.NewLeaderboardServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterNotificationServiceServer(s, notifications) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterNotificationServiceHandlerClient(ctx, mux, redpointv1.NewNotificationServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterNotificationServiceHandlerClient, redpointv1.NewNotificationServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterJobServiceServer(s, a.Jobs.admin) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterJobServiceHandlerClient(ctx, mux, redpointv1.NewJobServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterJobServiceHandlerClient, redpointv1.NewJobServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterAuditServiceServer(s, auditLog) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterAuditServiceHandlerClient(ctx, mux, redpointv1.NewAuditServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterAuditServiceHandlerClient, redpointv1.NewAuditServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterAuthServiceServer(s, auth) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterAuthServiceHandlerClient(ctx, mux, redpointv1.NewAuthServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterAuthServiceHandlerClient, redpointv1.NewAuthServiceClient),
 		},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandServiceServer(s, errands) },
-			Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-				return redpointv1.RegisterErrandServiceHandlerClient(ctx, mux, redpointv1.NewErrandServiceClient(cc))
-			},
+			Gateway:  server.Gateway(redpointv1.RegisterErrandServiceHandlerClient, redpointv1.NewErrandServiceClient),
 		},
 	)
 	if err != nil {

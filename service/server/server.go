@@ -50,6 +50,14 @@ type Service struct {
 	Gateway  func(context.Context, *runtime.ServeMux, grpc.ClientConnInterface) error
 }
 
+// Gateway is a Service's Gateway from the generated pair: the REST
+// handlers' registration and the client they call the API through.
+func Gateway[C any](register func(context.Context, *runtime.ServeMux, C) error, client func(grpc.ClientConnInterface) C) func(context.Context, *runtime.ServeMux, grpc.ClientConnInterface) error {
+	return func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+		return register(ctx, mux, client(cc))
+	}
+}
+
 // Server is the gRPC server plus the HTTP server in front of the gateway.
 type Server struct {
 	cfg      Config
