@@ -34,16 +34,12 @@ func (w *Workloads) Workbook(ctx context.Context, q Query, title string) ([]byte
 	if err := f.SetSheetName("Sheet1", summary); err != nil {
 		return nil, err
 	}
-	total, err := w.Total(ctx, q)
-	if err != nil {
-		return nil, err
-	}
 	start := q.Start.In(calendar.Location).Format("2006-01-02")
 	end := q.End.In(calendar.Location).AddDate(0, 0, -1).Format("2006-01-02")
 	sheets := []struct {
 		name string
 		rows []Row
-	}{{summary, []Row{total}}}
+	}{{summary, nil}}
 	for _, g := range Groupings {
 		if g == ByChildRegion {
 			if _, ok := childDigits(q.Region); !ok {
@@ -52,7 +48,17 @@ func (w *Workloads) Workbook(ctx context.Context, q Query, title string) ([]byte
 		}
 		gq := q
 		gq.GroupBy = g
-		rows, err := w.Rows(ctx, gq)
+		var rows []Row
+		var err error
+		if sheets[0].rows == nil {
+			// The total comes with the first grouping: its counts are the
+			// groups' sums, as in GetWorkload.
+			var total Row
+			rows, total, err = w.RowsAndTotal(ctx, gq)
+			sheets[0].rows = []Row{total}
+		} else {
+			rows, err = w.Rows(ctx, gq)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -144,7 +144,7 @@ func (w *Workloads) rebind(query string) string {
 
 const running = "('ACCEPTED','IN_PROGRESS','FORWARDED')"
 
-// Rows computes the figures per group, and Total for the whole region.
+// Rows computes the figures per group.
 func (w *Workloads) Rows(ctx context.Context, q Query) ([]Row, error) {
 	rows, err := w.compute(ctx, q, false)
 	if err != nil {
@@ -160,15 +160,6 @@ func (w *Workloads) Rows(ctx context.Context, q Query) ([]Row, error) {
 		return rows[i].Key < rows[j].Key
 	})
 	return rows, nil
-}
-
-// Total computes the whole region's figures.
-func (w *Workloads) Total(ctx context.Context, q Query) (Row, error) {
-	rows, err := w.compute(ctx, q, true)
-	if err != nil || len(rows) == 0 {
-		return Row{}, err
-	}
-	return rows[0], nil
 }
 
 // RowsAndTotal computes the groups and the total together: the total's
