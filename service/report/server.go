@@ -353,16 +353,30 @@ func (s *Server) ListReportSnapshots(ctx context.Context, req *redpointv1.ListRe
 	return resp, nil
 }
 
+// snapshotSizes reads the files' sizes in one query, without the files.
 func (w *Workloads) snapshotSizes(ctx context.Context, rows []*ent.ReportSnapshot) (map[int]int64, error) {
 	out := map[int]int64{}
-	for _, r := range rows {
-		full, err := w.ent.ReportSnapshot.Get(ctx, r.ID)
-		if err != nil {
+	if len(rows) == 0 {
+		return out, nil
+	}
+	ids := make([]any, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	rs, err := w.db.QueryContext(ctx, w.rebind("SELECT id, length(content) FROM report_snapshots WHERE id IN (?"+strings.Repeat(", ?", len(ids)-1)+")"), ids...)
+	if err != nil {
+		return nil, fmt.Errorf("report.snapshotSizes: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id int
+		var n int64
+		if err := rs.Scan(&id, &n); err != nil {
 			return nil, fmt.Errorf("report.snapshotSizes: %w", err)
 		}
-		out[r.ID] = int64(len(full.Content))
+		out[id] = n
 	}
-	return out, nil
+	return out, rs.Err()
 }
 
 // DownloadReportSnapshot returns a stored report's file.
