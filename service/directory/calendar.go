@@ -24,7 +24,7 @@ type CalendarServer struct {
 
 // DueRecomputer moves open errands' due times onto a changed calendar.
 type DueRecomputer interface {
-	RecomputeDue(ctx context.Context, from time.Time) (int, error)
+	RecomputeDue(ctx context.Context, cal *calendar.Calendar, from time.Time) (int, error)
 }
 
 var _ redpointv1.CalendarServiceServer = (*CalendarServer)(nil)
@@ -125,12 +125,13 @@ func (s *CalendarServer) LoadCalendarYear(ctx context.Context, req *redpointv1.L
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("directory.LoadCalendarYear: %w", err)
 	}
-	if _, err := s.cache.Reload(ctx); err != nil {
+	cal, err := s.cache.Reload(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if s.Due != nil {
 		start := time.Date(int(req.GetYear()), 1, 1, 0, 0, 0, 0, calendar.Location)
-		if _, err := s.Due.RecomputeDue(ctx, start); err != nil {
+		if _, err := s.Due.RecomputeDue(ctx, cal, start); err != nil {
 			return nil, err
 		}
 	}

@@ -33,16 +33,12 @@ func dueFromHistory(cal *calendar.Calendar, e *ent.Errand, limit int, events []*
 	return due
 }
 
-// RecomputeDue recomputes, on the current holiday calendar, the due time
+// RecomputeDue recomputes, on cal (the calendar just loaded), the due time
 // of every open errand due on or after from — after an admin loaded a new
 // year's holidays. A changed errand gets a new version and change number,
 // a history entry and an errand.updated outbox event, so its SLA timers
 // re-arm and phones re-sync. It returns how many changed.
-func (s *Server) RecomputeDue(ctx context.Context, from time.Time) (int, error) {
-	cal, err := s.calendar.Reload(ctx)
-	if err != nil {
-		return 0, err
-	}
+func (s *Server) RecomputeDue(ctx context.Context, cal *calendar.Calendar, from time.Time) (int, error) {
 	open, err := s.db.Errand.Query().Where(errand.StateNotIn(errand.StateCOMPLETED, errand.StateCANCELLED), errand.DueTimeGTE(from.UTC())).
 		WithErrandType().WithEvents(func(q *ent.ErrandEventQuery) { q.Order(ent.Asc(errandevent.FieldID)) }).All(ctx)
 	if err != nil {
