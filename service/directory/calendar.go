@@ -11,6 +11,7 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/store"
 )
 
 // CalendarServer implements CalendarService over the calendar_days table.
@@ -106,23 +107,17 @@ func (s *CalendarServer) LoadCalendarYear(ctx context.Context, req *redpointv1.L
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	tx, err := s.db.Tx(ctx)
+	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+		if _, err := tx.CalendarDay.Delete().Where(inYear(req.GetYear())...).Exec(ctx); err != nil {
+			return err
+		}
+		builders := make([]*ent.CalendarDayCreate, len(days))
+		for i, d := range days {
+			builders[i] = tx.CalendarDay.Create().SetID(d.date).SetKind(d.kind).SetName(d.name)
+		}
+		return tx.CalendarDay.CreateBulk(builders...).Exec(ctx)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("directory.LoadCalendarYear: %w", err)
-	}
-	if _, err := tx.CalendarDay.Delete().Where(inYear(req.GetYear())...).Exec(ctx); err != nil {
-		_ = tx.Rollback()
-		return nil, fmt.Errorf("directory.LoadCalendarYear: %w", err)
-	}
-	builders := make([]*ent.CalendarDayCreate, len(days))
-	for i, d := range days {
-		builders[i] = tx.CalendarDay.Create().SetID(d.date).SetKind(d.kind).SetName(d.name)
-	}
-	if err := tx.CalendarDay.CreateBulk(builders...).Exec(ctx); err != nil {
-		_ = tx.Rollback()
-		return nil, fmt.Errorf("directory.LoadCalendarYear: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("directory.LoadCalendarYear: %w", err)
 	}
 	cal, err := s.cache.Reload(ctx)
