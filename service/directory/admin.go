@@ -16,6 +16,7 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
+	errandsvc "github.com/changzhi/redpoint/service/errand"
 	"github.com/changzhi/redpoint/service/regioncode"
 	"github.com/changzhi/redpoint/service/resname"
 )
@@ -155,7 +156,7 @@ func (s *Server) CreateErrandType(ctx context.Context, req *redpointv1.CreateErr
 	if d := in.GetTimeLimitDays(); d < 1 || d > 365 {
 		v.Add("errand_type.time_limit_days", "办结时限应为 1–365 个工作日")
 	}
-	materials := checkMaterials(&v, "errand_type.required_materials", in.GetRequiredMaterials())
+	materials := errandsvc.CheckMaterials(&v, "errand_type.required_materials", in.GetRequiredMaterials())
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -196,7 +197,7 @@ func (s *Server) UpdateErrandType(ctx context.Context, req *redpointv1.UpdateErr
 				v.Add("errand_type.time_limit_days", "办结时限应为 1–365 个工作日")
 			}
 		case "required_materials":
-			materials = checkMaterials(&v, "errand_type.required_materials", in.GetRequiredMaterials())
+			materials = errandsvc.CheckMaterials(&v, "errand_type.required_materials", in.GetRequiredMaterials())
 		case "active":
 		default:
 			v.Add("update_mask", "不能修改字段 "+path)
@@ -240,21 +241,4 @@ func (s *Server) UpdateErrandType(ctx context.Context, req *redpointv1.UpdateErr
 		return nil, fmt.Errorf("directory.UpdateErrandType: %w", err)
 	}
 	return ErrandTypeProto(updated), nil
-}
-
-func checkMaterials(v *apierr.Violations, field string, in []string) []string {
-	out := make([]string, 0, len(in))
-	if len(in) > 50 {
-		v.Add(field, "材料不能超过 50 项")
-		return out
-	}
-	for _, m := range in {
-		m = strings.TrimSpace(m)
-		if m == "" || utf8.RuneCountInString(m) > 100 {
-			v.Add(field, "每项材料应为 1–100 个字")
-			return out
-		}
-		out = append(out, m)
-	}
-	return out
 }

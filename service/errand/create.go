@@ -106,7 +106,7 @@ func (s *Server) validateCreate(ctx context.Context, e *redpointv1.Errand) (*new
 	if utf8.RuneCountInString(in.desc) > maxText {
 		v.Add(fieldErrandPfx+"description", fmt.Sprintf("不能超过 %d 个字", maxText))
 	}
-	in.materials = checkMaterials(&v, fieldErrandPfx+"materials", e.GetMaterials())
+	in.materials = CheckMaterials(&v, fieldErrandPfx+"materials", e.GetMaterials())
 	ch, ok := channelFromProto(e.GetChannel())
 	if !ok {
 		v.Add(fieldErrandPfx+"channel", "受理渠道无效")
@@ -147,7 +147,9 @@ func checkPhone(v *apierr.Violations, field, phone string) {
 	}
 }
 
-func checkMaterials(v *apierr.Violations, field string, in []string) []string {
+// CheckMaterials trims a list of materials (an errand's, or the catalog's
+// required ones) and checks it: at most 50, each 1–100 characters.
+func CheckMaterials(v *apierr.Violations, field string, in []string) []string {
 	if len(in) > maxMaterials {
 		v.Add(field, fmt.Sprintf("材料不能超过 %d 项", maxMaterials))
 		return nil

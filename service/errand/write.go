@@ -174,7 +174,7 @@ func (s *Server) ForwardErrand(ctx context.Context, req *redpointv1.ForwardErran
 // RequestErrandMaterials asks for missing materials and pauses the SLA clock.
 func (s *Server) RequestErrandMaterials(ctx context.Context, req *redpointv1.RequestErrandMaterialsRequest) (*redpointv1.Errand, error) {
 	var v apierr.Violations
-	missing := checkMaterials(&v, "missing_materials", req.GetMissingMaterials())
+	missing := CheckMaterials(&v, "missing_materials", req.GetMissingMaterials())
 	if len(req.GetMissingMaterials()) == 0 {
 		v.Add("missing_materials", "请列出缺少的材料")
 	}
@@ -271,7 +271,7 @@ func (s *Server) UpdateErrand(ctx context.Context, req *redpointv1.UpdateErrandR
 				v.Add("errand.description", fmt.Sprintf("不能超过 %d 个字", maxText))
 			}
 		case "materials":
-			materials = checkMaterials(&v, "errand.materials", in.GetMaterials())
+			materials = CheckMaterials(&v, "errand.materials", in.GetMaterials())
 		case "resident_name":
 			name = strings.TrimSpace(in.GetResidentName())
 			checkName(&v, "errand.resident_name", name)
