@@ -7,6 +7,7 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/resname"
 )
 
 var roleProto = map[string]redpointv1.Role{
@@ -27,7 +28,7 @@ func UserProto(u *ent.User) *redpointv1.User {
 		Active:      u.Active,
 		CreateTime:  timestamppb.New(u.CreateTime),
 		UpdateTime:  timestamppb.New(u.UpdateTime),
-		Etag:        `"` + strconv.FormatInt(u.Version, 10) + `"`,
+		Etag:        resname.Etag(u.Version),
 	}
 	if u.ServicePointID != nil {
 		p.ServicePoint = "servicePoints/" + strconv.Itoa(*u.ServicePointID)

@@ -3,7 +3,6 @@ package access
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -296,7 +295,7 @@ func (s *UserServer) UpdateUser(ctx context.Context, req *redpointv1.UpdateUserR
 	if err != nil {
 		return nil, err
 	}
-	if etag := in.GetEtag(); etag != "" && etag != `"`+strconv.FormatInt(u.Version, 10)+`"` {
+	if err := resname.CheckEtag(in.GetEtag(), u.Version); err != nil {
 		return nil, apierr.ErrEtagMismatch
 	}
 	upd := s.db.User.UpdateOneID(u.ID).Where(user.Version(u.Version)).SetVersion(u.Version + 1)

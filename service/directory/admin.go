@@ -117,7 +117,7 @@ func (s *Server) UpdateServicePoint(ctx context.Context, req *redpointv1.UpdateS
 	if !p.Covers(regioncode.Code(sp.RegionID)) {
 		return nil, ErrPointOutOfScope
 	}
-	if etag := in.GetEtag(); etag != "" && etag != Etag(sp.Version) {
+	if err := resname.CheckEtag(in.GetEtag(), sp.Version); err != nil {
 		return nil, apierr.ErrEtagMismatch
 	}
 	u := s.db.ServicePoint.UpdateOneID(id).Where(servicepoint.Version(sp.Version)).SetVersion(sp.Version + 1)
@@ -213,7 +213,7 @@ func (s *Server) UpdateErrandType(ctx context.Context, req *redpointv1.UpdateErr
 	if err != nil {
 		return nil, fmt.Errorf("directory.UpdateErrandType: %w", err)
 	}
-	if etag := in.GetEtag(); etag != "" && etag != Etag(et.Version) {
+	if err := resname.CheckEtag(in.GetEtag(), et.Version); err != nil {
 		return nil, apierr.ErrEtagMismatch
 	}
 	u := s.db.ErrandType.UpdateOneID(code).Where(errandtype.Version(et.Version)).SetVersion(et.Version + 1)

@@ -240,16 +240,13 @@ func servicePointProto(sp *ent.ServicePoint, agents int) *redpointv1.ServicePoin
 		AgentCount:  int32(agents),
 		CreateTime:  timestamppb.New(sp.CreateTime),
 		UpdateTime:  timestamppb.New(sp.UpdateTime),
-		Etag:        Etag(sp.Version),
+		Etag:        resname.Etag(sp.Version),
 	}
 	if sp.Edges.Region != nil {
 		p.RegionDisplayName = sp.Edges.Region.Name
 	}
 	return p
 }
-
-// Etag formats a row version as the etag clients send back.
-func Etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
 var errErrandTypeNotFound = apierr.ErrNotFound.WithMessage("未找到该事项")
 
@@ -314,6 +311,6 @@ func ErrandTypeProto(et *ent.ErrandType) *redpointv1.ErrandType {
 		Active:            et.Active,
 		CreateTime:        timestamppb.New(et.CreateTime),
 		UpdateTime:        timestamppb.New(et.UpdateTime),
-		Etag:              Etag(et.Version),
+		Etag:              resname.Etag(et.Version),
 	}
 }

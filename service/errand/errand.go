@@ -173,17 +173,6 @@ func (s *Server) load(ctx context.Context, db *ent.Client, p access.Principal, f
 	return e, nil
 }
 
-// Etag formats a version as the etag clients send back.
-func Etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
-
-// checkEtag compares a client's etag, when given, with the stored version.
-func checkEtag(etag string, version int64) error {
-	if etag != "" && etag != Etag(version) {
-		return apierr.ErrEtagMismatch
-	}
-	return nil
-}
-
 // view renders e for p: names resolved, SLA flags computed, personal data
 // masked unless full.
 //
@@ -240,7 +229,7 @@ func (s *Server) view(ctx context.Context, db *ent.Client, e *ent.Errand, cal *c
 		SlaPaused:               e.PauseTime != nil,
 		CreateTime:              timestamppb.New(e.CreateTime),
 		UpdateTime:              timestamppb.New(e.UpdateTime),
-		Etag:                    Etag(e.Version),
+		Etag:                    resname.Etag(e.Version),
 	}
 	if e.CloseTime != nil {
 		out.CloseTime = timestamppb.New(*e.CloseTime)

@@ -53,7 +53,7 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 		if err != nil {
 			return nil, err
 		}
-		if err := checkEtag(etag, e.Version); err != nil {
+		if err := resname.CheckEtag(etag, e.Version); err != nil {
 			return nil, err
 		}
 		next, err := to(e.State)
