@@ -184,7 +184,7 @@ func (w *Workloads) RowsAndTotal(ctx context.Context, q Query) ([]Row, Row, erro
 		t.OpenFollowUps += r.OpenFollowUps
 		t.Escalations += r.Escalations
 	}
-	pct, err := w.compute(ctx, q, true, true)
+	pct, err := w.compute(ctx, q, true)
 	if err != nil {
 		return nil, Row{}, err
 	}
@@ -194,10 +194,9 @@ func (w *Workloads) RowsAndTotal(ctx context.Context, q Query) ([]Row, Row, erro
 	return rows, t, nil
 }
 
-// compute runs the five aggregations; with onlyPercentiles, just the
+// compute runs the five aggregations per group; for the total, just the
 // percentile one (a total's counts are the sums of its groups' counts).
-func (w *Workloads) compute(ctx context.Context, q Query, total bool, onlyPercentiles ...bool) ([]Row, error) {
-	skipCounts := len(onlyPercentiles) > 0 && onlyPercentiles[0]
+func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, error) {
 	g, err := w.groupExpr(q, total)
 	if err != nil {
 		return nil, err
@@ -214,22 +213,21 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool, onlyPercen
 	if total {
 		get("")
 	}
-	run := func(query string, args []any, scan func(key string, rs *sql.Rows) error) error {
+	run := func(query string, args []any, scan func(rs *sql.Rows) error) error {
 		rs, err := w.db.QueryContext(ctx, w.rebind(query), args...)
 		if err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 		defer rs.Close()
 		for rs.Next() {
-			var key string
-			if err := scan(key, rs); err != nil {
+			if err := scan(rs); err != nil {
 				return fmt.Errorf("report: %w", err)
 			}
 		}
 		return rs.Err()
 	}
 	// Counts from the errands themselves.
-	if !skipCounts {
+	if !total {
 		err = run(`SELECT `+g+` AS g,
 		SUM(CASE WHEN e.accept_time >= ? AND e.accept_time < ? THEN 1 ELSE 0 END),
 		SUM(CASE WHEN e.state = 'COMPLETED' AND e.close_time >= ? AND e.close_time < ? THEN 1 ELSE 0 END),
@@ -242,7 +240,7 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool, onlyPercen
 		  AND (e.accept_time >= ? OR e.close_time >= ? OR e.state IN ('ACCEPTED','IN_PROGRESS','FORWARDED','NEEDS_MATERIALS'))
 		GROUP BY g`,
 			[]any{start, end, start, end, start, end, now, lo, hi, start, start},
-			func(_ string, rs *sql.Rows) error {
+			func(rs *sql.Rows) error {
 				var k string
 				var r Row
 				if err := rs.Scan(&k, &r.Received, &r.Completed, &r.CompletedLate, &r.InProgress, &r.NeedsMaterials, &r.Overdue); err != nil {
@@ -271,7 +269,7 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool, onlyPercen
 		        AND e.close_time >= ? AND e.close_time < ? AND e.working_days IS NOT NULL) t
 		GROUP BY g`,
 		[]any{lo, hi, start, end},
-		func(_ string, rs *sql.Rows) error {
+		func(rs *sql.Rows) error {
 			var k string
 			var med, p90 sql.NullFloat64
 			if err := rs.Scan(&k, &med, &p90); err != nil {
@@ -284,7 +282,7 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool, onlyPercen
 	if err != nil {
 		return nil, err
 	}
-	if skipCounts {
+	if total {
 		out := make([]Row, 0, len(byKey))
 		for _, r := range byKey {
 			out = append(out, *r)
@@ -299,7 +297,7 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool, onlyPercen
 		WHERE e.region_id >= ? AND e.region_id <= ? AND r.create_time >= ? AND r.create_time < ?
 		GROUP BY g`,
 		[]any{lo, hi, start, end},
-		func(_ string, rs *sql.Rows) error {
+		func(rs *sql.Rows) error {
 			var k string
 			var n, good, bad int
 			if err := rs.Scan(&k, &n, &good, &bad); err != nil {
@@ -318,7 +316,7 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool, onlyPercen
 		WHERE e.region_id >= ? AND e.region_id <= ? AND f.state = 'OPEN'
 		GROUP BY g`,
 		[]any{lo, hi},
-		func(_ string, rs *sql.Rows) error {
+		func(rs *sql.Rows) error {
 			var k string
 			var n int
 			if err := rs.Scan(&k, &n); err != nil {
@@ -336,7 +334,7 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool, onlyPercen
 		WHERE e.region_id >= ? AND e.region_id <= ? AND n.kind = 'ESCALATION' AND n.create_time >= ? AND n.create_time < ?
 		GROUP BY g`,
 		[]any{lo, hi, start, end},
-		func(_ string, rs *sql.Rows) error {
+		func(rs *sql.Rows) error {
 			var k string
 			var n int
 			if err := rs.Scan(&k, &n); err != nil {
