@@ -61,7 +61,7 @@ func (s *Server) create(ctx context.Context, req *redpointv1.CreateErrandRequest
 	if err != nil {
 		return nil, false, err
 	}
-	replayed, err := s.idem.Do(ctx, methodCreate, p.UserID, req.GetRequestId(), hashed, out,
+	replayed, err := s.idem.DoAfterReplay(ctx, methodCreate, p.UserID, req.GetRequestId(), hashed, out,
 		func(ctx context.Context, tx *ent.Tx) (proto.Message, error) { return s.insert(ctx, tx, p, in, cal) })
 	if err != nil {
 		return nil, false, err

@@ -65,6 +65,18 @@ func ValidRequestID(id string) bool {
 // from a reuse.
 func (k *Keeper) Do(ctx context.Context, method string, callerID int, requestID string, req proto.Message, out proto.Message,
 	write func(ctx context.Context, tx *ent.Tx) (proto.Message, error)) (replayed bool, err error) {
+	return k.do(ctx, method, callerID, requestID, req, out, write, false)
+}
+
+// DoAfterReplay is Do for a caller that has just called Replay and found
+// nothing: the key is claimed at once, without looking it up again.
+func (k *Keeper) DoAfterReplay(ctx context.Context, method string, callerID int, requestID string, req proto.Message, out proto.Message,
+	write func(ctx context.Context, tx *ent.Tx) (proto.Message, error)) (replayed bool, err error) {
+	return k.do(ctx, method, callerID, requestID, req, out, write, true)
+}
+
+func (k *Keeper) do(ctx context.Context, method string, callerID int, requestID string, req proto.Message, out proto.Message,
+	write func(ctx context.Context, tx *ent.Tx) (proto.Message, error), lookedUp bool) (replayed bool, err error) {
 	if requestID == "" {
 		return false, store.WithTx(ctx, k.db, func(tx *ent.Tx) error {
 			resp, err := write(ctx, tx)
@@ -78,14 +90,16 @@ func (k *Keeper) Do(ctx context.Context, method string, callerID int, requestID 
 	if !ValidRequestID(requestID) {
 		return false, apierr.InvalidField("request_id", "请求编号应为 1–64 位字母、数字或连字符")
 	}
-	key := method + ":" + strconv.Itoa(callerID) + ":" + requestID
+	key := requestKey(method, callerID, requestID)
 	hash, err := requestHash(req)
 	if err != nil {
 		return false, err
 	}
 	for attempt := 0; ; attempt++ {
-		if found, err := k.lookup(ctx, key, hash, out); found || err != nil {
-			return found, err
+		if attempt > 0 || !lookedUp {
+			if found, err := k.lookup(ctx, key, hash, out); found || err != nil {
+				return found, err
+			}
 		}
 		err := store.WithTx(ctx, k.db, func(tx *ent.Tx) error {
 			// Claim the key first: a concurrent call with the same key
@@ -163,7 +177,11 @@ func (k *Keeper) Replay(ctx context.Context, method string, callerID int, reques
 	if err != nil {
 		return false, err
 	}
-	return k.lookup(ctx, method+":"+strconv.Itoa(callerID)+":"+requestID, hash, out)
+	return k.lookup(ctx, requestKey(method, callerID, requestID), hash, out)
+}
+
+func requestKey(method string, callerID int, requestID string) string {
+	return method + ":" + strconv.Itoa(callerID) + ":" + requestID
 }
 
 // Purge deletes keys older than Retention.
