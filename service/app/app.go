@@ -12,10 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -312,24 +310,14 @@ func (c Config) authKey() ([]byte, error) {
 		if !c.Embedded() {
 			return nil, errors.New("REDPOINT_AUTH_KEY: required with REDPOINT_DATABASE_URL")
 		}
-		path := filepath.Join(c.DataDir, "auth.key")
-		b, err := os.ReadFile(path)
-		if errors.Is(err, os.ErrNotExist) {
+		var err error
+		raw, err = pii.LoadOrCreateSecretFile(filepath.Join(c.DataDir, "auth.key"), func() string {
 			key := make([]byte, 32)
-			if _, err := rand.Read(key); err != nil {
-				return nil, err
-			}
-			raw = base64.StdEncoding.EncodeToString(key)
-			if err := os.MkdirAll(c.DataDir, 0o750); err != nil {
-				return nil, fmt.Errorf("REDPOINT_DATA_DIR: %w", err)
-			}
-			if err := os.WriteFile(path, []byte(raw+"\n"), 0o600); err != nil {
-				return nil, fmt.Errorf("REDPOINT_DATA_DIR: %w", err)
-			}
-		} else if err != nil {
+			_, _ = rand.Read(key)
+			return base64.StdEncoding.EncodeToString(key)
+		})
+		if err != nil {
 			return nil, fmt.Errorf("REDPOINT_DATA_DIR: %w", err)
-		} else {
-			raw = strings.TrimSpace(string(b))
 		}
 	}
 	key, err := base64.StdEncoding.DecodeString(raw)

@@ -90,29 +90,40 @@ func randomKey() string {
 // LoadOrCreateKeyFile reads the keyring from path, creating it with fresh
 // keys (mode 0600) on first start. This is the embedded mode's key store.
 func LoadOrCreateKeyFile(path string) (*Keyring, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("pii: key file: %w", err)
-		}
-		s := NewKeyringString()
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("pii: key file: %w", err)
-		}
-		if _, err := f.WriteString(s + "\n"); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("pii: key file: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return nil, fmt.Errorf("pii: key file: %w", err)
-		}
-		return ParseKeyring(s)
-	}
+	s, err := LoadOrCreateSecretFile(path, NewKeyringString)
 	if err != nil {
-		return nil, fmt.Errorf("pii: key file: %w", err)
+		return nil, err
 	}
-	return ParseKeyring(string(b))
+	return ParseKeyring(s)
+}
+
+// LoadOrCreateSecretFile reads a secret from path, or on first start
+// writes fresh() there (mode 0600, never over an existing file) and
+// returns it: the embedded mode's keyring and token-signing key.
+func LoadOrCreateSecretFile(path string, fresh func() string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("pii: key file: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return "", fmt.Errorf("pii: key file: %w", err)
+	}
+	s := fresh()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("pii: key file: %w", err)
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("pii: key file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("pii: key file: %w", err)
+	}
+	return s, nil
 }
 
 // Encrypt seals plaintext with the current key: "keyid:base64(nonce|ciphertext)".
