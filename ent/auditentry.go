@@ -17,8 +17,10 @@ type AuditEntry struct {
 	config `json:"-"`
 	// ID of the ent.
 	ID int `json:"id,omitempty"`
-	// ActorUserID holds the value of the "actor_user_id" field.
+	// the staff member who acted
 	ActorUserID *int `json:"actor_user_id,omitempty"`
+	// the resident who acted, in the mini-program
+	ActorResidentID *int `json:"actor_resident_id,omitempty"`
 	// ActorRole holds the value of the "actor_role" field.
 	ActorRole string `json:"actor_role,omitempty"`
 	// the RPC's full method name
@@ -43,7 +45,7 @@ func (*AuditEntry) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case auditentry.FieldUnmaskedRead:
 			values[i] = new(sql.NullBool)
-		case auditentry.FieldID, auditentry.FieldActorUserID:
+		case auditentry.FieldID, auditentry.FieldActorUserID, auditentry.FieldActorResidentID:
 			values[i] = new(sql.NullInt64)
 		case auditentry.FieldActorRole, auditentry.FieldAction, auditentry.FieldResource, auditentry.FieldRegionID, auditentry.FieldClientIP:
 			values[i] = new(sql.NullString)
@@ -76,6 +78,13 @@ func (_m *AuditEntry) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ActorUserID = new(int)
 				*_m.ActorUserID = int(value.Int64)
+			}
+		case auditentry.FieldActorResidentID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field actor_resident_id", values[i])
+			} else if value.Valid {
+				_m.ActorResidentID = new(int)
+				*_m.ActorResidentID = int(value.Int64)
 			}
 		case auditentry.FieldActorRole:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -157,6 +166,11 @@ func (_m *AuditEntry) String() string {
 	builder.WriteString(fmt.Sprintf("id=%v, ", _m.ID))
 	if v := _m.ActorUserID; v != nil {
 		builder.WriteString("actor_user_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ActorResidentID; v != nil {
+		builder.WriteString("actor_resident_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteString(", ")

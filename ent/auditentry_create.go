@@ -36,6 +36,20 @@ func (_c *AuditEntryCreate) SetNillableActorUserID(v *int) *AuditEntryCreate {
 	return _c
 }
 
+// SetActorResidentID sets the "actor_resident_id" field.
+func (_c *AuditEntryCreate) SetActorResidentID(v int) *AuditEntryCreate {
+	_c.mutation.SetActorResidentID(v)
+	return _c
+}
+
+// SetNillableActorResidentID sets the "actor_resident_id" field if the given value is not nil.
+func (_c *AuditEntryCreate) SetNillableActorResidentID(v *int) *AuditEntryCreate {
+	if v != nil {
+		_c.SetActorResidentID(*v)
+	}
+	return _c
+}
+
 // SetActorRole sets the "actor_role" field.
 func (_c *AuditEntryCreate) SetActorRole(v string) *AuditEntryCreate {
 	_c.mutation.SetActorRole(v)
@@ -266,6 +280,10 @@ func (_c *AuditEntryCreate) createSpec() (*AuditEntry, *sqlgraph.CreateSpec) {
 		_spec.SetField(auditentry.FieldActorUserID, field.TypeInt, value)
 		_node.ActorUserID = &value
 	}
+	if value, ok := _c.mutation.ActorResidentID(); ok {
+		_spec.SetField(auditentry.FieldActorResidentID, field.TypeInt, value)
+		_node.ActorResidentID = &value
+	}
 	if value, ok := _c.mutation.ActorRole(); ok {
 		_spec.SetField(auditentry.FieldActorRole, field.TypeString, value)
 		_node.ActorRole = value
@@ -367,6 +385,30 @@ func (u *AuditEntryUpsert) AddActorUserID(v int) *AuditEntryUpsert {
 // ClearActorUserID clears the value of the "actor_user_id" field.
 func (u *AuditEntryUpsert) ClearActorUserID() *AuditEntryUpsert {
 	u.SetNull(auditentry.FieldActorUserID)
+	return u
+}
+
+// SetActorResidentID sets the "actor_resident_id" field.
+func (u *AuditEntryUpsert) SetActorResidentID(v int) *AuditEntryUpsert {
+	u.Set(auditentry.FieldActorResidentID, v)
+	return u
+}
+
+// UpdateActorResidentID sets the "actor_resident_id" field to the value that was provided on create.
+func (u *AuditEntryUpsert) UpdateActorResidentID() *AuditEntryUpsert {
+	u.SetExcluded(auditentry.FieldActorResidentID)
+	return u
+}
+
+// AddActorResidentID adds v to the "actor_resident_id" field.
+func (u *AuditEntryUpsert) AddActorResidentID(v int) *AuditEntryUpsert {
+	u.Add(auditentry.FieldActorResidentID, v)
+	return u
+}
+
+// ClearActorResidentID clears the value of the "actor_resident_id" field.
+func (u *AuditEntryUpsert) ClearActorResidentID() *AuditEntryUpsert {
+	u.SetNull(auditentry.FieldActorResidentID)
 	return u
 }
 
@@ -512,6 +554,34 @@ func (u *AuditEntryUpsertOne) UpdateActorUserID() *AuditEntryUpsertOne {
 func (u *AuditEntryUpsertOne) ClearActorUserID() *AuditEntryUpsertOne {
 	return u.Update(func(s *AuditEntryUpsert) {
 		s.ClearActorUserID()
+	})
+}
+
+// SetActorResidentID sets the "actor_resident_id" field.
+func (u *AuditEntryUpsertOne) SetActorResidentID(v int) *AuditEntryUpsertOne {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.SetActorResidentID(v)
+	})
+}
+
+// AddActorResidentID adds v to the "actor_resident_id" field.
+func (u *AuditEntryUpsertOne) AddActorResidentID(v int) *AuditEntryUpsertOne {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.AddActorResidentID(v)
+	})
+}
+
+// UpdateActorResidentID sets the "actor_resident_id" field to the value that was provided on create.
+func (u *AuditEntryUpsertOne) UpdateActorResidentID() *AuditEntryUpsertOne {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.UpdateActorResidentID()
+	})
+}
+
+// ClearActorResidentID clears the value of the "actor_resident_id" field.
+func (u *AuditEntryUpsertOne) ClearActorResidentID() *AuditEntryUpsertOne {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.ClearActorResidentID()
 	})
 }
 
@@ -835,6 +905,34 @@ func (u *AuditEntryUpsertBulk) UpdateActorUserID() *AuditEntryUpsertBulk {
 func (u *AuditEntryUpsertBulk) ClearActorUserID() *AuditEntryUpsertBulk {
 	return u.Update(func(s *AuditEntryUpsert) {
 		s.ClearActorUserID()
+	})
+}
+
+// SetActorResidentID sets the "actor_resident_id" field.
+func (u *AuditEntryUpsertBulk) SetActorResidentID(v int) *AuditEntryUpsertBulk {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.SetActorResidentID(v)
+	})
+}
+
+// AddActorResidentID adds v to the "actor_resident_id" field.
+func (u *AuditEntryUpsertBulk) AddActorResidentID(v int) *AuditEntryUpsertBulk {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.AddActorResidentID(v)
+	})
+}
+
+// UpdateActorResidentID sets the "actor_resident_id" field to the value that was provided on create.
+func (u *AuditEntryUpsertBulk) UpdateActorResidentID() *AuditEntryUpsertBulk {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.UpdateActorResidentID()
+	})
+}
+
+// ClearActorResidentID clears the value of the "actor_resident_id" field.
+func (u *AuditEntryUpsertBulk) ClearActorResidentID() *AuditEntryUpsertBulk {
+	return u.Update(func(s *AuditEntryUpsert) {
+		s.ClearActorResidentID()
 	})
 }
 

@@ -55,6 +55,33 @@ func (_u *AuditEntryUpdate) ClearActorUserID() *AuditEntryUpdate {
 	return _u
 }
 
+// SetActorResidentID sets the "actor_resident_id" field.
+func (_u *AuditEntryUpdate) SetActorResidentID(v int) *AuditEntryUpdate {
+	_u.mutation.ResetActorResidentID()
+	_u.mutation.SetActorResidentID(v)
+	return _u
+}
+
+// SetNillableActorResidentID sets the "actor_resident_id" field if the given value is not nil.
+func (_u *AuditEntryUpdate) SetNillableActorResidentID(v *int) *AuditEntryUpdate {
+	if v != nil {
+		_u.SetActorResidentID(*v)
+	}
+	return _u
+}
+
+// AddActorResidentID adds value to the "actor_resident_id" field.
+func (_u *AuditEntryUpdate) AddActorResidentID(v int) *AuditEntryUpdate {
+	_u.mutation.AddActorResidentID(v)
+	return _u
+}
+
+// ClearActorResidentID clears the value of the "actor_resident_id" field.
+func (_u *AuditEntryUpdate) ClearActorResidentID() *AuditEntryUpdate {
+	_u.mutation.ClearActorResidentID()
+	return _u
+}
+
 // SetActorRole sets the "actor_role" field.
 func (_u *AuditEntryUpdate) SetActorRole(v string) *AuditEntryUpdate {
 	_u.mutation.SetActorRole(v)
@@ -228,6 +255,15 @@ func (_u *AuditEntryUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if _u.mutation.ActorUserIDCleared() {
 		_spec.ClearField(auditentry.FieldActorUserID, field.TypeInt)
 	}
+	if value, ok := _u.mutation.ActorResidentID(); ok {
+		_spec.SetField(auditentry.FieldActorResidentID, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedActorResidentID(); ok {
+		_spec.AddField(auditentry.FieldActorResidentID, field.TypeInt, value)
+	}
+	if _u.mutation.ActorResidentIDCleared() {
+		_spec.ClearField(auditentry.FieldActorResidentID, field.TypeInt)
+	}
 	if value, ok := _u.mutation.ActorRole(); ok {
 		_spec.SetField(auditentry.FieldActorRole, field.TypeString, value)
 	}
@@ -292,6 +328,33 @@ func (_u *AuditEntryUpdateOne) AddActorUserID(v int) *AuditEntryUpdateOne {
 // ClearActorUserID clears the value of the "actor_user_id" field.
 func (_u *AuditEntryUpdateOne) ClearActorUserID() *AuditEntryUpdateOne {
 	_u.mutation.ClearActorUserID()
+	return _u
+}
+
+// SetActorResidentID sets the "actor_resident_id" field.
+func (_u *AuditEntryUpdateOne) SetActorResidentID(v int) *AuditEntryUpdateOne {
+	_u.mutation.ResetActorResidentID()
+	_u.mutation.SetActorResidentID(v)
+	return _u
+}
+
+// SetNillableActorResidentID sets the "actor_resident_id" field if the given value is not nil.
+func (_u *AuditEntryUpdateOne) SetNillableActorResidentID(v *int) *AuditEntryUpdateOne {
+	if v != nil {
+		_u.SetActorResidentID(*v)
+	}
+	return _u
+}
+
+// AddActorResidentID adds value to the "actor_resident_id" field.
+func (_u *AuditEntryUpdateOne) AddActorResidentID(v int) *AuditEntryUpdateOne {
+	_u.mutation.AddActorResidentID(v)
+	return _u
+}
+
+// ClearActorResidentID clears the value of the "actor_resident_id" field.
+func (_u *AuditEntryUpdateOne) ClearActorResidentID() *AuditEntryUpdateOne {
+	_u.mutation.ClearActorResidentID()
 	return _u
 }
 
@@ -497,6 +560,15 @@ func (_u *AuditEntryUpdateOne) sqlSave(ctx context.Context) (_node *AuditEntry, 
 	}
 	if _u.mutation.ActorUserIDCleared() {
 		_spec.ClearField(auditentry.FieldActorUserID, field.TypeInt)
+	}
+	if value, ok := _u.mutation.ActorResidentID(); ok {
+		_spec.SetField(auditentry.FieldActorResidentID, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedActorResidentID(); ok {
+		_spec.AddField(auditentry.FieldActorResidentID, field.TypeInt, value)
+	}
+	if _u.mutation.ActorResidentIDCleared() {
+		_spec.ClearField(auditentry.FieldActorResidentID, field.TypeInt)
 	}
 	if value, ok := _u.mutation.ActorRole(); ok {
 		_spec.SetField(auditentry.FieldActorRole, field.TypeString, value)

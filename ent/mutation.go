@@ -64,22 +64,24 @@ const (
 // AuditEntryMutation represents an operation that mutates the AuditEntry nodes in the graph.
 type AuditEntryMutation struct {
 	config
-	op               Op
-	typ              string
-	id               *int
-	actor_user_id    *int
-	addactor_user_id *int
-	actor_role       *string
-	action           *string
-	resource         *string
-	region_id        *string
-	client_ip        *string
-	unmasked_read    *bool
-	create_time      *time.Time
-	clearedFields    map[string]struct{}
-	done             bool
-	oldValue         func(context.Context) (*AuditEntry, error)
-	predicates       []predicate.AuditEntry
+	op                   Op
+	typ                  string
+	id                   *int
+	actor_user_id        *int
+	addactor_user_id     *int
+	actor_resident_id    *int
+	addactor_resident_id *int
+	actor_role           *string
+	action               *string
+	resource             *string
+	region_id            *string
+	client_ip            *string
+	unmasked_read        *bool
+	create_time          *time.Time
+	clearedFields        map[string]struct{}
+	done                 bool
+	oldValue             func(context.Context) (*AuditEntry, error)
+	predicates           []predicate.AuditEntry
 }
 
 var _ ent.Mutation = (*AuditEntryMutation)(nil)
@@ -248,6 +250,76 @@ func (m *AuditEntryMutation) ResetActorUserID() {
 	m.actor_user_id = nil
 	m.addactor_user_id = nil
 	delete(m.clearedFields, auditentry.FieldActorUserID)
+}
+
+// SetActorResidentID sets the "actor_resident_id" field.
+func (m *AuditEntryMutation) SetActorResidentID(i int) {
+	m.actor_resident_id = &i
+	m.addactor_resident_id = nil
+}
+
+// ActorResidentID returns the value of the "actor_resident_id" field in the mutation.
+func (m *AuditEntryMutation) ActorResidentID() (r int, exists bool) {
+	v := m.actor_resident_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActorResidentID returns the old "actor_resident_id" field's value of the AuditEntry entity.
+// If the AuditEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AuditEntryMutation) OldActorResidentID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActorResidentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActorResidentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActorResidentID: %w", err)
+	}
+	return oldValue.ActorResidentID, nil
+}
+
+// AddActorResidentID adds i to the "actor_resident_id" field.
+func (m *AuditEntryMutation) AddActorResidentID(i int) {
+	if m.addactor_resident_id != nil {
+		*m.addactor_resident_id += i
+	} else {
+		m.addactor_resident_id = &i
+	}
+}
+
+// AddedActorResidentID returns the value that was added to the "actor_resident_id" field in this mutation.
+func (m *AuditEntryMutation) AddedActorResidentID() (r int, exists bool) {
+	v := m.addactor_resident_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearActorResidentID clears the value of the "actor_resident_id" field.
+func (m *AuditEntryMutation) ClearActorResidentID() {
+	m.actor_resident_id = nil
+	m.addactor_resident_id = nil
+	m.clearedFields[auditentry.FieldActorResidentID] = struct{}{}
+}
+
+// ActorResidentIDCleared returns if the "actor_resident_id" field was cleared in this mutation.
+func (m *AuditEntryMutation) ActorResidentIDCleared() bool {
+	_, ok := m.clearedFields[auditentry.FieldActorResidentID]
+	return ok
+}
+
+// ResetActorResidentID resets all changes to the "actor_resident_id" field.
+func (m *AuditEntryMutation) ResetActorResidentID() {
+	m.actor_resident_id = nil
+	m.addactor_resident_id = nil
+	delete(m.clearedFields, auditentry.FieldActorResidentID)
 }
 
 // SetActorRole sets the "actor_role" field.
@@ -536,9 +608,12 @@ func (m *AuditEntryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AuditEntryMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.actor_user_id != nil {
 		fields = append(fields, auditentry.FieldActorUserID)
+	}
+	if m.actor_resident_id != nil {
+		fields = append(fields, auditentry.FieldActorResidentID)
 	}
 	if m.actor_role != nil {
 		fields = append(fields, auditentry.FieldActorRole)
@@ -571,6 +646,8 @@ func (m *AuditEntryMutation) Field(name string) (ent.Value, bool) {
 	switch name {
 	case auditentry.FieldActorUserID:
 		return m.ActorUserID()
+	case auditentry.FieldActorResidentID:
+		return m.ActorResidentID()
 	case auditentry.FieldActorRole:
 		return m.ActorRole()
 	case auditentry.FieldAction:
@@ -596,6 +673,8 @@ func (m *AuditEntryMutation) OldField(ctx context.Context, name string) (ent.Val
 	switch name {
 	case auditentry.FieldActorUserID:
 		return m.OldActorUserID(ctx)
+	case auditentry.FieldActorResidentID:
+		return m.OldActorResidentID(ctx)
 	case auditentry.FieldActorRole:
 		return m.OldActorRole(ctx)
 	case auditentry.FieldAction:
@@ -625,6 +704,13 @@ func (m *AuditEntryMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetActorUserID(v)
+		return nil
+	case auditentry.FieldActorResidentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActorResidentID(v)
 		return nil
 	case auditentry.FieldActorRole:
 		v, ok := value.(string)
@@ -686,6 +772,9 @@ func (m *AuditEntryMutation) AddedFields() []string {
 	if m.addactor_user_id != nil {
 		fields = append(fields, auditentry.FieldActorUserID)
 	}
+	if m.addactor_resident_id != nil {
+		fields = append(fields, auditentry.FieldActorResidentID)
+	}
 	return fields
 }
 
@@ -696,6 +785,8 @@ func (m *AuditEntryMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case auditentry.FieldActorUserID:
 		return m.AddedActorUserID()
+	case auditentry.FieldActorResidentID:
+		return m.AddedActorResidentID()
 	}
 	return nil, false
 }
@@ -712,6 +803,13 @@ func (m *AuditEntryMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddActorUserID(v)
 		return nil
+	case auditentry.FieldActorResidentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddActorResidentID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown AuditEntry numeric field %s", name)
 }
@@ -722,6 +820,9 @@ func (m *AuditEntryMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(auditentry.FieldActorUserID) {
 		fields = append(fields, auditentry.FieldActorUserID)
+	}
+	if m.FieldCleared(auditentry.FieldActorResidentID) {
+		fields = append(fields, auditentry.FieldActorResidentID)
 	}
 	return fields
 }
@@ -740,6 +841,9 @@ func (m *AuditEntryMutation) ClearField(name string) error {
 	case auditentry.FieldActorUserID:
 		m.ClearActorUserID()
 		return nil
+	case auditentry.FieldActorResidentID:
+		m.ClearActorResidentID()
+		return nil
 	}
 	return fmt.Errorf("unknown AuditEntry nullable field %s", name)
 }
@@ -750,6 +854,9 @@ func (m *AuditEntryMutation) ResetField(name string) error {
 	switch name {
 	case auditentry.FieldActorUserID:
 		m.ResetActorUserID()
+		return nil
+	case auditentry.FieldActorResidentID:
+		m.ResetActorResidentID()
 		return nil
 	case auditentry.FieldActorRole:
 		m.ResetActorRole()

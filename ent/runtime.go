@@ -33,13 +33,13 @@ func init() {
 	auditentryFields := schema.AuditEntry{}.Fields()
 	_ = auditentryFields
 	// auditentryDescActorRole is the schema descriptor for actor_role field.
-	auditentryDescActorRole := auditentryFields[1].Descriptor()
+	auditentryDescActorRole := auditentryFields[2].Descriptor()
 	// auditentry.DefaultActorRole holds the default value on creation for the actor_role field.
 	auditentry.DefaultActorRole = auditentryDescActorRole.Default.(string)
 	// auditentry.ActorRoleValidator is a validator for the "actor_role" field. It is called by the builders before save.
 	auditentry.ActorRoleValidator = auditentryDescActorRole.Validators[0].(func(string) error)
 	// auditentryDescAction is the schema descriptor for action field.
-	auditentryDescAction := auditentryFields[2].Descriptor()
+	auditentryDescAction := auditentryFields[3].Descriptor()
 	// auditentry.ActionValidator is a validator for the "action" field. It is called by the builders before save.
 	auditentry.ActionValidator = func() func(string) error {
 		validators := auditentryDescAction.Validators
@@ -57,29 +57,29 @@ func init() {
 		}
 	}()
 	// auditentryDescResource is the schema descriptor for resource field.
-	auditentryDescResource := auditentryFields[3].Descriptor()
+	auditentryDescResource := auditentryFields[4].Descriptor()
 	// auditentry.DefaultResource holds the default value on creation for the resource field.
 	auditentry.DefaultResource = auditentryDescResource.Default.(string)
 	// auditentry.ResourceValidator is a validator for the "resource" field. It is called by the builders before save.
 	auditentry.ResourceValidator = auditentryDescResource.Validators[0].(func(string) error)
 	// auditentryDescRegionID is the schema descriptor for region_id field.
-	auditentryDescRegionID := auditentryFields[4].Descriptor()
+	auditentryDescRegionID := auditentryFields[5].Descriptor()
 	// auditentry.DefaultRegionID holds the default value on creation for the region_id field.
 	auditentry.DefaultRegionID = auditentryDescRegionID.Default.(string)
 	// auditentry.RegionIDValidator is a validator for the "region_id" field. It is called by the builders before save.
 	auditentry.RegionIDValidator = auditentryDescRegionID.Validators[0].(func(string) error)
 	// auditentryDescClientIP is the schema descriptor for client_ip field.
-	auditentryDescClientIP := auditentryFields[5].Descriptor()
+	auditentryDescClientIP := auditentryFields[6].Descriptor()
 	// auditentry.DefaultClientIP holds the default value on creation for the client_ip field.
 	auditentry.DefaultClientIP = auditentryDescClientIP.Default.(string)
 	// auditentry.ClientIPValidator is a validator for the "client_ip" field. It is called by the builders before save.
 	auditentry.ClientIPValidator = auditentryDescClientIP.Validators[0].(func(string) error)
 	// auditentryDescUnmaskedRead is the schema descriptor for unmasked_read field.
-	auditentryDescUnmaskedRead := auditentryFields[6].Descriptor()
+	auditentryDescUnmaskedRead := auditentryFields[7].Descriptor()
 	// auditentry.DefaultUnmaskedRead holds the default value on creation for the unmasked_read field.
 	auditentry.DefaultUnmaskedRead = auditentryDescUnmaskedRead.Default.(bool)
 	// auditentryDescCreateTime is the schema descriptor for create_time field.
-	auditentryDescCreateTime := auditentryFields[7].Descriptor()
+	auditentryDescCreateTime := auditentryFields[8].Descriptor()
 	// auditentry.DefaultCreateTime holds the default value on creation for the create_time field.
 	auditentry.DefaultCreateTime = auditentryDescCreateTime.Default.(func() time.Time)
 	calendardayFields := schema.CalendarDay{}.Fields()

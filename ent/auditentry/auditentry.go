@@ -15,6 +15,8 @@ const (
 	FieldID = "id"
 	// FieldActorUserID holds the string denoting the actor_user_id field in the database.
 	FieldActorUserID = "actor_user_id"
+	// FieldActorResidentID holds the string denoting the actor_resident_id field in the database.
+	FieldActorResidentID = "actor_resident_id"
 	// FieldActorRole holds the string denoting the actor_role field in the database.
 	FieldActorRole = "actor_role"
 	// FieldAction holds the string denoting the action field in the database.
@@ -37,6 +39,7 @@ const (
 var Columns = []string{
 	FieldID,
 	FieldActorUserID,
+	FieldActorResidentID,
 	FieldActorRole,
 	FieldAction,
 	FieldResource,
@@ -92,6 +95,11 @@ func ByID(opts ...sql.OrderTermOption) OrderOption {
 // ByActorUserID orders the results by the actor_user_id field.
 func ByActorUserID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldActorUserID, opts...).ToFunc()
+}
+
+// ByActorResidentID orders the results by the actor_resident_id field.
+func ByActorResidentID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldActorResidentID, opts...).ToFunc()
 }
 
 // ByActorRole orders the results by the actor_role field.

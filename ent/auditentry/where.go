@@ -59,6 +59,11 @@ func ActorUserID(v int) predicate.AuditEntry {
 	return predicate.AuditEntry(sql.FieldEQ(FieldActorUserID, v))
 }
 
+// ActorResidentID applies equality check predicate on the "actor_resident_id" field. It's identical to ActorResidentIDEQ.
+func ActorResidentID(v int) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldEQ(FieldActorResidentID, v))
+}
+
 // ActorRole applies equality check predicate on the "actor_role" field. It's identical to ActorRoleEQ.
 func ActorRole(v string) predicate.AuditEntry {
 	return predicate.AuditEntry(sql.FieldEQ(FieldActorRole, v))
@@ -142,6 +147,56 @@ func ActorUserIDIsNil() predicate.AuditEntry {
 // ActorUserIDNotNil applies the NotNil predicate on the "actor_user_id" field.
 func ActorUserIDNotNil() predicate.AuditEntry {
 	return predicate.AuditEntry(sql.FieldNotNull(FieldActorUserID))
+}
+
+// ActorResidentIDEQ applies the EQ predicate on the "actor_resident_id" field.
+func ActorResidentIDEQ(v int) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldEQ(FieldActorResidentID, v))
+}
+
+// ActorResidentIDNEQ applies the NEQ predicate on the "actor_resident_id" field.
+func ActorResidentIDNEQ(v int) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldNEQ(FieldActorResidentID, v))
+}
+
+// ActorResidentIDIn applies the In predicate on the "actor_resident_id" field.
+func ActorResidentIDIn(vs ...int) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldIn(FieldActorResidentID, vs...))
+}
+
+// ActorResidentIDNotIn applies the NotIn predicate on the "actor_resident_id" field.
+func ActorResidentIDNotIn(vs ...int) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldNotIn(FieldActorResidentID, vs...))
+}
+
+// ActorResidentIDGT applies the GT predicate on the "actor_resident_id" field.
+func ActorResidentIDGT(v int) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldGT(FieldActorResidentID, v))
+}
+
+// ActorResidentIDGTE applies the GTE predicate on the "actor_resident_id" field.
+func ActorResidentIDGTE(v int) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldGTE(FieldActorResidentID, v))
+}
+
+// ActorResidentIDLT applies the LT predicate on the "actor_resident_id" field.
+func ActorResidentIDLT(v int) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldLT(FieldActorResidentID, v))
+}
+
+// ActorResidentIDLTE applies the LTE predicate on the "actor_resident_id" field.
+func ActorResidentIDLTE(v int) predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldLTE(FieldActorResidentID, v))
+}
+
+// ActorResidentIDIsNil applies the IsNil predicate on the "actor_resident_id" field.
+func ActorResidentIDIsNil() predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldIsNull(FieldActorResidentID))
+}
+
+// ActorResidentIDNotNil applies the NotNil predicate on the "actor_resident_id" field.
+func ActorResidentIDNotNil() predicate.AuditEntry {
+	return predicate.AuditEntry(sql.FieldNotNull(FieldActorResidentID))
 }
 
 // ActorRoleEQ applies the EQ predicate on the "actor_role" field.

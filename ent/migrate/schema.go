@@ -12,6 +12,7 @@ var (
 	AuditEntriesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "actor_user_id", Type: field.TypeInt, Nullable: true},
+		{Name: "actor_resident_id", Type: field.TypeInt, Nullable: true},
 		{Name: "actor_role", Type: field.TypeString, Size: 32, Default: ""},
 		{Name: "action", Type: field.TypeString, Size: 128},
 		{Name: "resource", Type: field.TypeString, Size: 128, Default: ""},
@@ -29,12 +30,12 @@ var (
 			{
 				Name:    "auditentry_region_id_create_time",
 				Unique:  false,
-				Columns: []*schema.Column{AuditEntriesColumns[5], AuditEntriesColumns[8]},
+				Columns: []*schema.Column{AuditEntriesColumns[6], AuditEntriesColumns[9]},
 			},
 			{
 				Name:    "auditentry_actor_user_id_create_time",
 				Unique:  false,
-				Columns: []*schema.Column{AuditEntriesColumns[1], AuditEntriesColumns[8]},
+				Columns: []*schema.Column{AuditEntriesColumns[1], AuditEntriesColumns[9]},
 			},
 		},
 	}
@@ -543,7 +544,7 @@ var (
 			},
 			{
 				Name:    "resident_phone_hash",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{ResidentsColumns[5]},
 			},
 		},

@@ -13,7 +13,8 @@ type AuditEntry struct{ ent.Schema }
 // Fields of the AuditEntry.
 func (AuditEntry) Fields() []ent.Field {
 	return []ent.Field{
-		field.Int("actor_user_id").Optional().Nillable(),
+		field.Int("actor_user_id").Optional().Nillable().Comment("the staff member who acted"),
+		field.Int("actor_resident_id").Optional().Nillable().Comment("the resident who acted, in the mini-program"),
 		field.String("actor_role").Default("").MaxLen(32),
 		field.String("action").NotEmpty().MaxLen(128).Comment("the RPC's full method name"),
 		field.String("resource").Default("").MaxLen(128),

@@ -8,7 +8,9 @@ import (
 )
 
 // Resident is a villager's WeChat identity. Binding a phone links the
-// resident to the errands agents logged with that phone number.
+// resident to the errands agents logged with that phone number. A phone
+// belongs to at most one resident at a time (the unique phone_hash): the
+// newest binder takes it, with its errands, from the previous holder.
 type Resident struct{ ent.Schema }
 
 // Mixin of the Resident.
@@ -38,6 +40,6 @@ func (Resident) Edges() []ent.Edge {
 func (Resident) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("openid").Unique(),
-		index.Fields("phone_hash"),
+		index.Fields("phone_hash").Unique(),
 	}
 }

@@ -15,6 +15,7 @@ var roleProto = map[string]redpointv1.Role{
 	string(RoleTownshipSecretary): redpointv1.Role_ROLE_TOWNSHIP_SECRETARY,
 	string(RoleCountyAdmin):       redpointv1.Role_ROLE_COUNTY_ADMIN,
 	string(RoleCityAdmin):         redpointv1.Role_ROLE_CITY_ADMIN,
+	string(RoleResident):          redpointv1.Role_ROLE_RESIDENT,
 }
 
 // UserProto renders an account; the password hash never leaves.

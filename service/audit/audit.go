@@ -56,7 +56,12 @@ func entry(ctx context.Context, db *ent.Client, action, resource, region string,
 	c := db.AuditEntry.Create().SetAction(action).SetResource(resource).SetRegionID(region).
 		SetClientIP(access.ClientIP(ctx)).SetUnmaskedRead(unmasked)
 	if p, ok := access.FromContext(ctx); ok {
-		c.SetActorUserID(p.UserID).SetActorRole(string(p.Role))
+		c.SetActorRole(string(p.Role))
+		if p.Role == access.RoleResident {
+			c.SetActorResidentID(p.ResidentID)
+		} else {
+			c.SetActorUserID(p.UserID)
+		}
 		if region == "" {
 			c.SetRegionID(p.Region.String())
 		}
@@ -184,8 +189,11 @@ func (l *Log) ListAuditEntries(ctx context.Context, req *redpointv1.ListAuditEnt
 			UnmaskedRead: r.UnmaskedRead,
 			CreateTime:   timestamppb.New(r.CreateTime),
 		}
-		if r.ActorUserID != nil {
+		switch {
+		case r.ActorUserID != nil:
 			e.Actor = resname.Name(resname.Users, *r.ActorUserID)
+		case r.ActorResidentID != nil:
+			e.Actor = resname.Name(resname.Residents, *r.ActorResidentID)
 		}
 		resp.AuditEntries = append(resp.AuditEntries, e)
 	}

@@ -304,7 +304,20 @@ func (s *Server) UpdateErrand(ctx context.Context, req *redpointv1.UpdateErrandR
 					if err != nil {
 						return "", err
 					}
-					u.SetResidentPhoneCipher(sealed).SetResidentPhoneHash(s.keys.Hash(pii.KindPhone, phone)).SetResidentPhoneLast4(phone[7:])
+					hash := s.keys.Hash(pii.KindPhone, phone)
+					u.SetResidentPhoneCipher(sealed).SetResidentPhoneHash(hash).SetResidentPhoneLast4(phone[7:])
+					// Ownership follows the phone, in the same transaction:
+					// the previous number's resident no longer sees, reads
+					// or rates the errand.
+					holder, err := PhoneHolder(ctx, u.Mutation().Client(), hash)
+					if err != nil {
+						return "", err
+					}
+					if holder != nil {
+						u.SetResidentID(*holder)
+					} else {
+						u.ClearResidentID()
+					}
 				}
 			}
 			return "修改了" + strings.Join(labels, "、"), nil

@@ -16,6 +16,7 @@ import (
 	"github.com/changzhi/redpoint/ent/rating"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/audit"
 	errandsvc "github.com/changzhi/redpoint/service/errand"
 	"github.com/changzhi/redpoint/service/resname"
 )
@@ -117,6 +118,9 @@ func (s *Server) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int,
 			SetNote("差评，待乡镇回访").SetCreateTime(now).Exec(ctx); err != nil {
 			return fmt.Errorf("resident.rate: %w", err)
 		}
+	}
+	if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {
+		return err
 	}
 	payload, _ := json.Marshal(map[string]any{"errand_id": e.ID, "rating": string(level), "region": e.RegionID})
 	return tx.OutboxEvent.Create().SetTopic(errandsvc.TopicRatingCreated).SetAggregate(resname.Name(resname.Errands, e.ID)).

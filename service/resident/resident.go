@@ -21,9 +21,11 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/audit"
 	errandsvc "github.com/changzhi/redpoint/service/errand"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/resname"
 	"github.com/changzhi/redpoint/service/trackingcode"
 	"github.com/changzhi/redpoint/service/wechat"
 )
@@ -131,13 +133,17 @@ func (s *Server) residentProto(r *ent.Resident) (*redpointv1.Resident, error) {
 }
 
 // BindPhone links the resident to the errands logged with the phone WeChat
-// confirms: those errands, and no others.
+// confirms: those errands, and no others. A phone belongs to one resident
+// at a time, so binding takes it, and its errands, from whoever held it
+// before (a recycled number), and the resident's previous phone's errands
+// leave them. Each errand that changes hands gets a history entry and an
+// audit line.
 func (s *Server) BindPhone(ctx context.Context, req *redpointv1.BindPhoneRequest) (*redpointv1.Resident, error) {
 	id, err := me(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if req.GetPhoneCode() == "" {
+	if req.GetPhoneCode() == "" || len(req.GetPhoneCode()) > 128 {
 		return nil, apierr.InvalidField("phone_code", "缺少手机号授权凭证")
 	}
 	if s.wx == nil {
@@ -155,22 +161,96 @@ func (s *Server) BindPhone(ctx context.Context, req *redpointv1.BindPhoneRequest
 		return nil, err
 	}
 	hash := s.keys.Hash(pii.KindPhone, phone)
+	// Two residents binding one number at once: the unique phone hash
+	// lets one commit; the other runs again and takes it from the first.
+	for attempt := 1; ; attempt++ {
+		r, err := s.bindPhone(ctx, id, sealed, hash)
+		if err == nil {
+			return s.residentProto(r)
+		}
+		if !ent.IsConstraintError(err) || attempt == 3 {
+			return nil, err
+		}
+	}
+}
+
+func (s *Server) bindPhone(ctx context.Context, id int, sealed, hash string) (*ent.Resident, error) {
 	tx, err := s.db.Tx(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("resident.BindPhone: %w", err)
 	}
-	r, err := tx.Resident.UpdateOneID(id).SetPhoneCipher(sealed).SetPhoneHash(hash).Save(ctx)
-	if err == nil {
-		err = tx.Errand.Update().Where(errand.ResidentPhoneHash(hash)).SetResidentID(id).Exec(ctx)
-	}
+	r, err := bindPhoneTx(ctx, tx, id, sealed, hash, s.clock())
 	if err != nil {
 		_ = tx.Rollback()
-		return nil, fmt.Errorf("resident.BindPhone: %w", err)
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("resident.BindPhone: %w", err)
 	}
-	return s.residentProto(r)
+	return r, nil
+}
+
+func bindPhoneTx(ctx context.Context, tx *ent.Tx, id int, sealed, hash string, now time.Time) (*ent.Resident, error) {
+	wrap := func(err error) error { return fmt.Errorf("resident.BindPhone: %w", err) }
+	if err := tx.Resident.Update().Where(entresident.PhoneHash(hash), entresident.IDNEQ(id)).
+		ClearPhoneCipher().ClearPhoneHash().SetUpdateTime(now).Exec(ctx); err != nil {
+		return nil, wrap(err)
+	}
+	r, err := tx.Resident.UpdateOneID(id).SetPhoneCipher(sealed).SetPhoneHash(hash).SetUpdateTime(now).Save(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	gained, err := tx.Errand.Query().Where(errand.ResidentPhoneHash(hash),
+		errand.Or(errand.ResidentIDIsNil(), errand.ResidentIDNEQ(id))).All(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	lost, err := tx.Errand.Query().Where(errand.ResidentID(id), errand.ResidentPhoneHashNEQ(hash)).All(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if len(gained) > 0 {
+		if err := tx.Errand.Update().Where(errand.IDIn(ids(gained)...)).SetResidentID(id).Exec(ctx); err != nil {
+			return nil, wrap(err)
+		}
+	}
+	if len(lost) > 0 {
+		if err := tx.Errand.Update().Where(errand.IDIn(ids(lost)...)).ClearResidentID().Exec(ctx); err != nil {
+			return nil, wrap(err)
+		}
+	}
+	for _, change := range []struct {
+		errands []*ent.Errand
+		note    string
+	}{
+		{gained, "群众在小程序绑定了该手机号，事项归其查看和评价"},
+		{lost, "群众在小程序改绑了其他手机号，事项不再归其查看"},
+	} {
+		for _, e := range change.errands {
+			if err := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindUPDATED).
+				SetActorKind(errandevent.ActorKindRESIDENT).SetNote(change.note).SetCreateTime(now).Exec(ctx); err != nil {
+				return nil, wrap(err)
+			}
+			if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(gained)+len(lost) == 0 {
+		// Nothing changed hands: the bind itself is the audited resource.
+		if err := audit.InTx(ctx, tx, resname.Name(resname.Residents, id), ""); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func ids(errands []*ent.Errand) []int {
+	out := make([]int, len(errands))
+	for i, e := range errands {
+		out[i] = e.ID
+	}
+	return out
 }
 
 type cursor struct {

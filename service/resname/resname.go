@@ -17,6 +17,7 @@ const (
 	ErrandTypes   = "errandTypes"
 	Errands       = "errands"
 	Users         = "users"
+	Residents     = "residents"
 )
 
 // segment returns the id part of "collection/id", or an error naming field.

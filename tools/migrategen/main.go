@@ -7,6 +7,13 @@
 //
 // With no schema change it writes nothing, so `make generate` followed by
 // `git status` proves the migrations are current.
+//
+// A generated migration may be edited by hand to move data the schema
+// change needs (say, clearing duplicates before a unique index); then
+//
+//	go run ./tools/migrategen -rehash
+//
+// rewrites each dialect's atlas.sum to match.
 package main
 
 import (
@@ -19,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/sqltool"
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
@@ -26,7 +34,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
-	"github.com/changzhi/redpoint/ent/migrate"
+	entmigrate "github.com/changzhi/redpoint/ent/migrate"
 )
 
 func main() {
@@ -34,8 +42,16 @@ func main() {
 	dir := flag.String("dir", "service/store/migrations", "migrations root; one folder per dialect")
 	pgURL := flag.String("postgres", envOr("REDPOINT_MIGRATEGEN_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server used to create a temporary dev database")
+	rehash := flag.Bool("rehash", false, "only rewrite atlas.sum after a hand edit of a migration")
 	flag.Parse()
 	ctx := context.Background()
+	if *rehash {
+		if err := rehashAll(*dir); err != nil {
+			fmt.Fprintln(os.Stderr, "migrategen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, *dir, *name, *pgURL); err != nil {
 		fmt.Fprintln(os.Stderr, "migrategen:", err)
 		os.Exit(1)
@@ -76,7 +92,7 @@ func diff(ctx context.Context, drv *entsql.Driver, dialectName, dir, name string
 	if err != nil {
 		return err
 	}
-	return migrate.NewSchema(drv).NamedDiff(ctx, name,
+	return entmigrate.NewSchema(drv).NamedDiff(ctx, name,
 		schema.WithDir(d),
 		schema.WithMigrationMode(schema.ModeReplay),
 		schema.WithDialect(dialectName),
@@ -109,6 +125,24 @@ func tempPostgres(ctx context.Context, serverURL string) (string, func(), error)
 		admin.Close()
 	}
 	return u.String(), drop, nil
+}
+
+// rehashAll rewrites the checksum file of each dialect's folder.
+func rehashAll(root string) error {
+	for _, name := range []string{dialect.SQLite, dialect.Postgres} {
+		d, err := sqltool.NewGolangMigrateDir(filepath.Join(root, name))
+		if err != nil {
+			return err
+		}
+		sum, err := d.Checksum()
+		if err != nil {
+			return err
+		}
+		if err := migrate.WriteSumFile(d, sum); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func envOr(key, def string) string {

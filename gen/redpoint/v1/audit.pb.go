@@ -28,7 +28,8 @@ type AuditEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The resource name, `regions/{code}/auditEntries/{id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Who, `users/{id}`.
+	// Who: `users/{id}` for staff, `residents/{id}` for a resident in the
+	// mini-program (binding a phone, rating an errand).
 	Actor string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
 	// The actor's role then.
 	ActorRole Role `protobuf:"varint,3,opt,name=actor_role,json=actorRole,proto3,enum=redpoint.v1.Role" json:"actor_role,omitempty"`

@@ -24,7 +24,8 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Role is a staff role.
+// Role is a staff role, or the resident role an audit entry's actor may
+// have. Accounts (`users/*`) only ever have staff roles.
 type Role int32
 
 const (
@@ -38,6 +39,9 @@ const (
 	Role_ROLE_COUNTY_ADMIN Role = 3
 	// 市级管理员: administers the city.
 	Role_ROLE_CITY_ADMIN Role = 4
+	// 村民: a resident acting in the WeChat mini-program. Only an audit
+	// entry's actor has it; an account can't be created with it.
+	Role_ROLE_RESIDENT Role = 5
 )
 
 // Enum value maps for Role.
@@ -48,6 +52,7 @@ var (
 		2: "ROLE_TOWNSHIP_SECRETARY",
 		3: "ROLE_COUNTY_ADMIN",
 		4: "ROLE_CITY_ADMIN",
+		5: "ROLE_RESIDENT",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED":        0,
@@ -55,6 +60,7 @@ var (
 		"ROLE_TOWNSHIP_SECRETARY": 2,
 		"ROLE_COUNTY_ADMIN":       3,
 		"ROLE_CITY_ADMIN":         4,
+		"ROLE_RESIDENT":           5,
 	}
 )
 
@@ -582,14 +588,15 @@ const file_redpoint_v1_user_proto_rawDesc = "" +
 	"updateMask\"J\n" +
 	"\x18ResetUserPasswordRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword*u\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword*\x88\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"ROLE_AGENT\x10\x01\x12\x1b\n" +
 	"\x17ROLE_TOWNSHIP_SECRETARY\x10\x02\x12\x15\n" +
 	"\x11ROLE_COUNTY_ADMIN\x10\x03\x12\x13\n" +
-	"\x0fROLE_CITY_ADMIN\x10\x042\x81\x04\n" +
+	"\x0fROLE_CITY_ADMIN\x10\x04\x12\x11\n" +
+	"\rROLE_RESIDENT\x10\x052\x81\x04\n" +
 	"\vUserService\x12U\n" +
 	"\aGetUser\x12\x1b.redpoint.v1.GetUserRequest\x1a\x11.redpoint.v1.User\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12]\n" +
 	"\tListUsers\x12\x1d.redpoint.v1.ListUsersRequest\x1a\x1e.redpoint.v1.ListUsersResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12X\n" +
