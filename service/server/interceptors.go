@@ -9,11 +9,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/changzhi/redpoint/service/apierr"
-	"github.com/changzhi/redpoint/service/pagetoken"
 )
 
 // Authenticator is the auth hook of the chain: it identifies the caller of
@@ -119,24 +116,4 @@ func authUnary(a Authenticator) grpc.UnaryServerInterceptor {
 		}
 		return handler(ctx, req)
 	}
-}
-
-// validateUnary applies the rules every request shares, before any handler
-// runs: list page sizes may not be negative.
-func validateUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if m, ok := req.(proto.Message); ok {
-		if err := validateCommon(m.ProtoReflect()); err != nil {
-			return nil, err
-		}
-	}
-	return handler(ctx, req)
-}
-
-func validateCommon(m protoreflect.Message) error {
-	fd := m.Descriptor().Fields().ByName("page_size")
-	if fd == nil || fd.Kind() != protoreflect.Int32Kind {
-		return nil
-	}
-	_, err := pagetoken.Size(int32(m.Get(fd).Int()))
-	return err
 }

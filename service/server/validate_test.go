@@ -1,0 +1,39 @@
+package server
+
+import "testing"
+
+func TestCleanText(t *testing.T) {
+	cases := []struct {
+		name      string
+		in        string
+		multiline bool
+		want      bool
+	}{
+		{"plain Chinese", "申秀英", false, true},
+		{"empty", "", false, true},
+		{"emoji with a zero-width joiner", "👨\u200d👩\u200d👧 很满意", false, true},
+		{"NUL", "a\x00b", false, false},
+		{"escape", "\x1b[2J", false, false},
+		{"DEL", "a\x7f", false, false},
+		{"C1 next line", "a\u0085b", false, false},
+		{"right-to-left override", "abc\u202edef", false, false},
+		{"first-strong isolate", "\u2068x", false, false},
+		{"right-to-left mark", "x\u200f", false, false},
+		{"arabic letter mark", "x\u061c", false, false},
+		{"zero-width space", "x\u200by", false, false},
+		{"byte order mark", "\ufeffx", false, false},
+		{"line separator", "a\u2028b", true, false},
+		{"invalid UTF-8", "a\xffb", false, false},
+		{"line break in one line", "a\nb", false, false},
+		{"tab in one line", "a\tb", false, false},
+		{"line breaks in a note", "a\r\nb\tc", true, true},
+		{"NUL in a note", "a\x00", true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CleanText(tc.in, tc.multiline); got != tc.want {
+				t.Errorf("CleanText(%q, %v) = %v, want %v", tc.in, tc.multiline, got, tc.want)
+			}
+		})
+	}
+}
