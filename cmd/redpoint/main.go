@@ -22,6 +22,7 @@ import (
 
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/server"
 	"github.com/changzhi/redpoint/service/wechat"
 )
 
@@ -40,7 +41,7 @@ const usage = `usage: redpoint <command> [flags]
 commands:
   serve     serve the gRPC API and the REST gateway, with the background workers
             (--demo seeds an empty database; --workers=false leaves the jobs to 'worker')
-  worker    run only the outbox relay, job workers and scheduler (/healthz, /metrics on --http-addr)
+  worker    run only the outbox relay, job workers and scheduler (/healthz, /metrics on --admin-addr)
   migrate   apply the database migrations
   seed      seed data (--demo: the Changzhi demo) into an empty database
   user      user create --role ROLE --region CODE --phone PHONE --name NAME [--service-point ID] --password-stdin
@@ -122,6 +123,7 @@ func configFlags(fs *flag.FlagSet) *app.Config {
 	cfg := &app.Config{}
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", env("REDPOINT_GRPC_ADDR", def.GRPCAddr), "gRPC listen address (REDPOINT_GRPC_ADDR)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("REDPOINT_HTTP_ADDR", def.HTTPAddr), "REST/HTTP listen address (REDPOINT_HTTP_ADDR)")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", env("REDPOINT_ADMIN_ADDR", def.AdminAddr), "operators' listen address: /metrics, /healthz (REDPOINT_ADMIN_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("REDPOINT_DATA_DIR", def.DataDir), "embedded mode's data directory (REDPOINT_DATA_DIR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("REDPOINT_DATABASE_URL", ""), "postgres:// URL; empty: SQLite in the data dir (REDPOINT_DATABASE_URL)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", env("REDPOINT_REDIS_URL", ""), "redis:// URL; empty: an in-process Redis (REDPOINT_REDIS_URL)")
@@ -165,19 +167,13 @@ func serve(ctx context.Context, cfg app.Config, demo, workers bool, log *slog.Lo
 	}
 	log.Info("starting redpoint", cfg.LogAttrs()...)
 	// Listen first, so a taken port fails before any slow work.
-	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	lis, err := listen(cfg)
 	if err != nil {
-		return fmt.Errorf("REDPOINT_GRPC_ADDR: %w", err)
-	}
-	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		grpcLis.Close()
-		return fmt.Errorf("REDPOINT_HTTP_ADDR: %w", err)
+		return err
 	}
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
-		grpcLis.Close()
-		httpLis.Close()
+		lis.close()
 		return err
 	}
 	defer a.Close()
@@ -191,7 +187,38 @@ func serve(ctx context.Context, cfg app.Config, demo, workers bool, log *slog.Lo
 		}
 	}
 	log.Info("ready", "startup_ms", time.Since(start).Milliseconds())
-	return a.Serve(ctx, grpcLis, httpLis)
+	return a.Serve(ctx, lis.Listeners)
+}
+
+type listeners struct{ server.Listeners }
+
+// listen opens the three listeners, naming the setting of one that fails.
+func listen(cfg app.Config) (listeners, error) {
+	var l listeners
+	for _, x := range []struct {
+		setting, addr string
+		lis           *net.Listener
+	}{
+		{"REDPOINT_GRPC_ADDR", cfg.GRPCAddr, &l.GRPC},
+		{"REDPOINT_HTTP_ADDR", cfg.HTTPAddr, &l.HTTP},
+		{"REDPOINT_ADMIN_ADDR", cfg.AdminAddr, &l.Admin},
+	} {
+		lis, err := net.Listen("tcp", x.addr)
+		if err != nil {
+			l.close()
+			return l, fmt.Errorf("%s: %w", x.setting, err)
+		}
+		*x.lis = lis
+	}
+	return l, nil
+}
+
+func (l listeners) close() {
+	for _, lis := range []net.Listener{l.GRPC, l.HTTP, l.Admin} {
+		if lis != nil {
+			lis.Close()
+		}
+	}
 }
 
 func work(ctx context.Context, cfg app.Config, log *slog.Logger) error {
@@ -199,17 +226,17 @@ func work(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	if cfg.Embedded() || cfg.RedisURL == "" {
 		return errors.New("worker: needs REDPOINT_DATABASE_URL and REDPOINT_REDIS_URL shared with 'serve'; in embedded mode 'serve' runs the workers itself")
 	}
-	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	adminLis, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
-		return fmt.Errorf("REDPOINT_HTTP_ADDR: %w", err)
+		return fmt.Errorf("REDPOINT_ADMIN_ADDR: %w", err)
 	}
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
-		httpLis.Close()
+		adminLis.Close()
 		return err
 	}
 	defer a.Close()
-	return a.Work(ctx, httpLis)
+	return a.Work(ctx, adminLis)
 }
 
 func migrate(ctx context.Context, cfg app.Config, log *slog.Logger) error {

@@ -141,6 +141,10 @@ func Status(ctx context.Context, logger *slog.Logger, method string, err error) 
 	return errInternal.status()
 }
 
+// GRPCStatus is the status a client sees for e: its code and message with
+// ErrorInfo, the zh-CN LocalizedMessage and any field violations.
+func (e *Error) GRPCStatus() *status.Status { return e.status() }
+
 func (e *Error) status() *status.Status {
 	st := status.New(e.Code, e.Message)
 	details := []protoadapt.MessageV1{

@@ -19,7 +19,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
 	"github.com/changzhi/redpoint"
@@ -70,6 +69,8 @@ type App struct {
 	// LeaderTTL is how long the scheduler lock outlives a dead replica;
 	// 15s when zero.
 	LeaderTTL time.Duration
+	// Timeouts bound slow clients; server.DefaultTimeouts where zero.
+	Timeouts server.Timeouts
 	// ExtraHandlers are added to the event handlers (tests).
 	ExtraHandlers []events.Handler
 	// Jobs is the background machinery, once Serve or Work built it.
@@ -165,8 +166,8 @@ func (a *App) SeedDemoIfEmpty(ctx context.Context) error {
 	return nil
 }
 
-// Serve serves the API on the two listeners until ctx is done.
-func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+// Serve serves the API on the listeners until ctx is done.
+func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	if err := errand.EnsureSequence(ctx, a.Store.Client); err != nil {
 		return err
 	}
@@ -235,6 +236,7 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 		OpenAPI:       redpoint.OpenAPI,
 		Registry:      reg,
 		Checks:        a.checks(),
+		Timeouts:      a.Timeouts,
 	},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterRegionServiceServer(s, dir) },
@@ -296,8 +298,9 @@ func (a *App) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
 	if !a.NoWorkers {
 		a.Jobs.run(ctx, &wg)
 	}
-	a.log.InfoContext(ctx, "serving", "grpc", grpcLis.Addr().String(), "http", httpLis.Addr().String(), "workers", !a.NoWorkers)
-	err = srv.Serve(ctx, grpcLis, httpLis)
+	a.log.InfoContext(ctx, "serving", "grpc", lis.GRPC.Addr().String(), "http", lis.HTTP.Addr().String(),
+		"admin", lis.Admin.Addr().String(), "workers", !a.NoWorkers)
+	err = srv.Serve(ctx, lis)
 	wg.Wait()
 	return err
 }
@@ -382,9 +385,9 @@ func (a *App) checks() map[string]func(context.Context) error {
 }
 
 // Work runs only the background half — outbox relay, job workers and the
-// periodic scheduler — with /healthz and /metrics on httpLis, until ctx is
+// periodic scheduler — with /healthz and /metrics on adminLis, until ctx is
 // done. It is `redpoint worker`, for scaling workers apart from the API.
-func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
+func (a *App) Work(ctx context.Context, adminLis net.Listener) error {
 	reg := prometheus.NewRegistry()
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -392,13 +395,10 @@ func (a *App) Work(ctx context.Context, httpLis net.Listener) error {
 		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg, resident.NewLookupCache(a.KV).Invalidator(), report.NewCache(a.KV, nil).Invalidator())
 	var wg sync.WaitGroup
 	a.Jobs.run(ctx, &wg)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", server.Healthz(a.checks(), a.log))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := server.NewHTTPServer(server.AdminMux(reg, server.Healthz(a.checks(), a.log)), a.log, a.Timeouts)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(httpLis) }()
-	a.log.InfoContext(ctx, "worker running", "http", httpLis.Addr().String())
+	go func() { errc <- srv.Serve(adminLis) }()
+	a.log.InfoContext(ctx, "worker running", "admin", adminLis.Addr().String())
 	var err error
 	select {
 	case <-ctx.Done():

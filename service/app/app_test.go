@@ -264,7 +264,7 @@ func TestOperationalEndpoints(t *testing.T) {
 
 	// A REST call must pass the gRPC interceptor chain: the gRPC metrics count it.
 	getJSON(t, s.BaseURL+"/v1/regions/140400000000", nil)
-	resp, err := http.Get(s.BaseURL + "/metrics")
+	resp, err := http.Get(s.AdminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

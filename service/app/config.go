@@ -15,8 +15,11 @@ import (
 // Config is the process configuration. The zero value plus Defaults serves
 // the embedded mode.
 type Config struct {
-	GRPCAddr    string // REDPOINT_GRPC_ADDR
-	HTTPAddr    string // REDPOINT_HTTP_ADDR
+	GRPCAddr string // REDPOINT_GRPC_ADDR
+	HTTPAddr string // REDPOINT_HTTP_ADDR
+	// AdminAddr serves /metrics (and /healthz) to operators only
+	// (REDPOINT_ADMIN_ADDR); loopback unless set.
+	AdminAddr   string
 	DataDir     string // REDPOINT_DATA_DIR
 	DatabaseURL string // REDPOINT_DATABASE_URL; empty: SQLite in DataDir
 	RedisURL    string // REDPOINT_REDIS_URL; empty: embedded Redis
@@ -48,7 +51,7 @@ func (c Config) templates() (resident.Templates, error) {
 
 // Defaults are the embedded mode's settings.
 func Defaults() Config {
-	return Config{GRPCAddr: ":9090", HTTPAddr: ":8080", DataDir: "./redpoint-data", LogLevel: "info"}
+	return Config{GRPCAddr: ":9090", HTTPAddr: ":8080", AdminAddr: "127.0.0.1:8081", DataDir: "./redpoint-data", LogLevel: "info"}
 }
 
 // Embedded reports whether the database is the embedded SQLite.
@@ -58,7 +61,7 @@ func (c Config) databaseTarget() string { return store.Target(c.DatabaseURL, c.D
 
 // Validate checks every setting and names the bad one.
 func (c Config) Validate() error {
-	for _, a := range []struct{ name, value string }{{"REDPOINT_GRPC_ADDR", c.GRPCAddr}, {"REDPOINT_HTTP_ADDR", c.HTTPAddr}} {
+	for _, a := range []struct{ name, value string }{{"REDPOINT_GRPC_ADDR", c.GRPCAddr}, {"REDPOINT_HTTP_ADDR", c.HTTPAddr}, {"REDPOINT_ADMIN_ADDR", c.AdminAddr}} {
 		if _, _, err := net.SplitHostPort(a.value); err != nil {
 			return fmt.Errorf("%s: %q is not host:port: %w", a.name, a.value, err)
 		}
@@ -124,7 +127,7 @@ func (c Config) LogAttrs() []any {
 	if c.AuthKey != "" {
 		authKey = "REDPOINT_AUTH_KEY (set)"
 	}
-	return []any{"mode", mode, "auth_key", authKey, "grpc_addr", c.GRPCAddr, "http_addr", c.HTTPAddr, "data_dir", c.DataDir,
+	return []any{"mode", mode, "auth_key", authKey, "grpc_addr", c.GRPCAddr, "http_addr", c.HTTPAddr, "admin_addr", c.AdminAddr, "data_dir", c.DataDir,
 		"database", database, "redis", redis, "pii_keys", pii, "wechat", wx, "log_level", c.LogLevel}
 }
 

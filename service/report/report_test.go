@@ -306,7 +306,7 @@ func TestWorkloadCacheSeesChanges(t *testing.T) {
 	if got := received(); got != before+1 {
 		t.Errorf("received after logging one more: %d, want %d", got, before+1)
 	}
-	resp, err := http.Get(s.BaseURL + "/metrics")
+	resp, err := http.Get(s.AdminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

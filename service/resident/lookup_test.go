@@ -182,7 +182,7 @@ func TestLookupDailyLimitPerCode(t *testing.T) {
 // metric reads one sample from the server's /metrics.
 func metric(t *testing.T, s *apptest.Server, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(s.BaseURL + "/metrics")
+	resp, err := http.Get(s.AdminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -40,6 +41,8 @@ type Config struct {
 	// AfterAuth are interceptors that run once the caller is known
 	// (auditing), before validation and the handler.
 	AfterAuth []grpc.UnaryServerInterceptor
+	// Timeouts: DefaultTimeouts where zero.
+	Timeouts Timeouts
 }
 
 // Service is one API service: how it registers on the gRPC server and on
@@ -67,6 +70,7 @@ type Server struct {
 	health   *health.Server
 	gwMux    *runtime.ServeMux
 	http     *http.Server
+	admin    *http.Server
 	services []Service
 }
 
@@ -89,10 +93,10 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	_ = cfg.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	unary := s.unaryChain()
-	s.grpc = grpc.NewServer(
+	s.grpc = grpc.NewServer(append(grpcLimits(cfg.Timeouts),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(s.streamChain()...),
-	)
+	)...)
 	reg := &registrar{server: s.grpc, methods: map[string]unaryMethod{}}
 	for _, svc := range services {
 		svc.Register(reg)
@@ -126,18 +130,23 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 		}
 	}
 
+	healthz := Healthz(cfg.Checks, cfg.Logger)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", Healthz(cfg.Checks, cfg.Logger))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /openapi.json", s.openapi)
-	mux.Handle("/", withETags(withRenderedSlot(s.gwMux), "/v1/residents/me"))
-	s.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-	}
+	mux.Handle("/", limitBody(withETags(withRenderedSlot(s.gwMux), "/v1/residents/me")))
+	s.http = NewHTTPServer(mux, cfg.Logger, cfg.Timeouts)
+	s.admin = NewHTTPServer(AdminMux(cfg.Registry, healthz), cfg.Logger, cfg.Timeouts)
 	return s, nil
+}
+
+// AdminMux serves what operators read and the public must not: /metrics,
+// and /healthz again for probes that only reach the admin port.
+func AdminMux(reg *prometheus.Registry, healthz http.HandlerFunc) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
 }
 
 // gatewayErrorHandler gives the gateway's own errors (unknown path, a
@@ -147,19 +156,27 @@ func gatewayErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.M
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, st.Err())
 }
 
-// Serve serves gRPC on grpcLis and HTTP on httpLis until ctx is done, then
-// shuts both down gracefully.
-func (s *Server) Serve(ctx context.Context, grpcLis, httpLis net.Listener) error {
+// Listeners are where a server answers: the public gRPC and REST ports,
+// and the admin port (metrics), which only operators should reach.
+type Listeners struct {
+	GRPC, HTTP, Admin net.Listener
+}
+
+// Serve serves gRPC, HTTP and the admin port until ctx is done, then shuts
+// them down gracefully. Each listener takes at most MaxConnections at once.
+func (s *Server) Serve(ctx context.Context, lis Listeners) error {
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	errc := make(chan error, 2)
-	go func() { errc <- s.grpc.Serve(grpcLis) }()
-	go func() {
-		if err := s.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	errc := make(chan error, 3)
+	go func() { errc <- s.grpc.Serve(netutil.LimitListener(lis.GRPC, MaxConnections)) }()
+	serveHTTP := func(srv *http.Server, l net.Listener) {
+		if err := srv.Serve(netutil.LimitListener(l, MaxConnections)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 			return
 		}
 		errc <- nil
-	}()
+	}
+	go serveHTTP(s.http, lis.HTTP)
+	go serveHTTP(s.admin, lis.Admin)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -176,6 +193,7 @@ func (s *Server) shutdown() {
 	if err := s.http.Shutdown(ctx); err != nil {
 		s.log.Warn("http shutdown", "error", err)
 	}
+	_ = s.admin.Shutdown(ctx)
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
 	select {

@@ -25,6 +25,7 @@ import (
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resident"
+	"github.com/changzhi/redpoint/service/server"
 	"github.com/changzhi/redpoint/service/store/storetest"
 	"github.com/changzhi/redpoint/service/wechat"
 )
@@ -58,6 +59,7 @@ type Server struct {
 	log      *slog.Logger
 	GRPC     *grpc.ClientConn
 	BaseURL  string // http://127.0.0.1:port
+	AdminURL string // the admin port: /metrics
 	GRPCAddr string
 }
 
@@ -140,13 +142,17 @@ func serve(tb testing.TB, a *app.App, cancel context.CancelFunc, ctx context.Con
 	if err != nil {
 		tb.Fatal(err)
 	}
+	adminLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, grpcLis, httpLis) }()
+	go func() { done <- a.Serve(ctx, server.Listeners{GRPC: grpcLis, HTTP: httpLis, Admin: adminLis}) }()
 	conn, err := grpc.NewClient(grpcLis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{App: a, GRPC: conn, BaseURL: "http://" + httpLis.Addr().String(), GRPCAddr: grpcLis.Addr().String(), tokens: map[string]string{}}
+	s := &Server{App: a, GRPC: conn, BaseURL: "http://" + httpLis.Addr().String(), AdminURL: "http://" + adminLis.Addr().String(), GRPCAddr: grpcLis.Addr().String(), tokens: map[string]string{}}
 	var once sync.Once
 	s.stop = func() {
 		once.Do(func() {
