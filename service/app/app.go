@@ -104,6 +104,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.Store = st
+	cfg.warnIfDataDirShared(log)
 	if cfg.Embedded() {
 		err = st.Migrate(ctx)
 	} else {

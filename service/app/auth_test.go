@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/changzhi/redpoint/ent/auditentry"
+	"github.com/changzhi/redpoint/ent/user"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/app/apptest"
@@ -219,6 +220,41 @@ func TestWritesAndFullReadsAreAuditedAndListedInScope(t *testing.T) {
 	}
 	if _, err := redpointv1.NewAuthServiceClient(s.GRPC).RefreshSession(ctx, &redpointv1.RefreshSessionRequest{RefreshToken: sess.RefreshToken}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("refresh after deactivation: %v", err)
+	}
+}
+
+// TestCreateUserOverRESTKeepsThePasswordOutOfTheURL: the REST client sends
+// the whole request as the body, `{"user": {...}, "password": "..."}`, and
+// the account logs in with that password; the old shape, a bare account
+// body with `?password=` in the URL, creates nothing.
+func TestCreateUserOverRESTKeepsThePasswordOutOfTheURL(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: smallDemo()})
+	ctx := context.Background()
+	me, err := redpointv1.NewUserServiceClient(s.GRPC).GetUser(s.As(t, ctx, demo.GuhanAgentPhone), &redpointv1.GetUserRequest{Name: "users/me"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	account := map[string]any{"phone": "13722224444", "displayName": "新人", "role": "ROLE_AGENT", "servicePoint": me.ServicePoint}
+
+	code, body := s.Do(t, demo.GuhanSecretaryPhone, http.MethodPost, "/v1/users?password=in-the-url-1", account)
+	if code != http.StatusBadRequest {
+		t.Errorf("the old shape: %d %s, want 400", code, body)
+	}
+	code, body = s.Do(t, demo.GuhanSecretaryPhone, http.MethodPost, "/v1/users?password=in-the-url-1", map[string]any{"user": account})
+	if code != http.StatusBadRequest || !strings.Contains(string(body), `"field":"password"`) {
+		t.Errorf("password in the query only: %d %s, want 400 on field password", code, body)
+	}
+	if n := s.App.Store.Client.User.Query().Where(user.Phone("13722224444")).CountX(ctx); n != 0 {
+		t.Fatalf("rejected creates left %d accounts", n)
+	}
+
+	code, body = s.Do(t, demo.GuhanSecretaryPhone, http.MethodPost, "/v1/users", map[string]any{"user": account, "password": "rest-agent-pw"})
+	if code != http.StatusOK || !strings.Contains(string(body), `"name":"users/`) || strings.Contains(string(body), "rest-agent-pw") {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	code, body = s.Do(t, "", http.MethodPost, "/v1/auth:login", map[string]string{"phone": "13722224444", "password": "rest-agent-pw"})
+	if code != http.StatusOK || !strings.Contains(string(body), `"accessToken"`) {
+		t.Errorf("the new account's login: %d %s", code, body)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/resident"
@@ -89,6 +90,23 @@ func (c Config) Validate() error {
 		return err
 	}
 	return nil
+}
+
+// warnIfDataDirShared warns when group or others may enter the embedded
+// mode's data dir. Redpoint makes the dir 0700 and its files 0600, and
+// takes group and other access from files an earlier start left, so their
+// contents stay private; but a dir that was already there keeps its mode —
+// it may not be redpoint's alone (a home directory, a shared mount) — and
+// shows the files' names and sizes.
+func (c Config) warnIfDataDirShared(log *slog.Logger) {
+	if !c.Embedded() {
+		return
+	}
+	fi, err := os.Stat(c.DataDir)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("data dir is open to group or others: chmod 700 it", "data_dir", c.DataDir, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
 }
 
 // Level parses LogLevel.

@@ -98,8 +98,9 @@ func LoadOrCreateKeyFile(path string) (*Keyring, error) {
 }
 
 // LoadOrCreateSecretFile reads a secret from path, or on first start
-// writes fresh() there (mode 0600, never over an existing file) and
-// returns it: the embedded mode's keyring and token-signing key.
+// writes fresh() there (mode 0600, never over an existing file; a missing
+// directory is made 0700) and returns it: the embedded mode's keyring and
+// token-signing key.
 func LoadOrCreateSecretFile(path string, fresh func() string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
@@ -108,7 +109,7 @@ func LoadOrCreateSecretFile(path string, fresh func() string) (string, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("pii: key file: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("pii: key file: %w", err)
 	}
 	s := fresh()

@@ -17,6 +17,8 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/servicepoint"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
@@ -84,6 +86,8 @@ type Lookup struct {
 	answers *prometheus.CounterVec // by where the answer came from
 	sf      singleflight.Group
 	changes *redis.PubSub
+	// decoyRows are the rows an unknown code's read reads (readDecoy).
+	decoyRows atomic.Pointer[decoyRows]
 
 	mu    sync.RWMutex
 	local map[string]localEntry
@@ -252,20 +256,72 @@ type sourced struct {
 // fromDatabase reads the code's errand and caches it at version, the
 // code's version from before the read.
 func (l *Lookup) fromDatabase(ctx context.Context, code, version string) (*redpointv1.LookupCacheEntry, error) {
-	e, err := l.db.Errand.Query().Where(errand.TrackingCode(code)).WithErrandType().WithServicePoint().Only(ctx)
+	// Only what the public view needs: less of a found row to decode
+	// than an unknown code's read can match (readDecoy), and the
+	// resident's name and sealed numbers stay in the database.
+	e, err := l.db.Errand.Query().Where(errand.TrackingCode(code)).
+		Select(errand.FieldTrackingCode, errand.FieldErrandTypeID, errand.FieldServicePointID, errand.FieldResidentPhoneLast4,
+			errand.FieldState, errand.FieldAcceptTime, errand.FieldDueTime, errand.FieldCloseTime, errand.FieldMissingMaterials, errand.FieldResult).
+		WithErrandType().WithServicePoint().Only(ctx)
 	entry := &redpointv1.LookupCacheEntry{Version: version}
 	switch {
 	case ent.IsNotFound(err):
 		// An unknown code is cached too: a burst of guesses must not
 		// reach the database.
+		if err := l.readDecoy(ctx); err != nil {
+			return nil, err
+		}
 	case err != nil:
 		return nil, err
 	default:
 		entry.Errand, entry.PhoneLast4 = view(e), e.ResidentPhoneLast4
 		entry.Errand.Name = "" // the public view names no resource
+		l.decoyRows.Store(&decoyRows{e.ErrandTypeID, e.ServicePointID})
 	}
 	_ = l.kv.WriteVersioned(ctx, l.cacheKey(code), entry, CacheTTL) // not cached: the next miss reads again
 	return entry, nil
+}
+
+// decoy is the errand the read of an unknown code works on in place of
+// a real one: made up, about the size of a real one.
+var decoy = &ent.Errand{
+	TrackingCode: "0000000000000000", State: errand.StateNEEDS_MATERIALS,
+	AcceptTime: time.Unix(1_764_000_000, 0), DueTime: time.Unix(1_765_000_000, 0),
+	MissingMaterials: []string{"居民身份证复印件", "户口簿复印件"},
+	Edges: ent.ErrandEdges{
+		ErrandType:   &ent.ErrandType{Name: "城乡居民基本养老保险资格认证"},
+		ServicePoint: &ent.ServicePoint{Name: "古韩镇东关村红色代办服务点", Phone: "0355-8888888"},
+	},
+}
+
+// decoyRows names the type and point rows the read of an unknown code
+// reads: those of the last errand read, so that they decode like a real
+// read's (none are found before the first).
+type decoyRows struct {
+	errandType   string
+	servicePoint int
+}
+
+// readDecoy does for an unknown code what the read of a known one does
+// after its first query — read a type and a point, build the public view,
+// render it — so that a miss on a code that exists (wrong digits) takes
+// no longer than a miss on one that doesn't, and a stranger can't time
+// which codes exist. Nothing of it is kept.
+func (l *Lookup) readDecoy(ctx context.Context) error {
+	var rows decoyRows
+	if r := l.decoyRows.Load(); r != nil {
+		rows = *r
+	}
+	if _, err := l.db.ErrandType.Query().Where(errandtype.IDIn(rows.errandType)).All(ctx); err != nil {
+		return err
+	}
+	if _, err := l.db.ServicePoint.Query().Where(servicepoint.IDIn(rows.servicePoint)).All(ctx); err != nil {
+		return err
+	}
+	v := view(decoy)
+	v.Name = ""
+	_, _ = server.JSON(v)
+	return nil
 }
 
 // LookupErrand answers the public lookup.

@@ -74,6 +74,38 @@ func sqliteDSN(path string) string {
 	return "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 }
 
+// privateSQLiteFiles readies the database file so only its owner can read
+// it: it holds staff phones, names and password hashes. SQLite would create
+// it 0644 less the umask, and it gives the -wal, -shm and -journal files
+// the database file's mode, so the file is made here first, 0600. A missing
+// directory is made 0700. Files an earlier start left lose group and other
+// access; an existing directory keeps its mode, as it may not be only ours.
+func privateSQLiteFiles(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("database file: %w", err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		fi, err := os.Stat(path + suffix)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err == nil && fi.Mode().Perm()&0o077 != 0 {
+			err = os.Chmod(path+suffix, fi.Mode().Perm()&^0o077)
+		}
+		if err != nil {
+			return fmt.Errorf("database file: %w", err)
+		}
+	}
+	return nil
+}
+
 // Open connects to the database at databaseURL (see Target). It does not
 // migrate; call Migrate.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
@@ -85,8 +117,8 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	if dialectName == dialect.SQLite {
 		driverName = "sqlite"
 		path := strings.TrimPrefix(strings.SplitN(dsn, "?", 2)[0], "file:")
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("store.Open: data dir: %w", err)
+		if err := privateSQLiteFiles(path); err != nil {
+			return nil, fmt.Errorf("store.Open: %w", err)
 		}
 	}
 	db, err := sql.Open(driverName, dsn)

@@ -939,15 +939,15 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x13RateMyErrandRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x18.redpoint.v1.RatingLevelR\x05level\x12\x18\n" +
-	"\acomment\x18\x03 \x01(\tR\acomment\"[\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"`\n" +
 	"\x13LookupErrandRequest\x12#\n" +
-	"\rtracking_code\x18\x01 \x01(\tR\ftrackingCode\x12\x1f\n" +
-	"\vphone_last4\x18\x02 \x01(\tR\n" +
-	"phoneLast4\"(\n" +
-	"\x12WechatLoginRequest\x12\x12\n" +
-	"\x04code\x18\x01 \x01(\tR\x04code\"\xbc\x01\n" +
-	"\x0fResidentSession\x12!\n" +
-	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12S\n" +
+	"\rtracking_code\x18\x01 \x01(\tR\ftrackingCode\x12$\n" +
+	"\vphone_last4\x18\x02 \x01(\tB\x03\x80\x01\x01R\n" +
+	"phoneLast4\"-\n" +
+	"\x12WechatLoginRequest\x12\x17\n" +
+	"\x04code\x18\x01 \x01(\tB\x03\x80\x01\x01R\x04code\"\xc1\x01\n" +
+	"\x0fResidentSession\x12&\n" +
+	"\faccess_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\vaccessToken\x12S\n" +
 	"\x18access_token_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\x121\n" +
 	"\bresident\x18\x03 \x01(\v2\x15.redpoint.v1.ResidentR\bresident\"T\n" +
 	"\bResident\x12\x12\n" +
@@ -955,10 +955,10 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x05phone\x18\x02 \x01(\tR\x05phone\x12\x1e\n" +
 	"\n" +
 	"subscribed\x18\x03 \x01(\bR\n" +
-	"subscribed\"1\n" +
-	"\x10BindPhoneRequest\x12\x1d\n" +
+	"subscribed\"6\n" +
+	"\x10BindPhoneRequest\x12\"\n" +
 	"\n" +
-	"phone_code\x18\x01 \x01(\tR\tphoneCode\"8\n" +
+	"phone_code\x18\x01 \x01(\tB\x03\x80\x01\x01R\tphoneCode\"8\n" +
 	"\x16SetSubscriptionRequest\x12\x1e\n" +
 	"\n" +
 	"subscribed\x18\x01 \x01(\bR\n" +
@@ -994,10 +994,10 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x12ResidentErrandStep\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
 	"\x12state_display_name\x18\x02 \x01(\tR\x10stateDisplayName\x12\x12\n" +
-	"\x04text\x18\x03 \x01(\tR\x04text\"\x82\x01\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\"\x87\x01\n" +
 	"\x10LookupCacheEntry\x123\n" +
-	"\x06errand\x18\x01 \x01(\v2\x1b.redpoint.v1.ResidentErrandR\x06errand\x12\x1f\n" +
-	"\vphone_last4\x18\x02 \x01(\tR\n" +
+	"\x06errand\x18\x01 \x01(\v2\x1b.redpoint.v1.ResidentErrandR\x06errand\x12$\n" +
+	"\vphone_last4\x18\x02 \x01(\tB\x03\x80\x01\x01R\n" +
 	"phoneLast4\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion*\xd1\x01\n" +
 	"\vRatingLevel\x12\x1c\n" +

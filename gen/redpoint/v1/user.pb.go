@@ -578,17 +578,17 @@ const file_redpoint_v1_user_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"d\n" +
 	"\x11ListUsersResponse\x12'\n" +
 	"\x05users\x18\x01 \x03(\v2\x11.redpoint.v1.UserR\x05users\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"V\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"[\n" +
 	"\x11CreateUserRequest\x12%\n" +
-	"\x04user\x18\x01 \x01(\v2\x11.redpoint.v1.UserR\x04user\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"w\n" +
+	"\x04user\x18\x01 \x01(\v2\x11.redpoint.v1.UserR\x04user\x12\x1f\n" +
+	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\"w\n" +
 	"\x11UpdateUserRequest\x12%\n" +
 	"\x04user\x18\x01 \x01(\v2\x11.redpoint.v1.UserR\x04user\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"J\n" +
+	"updateMask\"O\n" +
 	"\x18ResetUserPasswordRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword*\x88\x01\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword*\x88\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -596,12 +596,12 @@ const file_redpoint_v1_user_proto_rawDesc = "" +
 	"\x17ROLE_TOWNSHIP_SECRETARY\x10\x02\x12\x15\n" +
 	"\x11ROLE_COUNTY_ADMIN\x10\x03\x12\x13\n" +
 	"\x0fROLE_CITY_ADMIN\x10\x04\x12\x11\n" +
-	"\rROLE_RESIDENT\x10\x052\x81\x04\n" +
+	"\rROLE_RESIDENT\x10\x052\xfe\x03\n" +
 	"\vUserService\x12U\n" +
 	"\aGetUser\x12\x1b.redpoint.v1.GetUserRequest\x1a\x11.redpoint.v1.User\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12]\n" +
-	"\tListUsers\x12\x1d.redpoint.v1.ListUsersRequest\x1a\x1e.redpoint.v1.ListUsersResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12X\n" +
+	"\tListUsers\x12\x1d.redpoint.v1.ListUsersRequest\x1a\x1e.redpoint.v1.ListUsersResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12U\n" +
 	"\n" +
-	"CreateUser\x12\x1e.redpoint.v1.CreateUserRequest\x1a\x11.redpoint.v1.User\"\x17\x82\xd3\xe4\x93\x02\x11:\x04user\"\t/v1/users\x12f\n" +
+	"CreateUser\x12\x1e.redpoint.v1.CreateUserRequest\x1a\x11.redpoint.v1.User\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/users\x12f\n" +
 	"\n" +
 	"UpdateUser\x12\x1e.redpoint.v1.UpdateUserRequest\x1a\x11.redpoint.v1.User\"%\x82\xd3\xe4\x93\x02\x1f:\x04user2\x17/v1/{user.name=users/*}\x12z\n" +
 	"\x11ResetUserPassword\x12%.redpoint.v1.ResetUserPasswordRequest\x1a\x11.redpoint.v1.User\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/{name=users/*}:resetPasswordB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"

@@ -37,7 +37,9 @@ type UserServiceClient interface {
 	// ListUsers lists the accounts in a region's subtree.
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
 	// CreateUser creates an account with a role below the caller's, inside
-	// the caller's scope.
+	// the caller's scope. The whole request is the body, `{"user": {...},
+	// "password": "..."}`, so the password never travels in the URL, where
+	// proxies and access logs would keep it.
 	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*User, error)
 	// UpdateUser changes an account's name, active flag or service point.
 	UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*User, error)
@@ -114,7 +116,9 @@ type UserServiceServer interface {
 	// ListUsers lists the accounts in a region's subtree.
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
 	// CreateUser creates an account with a role below the caller's, inside
-	// the caller's scope.
+	// the caller's scope. The whole request is the body, `{"user": {...},
+	// "password": "..."}`, so the password never travels in the URL, where
+	// proxies and access logs would keep it.
 	CreateUser(context.Context, *CreateUserRequest) (*User, error)
 	// UpdateUser changes an account's name, active flag or service point.
 	UpdateUser(context.Context, *UpdateUserRequest) (*User, error)
