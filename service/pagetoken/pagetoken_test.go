@@ -2,6 +2,7 @@ package pagetoken
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/changzhi/redpoint/service/apierr"
@@ -42,5 +43,32 @@ func TestSize(t *testing.T) {
 		if (err != nil) != tc.err || got != tc.want {
 			t.Errorf("Size(%d) = %d, %v", tc.in, got, err)
 		}
+	}
+}
+
+func TestCheckFilterAndOrderBy(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		check func(string) error
+		value string
+		field string // "" when accepted
+	}{
+		{"filter at the cap", CheckFilter, strings.Repeat("x", MaxFilterBytes), ""},
+		{"filter over the cap", CheckFilter, strings.Repeat("x", MaxFilterBytes+1), "filter"},
+		{"order_by at the cap", CheckOrderBy, strings.Repeat("x", MaxOrderByBytes), ""},
+		{"order_by over the cap", CheckOrderBy, strings.Repeat("x", MaxOrderByBytes+1), "order_by"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.check(tc.value)
+			var e *apierr.Error
+			switch {
+			case tc.field == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.field != "" && (!errors.As(err, &e) || len(e.Violations) != 1 || e.Violations[0].Field != tc.field):
+				t.Fatalf("error = %v, want a violation on %s", err, tc.field)
+			}
+		})
 	}
 }
