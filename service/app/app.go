@@ -32,6 +32,7 @@ import (
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/report"
 	"github.com/changzhi/redpoint/service/resident"
@@ -177,6 +178,9 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	}
 	tokens, err := access.NewTokens(a.AuthKey, a.Store.Client)
 	if err != nil {
+		return fmt.Errorf("REDPOINT_AUTH_KEY: %w", err)
+	}
+	if err := pagetoken.SetKey(a.AuthKey); err != nil {
 		return fmt.Errorf("REDPOINT_AUTH_KEY: %w", err)
 	}
 	limits := a.LoginLimits

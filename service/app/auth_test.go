@@ -22,6 +22,7 @@ import (
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 )
 
@@ -195,6 +196,11 @@ func TestWritesAndFullReadsAreAuditedAndListedInScope(t *testing.T) {
 	list, err := audit.ListAuditEntries(s.As(t, ctx, demo.CountyAdminPhone), &redpointv1.ListAuditEntriesRequest{Parent: "regions/140423000000", Filter: "unmasked_read = true"})
 	if err != nil || len(list.AuditEntries) != 1 || list.AuditEntries[0].Resource != x.Name {
 		t.Errorf("county admin's unmasked reads: %v, %v", list, err)
+	}
+	// The one filter, spread past the bound on every list's filter, is refused before it is read.
+	padded := "unmasked_read" + strings.Repeat(" ", pagetoken.MaxFilterBytes) + "= true"
+	if _, err := audit.ListAuditEntries(s.As(t, ctx, demo.CountyAdminPhone), &redpointv1.ListAuditEntriesRequest{Parent: "regions/140423000000", Filter: padded}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a filter of %d bytes: %v", len(padded), err)
 	}
 	if _, err := audit.ListAuditEntries(s.As(t, ctx, demo.CountyAdminPhone), &redpointv1.ListAuditEntriesRequest{Parent: "regions/140428000000"}); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("襄垣县 admin reading 长子县's audit log: %v", err)

@@ -149,6 +149,9 @@ func (l *Log) ListAuditEntries(ctx context.Context, req *redpointv1.ListAuditEnt
 	if err != nil {
 		return nil, err
 	}
+	if err := pagetoken.CheckFilter(req.GetFilter()); err != nil {
+		return nil, err
+	}
 	var onlyUnmasked bool
 	switch f := strings.Join(strings.Fields(req.GetFilter()), " "); f {
 	case "":

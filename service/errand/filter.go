@@ -1,6 +1,7 @@
 package errand
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resname"
 )
@@ -23,15 +25,26 @@ var andSplit = regexp.MustCompile(`(?i)\s+AND\s+`)
 
 // parseFilter turns an AIP-160 subset (conditions joined by AND) into
 // predicates. Every problem is an INVALID_ARGUMENT on "filter"; a region
-// outside the caller's scope is PERMISSION_DENIED.
+// outside the caller's scope is PERMISSION_DENIED. The filter's length and
+// number of terms are bounded (pagetoken.MaxFilterBytes, MaxFilterTerms)
+// before any term is parsed.
 func (s *Server) parseFilter(p access.Principal, filter string, cal *calendar.Calendar, now time.Time) ([]predicate.Errand, error) {
+	if err := pagetoken.CheckFilter(filter); err != nil {
+		return nil, err
+	}
 	filter = strings.TrimSpace(filter)
 	if filter == "" {
 		return nil, nil
 	}
 	bad := func(msg string) error { return apierr.InvalidField("filter", msg) }
+	// One split more than the cap leaves the rest in the last part, so
+	// that counting costs no more than the cap.
+	parts := andSplit.Split(filter, pagetoken.MaxFilterTerms+1)
+	if len(parts) > pagetoken.MaxFilterTerms {
+		return nil, bad(fmt.Sprintf("条件不能超过 %d 个", pagetoken.MaxFilterTerms))
+	}
 	var preds []predicate.Errand
-	for _, part := range andSplit.Split(filter, -1) {
+	for _, part := range parts {
 		m := term.FindStringSubmatch(part)
 		if m == nil {
 			return nil, bad("无法解析条件「" + part + "」，格式为 字段 运算符 值，多个条件用 AND 连接")
@@ -161,6 +174,9 @@ type ordering struct {
 }
 
 func parseOrder(s string) (ordering, error) {
+	if err := pagetoken.CheckOrderBy(s); err != nil {
+		return ordering{}, err
+	}
 	s = strings.Join(strings.Fields(s), " ")
 	switch s {
 	case "", "update_time desc":
