@@ -36,7 +36,7 @@ func NewServer(db *ent.Client, tokens *Tokens, k *kv.KV, limits LoginLimits) (*S
 	return &Server{db: db, tokens: tokens, limiter: newLimiter(k, limits), dummyHash: dummy}, nil
 }
 
-// Close sends the login counts not yet in Redis.
+// Close gives back the login limits' leases.
 func (s *Server) Close() { s.limiter.counts.Close() }
 
 // The login errors.

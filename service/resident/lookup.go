@@ -126,7 +126,7 @@ func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimit
 	return l, nil
 }
 
-// Close stops listening and sends the pending rate-limit counts.
+// Close stops listening and gives back the rate-limit leases.
 func (l *Lookup) Close() {
 	l.changes.Close()
 	l.limiter.Close()
