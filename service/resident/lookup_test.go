@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,6 +145,53 @@ func TestLookupRateLimitAcrossReplicas(t *testing.T) {
 		if codes[i] != want[i] {
 			t.Fatalf("lookups of one code on two replicas: %v, want %v", codes, want)
 		}
+	}
+}
+
+// Bursts of lookups of one code, spread over two replicas, get exactly the
+// code's limit a minute, and a day, every time.
+func TestLookupCodeLimitsExactUnderBurst(t *testing.T) {
+	const goroutines, bursts = 10, 3
+	cases := []struct {
+		name   string
+		limits resident.LookupLimits
+		want   int
+	}{
+		{"per minute", resident.LookupLimits{PerIP: 1000, PerCode: 10, Window: time.Minute}, 10},
+		{"per day", resident.LookupLimits{PerIP: 1000, PerCode: 1000, Window: time.Minute, PerCodePerDay: 7}, 7},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			limits := func(a *app.App) { a.LookupLimits = tc.limits }
+			a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
+			b := apptest.Join(t, a, limits)
+			for burst := 0; burst < bursts; burst++ {
+				code, _ := trackingcode.New(nil) // well formed, never issued
+				var mu sync.Mutex
+				got := map[int]int{}
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for _, s := range []*apptest.Server{a, b} {
+					for g := 0; g < goroutines; g++ {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							<-start
+							c, _ := s.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": code, "phoneLast4": fmt.Sprintf("%04d", g)})
+							mu.Lock()
+							got[c]++
+							mu.Unlock()
+						}()
+					}
+				}
+				close(start)
+				wg.Wait()
+				if got[http.StatusNotFound] != tc.want || got[http.StatusTooManyRequests] != 2*goroutines-tc.want {
+					t.Errorf("burst %d of %d lookups of one code on two replicas: %v, want %d answered and the rest refused",
+						burst+1, 2*goroutines, got, tc.want)
+				}
+			}
+		})
 	}
 }
 
