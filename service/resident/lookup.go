@@ -187,10 +187,11 @@ func (l *Lookup) remember(code string, entry *redpointv1.LookupCacheEntry, gen u
 	return m
 }
 
-// allow counts one lookup against the address and, when the code is well
-// formed, the code, and refuses it over either limit.
+// allow counts one lookup against the address (an IPv6 address by its
+// /64: access.ClientNetwork) and, when the code is well formed, the code,
+// and refuses it over either limit.
 func (l *Lookup) allow(ctx context.Context, ip, code string) error {
-	hits := []ratelimit.Hit{{Key: "ip:" + ip, Limit: l.limits.PerIP}}
+	hits := []ratelimit.Hit{{Key: "ip:" + access.ClientNetwork(ip), Limit: l.limits.PerIP}}
 	if code != "" {
 		hits = append(hits, ratelimit.Hit{Key: "code:" + code, Limit: l.limits.PerCode})
 	}

@@ -195,6 +195,37 @@ func TestLookupCodeLimitsExactUnderBurst(t *testing.T) {
 	}
 }
 
+// The per-address limit counts an IPv6 client by its /64: walking through
+// the addresses of one's own /64 gets no more lookups.
+func TestLookupAddressLimitPerIPv6Slash64(t *testing.T) {
+	limits := func(a *app.App) {
+		a.LookupLimits = resident.LookupLimits{PerIP: 2, PerCode: 1000, Window: time.Minute}
+		a.TrustedProxies = 1 // the load balancer's X-Forwarded-For names the client
+	}
+	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
+	code, _ := trackingcode.New(nil)
+	lookupFrom := func(addr string) int {
+		body := `{"trackingCode":"` + code + `","phoneLast4":"0000"}`
+		req, err := http.NewRequest(http.MethodPost, s.BaseURL+"/v1/errands:lookup", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", addr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	got := []int{lookupFrom("2001:db8:1:2::1"), lookupFrom("2001:db8:1:2::2"), lookupFrom("2001:db8:1:2:ffff::3"),
+		lookupFrom("2001:db8:1:3::1"), lookupFrom("203.0.113.7"), lookupFrom("::ffff:203.0.113.7"), lookupFrom("203.0.113.7")}
+	if want := []int{404, 404, 429, 404, 404, 404, 429}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("lookups from three addresses of one /64, one of the next, and an IPv4 address plain and mapped: %v, want %v", got, want)
+	}
+}
+
 func protojsonUnmarshal(b []byte, m *redpointv1.ResidentErrand) error {
 	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, m)
 }
