@@ -60,3 +60,13 @@ func (l *limiter) succeeded(ctx context.Context, phone, ip string) error {
 	}
 	return err
 }
+
+// refunded takes back an attempt that checked no password.
+func (l *limiter) refunded(ctx context.Context, phone, ip string) error {
+	pk, ik := l.keys(phone, ip)
+	err := l.counts.Forgive(ctx, pk)
+	if ip != "" {
+		err = errors.Join(err, l.counts.Forgive(ctx, ik))
+	}
+	return err
+}

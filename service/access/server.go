@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -75,7 +76,14 @@ func (s *Server) Login(ctx context.Context, req *redpointv1.LoginRequest) (*redp
 	if u != nil {
 		hash = u.PasswordHash
 	}
-	ok, err := VerifyPassword(hash, req.GetPassword())
+	ok, err := checkPassword(ctx, hash, req.GetPassword())
+	if errors.Is(err, ErrHashingBusy) {
+		// No password was checked: the attempt does not count.
+		if err := s.limiter.refunded(ctx, phone, ip); err != nil {
+			return nil, fmt.Errorf("access.Login: %w: %w", apierr.ErrUnavailable, err)
+		}
+		return nil, ErrHashingBusy
+	}
 	if err != nil {
 		return nil, fmt.Errorf("access.Login: %w", err)
 	}
