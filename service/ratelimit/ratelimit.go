@@ -41,13 +41,15 @@ const LeaseTimeout = 10 * FlushEvery
 // retryEvery is how often a hit that waits for leases asks again.
 const retryEvery = FlushEvery / 2
 
-// Hit is one key counted against its limit.
+// Hit is one key counted against its limit in a window.
 type Hit struct {
-	Key   string
-	Limit int
+	Key    string
+	Limit  int
+	Window time.Duration // zero: the limiter's
 }
 
-// Limiter counts hits of one kind ("lookup") in windows of one length.
+// Limiter counts hits of one kind ("lookup"), in windows of one length
+// unless a hit names another.
 type Limiter struct {
 	kv           *kv.KV
 	name         string
@@ -65,7 +67,8 @@ type Limiter struct {
 
 // entry is what a replica knows of a key in a window.
 type entry struct {
-	window int64 // the window index, for dropping old entries
+	window time.Duration
+	index  int64 // the window's, for dropping old entries
 	lease  int64 // leased slots free to admit a hit here
 	held   int64 // leased slots a hit holds while Redis decides its other keys
 	used   int64 // leased slots that admitted a hit, not yet reported
@@ -83,20 +86,20 @@ func New(k *kv.KV, name string, window time.Duration) *Limiter {
 // (admitted hits and leased slots); l, the leased slots not yet reported;
 // t, when a lease was last granted (Redis's clock, ms).
 //
-// ARGV: take (1, or 0 to settle only), ttl ms, lease timeout ms, then per
-// key: limit, surplus wanted (a lease), leased slots used, leased slots
-// given back. Answers per key: surplus granted + 1 when it took a slot,
+// ARGV: take (1, or 0 to settle only), lease timeout ms, then per key:
+// limit, surplus wanted (a lease), leased slots used, leased slots given
+// back, ttl ms. Answers per key: surplus granted + 1 when it took a slot,
 // 0 when it had room but another key refused, -1 when full with leases
 // out (wait), -2 when full.
 var takeScript = redis.NewScript(`
 local take = ARGV[1] == '1'
-local ttl, timeout = tonumber(ARGV[2]), tonumber(ARGV[3])
+local timeout = tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local n, l, out = {}, {}, {}
 local refused, wait = false, false
 for i, k in ipairs(KEYS) do
-  local a = 4 * i
+  local a = 5 * i - 2
   local used, back = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   local v = redis.call('HMGET', k, 'n', 'l', 't')
   n[i], l[i] = tonumber(v[1]) or 0, tonumber(v[2]) or 0
@@ -118,14 +121,14 @@ if not take or refused or wait then
   return out
 end
 for i, k in ipairs(KEYS) do
-  local a = 4 * i
+  local a = 5 * i - 2
   local limit = tonumber(ARGV[a])
   local surplus = math.max(math.min(tonumber(ARGV[a + 1]), math.floor(limit / 2) - n[i] - 1), 0)
   redis.call('HSET', k, 'n', n[i] + 1 + surplus)
   if surplus > 0 then
     redis.call('HSET', k, 'l', l[i] + surplus, 't', now)
   end
-  redis.call('PEXPIRE', k, ttl)
+  redis.call('PEXPIRE', k, ARGV[a + 4])
   out[i] = 1 + surplus
 end
 return out
@@ -156,18 +159,24 @@ const (
 // within their limits. A hit is admitted when every key has a slot for
 // it, and then takes a slot in each; a refused hit takes none.
 func (l *Limiter) Allow(ctx context.Context, hits ...Hit) (bool, error) {
-	w := l.now().UnixNano() / int64(l.window)
+	now := l.now().UnixNano()
+	windows := make([]time.Duration, len(hits))
 	keys := make([]string, len(hits))
 	entries := make([]*entry, len(hits))
 	var remote []int // the hits' keys with no lease here
 	var wants []int64
 	l.mu.Lock()
 	for i, h := range hits {
-		keys[i] = l.redisKey(h.Key, w)
+		win := h.Window
+		if win == 0 {
+			win = l.window
+		}
+		windows[i] = win
+		keys[i] = l.redisKey(h.Key, win, now/int64(win))
 		e := l.entries[keys[i]]
 		seen := e != nil
 		if !seen {
-			e = &entry{window: w}
+			e = &entry{window: win, index: now / int64(win)}
 			l.entries[keys[i]] = e
 			l.scheduleFlushLocked() // which also forgets it when its window is over
 		}
@@ -210,7 +219,7 @@ func (l *Limiter) Allow(ctx context.Context, hits ...Hit) (bool, error) {
 	l.mu.Unlock()
 
 	for {
-		out, err := l.take(ctx, keys, hits, remote, wants, used)
+		out, err := l.take(ctx, keys, hits, windows, remote, wants, used)
 		l.mu.Lock()
 		if err != nil {
 			for j, i := range remote {
@@ -278,22 +287,22 @@ func (l *Limiter) settleHeldLocked(entries []*entry, remote []int, admitted bool
 
 // take runs takeScript for the keys asked about (remote, or every key
 // with none when settling).
-func (l *Limiter) take(ctx context.Context, keys []string, hits []Hit, remote []int, wants, used []int64) ([]int64, error) {
+func (l *Limiter) take(ctx context.Context, keys []string, hits []Hit, windows []time.Duration, remote []int, wants, used []int64) ([]int64, error) {
 	ks := make([]string, len(remote))
-	args := make([]any, 0, 3+4*len(remote))
-	args = append(args, 1, (2 * l.window).Milliseconds(), l.leaseTimeout.Milliseconds())
+	args := make([]any, 0, 2+5*len(remote))
+	args = append(args, 1, l.leaseTimeout.Milliseconds())
 	for j, i := range remote {
 		ks[j] = keys[i]
-		args = append(args, hits[i].Limit, wants[j], used[j], 0)
+		args = append(args, hits[i].Limit, wants[j], used[j], 0, (2 * windows[i]).Milliseconds())
 	}
 	return takeScript.Run(ctx, l.kv.Client, ks, args...).Int64Slice()
 }
 
-// Reset frees every slot of key in the current window: a login that
+// Reset frees every slot of key in the limiter's current window: a login that
 // succeeds clears its phone's failures. A replica that has already seen
 // the key full still refuses it until the window ends.
 func (l *Limiter) Reset(ctx context.Context, key string) error {
-	k := l.redisKey(key, l.now().UnixNano()/int64(l.window))
+	k := l.redisKey(key, l.window, l.now().UnixNano()/int64(l.window))
 	l.mu.Lock()
 	if e := l.entries[k]; e != nil {
 		e.full = false
@@ -305,10 +314,10 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 	return nil
 }
 
-// Forgive frees the slot one admitted hit of key took in the current
-// window: a login that succeeds gives its address the attempt back.
+// Forgive frees the slot one admitted hit of key took in the limiter's
+// current window: a login that succeeds gives its address the attempt back.
 func (l *Limiter) Forgive(ctx context.Context, key string) error {
-	k := l.redisKey(key, l.now().UnixNano()/int64(l.window))
+	k := l.redisKey(key, l.window, l.now().UnixNano()/int64(l.window))
 	l.mu.Lock()
 	if e := l.entries[k]; e != nil {
 		e.full = false
@@ -320,8 +329,8 @@ func (l *Limiter) Forgive(ctx context.Context, key string) error {
 	return nil
 }
 
-func (l *Limiter) redisKey(key string, window int64) string {
-	return l.kv.Key("rls", l.name, key, strconv.FormatInt(window, 10))
+func (l *Limiter) redisKey(key string, window time.Duration, index int64) string {
+	return l.kv.Key("rls", l.name, key, strconv.FormatInt(window.Milliseconds(), 10), strconv.FormatInt(index, 10))
 }
 
 // Close stops the flushes and gives back every lease. Hits after it are
@@ -349,7 +358,7 @@ func (l *Limiter) scheduleFlushLocked() {
 func (l *Limiter) flush(closing bool) {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
-	w := l.now().UnixNano() / int64(l.window)
+	now := l.now().UnixNano()
 	l.mu.Lock()
 	if l.closed && !closing {
 		l.mu.Unlock()
@@ -358,12 +367,12 @@ func (l *Limiter) flush(closing bool) {
 	l.timer = nil
 	var keys []string
 	var reports []*entry
-	args := []any{0, (2 * l.window).Milliseconds(), l.leaseTimeout.Milliseconds()}
+	args := []any{0, l.leaseTimeout.Milliseconds()}
 	sent := map[*entry][2]int64{}
 	for k, e := range l.entries {
-		if e.window == w && e.lease+e.used > 0 {
+		if e.index == now/int64(e.window) && e.lease+e.used > 0 {
 			keys, reports = append(keys, k), append(reports, e)
-			args = append(args, 0, 0, e.used, e.lease)
+			args = append(args, 0, 0, e.used, e.lease, 0)
 			sent[e] = [2]int64{e.used, e.lease}
 			e.used, e.lease = 0, 0
 		}
@@ -384,8 +393,9 @@ func (l *Limiter) flush(closing bool) {
 		}
 	}
 	for k, e := range l.entries {
+		current := e.index == now/int64(e.window)
 		idle := e.lease+e.held+e.used == 0 && e.asking == 0 && !e.full
-		if e.window < w && e.asking == 0 || e.window == w && idle {
+		if !current && e.asking == 0 || current && idle {
 			delete(l.entries, k)
 		}
 	}

@@ -42,7 +42,7 @@ func allow(t *testing.T, l *Limiter, hits ...Hit) bool {
 // shared is what Redis holds for key: the slots taken and those leased out.
 func shared(t *testing.T, l *Limiter, key string) (taken, leased int) {
 	t.Helper()
-	v, err := l.kv.Client.HMGet(context.Background(), l.redisKey(key, l.now().UnixNano()/int64(l.window)), "n", "l").Result()
+	v, err := l.kv.Client.HMGet(context.Background(), l.redisKey(key, l.window, l.now().UnixNano()/int64(l.window)), "n", "l").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +157,25 @@ func TestWindowsRollOver(t *testing.T) {
 	*now = now.Add(time.Minute)
 	if !allow(t, ls[0], Hit{Key: "k", Limit: 2}) {
 		t.Error("first hit of the next window refused")
+	}
+}
+
+// A hit may count one key in two windows, a minute's and a day's: each
+// window rolls over on its own, and a hit refused in one takes no slot in
+// the other.
+func TestHitInTwoWindows(t *testing.T) {
+	ls, now := replicas(t, 1, time.Minute)
+	l := ls[0]
+	hit := func() bool {
+		return allow(t, l, Hit{Key: "code:X", Limit: 2}, Hit{Key: "code:X", Limit: 3, Window: 24 * time.Hour})
+	}
+	got := []bool{hit(), hit(), hit()}
+	*now = now.Add(time.Minute)
+	got = append(got, hit(), hit())
+	*now = now.Add(time.Minute)
+	got = append(got, hit())
+	if want := []bool{true, true, false, true, false, false}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("2 a minute and 3 a day, three hits a minute apart: %v, want %v", got, want)
 	}
 }
 
