@@ -370,7 +370,7 @@ func (l *Limiter) flush(closing bool) {
 	args := []any{0, l.leaseTimeout.Milliseconds()}
 	sent := map[*entry][2]int64{}
 	for k, e := range l.entries {
-		if e.index == now/int64(e.window) && e.lease+e.used > 0 {
+		if e.lease+e.used > 0 { // a past window's too: a replica whose clock lags still counts in it
 			keys, reports = append(keys, k), append(reports, e)
 			args = append(args, 0, 0, e.used, e.lease, 0)
 			sent[e] = [2]int64{e.used, e.lease}

@@ -146,6 +146,27 @@ func TestRefusedHitTakesNoSlot(t *testing.T) {
 	}
 }
 
+// A hit admitted from a lease for one key but refused for another gives
+// the leased slot back: it is free for the next hit, and not reported as
+// used.
+func TestRefusedHitGivesItsLeasedSlotBack(t *testing.T) {
+	ls, _ := replicas(t, 1, time.Minute)
+	l := ls[0]
+	l.flushEvery = time.Hour
+	allow(t, l, Hit{Key: "ip", Limit: 40})
+	allow(t, l, Hit{Key: "ip", Limit: 40}) // leases 10
+	if !allow(t, l, Hit{Key: "ip", Limit: 40}, Hit{Key: "code", Limit: 1}) {
+		t.Fatal("first hit of a code refused")
+	}
+	if allow(t, l, Hit{Key: "ip", Limit: 40}, Hit{Key: "code", Limit: 1}) {
+		t.Fatal("second hit of a code with a limit of 1 allowed")
+	}
+	l.Close()
+	if taken, leased := shared(t, l, "ip"); taken != 3 || leased != 0 {
+		t.Errorf("3 hits admitted, one refused: %d slots taken and %d leased, want 3 and 0", taken, leased)
+	}
+}
+
 func TestWindowsRollOver(t *testing.T) {
 	ls, now := replicas(t, 1, time.Minute)
 	for i := 0; i < 2; i++ {
