@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strings"
 
 	"google.golang.org/grpc/metadata"
@@ -98,4 +99,21 @@ func clientIP(ctx context.Context, trusted int) string {
 	parts := strings.Split(fwd[len(fwd)-1], ",")
 	i := max(len(parts)-1-trusted, 0)
 	return strings.TrimSpace(parts[i])
+}
+
+// ClientNetwork is the address the per-address limits count: an IPv4
+// address itself, an IPv6 address's /64, which one subscriber usually
+// holds whole and can walk through at will; an IPv4-mapped IPv6 address
+// is IPv4. Anything else (no address at all) is counted as it is.
+func ClientNetwork(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.WithZone("").Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	p, _ := addr.Prefix(64) // cannot fail: 64 bits of an IPv6 address
+	return p.String()
 }

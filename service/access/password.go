@@ -3,14 +3,19 @@
 package access
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/changzhi/redpoint/service/apierr"
 )
 
 // Argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes).
@@ -62,4 +67,80 @@ func VerifyPassword(hash, password string) (bool, error) {
 	}
 	got := argon2.IDKey([]byte(password), salt, t, mem, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// A hash takes 19 MiB and a core for tens of milliseconds, so hashes
+// beyond the cores only add memory: 90 wrong passwords at once once took
+// 1.6 GB. The requests that hash — logins, new accounts, password resets
+// — share one bound: as many hashes run at once as the process has cores,
+// hashQueuePerSlot callers a core wait for a slot, up to hashWait, and the
+// rest are told to come back (ErrHashingBusy).
+const (
+	hashQueuePerSlot = 4
+	hashWait         = time.Second
+)
+
+// ErrHashingBusy refuses a password check or change while every hashing
+// slot is taken and the queue for them is full.
+var ErrHashingBusy = apierr.ErrUnavailable.WithMessage("服务繁忙，请稍后再试")
+
+// hashing bounds the hashes requests run, process-wide.
+var hashing = newHashGate(runtime.GOMAXPROCS(0), hashQueuePerSlot*runtime.GOMAXPROCS(0), hashWait)
+
+// hashGate lets slots callers run at once and queue more wait for them.
+type hashGate struct {
+	running chan struct{} // a token per caller running
+	entered chan struct{} // a token per caller running or waiting
+	wait    time.Duration
+}
+
+func newHashGate(slots, queue int, wait time.Duration) *hashGate {
+	return &hashGate{running: make(chan struct{}, slots), entered: make(chan struct{}, slots+queue), wait: wait}
+}
+
+// do runs f in a slot, or returns ErrHashingBusy when the queue is full or
+// no slot came free in time.
+func (g *hashGate) do(ctx context.Context, f func()) error {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+		return ErrHashingBusy
+	}
+	defer func() { <-g.entered }()
+	select {
+	case g.running <- struct{}{}:
+	default:
+		t := time.NewTimer(g.wait)
+		defer t.Stop()
+		select {
+		case g.running <- struct{}{}:
+		case <-t.C:
+			return ErrHashingBusy
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	defer func() { <-g.running }()
+	f()
+	return nil
+}
+
+// checkPassword is VerifyPassword within the hashing bound.
+func checkPassword(ctx context.Context, hash, password string) (bool, error) {
+	var ok bool
+	var err error
+	if gateErr := hashing.do(ctx, func() { ok, err = VerifyPassword(hash, password) }); gateErr != nil {
+		return false, gateErr
+	}
+	return ok, err
+}
+
+// newPasswordHash is HashPassword within the hashing bound.
+func newPasswordHash(ctx context.Context, password string) (string, error) {
+	var h string
+	var err error
+	if gateErr := hashing.do(ctx, func() { h, err = HashPassword(password) }); gateErr != nil {
+		return "", gateErr
+	}
+	return h, err
 }

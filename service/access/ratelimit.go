@@ -31,10 +31,11 @@ func newLimiter(k *kv.KV, limits LoginLimits) *limiter {
 	return &limiter{counts: ratelimit.New(k, "login", limits.Window), limits: limits}
 }
 
-// keys are hashed: a phone number is personal data and stays out of Redis.
+// keys: a phone is hashed, as personal data that stays out of Redis; an
+// address counts by its ClientNetwork.
 func (l *limiter) keys(phone, ip string) (string, string) {
 	h := sha256.Sum256([]byte("login-phone\x00" + phone))
-	return "phone:" + hex.EncodeToString(h[:12]), "ip:" + ip
+	return "phone:" + hex.EncodeToString(h[:12]), "ip:" + ClientNetwork(ip)
 }
 
 // attempt counts a login attempt against the phone and the address
@@ -54,6 +55,16 @@ func (l *limiter) attempt(ctx context.Context, phone, ip string) (bool, error) {
 func (l *limiter) succeeded(ctx context.Context, phone, ip string) error {
 	pk, ik := l.keys(phone, ip)
 	err := l.counts.Reset(ctx, pk)
+	if ip != "" {
+		err = errors.Join(err, l.counts.Forgive(ctx, ik))
+	}
+	return err
+}
+
+// refunded takes back an attempt that checked no password.
+func (l *limiter) refunded(ctx context.Context, phone, ip string) error {
+	pk, ik := l.keys(phone, ip)
+	err := l.counts.Forgive(ctx, pk)
 	if ip != "" {
 		err = errors.Join(err, l.counts.Forgive(ctx, ik))
 	}

@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -36,7 +37,7 @@ func NewServer(db *ent.Client, tokens *Tokens, k *kv.KV, limits LoginLimits) (*S
 	return &Server{db: db, tokens: tokens, limiter: newLimiter(k, limits), dummyHash: dummy}, nil
 }
 
-// Close sends the login counts not yet in Redis.
+// Close gives back the login limits' leases.
 func (s *Server) Close() { s.limiter.counts.Close() }
 
 // The login errors.
@@ -75,7 +76,14 @@ func (s *Server) Login(ctx context.Context, req *redpointv1.LoginRequest) (*redp
 	if u != nil {
 		hash = u.PasswordHash
 	}
-	ok, err := VerifyPassword(hash, req.GetPassword())
+	ok, err := checkPassword(ctx, hash, req.GetPassword())
+	if errors.Is(err, ErrHashingBusy) {
+		// No password was checked: the attempt does not count.
+		if err := s.limiter.refunded(ctx, phone, ip); err != nil {
+			return nil, fmt.Errorf("access.Login: %w: %w", apierr.ErrUnavailable, err)
+		}
+		return nil, ErrHashingBusy
+	}
 	if err != nil {
 		return nil, fmt.Errorf("access.Login: %w", err)
 	}

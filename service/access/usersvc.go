@@ -245,7 +245,7 @@ func CreateAccount(ctx context.Context, db *ent.Client, a NewAccount, allowed fu
 			return nil, apierr.InvalidField("user.region", "区域不存在")
 		}
 	}
-	hash, err := HashPassword(a.Password)
+	hash, err := newPasswordHash(ctx, a.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +351,7 @@ func (s *UserServer) ResetUserPassword(ctx context.Context, req *redpointv1.Rese
 	if err != nil {
 		return nil, err
 	}
-	hash, err := HashPassword(req.GetPassword())
+	hash, err := newPasswordHash(ctx, req.GetPassword())
 	if err != nil {
 		return nil, err
 	}

@@ -161,6 +161,41 @@ func TestLoginRateLimitAcrossReplicas(t *testing.T) {
 	}
 }
 
+// A burst of wrong passwords for one phone, spread over two replicas,
+// gets exactly the per-phone limit of password checks, every time.
+func TestLoginPhoneLimitExactUnderBurst(t *testing.T) {
+	const perPhone, goroutines, bursts = 5, 8, 3
+	a := apptest.Start(t, apptest.Options{Demo: smallDemo(), LoginLimits: access.LoginLimits{PerPhone: perPhone, PerIP: 1000, Window: time.Minute}})
+	b := apptest.Join(t, a)
+	phones := []string{demo.GuhanAgentPhone, demo.DanzhuAgentPhone, demo.GuhanSecretaryPhone}
+	for burst := 0; burst < bursts; burst++ {
+		var mu sync.Mutex
+		got := map[codes.Code]int{}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for _, s := range []*apptest.Server{a, b} {
+			auth := redpointv1.NewAuthServiceClient(s.GRPC)
+			for g := 0; g < goroutines; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					_, err := auth.Login(context.Background(), &redpointv1.LoginRequest{Phone: phones[burst], Password: "wrong"})
+					mu.Lock()
+					got[status.Code(err)]++
+					mu.Unlock()
+				}()
+			}
+		}
+		close(start)
+		wg.Wait()
+		if got[codes.Unauthenticated] != perPhone || got[codes.ResourceExhausted] != 2*goroutines-perPhone {
+			t.Errorf("burst %d of %d wrong passwords for one phone on two replicas: %v, want %d checked and the rest refused",
+				burst+1, 2*goroutines, got, perPhone)
+		}
+	}
+}
+
 func TestWritesAndFullReadsAreAuditedAndListedInScope(t *testing.T) {
 	s := apptest.Start(t, apptest.Options{Demo: smallDemo()})
 	ctx := context.Background()

@@ -82,7 +82,6 @@ type Lookup struct {
 	log     *slog.Logger
 	limits  LookupLimits
 	limiter *ratelimit.Limiter
-	daily   *ratelimit.Limiter
 	answers *prometheus.CounterVec // by where the answer came from
 	sf      singleflight.Group
 	changes *redis.PubSub
@@ -111,7 +110,7 @@ func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimit
 		limits = DefaultLookupLimits
 	}
 	l := &Lookup{LookupCache: NewLookupCache(k), db: db, log: log, limits: limits, limiter: ratelimit.New(k, "lookup", limits.Window),
-		daily: ratelimit.New(k, "lookup-day", 24*time.Hour), local: map[string]localEntry{},
+		local: map[string]localEntry{},
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "redpoint_lookup_answers_total",
 			Help: "Public lookups answered, by where the answer came from: memory, redis or database."}, []string{"source"})}
 	if reg != nil {
@@ -130,11 +129,10 @@ func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimit
 	return l, nil
 }
 
-// Close stops listening and sends the pending rate-limit counts.
+// Close stops listening and gives back the rate-limit leases.
 func (l *Lookup) Close() {
 	l.changes.Close()
 	l.limiter.Close()
-	l.daily.Close()
 }
 
 // versionTTL outlives every entry by far (kv.NewVersion).
@@ -191,17 +189,20 @@ func (l *Lookup) remember(code string, entry *redpointv1.LookupCacheEntry, gen u
 	return m
 }
 
-// allow counts one lookup against the address and, when the code is well
-// formed, the code, and refuses it over either limit.
+// allow counts one lookup against the address (an IPv6 address by its
+// /64: access.ClientNetwork) and, when the code is well formed, the code,
+// in its window and in its day, and refuses it over any of the limits; a
+// refused lookup counts against none.
 func (l *Lookup) allow(ctx context.Context, ip, code string) error {
-	hits := []ratelimit.Hit{{Key: "ip:" + ip, Limit: l.limits.PerIP}}
+	hits := make([]ratelimit.Hit, 1, 3)
+	hits[0] = ratelimit.Hit{Key: "ip:" + access.ClientNetwork(ip), Limit: l.limits.PerIP}
 	if code != "" {
 		hits = append(hits, ratelimit.Hit{Key: "code:" + code, Limit: l.limits.PerCode})
+		if l.limits.PerCodePerDay > 0 {
+			hits = append(hits, ratelimit.Hit{Key: "code:" + code, Limit: l.limits.PerCodePerDay, Window: 24 * time.Hour})
+		}
 	}
 	ok, err := l.limiter.Allow(ctx, hits...)
-	if err == nil && ok && code != "" && l.limits.PerCodePerDay > 0 {
-		ok, err = l.daily.Allow(ctx, ratelimit.Hit{Key: "code:" + code, Limit: l.limits.PerCodePerDay})
-	}
 	if err != nil {
 		return fmt.Errorf("resident.Lookup: %w: %w", ErrLookupUnavailable, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,6 +145,84 @@ func TestLookupRateLimitAcrossReplicas(t *testing.T) {
 		if codes[i] != want[i] {
 			t.Fatalf("lookups of one code on two replicas: %v, want %v", codes, want)
 		}
+	}
+}
+
+// Bursts of lookups of one code, spread over two replicas, get exactly the
+// code's limit a minute, and a day, every time.
+func TestLookupCodeLimitsExactUnderBurst(t *testing.T) {
+	const goroutines, bursts = 10, 3
+	cases := []struct {
+		name   string
+		limits resident.LookupLimits
+		want   int
+	}{
+		{"per minute", resident.LookupLimits{PerIP: 1000, PerCode: 10, Window: time.Minute}, 10},
+		{"per day", resident.LookupLimits{PerIP: 1000, PerCode: 1000, Window: time.Minute, PerCodePerDay: 7}, 7},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			limits := func(a *app.App) { a.LookupLimits = tc.limits }
+			a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
+			b := apptest.Join(t, a, limits)
+			for burst := 0; burst < bursts; burst++ {
+				code, _ := trackingcode.New(nil) // well formed, never issued
+				var mu sync.Mutex
+				got := map[int]int{}
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for _, s := range []*apptest.Server{a, b} {
+					for g := 0; g < goroutines; g++ {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							<-start
+							c, _ := s.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": code, "phoneLast4": fmt.Sprintf("%04d", g)})
+							mu.Lock()
+							got[c]++
+							mu.Unlock()
+						}()
+					}
+				}
+				close(start)
+				wg.Wait()
+				if got[http.StatusNotFound] != tc.want || got[http.StatusTooManyRequests] != 2*goroutines-tc.want {
+					t.Errorf("burst %d of %d lookups of one code on two replicas: %v, want %d answered and the rest refused",
+						burst+1, 2*goroutines, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// The per-address limit counts an IPv6 client by its /64: walking through
+// the addresses of one's own /64 gets no more lookups.
+func TestLookupAddressLimitPerIPv6Slash64(t *testing.T) {
+	limits := func(a *app.App) {
+		a.LookupLimits = resident.LookupLimits{PerIP: 2, PerCode: 1000, Window: time.Minute}
+		a.TrustedProxies = 1 // the load balancer's X-Forwarded-For names the client
+	}
+	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
+	code, _ := trackingcode.New(nil)
+	lookupFrom := func(addr string) int {
+		body := `{"trackingCode":"` + code + `","phoneLast4":"0000"}`
+		req, err := http.NewRequest(http.MethodPost, s.BaseURL+"/v1/errands:lookup", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", addr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	got := []int{lookupFrom("2001:db8:1:2::1"), lookupFrom("2001:db8:1:2::2"), lookupFrom("2001:db8:1:2:ffff::3"),
+		lookupFrom("2001:db8:1:3::1"), lookupFrom("203.0.113.7"), lookupFrom("::ffff:203.0.113.7"), lookupFrom("203.0.113.7")}
+	if want := []int{404, 404, 429, 404, 404, 404, 429}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("lookups from three addresses of one /64, one of the next, and an IPv4 address plain and mapped: %v, want %v", got, want)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/changzhi/redpoint/service/kv"
 )
 
@@ -39,4 +41,21 @@ func Open(tb testing.TB) *kv.KV {
 		k.Close()
 	})
 	return k
+}
+
+// Replica returns another connection to k's server under k's prefix, as
+// another replica of the deployment holds: its own client and connection
+// pool, the same keys.
+func Replica(tb testing.TB, k *kv.KV) *kv.KV {
+	tb.Helper()
+	opts := &redis.Options{Addr: k.Addr(), Protocol: 2}
+	if url := os.Getenv(EnvRedisURL); !k.Embedded && url != "" {
+		var err error
+		if opts, err = kv.ParseURL(url); err != nil {
+			tb.Fatalf("kvtest.Replica: %v", err)
+		}
+	}
+	r := &kv.KV{Client: redis.NewClient(opts), Prefix: k.Prefix, Embedded: k.Embedded}
+	tb.Cleanup(func() { r.Client.Close() })
+	return r
 }
