@@ -13,9 +13,9 @@ demo:
 build:
 	go build -o bin/redpoint ./cmd/redpoint
 
-## test: the whole suite; embedded SQLite + Redis unless REDPOINT_TEST_DATABASE_URL / REDPOINT_TEST_REDIS_URL are set
+## test: the whole suite under the race detector; embedded SQLite + Redis unless REDPOINT_TEST_DATABASE_URL / REDPOINT_TEST_REDIS_URL are set
 test:
-	go test $(GO_TEST_FLAGS) ./...
+	go test -race $(GO_TEST_FLAGS) ./...
 
 ## test-real: the suite against the local PostgreSQL and Redis
 test-real:
