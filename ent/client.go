@@ -771,22 +771,6 @@ func (c *ErrandClient) QueryAgent(_m *Errand) *UserQuery {
 	return query
 }
 
-// QueryResident queries the resident edge of a Errand.
-func (c *ErrandClient) QueryResident(_m *Errand) *ResidentQuery {
-	query := (&ResidentClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(errand.Table, errand.FieldID, id),
-			sqlgraph.To(resident.Table, resident.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, errand.ResidentTable, errand.ResidentColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
 // QueryEvents queries the events edge of a Errand.
 func (c *ErrandClient) QueryEvents(_m *Errand) *ErrandEventQuery {
 	query := (&ErrandEventClient{config: c.config}).Query()
@@ -2589,22 +2573,6 @@ func (c *ResidentClient) GetX(ctx context.Context, id int) *Resident {
 		panic(err)
 	}
 	return obj
-}
-
-// QueryErrands queries the errands edge of a Resident.
-func (c *ResidentClient) QueryErrands(_m *Resident) *ErrandQuery {
-	query := (&ErrandClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(resident.Table, resident.FieldID, id),
-			sqlgraph.To(errand.Table, errand.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, resident.ErrandsTable, resident.ErrandsColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
 }
 
 // QueryRatings queries the ratings edge of a Resident.

@@ -13,7 +13,6 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandtype"
 	"github.com/changzhi/redpoint/ent/rating"
-	"github.com/changzhi/redpoint/ent/resident"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 )
@@ -39,13 +38,11 @@ type Errand struct {
 	AgentID int `json:"agent_id,omitempty"`
 	// the service point's village, copied so scope filters are one range scan
 	RegionID string `json:"region_id,omitempty"`
-	// set once a WeChat resident binds the phone
-	ResidentID *int `json:"resident_id,omitempty"`
 	// ResidentName holds the value of the "resident_name" field.
 	ResidentName string `json:"resident_name,omitempty"`
 	// ResidentPhoneCipher holds the value of the "resident_phone_cipher" field.
 	ResidentPhoneCipher string `json:"-"`
-	// ResidentPhoneHash holds the value of the "resident_phone_hash" field.
+	// keyed HMAC; the resident who holds this phone owns the errand
 	ResidentPhoneHash string `json:"resident_phone_hash,omitempty"`
 	// for the public lookup and masking; not identifying on its own
 	ResidentPhoneLast4 string `json:"resident_phone_last4,omitempty"`
@@ -95,15 +92,13 @@ type ErrandEdges struct {
 	ServicePoint *ServicePoint `json:"service_point,omitempty"`
 	// Agent holds the value of the agent edge.
 	Agent *User `json:"agent,omitempty"`
-	// Resident holds the value of the resident edge.
-	Resident *Resident `json:"resident,omitempty"`
 	// Events holds the value of the events edge.
 	Events []*ErrandEvent `json:"events,omitempty"`
 	// Rating holds the value of the rating edge.
 	Rating *Rating `json:"rating,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [6]bool
+	loadedTypes [5]bool
 }
 
 // ErrandTypeOrErr returns the ErrandType value or an error if the edge
@@ -139,21 +134,10 @@ func (e ErrandEdges) AgentOrErr() (*User, error) {
 	return nil, &NotLoadedError{edge: "agent"}
 }
 
-// ResidentOrErr returns the Resident value or an error if the edge
-// was not loaded in eager-loading, or loaded but was not found.
-func (e ErrandEdges) ResidentOrErr() (*Resident, error) {
-	if e.Resident != nil {
-		return e.Resident, nil
-	} else if e.loadedTypes[3] {
-		return nil, &NotFoundError{label: resident.Label}
-	}
-	return nil, &NotLoadedError{edge: "resident"}
-}
-
 // EventsOrErr returns the Events value or an error if the edge
 // was not loaded in eager-loading.
 func (e ErrandEdges) EventsOrErr() ([]*ErrandEvent, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[3] {
 		return e.Events, nil
 	}
 	return nil, &NotLoadedError{edge: "events"}
@@ -164,7 +148,7 @@ func (e ErrandEdges) EventsOrErr() ([]*ErrandEvent, error) {
 func (e ErrandEdges) RatingOrErr() (*Rating, error) {
 	if e.Rating != nil {
 		return e.Rating, nil
-	} else if e.loadedTypes[5] {
+	} else if e.loadedTypes[4] {
 		return nil, &NotFoundError{label: rating.Label}
 	}
 	return nil, &NotLoadedError{edge: "rating"}
@@ -177,7 +161,7 @@ func (*Errand) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case errand.FieldMaterials, errand.FieldMissingMaterials:
 			values[i] = new([]byte)
-		case errand.FieldID, errand.FieldVersion, errand.FieldServicePointID, errand.FieldAgentID, errand.FieldResidentID, errand.FieldChangeSeq, errand.FieldWorkingDays:
+		case errand.FieldID, errand.FieldVersion, errand.FieldServicePointID, errand.FieldAgentID, errand.FieldChangeSeq, errand.FieldWorkingDays:
 			values[i] = new(sql.NullInt64)
 		case errand.FieldTrackingCode, errand.FieldErrandTypeID, errand.FieldRegionID, errand.FieldResidentName, errand.FieldResidentPhoneCipher, errand.FieldResidentPhoneHash, errand.FieldResidentPhoneLast4, errand.FieldResidentIDNumberCipher, errand.FieldResidentIDNumberHash, errand.FieldState, errand.FieldChannel, errand.FieldDescription, errand.FieldForwardedTo, errand.FieldResult, errand.FieldCancelReason:
 			values[i] = new(sql.NullString)
@@ -251,13 +235,6 @@ func (_m *Errand) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field region_id", values[i])
 			} else if value.Valid {
 				_m.RegionID = value.String
-			}
-		case errand.FieldResidentID:
-			if value, ok := values[i].(*sql.NullInt64); !ok {
-				return fmt.Errorf("unexpected type %T for field resident_id", values[i])
-			} else if value.Valid {
-				_m.ResidentID = new(int)
-				*_m.ResidentID = int(value.Int64)
 			}
 		case errand.FieldResidentName:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -414,11 +391,6 @@ func (_m *Errand) QueryAgent() *UserQuery {
 	return NewErrandClient(_m.config).QueryAgent(_m)
 }
 
-// QueryResident queries the "resident" edge of the Errand entity.
-func (_m *Errand) QueryResident() *ResidentQuery {
-	return NewErrandClient(_m.config).QueryResident(_m)
-}
-
 // QueryEvents queries the "events" edge of the Errand entity.
 func (_m *Errand) QueryEvents() *ErrandEventQuery {
 	return NewErrandClient(_m.config).QueryEvents(_m)
@@ -475,11 +447,6 @@ func (_m *Errand) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("region_id=")
 	builder.WriteString(_m.RegionID)
-	builder.WriteString(", ")
-	if v := _m.ResidentID; v != nil {
-		builder.WriteString("resident_id=")
-		builder.WriteString(fmt.Sprintf("%v", *v))
-	}
 	builder.WriteString(", ")
 	builder.WriteString("resident_name=")
 	builder.WriteString(_m.ResidentName)

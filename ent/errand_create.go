@@ -15,7 +15,6 @@ import (
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/errandtype"
 	"github.com/changzhi/redpoint/ent/rating"
-	"github.com/changzhi/redpoint/ent/resident"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 )
@@ -97,20 +96,6 @@ func (_c *ErrandCreate) SetAgentID(v int) *ErrandCreate {
 // SetRegionID sets the "region_id" field.
 func (_c *ErrandCreate) SetRegionID(v string) *ErrandCreate {
 	_c.mutation.SetRegionID(v)
-	return _c
-}
-
-// SetResidentID sets the "resident_id" field.
-func (_c *ErrandCreate) SetResidentID(v int) *ErrandCreate {
-	_c.mutation.SetResidentID(v)
-	return _c
-}
-
-// SetNillableResidentID sets the "resident_id" field if the given value is not nil.
-func (_c *ErrandCreate) SetNillableResidentID(v *int) *ErrandCreate {
-	if v != nil {
-		_c.SetResidentID(*v)
-	}
 	return _c
 }
 
@@ -335,11 +320,6 @@ func (_c *ErrandCreate) SetServicePoint(v *ServicePoint) *ErrandCreate {
 // SetAgent sets the "agent" edge to the User entity.
 func (_c *ErrandCreate) SetAgent(v *User) *ErrandCreate {
 	return _c.SetAgentID(v.ID)
-}
-
-// SetResident sets the "resident" edge to the Resident entity.
-func (_c *ErrandCreate) SetResident(v *Resident) *ErrandCreate {
-	return _c.SetResidentID(v.ID)
 }
 
 // AddEventIDs adds the "events" edge to the ErrandEvent entity by IDs.
@@ -780,23 +760,6 @@ func (_c *ErrandCreate) createSpec() (*Errand, *sqlgraph.CreateSpec) {
 		_node.AgentID = nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
-	if nodes := _c.mutation.ResidentIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   errand.ResidentTable,
-			Columns: []string{errand.ResidentColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(resident.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_node.ResidentID = &nodes[0]
-		_spec.Edges = append(_spec.Edges, edge)
-	}
 	if nodes := _c.mutation.EventsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -956,24 +919,6 @@ func (u *ErrandUpsert) SetRegionID(v string) *ErrandUpsert {
 // UpdateRegionID sets the "region_id" field to the value that was provided on create.
 func (u *ErrandUpsert) UpdateRegionID() *ErrandUpsert {
 	u.SetExcluded(errand.FieldRegionID)
-	return u
-}
-
-// SetResidentID sets the "resident_id" field.
-func (u *ErrandUpsert) SetResidentID(v int) *ErrandUpsert {
-	u.Set(errand.FieldResidentID, v)
-	return u
-}
-
-// UpdateResidentID sets the "resident_id" field to the value that was provided on create.
-func (u *ErrandUpsert) UpdateResidentID() *ErrandUpsert {
-	u.SetExcluded(errand.FieldResidentID)
-	return u
-}
-
-// ClearResidentID clears the value of the "resident_id" field.
-func (u *ErrandUpsert) ClearResidentID() *ErrandUpsert {
-	u.SetNull(errand.FieldResidentID)
 	return u
 }
 
@@ -1395,27 +1340,6 @@ func (u *ErrandUpsertOne) SetRegionID(v string) *ErrandUpsertOne {
 func (u *ErrandUpsertOne) UpdateRegionID() *ErrandUpsertOne {
 	return u.Update(func(s *ErrandUpsert) {
 		s.UpdateRegionID()
-	})
-}
-
-// SetResidentID sets the "resident_id" field.
-func (u *ErrandUpsertOne) SetResidentID(v int) *ErrandUpsertOne {
-	return u.Update(func(s *ErrandUpsert) {
-		s.SetResidentID(v)
-	})
-}
-
-// UpdateResidentID sets the "resident_id" field to the value that was provided on create.
-func (u *ErrandUpsertOne) UpdateResidentID() *ErrandUpsertOne {
-	return u.Update(func(s *ErrandUpsert) {
-		s.UpdateResidentID()
-	})
-}
-
-// ClearResidentID clears the value of the "resident_id" field.
-func (u *ErrandUpsertOne) ClearResidentID() *ErrandUpsertOne {
-	return u.Update(func(s *ErrandUpsert) {
-		s.ClearResidentID()
 	})
 }
 
@@ -2050,27 +1974,6 @@ func (u *ErrandUpsertBulk) SetRegionID(v string) *ErrandUpsertBulk {
 func (u *ErrandUpsertBulk) UpdateRegionID() *ErrandUpsertBulk {
 	return u.Update(func(s *ErrandUpsert) {
 		s.UpdateRegionID()
-	})
-}
-
-// SetResidentID sets the "resident_id" field.
-func (u *ErrandUpsertBulk) SetResidentID(v int) *ErrandUpsertBulk {
-	return u.Update(func(s *ErrandUpsert) {
-		s.SetResidentID(v)
-	})
-}
-
-// UpdateResidentID sets the "resident_id" field to the value that was provided on create.
-func (u *ErrandUpsertBulk) UpdateResidentID() *ErrandUpsertBulk {
-	return u.Update(func(s *ErrandUpsert) {
-		s.UpdateResidentID()
-	})
-}
-
-// ClearResidentID clears the value of the "resident_id" field.
-func (u *ErrandUpsertBulk) ClearResidentID() *ErrandUpsertBulk {
-	return u.Update(func(s *ErrandUpsert) {
-		s.ClearResidentID()
 	})
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/changzhi/redpoint/ent/errandtype"
 	"github.com/changzhi/redpoint/ent/predicate"
 	"github.com/changzhi/redpoint/ent/rating"
-	"github.com/changzhi/redpoint/ent/resident"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 )
@@ -33,7 +32,6 @@ type ErrandQuery struct {
 	withErrandType   *ErrandTypeQuery
 	withServicePoint *ServicePointQuery
 	withAgent        *UserQuery
-	withResident     *ResidentQuery
 	withEvents       *ErrandEventQuery
 	withRating       *RatingQuery
 	modifiers        []func(*sql.Selector)
@@ -132,28 +130,6 @@ func (_q *ErrandQuery) QueryAgent() *UserQuery {
 			sqlgraph.From(errand.Table, errand.FieldID, selector),
 			sqlgraph.To(user.Table, user.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, errand.AgentTable, errand.AgentColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// QueryResident chains the current query on the "resident" edge.
-func (_q *ErrandQuery) QueryResident() *ResidentQuery {
-	query := (&ResidentClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(errand.Table, errand.FieldID, selector),
-			sqlgraph.To(resident.Table, resident.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, errand.ResidentTable, errand.ResidentColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -400,7 +376,6 @@ func (_q *ErrandQuery) Clone() *ErrandQuery {
 		withErrandType:   _q.withErrandType.Clone(),
 		withServicePoint: _q.withServicePoint.Clone(),
 		withAgent:        _q.withAgent.Clone(),
-		withResident:     _q.withResident.Clone(),
 		withEvents:       _q.withEvents.Clone(),
 		withRating:       _q.withRating.Clone(),
 		// clone intermediate query.
@@ -440,17 +415,6 @@ func (_q *ErrandQuery) WithAgent(opts ...func(*UserQuery)) *ErrandQuery {
 		opt(query)
 	}
 	_q.withAgent = query
-	return _q
-}
-
-// WithResident tells the query-builder to eager-load the nodes that are connected to
-// the "resident" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *ErrandQuery) WithResident(opts ...func(*ResidentQuery)) *ErrandQuery {
-	query := (&ResidentClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withResident = query
 	return _q
 }
 
@@ -554,11 +518,10 @@ func (_q *ErrandQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Erran
 	var (
 		nodes       = []*Errand{}
 		_spec       = _q.querySpec()
-		loadedTypes = [6]bool{
+		loadedTypes = [5]bool{
 			_q.withErrandType != nil,
 			_q.withServicePoint != nil,
 			_q.withAgent != nil,
-			_q.withResident != nil,
 			_q.withEvents != nil,
 			_q.withRating != nil,
 		}
@@ -599,12 +562,6 @@ func (_q *ErrandQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Erran
 	if query := _q.withAgent; query != nil {
 		if err := _q.loadAgent(ctx, query, nodes, nil,
 			func(n *Errand, e *User) { n.Edges.Agent = e }); err != nil {
-			return nil, err
-		}
-	}
-	if query := _q.withResident; query != nil {
-		if err := _q.loadResident(ctx, query, nodes, nil,
-			func(n *Errand, e *Resident) { n.Edges.Resident = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -711,38 +668,6 @@ func (_q *ErrandQuery) loadAgent(ctx context.Context, query *UserQuery, nodes []
 	}
 	return nil
 }
-func (_q *ErrandQuery) loadResident(ctx context.Context, query *ResidentQuery, nodes []*Errand, init func(*Errand), assign func(*Errand, *Resident)) error {
-	ids := make([]int, 0, len(nodes))
-	nodeids := make(map[int][]*Errand)
-	for i := range nodes {
-		if nodes[i].ResidentID == nil {
-			continue
-		}
-		fk := *nodes[i].ResidentID
-		if _, ok := nodeids[fk]; !ok {
-			ids = append(ids, fk)
-		}
-		nodeids[fk] = append(nodeids[fk], nodes[i])
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	query.Where(resident.IDIn(ids...))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		nodes, ok := nodeids[n.ID]
-		if !ok {
-			return fmt.Errorf(`unexpected foreign-key "resident_id" returned %v`, n.ID)
-		}
-		for i := range nodes {
-			assign(nodes[i], n)
-		}
-	}
-	return nil
-}
 func (_q *ErrandQuery) loadEvents(ctx context.Context, query *ErrandEventQuery, nodes []*Errand, init func(*Errand), assign func(*Errand, *ErrandEvent)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[int]*Errand)
@@ -837,9 +762,6 @@ func (_q *ErrandQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withAgent != nil {
 			_spec.Node.AddColumnOnce(errand.FieldAgentID)
-		}
-		if _q.withResident != nil {
-			_spec.Node.AddColumnOnce(errand.FieldResidentID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

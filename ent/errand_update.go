@@ -17,7 +17,6 @@ import (
 	"github.com/changzhi/redpoint/ent/errandtype"
 	"github.com/changzhi/redpoint/ent/predicate"
 	"github.com/changzhi/redpoint/ent/rating"
-	"github.com/changzhi/redpoint/ent/resident"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 )
@@ -116,26 +115,6 @@ func (_u *ErrandUpdate) SetNillableRegionID(v *string) *ErrandUpdate {
 	if v != nil {
 		_u.SetRegionID(*v)
 	}
-	return _u
-}
-
-// SetResidentID sets the "resident_id" field.
-func (_u *ErrandUpdate) SetResidentID(v int) *ErrandUpdate {
-	_u.mutation.SetResidentID(v)
-	return _u
-}
-
-// SetNillableResidentID sets the "resident_id" field if the given value is not nil.
-func (_u *ErrandUpdate) SetNillableResidentID(v *int) *ErrandUpdate {
-	if v != nil {
-		_u.SetResidentID(*v)
-	}
-	return _u
-}
-
-// ClearResidentID clears the value of the "resident_id" field.
-func (_u *ErrandUpdate) ClearResidentID() *ErrandUpdate {
-	_u.mutation.ClearResidentID()
 	return _u
 }
 
@@ -474,11 +453,6 @@ func (_u *ErrandUpdate) SetAgent(v *User) *ErrandUpdate {
 	return _u.SetAgentID(v.ID)
 }
 
-// SetResident sets the "resident" edge to the Resident entity.
-func (_u *ErrandUpdate) SetResident(v *Resident) *ErrandUpdate {
-	return _u.SetResidentID(v.ID)
-}
-
 // AddEventIDs adds the "events" edge to the ErrandEvent entity by IDs.
 func (_u *ErrandUpdate) AddEventIDs(ids ...int) *ErrandUpdate {
 	_u.mutation.AddEventIDs(ids...)
@@ -533,12 +507,6 @@ func (_u *ErrandUpdate) ClearServicePoint() *ErrandUpdate {
 // ClearAgent clears the "agent" edge to the User entity.
 func (_u *ErrandUpdate) ClearAgent() *ErrandUpdate {
 	_u.mutation.ClearAgent()
-	return _u
-}
-
-// ClearResident clears the "resident" edge to the Resident entity.
-func (_u *ErrandUpdate) ClearResident() *ErrandUpdate {
-	_u.mutation.ClearResident()
 	return _u
 }
 
@@ -887,35 +855,6 @@ func (_u *ErrandUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
-	if _u.mutation.ResidentCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   errand.ResidentTable,
-			Columns: []string{errand.ResidentColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(resident.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.ResidentIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   errand.ResidentTable,
-			Columns: []string{errand.ResidentColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(resident.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
 	if _u.mutation.EventsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -1092,26 +1031,6 @@ func (_u *ErrandUpdateOne) SetNillableRegionID(v *string) *ErrandUpdateOne {
 	if v != nil {
 		_u.SetRegionID(*v)
 	}
-	return _u
-}
-
-// SetResidentID sets the "resident_id" field.
-func (_u *ErrandUpdateOne) SetResidentID(v int) *ErrandUpdateOne {
-	_u.mutation.SetResidentID(v)
-	return _u
-}
-
-// SetNillableResidentID sets the "resident_id" field if the given value is not nil.
-func (_u *ErrandUpdateOne) SetNillableResidentID(v *int) *ErrandUpdateOne {
-	if v != nil {
-		_u.SetResidentID(*v)
-	}
-	return _u
-}
-
-// ClearResidentID clears the value of the "resident_id" field.
-func (_u *ErrandUpdateOne) ClearResidentID() *ErrandUpdateOne {
-	_u.mutation.ClearResidentID()
 	return _u
 }
 
@@ -1450,11 +1369,6 @@ func (_u *ErrandUpdateOne) SetAgent(v *User) *ErrandUpdateOne {
 	return _u.SetAgentID(v.ID)
 }
 
-// SetResident sets the "resident" edge to the Resident entity.
-func (_u *ErrandUpdateOne) SetResident(v *Resident) *ErrandUpdateOne {
-	return _u.SetResidentID(v.ID)
-}
-
 // AddEventIDs adds the "events" edge to the ErrandEvent entity by IDs.
 func (_u *ErrandUpdateOne) AddEventIDs(ids ...int) *ErrandUpdateOne {
 	_u.mutation.AddEventIDs(ids...)
@@ -1509,12 +1423,6 @@ func (_u *ErrandUpdateOne) ClearServicePoint() *ErrandUpdateOne {
 // ClearAgent clears the "agent" edge to the User entity.
 func (_u *ErrandUpdateOne) ClearAgent() *ErrandUpdateOne {
 	_u.mutation.ClearAgent()
-	return _u
-}
-
-// ClearResident clears the "resident" edge to the Resident entity.
-func (_u *ErrandUpdateOne) ClearResident() *ErrandUpdateOne {
-	_u.mutation.ClearResident()
 	return _u
 }
 
@@ -1886,35 +1794,6 @@ func (_u *ErrandUpdateOne) sqlSave(ctx context.Context) (_node *Errand, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(user.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
-	if _u.mutation.ResidentCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   errand.ResidentTable,
-			Columns: []string{errand.ResidentColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(resident.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.ResidentIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   errand.ResidentTable,
-			Columns: []string{errand.ResidentColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(resident.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

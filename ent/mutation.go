@@ -1360,8 +1360,6 @@ type ErrandMutation struct {
 	clearedservice_point      bool
 	agent                     *int
 	clearedagent              bool
-	resident                  *int
-	clearedresident           bool
 	events                    map[int]struct{}
 	removedevents             map[int]struct{}
 	clearedevents             bool
@@ -1776,55 +1774,6 @@ func (m *ErrandMutation) OldRegionID(ctx context.Context) (v string, err error) 
 // ResetRegionID resets all changes to the "region_id" field.
 func (m *ErrandMutation) ResetRegionID() {
 	m.region_id = nil
-}
-
-// SetResidentID sets the "resident_id" field.
-func (m *ErrandMutation) SetResidentID(i int) {
-	m.resident = &i
-}
-
-// ResidentID returns the value of the "resident_id" field in the mutation.
-func (m *ErrandMutation) ResidentID() (r int, exists bool) {
-	v := m.resident
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldResidentID returns the old "resident_id" field's value of the Errand entity.
-// If the Errand object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *ErrandMutation) OldResidentID(ctx context.Context) (v *int, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldResidentID is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldResidentID requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldResidentID: %w", err)
-	}
-	return oldValue.ResidentID, nil
-}
-
-// ClearResidentID clears the value of the "resident_id" field.
-func (m *ErrandMutation) ClearResidentID() {
-	m.resident = nil
-	m.clearedFields[errand.FieldResidentID] = struct{}{}
-}
-
-// ResidentIDCleared returns if the "resident_id" field was cleared in this mutation.
-func (m *ErrandMutation) ResidentIDCleared() bool {
-	_, ok := m.clearedFields[errand.FieldResidentID]
-	return ok
-}
-
-// ResetResidentID resets all changes to the "resident_id" field.
-func (m *ErrandMutation) ResetResidentID() {
-	m.resident = nil
-	delete(m.clearedFields, errand.FieldResidentID)
 }
 
 // SetResidentName sets the "resident_name" field.
@@ -2764,33 +2713,6 @@ func (m *ErrandMutation) ResetAgent() {
 	m.clearedagent = false
 }
 
-// ClearResident clears the "resident" edge to the Resident entity.
-func (m *ErrandMutation) ClearResident() {
-	m.clearedresident = true
-	m.clearedFields[errand.FieldResidentID] = struct{}{}
-}
-
-// ResidentCleared reports if the "resident" edge to the Resident entity was cleared.
-func (m *ErrandMutation) ResidentCleared() bool {
-	return m.ResidentIDCleared() || m.clearedresident
-}
-
-// ResidentIDs returns the "resident" edge IDs in the mutation.
-// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
-// ResidentID instead. It exists only for internal usage by the builders.
-func (m *ErrandMutation) ResidentIDs() (ids []int) {
-	if id := m.resident; id != nil {
-		ids = append(ids, *id)
-	}
-	return
-}
-
-// ResetResident resets all changes to the "resident" edge.
-func (m *ErrandMutation) ResetResident() {
-	m.resident = nil
-	m.clearedresident = false
-}
-
 // AddEventIDs adds the "events" edge to the ErrandEvent entity by ids.
 func (m *ErrandMutation) AddEventIDs(ids ...int) {
 	if m.events == nil {
@@ -2918,7 +2840,7 @@ func (m *ErrandMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ErrandMutation) Fields() []string {
-	fields := make([]string, 0, 29)
+	fields := make([]string, 0, 28)
 	if m.create_time != nil {
 		fields = append(fields, errand.FieldCreateTime)
 	}
@@ -2942,9 +2864,6 @@ func (m *ErrandMutation) Fields() []string {
 	}
 	if m.region_id != nil {
 		fields = append(fields, errand.FieldRegionID)
-	}
-	if m.resident != nil {
-		fields = append(fields, errand.FieldResidentID)
 	}
 	if m.resident_name != nil {
 		fields = append(fields, errand.FieldResidentName)
@@ -3030,8 +2949,6 @@ func (m *ErrandMutation) Field(name string) (ent.Value, bool) {
 		return m.AgentID()
 	case errand.FieldRegionID:
 		return m.RegionID()
-	case errand.FieldResidentID:
-		return m.ResidentID()
 	case errand.FieldResidentName:
 		return m.ResidentName()
 	case errand.FieldResidentPhoneCipher:
@@ -3097,8 +3014,6 @@ func (m *ErrandMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldAgentID(ctx)
 	case errand.FieldRegionID:
 		return m.OldRegionID(ctx)
-	case errand.FieldResidentID:
-		return m.OldResidentID(ctx)
 	case errand.FieldResidentName:
 		return m.OldResidentName(ctx)
 	case errand.FieldResidentPhoneCipher:
@@ -3203,13 +3118,6 @@ func (m *ErrandMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRegionID(v)
-		return nil
-	case errand.FieldResidentID:
-		v, ok := value.(int)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetResidentID(v)
 		return nil
 	case errand.FieldResidentName:
 		v, ok := value.(string)
@@ -3420,9 +3328,6 @@ func (m *ErrandMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *ErrandMutation) ClearedFields() []string {
 	var fields []string
-	if m.FieldCleared(errand.FieldResidentID) {
-		fields = append(fields, errand.FieldResidentID)
-	}
 	if m.FieldCleared(errand.FieldResidentIDNumberCipher) {
 		fields = append(fields, errand.FieldResidentIDNumberCipher)
 	}
@@ -3452,9 +3357,6 @@ func (m *ErrandMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *ErrandMutation) ClearField(name string) error {
 	switch name {
-	case errand.FieldResidentID:
-		m.ClearResidentID()
-		return nil
 	case errand.FieldResidentIDNumberCipher:
 		m.ClearResidentIDNumberCipher()
 		return nil
@@ -3501,9 +3403,6 @@ func (m *ErrandMutation) ResetField(name string) error {
 		return nil
 	case errand.FieldRegionID:
 		m.ResetRegionID()
-		return nil
-	case errand.FieldResidentID:
-		m.ResetResidentID()
 		return nil
 	case errand.FieldResidentName:
 		m.ResetResidentName()
@@ -3571,7 +3470,7 @@ func (m *ErrandMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ErrandMutation) AddedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 5)
 	if m.errand_type != nil {
 		edges = append(edges, errand.EdgeErrandType)
 	}
@@ -3580,9 +3479,6 @@ func (m *ErrandMutation) AddedEdges() []string {
 	}
 	if m.agent != nil {
 		edges = append(edges, errand.EdgeAgent)
-	}
-	if m.resident != nil {
-		edges = append(edges, errand.EdgeResident)
 	}
 	if m.events != nil {
 		edges = append(edges, errand.EdgeEvents)
@@ -3609,10 +3505,6 @@ func (m *ErrandMutation) AddedIDs(name string) []ent.Value {
 		if id := m.agent; id != nil {
 			return []ent.Value{*id}
 		}
-	case errand.EdgeResident:
-		if id := m.resident; id != nil {
-			return []ent.Value{*id}
-		}
 	case errand.EdgeEvents:
 		ids := make([]ent.Value, 0, len(m.events))
 		for id := range m.events {
@@ -3629,7 +3521,7 @@ func (m *ErrandMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ErrandMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 5)
 	if m.removedevents != nil {
 		edges = append(edges, errand.EdgeEvents)
 	}
@@ -3652,7 +3544,7 @@ func (m *ErrandMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ErrandMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 5)
 	if m.clearederrand_type {
 		edges = append(edges, errand.EdgeErrandType)
 	}
@@ -3661,9 +3553,6 @@ func (m *ErrandMutation) ClearedEdges() []string {
 	}
 	if m.clearedagent {
 		edges = append(edges, errand.EdgeAgent)
-	}
-	if m.clearedresident {
-		edges = append(edges, errand.EdgeResident)
 	}
 	if m.clearedevents {
 		edges = append(edges, errand.EdgeEvents)
@@ -3684,8 +3573,6 @@ func (m *ErrandMutation) EdgeCleared(name string) bool {
 		return m.clearedservice_point
 	case errand.EdgeAgent:
 		return m.clearedagent
-	case errand.EdgeResident:
-		return m.clearedresident
 	case errand.EdgeEvents:
 		return m.clearedevents
 	case errand.EdgeRating:
@@ -3707,9 +3594,6 @@ func (m *ErrandMutation) ClearEdge(name string) error {
 	case errand.EdgeAgent:
 		m.ClearAgent()
 		return nil
-	case errand.EdgeResident:
-		m.ClearResident()
-		return nil
 	case errand.EdgeRating:
 		m.ClearRating()
 		return nil
@@ -3729,9 +3613,6 @@ func (m *ErrandMutation) ResetEdge(name string) error {
 		return nil
 	case errand.EdgeAgent:
 		m.ResetAgent()
-		return nil
-	case errand.EdgeResident:
-		m.ResetResident()
 		return nil
 	case errand.EdgeEvents:
 		m.ResetEvents()
@@ -12029,9 +11910,6 @@ type ResidentMutation struct {
 	phone_hash     *string
 	subscribed     *bool
 	clearedFields  map[string]struct{}
-	errands        map[int]struct{}
-	removederrands map[int]struct{}
-	clearederrands bool
 	ratings        map[int]struct{}
 	removedratings map[int]struct{}
 	clearedratings bool
@@ -12380,60 +12258,6 @@ func (m *ResidentMutation) ResetSubscribed() {
 	m.subscribed = nil
 }
 
-// AddErrandIDs adds the "errands" edge to the Errand entity by ids.
-func (m *ResidentMutation) AddErrandIDs(ids ...int) {
-	if m.errands == nil {
-		m.errands = make(map[int]struct{})
-	}
-	for i := range ids {
-		m.errands[ids[i]] = struct{}{}
-	}
-}
-
-// ClearErrands clears the "errands" edge to the Errand entity.
-func (m *ResidentMutation) ClearErrands() {
-	m.clearederrands = true
-}
-
-// ErrandsCleared reports if the "errands" edge to the Errand entity was cleared.
-func (m *ResidentMutation) ErrandsCleared() bool {
-	return m.clearederrands
-}
-
-// RemoveErrandIDs removes the "errands" edge to the Errand entity by IDs.
-func (m *ResidentMutation) RemoveErrandIDs(ids ...int) {
-	if m.removederrands == nil {
-		m.removederrands = make(map[int]struct{})
-	}
-	for i := range ids {
-		delete(m.errands, ids[i])
-		m.removederrands[ids[i]] = struct{}{}
-	}
-}
-
-// RemovedErrands returns the removed IDs of the "errands" edge to the Errand entity.
-func (m *ResidentMutation) RemovedErrandsIDs() (ids []int) {
-	for id := range m.removederrands {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// ErrandsIDs returns the "errands" edge IDs in the mutation.
-func (m *ResidentMutation) ErrandsIDs() (ids []int) {
-	for id := range m.errands {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// ResetErrands resets all changes to the "errands" edge.
-func (m *ResidentMutation) ResetErrands() {
-	m.errands = nil
-	m.clearederrands = false
-	m.removederrands = nil
-}
-
 // AddRatingIDs adds the "ratings" edge to the Rating entity by ids.
 func (m *ResidentMutation) AddRatingIDs(ids ...int) {
 	if m.ratings == nil {
@@ -12721,10 +12545,7 @@ func (m *ResidentMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ResidentMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
-	if m.errands != nil {
-		edges = append(edges, resident.EdgeErrands)
-	}
+	edges := make([]string, 0, 1)
 	if m.ratings != nil {
 		edges = append(edges, resident.EdgeRatings)
 	}
@@ -12735,12 +12556,6 @@ func (m *ResidentMutation) AddedEdges() []string {
 // name in this mutation.
 func (m *ResidentMutation) AddedIDs(name string) []ent.Value {
 	switch name {
-	case resident.EdgeErrands:
-		ids := make([]ent.Value, 0, len(m.errands))
-		for id := range m.errands {
-			ids = append(ids, id)
-		}
-		return ids
 	case resident.EdgeRatings:
 		ids := make([]ent.Value, 0, len(m.ratings))
 		for id := range m.ratings {
@@ -12753,10 +12568,7 @@ func (m *ResidentMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ResidentMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
-	if m.removederrands != nil {
-		edges = append(edges, resident.EdgeErrands)
-	}
+	edges := make([]string, 0, 1)
 	if m.removedratings != nil {
 		edges = append(edges, resident.EdgeRatings)
 	}
@@ -12767,12 +12579,6 @@ func (m *ResidentMutation) RemovedEdges() []string {
 // the given name in this mutation.
 func (m *ResidentMutation) RemovedIDs(name string) []ent.Value {
 	switch name {
-	case resident.EdgeErrands:
-		ids := make([]ent.Value, 0, len(m.removederrands))
-		for id := range m.removederrands {
-			ids = append(ids, id)
-		}
-		return ids
 	case resident.EdgeRatings:
 		ids := make([]ent.Value, 0, len(m.removedratings))
 		for id := range m.removedratings {
@@ -12785,10 +12591,7 @@ func (m *ResidentMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ResidentMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
-	if m.clearederrands {
-		edges = append(edges, resident.EdgeErrands)
-	}
+	edges := make([]string, 0, 1)
 	if m.clearedratings {
 		edges = append(edges, resident.EdgeRatings)
 	}
@@ -12799,8 +12602,6 @@ func (m *ResidentMutation) ClearedEdges() []string {
 // was cleared in this mutation.
 func (m *ResidentMutation) EdgeCleared(name string) bool {
 	switch name {
-	case resident.EdgeErrands:
-		return m.clearederrands
 	case resident.EdgeRatings:
 		return m.clearedratings
 	}
@@ -12819,9 +12620,6 @@ func (m *ResidentMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *ResidentMutation) ResetEdge(name string) error {
 	switch name {
-	case resident.EdgeErrands:
-		m.ResetErrands()
-		return nil
 	case resident.EdgeRatings:
 		m.ResetRatings()
 		return nil

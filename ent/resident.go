@@ -37,28 +37,17 @@ type Resident struct {
 
 // ResidentEdges holds the relations/edges for other nodes in the graph.
 type ResidentEdges struct {
-	// Errands holds the value of the errands edge.
-	Errands []*Errand `json:"errands,omitempty"`
 	// Ratings holds the value of the ratings edge.
 	Ratings []*Rating `json:"ratings,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
-}
-
-// ErrandsOrErr returns the Errands value or an error if the edge
-// was not loaded in eager-loading.
-func (e ResidentEdges) ErrandsOrErr() ([]*Errand, error) {
-	if e.loadedTypes[0] {
-		return e.Errands, nil
-	}
-	return nil, &NotLoadedError{edge: "errands"}
+	loadedTypes [1]bool
 }
 
 // RatingsOrErr returns the Ratings value or an error if the edge
 // was not loaded in eager-loading.
 func (e ResidentEdges) RatingsOrErr() ([]*Rating, error) {
-	if e.loadedTypes[1] {
+	if e.loadedTypes[0] {
 		return e.Ratings, nil
 	}
 	return nil, &NotLoadedError{edge: "ratings"}
@@ -145,11 +134,6 @@ func (_m *Resident) assignValues(columns []string, values []any) error {
 // This includes values selected through modifiers, order, etc.
 func (_m *Resident) Value(name string) (ent.Value, error) {
 	return _m.selectValues.Get(name)
-}
-
-// QueryErrands queries the "errands" edge of the Resident entity.
-func (_m *Resident) QueryErrands() *ErrandQuery {
-	return NewResidentClient(_m.config).QueryErrands(_m)
 }
 
 // QueryRatings queries the "ratings" edge of the Resident entity.

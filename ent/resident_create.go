@@ -11,7 +11,6 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/resident"
 )
@@ -98,21 +97,6 @@ func (_c *ResidentCreate) SetNillableSubscribed(v *bool) *ResidentCreate {
 		_c.SetSubscribed(*v)
 	}
 	return _c
-}
-
-// AddErrandIDs adds the "errands" edge to the Errand entity by IDs.
-func (_c *ResidentCreate) AddErrandIDs(ids ...int) *ResidentCreate {
-	_c.mutation.AddErrandIDs(ids...)
-	return _c
-}
-
-// AddErrands adds the "errands" edges to the Errand entity.
-func (_c *ResidentCreate) AddErrands(v ...*Errand) *ResidentCreate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _c.AddErrandIDs(ids...)
 }
 
 // AddRatingIDs adds the "ratings" edge to the Rating entity by IDs.
@@ -253,22 +237,6 @@ func (_c *ResidentCreate) createSpec() (*Resident, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Subscribed(); ok {
 		_spec.SetField(resident.FieldSubscribed, field.TypeBool, value)
 		_node.Subscribed = value
-	}
-	if nodes := _c.mutation.ErrandsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   resident.ErrandsTable,
-			Columns: []string{resident.ErrandsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(errand.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.RatingsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

@@ -13,7 +13,6 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/predicate"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/resident"
@@ -26,7 +25,6 @@ type ResidentQuery struct {
 	order       []resident.OrderOption
 	inters      []Interceptor
 	predicates  []predicate.Resident
-	withErrands *ErrandQuery
 	withRatings *RatingQuery
 	modifiers   []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -63,28 +61,6 @@ func (_q *ResidentQuery) Unique(unique bool) *ResidentQuery {
 func (_q *ResidentQuery) Order(o ...resident.OrderOption) *ResidentQuery {
 	_q.order = append(_q.order, o...)
 	return _q
-}
-
-// QueryErrands chains the current query on the "errands" edge.
-func (_q *ResidentQuery) QueryErrands() *ErrandQuery {
-	query := (&ErrandClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(resident.Table, resident.FieldID, selector),
-			sqlgraph.To(errand.Table, errand.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, resident.ErrandsTable, resident.ErrandsColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
 }
 
 // QueryRatings chains the current query on the "ratings" edge.
@@ -301,24 +277,12 @@ func (_q *ResidentQuery) Clone() *ResidentQuery {
 		order:       append([]resident.OrderOption{}, _q.order...),
 		inters:      append([]Interceptor{}, _q.inters...),
 		predicates:  append([]predicate.Resident{}, _q.predicates...),
-		withErrands: _q.withErrands.Clone(),
 		withRatings: _q.withRatings.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
 		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
-}
-
-// WithErrands tells the query-builder to eager-load the nodes that are connected to
-// the "errands" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *ResidentQuery) WithErrands(opts ...func(*ErrandQuery)) *ResidentQuery {
-	query := (&ErrandClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withErrands = query
-	return _q
 }
 
 // WithRatings tells the query-builder to eager-load the nodes that are connected to
@@ -410,8 +374,7 @@ func (_q *ResidentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Res
 	var (
 		nodes       = []*Resident{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
-			_q.withErrands != nil,
+		loadedTypes = [1]bool{
 			_q.withRatings != nil,
 		}
 	)
@@ -436,13 +399,6 @@ func (_q *ResidentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Res
 	if len(nodes) == 0 {
 		return nodes, nil
 	}
-	if query := _q.withErrands; query != nil {
-		if err := _q.loadErrands(ctx, query, nodes,
-			func(n *Resident) { n.Edges.Errands = []*Errand{} },
-			func(n *Resident, e *Errand) { n.Edges.Errands = append(n.Edges.Errands, e) }); err != nil {
-			return nil, err
-		}
-	}
 	if query := _q.withRatings; query != nil {
 		if err := _q.loadRatings(ctx, query, nodes,
 			func(n *Resident) { n.Edges.Ratings = []*Rating{} },
@@ -453,39 +409,6 @@ func (_q *ResidentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Res
 	return nodes, nil
 }
 
-func (_q *ResidentQuery) loadErrands(ctx context.Context, query *ErrandQuery, nodes []*Resident, init func(*Resident), assign func(*Resident, *Errand)) error {
-	fks := make([]driver.Value, 0, len(nodes))
-	nodeids := make(map[int]*Resident)
-	for i := range nodes {
-		fks = append(fks, nodes[i].ID)
-		nodeids[nodes[i].ID] = nodes[i]
-		if init != nil {
-			init(nodes[i])
-		}
-	}
-	if len(query.ctx.Fields) > 0 {
-		query.ctx.AppendFieldOnce(errand.FieldResidentID)
-	}
-	query.Where(predicate.Errand(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(resident.ErrandsColumn), fks...))
-	}))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		fk := n.ResidentID
-		if fk == nil {
-			return fmt.Errorf(`foreign-key "resident_id" is nil for node %v`, n.ID)
-		}
-		node, ok := nodeids[*fk]
-		if !ok {
-			return fmt.Errorf(`unexpected referenced foreign-key "resident_id" returned %v for node %v`, *fk, n.ID)
-		}
-		assign(node, n)
-	}
-	return nil
-}
 func (_q *ResidentQuery) loadRatings(ctx context.Context, query *RatingQuery, nodes []*Resident, init func(*Resident), assign func(*Resident, *Rating)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[int]*Resident)

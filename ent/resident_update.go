@@ -11,7 +11,6 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/predicate"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/resident"
@@ -105,21 +104,6 @@ func (_u *ResidentUpdate) SetNillableSubscribed(v *bool) *ResidentUpdate {
 	return _u
 }
 
-// AddErrandIDs adds the "errands" edge to the Errand entity by IDs.
-func (_u *ResidentUpdate) AddErrandIDs(ids ...int) *ResidentUpdate {
-	_u.mutation.AddErrandIDs(ids...)
-	return _u
-}
-
-// AddErrands adds the "errands" edges to the Errand entity.
-func (_u *ResidentUpdate) AddErrands(v ...*Errand) *ResidentUpdate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddErrandIDs(ids...)
-}
-
 // AddRatingIDs adds the "ratings" edge to the Rating entity by IDs.
 func (_u *ResidentUpdate) AddRatingIDs(ids ...int) *ResidentUpdate {
 	_u.mutation.AddRatingIDs(ids...)
@@ -138,27 +122,6 @@ func (_u *ResidentUpdate) AddRatings(v ...*Rating) *ResidentUpdate {
 // Mutation returns the ResidentMutation object of the builder.
 func (_u *ResidentUpdate) Mutation() *ResidentMutation {
 	return _u.mutation
-}
-
-// ClearErrands clears all "errands" edges to the Errand entity.
-func (_u *ResidentUpdate) ClearErrands() *ResidentUpdate {
-	_u.mutation.ClearErrands()
-	return _u
-}
-
-// RemoveErrandIDs removes the "errands" edge to Errand entities by IDs.
-func (_u *ResidentUpdate) RemoveErrandIDs(ids ...int) *ResidentUpdate {
-	_u.mutation.RemoveErrandIDs(ids...)
-	return _u
-}
-
-// RemoveErrands removes "errands" edges to Errand entities.
-func (_u *ResidentUpdate) RemoveErrands(v ...*Errand) *ResidentUpdate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveErrandIDs(ids...)
 }
 
 // ClearRatings clears all "ratings" edges to the Rating entity.
@@ -271,51 +234,6 @@ func (_u *ResidentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Subscribed(); ok {
 		_spec.SetField(resident.FieldSubscribed, field.TypeBool, value)
-	}
-	if _u.mutation.ErrandsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   resident.ErrandsTable,
-			Columns: []string{resident.ErrandsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(errand.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedErrandsIDs(); len(nodes) > 0 && !_u.mutation.ErrandsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   resident.ErrandsTable,
-			Columns: []string{resident.ErrandsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(errand.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.ErrandsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   resident.ErrandsTable,
-			Columns: []string{resident.ErrandsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(errand.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.RatingsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -458,21 +376,6 @@ func (_u *ResidentUpdateOne) SetNillableSubscribed(v *bool) *ResidentUpdateOne {
 	return _u
 }
 
-// AddErrandIDs adds the "errands" edge to the Errand entity by IDs.
-func (_u *ResidentUpdateOne) AddErrandIDs(ids ...int) *ResidentUpdateOne {
-	_u.mutation.AddErrandIDs(ids...)
-	return _u
-}
-
-// AddErrands adds the "errands" edges to the Errand entity.
-func (_u *ResidentUpdateOne) AddErrands(v ...*Errand) *ResidentUpdateOne {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddErrandIDs(ids...)
-}
-
 // AddRatingIDs adds the "ratings" edge to the Rating entity by IDs.
 func (_u *ResidentUpdateOne) AddRatingIDs(ids ...int) *ResidentUpdateOne {
 	_u.mutation.AddRatingIDs(ids...)
@@ -491,27 +394,6 @@ func (_u *ResidentUpdateOne) AddRatings(v ...*Rating) *ResidentUpdateOne {
 // Mutation returns the ResidentMutation object of the builder.
 func (_u *ResidentUpdateOne) Mutation() *ResidentMutation {
 	return _u.mutation
-}
-
-// ClearErrands clears all "errands" edges to the Errand entity.
-func (_u *ResidentUpdateOne) ClearErrands() *ResidentUpdateOne {
-	_u.mutation.ClearErrands()
-	return _u
-}
-
-// RemoveErrandIDs removes the "errands" edge to Errand entities by IDs.
-func (_u *ResidentUpdateOne) RemoveErrandIDs(ids ...int) *ResidentUpdateOne {
-	_u.mutation.RemoveErrandIDs(ids...)
-	return _u
-}
-
-// RemoveErrands removes "errands" edges to Errand entities.
-func (_u *ResidentUpdateOne) RemoveErrands(v ...*Errand) *ResidentUpdateOne {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveErrandIDs(ids...)
 }
 
 // ClearRatings clears all "ratings" edges to the Rating entity.
@@ -654,51 +536,6 @@ func (_u *ResidentUpdateOne) sqlSave(ctx context.Context) (_node *Resident, err 
 	}
 	if value, ok := _u.mutation.Subscribed(); ok {
 		_spec.SetField(resident.FieldSubscribed, field.TypeBool, value)
-	}
-	if _u.mutation.ErrandsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   resident.ErrandsTable,
-			Columns: []string{resident.ErrandsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(errand.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedErrandsIDs(); len(nodes) > 0 && !_u.mutation.ErrandsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   resident.ErrandsTable,
-			Columns: []string{resident.ErrandsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(errand.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.ErrandsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   resident.ErrandsTable,
-			Columns: []string{resident.ErrandsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(errand.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.RatingsCleared() {
 		edge := &sqlgraph.EdgeSpec{

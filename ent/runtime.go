@@ -156,7 +156,7 @@ func init() {
 	// errand.RegionIDValidator is a validator for the "region_id" field. It is called by the builders before save.
 	errand.RegionIDValidator = errandDescRegionID.Validators[0].(func(string) error)
 	// errandDescResidentName is the schema descriptor for resident_name field.
-	errandDescResidentName := errandFields[6].Descriptor()
+	errandDescResidentName := errandFields[5].Descriptor()
 	// errand.ResidentNameValidator is a validator for the "resident_name" field. It is called by the builders before save.
 	errand.ResidentNameValidator = func() func(string) error {
 		validators := errandDescResidentName.Validators
@@ -174,51 +174,51 @@ func init() {
 		}
 	}()
 	// errandDescResidentPhoneHash is the schema descriptor for resident_phone_hash field.
-	errandDescResidentPhoneHash := errandFields[8].Descriptor()
+	errandDescResidentPhoneHash := errandFields[7].Descriptor()
 	// errand.ResidentPhoneHashValidator is a validator for the "resident_phone_hash" field. It is called by the builders before save.
 	errand.ResidentPhoneHashValidator = errandDescResidentPhoneHash.Validators[0].(func(string) error)
 	// errandDescResidentPhoneLast4 is the schema descriptor for resident_phone_last4 field.
-	errandDescResidentPhoneLast4 := errandFields[9].Descriptor()
+	errandDescResidentPhoneLast4 := errandFields[8].Descriptor()
 	// errand.ResidentPhoneLast4Validator is a validator for the "resident_phone_last4" field. It is called by the builders before save.
 	errand.ResidentPhoneLast4Validator = errandDescResidentPhoneLast4.Validators[0].(func(string) error)
 	// errandDescResidentIDNumberHash is the schema descriptor for resident_id_number_hash field.
-	errandDescResidentIDNumberHash := errandFields[11].Descriptor()
+	errandDescResidentIDNumberHash := errandFields[10].Descriptor()
 	// errand.ResidentIDNumberHashValidator is a validator for the "resident_id_number_hash" field. It is called by the builders before save.
 	errand.ResidentIDNumberHashValidator = errandDescResidentIDNumberHash.Validators[0].(func(string) error)
 	// errandDescDescription is the schema descriptor for description field.
-	errandDescDescription := errandFields[14].Descriptor()
+	errandDescDescription := errandFields[13].Descriptor()
 	// errand.DefaultDescription holds the default value on creation for the description field.
 	errand.DefaultDescription = errandDescDescription.Default.(string)
 	// errand.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
 	errand.DescriptionValidator = errandDescDescription.Validators[0].(func(string) error)
 	// errandDescMaterials is the schema descriptor for materials field.
-	errandDescMaterials := errandFields[15].Descriptor()
+	errandDescMaterials := errandFields[14].Descriptor()
 	// errand.DefaultMaterials holds the default value on creation for the materials field.
 	errand.DefaultMaterials = errandDescMaterials.Default.([]string)
 	// errandDescForwardedTo is the schema descriptor for forwarded_to field.
-	errandDescForwardedTo := errandFields[16].Descriptor()
+	errandDescForwardedTo := errandFields[15].Descriptor()
 	// errand.DefaultForwardedTo holds the default value on creation for the forwarded_to field.
 	errand.DefaultForwardedTo = errandDescForwardedTo.Default.(string)
 	// errand.ForwardedToValidator is a validator for the "forwarded_to" field. It is called by the builders before save.
 	errand.ForwardedToValidator = errandDescForwardedTo.Validators[0].(func(string) error)
 	// errandDescMissingMaterials is the schema descriptor for missing_materials field.
-	errandDescMissingMaterials := errandFields[17].Descriptor()
+	errandDescMissingMaterials := errandFields[16].Descriptor()
 	// errand.DefaultMissingMaterials holds the default value on creation for the missing_materials field.
 	errand.DefaultMissingMaterials = errandDescMissingMaterials.Default.([]string)
 	// errandDescResult is the schema descriptor for result field.
-	errandDescResult := errandFields[18].Descriptor()
+	errandDescResult := errandFields[17].Descriptor()
 	// errand.DefaultResult holds the default value on creation for the result field.
 	errand.DefaultResult = errandDescResult.Default.(string)
 	// errand.ResultValidator is a validator for the "result" field. It is called by the builders before save.
 	errand.ResultValidator = errandDescResult.Validators[0].(func(string) error)
 	// errandDescCancelReason is the schema descriptor for cancel_reason field.
-	errandDescCancelReason := errandFields[19].Descriptor()
+	errandDescCancelReason := errandFields[18].Descriptor()
 	// errand.DefaultCancelReason holds the default value on creation for the cancel_reason field.
 	errand.DefaultCancelReason = errandDescCancelReason.Default.(string)
 	// errand.CancelReasonValidator is a validator for the "cancel_reason" field. It is called by the builders before save.
 	errand.CancelReasonValidator = errandDescCancelReason.Validators[0].(func(string) error)
 	// errandDescChangeSeq is the schema descriptor for change_seq field.
-	errandDescChangeSeq := errandFields[24].Descriptor()
+	errandDescChangeSeq := errandFields[23].Descriptor()
 	// errand.DefaultChangeSeq holds the default value on creation for the change_seq field.
 	errand.DefaultChangeSeq = errandDescChangeSeq.Default.(int64)
 	errandeventFields := schema.ErrandEvent{}.Fields()

@@ -31,8 +31,6 @@ const (
 	FieldAgentID = "agent_id"
 	// FieldRegionID holds the string denoting the region_id field in the database.
 	FieldRegionID = "region_id"
-	// FieldResidentID holds the string denoting the resident_id field in the database.
-	FieldResidentID = "resident_id"
 	// FieldResidentName holds the string denoting the resident_name field in the database.
 	FieldResidentName = "resident_name"
 	// FieldResidentPhoneCipher holds the string denoting the resident_phone_cipher field in the database.
@@ -79,8 +77,6 @@ const (
 	EdgeServicePoint = "service_point"
 	// EdgeAgent holds the string denoting the agent edge name in mutations.
 	EdgeAgent = "agent"
-	// EdgeResident holds the string denoting the resident edge name in mutations.
-	EdgeResident = "resident"
 	// EdgeEvents holds the string denoting the events edge name in mutations.
 	EdgeEvents = "events"
 	// EdgeRating holds the string denoting the rating edge name in mutations.
@@ -108,13 +104,6 @@ const (
 	AgentInverseTable = "users"
 	// AgentColumn is the table column denoting the agent relation/edge.
 	AgentColumn = "agent_id"
-	// ResidentTable is the table that holds the resident relation/edge.
-	ResidentTable = "errands"
-	// ResidentInverseTable is the table name for the Resident entity.
-	// It exists in this package in order to avoid circular dependency with the "resident" package.
-	ResidentInverseTable = "residents"
-	// ResidentColumn is the table column denoting the resident relation/edge.
-	ResidentColumn = "resident_id"
 	// EventsTable is the table that holds the events relation/edge.
 	EventsTable = "errand_events"
 	// EventsInverseTable is the table name for the ErrandEvent entity.
@@ -142,7 +131,6 @@ var Columns = []string{
 	FieldServicePointID,
 	FieldAgentID,
 	FieldRegionID,
-	FieldResidentID,
 	FieldResidentName,
 	FieldResidentPhoneCipher,
 	FieldResidentPhoneHash,
@@ -324,11 +312,6 @@ func ByRegionID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRegionID, opts...).ToFunc()
 }
 
-// ByResidentID orders the results by the resident_id field.
-func ByResidentID(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldResidentID, opts...).ToFunc()
-}
-
 // ByResidentName orders the results by the resident_name field.
 func ByResidentName(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldResidentName, opts...).ToFunc()
@@ -440,13 +423,6 @@ func ByAgentField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
-// ByResidentField orders the results by resident field.
-func ByResidentField(field string, opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newResidentStep(), sql.OrderByField(field, opts...))
-	}
-}
-
 // ByEventsCount orders the results by events count.
 func ByEventsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -486,13 +462,6 @@ func newAgentStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(AgentInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, AgentTable, AgentColumn),
-	)
-}
-func newResidentStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(ResidentInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.M2O, true, ResidentTable, ResidentColumn),
 	)
 }
 func newEventsStep() *sqlgraph.Step {

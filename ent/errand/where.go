@@ -95,11 +95,6 @@ func RegionID(v string) predicate.Errand {
 	return predicate.Errand(sql.FieldEQ(FieldRegionID, v))
 }
 
-// ResidentID applies equality check predicate on the "resident_id" field. It's identical to ResidentIDEQ.
-func ResidentID(v int) predicate.Errand {
-	return predicate.Errand(sql.FieldEQ(FieldResidentID, v))
-}
-
 // ResidentName applies equality check predicate on the "resident_name" field. It's identical to ResidentNameEQ.
 func ResidentName(v string) predicate.Errand {
 	return predicate.Errand(sql.FieldEQ(FieldResidentName, v))
@@ -533,36 +528,6 @@ func RegionIDEqualFold(v string) predicate.Errand {
 // RegionIDContainsFold applies the ContainsFold predicate on the "region_id" field.
 func RegionIDContainsFold(v string) predicate.Errand {
 	return predicate.Errand(sql.FieldContainsFold(FieldRegionID, v))
-}
-
-// ResidentIDEQ applies the EQ predicate on the "resident_id" field.
-func ResidentIDEQ(v int) predicate.Errand {
-	return predicate.Errand(sql.FieldEQ(FieldResidentID, v))
-}
-
-// ResidentIDNEQ applies the NEQ predicate on the "resident_id" field.
-func ResidentIDNEQ(v int) predicate.Errand {
-	return predicate.Errand(sql.FieldNEQ(FieldResidentID, v))
-}
-
-// ResidentIDIn applies the In predicate on the "resident_id" field.
-func ResidentIDIn(vs ...int) predicate.Errand {
-	return predicate.Errand(sql.FieldIn(FieldResidentID, vs...))
-}
-
-// ResidentIDNotIn applies the NotIn predicate on the "resident_id" field.
-func ResidentIDNotIn(vs ...int) predicate.Errand {
-	return predicate.Errand(sql.FieldNotIn(FieldResidentID, vs...))
-}
-
-// ResidentIDIsNil applies the IsNil predicate on the "resident_id" field.
-func ResidentIDIsNil() predicate.Errand {
-	return predicate.Errand(sql.FieldIsNull(FieldResidentID))
-}
-
-// ResidentIDNotNil applies the NotNil predicate on the "resident_id" field.
-func ResidentIDNotNil() predicate.Errand {
-	return predicate.Errand(sql.FieldNotNull(FieldResidentID))
 }
 
 // ResidentNameEQ applies the EQ predicate on the "resident_name" field.
@@ -1606,29 +1571,6 @@ func HasAgent() predicate.Errand {
 func HasAgentWith(preds ...predicate.User) predicate.Errand {
 	return predicate.Errand(func(s *sql.Selector) {
 		step := newAgentStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
-// HasResident applies the HasEdge predicate on the "resident" edge.
-func HasResident() predicate.Errand {
-	return predicate.Errand(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, ResidentTable, ResidentColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasResidentWith applies the HasEdge predicate on the "resident" edge with a given conditions (other predicates).
-func HasResidentWith(preds ...predicate.Resident) predicate.Errand {
-	return predicate.Errand(func(s *sql.Selector) {
-		step := newResidentStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

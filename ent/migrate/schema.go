@@ -80,7 +80,6 @@ var (
 		{Name: "change_seq", Type: field.TypeInt64, Default: 0},
 		{Name: "working_days", Type: field.TypeInt, Nullable: true},
 		{Name: "errand_type_id", Type: field.TypeString, Size: 32},
-		{Name: "resident_id", Type: field.TypeInt, Nullable: true},
 		{Name: "service_point_id", Type: field.TypeInt},
 		{Name: "agent_id", Type: field.TypeInt},
 	}
@@ -97,20 +96,14 @@ var (
 				OnDelete:   schema.NoAction,
 			},
 			{
-				Symbol:     "errands_residents_errands",
-				Columns:    []*schema.Column{ErrandsColumns[27]},
-				RefColumns: []*schema.Column{ResidentsColumns[0]},
-				OnDelete:   schema.SetNull,
-			},
-			{
 				Symbol:     "errands_service_points_errands",
-				Columns:    []*schema.Column{ErrandsColumns[28]},
+				Columns:    []*schema.Column{ErrandsColumns[27]},
 				RefColumns: []*schema.Column{ServicePointsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "errands_users_errands",
-				Columns:    []*schema.Column{ErrandsColumns[29]},
+				Columns:    []*schema.Column{ErrandsColumns[28]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -134,12 +127,12 @@ var (
 			{
 				Name:    "errand_service_point_id_state",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[28], ErrandsColumns[12]},
+				Columns: []*schema.Column{ErrandsColumns[27], ErrandsColumns[12]},
 			},
 			{
 				Name:    "errand_agent_id_state",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[29], ErrandsColumns[12]},
+				Columns: []*schema.Column{ErrandsColumns[28], ErrandsColumns[12]},
 			},
 			{
 				Name:    "errand_state_due_time",
@@ -155,11 +148,6 @@ var (
 				Name:    "errand_resident_phone_hash",
 				Unique:  false,
 				Columns: []*schema.Column{ErrandsColumns[8]},
-			},
-			{
-				Name:    "errand_resident_id",
-				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[27]},
 			},
 			{
 				Name:    "errand_update_time_id",
@@ -663,9 +651,8 @@ var (
 
 func init() {
 	ErrandsTable.ForeignKeys[0].RefTable = ErrandTypesTable
-	ErrandsTable.ForeignKeys[1].RefTable = ResidentsTable
-	ErrandsTable.ForeignKeys[2].RefTable = ServicePointsTable
-	ErrandsTable.ForeignKeys[3].RefTable = UsersTable
+	ErrandsTable.ForeignKeys[1].RefTable = ServicePointsTable
+	ErrandsTable.ForeignKeys[2].RefTable = UsersTable
 	ErrandEventsTable.ForeignKeys[0].RefTable = ErrandsTable
 	FollowUpsTable.ForeignKeys[0].RefTable = RatingsTable
 	NotificationsTable.ForeignKeys[0].RefTable = UsersTable

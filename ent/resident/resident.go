@@ -26,19 +26,10 @@ const (
 	FieldPhoneHash = "phone_hash"
 	// FieldSubscribed holds the string denoting the subscribed field in the database.
 	FieldSubscribed = "subscribed"
-	// EdgeErrands holds the string denoting the errands edge name in mutations.
-	EdgeErrands = "errands"
 	// EdgeRatings holds the string denoting the ratings edge name in mutations.
 	EdgeRatings = "ratings"
 	// Table holds the table name of the resident in the database.
 	Table = "residents"
-	// ErrandsTable is the table that holds the errands relation/edge.
-	ErrandsTable = "errands"
-	// ErrandsInverseTable is the table name for the Errand entity.
-	// It exists in this package in order to avoid circular dependency with the "errand" package.
-	ErrandsInverseTable = "errands"
-	// ErrandsColumn is the table column denoting the errands relation/edge.
-	ErrandsColumn = "resident_id"
 	// RatingsTable is the table that holds the ratings relation/edge.
 	RatingsTable = "ratings"
 	// RatingsInverseTable is the table name for the Rating entity.
@@ -122,20 +113,6 @@ func BySubscribed(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSubscribed, opts...).ToFunc()
 }
 
-// ByErrandsCount orders the results by errands count.
-func ByErrandsCount(opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborsCount(s, newErrandsStep(), opts...)
-	}
-}
-
-// ByErrands orders the results by errands terms.
-func ByErrands(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newErrandsStep(), append([]sql.OrderTerm{term}, terms...)...)
-	}
-}
-
 // ByRatingsCount orders the results by ratings count.
 func ByRatingsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -148,13 +125,6 @@ func ByRatings(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newRatingsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
-}
-func newErrandsStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(ErrandsInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.O2M, false, ErrandsTable, ErrandsColumn),
-	)
 }
 func newRatingsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(

@@ -390,29 +390,6 @@ func SubscribedNEQ(v bool) predicate.Resident {
 	return predicate.Resident(sql.FieldNEQ(FieldSubscribed, v))
 }
 
-// HasErrands applies the HasEdge predicate on the "errands" edge.
-func HasErrands() predicate.Resident {
-	return predicate.Resident(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, ErrandsTable, ErrandsColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasErrandsWith applies the HasEdge predicate on the "errands" edge with a given conditions (other predicates).
-func HasErrandsWith(preds ...predicate.Errand) predicate.Resident {
-	return predicate.Resident(func(s *sql.Selector) {
-		step := newErrandsStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
 // HasRatings applies the HasEdge predicate on the "ratings" edge.
 func HasRatings() predicate.Resident {
 	return predicate.Resident(func(s *sql.Selector) {

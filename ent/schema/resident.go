@@ -7,8 +7,9 @@ import (
 	"entgo.io/ent/schema/index"
 )
 
-// Resident is a villager's WeChat identity. Binding a phone links the
-// resident to the errands agents logged with that phone number. A phone
+// Resident is a villager's WeChat identity. A resident owns the errands
+// agents logged with the phone they hold: ownership is the phone, never a
+// copy of it on the errand, so it can't disagree with the phone. A phone
 // belongs to at most one resident at a time (the unique phone_hash): the
 // newest binder takes it, with its errands, from the previous holder.
 type Resident struct{ ent.Schema }
@@ -31,7 +32,6 @@ func (Resident) Fields() []ent.Field {
 // Edges of the Resident.
 func (Resident) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.To("errands", Errand.Type),
 		edge.To("ratings", Rating.Type),
 	}
 }

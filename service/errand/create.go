@@ -12,7 +12,6 @@ import (
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
-	"github.com/changzhi/redpoint/ent/resident"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
@@ -214,12 +213,6 @@ func (s *Server) insert(ctx context.Context, tx *ent.Tx, p access.Principal, in 
 		}
 		c.SetResidentIDNumberCipher(idC).SetResidentIDNumberHash(s.keys.Hash(pii.KindIDNumber, in.idNumber))
 	}
-	// The resident who holds this phone in the mini-program follows it at once.
-	holder, err := PhoneHolder(ctx, tx.Client(), s.keys.Hash(pii.KindPhone, in.phone))
-	if err != nil {
-		return nil, err
-	}
-	c.SetNillableResidentID(holder)
 	e, err := c.Save(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("errand.insert: %w", err)
@@ -270,18 +263,4 @@ func (s *Server) BatchCreateErrands(ctx context.Context, req *redpointv1.BatchCr
 		resp.Results = append(resp.Results, r)
 	}
 	return resp, nil
-}
-
-// PhoneHolder is the resident who holds the phone with this keyed hash
-// (at most one does: binding a phone takes it from the previous holder),
-// or nil. An errand belongs to the holder of its resident's phone.
-func PhoneHolder(ctx context.Context, db *ent.Client, phoneHash string) (*int, error) {
-	id, err := db.Resident.Query().Where(resident.PhoneHash(phoneHash)).OnlyID(ctx)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("errand.PhoneHolder: %w", err)
-	}
-	return &id, nil
 }

@@ -304,20 +304,9 @@ func (s *Server) UpdateErrand(ctx context.Context, req *redpointv1.UpdateErrandR
 					if err != nil {
 						return "", err
 					}
-					hash := s.keys.Hash(pii.KindPhone, phone)
-					u.SetResidentPhoneCipher(sealed).SetResidentPhoneHash(hash).SetResidentPhoneLast4(phone[7:])
-					// Ownership follows the phone, in the same transaction:
-					// the previous number's resident no longer sees, reads
-					// or rates the errand.
-					holder, err := PhoneHolder(ctx, u.Mutation().Client(), hash)
-					if err != nil {
-						return "", err
-					}
-					if holder != nil {
-						u.SetResidentID(*holder)
-					} else {
-						u.ClearResidentID()
-					}
+					// The errand now belongs to the new number's resident:
+					// ownership is the phone (resident.Owns).
+					u.SetResidentPhoneCipher(sealed).SetResidentPhoneHash(s.keys.Hash(pii.KindPhone, phone)).SetResidentPhoneLast4(phone[7:])
 				}
 			}
 			return "修改了" + strings.Join(labels, "、"), nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
+	entresident "github.com/changzhi/redpoint/ent/resident"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	errandsvc "github.com/changzhi/redpoint/service/errand"
 	"github.com/changzhi/redpoint/service/events"
@@ -68,13 +69,23 @@ func Notifier(wx Sender, templates Templates, log *slog.Logger) events.Handler {
 			if err := ev.Decode(&p); err != nil {
 				return err
 			}
-			e, err := tx.Client().Errand.Query().Where(errand.ID(p.ErrandID)).WithResident().WithErrandType().Only(ctx)
+			e, err := tx.Client().Errand.Query().Where(errand.ID(p.ErrandID)).WithErrandType().Only(ctx)
 			if err != nil {
 				return err
 			}
-			r := e.Edges.Resident
 			tpl := templates.For(p.State)
-			if wx == nil || r == nil || !r.Subscribed || tpl == "" {
+			if wx == nil || tpl == "" {
+				return nil
+			}
+			// The message goes to whoever holds the errand's phone now.
+			r, err := tx.Client().Resident.Query().Where(entresident.PhoneHash(e.ResidentPhoneHash)).Only(ctx)
+			if ent.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if !r.Subscribed {
 				return nil
 			}
 			err = wx.SendSubscribe(ctx, wechat.Message{

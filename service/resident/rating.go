@@ -81,7 +81,7 @@ func (s *Server) RateMyErrand(ctx context.Context, req *redpointv1.RateMyErrandR
 }
 
 func (s *Server) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int, level rating.Level, comment string) error {
-	e, err := tx.Errand.Query().Where(errand.ID(errandID), errand.ResidentID(residentID)).WithRating().Only(ctx)
+	e, err := tx.Errand.Query().Where(errand.ID(errandID), Owns(residentID)).WithRating().Only(ctx)
 	if ent.IsNotFound(err) {
 		return ErrNotYours
 	}

@@ -12,11 +12,14 @@ import (
 	"strings"
 	"time"
 
+	entsql "entgo.io/ent/dialect/sql"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
+	"github.com/changzhi/redpoint/ent/predicate"
 	entresident "github.com/changzhi/redpoint/ent/resident"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
@@ -64,7 +67,14 @@ var (
 	ErrNoWeChat    = apierr.ErrUnavailable.WithMessage("未配置微信小程序，暂不能登录")
 	ErrNotResident = apierr.ErrPermissionDenied.WithMessage("请用微信登录")
 	ErrNotYours    = apierr.ErrNotFound.WithMessage("未找到该事项")
+	// ErrBindContended: the number was bound by others over and over while
+	// this bind retried.
+	ErrBindContended = apierr.New(codes.Aborted, "BIND_CONTENDED", "该手机号正在被绑定，请稍后重试")
 )
+
+// maxBindAttempts bounds a bind's retries when others bind the same
+// number at the same moment.
+const maxBindAttempts = 10
 
 // wechatError turns a WeChat answer into what the mini-program should see.
 func wechatError(field string, err error) error {
@@ -132,12 +142,12 @@ func (s *Server) residentProto(r *ent.Resident) (*redpointv1.Resident, error) {
 	return out, nil
 }
 
-// BindPhone links the resident to the errands logged with the phone WeChat
-// confirms: those errands, and no others. A phone belongs to one resident
-// at a time, so binding takes it, and its errands, from whoever held it
-// before (a recycled number), and the resident's previous phone's errands
-// leave them. Each errand that changes hands gets a history entry and an
-// audit line.
+// BindPhone gives the resident the phone WeChat confirms, and with it the
+// errands logged with that phone: those errands, and no others (Owns). A
+// phone belongs to one resident at a time, so binding takes it, and its
+// errands, from whoever held it before (a recycled number), and the
+// resident's previous phone's errands leave them. Each errand that changes
+// hands gets a history entry and an audit line.
 func (s *Server) BindPhone(ctx context.Context, req *redpointv1.BindPhoneRequest) (*redpointv1.Resident, error) {
 	id, err := me(ctx)
 	if err != nil {
@@ -161,15 +171,17 @@ func (s *Server) BindPhone(ctx context.Context, req *redpointv1.BindPhoneRequest
 		return nil, err
 	}
 	hash := s.keys.Hash(pii.KindPhone, phone)
-	// Two residents binding one number at once: the unique phone hash
-	// lets one commit; the other runs again and takes it from the first.
+	// Residents binding one number at once: the unique phone hash lets
+	// one commit at a time; the others run again and take it in turn.
 	for attempt := 1; ; attempt++ {
 		r, err := s.bindPhone(ctx, id, sealed, hash)
-		if err == nil {
+		switch {
+		case err == nil:
 			return s.residentProto(r)
-		}
-		if !ent.IsConstraintError(err) || attempt == 3 {
+		case !ent.IsConstraintError(err):
 			return nil, err
+		case attempt == maxBindAttempts:
+			return nil, ErrBindContended
 		}
 	}
 }
@@ -192,6 +204,10 @@ func (s *Server) bindPhone(ctx context.Context, id int, sealed, hash string) (*e
 
 func bindPhoneTx(ctx context.Context, tx *ent.Tx, id int, sealed, hash string, now time.Time) (*ent.Resident, error) {
 	wrap := func(err error) error { return fmt.Errorf("resident.BindPhone: %w", err) }
+	before, err := tx.Resident.Get(ctx, id)
+	if err != nil {
+		return nil, wrap(err)
+	}
 	if err := tx.Resident.Update().Where(entresident.PhoneHash(hash), entresident.IDNEQ(id)).
 		ClearPhoneCipher().ClearPhoneHash().SetUpdateTime(now).Exec(ctx); err != nil {
 		return nil, wrap(err)
@@ -200,22 +216,19 @@ func bindPhoneTx(ctx context.Context, tx *ent.Tx, id int, sealed, hash string, n
 	if err != nil {
 		return nil, wrap(err)
 	}
-	gained, err := tx.Errand.Query().Where(errand.ResidentPhoneHash(hash),
-		errand.Or(errand.ResidentIDIsNil(), errand.ResidentIDNEQ(id))).All(ctx)
+	if before.PhoneHash == hash {
+		// The same number again: nothing changes hands.
+		return r, audit.InTx(ctx, tx, resname.Name(resname.Residents, id), "")
+	}
+	// The errands change hands with the phone (Owns); the history and the
+	// audit log say so.
+	gained, err := tx.Errand.Query().Where(errand.ResidentPhoneHash(hash)).All(ctx)
 	if err != nil {
 		return nil, wrap(err)
 	}
-	lost, err := tx.Errand.Query().Where(errand.ResidentID(id), errand.ResidentPhoneHashNEQ(hash)).All(ctx)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	if len(gained) > 0 {
-		if err := tx.Errand.Update().Where(errand.IDIn(ids(gained)...)).SetResidentID(id).Exec(ctx); err != nil {
-			return nil, wrap(err)
-		}
-	}
-	if len(lost) > 0 {
-		if err := tx.Errand.Update().Where(errand.IDIn(ids(lost)...)).ClearResidentID().Exec(ctx); err != nil {
+	var lost []*ent.Errand
+	if before.PhoneHash != "" {
+		if lost, err = tx.Errand.Query().Where(errand.ResidentPhoneHash(before.PhoneHash)).All(ctx); err != nil {
 			return nil, wrap(err)
 		}
 	}
@@ -237,20 +250,22 @@ func bindPhoneTx(ctx context.Context, tx *ent.Tx, id int, sealed, hash string, n
 		}
 	}
 	if len(gained)+len(lost) == 0 {
-		// Nothing changed hands: the bind itself is the audited resource.
-		if err := audit.InTx(ctx, tx, resname.Name(resname.Residents, id), ""); err != nil {
-			return nil, err
-		}
+		// No errands yet: the bind itself is the audited resource.
+		return r, audit.InTx(ctx, tx, resname.Name(resname.Residents, id), "")
 	}
 	return r, nil
 }
 
-func ids(errands []*ent.Errand) []int {
-	out := make([]int, len(errands))
-	for i, e := range errands {
-		out[i] = e.ID
+// Owns selects the errands the resident owns: those logged with the phone
+// the resident holds now. Ownership is that phone, read in the same
+// statement, so a bind, a corrected phone or a new errand racing the read
+// can't leave an errand with a stale owner.
+func Owns(residentID int) predicate.Errand {
+	return func(s *entsql.Selector) {
+		r := entsql.Table(entresident.Table)
+		s.Where(entsql.In(s.C(errand.FieldResidentPhoneHash),
+			entsql.Select(r.C(entresident.FieldPhoneHash)).From(r).Where(entsql.EQ(r.C(entresident.FieldID), residentID))))
 	}
-	return out
 }
 
 type cursor struct {
@@ -274,7 +289,7 @@ func (s *Server) ListMyErrands(ctx context.Context, req *redpointv1.ListMyErrand
 	if err != nil {
 		return nil, err
 	}
-	q := s.db.Errand.Query().Where(errand.ResidentID(id))
+	q := s.db.Errand.Query().Where(Owns(id))
 	if has {
 		t := time.UnixMicro(cur.T).UTC()
 		q = q.Where(errand.Or(errand.AcceptTimeLT(t), errand.And(errand.AcceptTime(t), errand.IDLT(cur.ID))))
@@ -309,7 +324,7 @@ func (s *Server) GetMyErrand(ctx context.Context, req *redpointv1.GetMyErrandReq
 	}
 	// Only the resident's own collection is searched: absent and not
 	// theirs look the same.
-	e, err := s.db.Errand.Query().Where(errand.ID(n), errand.ResidentID(id)).WithErrandType().WithServicePoint().WithRating().
+	e, err := s.db.Errand.Query().Where(errand.ID(n), Owns(id)).WithErrandType().WithServicePoint().WithRating().
 		WithEvents(func(q *ent.ErrandEventQuery) { q.Order(ent.Asc(errandevent.FieldID)) }).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, ErrNotYours
