@@ -108,7 +108,13 @@ func clientIP(ctx context.Context, trusted int) string {
 func ClientNetwork(ip string) string {
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
-		return ip
+		// A proxy that forwards the port too ("1.2.3.4:5678",
+		// "[2001:db8::1]:443"): the port is not the client.
+		ap, perr := netip.ParseAddrPort(ip)
+		if perr != nil {
+			return ip
+		}
+		addr = ap.Addr()
 	}
 	addr = addr.WithZone("").Unmap()
 	if addr.Is4() {

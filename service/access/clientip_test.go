@@ -28,6 +28,8 @@ func TestClientNetwork(t *testing.T) {
 		{"another address of that /64", "2001:db8:1:2::9", "2001:db8:1:2::/64"},
 		{"the next /64", "2001:db8:1:3::9", "2001:db8:1:3::/64"},
 		{"ipv4-mapped ipv6 is ipv4", "::ffff:203.0.113.7", "203.0.113.7"},
+		{"ipv4 with a forwarded port", "203.0.113.7:5678", "203.0.113.7"},
+		{"ipv6 with a forwarded port", "[2001:db8:1:2::9]:443", "2001:db8:1:2::/64"},
 		{"zone dropped", "fe80::1%eth0", "fe80::/64"},
 		{"no address", "", ""},
 	}

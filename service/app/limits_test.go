@@ -18,6 +18,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
 	"github.com/changzhi/redpoint/ent/errand"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/app"
@@ -284,5 +287,56 @@ func TestOversizedHeadersAre431(t *testing.T) {
 	b.WriteString("\r\n")
 	if line := dial(t, strings.TrimPrefix(s.BaseURL, "http://"), b.String()); !strings.Contains(line, "431") {
 		t.Errorf("160 KB of headers: %q, want 431", line)
+	}
+}
+
+// TestStalledGRPCCallIsEnded: a gRPC call whose message never arrives in
+// full — a stream held open with part of a message — ends at the call
+// deadline instead of holding its buffer for ever.
+func TestStalledGRPCCallIsEnded(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Configure: func(a *app.App) { a.Timeouts = server.Timeouts{Write: 300 * time.Millisecond} }})
+	conn, err := net.Dial("tcp", s.GRPCAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(conn, conn)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	var hdr bytes.Buffer
+	enc := hpack.NewEncoder(&hdr)
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/redpoint.v1.AuthService/Login"},
+		{":authority", "x"}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hdr.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	// A message announced as 1,000,000 bytes, of which 10 are sent.
+	if err := fr.WriteData(1, false, append([]byte{0, 0x00, 0x0f, 0x42, 0x40}, make([]byte, 10)...)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("the server still held the stalled call after 10 s: %v", err)
+		}
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			if f.StreamID == 1 {
+				return
+			}
+		case *http2.HeadersFrame:
+			if f.StreamID == 1 && f.StreamEnded() {
+				return // trailers: the call was ended with a status
+			}
+		case *http2.GoAwayFrame:
+			return
+		}
 	}
 }

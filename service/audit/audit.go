@@ -106,6 +106,12 @@ func (l *Log) Interceptor(policies map[string]access.Policy) grpc.UnaryServerInt
 			return resp, err
 		}
 		resource, region := target(req, resp)
+		if p, ok := access.FromContext(ctx); ok && p.Role == access.RoleResident {
+			// "residents/me" says nothing in a log: name the resident.
+			if rest, ok := strings.CutPrefix(resource, "residents/me"); ok {
+				resource = resname.Name(resname.Residents, p.ResidentID) + rest
+			}
+		}
 		// The write is committed: a client that hangs up now must not
 		// cost its audit line.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -166,7 +172,13 @@ func (l *Log) ListAuditEntries(ctx context.Context, req *redpointv1.ListAuditEnt
 		return nil, err
 	}
 	lo, hi := parent.Range()
-	q := l.db.AuditEntry.Query().Where(auditentry.RegionIDGTE(lo), auditentry.RegionIDLTE(hi))
+	inRange := auditentry.And(auditentry.RegionIDGTE(lo), auditentry.RegionIDLTE(hi))
+	q := l.db.AuditEntry.Query().Where(inRange)
+	if p, _ := access.FromContext(ctx); p.SeesEverything() && parent == p.Region {
+		// Actions tied to no region (a resident's subscription, a bind
+		// before any errand) belong to the whole deployment.
+		q = l.db.AuditEntry.Query().Where(auditentry.Or(inRange, auditentry.RegionID("")))
+	}
 	if onlyUnmasked {
 		q = q.Where(auditentry.UnmaskedRead(true))
 	}

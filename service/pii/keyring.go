@@ -104,6 +104,13 @@ func LoadOrCreateKeyFile(path string) (*Keyring, error) {
 func LoadOrCreateSecretFile(path string, fresh func() string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
+		// A key file left readable by others (an older version, a copy)
+		// is made the owner's alone again.
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(path, 0o600); err != nil {
+				return "", fmt.Errorf("pii: key file: %w", err)
+			}
+		}
 		return strings.TrimSpace(string(b)), nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {

@@ -33,8 +33,16 @@ func TestSecretFileIsOwnerOnly(t *testing.T) {
 			t.Errorf("%s: mode %04o, want %04o", filepath.Base(c.path), got, c.want)
 		}
 	}
+	// A key file opened up since (an older version, a careless copy) is
+	// the owner's alone again after the next start.
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	again, err := LoadOrCreateSecretFile(path, func() string { t.Error("a second start made a new secret"); return "" })
 	if err != nil || again != first {
 		t.Errorf("second start: %q, %v; want the first start's secret", again, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("a 0644 key file after a start: %v %v, want 0600", fi.Mode().Perm(), err)
 	}
 }

@@ -386,10 +386,14 @@ func (l *Limiter) flush(closing bool) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err != nil { // Redis is away: report them with the next
+	if err != nil {
+		// Redis is away, or the report ran and its reply was lost: the
+		// hits used are reported again with the next flush (at worst
+		// counted twice: stricter), but the unused lease is not taken
+		// back, as Redis may already have handed it to others. Unreported,
+		// it counts as used once LeaseTimeout passes.
 		for _, e := range reports {
 			e.used += sent[e][0]
-			e.lease += sent[e][1]
 		}
 	}
 	for k, e := range l.entries {

@@ -249,7 +249,26 @@ func TestResidentsActionsAreAudited(t *testing.T) {
 	if _, err := e.residents.RateMyErrand(me, &redpointv1.RateMyErrandRequest{Name: "residents/me/" + x.Name, Level: redpointv1.RatingLevel_RATING_LEVEL_SATISFIED}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.residents.SetSubscription(me, &redpointv1.SetSubscriptionRequest{Subscribed: true}); err != nil {
+		t.Fatal(err)
+	}
 	resident := e.App.Store.Client.Resident.Query().Where(entresident.Openid("demo-audited")).OnlyX(context.Background())
+	// A subscription belongs to no region: the city admin lists it, named
+	// by the resident.
+	city, err := redpointv1.NewAuditServiceClient(e.GRPC).ListAuditEntries(e.As(t, context.Background(), demo.CityAdminPhone),
+		&redpointv1.ListAuditEntriesRequest{Parent: "regions/140400000000", PageSize: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribed := false
+	for _, a := range city.AuditEntries {
+		if a.Action == "/redpoint.v1.ResidentService/SetSubscription" {
+			subscribed = a.Resource == fmt.Sprintf("residents/%d", resident.ID) && a.Actor == a.Resource
+		}
+	}
+	if !subscribed {
+		t.Error("the city admin does not list the subscription by the resident's name")
+	}
 	admin := e.As(t, context.Background(), demo.CountyAdminPhone)
 	list, err := redpointv1.NewAuditServiceClient(e.GRPC).ListAuditEntries(admin, &redpointv1.ListAuditEntriesRequest{Parent: "regions/140423000000", PageSize: 50})
 	if err != nil {

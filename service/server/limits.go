@@ -3,15 +3,20 @@ package server
 import (
 	"bytes"
 	"cmp"
+	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/tap"
 
 	"github.com/changzhi/redpoint/service/apierr"
 )
@@ -29,11 +34,14 @@ const (
 	// call's metadata.
 	MaxHeaderBytes = 64 << 10
 	MaxHeaderList  = 64 << 10
+	// MaxBodyBytesInFlight is how much request body all REST calls
+	// together may hold at once.
+	MaxBodyBytesInFlight = 256 << 20
 	// MaxConnections is how many connections each listener holds at once;
 	// more wait in the kernel's backlog.
 	MaxConnections = 4096
 	// MaxStreams is how many calls one gRPC connection runs at once.
-	MaxStreams = 256
+	MaxStreams = 100
 
 	// PingMinTime: keepalive pings closer than this end the connection.
 	PingMinTime = 10 * time.Second
@@ -81,9 +89,10 @@ func NewHTTPServer(h http.Handler, log *slog.Logger, t Timeouts) *http.Server {
 // grpcLimits are the gRPC server's bounds: message and metadata size,
 // streams per connection, the handshake's deadline, idle connections and
 // keepalive abuse.
-func grpcLimits(t Timeouts) []grpc.ServerOption {
+func grpcLimits(t Timeouts, unary map[string]unaryMethod) []grpc.ServerOption {
 	t = t.orDefault()
 	return []grpc.ServerOption{
+		grpc.InTapHandle(callDeadline(unary, t.Write)),
 		grpc.MaxRecvMsgSize(BatchBody),
 		grpc.MaxHeaderListSize(MaxHeaderList),
 		grpc.MaxConcurrentStreams(MaxStreams),
@@ -93,13 +102,45 @@ func grpcLimits(t Timeouts) []grpc.ServerOption {
 	}
 }
 
+type cancelKey struct{}
+
+// callDeadline bounds a unary gRPC call, from its first frame to its
+// answer, by d (the REST write timeout): a client can't hold a call, and
+// the part of a message it sent, open by never finishing it. The deadline
+// is the call's context from the start, so a stalled read ends with it.
+func callDeadline(unary map[string]unaryMethod, d time.Duration) tap.ServerInHandle {
+	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		if _, ok := unary[info.FullMethodName]; !ok {
+			return ctx, nil // streams (health watches) live as long as their client
+		}
+		ctx, cancel := context.WithTimeout(ctx, d)
+		return context.WithValue(ctx, cancelKey{}, cancel), nil
+	}
+}
+
+// releaseDeadline frees a finished call's deadline timer at once.
+func releaseDeadline(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if cancel, ok := ctx.Value(cancelKey{}).(context.CancelFunc); ok {
+		defer cancel()
+	}
+	return handler(ctx, req)
+}
+
 // ErrTooLarge refuses a request body over its bound.
 var ErrTooLarge = apierr.New(codes.ResourceExhausted, "REQUEST_TOO_LARGE", "请求内容过大")
+
+// bodyBytes is how much request body every REST call together holds now;
+// bodyBudget is its bound (tests lower it).
+var (
+	bodyBytes  atomic.Int64
+	bodyBudget int64 = MaxBodyBytesInFlight
+)
 
 // limitBody reads at most the path's bound of the body before anything
 // parses it, and answers a larger one 413 with ErrorInfo: a client can't
 // make the server hold more, not even on the public lookup before its
-// rate limit.
+// rate limit. All bodies together hold at most MaxBodyBytesInFlight; past
+// it, 503 until others finish.
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody {
@@ -111,31 +152,62 @@ func limitBody(next http.Handler) http.Handler {
 			limit = BatchBody
 		}
 		if r.ContentLength > limit {
-			tooLarge(w, r)
+			writeStatus(w, http.StatusRequestEntityTooLarge, ErrTooLarge)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-		switch {
-		case err != nil:
-			// The client went away, or dripped the body past ReadTimeout.
-			w.Header().Set("Connection", "close")
-			w.WriteHeader(http.StatusRequestTimeout)
-			return
-		case int64(len(body)) > limit:
-			tooLarge(w, r)
-			return
+		var held int64
+		defer func() { bodyBytes.Add(-held) }()
+		var body bytes.Buffer
+		chunk := make([]byte, 32<<10)
+		for {
+			n, err := r.Body.Read(chunk)
+			if n > 0 {
+				held += int64(n)
+				if bodyBytes.Add(int64(n)) > bodyBudget {
+					writeStatus(w, http.StatusServiceUnavailable, ErrBodiesBusy)
+					return
+				}
+				if int64(body.Len()+n) > limit {
+					writeStatus(w, http.StatusRequestEntityTooLarge, ErrTooLarge)
+					return
+				}
+				body.Write(chunk[:n])
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					// Dripped past the read timeout.
+					writeStatus(w, http.StatusRequestTimeout, ErrBodyTimeout)
+					return
+				}
+				// A malformed chunked body, or one shorter than announced.
+				writeStatus(w, http.StatusBadRequest, ErrBadBody)
+				return
+			}
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
+		r.Body = io.NopCloser(&body)
+		r.ContentLength = int64(body.Len())
 		next.ServeHTTP(w, r)
 	})
 }
 
-func tooLarge(w http.ResponseWriter, r *http.Request) {
-	body, _ := jsonMarshaler.Marshal(ErrTooLarge.GRPCStatus().Proto())
+// The refusals of bodies.
+var (
+	ErrBodiesBusy  = apierr.ErrUnavailable.WithMessage("服务繁忙，请稍后再试")
+	ErrBodyTimeout = apierr.New(codes.DeadlineExceeded, "REQUEST_TIMEOUT", "请求发送超时，请检查网络后重试")
+	ErrBadBody     = apierr.ErrInvalidArgument.WithMessage("请求内容不完整或格式有误")
+)
+
+// writeStatus answers e with the HTTP code, in the body shape the gateway
+// gives every error, and closes the connection: the rest of the body is
+// not read.
+func writeStatus(w http.ResponseWriter, code int, e *apierr.Error) {
+	body, _ := jsonMarshaler.Marshal(e.GRPCStatus().Proto())
 	w.Header().Set("Content-Type", "application/json")
-	// The rest of the body is not read: close rather than drain it.
 	w.Header().Set("Connection", "close")
-	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	w.WriteHeader(code)
 	_, _ = w.Write(body)
 }

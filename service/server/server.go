@@ -93,11 +93,14 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	_ = cfg.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	unary := s.unaryChain()
-	s.grpc = grpc.NewServer(append(grpcLimits(cfg.Timeouts),
-		grpc.ChainUnaryInterceptor(unary...),
+	// Registration fills methods before anything is served; the deadline
+	// tap only reads it.
+	methods := map[string]unaryMethod{}
+	s.grpc = grpc.NewServer(append(grpcLimits(cfg.Timeouts, methods),
+		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{releaseDeadline}, unary...)...),
 		grpc.ChainStreamInterceptor(s.streamChain()...),
 	)...)
-	reg := &registrar{server: s.grpc, methods: map[string]unaryMethod{}}
+	reg := &registrar{server: s.grpc, methods: methods}
 	for _, svc := range services {
 		svc.Register(reg)
 	}

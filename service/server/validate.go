@@ -98,7 +98,9 @@ func checkText(v *apierr.Violations, prefix string, m protoreflect.Message) {
 // (C0 but for tab and line breaks where multiline, DEL, C1) and of the
 // invisible marks that reorder or hide text (bidi embeddings, overrides
 // and isolates, LRM/RLM/ALM, the zero-width space, word joiner and BOM,
-// the line and paragraph separators).
+// the line and paragraph separators), of characters that show as blank or
+// nothing (soft hyphen, Hangul fillers, tag characters, interlinear
+// annotations) and of private-use characters.
 func CleanText(s string, multiline bool) bool {
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -120,9 +122,14 @@ func CleanText(s string, multiline bool) bool {
 			r == 0x061c,              // ARABIC LETTER MARK
 			r == 0x200b,              // zero-width space (joiners stay: emoji use them)
 			r == 0x200e, r == 0x200f, // LRM, RLM
-			r >= 0x2028 && r <= 0x202e, // line/paragraph separators, bidi embeddings and overrides
-			r >= 0x2060 && r <= 0x2069, // word joiner, invisible operators, bidi isolates
-			r == 0xfeff:                // BOM / zero-width no-break space
+			r >= 0x2028 && r <= 0x202e,            // line/paragraph separators, bidi embeddings and overrides
+			r >= 0x2060 && r <= 0x2069,            // word joiner, invisible operators, bidi isolates
+			r == 0xfeff,                           // BOM / zero-width no-break space
+			r == 0x00ad, r == 0x034f, r == 0x180e, // soft hyphen, grapheme joiner, Mongolian vowel separator
+			r == 0x115f, r == 0x1160, r == 0x3164, r == 0xffa0, // Hangul fillers (blank "names")
+			r >= 0xfff9 && r <= 0xfffb,               // interlinear annotation
+			r >= 0xe0000 && r <= 0xe007f,             // tag characters (hide ASCII text)
+			r >= 0xe000 && r <= 0xf8ff, r >= 0xf0000: // private use: shows as nothing, or anything
 			return false
 		}
 		i += size

@@ -28,6 +28,11 @@ func TestCleanText(t *testing.T) {
 		{"tab in one line", "a\tb", false, false},
 		{"line breaks in a note", "a\r\nb\tc", true, true},
 		{"NUL in a note", "a\x00", true, false},
+		{"tag characters", "a\U000E0041\U000E0042", false, false},
+		{"Hangul filler alone", "\u3164\u3164", false, false},
+		{"soft hyphen", "申\u00ad秀英", false, false},
+		{"private use", "\ue000", false, false},
+		{"CJK extension B", "\U00020000", false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
