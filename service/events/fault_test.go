@@ -3,10 +3,6 @@ package events_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,71 +23,17 @@ import (
 	errandsvc "github.com/changzhi/redpoint/service/errand"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/leaderboard"
 )
-
-// redisProcess is a real redis-server of the test's own, on its own port,
-// that keeps nothing on disk: a restart comes back empty.
-type redisProcess struct {
-	t    *testing.T
-	port int
-	cmd  *exec.Cmd
-}
-
-func startRedis(t *testing.T) *redisProcess {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server is not installed; .ci/run installs it")
-		}
-		t.Skip("redis-server not installed")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	r := &redisProcess{t: t, port: port}
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-func (r *redisProcess) start() {
-	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", r.addr()); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	r.t.Fatal("redis-server did not start")
-}
-
-func (r *redisProcess) kill() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
-
-func (r *redisProcess) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
 // TestNothingLostWhenRedisDies: during a burst of 1,000 state changes the
 // Redis process is killed and restarted empty. Afterwards every outbox
 // event has taken effect once for every handler, and every due reminder
 // and escalation exists exactly once.
 func TestNothingLostWhenRedisDies(t *testing.T) {
-	r := startRedis(t)
-	k, err := kv.Open(context.Background(), "redis://"+r.addr()+"/0")
+	r := kvtest.StartServer(t)
+	k, err := kv.Open(context.Background(), r.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,10 +98,10 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 					}
 					if changes.Add(1) >= 400 {
 						killOnce.Do(func() {
-							r.kill() // Redis dies mid-burst...
+							r.Kill() // Redis dies mid-burst...
 							go func() {
 								time.Sleep(300 * time.Millisecond)
-								r.start() // ...and comes back empty
+								r.Start() // ...and comes back empty
 							}()
 						})
 					}

@@ -1,0 +1,86 @@
+package kvtest
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Server is a real redis-server of the test's own, on a port of its own,
+// that keeps nothing on disk: a restart comes back empty. Tests kill it to
+// see what the code does while Redis is away, which they can't do to the
+// shared server.
+type Server struct {
+	tb   testing.TB
+	port int
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+}
+
+// StartServer starts a redis-server for tb, killed when tb ends. It skips
+// tb when redis-server is not installed, and fails it under CI, whose
+// script installs it.
+func StartServer(tb testing.TB) *Server {
+	tb.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatal("redis-server is not installed; .ci/run installs it")
+		}
+		tb.Skip("redis-server is not installed")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &Server{tb: tb, port: l.Addr().(*net.TCPAddr).Port}
+	l.Close()
+	s.Start()
+	tb.Cleanup(s.Kill)
+	return s
+}
+
+// Start starts the server again after Kill, empty, on the same port, and
+// returns once it accepts connections.
+func (s *Server) Start() {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return
+	}
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.tb.TempDir())
+	if err := cmd.Start(); err != nil {
+		s.tb.Fatalf("kvtest: redis-server: %v", err)
+	}
+	s.cmd = cmd
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", s.Addr()); err == nil {
+			c.Close()
+			return
+		}
+	}
+	s.tb.Fatal("kvtest: redis-server did not start")
+}
+
+// Kill stops the server at once (SIGKILL): connections are refused until
+// Start.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// Addr is host:port.
+func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+
+// URL is the server's redis:// URL, database 0.
+func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
