@@ -26,6 +26,7 @@ const PurgeJob = "maintenance:purge"
 
 // jobs is the background half of the process: relay, workers, scheduler.
 type jobs struct {
+	handlers  []events.Handler
 	reports   *report.Workloads
 	relay     *events.Relay
 	worker    *events.Worker
@@ -81,9 +82,12 @@ func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *rep
 	if a.LeaderTTL > 0 {
 		scheduler.TTL = a.LeaderTTL
 	}
+	relay := events.NewRelay(a.Store.Client, client, queue, handlers, a.log, reg)
+	relay.FreshQueue = a.KV.Embedded
 	return &jobs{
+		handlers:  handlers,
 		reports:   reports,
-		relay:     events.NewRelay(a.Store.Client, client, queue, handlers, a.log, reg),
+		relay:     relay,
 		worker:    events.NewWorker(a.Store.Client, a.KV.Client, queue, handlers, jobList, a.log, reg),
 		scheduler: scheduler,
 		timers:    timers,

@@ -12,6 +12,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/kv"
 )
 
 // TestWorkerDiesMidJob: the first worker is stopped while a job runs; the
@@ -48,4 +49,43 @@ func TestWorkerDiesMidJob(t *testing.T) {
 	if n := second.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("slow")).CountX(context.Background()); n != 1 {
 		t.Errorf("ledger has %d entries, want 1", n)
 	}
+}
+
+// TestEmbeddedRestartRunsLostJobsAtOnce: in embedded mode the queue lives
+// in the process's own Redis, so the jobs of the events a process had
+// relayed die with it. The next process runs them as it starts, not a
+// minute and more later when the periodic redrive would find them.
+func TestEmbeddedRestartRunsLostJobsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	var attempts, started atomic.Int32
+	slow := events.Handler{Name: "slow", Topics: []string{"errand.created"},
+		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
+			if attempts.Add(1) == 1 {
+				started.Store(1)
+				<-ctx.Done() // the process dies while this job runs
+				return ctx.Err()
+			}
+			return nil
+		}}
+	withSlow := func(a *app.App) { a.ExtraHandlers = []events.Handler{slow} }
+	embedded := func() *kv.KV {
+		k, err := kv.Open(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { k.Close() })
+		return k
+	}
+	first := apptest.Start(t, apptest.Options{KV: embedded(), Demo: &demo.Options{Now: seeded, Errands: 20}, Configure: withSlow})
+	create(t, first, first.As(t, ctx, demo.GuhanAgentPhone), 1)
+	for deadline := time.Now().Add(10 * time.Second); started.Load() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the job never started")
+		}
+	}
+	first.Stop()
+	first.App.KV.Close() // its in-process Redis, and the job in it, are gone
+	second := apptest.Join(t, first, withSlow, func(a *app.App) { a.KV = embedded() })
+	// Well inside the periodic redrive's 30 s + 1 min.
+	waitHandled(t, second.App.Store.Client, "slow", 15*time.Second)
 }

@@ -38,6 +38,11 @@ type Relay struct {
 	// RedriveAfter is how long a relayed event may wait for its handlers
 	// before it counts as lost.
 	RedriveAfter time.Duration
+	// FreshQueue says the queue started empty with this process (the
+	// embedded Redis lives and dies with it): the jobs of every relayed
+	// event a handler has not processed died with the previous process,
+	// so Run enqueues them again at once rather than RedriveAfter later.
+	FreshQueue bool
 
 	relayed  prometheus.Counter
 	failures prometheus.Counter
@@ -68,12 +73,21 @@ func NewRelay(db *ent.Client, client *asynq.Client, queue string, handlers []Han
 func (r *Relay) Run(ctx context.Context) {
 	backoff := r.Interval
 	lastRedrive := time.Now()
+	after := r.RedriveAfter
+	if r.FreshQueue {
+		lastRedrive, after = time.Time{}, 0
+	}
 	for {
 		if time.Since(lastRedrive) >= r.RedriveEvery {
-			if n, err := r.Redrive(ctx, r.RedriveAfter); err != nil {
+			n, err := r.Redrive(ctx, after)
+			switch {
+			case err != nil:
 				r.log.WarnContext(ctx, "outbox redrive failed", "error", err)
-			} else if n > 0 {
+			case n > 0:
 				r.log.WarnContext(ctx, "outbox events re-enqueued after their jobs were lost", "count", n)
+				fallthrough
+			default:
+				after = r.RedriveAfter
 			}
 			lastRedrive = time.Now()
 		}
