@@ -12,6 +12,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+
+	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/store"
 )
 
 // Domain is the ErrorInfo domain of every error redpoint returns.
@@ -133,6 +136,11 @@ func Status(ctx context.Context, logger *slog.Logger, method string, err error) 
 		return status.New(codes.Canceled, "请求已取消")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.New(codes.DeadlineExceeded, "请求超时")
+	case store.Unavailable(err) || kv.Unavailable(err):
+		// The database or Redis is away: the client may retry, and the
+		// operator learns why.
+		logger.WarnContext(ctx, "unavailable", "method", method, "error", err)
+		return ErrUnavailable.status()
 	}
 	if st, ok := status.FromError(err); ok {
 		return withErrorInfo(st)
