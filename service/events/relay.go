@@ -193,7 +193,7 @@ func (r *Relay) Redrive(ctx context.Context, after time.Duration) (int, error) {
 			outboxevent.SentTimeLTE(now.Add(-after)),
 			outboxevent.SentTimeGT(now.Add(-24*time.Hour)),
 			outboxevent.TopicIn(h.Topics...),
-			notProcessedBy(h.Name),
+			NotProcessedBy(h.Name),
 		).Order(ent.Asc(outboxevent.FieldID)).Limit(5000).All(ctx)
 		if err != nil {
 			return n, fmt.Errorf("events.Redrive: %w", err)
@@ -208,7 +208,9 @@ func (r *Relay) Redrive(ctx context.Context, after time.Duration) (int, error) {
 	return n, nil
 }
 
-func notProcessedBy(handler string) predicate.OutboxEvent {
+// NotProcessedBy selects the outbox events handler has no ledger entry for:
+// those whose effect it has yet to make.
+func NotProcessedBy(handler string) predicate.OutboxEvent {
 	return func(s *sql.Selector) {
 		t := sql.Table(processedevent.Table)
 		s.Where(sql.NotExists(sql.Select(t.C(processedevent.FieldID)).From(t).Where(sql.And(

@@ -14,8 +14,10 @@ import (
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/followup"
+	"github.com/changzhi/redpoint/ent/outboxevent"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/servicepoint"
+	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 )
 
@@ -209,6 +211,12 @@ func (b *Boards) expected(ctx context.Context, p Period) ([]Component, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Read after the facts: an event handled since they were read is
+	// in them and not pending, so it counts once either way.
+	pending, err := b.pending(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []Component
 	for _, e := range errands {
 		r := e.Edges.Rating
@@ -217,9 +225,45 @@ func (b *Boards) expected(ctx context.Context, p Period) ([]Component, error) {
 			f = r.Edges.FollowUp
 		}
 		for _, c := range Components(e, r, f, dups[e.ID]) {
-			if !c.At.Before(start) && c.At.Before(end) {
+			if !c.At.Before(start) && c.At.Before(end) && !pending[scoring{c.ErrandID, c.Source}] {
 				out = append(out, c)
 			}
+		}
+	}
+	return out, nil
+}
+
+// scoring names the components one event adds: an errand's, of a source.
+type scoring struct {
+	errand int
+	source Source
+}
+
+// pendingHorizon is how long an unhandled event still counts as on its
+// way after it was relayed: the relay re-enqueues lost jobs of the last
+// day, and an older one (its job failed for good) is left to the rebuild.
+const pendingHorizon = 24 * time.Hour
+
+// pending are the scoring events the leaderboard handler has yet to apply.
+// A rebuild leaves their components out, as the boards it replaces do:
+// the handler adds them when it runs. Counting them in the rebuild too
+// would count them twice — every completion of an outage, when a board is
+// rebuilt on its first read after Redis came back empty and before the
+// relay's backlog drained.
+func (b *Boards) pending(ctx context.Context) (map[scoring]bool, error) {
+	rows, err := b.db.OutboxEvent.Query().Where(
+		outboxevent.Or(outboxevent.SentTimeIsNil(), outboxevent.SentTimeGT(time.Now().Add(-pendingHorizon))),
+		outboxevent.TopicIn(handlerTopics...),
+		events.NotProcessedBy(handlerName),
+	).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("leaderboard.pending: %w", err)
+	}
+	out := map[scoring]bool{}
+	for _, row := range rows {
+		id, src, err := sourceOf(events.Event{ID: row.ID, Topic: row.Topic, Payload: row.Payload})
+		if err == nil && src != 0 {
+			out[scoring{id, src}] = true
 		}
 	}
 	return out, nil

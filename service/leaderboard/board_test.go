@@ -19,6 +19,7 @@ import (
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
@@ -460,5 +461,40 @@ func TestMissingKeysRebuildOnReadAndReconcileRepairsDrift(t *testing.T) {
 	}
 	if n, _ := e.boards.Reconcile(ctx, p); n != 0 {
 		t.Errorf("drift %d after the repair", n)
+	}
+}
+
+// TestRebuildWhileEventsWaitCountsThemOnce: a board rebuilt while scoring
+// events still wait for the leaderboard job — read first after Redis came
+// back empty, before the relay's backlog drained — leaves them to the job,
+// so each counts once.
+func TestRebuildWhileEventsWaitCountsThemOnce(t *testing.T) {
+	ctx := context.Background()
+	e := &env{t: t}
+	e.now.Store(at("2027-03-01 09:00").UnixMicro())
+	// No workers: the events wait, as they do while Redis is away.
+	e.Server = apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 100},
+		Clock: func() time.Time { return time.UnixMicro(e.now.Load()) }, Configure: func(a *app.App) { a.NoWorkers = true }})
+	e.boards = leaderboard.New(e.App.Store.Client, e.App.KV)
+	var names []string
+	for i := 0; i < 3; i++ {
+		names = append(names, e.create(demo.GuhanAgentPhone, fmt.Sprintf("1390000%04d", i), "errandTypes/MI-PAYMENT").Name)
+	}
+	e.set("2027-03-01 10:00")
+	for _, n := range names {
+		e.complete(demo.GuhanAgentPhone, n)
+	}
+	p := mustPeriod("2027-03")
+	point, village := e.pointOf(demo.GuhanAgentPhone)
+	if got := e.score("2027-03", village[:9], point); got != 0 {
+		t.Errorf("board rebuilt with the events still waiting: %v points, want 0 until the job adds them", got)
+	}
+	apptest.Join(t, e.Server) // a replica with workers drains the backlog
+	e.settle()
+	if got, want := e.score("2027-03", village[:9], point), 3*(leaderboard.PointsCompleted+leaderboard.PointsOnTime); got != want {
+		t.Errorf("after the job: %v points, want %v", got, want)
+	}
+	if n, err := e.boards.Reconcile(ctx, p); err != nil || n != 0 {
+		t.Errorf("drift %d (%v) against a rebuild", n, err)
 	}
 }

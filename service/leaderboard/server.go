@@ -213,29 +213,15 @@ func (s *Server) RebuildLeaderboard(ctx context.Context, req *redpointv1.Rebuild
 // the boards equal a rebuild.
 func (b *Boards) Handler() events.Handler {
 	return events.Handler{
-		Name:   "leaderboard",
-		Topics: []string{errandsvc.TopicTransitioned, errandsvc.TopicRatingCreated, errandsvc.TopicFollowUpClosed},
+		Name:   handlerName,
+		Topics: handlerTopics,
 		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
-			var p struct {
-				ErrandID int    `json:"errand_id"`
-				State    string `json:"state"`
-			}
-			if err := ev.Decode(&p); err != nil {
+			id, want, err := sourceOf(ev)
+			if err != nil || want == 0 {
 				return err
 			}
-			var want Source
-			switch {
-			case ev.Topic == errandsvc.TopicTransitioned && p.State == string(errand.StateCOMPLETED):
-				want = FromCompletion
-			case ev.Topic == errandsvc.TopicRatingCreated:
-				want = FromRating
-			case ev.Topic == errandsvc.TopicFollowUpClosed:
-				want = FromFollowUp
-			default:
-				return nil
-			}
 			db := tx.Client()
-			e, err := db.Errand.Query().Where(errand.ID(p.ErrandID)).WithRating(func(q *ent.RatingQuery) { q.WithFollowUp() }).Only(ctx)
+			e, err := db.Errand.Query().Where(errand.ID(id)).WithRating(func(q *ent.RatingQuery) { q.WithFollowUp() }).Only(ctx)
 			if err != nil {
 				return err
 			}
@@ -260,6 +246,33 @@ func (b *Boards) Handler() events.Handler {
 			return b.apply(ctx, db, comps)
 		},
 	}
+}
+
+// handlerName is the leaderboard handler's name in job ids and the ledger.
+const handlerName = "leaderboard"
+
+// handlerTopics are the events that can score.
+var handlerTopics = []string{errandsvc.TopicTransitioned, errandsvc.TopicRatingCreated, errandsvc.TopicFollowUpClosed}
+
+// sourceOf is the errand an event is about and the components it adds
+// (0: none).
+func sourceOf(ev events.Event) (int, Source, error) {
+	var p struct {
+		ErrandID int    `json:"errand_id"`
+		State    string `json:"state"`
+	}
+	if err := ev.Decode(&p); err != nil {
+		return 0, 0, err
+	}
+	switch {
+	case ev.Topic == errandsvc.TopicTransitioned && p.State == string(errand.StateCOMPLETED):
+		return p.ErrandID, FromCompletion, nil
+	case ev.Topic == errandsvc.TopicRatingCreated:
+		return p.ErrandID, FromRating, nil
+	case ev.Topic == errandsvc.TopicFollowUpClosed:
+		return p.ErrandID, FromFollowUp, nil
+	}
+	return p.ErrandID, 0, nil
 }
 
 // ReconcileJob compares the current and the previous period's boards with
