@@ -3,11 +3,14 @@ package events_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/changzhi/redpoint/ent"
@@ -25,6 +28,7 @@ import (
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/store/storetest"
 )
 
 // TestNothingLostWhenRedisDies: during a burst of 1,000 state changes the
@@ -205,4 +209,68 @@ func checkSLANotifications(t *testing.T, db *ent.Client, now time.Time) {
 			t.Errorf("errand %d due %v: %d reminders, want %d", e.ID, e.DueTime, n, want)
 		}
 	}
+}
+
+// TestRelayResumingAfterRedisRunsTheJobsItLost: Redis restarts empty while
+// events are written. When the relay gets through again it enqueues again
+// the jobs of what it had relayed before, at once, not a minute and more
+// later when the periodic redrive would find them.
+func TestRelayResumingAfterRedisRunsTheJobsItLost(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	r := kvtest.StartServer(t)
+	k, err := kv.Open(ctx, r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	db := storetest.Open(t).Client
+	log := slog.New(slog.DiscardHandler)
+	rec := newRecorder()
+	handlers := []events.Handler{rec.handler()}
+	reg := prometheus.NewRegistry()
+	relay := events.NewRelay(db, asynq.NewClientFromRedisClient(k.Client), events.Queue(k), handlers, log, reg)
+	wg.Add(1)
+	go func() { defer wg.Done(); relay.Run(ctx) }()
+	write := func() int {
+		return db.OutboxEvent.Create().SetTopic("errand.created").SetAggregate("errands/1").SetPayload([]byte(`{}`)).SaveX(ctx).ID
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 15s", what)
+			}
+		}
+	}
+	first := write()
+	wait("the first event relayed", func() bool { return db.OutboxEvent.GetX(ctx, first).SentTime != nil })
+	r.Kill() // its job dies with Redis, before any worker ran it
+	write()
+	wait("the relay failing", func() bool { return counter(t, reg, "redpoint_outbox_relay_failures_total") > 0 })
+	r.Start()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = events.NewWorker(db, k.Client, events.Queue(k), handlers, nil, log, nil).Run(ctx)
+	}()
+	wait("both events handled", func() bool {
+		return db.ProcessedEvent.Query().Where(processedevent.Handler("test")).CountX(ctx) == 2
+	})
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }

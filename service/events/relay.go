@@ -41,7 +41,8 @@ type Relay struct {
 	// FreshQueue says the queue started empty with this process (the
 	// embedded Redis lives and dies with it): the jobs of every relayed
 	// event a handler has not processed died with the previous process,
-	// so Run enqueues them again at once rather than RedriveAfter later.
+	// so Run enqueues them again at once rather than RedriveAfter later,
+	// as it does when it resumes after Redis was away.
 	FreshQueue bool
 
 	relayed  prometheus.Counter
@@ -104,6 +105,9 @@ func (r *Relay) Run(ctx context.Context) {
 		default:
 			if backoff != r.Interval {
 				r.log.InfoContext(ctx, "outbox relay resumed")
+				// Redis may be back empty, without the jobs of what was
+				// relayed before: enqueue those again now, not minutes on.
+				lastRedrive, after = time.Time{}, 0
 			}
 			backoff = r.Interval
 		}
