@@ -389,6 +389,21 @@ func (a *App) checks() map[string]func(context.Context) error {
 	return map[string]func(context.Context) error{"database": a.Store.Ping, "redis": a.KV.Ping}
 }
 
+// workerJobs wires the background half without the API's caches: their
+// outbox handlers reach them through Redis alone.
+func (a *App) workerJobs(reg prometheus.Registerer) *jobs {
+	return a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
+		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg, resident.NewLookupCache(a.KV).Invalidator(), report.NewCache(a.KV, nil).Invalidator())
+}
+
+// EventHandlers are the outbox handlers a replica runs, wired as Work
+// wires them but not started: a check that every event took effect once
+// per handler takes their names and topics from here, not from a list of
+// its own that a new handler would not be on.
+func (a *App) EventHandlers() []events.Handler {
+	return a.workerJobs(prometheus.NewRegistry()).handlers
+}
+
 // Work runs only the background half — outbox relay, job workers and the
 // periodic scheduler — with /healthz and /metrics on adminLis, until ctx is
 // done. It is `redpoint worker`, for scaling workers apart from the API.
@@ -396,8 +411,7 @@ func (a *App) Work(ctx context.Context, adminLis net.Listener) error {
 	reg := prometheus.NewRegistry()
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.Jobs = a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
-		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg, resident.NewLookupCache(a.KV).Invalidator(), report.NewCache(a.KV, nil).Invalidator())
+	a.Jobs = a.workerJobs(reg)
 	var wg sync.WaitGroup
 	a.Jobs.run(ctx, &wg)
 	srv := server.NewHTTPServer(server.AdminMux(reg, server.Healthz(a.checks(), a.log)), a.log, a.Timeouts)
