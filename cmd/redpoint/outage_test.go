@@ -39,6 +39,7 @@ func skipShort(t *testing.T) {
 // leaderboard equals a rebuild from the database.
 func TestServerKilledMidBurst(t *testing.T) {
 	skipShort(t)
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
 		// The embedded mode: the in-process Redis dies with the process.
