@@ -95,14 +95,14 @@ func productionDeployment(databaseURL, redisURL string) deployment {
 	return deployment{cfg: cfg}
 }
 
-func (d deployment) env(grpcAddr, httpAddr string) []string {
+func (d deployment) env(grpcAddr, httpAddr, adminAddr string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "REDPOINT_") {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "REDPOINT_GRPC_ADDR="+grpcAddr, "REDPOINT_HTTP_ADDR="+httpAddr,
+	return append(env, "REDPOINT_GRPC_ADDR="+grpcAddr, "REDPOINT_HTTP_ADDR="+httpAddr, "REDPOINT_ADMIN_ADDR="+adminAddr,
 		"REDPOINT_DATA_DIR="+d.cfg.DataDir, "REDPOINT_DATABASE_URL="+d.cfg.DatabaseURL,
 		"REDPOINT_REDIS_URL="+d.cfg.RedisURL, "REDPOINT_PII_KEY="+d.cfg.PIIKey,
 		"REDPOINT_AUTH_KEY="+d.cfg.AuthKey, "REDPOINT_LOG_LEVEL=info")
@@ -115,7 +115,7 @@ func (d deployment) seed(t *testing.T, errands int) {
 	ctx := context.Background()
 	if d.cfg.DatabaseURL != "" {
 		cmd := exec.Command(redpointBinary(t), "migrate")
-		cmd.Env = d.env("127.0.0.1:0", "127.0.0.1:0")
+		cmd.Env = d.env("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("redpoint migrate: %v\n%s", err, out)
 		}
@@ -161,7 +161,7 @@ type process struct {
 func (d deployment) startServe(t *testing.T) *process {
 	t.Helper()
 	httpAddr := freeAddr(t)
-	p := &process{t: t, args: []string{"serve"}, env: d.env(freeAddr(t), httpAddr), base: "http://" + httpAddr, log: &syncBuffer{}}
+	p := &process{t: t, args: []string{"serve"}, env: d.env(freeAddr(t), httpAddr, freeAddr(t)), base: "http://" + httpAddr, log: &syncBuffer{}}
 	p.start()
 	t.Cleanup(func() {
 		p.kill()

@@ -1,0 +1,53 @@
+package app_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/app/apptest"
+	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/kv/kvtest"
+)
+
+// TestLoginsRefusedWhileRedisIsAwayDoNotLockTheAccount: a login refused
+// with 503 while Redis is down checked no password, so it is no failed
+// attempt: once Redis is back, the right password logs in.
+func TestLoginsRefusedWhileRedisIsAwayDoNotLockTheAccount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a redis-server and waits for it; not in -short")
+	}
+	ctx := context.Background()
+	r := kvtest.StartServer(t)
+	k, err := kv.Open(ctx, r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	s := apptest.Start(t, apptest.Options{KV: k, Demo: smallDemo()})
+	auth := redpointv1.NewAuthServiceClient(s.GRPC)
+	login := func() error {
+		_, err := auth.Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanAgentPhone, Password: demo.Password})
+		return err
+	}
+	r.Kill()
+	for i := 0; i < 40; i++ { // an app retrying every 70 ms through the outage
+		time.Sleep(70 * time.Millisecond)
+		if err := login(); status.Code(err) != codes.Unavailable {
+			t.Fatalf("login %d while Redis is down: %v, want UNAVAILABLE", i+1, err)
+		}
+	}
+	r.Start()
+	var last error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if last = login(); last == nil {
+			return
+		}
+	}
+	t.Fatalf("the right password after Redis came back: %v", last)
+}
