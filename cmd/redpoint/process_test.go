@@ -157,11 +157,12 @@ type process struct {
 	restarts int
 }
 
-// startServe starts `redpoint serve` and waits until /healthz is 200.
-func (d deployment) startServe(t *testing.T) *process {
+// startServe starts `redpoint serve` with flags and waits until /healthz
+// is 200.
+func (d deployment) startServe(t *testing.T, flags ...string) *process {
 	t.Helper()
 	httpAddr := freeAddr(t)
-	p := &process{t: t, args: []string{"serve"}, env: d.env(freeAddr(t), httpAddr, freeAddr(t)), base: "http://" + httpAddr, log: &syncBuffer{}}
+	p := &process{t: t, args: append([]string{"serve"}, flags...), env: d.env(freeAddr(t), httpAddr, freeAddr(t)), base: "http://" + httpAddr, log: &syncBuffer{}}
 	p.start()
 	t.Cleanup(func() {
 		p.kill()
