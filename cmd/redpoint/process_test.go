@@ -25,6 +25,7 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/user"
 	"github.com/changzhi/redpoint/service/app"
+	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/store"
@@ -153,7 +154,7 @@ type process struct {
 	base     string // http://host:port
 	mu       sync.Mutex
 	cmd      *exec.Cmd
-	log      *syncBuffer
+	log      *logBuffer
 	restarts int
 }
 
@@ -162,7 +163,7 @@ type process struct {
 func (d deployment) startServe(t *testing.T, flags ...string) *process {
 	t.Helper()
 	httpAddr := freeAddr(t)
-	p := &process{t: t, args: append([]string{"serve"}, flags...), env: d.env(freeAddr(t), httpAddr, freeAddr(t)), base: "http://" + httpAddr, log: &syncBuffer{}}
+	p := &process{t: t, args: append([]string{"serve"}, flags...), env: d.env(freeAddr(t), httpAddr, freeAddr(t)), base: "http://" + httpAddr, log: &logBuffer{}}
 	p.start()
 	t.Cleanup(func() {
 		p.kill()
@@ -222,26 +223,11 @@ func (p *process) embeddedRedis() string {
 	return "redis://" + m[len(m)-1][1] + "/0"
 }
 
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// logBuffer is a child's output, with its last lines for failure messages.
+type logBuffer struct{ apptest.LogBuffer }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) tail(n int) string {
-	str := s.String()
+func (l *logBuffer) tail(n int) string {
+	str := l.String()
 	return str[max(0, len(str)-n):]
 }
 

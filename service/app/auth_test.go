@@ -302,7 +302,7 @@ func TestCreateUserOverRESTKeepsThePasswordOutOfTheURL(t *testing.T) {
 // TestNoPersonalDataInLogs runs a busy session with debug logging and scans
 // every line for the residents' phone and ID numbers used.
 func TestNoPersonalDataInLogs(t *testing.T) {
-	var logs syncBuffer
+	var logs apptest.LogBuffer
 	s := apptest.Start(t, apptest.Options{Demo: smallDemo(), Log: &logs})
 	ctx := context.Background()
 	agent := s.As(t, ctx, demo.GuhanAgentPhone)
@@ -330,23 +330,6 @@ func TestNoPersonalDataInLogs(t *testing.T) {
 	if m := regexp.MustCompile(`1[3-9]\d{9}`).FindString(out); m != "" {
 		t.Errorf("logs contain a phone-like number %s", m)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestKeyRotationOldRowsStillDecrypt seeds with key k1, then serves with

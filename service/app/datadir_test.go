@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/changzhi/redpoint/service/app"
+	"github.com/changzhi/redpoint/service/app/apptest"
 )
 
 // TestEmbeddedDataDirIsOwnerOnly starts the embedded mode the way `redpoint
@@ -27,7 +28,7 @@ func TestEmbeddedDataDirIsOwnerOnly(t *testing.T) {
 	cfg.DataDir = dir
 	start := func() string {
 		t.Helper()
-		var logs syncBuffer
+		var logs apptest.LogBuffer
 		old := syscall.Umask(0)
 		defer syscall.Umask(old)
 		a, err := app.Open(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)))

@@ -1,10 +1,6 @@
 package errand_test
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -15,6 +11,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/pagetoken"
+	"github.com/changzhi/redpoint/service/pagetoken/pagetokentest"
 )
 
 // TestPageTokensAcrossReplicas: the next page may be asked of another
@@ -48,21 +45,9 @@ func TestPageTokensAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := oldSchemeToken(fmt.Sprintf("errands?u=%d&f=&o=", admin.ID), map[string]int64{"t": 1 << 62, "i": 1})
+	forged := pagetokentest.OldScheme(fmt.Sprintf("errands?u=%d&f=&o=", admin.ID), map[string]int64{"t": 1 << 62, "i": 1})
 	_, err = e.client.ListErrands(ctx, &redpointv1.ListErrandsRequest{PageToken: forged})
 	if code, _, fields := reason(err); code != codes.InvalidArgument || len(fields) != 1 || fields[0] != "page_token" {
 		t.Fatalf("forged token: %v, want INVALID_ARGUMENT on page_token", err)
 	}
-}
-
-// oldSchemeToken is a page token as the server made them before they were
-// signed: the first 8 bytes of the query's SHA-256 and the cursor.
-func oldSchemeToken(query string, cursor any) string {
-	c, _ := json.Marshal(cursor)
-	sum := sha256.Sum256([]byte(query))
-	b, _ := json.Marshal(struct {
-		Q uint64          `json:"q"`
-		C json.RawMessage `json:"c"`
-	}{binary.BigEndian.Uint64(sum[:8]), c})
-	return base64.RawURLEncoding.EncodeToString(b)
 }

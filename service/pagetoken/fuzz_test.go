@@ -1,6 +1,8 @@
 package pagetoken
 
 import (
+	"github.com/changzhi/redpoint/service/pagetoken/pagetokentest"
+
 	"bytes"
 	"encoding/base64"
 	"errors"
@@ -19,7 +21,7 @@ import (
 func FuzzDecode(f *testing.F) {
 	k := mustKey(f, authKey(1))
 	real := mustEncode(f, k, testQuery, testCursor{T: 1764036000000000, ID: 42})
-	for _, tok := range []string{"", real, real[:len(real)-1], strings.ToUpper(real), oldSchemeToken(testQuery, testCursor{T: 1, ID: 1})} {
+	for _, tok := range []string{"", real, real[:len(real)-1], strings.ToUpper(real), pagetokentest.OldScheme(testQuery, testCursor{T: 1, ID: 1})} {
 		f.Add(tok, testQuery)
 	}
 	f.Fuzz(func(t *testing.T, token, query string) {

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/pagetoken/pagetokentest"
 )
 
 type testCursor struct {
@@ -78,7 +78,7 @@ func TestRefusesTokensNotSignedWithTheServerKey(t *testing.T) {
 	flipped := bytes.Clone(raw)
 	flipped[len(flipped)-1] ^= 1
 	cases := []struct{ name, token string }{
-		{"old unsigned scheme, hash recomputed", oldSchemeToken(testQuery, testCursor{T: 1, ID: 1})},
+		{"old unsigned scheme, hash recomputed", pagetokentest.OldScheme(testQuery, testCursor{T: 1, ID: 1})},
 		{"plain SHA-256 for a tag", base64.RawURLEncoding.EncodeToString(append(cursor, sum[:tagSize]...))},
 		{"signed with another key", mustEncode(t, mustKey(t, authKey(2)), testQuery, testCursor{T: 1, ID: 1})},
 		{"signed with the access-token key itself", mustEncode(t, authKey(1), testQuery, testCursor{T: 1, ID: 1})},
@@ -193,16 +193,4 @@ func mustEncode(tb testing.TB, k []byte, query string, cursor any) string {
 		tb.Fatal(err)
 	}
 	return tok
-}
-
-// oldSchemeToken is a token as this package made them before they were
-// signed: anyone could compute one.
-func oldSchemeToken(query string, cursor any) string {
-	c, _ := json.Marshal(cursor)
-	sum := sha256.Sum256([]byte(query))
-	b, _ := json.Marshal(struct {
-		Q uint64          `json:"q"`
-		C json.RawMessage `json:"c"`
-	}{binary.BigEndian.Uint64(sum[:8]), c})
-	return base64.RawURLEncoding.EncodeToString(b)
 }
