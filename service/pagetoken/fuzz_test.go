@@ -1,8 +1,6 @@
 package pagetoken
 
 import (
-	"github.com/changzhi/redpoint/service/pagetoken/pagetokentest"
-
 	"bytes"
 	"encoding/base64"
 	"errors"
@@ -10,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/pagetoken/pagetokentest"
 )
 
 // FuzzDecode feeds Decode any token for any query: it never panics and
