@@ -65,7 +65,7 @@ var pathTo = map[st][]string{
 	cancelled:      {"cancel"},
 }
 
-// table is DESIGN.md's transition table; a missing entry is not allowed.
+// table is the state table of docs/architecture.md; a missing entry is not allowed.
 var table = map[st]map[string]st{
 	accepted:       {"start": inProgress, "complete": completed, "cancel": cancelled},
 	inProgress:     {"forward": forwarded, "requestMaterials": needsMaterials, "complete": completed, "cancel": cancelled},

@@ -22,7 +22,7 @@ const (
 	Cancel           Method = "cancel"
 )
 
-// transitions is DESIGN.md's state table: for each method, the state it
+// transitions is the state table of docs/architecture.md: for each method, the state it
 // moves each allowed state to. Anything else is INVALID_STATE_TRANSITION.
 var transitions = map[Method]map[errand.State]errand.State{
 	Start: {
