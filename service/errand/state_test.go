@@ -26,8 +26,7 @@ var (
 
 // TestNextFollowsTheStateTable checks every (state, method) cell against
 // the state table of docs/architecture.md, written out here by hand rather
-// than derived from
-// transitions so that a changed cell in state.go fails. "" means the move is
+// than derived from transitions so that a changed cell in state.go fails. "" means the move is
 // refused with INVALID_STATE_TRANSITION. (:reopen belongs to feedback, not
 // to Next.)
 func TestNextFollowsTheStateTable(t *testing.T) {
