@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -25,17 +26,24 @@ var DefaultLoginLimits = LoginLimits{PerPhone: 5, PerIP: 30, Window: 15 * time.M
 type limiter struct {
 	counts *ratelimit.Limiter
 	limits LoginLimits
+	// phoneKey keys the HMAC that names a phone's counter: every replica
+	// has it (it derives from the token key), whoever reads Redis does not.
+	phoneKey []byte
 }
 
-func newLimiter(k *kv.KV, limits LoginLimits) *limiter {
-	return &limiter{counts: ratelimit.New(k, "login", limits.Window), limits: limits}
+func newLimiter(k *kv.KV, limits LoginLimits, secret []byte) *limiter {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("redpoint login limit phone key v1"))
+	return &limiter{counts: ratelimit.New(k, "login", limits.Window), limits: limits, phoneKey: m.Sum(nil)}
 }
 
-// keys: a phone is hashed, as personal data that stays out of Redis; an
-// address counts by its ClientNetwork.
+// keys: a phone is named by a keyed hash, as personal data that stays out
+// of Redis (an unkeyed hash of an 11-digit number is undone by trying them
+// all); an address counts by its ClientNetwork.
 func (l *limiter) keys(phone, ip string) (string, string) {
-	h := sha256.Sum256([]byte("login-phone\x00" + phone))
-	return "phone:" + hex.EncodeToString(h[:12]), "ip:" + ClientNetwork(ip)
+	m := hmac.New(sha256.New, l.phoneKey)
+	m.Write([]byte(phone))
+	return "phone:" + hex.EncodeToString(m.Sum(nil)[:16]), "ip:" + ClientNetwork(ip)
 }
 
 // attempt counts a login attempt against the phone and the address

@@ -34,7 +34,7 @@ func NewServer(db *ent.Client, tokens *Tokens, k *kv.KV, limits LoginLimits) (*S
 	if err != nil {
 		return nil, err
 	}
-	return &Server{db: db, tokens: tokens, limiter: newLimiter(k, limits), dummyHash: dummy}, nil
+	return &Server{db: db, tokens: tokens, limiter: newLimiter(k, limits, tokens.key), dummyHash: dummy}, nil
 }
 
 // Close gives back the login limits' leases.
