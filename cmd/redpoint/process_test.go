@@ -29,6 +29,7 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/store"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // The outage tests run the real redpoint binary as a child process, so a
@@ -234,13 +235,7 @@ func (l *logBuffer) tail(n int) string {
 // eventually waits for cond with a deadline.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.Eventually(t, within, what, cond)
 }
 
 // reply is one HTTP exchange: the status (0: no answer at all — refused,

@@ -13,6 +13,7 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // TestLoginsRefusedWhileRedisIsAwayDoNotLockTheAccount: a login refused
@@ -36,18 +37,14 @@ func TestLoginsRefusedWhileRedisIsAwayDoNotLockTheAccount(t *testing.T) {
 		return err
 	}
 	r.Kill()
-	for i := 0; i < 40; i++ { // an app retrying every 70 ms through the outage
-		time.Sleep(70 * time.Millisecond)
+	retry := time.NewTicker(70 * time.Millisecond) // an app retrying every 70 ms through the outage
+	defer retry.Stop()
+	for i := 0; i < 40; i++ {
+		<-retry.C
 		if err := login(); status.Code(err) != codes.Unavailable {
 			t.Fatalf("login %d while Redis is down: %v, want UNAVAILABLE", i+1, err)
 		}
 	}
 	r.Start()
-	var last error
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if last = login(); last == nil {
-			return
-		}
-	}
-	t.Fatalf("the right password after Redis came back: %v", last)
+	testutil.Eventually(t, 15*time.Second, "the right password accepted after Redis came back", func() bool { return login() == nil })
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // TestWorkerDiesMidJob: the first worker is stopped while a job runs; the
@@ -32,11 +33,7 @@ func TestWorkerDiesMidJob(t *testing.T) {
 	withSlow := func(a *app.App) { a.ExtraHandlers = []events.Handler{slow} }
 	first := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 20}, Configure: withSlow})
 	create(t, first, first.As(t, context.Background(), demo.GuhanAgentPhone), 1)
-	for deadline := time.Now().Add(10 * time.Second); started.Load() == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the job never started")
-		}
-	}
+	testutil.Eventually(t, 10*time.Second, "the job started", func() bool { return started.Load() > 0 })
 	first.Stop()
 	if n := first.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("slow")).CountX(context.Background()); n != 0 {
 		t.Fatalf("the interrupted job left %d ledger entries", n)
@@ -78,11 +75,7 @@ func TestEmbeddedRestartRunsLostJobsAtOnce(t *testing.T) {
 	}
 	first := apptest.Start(t, apptest.Options{KV: embedded(), Demo: &demo.Options{Now: seeded, Errands: 20}, Configure: withSlow})
 	create(t, first, first.As(t, ctx, demo.GuhanAgentPhone), 1)
-	for deadline := time.Now().Add(10 * time.Second); started.Load() == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the job never started")
-		}
-	}
+	testutil.Eventually(t, 10*time.Second, "the job started", func() bool { return started.Load() > 0 })
 	first.Stop()
 	first.App.KV.Close() // its in-process Redis, and the job in it, are gone
 	second := apptest.Join(t, first, withSlow, func(a *app.App) { a.KV = embedded() })

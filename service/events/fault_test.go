@@ -29,6 +29,7 @@ import (
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/store/storetest"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // TestNothingLostWhenRedisDies: during a burst of 1,000 state changes the
@@ -239,11 +240,7 @@ func TestRelayResumingAfterRedisRunsTheJobsItLost(t *testing.T) {
 	}
 	wait := func(what string, cond func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 15s", what)
-			}
-		}
+		testutil.Eventually(t, 15*time.Second, what, cond)
 	}
 	first := write()
 	wait("the first event relayed", func() bool { return db.OutboxEvent.GetX(ctx, first).SentTime != nil })
