@@ -19,6 +19,7 @@ import (
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // write is one write an agent's app sends with a request id, and every
@@ -138,7 +139,7 @@ func (l *load) stopped() bool {
 // waitAcked waits until n writes were acknowledged in all.
 func (l *load) waitAcked(n int, within time.Duration) {
 	l.t.Helper()
-	eventually(l.t, within, fmt.Sprintf("%d writes acknowledged", n), func() bool {
+	testutil.Eventually(l.t, within, fmt.Sprintf("%d writes acknowledged", n), func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return l.acked >= n
@@ -298,7 +299,7 @@ func waitProcessed(t *testing.T, l *load, db *ent.Client, handlers []events.Hand
 	}
 	var missing []string
 	start := time.Now()
-	eventually(t, within, "every outbox event processed by every handler", func() bool {
+	testutil.Eventually(t, within, "every outbox event processed by every handler", func() bool {
 		missing = missing[:0]
 		for _, row := range rows {
 			done := db.ProcessedEvent.Query().Where(processedevent.EventID(row.ID)).Select(processedevent.FieldHandler).StringsX(ctx)

@@ -19,6 +19,7 @@ import (
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/store/storetest"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // The outage tests: real redpoint processes, a real PostgreSQL and Redis
@@ -184,7 +185,7 @@ func TestPostgresRestartMidLoad(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 30*time.Second, "writes refused while PostgreSQL is down", func() bool { return refused() >= 3*len(agents) })
+	testutil.Eventually(t, 30*time.Second, "writes refused while PostgreSQL is down", func() bool { return refused() >= 3*len(agents) })
 	// What else a client sees meanwhile.
 	probes := []struct {
 		name, method, path, token string
@@ -273,7 +274,7 @@ func TestRedisUnreachableMidLoad(t *testing.T) {
 		break
 	}
 	redis.Start() // empty, as a Redis without persistence restarts
-	eventually(t, 60*time.Second, "every probe served again", func() bool { return probes.allOK() })
+	testutil.Eventually(t, 60*time.Second, "every probe served again", func() bool { return probes.allOK() })
 	l.waitAcked(l.ackedCount()+2*len(agents), 60*time.Second)
 	l.finish()
 

@@ -189,7 +189,7 @@ func (p *process) start() {
 	p.cmd = cmd
 	p.restarts++
 	p.mu.Unlock()
-	eventually(p.t, 60*time.Second, "redpoint serves /healthz", func() bool {
+	testutil.Eventually(p.t, 60*time.Second, "redpoint serves /healthz", func() bool {
 		resp, err := http.Get(p.base + "/healthz")
 		if err != nil {
 			return false
@@ -230,12 +230,6 @@ type logBuffer struct{ apptest.LogBuffer }
 func (l *logBuffer) tail(n int) string {
 	str := l.String()
 	return str[max(0, len(str)-n):]
-}
-
-// eventually waits for cond with a deadline.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testutil.Eventually(t, within, what, cond)
 }
 
 // reply is one HTTP exchange: the status (0: no answer at all — refused,

@@ -20,12 +20,6 @@ import (
 	"github.com/changzhi/redpoint/service/testutil"
 )
 
-// waitUntil waits for cond, failing the test when it does not come.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testutil.Eventually(t, 20*time.Second, what, cond)
-}
-
 // holdGate fills g's slots and queue with callers that wait for the
 // returned release, and returns once every one is in.
 func holdGate(t *testing.T, g *hashGate) (release func()) {
@@ -41,7 +35,7 @@ func holdGate(t *testing.T, g *hashGate) (release func()) {
 			}
 		}()
 	}
-	waitUntil(t, "the slots and the queue to fill", func() bool { return len(g.entered) == cap(g.entered) })
+	testutil.Eventually(t, 20*time.Second, "the slots and the queue to fill", func() bool { return len(g.entered) == cap(g.entered) })
 	var once sync.Once
 	release = func() {
 		once.Do(func() { close(held); wg.Wait() })
@@ -79,7 +73,7 @@ func TestHashGateBoundsConcurrentHashes(t *testing.T) {
 		}()
 	}
 	// Everyone is in a slot, waiting or refused.
-	waitUntil(t, "every caller to be placed", func() bool { return running.Load()+busy.Load() == callers-queue && len(g.entered) == slots+queue })
+	testutil.Eventually(t, 20*time.Second, "every caller to be placed", func() bool { return running.Load()+busy.Load() == callers-queue && len(g.entered) == slots+queue })
 	if n := busy.Load(); n != callers-slots-queue {
 		t.Errorf("%d callers refused, want %d", n, callers-slots-queue)
 	}
@@ -100,7 +94,7 @@ func TestHashGateWaitIsBounded(t *testing.T) {
 	held := make(chan struct{})
 	defer close(held)
 	go func() { _ = g.do(context.Background(), func() { <-held }) }()
-	waitUntil(t, "the slot to be taken", func() bool { return len(g.running) == 1 })
+	testutil.Eventually(t, 20*time.Second, "the slot to be taken", func() bool { return len(g.running) == 1 })
 	if err := g.do(context.Background(), func() { t.Error("ran with its slot taken") }); !errors.Is(err, ErrHashingBusy) {
 		t.Errorf("with the slot held: %v, want %v", err, ErrHashingBusy)
 	}

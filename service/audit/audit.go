@@ -172,13 +172,13 @@ func (l *Log) ListAuditEntries(ctx context.Context, req *redpointv1.ListAuditEnt
 		return nil, err
 	}
 	lo, hi := parent.Range()
-	inRange := auditentry.And(auditentry.RegionIDGTE(lo), auditentry.RegionIDLTE(hi))
-	q := l.db.AuditEntry.Query().Where(inRange)
+	scope := auditentry.And(auditentry.RegionIDGTE(lo), auditentry.RegionIDLTE(hi))
 	if p, _ := access.FromContext(ctx); p.SeesEverything() && parent == p.Region {
 		// Actions tied to no region (a resident's subscription, a bind
 		// before any errand) belong to the whole deployment.
-		q = l.db.AuditEntry.Query().Where(auditentry.Or(inRange, auditentry.RegionID("")))
+		scope = auditentry.Or(scope, auditentry.RegionID(""))
 	}
+	q := l.db.AuditEntry.Query().Where(scope)
 	if onlyUnmasked {
 		q = q.Where(auditentry.UnmaskedRead(true))
 	}
