@@ -28,7 +28,7 @@ import (
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/directory"
-	"github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/leaderboard"
@@ -170,7 +170,7 @@ func (a *App) SeedDemoIfEmpty(ctx context.Context) error {
 
 // Serve serves the API on the listeners until ctx is done.
 func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
-	if err := errand.EnsureSequence(ctx, a.Store.Client); err != nil {
+	if err := errands.EnsureSequence(ctx, a.Store.Client); err != nil {
 		return err
 	}
 	if err := EnsureOfficialCalendar(ctx, a.Store.Client); err != nil {
@@ -228,11 +228,11 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	}
 	notifications := sla.NewNotifications(a.Store.Client)
 	calendars := directory.NewCalendarServer(a.Store.Client, cal)
-	errands := errand.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog)
-	calendars.Due = errands
-	errands.Changed = lookup.Changed
+	errandServer := errands.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog)
+	calendars.Due = errandServer
+	errandServer.Changed = lookup.Changed
 	if a.Clock != nil {
-		errands.SetClock(a.Clock)
+		errandServer.SetClock(a.Clock)
 	}
 	srv, err := server.New(ctx, server.Config{
 		Logger:        a.log,
@@ -292,7 +292,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 			Gateway:  server.Gateway(redpointv1.RegisterAuthServiceHandlerClient, redpointv1.NewAuthServiceClient),
 		},
 		server.Service{
-			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandServiceServer(s, errands) },
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandServiceServer(s, errandServer) },
 			Gateway:  server.Gateway(redpointv1.RegisterErrandServiceHandlerClient, redpointv1.NewErrandServiceClient),
 		},
 	)

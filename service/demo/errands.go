@@ -13,7 +13,7 @@ import (
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/sequence"
 	"github.com/changzhi/redpoint/service/calendar"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
@@ -256,7 +256,7 @@ func (g *generator) randomRating(at time.Time, late bool) *ratingPlan {
 	}
 	comments := ratingComments[level]
 	rp := &ratingPlan{at: at, level: level, comment: comments[g.rng.IntN(len(comments))]}
-	if errandsvc.BadRating(level) {
+	if errands.BadRating(level) {
 		fu := &followUpPlan{}
 		closeAt := at.Add(time.Duration(24+g.rng.IntN(48)) * time.Hour)
 		if closeAt.Before(g.now) && g.rng.Float64() < followUpCloseRate {
@@ -398,7 +398,7 @@ func (g *generator) write(ctx context.Context, plans []*plan) error {
 	}
 	g.sum.Errands = len(ids)
 	// Live writes continue the change numbers after the seeded ones.
-	if err := g.tx.Sequence.Create().SetID(errandsvc.SequenceName).SetValue(int64(len(plans))).
+	if err := g.tx.Sequence.Create().SetID(errands.SequenceName).SetValue(int64(len(plans))).
 		OnConflictColumns(sequence.FieldID).UpdateNewValues().Exec(ctx); err != nil {
 		return fmt.Errorf("sequence: %w", err)
 	}

@@ -16,7 +16,7 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/regioncode"
 	"github.com/changzhi/redpoint/service/resname"
 )
@@ -156,7 +156,7 @@ func (s *Server) CreateErrandType(ctx context.Context, req *redpointv1.CreateErr
 	if d := in.GetTimeLimitDays(); d < 1 || d > 365 {
 		v.Add("errand_type.time_limit_days", "办结时限应为 1–365 个工作日")
 	}
-	materials := errandsvc.CheckMaterials(&v, "errand_type.required_materials", in.GetRequiredMaterials())
+	materials := errands.CheckMaterials(&v, "errand_type.required_materials", in.GetRequiredMaterials())
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (s *Server) UpdateErrandType(ctx context.Context, req *redpointv1.UpdateErr
 				v.Add("errand_type.time_limit_days", "办结时限应为 1–365 个工作日")
 			}
 		case "required_materials":
-			materials = errandsvc.CheckMaterials(&v, "errand_type.required_materials", in.GetRequiredMaterials())
+			materials = errands.CheckMaterials(&v, "errand_type.required_materials", in.GetRequiredMaterials())
 		case "active":
 		default:
 			v.Add("update_mask", "不能修改字段 "+path)

@@ -23,7 +23,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
@@ -55,7 +55,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 	for _, a := range agents {
 		ctxs[a] = s.As(t, ctx, a)
 	}
-	errands := redpointv1.NewErrandServiceClient(s.GRPC)
+	errandClient := redpointv1.NewErrandServiceClient(s.GRPC)
 	// A resident follows the burst's errands in the mini-program.
 	residents := redpointv1.NewResidentServiceClient(s.GRPC)
 	sess, err := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-burst"})
@@ -79,7 +79,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 			defer wg.Done()
 			actx := ctxs[agents[w%2]]
 			for changes.Load() < 1000 {
-				x, err := errands.CreateErrand(actx, &redpointv1.CreateErrandRequest{RequestId: fmt.Sprintf("f-%d-%d", w, changes.Load()),
+				x, err := errandClient.CreateErrand(actx, &redpointv1.CreateErrandRequest{RequestId: fmt.Sprintf("f-%d-%d", w, changes.Load()),
 					Errand: &redpointv1.Errand{ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "压测", ResidentPhone: "13900009999"}})
 				if err != nil {
 					t.Error(err)
@@ -88,13 +88,13 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 				changes.Add(1)
 				for _, step := range []func() (*redpointv1.Errand, error){
 					func() (*redpointv1.Errand, error) {
-						return errands.StartErrand(actx, &redpointv1.StartErrandRequest{Name: x.Name})
+						return errandClient.StartErrand(actx, &redpointv1.StartErrandRequest{Name: x.Name})
 					},
 					func() (*redpointv1.Errand, error) {
-						return errands.ForwardErrand(actx, &redpointv1.ForwardErrandRequest{Name: x.Name, Office: "县医保局"})
+						return errandClient.ForwardErrand(actx, &redpointv1.ForwardErrandRequest{Name: x.Name, Office: "县医保局"})
 					},
 					func() (*redpointv1.Errand, error) {
-						return errands.CompleteErrand(actx, &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "已缴费"})
+						return errandClient.CompleteErrand(actx, &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "已缴费"})
 					},
 				} {
 					if _, err := step(); err != nil {
@@ -129,7 +129,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 			t.Logf("redrive: %v", err)
 		}
 		redriven += n
-		transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(errandsvc.TopicTransitioned)).CountX(ctx)
+		transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(errands.TopicTransitioned)).CountX(ctx)
 		lb := db.ProcessedEvent.Query().Where(processedevent.Handler("leaderboard")).CountX(ctx)
 		notified := db.ProcessedEvent.Query().Where(processedevent.Handler("resident-notify")).CountX(ctx)
 		if (handledByAll(db, "sla", "test") && lb == transitions && notified == transitions) || time.Now().After(deadline) {
@@ -145,7 +145,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 		}
 	}
 	// Each state change of the resident's errands reached WeChat once.
-	transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(errandsvc.TopicTransitioned)).CountX(ctx)
+	transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(errands.TopicTransitioned)).CountX(ctx)
 	if n := len(s.WeChat.Messages()); n != transitions {
 		t.Errorf("%d subscribe messages for %d state changes", n, transitions)
 	}
@@ -189,7 +189,7 @@ func checkSLANotifications(t *testing.T, db *ent.Client, now time.Time) {
 	ctx := context.Background()
 	days, _ := calendar.Official()
 	cal := calendar.New(days)
-	overdue := db.Errand.Query().Where(errandsvc.OverduePredicate(now), errand.StateIn(errandsvc.Running...)).AllX(ctx)
+	overdue := db.Errand.Query().Where(errands.OverduePredicate(now), errand.StateIn(errands.Running...)).AllX(ctx)
 	if len(overdue) == 0 {
 		t.Fatal("the demo has no overdue errands to escalate")
 	}
@@ -199,7 +199,7 @@ func checkSLANotifications(t *testing.T, db *ent.Client, now time.Time) {
 			t.Errorf("errand %d: %d escalations, want 1", e.ID, n)
 		}
 	}
-	running := db.Errand.Query().Where(errand.StateIn(errandsvc.Running...), errand.DueTimeGTE(now)).AllX(ctx)
+	running := db.Errand.Query().Where(errand.StateIn(errands.Running...), errand.DueTimeGTE(now)).AllX(ctx)
 	for _, e := range running {
 		want := 0
 		if !now.Before(cal.Before(e.DueTime, 1)) {

@@ -23,7 +23,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/leaderboard"
 )
 
@@ -103,7 +103,7 @@ func (e *env) rate(name string, level rating.Level) {
 		tx.FollowUp.Create().SetRatingID(r.ID).SetErrandID(x.ID).SetRegionID(x.RegionID).ExecX(ctx)
 	}
 	payload, _ := json.Marshal(map[string]any{"errand_id": x.ID})
-	tx.OutboxEvent.Create().SetTopic(errandsvc.TopicRatingCreated).SetAggregate(name).SetPayload(payload).SetCreateTime(now).ExecX(ctx)
+	tx.OutboxEvent.Create().SetTopic(errands.TopicRatingCreated).SetAggregate(name).SetPayload(payload).SetCreateTime(now).ExecX(ctx)
 	if err := tx.Commit(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func (e *env) closeFollowUp(name string) bool {
 	tx, _ := e.App.Store.Client.Tx(ctx)
 	tx.FollowUp.UpdateOneID(f.ID).SetState(followup.StateCLOSED).SetCloseTime(now).SetOutcome(followup.OutcomeRESOLVED).ExecX(ctx)
 	payload, _ := json.Marshal(map[string]any{"errand_id": f.ErrandID})
-	tx.OutboxEvent.Create().SetTopic(errandsvc.TopicFollowUpClosed).SetAggregate(name).SetPayload(payload).SetCreateTime(now).ExecX(ctx)
+	tx.OutboxEvent.Create().SetTopic(errands.TopicFollowUpClosed).SetAggregate(name).SetPayload(payload).SetCreateTime(now).ExecX(ctx)
 	if err := tx.Commit(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func (e *env) settle() {
 	ctx := context.Background()
 	db := e.App.Store.Client
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(30 * time.Millisecond) {
-		want := db.OutboxEvent.Query().Where(outboxevent.TopicIn(errandsvc.TopicTransitioned, errandsvc.TopicRatingCreated, errandsvc.TopicFollowUpClosed)).CountX(ctx)
+		want := db.OutboxEvent.Query().Where(outboxevent.TopicIn(errands.TopicTransitioned, errands.TopicRatingCreated, errands.TopicFollowUpClosed)).CountX(ctx)
 		got := db.ProcessedEvent.Query().Where(processedevent.Handler("leaderboard")).CountX(ctx)
 		if got == want {
 			return

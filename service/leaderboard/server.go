@@ -10,7 +10,7 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/apierr"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/regioncode"
@@ -252,7 +252,7 @@ func (b *Boards) Handler() events.Handler {
 const handlerName = "leaderboard"
 
 // handlerTopics are the events that can score.
-var handlerTopics = []string{errandsvc.TopicTransitioned, errandsvc.TopicRatingCreated, errandsvc.TopicFollowUpClosed}
+var handlerTopics = []string{errands.TopicTransitioned, errands.TopicRatingCreated, errands.TopicFollowUpClosed}
 
 // sourceOf is the errand an event is about and the components it adds
 // (0: none).
@@ -265,11 +265,11 @@ func sourceOf(ev events.Event) (int, Source, error) {
 		return 0, 0, err
 	}
 	switch {
-	case ev.Topic == errandsvc.TopicTransitioned && p.State == string(errand.StateCOMPLETED):
+	case ev.Topic == errands.TopicTransitioned && p.State == string(errand.StateCOMPLETED):
 		return p.ErrandID, FromCompletion, nil
-	case ev.Topic == errandsvc.TopicRatingCreated:
+	case ev.Topic == errands.TopicRatingCreated:
 		return p.ErrandID, FromRating, nil
-	case ev.Topic == errandsvc.TopicFollowUpClosed:
+	case ev.Topic == errands.TopicFollowUpClosed:
 		return p.ErrandID, FromFollowUp, nil
 	}
 	return p.ErrandID, 0, nil

@@ -10,7 +10,7 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/regioncode"
@@ -106,8 +106,8 @@ func (c *Cache) Changed(ctx context.Context, region string) error {
 func (c *Cache) Invalidator() events.Handler {
 	return events.Handler{
 		Name: "workload-invalidate",
-		Topics: []string{errandsvc.TopicCreated, errandsvc.TopicUpdated, errandsvc.TopicTransitioned,
-			errandsvc.TopicRatingCreated, errandsvc.TopicFollowUpClosed},
+		Topics: []string{errands.TopicCreated, errands.TopicUpdated, errands.TopicTransitioned,
+			errands.TopicRatingCreated, errands.TopicFollowUpClosed},
 		Handle: func(ctx context.Context, _ *ent.Tx, ev events.Event) error {
 			var p struct {
 				Region string `json:"region"`

@@ -25,7 +25,7 @@ import (
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/calendar"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/regioncode"
@@ -224,7 +224,7 @@ func (s *Server) ListOverdueErrands(ctx context.Context, req *redpointv1.ListOve
 	}
 	now := s.now().UTC()
 	lo, hi := code.Range()
-	base := s.w.ent.Errand.Query().Where(errand.RegionIDGTE(lo), errand.RegionIDLTE(hi), errandsvc.OverduePredicate(now))
+	base := s.w.ent.Errand.Query().Where(errand.RegionIDGTE(lo), errand.RegionIDLTE(hi), errands.OverduePredicate(now))
 	total, err := base.Clone().Count(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("report.ListOverdueErrands: %w", err)
@@ -243,7 +243,7 @@ func (s *Server) ListOverdueErrands(ctx context.Context, req *redpointv1.ListOve
 		resp.OverdueErrands = append(resp.OverdueErrands, &redpointv1.OverdueErrand{
 			Errand: resname.Name(resname.Errands, e.ID), TrackingCode: trackingcode.Format(e.TrackingCode),
 			ErrandTypeDisplayName: e.Edges.ErrandType.Name, ServicePointDisplayName: e.Edges.ServicePoint.Name,
-			AgentDisplayName: e.Edges.Agent.DisplayName, StateDisplayName: errandsvc.StateName(e.State),
+			AgentDisplayName: e.Edges.Agent.DisplayName, StateDisplayName: errands.StateName(e.State),
 			DueTime: timestamppb.New(e.DueTime), OverdueWorkingDays: int32(cal.WorkingDaysBetween(e.DueTime, now)),
 		})
 	}
@@ -298,7 +298,7 @@ func (s *Server) ListFollowUps(ctx context.Context, req *redpointv1.ListFollowUp
 		e := r.Edges.Errand
 		out := &redpointv1.FollowUp{
 			Name: "followUps/" + strconv.Itoa(f.ID), Errand: resname.Name(resname.Errands, e.ID),
-			TrackingCode: trackingcode.Format(e.TrackingCode), RatingDisplayName: errandsvc.RatingName(r.Level),
+			TrackingCode: trackingcode.Format(e.TrackingCode), RatingDisplayName: errands.RatingName(r.Level),
 			Comment: r.Comment, ServicePointDisplayName: e.Edges.ServicePoint.Name, Open: f.State == followup.StateOPEN,
 			CreateTime: timestamppb.New(f.CreateTime), Note: f.Note,
 		}
@@ -461,7 +461,7 @@ func (s *Server) CloseFollowUp(ctx context.Context, req *redpointv1.CloseFollowU
 			return err
 		}
 		payload, _ := json.Marshal(map[string]any{"errand_id": f.ErrandID, "follow_up": id, "region": f.RegionID})
-		return tx.OutboxEvent.Create().SetTopic(errandsvc.TopicFollowUpClosed).SetAggregate(req.GetName()).SetPayload(payload).SetCreateTime(now).Exec(ctx)
+		return tx.OutboxEvent.Create().SetTopic(errands.TopicFollowUpClosed).SetAggregate(req.GetName()).SetPayload(payload).SetCreateTime(now).Exec(ctx)
 	}()
 	if err != nil {
 		_ = tx.Rollback()

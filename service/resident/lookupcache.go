@@ -7,7 +7,7 @@ import (
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/trackingcode"
@@ -62,7 +62,7 @@ func (c *LookupCache) fromRedis(ctx context.Context, code string) (*redpointv1.L
 func (c *LookupCache) Invalidator() events.Handler {
 	return events.Handler{
 		Name:   "lookup-invalidate",
-		Topics: []string{errandsvc.TopicCreated, errandsvc.TopicUpdated, errandsvc.TopicTransitioned},
+		Topics: []string{errands.TopicCreated, errands.TopicUpdated, errands.TopicTransitioned},
 		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
 			var p struct {
 				ErrandID     int    `json:"errand_id"`

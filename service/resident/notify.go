@@ -10,7 +10,7 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	entresident "github.com/changzhi/redpoint/ent/resident"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/trackingcode"
 	"github.com/changzhi/redpoint/service/wechat"
@@ -38,7 +38,7 @@ func ParseTemplates(def, byState string) (Templates, error) {
 			continue
 		}
 		name, id, ok := strings.Cut(pair, "=")
-		state, err := errandsvc.ParseState(strings.TrimSpace(name))
+		state, err := errands.ParseState(strings.TrimSpace(name))
 		if !ok || err != nil || strings.TrimSpace(id) == "" {
 			return Templates{}, fmt.Errorf("%q is not STATE=template-id with a state of ACCEPTED, IN_PROGRESS, FORWARDED, NEEDS_MATERIALS, COMPLETED, CANCELLED", pair)
 		}
@@ -59,7 +59,7 @@ func (t Templates) For(state string) string {
 func Notifier(wx Sender, templates Templates, log *slog.Logger) events.Handler {
 	return events.Handler{
 		Name:   "resident-notify",
-		Topics: []string{errandsvc.TopicTransitioned},
+		Topics: []string{errands.TopicTransitioned},
 		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
 			var p struct {
 				ErrandID int    `json:"errand_id"`
@@ -93,7 +93,7 @@ func Notifier(wx Sender, templates Templates, log *slog.Logger) events.Handler {
 				Data: map[string]string{
 					"character_string1": trackingcode.Format(e.TrackingCode),
 					"thing2":            e.Edges.ErrandType.Name,
-					"phrase3":           errandsvc.StateName(errand.State(p.State)),
+					"phrase3":           errands.StateName(errand.State(p.State)),
 					"thing4":            truncate(p.Note, 20),
 				},
 			})

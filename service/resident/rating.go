@@ -17,7 +17,7 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/audit"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/resname"
 )
 
@@ -106,10 +106,10 @@ func (s *Server) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int,
 		return fmt.Errorf("resident.rate: %w", err)
 	}
 	if err := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindRATED).SetActorKind(errandevent.ActorKindRESIDENT).
-		SetNote(errandsvc.RatingName(level)).SetCreateTime(now).Exec(ctx); err != nil {
+		SetNote(errands.RatingName(level)).SetCreateTime(now).Exec(ctx); err != nil {
 		return fmt.Errorf("resident.rate: %w", err)
 	}
-	if errandsvc.BadRating(level) {
+	if errands.BadRating(level) {
 		if err := tx.FollowUp.Create().SetRatingID(r.ID).SetErrandID(e.ID).SetRegionID(e.RegionID).
 			SetCreateTime(now).SetUpdateTime(now).Exec(ctx); err != nil {
 			return fmt.Errorf("resident.rate: %w", err)
@@ -123,6 +123,6 @@ func (s *Server) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int,
 		return err
 	}
 	payload, _ := json.Marshal(map[string]any{"errand_id": e.ID, "rating": string(level), "region": e.RegionID})
-	return tx.OutboxEvent.Create().SetTopic(errandsvc.TopicRatingCreated).SetAggregate(resname.Name(resname.Errands, e.ID)).
+	return tx.OutboxEvent.Create().SetTopic(errands.TopicRatingCreated).SetAggregate(resname.Name(resname.Errands, e.ID)).
 		SetPayload(payload).SetCreateTime(now).Exec(ctx)
 }

@@ -25,7 +25,7 @@ import (
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/audit"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resname"
@@ -349,7 +349,7 @@ func (s *Server) GetMyErrand(ctx context.Context, req *redpointv1.GetMyErrandReq
 			continue // edits and follow-ups are the staff's business
 		}
 		out.History = append(out.History, &redpointv1.ResidentErrandStep{
-			Time: timestamppb.New(ev.CreateTime), StateDisplayName: errandsvc.StateName(state), Text: text,
+			Time: timestamppb.New(ev.CreateTime), StateDisplayName: errands.StateName(state), Text: text,
 		})
 	}
 	return out, nil
@@ -397,8 +397,8 @@ func view(e *ent.Errand) *redpointv1.ResidentErrand {
 		ErrandTypeDisplayName:   e.Edges.ErrandType.Name,
 		ServicePointDisplayName: e.Edges.ServicePoint.Name,
 		ServicePointPhone:       e.Edges.ServicePoint.Phone,
-		State:                   errandsvc.StateProto(e.State),
-		StateDisplayName:        errandsvc.StateName(e.State),
+		State:                   errands.StateProto(e.State),
+		StateDisplayName:        errands.StateName(e.State),
 		AcceptTime:              timestamppb.New(e.AcceptTime),
 		DueTime:                 timestamppb.New(e.DueTime),
 		MissingMaterials:        e.MissingMaterials,

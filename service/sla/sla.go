@@ -21,7 +21,7 @@ import (
 	"github.com/changzhi/redpoint/ent/notification"
 	"github.com/changzhi/redpoint/ent/user"
 	"github.com/changzhi/redpoint/service/calendar"
-	errandsvc "github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
@@ -68,7 +68,7 @@ type timer struct {
 func (t *Timers) Handler() events.Handler {
 	return events.Handler{
 		Name:   "sla",
-		Topics: []string{errandsvc.TopicCreated, errandsvc.TopicTransitioned, errandsvc.TopicUpdated},
+		Topics: []string{errands.TopicCreated, errands.TopicTransitioned, errands.TopicUpdated},
 		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
 			var p struct {
 				ErrandID int `json:"errand_id"`
@@ -124,7 +124,7 @@ func (t *Timers) arm(ctx context.Context, e *ent.Errand) error {
 }
 
 func running(e *ent.Errand) bool {
-	for _, s := range errandsvc.Running {
+	for _, s := range errands.Running {
 		if e.State == s {
 			return true
 		}
@@ -216,7 +216,7 @@ func (t *Timers) Sweep(ctx context.Context) error {
 		return err
 	}
 	now := t.now().UTC()
-	overdue, err := t.db.Errand.Query().Where(errandsvc.OverduePredicate(now), errand.StateIn(errandsvc.Running...)).All(ctx)
+	overdue, err := t.db.Errand.Query().Where(errands.OverduePredicate(now), errand.StateIn(errands.Running...)).All(ctx)
 	if err != nil {
 		return fmt.Errorf("sla.Sweep: %w", err)
 	}
@@ -225,7 +225,7 @@ func (t *Timers) Sweep(ctx context.Context) error {
 			return err
 		}
 	}
-	soon, err := t.db.Errand.Query().Where(errand.StateIn(errandsvc.Running...), errand.DueTimeGTE(now), errand.DueTimeLTE(now.Add(t.Horizon))).All(ctx)
+	soon, err := t.db.Errand.Query().Where(errand.StateIn(errands.Running...), errand.DueTimeGTE(now), errand.DueTimeLTE(now.Add(t.Horizon))).All(ctx)
 	if err != nil {
 		return fmt.Errorf("sla.Sweep: %w", err)
 	}

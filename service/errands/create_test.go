@@ -1,4 +1,4 @@
-package errand_test
+package errands_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package errand
+package errands
 
 import "github.com/changzhi/redpoint/ent/rating"
 

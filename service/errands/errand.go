@@ -1,7 +1,7 @@
-// Package errand is the errand lifecycle: create, read, edit and move
+// Package errands is the errand lifecycle: create, read, edit and move
 // errands through their states, safely retried from a phone that was
 // offline, with working-day SLAs.
-package errand
+package errands
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package errand_test
+package errands_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
-	"github.com/changzhi/redpoint/service/errand"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/store/storetest"
@@ -69,7 +69,7 @@ func FuzzListErrands(f *testing.F) {
 	agent := access.Principal{UserID: 1, Role: access.RoleAgent, Region: "140423100201", ServicePointID: point.ID}
 	admin := access.Principal{UserID: 2, Role: access.RoleCountyAdmin, Region: "140423000000"}
 	cal := calendar.NewCache(func(context.Context) ([]calendar.Day, error) { return calendar.Official() }, time.Hour)
-	s := errand.New(st.Client, st.Dialect, keys, cal, nil)
+	s := errands.New(st.Client, st.Dialect, keys, cal, nil)
 	s.SetClock(func() time.Time { return seededNow })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -92,7 +92,7 @@ func FuzzListErrands(f *testing.F) {
 		switch status.Code() {
 		case codes.InvalidArgument:
 		case codes.PermissionDenied:
-			if !errors.Is(err, errand.ErrOutOfScope) {
+			if !errors.Is(err, errands.ErrOutOfScope) {
 				t.Fatalf("PERMISSION_DENIED other than out of scope: %v", err)
 			}
 			return
