@@ -12,9 +12,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
-
-	"github.com/changzhi/redpoint/service/kv"
-	"github.com/changzhi/redpoint/service/store"
 )
 
 // Domain is the ErrorInfo domain of every error redpoint returns.
@@ -116,6 +113,16 @@ func InvalidField(field, description string) error {
 	return v.Err()
 }
 
+// Unavailable marks cause — a dependency that can't be reached right now,
+// as the store and kv packages tell — as ErrUnavailable: the client is told
+// to retry (503), and Status logs the cause for the operator.
+func Unavailable(cause error) error { return &unavailable{cause} }
+
+type unavailable struct{ cause error }
+
+func (u *unavailable) Error() string   { return "unavailable: " + u.cause.Error() }
+func (u *unavailable) Unwrap() []error { return []error{ErrUnavailable, u.cause} }
+
 // Status converts any error a handler returned into the status the client
 // sees. Unknown errors become INTERNAL with a generic text; their cause is
 // logged here, once, and never sent.
@@ -136,11 +143,6 @@ func Status(ctx context.Context, logger *slog.Logger, method string, err error) 
 		return status.New(codes.Canceled, "请求已取消")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.New(codes.DeadlineExceeded, "请求超时")
-	case store.Unavailable(err) || kv.Unavailable(err):
-		// The database or Redis is away: the client may retry, and the
-		// operator learns why.
-		logger.WarnContext(ctx, "unavailable", "method", method, "error", err)
-		return ErrUnavailable.status()
 	}
 	if st, ok := status.FromError(err); ok {
 		return withErrorInfo(st)

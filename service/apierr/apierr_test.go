@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -20,20 +18,21 @@ import (
 	"github.com/changzhi/redpoint/service/apierr"
 )
 
-// TestStatusOfAnUnreachableDependency: a database or Redis that is away
-// is 503 UNAVAILABLE, which a client retries, not a 500.
+// TestStatusOfAnUnreachableDependency: a dependency marked unavailable is
+// 503 UNAVAILABLE, which a client retries, not a 500; its cause is not
+// sent. (Which errors mean "unreachable" is the store's and kv's call; the
+// server marks them, see service/server.)
 func TestStatusOfAnUnreachableDependency(t *testing.T) {
-	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	cause := errors.New("dial tcp 10.0.0.7:5432: connection refused")
 	cases := []struct {
 		name   string
 		err    error
 		code   codes.Code
 		reason string
 	}{
-		{"database shutting down", fmt.Errorf("errand.nextSeq: %w", &pgconn.PgError{Severity: "FATAL", Code: "57P01"}), codes.Unavailable, "UNAVAILABLE"},
-		{"database refused", fmt.Errorf("idempotency.lookup: %w", refused), codes.Unavailable, "UNAVAILABLE"},
-		{"redis refused", fmt.Errorf("leaderboard.Top: %w", refused), codes.Unavailable, "UNAVAILABLE"},
-		{"unique violation", fmt.Errorf("errand.insert: %w", &pgconn.PgError{Code: "23505"}), codes.Internal, "INTERNAL"},
+		{"marked unavailable", apierr.Unavailable(cause), codes.Unavailable, "UNAVAILABLE"},
+		{"marked and wrapped", fmt.Errorf("leaderboard.Top: %w", apierr.Unavailable(cause)), codes.Unavailable, "UNAVAILABLE"},
+		{"unmarked", fmt.Errorf("errand.insert: %w", cause), codes.Internal, "INTERNAL"},
 		{"domain error", fmt.Errorf("x: %w", apierr.ErrEtagMismatch), codes.Aborted, "ETAG_MISMATCH"},
 	}
 	for _, tc := range cases {
@@ -47,6 +46,9 @@ func TestStatusOfAnUnreachableDependency(t *testing.T) {
 			}
 			if st.Code() != tc.code || reason != tc.reason {
 				t.Errorf("Status(%v) = %v %s, want %v %s", tc.err, st.Code(), reason, tc.code, tc.reason)
+			}
+			if strings.Contains(st.Message(), "refused") {
+				t.Errorf("Status(%v) sent the cause: %q", tc.err, st.Message())
 			}
 		})
 	}

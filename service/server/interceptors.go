@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/store"
 )
 
 // Authenticator is the auth hook of the chain: it identifies the caller of
@@ -77,16 +79,26 @@ func (s *Server) logCall(ctx context.Context, method string, start time.Time, er
 func (s *Server) statusUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	resp, err := handler(ctx, req)
 	if err != nil {
-		return nil, apierr.Status(ctx, s.log, info.FullMethod, err).Err()
+		return nil, apierr.Status(ctx, s.log, info.FullMethod, markUnavailable(err)).Err()
 	}
 	return resp, nil
 }
 
 func (s *Server) statusStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if err := handler(srv, ss); err != nil {
-		return apierr.Status(ss.Context(), s.log, info.FullMethod, err).Err()
+		return apierr.Status(ss.Context(), s.log, info.FullMethod, markUnavailable(err)).Err()
 	}
 	return nil
+}
+
+// markUnavailable marks an error that says the database or Redis can't be
+// reached right now, so the client is told to retry (503) rather than
+// shown a 500.
+func markUnavailable(err error) error {
+	if store.Unavailable(err) || kv.Unavailable(err) {
+		return apierr.Unavailable(err)
+	}
+	return err
 }
 
 // recoverUnary turns a panic into an error; statusUnary logs it as internal.
