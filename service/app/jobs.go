@@ -2,15 +2,12 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/changzhi/redpoint/ent/outboxevent"
-	"github.com/changzhi/redpoint/ent/processedevent"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/idempotency"
@@ -19,10 +16,6 @@ import (
 	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/sla"
 )
-
-// PurgeJob deletes what no longer needs keeping: request ids past their
-// retention, relayed outbox rows and ledger entries older than a week.
-const PurgeJob = "maintenance:purge"
 
 // jobs is the background half of the process: relay, workers, scheduler.
 type jobs struct {
@@ -57,26 +50,19 @@ func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *rep
 		now = a.Clock
 	}
 	keeper := idempotency.New(a.Store.Client, a.Keys)
-	jobList := append(append(timers.Jobs(), reports.Jobs(now)...), boards.Job(now, func(n int) { drift.Add(float64(n)) }), events.Job{Type: PurgeJob, Handle: func(ctx context.Context, _ []byte) error {
-		week := time.Now().Add(-7 * 24 * time.Hour)
-		if _, err := keeper.Purge(ctx, time.Now()); err != nil {
-			return err
-		}
-		if _, err := a.Store.Client.OutboxEvent.Delete().Where(outboxevent.SentTimeLT(week)).Exec(ctx); err != nil {
-			return fmt.Errorf("purge outbox: %w", err)
-		}
-		if _, err := a.Store.Client.ProcessedEvent.Delete().Where(processedevent.CreateTimeLT(week)).Exec(ctx); err != nil {
-			return fmt.Errorf("purge ledger: %w", err)
-		}
-		return nil
-	}})
+	purgeKeys := func(ctx context.Context, now time.Time) error {
+		_, err := keeper.Purge(ctx, now)
+		return err
+	}
+	jobList := append(append(timers.Jobs(), reports.Jobs(now)...), boards.Job(now, func(n int) { drift.Add(float64(n)) }),
+		events.NewPurgeJob(a.Store.Client, now, purgeKeys))
 	sweep := a.SweepSpec
 	if sweep == "" {
 		sweep = "@every 1m"
 	}
 	scheduler := events.NewScheduler(a.KV, queue, append([]events.Periodic{
 		{Spec: sweep, Type: sla.SweepJob, Unique: 30 * time.Second},
-		{Spec: "30 3 * * *", Type: PurgeJob, Unique: time.Hour},
+		{Spec: "30 3 * * *", Type: events.PurgeJob, Unique: time.Hour},
 		{Spec: "17 * * * *", Type: leaderboard.ReconcileJob, Unique: 30 * time.Minute},
 	}, report.Periodic...), a.log)
 	if a.LeaderTTL > 0 {

@@ -17,6 +17,7 @@ import (
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resname"
 	"github.com/changzhi/redpoint/service/trackingcode"
@@ -223,7 +224,7 @@ func (s *Server) insert(ctx context.Context, tx *ent.Tx, p access.Principal, in 
 	if err != nil {
 		return nil, fmt.Errorf("errand.insert: %w", err)
 	}
-	if err := outbox(ctx, tx, TopicCreated, e, ev.ID, "", nil); err != nil {
+	if err := outbox.Publish(ctx, tx, now, outbox.NewErrandChange(outbox.ErrandCreated, e, ev.ID, "", "", "")); err != nil {
 		return nil, err
 	}
 	if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {

@@ -5,7 +5,6 @@ package errands
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -253,43 +252,6 @@ type Auditor interface {
 
 // ErrNoFullView denies the FULL view to roles that don't work with residents.
 var ErrNoFullView = apierr.ErrPermissionDenied.WithMessage("无权查看群众完整个人信息")
-
-// outbox writes the event that describes a change, in the change's
-// transaction.
-func outbox(ctx context.Context, tx *ent.Tx, topic string, e *ent.Errand, eventID int, from errand.State, extra map[string]any) error {
-	payload := map[string]any{
-		"errand":        resname.Name(resname.Errands, e.ID),
-		"errand_id":     e.ID,
-		"tracking_code": e.TrackingCode,
-		"event_id":      eventID,
-		"state":         string(e.State),
-		"from_state":    string(from),
-		"service_point": e.ServicePointID,
-		"agent":         e.AgentID,
-		"region":        e.RegionID,
-		"due_time":      e.DueTime,
-		"version":       e.Version,
-		"at":            e.UpdateTime,
-	}
-	for k, v := range extra {
-		payload[k] = v
-	}
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return fmt.Errorf("errand.outbox: %w", err)
-	}
-	return tx.OutboxEvent.Create().SetTopic(topic).SetAggregate(resname.Name(resname.Errands, e.ID)).SetPayload(b).Exec(ctx)
-}
-
-// Outbox topics. Ratings and follow-ups (the residents' channel and the
-// township's call-backs) publish theirs with the errand id in the payload.
-const (
-	TopicCreated        = "errand.created"
-	TopicUpdated        = "errand.updated"
-	TopicTransitioned   = "errand.transitioned"
-	TopicRatingCreated  = "rating.created"
-	TopicFollowUpClosed = "followup.closed"
-)
 
 // names resolves display names, cached briefly: they change rarely, and
 // a read should cost one query, not four.

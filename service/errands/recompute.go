@@ -9,6 +9,7 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/store"
 )
 
@@ -69,7 +70,7 @@ func (s *Server) RecomputeDue(ctx context.Context, cal *calendar.Calendar, from 
 			if err != nil {
 				return err
 			}
-			return outbox(ctx, tx, TopicUpdated, updated, ev.ID, e.State, map[string]any{"method": "calendar"})
+			return outbox.Publish(ctx, tx, now, outbox.NewErrandChange(outbox.ErrandUpdated, updated, ev.ID, e.State, "calendar", ""))
 		})
 		if err != nil {
 			return changed, fmt.Errorf("errand.RecomputeDue: %w", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resname"
 )
@@ -76,16 +77,16 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 		}
 		ev := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(kind).SetActorKind(errandevent.ActorKindSTAFF).
 			SetActorUserID(p.UserID).SetNote(note).SetCreateTime(now)
-		topic := TopicUpdated
+		change := outbox.ErrandUpdated
 		if kind == errandevent.KindTRANSITIONED {
 			ev.SetFromState(string(e.State)).SetToState(string(next))
-			topic = TopicTransitioned
+			change = outbox.ErrandTransitioned
 		}
 		saved, err := ev.Save(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("errand.write: %w", err)
 		}
-		if err := outbox(ctx, tx, topic, updated, saved.ID, e.State, map[string]any{"method": method, "note": note}); err != nil {
+		if err := outbox.Publish(ctx, tx, now, outbox.NewErrandChange(change, updated, saved.ID, e.State, method, note)); err != nil {
 			return nil, err
 		}
 		if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/testutil"
 )
 
@@ -21,7 +22,7 @@ import (
 // (the handler's writes, with the ledger entry) happens once.
 func TestWorkerDiesMidJob(t *testing.T) {
 	var attempts, started atomic.Int32
-	slow := events.Handler{Name: "slow", Topics: []string{"errand.created"},
+	slow := events.Handler{Name: "slow", Topics: []string{outbox.TopicErrandCreated},
 		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
 			if attempts.Add(1) == 1 {
 				started.Store(1)
@@ -55,7 +56,7 @@ func TestWorkerDiesMidJob(t *testing.T) {
 func TestEmbeddedRestartRunsLostJobsAtOnce(t *testing.T) {
 	ctx := context.Background()
 	var attempts, started atomic.Int32
-	slow := events.Handler{Name: "slow", Topics: []string{"errand.created"},
+	slow := events.Handler{Name: "slow", Topics: []string{outbox.TopicErrandCreated},
 		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
 			if attempts.Add(1) == 1 {
 				started.Store(1)

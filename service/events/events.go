@@ -16,10 +16,41 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/outbox"
 )
 
-// Event is an outbox row as a handler sees it.
+// Event is an outbox row as a handler sees it, its payload decoded to
+// the type its topic carries (service/outbox).
 type Event struct {
+	ID        int
+	Topic     string
+	Aggregate string
+	Payload   outbox.Payload
+	Time      time.Time
+}
+
+// Unexpected is the error of a handler given a payload of a type it does
+// not handle: a handler subscribed to a topic it can't read, a wiring
+// mistake that no retry mends.
+func (ev Event) Unexpected() error {
+	return fmt.Errorf("%w: event %d: %s carries %T, which this handler does not handle", asynq.SkipRetry, ev.ID, ev.Topic, ev.Payload)
+}
+
+// Typed is the Handle of a handler whose topics all carry payloads of
+// type P: handle gets the payload as a P.
+func Typed[P outbox.Payload](handle func(ctx context.Context, tx *ent.Tx, p P) error) func(context.Context, *ent.Tx, Event) error {
+	return func(ctx context.Context, tx *ent.Tx, ev Event) error {
+		p, ok := ev.Payload.(P)
+		if !ok {
+			return ev.Unexpected()
+		}
+		return handle(ctx, tx, p)
+	}
+}
+
+// job is an event job's payload in Redis: the outbox row as relayed, its
+// payload as written. Jobs already queued and archived have this shape.
+type job struct {
 	ID        int             `json:"id"`
 	Topic     string          `json:"topic"`
 	Aggregate string          `json:"aggregate"`
@@ -27,18 +58,25 @@ type Event struct {
 	Time      time.Time       `json:"time"`
 }
 
-// Decode reads the event's payload into v. A payload that can't be read
-// never will be: the job is not retried.
-func (ev Event) Decode(v any) error {
-	if err := json.Unmarshal(ev.Payload, v); err != nil {
-		return fmt.Errorf("%w: %s payload: %v", asynq.SkipRetry, ev.Topic, err)
+// jobOf is the job of an outbox row.
+func jobOf(row *ent.OutboxEvent) ([]byte, error) {
+	return json.Marshal(job{ID: row.ID, Topic: row.Topic, Aggregate: row.Aggregate, Payload: row.Payload, Time: row.CreateTime})
+}
+
+// event decodes the job's payload (outbox.Decode).
+func (j job) event() (Event, error) {
+	p, err := outbox.Decode(j.Topic, j.Payload)
+	if err != nil {
+		return Event{}, err
 	}
-	return nil
+	return Event{ID: j.ID, Topic: j.Topic, Aggregate: j.Aggregate, Payload: p, Time: j.Time}, nil
 }
 
 // Handler reacts to outbox events of some topics. Handle runs inside a
 // transaction that also records the event as processed by this handler,
-// so a redelivered job changes nothing: the effect happens once.
+// so a redelivered job changes nothing: the effect happens once. Build
+// Handle with Typed when every topic carries one payload type; otherwise
+// switch on ev.Payload's type, with ev.Unexpected() for the rest.
 type Handler struct {
 	Name   string // short, stable: part of job ids and the ledger
 	Topics []string

@@ -18,6 +18,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/outbox"
 )
 
 var seeded = time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC) // Wed 10:00 Asia/Shanghai
@@ -32,7 +33,7 @@ type recorder struct {
 func newRecorder() *recorder { return &recorder{seen: map[int]int{}} }
 
 func (r *recorder) handler() events.Handler {
-	return events.Handler{Name: "test", Topics: []string{"errand.created", "errand.transitioned", "errand.updated"},
+	return events.Handler{Name: "test", Topics: []string{outbox.TopicErrandCreated, outbox.TopicErrandTransitioned, outbox.TopicErrandUpdated},
 		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
 			r.mu.Lock()
 			r.seen[ev.ID]++

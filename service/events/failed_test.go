@@ -16,13 +16,14 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/outbox"
 )
 
 // TestFailedJobsAreListedAndRetried: a job that fails for good lands in
 // the archive, the city admin lists it and sends it back, and it runs.
 func TestFailedJobsAreListedAndRetried(t *testing.T) {
 	var attempts atomic.Int32
-	flaky := events.Handler{Name: "flaky", Topics: []string{"errand.created"},
+	flaky := events.Handler{Name: "flaky", Topics: []string{outbox.TopicErrandCreated},
 		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
 			if attempts.Add(1) == 1 {
 				return fmt.Errorf("%w: the office system is down", asynq.SkipRetry)

@@ -28,6 +28,7 @@ import (
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/store/storetest"
 	"github.com/changzhi/redpoint/service/testutil"
 )
@@ -129,7 +130,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 			t.Logf("redrive: %v", err)
 		}
 		redriven += n
-		transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(errands.TopicTransitioned)).CountX(ctx)
+		transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(outbox.TopicErrandTransitioned)).CountX(ctx)
 		lb := db.ProcessedEvent.Query().Where(processedevent.Handler("leaderboard")).CountX(ctx)
 		notified := db.ProcessedEvent.Query().Where(processedevent.Handler("resident-notify")).CountX(ctx)
 		if (handledByAll(db, "sla", "test") && lb == transitions && notified == transitions) || time.Now().After(deadline) {
@@ -145,7 +146,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 		}
 	}
 	// Each state change of the resident's errands reached WeChat once.
-	transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(errands.TopicTransitioned)).CountX(ctx)
+	transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(outbox.TopicErrandTransitioned)).CountX(ctx)
 	if n := len(s.WeChat.Messages()); n != transitions {
 		t.Errorf("%d subscribe messages for %d state changes", n, transitions)
 	}
@@ -236,7 +237,22 @@ func TestRelayResumingAfterRedisRunsTheJobsItLost(t *testing.T) {
 	wg.Add(1)
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 	write := func() int {
-		return db.OutboxEvent.Create().SetTopic("errand.created").SetAggregate("errands/1").SetPayload([]byte(`{}`)).SaveX(ctx).ID
+		t.Helper()
+		tx, err := db.Tx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := outbox.Publish(ctx, tx, time.Now(), outbox.NewErrandChange(outbox.ErrandCreated, &ent.Errand{ID: 1}, 0, "", "", "")); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		id, err := db.OutboxEvent.Query().Aggregate(ent.Max(outboxevent.FieldID)).Int(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
 	}
 	wait := func(what string, cond func() bool) {
 		t.Helper()

@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -149,7 +148,7 @@ func (r *Relay) Pass(ctx context.Context) (int, error) {
 }
 
 func (r *Relay) enqueue(ctx context.Context, row *ent.OutboxEvent) error {
-	payload, err := json.Marshal(Event{ID: row.ID, Topic: row.Topic, Aggregate: row.Aggregate, Payload: row.Payload, Time: row.CreateTime})
+	payload, err := jobOf(row)
 	if err != nil {
 		return err
 	}
@@ -164,7 +163,7 @@ func (r *Relay) enqueue(ctx context.Context, row *ent.OutboxEvent) error {
 }
 
 func (r *Relay) enqueueFor(ctx context.Context, row *ent.OutboxEvent, h Handler) error {
-	payload, err := json.Marshal(Event{ID: row.ID, Topic: row.Topic, Aggregate: row.Aggregate, Payload: row.Payload, Time: row.CreateTime})
+	payload, err := jobOf(row)
 	if err != nil {
 		return err
 	}

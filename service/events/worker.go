@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/store"
 )
 
@@ -76,11 +77,22 @@ func (w *Worker) count(next asynq.Handler) asynq.Handler {
 // handler's writes commit together, or not at all.
 func (w *Worker) event(h Handler) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
-		var ev Event
-		if err := json.Unmarshal(t.Payload(), &ev); err != nil {
+		var j job
+		if err := json.Unmarshal(t.Payload(), &j); err != nil {
 			return fmt.Errorf("%w: bad payload: %v", asynq.SkipRetry, err)
 		}
-		err := store.WithTx(ctx, w.db, func(tx *ent.Tx) error {
+		ev, err := j.event()
+		if err != nil {
+			// Neither a malformed payload nor one of a newer version reads
+			// better on a retry: the job goes to the archive at once.
+			var newer *outbox.UnknownVersionError
+			if errors.As(err, &newer) {
+				w.log.ErrorContext(ctx, "event written by a newer release: its job is archived; retry it (RetryFailedJob) once this replica is upgraded",
+					"event", j.ID, "topic", j.Topic, "handler", h.Name, "version", newer.Version, "known_version", outbox.SchemaVersion)
+			}
+			return fmt.Errorf("%w: event %d: %w", asynq.SkipRetry, j.ID, err)
+		}
+		err = store.WithTx(ctx, w.db, func(tx *ent.Tx) error {
 			if err := tx.ProcessedEvent.Create().SetEventID(ev.ID).SetHandler(h.Name).Exec(ctx); err != nil {
 				if ent.IsConstraintError(err) {
 					return errDuplicate

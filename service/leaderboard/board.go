@@ -19,6 +19,7 @@ import (
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/outbox"
 )
 
 // Level is what a board ranks.
@@ -261,8 +262,13 @@ func (b *Boards) pending(ctx context.Context) (map[scoring]bool, error) {
 	}
 	out := map[scoring]bool{}
 	for _, row := range rows {
-		id, src, err := sourceOf(events.Event{ID: row.ID, Topic: row.Topic, Payload: row.Payload})
-		if err == nil && src != 0 {
+		// A row this release can't read (outbox.Decode's errors) fails in
+		// the handler too, for good: it is not on its way.
+		p, err := outbox.Decode(row.Topic, row.Payload)
+		if err != nil {
+			continue
+		}
+		if id, src := sourceOf(p); src != 0 {
 			out[scoring{id, src}] = true
 		}
 	}

@@ -2,7 +2,6 @@ package leaderboard_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
@@ -23,8 +22,8 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
-	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/outbox"
 )
 
 type env struct {
@@ -102,8 +101,9 @@ func (e *env) rate(name string, level rating.Level) {
 	if level == rating.LevelDISSATISFIED || level == rating.LevelVERY_DISSATISFIED {
 		tx.FollowUp.Create().SetRatingID(r.ID).SetErrandID(x.ID).SetRegionID(x.RegionID).ExecX(ctx)
 	}
-	payload, _ := json.Marshal(map[string]any{"errand_id": x.ID})
-	tx.OutboxEvent.Create().SetTopic(errands.TopicRatingCreated).SetAggregate(name).SetPayload(payload).SetCreateTime(now).ExecX(ctx)
+	if err := outbox.Publish(ctx, tx, now, outbox.NewRatingCreated(r)); err != nil {
+		e.t.Fatal(err)
+	}
 	if err := tx.Commit(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -120,8 +120,9 @@ func (e *env) closeFollowUp(name string) bool {
 	now := time.UnixMicro(e.now.Load()).UTC()
 	tx, _ := e.App.Store.Client.Tx(ctx)
 	tx.FollowUp.UpdateOneID(f.ID).SetState(followup.StateCLOSED).SetCloseTime(now).SetOutcome(followup.OutcomeRESOLVED).ExecX(ctx)
-	payload, _ := json.Marshal(map[string]any{"errand_id": f.ErrandID})
-	tx.OutboxEvent.Create().SetTopic(errands.TopicFollowUpClosed).SetAggregate(name).SetPayload(payload).SetCreateTime(now).ExecX(ctx)
+	if err := outbox.Publish(ctx, tx, now, outbox.NewFollowUpClosed(f)); err != nil {
+		e.t.Fatal(err)
+	}
 	if err := tx.Commit(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func (e *env) settle() {
 	ctx := context.Background()
 	db := e.App.Store.Client
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(30 * time.Millisecond) {
-		want := db.OutboxEvent.Query().Where(outboxevent.TopicIn(errands.TopicTransitioned, errands.TopicRatingCreated, errands.TopicFollowUpClosed)).CountX(ctx)
+		want := db.OutboxEvent.Query().Where(outboxevent.TopicIn(outbox.TopicErrandTransitioned, outbox.TopicRatingCreated, outbox.TopicFollowUpClosed)).CountX(ctx)
 		got := db.ProcessedEvent.Query().Where(processedevent.Handler("leaderboard")).CountX(ctx)
 		if got == want {
 			return

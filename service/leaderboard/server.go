@@ -10,8 +10,8 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/apierr"
-	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/regioncode"
 	"github.com/changzhi/redpoint/service/resname"
@@ -216,9 +216,9 @@ func (b *Boards) Handler() events.Handler {
 		Name:   handlerName,
 		Topics: handlerTopics,
 		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
-			id, want, err := sourceOf(ev)
-			if err != nil || want == 0 {
-				return err
+			id, want := sourceOf(ev.Payload)
+			if want == 0 {
+				return nil
 			}
 			db := tx.Client()
 			e, err := db.Errand.Query().Where(errand.ID(id)).WithRating(func(q *ent.RatingQuery) { q.WithFollowUp() }).Only(ctx)
@@ -252,27 +252,23 @@ func (b *Boards) Handler() events.Handler {
 const handlerName = "leaderboard"
 
 // handlerTopics are the events that can score.
-var handlerTopics = []string{errands.TopicTransitioned, errands.TopicRatingCreated, errands.TopicFollowUpClosed}
+var handlerTopics = []string{outbox.TopicErrandTransitioned, outbox.TopicRatingCreated, outbox.TopicFollowUpClosed}
 
 // sourceOf is the errand an event is about and the components it adds
 // (0: none).
-func sourceOf(ev events.Event) (int, Source, error) {
-	var p struct {
-		ErrandID int    `json:"errand_id"`
-		State    string `json:"state"`
+func sourceOf(p outbox.Payload) (int, Source) {
+	switch p := p.(type) {
+	case outbox.ErrandChange:
+		if p.Kind == outbox.ErrandTransitioned && p.State == errand.StateCOMPLETED {
+			return p.ErrandID, FromCompletion
+		}
+		return p.ErrandID, 0
+	case outbox.RatingCreated:
+		return p.ErrandID, FromRating
+	case outbox.FollowUpClosed:
+		return p.ErrandID, FromFollowUp
 	}
-	if err := ev.Decode(&p); err != nil {
-		return 0, 0, err
-	}
-	switch {
-	case ev.Topic == errands.TopicTransitioned && p.State == string(errand.StateCOMPLETED):
-		return p.ErrandID, FromCompletion, nil
-	case ev.Topic == errands.TopicRatingCreated:
-		return p.ErrandID, FromRating, nil
-	case ev.Topic == errands.TopicFollowUpClosed:
-		return p.ErrandID, FromFollowUp, nil
-	}
-	return p.ErrandID, 0, nil
+	return 0, 0
 }
 
 // ReconcileJob compares the current and the previous period's boards with

@@ -10,9 +10,9 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
-	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/regioncode"
 )
 
@@ -106,16 +106,18 @@ func (c *Cache) Changed(ctx context.Context, region string) error {
 func (c *Cache) Invalidator() events.Handler {
 	return events.Handler{
 		Name: "workload-invalidate",
-		Topics: []string{errands.TopicCreated, errands.TopicUpdated, errands.TopicTransitioned,
-			errands.TopicRatingCreated, errands.TopicFollowUpClosed},
+		Topics: []string{outbox.TopicErrandCreated, outbox.TopicErrandUpdated, outbox.TopicErrandTransitioned,
+			outbox.TopicRatingCreated, outbox.TopicFollowUpClosed},
 		Handle: func(ctx context.Context, _ *ent.Tx, ev events.Event) error {
-			var p struct {
-				Region string `json:"region"`
+			switch p := ev.Payload.(type) {
+			case outbox.ErrandChange:
+				return c.Changed(ctx, p.Region)
+			case outbox.RatingCreated:
+				return c.Changed(ctx, p.Region)
+			case outbox.FollowUpClosed:
+				return c.Changed(ctx, p.Region)
 			}
-			if err := ev.Decode(&p); err != nil {
-				return err
-			}
-			return c.Changed(ctx, p.Region)
+			return ev.Unexpected()
 		},
 	}
 }

@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -27,6 +26,7 @@ import (
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/regioncode"
 	"github.com/changzhi/redpoint/service/resname"
@@ -460,8 +460,7 @@ func (s *Server) CloseFollowUp(ctx context.Context, req *redpointv1.CloseFollowU
 			SetActorUserID(p.UserID).SetNote(note).SetCreateTime(now).Exec(ctx); err != nil {
 			return err
 		}
-		payload, _ := json.Marshal(map[string]any{"errand_id": f.ErrandID, "follow_up": id, "region": f.RegionID})
-		return tx.OutboxEvent.Create().SetTopic(errands.TopicFollowUpClosed).SetAggregate(req.GetName()).SetPayload(payload).SetCreateTime(now).Exec(ctx)
+		return outbox.Publish(ctx, tx, now, outbox.NewFollowUpClosed(f))
 	}()
 	if err != nil {
 		_ = tx.Rollback()

@@ -7,9 +7,9 @@ import (
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
-	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
 
@@ -62,16 +62,9 @@ func (c *LookupCache) fromRedis(ctx context.Context, code string) (*redpointv1.L
 func (c *LookupCache) Invalidator() events.Handler {
 	return events.Handler{
 		Name:   "lookup-invalidate",
-		Topics: []string{errands.TopicCreated, errands.TopicUpdated, errands.TopicTransitioned},
-		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
-			var p struct {
-				ErrandID     int    `json:"errand_id"`
-				TrackingCode string `json:"tracking_code"`
-			}
-			if err := ev.Decode(&p); err != nil {
-				return err
-			}
-			if p.TrackingCode == "" { // an event written before payloads carried it
+		Topics: []string{outbox.TopicErrandCreated, outbox.TopicErrandUpdated, outbox.TopicErrandTransitioned},
+		Handle: events.Typed(func(ctx context.Context, tx *ent.Tx, p outbox.ErrandChange) error {
+			if p.TrackingCode == "" { // a version-1 row written before payloads carried it
 				var err error
 				if p.TrackingCode, err = tx.Errand.Query().Where(errand.ID(p.ErrandID)).Select(errand.FieldTrackingCode).String(ctx); err != nil {
 					return err
@@ -82,6 +75,6 @@ func (c *LookupCache) Invalidator() events.Handler {
 				return nil
 			}
 			return c.invalidate(ctx, code)
-		},
+		}),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/trackingcode"
 	"github.com/changzhi/redpoint/service/wechat"
 )
@@ -59,21 +60,13 @@ func (t Templates) For(state string) string {
 func Notifier(wx Sender, templates Templates, log *slog.Logger) events.Handler {
 	return events.Handler{
 		Name:   "resident-notify",
-		Topics: []string{errands.TopicTransitioned},
-		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
-			var p struct {
-				ErrandID int    `json:"errand_id"`
-				State    string `json:"state"`
-				Note     string `json:"note"`
-			}
-			if err := ev.Decode(&p); err != nil {
-				return err
-			}
+		Topics: []string{outbox.TopicErrandTransitioned},
+		Handle: events.Typed(func(ctx context.Context, tx *ent.Tx, p outbox.ErrandChange) error {
 			e, err := tx.Client().Errand.Query().Where(errand.ID(p.ErrandID)).WithErrandType().Only(ctx)
 			if err != nil {
 				return err
 			}
-			tpl := templates.For(p.State)
+			tpl := templates.For(string(p.State))
 			if wx == nil || tpl == "" {
 				return nil
 			}
@@ -93,7 +86,7 @@ func Notifier(wx Sender, templates Templates, log *slog.Logger) events.Handler {
 				Data: map[string]string{
 					"character_string1": trackingcode.Format(e.TrackingCode),
 					"thing2":            e.Edges.ErrandType.Name,
-					"phrase3":           errands.StateName(errand.State(p.State)),
+					"phrase3":           errands.StateName(p.State),
 					"thing4":            truncate(p.Note, 20),
 				},
 			})
@@ -105,7 +98,7 @@ func Notifier(wx Sender, templates Templates, log *slog.Logger) events.Handler {
 				return tx.Resident.UpdateOneID(r.ID).SetSubscribed(false).Exec(ctx)
 			}
 			return err // transient: the job retries with backoff
-		},
+		}),
 	}
 }
 

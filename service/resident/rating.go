@@ -2,7 +2,6 @@ package resident
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/errands"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/resname"
 )
 
@@ -122,7 +122,5 @@ func (s *Server) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int,
 	if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {
 		return err
 	}
-	payload, _ := json.Marshal(map[string]any{"errand_id": e.ID, "rating": string(level), "region": e.RegionID})
-	return tx.OutboxEvent.Create().SetTopic(errands.TopicRatingCreated).SetAggregate(resname.Name(resname.Errands, e.ID)).
-		SetPayload(payload).SetCreateTime(now).Exec(ctx)
+	return outbox.Publish(ctx, tx, now, outbox.NewRatingCreated(r))
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
 
@@ -68,20 +69,14 @@ type timer struct {
 func (t *Timers) Handler() events.Handler {
 	return events.Handler{
 		Name:   "sla",
-		Topics: []string{errands.TopicCreated, errands.TopicTransitioned, errands.TopicUpdated},
-		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
-			var p struct {
-				ErrandID int `json:"errand_id"`
-			}
-			if err := ev.Decode(&p); err != nil {
-				return err
-			}
-			e, err := tx.Errand.Get(ctx, p.ErrandID)
+		Topics: []string{outbox.TopicErrandCreated, outbox.TopicErrandTransitioned, outbox.TopicErrandUpdated},
+		Handle: events.Typed(func(ctx context.Context, tx *ent.Tx, c outbox.ErrandChange) error {
+			e, err := tx.Errand.Get(ctx, c.ErrandID)
 			if err != nil {
 				return err
 			}
 			return t.arm(ctx, e)
-		},
+		}),
 	}
 }
 
