@@ -24,13 +24,14 @@ type UserServer struct {
 	redpointv1.UnimplementedUserServiceServer
 	db     *ent.Client
 	tokens *Tokens
+	pages  *pagetoken.Signer
 }
 
 var _ redpointv1.UserServiceServer = (*UserServer)(nil)
 
-// NewUserServer returns the account service.
-func NewUserServer(db *ent.Client, tokens *Tokens) *UserServer {
-	return &UserServer{db: db, tokens: tokens}
+// NewUserServer returns the account service; pages signs its page tokens.
+func NewUserServer(db *ent.Client, tokens *Tokens, pages *pagetoken.Signer) *UserServer {
+	return &UserServer{db: db, tokens: tokens, pages: pages}
 }
 
 // rank orders roles; a manager acts only on lower ranks (a city admin also
@@ -111,29 +112,16 @@ func (s *UserServer) ListUsers(ctx context.Context, req *redpointv1.ListUsersReq
 	if err != nil {
 		return nil, err
 	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
-	query := "users?parent=" + parent.String()
-	var after int
-	if _, err := pagetoken.Decode(req.GetPageToken(), query, &after); err != nil {
-		return nil, err
-	}
 	lo, hi := parent.Range()
-	rows, err := s.db.User.Query().Where(user.RegionIDGTE(lo), user.RegionIDLTE(hi), user.IDGT(after)).
-		Order(ent.Asc(user.FieldID)).Limit(size + 1).All(ctx)
+	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), pagetoken.Query{"users", parent.String()},
+		func(w pagetoken.Window) ([]*ent.User, error) {
+			return s.db.User.Query().Where(user.RegionIDGTE(lo), user.RegionIDLTE(hi), w.After).Order(w.Order).Limit(w.Limit).All(ctx)
+		},
+		pagetoken.Asc(user.FieldID, func(u *ent.User) int { return u.ID }))
 	if err != nil {
 		return nil, fmt.Errorf("access.ListUsers: %w", err)
 	}
-	resp := &redpointv1.ListUsersResponse{}
-	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(u *ent.User) any { return u.ID }); err != nil {
-		return nil, err
-	}
-	for _, u := range rows {
-		resp.Users = append(resp.Users, UserProto(u))
-	}
-	return resp, nil
+	return &redpointv1.ListUsersResponse{Users: pagetoken.Map(rows, UserProto), NextPageToken: next}, nil
 }
 
 var roleFromProto = map[redpointv1.Role]Role{

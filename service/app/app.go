@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
@@ -180,7 +181,8 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	if err != nil {
 		return fmt.Errorf("REDPOINT_AUTH_KEY: %w", err)
 	}
-	if err := pagetoken.SetKey(a.AuthKey); err != nil {
+	pages, err := pagetoken.NewSigner(a.AuthKey)
+	if err != nil {
 		return fmt.Errorf("REDPOINT_AUTH_KEY: %w", err)
 	}
 	limits := a.LoginLimits
@@ -206,29 +208,30 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		return err
 	}
 	defer lookup.Close()
-	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup)
+	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, pages)
 	if a.Clock != nil {
 		residents.SetClock(a.Clock)
 	}
-	auditLog := audit.New(a.Store.Client, a.log)
-	users := access.NewUserServer(a.Store.Client, tokens)
-	dir := directory.New(a.Store.Client)
+	auditLog := audit.New(a.Store.Client, a.log, pages)
+	users := access.NewUserServer(a.Store.Client, tokens, pages)
+	dir := directory.New(a.Store.Client, pages)
 	cal := calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute)
 	boards := leaderboard.New(a.Store.Client, a.KV)
 	reports := report.New(a.Store, a.Store.Client, a.Store.Dialect)
 	workloads := report.NewCache(a.KV, reg)
 	a.Jobs = a.jobs(cal, boards, reports, reg, lookup.Invalidator(), workloads.Invalidator())
-	reportServer := report.NewServer(reports, cal, workloads)
+	jobAdmin := events.NewAdmin(asynq.NewInspectorFromRedisClient(a.KV.Client), events.Queue(a.KV), pages)
+	reportServer := report.NewServer(reports, cal, workloads, pages)
 	if a.Clock != nil {
 		reportServer.SetClock(a.Clock)
 	}
-	board := leaderboard.NewServer(boards)
+	board := leaderboard.NewServer(boards, pages)
 	if a.Clock != nil {
 		board.SetClock(a.Clock)
 	}
-	notifications := sla.NewNotifications(a.Store.Client)
+	notifications := sla.NewNotifications(a.Store.Client, pages)
 	calendars := directory.NewCalendarServer(a.Store.Client, cal)
-	errandServer := errands.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog)
+	errandServer := errands.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog, pages)
 	calendars.Due = errandServer
 	errandServer.Changed = lookup.Changed
 	if a.Clock != nil {
@@ -280,7 +283,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 			Gateway:  server.Gateway(redpointv1.RegisterNotificationServiceHandlerClient, redpointv1.NewNotificationServiceClient),
 		},
 		server.Service{
-			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterJobServiceServer(s, a.Jobs.admin) },
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterJobServiceServer(s, jobAdmin) },
 			Gateway:  server.Gateway(redpointv1.RegisterJobServiceHandlerClient, redpointv1.NewJobServiceClient),
 		},
 		server.Service{

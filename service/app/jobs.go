@@ -25,7 +25,6 @@ type jobs struct {
 	worker    *events.Worker
 	scheduler *events.Scheduler
 	timers    *sla.Timers
-	admin     *events.Admin
 }
 
 // jobs wires the background half; invalidators are the caches' outbox
@@ -77,7 +76,6 @@ func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *rep
 		worker:    events.NewWorker(a.Store.Client, a.KV.Client, queue, handlers, jobList, a.log, reg),
 		scheduler: scheduler,
 		timers:    timers,
-		admin:     events.NewAdmin(asynq.NewInspectorFromRedisClient(a.KV.Client), queue),
 	}
 }
 

@@ -29,14 +29,17 @@ import (
 // Log writes and lists audit entries.
 type Log struct {
 	redpointv1.UnimplementedAuditServiceServer
-	db  *ent.Client
-	log *slog.Logger
+	db    *ent.Client
+	log   *slog.Logger
+	pages *pagetoken.Signer
 }
 
 var _ redpointv1.AuditServiceServer = (*Log)(nil)
 
-// New returns the audit log.
-func New(db *ent.Client, log *slog.Logger) *Log { return &Log{db: db, log: log} }
+// New returns the audit log; pages signs the page tokens of its list.
+func New(db *ent.Client, log *slog.Logger, pages *pagetoken.Signer) *Log {
+	return &Log{db: db, log: log, pages: pages}
+}
 
 // RecordUnmaskedRead writes that the caller read resource's personal data
 // in full. The read must not be served if this fails.
@@ -151,10 +154,6 @@ func (l *Log) ListAuditEntries(ctx context.Context, req *redpointv1.ListAuditEnt
 	if err != nil {
 		return nil, err
 	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
 	if err := pagetoken.CheckFilter(req.GetFilter()); err != nil {
 		return nil, err
 	}
@@ -165,11 +164,6 @@ func (l *Log) ListAuditEntries(ctx context.Context, req *redpointv1.ListAuditEnt
 		onlyUnmasked = true
 	default:
 		return nil, apierr.InvalidField("filter", "只支持 unmasked_read = true")
-	}
-	query := "audit?parent=" + parent.String() + "&f=" + req.GetFilter()
-	var before int
-	if _, err := pagetoken.Decode(req.GetPageToken(), query, &before); err != nil {
-		return nil, err
 	}
 	lo, hi := parent.Range()
 	scope := auditentry.And(auditentry.RegionIDGTE(lo), auditentry.RegionIDLTE(hi))
@@ -182,35 +176,34 @@ func (l *Log) ListAuditEntries(ctx context.Context, req *redpointv1.ListAuditEnt
 	if onlyUnmasked {
 		q = q.Where(auditentry.UnmaskedRead(true))
 	}
-	if before > 0 {
-		q = q.Where(auditentry.IDLT(before))
-	}
-	rows, err := q.Order(ent.Desc(auditentry.FieldID)).Limit(size + 1).All(ctx)
+	rows, next, err := pagetoken.Page(ctx, l.pages, req.GetPageToken(), pagetoken.Query{"audit", parent.String(), req.GetFilter()},
+		func(w pagetoken.Window) ([]*ent.AuditEntry, error) {
+			return q.Where(w.After).Order(w.Order).Limit(w.Limit).All(ctx)
+		},
+		pagetoken.Desc(auditentry.FieldID, func(r *ent.AuditEntry) int { return r.ID }))
 	if err != nil {
 		return nil, fmt.Errorf("audit.ListAuditEntries: %w", err)
 	}
-	resp := &redpointv1.ListAuditEntriesResponse{}
-	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(r *ent.AuditEntry) any { return r.ID }); err != nil {
-		return nil, err
+	return &redpointv1.ListAuditEntriesResponse{AuditEntries: pagetoken.Map(rows, entryProto), NextPageToken: next}, nil
+}
+
+// entryProto converts an audit row.
+func entryProto(r *ent.AuditEntry) *redpointv1.AuditEntry {
+	e := &redpointv1.AuditEntry{
+		Name:         "regions/" + r.RegionID + "/auditEntries/" + strconv.Itoa(r.ID),
+		ActorRole:    access.RoleProto(access.Role(r.ActorRole)),
+		Action:       r.Action,
+		Resource:     r.Resource,
+		Region:       "regions/" + r.RegionID,
+		ClientIp:     r.ClientIP,
+		UnmaskedRead: r.UnmaskedRead,
+		CreateTime:   timestamppb.New(r.CreateTime),
 	}
-	for _, r := range rows {
-		e := &redpointv1.AuditEntry{
-			Name:         "regions/" + r.RegionID + "/auditEntries/" + strconv.Itoa(r.ID),
-			ActorRole:    access.RoleProto(access.Role(r.ActorRole)),
-			Action:       r.Action,
-			Resource:     r.Resource,
-			Region:       "regions/" + r.RegionID,
-			ClientIp:     r.ClientIP,
-			UnmaskedRead: r.UnmaskedRead,
-			CreateTime:   timestamppb.New(r.CreateTime),
-		}
-		switch {
-		case r.ActorUserID != nil:
-			e.Actor = resname.Name(resname.Users, *r.ActorUserID)
-		case r.ActorResidentID != nil:
-			e.Actor = resname.Name(resname.Residents, *r.ActorResidentID)
-		}
-		resp.AuditEntries = append(resp.AuditEntries, e)
+	switch {
+	case r.ActorUserID != nil:
+		e.Actor = resname.Name(resname.Users, *r.ActorUserID)
+	case r.ActorResidentID != nil:
+		e.Actor = resname.Name(resname.Residents, *r.ActorResidentID)
 	}
-	return resp, nil
+	return e
 }

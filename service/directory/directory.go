@@ -25,7 +25,8 @@ type Server struct {
 	redpointv1.UnimplementedRegionServiceServer
 	redpointv1.UnimplementedServicePointServiceServer
 	redpointv1.UnimplementedErrandTypeServiceServer
-	db *ent.Client
+	db    *ent.Client
+	pages *pagetoken.Signer
 }
 
 var (
@@ -34,8 +35,9 @@ var (
 	_ redpointv1.ErrandTypeServiceServer   = (*Server)(nil)
 )
 
-// New returns a directory server reading from db.
-func New(db *ent.Client) *Server { return &Server{db: db} }
+// New returns a directory server reading from db; pages signs the page
+// tokens of its lists.
+func New(db *ent.Client, pages *pagetoken.Signer) *Server { return &Server{db: db, pages: pages} }
 
 var errRegionNotFound = apierr.ErrNotFound.WithMessage("未找到该行政区划")
 
@@ -61,15 +63,6 @@ func (s *Server) ListRegions(ctx context.Context, req *redpointv1.ListRegionsReq
 	if err != nil {
 		return nil, err
 	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
-	query := "regions?parent=" + parent.String()
-	var after string
-	if _, err := pagetoken.Decode(req.GetPageToken(), query, &after); err != nil {
-		return nil, err
-	}
 	exists, err := s.db.Region.Query().Where(region.ID(parent.String())).Exist(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("directory.ListRegions: %w", err)
@@ -77,22 +70,15 @@ func (s *Server) ListRegions(ctx context.Context, req *redpointv1.ListRegionsReq
 	if !exists {
 		return nil, errRegionNotFound
 	}
-	q := s.db.Region.Query().Where(region.ParentID(parent.String()))
-	if after != "" {
-		q = q.Where(region.IDGT(after))
-	}
-	rows, err := q.Order(ent.Asc(region.FieldID)).Limit(size + 1).All(ctx)
+	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), pagetoken.Query{"regions", parent.String()},
+		func(w pagetoken.Window) ([]*ent.Region, error) {
+			return s.db.Region.Query().Where(region.ParentID(parent.String()), w.After).Order(w.Order).Limit(w.Limit).All(ctx)
+		},
+		pagetoken.Asc(region.FieldID, func(r *ent.Region) string { return r.ID }))
 	if err != nil {
 		return nil, fmt.Errorf("directory.ListRegions: %w", err)
 	}
-	resp := &redpointv1.ListRegionsResponse{}
-	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(r *ent.Region) any { return r.ID }); err != nil {
-		return nil, err
-	}
-	for _, r := range rows {
-		resp.Regions = append(resp.Regions, regionProto(r))
-	}
-	return resp, nil
+	return &redpointv1.ListRegionsResponse{Regions: pagetoken.Map(rows, regionProto), NextPageToken: next}, nil
 }
 
 func regionProto(r *ent.Region) *redpointv1.Region {
@@ -137,25 +123,9 @@ func (s *Server) GetServicePoint(ctx context.Context, req *redpointv1.GetService
 	return servicePointProto(sp, counts[sp.ID]), nil
 }
 
-// spCursor is the position after the last point of a page.
-type spCursor struct {
-	Region string `json:"r"`
-	ID     int    `json:"i"`
-}
-
 // ListServicePoints lists every point in a region's subtree.
 func (s *Server) ListServicePoints(ctx context.Context, req *redpointv1.ListServicePointsRequest) (*redpointv1.ListServicePointsResponse, error) {
 	parent, err := resname.Region("parent", req.GetParent())
-	if err != nil {
-		return nil, err
-	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
-	query := "servicePoints?parent=" + parent.String() + "&inactive=" + strconv.FormatBool(req.GetShowInactive())
-	var cur spCursor
-	hasCursor, err := pagetoken.Decode(req.GetPageToken(), query, &cur)
 	if err != nil {
 		return nil, err
 	}
@@ -175,24 +145,15 @@ func (s *Server) ListServicePoints(ctx context.Context, req *redpointv1.ListServ
 	if err != nil {
 		return nil, fmt.Errorf("directory.ListServicePoints: %w", err)
 	}
-	q := base
-	if hasCursor {
-		q = q.Where(servicepoint.Or(
-			servicepoint.RegionIDGT(cur.Region),
-			servicepoint.And(servicepoint.RegionID(cur.Region), servicepoint.IDGT(cur.ID)),
-		))
-	}
-	rows, err := q.WithRegion().
-		Order(ent.Asc(servicepoint.FieldRegionID), ent.Asc(servicepoint.FieldID)).
-		Limit(size + 1).All(ctx)
+	query := pagetoken.Query{"servicePoints", parent.String(), strconv.FormatBool(req.GetShowInactive())}
+	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), query,
+		func(w pagetoken.Window) ([]*ent.ServicePoint, error) {
+			return base.WithRegion().Where(w.After).Order(w.Order).Limit(w.Limit).All(ctx)
+		},
+		pagetoken.Asc(servicepoint.FieldRegionID, func(sp *ent.ServicePoint) string { return sp.RegionID }),
+		pagetoken.Asc(servicepoint.FieldID, func(sp *ent.ServicePoint) int { return sp.ID }))
 	if err != nil {
 		return nil, fmt.Errorf("directory.ListServicePoints: %w", err)
-	}
-	resp := &redpointv1.ListServicePointsResponse{TotalSize: int32(total)}
-	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(sp *ent.ServicePoint) any {
-		return spCursor{Region: sp.RegionID, ID: sp.ID}
-	}); err != nil {
-		return nil, err
 	}
 	ids := make([]int, len(rows))
 	for i, sp := range rows {
@@ -202,10 +163,10 @@ func (s *Server) ListServicePoints(ctx context.Context, req *redpointv1.ListServ
 	if err != nil {
 		return nil, err
 	}
-	for _, sp := range rows {
-		resp.ServicePoints = append(resp.ServicePoints, servicePointProto(sp, counts[sp.ID]))
-	}
-	return resp, nil
+	return &redpointv1.ListServicePointsResponse{TotalSize: int32(total), NextPageToken: next,
+		ServicePoints: pagetoken.Map(rows, func(sp *ent.ServicePoint) *redpointv1.ServicePoint {
+			return servicePointProto(sp, counts[sp.ID])
+		})}, nil
 }
 
 // agentCounts counts the active agents of each point in one query.
@@ -268,34 +229,19 @@ func (s *Server) GetErrandType(ctx context.Context, req *redpointv1.GetErrandTyp
 
 // ListErrandTypes lists the catalog by code.
 func (s *Server) ListErrandTypes(ctx context.Context, req *redpointv1.ListErrandTypesRequest) (*redpointv1.ListErrandTypesResponse, error) {
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
-	query := "errandTypes?inactive=" + strconv.FormatBool(req.GetShowInactive())
-	var after string
-	if _, err := pagetoken.Decode(req.GetPageToken(), query, &after); err != nil {
-		return nil, err
-	}
 	q := s.db.ErrandType.Query()
 	if !req.GetShowInactive() {
 		q = q.Where(errandtype.Active(true))
 	}
-	if after != "" {
-		q = q.Where(errandtype.IDGT(after))
-	}
-	rows, err := q.Order(ent.Asc(errandtype.FieldID)).Limit(size + 1).All(ctx)
+	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), pagetoken.Query{"errandTypes", strconv.FormatBool(req.GetShowInactive())},
+		func(w pagetoken.Window) ([]*ent.ErrandType, error) {
+			return q.Where(w.After).Order(w.Order).Limit(w.Limit).All(ctx)
+		},
+		pagetoken.Asc(errandtype.FieldID, func(et *ent.ErrandType) string { return et.ID }))
 	if err != nil {
 		return nil, fmt.Errorf("directory.ListErrandTypes: %w", err)
 	}
-	resp := &redpointv1.ListErrandTypesResponse{}
-	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(et *ent.ErrandType) any { return et.ID }); err != nil {
-		return nil, err
-	}
-	for _, et := range rows {
-		resp.ErrandTypes = append(resp.ErrandTypes, ErrandTypeProto(et))
-	}
-	return resp, nil
+	return &redpointv1.ListErrandTypesResponse{ErrandTypes: pagetoken.Map(rows, ErrandTypeProto), NextPageToken: next}, nil
 }
 
 // ErrandTypeProto converts a catalog row.

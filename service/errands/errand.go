@@ -22,6 +22,7 @@ import (
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/idempotency"
+	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/regioncode"
 	"github.com/changzhi/redpoint/service/resname"
@@ -39,6 +40,7 @@ type Server struct {
 	now      func() time.Time
 	names    *nameCache
 	audit    Auditor
+	pages    *pagetoken.Signer
 	// Changed is told the tracking code of every errand that changed, after
 	// commit (the public lookup drops its cached answer).
 	Changed func(ctx context.Context, trackingCode string)
@@ -46,9 +48,11 @@ type Server struct {
 
 var _ redpointv1.ErrandServiceServer = (*Server)(nil)
 
-// New returns the errand service over db, whose SQL dialect is dialect.
-func New(db *ent.Client, dialect string, keys *pii.Keyring, cal *calendar.Cache, audit Auditor) *Server {
+// New returns the errand service over db, whose SQL dialect is dialect;
+// pages signs its page and sync tokens.
+func New(db *ent.Client, dialect string, keys *pii.Keyring, cal *calendar.Cache, audit Auditor, pages *pagetoken.Signer) *Server {
 	return &Server{
+		pages:    pages,
 		audit:    audit,
 		db:       db,
 		dialect:  dialect,

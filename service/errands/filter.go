@@ -195,6 +195,16 @@ func parseOrder(s string) (ordering, error) {
 	return ordering{}, apierr.InvalidField("order_by", "排序应为 update_time、due_time 或 create_time，可加 desc")
 }
 
+// keys is the order's sort key: the time, then the id, both in the order's
+// direction.
+func (o ordering) keys() []pagetoken.Key[*ent.Errand] {
+	id := func(e *ent.Errand) int { return e.ID }
+	if o.desc {
+		return []pagetoken.Key[*ent.Errand]{pagetoken.Desc(o.field, o.value), pagetoken.Desc(errand.FieldID, id)}
+	}
+	return []pagetoken.Key[*ent.Errand]{pagetoken.Asc(o.field, o.value), pagetoken.Asc(errand.FieldID, id)}
+}
+
 func (o ordering) value(e *ent.Errand) time.Time {
 	switch o.field {
 	case errand.FieldDueTime:

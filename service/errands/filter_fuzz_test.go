@@ -1,6 +1,7 @@
 package errands_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -69,7 +70,11 @@ func FuzzListErrands(f *testing.F) {
 	agent := access.Principal{UserID: 1, Role: access.RoleAgent, Region: "140423100201", ServicePointID: point.ID}
 	admin := access.Principal{UserID: 2, Role: access.RoleCountyAdmin, Region: "140423000000"}
 	cal := calendar.NewCache(func(context.Context) ([]calendar.Day, error) { return calendar.Official() }, time.Hour)
-	s := errands.New(st.Client, st.Dialect, keys, cal, nil)
+	pages, err := pagetoken.NewSigner(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := errands.New(st.Client, st.Dialect, keys, cal, nil, pages)
 	s.SetClock(func() time.Time { return seededNow })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -78,7 +83,9 @@ func FuzzListErrands(f *testing.F) {
 		if asAgent {
 			p = agent
 		}
-		_, err := s.ListErrands(access.NewContext(ctx, p), &redpointv1.ListErrandsRequest{
+		// The handler is called directly: the context carries the page
+		// size the server's validation would have handed on.
+		_, err := s.ListErrands(pagetoken.WithSize(access.NewContext(ctx, p), 5), &redpointv1.ListErrandsRequest{
 			Filter: filter, OrderBy: orderBy, PageToken: pageToken, PageSize: 5,
 		})
 		if err == nil {

@@ -10,7 +10,6 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
-	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pagetoken/pagetokentest"
 )
 
@@ -25,12 +24,9 @@ func TestPageTokensAcrossReplicas(t *testing.T) {
 	if err != nil || first.NextPageToken == "" {
 		t.Fatalf("first page: %v, token %q", err, first.GetNextPageToken())
 	}
+	// Another replica: its own page-token signer, made from the shared
+	// auth key when it starts, as in another process.
 	other := apptest.Join(t, e.Server)
-	// What a replica in another process has: the key derived from the
-	// shared setting, nothing else of this process.
-	if err := pagetoken.SetKey(e.App.AuthKey); err != nil {
-		t.Fatal(err)
-	}
 	second, err := redpointv1.NewErrandServiceClient(other.GRPC).ListErrands(ctx, &redpointv1.ListErrandsRequest{PageSize: 3, PageToken: first.NextPageToken})
 	if err != nil {
 		t.Fatalf("second page from the other replica: %v", err)

@@ -3,9 +3,8 @@ package errands
 import (
 	"context"
 	"fmt"
-	"time"
+	"strconv"
 
-	"entgo.io/ent/dialect/sql"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/changzhi/redpoint/ent"
@@ -54,28 +53,13 @@ func scope(p access.Principal) []predicate.Errand {
 	return []predicate.Errand{errand.RegionIDGTE(lo), errand.RegionIDLTE(hi)}
 }
 
-type listCursor struct {
-	T  int64 `json:"t"` // order value, Unix microseconds
-	ID int   `json:"i"`
-}
-
 // ListErrands lists what the caller may see, filtered and ordered.
 func (s *Server) ListErrands(ctx context.Context, req *redpointv1.ListErrandsRequest) (*redpointv1.ListErrandsResponse, error) {
 	p, err := access.Caller(ctx)
 	if err != nil {
 		return nil, err
 	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
 	order, err := parseOrder(req.GetOrderBy())
-	if err != nil {
-		return nil, err
-	}
-	query := fmt.Sprintf("errands?u=%d&f=%s&o=%s", p.UserID, req.GetFilter(), req.GetOrderBy())
-	var cur listCursor
-	hasCursor, err := pagetoken.Decode(req.GetPageToken(), query, &cur)
 	if err != nil {
 		return nil, err
 	}
@@ -89,25 +73,14 @@ func (s *Server) ListErrands(ctx context.Context, req *redpointv1.ListErrandsReq
 		return nil, err
 	}
 	preds = append(preds, scope(p)...)
-	if hasCursor {
-		preds = append(preds, after(order, cur))
-	}
-	dir := sql.OrderAsc()
-	if order.desc {
-		dir = sql.OrderDesc()
-	}
-	rows, err := s.db.Errand.Query().Where(preds...).
-		Order(orderBy[order.field](dir), errand.ByID(dir)).
-		Limit(size + 1).All(ctx)
+	query := pagetoken.Query{"errands", strconv.Itoa(p.UserID), req.GetFilter(), req.GetOrderBy()}
+	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), query, func(w pagetoken.Window) ([]*ent.Errand, error) {
+		return s.db.Errand.Query().Where(preds...).Where(w.After).Order(w.Order).Limit(w.Limit).All(ctx)
+	}, order.keys()...)
 	if err != nil {
 		return nil, fmt.Errorf("errand.ListErrands: %w", err)
 	}
-	resp := &redpointv1.ListErrandsResponse{}
-	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(e *ent.Errand) any {
-		return listCursor{T: order.value(e).UnixMicro(), ID: e.ID}
-	}); err != nil {
-		return nil, err
-	}
+	resp := &redpointv1.ListErrandsResponse{NextPageToken: next}
 	for _, e := range rows {
 		v, err := s.view(ctx, s.db, e, cal, now, false)
 		if err != nil {
@@ -118,25 +91,6 @@ func (s *Server) ListErrands(ctx context.Context, req *redpointv1.ListErrandsReq
 	return resp, nil
 }
 
-var orderBy = map[string]func(...sql.OrderTermOption) errand.OrderOption{
-	errand.FieldUpdateTime: errand.ByUpdateTime,
-	errand.FieldDueTime:    errand.ByDueTime,
-	errand.FieldCreateTime: errand.ByCreateTime,
-}
-
-// after is the keyset predicate for rows past the cursor in the order.
-func after(o ordering, c listCursor) predicate.Errand {
-	t := time.UnixMicro(c.T).UTC()
-	return predicate.Errand(func(s *sql.Selector) {
-		col, id := s.C(o.field), s.C(errand.FieldID)
-		if o.desc {
-			s.Where(sql.Or(sql.LT(col, t), sql.And(sql.EQ(col, t), sql.LT(id, c.ID))))
-		} else {
-			s.Where(sql.Or(sql.GT(col, t), sql.And(sql.EQ(col, t), sql.GT(id, c.ID))))
-		}
-	})
-}
-
 // SyncErrands returns the errands changed after the sync token, in the
 // order their changes committed, each errand once in its current state.
 func (s *Server) SyncErrands(ctx context.Context, req *redpointv1.SyncErrandsRequest) (*redpointv1.SyncErrandsResponse, error) {
@@ -144,13 +98,13 @@ func (s *Server) SyncErrands(ctx context.Context, req *redpointv1.SyncErrandsReq
 	if err != nil {
 		return nil, err
 	}
-	size, err := pagetoken.Size(req.GetPageSize())
+	size, err := pagetoken.SizeFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
-	query := fmt.Sprintf("sync?u=%d", p.UserID)
+	query := pagetoken.Query{"sync", strconv.Itoa(p.UserID)}
 	var since int64
-	if _, err := pagetoken.Decode(req.GetSyncToken(), query, &since); err != nil {
+	if _, err := s.pages.Decode(req.GetSyncToken(), query, &since); err != nil {
 		return nil, apierr.InvalidField("sync_token", "同步令牌无效，请重新全量同步")
 	}
 	rows, err := s.db.Errand.Query().Where(append(scope(p), errand.ChangeSeqGT(since))...).
@@ -175,7 +129,7 @@ func (s *Server) SyncErrands(ctx context.Context, req *redpointv1.SyncErrandsReq
 		resp.Errands = append(resp.Errands, v)
 		since = e.ChangeSeq
 	}
-	if resp.NextSyncToken, err = pagetoken.Encode(query, since); err != nil {
+	if resp.NextSyncToken, err = s.pages.Encode(query, since); err != nil {
 		return nil, err
 	}
 	return resp, nil
@@ -187,28 +141,19 @@ func (s *Server) ListErrandEvents(ctx context.Context, req *redpointv1.ListErran
 	if err != nil {
 		return nil, err
 	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
 	e, err := s.load(ctx, s.db, p, "parent", req.GetParent())
 	if err != nil {
 		return nil, err
 	}
-	query := "events?parent=" + req.GetParent()
-	var afterID int
-	if _, err := pagetoken.Decode(req.GetPageToken(), query, &afterID); err != nil {
-		return nil, err
-	}
-	rows, err := s.db.ErrandEvent.Query().Where(errandevent.ErrandID(e.ID), errandevent.IDGT(afterID)).
-		Order(ent.Asc(errandevent.FieldID)).Limit(size + 1).All(ctx)
+	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), pagetoken.Query{"events", req.GetParent()},
+		func(w pagetoken.Window) ([]*ent.ErrandEvent, error) {
+			return s.db.ErrandEvent.Query().Where(errandevent.ErrandID(e.ID), w.After).Order(w.Order).Limit(w.Limit).All(ctx)
+		},
+		pagetoken.Asc(errandevent.FieldID, func(ev *ent.ErrandEvent) int { return ev.ID }))
 	if err != nil {
 		return nil, fmt.Errorf("errand.ListErrandEvents: %w", err)
 	}
-	resp := &redpointv1.ListErrandEventsResponse{}
-	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(ev *ent.ErrandEvent) any { return ev.ID }); err != nil {
-		return nil, err
-	}
+	resp := &redpointv1.ListErrandEventsResponse{NextPageToken: next}
 	for _, ev := range rows {
 		v, err := s.eventView(ctx, e.ID, ev)
 		if err != nil {

@@ -18,23 +18,32 @@ type Admin struct {
 	redpointv1.UnimplementedJobServiceServer
 	insp  *asynq.Inspector
 	queue string
+	pages *pagetoken.Signer
 }
 
 var _ redpointv1.JobServiceServer = (*Admin)(nil)
 
-// NewAdmin returns the failed-jobs service for queue.
-func NewAdmin(insp *asynq.Inspector, queue string) *Admin { return &Admin{insp: insp, queue: queue} }
+// NewAdmin returns the failed-jobs service for queue; pages signs its page
+// tokens.
+func NewAdmin(insp *asynq.Inspector, queue string, pages *pagetoken.Signer) *Admin {
+	return &Admin{insp: insp, queue: queue, pages: pages}
+}
 
 var errJobNotFound = apierr.ErrNotFound.WithMessage("未找到该失败任务")
 
-// ListFailedJobs lists the archive.
+// failedJobs is the one query of the archive: it has no filter.
+var failedJobs = pagetoken.Query{"failedJobs"}
+
+// ListFailedJobs lists the archive. It pages by page number, not by keyset
+// (pagetoken.Page): asynq's inspector reads its archive only by page number
+// and page size, with no cursor to start after.
 func (a *Admin) ListFailedJobs(ctx context.Context, req *redpointv1.ListFailedJobsRequest) (*redpointv1.ListFailedJobsResponse, error) {
-	size, err := pagetoken.Size(req.GetPageSize())
+	size, err := pagetoken.SizeFrom(ctx)
 	if err != nil {
 		return nil, err
 	}
 	page := 1
-	if _, err := pagetoken.Decode(req.GetPageToken(), "failedJobs", &page); err != nil {
+	if _, err := a.pages.Decode(req.GetPageToken(), failedJobs, &page); err != nil {
 		return nil, err
 	}
 	tasks, err := a.insp.ListArchivedTasks(a.queue, asynq.Page(page), asynq.PageSize(size))
@@ -46,7 +55,7 @@ func (a *Admin) ListFailedJobs(ctx context.Context, req *redpointv1.ListFailedJo
 		resp.FailedJobs = append(resp.FailedJobs, jobProto(t))
 	}
 	if len(tasks) == size {
-		if resp.NextPageToken, err = pagetoken.Encode("failedJobs", page+1); err != nil {
+		if resp.NextPageToken, err = a.pages.Encode(failedJobs, page+1); err != nil {
 			return nil, err
 		}
 	}

@@ -21,13 +21,16 @@ import (
 type Server struct {
 	redpointv1.UnimplementedLeaderboardServiceServer
 	boards *Boards
+	pages  *pagetoken.Signer
 	now    func() time.Time
 }
 
 var _ redpointv1.LeaderboardServiceServer = (*Server)(nil)
 
-// NewServer returns the leaderboard service.
-func NewServer(b *Boards) *Server { return &Server{boards: b, now: time.Now} }
+// NewServer returns the leaderboard service; pages signs its page tokens.
+func NewServer(b *Boards, pages *pagetoken.Signer) *Server {
+	return &Server{boards: b, pages: pages, now: time.Now}
+}
 
 // SetClock replaces the clock that picks the default period.
 func (s *Server) SetClock(now func() time.Time) { s.now = now }
@@ -54,7 +57,11 @@ func (s *Server) period(field, v string) (Period, error) {
 // History is how far back boards can be read.
 const History = 3 * 366 * 24 * time.Hour
 
-// ListLeaderboardEntries reads one board.
+// ListLeaderboardEntries reads one board. It pages by position (offset),
+// not by keyset (pagetoken.Page): an entry's rank is its position on the
+// board, which a page starting at an offset knows, and a Redis sorted set
+// reads a range of positions directly, without walking the ones before it
+// as SQL's OFFSET does.
 func (s *Server) ListLeaderboardEntries(ctx context.Context, req *redpointv1.ListLeaderboardEntriesRequest) (*redpointv1.ListLeaderboardEntriesResponse, error) {
 	var v apierr.Violations
 	parent, err := resname.Region("parent", req.GetParent())
@@ -83,17 +90,17 @@ func (s *Server) ListLeaderboardEntries(ctx context.Context, req *redpointv1.Lis
 	if perr != nil {
 		return nil, perr
 	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
+	size, err := pagetoken.SizeFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
 	bd := Board{Period: p, Scope: parent.Prefix(), Level: level, Average: average}
-	query := fmt.Sprintf("lb?%+v", bd)
+	query := pagetoken.Query{"leaderboard", fmt.Sprintf("%+v", bd)}
 	offset := 0
-	if _, err := pagetoken.Decode(req.GetPageToken(), query, &offset); err != nil {
+	if _, err := s.pages.Decode(req.GetPageToken(), query, &offset); err != nil {
 		return nil, err
 	}
 	entries, total, err := s.boards.Top(ctx, bd, offset, size)
@@ -105,7 +112,7 @@ func (s *Server) ListLeaderboardEntries(ctx context.Context, req *redpointv1.Lis
 		resp.Entries = append(resp.Entries, entryProto(level, e))
 	}
 	if offset+size < total {
-		if resp.NextPageToken, err = pagetoken.Encode(query, offset+size); err != nil {
+		if resp.NextPageToken, err = s.pages.Encode(query, offset+size); err != nil {
 			return nil, err
 		}
 	}

@@ -1,19 +1,13 @@
-// Package pagetoken holds the rules every list RPC shares: signed, opaque
-// page tokens bound to the query they were issued for, the page size, and
-// the bounds on filter and order_by.
+// Package pagetoken holds the rules every list RPC shares (AIP-158): the
+// page size, the bounds on filter and order_by, signed opaque page tokens
+// bound to the query they were issued for (Signer), and the one way a list
+// reads a page: keyset pagination over the list's sort key (Page).
 package pagetoken
 
 import (
-	"crypto/hkdf"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/changzhi/redpoint/service/apierr"
 )
@@ -41,6 +35,9 @@ const (
 )
 
 // Size applies the default and the cap; a negative size is INVALID_ARGUMENT.
+// The server's validation interceptor applies it to every request with a
+// page_size and hands the result to the handler (WithSize); handlers read
+// it with SizeFrom.
 func Size(requested int32) (int, error) {
 	switch {
 	case requested < 0:
@@ -52,6 +49,28 @@ func Size(requested int32) (int, error) {
 	default:
 		return int(requested), nil
 	}
+}
+
+type sizeKey struct{}
+
+// WithSize returns ctx carrying size, the page size Size made of the
+// request's page_size.
+func WithSize(ctx context.Context, size int) context.Context {
+	return context.WithValue(ctx, sizeKey{}, size)
+}
+
+// errNoSize is a handler reached around the interceptor chain: a wiring
+// fault, so an internal error rather than a silent default.
+var errNoSize = errors.New("pagetoken: no validated page size in the context (the request did not pass the server's validation interceptor)")
+
+// SizeFrom returns the page size the server validated for the request in
+// ctx (WithSize).
+func SizeFrom(ctx context.Context) (int, error) {
+	n, ok := ctx.Value(sizeKey{}).(int)
+	if !ok {
+		return 0, errNoSize
+	}
+	return n, nil
 }
 
 // CheckFilter refuses a filter longer than MaxFilterBytes, before anything
@@ -70,120 +89,4 @@ func checkLen(field, value string, max int) error {
 		return apierr.InvalidField(field, fmt.Sprintf("%s 不能超过 %d 字节", field, max))
 	}
 	return nil
-}
-
-// tagSize is the length of the truncated HMAC-SHA256 tag a token ends with:
-// 128 bits, out of reach of guessing.
-const tagSize = 16
-
-// keyInfo separates the page-token key from the access-token key it is
-// derived from; a new version of the token format changes it, which
-// refuses every older token.
-const keyInfo = "redpoint page tokens v1"
-
-// key signs and checks tokens. Until SetKey runs it is random, so a
-// process that never calls SetKey (a test) still issues tokens nobody else
-// can mint, valid only in that process.
-var key atomic.Pointer[[]byte]
-
-func init() {
-	k := make([]byte, sha256.Size)
-	_, _ = rand.Read(k) // never fails (crypto/rand)
-	key.Store(&k)
-}
-
-// SetKey makes every token from now on signed with a key derived (HKDF-SHA256)
-// from authKey, the server's access-token key, so that every replica that
-// shares it accepts the others' tokens and a client can't mint one. The
-// server calls it once at start. Tokens are signed under a package-level key
-// rather than by a value handed to each list server so that the ~15 list
-// handlers keep their package-function calls; the last call wins.
-func SetKey(authKey []byte) error {
-	if len(authKey) < 32 {
-		return errors.New("pagetoken: key must be at least 32 bytes")
-	}
-	k, err := deriveKey(authKey)
-	if err != nil {
-		return err
-	}
-	key.Store(&k)
-	return nil
-}
-
-func deriveKey(authKey []byte) ([]byte, error) {
-	k, err := hkdf.Key(sha256.New, authKey, nil, keyInfo, sha256.Size)
-	if err != nil {
-		return nil, fmt.Errorf("pagetoken: derive key: %w", err)
-	}
-	return k, nil
-}
-
-// Encode makes an opaque token for cursor, bound to query: a description of
-// the request's filter and order, so that the token can't be replayed
-// against a different query. The token is the cursor's JSON and an HMAC of
-// query and cursor under the server key.
-func Encode(query string, cursor any) (string, error) {
-	return encode(*key.Load(), query, cursor)
-}
-
-// Decode reads token into cursor. An empty token leaves cursor untouched and
-// returns false. A malformed token, one not signed with the server key
-// (minted by a client, or from another deployment) or one issued for
-// another query is INVALID_ARGUMENT on page_token.
-func Decode(token, query string, cursor any) (bool, error) {
-	return decode(*key.Load(), token, query, cursor)
-}
-
-func encode(k []byte, query string, cursor any) (string, error) {
-	c, err := json.Marshal(cursor)
-	if err != nil {
-		return "", fmt.Errorf("pagetoken.Encode: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(append(c, tag(k, query, c)...)), nil
-}
-
-func decode(k []byte, token, query string, cursor any) (bool, error) {
-	if token == "" {
-		return false, nil
-	}
-	bad := apierr.InvalidField("page_token", "分页令牌无效或与查询条件不匹配")
-	if len(token) > MaxTokenBytes {
-		return false, bad
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(raw) < tagSize {
-		return false, bad
-	}
-	c, got := raw[:len(raw)-tagSize], raw[len(raw)-tagSize:]
-	if !hmac.Equal(got, tag(k, query, c)) {
-		return false, bad
-	}
-	if err := json.Unmarshal(c, cursor); err != nil {
-		// Signed by us but not this cursor's shape: a token from before a
-		// change of cursor type. The client starts the list again.
-		return false, bad
-	}
-	return true, nil
-}
-
-// tag is the truncated HMAC-SHA256 of query and cursor; the query's length
-// comes first so that no (query, cursor) pair can pass for another.
-func tag(k []byte, query string, cursor []byte) []byte {
-	m := hmac.New(sha256.New, k)
-	m.Write(binary.AppendUvarint(nil, uint64(len(query))))
-	m.Write([]byte(query))
-	m.Write(cursor)
-	return m.Sum(nil)[:tagSize]
-}
-
-// Page cuts rows, fetched with a limit of size+1, to size and returns the
-// token for the next page (empty on the last page), made from the cursor
-// of the last row kept.
-func Page[T any](query string, rows []T, size int, cursor func(T) any) ([]T, string, error) {
-	if len(rows) <= size {
-		return rows, "", nil
-	}
-	rows = rows[:size]
-	tok, err := Encode(query, cursor(rows[size-1]))
-	return rows, tok, err
 }

@@ -2,8 +2,12 @@ package pagetoken
 
 import (
 	"bytes"
+	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -18,18 +22,19 @@ type testCursor struct {
 	ID int   `json:"i"`
 }
 
-const testQuery = "errands?u=7&f=state = COMPLETED&o="
+// testQuery is a query as ListErrands binds it: user, filter, order_by.
+var testQuery = Query{"errands", "7", "state = COMPLETED", ""}
 
 // authKey returns a 32-byte access-token key filled with b.
 func authKey(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
-func mustKey(tb testing.TB, authKey []byte) []byte {
+func mustSigner(tb testing.TB, authKey []byte) *Signer {
 	tb.Helper()
-	k, err := deriveKey(authKey)
+	s, err := NewSigner(authKey)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return k
+	return s
 }
 
 // wantBadToken fails unless err is INVALID_ARGUMENT with one violation, on
@@ -44,56 +49,118 @@ func wantBadToken(tb testing.TB, err error) {
 
 func TestRoundTripAndBinding(t *testing.T) {
 	t.Parallel()
-	k := mustKey(t, authKey(1))
-	tok, err := encode(k, testQuery, testCursor{T: 1764036000000000, ID: 42})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustSigner(t, authKey(1))
+	tok := mustEncode(t, s, testQuery, testCursor{T: 1764036000000000, ID: 42})
 	var got testCursor
-	ok, err := decode(k, tok, testQuery, &got)
+	ok, err := s.Decode(tok, testQuery, &got)
 	if err != nil || !ok || got != (testCursor{T: 1764036000000000, ID: 42}) {
 		t.Fatalf("decode = %v, %v, %+v", ok, err, got)
 	}
-	if ok, err := decode(k, "", testQuery, &got); ok || err != nil {
+	if ok, err := s.Decode("", testQuery, &got); ok || err != nil {
 		t.Errorf("empty token: %v, %v; want no cursor and no error", ok, err)
 	}
-	if _, err := decode(k, tok, testQuery+"x", &got); err == nil {
-		t.Error("a token was accepted for another query")
+	for _, other := range []Query{
+		{"errands", "7", "state = COMPLETED", "x"},
+		{"errands", "8", "state = COMPLETED", ""},
+		{"errands", "7", "state = COMPLETED"},
+		{"errands", "7", "state = COMPLETED", "", ""},
+		{"users", "7", "state = COMPLETED", ""},
+	} {
+		_, err := s.Decode(tok, other, &got)
+		wantBadToken(t, err)
 	}
+}
+
+// TestQueryPartsAreBoundUnambiguously: queries whose parts, run together,
+// read the same are different queries, and a token of one is refused for
+// the other. Before the parts were bound one by one, a list that joined
+// filter and order_by as "f=%s&o=%s" took a token issued for filter
+// "a&o=b" (no order) for filter "a" ordered by "b&o=".
+func TestQueryPartsAreBoundUnambiguously(t *testing.T) {
+	t.Parallel()
+	s := mustSigner(t, authKey(1))
+	pairs := [][2]Query{
+		{{"errands", "7", "a&o=b", ""}, {"errands", "7", "a", "b&o="}},
+		{{"x", "a|b", "c"}, {"x", "a", "b|c"}},
+		{{"ab"}, {"a", "b"}},
+		{{"a", ""}, {"a"}},
+		{{}, {""}},
+	}
+	for _, p := range pairs {
+		for i := range 2 {
+			issued, asked := p[i], p[1-i]
+			tok := mustEncode(t, s, issued, testCursor{T: 1, ID: 1})
+			var got testCursor
+			if _, err := s.Decode(tok, issued, &got); err != nil {
+				t.Fatalf("%q refused for itself: %v", issued, err)
+			}
+			if ok, err := s.Decode(tok, asked, &got); ok || err == nil {
+				t.Errorf("token for %q accepted for %q", issued, asked)
+			}
+		}
+	}
+}
+
+// v1Token is a token as the previous release signed it: under the key
+// derived with "redpoint page tokens v1", binding one query string.
+func v1Token(tb testing.TB, authKey []byte, query string, cursor any) string {
+	tb.Helper()
+	k, err := hkdf.Key(sha256.New, authKey, nil, "redpoint page tokens v1", sha256.Size)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return joinedToken(tb, k, query, cursor)
+}
+
+// joinedToken signs cursor under key k, binding query the v1 way: its
+// length, then the query.
+func joinedToken(tb testing.TB, k []byte, query string, cursor any) string {
+	tb.Helper()
+	c, err := json.Marshal(cursor)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m := hmac.New(sha256.New, k)
+	m.Write(binary.AppendUvarint(nil, uint64(len(query))))
+	m.Write([]byte(query))
+	m.Write(c)
+	return base64.RawURLEncoding.EncodeToString(append(c, m.Sum(nil)[:tagSize]...))
 }
 
 // TestRefusesTokensNotSignedWithTheServerKey: a client can read a token
 // but can't make one, whether in the old unsigned scheme, with a plain hash
-// in place of the signature, or signed with another deployment's key.
+// in place of the signature, or signed with another deployment's key; and a
+// token of the previous (v1) signing scheme is refused, so the client
+// starts its list again.
 func TestRefusesTokensNotSignedWithTheServerKey(t *testing.T) {
 	t.Parallel()
-	k := mustKey(t, authKey(1))
+	s := mustSigner(t, authKey(1))
+	const joined = "errands?u=7&f=state = COMPLETED&o=" // testQuery as v1 bound it
 	cursor, _ := json.Marshal(testCursor{T: 1, ID: 1})
-	sum := sha256.Sum256(append([]byte(testQuery), cursor...))
-	real, err := encode(k, testQuery, testCursor{T: 1, ID: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := sha256.Sum256(append([]byte(joined), cursor...))
+	real := mustEncode(t, s, testQuery, testCursor{T: 1, ID: 1})
 	raw, _ := base64.RawURLEncoding.DecodeString(real)
 	flipped := bytes.Clone(raw)
 	flipped[len(flipped)-1] ^= 1
 	cases := []struct{ name, token string }{
-		{"old unsigned scheme, hash recomputed", pagetokentest.OldScheme(testQuery, testCursor{T: 1, ID: 1})},
+		{"old unsigned scheme, hash recomputed", pagetokentest.OldScheme(joined, testCursor{T: 1, ID: 1})},
 		{"plain SHA-256 for a tag", base64.RawURLEncoding.EncodeToString(append(cursor, sum[:tagSize]...))},
-		{"signed with another key", mustEncode(t, mustKey(t, authKey(2)), testQuery, testCursor{T: 1, ID: 1})},
-		{"signed with the access-token key itself", mustEncode(t, authKey(1), testQuery, testCursor{T: 1, ID: 1})},
-		{"for another query", mustEncode(t, k, "errands?u=8&f=state = COMPLETED&o=", testCursor{T: 1, ID: 1})},
+		{"signed with another key", mustEncode(t, mustSigner(t, authKey(2)), testQuery, testCursor{T: 1, ID: 1})},
+		{"signed with the access-token key itself", mustEncode(t, &Signer{key: authKey(1)}, testQuery, testCursor{T: 1, ID: 1})},
+		{"issued by v1", v1Token(t, authKey(1), joined, testCursor{T: 1, ID: 1})},
+		{"v1 binding under the v2 key", joinedToken(t, s.key, joined, testCursor{T: 1, ID: 1})},
+		{"for another query", mustEncode(t, s, Query{"errands", "8", "state = COMPLETED", ""}, testCursor{T: 1, ID: 1})},
 		{"cursor edited, tag kept", base64.RawURLEncoding.EncodeToString(append([]byte(`{"t":1,"i":2}`), raw[len(raw)-tagSize:]...))},
 		{"tag flipped", base64.RawURLEncoding.EncodeToString(flipped)},
 		{"truncated", real[:len(real)-3]},
 		{"tag only", base64.RawURLEncoding.EncodeToString(raw[len(raw)-tagSize:])},
 		{"garbage", "not a token!"},
-		{"signed but too long", mustEncode(t, k, testQuery, strings.Repeat("A", MaxTokenBytes))},
+		{"signed but too long", mustEncode(t, s, testQuery, strings.Repeat("A", MaxTokenBytes))},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var got any // takes any JSON: only the token checks refuse
-			ok, err := decode(k, tc.token, testQuery, &got)
+			ok, err := s.Decode(tc.token, testQuery, &got)
 			if ok {
 				t.Fatalf("accepted, cursor %+v", got)
 			}
@@ -107,40 +174,29 @@ func TestRefusesTokensNotSignedWithTheServerKey(t *testing.T) {
 // not an internal error.
 func TestSignedCursorOfAnotherShape(t *testing.T) {
 	t.Parallel()
-	k := mustKey(t, authKey(1))
-	tok := mustEncode(t, k, testQuery, "not a cursor struct")
+	s := mustSigner(t, authKey(1))
+	tok := mustEncode(t, s, testQuery, "not a cursor struct")
 	var got testCursor
-	_, err := decode(k, tok, testQuery, &got)
+	_, err := s.Decode(tok, testQuery, &got)
 	wantBadToken(t, err)
 }
 
 // TestReplicasSharingTheAuthKeyShareTokens: a page token issued by one
 // replica is accepted by another that was started with the same
-// REDPOINT_AUTH_KEY, and by no replica started with another. SetKey is
-// process-wide, so this test doesn't run in parallel with the others.
+// REDPOINT_AUTH_KEY, and by no replica started with another. Each replica
+// has a Signer of its own: nothing is shared through the process.
 func TestReplicasSharingTheAuthKeyShareTokens(t *testing.T) {
-	if err := SetKey(authKey(1)); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := Encode(testQuery, testCursor{T: 5, ID: 6})
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
+	tok := mustEncode(t, mustSigner(t, authKey(1)), testQuery, testCursor{T: 5, ID: 6})
 	// Another replica: the same key, read from the environment afresh.
-	if err := SetKey(bytes.Clone(authKey(1))); err != nil {
-		t.Fatal(err)
-	}
 	var got testCursor
-	if ok, err := Decode(tok, testQuery, &got); !ok || err != nil || got != (testCursor{T: 5, ID: 6}) {
+	if ok, err := mustSigner(t, bytes.Clone(authKey(1))).Decode(tok, testQuery, &got); !ok || err != nil || got != (testCursor{T: 5, ID: 6}) {
 		t.Fatalf("replica with the same key: %v, %v, %+v", ok, err, got)
 	}
-	if err := SetKey(authKey(2)); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Decode(tok, testQuery, &got)
+	_, err := mustSigner(t, authKey(2)).Decode(tok, testQuery, &got)
 	wantBadToken(t, err)
-	if err := SetKey(authKey(1)[:31]); err == nil {
-		t.Error("SetKey accepted a 31-byte key")
+	if _, err := NewSigner(authKey(1)[:31]); err == nil {
+		t.Error("NewSigner accepted a 31-byte key")
 	}
 }
 
@@ -156,6 +212,19 @@ func TestSize(t *testing.T) {
 		if (err != nil) != tc.err || got != tc.want {
 			t.Errorf("Size(%d) = %d, %v", tc.in, got, err)
 		}
+	}
+}
+
+// TestSizeFrom: a handler reads the size the interceptor validated; a
+// context without one (a handler called around the chain) is an error,
+// not a silent default.
+func TestSizeFrom(t *testing.T) {
+	t.Parallel()
+	if n, err := SizeFrom(WithSize(context.Background(), 7)); n != 7 || err != nil {
+		t.Errorf("SizeFrom(WithSize(7)) = %d, %v", n, err)
+	}
+	if n, err := SizeFrom(context.Background()); err == nil {
+		t.Errorf("SizeFrom without a size = %d, nil; want an error", n)
 	}
 }
 
@@ -186,9 +255,9 @@ func TestCheckFilterAndOrderBy(t *testing.T) {
 	}
 }
 
-func mustEncode(tb testing.TB, k []byte, query string, cursor any) string {
+func mustEncode(tb testing.TB, s *Signer, q Query, cursor any) string {
 	tb.Helper()
-	tok, err := encode(k, query, cursor)
+	tok, err := s.Encode(q, cursor)
 	if err != nil {
 		tb.Fatal(err)
 	}

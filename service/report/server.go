@@ -42,14 +42,16 @@ type Server struct {
 	w     *Workloads
 	cal   *calendar.Cache
 	cache *Cache
+	pages *pagetoken.Signer
 	now   func() time.Time
 }
 
 var _ redpointv1.ReportServiceServer = (*Server)(nil)
 
-// NewServer returns the report service; workloads are cached in cache.
-func NewServer(w *Workloads, cal *calendar.Cache, cache *Cache) *Server {
-	return &Server{w: w, cal: cal, cache: cache, now: time.Now}
+// NewServer returns the report service; workloads are cached in cache, and
+// pages signs the page tokens of its lists.
+func NewServer(w *Workloads, cal *calendar.Cache, cache *Cache, pages *pagetoken.Signer) *Server {
+	return &Server{w: w, cal: cal, cache: cache, pages: pages, now: time.Now}
 }
 
 // SetClock replaces the clock (the default period, "overdue now").
@@ -213,15 +215,6 @@ func (s *Server) ListOverdueErrands(ctx context.Context, req *redpointv1.ListOve
 	if err != nil {
 		return nil, err
 	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
-	query := "overdue?parent=" + code.String()
-	offset := 0
-	if _, err := pagetoken.Decode(req.GetPageToken(), query, &offset); err != nil {
-		return nil, err
-	}
 	now := s.now().UTC()
 	lo, hi := code.Range()
 	base := s.w.ent.Errand.Query().Where(errand.RegionIDGTE(lo), errand.RegionIDLTE(hi), errands.OverduePredicate(now))
@@ -229,8 +222,12 @@ func (s *Server) ListOverdueErrands(ctx context.Context, req *redpointv1.ListOve
 	if err != nil {
 		return nil, fmt.Errorf("report.ListOverdueErrands: %w", err)
 	}
-	rows, err := base.WithErrandType().WithServicePoint().WithAgent().
-		Order(ent.Asc(errand.FieldDueTime), ent.Asc(errand.FieldID)).Offset(offset).Limit(size).All(ctx)
+	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), pagetoken.Query{"overdue", code.String()},
+		func(w pagetoken.Window) ([]*ent.Errand, error) {
+			return base.WithErrandType().WithServicePoint().WithAgent().Where(w.After).Order(w.Order).Limit(w.Limit).All(ctx)
+		},
+		pagetoken.Asc(errand.FieldDueTime, func(e *ent.Errand) time.Time { return e.DueTime }),
+		pagetoken.Asc(errand.FieldID, func(e *ent.Errand) int { return e.ID }))
 	if err != nil {
 		return nil, fmt.Errorf("report.ListOverdueErrands: %w", err)
 	}
@@ -238,21 +235,15 @@ func (s *Server) ListOverdueErrands(ctx context.Context, req *redpointv1.ListOve
 	if err != nil {
 		return nil, err
 	}
-	resp := &redpointv1.ListOverdueErrandsResponse{TotalSize: int32(total)}
-	for _, e := range rows {
-		resp.OverdueErrands = append(resp.OverdueErrands, &redpointv1.OverdueErrand{
-			Errand: resname.Name(resname.Errands, e.ID), TrackingCode: trackingcode.Format(e.TrackingCode),
-			ErrandTypeDisplayName: e.Edges.ErrandType.Name, ServicePointDisplayName: e.Edges.ServicePoint.Name,
-			AgentDisplayName: e.Edges.Agent.DisplayName, StateDisplayName: errands.StateName(e.State),
-			DueTime: timestamppb.New(e.DueTime), OverdueWorkingDays: int32(cal.WorkingDaysBetween(e.DueTime, now)),
-		})
-	}
-	if offset+size < total {
-		if resp.NextPageToken, err = pagetoken.Encode(query, offset+size); err != nil {
-			return nil, err
-		}
-	}
-	return resp, nil
+	return &redpointv1.ListOverdueErrandsResponse{TotalSize: int32(total), NextPageToken: next,
+		OverdueErrands: pagetoken.Map(rows, func(e *ent.Errand) *redpointv1.OverdueErrand {
+			return &redpointv1.OverdueErrand{
+				Errand: resname.Name(resname.Errands, e.ID), TrackingCode: trackingcode.Format(e.TrackingCode),
+				ErrandTypeDisplayName: e.Edges.ErrandType.Name, ServicePointDisplayName: e.Edges.ServicePoint.Name,
+				AgentDisplayName: e.Edges.Agent.DisplayName, StateDisplayName: errands.StateName(e.State),
+				DueTime: timestamppb.New(e.DueTime), OverdueWorkingDays: int32(cal.WorkingDaysBetween(e.DueTime, now)),
+			}
+		})}, nil
 }
 
 // ListFollowUps lists a region's follow-ups: open first, oldest first.
@@ -265,9 +256,9 @@ func (s *Server) ListFollowUps(ctx context.Context, req *redpointv1.ListFollowUp
 	if err != nil {
 		return nil, err
 	}
-	query := fmt.Sprintf("followUps?parent=%s&open=%v", code, req.GetOpenOnly())
+	query := pagetoken.Query{fmt.Sprintf("followUps?parent=%s&open=%v", code, req.GetOpenOnly())}
 	offset := 0
-	if _, err := pagetoken.Decode(req.GetPageToken(), query, &offset); err != nil {
+	if _, err := s.pages.Decode(req.GetPageToken(), query, &offset); err != nil {
 		return nil, err
 	}
 	lo, hi := code.Range()
@@ -288,7 +279,7 @@ func (s *Server) ListFollowUps(ctx context.Context, req *redpointv1.ListFollowUp
 	resp := &redpointv1.ListFollowUpsResponse{}
 	if len(rows) > size {
 		rows = rows[:size]
-		if resp.NextPageToken, err = pagetoken.Encode(query, offset+size); err != nil {
+		if resp.NextPageToken, err = s.pages.Encode(query, offset+size); err != nil {
 			return nil, err
 		}
 	}
@@ -318,39 +309,27 @@ func (s *Server) ListReportSnapshots(ctx context.Context, req *redpointv1.ListRe
 	if err != nil {
 		return nil, err
 	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
-	query := "snapshots?parent=" + code.String()
-	var before int
-	if _, err := pagetoken.Decode(req.GetPageToken(), query, &before); err != nil {
-		return nil, err
-	}
-	q := s.w.ent.ReportSnapshot.Query().Where(reportsnapshot.RegionID(code.String()))
-	if before > 0 {
-		q = q.Where(reportsnapshot.IDLT(before))
-	}
-	rows, err := q.Select(reportsnapshot.FieldID, reportsnapshot.FieldRegionID, reportsnapshot.FieldKind, reportsnapshot.FieldPeriod,
-		reportsnapshot.FieldFileName, reportsnapshot.FieldCreateTime).Order(ent.Desc(reportsnapshot.FieldID)).Limit(size + 1).All(ctx)
+	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), pagetoken.Query{"snapshots", code.String()},
+		func(w pagetoken.Window) ([]*ent.ReportSnapshot, error) {
+			return s.w.ent.ReportSnapshot.Query().Where(reportsnapshot.RegionID(code.String()), w.After).Order(w.Order).Limit(w.Limit).
+				Select(reportsnapshot.FieldID, reportsnapshot.FieldRegionID, reportsnapshot.FieldKind, reportsnapshot.FieldPeriod,
+					reportsnapshot.FieldFileName, reportsnapshot.FieldCreateTime).All(ctx)
+		},
+		pagetoken.Desc(reportsnapshot.FieldID, func(r *ent.ReportSnapshot) int { return r.ID }))
 	if err != nil {
 		return nil, fmt.Errorf("report.ListReportSnapshots: %w", err)
-	}
-	resp := &redpointv1.ListReportSnapshotsResponse{}
-	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(r *ent.ReportSnapshot) any { return r.ID }); err != nil {
-		return nil, err
 	}
 	sizes, err := s.w.snapshotSizes(ctx, rows)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range rows {
-		resp.ReportSnapshots = append(resp.ReportSnapshots, &redpointv1.ReportSnapshot{
-			Name: fmt.Sprintf("regions/%s/reportSnapshots/%d", r.RegionID, r.ID), Kind: string(r.Kind), Period: r.Period,
-			FileName: r.FileName, SizeBytes: sizes[r.ID], CreateTime: timestamppb.New(r.CreateTime),
-		})
-	}
-	return resp, nil
+	return &redpointv1.ListReportSnapshotsResponse{NextPageToken: next,
+		ReportSnapshots: pagetoken.Map(rows, func(r *ent.ReportSnapshot) *redpointv1.ReportSnapshot {
+			return &redpointv1.ReportSnapshot{
+				Name: fmt.Sprintf("regions/%s/reportSnapshots/%d", r.RegionID, r.ID), Kind: string(r.Kind), Period: r.Period,
+				FileName: r.FileName, SizeBytes: sizes[r.ID], CreateTime: timestamppb.New(r.CreateTime),
+			}
+		})}, nil
 }
 
 // snapshotSizes reads the files' sizes in one query, without the files.

@@ -48,6 +48,7 @@ type Server struct {
 	tokens *access.Tokens
 	now    func() time.Time
 	lookup *Lookup
+	pages  *pagetoken.Signer
 }
 
 // SetClock replaces the clock (rating windows), for tests.
@@ -57,9 +58,10 @@ func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsec
 
 var _ redpointv1.ResidentServiceServer = (*Server)(nil)
 
-// New returns the residents' service; wx is nil when WeChat is not configured.
-func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup) *Server {
-	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: time.Now, lookup: lookup}
+// New returns the residents' service; wx is nil when WeChat is not
+// configured, and pages signs the page tokens of its list.
+func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer) *Server {
+	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: time.Now, lookup: lookup, pages: pages}
 }
 
 // The residents' errors.
@@ -268,48 +270,27 @@ func Owns(residentID int) predicate.Errand {
 	}
 }
 
-type cursor struct {
-	T  int64 `json:"t"`
-	ID int   `json:"i"`
-}
-
 // ListMyErrands lists the resident's errands, newest first.
 func (s *Server) ListMyErrands(ctx context.Context, req *redpointv1.ListMyErrandsRequest) (*redpointv1.ListMyErrandsResponse, error) {
 	id, err := me(ctx)
 	if err != nil {
 		return nil, err
 	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
-	query := "mine?r=" + strconv.Itoa(id)
-	var cur cursor
-	has, err := pagetoken.Decode(req.GetPageToken(), query, &cur)
-	if err != nil {
-		return nil, err
-	}
-	q := s.db.Errand.Query().Where(Owns(id))
-	if has {
-		t := time.UnixMicro(cur.T).UTC()
-		q = q.Where(errand.Or(errand.AcceptTimeLT(t), errand.And(errand.AcceptTime(t), errand.IDLT(cur.ID))))
-	}
-	rows, err := q.WithErrandType().WithServicePoint().WithRating().Order(ent.Desc(errand.FieldAcceptTime), ent.Desc(errand.FieldID)).Limit(size + 1).All(ctx)
+	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), pagetoken.Query{"mine", strconv.Itoa(id)},
+		func(w pagetoken.Window) ([]*ent.Errand, error) {
+			return s.db.Errand.Query().Where(Owns(id), w.After).WithErrandType().WithServicePoint().WithRating().
+				Order(w.Order).Limit(w.Limit).All(ctx)
+		},
+		pagetoken.Desc(errand.FieldAcceptTime, func(e *ent.Errand) time.Time { return e.AcceptTime }),
+		pagetoken.Desc(errand.FieldID, func(e *ent.Errand) int { return e.ID }))
 	if err != nil {
 		return nil, fmt.Errorf("resident.ListMyErrands: %w", err)
 	}
-	resp := &redpointv1.ListMyErrandsResponse{}
-	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(e *ent.Errand) any {
-		return cursor{T: e.AcceptTime.UnixMicro(), ID: e.ID}
-	}); err != nil {
-		return nil, err
-	}
-	for _, e := range rows {
+	return &redpointv1.ListMyErrandsResponse{NextPageToken: next, Errands: pagetoken.Map(rows, func(e *ent.Errand) *redpointv1.ResidentErrand {
 		out := view(e)
 		s.setRating(out, e)
-		resp.Errands = append(resp.Errands, out)
-	}
-	return resp, nil
+		return out
+	})}, nil
 }
 
 // GetMyErrand returns one of the resident's errands with its history.

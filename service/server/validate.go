@@ -14,29 +14,34 @@ import (
 )
 
 // validateUnary applies the rules every request shares, before any handler
-// runs: list page sizes may not be negative, and no text may carry control
-// characters or bidi overrides.
+// runs: no text may carry control characters or bidi overrides, and a list's
+// page size may not be negative. The page size, with the default and the
+// cap applied, goes to the handler in the context (pagetoken.SizeFrom).
 func validateUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if m, ok := req.(proto.Message); ok {
-		if err := validateCommon(m.ProtoReflect()); err != nil {
+		var err error
+		if ctx, err = validateCommon(ctx, m.ProtoReflect()); err != nil {
 			return nil, err
 		}
 	}
 	return handler(ctx, req)
 }
 
-func validateCommon(m protoreflect.Message) error {
+func validateCommon(ctx context.Context, m protoreflect.Message) (context.Context, error) {
 	var v apierr.Violations
 	checkText(&v, "", m)
 	if err := v.Err(); err != nil {
-		return err
+		return ctx, err
 	}
 	fd := m.Descriptor().Fields().ByName("page_size")
 	if fd == nil || fd.Kind() != protoreflect.Int32Kind {
-		return nil
+		return ctx, nil
 	}
-	_, err := pagetoken.Size(int32(m.Get(fd).Int()))
-	return err
+	size, err := pagetoken.Size(int32(m.Get(fd).Int()))
+	if err != nil {
+		return ctx, err
+	}
+	return pagetoken.WithSize(ctx, size), nil
 }
 
 // multiline are the free-text fields where a line break is text; every

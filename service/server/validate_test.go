@@ -1,6 +1,50 @@
 package server
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"testing"
+
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/pagetoken"
+)
+
+// TestValidateHandsThePageSizeOn: the handler of a list finds the page size
+// the chain validated, with the default and the cap applied; a negative one
+// never reaches it, and a request without a page_size carries none.
+func TestValidateHandsThePageSizeOn(t *testing.T) {
+	cases := []struct {
+		req  any
+		want int // -1: no size in the context
+		bad  bool
+	}{
+		{&redpointv1.ListUsersRequest{}, pagetoken.DefaultSize, false},
+		{&redpointv1.ListUsersRequest{PageSize: 7}, 7, false},
+		{&redpointv1.ListUsersRequest{PageSize: 9000}, pagetoken.MaxSize, false},
+		{&redpointv1.ListUsersRequest{PageSize: -1}, 0, true},
+		{&redpointv1.GetUserRequest{Name: "users/me"}, -1, false},
+	}
+	for _, tc := range cases {
+		got, ran := -1, false
+		_, err := validateUnary(context.Background(), tc.req, nil, func(ctx context.Context, _ any) (any, error) {
+			ran = true
+			if n, err := pagetoken.SizeFrom(ctx); err == nil {
+				got = n
+			}
+			return nil, nil
+		})
+		if tc.bad {
+			if ran || !errors.Is(err, apierr.ErrInvalidArgument) {
+				t.Errorf("%v: ran %v, %v; want INVALID_ARGUMENT before the handler", tc.req, ran, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%v: the handler saw size %d (%v), want %d", tc.req, got, err, tc.want)
+		}
+	}
+}
 
 func TestCleanText(t *testing.T) {
 	cases := []struct {

@@ -20,13 +20,17 @@ import (
 // notifications.
 type Notifications struct {
 	redpointv1.UnimplementedNotificationServiceServer
-	db *ent.Client
+	db    *ent.Client
+	pages *pagetoken.Signer
 }
 
 var _ redpointv1.NotificationServiceServer = (*Notifications)(nil)
 
-// NewNotifications returns the notification service.
-func NewNotifications(db *ent.Client) *Notifications { return &Notifications{db: db} }
+// NewNotifications returns the notification service; pages signs its page
+// tokens.
+func NewNotifications(db *ent.Client, pages *pagetoken.Signer) *Notifications {
+	return &Notifications{db: db, pages: pages}
+}
 
 var errNotYours = apierr.ErrPermissionDenied.WithMessage("只能查看自己的通知")
 
@@ -51,34 +55,20 @@ func (n *Notifications) ListNotifications(ctx context.Context, req *redpointv1.L
 	if err != nil {
 		return nil, err
 	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
-	query := fmt.Sprintf("notifications?u=%d&unread=%v", p.UserID, req.GetUnreadOnly())
-	var before int
-	if _, err := pagetoken.Decode(req.GetPageToken(), query, &before); err != nil {
-		return nil, err
-	}
 	q := n.db.Notification.Query().Where(notification.UserID(p.UserID))
 	if req.GetUnreadOnly() {
 		q = q.Where(notification.ReadTimeIsNil())
 	}
-	if before > 0 {
-		q = q.Where(notification.IDLT(before))
-	}
-	rows, err := q.Order(ent.Desc(notification.FieldID)).Limit(size + 1).All(ctx)
+	query := pagetoken.Query{"notifications", strconv.Itoa(p.UserID), strconv.FormatBool(req.GetUnreadOnly())}
+	rows, next, err := pagetoken.Page(ctx, n.pages, req.GetPageToken(), query,
+		func(w pagetoken.Window) ([]*ent.Notification, error) {
+			return q.Where(w.After).Order(w.Order).Limit(w.Limit).All(ctx)
+		},
+		pagetoken.Desc(notification.FieldID, func(r *ent.Notification) int { return r.ID }))
 	if err != nil {
 		return nil, fmt.Errorf("sla.ListNotifications: %w", err)
 	}
-	resp := &redpointv1.ListNotificationsResponse{}
-	if rows, resp.NextPageToken, err = pagetoken.Page(query, rows, size, func(r *ent.Notification) any { return r.ID }); err != nil {
-		return nil, err
-	}
-	for _, r := range rows {
-		resp.Notifications = append(resp.Notifications, notificationProto(r))
-	}
-	return resp, nil
+	return &redpointv1.ListNotificationsResponse{Notifications: pagetoken.Map(rows, notificationProto), NextPageToken: next}, nil
 }
 
 // MarkNotificationRead marks one of the caller's notifications read.
