@@ -20,6 +20,7 @@ import (
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/outbox"
+	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/store/storetest"
 	"github.com/changzhi/redpoint/service/testutil"
 )
@@ -103,10 +104,15 @@ func TestEventOfANewerReleaseIsArchivedAtOnce(t *testing.T) {
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 	go func() { defer wg.Done(); _ = worker.Run(ctx) }()
 
-	admin := events.NewAdmin(asynq.NewInspectorFromRedisClient(k.Client), queue)
+	pages, err := pagetoken.NewSigner(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := events.NewAdmin(asynq.NewInspectorFromRedisClient(k.Client), queue, pages)
+	listCtx := pagetoken.WithSize(ctx, pagetoken.DefaultSize) // as the server's validation step passes it
 	var failed []*redpointv1.FailedJob
 	testutil.Eventually(t, 15*time.Second, "the newer event's job archived", func() bool {
-		list, err := admin.ListFailedJobs(ctx, &redpointv1.ListFailedJobsRequest{})
+		list, err := admin.ListFailedJobs(listCtx, &redpointv1.ListFailedJobsRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
