@@ -26,8 +26,8 @@ import (
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/errands"
-	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/pagetoken"
+	"github.com/changzhi/redpoint/service/period"
 	"github.com/changzhi/redpoint/service/regioncode"
 	"github.com/changzhi/redpoint/service/resname"
 	"github.com/changzhi/redpoint/service/trackingcode"
@@ -70,17 +70,17 @@ func workloadRegion(ctx context.Context, name string) (regioncode.Code, error) {
 }
 
 // span resolves a period or a custom range into [start, end) and a label.
-func (s *Server) span(period string, start, end *timestamppb.Timestamp) (time.Time, time.Time, string, error) {
+func (s *Server) span(asked string, start, end *timestamppb.Timestamp) (time.Time, time.Time, string, error) {
 	if start != nil || end != nil {
 		if start == nil || end == nil || !start.AsTime().Before(end.AsTime()) {
 			return time.Time{}, time.Time{}, "", apierr.InvalidField("end_time", "自定义区间需同时给出开始和结束时间，且结束晚于开始")
 		}
 		return start.AsTime(), end.AsTime(), "custom", nil
 	}
-	p := leaderboard.Of(leaderboard.Month, s.now())
-	if period != "" {
+	p := period.Of(period.Month, s.now())
+	if asked != "" {
 		var err error
-		if p, err = leaderboard.ParsePeriod(period); err != nil {
+		if p, err = period.ParsePeriod(asked); err != nil {
 			return time.Time{}, time.Time{}, "", apierr.InvalidField("period", "周期应为 2026-W48、2026-11、2026-Q4 或 2026")
 		}
 	}
@@ -157,16 +157,16 @@ func rowProto(r Row) *redpointv1.WorkloadRow {
 
 // periodTitle is the Chinese name of a period for titles and file names.
 func periodTitle(label string, start, end time.Time) (string, string) {
-	p, err := leaderboard.ParsePeriod(label)
+	p, err := period.ParsePeriod(label)
 	if err != nil {
 		return start.In(calendar.Location).Format("2006-01-02") + "至" + end.In(calendar.Location).AddDate(0, 0, -1).Format("2006-01-02"), "报表"
 	}
 	switch p.Kind {
-	case leaderboard.Week:
+	case period.Week:
 		return fmt.Sprintf("%d年第%d周", p.Year, p.N), "周报"
-	case leaderboard.Month:
+	case period.Month:
 		return fmt.Sprintf("%d年%d月", p.Year, p.N), "月报"
-	case leaderboard.Quarter:
+	case period.Quarter:
 		return fmt.Sprintf("%d年第%d季度", p.Year, p.N), "季报"
 	default:
 		return fmt.Sprintf("%d年", p.Year), "年报"

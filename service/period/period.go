@@ -1,4 +1,7 @@
-package leaderboard
+// Package period names the spans the leaderboard and the reports count
+// over: ISO weeks, months, quarters and years in Asia/Shanghai: parsing,
+// printing and bounds.
+package period
 
 import (
 	"errors"
