@@ -266,7 +266,7 @@ func seed(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 func rebuildBoards(ctx context.Context, cfg app.Config, only string, stdout io.Writer, log *slog.Logger) error {
 	periods := period.All(time.Now())
 	if only != "" {
-		p, err := period.ParsePeriod(only)
+		p, err := period.Parse(only)
 		if err != nil {
 			return fmt.Errorf("leaderboard rebuild: --period: %w", err)
 		}

@@ -427,7 +427,7 @@ func TestTotalAverageAndRankChange(t *testing.T) {
 }
 
 func mustPeriod(s string) period.Period {
-	p, err := period.ParsePeriod(s)
+	p, err := period.Parse(s)
 	if err != nil {
 		panic(err)
 	}

@@ -39,9 +39,9 @@ func (s *Server) checkPeriod(field, v string) (period.Period, error) {
 	if v == "" {
 		return period.Of(period.Month, s.now()), nil
 	}
-	p, err := period.ParsePeriod(v)
+	p, err := period.Parse(v)
 	if err != nil {
-		return period.Period{}, apierr.InvalidField(field, "周期应为 2026-W48、2026-11、2026-Q4 或 2026")
+		return period.Period{}, apierr.InvalidField(field, period.FormatHint)
 	}
 	// Boards are built on demand: only for periods that have begun, and
 	// not older than History, so a caller can't make us build hundreds.

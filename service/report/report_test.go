@@ -237,7 +237,7 @@ func TestSnapshotsAreStoredOnceAndDownloadable(t *testing.T) {
 	s := handMade(t)
 	ctx := context.Background()
 	reportsRun := func() {
-		p, err := period.ParsePeriod("2027-05")
+		p, err := period.Parse("2027-05")
 		if err != nil {
 			t.Fatal(err)
 		}

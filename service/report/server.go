@@ -80,8 +80,8 @@ func (s *Server) span(asked string, start, end *timestamppb.Timestamp) (time.Tim
 	p := period.Of(period.Month, s.now())
 	if asked != "" {
 		var err error
-		if p, err = period.ParsePeriod(asked); err != nil {
-			return time.Time{}, time.Time{}, "", apierr.InvalidField("period", "周期应为 2026-W48、2026-11、2026-Q4 或 2026")
+		if p, err = period.Parse(asked); err != nil {
+			return time.Time{}, time.Time{}, "", apierr.InvalidField("period", period.FormatHint)
 		}
 	}
 	a, b := p.Range()
@@ -157,21 +157,15 @@ func rowProto(r Row) *redpointv1.WorkloadRow {
 
 // periodTitle is the Chinese name of a period for titles and file names.
 func periodTitle(label string, start, end time.Time) (string, string) {
-	p, err := period.ParsePeriod(label)
+	p, err := period.Parse(label)
 	if err != nil {
 		return start.In(calendar.Location).Format("2006-01-02") + "至" + end.In(calendar.Location).AddDate(0, 0, -1).Format("2006-01-02"), "报表"
 	}
-	switch p.Kind {
-	case period.Week:
-		return fmt.Sprintf("%d年第%d周", p.Year, p.N), "周报"
-	case period.Month:
-		return fmt.Sprintf("%d年%d月", p.Year, p.N), "月报"
-	case period.Quarter:
-		return fmt.Sprintf("%d年第%d季度", p.Year, p.N), "季报"
-	default:
-		return fmt.Sprintf("%d年", p.Year), "年报"
-	}
+	return p.Title(), reportKinds[p.Kind]
 }
+
+// reportKinds names the report of each period's length.
+var reportKinds = map[period.Kind]string{period.Week: "周报", period.Month: "月报", period.Quarter: "季报", period.Year: "年报"}
 
 // FileName is e.g. 古韩镇-2026年11月-代办工作月报.xlsx.
 func FileName(region, label string, start, end time.Time) string {
