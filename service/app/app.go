@@ -174,7 +174,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	if err := errands.EnsureSequence(ctx, a.Store.Client); err != nil {
 		return err
 	}
-	if err := calendardb.EnsureOfficialCalendar(ctx, a.Store.Client); err != nil {
+	if err := calendardb.EnsureOfficial(ctx, a.Store.Client); err != nil {
 		return err
 	}
 	tokens, err := access.NewTokens(a.AuthKey, a.Store.Client)
@@ -214,7 +214,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	auditLog := audit.New(a.Store.Client, a.log)
 	users := access.NewUserServer(a.Store.Client, tokens)
 	dir := directory.New(a.Store.Client)
-	cal := calendar.NewCache(calendardb.CalendarLoader(a.Store.Client), 5*time.Minute)
+	cal := calendar.NewCache(calendardb.Loader(a.Store.Client), 5*time.Minute)
 	boards := leaderboard.New(a.Store.Client, a.KV)
 	reports := report.New(a.Store, a.Store.Client, a.Store.Dialect)
 	workloads := report.NewCache(a.KV, reg)
@@ -228,9 +228,8 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		board.SetClock(a.Clock)
 	}
 	notifications := sla.NewNotifications(a.Store.Client)
-	calendars := calendardb.NewCalendarServer(a.Store.Client, cal)
 	errandServer := errands.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog)
-	calendars.Due = errandServer
+	calendars := calendardb.NewServer(a.Store.Client, cal, errandServer)
 	errandServer.Changed = lookup.Changed
 	if a.Clock != nil {
 		errandServer.SetClock(a.Clock)
@@ -393,7 +392,7 @@ func (a *App) checks() map[string]func(context.Context) error {
 // workerJobs wires the background half without the API's caches: their
 // outbox handlers reach them through Redis alone.
 func (a *App) workerJobs(reg prometheus.Registerer) *jobs {
-	return a.jobs(calendar.NewCache(calendardb.CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
+	return a.jobs(calendar.NewCache(calendardb.Loader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
 		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg, resident.NewLookupCache(a.KV).Invalidator(), report.NewCache(a.KV, nil).Invalidator())
 }
 
