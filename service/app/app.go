@@ -31,6 +31,7 @@ import (
 	"github.com/changzhi/redpoint/service/directory"
 	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/pagetoken"
@@ -207,19 +208,21 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		return err
 	}
 	defer lookup.Close()
-	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup)
+	cal := calendar.NewCache(calendardb.Loader(a.Store.Client), 5*time.Minute)
+	residentFeedback := feedback.New(a.Store.Client, cal)
+	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, residentFeedback)
 	if a.Clock != nil {
 		residents.SetClock(a.Clock)
+		residentFeedback.SetClock(a.Clock)
 	}
 	auditLog := audit.New(a.Store.Client, a.log)
 	users := access.NewUserServer(a.Store.Client, tokens)
 	dir := directory.New(a.Store.Client)
-	cal := calendar.NewCache(calendardb.Loader(a.Store.Client), 5*time.Minute)
 	boards := leaderboard.New(a.Store.Client, a.KV)
 	reports := report.New(a.Store, a.Store.Client, a.Store.Dialect)
 	workloads := report.NewCache(a.KV, reg)
 	a.Jobs = a.jobs(cal, boards, reports, reg, lookup.Invalidator(), workloads.Invalidator())
-	reportServer := report.NewServer(reports, cal, workloads)
+	reportServer := report.NewServer(reports, cal, workloads, residentFeedback)
 	if a.Clock != nil {
 		reportServer.SetClock(a.Clock)
 	}

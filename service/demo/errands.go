@@ -14,6 +14,7 @@ import (
 	"github.com/changzhi/redpoint/ent/sequence"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/errands"
+	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
@@ -256,7 +257,7 @@ func (g *generator) randomRating(at time.Time, late bool) *ratingPlan {
 	}
 	comments := ratingComments[level]
 	rp := &ratingPlan{at: at, level: level, comment: comments[g.rng.IntN(len(comments))]}
-	if errands.BadRating(level) {
+	if feedback.BadRating(level) {
 		fu := &followUpPlan{}
 		closeAt := at.Add(time.Duration(24+g.rng.IntN(48)) * time.Hour)
 		if closeAt.Before(g.now) && g.rng.Float64() < followUpCloseRate {

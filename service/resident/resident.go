@@ -26,6 +26,7 @@ import (
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/errands"
+	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resname"
@@ -48,6 +49,8 @@ type Server struct {
 	tokens *access.Tokens
 	now    func() time.Time
 	lookup *Lookup
+	// feedback records the residents' ratings.
+	feedback *feedback.Service
 }
 
 // SetClock replaces the clock (rating windows), for tests.
@@ -57,9 +60,10 @@ func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsec
 
 var _ redpointv1.ResidentServiceServer = (*Server)(nil)
 
-// New returns the residents' service; wx is nil when WeChat is not configured.
-func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup) *Server {
-	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: time.Now, lookup: lookup}
+// New returns the residents' service; wx is nil when WeChat is not
+// configured; fb records their ratings.
+func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, fb *feedback.Service) *Server {
+	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: time.Now, lookup: lookup, feedback: fb}
 }
 
 // The residents' errors.
@@ -368,13 +372,31 @@ var residentText = map[errand.State]string{
 // still can; e carries its rating edge.
 func (s *Server) setRating(out *redpointv1.ResidentErrand, e *ent.Errand) {
 	if r := e.Edges.Rating; r != nil {
-		for p, l := range levels {
-			if l == r.Level {
-				out.Rating = p
-			}
-		}
+		out.Rating = feedback.LevelProto(r.Level)
 	}
-	out.CanRate = e.Edges.Rating == nil && e.State == errand.StateCOMPLETED && e.CloseTime != nil && s.clock().Before(e.CloseTime.Add(RatingWindow))
+	out.CanRate = e.Edges.Rating == nil && e.State == errand.StateCOMPLETED && e.CloseTime != nil && s.clock().Before(e.CloseTime.Add(feedback.RatingWindow))
+}
+
+// RateMyErrand records the resident's rating of one of their errands
+// (feedback keeps ratings and their rules) and returns the errand.
+func (s *Server) RateMyErrand(ctx context.Context, req *redpointv1.RateMyErrandRequest) (*redpointv1.ResidentErrand, error) {
+	id, err := me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var v apierr.Violations
+	n, ok := myErrandID(req.GetName())
+	if !ok {
+		v.Add("name", myErrandFormat)
+	}
+	level, comment := feedback.ValidateRating(&v, req.GetLevel(), req.GetComment())
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.feedback.Rate(ctx, id, n, Owns(id), level, comment); err != nil {
+		return nil, err
+	}
+	return s.GetMyErrand(ctx, &redpointv1.GetMyErrandRequest{Name: req.GetName()})
 }
 
 // A resident's errand is named residents/me/errands/{id}.

@@ -1,4 +1,4 @@
-package errands
+package feedback
 
 import "github.com/changzhi/redpoint/ent/rating"
 

@@ -1,4 +1,4 @@
-package resident
+package feedback
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
+	"github.com/changzhi/redpoint/ent/predicate"
 	"github.com/changzhi/redpoint/ent/rating"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/apierr"
@@ -29,6 +30,9 @@ var (
 	ErrAlreadyRated = apierr.New(codes.AlreadyExists, "ALREADY_RATED", "该事项已评价过")
 	ErrNotCompleted = apierr.New(codes.FailedPrecondition, "NOT_COMPLETED", "事项办结后才能评价")
 	ErrTooLate      = apierr.New(codes.FailedPrecondition, "RATING_CLOSED", "已超过评价期限（办结后 30 天）")
+	// ErrNotYours answers a rating of an errand the resident does not own,
+	// as resident.ErrNotYours does: absent and not theirs look the same.
+	ErrNotYours = apierr.ErrNotFound.WithMessage("未找到该事项")
 )
 
 var levels = map[redpointv1.RatingLevel]rating.Level{
@@ -39,54 +43,59 @@ var levels = map[redpointv1.RatingLevel]rating.Level{
 	redpointv1.RatingLevel_RATING_LEVEL_VERY_DISSATISFIED:   rating.LevelVERY_DISSATISFIED,
 }
 
-// RateMyErrand records a rating, and for a bad one a follow-up, with the
-// history and the outbox event (the leaderboard scores it) in one
-// transaction.
-func (s *Server) RateMyErrand(ctx context.Context, req *redpointv1.RateMyErrandRequest) (*redpointv1.ResidentErrand, error) {
-	id, err := me(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var v apierr.Violations
-	n, ok := myErrandID(req.GetName())
-	if !ok {
-		v.Add("name", myErrandFormat)
-	}
-	level, ok := levels[req.GetLevel()]
+// ValidateRating checks a rating's level and comment, adding what is wrong
+// to v, and returns the level to store and the trimmed comment.
+func ValidateRating(v *apierr.Violations, level redpointv1.RatingLevel, comment string) (rating.Level, string) {
+	l, ok := levels[level]
 	if !ok {
 		v.Add("level", "请选择评价等级")
 	}
-	comment := strings.TrimSpace(req.GetComment())
+	comment = strings.TrimSpace(comment)
 	if utf8.RuneCountInString(comment) > 500 {
 		v.Add("comment", "评价内容不能超过 500 个字")
 	}
-	if err := v.Err(); err != nil {
-		return nil, err
+	return l, comment
+}
+
+// LevelProto is the API's value of a stored level.
+func LevelProto(l rating.Level) redpointv1.RatingLevel {
+	for p, stored := range levels {
+		if stored == l {
+			return p
+		}
 	}
+	return redpointv1.RatingLevel_RATING_LEVEL_UNSPECIFIED
+}
+
+// Rate records resident residentID's rating of errand errandID, and for a
+// bad one a follow-up, with the history and the outbox event (the
+// leaderboard scores it) in one transaction. owned selects the errands the
+// resident may rate (resident.Owns); it is read in the same transaction.
+func (s *Service) Rate(ctx context.Context, residentID, errandID int, owned predicate.Errand, level rating.Level, comment string) error {
 	tx, err := s.db.Tx(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := s.rate(ctx, tx, id, n, level, comment); err != nil {
+	if err := s.rate(ctx, tx, residentID, errandID, owned, level, comment); err != nil {
 		_ = tx.Rollback()
-		return nil, err
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		if ent.IsConstraintError(err) {
-			return nil, ErrAlreadyRated
+			return ErrAlreadyRated
 		}
-		return nil, fmt.Errorf("resident.RateMyErrand: %w", err)
+		return fmt.Errorf("feedback.Rate: %w", err)
 	}
-	return s.GetMyErrand(ctx, &redpointv1.GetMyErrandRequest{Name: req.GetName()})
+	return nil
 }
 
-func (s *Server) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int, level rating.Level, comment string) error {
-	e, err := tx.Errand.Query().Where(errand.ID(errandID), Owns(residentID)).WithRating().Only(ctx)
+func (s *Service) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int, owned predicate.Errand, level rating.Level, comment string) error {
+	e, err := tx.Errand.Query().Where(errand.ID(errandID), owned).WithRating().Only(ctx)
 	if ent.IsNotFound(err) {
 		return ErrNotYours
 	}
 	if err != nil {
-		return fmt.Errorf("resident.rate: %w", err)
+		return fmt.Errorf("feedback.rate: %w", err)
 	}
 	switch {
 	case e.Edges.Rating != nil:
@@ -103,20 +112,20 @@ func (s *Server) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int,
 		return ErrAlreadyRated
 	}
 	if err != nil {
-		return fmt.Errorf("resident.rate: %w", err)
+		return fmt.Errorf("feedback.rate: %w", err)
 	}
 	if err := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindRATED).SetActorKind(errandevent.ActorKindRESIDENT).
-		SetNote(errands.RatingName(level)).SetCreateTime(now).Exec(ctx); err != nil {
-		return fmt.Errorf("resident.rate: %w", err)
+		SetNote(RatingName(level)).SetCreateTime(now).Exec(ctx); err != nil {
+		return fmt.Errorf("feedback.rate: %w", err)
 	}
-	if errands.BadRating(level) {
+	if BadRating(level) {
 		if err := tx.FollowUp.Create().SetRatingID(r.ID).SetErrandID(e.ID).SetRegionID(e.RegionID).
 			SetCreateTime(now).SetUpdateTime(now).Exec(ctx); err != nil {
-			return fmt.Errorf("resident.rate: %w", err)
+			return fmt.Errorf("feedback.rate: %w", err)
 		}
 		if err := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindFOLLOW_UP_OPENED).SetActorKind(errandevent.ActorKindSYSTEM).
 			SetNote("差评，待乡镇回访").SetCreateTime(now).Exec(ctx); err != nil {
-			return fmt.Errorf("resident.rate: %w", err)
+			return fmt.Errorf("feedback.rate: %w", err)
 		}
 	}
 	if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {

@@ -1,0 +1,163 @@
+package feedback
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/errandevent"
+	"github.com/changzhi/redpoint/ent/followup"
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/errands"
+	"github.com/changzhi/redpoint/service/pagetoken"
+	"github.com/changzhi/redpoint/service/regioncode"
+	"github.com/changzhi/redpoint/service/resname"
+	"github.com/changzhi/redpoint/service/trackingcode"
+)
+
+// ListFollowUps lists a region's follow-ups: open first, oldest first.
+func (s *Service) ListFollowUps(ctx context.Context, req *redpointv1.ListFollowUpsRequest) (*redpointv1.ListFollowUpsResponse, error) {
+	_, code, err := access.InScope(ctx, "parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	size, err := pagetoken.Size(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	query := fmt.Sprintf("followUps?parent=%s&open=%v", code, req.GetOpenOnly())
+	offset := 0
+	if _, err := pagetoken.Decode(req.GetPageToken(), query, &offset); err != nil {
+		return nil, err
+	}
+	lo, hi := code.Range()
+	q := s.db.FollowUp.Query().Where(followup.RegionIDGTE(lo), followup.RegionIDLTE(hi))
+	if req.GetOpenOnly() {
+		q = q.Where(followup.StateEQ(followup.StateOPEN))
+	}
+	rows, err := q.WithRating(func(r *ent.RatingQuery) { r.WithErrand(func(e *ent.ErrandQuery) { e.WithServicePoint() }) }).
+		Order(ent.Desc(followup.FieldState), ent.Asc(followup.FieldCreateTime), ent.Asc(followup.FieldID)).
+		Offset(offset).Limit(size + 1).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("feedback.ListFollowUps: %w", err)
+	}
+	cal, err := s.cal.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp := &redpointv1.ListFollowUpsResponse{}
+	if len(rows) > size {
+		rows = rows[:size]
+		if resp.NextPageToken, err = pagetoken.Encode(query, offset+size); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	for _, f := range rows {
+		r := f.Edges.Rating
+		e := r.Edges.Errand
+		out := &redpointv1.FollowUp{
+			Name: "followUps/" + strconv.Itoa(f.ID), Errand: resname.Name(resname.Errands, e.ID),
+			TrackingCode: trackingcode.Format(e.TrackingCode), RatingDisplayName: RatingName(r.Level),
+			Comment: r.Comment, ServicePointDisplayName: e.Edges.ServicePoint.Name, Open: f.State == followup.StateOPEN,
+			CreateTime: timestamppb.New(f.CreateTime), Note: f.Note,
+		}
+		until := now
+		if f.CloseTime != nil {
+			out.CloseTime, until = timestamppb.New(*f.CloseTime), *f.CloseTime
+		}
+		out.OpenWorkingDays = int32(cal.WorkingDaysBetween(f.CreateTime, until))
+		resp.FollowUps = append(resp.FollowUps, out)
+	}
+	return resp, nil
+}
+
+var outcomes = map[string]followup.Outcome{"RESOLVED": followup.OutcomeRESOLVED, "EXPLAINED": followup.OutcomeEXPLAINED, "UNRESOLVED": followup.OutcomeUNRESOLVED}
+
+// ErrFollowUpClosed refuses to close a follow-up twice.
+var ErrFollowUpClosed = apierr.New(codes.FailedPrecondition, "FOLLOW_UP_CLOSED", "该回访已办结")
+
+// CloseFollowUp records the call-back: the follow-up, a history entry and
+// an outbox event (the leaderboard gives credit back) in one transaction.
+func (s *Service) CloseFollowUp(ctx context.Context, req *redpointv1.CloseFollowUpRequest) (*redpointv1.FollowUp, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var v apierr.Violations
+	id, convErr := strconv.Atoi(strings.TrimPrefix(req.GetName(), "followUps/"))
+	if convErr != nil || id <= 0 || !strings.HasPrefix(req.GetName(), "followUps/") {
+		v.Add("name", "格式应为 followUps/{编号}")
+	}
+	note := strings.TrimSpace(req.GetNote())
+	if n := utf8.RuneCountInString(note); n == 0 || n > 2000 {
+		v.Add("note", "请填写回访情况（不超过 2000 字）")
+	}
+	outcome, ok := outcomes[req.GetOutcome()]
+	if !ok {
+		v.Add("outcome", "应为 RESOLVED、EXPLAINED 或 UNRESOLVED")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	f, err := s.db.FollowUp.Get(ctx, id)
+	if ent.IsNotFound(err) || (err == nil && !p.Covers(regioncode.Code(f.RegionID))) {
+		if err == nil || !p.SeesEverything() {
+			return nil, errOutOfScopeFollowUp
+		}
+		return nil, apierr.ErrNotFound.WithMessage("未找到该回访")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("feedback.CloseFollowUp: %w", err)
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	tx, err := s.db.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = func() error {
+		n, err := tx.FollowUp.Update().Where(followup.ID(id), followup.StateEQ(followup.StateOPEN)).SetState(followup.StateCLOSED).
+			SetNote(note).SetOutcome(outcome).SetClosedByUserID(p.UserID).SetCloseTime(now).SetUpdateTime(now).AddVersion(1).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrFollowUpClosed
+		}
+		if err := tx.ErrandEvent.Create().SetErrandID(f.ErrandID).SetKind(errandevent.KindFOLLOW_UP_CLOSED).SetActorKind(errandevent.ActorKindSTAFF).
+			SetActorUserID(p.UserID).SetNote(note).SetCreateTime(now).Exec(ctx); err != nil {
+			return err
+		}
+		payload, _ := json.Marshal(map[string]any{"errand_id": f.ErrandID, "follow_up": id, "region": f.RegionID})
+		return tx.OutboxEvent.Create().SetTopic(errands.TopicFollowUpClosed).SetAggregate(req.GetName()).SetPayload(payload).SetCreateTime(now).Exec(ctx)
+	}()
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("feedback.CloseFollowUp: %w", err)
+	}
+	list, err := s.ListFollowUps(ctx, &redpointv1.ListFollowUpsRequest{Parent: "regions/" + f.RegionID, PageSize: 500})
+	if err != nil {
+		return nil, err
+	}
+	for _, out := range list.FollowUps {
+		if out.Name == req.GetName() {
+			return out, nil
+		}
+	}
+	return &redpointv1.FollowUp{Name: req.GetName(), Open: false, Note: note}, nil
+}
+
+var errOutOfScopeFollowUp = apierr.ErrPermissionDenied.WithMessage("无权处理该回访")
