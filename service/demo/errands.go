@@ -425,7 +425,7 @@ func (g *generator) write(ctx context.Context, plans []*plan) error {
 			ratedPlans = append(ratedPlans, p)
 			if fu := r.followUp; fu != nil {
 				events = append(events, g.tx.ErrandEvent.Create().SetErrandID(id).SetKind(errandevent.KindFOLLOW_UP_OPENED).
-					SetActorKind(errandevent.ActorKindSYSTEM).SetNote("差评，待乡镇回访").SetCreateTime(r.at))
+					SetActorKind(errandevent.ActorKindSYSTEM).SetNote(feedback.FollowUpOpenedNote).SetCreateTime(r.at))
 				if fu.closeAt != nil {
 					events = append(events, g.tx.ErrandEvent.Create().SetErrandID(id).SetKind(errandevent.KindFOLLOW_UP_CLOSED).
 						SetActorKind(errandevent.ActorKindSTAFF).SetActorUserID(g.secretaries[p.point.township]).

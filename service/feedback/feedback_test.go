@@ -101,6 +101,13 @@ func TestRatingRulesAndFollowUp(t *testing.T) {
 	if err != nil || closed.Open {
 		t.Fatalf("close: %v, %v", closed, err)
 	}
+	// The answer is the closed follow-up in full, as the list shows it.
+	if closed.Name != mine.Name || closed.Errand != mine.Errand || closed.TrackingCode != mine.TrackingCode ||
+		closed.RatingDisplayName != "非常不满意" || closed.Comment != "等了很久" || closed.ServicePointDisplayName != mine.ServicePointDisplayName ||
+		closed.Note != "已电话回访，解释了办理时限" || !closed.CreateTime.AsTime().Equal(mine.CreateTime.AsTime()) ||
+		!closed.CloseTime.AsTime().Equal(time.UnixMicro(now.Load()).UTC()) {
+		t.Errorf("closed follow-up %v, listed as %v", closed, mine)
+	}
 	if _, err := reports.CloseFollowUp(sec, &redpointv1.CloseFollowUpRequest{Name: mine.Name, Note: "again", Outcome: "RESOLVED"}); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("closing twice: %v", err)
 	}

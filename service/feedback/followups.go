@@ -18,6 +18,7 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/regioncode"
@@ -45,7 +46,7 @@ func (s *Service) ListFollowUps(ctx context.Context, req *redpointv1.ListFollowU
 	if req.GetOpenOnly() {
 		q = q.Where(followup.StateEQ(followup.StateOPEN))
 	}
-	rows, err := q.WithRating(func(r *ent.RatingQuery) { r.WithErrand(func(e *ent.ErrandQuery) { e.WithServicePoint() }) }).
+	rows, err := q.WithRating(withRatedErrand).
 		Order(ent.Desc(followup.FieldState), ent.Asc(followup.FieldCreateTime), ent.Asc(followup.FieldID)).
 		Offset(offset).Limit(size + 1).All(ctx)
 	if err != nil {
@@ -64,39 +65,63 @@ func (s *Service) ListFollowUps(ctx context.Context, req *redpointv1.ListFollowU
 	}
 	now := s.now()
 	for _, f := range rows {
-		r := f.Edges.Rating
-		e := r.Edges.Errand
-		out := &redpointv1.FollowUp{
-			Name: "followUps/" + strconv.Itoa(f.ID), Errand: resname.Name(resname.Errands, e.ID),
-			TrackingCode: trackingcode.Format(e.TrackingCode), RatingDisplayName: RatingName(r.Level),
-			Comment: r.Comment, ServicePointDisplayName: e.Edges.ServicePoint.Name, Open: f.State == followup.StateOPEN,
-			CreateTime: timestamppb.New(f.CreateTime), Note: f.Note,
-		}
-		until := now
-		if f.CloseTime != nil {
-			out.CloseTime, until = timestamppb.New(*f.CloseTime), *f.CloseTime
-		}
-		out.OpenWorkingDays = int32(cal.WorkingDaysBetween(f.CreateTime, until))
-		resp.FollowUps = append(resp.FollowUps, out)
+		resp.FollowUps = append(resp.FollowUps, followUpProto(f, cal, now))
 	}
 	return resp, nil
 }
+
+// withRatedErrand loads what a follow-up shows of its rating: the rating,
+// its errand and the errand's service point.
+func withRatedErrand(r *ent.RatingQuery) {
+	r.WithErrand(func(e *ent.ErrandQuery) { e.WithServicePoint() })
+}
+
+// followUpProto is f as the console shows it; f carries withRatedErrand's
+// edges. An open follow-up's working days run to now.
+func followUpProto(f *ent.FollowUp, cal *calendar.Calendar, now time.Time) *redpointv1.FollowUp {
+	r := f.Edges.Rating
+	e := r.Edges.Errand
+	out := &redpointv1.FollowUp{
+		Name: followUpsPrefix + strconv.Itoa(f.ID), Errand: resname.Name(resname.Errands, e.ID),
+		TrackingCode: trackingcode.Format(e.TrackingCode), RatingDisplayName: RatingName(r.Level),
+		Comment: r.Comment, ServicePointDisplayName: e.Edges.ServicePoint.Name, Open: f.State == followup.StateOPEN,
+		CreateTime: timestamppb.New(f.CreateTime), Note: f.Note,
+	}
+	until := now
+	if f.CloseTime != nil {
+		out.CloseTime, until = timestamppb.New(*f.CloseTime), *f.CloseTime
+	}
+	out.OpenWorkingDays = int32(cal.WorkingDaysBetween(f.CreateTime, until))
+	return out
+}
+
+// followUp reads one follow-up as the console shows it.
+func (s *Service) followUp(ctx context.Context, id int) (*redpointv1.FollowUp, error) {
+	f, err := s.db.FollowUp.Query().Where(followup.ID(id)).WithRating(withRatedErrand).Only(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("feedback.followUp: %w", err)
+	}
+	cal, err := s.cal.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return followUpProto(f, cal, s.now()), nil
+}
+
+// A follow-up is named followUps/{id}.
+const followUpsPrefix = "followUps/"
 
 var outcomes = map[string]followup.Outcome{"RESOLVED": followup.OutcomeRESOLVED, "EXPLAINED": followup.OutcomeEXPLAINED, "UNRESOLVED": followup.OutcomeUNRESOLVED}
 
 // ErrFollowUpClosed refuses to close a follow-up twice.
 var ErrFollowUpClosed = apierr.New(codes.FailedPrecondition, "FOLLOW_UP_CLOSED", "该回访已办结")
 
-// CloseFollowUp records the call-back: the follow-up, a history entry and
-// an outbox event (the leaderboard gives credit back) in one transaction.
-func (s *Service) CloseFollowUp(ctx context.Context, req *redpointv1.CloseFollowUpRequest) (*redpointv1.FollowUp, error) {
-	p, err := access.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
+// validateClose checks a request to close a follow-up and returns the
+// follow-up's id, the trimmed note and the outcome.
+func validateClose(req *redpointv1.CloseFollowUpRequest) (int, string, followup.Outcome, error) {
 	var v apierr.Violations
-	id, convErr := strconv.Atoi(strings.TrimPrefix(req.GetName(), "followUps/"))
-	if convErr != nil || id <= 0 || !strings.HasPrefix(req.GetName(), "followUps/") {
+	id, convErr := strconv.Atoi(strings.TrimPrefix(req.GetName(), followUpsPrefix))
+	if convErr != nil || id <= 0 || !strings.HasPrefix(req.GetName(), followUpsPrefix) {
 		v.Add("name", "格式应为 followUps/{编号}")
 	}
 	note := strings.TrimSpace(req.GetNote())
@@ -107,7 +132,19 @@ func (s *Service) CloseFollowUp(ctx context.Context, req *redpointv1.CloseFollow
 	if !ok {
 		v.Add("outcome", "应为 RESOLVED、EXPLAINED 或 UNRESOLVED")
 	}
-	if err := v.Err(); err != nil {
+	return id, note, outcome, v.Err()
+}
+
+// CloseFollowUp records the call-back: the follow-up, a history entry and
+// an outbox event (the leaderboard gives credit back) in one transaction.
+// It returns the closed follow-up as ListFollowUps shows it.
+func (s *Service) CloseFollowUp(ctx context.Context, req *redpointv1.CloseFollowUpRequest) (*redpointv1.FollowUp, error) {
+	p, err := access.Caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, note, outcome, err := validateClose(req)
+	if err != nil {
 		return nil, err
 	}
 	f, err := s.db.FollowUp.Get(ctx, id)
@@ -120,7 +157,7 @@ func (s *Service) CloseFollowUp(ctx context.Context, req *redpointv1.CloseFollow
 	if err != nil {
 		return nil, fmt.Errorf("feedback.CloseFollowUp: %w", err)
 	}
-	now := s.now().UTC().Truncate(time.Microsecond)
+	now := s.clock()
 	tx, err := s.db.Tx(ctx)
 	if err != nil {
 		return nil, err
@@ -148,16 +185,7 @@ func (s *Service) CloseFollowUp(ctx context.Context, req *redpointv1.CloseFollow
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("feedback.CloseFollowUp: %w", err)
 	}
-	list, err := s.ListFollowUps(ctx, &redpointv1.ListFollowUpsRequest{Parent: "regions/" + f.RegionID, PageSize: 500})
-	if err != nil {
-		return nil, err
-	}
-	for _, out := range list.FollowUps {
-		if out.Name == req.GetName() {
-			return out, nil
-		}
-	}
-	return &redpointv1.FollowUp{Name: req.GetName(), Open: false, Note: note}, nil
+	return s.followUp(ctx, id)
 }
 
 var errOutOfScopeFollowUp = apierr.ErrPermissionDenied.WithMessage("无权处理该回访")

@@ -25,6 +25,28 @@ import (
 // RatingWindow is how long after completion an errand can be rated.
 const RatingWindow = 30 * 24 * time.Hour
 
+// Rateable says why an errand can't be rated at now, or nil if it can: it
+// must not be rated yet (rated), be completed (state, closed: its
+// completion time) and be at most RatingWindow past completion.
+func Rateable(rated bool, state errand.State, closed *time.Time, now time.Time) error {
+	switch {
+	case rated:
+		return ErrAlreadyRated
+	case state != errand.StateCOMPLETED || closed == nil:
+		return ErrNotCompleted
+	case now.After(closed.Add(RatingWindow)):
+		return ErrTooLate
+	}
+	return nil
+}
+
+// CanRate says whether the mini-program offers to rate the errand: the
+// rules of Rateable, except that the offer ends at the window's last
+// instant, which Rateable still accepts.
+func CanRate(rated bool, state errand.State, closed *time.Time, now time.Time) bool {
+	return !rated && state == errand.StateCOMPLETED && closed != nil && now.Before(closed.Add(RatingWindow))
+}
+
 // The rating errors.
 var (
 	ErrAlreadyRated = apierr.New(codes.AlreadyExists, "ALREADY_RATED", "该事项已评价过")
@@ -97,15 +119,10 @@ func (s *Service) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int
 	if err != nil {
 		return fmt.Errorf("feedback.rate: %w", err)
 	}
-	switch {
-	case e.Edges.Rating != nil:
-		return ErrAlreadyRated
-	case e.State != errand.StateCOMPLETED || e.CloseTime == nil:
-		return ErrNotCompleted
-	case s.clock().After(e.CloseTime.Add(RatingWindow)):
-		return ErrTooLate
-	}
 	now := s.clock()
+	if err := Rateable(e.Edges.Rating != nil, e.State, e.CloseTime, now); err != nil {
+		return err
+	}
 	r, err := tx.Rating.Create().SetErrandID(e.ID).SetResidentID(residentID).SetServicePointID(e.ServicePointID).
 		SetRegionID(e.RegionID).SetLevel(level).SetComment(comment).SetCreateTime(now).Save(ctx)
 	if ent.IsConstraintError(err) {
@@ -124,7 +141,7 @@ func (s *Service) rate(ctx context.Context, tx *ent.Tx, residentID, errandID int
 			return fmt.Errorf("feedback.rate: %w", err)
 		}
 		if err := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindFOLLOW_UP_OPENED).SetActorKind(errandevent.ActorKindSYSTEM).
-			SetNote("差评，待乡镇回访").SetCreateTime(now).Exec(ctx); err != nil {
+			SetNote(FollowUpOpenedNote).SetCreateTime(now).Exec(ctx); err != nil {
 			return fmt.Errorf("feedback.rate: %w", err)
 		}
 	}

@@ -53,7 +53,7 @@ type Server struct {
 	feedback *feedback.Service
 }
 
-// SetClock replaces the clock (rating windows), for tests.
+// SetClock replaces the clock (whether an errand can still be rated), for tests.
 func (s *Server) SetClock(now func() time.Time) { s.now = now }
 
 func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -374,7 +374,7 @@ func (s *Server) setRating(out *redpointv1.ResidentErrand, e *ent.Errand) {
 	if r := e.Edges.Rating; r != nil {
 		out.Rating = feedback.LevelProto(r.Level)
 	}
-	out.CanRate = e.Edges.Rating == nil && e.State == errand.StateCOMPLETED && e.CloseTime != nil && s.clock().Before(e.CloseTime.Add(feedback.RatingWindow))
+	out.CanRate = feedback.CanRate(e.Edges.Rating != nil, e.State, e.CloseTime, s.clock())
 }
 
 // RateMyErrand records the resident's rating of one of their errands
