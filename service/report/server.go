@@ -38,7 +38,8 @@ type Server struct {
 	w     *Workloads
 	cal   *calendar.Cache
 	cache *Cache
-	// feedback serves the follow-ups: ReportService's only writes are its.
+	// feedback lists and closes the follow-ups (closing is the only write
+	// ReportService makes, and it is feedback's).
 	feedback *feedback.Service
 	now      func() time.Time
 }

@@ -1,6 +1,8 @@
 // Package report is the township's oversight: workload figures computed
-// in SQL, overdue and follow-up lists, Excel reports, and the stored
-// weekly (周调度) and monthly (月通报) snapshots.
+// in SQL, the overdue list, Excel reports, and the stored weekly (周调度)
+// and monthly (月通报) snapshots. It only reads, but for storing those
+// snapshots; ReportService's follow-up methods are served by
+// service/feedback, which owns follow-ups.
 package report
 
 import (

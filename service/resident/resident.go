@@ -1,6 +1,8 @@
 // Package resident is the residents' WeChat mini-program API: WeChat
 // login, binding the phone their errands were logged with, and their own
-// errands in a resident-safe view (no staff personal data).
+// errands in a resident-safe view (no staff personal data). Rating an
+// errand is checked here (whose errand it is) and recorded by
+// service/feedback.
 package resident
 
 import (
