@@ -19,6 +19,7 @@ import (
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/period"
 	"github.com/changzhi/redpoint/service/testutil"
 )
 
@@ -341,7 +342,7 @@ func checkBoards(t *testing.T, base, token string, db *ent.Client, redisURL stri
 	if readBoards(t, base, token) == 0 {
 		t.Error("no board has a score above 0: the check would compare empty boards")
 	}
-	for _, p := range leaderboard.All(time.Now()) {
+	for _, p := range period.All(time.Now()) {
 		drift, err := boards.Reconcile(ctx, p)
 		if err != nil {
 			t.Fatal(err)
@@ -357,7 +358,7 @@ func checkBoards(t *testing.T, base, token string, db *ent.Client, redisURL stri
 func readBoards(t *testing.T, base, token string) int {
 	t.Helper()
 	scored := 0
-	for _, p := range leaderboard.All(time.Now()) {
+	for _, p := range period.All(time.Now()) {
 		r := call(base, http.MethodGet, "/v1/regions/140400000000/leaderboard?pageSize=5&period="+p.String(), token, nil)
 		if r.status != http.StatusOK {
 			t.Fatalf("leaderboard %s: %v %s", p, r, r.body)

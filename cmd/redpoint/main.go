@@ -22,6 +22,7 @@ import (
 
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/period"
 	"github.com/changzhi/redpoint/service/server"
 	"github.com/changzhi/redpoint/service/wechat"
 )
@@ -61,14 +62,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var demoFlag bool
 	workers := true
 	var acct accountFlags
-	var period string
+	var onlyPeriod string
 	switch cmd {
 	case "leaderboard":
 		if len(args) == 0 || args[0] != "rebuild" {
 			return errors.New("leaderboard: the only subcommand is 'rebuild'")
 		}
 		args = args[1:]
-		fs.StringVar(&period, "period", "", "2026-W48, 2026-11, 2026-Q4 or 2026; empty: today's week, month, quarter and year")
+		fs.StringVar(&onlyPeriod, "period", "", "2026-W48, 2026-11, 2026-Q4 or 2026; empty: today's week, month, quarter and year")
 	case "worker":
 	case "user":
 		if len(args) == 0 || args[0] != "create" {
@@ -107,7 +108,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "user":
 		return createUser(ctx, *cfg, acct, stdin, stdout, log)
 	case "leaderboard":
-		return rebuildBoards(ctx, *cfg, period, stdout, log)
+		return rebuildBoards(ctx, *cfg, onlyPeriod, stdout, log)
 	default:
 		if !demoFlag {
 			return errors.New("seed: say what to seed: --demo")
@@ -262,14 +263,14 @@ func seed(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	return a.SeedDemo(ctx)
 }
 
-func rebuildBoards(ctx context.Context, cfg app.Config, period string, stdout io.Writer, log *slog.Logger) error {
-	periods := leaderboard.All(time.Now())
-	if period != "" {
-		p, err := leaderboard.ParsePeriod(period)
+func rebuildBoards(ctx context.Context, cfg app.Config, only string, stdout io.Writer, log *slog.Logger) error {
+	periods := period.All(time.Now())
+	if only != "" {
+		p, err := period.Parse(only)
 		if err != nil {
 			return fmt.Errorf("leaderboard rebuild: --period: %w", err)
 		}
-		periods = []leaderboard.Period{p}
+		periods = []period.Period{p}
 	}
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {

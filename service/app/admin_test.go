@@ -87,26 +87,4 @@ func TestAdminKeepsTheDirectory(t *testing.T) {
 			}
 		}
 	})
-
-	t.Run("a holiday year is replaced and listed", func(t *testing.T) {
-		cal := redpointv1.NewCalendarServiceClient(s.GRPC)
-		_, err := cal.LoadCalendarYear(city, &redpointv1.LoadCalendarYearRequest{Year: 2027, CalendarDays: []*redpointv1.CalendarDay{
-			{Date: "2027-01-01", Kind: redpointv1.CalendarDayKind_CALENDAR_DAY_KIND_HOLIDAY, DisplayName: "元旦"},
-			{Date: "2027-13-01", Kind: redpointv1.CalendarDayKind_CALENDAR_DAY_KIND_HOLIDAY},
-		}})
-		if status.Code(err) != codes.InvalidArgument {
-			t.Errorf("a bad date was accepted: %v", err)
-		}
-		days, err := cal.LoadCalendarYear(city, &redpointv1.LoadCalendarYearRequest{Year: 2027, CalendarDays: []*redpointv1.CalendarDay{
-			{Date: "2027-01-01", Kind: redpointv1.CalendarDayKind_CALENDAR_DAY_KIND_HOLIDAY, DisplayName: "元旦"},
-			{Date: "2027-01-02", Kind: redpointv1.CalendarDayKind_CALENDAR_DAY_KIND_WORKDAY, DisplayName: "调休"},
-		}})
-		if err != nil || len(days.CalendarDays) != 2 {
-			t.Fatalf("load: %v, %v", days, err)
-		}
-		listed, err := cal.ListCalendarDays(ctx, &redpointv1.ListCalendarDaysRequest{Year: 2027})
-		if err != nil || len(listed.CalendarDays) != 2 || listed.CalendarDays[1].Kind != redpointv1.CalendarDayKind_CALENDAR_DAY_KIND_WORKDAY {
-			t.Errorf("listed %v, %v", listed, err)
-		}
-	})
 }

@@ -27,10 +27,12 @@ import (
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/calendar/calendardb"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/directory"
 	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
+	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/pagetoken"
@@ -174,7 +176,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	if err := errands.EnsureSequence(ctx, a.Store.Client); err != nil {
 		return err
 	}
-	if err := EnsureOfficialCalendar(ctx, a.Store.Client); err != nil {
+	if err := calendardb.EnsureOfficial(ctx, a.Store.Client); err != nil {
 		return err
 	}
 	tokens, err := access.NewTokens(a.AuthKey, a.Store.Client)
@@ -208,20 +210,22 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		return err
 	}
 	defer lookup.Close()
-	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, pages)
+	cal := calendar.NewCache(calendardb.Loader(a.Store.Client), 5*time.Minute)
+	residentFeedback := feedback.New(a.Store.Client, cal, pages)
+	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, pages, residentFeedback)
 	if a.Clock != nil {
 		residents.SetClock(a.Clock)
+		residentFeedback.SetClock(a.Clock)
 	}
 	auditLog := audit.New(a.Store.Client, a.log, pages)
 	users := access.NewUserServer(a.Store.Client, tokens, pages)
 	dir := directory.New(a.Store.Client, pages)
-	cal := calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute)
 	boards := leaderboard.New(a.Store.Client, a.KV)
 	reports := report.New(a.Store, a.Store.Client, a.Store.Dialect)
 	workloads := report.NewCache(a.KV, reg)
 	a.Jobs = a.jobs(cal, boards, reports, reg, lookup.Invalidator(), workloads.Invalidator())
 	jobAdmin := events.NewAdmin(asynq.NewInspectorFromRedisClient(a.KV.Client), events.Queue(a.KV), pages)
-	reportServer := report.NewServer(reports, cal, workloads, pages)
+	reportServer := report.NewServer(reports, cal, workloads, pages, residentFeedback)
 	if a.Clock != nil {
 		reportServer.SetClock(a.Clock)
 	}
@@ -230,9 +234,8 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		board.SetClock(a.Clock)
 	}
 	notifications := sla.NewNotifications(a.Store.Client, pages)
-	calendars := directory.NewCalendarServer(a.Store.Client, cal)
 	errandServer := errands.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog, pages)
-	calendars.Due = errandServer
+	calendars := calendardb.NewServer(a.Store.Client, cal, errandServer)
 	errandServer.Changed = lookup.Changed
 	if a.Clock != nil {
 		errandServer.SetClock(a.Clock)
@@ -395,7 +398,7 @@ func (a *App) checks() map[string]func(context.Context) error {
 // workerJobs wires the background half without the API's caches: their
 // outbox handlers reach them through Redis alone.
 func (a *App) workerJobs(reg prometheus.Registerer) *jobs {
-	return a.jobs(calendar.NewCache(CalendarLoader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
+	return a.jobs(calendar.NewCache(calendardb.Loader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
 		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg, resident.NewLookupCache(a.KV).Invalidator(), report.NewCache(a.KV, nil).Invalidator())
 }
 

@@ -197,6 +197,12 @@ func listWorld(t *testing.T) []listCase {
 			return items(r.GetOverdueErrands()), r.GetNextPageToken(), err
 		}, by(func(a, b *redpointv1.OverdueErrand) int { return byTime(a.DueTime, b.DueTime) },
 			func(a, b *redpointv1.OverdueErrand) int { return cmp.Compare(idOf(a.Errand), idOf(b.Errand)) })},
+		{"follow-ups", city, 1, func(ctx context.Context, n int32, tok string) ([]proto.Message, string, error) {
+			r, err := reports.ListFollowUps(ctx, &redpointv1.ListFollowUpsRequest{Parent: "regions/140400000000", PageSize: n, PageToken: tok})
+			return items(r.GetFollowUps()), r.GetNextPageToken(), err
+		}, by(func(a, b *redpointv1.FollowUp) int { return -cmp.Compare(boolInt(a.Open), boolInt(b.Open)) },
+			func(a, b *redpointv1.FollowUp) int { return byTime(a.CreateTime, b.CreateTime) },
+			func(a, b *redpointv1.FollowUp) int { return cmp.Compare(idOf(a.Name), idOf(b.Name)) })},
 		{"report snapshots", danzhu, 1, func(ctx context.Context, n int32, tok string) ([]proto.Message, string, error) {
 			r, err := reports.ListReportSnapshots(ctx, &redpointv1.ListReportSnapshotsRequest{Parent: "regions/140428100000", PageSize: n, PageToken: tok})
 			return items(r.GetReportSnapshots()), r.GetNextPageToken(), err
@@ -278,4 +284,12 @@ func TestEveryListPagesLikeOnePage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// boolInt orders false before true.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/changzhi/redpoint/ent/sequence"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/errands"
+	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
@@ -256,7 +257,7 @@ func (g *generator) randomRating(at time.Time, late bool) *ratingPlan {
 	}
 	comments := ratingComments[level]
 	rp := &ratingPlan{at: at, level: level, comment: comments[g.rng.IntN(len(comments))]}
-	if errands.BadRating(level) {
+	if feedback.BadRating(level) {
 		fu := &followUpPlan{}
 		closeAt := at.Add(time.Duration(24+g.rng.IntN(48)) * time.Hour)
 		if closeAt.Before(g.now) && g.rng.Float64() < followUpCloseRate {
@@ -424,7 +425,7 @@ func (g *generator) write(ctx context.Context, plans []*plan) error {
 			ratedPlans = append(ratedPlans, p)
 			if fu := r.followUp; fu != nil {
 				events = append(events, g.tx.ErrandEvent.Create().SetErrandID(id).SetKind(errandevent.KindFOLLOW_UP_OPENED).
-					SetActorKind(errandevent.ActorKindSYSTEM).SetNote("差评，待乡镇回访").SetCreateTime(r.at))
+					SetActorKind(errandevent.ActorKindSYSTEM).SetNote(feedback.FollowUpOpenedNote).SetCreateTime(r.at))
 				if fu.closeAt != nil {
 					events = append(events, g.tx.ErrandEvent.Create().SetErrandID(id).SetKind(errandevent.KindFOLLOW_UP_CLOSED).
 						SetActorKind(errandevent.ActorKindSTAFF).SetActorUserID(g.secretaries[p.point.township]).

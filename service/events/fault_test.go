@@ -29,6 +29,7 @@ import (
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/outbox"
+	"github.com/changzhi/redpoint/service/period"
 	"github.com/changzhi/redpoint/service/store/storetest"
 	"github.com/changzhi/redpoint/service/testutil"
 )
@@ -152,7 +153,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 	}
 	// The boards Redis lost are rebuilt on first read and equal the database.
 	boards := leaderboard.New(db, s.App.KV)
-	for _, p := range leaderboard.All(now) {
+	for _, p := range period.All(now) {
 		if _, _, err := boards.Top(ctx, leaderboard.Board{Period: p, Scope: "1404", Level: leaderboard.Points}, 0, 10); err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/period"
 )
 
 // BenchmarkTopAndOwnRank reads the top 50 of a board and one member's own
@@ -53,11 +54,11 @@ func BenchmarkTopAndOwnRank(b *testing.B) {
 
 // fill writes a synthetic board of n members (and its previous period and
 // stats) straight into Redis, marked built.
-func fill(b *testing.B, e *env, p leaderboard.Period, n int) {
+func fill(b *testing.B, e *env, p period.Period, n int) {
 	b.Helper()
 	ctx := context.Background()
 	k := e.App.KV
-	for _, per := range []leaderboard.Period{p, p.Previous()} {
+	for _, per := range []period.Period{p, p.Previous()} {
 		key := k.Prefix + "lb:{" + per.String() + ":9999}:sp"
 		for lo := 0; lo < n; lo += 10_000 {
 			zs := make([]redis.Z, 0, 10_000)

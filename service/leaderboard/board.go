@@ -20,6 +20,7 @@ import (
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/outbox"
+	"github.com/changzhi/redpoint/service/period"
 )
 
 // Level is what a board ranks.
@@ -48,7 +49,7 @@ func New(db *ent.Client, k *kv.KV) *Boards { return &Boards{db: db, kv: k} }
 
 // boardKey names a sorted set. The hash tag {period:scope} keeps a board
 // and its average twin in one Redis Cluster slot.
-func (b *Boards) boardKey(p Period, scope string, l Level, average bool) string {
+func (b *Boards) boardKey(p period.Period, scope string, l Level, average bool) string {
 	k := b.kv.Key("lb", "{"+p.String()+":"+scope+"}", string(l))
 	if average {
 		k += ":avg"
@@ -56,11 +57,11 @@ func (b *Boards) boardKey(p Period, scope string, l Level, average bool) string 
 	return k
 }
 
-func (b *Boards) statsKey(p Period, l Level) string {
+func (b *Boards) statsKey(p period.Period, l Level) string {
 	return b.kv.Key("lb", "{"+p.String()+"}", "stats", string(l))
 }
 
-func (b *Boards) builtKey(p Period) string { return b.kv.Key("lb", "{"+p.String()+"}", "built") }
+func (b *Boards) builtKey(p period.Period) string { return b.kv.Key("lb", "{"+p.String()+"}", "built") }
 
 // scopes of a village: township (9 digits), county (6), city (4).
 func scopes(village string) (tw, co, city string) { return village[:9], village[:6], village[:4] }
@@ -107,8 +108,8 @@ type write struct {
 }
 
 // writes fans a component out to every board and statistic it touches in
-// the given periods (All(c.At) for a live update; one period in a rebuild).
-func (b *Boards) writes(c Component, counts map[string]int, periods []Period) []write {
+// the given periods (period.All(c.At) for a live update; one period in a rebuild).
+func (b *Boards) writes(c Component, counts map[string]int, periods []period.Period) []write {
 	tw, co, city := scopes(c.Village)
 	point := strconv.Itoa(c.PointID)
 	var out []write
@@ -156,7 +157,7 @@ func (b *Boards) apply(ctx context.Context, db *ent.Client, comps []Component) e
 	}
 	pipe := b.kv.Client.Pipeline()
 	for _, c := range comps {
-		for _, w := range b.writes(c, counts, All(c.At)) {
+		for _, w := range b.writes(c, counts, period.All(c.At)) {
 			if w.hash {
 				pipe.HIncrBy(ctx, w.key, w.member, int64(w.delta))
 			} else {
@@ -171,7 +172,7 @@ func (b *Boards) apply(ctx context.Context, db *ent.Client, comps []Component) e
 }
 
 // expected computes period p's components from the database.
-func (b *Boards) expected(ctx context.Context, p Period) ([]Component, error) {
+func (b *Boards) expected(ctx context.Context, p period.Period) ([]Component, error) {
 	start, end := p.Range()
 	start, end = start.UTC(), end.UTC()
 	ids := map[int]bool{}
@@ -318,7 +319,7 @@ type tally struct {
 	stats  map[string]map[string]int64
 }
 
-func (b *Boards) tally(ctx context.Context, p Period, comps []Component) (*tally, error) {
+func (b *Boards) tally(ctx context.Context, p period.Period, comps []Component) (*tally, error) {
 	counts, err := b.pointCounts(ctx)
 	if err != nil {
 		return nil, err
@@ -349,10 +350,10 @@ func (b *Boards) tally(ctx context.Context, p Period, comps []Component) (*tally
 		}
 	}
 	for _, c := range comps {
-		if Of(p.Kind, c.At) != p {
+		if period.Of(p.Kind, c.At) != p {
 			continue
 		}
-		for _, w := range b.writes(c, counts, []Period{p}) {
+		for _, w := range b.writes(c, counts, []period.Period{p}) {
 			if w.hash {
 				if t.stats[w.key] == nil {
 					t.stats[w.key] = map[string]int64{}
@@ -368,7 +369,7 @@ func (b *Boards) tally(ctx context.Context, p Period, comps []Component) (*tally
 
 // Rebuild recomputes period p's boards from the database and replaces
 // them in Redis.
-func (b *Boards) Rebuild(ctx context.Context, p Period) error {
+func (b *Boards) Rebuild(ctx context.Context, p period.Period) error {
 	comps, err := b.expected(ctx, p)
 	if err != nil {
 		return err
@@ -380,7 +381,7 @@ func (b *Boards) Rebuild(ctx context.Context, p Period) error {
 	return b.store(ctx, p, t)
 }
 
-func (b *Boards) store(ctx context.Context, p Period, t *tally) error {
+func (b *Boards) store(ctx context.Context, p period.Period, t *tally) error {
 	pipe := b.kv.Client.TxPipeline()
 	for key, members := range t.boards {
 		pipe.Del(ctx, key)
@@ -410,7 +411,7 @@ func (b *Boards) store(ctx context.Context, p Period, t *tally) error {
 
 // ensureBuilt rebuilds p when its keys are gone (Redis restarted empty),
 // once per process at a time.
-func (b *Boards) ensureBuilt(ctx context.Context, p Period) error {
+func (b *Boards) ensureBuilt(ctx context.Context, p period.Period) error {
 	n, err := b.kv.Client.Exists(ctx, b.builtKey(p)).Result()
 	if err != nil {
 		return fmt.Errorf("leaderboard: %w", err)
@@ -424,7 +425,7 @@ func (b *Boards) ensureBuilt(ctx context.Context, p Period) error {
 
 // Reconcile compares p's boards in Redis with the database and rewrites
 // them when they drifted. It returns how many members were off.
-func (b *Boards) Reconcile(ctx context.Context, p Period) (int, error) {
+func (b *Boards) Reconcile(ctx context.Context, p period.Period) (int, error) {
 	comps, err := b.expected(ctx, p)
 	if err != nil {
 		return 0, err

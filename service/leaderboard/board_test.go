@@ -24,6 +24,7 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/outbox"
+	"github.com/changzhi/redpoint/service/period"
 )
 
 type env struct {
@@ -146,12 +147,12 @@ func (e *env) settle() {
 	}
 }
 
-func (e *env) score(period, scope string, pointID int) float64 {
+func (e *env) score(name, scope string, pointID int) float64 {
 	e.t.Helper()
-	p, _ := leaderboard.ParsePeriod(period)
+	p := mustPeriod(name)
 	entry, _, ok, err := e.boards.RankOf(context.Background(), leaderboard.Board{Period: p, Scope: scope, Level: leaderboard.Points}, fmt.Sprint(pointID))
 	if err != nil || !ok {
-		e.t.Fatalf("rank of %d in %s %s: %v %v", pointID, period, scope, ok, err)
+		e.t.Fatalf("rank of %d in %s %s: %v %v", pointID, name, scope, ok, err)
 	}
 	return entry.Total
 }
@@ -175,9 +176,9 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 	residents := []string{"13911110001", "13911110002", "13911110003"}
 	start := at("2027-03-28 08:00") // Sunday before a new week, month and quarter
 	// Boards of every period the run touches exist before it (built from the demo data).
-	touched := map[string]leaderboard.Period{}
+	touched := map[string]period.Period{}
 	for d := 0; d < 10; d++ {
-		for _, p := range leaderboard.All(start.AddDate(0, 0, d)) {
+		for _, p := range period.All(start.AddDate(0, 0, d)) {
 			touched[p.String()] = p
 		}
 	}
@@ -390,9 +391,9 @@ func TestTotalAverageAndRankChange(t *testing.T) {
 	}
 	e.settle()
 	county := small[:6]
-	list := func(period, order string) []*redpointv1.LeaderboardEntry {
+	list := func(name, order string) []*redpointv1.LeaderboardEntry {
 		resp, err := redpointv1.NewLeaderboardServiceClient(e.GRPC).ListLeaderboardEntries(e.As(t, ctx, demo.CityAdminPhone),
-			&redpointv1.ListLeaderboardEntriesRequest{Parent: "regions/" + county + "000000", Level: "TOWNSHIP", Period: period, OrderBy: order, PageSize: 500})
+			&redpointv1.ListLeaderboardEntriesRequest{Parent: "regions/" + county + "000000", Level: "TOWNSHIP", Period: name, OrderBy: order, PageSize: 500})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,8 +427,8 @@ func TestTotalAverageAndRankChange(t *testing.T) {
 	_ = errand.StateCOMPLETED
 }
 
-func mustPeriod(s string) leaderboard.Period {
-	p, err := leaderboard.ParsePeriod(s)
+func mustPeriod(s string) period.Period {
+	p, err := period.Parse(s)
 	if err != nil {
 		panic(err)
 	}

@@ -1,6 +1,10 @@
 package leaderboard
 
-import "context"
+import (
+	"context"
+
+	"github.com/changzhi/redpoint/service/period"
+)
 
 // ApplyEach is Apply with one round trip per key: the baseline the
 // pipelined fan-out is measured against.
@@ -10,7 +14,7 @@ func (b *Boards) ApplyEach(ctx context.Context, comps []Component) error {
 		return err
 	}
 	for _, c := range comps {
-		for _, w := range b.writes(c, counts, All(c.At)) {
+		for _, w := range b.writes(c, counts, period.All(c.At)) {
 			if w.hash {
 				err = b.kv.Client.HIncrBy(ctx, w.key, w.member, int64(w.delta)).Err()
 			} else {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/servicepoint"
+	"github.com/changzhi/redpoint/service/period"
 )
 
 // Entry is one member of a board as read.
@@ -23,7 +24,7 @@ type Entry struct {
 
 // Board names one board.
 type Board struct {
-	Period  Period
+	Period  period.Period
 	Scope   string // 4, 6 or 9 significant digits
 	Level   Level
 	Average bool

@@ -14,6 +14,7 @@ import (
 	"github.com/changzhi/redpoint/ent/followup"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/feedback"
 )
 
 // The score formula (docs/leaderboard.md says why).
@@ -27,7 +28,8 @@ const (
 	QuickCompletion = 10 * time.Minute
 )
 
-// PointsRating is what each 好差评 level adds or takes away.
+// PointsRating is what each 好差评 level adds or takes away (which levels
+// are bad or satisfied is feedback's: BadLevels, SatisfiedLevels).
 var PointsRating = map[rating.Level]float64{
 	rating.LevelVERY_SATISFIED:      5,
 	rating.LevelSATISFIED:           3,
@@ -41,11 +43,6 @@ var PointsRating = map[rating.Level]float64{
 var CreditFollowUp = map[rating.Level]float64{
 	rating.LevelDISSATISFIED:      3,
 	rating.LevelVERY_DISSATISFIED: 5,
-}
-
-// Satisfied are the levels counted in the satisfaction rate.
-func Satisfied(l rating.Level) bool {
-	return l == rating.LevelVERY_SATISFIED || l == rating.LevelSATISFIED || l == rating.LevelBASICALLY_SATISFIED
 }
 
 // Source is what a component comes from: it is also the event that adds it.
@@ -102,7 +99,7 @@ func Components(e *ent.Errand, r *ent.Rating, f *ent.FollowUp, duplicate bool) [
 	if r != nil {
 		c := base
 		c.Source, c.At, c.Points, c.Rated = FromRating, r.CreateTime, PointsRating[r.Level], 1
-		if Satisfied(r.Level) {
+		if feedback.SatisfiedRating(r.Level) {
 			c.Satisfied = 1
 		}
 		out = append(out, c)

@@ -13,6 +13,7 @@ import (
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/pagetoken"
+	"github.com/changzhi/redpoint/service/period"
 	"github.com/changzhi/redpoint/service/regioncode"
 	"github.com/changzhi/redpoint/service/resname"
 )
@@ -37,19 +38,19 @@ func (s *Server) SetClock(now func() time.Time) { s.now = now }
 
 var levels = map[string]Level{"": Points, "SERVICE_POINT": Points, "TOWNSHIP": Townships, "COUNTY": Counties}
 
-func (s *Server) period(field, v string) (Period, error) {
+func (s *Server) checkPeriod(field, v string) (period.Period, error) {
 	if v == "" {
-		return Of(Month, s.now()), nil
+		return period.Of(period.Month, s.now()), nil
 	}
-	p, err := ParsePeriod(v)
+	p, err := period.Parse(v)
 	if err != nil {
-		return Period{}, apierr.InvalidField(field, "周期应为 2026-W48、2026-11、2026-Q4 或 2026")
+		return period.Period{}, apierr.InvalidField(field, period.FormatHint)
 	}
 	// Boards are built on demand: only for periods that have begun, and
 	// not older than History, so a caller can't make us build hundreds.
 	start, end := p.Range()
 	if now := s.now(); start.After(now) || end.Before(now.Add(-History)) {
-		return Period{}, apierr.InvalidField(field, "只能查看已开始且不早于三年前的周期")
+		return period.Period{}, apierr.InvalidField(field, "只能查看已开始且不早于三年前的周期")
 	}
 	return p, nil
 }
@@ -86,7 +87,7 @@ func (s *Server) ListLeaderboardEntries(ctx context.Context, req *redpointv1.Lis
 	default:
 		v.Add("order_by", "应为 total 或 average")
 	}
-	p, perr := s.period("period", req.GetPeriod())
+	p, perr := s.checkPeriod("period", req.GetPeriod())
 	if perr != nil {
 		return nil, perr
 	}
@@ -170,7 +171,7 @@ func (s *Server) GetServicePointRank(ctx context.Context, req *redpointv1.GetSer
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.period("period", req.GetPeriod())
+	p, err := s.checkPeriod("period", req.GetPeriod())
 	if err != nil {
 		return nil, err
 	}
@@ -197,13 +198,13 @@ func (s *Server) GetServicePointRank(ctx context.Context, req *redpointv1.GetSer
 
 // RebuildLeaderboard recomputes a period (or today's four) from the database.
 func (s *Server) RebuildLeaderboard(ctx context.Context, req *redpointv1.RebuildLeaderboardRequest) (*redpointv1.RebuildLeaderboardResponse, error) {
-	periods := All(s.now())
+	periods := period.All(s.now())
 	if req.GetPeriod() != "" {
-		p, err := s.period("period", req.GetPeriod())
+		p, err := s.checkPeriod("period", req.GetPeriod())
 		if err != nil {
 			return nil, err
 		}
-		periods = []Period{p}
+		periods = []period.Period{p}
 	}
 	resp := &redpointv1.RebuildLeaderboardResponse{}
 	for _, p := range periods {
@@ -288,8 +289,8 @@ func (b *Boards) Job(now func() time.Time, drift func(n int)) events.Job {
 	return events.Job{Type: ReconcileJob, Handle: func(ctx context.Context, _ []byte) error {
 		// The current periods, and the ones just closed: their boards
 		// feed the 周调度 and 月通报 and must end exact.
-		var periods []Period
-		for _, p := range All(now()) {
+		var periods []period.Period
+		for _, p := range period.All(now()) {
 			periods = append(periods, p, p.Previous())
 		}
 		for _, p := range periods {

@@ -26,7 +26,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
-	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/period"
 )
 
 func at(s string) time.Time {
@@ -237,7 +237,10 @@ func TestSnapshotsAreStoredOnceAndDownloadable(t *testing.T) {
 	s := handMade(t)
 	ctx := context.Background()
 	reportsRun := func() {
-		p, _ := leaderboard.ParsePeriod("2027-05")
+		p, err := period.Parse("2027-05")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := s.App.Jobs.Reports().Snapshot(ctx, reportsnapshot.KindMONTHLY_REPORT, p, at("2027-06-01 08:00")); err != nil {
 			t.Fatal(err)
 		}

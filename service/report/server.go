@@ -7,27 +7,23 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
-	"github.com/changzhi/redpoint/ent/errandevent"
-	"github.com/changzhi/redpoint/ent/followup"
 	"github.com/changzhi/redpoint/ent/reportsnapshot"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/errands"
-	"github.com/changzhi/redpoint/service/leaderboard"
-	"github.com/changzhi/redpoint/service/outbox"
+	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/pagetoken"
+	"github.com/changzhi/redpoint/service/period"
 	"github.com/changzhi/redpoint/service/regioncode"
 	"github.com/changzhi/redpoint/service/resname"
 	"github.com/changzhi/redpoint/service/trackingcode"
@@ -43,15 +39,19 @@ type Server struct {
 	cal   *calendar.Cache
 	cache *Cache
 	pages *pagetoken.Signer
-	now   func() time.Time
+	// feedback lists and closes the follow-ups (closing is the only write
+	// ReportService makes, and it is feedback's).
+	feedback *feedback.Service
+	now      func() time.Time
 }
 
 var _ redpointv1.ReportServiceServer = (*Server)(nil)
 
 // NewServer returns the report service; workloads are cached in cache, and
-// pages signs the page tokens of its lists.
-func NewServer(w *Workloads, cal *calendar.Cache, cache *Cache, pages *pagetoken.Signer) *Server {
-	return &Server{w: w, cal: cal, cache: cache, pages: pages, now: time.Now}
+// pages signs the page tokens of its lists; follow-ups are listed and
+// closed by fb.
+func NewServer(w *Workloads, cal *calendar.Cache, cache *Cache, pages *pagetoken.Signer, fb *feedback.Service) *Server {
+	return &Server{w: w, cal: cal, cache: cache, pages: pages, feedback: fb, now: time.Now}
 }
 
 // SetClock replaces the clock (the default period, "overdue now").
@@ -72,18 +72,18 @@ func workloadRegion(ctx context.Context, name string) (regioncode.Code, error) {
 }
 
 // span resolves a period or a custom range into [start, end) and a label.
-func (s *Server) span(period string, start, end *timestamppb.Timestamp) (time.Time, time.Time, string, error) {
+func (s *Server) span(asked string, start, end *timestamppb.Timestamp) (time.Time, time.Time, string, error) {
 	if start != nil || end != nil {
 		if start == nil || end == nil || !start.AsTime().Before(end.AsTime()) {
 			return time.Time{}, time.Time{}, "", apierr.InvalidField("end_time", "自定义区间需同时给出开始和结束时间，且结束晚于开始")
 		}
 		return start.AsTime(), end.AsTime(), "custom", nil
 	}
-	p := leaderboard.Of(leaderboard.Month, s.now())
-	if period != "" {
+	p := period.Of(period.Month, s.now())
+	if asked != "" {
 		var err error
-		if p, err = leaderboard.ParsePeriod(period); err != nil {
-			return time.Time{}, time.Time{}, "", apierr.InvalidField("period", "周期应为 2026-W48、2026-11、2026-Q4 或 2026")
+		if p, err = period.Parse(asked); err != nil {
+			return time.Time{}, time.Time{}, "", apierr.InvalidField("period", period.FormatHint)
 		}
 	}
 	a, b := p.Range()
@@ -159,21 +159,15 @@ func rowProto(r Row) *redpointv1.WorkloadRow {
 
 // periodTitle is the Chinese name of a period for titles and file names.
 func periodTitle(label string, start, end time.Time) (string, string) {
-	p, err := leaderboard.ParsePeriod(label)
+	p, err := period.Parse(label)
 	if err != nil {
 		return start.In(calendar.Location).Format("2006-01-02") + "至" + end.In(calendar.Location).AddDate(0, 0, -1).Format("2006-01-02"), "报表"
 	}
-	switch p.Kind {
-	case leaderboard.Week:
-		return fmt.Sprintf("%d年第%d周", p.Year, p.N), "周报"
-	case leaderboard.Month:
-		return fmt.Sprintf("%d年%d月", p.Year, p.N), "月报"
-	case leaderboard.Quarter:
-		return fmt.Sprintf("%d年第%d季度", p.Year, p.N), "季报"
-	default:
-		return fmt.Sprintf("%d年", p.Year), "年报"
-	}
+	return p.Title(), reportKinds[p.Kind]
 }
+
+// reportKinds names the report of each period's length.
+var reportKinds = map[period.Kind]string{period.Week: "周报", period.Month: "月报", period.Quarter: "季报", period.Year: "年报"}
 
 // FileName is e.g. 古韩镇-2026年11月-代办工作月报.xlsx.
 func FileName(region, label string, start, end time.Time) string {
@@ -246,61 +240,9 @@ func (s *Server) ListOverdueErrands(ctx context.Context, req *redpointv1.ListOve
 		})}, nil
 }
 
-// ListFollowUps lists a region's follow-ups: open first, oldest first.
+// ListFollowUps lists a region's follow-ups (feedback keeps them).
 func (s *Server) ListFollowUps(ctx context.Context, req *redpointv1.ListFollowUpsRequest) (*redpointv1.ListFollowUpsResponse, error) {
-	code, err := scoped(ctx, "parent", req.GetParent())
-	if err != nil {
-		return nil, err
-	}
-	size, err := pagetoken.Size(req.GetPageSize())
-	if err != nil {
-		return nil, err
-	}
-	query := pagetoken.Query{fmt.Sprintf("followUps?parent=%s&open=%v", code, req.GetOpenOnly())}
-	offset := 0
-	if _, err := s.pages.Decode(req.GetPageToken(), query, &offset); err != nil {
-		return nil, err
-	}
-	lo, hi := code.Range()
-	q := s.w.ent.FollowUp.Query().Where(followup.RegionIDGTE(lo), followup.RegionIDLTE(hi))
-	if req.GetOpenOnly() {
-		q = q.Where(followup.StateEQ(followup.StateOPEN))
-	}
-	rows, err := q.WithRating(func(r *ent.RatingQuery) { r.WithErrand(func(e *ent.ErrandQuery) { e.WithServicePoint() }) }).
-		Order(ent.Desc(followup.FieldState), ent.Asc(followup.FieldCreateTime), ent.Asc(followup.FieldID)).
-		Offset(offset).Limit(size + 1).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("report.ListFollowUps: %w", err)
-	}
-	cal, err := s.cal.Get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	resp := &redpointv1.ListFollowUpsResponse{}
-	if len(rows) > size {
-		rows = rows[:size]
-		if resp.NextPageToken, err = s.pages.Encode(query, offset+size); err != nil {
-			return nil, err
-		}
-	}
-	now := s.now()
-	for _, f := range rows {
-		r := f.Edges.Rating
-		e := r.Edges.Errand
-		out := &redpointv1.FollowUp{
-			Name: "followUps/" + strconv.Itoa(f.ID), Errand: resname.Name(resname.Errands, e.ID),
-			TrackingCode: trackingcode.Format(e.TrackingCode), RatingDisplayName: errands.RatingName(r.Level),
-			Comment: r.Comment, ServicePointDisplayName: e.Edges.ServicePoint.Name, Open: f.State == followup.StateOPEN,
-			CreateTime: timestamppb.New(f.CreateTime), Note: f.Note,
-		}
-		until := now
-		if f.CloseTime != nil {
-			out.CloseTime, until = timestamppb.New(*f.CloseTime), *f.CloseTime
-		}
-		out.OpenWorkingDays = int32(cal.WorkingDaysBetween(f.CreateTime, until))
-		resp.FollowUps = append(resp.FollowUps, out)
-	}
-	return resp, nil
+	return s.feedback.ListFollowUps(ctx, req)
 }
 
 // ListReportSnapshots lists a region's stored reports, newest first.
@@ -383,81 +325,7 @@ func (s *Server) DownloadReportSnapshot(ctx context.Context, req *redpointv1.Dow
 	return &httpbody.HttpBody{ContentType: XLSX, Data: r.Content}, nil
 }
 
-var outcomes = map[string]followup.Outcome{"RESOLVED": followup.OutcomeRESOLVED, "EXPLAINED": followup.OutcomeEXPLAINED, "UNRESOLVED": followup.OutcomeUNRESOLVED}
-
-// ErrFollowUpClosed refuses to close a follow-up twice.
-var ErrFollowUpClosed = apierr.New(codes.FailedPrecondition, "FOLLOW_UP_CLOSED", "该回访已办结")
-
-// CloseFollowUp records the call-back: the follow-up, a history entry and
-// an outbox event (the leaderboard gives credit back) in one transaction.
+// CloseFollowUp records the township's call-back (feedback keeps follow-ups).
 func (s *Server) CloseFollowUp(ctx context.Context, req *redpointv1.CloseFollowUpRequest) (*redpointv1.FollowUp, error) {
-	p, err := access.Caller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var v apierr.Violations
-	id, convErr := strconv.Atoi(strings.TrimPrefix(req.GetName(), "followUps/"))
-	if convErr != nil || id <= 0 || !strings.HasPrefix(req.GetName(), "followUps/") {
-		v.Add("name", "格式应为 followUps/{编号}")
-	}
-	note := strings.TrimSpace(req.GetNote())
-	if n := utf8.RuneCountInString(note); n == 0 || n > 2000 {
-		v.Add("note", "请填写回访情况（不超过 2000 字）")
-	}
-	outcome, ok := outcomes[req.GetOutcome()]
-	if !ok {
-		v.Add("outcome", "应为 RESOLVED、EXPLAINED 或 UNRESOLVED")
-	}
-	if err := v.Err(); err != nil {
-		return nil, err
-	}
-	f, err := s.w.ent.FollowUp.Get(ctx, id)
-	if ent.IsNotFound(err) || (err == nil && !p.Covers(regioncode.Code(f.RegionID))) {
-		if err == nil || !p.SeesEverything() {
-			return nil, errOutOfScopeFollowUp
-		}
-		return nil, apierr.ErrNotFound.WithMessage("未找到该回访")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("report.CloseFollowUp: %w", err)
-	}
-	now := s.now().UTC().Truncate(time.Microsecond)
-	tx, err := s.w.ent.Tx(ctx)
-	if err != nil {
-		return nil, err
-	}
-	err = func() error {
-		n, err := tx.FollowUp.Update().Where(followup.ID(id), followup.StateEQ(followup.StateOPEN)).SetState(followup.StateCLOSED).
-			SetNote(note).SetOutcome(outcome).SetClosedByUserID(p.UserID).SetCloseTime(now).SetUpdateTime(now).AddVersion(1).Save(ctx)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return ErrFollowUpClosed
-		}
-		if err := tx.ErrandEvent.Create().SetErrandID(f.ErrandID).SetKind(errandevent.KindFOLLOW_UP_CLOSED).SetActorKind(errandevent.ActorKindSTAFF).
-			SetActorUserID(p.UserID).SetNote(note).SetCreateTime(now).Exec(ctx); err != nil {
-			return err
-		}
-		return outbox.Publish(ctx, tx, now, outbox.NewFollowUpClosed(f))
-	}()
-	if err != nil {
-		_ = tx.Rollback()
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("report.CloseFollowUp: %w", err)
-	}
-	list, err := s.ListFollowUps(ctx, &redpointv1.ListFollowUpsRequest{Parent: "regions/" + f.RegionID, PageSize: 500})
-	if err != nil {
-		return nil, err
-	}
-	for _, out := range list.FollowUps {
-		if out.Name == req.GetName() {
-			return out, nil
-		}
-	}
-	return &redpointv1.FollowUp{Name: req.GetName(), Open: false, Note: note}, nil
+	return s.feedback.CloseFollowUp(ctx, req)
 }
-
-var errOutOfScopeFollowUp = apierr.ErrPermissionDenied.WithMessage("无权处理该回访")

@@ -10,7 +10,7 @@ import (
 	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/reportsnapshot"
 	"github.com/changzhi/redpoint/service/events"
-	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/period"
 	"github.com/changzhi/redpoint/service/regioncode"
 )
 
@@ -32,10 +32,10 @@ var Periodic = []events.Periodic{
 func (w *Workloads) Jobs(now func() time.Time) []events.Job {
 	return []events.Job{
 		{Type: WeeklyJob, Handle: func(ctx context.Context, _ []byte) error {
-			return w.Snapshot(ctx, reportsnapshot.KindWEEKLY_DISPATCH, leaderboard.Of(leaderboard.Week, now()).Previous(), now())
+			return w.Snapshot(ctx, reportsnapshot.KindWEEKLY_DISPATCH, period.Of(period.Week, now()).Previous(), now())
 		}},
 		{Type: MonthlyJob, Handle: func(ctx context.Context, _ []byte) error {
-			return w.Snapshot(ctx, reportsnapshot.KindMONTHLY_REPORT, leaderboard.Of(leaderboard.Month, now()).Previous(), now())
+			return w.Snapshot(ctx, reportsnapshot.KindMONTHLY_REPORT, period.Of(period.Month, now()).Previous(), now())
 		}},
 	}
 }
@@ -43,7 +43,7 @@ func (w *Workloads) Jobs(now func() time.Time) []events.Job {
 // Snapshot stores period p's report for the city, every county and every
 // township, once: a region that has it already is skipped, so a retried
 // job finishes the rest and a stored report never changes.
-func (w *Workloads) Snapshot(ctx context.Context, kind reportsnapshot.Kind, p leaderboard.Period, now time.Time) error {
+func (w *Workloads) Snapshot(ctx context.Context, kind reportsnapshot.Kind, p period.Period, now time.Time) error {
 	regions, err := w.ent.Region.Query().Where(region.LevelIn(region.LevelCITY, region.LevelCOUNTY, region.LevelTOWNSHIP)).All(ctx)
 	if err != nil {
 		return fmt.Errorf("report.Snapshot: %w", err)

@@ -1,6 +1,8 @@
 // Package report is the township's oversight: workload figures computed
-// in SQL, overdue and follow-up lists, Excel reports, and the stored
-// weekly (周调度) and monthly (月通报) snapshots.
+// in SQL, the overdue list, Excel reports, and the stored weekly (周调度)
+// and monthly (月通报) snapshots. It only reads, but for storing those
+// snapshots; ReportService's follow-up methods are served by
+// service/feedback, which owns follow-ups.
 package report
 
 import (
@@ -16,9 +18,11 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
+	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/regioncode"
 )
 
@@ -291,8 +295,8 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 	}
 	// Ratings given in the period.
 	err = run(`SELECT `+g+` AS g, COUNT(*),
-		SUM(CASE WHEN r.level IN ('VERY_SATISFIED','SATISFIED','BASICALLY_SATISFIED') THEN 1 ELSE 0 END),
-		SUM(CASE WHEN r.level IN ('DISSATISFIED','VERY_DISSATISFIED') THEN 1 ELSE 0 END)
+		SUM(CASE WHEN r.level IN (`+satisfiedSQL+`) THEN 1 ELSE 0 END),
+		SUM(CASE WHEN r.level IN (`+badSQL+`) THEN 1 ELSE 0 END)
 		FROM ratings r JOIN errands e ON e.id = r.errand_id
 		WHERE e.region_id >= ? AND e.region_id <= ? AND r.create_time >= ? AND r.create_time < ?
 		GROUP BY g`,
@@ -420,4 +424,17 @@ func (w *Workloads) name(ctx context.Context, q Query, rows []Row) error {
 		}
 	}
 	return nil
+}
+
+// The levels feedback counts as satisfied and as bad, as SQL lists.
+var satisfiedSQL, badSQL = sqlLevels(feedback.SatisfiedLevels), sqlLevels(feedback.BadLevels)
+
+// sqlLevels writes levels as an SQL list of string literals; they are
+// ent's enum values, letters and underscores only.
+func sqlLevels(levels []rating.Level) string {
+	quoted := make([]string, len(levels))
+	for i, l := range levels {
+		quoted[i] = "'" + string(l) + "'"
+	}
+	return strings.Join(quoted, ",")
 }

@@ -1,6 +1,8 @@
 // Package resident is the residents' WeChat mini-program API: WeChat
 // login, binding the phone their errands were logged with, and their own
-// errands in a resident-safe view (no staff personal data).
+// errands in a resident-safe view (no staff personal data). Rating an
+// errand is checked here (whose errand it is) and recorded by
+// service/feedback.
 package resident
 
 import (
@@ -26,6 +28,7 @@ import (
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/errands"
+	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resname"
@@ -49,9 +52,11 @@ type Server struct {
 	now    func() time.Time
 	lookup *Lookup
 	pages  *pagetoken.Signer
+	// feedback records the residents' ratings.
+	feedback *feedback.Service
 }
 
-// SetClock replaces the clock (rating windows), for tests.
+// SetClock replaces the clock (whether an errand can still be rated), for tests.
 func (s *Server) SetClock(now func() time.Time) { s.now = now }
 
 func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -59,9 +64,10 @@ func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsec
 var _ redpointv1.ResidentServiceServer = (*Server)(nil)
 
 // New returns the residents' service; wx is nil when WeChat is not
-// configured, and pages signs the page tokens of its list.
-func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer) *Server {
-	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: time.Now, lookup: lookup, pages: pages}
+// configured, pages signs the page tokens of its list and fb records their
+// ratings.
+func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer, fb *feedback.Service) *Server {
+	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: time.Now, lookup: lookup, pages: pages, feedback: fb}
 }
 
 // The residents' errors.
@@ -349,13 +355,31 @@ var residentText = map[errand.State]string{
 // still can; e carries its rating edge.
 func (s *Server) setRating(out *redpointv1.ResidentErrand, e *ent.Errand) {
 	if r := e.Edges.Rating; r != nil {
-		for p, l := range levels {
-			if l == r.Level {
-				out.Rating = p
-			}
-		}
+		out.Rating = feedback.LevelProto(r.Level)
 	}
-	out.CanRate = e.Edges.Rating == nil && e.State == errand.StateCOMPLETED && e.CloseTime != nil && s.clock().Before(e.CloseTime.Add(RatingWindow))
+	out.CanRate = feedback.CanRate(e.Edges.Rating != nil, e.State, e.CloseTime, s.clock())
+}
+
+// RateMyErrand records the resident's rating of one of their errands
+// (feedback keeps ratings and their rules) and returns the errand.
+func (s *Server) RateMyErrand(ctx context.Context, req *redpointv1.RateMyErrandRequest) (*redpointv1.ResidentErrand, error) {
+	id, err := me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var v apierr.Violations
+	n, ok := myErrandID(req.GetName())
+	if !ok {
+		v.Add("name", myErrandFormat)
+	}
+	level, comment := feedback.ValidateRating(&v, req.GetLevel(), req.GetComment())
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.feedback.Rate(ctx, id, n, Owns(id), level, comment); err != nil {
+		return nil, err
+	}
+	return s.GetMyErrand(ctx, &redpointv1.GetMyErrandRequest{Name: req.GetName()})
 }
 
 // A resident's errand is named residents/me/errands/{id}.

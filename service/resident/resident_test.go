@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,103 +72,6 @@ func TestWechatLoginBindAndFollow(t *testing.T) {
 	}
 	if _, err := redpointv1.NewLeaderboardServiceClient(s.GRPC).ListLeaderboardEntries(me, &redpointv1.ListLeaderboardEntriesRequest{Parent: "regions/140400000000", PageSize: 3}); err != nil {
 		t.Errorf("a resident reading the leaderboard: %v", err)
-	}
-}
-
-// TestRatingRulesAndFollowUp: only the errand's resident, only once, only
-// completed, within 30 days; a bad rating opens a follow-up the township
-// closes, both in the history.
-func TestRatingRulesAndFollowUp(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC).UnixMicro())
-	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 100},
-		Clock: func() time.Time { return time.UnixMicro(now.Load()) }})
-	residents := redpointv1.NewResidentServiceClient(s.GRPC)
-	ctx := context.Background()
-	sess, _ := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-grandma"})
-	me := bearer(sess.AccessToken)
-	if _, err := residents.BindPhone(me, &redpointv1.BindPhoneRequest{PhoneCode: "phone-" + demo.ResidentPhone}); err != nil {
-		t.Fatal(err)
-	}
-	list, _ := residents.ListMyErrands(me, &redpointv1.ListMyErrandsRequest{})
-	var completed, open []string
-	for _, e := range list.Errands {
-		full, _ := residents.GetMyErrand(me, &redpointv1.GetMyErrandRequest{Name: e.Name})
-		if e.CanRate != full.CanRate || e.Rating != full.Rating {
-			t.Errorf("%s: the list says canRate %v %v, the detail %v %v", e.Name, e.CanRate, e.Rating, full.CanRate, full.Rating)
-		}
-		switch {
-		case full.CanRate:
-			completed = append(completed, e.Name)
-		case e.State != redpointv1.ErrandState_ERRAND_STATE_COMPLETED:
-			open = append(open, e.Name)
-		}
-	}
-	if len(completed) < 2 || len(open) == 0 {
-		t.Fatalf("demo resident: %d rateable, %d open", len(completed), len(open))
-	}
-	rate := func(ctx context.Context, name string, l redpointv1.RatingLevel) error {
-		_, err := residents.RateMyErrand(ctx, &redpointv1.RateMyErrandRequest{Name: name, Level: l, Comment: "等了很久"})
-		return err
-	}
-	if err := rate(me, open[0], redpointv1.RatingLevel_RATING_LEVEL_SATISFIED); status.Code(err) != codes.FailedPrecondition {
-		t.Errorf("rating an open errand: %v", err)
-	}
-	other, _ := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-neighbour"})
-	if err := rate(bearer(other.AccessToken), completed[0], redpointv1.RatingLevel_RATING_LEVEL_VERY_DISSATISFIED); status.Code(err) != codes.NotFound {
-		t.Errorf("a neighbour rating grandma's errand: %v", err)
-	}
-	if err := rate(me, completed[0], redpointv1.RatingLevel_RATING_LEVEL_VERY_DISSATISFIED); err != nil {
-		t.Fatal(err)
-	}
-	if err := rate(me, completed[0], redpointv1.RatingLevel_RATING_LEVEL_VERY_SATISFIED); status.Code(err) != codes.AlreadyExists {
-		t.Errorf("rating twice: %v", err)
-	}
-	list, _ = residents.ListMyErrands(me, &redpointv1.ListMyErrandsRequest{})
-	for _, e := range list.Errands {
-		if e.Name == completed[0] && (e.CanRate || e.Rating != redpointv1.RatingLevel_RATING_LEVEL_VERY_DISSATISFIED) {
-			t.Errorf("the list after rating: canRate %v, rating %v", e.CanRate, e.Rating)
-		}
-	}
-	now.Store(time.Date(2027, 1, 30, 2, 0, 0, 0, time.UTC).UnixMicro()) // more than 30 days later
-	if err := rate(me, completed[1], redpointv1.RatingLevel_RATING_LEVEL_SATISFIED); status.Code(err) != codes.FailedPrecondition {
-		t.Errorf("rating after 30 days: %v", err)
-	}
-	// The bad rating opened a follow-up for 古韩镇; its secretary closes it.
-	sec := s.As(t, ctx, demo.GuhanSecretaryPhone)
-	reports := redpointv1.NewReportServiceClient(s.GRPC)
-	fus, err := reports.ListFollowUps(sec, &redpointv1.ListFollowUpsRequest{Parent: "regions/140423100000", OpenOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mine *redpointv1.FollowUp
-	for _, f := range fus.FollowUps {
-		if f.Comment == "等了很久" {
-			mine = f
-		}
-	}
-	if mine == nil || mine.RatingDisplayName != "非常不满意" {
-		t.Fatalf("no open follow-up for the bad rating: %v", fus.FollowUps)
-	}
-	if _, err := reports.CloseFollowUp(s.As(t, ctx, demo.DanzhuSecretaryPhone), &redpointv1.CloseFollowUpRequest{Name: mine.Name, Note: "x", Outcome: "RESOLVED"}); status.Code(err) != codes.PermissionDenied {
-		t.Errorf("丹朱镇 closing 古韩镇's follow-up: %v", err)
-	}
-	closed, err := reports.CloseFollowUp(sec, &redpointv1.CloseFollowUpRequest{Name: mine.Name, Note: "已电话回访，解释了办理时限", Outcome: "EXPLAINED"})
-	if err != nil || closed.Open {
-		t.Fatalf("close: %v, %v", closed, err)
-	}
-	if _, err := reports.CloseFollowUp(sec, &redpointv1.CloseFollowUpRequest{Name: mine.Name, Note: "again", Outcome: "RESOLVED"}); status.Code(err) != codes.FailedPrecondition {
-		t.Errorf("closing twice: %v", err)
-	}
-	hist, _ := redpointv1.NewErrandServiceClient(s.GRPC).ListErrandEvents(s.As(t, ctx, demo.GuhanAgentPhone), &redpointv1.ListErrandEventsRequest{Parent: "errands/" + completed[0][len("residents/me/errands/"):]})
-	kinds := map[redpointv1.ErrandEventKind]bool{}
-	for _, ev := range hist.GetEvents() {
-		kinds[ev.Kind] = true
-	}
-	for _, k := range []redpointv1.ErrandEventKind{redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_RATED, redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_FOLLOW_UP_OPENED, redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED} {
-		if !kinds[k] {
-			t.Errorf("history lacks %v", k)
-		}
 	}
 }
 

@@ -1,4 +1,4 @@
-package directory
+package calendardb
 
 import (
 	"context"
@@ -14,26 +14,28 @@ import (
 	"github.com/changzhi/redpoint/service/store"
 )
 
-// CalendarServer implements CalendarService over the calendar_days table.
-type CalendarServer struct {
+// Server implements CalendarService over the calendar_days table.
+type Server struct {
 	redpointv1.UnimplementedCalendarServiceServer
 	db    *ent.Client
 	cache *calendar.Cache
-	// Due recomputes open errands' due times after a year is loaded.
-	Due DueRecomputer
+	due   DueRecomputer
 }
 
-// DueRecomputer moves open errands' due times onto a changed calendar.
+// DueRecomputer moves open errands' due times onto a changed calendar
+// (errands.Server: how a due time follows from the calendar is the
+// errand's rule).
 type DueRecomputer interface {
 	RecomputeDue(ctx context.Context, cal *calendar.Calendar, from time.Time) (int, error)
 }
 
-var _ redpointv1.CalendarServiceServer = (*CalendarServer)(nil)
+var _ redpointv1.CalendarServiceServer = (*Server)(nil)
 
-// NewCalendarServer returns the calendar service; cache is the one the
-// SLAs read, invalidated when a year is loaded.
-func NewCalendarServer(db *ent.Client, cache *calendar.Cache) *CalendarServer {
-	return &CalendarServer{db: db, cache: cache}
+// NewServer returns the calendar service. cache is the one the SLAs read,
+// reloaded when a year is loaded; due then moves the open errands' due
+// times from that year on (required).
+func NewServer(db *ent.Client, cache *calendar.Cache, due DueRecomputer) *Server {
+	return &Server{db: db, cache: cache, due: due}
 }
 
 func checkYear(y int32) error {
@@ -49,13 +51,13 @@ func inYear(y int32) []predicate.CalendarDay {
 }
 
 // ListCalendarDays lists a year's exceptions.
-func (s *CalendarServer) ListCalendarDays(ctx context.Context, req *redpointv1.ListCalendarDaysRequest) (*redpointv1.ListCalendarDaysResponse, error) {
+func (s *Server) ListCalendarDays(ctx context.Context, req *redpointv1.ListCalendarDaysRequest) (*redpointv1.ListCalendarDaysResponse, error) {
 	if err := checkYear(req.GetYear()); err != nil {
 		return nil, err
 	}
 	rows, err := s.db.CalendarDay.Query().Where(inYear(req.GetYear())...).Order(ent.Asc(calendarday.FieldID)).All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("directory.ListCalendarDays: %w", err)
+		return nil, fmt.Errorf("calendardb.ListCalendarDays: %w", err)
 	}
 	return &redpointv1.ListCalendarDaysResponse{CalendarDays: dayProtos(rows)}, nil
 }
@@ -73,7 +75,7 @@ func dayProtos(rows []*ent.CalendarDay) []*redpointv1.CalendarDay {
 }
 
 // LoadCalendarYear replaces a year's exceptions in one transaction.
-func (s *CalendarServer) LoadCalendarYear(ctx context.Context, req *redpointv1.LoadCalendarYearRequest) (*redpointv1.LoadCalendarYearResponse, error) {
+func (s *Server) LoadCalendarYear(ctx context.Context, req *redpointv1.LoadCalendarYearRequest) (*redpointv1.LoadCalendarYearResponse, error) {
 	if err := checkYear(req.GetYear()); err != nil {
 		return nil, err
 	}
@@ -118,17 +120,15 @@ func (s *CalendarServer) LoadCalendarYear(ctx context.Context, req *redpointv1.L
 		return tx.CalendarDay.CreateBulk(builders...).Exec(ctx)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("directory.LoadCalendarYear: %w", err)
+		return nil, fmt.Errorf("calendardb.LoadCalendarYear: %w", err)
 	}
 	cal, err := s.cache.Reload(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if s.Due != nil {
-		start := time.Date(int(req.GetYear()), 1, 1, 0, 0, 0, 0, calendar.Location)
-		if _, err := s.Due.RecomputeDue(ctx, cal, start); err != nil {
-			return nil, err
-		}
+	start := time.Date(int(req.GetYear()), 1, 1, 0, 0, 0, 0, calendar.Location)
+	if _, err := s.due.RecomputeDue(ctx, cal, start); err != nil {
+		return nil, err
 	}
 	resp, err := s.ListCalendarDays(ctx, &redpointv1.ListCalendarDaysRequest{Year: req.GetYear()})
 	if err != nil {

@@ -1,4 +1,9 @@
-package app
+// Package calendardb keeps the holiday calendar in the database (the
+// calendar_days table): it seeds the official arrangement shipped with the
+// binary, loads the days for calendar.Cache, and serves CalendarService,
+// through which an admin replaces a year's days. The working-day arithmetic
+// stays in service/calendar, which knows nothing of storage.
+package calendardb
 
 import (
 	"context"
@@ -9,12 +14,12 @@ import (
 	"github.com/changzhi/redpoint/service/calendar"
 )
 
-// CalendarLoader reads the holiday calendar from the database.
-func CalendarLoader(db *ent.Client) func(context.Context) ([]calendar.Day, error) {
+// Loader reads the holiday calendar from the database, for calendar.NewCache.
+func Loader(db *ent.Client) func(context.Context) ([]calendar.Day, error) {
 	return func(ctx context.Context) ([]calendar.Day, error) {
 		rows, err := db.CalendarDay.Query().All(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("app.CalendarLoader: %w", err)
+			return nil, fmt.Errorf("calendardb.Loader: %w", err)
 		}
 		days := make([]calendar.Day, len(rows))
 		for i, r := range rows {
@@ -24,9 +29,9 @@ func CalendarLoader(db *ent.Client) func(context.Context) ([]calendar.Day, error
 	}
 }
 
-// EnsureOfficialCalendar adds the holiday arrangement shipped with the
-// binary, keeping any day an admin already loaded.
-func EnsureOfficialCalendar(ctx context.Context, db *ent.Client) error {
+// EnsureOfficial adds the holiday arrangement shipped with the binary,
+// keeping any day an admin already loaded.
+func EnsureOfficial(ctx context.Context, db *ent.Client) error {
 	days, err := calendar.Official()
 	if err != nil {
 		return err
@@ -36,7 +41,7 @@ func EnsureOfficialCalendar(ctx context.Context, db *ent.Client) error {
 		builders[i] = db.CalendarDay.Create().SetID(d.Date).SetKind(calendarday.Kind(d.Kind)).SetName(d.Name)
 	}
 	if err := db.CalendarDay.CreateBulk(builders...).OnConflictColumns(calendarday.FieldID).Ignore().Exec(ctx); err != nil {
-		return fmt.Errorf("app.EnsureOfficialCalendar: %w", err)
+		return fmt.Errorf("calendardb.EnsureOfficial: %w", err)
 	}
 	return nil
 }

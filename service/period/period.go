@@ -1,4 +1,8 @@
-package leaderboard
+// Package period names the spans the leaderboard and the reports count
+// over: ISO weeks, months, quarters and years in Asia/Shanghai. It parses
+// and prints them (2026-W48, 2026-11, 2026-Q4, 2026), gives their bounds
+// and their Chinese names.
+package period
 
 import (
 	"errors"
@@ -30,37 +34,40 @@ type Period struct {
 	N    int // week 1–53, month 1–12, quarter 1–4; 0 for a year
 }
 
-// ErrBadPeriod reports a period string that is not 2026-W48, 2026-11,
+// ErrInvalid reports a period string that is not 2026-W48, 2026-11,
 // 2026-Q4 or 2026.
-var ErrBadPeriod = errors.New("leaderboard: period must look like 2026-W48, 2026-11, 2026-Q4 or 2026")
+var ErrInvalid = errors.New("period must look like 2026-W48, 2026-11, 2026-Q4 or 2026")
 
-// ParsePeriod reads 2026-W48, 2026-11, 2026-Q4 or 2026.
-func ParsePeriod(s string) (Period, error) {
+// FormatHint is what a caller who sent a bad period is told (zh-CN).
+const FormatHint = "周期应为 2026-W48、2026-11、2026-Q4 或 2026"
+
+// Parse reads 2026-W48, 2026-11, 2026-Q4 or 2026.
+func Parse(s string) (Period, error) {
 	var y, n int
 	switch {
 	case len(s) == 4:
 		y, err := strconv.Atoi(s)
 		if err != nil || y < 2000 || y > 2100 {
-			return Period{}, ErrBadPeriod
+			return Period{}, ErrInvalid
 		}
 		return Period{Kind: Year, Year: y}, nil
 	case len(s) == 8 && s[4:6] == "-W":
 		if _, err := fmt.Sscanf(s, "%4d-W%2d", &y, &n); err != nil || n < 1 || n > isoWeeks(y) {
-			return Period{}, ErrBadPeriod
+			return Period{}, ErrInvalid
 		}
 		return Period{Kind: Week, Year: y, N: n}, nil
 	case len(s) == 7 && s[4:6] == "-Q":
 		if _, err := fmt.Sscanf(s, "%4d-Q%1d", &y, &n); err != nil || n < 1 || n > 4 {
-			return Period{}, ErrBadPeriod
+			return Period{}, ErrInvalid
 		}
 		return Period{Kind: Quarter, Year: y, N: n}, nil
 	case len(s) == 7 && s[4] == '-':
 		if _, err := fmt.Sscanf(s, "%4d-%2d", &y, &n); err != nil || n < 1 || n > 12 {
-			return Period{}, ErrBadPeriod
+			return Period{}, ErrInvalid
 		}
 		return Period{Kind: Month, Year: y, N: n}, nil
 	}
-	return Period{}, ErrBadPeriod
+	return Period{}, ErrInvalid
 }
 
 func isoWeeks(year int) int {
@@ -121,7 +128,7 @@ func (p Period) Previous() Period {
 	return Of(p.Kind, start.Add(-time.Hour))
 }
 
-// String is the form ParsePeriod reads.
+// String is the form Parse reads.
 func (p Period) String() string {
 	switch p.Kind {
 	case Week:
@@ -132,5 +139,20 @@ func (p Period) String() string {
 		return fmt.Sprintf("%04d-Q%d", p.Year, p.N)
 	default:
 		return fmt.Sprintf("%04d", p.Year)
+	}
+}
+
+// Title is the period's Chinese name, for titles and file names:
+// 2026年第48周, 2026年11月, 2026年第4季度, 2026年.
+func (p Period) Title() string {
+	switch p.Kind {
+	case Week:
+		return fmt.Sprintf("%d年第%d周", p.Year, p.N)
+	case Month:
+		return fmt.Sprintf("%d年%d月", p.Year, p.N)
+	case Quarter:
+		return fmt.Sprintf("%d年第%d季度", p.Year, p.N)
+	default:
+		return fmt.Sprintf("%d年", p.Year)
 	}
 }

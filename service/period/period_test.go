@@ -1,4 +1,4 @@
-package leaderboard
+package period
 
 import (
 	"testing"
@@ -44,9 +44,9 @@ func TestPeriodBoundariesInShanghai(t *testing.T) {
 func TestParseRangePrevious(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{"2026-W48", "2026-11", "2026-Q4", "2026", "2026-W01", "2026-01", "2026-Q1"} {
-		p, err := ParsePeriod(s)
+		p, err := Parse(s)
 		if err != nil || p.String() != s {
-			t.Fatalf("ParsePeriod(%s) = %v, %v", s, p, err)
+			t.Fatalf("Parse(%s) = %v, %v", s, p, err)
 		}
 		start, end := p.Range()
 		if Of(p.Kind, start) != p || Of(p.Kind, end.Add(-time.Second)) != p || Of(p.Kind, end) == p {
@@ -59,8 +59,58 @@ func TestParseRangePrevious(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"2026-13", "2026-W54", "2026-Q5", "26", "2026-11-01", "abcd", ""} {
-		if _, err := ParsePeriod(bad); err == nil {
-			t.Errorf("ParsePeriod(%q) accepted", bad)
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
+}
+
+// TestParseBounds: a year has 52 or 53 ISO weeks, and years run 2000–2100.
+func TestParseBounds(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in string
+		ok bool
+	}{
+		{"2026-W53", true}, // 2026 ends on a Thursday: it has 53 weeks
+		{"2027-W52", true},
+		{"2027-W53", false}, // 2027 has 52
+		{"2026-W00", false},
+		{"2026-00", false},
+		{"2026-Q0", false},
+		{"2000", true},
+		{"2100", true},
+		{"1999", false},
+		{"2101", false},
+	}
+	for _, tc := range cases {
+		_, err := Parse(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("Parse(%q): %v, want ok %v", tc.in, err, tc.ok)
+		}
+		if err != nil && err != ErrInvalid {
+			t.Errorf("Parse(%q): %v, want ErrInvalid", tc.in, err)
+		}
+	}
+}
+
+func TestTitle(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ period, want string }{
+		{"2026-W48", "2026年第48周"},
+		{"2026-W01", "2026年第1周"},
+		{"2026-11", "2026年11月"},
+		{"2027-01", "2027年1月"},
+		{"2026-Q4", "2026年第4季度"},
+		{"2026", "2026年"},
+	}
+	for _, tc := range cases {
+		p, err := Parse(tc.period)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tc.period, err)
+		}
+		if got := p.Title(); got != tc.want {
+			t.Errorf("%s: Title() = %q, want %q", tc.period, got, tc.want)
 		}
 	}
 }
