@@ -178,7 +178,9 @@ func serve(ctx context.Context, cfg app.Config, demo, workers bool, log *slog.Lo
 		return err
 	}
 	defer a.Close()
-	a.NoWorkers = !workers
+	opts := a.Options()
+	opts.NoWorkers = !workers
+	a.SetOptions(opts)
 	if a.KV.Embedded {
 		log.Info("embedded mode: in-process Redis", "addr", a.KV.Addr())
 	}

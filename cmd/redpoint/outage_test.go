@@ -129,7 +129,11 @@ func eventHandlers(t *testing.T, d deployment) []events.Handler {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	return a.EventHandlers()
+	handlers, err := a.EventHandlers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return handlers
 }
 
 // outboxState counts the outbox events not relayed yet, and those relayed

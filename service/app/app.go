@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -26,7 +27,6 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/audit"
-	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/calendar/calendardb"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/directory"
@@ -35,7 +35,6 @@ import (
 	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/leaderboard"
-	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/report"
 	"github.com/changzhi/redpoint/service/resident"
@@ -45,15 +44,14 @@ import (
 	"github.com/changzhi/redpoint/service/wechat"
 )
 
-// App is an opened process: its stores and keys.
-type App struct {
-	wx *wechat.Client // see weChat
-	// Authenticator replaces the policy-table authenticator; nil in production.
+// Options are what a deployment chooses beyond its stores and keys; Open
+// takes them from the Config, tests set them for the server they start.
+// The zero value is production's defaults.
+type Options struct {
+	// Authenticator replaces the policy-table authenticator.
 	Authenticator server.Authenticator
-	// Clock replaces time.Now in the errand lifecycle; for tests.
+	// Clock replaces time.Now everywhere the process reads the time.
 	Clock func() time.Time
-	// AuthKey signs access tokens (at least 32 bytes).
-	AuthKey []byte
 	// LoginLimits bound failed logins; DefaultLoginLimits when zero.
 	LoginLimits access.LoginLimits
 	// LookupLimits bound public lookups; DefaultLookupLimits when zero.
@@ -77,13 +75,28 @@ type App struct {
 	Timeouts server.Timeouts
 	// ExtraHandlers are added to the event handlers (tests).
 	ExtraHandlers []events.Handler
-	// Jobs is the background machinery, once Serve or Work built it.
-	Jobs   *jobs
-	log    *slog.Logger
-	Store  *store.Store
-	KV     *kv.KV
-	Keys   *pii.Keyring
-	closed bool
+}
+
+// now is the process's clock.
+func (o Options) now() func() time.Time {
+	if o.Clock != nil {
+		return o.Clock
+	}
+	return time.Now
+}
+
+// App is an opened process: its stores, keys and options.
+type App struct {
+	opts       Options
+	wx         *wechat.Client // see weChat
+	background atomic.Pointer[Background]
+	log        *slog.Logger
+	// AuthKey signs access tokens (at least 32 bytes).
+	AuthKey []byte
+	Store   *store.Store
+	KV      *kv.KV
+	Keys    *pii.Keyring
+	closed  bool
 }
 
 // Open connects to the database and Redis and loads the PII keys. In
@@ -94,7 +107,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	templates, _ := cfg.templates() // checked by Validate
-	a := &App{log: log, TrustedProxies: cfg.TrustedProxies, WeChat: cfg.WeChat, Templates: templates}
+	a := &App{log: log, opts: Options{TrustedProxies: cfg.TrustedProxies, WeChat: cfg.WeChat, Templates: templates}}
 	keys, err := cfg.keyring()
 	if err != nil {
 		return nil, err
@@ -129,9 +142,20 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 
 // New assembles an App from stores opened elsewhere (tests open theirs
 // with storetest and kvtest). Close closes them.
-func New(log *slog.Logger, st *store.Store, k *kv.KV, keys *pii.Keyring, authKey []byte) *App {
-	return &App{log: log, Store: st, KV: k, Keys: keys, AuthKey: authKey}
+func New(log *slog.Logger, st *store.Store, k *kv.KV, keys *pii.Keyring, authKey []byte, opts Options) *App {
+	return &App{log: log, Store: st, KV: k, Keys: keys, AuthKey: authKey, opts: opts}
 }
+
+// Options are the options the App was made with.
+func (a *App) Options() Options { return a.opts }
+
+// SetOptions replaces the options before Serve or Work (the command sets
+// NoWorkers from its flags).
+func (a *App) SetOptions(o Options) { a.opts = o }
+
+// Background is the background half — relay, workers, scheduler — once
+// Serve or Work has built it; nil before.
+func (a *App) Background() *Background { return a.background.Load() }
 
 // Close releases the stores.
 func (a *App) Close() error {
@@ -145,8 +169,8 @@ func (a *App) Close() error {
 // weChat is the process's one WeChat client, for the API and the jobs
 // alike; nil when none is configured.
 func (a *App) weChat() *wechat.Client {
-	if a.wx == nil && a.WeChat.BaseURL != "" {
-		a.wx = wechat.New(a.WeChat, a.KV)
+	if a.wx == nil && a.opts.WeChat.BaseURL != "" {
+		a.wx = wechat.New(a.opts.WeChat, a.KV)
 	}
 	return a.wx
 }
@@ -171,23 +195,26 @@ func (a *App) SeedDemoIfEmpty(ctx context.Context) error {
 	return nil
 }
 
-// Serve serves the API on the listeners until ctx is done.
+// Serve serves the API on the listeners until ctx is done, and runs the
+// background half too unless NoWorkers.
 func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
+	reg := prometheus.NewRegistry()
+	p, err := a.build(reg)
+	if err != nil {
+		return err
+	}
 	if err := errands.EnsureSequence(ctx, a.Store.Client); err != nil {
 		return err
 	}
 	if err := calendardb.EnsureOfficial(ctx, a.Store.Client); err != nil {
 		return err
 	}
+	now := a.opts.now()
 	tokens, err := access.NewTokens(a.AuthKey, a.Store.Client)
 	if err != nil {
 		return fmt.Errorf("REDPOINT_AUTH_KEY: %w", err)
 	}
-	pages, err := pagetoken.NewSigner(a.AuthKey)
-	if err != nil {
-		return fmt.Errorf("REDPOINT_AUTH_KEY: %w", err)
-	}
-	limits := a.LoginLimits
+	limits := a.opts.LoginLimits
 	if limits == (access.LoginLimits{}) {
 		limits = access.DefaultLoginLimits
 	}
@@ -196,50 +223,31 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		return err
 	}
 	defer auth.Close()
-	authenticator := a.Authenticator
+	authenticator := a.opts.Authenticator
 	if authenticator == nil {
-		authenticator = &access.Authenticator{Tokens: tokens, Policies: access.Policies, TrustedProxies: a.TrustedProxies}
+		authenticator = &access.Authenticator{Tokens: tokens, Policies: access.Policies, TrustedProxies: a.opts.TrustedProxies}
 	}
 	var wx resident.WeChat
 	if c := a.weChat(); c != nil {
 		wx = c
 	}
-	reg := prometheus.NewRegistry()
-	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.LookupLimits, a.log, reg)
+	lookup, err := resident.NewLookup(ctx, a.Store.Client, a.KV, a.opts.LookupLimits, a.log, reg)
 	if err != nil {
 		return err
 	}
 	defer lookup.Close()
-	cal := calendar.NewCache(calendardb.Loader(a.Store.Client), 5*time.Minute)
-	residentFeedback := feedback.New(a.Store.Client, cal, pages)
-	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, pages, residentFeedback)
-	if a.Clock != nil {
-		residents.SetClock(a.Clock)
-		residentFeedback.SetClock(a.Clock)
-	}
-	auditLog := audit.New(a.Store.Client, a.log, pages)
-	users := access.NewUserServer(a.Store.Client, tokens, pages)
-	dir := directory.New(a.Store.Client, pages)
-	boards := leaderboard.New(a.Store.Client, a.KV)
-	reports := report.New(a.Store, a.Store.Client, a.Store.Dialect)
-	workloads := report.NewCache(a.KV, reg)
-	a.Jobs = a.jobs(cal, boards, reports, reg, lookup.Invalidator(), workloads.Invalidator())
-	jobAdmin := events.NewAdmin(asynq.NewInspectorFromRedisClient(a.KV.Client), events.Queue(a.KV), pages)
-	reportServer := report.NewServer(reports, cal, workloads, pages, residentFeedback)
-	if a.Clock != nil {
-		reportServer.SetClock(a.Clock)
-	}
-	board := leaderboard.NewServer(boards, pages)
-	if a.Clock != nil {
-		board.SetClock(a.Clock)
-	}
-	notifications := sla.NewNotifications(a.Store.Client, pages)
-	errandServer := errands.New(a.Store.Client, a.Store.Dialect, a.Keys, cal, auditLog, pages)
-	calendars := calendardb.NewServer(a.Store.Client, cal, errandServer)
-	errandServer.Changed = lookup.Changed
-	if a.Clock != nil {
-		errandServer.SetClock(a.Clock)
-	}
+	ratings := feedback.New(a.Store.Client, p.cal, p.pages, now)
+	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, now)
+	auditLog := audit.New(a.Store.Client, a.log, p.pages)
+	users := access.NewUserServer(a.Store.Client, tokens, p.pages)
+	dir := directory.New(a.Store.Client, p.pages)
+	jobAdmin := events.NewAdmin(asynq.NewInspectorFromRedisClient(a.KV.Client), events.Queue(a.KV), p.pages)
+	reportServer := report.NewServer(p.reports, p.cal, p.workloads, p.pages, ratings, now)
+	board := leaderboard.NewServer(p.boards, p.pages, now)
+	notifications := sla.NewNotifications(a.Store.Client, p.pages)
+	errandServer := errands.New(errands.Config{DB: a.Store.Client, Dialect: a.Store.Dialect, Keys: a.Keys, Calendar: p.cal,
+		Audit: auditLog, Pages: p.pages, Changed: lookup.Changed, Now: now})
+	calendars := calendardb.NewServer(a.Store.Client, p.cal, errandServer)
 	srv, err := server.New(ctx, server.Config{
 		Logger:        a.log,
 		Authenticator: authenticator,
@@ -247,7 +255,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		OpenAPI:       redpoint.OpenAPI,
 		Registry:      reg,
 		Checks:        a.checks(),
-		Timeouts:      a.Timeouts,
+		Timeouts:      a.opts.Timeouts,
 	},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterRegionServiceServer(s, dir) },
@@ -306,11 +314,11 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	if !a.NoWorkers {
-		a.Jobs.run(ctx, &wg)
+	if !a.opts.NoWorkers {
+		p.background.run(ctx, &wg)
 	}
 	a.log.InfoContext(ctx, "serving", "grpc", lis.GRPC.Addr().String(), "http", lis.HTTP.Addr().String(),
-		"admin", lis.Admin.Addr().String(), "workers", !a.NoWorkers)
+		"admin", lis.Admin.Addr().String(), "workers", !a.opts.NoWorkers)
 	err = srv.Serve(ctx, lis)
 	wg.Wait()
 	return err
@@ -395,19 +403,16 @@ func (a *App) checks() map[string]func(context.Context) error {
 	return map[string]func(context.Context) error{"database": a.Store.Ping, "redis": a.KV.Ping}
 }
 
-// workerJobs wires the background half without the API's caches: their
-// outbox handlers reach them through Redis alone.
-func (a *App) workerJobs(reg prometheus.Registerer) *jobs {
-	return a.jobs(calendar.NewCache(calendardb.Loader(a.Store.Client), 5*time.Minute), leaderboard.New(a.Store.Client, a.KV),
-		report.New(a.Store, a.Store.Client, a.Store.Dialect), reg, resident.NewLookupCache(a.KV).Invalidator(), report.NewCache(a.KV, nil).Invalidator())
-}
-
-// EventHandlers are the outbox handlers a replica runs, wired as Work
-// wires them but not started: a check that every event took effect once
-// per handler takes their names and topics from here, not from a list of
-// its own that a new handler would not be on.
-func (a *App) EventHandlers() []events.Handler {
-	return a.workerJobs(prometheus.NewRegistry()).handlers
+// EventHandlers are the outbox handlers a replica runs, wired as Serve and
+// Work wire them but not started: a check that every event took effect
+// once per handler takes their names and topics from here, not from a list
+// of its own that a new handler would not be on.
+func (a *App) EventHandlers() ([]events.Handler, error) {
+	p, err := a.build(prometheus.NewRegistry())
+	if err != nil {
+		return nil, err
+	}
+	return p.background.handlers, nil
 }
 
 // Work runs only the background half — outbox relay, job workers and the
@@ -417,14 +422,16 @@ func (a *App) Work(ctx context.Context, adminLis net.Listener) error {
 	reg := prometheus.NewRegistry()
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.Jobs = a.workerJobs(reg)
+	p, err := a.build(reg)
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
-	a.Jobs.run(ctx, &wg)
-	srv := server.NewHTTPServer(server.AdminMux(reg, server.Healthz(a.checks(), a.log)), a.log, a.Timeouts)
+	p.background.run(ctx, &wg)
+	srv := server.NewHTTPServer(server.AdminMux(reg, server.Healthz(a.checks(), a.log)), a.log, a.opts.Timeouts)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(adminLis) }()
 	a.log.InfoContext(ctx, "worker running", "admin", adminLis.Addr().String())
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:

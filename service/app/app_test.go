@@ -308,7 +308,7 @@ func TestHealthzFailsWhenRedisIsDown(t *testing.T) {
 	k := kvtest.Open(t)
 	// No workers: this test pulls Redis out from under the process, and the
 	// job server must not be running on a client closed beneath it.
-	s := apptest.Start(t, apptest.Options{KV: k, Configure: func(a *app.App) { a.NoWorkers = true }})
+	s := apptest.Start(t, apptest.Options{KV: k, Configure: func(a *app.Options) { a.NoWorkers = true }})
 	if code := getJSON(t, s.BaseURL+"/healthz", nil); code != http.StatusOK {
 		t.Fatalf("healthy server: %d", code)
 	}

@@ -125,7 +125,7 @@ func TestBodiesOverTheirBoundAre413(t *testing.T) {
 // instead of being held for ever.
 func TestSlowClientsAreCutOff(t *testing.T) {
 	timeouts := server.Timeouts{Read: 300 * time.Millisecond, Handshake: 300 * time.Millisecond}
-	s := apptest.Start(t, apptest.Options{Configure: func(a *app.App) { a.Timeouts = timeouts }})
+	s := apptest.Start(t, apptest.Options{Configure: func(a *app.Options) { a.Timeouts = timeouts }})
 
 	closed := func(t *testing.T, conn net.Conn, drip bool) {
 		t.Helper()
@@ -294,7 +294,7 @@ func TestOversizedHeadersAre431(t *testing.T) {
 // full — a stream held open with part of a message — ends at the call
 // deadline instead of holding its buffer for ever.
 func TestStalledGRPCCallIsEnded(t *testing.T) {
-	s := apptest.Start(t, apptest.Options{Configure: func(a *app.App) { a.Timeouts = server.Timeouts{Write: 300 * time.Millisecond} }})
+	s := apptest.Start(t, apptest.Options{Configure: func(a *app.Options) { a.Timeouts = server.Timeouts{Write: 300 * time.Millisecond} }})
 	conn, err := net.Dial("tcp", s.GRPCAddr)
 	if err != nil {
 		t.Fatal(err)

@@ -41,31 +41,47 @@ type Server struct {
 	names    *nameCache
 	audit    Auditor
 	pages    *pagetoken.Signer
-	// Changed is told the tracking code of every errand that changed, after
-	// commit (the public lookup drops its cached answer).
-	Changed func(ctx context.Context, trackingCode string)
+	changed  func(ctx context.Context, trackingCode string)
 }
 
 var _ redpointv1.ErrandServiceServer = (*Server)(nil)
 
-// New returns the errand service over db, whose SQL dialect is dialect;
-// pages signs its page and sync tokens.
-func New(db *ent.Client, dialect string, keys *pii.Keyring, cal *calendar.Cache, audit Auditor, pages *pagetoken.Signer) *Server {
+// Config is what the errand service is built from.
+type Config struct {
+	DB       *ent.Client
+	Dialect  string // DB's SQL dialect
+	Keys     *pii.Keyring
+	Calendar *calendar.Cache
+	// Audit records full reads of personal data; nil records nothing (tests).
+	Audit Auditor
+	// Pages signs page and sync tokens.
+	Pages *pagetoken.Signer
+	// Changed, when set, is told the tracking code of every errand that
+	// changed, after commit (the public lookup drops its cached answer).
+	Changed func(ctx context.Context, trackingCode string)
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// New returns the errand service.
+func New(c Config) *Server {
+	now := c.Now
+	if now == nil {
+		now = time.Now
+	}
 	return &Server{
-		pages:    pages,
-		audit:    audit,
-		db:       db,
-		dialect:  dialect,
-		keys:     keys,
-		calendar: cal,
-		idem:     idempotency.New(db, keys),
-		now:      func() time.Time { return time.Now() },
+		pages:    c.Pages,
+		audit:    c.Audit,
+		db:       c.DB,
+		dialect:  c.Dialect,
+		keys:     c.Keys,
+		calendar: c.Calendar,
+		changed:  c.Changed,
+		idem:     idempotency.New(c.DB, c.Keys),
+		now:      now,
 		names:    newNameCache(),
 	}
 }
-
-// SetClock replaces the clock, for SLA tests.
-func (s *Server) SetClock(now func() time.Time) { s.now = now }
 
 // clock is the current time as stored: UTC, in microseconds. SQLite
 // compares times as text, so every stored and compared time is UTC.

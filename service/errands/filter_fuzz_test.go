@@ -74,8 +74,8 @@ func FuzzListErrands(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	s := errands.New(st.Client, st.Dialect, keys, cal, nil, pages)
-	s.SetClock(func() time.Time { return seededNow })
+	s := errands.New(errands.Config{DB: st.Client, Dialect: st.Dialect, Keys: keys, Calendar: cal, Pages: pages,
+		Now: func() time.Time { return seededNow }})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	f.Fuzz(func(t *testing.T, filter, orderBy, pageToken string, asAgent bool) {

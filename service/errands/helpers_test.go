@@ -39,7 +39,7 @@ func newEnv(t testing.TB) *env {
 		Clock: func() time.Time { return time.UnixMicro(e.now.Load()) },
 		// Benchmarks measure the API path alone; the jobs each change
 		// causes run in `redpoint worker` in a scaled deployment.
-		Configure: func(a *app.App) { a.NoWorkers = bench },
+		Configure: func(a *app.Options) { a.NoWorkers = bench },
 	})
 	e.client = redpointv1.NewErrandServiceClient(e.GRPC)
 	return e

@@ -97,8 +97,8 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 	if err != nil {
 		return nil, err
 	}
-	if s.Changed != nil {
-		s.Changed(ctx, out.TrackingCode)
+	if s.changed != nil {
+		s.changed(ctx, out.TrackingCode)
 	}
 	return out, nil
 }

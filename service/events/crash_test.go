@@ -31,7 +31,7 @@ func TestWorkerDiesMidJob(t *testing.T) {
 			}
 			return nil
 		}}
-	withSlow := func(a *app.App) { a.ExtraHandlers = []events.Handler{slow} }
+	withSlow := func(a *app.Options) { a.ExtraHandlers = []events.Handler{slow} }
 	first := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 20}, Configure: withSlow})
 	create(t, first, first.As(t, context.Background(), demo.GuhanAgentPhone), 1)
 	testutil.Eventually(t, 10*time.Second, "the job started", func() bool { return started.Load() > 0 })
@@ -65,7 +65,7 @@ func TestEmbeddedRestartRunsLostJobsAtOnce(t *testing.T) {
 			}
 			return nil
 		}}
-	withSlow := func(a *app.App) { a.ExtraHandlers = []events.Handler{slow} }
+	withSlow := func(a *app.Options) { a.ExtraHandlers = []events.Handler{slow} }
 	embedded := func() *kv.KV {
 		k, err := kv.Open(ctx, "")
 		if err != nil {
@@ -79,7 +79,7 @@ func TestEmbeddedRestartRunsLostJobsAtOnce(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, "the job started", func() bool { return started.Load() > 0 })
 	first.Stop()
 	first.App.KV.Close() // its in-process Redis, and the job in it, are gone
-	second := apptest.Join(t, first, withSlow, func(a *app.App) { a.KV = embedded() })
+	second := apptest.JoinKV(t, first, embedded(), withSlow)
 	// Well inside the periodic redrive's 30 s + 1 min.
 	waitHandled(t, second.App.Store.Client, "slow", 15*time.Second)
 }

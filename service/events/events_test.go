@@ -77,7 +77,7 @@ func waitHandled(t testing.TB, db *ent.Client, h string, timeout time.Duration) 
 func TestEveryEventReachesEachHandlerOnce(t *testing.T) {
 	rec := newRecorder()
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 100},
-		Configure: func(a *app.App) { a.ExtraHandlers = []events.Handler{rec.handler()} }})
+		Configure: func(a *app.Options) { a.ExtraHandlers = []events.Handler{rec.handler()} }})
 	ctx := s.As(t, context.Background(), demo.GuhanAgentPhone)
 	errands := redpointv1.NewErrandServiceClient(s.GRPC)
 	for i := 0; i < 20; i++ {
@@ -89,7 +89,7 @@ func TestEveryEventReachesEachHandlerOnce(t *testing.T) {
 	waitHandled(t, s.App.Store.Client, "test", 20*time.Second)
 	waitHandled(t, s.App.Store.Client, "sla", 20*time.Second)
 	// A relay pass over already-sent rows, and a replay of every job, change nothing.
-	if _, err := s.App.Jobs.Relay().Pass(context.Background()); err != nil {
+	if _, err := s.App.Background().Relay().Pass(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rec.mu.Lock()
@@ -118,7 +118,7 @@ func TestSLATimersFollowTheDueTime(t *testing.T) {
 	agentCtx := s.As(t, ctx, demo.GuhanAgentPhone)
 	errands := redpointv1.NewErrandServiceClient(s.GRPC)
 	db := s.App.Store.Client
-	timers := s.App.Jobs.Timers()
+	timers := s.App.Background().Timers()
 	sweep := func() {
 		t.Helper()
 		for i := 0; i < 2; i++ { // twice: the second must change nothing
@@ -203,13 +203,13 @@ func mustID(name string) int {
 }
 
 func TestOneSchedulerLeadsAndAnotherTakesOver(t *testing.T) {
-	fast := func(a *app.App) { a.SweepSpec = "@every 1s"; a.LeaderTTL = 2 * time.Second }
+	fast := func(a *app.Options) { a.SweepSpec = "@every 1s"; a.LeaderTTL = 2 * time.Second }
 	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 20}, Configure: fast})
 	b := apptest.Join(t, a, fast)
 	leaders := func() (int, *apptest.Server) {
 		n, which := 0, (*apptest.Server)(nil)
 		for _, s := range []*apptest.Server{a, b} {
-			if s.App.Jobs.Leader() {
+			if s.App.Background().Leader() {
 				n++
 				which = s
 			}
@@ -234,7 +234,7 @@ func TestOneSchedulerLeadsAndAnotherTakesOver(t *testing.T) {
 		follower = b
 	}
 	leader.Stop()
-	for deadline := time.Now().Add(8 * time.Second); !follower.App.Jobs.Leader(); time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(8 * time.Second); !follower.App.Background().Leader(); time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the other replica did not take over")
 		}
@@ -247,7 +247,7 @@ func TestOneSchedulerLeadsAndAnotherTakesOver(t *testing.T) {
 func BenchmarkCommitToHandler(b *testing.B) {
 	rec := newRecorder()
 	s := apptest.Start(b, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 20},
-		Configure: func(a *app.App) { a.ExtraHandlers = []events.Handler{rec.handler()} }})
+		Configure: func(a *app.Options) { a.ExtraHandlers = []events.Handler{rec.handler()} }})
 	ctx := s.As(b, context.Background(), demo.GuhanAgentPhone)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -31,7 +31,7 @@ func TestFailedJobsAreListedAndRetried(t *testing.T) {
 			return nil
 		}}
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 20},
-		Configure: func(a *app.App) { a.ExtraHandlers = []events.Handler{flaky} }})
+		Configure: func(a *app.Options) { a.ExtraHandlers = []events.Handler{flaky} }})
 	create(t, s, s.As(t, context.Background(), demo.GuhanAgentPhone), 1)
 	jobs := redpointv1.NewJobServiceClient(s.GRPC)
 	admin := s.As(t, context.Background(), demo.CityAdminPhone)

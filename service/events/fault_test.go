@@ -49,7 +49,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 	rec := newRecorder()
 	s := apptest.Start(t, apptest.Options{KV: k, Demo: &demo.Options{Now: now.Add(-10 * 24 * time.Hour), Errands: 600},
 		Clock:     func() time.Time { return now },
-		Configure: func(a *app.App) { a.ExtraHandlers = []events.Handler{rec.handler()} }})
+		Configure: func(a *app.Options) { a.ExtraHandlers = []events.Handler{rec.handler()} }})
 	ctx := context.Background()
 	// Log in before the burst: logins count failures in Redis.
 	agents := []string{demo.GuhanAgentPhone, demo.DanzhuAgentPhone}
@@ -126,7 +126,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	redriven := 0
 	for {
-		n, err := s.App.Jobs.Relay().Redrive(ctx, 0)
+		n, err := s.App.Background().Relay().Redrive(ctx, 0)
 		if err != nil {
 			t.Logf("redrive: %v", err)
 		}
@@ -165,7 +165,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 		t.Errorf("only %d outbox events for the burst", total)
 	}
 	for i := 0; i < 2; i++ {
-		if err := s.App.Jobs.Timers().Sweep(ctx); err != nil {
+		if err := s.App.Background().Timers().Sweep(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}

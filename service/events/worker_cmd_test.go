@@ -19,8 +19,8 @@ import (
 // worker-only process (redpoint worker) on the same database and Redis.
 func TestWorkersApartFromTheAPI(t *testing.T) {
 	api := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 20},
-		Configure: func(a *app.App) { a.NoWorkers = true }})
-	w := app.New(slog.New(slog.NewTextHandler(io.Discard, nil)), api.App.Store, api.App.KV, api.App.Keys, api.App.AuthKey)
+		Configure: func(a *app.Options) { a.NoWorkers = true }})
+	w := app.New(slog.New(slog.NewTextHandler(io.Discard, nil)), api.App.Store, api.App.KV, api.App.Keys, api.App.AuthKey, app.Options{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

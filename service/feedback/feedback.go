@@ -24,12 +24,10 @@ type Service struct {
 }
 
 // New returns the feedback service; cal counts a follow-up's open working
-// days and pages signs the page tokens of the follow-up list.
-func New(db *ent.Client, cal *calendar.Cache, pages *pagetoken.Signer) *Service {
-	return &Service{db: db, cal: cal, pages: pages, now: time.Now}
+// days, pages signs the page tokens of the follow-up list and now is the
+// clock of the rating window and of follow-ups' times.
+func New(db *ent.Client, cal *calendar.Cache, pages *pagetoken.Signer, now func() time.Time) *Service {
+	return &Service{db: db, cal: cal, pages: pages, now: now}
 }
-
-// SetClock replaces the clock (the rating window, follow-ups' times), for tests.
-func (s *Service) SetClock(now func() time.Time) { s.now = now }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

@@ -476,7 +476,7 @@ func TestRebuildWhileEventsWaitCountsThemOnce(t *testing.T) {
 	e.now.Store(at("2027-03-01 09:00").UnixMicro())
 	// No workers: the events wait, as they do while Redis is away.
 	e.Server = apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 100},
-		Clock: func() time.Time { return time.UnixMicro(e.now.Load()) }, Configure: func(a *app.App) { a.NoWorkers = true }})
+		Clock: func() time.Time { return time.UnixMicro(e.now.Load()) }, Configure: func(a *app.Options) { a.NoWorkers = true }})
 	e.boards = leaderboard.New(e.App.Store.Client, e.App.KV)
 	var names []string
 	for i := 0; i < 3; i++ {

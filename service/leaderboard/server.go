@@ -28,13 +28,11 @@ type Server struct {
 
 var _ redpointv1.LeaderboardServiceServer = (*Server)(nil)
 
-// NewServer returns the leaderboard service; pages signs its page tokens.
-func NewServer(b *Boards, pages *pagetoken.Signer) *Server {
-	return &Server{boards: b, pages: pages, now: time.Now}
+// NewServer returns the leaderboard service; pages signs its page tokens
+// and now is the clock that picks the default period.
+func NewServer(b *Boards, pages *pagetoken.Signer, now func() time.Time) *Server {
+	return &Server{boards: b, pages: pages, now: now}
 }
-
-// SetClock replaces the clock that picks the default period.
-func (s *Server) SetClock(now func() time.Time) { s.now = now }
 
 var levels = map[string]Level{"": Points, "SERVICE_POINT": Points, "TOWNSHIP": Townships, "COUNTY": Counties}
 

@@ -17,7 +17,7 @@ import (
 // served, none fails, and the report prints them all.
 func TestRunAgainstDemo(t *testing.T) {
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 200},
-		Configure: func(a *app.App) { a.TrustedProxies = 1 }})
+		Configure: func(a *app.Options) { a.TrustedProxies = 1 }})
 	r, err := loadgen.Run(context.Background(), loadgen.Config{Target: s.BaseURL, Rate: 60, Duration: 2 * time.Second,
 		Agents: 3, Residents: 8, Seed: 1})
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 // region before each), so they time the SQL.
 func BenchmarkWorkload(b *testing.B) {
 	s := apptest.Start(b, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)},
-		Configure: func(a *app.App) { a.NoWorkers = true }})
+		Configure: func(a *app.Options) { a.NoWorkers = true }})
 	ctx := s.As(b, context.Background(), demo.CityAdminPhone)
 	reports := redpointv1.NewReportServiceClient(s.GRPC)
 	errands := redpointv1.NewErrandServiceClient(s.GRPC)

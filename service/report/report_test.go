@@ -44,7 +44,7 @@ func handMade(t *testing.T) *apptest.Server {
 	set := func(s string) { now.Store(at(s).UnixMicro()) }
 	set("2027-04-30 09:00")
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 1},
-		Clock: func() time.Time { return time.UnixMicro(now.Load()) }, Configure: func(a *app.App) { a.NoWorkers = true }})
+		Clock: func() time.Time { return time.UnixMicro(now.Load()) }, Configure: func(a *app.Options) { a.NoWorkers = true }})
 	ctx := s.As(t, context.Background(), demo.DanzhuAgentPhone)
 	c := redpointv1.NewErrandServiceClient(s.GRPC)
 	n := 0
@@ -102,7 +102,7 @@ func handMade(t *testing.T) *apptest.Server {
 	rate("2027-05-15 10:00", e3, rating.LevelBASICALLY_SATISFIED)
 	rate("2027-04-30 12:00", e6, rating.LevelVERY_SATISFIED) // an April rating: not May's
 	set("2027-05-31 10:00")
-	if err := s.App.Jobs.Timers().Sweep(context.Background()); err != nil { // escalates e4
+	if err := s.App.Background().Timers().Sweep(context.Background()); err != nil { // escalates e4
 		t.Fatal(err)
 	}
 	return s
@@ -241,7 +241,7 @@ func TestSnapshotsAreStoredOnceAndDownloadable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.App.Jobs.Reports().Snapshot(ctx, reportsnapshot.KindMONTHLY_REPORT, p, at("2027-06-01 08:00")); err != nil {
+		if err := s.App.Background().Reports().Snapshot(ctx, reportsnapshot.KindMONTHLY_REPORT, p, at("2027-06-01 08:00")); err != nil {
 			t.Fatal(err)
 		}
 	}

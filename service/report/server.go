@@ -35,10 +35,10 @@ const XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 // Server implements ReportService.
 type Server struct {
 	redpointv1.UnimplementedReportServiceServer
-	w     *Workloads
-	cal   *calendar.Cache
-	cache *Cache
-	pages *pagetoken.Signer
+	workloads *Workloads
+	cal       *calendar.Cache
+	cache     *Cache
+	pages     *pagetoken.Signer
 	// feedback lists and closes the follow-ups (closing is the only write
 	// ReportService makes, and it is feedback's).
 	feedback *feedback.Service
@@ -49,13 +49,10 @@ var _ redpointv1.ReportServiceServer = (*Server)(nil)
 
 // NewServer returns the report service; workloads are cached in cache, and
 // pages signs the page tokens of its lists; follow-ups are listed and
-// closed by fb.
-func NewServer(w *Workloads, cal *calendar.Cache, cache *Cache, pages *pagetoken.Signer, fb *feedback.Service) *Server {
-	return &Server{w: w, cal: cal, cache: cache, pages: pages, feedback: fb, now: time.Now}
+// closed by fb; now is the clock (the default period, "overdue now").
+func NewServer(w *Workloads, cal *calendar.Cache, cache *Cache, pages *pagetoken.Signer, fb *feedback.Service, now func() time.Time) *Server {
+	return &Server{workloads: w, cal: cal, cache: cache, pages: pages, feedback: fb, now: now}
 }
-
-// SetClock replaces the clock (the default period, "overdue now").
-func (s *Server) SetClock(now func() time.Time) { s.now = now }
 
 // scoped is access.InScope without the caller.
 func scoped(ctx context.Context, field, name string) (regioncode.Code, error) {
@@ -116,11 +113,11 @@ func (s *Server) GetWorkload(ctx context.Context, req *redpointv1.GetWorkloadReq
 		cached.Name = req.GetName()
 		return cached, nil
 	}
-	rows, total, err := s.w.RowsAndTotal(ctx, q)
+	rows, total, err := s.workloads.RowsAndTotal(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	name, err := s.w.regionName(ctx, code)
+	name, err := s.workloads.regionName(ctx, code)
 	if err != nil {
 		return nil, err
 	}
@@ -185,11 +182,11 @@ func (s *Server) ExportWorkload(ctx context.Context, req *redpointv1.ExportWorkl
 	if err != nil {
 		return nil, err
 	}
-	name, err := s.w.regionName(ctx, code)
+	name, err := s.workloads.regionName(ctx, code)
 	if err != nil {
 		return nil, err
 	}
-	data, err := s.w.Workbook(ctx, Query{Region: code, Start: start, End: end, Now: s.now()}, name)
+	data, err := s.workloads.Workbook(ctx, Query{Region: code, Start: start, End: end, Now: s.now()}, name)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +208,7 @@ func (s *Server) ListOverdueErrands(ctx context.Context, req *redpointv1.ListOve
 	}
 	now := s.now().UTC()
 	lo, hi := code.Range()
-	base := s.w.ent.Errand.Query().Where(errand.RegionIDGTE(lo), errand.RegionIDLTE(hi), errands.OverduePredicate(now))
+	base := s.workloads.ent.Errand.Query().Where(errand.RegionIDGTE(lo), errand.RegionIDLTE(hi), errands.OverduePredicate(now))
 	total, err := base.Clone().Count(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("report.ListOverdueErrands: %w", err)
@@ -253,7 +250,7 @@ func (s *Server) ListReportSnapshots(ctx context.Context, req *redpointv1.ListRe
 	}
 	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), pagetoken.Query{"snapshots", code.String()},
 		func(w pagetoken.Window) ([]*ent.ReportSnapshot, error) {
-			return s.w.ent.ReportSnapshot.Query().Where(reportsnapshot.RegionID(code.String()), w.After).Order(w.Order).Limit(w.Limit).
+			return s.workloads.ent.ReportSnapshot.Query().Where(reportsnapshot.RegionID(code.String()), w.After).Order(w.Order).Limit(w.Limit).
 				Select(reportsnapshot.FieldID, reportsnapshot.FieldRegionID, reportsnapshot.FieldKind, reportsnapshot.FieldPeriod,
 					reportsnapshot.FieldFileName, reportsnapshot.FieldCreateTime).All(ctx)
 		},
@@ -261,7 +258,7 @@ func (s *Server) ListReportSnapshots(ctx context.Context, req *redpointv1.ListRe
 	if err != nil {
 		return nil, fmt.Errorf("report.ListReportSnapshots: %w", err)
 	}
-	sizes, err := s.w.snapshotSizes(ctx, rows)
+	sizes, err := s.workloads.snapshotSizes(ctx, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +311,7 @@ func (s *Server) DownloadReportSnapshot(ctx context.Context, req *redpointv1.Dow
 	if err != nil || id <= 0 {
 		return nil, apierr.InvalidField("name", "报表编号应为正整数")
 	}
-	r, err := s.w.ent.ReportSnapshot.Query().Where(reportsnapshot.ID(id), reportsnapshot.RegionID(code.String())).Only(ctx)
+	r, err := s.workloads.ent.ReportSnapshot.Query().Where(reportsnapshot.ID(id), reportsnapshot.RegionID(code.String())).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, apierr.ErrNotFound.WithMessage("未找到该报表")
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/changzhi/redpoint/ent/user"
 	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/regioncode"
+	"github.com/changzhi/redpoint/service/store"
 )
 
 // GroupBy is how workload rows are grouped.
@@ -75,20 +76,15 @@ type Query struct {
 
 // Workloads answers workload queries with aggregations in the database.
 type Workloads struct {
-	db      Querier
+	db      *store.Store
 	ent     *ent.Client
 	dialect string
 }
 
-// Querier runs SQL reads: a *sql.DB, or the store, which keeps the
-// statements prepared.
-type Querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// New returns the workload queries over the store's database.
-func New(db Querier, client *ent.Client, dialectName string) *Workloads {
-	return &Workloads{db: db, ent: client, dialect: dialectName}
+// New returns the workload queries over the store's database: SQL through
+// the store, which keeps the statements prepared, and ent for the rest.
+func New(st *store.Store) *Workloads {
+	return &Workloads{db: st, ent: st.Client, dialect: st.Dialect}
 }
 
 // childDigits is how many significant digits a child region of r has.

@@ -21,7 +21,7 @@ import (
 // -cpu 2 (the server and the client share two cores).
 func BenchmarkLookup(b *testing.B) {
 	s := apptest.Start(b, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20},
-		Configure: func(a *app.App) {
+		Configure: func(a *app.Options) {
 			a.NoWorkers = true
 			a.LookupLimits = resident.LookupLimits{PerIP: 1 << 30, PerCode: 1 << 30, Window: time.Minute, PerCodePerDay: 1 << 30}
 		}})

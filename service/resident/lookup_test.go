@@ -26,7 +26,7 @@ import (
 )
 
 func TestPublicLookup(t *testing.T) {
-	limits := func(a *app.App) {
+	limits := func(a *app.Options) {
 		a.LookupLimits = resident.LookupLimits{PerIP: 1000, PerCode: 1000, Window: time.Minute}
 	}
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 50}, Configure: limits})
@@ -98,7 +98,7 @@ func TestPublicLookup(t *testing.T) {
 // A change on one replica reaches the lookups another replica answers from
 // its memory well before that memory would expire.
 func TestLookupSeesChangesOnOtherReplicas(t *testing.T) {
-	limits := func(a *app.App) {
+	limits := func(a *app.Options) {
 		a.LookupLimits = resident.LookupLimits{PerIP: 1000, PerCode: 1000, Window: time.Minute}
 	}
 	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
@@ -131,7 +131,9 @@ func TestLookupSeesChangesOnOtherReplicas(t *testing.T) {
 }
 
 func TestLookupRateLimitAcrossReplicas(t *testing.T) {
-	limits := func(a *app.App) { a.LookupLimits = resident.LookupLimits{PerIP: 1000, PerCode: 4, Window: time.Minute} }
+	limits := func(a *app.Options) {
+		a.LookupLimits = resident.LookupLimits{PerIP: 1000, PerCode: 4, Window: time.Minute}
+	}
 	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
 	b := apptest.Join(t, a, limits)
 	unknown, _ := trackingcode.New(nil) // well formed, never issued
@@ -162,7 +164,7 @@ func TestLookupCodeLimitsExactUnderBurst(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			limits := func(a *app.App) { a.LookupLimits = tc.limits }
+			limits := func(a *app.Options) { a.LookupLimits = tc.limits }
 			a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
 			b := apptest.Join(t, a, limits)
 			for burst := 0; burst < bursts; burst++ {
@@ -198,7 +200,7 @@ func TestLookupCodeLimitsExactUnderBurst(t *testing.T) {
 // The per-address limit counts an IPv6 client by its /64: walking through
 // the addresses of one's own /64 gets no more lookups.
 func TestLookupAddressLimitPerIPv6Slash64(t *testing.T) {
-	limits := func(a *app.App) {
+	limits := func(a *app.Options) {
 		a.LookupLimits = resident.LookupLimits{PerIP: 2, PerCode: 1000, Window: time.Minute}
 		a.TrustedProxies = 1 // the load balancer's X-Forwarded-For names the client
 	}
@@ -238,7 +240,7 @@ func isCompact(b []byte) bool {
 // A code is looked up at most PerCodePerDay times a day, however the
 // lookups are spread over minutes, addresses and replicas.
 func TestLookupDailyLimitPerCode(t *testing.T) {
-	limits := func(a *app.App) {
+	limits := func(a *app.Options) {
 		a.LookupLimits = resident.LookupLimits{PerIP: 1000, PerCode: 1000, Window: time.Minute, PerCodePerDay: 3}
 	}
 	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})

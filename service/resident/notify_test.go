@@ -68,7 +68,7 @@ func TestStateChangeSendsOneSubscribeMessage(t *testing.T) {
 // A state with a template of its own gets it; the others the default.
 func TestTemplatePerState(t *testing.T) {
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20},
-		Configure: func(a *app.App) {
+		Configure: func(a *app.Options) {
 			a.Templates.ByState = map[string]string{"COMPLETED": "tpl-done"}
 		}})
 	subscribedResident(t, s, "demo-grandpa", "13912341111")

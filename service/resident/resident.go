@@ -56,18 +56,15 @@ type Server struct {
 	feedback *feedback.Service
 }
 
-// SetClock replaces the clock (whether an errand can still be rated), for tests.
-func (s *Server) SetClock(now func() time.Time) { s.now = now }
-
 func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 var _ redpointv1.ResidentServiceServer = (*Server)(nil)
 
 // New returns the residents' service; wx is nil when WeChat is not
-// configured, pages signs the page tokens of its list and fb records their
-// ratings.
-func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer, fb *feedback.Service) *Server {
-	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: time.Now, lookup: lookup, pages: pages, feedback: fb}
+// configured, pages signs the page tokens of its list, fb records their
+// ratings and now is the clock (whether an errand can still be rated).
+func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer, fb *feedback.Service, now func() time.Time) *Server {
+	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: now, lookup: lookup, pages: pages, feedback: fb}
 }
 
 // The residents' errors.

@@ -51,13 +51,10 @@ type Timers struct {
 	Horizon time.Duration
 }
 
-// New returns the SLA timers.
-func New(db *ent.Client, cal *calendar.Cache, client *asynq.Client, queue string, log *slog.Logger) *Timers {
-	return &Timers{db: db, cal: cal, client: client, queue: queue, log: log, now: time.Now, Horizon: 48 * time.Hour}
+// New returns the SLA timers; now is their clock.
+func New(db *ent.Client, cal *calendar.Cache, client *asynq.Client, queue string, log *slog.Logger, now func() time.Time) *Timers {
+	return &Timers{db: db, cal: cal, client: client, queue: queue, log: log, now: now, Horizon: 48 * time.Hour}
 }
-
-// SetClock replaces the clock, for tests.
-func (t *Timers) SetClock(now func() time.Time) { t.now = now }
 
 type timer struct {
 	Errand int    `json:"errand"`

@@ -44,8 +44,9 @@ type Options struct {
 	LoginLimits access.LoginLimits
 	// Keys replaces a fresh PII keyring; SeedKeys, when set, seals the demo.
 	Keys, SeedKeys *pii.Keyring
-	// Configure adjusts the App before it serves (workers, schedules, handlers).
-	Configure func(*app.App)
+	// Configure adjusts the App's options before it serves (workers,
+	// schedules, handlers, limits).
+	Configure func(*app.Options)
 }
 
 // Server is a running server and clients for it.
@@ -89,17 +90,19 @@ func Start(tb testing.TB, opt Options) *Server {
 	log := slog.New(slog.NewTextHandler(opt.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	authKey := make([]byte, 32)
 	_, _ = rand.Read(authKey)
-	a := app.New(log, st, k, keys, authKey)
-	a.Clock = opt.Clock
-	a.LoginLimits = opt.LoginLimits
 	fake := wechat.NewFake("wx-test", "test-secret")
 	wx := httptest.NewServer(fake)
 	tb.Cleanup(wx.Close)
-	a.WeChat = wechat.Config{BaseURL: wx.URL, AppID: "wx-test", Secret: "test-secret"}
-	a.Templates = resident.Templates{Default: "tpl-progress"}
-	if opt.Configure != nil {
-		opt.Configure(a)
+	opts := app.Options{
+		Clock:       opt.Clock,
+		LoginLimits: opt.LoginLimits,
+		WeChat:      wechat.Config{BaseURL: wx.URL, AppID: "wx-test", Secret: "test-secret"},
+		Templates:   resident.Templates{Default: "tpl-progress"},
 	}
+	if opt.Configure != nil {
+		opt.Configure(&opts)
+	}
+	a := app.New(log, st, k, keys, authKey, opts)
 	if opt.Demo != nil {
 		if _, err := demo.Seed(ctx, st.Client, seedKeys, *opt.Demo); err != nil {
 			tb.Fatalf("apptest: seed: %v", err)
@@ -111,21 +114,28 @@ func Start(tb testing.TB, opt Options) *Server {
 	return s
 }
 
-// Join starts a second replica over first's database, Redis and keys, as
-// another process of the same deployment would be. configure, when given,
-// adjusts it before it serves.
-func Join(tb testing.TB, first *Server, configure ...func(*app.App)) *Server {
+// Join starts a second replica over first's database, Redis and keys, with
+// the options a deployment shares (clock, limits, WeChat), as another
+// process of the same deployment would be.
+// configure, when given, adjusts the options before it serves.
+func Join(tb testing.TB, first *Server, configure ...func(*app.Options)) *Server {
+	tb.Helper()
+	return JoinKV(tb, first, first.App.KV, configure...)
+}
+
+// JoinKV is Join with the second replica on its own connection to Redis.
+func JoinKV(tb testing.TB, first *Server, k *kv.KV, configure ...func(*app.Options)) *Server {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a := app.New(first.log, first.App.Store, first.App.KV, first.App.Keys, first.App.AuthKey)
-	a.Clock = first.App.Clock
-	a.LoginLimits = first.App.LoginLimits
-	a.WeChat = first.App.WeChat
-	a.LookupLimits = first.App.LookupLimits
-	a.Templates = first.App.Templates
+	// What the deployment shares; workers, schedules and extra handlers
+	// are each process's own.
+	shared := first.App.Options()
+	opts := app.Options{Clock: shared.Clock, LoginLimits: shared.LoginLimits, LookupLimits: shared.LookupLimits,
+		WeChat: shared.WeChat, Templates: shared.Templates, TrustedProxies: shared.TrustedProxies}
 	for _, c := range configure {
-		c(a)
+		c(&opts)
 	}
+	a := app.New(first.log, first.App.Store, k, first.App.Keys, first.App.AuthKey, opts)
 	s := serve(tb, a, cancel, ctx)
 	s.log = first.log
 	s.WeChat = first.WeChat

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -9,16 +10,31 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/calendar/calendardb"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/idempotency"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/report"
 	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/sla"
 )
 
-// jobs is the background half of the process: relay, workers, scheduler.
-type jobs struct {
+// parts are what both halves of a process are built from, made once by
+// build for Serve and Work alike, so the API and a worker can't wire the
+// same thing two ways.
+type parts struct {
+	pages      *pagetoken.Signer
+	cal        *calendar.Cache
+	boards     *leaderboard.Boards
+	reports    *report.Workloads
+	workloads  *report.Cache
+	background *Background
+}
+
+// Background is the background half of the process: the outbox relay, the
+// job workers with every event handler, and the periodic scheduler.
+type Background struct {
 	handlers  []events.Handler
 	reports   *report.Workloads
 	relay     *events.Relay
@@ -27,35 +43,46 @@ type jobs struct {
 	timers    *sla.Timers
 }
 
-// jobs wires the background half; invalidators are the caches' outbox
-// handlers.
-func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *report.Workloads, reg prometheus.Registerer, invalidators ...events.Handler) *jobs {
+// build makes the parts both halves share, with every clock set to the
+// App's, and metrics registered on reg.
+func (a *App) build(reg prometheus.Registerer) (*parts, error) {
+	pages, err := pagetoken.NewSigner(a.AuthKey)
+	if err != nil {
+		return nil, fmt.Errorf("REDPOINT_AUTH_KEY: %w", err)
+	}
+	now := a.opts.now()
+	p := &parts{
+		pages:     pages,
+		cal:       calendar.NewCache(calendardb.Loader(a.Store.Client), 5*time.Minute),
+		boards:    leaderboard.New(a.Store.Client, a.KV),
+		reports:   report.New(a.Store),
+		workloads: report.NewCache(a.KV, reg),
+	}
 	queue := events.Queue(a.KV)
 	client := asynq.NewClientFromRedisClient(a.KV.Client)
-	timers := sla.New(a.Store.Client, cal, client, queue, a.log)
-	if a.Clock != nil {
-		timers.SetClock(a.Clock)
-	}
+	timers := sla.New(a.Store.Client, p.cal, client, queue, a.log, now)
 	var sender resident.Sender
 	if c := a.weChat(); c != nil {
 		sender = c
 	}
-	handlers := append(append([]events.Handler{timers.Handler(), boards.Handler(), resident.Notifier(sender, a.Templates, a.log)}, invalidators...), a.ExtraHandlers...)
+	handlers := append([]events.Handler{
+		timers.Handler(),
+		p.boards.Handler(),
+		resident.Notifier(sender, a.opts.Templates, a.log),
+		resident.NewLookupCache(a.KV).Invalidator(),
+		p.workloads.Invalidator(),
+	}, a.opts.ExtraHandlers...)
 	drift := prometheus.NewCounter(prometheus.CounterOpts{Name: "redpoint_leaderboard_drift_total",
 		Help: "Board members the reconciliation found off and repaired."})
 	reg.MustRegister(drift)
-	now := time.Now
-	if a.Clock != nil {
-		now = a.Clock
-	}
 	keeper := idempotency.New(a.Store.Client, a.Keys)
 	purgeKeys := func(ctx context.Context, now time.Time) error {
 		_, err := keeper.Purge(ctx, now)
 		return err
 	}
-	jobList := append(append(timers.Jobs(), reports.Jobs(now)...), boards.Job(now, func(n int) { drift.Add(float64(n)) }),
+	jobList := append(append(timers.Jobs(), p.reports.Jobs(now)...), p.boards.Job(now, func(n int) { drift.Add(float64(n)) }),
 		events.NewPurgeJob(a.Store.Client, now, purgeKeys))
-	sweep := a.SweepSpec
+	sweep := a.opts.SweepSpec
 	if sweep == "" {
 		sweep = "@every 1m"
 	}
@@ -64,36 +91,38 @@ func (a *App) jobs(cal *calendar.Cache, boards *leaderboard.Boards, reports *rep
 		{Spec: "30 3 * * *", Type: events.PurgeJob, Unique: time.Hour},
 		{Spec: "17 * * * *", Type: leaderboard.ReconcileJob, Unique: 30 * time.Minute},
 	}, report.Periodic...), a.log)
-	if a.LeaderTTL > 0 {
-		scheduler.TTL = a.LeaderTTL
+	if a.opts.LeaderTTL > 0 {
+		scheduler.TTL = a.opts.LeaderTTL
 	}
 	relay := events.NewRelay(a.Store.Client, client, queue, handlers, a.log, reg)
 	relay.FreshQueue = a.KV.Embedded
-	return &jobs{
+	p.background = &Background{
 		handlers:  handlers,
-		reports:   reports,
+		reports:   p.reports,
 		relay:     relay,
 		worker:    events.NewWorker(a.Store.Client, a.KV.Client, queue, handlers, jobList, a.log, reg),
 		scheduler: scheduler,
 		timers:    timers,
 	}
+	a.background.Store(p.background)
+	return p, nil
 }
 
 // Leader reports whether this process runs the periodic schedule.
-func (j *jobs) Leader() bool { return j.scheduler.Leader() }
+func (j *Background) Leader() bool { return j.scheduler.Leader() }
 
 // Timers are the SLA timers, for tests that sweep on demand.
-func (j *jobs) Timers() *sla.Timers { return j.timers }
+func (j *Background) Timers() *sla.Timers { return j.timers }
 
 // Reports are the workload queries, for tests that snapshot on demand.
-func (j *jobs) Reports() *report.Workloads { return j.reports }
+func (j *Background) Reports() *report.Workloads { return j.reports }
 
 // Relay is the outbox relay.
-func (j *jobs) Relay() *events.Relay { return j.relay }
+func (j *Background) Relay() *events.Relay { return j.relay }
 
 // run starts the relay, the workers and the scheduler, and sweeps the SLA
 // timers once; it returns when ctx is done and all have stopped.
-func (j *jobs) run(ctx context.Context, wg *sync.WaitGroup) {
+func (j *Background) run(ctx context.Context, wg *sync.WaitGroup) {
 	wg.Add(3)
 	go func() { defer wg.Done(); j.relay.Run(ctx) }()
 	go func() { defer wg.Done(); _ = j.worker.Run(ctx) }()
