@@ -95,3 +95,14 @@ var errNotYet = notYet{}
 type notYet struct{}
 
 func (notYet) Error() string { return "not yet" }
+
+// SkipIfShort skips a slow test under -short, saying why it is slow: the
+// fault tests (a process killed, Redis or PostgreSQL restarted under
+// load) and anything else that takes more than a few seconds. CI runs
+// without -short, so every test still runs there.
+func SkipIfShort(tb testing.TB, why string) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skipf("slow (%s); not in -short", why)
+	}
+}

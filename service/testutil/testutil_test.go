@@ -66,9 +66,7 @@ func TestNeverFailsWhenItHappens(t *testing.T) {
 }
 
 func TestNeverWatchesForQuiet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("watches for testutil.Quiet; not in -short")
-	}
+	SkipIfShort(t, "watches for Quiet")
 	start := time.Now()
 	var looks atomic.Int32
 	Never(t, "impossible", func() bool { looks.Add(1); return false })
@@ -160,5 +158,16 @@ func TestID(t *testing.T) {
 		if r.failed == "" {
 			t.Errorf("ID(%q) did not fail", bad)
 		}
+	}
+}
+
+func TestSkipIfShort(t *testing.T) {
+	var skipped bool
+	t.Run("slow", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		SkipIfShort(t, "a test of SkipIfShort")
+	})
+	if skipped != testing.Short() {
+		t.Errorf("skipped: %v, under -short: %v", skipped, testing.Short())
 	}
 }
