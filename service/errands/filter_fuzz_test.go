@@ -23,6 +23,7 @@ import (
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/store/storetest"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // FuzzListErrands sends ListErrands any filter, order and page token, as an
@@ -70,7 +71,7 @@ func FuzzListErrands(f *testing.F) {
 	admin := access.Principal{UserID: 2, Role: access.RoleCountyAdmin, Region: "140423000000"}
 	cal := calendar.NewCache(func(context.Context) ([]calendar.Day, error) { return calendar.Official() }, time.Hour)
 	s := errands.New(st.Client, st.Dialect, keys, cal, nil)
-	s.SetClock(func() time.Time { return seededNow })
+	s.SetClock(testutil.NewClock(seededNow).Now)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	f.Fuzz(func(t *testing.T, filter, orderBy, pageToken string, asAgent bool) {
