@@ -51,14 +51,20 @@ var Location = func() *time.Location {
 	return loc
 }()
 
-// AtLayout is the layout At reads.
+// AtLayout is the layout At reads; time.DateTime, the same with seconds,
+// is read too.
 const AtLayout = "2006-01-02 15:04"
 
 // At is the instant a wall clock in Asia/Shanghai shows as s, written
-// "2006-01-02 15:04", for tests that set their clock or data in local
-// time. s is a literal of the test: a malformed one panics.
+// "2006-01-02 15:04" or "2006-01-02 15:04:05", for tests that set their
+// clock or data in local time. s is a literal of the test: a malformed
+// one panics.
 func At(s string) time.Time {
-	t, err := time.ParseInLocation(AtLayout, s, Location)
+	layout := AtLayout
+	if len(s) == len(time.DateTime) {
+		layout = time.DateTime
+	}
+	t, err := time.ParseInLocation(layout, s, Location)
 	if err != nil {
 		panic("testutil.At: " + err.Error())
 	}

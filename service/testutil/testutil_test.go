@@ -138,6 +138,9 @@ func TestAtReadsShanghaiWallClock(t *testing.T) {
 	if want := time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC); !got.Equal(want) {
 		t.Errorf("At(2026-11-25 10:00) = %v, want %v", got.UTC(), want)
 	}
+	if got, want := At("2026-11-29 23:59:59"), time.Date(2026, 11, 29, 15, 59, 59, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("At(2026-11-29 23:59:59) = %v, want %v", got.UTC(), want)
+	}
 	defer func() {
 		if recover() == nil {
 			t.Error("a malformed time did not panic")
