@@ -2,9 +2,9 @@ package resident_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 func bearer(tok string) context.Context {
@@ -61,7 +62,10 @@ func TestWechatLoginBindAndFollow(t *testing.T) {
 		t.Fatalf("detail: %v, %v", one, err)
 	}
 	// Another resident sees nothing of it; staff can't use the resident API, nor residents the staff's.
-	other, _ := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-neighbour"})
+	other, err := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-neighbour"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := residents.GetMyErrand(bearer(other.AccessToken), &redpointv1.GetMyErrandRequest{Name: list.Errands[0].Name}); status.Code(err) != codes.NotFound {
 		t.Errorf("a neighbour reading grandma's errand: %v", err)
 	}
@@ -80,21 +84,29 @@ func TestWechatLoginBindAndFollow(t *testing.T) {
 // completed, within 30 days; a bad rating opens a follow-up the township
 // closes, both in the history.
 func TestRatingRulesAndFollowUp(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC).UnixMicro())
+	clock := testutil.NewClock(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC))
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 100},
-		Clock: func() time.Time { return time.UnixMicro(now.Load()) }})
+		Clock: clock.Now})
 	residents := redpointv1.NewResidentServiceClient(s.GRPC)
 	ctx := context.Background()
-	sess, _ := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-grandma"})
+	sess, err := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-grandma"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	me := bearer(sess.AccessToken)
 	if _, err := residents.BindPhone(me, &redpointv1.BindPhoneRequest{PhoneCode: "phone-" + demo.ResidentPhone}); err != nil {
 		t.Fatal(err)
 	}
-	list, _ := residents.ListMyErrands(me, &redpointv1.ListMyErrandsRequest{})
+	list, err := residents.ListMyErrands(me, &redpointv1.ListMyErrandsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var completed, open []string
 	for _, e := range list.Errands {
-		full, _ := residents.GetMyErrand(me, &redpointv1.GetMyErrandRequest{Name: e.Name})
+		full, err := residents.GetMyErrand(me, &redpointv1.GetMyErrandRequest{Name: e.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if e.CanRate != full.CanRate || e.Rating != full.Rating {
 			t.Errorf("%s: the list says canRate %v %v, the detail %v %v", e.Name, e.CanRate, e.Rating, full.CanRate, full.Rating)
 		}
@@ -115,7 +127,10 @@ func TestRatingRulesAndFollowUp(t *testing.T) {
 	if err := rate(me, open[0], redpointv1.RatingLevel_RATING_LEVEL_SATISFIED); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("rating an open errand: %v", err)
 	}
-	other, _ := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-neighbour"})
+	other, err := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-neighbour"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := rate(bearer(other.AccessToken), completed[0], redpointv1.RatingLevel_RATING_LEVEL_VERY_DISSATISFIED); status.Code(err) != codes.NotFound {
 		t.Errorf("a neighbour rating grandma's errand: %v", err)
 	}
@@ -125,13 +140,16 @@ func TestRatingRulesAndFollowUp(t *testing.T) {
 	if err := rate(me, completed[0], redpointv1.RatingLevel_RATING_LEVEL_VERY_SATISFIED); status.Code(err) != codes.AlreadyExists {
 		t.Errorf("rating twice: %v", err)
 	}
-	list, _ = residents.ListMyErrands(me, &redpointv1.ListMyErrandsRequest{})
+	list, err = residents.ListMyErrands(me, &redpointv1.ListMyErrandsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range list.Errands {
 		if e.Name == completed[0] && (e.CanRate || e.Rating != redpointv1.RatingLevel_RATING_LEVEL_VERY_DISSATISFIED) {
 			t.Errorf("the list after rating: canRate %v, rating %v", e.CanRate, e.Rating)
 		}
 	}
-	now.Store(time.Date(2027, 1, 30, 2, 0, 0, 0, time.UTC).UnixMicro()) // more than 30 days later
+	clock.Set(time.Date(2027, 1, 30, 2, 0, 0, 0, time.UTC)) // more than 30 days later
 	if err := rate(me, completed[1], redpointv1.RatingLevel_RATING_LEVEL_SATISFIED); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("rating after 30 days: %v", err)
 	}
@@ -161,7 +179,10 @@ func TestRatingRulesAndFollowUp(t *testing.T) {
 	if _, err := reports.CloseFollowUp(sec, &redpointv1.CloseFollowUpRequest{Name: mine.Name, Note: "again", Outcome: "RESOLVED"}); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("closing twice: %v", err)
 	}
-	hist, _ := redpointv1.NewErrandServiceClient(s.GRPC).ListErrandEvents(s.As(t, ctx, demo.GuhanAgentPhone), &redpointv1.ListErrandEventsRequest{Parent: "errands/" + completed[0][len("residents/me/errands/"):]})
+	hist, err := redpointv1.NewErrandServiceClient(s.GRPC).ListErrandEvents(s.As(t, ctx, demo.GuhanAgentPhone), &redpointv1.ListErrandEventsRequest{Parent: fmt.Sprintf("errands/%d", testutil.ID(t, completed[0]))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	kinds := map[redpointv1.ErrandEventKind]bool{}
 	for _, ev := range hist.GetEvents() {
 		kinds[ev.Kind] = true
@@ -177,9 +198,15 @@ func TestRatingRulesAndFollowUp(t *testing.T) {
 // If-None-Match; unchanged, the answer is 304 with no body.
 func TestPollingGets304(t *testing.T) {
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}})
-	sess, _ := redpointv1.NewResidentServiceClient(s.GRPC).WechatLogin(context.Background(), &redpointv1.WechatLoginRequest{Code: "demo-grandma"})
+	sess, err := redpointv1.NewResidentServiceClient(s.GRPC).WechatLogin(context.Background(), &redpointv1.WechatLoginRequest{Code: "demo-grandma"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	get := func(etag string) (int, string, int) {
-		req, _ := http.NewRequest(http.MethodGet, s.BaseURL+"/v1/residents/me/errands", nil)
+		req, err := http.NewRequest(http.MethodGet, s.BaseURL+"/v1/residents/me/errands", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Header.Set("Authorization", "Bearer "+sess.AccessToken)
 		if etag != "" {
 			req.Header.Set("If-None-Match", etag)
@@ -189,7 +216,10 @@ func TestPollingGets304(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return resp.StatusCode, resp.Header.Get("ETag"), len(b)
 	}
 	code, etag, _ := get("")
