@@ -465,7 +465,10 @@ func callREST(t *testing.T, s *apptest.Server, md protoreflect.MethodDescriptor,
 		switch {
 		case rule.Body == "*":
 		case rule.Body == string(fd.Name()):
-			b, _ := protojson.Marshal(req.ProtoReflect().Get(fd).Message().Interface())
+			b, err := protojson.Marshal(req.ProtoReflect().Get(fd).Message().Interface())
+			if err != nil {
+				t.Fatal(err)
+			}
 			body = b
 		case fd.Message() != nil && fd.Message().FullName() == "google.protobuf.FieldMask":
 			query.Set(fd.JSONName(), strings.Join(req.ProtoReflect().Get(fd).Message().Interface().(*fieldmaskpb.FieldMask).Paths, ","))
@@ -474,7 +477,10 @@ func callREST(t *testing.T, s *apptest.Server, md protoreflect.MethodDescriptor,
 		}
 	}
 	if rule.Body == "*" {
-		b, _ := protojson.Marshal(req)
+		b, err := protojson.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
 		body = b
 	}
 	if len(query) > 0 {
