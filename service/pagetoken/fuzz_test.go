@@ -62,10 +62,13 @@ func FuzzRoundTrip(f *testing.F) {
 		if _, err := decode(k, tok, query+"&", &got); err == nil {
 			t.Fatalf("token for %q accepted for %q", query, query+"&")
 		}
-		raw, _ := base64.RawURLEncoding.DecodeString(tok)
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
 		changed := bytes.Clone(raw)
 		changed[at%uint(len(changed))] ^= 0x20
-		_, err := decode(k, base64.RawURLEncoding.EncodeToString(changed), query, &got)
+		_, err = decode(k, base64.RawURLEncoding.EncodeToString(changed), query, &got)
 		if !errors.Is(err, apierr.ErrInvalidArgument) {
 			t.Fatalf("token with byte %d changed: %v", at%uint(len(changed)), err)
 		}

@@ -68,13 +68,19 @@ func TestRoundTripAndBinding(t *testing.T) {
 func TestRefusesTokensNotSignedWithTheServerKey(t *testing.T) {
 	t.Parallel()
 	k := mustKey(t, authKey(1))
-	cursor, _ := json.Marshal(testCursor{T: 1, ID: 1})
+	cursor, err := json.Marshal(testCursor{T: 1, ID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sum := sha256.Sum256(append([]byte(testQuery), cursor...))
 	real, err := encode(k, testQuery, testCursor{T: 1, ID: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := base64.RawURLEncoding.DecodeString(real)
+	raw, err := base64.RawURLEncoding.DecodeString(real)
+	if err != nil {
+		t.Fatal(err)
+	}
 	flipped := bytes.Clone(raw)
 	flipped[len(flipped)-1] ^= 1
 	cases := []struct{ name, token string }{
