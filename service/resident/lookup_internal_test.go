@@ -121,9 +121,15 @@ func TestLookupBurstQueriesOnce(t *testing.T) {
 		t.Errorf("64 concurrent lookups of one uncached code: %d queries, want 1", n)
 	}
 	// The memory and Redis answer after that; a change sends it back once.
-	f.load(ctx, code)
-	f.Invalidate(ctx, code)
-	f.load(ctx, code)
+	for _, step := range []func() error{
+		func() error { _, err := f.load(ctx, code); return err },
+		func() error { return f.Invalidate(ctx, code) },
+		func() error { _, err := f.load(ctx, code); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if n := f.queries.Load(); n != 2 {
 		t.Errorf("after an invalidation: %d queries in all, want 2", n)
 	}
@@ -164,7 +170,9 @@ func TestLookupReadRacingAChange(t *testing.T) {
 	})
 	hangUp()
 	release()
-	<-leader
+	if err := <-leader; err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("the caller who hung up: %v, want its answer or its hang-up", err)
+	}
 	a := <-after
 	if a.err != nil {
 		t.Fatalf("a caller after the change, while one who hung up was reading: %v", a.err)

@@ -1,6 +1,7 @@
 package kvtest
 
 import (
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -75,8 +76,13 @@ func (s *Server) Kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
+		if err := s.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			s.tb.Errorf("kvtest: killing redis-server: %v", err)
+		}
+		var exit *exec.ExitError
+		if err := s.cmd.Wait(); err != nil && !errors.As(err, &exit) { // killed: an exit error
+			s.tb.Errorf("kvtest: waiting for redis-server: %v", err)
+		}
 		s.cmd = nil
 	}
 }
