@@ -272,6 +272,7 @@ func TestSLATimersFollowTheDueTime(t *testing.T) {
 }
 
 func TestOneSchedulerLeadsAndAnotherTakesOver(t *testing.T) {
+	testutil.SkipIfShort(t, "watches two schedulers for testutil.Quiet, then stops the leader")
 	fast := func(a *app.App) { a.SweepSpec = "@every 1s"; a.LeaderTTL = 2 * time.Second }
 	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 20}, Configure: fast})
 	b := apptest.Join(t, a, fast)
