@@ -291,12 +291,3 @@ func TestResidentsActionsAreAudited(t *testing.T) {
 		}
 	}
 }
-
-func errandID(t *testing.T, name string) int {
-	t.Helper()
-	var id int
-	if _, err := fmt.Sscanf(name, "errands/%d", &id); err != nil {
-		t.Fatalf("errand name %q: %v", name, err)
-	}
-	return id
-}
