@@ -1,7 +1,10 @@
 // Package testutil holds what many packages' tests share and nothing
-// else: waiting on a condition with a deadline (Eventually), a fake clock
-// (Clock, At) and reading ids out of resource names (ID). It imports no
-// package of the service, so every package's tests can use it.
+// else: waiting on a condition with a deadline (Eventually,
+// EventuallyNoError), watching that something does not happen (Never, in
+// the one window Quiet), a fake clock (Clock, At), reading ids out of
+// resource names (ID) and stepping a slow test aside under -short
+// (SkipIfShort). It imports no package of the service, so every
+// package's tests can use it.
 package testutil
 
 import (
