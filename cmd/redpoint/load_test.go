@@ -52,7 +52,9 @@ func (l *load) send(w *write, token string) reply {
 		l.acked++
 		if w.method == "create" {
 			var e struct{ Name string }
-			_ = json.Unmarshal(r.body, &e)
+			if err := json.Unmarshal(r.body, &e); err != nil {
+				l.t.Errorf("%v: answer %s: %v", w, r.body, err)
+			}
 			w.errand = e.Name
 		}
 	}
@@ -283,7 +285,9 @@ func waitProcessed(t *testing.T, l *load, db *ent.Client, handlers []events.Hand
 		var p struct {
 			EventID int `json:"event_id"`
 		}
-		_ = json.Unmarshal(row.Payload, &p)
+		if err := json.Unmarshal(row.Payload, &p); err != nil {
+			t.Fatalf("outbox event %d: %v", row.ID, err)
+		}
 		if byEvent[p.EventID] != nil {
 			t.Errorf("history event %d has two outbox events", p.EventID)
 		}

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 func TestBadConfigNamesTheSetting(t *testing.T) {
@@ -62,31 +65,46 @@ func TestServeMigrateAndShutdown(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"serve", "--grpc-addr", freeAddr(t), "--http-addr", httpAddr}, nil, &out, &logs)
 	}()
-	healthy := false
-	for i := 0; i < 300 && !healthy; i++ {
-		time.Sleep(20 * time.Millisecond)
-		if resp, err := http.Get("http://" + httpAddr + "/healthz"); err == nil {
-			healthy = resp.StatusCode == http.StatusOK
-			resp.Body.Close()
+	// serve stops on every path, and a failure shows its log.
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not stop after cancel")
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
+	defer func() {
+		stop()
+		if t.Failed() {
+			t.Logf("log:\n%s", logs.String())
+		}
+	}()
+	testutil.EventuallyNoError(t, 10*time.Second, "the server became healthy", func() error {
+		resp, err := http.Get("http://" + httpAddr + "/healthz")
 		if err != nil {
-			t.Fatalf("serve returned %v", err)
+			return err
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop after cancel")
-	}
-	if !healthy {
-		t.Fatalf("server never became healthy; log:\n%s", logs.String())
-	}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/healthz: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	stop()
 	if !strings.Contains(logs.String(), "mode=embedded") {
 		t.Errorf("log does not say it runs in embedded mode:\n%s", logs.String())
 	}
-	if matches, _ := filepath.Glob(filepath.Join(dir, "redpoint.db")); len(matches) != 1 {
-		t.Errorf("no SQLite file in the data dir")
+	if matches, err := filepath.Glob(filepath.Join(dir, "redpoint.db")); err != nil || len(matches) != 1 {
+		t.Errorf("no SQLite file in the data dir (%v)", err)
 	}
 }
 
@@ -104,6 +122,7 @@ func freeAddr(t *testing.T) string {
 // the CLI with the password on standard input, and checks it can't reuse
 // a phone.
 func TestUserCreateBootstrap(t *testing.T) {
+	testutil.SkipIfShort(t, "seeds the whole demo")
 	t.Setenv("REDPOINT_DATA_DIR", t.TempDir())
 	ctx := context.Background()
 	var out, errOut bytes.Buffer

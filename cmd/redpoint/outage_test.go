@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -26,12 +25,8 @@ import (
 // of the test's own, killed and restarted under load. They take a minute
 // or two, so -short skips them.
 
-func skipShort(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("outage tests run real processes for a minute or more; not in -short")
-	}
-}
+// slowOutage is why -short skips them.
+const slowOutage = "real processes killed and restarted under load, a minute or more"
 
 // TestServerKilledMidBurst: several agents' apps write with request ids
 // while the server is SIGKILLed. After a restart every acknowledged write
@@ -39,7 +34,7 @@ func skipShort(t *testing.T) {
 // it, every outbox event of them takes effect with every handler, and the
 // leaderboard equals a rebuild from the database.
 func TestServerKilledMidBurst(t *testing.T) {
-	skipShort(t)
+	testutil.SkipIfShort(t, slowOutage)
 	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
@@ -82,7 +77,7 @@ func killMidBurst(t *testing.T, d deployment) {
 	}
 	committed := 0
 	for _, w := range lost {
-		if landed(db, w, l.since) {
+		if landed(t, db, w, l.since) {
 			committed++
 		}
 	}
@@ -108,13 +103,12 @@ func killMidBurst(t *testing.T, d deployment) {
 }
 
 // landed reports whether a write without an answer had committed anyway.
-func landed(db *ent.Client, w *write, since int) bool {
+func landed(t *testing.T, db *ent.Client, w *write, since int) bool {
 	ctx := context.Background()
 	if w.method == "create" {
 		return db.Errand.Query().Where(errand.Description(w.marker)).ExistX(ctx)
 	}
-	var id int
-	fmt.Sscanf(w.errand, "errands/%d", &id)
+	id := testutil.ID(t, w.errand)
 	to := map[string]string{"start": "IN_PROGRESS", "forward": "FORWARDED", "complete": "COMPLETED"}[w.method]
 	return db.ErrandEvent.Query().Where(errandevent.IDGT(since), errandevent.ErrandID(id), errandevent.KindEQ(errandevent.KindTRANSITIONED), errandevent.ToState(to)).ExistX(ctx)
 }
@@ -162,7 +156,7 @@ func outboxState(db *ent.Client, handlers []events.Handler) (unsent, inFlight in
 // acknowledged write is lost; the writes the apps resend with their
 // request ids land once.
 func TestPostgresRestartMidLoad(t *testing.T) {
-	skipShort(t)
+	testutil.SkipIfShort(t, slowOutage)
 	t.Parallel()
 	pg := storetest.StartCluster(t)
 	redis := kvtest.StartServer(t)
@@ -240,7 +234,7 @@ func TestPostgresRestartMidLoad(t *testing.T) {
 // hang; everything is served again once Redis is back, and the writes of
 // the outage reach their handlers and the boards.
 func TestRedisUnreachableMidLoad(t *testing.T) {
-	skipShort(t)
+	testutil.SkipIfShort(t, slowOutage)
 	t.Parallel()
 	redis := kvtest.StartServer(t)
 	d := sqliteDeployment(t, redis.URL())
@@ -354,7 +348,9 @@ func newProbes(t *testing.T, base string) *probes {
 		r := call(base, http.MethodPost, "/v1/auth:refresh", "", map[string]string{"refreshToken": refresh})
 		if r.status == http.StatusOK {
 			var s struct{ RefreshToken string }
-			_ = json.Unmarshal(r.body, &s)
+			if err := json.Unmarshal(r.body, &s); err != nil {
+				t.Errorf("refresh answer %s: %v", r.body, err)
+			}
 			refresh = s.RefreshToken // each refresh token works once
 		}
 		return r

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,7 +45,9 @@ var (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {
-		os.RemoveAll(binDir)
+		if err := os.RemoveAll(binDir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
 	}
 	os.Exit(code)
 }
@@ -92,7 +95,9 @@ func productionDeployment(databaseURL, redisURL string) deployment {
 	cfg.RedisURL = redisURL
 	cfg.PIIKey = pii.NewKeyringString()
 	key := make([]byte, 32)
-	_, _ = rand.Read(key)
+	if _, err := rand.Read(key); err != nil {
+		panic(err) // crypto/rand: never happens
+	}
 	cfg.AuthKey = base64.StdEncoding.EncodeToString(key)
 	return deployment{cfg: cfg}
 }
@@ -205,8 +210,13 @@ func (p *process) kill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd != nil {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		_ = p.cmd.Wait()
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			p.t.Errorf("SIGKILL: %v", err)
+		}
+		var exit *exec.ExitError
+		if err := p.cmd.Wait(); err != nil && !errors.As(err, &exit) { // killed: an exit error
+			p.t.Errorf("waiting for the killed process: %v", err)
+		}
 		p.cmd = nil
 	}
 }
@@ -259,7 +269,10 @@ var httpClient = &http.Client{Timeout: 20 * time.Second}
 func call(base, method, path, token string, body any) reply {
 	var rd io.Reader
 	if body != nil {
-		b, _ := json.Marshal(body)
+		b, err := json.Marshal(body)
+		if err != nil {
+			return reply{err: err}
+		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, base+path, rd)
@@ -286,10 +299,11 @@ func call(base, method, path, token string, body any) reply {
 				Reason string `json:"reason"`
 			} `json:"details"`
 		}
-		_ = json.Unmarshal(b, &st)
-		for _, d := range st.Details {
-			if strings.HasSuffix(d.Type, "ErrorInfo") {
-				r.reason = d.Reason
+		if err := json.Unmarshal(b, &st); err == nil { // an answer that is no Status has no reason
+			for _, d := range st.Details {
+				if strings.HasSuffix(d.Type, "ErrorInfo") {
+					r.reason = d.Reason
+				}
 			}
 		}
 	}

@@ -92,8 +92,14 @@ func TestHashGateWaitIsBounded(t *testing.T) {
 	t.Parallel()
 	g := newHashGate(1, 1, time.Millisecond)
 	held := make(chan struct{})
-	defer close(held)
-	go func() { _ = g.do(context.Background(), func() { <-held }) }()
+	holder := make(chan error, 1)
+	go func() { holder <- g.do(context.Background(), func() { <-held }) }()
+	defer func() {
+		close(held)
+		if err := <-holder; err != nil {
+			t.Errorf("the caller holding the slot: %v", err)
+		}
+	}()
 	testutil.Eventually(t, 20*time.Second, "the slot to be taken", func() bool { return len(g.running) == 1 })
 	if err := g.do(context.Background(), func() { t.Error("ran with its slot taken") }); !errors.Is(err, ErrHashingBusy) {
 		t.Errorf("with the slot held: %v, want %v", err, ErrHashingBusy)

@@ -8,15 +8,18 @@ func TestPasswordHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, _ := HashPassword("redpoint-demo")
+	h2, err := HashPassword("redpoint-demo")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if h == h2 {
 		t.Error("two hashes of one password are equal: salt not random")
 	}
 	if ok, err := VerifyPassword(h, "redpoint-demo"); !ok || err != nil {
 		t.Errorf("right password: %v, %v", ok, err)
 	}
-	if ok, _ := VerifyPassword(h, "redpoint-demo!"); ok {
-		t.Error("wrong password accepted")
+	if ok, err := VerifyPassword(h, "redpoint-demo!"); ok || err != nil {
+		t.Errorf("wrong password: %v, %v", ok, err)
 	}
 	if _, err := VerifyPassword("$bcrypt$xyz", "x"); err == nil {
 		t.Error("malformed hash accepted")

@@ -80,7 +80,10 @@ func TestAdminKeepsTheDirectory(t *testing.T) {
 			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"active"}}}); err != nil {
 			t.Fatal(err)
 		}
-		list, _ := types.ListErrandTypes(ctx, &redpointv1.ListErrandTypesRequest{PageSize: 100})
+		list, err := types.ListErrandTypes(ctx, &redpointv1.ListErrandTypesRequest{PageSize: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, x := range list.ErrandTypes {
 			if x.Name == et.Name {
 				t.Error("a deactivated type is still listed")

@@ -41,7 +41,10 @@ func getJSON(t *testing.T, url string, out any) int {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if out != nil {
 		if err := json.Unmarshal(body, out); err != nil {
 			t.Fatalf("GET %s: %d %s: %v", url, resp.StatusCode, body, err)
@@ -213,7 +216,7 @@ func TestMalformedRequestsGetClearErrors(t *testing.T) {
 			}
 			if tc.wantField != "" {
 				br := body.detail("google.rpc.BadRequest")
-				if br == nil || !strings.Contains(toJSON(br), `"field":"`+tc.wantField+`"`) {
+				if br == nil || !strings.Contains(toJSON(t, br), `"field":"`+tc.wantField+`"`) {
 					t.Errorf("BadRequest = %v, want a violation on %s", br, tc.wantField)
 				}
 			}
@@ -241,8 +244,12 @@ func TestMalformedRequestsGetClearErrors(t *testing.T) {
 	})
 }
 
-func toJSON(v any) string {
-	b, _ := json.Marshal(v)
+func toJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return string(b)
 }
 
@@ -268,8 +275,11 @@ func TestOperationalEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metrics, _ := io.ReadAll(resp.Body)
+	metrics, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(string(metrics), `grpc_server_handled_total{grpc_code="OK",grpc_method="GetRegion",grpc_service="redpoint.v1.RegionService",grpc_type="unary"} 1`) {
 		t.Errorf("metrics do not count the REST GetRegion call through the gRPC chain")
 	}

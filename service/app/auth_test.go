@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 func smallDemo() *demo.Options {
@@ -72,7 +72,10 @@ func TestLoginRefreshRotationReuseAndLogout(t *testing.T) {
 	}
 
 	// Logout revokes the family.
-	sess2, _ := auth.Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanSecretaryPhone, Password: demo.Password})
+	sess2, err := auth.Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanSecretaryPhone, Password: demo.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := auth.Logout(ctx, &redpointv1.LogoutRequest{RefreshToken: sess2.RefreshToken}); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +84,10 @@ func TestLoginRefreshRotationReuseAndLogout(t *testing.T) {
 	}
 
 	// Concurrent use of one refresh token: exactly one wins.
-	sess3, _ := auth.Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanSecretaryPhone, Password: demo.Password})
+	sess3, err := auth.Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanSecretaryPhone, Password: demo.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	wins := 0
@@ -313,11 +319,22 @@ func TestNoPersonalDataInLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = errands.GetErrand(agent, &redpointv1.GetErrandRequest{Name: x.Name, View: redpointv1.ErrandView_ERRAND_VIEW_FULL})
-	_, _ = errands.ListErrands(agent, &redpointv1.ListErrandsRequest{Filter: `resident_phone = "` + phone + `"`})
-	_, _ = errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{Errand: &redpointv1.Errand{ResidentPhone: phone + "9", ResidentIdNumber: id[:17] + "0"}})
-	s.Do(t, demo.GuhanAgentPhone, http.MethodPost, "/v1/errands?requestId=log-2", map[string]string{"errandType": "errandTypes/MI-PAYMENT", "residentName": "钱七", "residentPhone": phone, "residentIdNumber": id})
-	_, _ = redpointv1.NewAuthServiceClient(s.GRPC).Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanAgentPhone, Password: "wrong"})
+	if _, err := errands.GetErrand(agent, &redpointv1.GetErrandRequest{Name: x.Name, View: redpointv1.ErrandView_ERRAND_VIEW_FULL}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := errands.ListErrands(agent, &redpointv1.ListErrandsRequest{Filter: `resident_phone = "` + phone + `"`}); err != nil {
+		t.Fatal(err)
+	}
+	// Refused, with the numbers in the request: the refusal is logged too.
+	if _, err := errands.CreateErrand(agent, &redpointv1.CreateErrandRequest{Errand: &redpointv1.Errand{ResidentPhone: phone + "9", ResidentIdNumber: id[:17] + "0"}}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("an invalid create: %v, want INVALID_ARGUMENT", err)
+	}
+	if code, body := s.Do(t, demo.GuhanAgentPhone, http.MethodPost, "/v1/errands?requestId=log-2", map[string]string{"errandType": "errandTypes/MI-PAYMENT", "residentName": "钱七", "residentPhone": phone, "residentIdNumber": id}); code != http.StatusOK {
+		t.Fatalf("create over REST: %d %s", code, body)
+	}
+	if _, err := redpointv1.NewAuthServiceClient(s.GRPC).Login(ctx, &redpointv1.LoginRequest{Phone: demo.GuhanAgentPhone, Password: "wrong"}); err == nil {
+		t.Fatal("the wrong password logged in")
+	}
 	out := logs.String()
 	if len(out) == 0 {
 		t.Fatal("the server logged nothing")
@@ -336,7 +353,10 @@ func TestNoPersonalDataInLogs(t *testing.T) {
 // a new current key k2 in front: old rows read in full, new rows use k2.
 func TestKeyRotationOldRowsStillDecrypt(t *testing.T) {
 	old := pii.NewKeyringString() // "hash:…,k1:…"
-	oldRing, _ := pii.ParseKeyring(old)
+	oldRing, err := pii.ParseKeyring(old)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hashEntry, k1Entry, _ := strings.Cut(old, ",")
 	k2 := strings.SplitN(pii.NewKeyringString(), ",", 2)[1] // "k1:…" of another ring
 	rotated, err := pii.ParseKeyring(hashEntry + ",k2" + strings.TrimPrefix(k2, "k1") + "," + k1Entry)
@@ -360,8 +380,7 @@ func TestKeyRotationOldRowsStillDecrypt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, _ := strconv.Atoi(strings.TrimPrefix(x.Name, "errands/"))
-	row := s.App.Store.Client.Errand.GetX(ctx, id)
+	row := s.App.Store.Client.Errand.GetX(ctx, testutil.ID(t, x.Name))
 	if !strings.HasPrefix(row.ResidentPhoneCipher, "k2:") {
 		t.Errorf("new row sealed with %q, want k2", row.ResidentPhoneCipher[:3])
 	}

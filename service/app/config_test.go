@@ -33,7 +33,10 @@ func TestConfigNamesTheBadSetting(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	tpl, _ := c.templates()
+	tpl, err := c.templates()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for state, want := range map[string]string{"COMPLETED": "tpl-done", "NEEDS_MATERIALS": "tpl-materials", "IN_PROGRESS": "tpl-default"} {
 		if got := tpl.For(state); got != want {
 			t.Errorf("template of %s = %q, want %q", state, got, want)

@@ -41,8 +41,11 @@ func TestMetricsOnlyOnTheAdminPort(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if resp.StatusCode != tc.want {
 			t.Errorf("GET %s = %d, want %d", tc.url, resp.StatusCode, tc.want)
 		}
@@ -66,7 +69,9 @@ func restReason(t *testing.T, body []byte) (string, []string) {
 			Reason          string
 			FieldViolations []struct{ Field string }
 		}
-		_ = json.Unmarshal(d, &m)
+		if err := json.Unmarshal(d, &m); err != nil {
+			t.Fatalf("error detail %.200q: %v", d, err)
+		}
 		reason += m.Reason
 		for _, f := range m.FieldViolations {
 			fields = append(fields, f.Field)
@@ -106,8 +111,11 @@ func TestBodiesOverTheirBoundAre413(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, _ := io.ReadAll(resp.Body)
+			body, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
 			if resp.StatusCode != tc.want {
 				t.Fatalf("status %d, want %d: %.200s", resp.StatusCode, tc.want, body)
 			}
@@ -130,7 +138,9 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	closed := func(t *testing.T, conn net.Conn, drip bool) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
-		_ = conn.SetReadDeadline(deadline)
+		if err := conn.SetReadDeadline(deadline); err != nil {
+			t.Fatal(err)
+		}
 		done := make(chan error, 1)
 		go func() {
 			_, err := io.Copy(io.Discard, conn)
@@ -148,7 +158,9 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 				return
 			case <-tick.C:
 				if drip {
-					_, _ = conn.Write([]byte("{"))
+					if _, err := conn.Write([]byte("{")); err != nil {
+						drip = false // the server cut it off: the read ends next
+					}
 				}
 			}
 		}
@@ -238,8 +250,11 @@ func TestControlCharactersAreRefused(t *testing.T) {
 			if st.Code() != codes.InvalidArgument || len(fields) != 1 || fields[0] != tc.field {
 				t.Errorf("gRPC: %v %v, want INVALID_ARGUMENT on %s", st.Code(), fields, tc.field)
 			}
-			body, _ := json.Marshal(map[string]any{"residentName": e.ResidentName, "residentPhone": e.ResidentPhone, "description": e.Description,
+			body, err := json.Marshal(map[string]any{"residentName": e.ResidentName, "residentPhone": e.ResidentPhone, "description": e.Description,
 				"errandType": e.ErrandType, "materials": e.Materials})
+			if err != nil {
+				t.Fatal(err)
+			}
 			code, resp := s.Do(t, demo.GuhanAgentPhone, http.MethodPost, "/v1/errands?requestId=ctl-rest-"+strings.ReplaceAll(tc.name, " ", "-"), json.RawMessage(body))
 			if _, fields := restReason(t, resp); code != http.StatusBadRequest || len(fields) != 1 || fields[0] != tc.field {
 				t.Errorf("REST: %d %v, want 400 on %s", code, fields, tc.field)
@@ -268,11 +283,16 @@ func dial(t *testing.T, addr, raw string) string {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := conn.Write([]byte(raw)); err != nil {
 		t.Fatal(err)
 	}
-	line, _ := bufio.NewReader(conn).ReadString('\n')
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the answer's first line %q: %v", line, err)
+	}
 	return line
 }
 
@@ -300,7 +320,9 @@ func TestStalledGRPCCallIsEnded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +334,9 @@ func TestStalledGRPCCallIsEnded(t *testing.T) {
 	enc := hpack.NewEncoder(&hdr)
 	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/redpoint.v1.AuthService/Login"},
 		{":authority", "x"}, {"content-type", "application/grpc"}, {"te", "trailers"}} {
-		_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		if err := enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hdr.Bytes(), EndHeaders: true}); err != nil {
 		t.Fatal(err)

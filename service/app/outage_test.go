@@ -20,9 +20,7 @@ import (
 // with 503 while Redis is down checked no password, so it is no failed
 // attempt: once Redis is back, the right password logs in.
 func TestLoginsRefusedWhileRedisIsAwayDoNotLockTheAccount(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills a redis-server and waits for it; not in -short")
-	}
+	testutil.SkipIfShort(t, "kills a redis-server and waits for it")
 	ctx := context.Background()
 	r := kvtest.StartServer(t)
 	k, err := kv.Open(ctx, r.URL())

@@ -3,14 +3,25 @@ package calendar
 import (
 	"testing"
 	"time"
+
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
-func at(s string) time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04", s, Location)
-	if err != nil {
-		panic(err)
+// TestTestutilAtReadsThisZone: the tests' wall clock (testutil.At) reads the
+// service's time zone.
+func TestTestutilAtReadsThisZone(t *testing.T) {
+	if testutil.Location.String() != Location.String() {
+		t.Errorf("testutil.Location is %s, calendar.Location %s", testutil.Location, Location)
 	}
-	return t
+	for _, s := range []string{"2026-11-25 10:00", "2026-07-01 00:30"} {
+		want, err := time.ParseInLocation(testutil.AtLayout, s, Location)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := testutil.At(s); !got.Equal(want) {
+			t.Errorf("testutil.At(%s) = %v, want %v", s, got, want)
+		}
+	}
 }
 
 func TestDue(t *testing.T) {
@@ -36,7 +47,7 @@ func TestDue(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := cal.Due(at(tc.start), tc.n).In(Location)
+			got := cal.Due(testutil.At(tc.start), tc.n).In(Location)
 			if got.Format("2006-01-02 15:04") != tc.want {
 				t.Errorf("Due(%s, %d) = %s, want %s", tc.start, tc.n, got.Format("2006-01-02 15:04"), tc.want)
 			}
@@ -46,13 +57,16 @@ func TestDue(t *testing.T) {
 
 func TestWorkingDaysBetween(t *testing.T) {
 	t.Parallel()
-	days, _ := Official()
+	days, err := Official()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cal := New(days)
 	// After 09-30: 10-01..07 holiday, 10-08 Thu, 10-09 Fri, 10-10 Sat (调休), 10-12 Mon.
-	if got := cal.WorkingDaysBetween(at("2026-09-30 10:00"), at("2026-10-12 10:00")); got != 4 {
+	if got := cal.WorkingDaysBetween(testutil.At("2026-09-30 10:00"), testutil.At("2026-10-12 10:00")); got != 4 {
 		t.Errorf("WorkingDaysBetween across National Day = %d, want 4", got)
 	}
-	if got := cal.WorkingDaysBetween(at("2026-11-27 10:00"), at("2026-11-27 18:00")); got != 0 {
+	if got := cal.WorkingDaysBetween(testutil.At("2026-11-27 10:00"), testutil.At("2026-11-27 18:00")); got != 0 {
 		t.Errorf("same day = %d, want 0", got)
 	}
 }
@@ -71,13 +85,13 @@ func TestBefore(t *testing.T) {
 		n    int
 		want string
 	}{
-		{"plain week", at("2026-11-26 23:59"), 1, "2026-11-25 23:59"},
-		{"Monday goes back to Friday", at("2026-11-30 23:59"), 1, "2026-11-27 23:59"},
-		{"two days over a weekend", at("2026-11-30 23:59"), 2, "2026-11-26 23:59"},
-		{"after National Day, back to 09-30", at("2026-10-08 23:59"), 1, "2026-09-30 23:59"},
-		{"make-up Saturday counts", at("2026-10-12 23:59"), 1, "2026-10-10 23:59"},
-		{"Mid-Autumn Friday skipped", at("2026-09-28 23:59"), 1, "2026-09-24 23:59"},
-		{"zero is the end of the same day", at("2026-11-26 08:00"), 0, "2026-11-26 23:59"},
+		{"plain week", testutil.At("2026-11-26 23:59"), 1, "2026-11-25 23:59"},
+		{"Monday goes back to Friday", testutil.At("2026-11-30 23:59"), 1, "2026-11-27 23:59"},
+		{"two days over a weekend", testutil.At("2026-11-30 23:59"), 2, "2026-11-26 23:59"},
+		{"after National Day, back to 09-30", testutil.At("2026-10-08 23:59"), 1, "2026-09-30 23:59"},
+		{"make-up Saturday counts", testutil.At("2026-10-12 23:59"), 1, "2026-10-10 23:59"},
+		{"Mid-Autumn Friday skipped", testutil.At("2026-09-28 23:59"), 1, "2026-09-24 23:59"},
+		{"zero is the end of the same day", testutil.At("2026-11-26 08:00"), 0, "2026-11-26 23:59"},
 		{"a UTC evening is the next day in Shanghai", time.Date(2026, 11, 26, 16, 30, 0, 0, time.UTC), 1, "2026-11-26 23:59"},
 	}
 	for _, tc := range cases {
@@ -104,7 +118,7 @@ func TestBeforeUndoesDue(t *testing.T) {
 		t.Fatal(err)
 	}
 	cal := New(days)
-	for d := at("2025-01-01 10:00"); d.Year() < 2027; d = d.AddDate(0, 0, 1) {
+	for d := testutil.At("2025-01-01 10:00"); d.Year() < 2027; d = d.AddDate(0, 0, 1) {
 		if !cal.IsWorkingDay(d) {
 			continue
 		}
@@ -133,11 +147,11 @@ func TestIsWorkingDay(t *testing.T) {
 		t              time.Time
 		plain, holiday bool
 	}{
-		{"Monday", at("2026-11-23 10:00"), true, true},
-		{"Saturday", at("2026-11-28 10:00"), false, false},
-		{"Sunday", at("2026-11-29 10:00"), false, false},
-		{"National Day Monday", at("2026-10-05 10:00"), true, false},
-		{"make-up Saturday", at("2026-10-10 10:00"), false, true},
+		{"Monday", testutil.At("2026-11-23 10:00"), true, true},
+		{"Saturday", testutil.At("2026-11-28 10:00"), false, false},
+		{"Sunday", testutil.At("2026-11-29 10:00"), false, false},
+		{"National Day Monday", testutil.At("2026-10-05 10:00"), true, false},
+		{"make-up Saturday", testutil.At("2026-10-10 10:00"), false, true},
 		{"Friday in UTC, Saturday in Shanghai", time.Date(2026, 11, 27, 16, 30, 0, 0, time.UTC), false, false},
 		{"Sunday in UTC, Monday in Shanghai", time.Date(2026, 11, 29, 16, 30, 0, 0, time.UTC), true, true},
 	}

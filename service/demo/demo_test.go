@@ -74,11 +74,11 @@ func TestSeedShape(t *testing.T) {
 			t.Fatalf("%s is in a %s", p.Name, p.Edges.Region.Level)
 		}
 	}
-	if n, _ := db.User.Query().Where(user.RoleEQ(user.RoleTOWNSHIP_SECRETARY)).Count(ctx); n != 128 {
-		t.Errorf("secretaries = %d, want 128", n)
+	if n, err := db.User.Query().Where(user.RoleEQ(user.RoleTOWNSHIP_SECRETARY)).Count(ctx); err != nil || n != 128 {
+		t.Errorf("secretaries = %d (%v), want 128", n, err)
 	}
-	if n, _ := db.User.Query().Where(user.RoleEQ(user.RoleCOUNTY_ADMIN)).Count(ctx); n != 12 {
-		t.Errorf("county admins = %d, want 12", n)
+	if n, err := db.User.Query().Where(user.RoleEQ(user.RoleCOUNTY_ADMIN)).Count(ctx); err != nil || n != 12 {
+		t.Errorf("county admins = %d (%v), want 12", n, err)
 	}
 
 	fixed := []struct {
@@ -102,8 +102,8 @@ func TestSeedShape(t *testing.T) {
 		if u.Role != f.role || !okRegion {
 			t.Errorf("account %s = %s in %s, want %s in %s", f.phone, u.Role, u.RegionID, f.role, f.region)
 		}
-		if ok, _ := access.VerifyPassword(u.PasswordHash, demo.Password); !ok {
-			t.Errorf("account %s does not take the demo password", f.phone)
+		if ok, err := access.VerifyPassword(u.PasswordHash, demo.Password); !ok || err != nil {
+			t.Errorf("account %s does not take the demo password (%v)", f.phone, err)
 		}
 	}
 
@@ -209,7 +209,10 @@ func BenchmarkSeedDemo(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		st := storetest.Open(b)
-		keys, _ := pii.ParseKeyring(pii.NewKeyringString())
+		keys, err := pii.ParseKeyring(pii.NewKeyringString())
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
 		if _, err := demo.Seed(context.Background(), st.Client, keys, demo.Options{Now: fixedNow}); err != nil {
 			b.Fatal(err)

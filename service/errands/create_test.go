@@ -126,7 +126,10 @@ func TestCreateRequestIDReplayAndReuse(t *testing.T) {
 	if code, r, fields := reason(err); code != codes.InvalidArgument || r != "REQUEST_ID_REUSED" || len(fields) != 1 || fields[0] != "request_id" {
 		t.Errorf("reused id: %v %s %v", code, r, fields)
 	}
-	n, _ := e.App.Store.Client.Errand.Query().Where(errand.ResidentPhoneHash(e.App.Keys.Hash("phone", "13912345678"))).Count(context.Background())
+	n, err := e.App.Store.Client.Errand.Query().Where(errand.ResidentPhoneHash(e.App.Keys.Hash("phone", "13912345678"))).Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if n != 1 {
 		t.Errorf("%d errands for one request id, want 1", n)
 	}
@@ -165,7 +168,10 @@ func TestFiftyConcurrentCreatesWithOneRequestIDMakeOneErrand(t *testing.T) {
 			t.Fatalf("call %d created %s, call 0 %s", i, names[i], names[0])
 		}
 	}
-	n, _ := e.App.Store.Client.Errand.Query().Where(errand.ResidentPhoneHash(e.App.Keys.Hash("phone", "13700001111"))).Count(context.Background())
+	n, err := e.App.Store.Client.Errand.Query().Where(errand.ResidentPhoneHash(e.App.Keys.Hash("phone", "13700001111"))).Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if n != 1 {
 		t.Errorf("50 concurrent creates made %d errands, want 1", n)
 	}
@@ -188,7 +194,10 @@ func TestTransitionRetryReturnsFirstResult(t *testing.T) {
 	if first.Etag != again.Etag || again.State != completed {
 		t.Errorf("retry = %s %s, first %s", again.State, again.Etag, first.Etag)
 	}
-	events, _ := e.client.ListErrandEvents(ctx, &redpointv1.ListErrandEventsRequest{Parent: er.Name})
+	events, err := e.client.ListErrandEvents(ctx, &redpointv1.ListErrandEventsRequest{Parent: er.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(events.Events) != 2 {
 		t.Errorf("history has %d events after a retried complete, want 2", len(events.Events))
 	}
@@ -288,7 +297,10 @@ func TestMalformedCreateOverREST(t *testing.T) {
 			}
 		})
 	}
-	n, _ := e.App.Store.Client.Errand.Query().Where(errand.ResidentName("李四")).Count(context.Background())
+	n, err := e.App.Store.Client.Errand.Query().Where(errand.ResidentName("李四")).Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if n != 0 {
 		t.Errorf("a rejected create wrote %d errands", n)
 	}
@@ -309,9 +321,11 @@ func TestRESTFlowWithEtagConflict(t *testing.T) {
 	}
 	code, raw2 := e.Do(t, agent, http.MethodPost, "/v1/errands?requestId="+reqID, body)
 	var replay redpointv1.Errand
-	_ = protojson.Unmarshal(raw2, &replay)
-	if code != 200 || replay.Name != created.Name {
+	if code != 200 {
 		t.Fatalf("retry: %d %s", code, raw2)
+	}
+	if err := protojson.Unmarshal(raw2, &replay); err != nil || replay.Name != created.Name {
+		t.Fatalf("retry: %s (%v)", raw2, err)
 	}
 	code, raw = e.Do(t, agent, http.MethodPost, "/"+"v1/"+created.Name+":start", map[string]any{"etag": created.Etag})
 	if code != 200 {
@@ -334,8 +348,13 @@ func TestRESTFlowWithEtagConflict(t *testing.T) {
 	var events struct {
 		Events []struct{ Kind, FromState, ToState, DisplayText string }
 	}
-	_ = json.Unmarshal(raw, &events)
-	if code != 200 || len(events.Events) != 3 || events.Events[2].DisplayText != "办理中 → 已办结" {
+	if code != 200 {
+		t.Fatalf("history: %d %s", code, raw)
+	}
+	if err := json.Unmarshal(raw, &events); err != nil {
+		t.Fatalf("history %s: %v", raw, err)
+	}
+	if len(events.Events) != 3 || events.Events[2].DisplayText != "办理中 → 已办结" {
 		t.Errorf("history: %d %s", code, raw)
 	}
 }

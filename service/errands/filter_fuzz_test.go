@@ -24,6 +24,7 @@ import (
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/store/storetest"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // FuzzListErrands sends ListErrands any filter, order and page token, as an
@@ -75,7 +76,7 @@ func FuzzListErrands(f *testing.F) {
 		f.Fatal(err)
 	}
 	s := errands.New(errands.Config{DB: st.Client, Dialect: st.Dialect, Keys: keys, Calendar: cal, Pages: pages,
-		Now: func() time.Time { return seededNow }})
+		Now: testutil.NewClock(seededNow).Now})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	f.Fuzz(func(t *testing.T, filter, orderBy, pageToken string, asAgent bool) {

@@ -16,6 +16,7 @@ import (
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // seededNow anchors the demo data; tests run their own clock from it.
@@ -26,17 +27,16 @@ type env struct {
 	*apptest.Server
 	tb     testing.TB
 	client redpointv1.ErrandServiceClient
-	now    atomic.Int64
+	clock  *testutil.Clock
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{tb: t}
-	e.now.Store(seededNow.UnixMicro())
+	e := &env{tb: t, clock: testutil.NewClock(seededNow)}
 	_, bench := t.(*testing.B)
 	e.Server = apptest.Start(t, apptest.Options{
 		Demo:  &demo.Options{Now: seededNow, Errands: 200},
-		Clock: func() time.Time { return time.UnixMicro(e.now.Load()) },
+		Clock: e.clock.Now,
 		// Benchmarks measure the API path alone; the jobs each change
 		// causes run in `redpoint worker` in a scaled deployment.
 		Configure: func(a *app.Options) { a.NoWorkers = bench },
@@ -44,8 +44,6 @@ func newEnv(t testing.TB) *env {
 	e.client = redpointv1.NewErrandServiceClient(e.GRPC)
 	return e
 }
-
-func (e *env) setNow(t time.Time) { e.now.Store(t.UnixMicro()) }
 
 // agent is the 古韩镇 demo agent's context.
 func (e *env) agent() context.Context { return e.as(demo.GuhanAgentPhone) }
@@ -117,7 +115,9 @@ func decodeREST(t testing.TB, body []byte) (reasonOut string, fields []string) {
 			Reason          string
 			FieldViolations []struct{ Field string }
 		}
-		_ = json.Unmarshal(d, &m)
+		if err := json.Unmarshal(d, &m); err != nil {
+			t.Fatalf("error detail %s: %v", d, err)
+		}
 		if m.Reason != "" {
 			reasonOut = m.Reason
 		}

@@ -106,7 +106,10 @@ func TestEveryTransitionOfTheTable(t *testing.T) {
 					if msg := err.Error(); !strings.Contains(msg, zhNames[from]) {
 						t.Errorf("message %q does not name the current state %s", msg, zhNames[from])
 					}
-					after, _ := e.client.GetErrand(ctx, &redpointv1.GetErrandRequest{Name: er.Name})
+					after, err := e.client.GetErrand(ctx, &redpointv1.GetErrandRequest{Name: er.Name})
+					if err != nil {
+						t.Fatal(err)
+					}
 					if after.Etag != before.Etag || after.State != from {
 						t.Errorf("a refused move changed the errand: %s → %s", before.Etag, after.Etag)
 					}
@@ -148,7 +151,10 @@ func TestTransitionsWriteOneOutboxEventEach(t *testing.T) {
 	if n != 7 { // created + six transitions
 		t.Errorf("outbox has %d events, want 7", n)
 	}
-	events, _ := e.client.ListErrandEvents(ctx, &redpointv1.ListErrandEventsRequest{Parent: er.Name})
+	events, err := e.client.ListErrandEvents(ctx, &redpointv1.ListErrandEventsRequest{Parent: er.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(events.Events) != 7 {
 		t.Errorf("history has %d events, want 7", len(events.Events))
 	}

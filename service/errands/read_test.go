@@ -14,6 +14,7 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 func TestScopeIsCheckedBeforeExistence(t *testing.T) {
@@ -81,21 +82,11 @@ func TestScopeIsCheckedBeforeExistence(t *testing.T) {
 	}
 }
 
-// at builds a time in Asia/Shanghai.
-func at(s string) time.Time {
-	loc, _ := time.LoadLocation("Asia/Shanghai")
-	t, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 func TestSLAOnWorkingDays(t *testing.T) {
 	e := newEnv(t)
 	ctx := e.agent()
 	createAt := func(when, typ string) *redpointv1.Errand {
-		e.setNow(at(when))
+		e.clock.Set(testutil.At(when))
 		x := validErrand()
 		x.ErrandType = typ
 		out, err := e.client.CreateErrand(ctx, &redpointv1.CreateErrandRequest{Errand: x, RequestId: requestID()})
@@ -105,7 +96,7 @@ func TestSLAOnWorkingDays(t *testing.T) {
 		return out
 	}
 	due := func(x *redpointv1.Errand) string {
-		return x.DueTime.AsTime().In(at("2026-01-01 00:00").Location()).Format("2006-01-02 15:04")
+		return x.DueTime.AsTime().In(testutil.Location).Format("2006-01-02 15:04")
 	}
 
 	t.Run("across a weekend", func(t *testing.T) {
@@ -125,33 +116,48 @@ func TestSLAOnWorkingDays(t *testing.T) {
 		if got := due(x); got != "2026-11-30 23:59" {
 			t.Fatalf("due %s, want 2026-11-30 23:59", got)
 		}
-		e.setNow(at("2026-11-23 11:00"))
-		x, _ = e.client.StartErrand(ctx, &redpointv1.StartErrandRequest{Name: x.Name})
-		e.setNow(at("2026-11-24 09:00"))
-		x, _ = e.client.RequestErrandMaterials(ctx, &redpointv1.RequestErrandMaterialsRequest{Name: x.Name, MissingMaterials: []string{"户口簿"}})
+		e.clock.Set(testutil.At("2026-11-23 11:00"))
+		x, err := e.client.StartErrand(ctx, &redpointv1.StartErrandRequest{Name: x.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Set(testutil.At("2026-11-24 09:00"))
+		x, err = e.client.RequestErrandMaterials(ctx, &redpointv1.RequestErrandMaterialsRequest{Name: x.Name, MissingMaterials: []string{"户口簿"}})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if !x.SlaPaused {
 			t.Fatal("SLA not paused in NEEDS_MATERIALS")
 		}
-		e.setNow(at("2026-12-03 10:00")) // past the original due time, but paused
-		x, _ = e.client.GetErrand(ctx, &redpointv1.GetErrandRequest{Name: x.Name})
+		e.clock.Set(testutil.At("2026-12-03 10:00")) // past the original due time, but paused
+		x, err = e.client.GetErrand(ctx, &redpointv1.GetErrandRequest{Name: x.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if x.Overdue {
 			t.Error("overdue while the clock is paused")
 		}
-		e.setNow(at("2026-11-26 15:00")) // resumed after two working days (25th, 26th)
-		x, err := e.client.StartErrand(ctx, &redpointv1.StartErrandRequest{Name: x.Name})
+		e.clock.Set(testutil.At("2026-11-26 15:00")) // resumed after two working days (25th, 26th)
+		x, err = e.client.StartErrand(ctx, &redpointv1.StartErrandRequest{Name: x.Name})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := due(x); got != "2026-12-02 23:59" || x.SlaPaused {
 			t.Errorf("due after the pause %s (paused %v), want 2026-12-02 23:59", got, x.SlaPaused)
 		}
-		e.setNow(at("2026-12-01 10:00"))
-		x, _ = e.client.GetErrand(ctx, &redpointv1.GetErrandRequest{Name: x.Name})
+		e.clock.Set(testutil.At("2026-12-01 10:00"))
+		x, err = e.client.GetErrand(ctx, &redpointv1.GetErrandRequest{Name: x.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if !x.DueSoon || x.Overdue {
 			t.Errorf("the day before: dueSoon %v overdue %v", x.DueSoon, x.Overdue)
 		}
-		e.setNow(at("2026-12-03 00:01"))
-		x, _ = e.client.GetErrand(ctx, &redpointv1.GetErrandRequest{Name: x.Name})
+		e.clock.Set(testutil.At("2026-12-03 00:01"))
+		x, err = e.client.GetErrand(ctx, &redpointv1.GetErrandRequest{Name: x.Name})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if !x.Overdue || x.DueSoon {
 			t.Errorf("after due: overdue %v dueSoon %v", x.Overdue, x.DueSoon)
 		}
@@ -192,7 +198,10 @@ func TestUpdateErrand(t *testing.T) {
 	if code, _, fields := reason(err); code != codes.InvalidArgument || len(fields) != 1 || fields[0] != "update_mask" {
 		t.Errorf("updating state through PATCH: %v", err)
 	}
-	done, _ := e.client.CompleteErrand(ctx, &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "ok"})
+	done, err := e.client.CompleteErrand(ctx, &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, err = e.client.UpdateErrand(ctx, &redpointv1.UpdateErrandRequest{
 		Errand: &redpointv1.Errand{Name: done.Name, Description: "晚了"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"description"}},
 	})
@@ -311,12 +320,13 @@ func TestSyncNeverSkipsOrRepeats(t *testing.T) {
 			}
 		}
 	}
+	syncEvery := time.NewTicker(5 * time.Millisecond) // the client syncs while the writers write
+	defer syncEvery.Stop()
 	for running := true; running; {
 		select {
 		case <-done:
 			running = false
-		default:
-			time.Sleep(5 * time.Millisecond)
+		case <-syncEvery.C:
 		}
 		pull()
 	}
@@ -339,7 +349,7 @@ func TestSyncNeverSkipsOrRepeats(t *testing.T) {
 func TestLoadingAHolidayYearMovesOpenDueTimes(t *testing.T) {
 	e := newEnv(t)
 	ctx := e.agent()
-	e.setNow(at("2026-12-28 10:00"))
+	e.clock.Set(testutil.At("2026-12-28 10:00"))
 	x := validErrand()
 	x.ErrandType = "errandTypes/CA-DIBAO" // 30 working days: due in February 2027
 	created, err := e.client.CreateErrand(ctx, &redpointv1.CreateErrandRequest{Errand: x, RequestId: requestID()})
@@ -358,8 +368,11 @@ func TestLoadingAHolidayYearMovesOpenDueTimes(t *testing.T) {
 		&redpointv1.LoadCalendarYearRequest{Year: 2027, CalendarDays: days}); err != nil {
 		t.Fatal(err)
 	}
-	official, _ := calendar.Official()
-	want := calendar.New(append(official, known...)).Due(at("2026-12-28 10:00"), 30)
+	official, err := calendar.Official()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := calendar.New(append(official, known...)).Due(testutil.At("2026-12-28 10:00"), 30)
 	got, err := e.client.GetErrand(ctx, &redpointv1.GetErrandRequest{Name: created.Name})
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +383,10 @@ func TestLoadingAHolidayYearMovesOpenDueTimes(t *testing.T) {
 	if got.Etag == created.Etag {
 		t.Error("the re-timed errand kept its etag: phones would not re-sync")
 	}
-	events, _ := e.client.ListErrandEvents(ctx, &redpointv1.ListErrandEventsRequest{Parent: created.Name})
+	events, err := e.client.ListErrandEvents(ctx, &redpointv1.ListErrandEventsRequest{Parent: created.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if last := events.Events[len(events.Events)-1]; last.Kind != redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_UPDATED || last.ActorDisplayName != "系统" {
 		t.Errorf("no history entry for the re-timing: %v", last)
 	}

@@ -21,6 +21,7 @@ import (
 // job goes back to the queue, a second worker runs it, and its effect
 // (the handler's writes, with the ledger entry) happens once.
 func TestWorkerDiesMidJob(t *testing.T) {
+	testutil.SkipIfShort(t, "a stopped worker holds its job for its 8 s shutdown timeout")
 	var attempts, started atomic.Int32
 	slow := events.Handler{Name: "slow", Topics: []string{outbox.TopicErrandCreated},
 		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
@@ -54,6 +55,7 @@ func TestWorkerDiesMidJob(t *testing.T) {
 // relayed die with it. The next process runs them as it starts, not a
 // minute and more later when the periodic redrive would find them.
 func TestEmbeddedRestartRunsLostJobsAtOnce(t *testing.T) {
+	testutil.SkipIfShort(t, "a stopped worker holds its job for its 8 s shutdown timeout")
 	ctx := context.Background()
 	var attempts, started atomic.Int32
 	slow := events.Handler{Name: "slow", Topics: []string{outbox.TopicErrandCreated},

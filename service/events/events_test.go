@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/notification"
@@ -19,6 +20,7 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/outbox"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 var seeded = time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC) // Wed 10:00 Asia/Shanghai
@@ -59,19 +61,24 @@ func create(t testing.TB, s *apptest.Server, ctx context.Context, i int) *redpoi
 func waitHandled(t testing.TB, db *ent.Client, h string, timeout time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(timeout)
-	for {
-		unsent := db.OutboxEvent.Query().Where(outboxevent.SentTimeIsNil()).CountX(ctx)
-		total := db.OutboxEvent.Query().CountX(ctx)
-		done := db.ProcessedEvent.Query().Where(processedevent.Handler(h)).CountX(ctx)
-		if unsent == 0 && done == total {
-			return
+	testutil.EventuallyNoError(t, timeout, "every event relayed and processed by "+h, func() error {
+		unsent, err := db.OutboxEvent.Query().Where(outboxevent.SentTimeIsNil()).Count(ctx)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %d unsent, %d of %d processed by %s", timeout, unsent, done, total, h)
+		total, err := db.OutboxEvent.Query().Count(ctx)
+		if err != nil {
+			return err
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		done, err := db.ProcessedEvent.Query().Where(processedevent.Handler(h)).Count(ctx)
+		if err != nil {
+			return err
+		}
+		if unsent != 0 || done != total {
+			return fmt.Errorf("%d unsent, %d of %d processed", unsent, done, total)
+		}
+		return nil
+	})
 }
 
 func TestEveryEventReachesEachHandlerOnce(t *testing.T) {
@@ -88,9 +95,40 @@ func TestEveryEventReachesEachHandlerOnce(t *testing.T) {
 	}
 	waitHandled(t, s.App.Store.Client, "test", 20*time.Second)
 	waitHandled(t, s.App.Store.Client, "sla", 20*time.Second)
+	db := s.App.Store.Client
+	handlers, err := s.App.EventHandlers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range handlers {
+		testutil.EventuallyNoError(t, 20*time.Second, h.Name+" processed every event of its topics", func() error {
+			want, err := db.OutboxEvent.Query().Where(outboxevent.TopicIn(h.Topics...)).Count(ctx)
+			if err != nil {
+				return err
+			}
+			got, err := db.ProcessedEvent.Query().Where(processedevent.Handler(h.Name)).Count(ctx)
+			if err != nil {
+				return err
+			}
+			if got != want {
+				return fmt.Errorf("%d of %d", got, want)
+			}
+			return nil
+		})
+	}
+	ledger, err := db.ProcessedEvent.Query().Count(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A relay pass over already-sent rows, and a replay of every job, change nothing.
 	if _, err := s.App.Background().Relay().Pass(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if n := replayEveryJob(t, s); n < 40 {
+		t.Fatalf("replayed %d jobs, want one per event and handler (40 events)", n)
+	}
+	if n, err := db.ProcessedEvent.Query().Count(ctx); err != nil || n != ledger {
+		t.Errorf("the ledger after the replay: %d entries (%v), want %d", n, err, ledger)
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -104,16 +142,51 @@ func TestEveryEventReachesEachHandlerOnce(t *testing.T) {
 	}
 }
 
-func TestSLATimersFollowTheDueTime(t *testing.T) {
-	var now atomic.Int64
-	now.Store(seeded.UnixMicro())
-	clock := func() time.Time { return time.UnixMicro(now.Load()) }
-	set := func(s string) {
-		loc, _ := time.LoadLocation("Asia/Shanghai")
-		tm, _ := time.ParseInLocation("2006-01-02 15:04", s, loc)
-		now.Store(tm.UnixMicro())
+// replayEveryJob runs again every job s's workers have completed (asynq
+// keeps them for a day), as a redelivery would, waits until each replay
+// has run, and returns how many it replayed.
+func replayEveryJob(t *testing.T, s *apptest.Server) int {
+	t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(s.App.KV.Client)
+	client := asynq.NewClientFromRedisClient(s.App.KV.Client)
+	queue := events.Queue(s.App.KV)
+	var done []*asynq.TaskInfo
+	for page := 1; ; page++ {
+		jobs, err := insp.ListCompletedTasks(queue, asynq.Page(page), asynq.PageSize(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) == 0 {
+			break
+		}
+		done = append(done, jobs...)
 	}
-	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 50}, Clock: clock})
+	replays := make([]string, len(done))
+	for i, j := range done {
+		replays[i] = j.ID + "-replay"
+		if _, err := client.Enqueue(asynq.NewTask(j.Type, j.Payload), asynq.Queue(queue), asynq.TaskID(replays[i]), asynq.Retention(time.Hour)); err != nil {
+			t.Fatalf("replaying %s: %v", j.ID, err)
+		}
+	}
+	testutil.EventuallyNoError(t, 20*time.Second, "every replayed job run", func() error {
+		for _, id := range replays {
+			info, err := insp.GetTaskInfo(queue, id)
+			if err != nil {
+				return err
+			}
+			if info.State != asynq.TaskStateCompleted {
+				return fmt.Errorf("%s (%s) is %v", id, info.Type, info.State)
+			}
+		}
+		return nil
+	})
+	return len(done)
+}
+
+func TestSLATimersFollowTheDueTime(t *testing.T) {
+	clock := testutil.NewClock(seeded)
+	set := func(s string) { clock.Set(testutil.At(s)) }
+	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 50}, Clock: clock.Now})
 	ctx := context.Background()
 	agentCtx := s.As(t, ctx, demo.GuhanAgentPhone)
 	errands := redpointv1.NewErrandServiceClient(s.GRPC)
@@ -128,9 +201,12 @@ func TestSLATimersFollowTheDueTime(t *testing.T) {
 		}
 	}
 	count := func(errand string, kind notification.Kind) int {
-		var id int
-		fmt.Sscanf(errand, "errands/%d", &id)
-		return db.Notification.Query().Where(notification.ErrandID(id), notification.KindEQ(kind)).CountX(ctx)
+		t.Helper()
+		n, err := db.Notification.Query().Where(notification.ErrandID(testutil.ID(t, errand)), notification.KindEQ(kind)).Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
 
 	set("2026-11-23 10:00") // Monday; SI-PENSION-CERT: 3 working days → due Thu 11-26 23:59
@@ -146,8 +222,12 @@ func TestSLATimersFollowTheDueTime(t *testing.T) {
 		t.Fatalf("%d reminders on the last day, want 1", n)
 	}
 	// Paused: past the due time, no escalation while waiting for materials.
-	x, _ = errands.StartErrand(agentCtx, &redpointv1.StartErrandRequest{Name: x.Name})
-	x, _ = errands.RequestErrandMaterials(agentCtx, &redpointv1.RequestErrandMaterialsRequest{Name: x.Name, MissingMaterials: []string{"户口簿"}})
+	if _, err := errands.StartErrand(agentCtx, &redpointv1.StartErrandRequest{Name: x.Name}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := errands.RequestErrandMaterials(agentCtx, &redpointv1.RequestErrandMaterialsRequest{Name: x.Name, MissingMaterials: []string{"户口簿"}}); err != nil {
+		t.Fatal(err)
+	}
 	set("2026-11-30 10:00")
 	sweep()
 	if n := count(x.Name, notification.KindESCALATION); n != 0 {
@@ -171,7 +251,7 @@ func TestSLATimersFollowTheDueTime(t *testing.T) {
 	}
 	set("2026-12-01 08:00")
 	sweep()
-	secretaries := db.Notification.Query().Where(notification.KindEQ(notification.KindESCALATION)).Where(notification.ErrandID(mustID(x.Name))).AllX(ctx)
+	secretaries := db.Notification.Query().Where(notification.KindEQ(notification.KindESCALATION)).Where(notification.ErrandID(testutil.ID(t, x.Name))).AllX(ctx)
 	if len(secretaries) != 1 {
 		t.Fatalf("%d escalations, want 1 to 古韩镇's secretary", len(secretaries))
 	}
@@ -196,13 +276,8 @@ func TestSLATimersFollowTheDueTime(t *testing.T) {
 	}
 }
 
-func mustID(name string) int {
-	var id int
-	fmt.Sscanf(name, "errands/%d", &id)
-	return id
-}
-
 func TestOneSchedulerLeadsAndAnotherTakesOver(t *testing.T) {
+	testutil.SkipIfShort(t, "watches two schedulers for testutil.Quiet, then stops the leader")
 	fast := func(a *app.Options) { a.SweepSpec = "@every 1s"; a.LeaderTTL = 2 * time.Second }
 	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 20}, Configure: fast})
 	b := apptest.Join(t, a, fast)
@@ -217,28 +292,26 @@ func TestOneSchedulerLeadsAndAnotherTakesOver(t *testing.T) {
 		return n, which
 	}
 	var leader *apptest.Server
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	testutil.Eventually(t, 10*time.Second, "one scheduler leads", func() bool {
 		n, l := leaders()
 		if n > 1 {
 			t.Fatal("two schedulers lead at once")
 		}
-		if n == 1 {
-			leader = l
-		}
-	}
-	if leader == nil {
-		t.Fatal("no scheduler leads")
-	}
+		leader = l
+		return n == 1
+	})
+	// The follower campaigns every LeaderTTL/3 and nothing tells when it
+	// has tried: watch for the one window.
+	testutil.Never(t, "two schedulers lead at once", func() bool {
+		n, _ := leaders()
+		return n > 1
+	})
 	follower := a
 	if leader == a {
 		follower = b
 	}
 	leader.Stop()
-	for deadline := time.Now().Add(8 * time.Second); !follower.App.Background().Leader(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the other replica did not take over")
-		}
-	}
+	testutil.Eventually(t, 8*time.Second, "the other replica takes over", follower.App.Background().Leader)
 }
 
 // BenchmarkCommitToHandler measures how long an errand change takes from

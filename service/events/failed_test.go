@@ -17,6 +17,7 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/outbox"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // TestFailedJobsAreListedAndRetried: a job that fails for good lands in
@@ -36,18 +37,17 @@ func TestFailedJobsAreListedAndRetried(t *testing.T) {
 	jobs := redpointv1.NewJobServiceClient(s.GRPC)
 	admin := s.As(t, context.Background(), demo.CityAdminPhone)
 	var failed *redpointv1.FailedJob
-	for deadline := time.Now().Add(15 * time.Second); failed == nil; time.Sleep(100 * time.Millisecond) {
+	testutil.Eventually(t, 15*time.Second, "the failed job reached the archive", func() bool {
 		list, err := jobs.ListFailedJobs(admin, &redpointv1.ListFailedJobsRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(list.FailedJobs) > 0 {
-			failed = list.FailedJobs[0]
+		if len(list.FailedJobs) == 0 {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the failed job never reached the archive")
-		}
-	}
+		failed = list.FailedJobs[0]
+		return true
+	})
 	if failed.Type != "event:flaky" || failed.LastError == "" {
 		t.Errorf("failed job = %v", failed)
 	}

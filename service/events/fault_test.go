@@ -39,6 +39,7 @@ import (
 // event has taken effect once for every handler, and every due reminder
 // and escalation exists exactly once.
 func TestNothingLostWhenRedisDies(t *testing.T) {
+	testutil.SkipIfShort(t, "kills Redis during a burst of 1,000 changes")
 	r := kvtest.StartServer(t)
 	k, err := kv.Open(context.Background(), r.URL())
 	if err != nil {
@@ -48,7 +49,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 	now := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC) // Monday 10:00 Asia/Shanghai
 	rec := newRecorder()
 	s := apptest.Start(t, apptest.Options{KV: k, Demo: &demo.Options{Now: now.Add(-10 * 24 * time.Hour), Errands: 600},
-		Clock:     func() time.Time { return now },
+		Clock:     testutil.NewClock(now).Now,
 		Configure: func(a *app.Options) { a.ExtraHandlers = []events.Handler{rec.handler()} }})
 	ctx := context.Background()
 	// Log in before the burst: logins count failures in Redis.
@@ -105,11 +106,8 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 					}
 					if changes.Add(1) >= 400 {
 						killOnce.Do(func() {
-							r.Kill() // Redis dies mid-burst...
-							go func() {
-								time.Sleep(300 * time.Millisecond)
-								r.Start() // ...and comes back empty
-							}()
+							r.Kill()                                      // Redis dies mid-burst...
+							time.AfterFunc(300*time.Millisecond, r.Start) // ...and comes back empty
 						})
 					}
 				}
@@ -123,22 +121,25 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 	db := s.App.Store.Client
 	// What Redis lost, the database still has: redrive the lost jobs and
 	// re-derive the timers, as the relay and the sweep do on their own.
-	deadline := time.Now().Add(90 * time.Second)
 	redriven := 0
-	for {
-		n, err := s.App.Background().Relay().Redrive(ctx, 0)
-		if err != nil {
-			t.Logf("redrive: %v", err)
+	var redriveErr error
+	var redrove time.Time
+	testutil.EventuallyNoError(t, 90*time.Second, "every handler took every event", func() error {
+		if time.Since(redrove) >= 500*time.Millisecond { // a pass finds what the last one could not
+			n, err := s.App.Background().Relay().Redrive(ctx, 0)
+			redriven, redriveErr, redrove = redriven+n, err, time.Now()
 		}
-		redriven += n
-		transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(outbox.TopicErrandTransitioned)).CountX(ctx)
-		lb := db.ProcessedEvent.Query().Where(processedevent.Handler("leaderboard")).CountX(ctx)
-		notified := db.ProcessedEvent.Query().Where(processedevent.Handler("resident-notify")).CountX(ctx)
-		if (handledByAll(db, "sla", "test") && lb == transitions && notified == transitions) || time.Now().After(deadline) {
-			break
+		if handledByAll(db, "sla", "test") {
+			transitions := db.OutboxEvent.Query().Where(outboxevent.Topic(outbox.TopicErrandTransitioned)).CountX(ctx)
+			lb := db.ProcessedEvent.Query().Where(processedevent.Handler("leaderboard")).CountX(ctx)
+			notified := db.ProcessedEvent.Query().Where(processedevent.Handler("resident-notify")).CountX(ctx)
+			if lb == transitions && notified == transitions {
+				return nil
+			}
+			return fmt.Errorf("of %d transitions, leaderboard processed %d and resident-notify %d (last redrive: %v)", transitions, lb, notified, redriveErr)
 		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return fmt.Errorf("sla or test lacks events (last redrive: %v)", redriveErr)
+	})
 	t.Logf("jobs enqueued again after Redis lost them: %d", redriven)
 	total := db.OutboxEvent.Query().CountX(ctx)
 	for _, h := range []string{"sla", "test"} {
@@ -189,7 +190,10 @@ func handledByAll(db *ent.Client, handlers ...string) bool {
 func checkSLANotifications(t *testing.T, db *ent.Client, now time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	days, _ := calendar.Official()
+	days, err := calendar.Official()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cal := calendar.New(days)
 	overdue := db.Errand.Query().Where(errands.OverduePredicate(now), errand.StateIn(errands.Running...)).AllX(ctx)
 	if len(overdue) == 0 {
@@ -268,7 +272,9 @@ func TestRelayResumingAfterRedisRunsTheJobsItLost(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = events.NewWorker(db, k.Client, events.Queue(k), handlers, nil, log, nil).Run(ctx)
+		if err := events.NewWorker(db, k.Client, events.Queue(k), handlers, nil, log, nil).Run(ctx); err != nil {
+			t.Error(err)
+		}
 	}()
 	wait("both events handled", func() bool {
 		return db.ProcessedEvent.Query().Where(processedevent.Handler("test")).CountX(ctx) == 2

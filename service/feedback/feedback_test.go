@@ -2,7 +2,6 @@ package feedback_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 func bearer(tok string) context.Context {
@@ -23,10 +23,9 @@ func bearer(tok string) context.Context {
 // completed, within 30 days; a bad rating opens a follow-up the township
 // closes, both in the history.
 func TestRatingRulesAndFollowUp(t *testing.T) {
-	var now atomic.Int64
-	now.Store(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC).UnixMicro())
+	clock := testutil.NewClock(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC))
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 100},
-		Clock: func() time.Time { return time.UnixMicro(now.Load()) }})
+		Clock: clock.Now})
 	residents := redpointv1.NewResidentServiceClient(s.GRPC)
 	ctx := context.Background()
 	sess, _ := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-grandma"})
@@ -74,7 +73,7 @@ func TestRatingRulesAndFollowUp(t *testing.T) {
 			t.Errorf("the list after rating: canRate %v, rating %v", e.CanRate, e.Rating)
 		}
 	}
-	now.Store(time.Date(2027, 1, 30, 2, 0, 0, 0, time.UTC).UnixMicro()) // more than 30 days later
+	clock.Set(time.Date(2027, 1, 30, 2, 0, 0, 0, time.UTC)) // more than 30 days later
 	if err := rate(me, completed[1], redpointv1.RatingLevel_RATING_LEVEL_SATISFIED); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("rating after 30 days: %v", err)
 	}
@@ -105,7 +104,7 @@ func TestRatingRulesAndFollowUp(t *testing.T) {
 	if closed.Name != mine.Name || closed.Errand != mine.Errand || closed.TrackingCode != mine.TrackingCode ||
 		closed.RatingDisplayName != "非常不满意" || closed.Comment != "等了很久" || closed.ServicePointDisplayName != mine.ServicePointDisplayName ||
 		closed.Note != "已电话回访，解释了办理时限" || !closed.CreateTime.AsTime().Equal(mine.CreateTime.AsTime()) ||
-		!closed.CloseTime.AsTime().Equal(time.UnixMicro(now.Load()).UTC()) {
+		!closed.CloseTime.AsTime().Equal(clock.Now().UTC().Truncate(time.Microsecond)) {
 		t.Errorf("closed follow-up %v, listed as %v", closed, mine)
 	}
 	if _, err := reports.CloseFollowUp(sec, &redpointv1.CloseFollowUpRequest{Name: mine.Name, Note: "again", Outcome: "RESOLVED"}); status.Code(err) != codes.FailedPrecondition {

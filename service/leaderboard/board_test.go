@@ -20,40 +20,29 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
-	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/period"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 type env struct {
 	*apptest.Server
 	t      testing.TB
-	now    atomic.Int64
+	clock  *testutil.Clock
 	boards *leaderboard.Boards
-}
-
-func at(s string) time.Time {
-	tm, err := time.ParseInLocation("2006-01-02 15:04", s, calendar.Location)
-	if err != nil {
-		panic(err)
-	}
-	return tm
 }
 
 func newEnv(t *testing.T) *env { return benchEnv(t) }
 
 func benchEnv(t testing.TB) *env {
-	e := &env{t: t}
-	e.now.Store(at("2027-03-01 09:00").UnixMicro())
+	e := &env{t: t, clock: testutil.NewClock(testutil.At("2027-03-01 09:00"))}
 	e.Server = apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 100},
-		Clock: func() time.Time { return time.UnixMicro(e.now.Load()) }})
+		Clock: e.clock.Now})
 	e.boards = leaderboard.New(e.App.Store.Client, e.App.KV)
 	return e
 }
-
-func (e *env) set(s string) { e.now.Store(at(s).UnixMicro()) }
 
 func (e *env) client() redpointv1.ErrandServiceClient {
 	return redpointv1.NewErrandServiceClient(e.GRPC)
@@ -80,12 +69,6 @@ func (e *env) complete(phone, name string) {
 	}
 }
 
-func id(name string) int {
-	var n int
-	fmt.Sscanf(name, "errands/%d", &n)
-	return n
-}
-
 // rate writes a rating as the residents' channel will: the row, a history
 // event and an outbox event, in one transaction.
 func (e *env) rate(name string, level rating.Level) {
@@ -95,8 +78,8 @@ func (e *env) rate(name string, level rating.Level) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	x := tx.Errand.GetX(ctx, id(name))
-	now := time.UnixMicro(e.now.Load()).UTC()
+	x := tx.Errand.GetX(ctx, testutil.ID(e.t, name))
+	now := e.clock.Now().UTC()
 	r := tx.Rating.Create().SetErrandID(x.ID).SetServicePointID(x.ServicePointID).SetRegionID(x.RegionID).SetLevel(level).SetCreateTime(now).SaveX(ctx)
 	tx.ErrandEvent.Create().SetErrandID(x.ID).SetKind(errandevent.KindRATED).SetActorKind(errandevent.ActorKindRESIDENT).SetCreateTime(now).ExecX(ctx)
 	if level == rating.LevelDISSATISFIED || level == rating.LevelVERY_DISSATISFIED {
@@ -114,12 +97,15 @@ func (e *env) rate(name string, level rating.Level) {
 func (e *env) closeFollowUp(name string) bool {
 	e.t.Helper()
 	ctx := context.Background()
-	f, err := e.App.Store.Client.FollowUp.Query().Where(followup.ErrandID(id(name)), followup.StateEQ(followup.StateOPEN)).Only(ctx)
+	f, err := e.App.Store.Client.FollowUp.Query().Where(followup.ErrandID(testutil.ID(e.t, name)), followup.StateEQ(followup.StateOPEN)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return false
 	}
-	now := time.UnixMicro(e.now.Load()).UTC()
-	tx, _ := e.App.Store.Client.Tx(ctx)
+	now := e.clock.Now().UTC()
+	tx, err := e.App.Store.Client.Tx(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	tx.FollowUp.UpdateOneID(f.ID).SetState(followup.StateCLOSED).SetCloseTime(now).SetOutcome(followup.OutcomeRESOLVED).ExecX(ctx)
 	if err := outbox.Publish(ctx, tx, now, outbox.NewFollowUpClosed(f)); err != nil {
 		e.t.Fatal(err)
@@ -135,16 +121,20 @@ func (e *env) settle() {
 	e.t.Helper()
 	ctx := context.Background()
 	db := e.App.Store.Client
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(30 * time.Millisecond) {
-		want := db.OutboxEvent.Query().Where(outboxevent.TopicIn(outbox.TopicErrandTransitioned, outbox.TopicRatingCreated, outbox.TopicFollowUpClosed)).CountX(ctx)
-		got := db.ProcessedEvent.Query().Where(processedevent.Handler("leaderboard")).CountX(ctx)
-		if got == want {
-			return
+	testutil.EventuallyNoError(e.t, 30*time.Second, "the leaderboard handler processed every event", func() error {
+		want, err := db.OutboxEvent.Query().Where(outboxevent.TopicIn(outbox.TopicErrandTransitioned, outbox.TopicRatingCreated, outbox.TopicFollowUpClosed)).Count(ctx)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("leaderboard processed %d of %d events", got, want)
+		got, err := db.ProcessedEvent.Query().Where(processedevent.Handler("leaderboard")).Count(ctx)
+		if err != nil {
+			return err
 		}
-	}
+		if got != want {
+			return fmt.Errorf("processed %d of %d events", got, want)
+		}
+		return nil
+	})
 }
 
 func (e *env) score(name, scope string, pointID int) float64 {
@@ -174,7 +164,7 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 	agents := []string{demo.GuhanAgentPhone, demo.DanzhuAgentPhone}
 	types := []string{"errandTypes/MI-PAYMENT", "errandTypes/SI-PENSION-CERT", "errandTypes/CA-DIBAO"}
 	residents := []string{"13911110001", "13911110002", "13911110003"}
-	start := at("2027-03-28 08:00") // Sunday before a new week, month and quarter
+	start := testutil.At("2027-03-28 08:00") // Sunday before a new week, month and quarter
 	// Boards of every period the run touches exist before it (built from the demo data).
 	touched := map[string]period.Period{}
 	for d := 0; d < 10; d++ {
@@ -191,7 +181,7 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 	var open, done []struct{ name, agent string }
 	for i := 0; i < 120; i++ {
 		clock = clock.Add(time.Duration(r.IntN(240)) * time.Minute)
-		e.now.Store(clock.UnixMicro())
+		e.clock.Set(clock)
 		switch op := r.IntN(10); {
 		case op < 4 || len(open) == 0:
 			a := agents[r.IntN(len(agents))]
@@ -199,7 +189,7 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 			open = append(open, struct{ name, agent string }{x.Name, a})
 			if r.IntN(3) == 0 { // a quick one: completed within minutes
 				clock = clock.Add(2 * time.Minute) // time only moves forward
-				e.now.Store(clock.UnixMicro())
+				e.clock.Set(clock)
 				e.complete(a, x.Name)
 				done = append(done, open[len(open)-1])
 				open = open[:len(open)-1]
@@ -217,7 +207,9 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 			open = append(open[:j], open[j+1:]...)
 		case op < 9 && len(done) > 0:
 			j := r.IntN(len(done))
-			if n, _ := e.App.Store.Client.Rating.Query().Where(rating.ErrandID(id(done[j].name))).Count(ctx); n == 0 {
+			if n, err := e.App.Store.Client.Rating.Query().Where(rating.ErrandID(testutil.ID(e.t, done[j].name))).Count(ctx); err != nil {
+				t.Fatal(err)
+			} else if n == 0 {
 				levels := []rating.Level{rating.LevelVERY_SATISFIED, rating.LevelSATISFIED, rating.LevelBASICALLY_SATISFIED, rating.LevelDISSATISFIED, rating.LevelVERY_DISSATISFIED}
 				e.rate(done[j].name, levels[r.IntN(len(levels))])
 			}
@@ -245,15 +237,15 @@ func TestAntiPaddingRules(t *testing.T) {
 	before := e.score("2027-03", township, point)
 
 	t.Run("a quick completion scores only once rated", func(t *testing.T) {
-		e.set("2027-03-02 09:00")
+		e.clock.Set(testutil.At("2027-03-02 09:00"))
 		x := e.create(agent, "13922220001", "errandTypes/MI-PAYMENT")
-		e.set("2027-03-02 09:03")
+		e.clock.Set(testutil.At("2027-03-02 09:03"))
 		e.complete(agent, x.Name)
 		e.settle()
 		if got := e.score("2027-03", township, point); got != before {
 			t.Fatalf("a 3-minute completion scored %v before any rating", got-before)
 		}
-		e.set("2027-03-03 10:00")
+		e.clock.Set(testutil.At("2027-03-03 10:00"))
 		e.rate(x.Name, rating.LevelSATISFIED)
 		e.settle()
 		want := before + leaderboard.PointsCompleted + leaderboard.PointsOnTime + leaderboard.PointsRating[rating.LevelSATISFIED]
@@ -264,11 +256,11 @@ func TestAntiPaddingRules(t *testing.T) {
 	})
 
 	t.Run("one agent, resident, type and day score once", func(t *testing.T) {
-		e.set("2027-03-04 09:00")
+		e.clock.Set(testutil.At("2027-03-04 09:00"))
 		a := e.create(agent, "13922220002", "errandTypes/SI-PENSION-CERT")
 		b := e.create(agent, "13922220002", "errandTypes/SI-PENSION-CERT")
 		c := e.create(agent, "13922220002", "errandTypes/MI-PAYMENT") // another type: its own errand
-		e.set("2027-03-04 11:00")
+		e.clock.Set(testutil.At("2027-03-04 11:00"))
 		e.complete(agent, a.Name)
 		e.complete(agent, b.Name)
 		e.complete(agent, c.Name)
@@ -286,13 +278,13 @@ func TestAntiPaddingRules(t *testing.T) {
 	})
 
 	t.Run("cancelled errands score nothing; a closed follow-up gives credit back", func(t *testing.T) {
-		e.set("2027-03-05 09:00")
+		e.clock.Set(testutil.At("2027-03-05 09:00"))
 		x := e.create(agent, "13922220003", "errandTypes/CA-DIBAO")
 		if _, err := e.client().CancelErrand(e.As(t, context.Background(), agent), &redpointv1.CancelErrandRequest{Name: x.Name, Reason: "撤回"}); err != nil {
 			t.Fatal(err)
 		}
 		y := e.create(agent, "13922220004", "errandTypes/CA-DIBAO")
-		e.set("2027-03-05 15:00")
+		e.clock.Set(testutil.At("2027-03-05 15:00"))
 		e.complete(agent, y.Name)
 		e.rate(y.Name, rating.LevelVERY_DISSATISFIED)
 		e.settle()
@@ -300,7 +292,7 @@ func TestAntiPaddingRules(t *testing.T) {
 		if got := e.score("2027-03", township, point); got != want {
 			t.Fatalf("after a 非常不满意: %v, want %v", got, want)
 		}
-		e.set("2027-03-06 10:00")
+		e.clock.Set(testutil.At("2027-03-06 10:00"))
 		e.closeFollowUp(y.Name)
 		e.settle()
 		want += leaderboard.CreditFollowUp[rating.LevelVERY_DISSATISFIED]
@@ -319,16 +311,16 @@ func TestPeriodBoundariesOnTheBoard(t *testing.T) {
 	for _, p := range []string{"2027-W12", "2027-W13", "2027-03", "2027-04", "2027-Q1", "2027-Q2"} {
 		base[p] = e.score(p, city, point)
 	}
-	e.set("2027-03-28 10:00") // Sunday
+	e.clock.Set(testutil.At("2027-03-28 10:00")) // Sunday
 	x := e.create(agent, "13933330001", "errandTypes/MI-PAYMENT")
 	y := e.create(agent, "13933330002", "errandTypes/MI-PAYMENT")
-	e.set("2027-03-28 23:59") // Sunday 23:59: week 12, March, Q1
+	e.clock.Set(testutil.At("2027-03-28 23:59")) // Sunday 23:59: week 12, March, Q1
 	e.complete(agent, x.Name)
-	e.set("2027-03-29 00:00") // Monday 00:00: week 13, still March
+	e.clock.Set(testutil.At("2027-03-29 00:00")) // Monday 00:00: week 13, still March
 	e.complete(agent, y.Name)
-	e.set("2027-03-31 10:00")
+	e.clock.Set(testutil.At("2027-03-31 10:00"))
 	z := e.create(agent, "13933330003", "errandTypes/MI-PAYMENT") // due Friday 04-02
-	e.set("2027-04-01 00:00")                                     // Thursday: April, Q2, still week 13
+	e.clock.Set(testutil.At("2027-04-01 00:00"))                  // Thursday: April, Q2, still week 13
 	e.complete(agent, z.Name)
 	e.settle()
 	pts := leaderboard.PointsCompleted + leaderboard.PointsOnTime
@@ -375,9 +367,9 @@ func TestTotalAverageAndRankChange(t *testing.T) {
 	smallAgent := agentIn(small)[0]
 	work := func(phone string, n int, day string) {
 		for i := 0; i < n; i++ {
-			e.set(day + " 09:00")
+			e.clock.Set(testutil.At(day + " 09:00"))
 			x := e.create(phone, fmt.Sprintf("139444%05d", rid.Add(1)), "errandTypes/MI-PAYMENT")
-			e.set(day + " 10:00")
+			e.clock.Set(testutil.At(day + " 10:00"))
 			e.complete(phone, x.Name)
 		}
 	}
@@ -461,8 +453,8 @@ func TestMissingKeysRebuildOnReadAndReconcileRepairsDrift(t *testing.T) {
 	if n, err := e.boards.Reconcile(ctx, p); err != nil || n != 1 {
 		t.Fatalf("after a stray update: drift %d, %v; want 1", n, err)
 	}
-	if n, _ := e.boards.Reconcile(ctx, p); n != 0 {
-		t.Errorf("drift %d after the repair", n)
+	if n, err := e.boards.Reconcile(ctx, p); err != nil || n != 0 {
+		t.Errorf("drift %d (%v) after the repair", n, err)
 	}
 }
 
@@ -472,17 +464,16 @@ func TestMissingKeysRebuildOnReadAndReconcileRepairsDrift(t *testing.T) {
 // so each counts once.
 func TestRebuildWhileEventsWaitCountsThemOnce(t *testing.T) {
 	ctx := context.Background()
-	e := &env{t: t}
-	e.now.Store(at("2027-03-01 09:00").UnixMicro())
+	e := &env{t: t, clock: testutil.NewClock(testutil.At("2027-03-01 09:00"))}
 	// No workers: the events wait, as they do while Redis is away.
 	e.Server = apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 100},
-		Clock: func() time.Time { return time.UnixMicro(e.now.Load()) }, Configure: func(a *app.Options) { a.NoWorkers = true }})
+		Clock: e.clock.Now, Configure: func(a *app.Options) { a.NoWorkers = true }})
 	e.boards = leaderboard.New(e.App.Store.Client, e.App.KV)
 	var names []string
 	for i := 0; i < 3; i++ {
 		names = append(names, e.create(demo.GuhanAgentPhone, fmt.Sprintf("1390000%04d", i), "errandTypes/MI-PAYMENT").Name)
 	}
-	e.set("2027-03-01 10:00")
+	e.clock.Set(testutil.At("2027-03-01 10:00"))
 	for _, n := range names {
 		e.complete(demo.GuhanAgentPhone, n)
 	}

@@ -68,10 +68,13 @@ func FuzzRoundTrip(f *testing.F) {
 				t.Fatalf("token for %q accepted for %q", q, other)
 			}
 		}
-		raw, _ := base64.RawURLEncoding.DecodeString(tok)
+		raw, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
 		changed := bytes.Clone(raw)
 		changed[at%uint(len(changed))] ^= 0x20
-		_, err := s.Decode(base64.RawURLEncoding.EncodeToString(changed), q, &got)
+		_, err = s.Decode(base64.RawURLEncoding.EncodeToString(changed), q, &got)
 		if !errors.Is(err, apierr.ErrInvalidArgument) {
 			t.Fatalf("token with byte %d changed: %v", at%uint(len(changed)), err)
 		}

@@ -136,10 +136,16 @@ func TestRefusesTokensNotSignedWithTheServerKey(t *testing.T) {
 	t.Parallel()
 	s := mustSigner(t, authKey(1))
 	const joined = "errands?u=7&f=state = COMPLETED&o=" // testQuery as v1 bound it
-	cursor, _ := json.Marshal(testCursor{T: 1, ID: 1})
+	cursor, err := json.Marshal(testCursor{T: 1, ID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	sum := sha256.Sum256(append([]byte(joined), cursor...))
 	real := mustEncode(t, s, testQuery, testCursor{T: 1, ID: 1})
-	raw, _ := base64.RawURLEncoding.DecodeString(real)
+	raw, err := base64.RawURLEncoding.DecodeString(real)
+	if err != nil {
+		t.Fatal(err)
+	}
 	flipped := bytes.Clone(raw)
 	flipped[len(flipped)-1] ^= 1
 	cases := []struct{ name, token string }{

@@ -4,16 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/testutil"
 )
-
-func sh(s string) time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04:05", s, calendar.Location)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
 
 func TestPeriodBoundariesInShanghai(t *testing.T) {
 	t.Parallel()
@@ -29,14 +21,14 @@ func TestPeriodBoundariesInShanghai(t *testing.T) {
 		{"2027-01-01 00:00:00", []string{"2026-W53", "2027-01", "2027-Q1", "2027"}}, // ISO week of the old year
 	}
 	for _, tc := range cases {
-		for i, p := range All(sh(tc.at)) {
+		for i, p := range All(testutil.At(tc.at)) {
 			if p.String() != tc.want[i] {
 				t.Errorf("%s: %v = %s, want %s", tc.at, p.Kind, p, tc.want[i])
 			}
 		}
 	}
 	// 23:59 Sunday in Shanghai is 15:59 UTC: the UTC clock must not decide.
-	if got := Of(Week, sh("2026-11-29 23:59:59").UTC()).String(); got != "2026-W48" {
+	if got := Of(Week, testutil.At("2026-11-29 23:59:59").UTC()).String(); got != "2026-W48" {
 		t.Errorf("UTC input: %s", got)
 	}
 }

@@ -67,7 +67,10 @@ func TestKeyRotation(t *testing.T) {
 	if got, err := newRing.Decrypt(sealed); err != nil || got != "13900000001" {
 		t.Fatalf("old value after rotation = %q, %v", got, err)
 	}
-	fresh, _ := newRing.Encrypt("13900000001")
+	fresh, err := newRing.Encrypt("13900000001")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !strings.HasPrefix(fresh, "k2:") {
 		t.Errorf("new value sealed with %q, want k2", fresh[:3])
 	}

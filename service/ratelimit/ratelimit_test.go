@@ -9,14 +9,15 @@ import (
 	"time"
 
 	"github.com/changzhi/redpoint/service/kv/kvtest"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // replicas returns n limiters sharing one Redis, each over a connection of
 // its own, as n server replicas do, on a clock the test moves.
-func replicas(t *testing.T, n int, limitWindow time.Duration) ([]*Limiter, *time.Time) {
+func replicas(t *testing.T, n int, limitWindow time.Duration) ([]*Limiter, *testutil.Clock) {
 	t.Helper()
 	k := kvtest.Open(t)
-	now := time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
+	clock := testutil.NewClock(time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC))
 	ls := make([]*Limiter, n)
 	for i := range ls {
 		ki := k
@@ -24,10 +25,10 @@ func replicas(t *testing.T, n int, limitWindow time.Duration) ([]*Limiter, *time
 			ki = kvtest.Replica(t, k)
 		}
 		ls[i] = New(ki, "test", limitWindow)
-		ls[i].now = func() time.Time { return now }
+		ls[i].now = clock.Now
 		t.Cleanup(ls[i].Close)
 	}
-	return ls, &now
+	return ls, clock
 }
 
 func allow(t *testing.T, l *Limiter, hits ...Hit) bool {
@@ -48,7 +49,9 @@ func shared(t *testing.T, l *Limiter, key string) (taken, leased int) {
 	}
 	for i, p := range []*int{&taken, &leased} {
 		if s, ok := v[i].(string); ok {
-			_, _ = fmt.Sscan(s, p)
+			if _, err := fmt.Sscan(s, p); err != nil {
+				t.Fatalf("%s in Redis: %v", s, err)
+			}
 		}
 	}
 	return taken, leased
@@ -168,14 +171,14 @@ func TestRefusedHitGivesItsLeasedSlotBack(t *testing.T) {
 }
 
 func TestWindowsRollOver(t *testing.T) {
-	ls, now := replicas(t, 1, time.Minute)
+	ls, clock := replicas(t, 1, time.Minute)
 	for i := 0; i < 2; i++ {
 		allow(t, ls[0], Hit{Key: "k", Limit: 2})
 	}
 	if allow(t, ls[0], Hit{Key: "k", Limit: 2}) {
 		t.Fatal("third hit in the window allowed")
 	}
-	*now = now.Add(time.Minute)
+	clock.Advance(time.Minute)
 	if !allow(t, ls[0], Hit{Key: "k", Limit: 2}) {
 		t.Error("first hit of the next window refused")
 	}
@@ -185,15 +188,15 @@ func TestWindowsRollOver(t *testing.T) {
 // window rolls over on its own, and a hit refused in one takes no slot in
 // the other.
 func TestHitInTwoWindows(t *testing.T) {
-	ls, now := replicas(t, 1, time.Minute)
+	ls, clock := replicas(t, 1, time.Minute)
 	l := ls[0]
 	hit := func() bool {
 		return allow(t, l, Hit{Key: "code:X", Limit: 2}, Hit{Key: "code:X", Limit: 3, Window: 24 * time.Hour})
 	}
 	got := []bool{hit(), hit(), hit()}
-	*now = now.Add(time.Minute)
+	clock.Advance(time.Minute)
 	got = append(got, hit(), hit())
-	*now = now.Add(time.Minute)
+	clock.Advance(time.Minute)
 	got = append(got, hit())
 	if want := []bool{true, true, false, true, false, false}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("2 a minute and 3 a day, three hits a minute apart: %v, want %v", got, want)

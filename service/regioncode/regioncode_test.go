@@ -45,9 +45,15 @@ func TestParseAndLevel(t *testing.T) {
 
 func TestContainsAndRange(t *testing.T) {
 	t.Parallel()
-	county, _ := Parse("140423000000")
-	own, _ := Parse("140423100201")
-	other, _ := Parse("140428100201")
+	parse := func(s string) Code {
+		t.Helper()
+		c, err := Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	county, own, other := parse("140423000000"), parse("140423100201"), parse("140428100201")
 	if !county.Contains(own) || county.Contains(other) || !county.Contains(county) {
 		t.Errorf("Contains: own=%v other=%v self=%v", county.Contains(own), county.Contains(other), county.Contains(county))
 	}

@@ -28,6 +28,13 @@ func TestCacheServesUntilItsRegionChanges(t *testing.T) {
 		}
 		return w.DisplayName == "古韩镇"
 	}
+	changed := func(region string) func() {
+		return func() {
+			if err := c.Changed(ctx, region); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	steps := []struct {
 		name   string
 		before func()
@@ -35,9 +42,9 @@ func TestCacheServesUntilItsRegionChanges(t *testing.T) {
 	}{
 		{"first look", func() {}, false},
 		{"second look", func() {}, true},
-		{"a change in another county", func() { _ = c.Changed(ctx, "140428100201") }, true},
-		{"a change in another township of the county", func() { _ = c.Changed(ctx, "140423101201") }, true},
-		{"a change in one of its villages", func() { _ = c.Changed(ctx, "140423100201") }, false},
+		{"a change in another county", changed("140428100201"), true},
+		{"a change in another township of the county", changed("140423101201"), true},
+		{"a change in one of its villages", changed("140423100201"), false},
 		{"the look after", func() {}, true},
 		{"the next minute", func() { q.Now = q.Now.Add(time.Minute) }, false},
 	}
@@ -51,7 +58,7 @@ func TestCacheServesUntilItsRegionChanges(t *testing.T) {
 	county := q
 	county.Region = "140423000000"
 	_, v1, _ := c.get(ctx, county)
-	_ = c.Changed(ctx, "140423100201")
+	changed("140423100201")()
 	if _, v2, _ := c.get(ctx, county); v1 == v2 {
 		t.Error("a change in a village left its county's version as it was")
 	}

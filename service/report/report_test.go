@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,27 +23,18 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
-	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/period"
+	"github.com/changzhi/redpoint/service/testutil"
 )
-
-func at(s string) time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04", s, calendar.Location)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
 
 // handMade builds a small dataset at the 丹朱镇 demo agent's point in May
 // 2027, where the demo has nothing, and returns the server at 05-31 10:00.
 func handMade(t *testing.T) *apptest.Server {
-	var now atomic.Int64
-	set := func(s string) { now.Store(at(s).UnixMicro()) }
-	set("2027-04-30 09:00")
+	clock := testutil.NewClock(testutil.At("2027-04-30 09:00"))
+	set := func(s string) { clock.Set(testutil.At(s)) }
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 1},
-		Clock: func() time.Time { return time.UnixMicro(now.Load()) }, Configure: func(a *app.Options) { a.NoWorkers = true }})
+		Clock: clock.Now, Configure: func(a *app.Options) { a.NoWorkers = true }})
 	ctx := s.As(t, context.Background(), demo.DanzhuAgentPhone)
 	c := redpointv1.NewErrandServiceClient(s.GRPC)
 	n := 0
@@ -67,10 +57,9 @@ func handMade(t *testing.T) *apptest.Server {
 	rate := func(when, name string, level rating.Level) {
 		set(when)
 		db := s.App.Store.Client
-		var id int
-		fmt.Sscanf(name, "errands/%d", &id)
+		id := testutil.ID(t, name)
 		e := db.Errand.GetX(context.Background(), id)
-		r := db.Rating.Create().SetErrandID(id).SetServicePointID(e.ServicePointID).SetRegionID(e.RegionID).SetLevel(level).SetCreateTime(at(when).UTC()).SaveX(context.Background())
+		r := db.Rating.Create().SetErrandID(id).SetServicePointID(e.ServicePointID).SetRegionID(e.RegionID).SetLevel(level).SetCreateTime(testutil.At(when).UTC()).SaveX(context.Background())
 		db.ErrandEvent.Create().SetErrandID(id).SetKind(errandevent.KindRATED).SetActorKind(errandevent.ActorKindRESIDENT).ExecX(context.Background())
 		if level == rating.LevelVERY_DISSATISFIED {
 			db.FollowUp.Create().SetRatingID(r.ID).SetErrandID(id).SetRegionID(e.RegionID).ExecX(context.Background())
@@ -152,7 +141,7 @@ func TestWorkloadFiguresAreExact(t *testing.T) {
 	}
 	// A custom range: 05-10 to 05-12 (exclusive) holds e1 and e2's acceptance and e1's completion.
 	custom, err := reports.GetWorkload(ctx, &redpointv1.GetWorkloadRequest{Name: "regions/140428100000/workload",
-		StartTime: tsOf(at("2027-05-10 00:00")), EndTime: tsOf(at("2027-05-12 00:00")), GroupBy: "ERRAND_TYPE"})
+		StartTime: tsOf(testutil.At("2027-05-10 00:00")), EndTime: tsOf(testutil.At("2027-05-12 00:00")), GroupBy: "ERRAND_TYPE"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +202,10 @@ func TestExcelHoldsTheSameNumbers(t *testing.T) {
 	if strings.Join(sheets, ",") != "汇总,按下级地区,按代办点,按代办员,按事项" {
 		t.Errorf("sheets %v", sheets)
 	}
-	rows, _ := f.GetRows("汇总", excelize.Options{RawCellValue: true})
+	rows, err := f.GetRows("汇总", excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(rows) != 2 || rows[0][1] != "受理数" {
 		t.Fatalf("summary rows %v", rows)
 	}
@@ -224,12 +216,15 @@ func TestExcelHoldsTheSameNumbers(t *testing.T) {
 			t.Errorf("summary %s = %q, want %q", rows[0][i+1], got, w)
 		}
 	}
-	if panes, _ := f.GetPanes("按代办员"); !panes.Freeze || panes.YSplit != 1 {
-		t.Errorf("header row not frozen: %+v", panes)
+	if panes, err := f.GetPanes("按代办员"); err != nil || !panes.Freeze || panes.YSplit != 1 {
+		t.Errorf("header row not frozen: %+v (%v)", panes, err)
 	}
-	style, _ := f.GetCellStyle("汇总", "H2")
-	if st, _ := f.GetStyle(style); st == nil || st.NumFmt != 10 {
-		t.Errorf("on-time rate not formatted as a percentage")
+	style, err := f.GetCellStyle("汇总", "H2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := f.GetStyle(style); err != nil || st == nil || st.NumFmt != 10 {
+		t.Errorf("on-time rate not formatted as a percentage (%v)", err)
 	}
 }
 
@@ -241,7 +236,7 @@ func TestSnapshotsAreStoredOnceAndDownloadable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.App.Background().Reports().Snapshot(ctx, reportsnapshot.KindMONTHLY_REPORT, p, at("2027-06-01 08:00")); err != nil {
+		if err := s.App.Background().Reports().Snapshot(ctx, reportsnapshot.KindMONTHLY_REPORT, p, testutil.At("2027-06-01 08:00")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -263,7 +258,10 @@ func TestSnapshotsAreStoredOnceAndDownloadable(t *testing.T) {
 
 func download(t *testing.T, s *apptest.Server, path string) (int, []byte, http.Header) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, s.BaseURL+path, nil)
+	req, err := http.NewRequest(http.MethodGet, s.BaseURL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Authorization", "Bearer "+s.Token(t, demo.DanzhuSecretaryPhone))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -271,7 +269,9 @@ func download(t *testing.T, s *apptest.Server, path string) (int, []byte, http.H
 	}
 	defer resp.Body.Close()
 	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
 	return resp.StatusCode, buf.Bytes(), resp.Header
 }
 
@@ -294,18 +294,18 @@ func TestWorkloadCacheSeesChanges(t *testing.T) {
 	before := received()
 	received() // from the cache
 	processed := func() int {
-		return s.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("workload-invalidate")).CountX(ctx)
+		n, err := s.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("workload-invalidate")).Count(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
 	done := processed()
 	if _, err := redpointv1.NewErrandServiceClient(s.GRPC).CreateErrand(s.As(t, ctx, demo.DanzhuAgentPhone), &redpointv1.CreateErrandRequest{
 		RequestId: "wl-cache-1", Errand: &redpointv1.Errand{ErrandType: "errandTypes/MI-PAYMENT", ResidentName: "李四", ResidentPhone: "13912348765"}}); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); processed() == done; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the outbox never passed the change on")
-		}
-	}
+	testutil.Eventually(t, 20*time.Second, "the outbox passed the change on", func() bool { return processed() != done })
 	if got := received(); got != before+1 {
 		t.Errorf("received after logging one more: %d, want %d", got, before+1)
 	}
@@ -314,7 +314,10 @@ func TestWorkloadCacheSeesChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{`redpoint_workload_cache_total{result="hit"} 1`, `redpoint_workload_cache_total{result="miss"} 2`} {
 		if !strings.Contains(string(b), want+"\n") {
 			t.Errorf("/metrics lacks %s", want)

@@ -24,6 +24,7 @@ import (
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/store/storetest"
+	"github.com/changzhi/redpoint/service/testutil"
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
 
@@ -101,7 +102,10 @@ func (f *lookupFixture) inMemory(code string) bool {
 func TestLookupBurstQueriesOnce(t *testing.T) {
 	f := newLookupFixture(t, LookupLimits{})
 	ctx := context.Background()
-	code, _ := trackingcode.New(nil)
+	code, err := trackingcode.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < 64; i++ {
 		wg.Add(1)
@@ -117,9 +121,15 @@ func TestLookupBurstQueriesOnce(t *testing.T) {
 		t.Errorf("64 concurrent lookups of one uncached code: %d queries, want 1", n)
 	}
 	// The memory and Redis answer after that; a change sends it back once.
-	f.load(ctx, code)
-	f.Invalidate(ctx, code)
-	f.load(ctx, code)
+	for _, step := range []func() error{
+		func() error { _, err := f.load(ctx, code); return err },
+		func() error { return f.Invalidate(ctx, code) },
+		func() error { _, err := f.load(ctx, code); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if n := f.queries.Load(); n != 2 {
 		t.Errorf("after an invalidation: %d queries in all, want 2", n)
 	}
@@ -148,10 +158,21 @@ func TestLookupReadRacingAChange(t *testing.T) {
 	}
 	after := make(chan answer, 1)
 	go func() { m, err := f.load(ctx, code); after <- answer{m, err} }()
-	time.Sleep(50 * time.Millisecond) // let it find the first read under way
+	// It does not join the read from before the change: it starts its own,
+	// which reaches the hold too.
+	testutil.Eventually(t, 10*time.Second, "the read after the change under way", func() bool {
+		select {
+		case <-f.held:
+			return true
+		default:
+			return false
+		}
+	})
 	hangUp()
 	release()
-	<-leader
+	if err := <-leader; err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("the caller who hung up: %v, want its answer or its hang-up", err)
+	}
 	a := <-after
 	if a.err != nil {
 		t.Fatalf("a caller after the change, while one who hung up was reading: %v", a.err)
@@ -188,8 +209,8 @@ func TestLookupEntryFromBeforeAChangeIsIgnored(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := f.kv.Client.Exists(ctx, f.cacheKey(e.TrackingCode)).Result(); n != 1 {
-		t.Fatal("the read from before the change wrote nothing to Redis; the test proves nothing")
+	if n, err := f.kv.Client.Exists(ctx, f.cacheKey(e.TrackingCode)).Result(); err != nil || n != 1 {
+		t.Fatalf("the read from before the change wrote nothing to Redis (%v); the test proves nothing", err)
 	}
 	if cached, _ := f.fromRedis(ctx, e.TrackingCode); cached != nil {
 		t.Errorf("the entry from before the change is served: %v", cached.GetErrand().GetState())
@@ -200,7 +221,10 @@ func TestLookupEntryFromBeforeAChangeIsIgnored(t *testing.T) {
 // must not leave the old answer cached.
 func TestInvalidateOutlivesTheRequest(t *testing.T) {
 	f := newLookupFixture(t, LookupLimits{})
-	code, _ := trackingcode.New(nil)
+	code, err := trackingcode.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.load(context.Background(), code); err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +271,10 @@ func TestLookupMissesReadAlike(t *testing.T) {
 	f := newLookupFixture(t, LookupLimits{})
 	ctx := context.Background()
 	e := f.openErrand(t)
-	unknown, _ := trackingcode.New(nil)
+	unknown, err := trackingcode.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	miss := func(code string) func() {
 		return func() {
 			if m, err := f.load(ctx, code); err != nil {
@@ -293,7 +320,10 @@ func BenchmarkColdLookupMiss(b *testing.B) {
 	}
 	var unknown, wrongDigits []time.Duration
 	for i := 0; i < b.N; i++ {
-		code, _ := trackingcode.New(nil)
+		code, err := trackingcode.New(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
 		if i%2 == 0 {
 			unknown = append(unknown, miss(code))
 			wrongDigits = append(wrongDigits, miss(known))

@@ -22,6 +22,7 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/server"
+	"github.com/changzhi/redpoint/service/testutil"
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
 
@@ -48,7 +49,10 @@ func TestPublicLookup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := server.JSON(viaGRPC)
+	want, err := server.JSON(viaGRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, again := lookup(x.TrackingCode, "8765")
 	if string(body) != string(want) || string(again) != string(want) {
 		t.Errorf("REST answers\n%s\n%s\nwant the gRPC answer rendered\n%s", body, again, want)
@@ -84,15 +88,16 @@ func TestPublicLookup(t *testing.T) {
 		t.Errorf("lookup right after :complete: %s (%v)", body, err)
 	}
 	// The outbox invalidates each change again, in case the direct call was lost.
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(30 * time.Millisecond) {
-		n := s.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("lookup-invalidate")).CountX(ctx)
-		if n >= 2 { // created, completed
-			break
+	testutil.EventuallyNoError(t, 20*time.Second, "the outbox invalidated both changes (created, completed)", func() error {
+		n, err := s.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("lookup-invalidate")).Count(ctx)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the outbox invalidated %d changes, want 2", n)
+		if n < 2 {
+			return fmt.Errorf("invalidated %d", n)
 		}
-	}
+		return nil
+	})
 }
 
 // A change on one replica reaches the lookups another replica answers from
@@ -121,13 +126,7 @@ func TestLookupSeesChangesOnOtherReplicas(t *testing.T) {
 	if _, err := errands.CompleteErrand(agent, &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "已缴费"}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(resident.LocalTTL / 3)
-	for got := state(); got != "已办结"; got = state() {
-		if time.Now().After(deadline) {
-			t.Fatalf("second replica still answers %s after :complete on the first", got)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, resident.LocalTTL/3, "the second replica answers 已办结 after :complete on the first", func() bool { return state() == "已办结" })
 }
 
 func TestLookupRateLimitAcrossReplicas(t *testing.T) {
@@ -136,7 +135,10 @@ func TestLookupRateLimitAcrossReplicas(t *testing.T) {
 	}
 	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
 	b := apptest.Join(t, a, limits)
-	unknown, _ := trackingcode.New(nil) // well formed, never issued
+	unknown, err := trackingcode.New(nil) // well formed, never issued
+	if err != nil {
+		t.Fatal(err)
+	}
 	codes := []int{}
 	for i, s := range []*apptest.Server{a, b, a, b, a} {
 		c, _ := s.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": unknown, "phoneLast4": "000" + string(rune('0'+i))})
@@ -168,7 +170,10 @@ func TestLookupCodeLimitsExactUnderBurst(t *testing.T) {
 			a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
 			b := apptest.Join(t, a, limits)
 			for burst := 0; burst < bursts; burst++ {
-				code, _ := trackingcode.New(nil) // well formed, never issued
+				code, err := trackingcode.New(nil) // well formed, never issued
+				if err != nil {
+					t.Fatal(err)
+				}
 				var mu sync.Mutex
 				got := map[int]int{}
 				var wg sync.WaitGroup
@@ -205,7 +210,10 @@ func TestLookupAddressLimitPerIPv6Slash64(t *testing.T) {
 		a.TrustedProxies = 1 // the load balancer's X-Forwarded-For names the client
 	}
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
-	code, _ := trackingcode.New(nil)
+	code, err := trackingcode.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lookupFrom := func(addr string) int {
 		body := `{"trackingCode":"` + code + `","phoneLast4":"0000"}`
 		req, err := http.NewRequest(http.MethodPost, s.BaseURL+"/v1/errands:lookup", strings.NewReader(body))
@@ -245,8 +253,14 @@ func TestLookupDailyLimitPerCode(t *testing.T) {
 	}
 	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
 	b := apptest.Join(t, a, limits)
-	guessed, _ := trackingcode.New(nil)
-	other, _ := trackingcode.New(nil)
+	guessed, err := trackingcode.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := trackingcode.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lookup := func(s *apptest.Server, code, digits string) int {
 		c, _ := s.Do(t, "", http.MethodPost, "/v1/errands:lookup", map[string]string{"trackingCode": code, "phoneLast4": digits})
 		return c
@@ -268,10 +282,16 @@ func metric(t *testing.T, s *apptest.Server, series string) float64 {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
 			return f
 		}
 	}

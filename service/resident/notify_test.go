@@ -2,6 +2,7 @@ package resident_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,18 +13,21 @@ import (
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 func waitNotified(t *testing.T, s *apptest.Server, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(30 * time.Millisecond) {
-		if s.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("resident-notify")).CountX(context.Background()) >= n {
-			return
+	testutil.EventuallyNoError(t, 20*time.Second, "the notifier ran", func() error {
+		got, err := s.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("resident-notify")).Count(context.Background())
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the notifier never ran")
+		if got < n {
+			return fmt.Errorf("it processed %d events, want %d", got, n)
 		}
-	}
+		return nil
+	})
 }
 
 func TestStateChangeSendsOneSubscribeMessage(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // ownershipEnv is a small demo with the agent's and residents' clients.
@@ -112,7 +113,7 @@ func TestRecycledPhoneBelongsToItsNewestBinder(t *testing.T) {
 		t.Errorf("%d residents hold the phone, want 1", n)
 	}
 	// The move is in the errand's history, by the resident.
-	id := errandID(t, before.Name)
+	id := testutil.ID(t, before.Name)
 	moves := db.ErrandEvent.Query().Where(errandevent.ErrandID(id), errandevent.KindEQ(errandevent.KindUPDATED),
 		errandevent.ActorKindEQ(errandevent.ActorKindRESIDENT)).CountX(ctx)
 	if moves != 2 {
@@ -289,13 +290,4 @@ func TestResidentsActionsAreAudited(t *testing.T) {
 			t.Errorf("the county admin does not see %s", action)
 		}
 	}
-}
-
-func errandID(t *testing.T, name string) int {
-	t.Helper()
-	var id int
-	if _, err := fmt.Sscanf(name, "errands/%d", &id); err != nil {
-		t.Fatalf("errand name %q: %v", name, err)
-	}
-	return id
 }

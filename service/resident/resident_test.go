@@ -60,7 +60,10 @@ func TestWechatLoginBindAndFollow(t *testing.T) {
 		t.Fatalf("detail: %v, %v", one, err)
 	}
 	// Another resident sees nothing of it; staff can't use the resident API, nor residents the staff's.
-	other, _ := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-neighbour"})
+	other, err := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-neighbour"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := residents.GetMyErrand(bearer(other.AccessToken), &redpointv1.GetMyErrandRequest{Name: list.Errands[0].Name}); status.Code(err) != codes.NotFound {
 		t.Errorf("a neighbour reading grandma's errand: %v", err)
 	}
@@ -79,9 +82,15 @@ func TestWechatLoginBindAndFollow(t *testing.T) {
 // If-None-Match; unchanged, the answer is 304 with no body.
 func TestPollingGets304(t *testing.T) {
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}})
-	sess, _ := redpointv1.NewResidentServiceClient(s.GRPC).WechatLogin(context.Background(), &redpointv1.WechatLoginRequest{Code: "demo-grandma"})
+	sess, err := redpointv1.NewResidentServiceClient(s.GRPC).WechatLogin(context.Background(), &redpointv1.WechatLoginRequest{Code: "demo-grandma"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	get := func(etag string) (int, string, int) {
-		req, _ := http.NewRequest(http.MethodGet, s.BaseURL+"/v1/residents/me/errands", nil)
+		req, err := http.NewRequest(http.MethodGet, s.BaseURL+"/v1/residents/me/errands", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		req.Header.Set("Authorization", "Bearer "+sess.AccessToken)
 		if etag != "" {
 			req.Header.Set("If-None-Match", etag)
@@ -91,7 +100,10 @@ func TestPollingGets304(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return resp.StatusCode, resp.Header.Get("ETag"), len(b)
 	}
 	code, etag, _ := get("")

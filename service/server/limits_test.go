@@ -25,7 +25,11 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	post := func(size int, hold bool) int {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/errands", strings.NewReader(strings.Repeat("a", size)))
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/errands", strings.NewReader(strings.Repeat("a", size)))
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
 		if hold {
 			req.Header.Set("X-Hold", "1")
 		}
@@ -34,8 +38,11 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 			t.Error(err)
 			return 0
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
+		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			t.Error(err)
+		}
 		return resp.StatusCode
 	}
 	held := make(chan int, 1)

@@ -38,9 +38,15 @@ func TestMigrationsMatchSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(filepath.Join(dirPath, "*.sql"))
+	files, err := filepath.Glob(filepath.Join(dirPath, "*.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range files {
-		b, _ := os.ReadFile(f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Errorf("schema and migrations disagree on %s; run `make generate`. Pending change:\n%s", st.Dialect, b)
 	}
 }

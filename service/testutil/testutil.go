@@ -1,5 +1,10 @@
 // Package testutil holds what many packages' tests share and nothing
-// else: waiting on a condition with a deadline.
+// else: waiting on a condition with a deadline (Eventually,
+// EventuallyNoError), watching that something does not happen (Never, in
+// the one window Quiet), a fake clock (Clock, At), reading ids out of
+// resource names (ID) and stepping a slow test aside under -short
+// (SkipIfShort). It imports no package of the service, so every
+// package's tests can use it.
 package testutil
 
 import (
@@ -10,12 +15,35 @@ import (
 // Poll is how often Eventually looks at its condition.
 const Poll = 20 * time.Millisecond
 
+// Quiet is how long Never watches for something that must not happen. A
+// test waits for a positive signal where the code gives one (a later
+// event handled, a ledger entry); a negative check without one needs a
+// window, and this is the one window. It spans a few periods of the
+// fastest background loop the tests configure (a 2 s scheduler lock,
+// campaigned for every 2/3 s): long enough for a wrong outcome to show,
+// short enough to keep the suite quick.
+const Quiet = 3 * time.Second
+
 // Eventually waits until cond holds, looking every Poll, and fails the
 // test naming what did not happen once within has passed. A test waits on
 // the condition it needs, never for a fixed time.
 func Eventually(tb testing.TB, within time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	if cond() {
+	EventuallyNoError(tb, within, what, func() error {
+		if cond() {
+			return nil
+		}
+		return errNotYet
+	})
+}
+
+// EventuallyNoError is Eventually for a condition that says what it still
+// lacks: cond returns nil once it holds, or an error ("processed 3 of 40
+// events", a failed query), the last of which the failure shows.
+func EventuallyNoError(tb testing.TB, within time.Duration, what string, cond func() error) {
+	tb.Helper()
+	last := cond()
+	if last == nil {
 		return
 	}
 	deadline := time.NewTimer(within)
@@ -25,15 +53,59 @@ func Eventually(tb testing.TB, within time.Duration, what string, cond func() bo
 	for {
 		select {
 		case <-deadline.C:
-			if cond() {
+			if last = cond(); last == nil {
 				return
 			}
-			tb.Fatalf("%s: not within %v", what, within)
+			if last == errNotYet {
+				tb.Fatalf("%s: not within %v", what, within)
+			} else {
+				tb.Fatalf("%s: not within %v: %v", what, within, last)
+			}
 			return
 		case <-tick.C:
-			if cond() {
+			if last = cond(); last == nil {
 				return
 			}
 		}
+	}
+}
+
+// Never watches cond for Quiet, looking every Poll, and fails the test
+// naming what happened if it ever holds.
+func Never(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.NewTimer(Quiet)
+	defer deadline.Stop()
+	tick := time.NewTicker(Poll)
+	defer tick.Stop()
+	for {
+		if cond() {
+			tb.Fatalf("%s: happened within %v", what, Quiet)
+			return
+		}
+		select {
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// errNotYet is Eventually's condition not holding: it has nothing to add
+// to the failure.
+var errNotYet = notYet{}
+
+type notYet struct{}
+
+func (notYet) Error() string { return "not yet" }
+
+// SkipIfShort skips a slow test under -short, saying why it is slow: the
+// fault tests (a process killed, Redis or PostgreSQL restarted under
+// load) and anything else that takes more than a few seconds. CI runs
+// without -short, so every test still runs there.
+func SkipIfShort(tb testing.TB, why string) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skipf("slow (%s); not in -short", why)
 	}
 }

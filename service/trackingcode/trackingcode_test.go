@@ -31,7 +31,10 @@ func TestNewNormalizeRoundTrip(t *testing.T) {
 
 func TestNormalizeCatchesTypos(t *testing.T) {
 	t.Parallel()
-	code, _ := New(nil)
+	code, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	caught := 0
 	for i := 0; i < dataLen; i++ {
 		for _, c := range alphabet {

@@ -27,6 +27,7 @@ import (
 	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/server"
 	"github.com/changzhi/redpoint/service/store/storetest"
+	"github.com/changzhi/redpoint/service/testutil"
 	"github.com/changzhi/redpoint/service/wechat"
 )
 
@@ -89,7 +90,9 @@ func Start(tb testing.TB, opt Options) *Server {
 	}
 	log := slog.New(slog.NewTextHandler(opt.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	authKey := make([]byte, 32)
-	_, _ = rand.Read(authKey)
+	if _, err := rand.Read(authKey); err != nil {
+		tb.Fatal(err)
+	}
 	fake := wechat.NewFake("wx-test", "test-secret")
 	wx := httptest.NewServer(fake)
 	tb.Cleanup(wx.Close)
@@ -188,13 +191,11 @@ func (s *Server) Stop() { s.stop() }
 
 func (s *Server) waitHTTP(tb testing.TB) {
 	tb.Helper()
-	for i := 0; i < 200; i++ {
+	testutil.EventuallyNoError(tb, 10*time.Second, "apptest: the HTTP server answering", func() error {
 		resp, err := http.Get(s.BaseURL + "/openapi.json")
 		if err == nil {
 			resp.Body.Close()
-			return
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	tb.Fatal("apptest: HTTP server never answered")
+		return err
+	})
 }

@@ -1,6 +1,7 @@
 package kvtest
 
 import (
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -8,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // Server is a real redis-server of the test's own, on a port of its own,
@@ -58,13 +61,13 @@ func (s *Server) Start() {
 		s.tb.Fatalf("kvtest: redis-server: %v", err)
 	}
 	s.cmd = cmd
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", s.Addr()); err == nil {
+	testutil.EventuallyNoError(s.tb, 10*time.Second, "kvtest: redis-server accepting connections", func() error {
+		c, err := net.Dial("tcp", s.Addr())
+		if err == nil {
 			c.Close()
-			return
 		}
-	}
-	s.tb.Fatal("kvtest: redis-server did not start")
+		return err
+	})
 }
 
 // Kill stops the server at once (SIGKILL): connections are refused until
@@ -73,8 +76,13 @@ func (s *Server) Kill() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
+		if err := s.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			s.tb.Errorf("kvtest: killing redis-server: %v", err)
+		}
+		var exit *exec.ExitError
+		if err := s.cmd.Wait(); err != nil && !errors.As(err, &exit) { // killed: an exit error
+			s.tb.Errorf("kvtest: waiting for redis-server: %v", err)
+		}
 		s.cmd = nil
 	}
 }

@@ -43,8 +43,14 @@ func StartCluster(tb testing.TB) *Cluster {
 		if err != nil {
 			tb.Skip("running as root and there is no postgres user for a private PostgreSQL cluster")
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
+		uid, err := strconv.Atoi(u.Uid)
+		if err != nil {
+			tb.Fatalf("storetest: postgres uid %q: %v", u.Uid, err)
+		}
+		gid, err := strconv.Atoi(u.Gid)
+		if err != nil {
+			tb.Fatalf("storetest: postgres gid %q: %v", u.Gid, err)
+		}
 		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
 	// Not tb.TempDir: its parent is private to root, and the cluster's
@@ -53,7 +59,11 @@ func StartCluster(tb testing.TB) *Cluster {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	tb.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			tb.Errorf("storetest: %v", err)
+		}
+	})
 	if c.cred != nil {
 		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
 			tb.Fatal(err)
@@ -68,7 +78,12 @@ func StartCluster(tb testing.TB) *Cluster {
 	l.Close()
 	c.run("initdb", "-D", c.dir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
 	c.Start()
-	tb.Cleanup(func() { _ = c.command("pg_ctl", "-D", c.dir, "-w", "stop", "-m", "immediate").Run() })
+	tb.Cleanup(func() {
+		// A test may have stopped it for good: pg_ctl then fails, and that is fine.
+		if err := c.command("pg_ctl", "-D", c.dir, "-w", "stop", "-m", "immediate").Run(); err != nil {
+			tb.Logf("storetest: stopping the cluster: %v", err)
+		}
+	})
 	return c
 }
 

@@ -53,14 +53,18 @@ func tempDatabase(tb testing.TB, server string) string {
 		tb.Fatalf("storetest: %v", err)
 	}
 	b := make([]byte, 6)
-	_, _ = rand.Read(b)
+	if _, err := rand.Read(b); err != nil {
+		tb.Fatalf("storetest: %v", err)
+	}
 	name := "redpoint_test_" + hex.EncodeToString(b)
 	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
 		admin.Close()
 		tb.Fatalf("storetest: create database: %v", err)
 	}
 	tb.Cleanup(func() {
-		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+			tb.Errorf("storetest: drop database %s: %v", name, err)
+		}
 		admin.Close()
 	})
 	u, err := url.Parse(server)
