@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BUF := tools/node_modules/.bin/buf
 GO_TEST_FLAGS ?= -count=1
 
-.PHONY: demo build test test-real generate check-generated lint tools googleapis bench
+.PHONY: demo build test test-short test-real generate check-generated lint breaking tools googleapis bench
 
 ## demo: serve the Changzhi demo in embedded mode (REST :8080, gRPC :9090)
 demo:
@@ -16,6 +16,10 @@ build:
 ## test: the whole suite under the race detector; embedded SQLite + Redis unless REDPOINT_TEST_DATABASE_URL / REDPOINT_TEST_REDIS_URL are set
 test:
 	go test -race $(GO_TEST_FLAGS) ./...
+
+## test-short: the inner loop — the suite without the slow fault tests (outages, kills, crashes)
+test-short:
+	go test -race -short $(GO_TEST_FLAGS) ./...
 
 ## test-real: the suite against the local PostgreSQL and Redis
 test-real:
@@ -49,7 +53,12 @@ check-generated: generate
 		echo "generated code or migrations are stale: run 'make generate' and commit" >&2; \
 		git status --short -- gen ent service/store/migrations >&2; exit 1; fi
 
-## lint: buf lint and go vet
+## lint: buf lint, go vet and golangci-lint (pinned in tools/lint/go.mod; config .golangci.yml)
 lint: tools googleapis
 	$(BUF) lint
 	go vet ./...
+	go tool -modfile=tools/lint/go.mod golangci-lint run ./...
+
+## breaking: fail if the API breaks clients of the previous commit's (BREAKING_AGAINST=origin/main to compare with another)
+breaking: tools googleapis
+	./scripts/buf-breaking.sh $(BREAKING_AGAINST)
