@@ -17,6 +17,7 @@ import (
 	"github.com/changzhi/redpoint/ent/outboxevent"
 	"github.com/changzhi/redpoint/ent/processedevent"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/outbox"
@@ -47,24 +48,6 @@ func publish(t *testing.T, db *ent.Client, at time.Time, p outbox.Payload) int {
 	return id
 }
 
-// lockedBuffer is a log destination the workers and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestEventOfANewerReleaseIsArchivedAtOnce: an event whose payload a
 // newer release wrote (a schema version this one does not know) is not
 // guessed at and not retried: its job goes straight to the failed-jobs
@@ -77,7 +60,7 @@ func TestEventOfANewerReleaseIsArchivedAtOnce(t *testing.T) {
 	defer cancel()
 	k := kvtest.Open(t)
 	db := storetest.Open(t).Client
-	var logs lockedBuffer
+	var logs apptest.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	rec := newRecorder()
 	handlers := []events.Handler{rec.handler()}
