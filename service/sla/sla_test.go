@@ -328,7 +328,7 @@ func TestTimerPayload(t *testing.T) {
 // timer's time reached (to the second asynq schedules by).
 func TestFire(t *testing.T) {
 	t.Parallel()
-	due := testutil.At("2099-03-12 23:59:59")     // Thursday, after the Wednesday holiday
+	due := testutil.At("2099-03-12 23:59:59")      // Thursday, after the Wednesday holiday
 	reminder := testutil.At("2099-03-10 23:59:59") // Tuesday
 	type recipients int
 	const (
