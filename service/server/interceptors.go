@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -95,6 +96,10 @@ func (s *Server) statusStream(srv any, ss grpc.ServerStream, info *grpc.StreamSe
 // reached right now, so the client is told to retry (503) rather than
 // shown a 500.
 func markUnavailable(err error) error {
+	var domain *apierr.Error
+	if errors.As(err, &domain) {
+		return err // the handler said what to tell the client (e.g. the lookup's own 503 text)
+	}
 	if store.Unavailable(err) || kv.Unavailable(err) {
 		return apierr.Unavailable(err)
 	}
