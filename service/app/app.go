@@ -50,7 +50,11 @@ import (
 type Options struct {
 	// Authenticator replaces the policy-table authenticator.
 	Authenticator server.Authenticator
-	// Clock replaces time.Now everywhere the process reads the time.
+	// Clock replaces time.Now in the domain's rules: due times and SLA
+	// timers, ratings' window, default periods, reports and the purge's
+	// cut-off. Rows' bookkeeping times (outbox sent_time, the ledger,
+	// request ids' create_time) stay on the wall clock, so a test clock far
+	// from it must not run the purge.
 	Clock func() time.Time
 	// LoginLimits bound failed logins; DefaultLoginLimits when zero.
 	LoginLimits access.LoginLimits
@@ -203,6 +207,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	if err != nil {
 		return err
 	}
+	a.background.Store(p.background)
 	if err := errands.EnsureSequence(ctx, a.Store.Client); err != nil {
 		return err
 	}
@@ -426,6 +431,7 @@ func (a *App) Work(ctx context.Context, adminLis net.Listener) error {
 	if err != nil {
 		return err
 	}
+	a.background.Store(p.background)
 	var wg sync.WaitGroup
 	p.background.run(ctx, &wg)
 	srv := server.NewHTTPServer(server.AdminMux(reg, server.Healthz(a.checks(), a.log)), a.log, a.opts.Timeouts)

@@ -43,8 +43,9 @@ type Background struct {
 	timers    *sla.Timers
 }
 
-// build makes the parts both halves share, with every clock set to the
-// App's, and metrics registered on reg.
+// build makes the parts both halves share, with the App's clock, and
+// registers their metrics on reg. It starts nothing and records nothing on
+// the App: Serve and Work keep the Background they run.
 func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 	pages, err := pagetoken.NewSigner(a.AuthKey)
 	if err != nil {
@@ -104,7 +105,6 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 		scheduler: scheduler,
 		timers:    timers,
 	}
-	a.background.Store(p.background)
 	return p, nil
 }
 

@@ -52,7 +52,8 @@ type Config struct {
 	Dialect  string // DB's SQL dialect
 	Keys     *pii.Keyring
 	Calendar *calendar.Cache
-	// Audit records full reads of personal data; nil records nothing (tests).
+	// Audit records full reads of personal data; required wherever the
+	// FULL view can be asked for (a read it can't record is not served).
 	Audit Auditor
 	// Pages signs page and sync tokens.
 	Pages *pagetoken.Signer

@@ -64,7 +64,8 @@ func WithSize(ctx context.Context, size int) context.Context {
 var errNoSize = errors.New("pagetoken: no validated page size in the context (the request did not pass the server's validation interceptor)")
 
 // SizeFrom returns the page size the server validated for the request in
-// ctx (WithSize).
+// ctx (WithSize). A list handler called from other code rather than
+// through the server must be given one with WithSize, or it fails.
 func SizeFrom(ctx context.Context) (int, error) {
 	n, ok := ctx.Value(sizeKey{}).(int)
 	if !ok {
