@@ -341,7 +341,7 @@ func checkBoards(t *testing.T, base, token string, db *ent.Client, redisURL stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.Close()
+	defer testutil.Close(t, k)
 	boards := leaderboard.New(db, k)
 	if readBoards(t, base, token) == 0 {
 		t.Error("no board has a score above 0: the check would compare empty boards")

@@ -160,7 +160,7 @@ func serve(ctx context.Context, cfg app.Config, demo, workers bool, log *slog.Lo
 			return fmt.Errorf("demo WeChat: %w", err)
 		}
 		go func() { _ = http.Serve(lis, wechat.NewFake("wx-demo", "demo-secret")) }()
-		defer lis.Close()
+		defer closeLogged(log, "the demo WeChat listener", lis)
 		cfg.WeChat = wechat.Config{BaseURL: "http://" + lis.Addr().String(), AppID: "wx-demo", Secret: "demo-secret"}
 		if cfg.WeChatTemplate == "" {
 			cfg.WeChatTemplate = "demo-errand-progress"
@@ -177,7 +177,7 @@ func serve(ctx context.Context, cfg app.Config, demo, workers bool, log *slog.Lo
 		lis.close()
 		return err
 	}
-	defer a.Close()
+	defer closeLogged(log, "the app", a)
 	opts := a.Options()
 	opts.NoWorkers = !workers
 	a.SetOptions(opts)
@@ -219,8 +219,17 @@ func listen(cfg app.Config) (listeners, error) {
 func (l listeners) close() {
 	for _, lis := range []net.Listener{l.GRPC, l.HTTP, l.Admin} {
 		if lis != nil {
-			lis.Close()
+			_ = lis.Close() // never served; the caller returns the error that stopped it
 		}
+	}
+}
+
+// closeLogged closes c when a command ends. Its work is done, or failed
+// for a reason already returned, so a failure to close changes nothing the
+// command reports, but the operator sees it in the log.
+func closeLogged(log *slog.Logger, what string, c io.Closer) {
+	if err := c.Close(); err != nil {
+		log.Warn("closing "+what, "error", err)
 	}
 }
 
@@ -235,10 +244,10 @@ func work(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	}
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
-		adminLis.Close()
+		_ = adminLis.Close() // never served; app.Open's error is the one to report
 		return err
 	}
-	defer a.Close()
+	defer closeLogged(log, "the app", a)
 	return a.Work(ctx, adminLis)
 }
 
@@ -247,7 +256,7 @@ func migrate(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer closeLogged(log, "the database", a)
 	v, _, err := a.MigrationVersion(ctx)
 	if err != nil {
 		return err
@@ -261,7 +270,7 @@ func seed(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer closeLogged(log, "the app", a)
 	return a.SeedDemo(ctx)
 }
 
@@ -278,7 +287,7 @@ func rebuildBoards(ctx context.Context, cfg app.Config, only string, stdout io.W
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer closeLogged(log, "the app", a)
 	if a.KV.Embedded {
 		return errors.New("leaderboard rebuild: with the embedded Redis the boards live inside 'serve', which rebuilds them on first read")
 	}

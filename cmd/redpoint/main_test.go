@@ -93,7 +93,7 @@ func TestServeMigrateAndShutdown(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("/healthz: %d", resp.StatusCode)
 		}
@@ -114,7 +114,7 @@ func freeAddr(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer testutil.Close(t, l)
 	return l.Addr().String()
 }
 

@@ -122,7 +122,7 @@ func eventHandlers(t *testing.T, d deployment) []events.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	defer testutil.Close(t, a)
 	handlers, err := a.EventHandlers()
 	if err != nil {
 		t.Fatal(err)

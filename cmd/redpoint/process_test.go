@@ -62,7 +62,7 @@ func redpointBinary(t *testing.T) string {
 		binPath = filepath.Join(binDir, "redpoint")
 		out, err := exec.Command("go", "build", "-o", binPath, "github.com/changzhi/redpoint/cmd/redpoint").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -133,7 +133,7 @@ func (d deployment) seed(t *testing.T, errands int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	defer testutil.Close(t, a)
 	if _, err := demo.Seed(ctx, a.Store.Client, a.Keys, demo.Options{Errands: errands}); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func (d deployment) openStore(t *testing.T) *store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { testutil.Close(t, st) })
 	return st
 }
 
@@ -199,7 +199,7 @@ func (p *process) start() {
 		if err != nil {
 			return false
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
 }
@@ -286,7 +286,7 @@ func call(base, method, path, token string, body any) reply {
 	if err != nil {
 		return reply{err: err}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return reply{err: err} // cut off mid-answer: not an answer

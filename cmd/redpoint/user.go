@@ -58,7 +58,7 @@ func createUser(ctx context.Context, cfg app.Config, f accountFlags, stdin io.Re
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer closeLogged(log, "the app", a)
 	u, err := access.CreateAccount(ctx, a.Store.Client, acct, func(access.Role, regioncode.Code) bool { return true })
 	if err != nil {
 		return fmt.Errorf("user create: %w", err)

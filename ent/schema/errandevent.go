@@ -1,7 +1,6 @@
 package schema
 
 import (
-
 	"entgo.io/ent"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -39,4 +38,3 @@ func (ErrandEvent) Indexes() []ent.Index {
 		index.Fields("errand_id", "id"),
 	}
 }
-

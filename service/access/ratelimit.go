@@ -19,8 +19,8 @@ type LoginLimits struct {
 	Window          time.Duration
 }
 
-// DefaultLoginLimits: five wrong passwords per phone, thirty per address,
-// in fifteen minutes.
+// DefaultLoginLimits allow five wrong passwords per phone, thirty per
+// address, in fifteen minutes.
 var DefaultLoginLimits = LoginLimits{PerPhone: 5, PerIP: 30, Window: 15 * time.Minute}
 
 type limiter struct {

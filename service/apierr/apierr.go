@@ -133,7 +133,7 @@ func Status(ctx context.Context, logger *slog.Logger, method string, err error) 
 	var e *Error
 	switch {
 	case errors.As(err, &e):
-		if e.Code == codes.Unavailable && err != error(e) {
+		if e.Code == codes.Unavailable && err != error(e) { //nolint:errorlint // identity on purpose: err wraps e with a cause worth logging
 			// A dependency is away: the client is told to retry, the
 			// operator why.
 			logger.WarnContext(ctx, "unavailable", "method", method, "error", err)

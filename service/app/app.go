@@ -132,13 +132,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		err = st.CheckCurrent(ctx)
 	}
 	if err != nil {
-		st.Close()
-		return nil, err
+		return nil, errors.Join(err, st.Close())
 	}
 	k, err := kv.Open(ctx, cfg.RedisURL)
 	if err != nil {
-		st.Close()
-		return nil, err
+		return nil, errors.Join(err, st.Close())
 	}
 	a.KV = k
 	return a, nil
@@ -383,8 +381,7 @@ func OpenForMigration(ctx context.Context, cfg Config) (*store.Store, error) {
 		return nil, err
 	}
 	if err := st.Migrate(ctx); err != nil {
-		st.Close()
-		return nil, err
+		return nil, errors.Join(err, st.Close())
 	}
 	return st, nil
 }

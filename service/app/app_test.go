@@ -22,6 +22,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // demoServer is one seeded server shared by the read-only tests below: the
@@ -40,7 +41,7 @@ func getJSON(t *testing.T, url string, out any) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +277,7 @@ func TestOperationalEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	metrics, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +323,7 @@ func TestHealthzFailsWhenRedisIsDown(t *testing.T) {
 	if code := getJSON(t, s.BaseURL+"/healthz", nil); code != http.StatusOK {
 		t.Fatalf("healthy server: %d", code)
 	}
-	k.Client.Close() // the server's Redis is gone
+	testutil.Close(t, k.Client) // the server's Redis is gone
 	var health struct {
 		Status string
 		Checks map[string]string

@@ -14,6 +14,7 @@ import (
 
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // TestEmbeddedDataDirIsOwnerOnly starts the embedded mode the way `redpoint
@@ -35,7 +36,7 @@ func TestEmbeddedDataDirIsOwnerOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { a.Close() })
+		t.Cleanup(func() { testutil.Close(t, a) })
 		// A write through the app's pool keeps the -wal and -shm files.
 		if _, err := a.Store.DB.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS perm_probe (a INTEGER)"); err != nil {
 			t.Fatal(err)

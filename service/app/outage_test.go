@@ -27,7 +27,7 @@ func TestLoginsRefusedWhileRedisIsAwayDoNotLockTheAccount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { k.Close() })
+	t.Cleanup(func() { testutil.Close(t, k) })
 	s := apptest.Start(t, apptest.Options{KV: k, Demo: smallDemo()})
 	auth := redpointv1.NewAuthServiceClient(s.GRPC)
 	login := func() error {

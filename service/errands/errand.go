@@ -112,7 +112,7 @@ func nextSeq(ctx context.Context, tx *ent.Tx, dialect string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("errand.nextSeq: %w", err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // on an early return; the end closes and checks
 	if !rows.Next() {
 		return 0, fmt.Errorf("errand.nextSeq: sequence %q missing", SequenceName)
 	}

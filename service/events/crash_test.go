@@ -13,6 +13,7 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/testutil"
 )
@@ -73,14 +74,14 @@ func TestEmbeddedRestartRunsLostJobsAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { k.Close() })
+		t.Cleanup(func() { kvtest.Close(t, k) })
 		return k
 	}
 	first := apptest.Start(t, apptest.Options{KV: embedded(), Demo: &demo.Options{Now: seeded, Errands: 20}, Configure: withSlow})
 	create(t, first, first.As(t, ctx, demo.GuhanAgentPhone), 1)
 	testutil.Eventually(t, 10*time.Second, "the job started", func() bool { return started.Load() > 0 })
 	first.Stop()
-	first.App.KV.Close() // its in-process Redis, and the job in it, are gone
+	testutil.Close(t, first.App.KV) // its in-process Redis, and the job in it, are gone
 	second := apptest.JoinKV(t, first, embedded(), withSlow)
 	// Well inside the periodic redrive's 30 s + 1 min.
 	waitHandled(t, second.App.Store.Client, "slow", 15*time.Second)

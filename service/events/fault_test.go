@@ -45,7 +45,7 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { k.Close() })
+	t.Cleanup(func() { testutil.Close(t, k) })
 	now := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC) // Monday 10:00 Asia/Shanghai
 	rec := newRecorder()
 	s := apptest.Start(t, apptest.Options{KV: k, Demo: &demo.Options{Now: now.Add(-10 * 24 * time.Hour), Errands: 600},
@@ -136,9 +136,9 @@ func TestNothingLostWhenRedisDies(t *testing.T) {
 			if lb == transitions && notified == transitions {
 				return nil
 			}
-			return fmt.Errorf("of %d transitions, leaderboard processed %d and resident-notify %d (last redrive: %v)", transitions, lb, notified, redriveErr)
+			return fmt.Errorf("of %d transitions, leaderboard processed %d and resident-notify %d (last redrive: %v)", transitions, lb, notified, redriveErr) //nolint:errorlint // redriveErr is mostly nil (%w would print %!w(<nil>)) and only informs the message
 		}
-		return fmt.Errorf("sla or test lacks events (last redrive: %v)", redriveErr)
+		return fmt.Errorf("sla or test lacks events (last redrive: %v)", redriveErr) //nolint:errorlint // as above: mostly nil, only informs
 	})
 	t.Logf("jobs enqueued again after Redis lost them: %d", redriven)
 	total := db.OutboxEvent.Query().CountX(ctx)
@@ -232,7 +232,7 @@ func TestRelayResumingAfterRedisRunsTheJobsItLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { k.Close() })
+	t.Cleanup(func() { testutil.Close(t, k) })
 	db := storetest.Open(t).Client
 	log := slog.New(slog.DiscardHandler)
 	rec := newRecorder()

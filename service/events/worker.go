@@ -79,7 +79,7 @@ func (w *Worker) event(h Handler) asynq.HandlerFunc {
 	return func(ctx context.Context, t *asynq.Task) error {
 		var j job
 		if err := json.Unmarshal(t.Payload(), &j); err != nil {
-			return fmt.Errorf("%w: bad payload: %v", asynq.SkipRetry, err)
+			return fmt.Errorf("%w: bad payload: %w", asynq.SkipRetry, err)
 		}
 		ev, err := j.event()
 		if err != nil {
@@ -101,7 +101,7 @@ func (w *Worker) event(h Handler) asynq.HandlerFunc {
 			}
 			return h.Handle(ctx, tx, ev)
 		})
-		if err == errDuplicate {
+		if errors.Is(err, errDuplicate) {
 			return nil
 		}
 		return err

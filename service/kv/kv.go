@@ -47,7 +47,7 @@ func Open(ctx context.Context, redisURL string) (*KV, error) {
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := client.Ping(pingCtx).Err(); err != nil {
-		client.Close()
+		_ = client.Close() // never connected; the ping's error is the one to report
 		return nil, fmt.Errorf("kv.Open: redis unreachable: %w", err)
 	}
 	return &KV{Client: client, Prefix: DefaultPrefix}, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 func TestUnavailable(t *testing.T) {
@@ -18,13 +19,13 @@ func TestUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.Close()
+	defer testutil.Close(t, k)
 	k.Client.Set(ctx, "s", "x", 0)
 	wrongType := k.Client.ZIncrBy(ctx, "s", 1, "m").Err()
 	missing := k.Client.Get(ctx, "missing").Err()
 	// A real refused connection, as a call meets it with Redis down.
 	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
-	defer down.Close()
+	defer testutil.Close(t, down)
 	refused := down.Ping(ctx).Err()
 	cases := []struct {
 		name string

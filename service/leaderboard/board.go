@@ -98,8 +98,6 @@ func (b *Boards) pointCountsWith(ctx context.Context, db *ent.Client) (map[strin
 	return counts, nil
 }
 
-type stat struct{ completed, onTime, rated, satisfied int }
-
 // write is one command of a board update.
 type write struct {
 	key, member string

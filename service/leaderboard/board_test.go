@@ -403,14 +403,14 @@ func TestTotalAverageAndRankChange(t *testing.T) {
 	total, avg := list("2027-03", "total"), list("2027-03", "average")
 	st, bt := rankOf(total, small), rankOf(total, big)
 	sa, ba := rankOf(avg, small), rankOf(avg, big)
-	if !(bt.Rank < st.Rank) {
+	if bt.Rank >= st.Rank {
 		t.Errorf("by total: big #%d (%v), small #%d (%v); big should lead", bt.Rank, bt.Score, st.Rank, st.Score)
 	}
-	if !(sa.Rank < ba.Rank) {
+	if sa.Rank >= ba.Rank {
 		t.Errorf("by average: small #%d (%v), big #%d (%v); small should lead", sa.Rank, sa.Score, ba.Rank, ba.Score)
 	}
 	feb := list("2027-02", "total")
-	if want := int32(rankOf(feb, big).Rank - bt.Rank); bt.RankChange != want {
+	if want := rankOf(feb, big).Rank - bt.Rank; bt.RankChange != want {
 		t.Errorf("big township's rank change %d, want %d (February #%d → March #%d)", bt.RankChange, want, rankOf(feb, big).Rank, bt.Rank)
 	}
 	if st.RankChange >= 0 && rankOf(feb, small).Rank < st.Rank {

@@ -2,6 +2,7 @@ package leaderboard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -71,10 +72,10 @@ func (b *Boards) RankOf(ctx context.Context, bd Board, member string) (Entry, in
 	rank := pipe.ZRevRank(ctx, key, member)
 	score := pipe.ZScore(ctx, key, member)
 	card := pipe.ZCard(ctx, key)
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Entry{}, 0, false, fmt.Errorf("leaderboard.RankOf: %w", err)
 	}
-	if rank.Err() == redis.Nil {
+	if errors.Is(rank.Err(), redis.Nil) {
 		return Entry{}, int(card.Val()), false, nil
 	}
 	entries := []Entry{{Rank: int(rank.Val()) + 1, Score: score.Val(), Member: member}}
@@ -105,7 +106,7 @@ func (b *Boards) decorate(ctx context.Context, bd Board, entries []Entry) error 
 		}
 	}
 	stats := pipe.HMGet(ctx, statsKey, fields...)
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("leaderboard.decorate: %w", err)
 	}
 	vals := stats.Val()

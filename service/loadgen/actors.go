@@ -140,8 +140,11 @@ func (w *world) newResident(ctx context.Context, n int) (*resident, error) {
 		return nil, err
 	}
 	code, x, err := w.create(ctx, w.agents[n%len(w.agents)], r)
-	if err != nil || code != http.StatusOK {
-		return nil, fmt.Errorf("seed errand: HTTP %d %v", code, err)
+	if err != nil {
+		return nil, fmt.Errorf("seed errand: HTTP %d %w", code, err)
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("seed errand: HTTP %d", code)
 	}
 	r.code = x
 	return r, nil
@@ -207,7 +210,7 @@ func (w *world) do(ctx context.Context, method, path, token, addr, etag string, 
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	switch {
 	case resp.StatusCode == http.StatusOK && out != nil:
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {

@@ -123,7 +123,7 @@ func Decode(topic string, raw []byte) (Payload, error) {
 		V *int `json:"v"`
 	}
 	if err := json.Unmarshal(raw, &head); err != nil {
-		return nil, fmt.Errorf("%w: %s payload: %v", ErrMalformed, topic, err)
+		return nil, fmt.Errorf("%w: %s payload: %w", ErrMalformed, topic, err)
 	}
 	version := 1
 	if head.V != nil {
@@ -164,7 +164,7 @@ func decodeErrandChange(topic string, raw []byte, kind ErrandKind) (Payload, err
 func decodeAs[P Payload](topic string, raw []byte) (Payload, error) {
 	var p P
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, fmt.Errorf("%w: %s payload: %v", ErrMalformed, topic, err)
+		return nil, fmt.Errorf("%w: %s payload: %w", ErrMalformed, topic, err)
 	}
 	return p, nil
 }

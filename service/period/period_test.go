@@ -1,6 +1,7 @@
 package period
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -80,7 +81,7 @@ func TestParseBounds(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("Parse(%q): %v, want ok %v", tc.in, err, tc.ok)
 		}
-		if err != nil && err != ErrInvalid {
+		if err != nil && !errors.Is(err, ErrInvalid) {
 			t.Errorf("Parse(%q): %v, want ErrInvalid", tc.in, err)
 		}
 	}

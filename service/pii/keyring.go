@@ -53,11 +53,11 @@ func ParseKeyring(s string) (*Keyring, error) {
 		}
 		block, err := aes.NewCipher(key)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKeyring, err)
+			return nil, fmt.Errorf("%w: %w", ErrKeyring, err)
 		}
 		aead, err := cipher.NewGCM(block)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrKeyring, err)
+			return nil, fmt.Errorf("%w: %w", ErrKeyring, err)
 		}
 		if _, dup := kr.aeads[id]; dup {
 			return nil, fmt.Errorf("%w: key id %q twice", ErrKeyring, id)
@@ -125,8 +125,7 @@ func LoadOrCreateSecretFile(path string, fresh func() string) (string, error) {
 		return "", fmt.Errorf("pii: key file: %w", err)
 	}
 	if _, err := f.WriteString(s + "\n"); err != nil {
-		f.Close()
-		return "", fmt.Errorf("pii: key file: %w", err)
+		return "", fmt.Errorf("pii: key file: %w", errors.Join(err, f.Close()))
 	}
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("pii: key file: %w", err)
@@ -158,7 +157,7 @@ func (k *Keyring) Decrypt(sealed string) (string, error) {
 	}
 	plain, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], []byte(id))
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrKeyring, err)
+		return "", fmt.Errorf("%w: %w", ErrKeyring, err)
 	}
 	return string(plain), nil
 }

@@ -26,7 +26,9 @@ func cells(r Row, name string) []any {
 // county-wide report stays small in memory.
 func (w *Workloads) Workbook(ctx context.Context, q Query, title string) ([]byte, error) {
 	f := excelize.NewFile()
-	defer f.Close()
+	// Close only removes the stream writers' temporary files; the workbook
+	// is written to memory below, and no logger is at hand here.
+	defer func() { _ = f.Close() }()
 	header, _ := f.NewStyle(&excelize.Style{Font: &excelize.Font{Bold: true}, Fill: excelize.Fill{Type: "pattern", Color: []string{"#F2DCDB"}, Pattern: 1}})
 	percent, _ := f.NewStyle(&excelize.Style{NumFmt: 10}) // 0.00%
 	decimal, _ := f.NewStyle(&excelize.Style{NumFmt: 2})  // 0.00

@@ -285,7 +285,7 @@ func (w *Workloads) snapshotSizes(ctx context.Context, rows []*ent.ReportSnapsho
 	if err != nil {
 		return nil, fmt.Errorf("report.snapshotSizes: %w", err)
 	}
-	defer rs.Close()
+	defer func() { _ = rs.Close() }() // a read: rs.Err() below reports what it met
 	for rs.Next() {
 		var id int
 		var n int64

@@ -218,7 +218,7 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 		if err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
-		defer rs.Close()
+		defer func() { _ = rs.Close() }() // a read: rs.Err() below reports what it met
 		for rs.Next() {
 			if err := scan(rs); err != nil {
 				return fmt.Errorf("report: %w", err)

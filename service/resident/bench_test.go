@@ -13,6 +13,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/resident"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // BenchmarkLookup measures the cached public lookup over REST against a
@@ -36,7 +37,7 @@ func BenchmarkLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -54,7 +55,7 @@ func BenchmarkLookup(b *testing.B) {
 		_, _ = w.Write(answer)
 	})}
 	go func() { _ = bare.Serve(lis) }()
-	defer bare.Close()
+	defer testutil.Close(b, bare)
 	targets := []struct{ name, url string }{
 		{"redpoint", s.BaseURL + "/v1/errands:lookup"},
 		{"bare_net_http", "http://" + lis.Addr().String() + "/v1/errands:lookup"},

@@ -3,6 +3,7 @@ package resident
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -28,18 +29,18 @@ import (
 	"github.com/changzhi/redpoint/service/trackingcode"
 )
 
-// Lookup limits, per window: per client address and per tracking code;
-// and per code in a day, so that guessing a code's four digits at the
-// per-window rate takes months, not a day. Counters live in Redis, so
-// every replica shares them.
+// LookupLimits bound public lookups, per window: per client address and
+// per tracking code; and per code in a day, so that guessing a code's
+// four digits at the per-window rate takes months, not a day. Counters
+// live in Redis, so every replica shares them.
 type LookupLimits struct {
 	PerIP, PerCode int
 	Window         time.Duration
 	PerCodePerDay  int // 0: no daily limit
 }
 
-// DefaultLookupLimits: 30 lookups a minute from one address, 10 of one
-// code, 50 of one code a day.
+// DefaultLookupLimits allow 30 lookups a minute from one address, 10 of
+// one code, 50 of one code a day.
 var DefaultLookupLimits = LookupLimits{PerIP: 30, PerCode: 10, Window: time.Minute, PerCodePerDay: 50}
 
 // CacheTTL bounds how long a cached lookup lives in Redis; every change of
@@ -118,8 +119,7 @@ func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimit
 	}
 	l.changes = k.Client.Subscribe(ctx, l.changesChannel())
 	if _, err := l.changes.Receive(ctx); err != nil { // the subscription stands before the first lookup
-		l.changes.Close()
-		return nil, fmt.Errorf("resident.NewLookup: %w", err)
+		return nil, fmt.Errorf("resident.NewLookup: %w", errors.Join(err, l.changes.Close()))
 	}
 	go func() {
 		for m := range l.changes.Channel() {
@@ -131,7 +131,9 @@ func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimit
 
 // Close stops listening and gives back the rate-limit leases.
 func (l *Lookup) Close() {
-	l.changes.Close()
+	if err := l.changes.Close(); err != nil {
+		l.log.Warn("lookup: closing the change subscription", "error", err)
+	}
 	l.limiter.Close()
 }
 

@@ -242,7 +242,7 @@ func TestInvalidateOutlivesTheRequest(t *testing.T) {
 // uncounted, not answered as internal errors.
 func TestLookupWithoutRedis(t *testing.T) {
 	f := newLookupFixture(t, LookupLimits{PerIP: 4, PerCode: 4, Window: time.Minute})
-	f.kv.Client.Close()
+	testutil.Close(t, f.kv.Client) // kvtest's cleanup takes a closed client
 	var err error
 	for i := 0; i < 4 && err == nil; i++ {
 		err = f.allow(context.Background(), "192.0.2.1", "")

@@ -226,7 +226,7 @@ func TestLookupAddressLimitPerIPv6Slash64(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
 	got := []int{lookupFrom("2001:db8:1:2::1"), lookupFrom("2001:db8:1:2::2"), lookupFrom("2001:db8:1:2:ffff::3"),
@@ -281,7 +281,7 @@ func metric(t *testing.T, s *apptest.Server, series string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)

@@ -89,7 +89,7 @@ func wechatError(field string, err error) error {
 	case wechat.CodeRateLimited:
 		return apierr.ErrRateLimited
 	}
-	return fmt.Errorf("%w: %v", apierr.ErrUnavailable, err)
+	return fmt.Errorf("%w: %w", apierr.ErrUnavailable, err)
 }
 
 func me(ctx context.Context) (int, error) {

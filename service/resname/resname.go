@@ -69,7 +69,9 @@ func StringID(field, name, collection string, maxLen int) (string, error) {
 		return "", apierr.InvalidField(field, "编码过长")
 	}
 	for _, r := range id {
-		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+		default:
 			return "", apierr.InvalidField(field, "编码只能包含字母、数字和连字符")
 		}
 	}

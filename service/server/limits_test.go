@@ -39,7 +39,7 @@ func TestBodiesInFlightAreBounded(t *testing.T) {
 			return 0
 		}
 		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if err != nil {
 			t.Error(err)
 		}

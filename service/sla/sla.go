@@ -83,7 +83,7 @@ func (t *Timers) Jobs() []events.Job {
 		{Type: TimerJob, Handle: func(ctx context.Context, payload []byte) error {
 			var tm timer
 			if err := json.Unmarshal(payload, &tm); err != nil {
-				return fmt.Errorf("%w: %v", asynq.SkipRetry, err)
+				return fmt.Errorf("%w: %w", asynq.SkipRetry, err)
 			}
 			return t.fire(ctx, tm)
 		}},

@@ -20,7 +20,7 @@ import (
 // Migrate applies every pending migration. It is safe to call from several
 // replicas at once: golang-migrate takes a lock (an advisory lock on
 // PostgreSQL) and applies each version once.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) (err error) {
 	files, err := s.migrationFiles()
 	if err != nil {
 		return fmt.Errorf("store.Migrate: %w", err)
@@ -45,15 +45,17 @@ func (s *Store) Migrate(ctx context.Context) error {
 		target, err = migratepgx.WithInstance(db, &migratepgx.Config{})
 	}
 	if err != nil {
-		db.Close()
-		return fmt.Errorf("store.Migrate: %w", err)
+		return fmt.Errorf("store.Migrate: %w", errors.Join(err, db.Close()))
 	}
 	m, err := migrate.NewWithInstance("iofs", src, s.Dialect, target)
 	if err != nil {
-		db.Close()
-		return fmt.Errorf("store.Migrate: %w", err)
+		return fmt.Errorf("store.Migrate: %w", errors.Join(err, db.Close()))
 	}
-	defer m.Close()
+	defer func() {
+		if srcErr, dbErr := m.Close(); srcErr != nil || dbErr != nil {
+			err = errors.Join(err, fmt.Errorf("store.Migrate: closing: %w", errors.Join(srcErr, dbErr)))
+		}
+	}()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("store.Migrate: %w", err)
 	}

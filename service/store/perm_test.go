@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/changzhi/redpoint/service/store"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // withUmask runs fn under umask, the loosest a careless service manager
@@ -49,7 +50,7 @@ func TestSQLiteFilesAreOwnerOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer st.Close()
+		defer testutil.Close(t, st)
 		if err := st.Migrate(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +78,7 @@ func TestSQLiteFilesAreOwnerOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer again.Close()
+		defer testutil.Close(t, again)
 		for _, f := range []string{db, db + "-wal", db + "-shm"} {
 			wantMode(t, f, 0o600)
 		}

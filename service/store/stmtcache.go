@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sync"
 	"time"
 
@@ -44,7 +45,7 @@ func (c *stmtCache) stmt(ctx context.Context, query string) *sql.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if prev, ok := c.stmts[query]; ok {
-		s.Close()
+		_ = s.Close() // a duplicate of prev, never used
 		return prev
 	}
 	c.stmts[query] = s
@@ -72,13 +73,14 @@ func (c *stmtCache) Query(ctx context.Context, query string, args, v any) error 
 
 // Close closes the statements and the database.
 func (c *stmtCache) Close() error {
+	var errs []error
 	c.mu.Lock()
 	for _, s := range c.stmts {
-		s.Close()
+		errs = append(errs, s.Close())
 	}
 	c.stmts = map[string]*sql.Stmt{}
 	c.mu.Unlock()
-	return c.Driver.Close()
+	return errors.Join(append(errs, c.Driver.Close())...)
 }
 
 // cached returns the statement for query if it was prepared already.

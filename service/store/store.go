@@ -63,7 +63,7 @@ func ParseURL(raw string) (dialectName, dsn string, err error) {
 		}
 		return dialect.SQLite, sqliteDSN(path), nil
 	default:
-		return "", "", errors.New("database URL must start with postgres://, postgresql:// or sqlite:")
+		return "", "", errors.New("database URL must start with postgres://, postgresql:// or sqlite:") //nolint:staticcheck // ST1005: the colon is the scheme "sqlite:", not punctuation
 	}
 }
 
@@ -135,8 +135,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store.Open: %s unreachable: %w", dialectName, err)
+		return nil, fmt.Errorf("store.Open: %s unreachable: %w", dialectName, errors.Join(err, db.Close()))
 	}
 	drv := entsql.OpenDB(dialectName, db)
 	st := &Store{DB: db, Dialect: dialectName, url: databaseURL, dsn: dsn}

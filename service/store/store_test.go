@@ -15,6 +15,7 @@ import (
 	"github.com/changzhi/redpoint/ent/migrate"
 	"github.com/changzhi/redpoint/service/store"
 	"github.com/changzhi/redpoint/service/store/storetest"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // TestMigrationsMatchSchema proves the committed migrations build exactly
@@ -77,7 +78,7 @@ func TestCheckCurrentRejectsUnmigratedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer testutil.Close(t, st)
 	if err := st.CheckCurrent(ctx); !errors.Is(err, store.ErrSchemaBehind) {
 		t.Errorf("CheckCurrent on an empty database = %v, want ErrSchemaBehind", err)
 	}

@@ -2,12 +2,15 @@
 // else: waiting on a condition with a deadline (Eventually,
 // EventuallyNoError), watching that something does not happen (Never, in
 // the one window Quiet), a fake clock (Clock, At), reading ids out of
-// resource names (ID) and stepping a slow test aside under -short
-// (SkipIfShort). It imports no package of the service, so every
+// resource names (ID), stepping a slow test aside under -short
+// (SkipIfShort) and closing what a test opened, reporting a failure
+// (Close). It imports no package of the service, so every
 // package's tests can use it.
 package testutil
 
 import (
+	"errors"
+	"io"
 	"testing"
 	"time"
 )
@@ -56,7 +59,7 @@ func EventuallyNoError(tb testing.TB, within time.Duration, what string, cond fu
 			if last = cond(); last == nil {
 				return
 			}
-			if last == errNotYet {
+			if errors.Is(last, errNotYet) {
 				tb.Fatalf("%s: not within %v", what, within)
 			} else {
 				tb.Fatalf("%s: not within %v: %v", what, within, last)
@@ -107,5 +110,20 @@ func SkipIfShort(tb testing.TB, why string) {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skipf("slow (%s); not in -short", why)
+	}
+}
+
+// Close closes c now and fails the test (without stopping it) if that
+// fails: a store, a client or a server that does not close cleanly can
+// mean lost writes or a leak. Defer it, or call it from a cleanup:
+//
+//	defer testutil.Close(t, k)
+//	t.Cleanup(func() { testutil.Close(t, st) })
+//
+// A response body needs no report: ignore its Close explicitly.
+func Close(tb testing.TB, c io.Closer) {
+	tb.Helper()
+	if err := c.Close(); err != nil {
+		tb.Errorf("closing %T: %v", c, err)
 	}
 }

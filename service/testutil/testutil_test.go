@@ -28,6 +28,9 @@ func (r *recorder) Helper() {}
 func (r *recorder) Fatalf(format string, args ...any) {
 	r.failed = fmt.Sprintf(format, args...)
 }
+func (r *recorder) Errorf(format string, args ...any) {
+	r.failed = fmt.Sprintf(format, args...)
+}
 
 func TestEventuallyFailsAtTheDeadline(t *testing.T) {
 	r := &recorder{TB: t}
@@ -95,8 +98,8 @@ func TestClockStandsStillUntilMoved(t *testing.T) {
 	if got := c.Now(); !got.Equal(back) {
 		t.Errorf("set back to %v, now %v", back, got)
 	}
-	var now func() time.Time = c.Now // what the service takes as a clock
-	if !now().Equal(back) {
+	asAClock := func(now func() time.Time) time.Time { return now() } // what the service takes
+	if !asAClock(c.Now).Equal(back) {
 		t.Error("Now as a func() time.Time")
 	}
 }
@@ -172,5 +175,22 @@ func TestSkipIfShort(t *testing.T) {
 	})
 	if skipped != testing.Short() {
 		t.Errorf("skipped: %v, under -short: %v", skipped, testing.Short())
+	}
+}
+
+// closer is an io.Closer whose Close returns err.
+type closer struct{ err error }
+
+func (c closer) Close() error { return c.err }
+
+func TestCloseReportsAFailure(t *testing.T) {
+	r := &recorder{TB: t}
+	Close(r, closer{})
+	if r.failed != "" {
+		t.Errorf("a clean close failed the test: %q", r.failed)
+	}
+	Close(r, closer{errors.New("disk full")})
+	if r.failed != "closing testutil.closer: disk full" {
+		t.Errorf("a failed close reported %q", r.failed)
 	}
 }

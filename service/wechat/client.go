@@ -97,7 +97,7 @@ func (c *Client) call(ctx context.Context, path string, query url.Values, body, 
 	if err != nil {
 		return fmt.Errorf("wechat %s: %w", path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read to the end or the limit; nothing to report
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return fmt.Errorf("wechat %s: %w", path, err)

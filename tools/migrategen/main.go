@@ -19,6 +19,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -63,7 +64,7 @@ func run(ctx context.Context, root, name, pgURL string) error {
 	if err != nil {
 		return err
 	}
-	defer sqliteDB.Close()
+	defer func() { _ = sqliteDB.Close() }() // a scratch database in memory
 	if err := diff(ctx, entsql.OpenDB(dialect.SQLite, sqliteDB), dialect.SQLite, filepath.Join(root, dialect.SQLite), name); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
@@ -77,7 +78,7 @@ func run(ctx context.Context, root, name, pgURL string) error {
 	if err != nil {
 		return err
 	}
-	defer pgDB.Close()
+	defer func() { _ = pgDB.Close() }() // a scratch database, dropped next
 	if err := diff(ctx, entsql.OpenDB(dialect.Postgres, pgDB), dialect.Postgres, filepath.Join(root, dialect.Postgres), name); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
@@ -111,18 +112,16 @@ func tempPostgres(ctx context.Context, serverURL string) (string, func(), error)
 	}
 	dbName := fmt.Sprintf("redpoint_migrategen_%08x", rand.Uint32())
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+dbName); err != nil {
-		admin.Close()
-		return "", nil, err
+		return "", nil, errors.Join(err, admin.Close())
 	}
 	u, err := url.Parse(serverURL)
 	if err != nil {
-		admin.Close()
-		return "", nil, err
+		return "", nil, errors.Join(err, admin.Close())
 	}
 	u.Path = "/" + dbName
 	drop := func() {
 		_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)")
-		admin.Close()
+		_ = admin.Close() // best effort, like the drop
 	}
 	return u.String(), drop, nil
 }

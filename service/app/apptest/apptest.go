@@ -169,7 +169,7 @@ func serve(tb testing.TB, a *app.App, cancel context.CancelFunc, ctx context.Con
 	var once sync.Once
 	s.stop = func() {
 		once.Do(func() {
-			conn.Close()
+			testutil.Close(tb, conn)
 			cancel()
 			select {
 			case err := <-done:
@@ -194,7 +194,7 @@ func (s *Server) waitHTTP(tb testing.TB) {
 	testutil.EventuallyNoError(tb, 10*time.Second, "apptest: the HTTP server answering", func() error {
 		resp, err := http.Get(s.BaseURL + "/openapi.json")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 		}
 		return err
 	})

@@ -81,7 +81,7 @@ func (s *Server) DoToken(tb testing.TB, token, method, path string, body any) (i
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	out, err := io.ReadAll(resp.Body)
 	if err != nil {
 		tb.Fatal(err)

@@ -7,12 +7,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // EnvRedisURL names the Redis server the tests use when set.
@@ -38,9 +40,18 @@ func Open(tb testing.TB) *kv.KV {
 				k.Client.Del(ctx, iter.Val())
 			}
 		}
-		k.Close()
+		Close(tb, k)
 	})
 	return k
+}
+
+// Close closes k, failing the test if that fails. A client the test has
+// closed already, to take Redis away from the server, is no failure.
+func Close(tb testing.TB, k *kv.KV) {
+	tb.Helper()
+	if err := k.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
+		tb.Errorf("kvtest: closing Redis: %v", err)
+	}
 }
 
 // Replica returns another connection to k's server under k's prefix, as
@@ -56,6 +67,6 @@ func Replica(tb testing.TB, k *kv.KV) *kv.KV {
 		}
 	}
 	r := &kv.KV{Client: redis.NewClient(opts), Prefix: k.Prefix, Embedded: k.Embedded}
-	tb.Cleanup(func() { r.Client.Close() })
+	tb.Cleanup(func() { testutil.Close(tb, r.Client) })
 	return r
 }

@@ -40,7 +40,7 @@ func StartServer(tb testing.TB) *Server {
 		tb.Fatal(err)
 	}
 	s := &Server{tb: tb, port: l.Addr().(*net.TCPAddr).Port}
-	l.Close()
+	testutil.Close(tb, l) // frees the port for redis-server
 	s.Start()
 	tb.Cleanup(s.Kill)
 	return s
@@ -64,7 +64,7 @@ func (s *Server) Start() {
 	testutil.EventuallyNoError(s.tb, 10*time.Second, "kvtest: redis-server accepting connections", func() error {
 		c, err := net.Dial("tcp", s.Addr())
 		if err == nil {
-			c.Close()
+			_ = c.Close() // a probe: it connected, which is all it asks
 		}
 		return err
 	})

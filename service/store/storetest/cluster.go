@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // Cluster is a PostgreSQL cluster of the test's own: initdb in a temporary
@@ -75,7 +77,7 @@ func StartCluster(tb testing.TB) *Cluster {
 		tb.Fatal(err)
 	}
 	c.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	testutil.Close(tb, l) // frees the port for postgres
 	c.run("initdb", "-D", c.dir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
 	c.Start()
 	tb.Cleanup(func() {
@@ -156,7 +158,7 @@ func (c *Cluster) CreateDatabase(name string) string {
 	if err != nil {
 		c.tb.Fatal(err)
 	}
-	defer db.Close()
+	defer testutil.Close(c.tb, db)
 	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
 		c.tb.Fatalf("storetest: create database %s: %v", name, err)
 	}

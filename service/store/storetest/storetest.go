@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/changzhi/redpoint/service/store"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 // EnvDatabaseURL names the PostgreSQL server the tests use when set.
@@ -31,7 +32,7 @@ func Open(tb testing.TB) *store.Store {
 	if err != nil {
 		tb.Fatalf("storetest.Open: %v", err)
 	}
-	tb.Cleanup(func() { st.Close() })
+	tb.Cleanup(func() { testutil.Close(tb, st) })
 	if err := st.Migrate(ctx); err != nil {
 		tb.Fatalf("storetest.Open: migrate: %v", err)
 	}
@@ -58,14 +59,14 @@ func tempDatabase(tb testing.TB, server string) string {
 	}
 	name := "redpoint_test_" + hex.EncodeToString(b)
 	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		admin.Close()
+		testutil.Close(tb, admin)
 		tb.Fatalf("storetest: create database: %v", err)
 	}
 	tb.Cleanup(func() {
 		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
 			tb.Errorf("storetest: drop database %s: %v", name, err)
 		}
-		admin.Close()
+		testutil.Close(tb, admin)
 	})
 	u, err := url.Parse(server)
 	if err != nil {
