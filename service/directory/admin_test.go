@@ -310,7 +310,7 @@ func TestUpdateServicePointScope(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("error = %v, want %v", err, tc.wantErr)
 			}
-			if tc.wantErr == directory.ErrPointOutOfScope {
+			if errors.Is(tc.wantErr, directory.ErrPointOutOfScope) {
 				var e *apierr.Error
 				if !errors.As(err, &e) || e.Code != codes.PermissionDenied || e.Message != "无权管理该代办点" {
 					t.Errorf("error = %#v, want PERMISSION_DENIED 无权管理该代办点", err)
