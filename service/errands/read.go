@@ -105,7 +105,10 @@ func (s *Server) SyncErrands(ctx context.Context, req *redpointv1.SyncErrandsReq
 	query := pagetoken.Query{"sync", strconv.Itoa(p.UserID)}
 	var since int64
 	if _, err := s.pages.Decode(req.GetSyncToken(), query, &since); err != nil {
-		return nil, apierr.InvalidField("sync_token", "同步令牌无效，请重新全量同步")
+		// A token an app kept from before the v2 token format.
+		if _, errV1 := s.pages.DecodeSyncV1(req.GetSyncToken(), fmt.Sprintf("sync?u=%d", p.UserID), &since); errV1 != nil {
+			return nil, apierr.InvalidField("sync_token", "同步令牌无效，请重新全量同步")
+		}
 	}
 	rows, err := s.db.Errand.Query().Where(append(scope(p), errand.ChangeSeqGT(since))...).
 		Order(ent.Asc(errand.FieldChangeSeq)).Limit(size + 1).All(ctx)

@@ -269,3 +269,29 @@ func mustEncode(tb testing.TB, s *Signer, q Query, cursor any) string {
 	}
 	return tok
 }
+
+// TestSyncTokensOfTheFirstFormatAreHonoured: an offline app's sync token
+// from before the v2 format still reads, for its own user only and only
+// under the deployment's key; a v2 token is not read as a v1 one.
+func TestSyncTokensOfTheFirstFormatAreHonoured(t *testing.T) {
+	s := mustSigner(t, authKey(1))
+	old := pagetokentest.V1(t, authKey(1), "sync?u=7", int64(4242))
+	var since int64
+	if ok, err := s.DecodeSyncV1(old, "sync?u=7", &since); !ok || err != nil || since != 4242 {
+		t.Fatalf("v1 sync token of user 7: %v %v %d, want true nil 4242", ok, err, since)
+	}
+	refused := map[string]string{
+		"another user's":           pagetokentest.V1(t, authKey(1), "sync?u=8", int64(4242)),
+		"another deployment's":     pagetokentest.V1(t, authKey(2), "sync?u=7", int64(4242)),
+		"a v2 token":               mustEncode(t, s, Query{"sync", "7"}, int64(4242)),
+		"a v1 token, one byte off": old[:len(old)-1] + string(old[len(old)-1]^1),
+	}
+	for name, tok := range refused {
+		if _, err := s.DecodeSyncV1(tok, "sync?u=7", &since); err == nil {
+			t.Errorf("%s was accepted", name)
+		}
+	}
+	if _, err := s.Decode(old, Query{"sync", "7"}, &since); err == nil {
+		t.Error("Decode (v2) accepted a v1 token")
+	}
+}

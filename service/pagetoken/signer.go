@@ -28,6 +28,8 @@ const keyInfo = "redpoint page tokens v2"
 // process-wide.
 type Signer struct {
 	key []byte
+	// syncV1 checks the sync tokens of the first format (DecodeSyncV1).
+	syncV1 []byte
 }
 
 // NewSigner returns the signer whose key is derived (HKDF-SHA256) from
@@ -41,7 +43,47 @@ func NewSigner(authKey []byte) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pagetoken: derive key: %w", err)
 	}
-	return &Signer{key: k}, nil
+	v1, err := hkdf.Key(sha256.New, authKey, nil, keyInfoV1, sha256.Size)
+	if err != nil {
+		return nil, fmt.Errorf("pagetoken: derive key: %w", err)
+	}
+	return &Signer{key: k, syncV1: v1}, nil
+}
+
+// keyInfoV1 derived the key of the first token format, which bound the
+// query as one string.
+const keyInfoV1 = "redpoint page tokens v1"
+
+// DecodeSyncV1 reads a sync token of the first format into cursor: the
+// cursor's JSON and an HMAC under the v1 key of the query string's length,
+// the string ("sync?u={user id}") and the cursor. An agent's offline app
+// keeps its sync token for as long as it stays offline, so the tokens of
+// servers before the v2 format are still honoured for sync (page tokens
+// live for one walk through a list and are simply refused). Errors as
+// Decode.
+func (s *Signer) DecodeSyncV1(token, query string, cursor any) (bool, error) {
+	if token == "" {
+		return false, nil
+	}
+	if len(token) > MaxTokenBytes {
+		return false, badToken()
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) < tagSize {
+		return false, badToken()
+	}
+	c, got := raw[:len(raw)-tagSize], raw[len(raw)-tagSize:]
+	m := hmac.New(sha256.New, s.syncV1)
+	m.Write(binary.AppendUvarint(nil, uint64(len(query))))
+	m.Write([]byte(query))
+	m.Write(c)
+	if !hmac.Equal(got, m.Sum(nil)[:tagSize]) {
+		return false, badToken()
+	}
+	if err := json.Unmarshal(c, cursor); err != nil {
+		return false, badToken()
+	}
+	return true, nil
 }
 
 // Query is what a token is bound to: the list's name, then every request
@@ -104,7 +146,7 @@ func (s *Signer) tag(q Query, cursor []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(part)))
 		b = append(b, part...)
 	}
-	m := hmac.New(sha256.New, s.key)
+	m := hmac.New(sha256.New, s.syncV1)
 	m.Write(b)
 	m.Write(cursor)
 	return m.Sum(nil)[:tagSize]
