@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"math"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,7 +63,12 @@ func NewRelay(db *ent.Client, client *asynq.Client, queue string, handlers []Han
 			func() float64 {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				defer cancel()
-				n, _ := db.OutboxEvent.Query().Where(outboxevent.SentTimeIsNil()).Count(ctx)
+				n, err := db.OutboxEvent.Query().Where(outboxevent.SentTimeIsNil()).Count(ctx)
+				if err != nil {
+					// Unknown, not zero: a database outage must not read as "all relayed".
+					log.WarnContext(ctx, "outbox backlog not counted", "error", err)
+					return math.NaN()
+				}
 				return float64(n)
 			}))
 	}
