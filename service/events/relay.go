@@ -2,10 +2,10 @@ package events
 
 import (
 	"context"
-	"math"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
