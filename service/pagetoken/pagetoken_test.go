@@ -3,11 +3,8 @@ package pagetoken
 import (
 	"bytes"
 	"context"
-	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -101,32 +98,6 @@ func TestQueryPartsAreBoundUnambiguously(t *testing.T) {
 	}
 }
 
-// v1Token is a token as the previous release signed it: under the key
-// derived with "redpoint page tokens v1", binding one query string.
-func v1Token(tb testing.TB, authKey []byte, query string, cursor any) string {
-	tb.Helper()
-	k, err := hkdf.Key(sha256.New, authKey, nil, "redpoint page tokens v1", sha256.Size)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return joinedToken(tb, k, query, cursor)
-}
-
-// joinedToken signs cursor under key k, binding query the v1 way: its
-// length, then the query.
-func joinedToken(tb testing.TB, k []byte, query string, cursor any) string {
-	tb.Helper()
-	c, err := json.Marshal(cursor)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m := hmac.New(sha256.New, k)
-	m.Write(binary.AppendUvarint(nil, uint64(len(query))))
-	m.Write([]byte(query))
-	m.Write(c)
-	return base64.RawURLEncoding.EncodeToString(append(c, m.Sum(nil)[:tagSize]...))
-}
-
 // TestRefusesTokensNotSignedWithTheServerKey: a client can read a token
 // but can't make one, whether in the old unsigned scheme, with a plain hash
 // in place of the signature, or signed with another deployment's key; and a
@@ -153,8 +124,8 @@ func TestRefusesTokensNotSignedWithTheServerKey(t *testing.T) {
 		{"plain SHA-256 for a tag", base64.RawURLEncoding.EncodeToString(append(cursor, sum[:tagSize]...))},
 		{"signed with another key", mustEncode(t, mustSigner(t, authKey(2)), testQuery, testCursor{T: 1, ID: 1})},
 		{"signed with the access-token key itself", mustEncode(t, &Signer{key: authKey(1)}, testQuery, testCursor{T: 1, ID: 1})},
-		{"issued by v1", v1Token(t, authKey(1), joined, testCursor{T: 1, ID: 1})},
-		{"v1 binding under the v2 key", joinedToken(t, s.key, joined, testCursor{T: 1, ID: 1})},
+		{"issued by v1", pagetokentest.V1(t, authKey(1), joined, testCursor{T: 1, ID: 1})},
+		{"v1 binding under the v2 key", pagetokentest.Joined(t, s.key, joined, testCursor{T: 1, ID: 1})},
 		{"for another query", mustEncode(t, s, Query{"errands", "8", "state = COMPLETED", ""}, testCursor{T: 1, ID: 1})},
 		{"cursor edited, tag kept", base64.RawURLEncoding.EncodeToString(append([]byte(`{"t":1,"i":2}`), raw[len(raw)-tagSize:]...))},
 		{"tag flipped", base64.RawURLEncoding.EncodeToString(flipped)},

@@ -62,28 +62,13 @@ const keyInfoV1 = "redpoint page tokens v1"
 // live for one walk through a list and are simply refused). Errors as
 // Decode.
 func (s *Signer) DecodeSyncV1(token, query string, cursor any) (bool, error) {
-	if token == "" {
-		return false, nil
-	}
-	if len(token) > MaxTokenBytes {
-		return false, badToken()
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(raw) < tagSize {
-		return false, badToken()
-	}
-	c, got := raw[:len(raw)-tagSize], raw[len(raw)-tagSize:]
-	m := hmac.New(sha256.New, s.syncV1)
-	m.Write(binary.AppendUvarint(nil, uint64(len(query))))
-	m.Write([]byte(query))
-	m.Write(c)
-	if !hmac.Equal(got, m.Sum(nil)[:tagSize]) {
-		return false, badToken()
-	}
-	if err := json.Unmarshal(c, cursor); err != nil {
-		return false, badToken()
-	}
-	return true, nil
+	return read(token, cursor, func(c []byte) []byte {
+		m := hmac.New(sha256.New, s.syncV1)
+		m.Write(binary.AppendUvarint(nil, uint64(len(query))))
+		m.Write([]byte(query))
+		m.Write(c)
+		return m.Sum(nil)[:tagSize]
+	})
 }
 
 // Query is what a token is bound to: the list's name, then every request
@@ -110,6 +95,11 @@ func (s *Signer) Encode(q Query, cursor any) (string, error) {
 // (minted by a client, or from another deployment), one issued for another
 // query or one whose cursor doesn't fit is INVALID_ARGUMENT on page_token.
 func (s *Signer) Decode(token string, q Query, cursor any) (bool, error) {
+	return read(token, cursor, func(c []byte) []byte { return s.tag(q, c) })
+}
+
+// read checks token's tag against tag(cursor bytes) and reads its cursor.
+func read(token string, cursor any, tag func([]byte) []byte) (bool, error) {
 	if token == "" {
 		return false, nil
 	}
@@ -121,7 +111,7 @@ func (s *Signer) Decode(token string, q Query, cursor any) (bool, error) {
 		return false, badToken()
 	}
 	c, got := raw[:len(raw)-tagSize], raw[len(raw)-tagSize:]
-	if !hmac.Equal(got, s.tag(q, c)) {
+	if !hmac.Equal(got, tag(c)) {
 		return false, badToken()
 	}
 	if err := json.Unmarshal(c, cursor); err != nil {

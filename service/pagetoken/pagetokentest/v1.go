@@ -20,6 +20,13 @@ func V1(tb testing.TB, authKey []byte, query string, cursor any) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return Joined(tb, k, query, cursor)
+}
+
+// Joined signs cursor under key k (already derived), binding query the v1
+// way: its length, then the query as one string.
+func Joined(tb testing.TB, k []byte, query string, cursor any) string {
+	tb.Helper()
 	c, err := json.Marshal(cursor)
 	if err != nil {
 		tb.Fatal(err)
