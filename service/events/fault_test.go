@@ -243,21 +243,7 @@ func TestRelayResumingAfterRedisRunsTheJobsItLost(t *testing.T) {
 	go func() { defer wg.Done(); relay.Run(ctx) }()
 	write := func() int {
 		t.Helper()
-		tx, err := db.Tx(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := outbox.Publish(ctx, tx, time.Now(), outbox.NewErrandChange(outbox.ErrandCreated, &ent.Errand{ID: 1}, 0, "", "", "")); err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		id, err := db.OutboxEvent.Query().Aggregate(ent.Max(outboxevent.FieldID)).Int(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
+		return publish(t, db, time.Now(), outbox.NewErrandChange(outbox.ErrandCreated, &ent.Errand{ID: 1}, 0, "", "", ""))
 	}
 	wait := func(what string, cond func() bool) {
 		t.Helper()
