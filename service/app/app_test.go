@@ -292,6 +292,18 @@ func TestOperationalEndpoints(t *testing.T) {
 	if code := getJSON(t, s.BaseURL+"/openapi.json", &doc); code != 200 || doc.Paths["/v1/regions"] == nil {
 		t.Errorf("openapi.json = %d, paths %d", code, len(doc.Paths))
 	}
+	// Every resource has its real path: clients and validating proxies
+	// route by it, so no two operations may share a collapsed /v1/{name}.
+	for _, want := range []string{"/v1/errands/{errand}", "/v1/errands/{errand}:complete", "/v1/regions/{region}/followUps"} {
+		if doc.Paths[want] == nil {
+			t.Errorf("openapi.json has no path %s", want)
+		}
+	}
+	for path := range doc.Paths {
+		if strings.HasPrefix(path, "/v1/{") {
+			t.Errorf("openapi.json has a collapsed path %s", path)
+		}
+	}
 
 	stream, err := reflectionpb.NewServerReflectionClient(s.GRPC).ServerReflectionInfo(ctx)
 	if err != nil {
