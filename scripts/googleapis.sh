@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Copies google/api/{annotations,http,httpbody}.proto out of the Go module
+# Copies google/api/{annotations,http,httpbody}.proto (and protoc-gen-openapiv2's
+# options, for the OpenAPI document's info and security) out of the Go module
 # cache into the git-ignored third_party/googleapis, for buf. The module
 # github.com/grpc-ecosystem/grpc-gateway@v1.16.0 ships them; the Go module
 # proxy is the only network this needs.
@@ -11,3 +12,8 @@ dir=$(go mod download -json "github.com/grpc-ecosystem/grpc-gateway@${version}" 
 rm -rf third_party/googleapis
 mkdir -p third_party/googleapis/google/api
 cp --no-preserve=mode "$dir"/third_party/googleapis/google/api/{annotations,http,httpbody}.proto third_party/googleapis/google/api/
+# protoc-gen-openapiv2's options (the document's info and security scheme),
+# from the grpc-gateway v2 module go.mod already pins.
+v2=$(go list -m -f '{{.Dir}}' github.com/grpc-ecosystem/grpc-gateway/v2)
+mkdir -p third_party/googleapis/protoc-gen-openapiv2/options
+cp --no-preserve=mode "$v2"/protoc-gen-openapiv2/options/{annotations,openapiv2}.proto third_party/googleapis/protoc-gen-openapiv2/options/

@@ -7,6 +7,7 @@
 package redpointv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -293,7 +294,7 @@ var File_redpoint_v1_auth_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x16redpoint/v1/auth.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16redpoint/v1/user.proto\"E\n" +
+	"\x16redpoint/v1/auth.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x16redpoint/v1/user.proto\"E\n" +
 	"\fLoginRequest\x12\x14\n" +
 	"\x05phone\x18\x01 \x01(\tR\x05phone\x12\x1f\n" +
 	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\"\xae\x02\n" +
@@ -307,11 +308,11 @@ const file_redpoint_v1_auth_proto_rawDesc = "" +
 	"\rrefresh_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\frefreshToken\"9\n" +
 	"\rLogoutRequest\x12(\n" +
 	"\rrefresh_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\frefreshToken\"\x10\n" +
-	"\x0eLogoutResponse2\xaa\x02\n" +
-	"\vAuthService\x12S\n" +
-	"\x05Login\x12\x19.redpoint.v1.LoginRequest\x1a\x14.redpoint.v1.Session\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth:login\x12g\n" +
-	"\x0eRefreshSession\x12\".redpoint.v1.RefreshSessionRequest\x1a\x14.redpoint.v1.Session\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/auth:refresh\x12]\n" +
-	"\x06Logout\x12\x1a.redpoint.v1.LogoutRequest\x1a\x1b.redpoint.v1.LogoutResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth:logoutB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
+	"\x0eLogoutResponse2\xb9\x02\n" +
+	"\vAuthService\x12X\n" +
+	"\x05Login\x12\x19.redpoint.v1.LoginRequest\x1a\x14.redpoint.v1.Session\"\x1e\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth:login\x12l\n" +
+	"\x0eRefreshSession\x12\".redpoint.v1.RefreshSessionRequest\x1a\x14.redpoint.v1.Session\" \x92A\x02b\x00\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/auth:refresh\x12b\n" +
+	"\x06Logout\x12\x1a.redpoint.v1.LogoutRequest\x1a\x1b.redpoint.v1.LogoutResponse\"\x1f\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth:logoutB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (
 	file_redpoint_v1_auth_proto_rawDescOnce sync.Once

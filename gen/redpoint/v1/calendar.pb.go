@@ -7,6 +7,7 @@
 package redpointv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -336,7 +337,7 @@ var File_redpoint_v1_calendar_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_calendar_proto_rawDesc = "" +
 	"\n" +
-	"\x1aredpoint/v1/calendar.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\"v\n" +
+	"\x1aredpoint/v1/calendar.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"v\n" +
 	"\vCalendarDay\x12\x12\n" +
 	"\x04date\x18\x01 \x01(\tR\x04date\x120\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.redpoint.v1.CalendarDayKindR\x04kind\x12!\n" +
@@ -353,9 +354,9 @@ const file_redpoint_v1_calendar_proto_rawDesc = "" +
 	"\x0fCalendarDayKind\x12!\n" +
 	"\x1dCALENDAR_DAY_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19CALENDAR_DAY_KIND_HOLIDAY\x10\x01\x12\x1d\n" +
-	"\x19CALENDAR_DAY_KIND_WORKDAY\x10\x022\x94\x02\n" +
-	"\x0fCalendarService\x12y\n" +
-	"\x10ListCalendarDays\x12$.redpoint.v1.ListCalendarDaysRequest\x1a%.redpoint.v1.ListCalendarDaysResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/calendarDays\x12\x85\x01\n" +
+	"\x19CALENDAR_DAY_KIND_WORKDAY\x10\x022\x99\x02\n" +
+	"\x0fCalendarService\x12~\n" +
+	"\x10ListCalendarDays\x12$.redpoint.v1.ListCalendarDaysRequest\x1a%.redpoint.v1.ListCalendarDaysResponse\"\x1d\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/calendarDays\x12\x85\x01\n" +
 	"\x10LoadCalendarYear\x12$.redpoint.v1.LoadCalendarYearRequest\x1a%.redpoint.v1.LoadCalendarYearResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/calendarDays:loadYearB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (

@@ -7,6 +7,7 @@
 package redpointv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -440,7 +441,7 @@ var File_redpoint_v1_errand_type_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\n" +
-	"\x1dredpoint/v1/errand_type.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n" +
+	"\x1dredpoint/v1/errand_type.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"y\n" +
 	"\x17CreateErrandTypeRequest\x128\n" +
 	"\verrand_type\x18\x01 \x01(\v2\x17.redpoint.v1.ErrandTypeR\n" +
 	"errandType\x12$\n" +
@@ -477,10 +478,10 @@ const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\rshow_inactive\x18\x03 \x01(\bR\fshowInactive\"}\n" +
 	"\x17ListErrandTypesResponse\x12:\n" +
 	"\ferrand_types\x18\x01 \x03(\v2\x17.redpoint.v1.ErrandTypeR\verrandTypes\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x81\x04\n" +
-	"\x11ErrandTypeService\x12m\n" +
-	"\rGetErrandType\x12!.redpoint.v1.GetErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=errandTypes/*}\x12u\n" +
-	"\x0fListErrandTypes\x12#.redpoint.v1.ListErrandTypesRequest\x1a$.redpoint.v1.ListErrandTypesResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/errandTypes\x12w\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x8b\x04\n" +
+	"\x11ErrandTypeService\x12r\n" +
+	"\rGetErrandType\x12!.redpoint.v1.GetErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"%\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=errandTypes/*}\x12z\n" +
+	"\x0fListErrandTypes\x12#.redpoint.v1.ListErrandTypesRequest\x1a$.redpoint.v1.ListErrandTypesResponse\"\x1c\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/errandTypes\x12w\n" +
 	"\x10CreateErrandType\x12$.redpoint.v1.CreateErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"$\x82\xd3\xe4\x93\x02\x1e:\verrand_type\"\x0f/v1/errandTypes\x12\x8c\x01\n" +
 	"\x10UpdateErrandType\x12$.redpoint.v1.UpdateErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"9\x82\xd3\xe4\x93\x023:\verrand_type2$/v1/{errand_type.name=errandTypes/*}B9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 

@@ -7,6 +7,7 @@
 package redpointv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -334,7 +335,7 @@ var File_redpoint_v1_region_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_region_proto_rawDesc = "" +
 	"\n" +
-	"\x18redpoint/v1/region.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\"\x9b\x01\n" +
+	"\x18redpoint/v1/region.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x9b\x01\n" +
 	"\x06Region\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12!\n" +
@@ -356,10 +357,10 @@ const file_redpoint_v1_region_proto_rawDesc = "" +
 	"\x11REGION_LEVEL_CITY\x10\x01\x12\x17\n" +
 	"\x13REGION_LEVEL_COUNTY\x10\x02\x12\x19\n" +
 	"\x15REGION_LEVEL_TOWNSHIP\x10\x03\x12\x18\n" +
-	"\x14REGION_LEVEL_VILLAGE\x10\x042\xd5\x01\n" +
-	"\rRegionService\x12]\n" +
-	"\tGetRegion\x12\x1d.redpoint.v1.GetRegionRequest\x1a\x13.redpoint.v1.Region\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=regions/*}\x12e\n" +
-	"\vListRegions\x12\x1f.redpoint.v1.ListRegionsRequest\x1a .redpoint.v1.ListRegionsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/regionsB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
+	"\x14REGION_LEVEL_VILLAGE\x10\x042\xdf\x01\n" +
+	"\rRegionService\x12b\n" +
+	"\tGetRegion\x12\x1d.redpoint.v1.GetRegionRequest\x1a\x13.redpoint.v1.Region\"!\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=regions/*}\x12j\n" +
+	"\vListRegions\x12\x1f.redpoint.v1.ListRegionsRequest\x1a .redpoint.v1.ListRegionsResponse\"\x18\x92A\x02b\x00\x82\xd3\xe4\x93\x02\r\x12\v/v1/regionsB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (
 	file_redpoint_v1_region_proto_rawDescOnce sync.Once

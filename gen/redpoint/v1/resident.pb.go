@@ -7,6 +7,7 @@
 package redpointv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -935,7 +936,7 @@ var File_redpoint_v1_resident_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\n" +
-	"\x1aredpoint/v1/resident.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18redpoint/v1/errand.proto\"s\n" +
+	"\x1aredpoint/v1/resident.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x18redpoint/v1/errand.proto\"s\n" +
 	"\x13RateMyErrandRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x18.redpoint.v1.RatingLevelR\x05level\x12\x18\n" +
@@ -1006,10 +1007,10 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x16RATING_LEVEL_SATISFIED\x10\x02\x12$\n" +
 	" RATING_LEVEL_BASICALLY_SATISFIED\x10\x03\x12\x1d\n" +
 	"\x19RATING_LEVEL_DISSATISFIED\x10\x04\x12\"\n" +
-	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xce\x06\n" +
-	"\x0fResidentService\x12l\n" +
-	"\fLookupErrand\x12 .redpoint.v1.LookupErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/errands:lookup\x12r\n" +
-	"\vWechatLogin\x12\x1f.redpoint.v1.WechatLoginRequest\x1a\x1c.redpoint.v1.ResidentSession\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/residents:wechatLogin\x12h\n" +
+	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xd8\x06\n" +
+	"\x0fResidentService\x12q\n" +
+	"\fLookupErrand\x12 .redpoint.v1.LookupErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"\"\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/errands:lookup\x12w\n" +
+	"\vWechatLogin\x12\x1f.redpoint.v1.WechatLoginRequest\x1a\x1c.redpoint.v1.ResidentSession\")\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/residents:wechatLogin\x12h\n" +
 	"\tBindPhone\x12\x1d.redpoint.v1.BindPhoneRequest\x1a\x15.redpoint.v1.Resident\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/residents/me:bindPhone\x12z\n" +
 	"\x0fSetSubscription\x12#.redpoint.v1.SetSubscriptionRequest\x1a\x15.redpoint.v1.Resident\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/residents/me:setSubscription\x12x\n" +
 	"\rListMyErrands\x12!.redpoint.v1.ListMyErrandsRequest\x1a\".redpoint.v1.ListMyErrandsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/residents/me/errands\x12v\n" +

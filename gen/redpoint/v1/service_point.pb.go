@@ -7,6 +7,7 @@
 package redpointv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -448,7 +449,7 @@ var File_redpoint_v1_service_point_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_service_point_proto_rawDesc = "" +
 	"\n" +
-	"\x1fredpoint/v1/service_point.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"[\n" +
+	"\x1fredpoint/v1/service_point.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"[\n" +
 	"\x19CreateServicePointRequest\x12>\n" +
 	"\rservice_point\x18\x01 \x01(\v2\x19.redpoint.v1.ServicePointR\fservicePoint\"\x98\x01\n" +
 	"\x19UpdateServicePointRequest\x12>\n" +
@@ -483,10 +484,10 @@ const file_redpoint_v1_service_point_proto_rawDesc = "" +
 	"\x0eservice_points\x18\x01 \x03(\v2\x19.redpoint.v1.ServicePointR\rservicePoints\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x05R\ttotalSize2\xaa\x04\n" +
-	"\x13ServicePointService\x12u\n" +
-	"\x0fGetServicePoint\x12#.redpoint.v1.GetServicePointRequest\x1a\x19.redpoint.v1.ServicePoint\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=servicePoints/*}\x12}\n" +
-	"\x11ListServicePoints\x12%.redpoint.v1.ListServicePointsRequest\x1a&.redpoint.v1.ListServicePointsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/servicePoints\x12\x81\x01\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize2\xb5\x04\n" +
+	"\x13ServicePointService\x12z\n" +
+	"\x0fGetServicePoint\x12#.redpoint.v1.GetServicePointRequest\x1a\x19.redpoint.v1.ServicePoint\"'\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=servicePoints/*}\x12\x82\x01\n" +
+	"\x11ListServicePoints\x12%.redpoint.v1.ListServicePointsRequest\x1a&.redpoint.v1.ListServicePointsResponse\"\x1e\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/servicePoints\x12\x81\x01\n" +
 	"\x12CreateServicePoint\x12&.redpoint.v1.CreateServicePointRequest\x1a\x19.redpoint.v1.ServicePoint\"(\x82\xd3\xe4\x93\x02\":\rservice_point\"\x11/v1/servicePoints\x12\x98\x01\n" +
 	"\x12UpdateServicePoint\x12&.redpoint.v1.UpdateServicePointRequest\x1a\x19.redpoint.v1.ServicePoint\"?\x82\xd3\xe4\x93\x029:\rservice_point2(/v1/{service_point.name=servicePoints/*}B9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 

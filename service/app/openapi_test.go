@@ -1,0 +1,63 @@
+package app_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/changzhi/redpoint"
+	"github.com/changzhi/redpoint/service/access"
+)
+
+// TestOpenAPISecurityMatchesThePolicyTable: the document a client
+// developer generates from says which operations need the bearer token,
+// and it says what the server enforces: an operation is marked public
+// (security: []) exactly when its policy row is Public, and every
+// operation has a row.
+func TestOpenAPISecurityMatchesThePolicyTable(t *testing.T) {
+	var doc struct {
+		Security            []map[string][]string
+		SecurityDefinitions map[string]struct{ Type, In, Name string }
+		Paths               map[string]map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(redpoint.OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if def := doc.SecurityDefinitions["bearer"]; def.In != "header" || def.Name != "Authorization" {
+		t.Fatalf("securityDefinitions.bearer = %+v, want the Authorization header", def)
+	}
+	if len(doc.Security) != 1 || doc.Security[0]["bearer"] == nil {
+		t.Fatalf("document security = %v, want bearer by default", doc.Security)
+	}
+	seen := 0
+	for path, ops := range doc.Paths {
+		for verb, raw := range ops {
+			var op struct {
+				OperationID string
+				Security    *[]map[string][]string
+			}
+			if err := json.Unmarshal(raw, &op); err != nil || op.OperationID == "" {
+				continue // path-level parameters, not an operation
+			}
+			service, rpc, ok := strings.Cut(op.OperationID, "_")
+			if !ok {
+				t.Errorf("%s %s: operationId %q is not Service_Method", verb, path, op.OperationID)
+				continue
+			}
+			method := "/redpoint.v1." + service + "/" + rpc
+			policy, ok := access.Policies[method]
+			if !ok {
+				t.Errorf("%s %s: %s has no policy row", verb, path, method)
+				continue
+			}
+			public := op.Security != nil && len(*op.Security) == 0
+			if public != policy.Public {
+				t.Errorf("%s %s (%s): the document says public=%v, the policy table %v", verb, path, method, public, policy.Public)
+			}
+			seen++
+		}
+	}
+	if seen < 50 {
+		t.Errorf("checked %d operations; the document should have every RPC's", seen)
+	}
+}
