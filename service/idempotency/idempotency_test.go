@@ -58,6 +58,21 @@ func (f *fixture) write(ctx context.Context, tx *ent.Tx) (proto.Message, error) 
 }
 
 // rows counts the writes that committed.
+// first makes the first call of request_id "req-1" (request "a") into out
+// and returns the key it stored.
+func (f *fixture) first(t *testing.T, out *redpointv1.Region) *ent.IdempotencyKey {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := f.keeper.Do(ctx, method, 7, "req-1", request("a"), out, f.write); err != nil {
+		t.Fatal(err)
+	}
+	row, err := f.db.IdempotencyKey.Query().Only(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return row
+}
+
 func (f *fixture) rows(t *testing.T) int {
 	t.Helper()
 	n, err := f.db.Region.Query().Count(context.Background())
@@ -132,16 +147,9 @@ func TestRetryGetsFirstResponse(t *testing.T) {
 // it is stored encrypted.
 func TestStoredResponseIsSealed(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	f := newFixture(t)
 	var out redpointv1.Region
-	if _, err := f.keeper.Do(ctx, method, 7, "req-1", request("a"), &out, f.write); err != nil {
-		t.Fatal(err)
-	}
-	row, err := f.db.IdempotencyKey.Query().Only(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	row := f.first(t, &out)
 	if len(row.Response) == 0 {
 		t.Fatal("no response stored")
 	}
@@ -419,13 +427,7 @@ func TestPurgedRequestIDIsNew(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	var out redpointv1.Region
-	if _, err := f.keeper.Do(ctx, method, 7, "req-1", request("a"), &out, f.write); err != nil {
-		t.Fatal(err)
-	}
-	row, err := f.db.IdempotencyKey.Query().Only(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	row := f.first(t, &out)
 	if n, err := f.keeper.Purge(ctx, row.CreateTime.Add(idempotency.Retention)); err != nil || n != 0 {
 		t.Fatalf("Purge at exactly Retention = %d, %v; want 0, nil", n, err)
 	}
