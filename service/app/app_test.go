@@ -193,13 +193,13 @@ func TestMalformedRequestsGetClearErrors(t *testing.T) {
 		{"unknown parent", "/v1/regions?parent=regions/140499999999", 404, "NOT_FOUND", ""},
 		{"missing parent", "/v1/regions", 400, "INVALID_ARGUMENT", "parent"},
 		{"negative page size", "/v1/servicePoints?parent=regions/140400000000&pageSize=-1", 400, "INVALID_ARGUMENT", "page_size"},
-		{"page size not a number", "/v1/servicePoints?parent=regions/140400000000&pageSize=abc", 400, "INVALID_ARGUMENT", ""},
+		{"page size not a number", "/v1/servicePoints?parent=regions/140400000000&pageSize=abc", 400, "INVALID_ARGUMENT", "page_size"},
 		{"forged page token", "/v1/servicePoints?parent=regions/140400000000&pageToken=forged", 400, "INVALID_ARGUMENT", "page_token"},
 		{"service point id not a number", "/v1/servicePoints/x1", 400, "INVALID_ARGUMENT", "name"},
 		{"unknown service point", "/v1/servicePoints/999999", 404, "NOT_FOUND", ""},
 		{"unknown errand type", "/v1/errandTypes/NO-SUCH", 404, "NOT_FOUND", ""},
 		{"errand type code with symbols", "/v1/errandTypes/a%24b", 400, "INVALID_ARGUMENT", "name"},
-		{"unknown path", "/v1/nothing/here", 404, "NOT_FOUND", ""},
+		{"unknown path", "/v1/nothing/here", 404, "UNKNOWN_PATH", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,10 +286,10 @@ func TestOperationalEndpoints(t *testing.T) {
 	}
 
 	var doc struct {
-		Swagger string
+		OpenAPI string
 		Paths   map[string]any
 	}
-	if code := getJSON(t, s.BaseURL+"/openapi.json", &doc); code != 200 || doc.Paths["/v1/regions"] == nil {
+	if code := getJSON(t, s.BaseURL+"/openapi.json", &doc); code != 200 || !strings.HasPrefix(doc.OpenAPI, "3.") || doc.Paths["/v1/regions"] == nil {
 		t.Errorf("openapi.json = %d, paths %d", code, len(doc.Paths))
 	}
 	// Every resource has its real path: clients and validating proxies

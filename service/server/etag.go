@@ -8,12 +8,13 @@ import (
 	"strings"
 )
 
-// withETags gives GET answers under the prefixes an ETag and answers a
-// matching If-None-Match with 304 and no body: the mini-program polls
-// over weak rural links, and an unchanged errand then costs a few bytes.
-func withETags(next http.Handler, prefixes ...string) http.Handler {
+// withETags gives GET answers of the routes that declare a 304 an ETag and
+// answers a matching If-None-Match with 304 and no body: the mini-program
+// polls and agents re-open errands over weak rural links, and an unchanged
+// answer then costs a few bytes.
+func withETags(next http.Handler, routes *routeMatcher) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || !hasPrefix(r.URL.Path, prefixes) {
+		if r.Method != http.MethodGet || !routes.match(r, http.MethodGet) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -39,15 +40,6 @@ func withETags(next http.Handler, prefixes ...string) http.Handler {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(rec.body.Bytes())
 	})
-}
-
-func hasPrefix(path string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(path, p) {
-			return true
-		}
-	}
-	return false
 }
 
 type recorder struct {

@@ -28,12 +28,14 @@ type unaryMethod struct {
 // registrar registers services on the gRPC server and remembers their
 // unary handlers for the in-process connection.
 type registrar struct {
-	server  *grpc.Server
-	methods map[string]unaryMethod
+	server   *grpc.Server
+	methods  map[string]unaryMethod
+	services []string // full names, for per-service health
 }
 
 func (r *registrar) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	r.server.RegisterService(desc, impl)
+	r.services = append(r.services, desc.ServiceName)
 	for _, m := range desc.Methods {
 		r.methods["/"+desc.ServiceName+"/"+m.MethodName] = unaryMethod{impl: impl, handler: m.Handler}
 	}

@@ -23,9 +23,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
-
-	"github.com/changzhi/redpoint/service/apierr"
 )
 
 // Config is what the server needs from the process.
@@ -72,6 +69,11 @@ type Server struct {
 	http     *http.Server
 	admin    *http.Server
 	services []Service
+	// routes matches requests against the registered REST bindings (for
+	// 405's Allow); etagged, against those that declare a 304.
+	routes, etagged *routeMatcher
+	// serviceNames are the registered gRPC services, for health.
+	serviceNames []string
 }
 
 // New builds the servers and registers services on both.
@@ -104,6 +106,14 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	for _, svc := range services {
 		svc.Register(reg)
 	}
+	rpcs := make([]string, 0, len(methods))
+	for rpc := range methods {
+		rpcs = append(rpcs, rpc)
+	}
+	routes := routesOf(rpcs)
+	s.routes = newRouteMatcher(routes)
+	s.etagged = newRouteMatcher(filterRoutes(routes, func(r route) bool { return r.notModified && r.method == http.MethodGet }))
+	s.serviceNames = reg.services
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -115,7 +125,8 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	s.gwMux = runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonMarshaler),
 		runtime.WithForwardResponseRewriter(useRendered),
-		runtime.WithErrorHandler(gatewayErrorHandler),
+		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(s.routingErrorHandler),
 		// A file download names itself: Content-Disposition goes out as is.
 		runtime.WithOutgoingHeaderMatcher(func(key string) (string, bool) {
 			if key == "content-disposition" {
@@ -137,7 +148,7 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /openapi.json", s.openapi)
-	mux.Handle("/", limitBody(withETags(withRenderedSlot(s.gwMux), "/v1/residents/me")))
+	mux.Handle("/", methodOverride(limitBody(withETags(withRenderedSlot(s.gwMux), s.etagged))))
 	s.http = NewHTTPServer(mux, cfg.Logger, cfg.Timeouts)
 	s.admin = NewHTTPServer(AdminMux(cfg.Registry, healthz), cfg.Logger, cfg.Timeouts)
 	return s, nil
@@ -152,13 +163,6 @@ func AdminMux(reg *prometheus.Registry, healthz http.HandlerFunc) *http.ServeMux
 	return mux
 }
 
-// gatewayErrorHandler gives the gateway's own errors (unknown path, a
-// malformed parameter) the same ErrorInfo and zh-CN message as every other.
-func gatewayErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	st := apierr.FromStatus(status.Convert(err))
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, st.Err())
-}
-
 // Listeners are where a server answers: the public gRPC and REST ports,
 // and the admin port (metrics), which only operators should reach.
 type Listeners struct {
@@ -169,6 +173,9 @@ type Listeners struct {
 // them down gracefully. Each listener takes at most MaxConnections at once.
 func (s *Server) Serve(ctx context.Context, lis Listeners) error {
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	for _, name := range s.serviceNames {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
 	errc := make(chan error, 3)
 	go func() { errc <- s.grpc.Serve(netutil.LimitListener(lis.GRPC, MaxConnections)) }()
 	serveHTTP := func(srv *http.Server, l net.Listener) {

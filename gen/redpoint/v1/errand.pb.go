@@ -7,6 +7,7 @@
 package redpointv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1956,7 +1957,7 @@ var File_redpoint_v1_errand_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\n" +
-	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\t\n" +
+	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xc5\t\n" +
 	"\x06Errand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rtracking_code\x18\x02 \x01(\tR\ftrackingCode\x12\x1f\n" +
@@ -2127,21 +2128,28 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\x1eERRAND_EVENT_KIND_TRANSITIONED\x10\x03\x12\x1b\n" +
 	"\x17ERRAND_EVENT_KIND_RATED\x10\x04\x12&\n" +
 	"\"ERRAND_EVENT_KIND_FOLLOW_UP_OPENED\x10\x05\x12&\n" +
-	"\"ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED\x10\x062\xfe\n" +
-	"\n" +
+	"\"ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED\x10\x062\xb1\r\n" +
 	"\rErrandService\x12b\n" +
 	"\fCreateErrand\x12 .redpoint.v1.CreateErrandRequest\x1a\x13.redpoint.v1.Errand\"\x1b\x82\xd3\xe4\x93\x02\x15:\x06errand\"\v/v1/errands\x12\x89\x01\n" +
-	"\x12BatchCreateErrands\x12&.redpoint.v1.BatchCreateErrandsRequest\x1a'.redpoint.v1.BatchCreateErrandsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/errands:batchCreate\x12]\n" +
-	"\tGetErrand\x12\x1d.redpoint.v1.GetErrandRequest\x1a\x13.redpoint.v1.Errand\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=errands/*}\x12e\n" +
-	"\vListErrands\x12\x1f.redpoint.v1.ListErrandsRequest\x1a .redpoint.v1.ListErrandsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/errands\x12j\n" +
-	"\vSyncErrands\x12\x1f.redpoint.v1.SyncErrandsRequest\x1a .redpoint.v1.SyncErrandsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/errands:sync\x12r\n" +
+	"\x12BatchCreateErrands\x12&.redpoint.v1.BatchCreateErrandsRequest\x1a'.redpoint.v1.BatchCreateErrandsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/errands:batchCreate\x12\xa9\x01\n" +
+	"\tGetErrand\x12\x1d.redpoint.v1.GetErrandRequest\x1a\x13.redpoint.v1.Errand\"h\x92AIJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=errands/*}\x12\xb1\x01\n" +
+	"\vListErrands\x12\x1f.redpoint.v1.ListErrandsRequest\x1a .redpoint.v1.ListErrandsResponse\"_\x92AIJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文\x82\xd3\xe4\x93\x02\r\x12\v/v1/errands\x12\xb6\x01\n" +
+	"\vSyncErrands\x12\x1f.redpoint.v1.SyncErrandsRequest\x1a .redpoint.v1.SyncErrandsResponse\"d\x92AIJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/errands:sync\x12r\n" +
 	"\fUpdateErrand\x12 .redpoint.v1.UpdateErrandRequest\x1a\x13.redpoint.v1.Errand\"+\x82\xd3\xe4\x93\x02%:\x06errand2\x1b/v1/{errand.name=errands/*}\x12j\n" +
 	"\vStartErrand\x12\x1f.redpoint.v1.StartErrandRequest\x1a\x13.redpoint.v1.Errand\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=errands/*}:start\x12p\n" +
 	"\rForwardErrand\x12!.redpoint.v1.ForwardErrandRequest\x1a\x13.redpoint.v1.Errand\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/{name=errands/*}:forward\x12\x8b\x01\n" +
 	"\x16RequestErrandMaterials\x12*.redpoint.v1.RequestErrandMaterialsRequest\x1a\x13.redpoint.v1.Errand\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=errands/*}:requestMaterials\x12s\n" +
 	"\x0eCompleteErrand\x12\".redpoint.v1.CompleteErrandRequest\x1a\x13.redpoint.v1.Errand\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/{name=errands/*}:complete\x12m\n" +
-	"\fCancelErrand\x12 .redpoint.v1.CancelErrandRequest\x1a\x13.redpoint.v1.Errand\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=errands/*}:cancel\x12\x86\x01\n" +
-	"\x10ListErrandEvents\x12$.redpoint.v1.ListErrandEventsRequest\x1a%.redpoint.v1.ListErrandEventsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=errands/*}/eventsB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
+	"\fCancelErrand\x12 .redpoint.v1.CancelErrandRequest\x1a\x13.redpoint.v1.Errand\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=errands/*}:cancel\x12\xd2\x01\n" +
+	"\x10ListErrandEvents\x12$.redpoint.v1.ListErrandEventsRequest\x1a%.redpoint.v1.ListErrandEventsResponse\"q\x92AIJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=errands/*}/eventsB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (
 	file_redpoint_v1_errand_proto_rawDescOnce sync.Once

@@ -1007,14 +1007,18 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x16RATING_LEVEL_SATISFIED\x10\x02\x12$\n" +
 	" RATING_LEVEL_BASICALLY_SATISFIED\x10\x03\x12\x1d\n" +
 	"\x19RATING_LEVEL_DISSATISFIED\x10\x04\x12\"\n" +
-	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xd8\x06\n" +
+	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xf2\a\n" +
 	"\x0fResidentService\x12q\n" +
 	"\fLookupErrand\x12 .redpoint.v1.LookupErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"\"\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/errands:lookup\x12w\n" +
 	"\vWechatLogin\x12\x1f.redpoint.v1.WechatLoginRequest\x1a\x1c.redpoint.v1.ResidentSession\")\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/residents:wechatLogin\x12h\n" +
 	"\tBindPhone\x12\x1d.redpoint.v1.BindPhoneRequest\x1a\x15.redpoint.v1.Resident\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/residents/me:bindPhone\x12z\n" +
-	"\x0fSetSubscription\x12#.redpoint.v1.SetSubscriptionRequest\x1a\x15.redpoint.v1.Resident\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/residents/me:setSubscription\x12x\n" +
-	"\rListMyErrands\x12!.redpoint.v1.ListMyErrandsRequest\x1a\".redpoint.v1.ListMyErrandsResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/residents/me/errands\x12v\n" +
-	"\vGetMyErrand\x12\x1f.redpoint.v1.GetMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=residents/me/errands/*}\x12\x80\x01\n" +
+	"\x0fSetSubscription\x12#.redpoint.v1.SetSubscriptionRequest\x1a\x15.redpoint.v1.Resident\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/residents/me:setSubscription\x12\xc4\x01\n" +
+	"\rListMyErrands\x12!.redpoint.v1.ListMyErrandsRequest\x1a\".redpoint.v1.ListMyErrandsResponse\"l\x92AIJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/residents/me/errands\x12\xc2\x01\n" +
+	"\vGetMyErrand\x12\x1f.redpoint.v1.GetMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"u\x92AIJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文\x82\xd3\xe4\x93\x02#\x12!/v1/{name=residents/me/errands/*}\x12\x80\x01\n" +
 	"\fRateMyErrand\x12 .redpoint.v1.RateMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/{name=residents/me/errands/*}:rateB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (

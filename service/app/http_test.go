@@ -1,0 +1,216 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"unicode"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/changzhi/redpoint/service/app/apptest"
+	"github.com/changzhi/redpoint/service/demo"
+)
+
+// call sends one REST request with the given headers and returns the
+// answer with its body read.
+func call(t *testing.T, s *apptest.Server, token, method, path, body string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.BaseURL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func hasHan(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Han, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestHTTPErrorsHaveOneShape: whatever refuses a request — the router, the
+// JSON parser, the query parser, the handler — the client gets the same
+// body: a zh-CN message, ErrorInfo with a stable reason, a zh-CN
+// LocalizedMessage, and BadRequest naming the field where there is one.
+func TestHTTPErrorsHaveOneShape(t *testing.T) {
+	s := demoServer(t)
+	token := s.Token(t, demo.GuhanAgentPhone)
+	cases := []struct {
+		name, method, path, body string
+		wantStatus               int
+		wantReason, wantField    string
+	}{
+		{"unknown path", "GET", "/v1/nothing/here", "", 404, "UNKNOWN_PATH", ""},
+		{"malformed JSON", "POST", "/v1/errands", `{"residentName":`, 400, "MALFORMED_BODY", ""},
+		{"unknown field", "POST", "/v1/errands", `{"residentNmae":"申秀英"}`, 400, "UNKNOWN_FIELD", "residentNmae"},
+		{"wrong JSON type", "POST", "/v1/errands", `{"residentName":5}`, 400, "INVALID_ARGUMENT", "resident_name"},
+		{"query parameter not a number", "GET", "/v1/errands?pageSize=abc", "", 400, "INVALID_ARGUMENT", "page_size"},
+		{"wrong method", "DELETE", "/v1/errands", "", 405, "METHOD_NOT_ALLOWED", ""},
+		{"domain error", "GET", "/v1/regions/140499999999", "", 404, "NOT_FOUND", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, raw := call(t, s, token, tc.method, tc.path, tc.body)
+			var body errorBody
+			if err := json.Unmarshal(raw, &body); err != nil {
+				t.Fatalf("%d %s: %v", resp.StatusCode, raw, err)
+			}
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, raw)
+			}
+			if info := body.detail("google.rpc.ErrorInfo"); info == nil || info["reason"] != tc.wantReason || info["domain"] != "redpoint" {
+				t.Errorf("ErrorInfo = %v, want reason %s", info, tc.wantReason)
+			}
+			lm := body.detail("google.rpc.LocalizedMessage")
+			if lm == nil || lm["locale"] != "zh-CN" || !hasHan(lm["message"].(string)) {
+				t.Errorf("LocalizedMessage = %v, want zh-CN text", lm)
+			}
+			if !hasHan(body.Message) {
+				t.Errorf("message %q is not the zh-CN text", body.Message)
+			}
+			if tc.wantField != "" {
+				br := body.detail("google.rpc.BadRequest")
+				if br == nil || !strings.Contains(toJSON(t, br), `"field":"`+tc.wantField+`"`) {
+					t.Errorf("BadRequest = %v, want a violation on %s", br, tc.wantField)
+				}
+			}
+		})
+	}
+}
+
+// TestMethodsAndChallenges: a known path with the wrong method is 405 with
+// the methods it takes (RFC 9110), and a refused or missing token is a
+// Bearer challenge (RFC 6750), not the error text.
+func TestMethodsAndChallenges(t *testing.T) {
+	s := demoServer(t)
+	for _, tc := range []struct{ method, path, allow string }{
+		{"DELETE", "/v1/errands", "GET, POST"},
+		{"GET", "/v1/auth:login", "POST"},
+		{"PUT", "/v1/errands/1", "GET, PATCH"},
+		{"POST", "/v1/regions/140400000000", "GET"},
+	} {
+		resp, body := call(t, s, "", tc.method, tc.path, "")
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s = %d Allow %q, want 405 Allow %q (%s)", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), tc.allow, body)
+		}
+	}
+
+	resp, _ := call(t, s, "", "GET", "/v1/errands", "")
+	if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || got != `Bearer realm="redpoint"` {
+		t.Errorf("no token: %d WWW-Authenticate %q", resp.StatusCode, got)
+	}
+	resp, _ = call(t, s, "not-a-token", "GET", "/v1/errands", "")
+	if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || got != `Bearer realm="redpoint", error="invalid_token"` {
+		t.Errorf("bad token: %d WWW-Authenticate %q", resp.StatusCode, got)
+	}
+}
+
+// TestGRPCHealthPerService: a load balancer can ask about one service.
+func TestGRPCHealthPerService(t *testing.T) {
+	s := demoServer(t)
+	hc := healthpb.NewHealthClient(s.GRPC)
+	for _, svc := range []string{"", "redpoint.v1.ErrandService", "redpoint.v1.ResidentService", "redpoint.v1.RegionService"} {
+		r, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health of %q = %v, %v", svc, r, err)
+		}
+	}
+	_, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "redpoint.v1.NoSuchService"})
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("health of an unknown service: %v, want NotFound", err)
+	}
+}
+
+// TestErrandsForClientsWithoutPatch walks what the mini-program's and the
+// app's HTTP clients do with an errand: PATCH sent as POST with
+// X-HTTP-Method-Override, camelCase update masks, a fetched errand sent
+// back whole (its output-only fields ignored), and ETags on the detail
+// and the list so a re-open over a weak link is a 304.
+func TestErrandsForClientsWithoutPatch(t *testing.T) {
+	s := demoServer(t)
+	token := s.Token(t, demo.GuhanAgentPhone)
+	resp, raw := call(t, s, token, "POST", "/v1/errands", `{"errandType":"errandTypes/SI-PENSION-CERT","residentName":"申秀英","residentPhone":"13900000001","channel":"ERRAND_CHANNEL_WALK_IN"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("create: %d %s", resp.StatusCode, raw)
+	}
+	var created map[string]any
+	if err := json.Unmarshal(raw, &created); err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/" + created["name"].(string)
+
+	// ETag on the detail: the same answer is a 304 without a body.
+	resp, first := call(t, s, token, "GET", path, "")
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != 200 || etag == "" {
+		t.Fatalf("GET %s: %d ETag %q", path, resp.StatusCode, etag)
+	}
+	resp, body := call(t, s, token, "GET", path, "", "If-None-Match", etag)
+	if resp.StatusCode != http.StatusNotModified || len(body) != 0 {
+		t.Errorf("GET with If-None-Match: %d %q, want 304 and no body", resp.StatusCode, body)
+	}
+	listResp, _ := call(t, s, token, "GET", "/v1/errands?pageSize=5", "")
+	listTag := listResp.Header.Get("ETag")
+	if resp, _ := call(t, s, token, "GET", "/v1/errands?pageSize=5", "", "If-None-Match", listTag); listTag == "" || resp.StatusCode != http.StatusNotModified {
+		t.Errorf("list: ETag %q, then %d, want 304", listTag, resp.StatusCode)
+	}
+
+	// PATCH without PATCH, with the JSON name in the mask.
+	resp, raw = call(t, s, token, "POST", path+"?updateMask=residentName", `{"residentName":"申秀兰"}`, "X-HTTP-Method-Override", "PATCH")
+	if resp.StatusCode != 200 || !strings.Contains(string(raw), `"residentName":"申秀兰"`) {
+		t.Fatalf("POST with X-HTTP-Method-Override: PATCH and updateMask=residentName: %d %s", resp.StatusCode, raw)
+	}
+	// The detail changed: the old ETag no longer matches.
+	if resp, _ := call(t, s, token, "GET", path, "", "If-None-Match", etag); resp.StatusCode != 200 {
+		t.Errorf("GET after an update with the old ETag: %d, want 200", resp.StatusCode)
+	}
+
+	// The fetched errand sent back whole with one field changed: its
+	// output-only fields (state, times, tracking code) and the masked
+	// phone are ignored, the description is saved.
+	var fetched map[string]any
+	_, raw = call(t, s, token, "GET", path, "")
+	if err := json.Unmarshal(raw, &fetched); err != nil {
+		t.Fatal(err)
+	}
+	fetched["description"] = "老人行动不便，上门办理"
+	fetched["state"] = "ERRAND_STATE_COMPLETED"
+	b, _ := json.Marshal(fetched)
+	resp, raw = call(t, s, token, "PATCH", path, string(b))
+	var updated map[string]any
+	_ = json.Unmarshal(raw, &updated)
+	if resp.StatusCode != 200 || updated["description"] != "老人行动不便，上门办理" || updated["state"] != "ERRAND_STATE_ACCEPTED" || updated["residentPhone"] != fetched["residentPhone"] {
+		t.Errorf("PATCH with the fetched errand: %d %s", resp.StatusCode, raw)
+	}
+	if !bytes.Contains(first, []byte(`"state":"ERRAND_STATE_ACCEPTED"`)) {
+		t.Errorf("created errand: %s", first)
+	}
+}
