@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -242,7 +243,7 @@ func (s *Server) UpdateErrand(ctx context.Context, req *redpointv1.UpdateErrandR
 	if in == nil {
 		return nil, apierr.InvalidField("errand", "缺少事项内容")
 	}
-	paths := resname.UpdatePaths(req.GetUpdateMask().GetPaths())
+	paths := resname.UpdatePaths(in, req.GetUpdateMask().GetPaths())
 	if len(paths) == 0 {
 		for path := range updatable {
 			if given(in, path) {
@@ -251,6 +252,11 @@ func (s *Server) UpdateErrand(ctx context.Context, req *redpointv1.UpdateErrandR
 		}
 		sort.Strings(paths)
 	}
+	paths = slices.DeleteFunc(paths, func(path string) bool {
+		// A fetched errand sent back whole carries the phone masked
+		// (139****0001): that is no new number, so it changes nothing.
+		return path == "resident_phone" && strings.Contains(in.GetResidentPhone(), "*")
+	})
 	var v apierr.Violations
 	if len(paths) == 0 {
 		v.Add("update_mask", "没有要修改的字段")

@@ -6,6 +6,10 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/regioncode"
 )
@@ -90,15 +94,48 @@ func Name(collection string, id any) string {
 	}
 }
 
-// UpdatePaths are an update_mask's paths without name and etag: the REST
-// gateway derives a mask from every key of a PATCH body, and those two
-// identify and guard the resource rather than change it.
-func UpdatePaths(paths []string) []string {
+// UpdatePaths are the paths of an update_mask on resource that an update
+// changes, in proto names. Clients may name fields as in JSON
+// (residentName) or as in the proto (resident_name). Fields the update
+// can't change are dropped, as AIP-203 asks, so a client may send a fetched
+// resource back whole: name and etag identify and guard the resource, and
+// fields marked IDENTIFIER, OUTPUT_ONLY or IMMUTABLE (google.api.field_behavior)
+// are the server's or fixed at creation. The REST gateway derives a mask
+// from every key of a PATCH body that has none. Unknown paths are kept, for
+// the caller to refuse.
+func UpdatePaths(resource proto.Message, paths []string) []string {
+	md := resource.ProtoReflect().Descriptor()
 	out := make([]string, 0, len(paths))
 	for _, p := range paths {
-		if p != "name" && p != "etag" {
-			out = append(out, p)
+		head, rest, nested := strings.Cut(p, ".")
+		fd := md.Fields().ByName(protoreflect.Name(head))
+		if fd == nil {
+			fd = md.Fields().ByJSONName(head)
 		}
+		if fd == nil {
+			out = append(out, p)
+			continue
+		}
+		if fd.Name() == "name" || fd.Name() == "etag" || fixed(fd) {
+			continue
+		}
+		p = string(fd.Name())
+		if nested {
+			p += "." + rest
+		}
+		out = append(out, p)
 	}
 	return out
+}
+
+// fixed reports whether an update can't change fd.
+func fixed(fd protoreflect.FieldDescriptor) bool {
+	behaviors, _ := proto.GetExtension(fd.Options(), annotations.E_FieldBehavior).([]annotations.FieldBehavior)
+	for _, b := range behaviors {
+		switch b {
+		case annotations.FieldBehavior_OUTPUT_ONLY, annotations.FieldBehavior_IDENTIFIER, annotations.FieldBehavior_IMMUTABLE:
+			return true
+		}
+	}
+	return false
 }

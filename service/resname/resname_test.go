@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
 
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/resname"
 )
@@ -200,58 +201,17 @@ func TestUpdatePaths(t *testing.T) {
 	}{
 		{"nil", nil, []string{}},
 		{"only identity", []string{"name", "etag"}, []string{}},
-		{"mixed, order kept", []string{"etag", "display_name", "name", "address"}, []string{"display_name", "address"}},
-		{"nested paths kept", []string{"contact.name", "name"}, []string{"contact.name"}},
+		{"mixed, order kept", []string{"etag", "resident_name", "name", "description"}, []string{"resident_name", "description"}},
+		{"JSON names become proto names", []string{"residentName", "residentPhone"}, []string{"resident_name", "resident_phone"}},
+		{"output-only fields dropped", []string{"state", "createTime", "tracking_code", "description"}, []string{"description"}},
+		{"unknown and nested paths kept", []string{"contact.name", "nonsense"}, []string{"contact.name", "nonsense"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if diff := cmp.Diff(tc.want, resname.UpdatePaths(tc.in)); diff != "" {
+			if diff := cmp.Diff(tc.want, resname.UpdatePaths(&redpointv1.Errand{}, tc.in)); diff != "" {
 				t.Errorf("UpdatePaths(%q) mismatch (-want +got):\n%s", tc.in, diff)
 			}
 		})
-	}
-}
-
-func TestEtag(t *testing.T) {
-	t.Parallel()
-	if got := resname.Etag(3); got != `"3"` {
-		t.Errorf(`Etag(3) = %s, want "3" (quoted, as HTTP etags are)`, got)
-	}
-	cases := []struct {
-		name     string
-		etag     string
-		version  int64
-		mismatch bool
-	}{
-		{"absent etag skips the check", "", 5, false},
-		{"current", `"5"`, 5, false},
-		{"stale", `"4"`, 5, true},
-		{"newer than stored", `"6"`, 5, true},
-		{"unquoted", "5", 5, true},
-		{"weak", `W/"5"`, 5, true},
-		{"garbage", "abc", 5, true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			err := resname.CheckEtag(tc.etag, tc.version)
-			if !tc.mismatch {
-				if err != nil {
-					t.Errorf("CheckEtag(%q, %d) = %v, want nil", tc.etag, tc.version, err)
-				}
-				return
-			}
-			var e *apierr.Error
-			if !errors.Is(err, apierr.ErrEtagMismatch) || !errors.As(err, &e) || e.Code != codes.Aborted {
-				t.Errorf("CheckEtag(%q, %d) = %v, want ETAG_MISMATCH (ABORTED)", tc.etag, tc.version, err)
-			}
-		})
-	}
-	// What Etag writes, CheckEtag accepts.
-	for _, v := range []int64{0, 1, 1 << 40} {
-		if err := resname.CheckEtag(resname.Etag(v), v); err != nil {
-			t.Errorf("CheckEtag(Etag(%d), %d) = %v", v, v, err)
-		}
 	}
 }
