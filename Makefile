@@ -41,9 +41,10 @@ $(BUF): tools/package.json tools/package-lock.json
 googleapis:
 	./scripts/googleapis.sh
 
-## generate: gen/ (buf), ent/ (ent), and new migrations if the schema changed (needs PostgreSQL for its dev database)
+## generate: gen/ (buf, then the OpenAPI 3 document from buf's Swagger 2.0), ent/ (ent), and new migrations if the schema changed (needs PostgreSQL for its dev database)
 generate: tools googleapis
 	$(BUF) generate
+	go run ./tools/openapi3
 	go generate ./ent
 	go run ./tools/migrategen -name $${MIGRATION_NAME:-changes}
 
@@ -58,7 +59,7 @@ lint: tools googleapis
 	$(BUF) lint
 	go vet ./...
 	go tool -modfile=tools/lint/go.mod golangci-lint run ./...
-	tools/node_modules/.bin/redocly lint --config redocly.yaml --format summary gen/openapi/redpoint.swagger.json
+	tools/node_modules/.bin/redocly lint --config redocly.yaml --format summary gen/openapi/redpoint.openapi.json
 
 ## breaking: fail if the API breaks clients of the previous commit's (BREAKING_AGAINST=origin/main to compare with another)
 breaking: tools googleapis

@@ -4,7 +4,8 @@ package redpoint
 
 import _ "embed"
 
-// OpenAPI is the generated OpenAPI v2 document of the REST API.
+// OpenAPI is the generated OpenAPI 3 document of the REST API
+// (tools/openapi3).
 //
-//go:embed gen/openapi/redpoint.swagger.json
+//go:embed gen/openapi/redpoint.openapi.json
 var OpenAPI []byte

@@ -16,15 +16,17 @@ import (
 // operation has a row.
 func TestOpenAPISecurityMatchesThePolicyTable(t *testing.T) {
 	var doc struct {
-		Security            []map[string][]string
-		SecurityDefinitions map[string]struct{ Type, In, Name string }
-		Paths               map[string]map[string]json.RawMessage
+		Security   []map[string][]string
+		Components struct {
+			SecuritySchemes map[string]struct{ Type, Scheme string }
+		}
+		Paths map[string]map[string]json.RawMessage
 	}
 	if err := json.Unmarshal(redpoint.OpenAPI, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if def := doc.SecurityDefinitions["bearer"]; def.In != "header" || def.Name != "Authorization" {
-		t.Fatalf("securityDefinitions.bearer = %+v, want the Authorization header", def)
+	if def := doc.Components.SecuritySchemes["bearer"]; def.Type != "http" || def.Scheme != "bearer" {
+		t.Fatalf("securitySchemes.bearer = %+v, want HTTP bearer authentication", def)
 	}
 	if len(doc.Security) != 1 || doc.Security[0]["bearer"] == nil {
 		t.Fatalf("document security = %v, want bearer by default", doc.Security)
