@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BUF := tools/node_modules/.bin/buf
 GO_TEST_FLAGS ?= -count=1
 
-.PHONY: demo build test test-short test-real generate check-generated lint breaking tools googleapis bench
+.PHONY: demo build test test-short test-real test-client generate check-generated lint breaking tools googleapis bench
 
 ## demo: serve the Changzhi demo in embedded mode (REST :8080, gRPC :9090)
 demo:
@@ -13,9 +13,14 @@ demo:
 build:
 	go build -o bin/redpoint ./cmd/redpoint
 
-## test: the whole suite under the race detector; embedded SQLite + Redis unless REDPOINT_TEST_DATABASE_URL / REDPOINT_TEST_REDIS_URL are set
+## test: the whole suite under the race detector (embedded SQLite + Redis unless REDPOINT_TEST_DATABASE_URL / REDPOINT_TEST_REDIS_URL are set), then the TypeScript client's walk
 test:
 	go test -race $(GO_TEST_FLAGS) ./...
+	./scripts/client-walk.sh
+
+## test-client: the TypeScript client (clients/ts) walks the agent, resident and secretary flows against a fresh demo server, straight and through Prism's validating proxy
+test-client:
+	./scripts/client-walk.sh
 
 ## test-short: the inner loop — the suite without the slow fault tests (outages, kills, crashes)
 test-short:
@@ -31,28 +36,32 @@ test-real:
 bench:
 	go test -run '^$$' -bench . -benchtime 1x ./...
 
-## tools: pinned buf (npm); the protoc plugins and ent are Go tools in go.mod
-tools: $(BUF)
+## tools: pinned buf, redocly and the Google API protos (npm, tools/), and the TypeScript client's generator and Prism (npm, clients/ts/); the protoc plugins and ent are Go tools in go.mod
+tools: $(BUF) clients/ts/node_modules
 $(BUF): tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund
 	touch $(BUF)
+clients/ts/node_modules: clients/ts/package.json clients/ts/package-lock.json
+	cd clients/ts && npm ci --no-audit --no-fund
+	touch clients/ts/node_modules
 
 ## googleapis: google/api protos from the Go module cache, for buf
 googleapis:
 	./scripts/googleapis.sh
 
-## generate: gen/ (buf, then the OpenAPI 3 document from buf's Swagger 2.0), ent/ (ent), and new migrations if the schema changed (needs PostgreSQL for its dev database)
+## generate: gen/ (buf, then the OpenAPI 3 document from buf's Swagger 2.0), the TypeScript client's types, ent/ (ent), and new migrations if the schema changed (needs PostgreSQL for its dev database)
 generate: tools googleapis
 	$(BUF) generate
 	go run ./tools/openapi3
+	cd clients/ts && npm run --silent generate
 	go generate ./ent
 	go run ./tools/migrategen -name $${MIGRATION_NAME:-changes}
 
 ## check-generated: regenerate and fail if anything differs from what is committed
 check-generated: generate
-	@if [ -n "$$(git status --porcelain -- gen ent service/store/migrations)" ]; then \
+	@if [ -n "$$(git status --porcelain -- gen ent service/store/migrations clients/ts/src/generated)" ]; then \
 		echo "generated code or migrations are stale: run 'make generate' and commit" >&2; \
-		git status --short -- gen ent service/store/migrations >&2; exit 1; fi
+		git status --short -- gen ent service/store/migrations clients/ts/src/generated >&2; exit 1; fi
 
 ## lint: buf lint, go vet, golangci-lint (pinned in tools/lint/go.mod; config .golangci.yml) and redocly lint of the OpenAPI document (config redocly.yaml)
 lint: tools googleapis

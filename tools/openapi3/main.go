@@ -119,6 +119,8 @@ var errorAnswers = []struct {
 
 func always(operation) bool { return true }
 
+const xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 type operation struct {
 	path, method  string
 	secured, body bool
@@ -158,6 +160,9 @@ func refine(doc object) error {
 			if err := refineOperation(op, o); err != nil {
 				return fmt.Errorf("%s %s: %w", method, path, err)
 			}
+		}
+		if patch, ok := item["patch"].(object); ok && item["post"] == nil {
+			item["post"] = patchAsPost(patch)
 		}
 	}
 	// The untyped Status and Any the generator declared are replaced, and
@@ -228,12 +233,25 @@ func refineOperation(op object, o operation) error {
 	}
 	rs["default"] = object{"$ref": "#/components/responses/Error"}
 
+	if o.method == "patch" && !hasParameter(op, "updateMask") {
+		// protoc-gen-openapiv2 leaves update_mask out of a PATCH whose
+		// body is the resource (the gateway derives a mask from the
+		// body's keys), but the gateway takes it as a query parameter too.
+		params, _ := op["parameters"].([]any)
+		op["parameters"] = append(params, object{
+			"name": "updateMask", "in": "query", "required": false,
+			"description": "要修改的字段，逗号分隔，JSON 名（residentName）或 proto 名（resident_name）均可；省略时为请求体中的字段",
+			"schema":      object{"type": "string"},
+		})
+	}
+
 	ok := obj(rs["200"])
 	if strings.Contains(mustJSON(ok), "#/components/schemas/apiHttpBody") {
 		// A file: its own content type and bytes, named by
 		// Content-Disposition.
-		ok["content"] = object{"application/octet-stream": object{"schema": object{"type": "string", "format": "binary"}}}
-		ok["description"] = "文件内容（Excel 为 application/vnd.openxmlformats-officedocument.spreadsheetml.sheet），文件名见 Content-Disposition"
+		// Every file the API serves is an Excel workbook (service/report).
+		ok["content"] = object{xlsx: object{"schema": object{"type": "string", "format": "binary"}}}
+		ok["description"] = "Excel 文件，文件名见 Content-Disposition"
 		ok["headers"] = object{"Content-Disposition": object{"schema": object{"type": "string"}, "description": "attachment; filename*=UTF-8''…"}}
 	}
 	if nm, declared := rs["304"].(object); declared {
@@ -248,6 +266,35 @@ func refineOperation(op object, o operation) error {
 		})
 	}
 	return nil
+}
+
+// patchAsPost is the POST twin of a PATCH operation that the server takes
+// with X-HTTP-Method-Override: PATCH (service/server), for HTTP clients
+// without PATCH such as the mini-program's wx.request.
+func patchAsPost(patch object) object {
+	var post object
+	if err := json.Unmarshal([]byte(mustJSON(patch)), &post); err != nil {
+		panic(err) // a copy of what was just marshalled
+	}
+	post["operationId"] = fmt.Sprint(patch["operationId"]) + "_MethodOverride"
+	post["summary"] = fmt.Sprint(patch["summary"]) + " (POST with X-HTTP-Method-Override: PATCH, for clients without PATCH)"
+	params, _ := post["parameters"].([]any)
+	post["parameters"] = append(params, object{
+		"name": "X-HTTP-Method-Override", "in": "header", "required": true,
+		"description": "PATCH：不支持 PATCH 的客户端（如小程序的 wx.request）以 POST 发送",
+		"schema":      object{"type": "string", "enum": []any{"PATCH"}},
+	})
+	return post
+}
+
+func hasParameter(op object, name string) bool {
+	params, _ := op["parameters"].([]any)
+	for _, p := range params {
+		if obj(p)["name"] == name {
+			return true
+		}
+	}
+	return false
 }
 
 func etagHeader() object {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The TypeScript client's walk (clients/ts/test) against a running demo,
+# twice: straight to the server, then through Prism's validating proxy
+# (`prism proxy --errors`), where any request or answer the OpenAPI
+# document does not describe fails the walk. Run by `make test-client`.
+#
+# Starts its own server (embedded mode, the demo seed, free ports, a
+# temporary data directory) and stops it, and Prism, on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() { # wait_for URL WHAT LOG
+  for _ in $(seq 1 600); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "client-walk: $2 did not come up; its log:" >&2
+  tail -50 "$3" >&2
+  exit 1
+}
+
+(cd clients/ts && [ -d node_modules ] || npm ci --no-audit --no-fund)
+go build -o "$tmp/redpoint" ./cmd/redpoint
+
+http=$(free_port) grpc=$(free_port) admin=$(free_port) prism=$(free_port)
+"$tmp/redpoint" serve --demo --data-dir "$tmp/data" --log-level warn \
+  --http-addr "127.0.0.1:$http" --grpc-addr "127.0.0.1:$grpc" --admin-addr "127.0.0.1:$admin" \
+  >"$tmp/server.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$http/healthz" "the demo server" "$tmp/server.log"
+
+cd clients/ts
+npx tsc -p .
+echo "=== walk: straight to the server"
+REDPOINT_URL="http://127.0.0.1:$http" node --test dist/test/
+
+npx prism proxy "$root/gen/openapi/redpoint.openapi.json" "http://127.0.0.1:$http" \
+  --errors --host 127.0.0.1 --port "$prism" >"$tmp/prism.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$prism/v1/regions/$(printf 140400000000)" "Prism" "$tmp/prism.log"
+echo "=== walk: through Prism's validating proxy"
+if ! REDPOINT_URL="http://127.0.0.1:$prism" REDPOINT_VIA_PRISM=1 node --test dist/test/; then
+  echo "client-walk: Prism's log:" >&2
+  grep -iE 'violation|error' "$tmp/prism.log" | tail -40 >&2
+  exit 1
+fi
