@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -36,9 +38,54 @@ type FieldViolation struct {
 	Description string
 }
 
-// New declares a domain error.
+// New declares a domain error. Every reason declared is listed by Reasons,
+// for the reasons table client developers read (docs/api.md).
 func New(code codes.Code, reason, message string) *Error {
-	return &Error{Code: code, Reason: reason, Message: message}
+	e := &Error{Code: code, Reason: reason, Message: message}
+	declaredMu.Lock()
+	defer declaredMu.Unlock()
+	if declared[reason] == nil {
+		declared[reason] = map[codes.Code]bool{}
+	}
+	declared[reason][code] = true
+	return e
+}
+
+var (
+	declaredMu sync.Mutex
+	declared   = map[string]map[codes.Code]bool{}
+)
+
+// Reasons lists every ErrorInfo reason a client can meet, with the codes it
+// comes with: those of the errors declared with New (in the packages linked
+// into the binary) and those a status made outside this package gets from
+// its code (ReasonForCode).
+func Reasons() map[string][]codes.Code {
+	declaredMu.Lock()
+	defer declaredMu.Unlock()
+	out := map[string][]codes.Code{}
+	for reason, cs := range declared {
+		for c := range cs {
+			out[reason] = append(out[reason], c)
+		}
+	}
+	for c := codes.Canceled; c <= codes.Unauthenticated; c++ {
+		r := ReasonForCode(c)
+		if !slices.Contains(out[r], c) {
+			out[r] = append(out[r], c)
+		}
+	}
+	for _, cs := range out {
+		slices.Sort(cs)
+	}
+	return out
+}
+
+// WithViolations returns a copy carrying field violations.
+func (e *Error) WithViolations(v ...FieldViolation) *Error {
+	c := *e
+	c.Violations = append([]FieldViolation(nil), v...)
+	return &c
 }
 
 func (e *Error) Error() string {
@@ -187,14 +234,7 @@ func withErrorInfo(st *status.Status) *status.Status {
 	if st.Code() == codes.Internal || st.Code() == codes.Unknown {
 		return errInternal.status()
 	}
-	e := &Error{Code: st.Code(), Reason: st.Code().String(), Message: zhForCode(st.Code())}
-	switch st.Code() {
-	case codes.InvalidArgument:
-		e.Reason = ErrInvalidArgument.Reason
-	case codes.NotFound:
-		e.Reason = ErrNotFound.Reason
-	}
-	e.Reason = upperSnake(e.Reason)
+	e := &Error{Code: st.Code(), Reason: ReasonForCode(st.Code()), Message: zhForCode(st.Code())}
 	out := e.status()
 	// Keep gRPC's own English text in the message for developers; the zh-CN
 	// text is in LocalizedMessage.
@@ -209,6 +249,16 @@ func withErrorInfo(st *status.Status) *status.Status {
 // FromStatus is withErrorInfo for callers outside the interceptor chain
 // (the REST gateway's own errors).
 func FromStatus(st *status.Status) *status.Status { return withErrorInfo(st) }
+
+// ReasonForCode is the reason of a status made outside this package (by
+// gRPC itself, or the REST gateway): its code in UPPER_SNAKE_CASE, INTERNAL
+// for Unknown.
+func ReasonForCode(c codes.Code) string {
+	if c == codes.Unknown {
+		return errInternal.Reason
+	}
+	return upperSnake(c.String())
+}
 
 func zhForCode(c codes.Code) string {
 	switch c {

@@ -26,12 +26,8 @@ import (
 const Retention = 31 * 24 * time.Hour
 
 // ErrReused reports a request_id sent again with a different request.
-var ErrReused = &apierr.Error{
-	Code:       codes.InvalidArgument,
-	Reason:     "REQUEST_ID_REUSED",
-	Message:    "该请求编号已用于另一个请求",
-	Violations: []apierr.FieldViolation{{Field: "request_id", Description: "该请求编号已用于内容不同的另一个请求，请生成新的编号"}},
-}
+var ErrReused = apierr.New(codes.InvalidArgument, "REQUEST_ID_REUSED", "该请求编号已用于另一个请求").
+	WithViolations(apierr.FieldViolation{Field: "request_id", Description: "该请求编号已用于内容不同的另一个请求，请生成新的编号"})
 
 // Keeper stores request ids and their first responses. Responses may hold
 // personal data, so they are sealed with the PII keyring.
