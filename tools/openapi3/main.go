@@ -111,7 +111,7 @@ var errorAnswers = []struct {
 	{"401", "Unauthenticated", "未登录或令牌无效（WWW-Authenticate: Bearer）", func(op operation) bool { return op.secured }},
 	{"403", "PermissionDenied", "无权执行此操作或访问该资源", func(op operation) bool { return op.secured }},
 	{"404", "NotFound", "资源不存在", func(op operation) bool { return strings.Contains(op.path, "{") }},
-	{"409", "Conflict", "ETag 不匹配（ETAG_MISMATCH），或 requestId 已用于不同的请求", func(op operation) bool { return op.method != "get" }},
+	{"409", "Conflict", "冲突：数据已被他人修改（ETAG_MISMATCH），或对象已存在（ALREADY_RATED 等）", func(op operation) bool { return op.method != "get" }},
 	{"413", "TooLarge", "请求内容过大（REQUEST_TOO_LARGE）", func(op operation) bool { return op.body }},
 	{"429", "RateLimited", "操作过于频繁（RATE_LIMITED）；稍后重试", always},
 	{"503", "Unavailable", "服务暂不可用（UNAVAILABLE）；可稍后重试", always},

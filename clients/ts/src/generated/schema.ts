@@ -1998,7 +1998,7 @@ export interface components {
                 "application/json": components["schemas"]["Status"];
             };
         };
-        /** @description ETag 不匹配（ETAG_MISMATCH），或 requestId 已用于不同的请求 */
+        /** @description 冲突：数据已被他人修改（ETAG_MISMATCH），或对象已存在（ALREADY_RATED 等） */
         Conflict: {
             headers: {
                 [name: string]: unknown;
