@@ -18,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
 wait_for() { # wait_for URL WHAT LOG
   for _ in $(seq 1 600); do
     curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
@@ -47,7 +47,7 @@ REDPOINT_URL="http://127.0.0.1:$http" node --test dist/test/
 npx prism proxy "$root/gen/openapi/redpoint.openapi.json" "http://127.0.0.1:$http" \
   --errors --host 127.0.0.1 --port "$prism" >"$tmp/prism.log" 2>&1 &
 pids+=($!)
-wait_for "http://127.0.0.1:$prism/v1/regions/$(printf 140400000000)" "Prism" "$tmp/prism.log"
+wait_for "http://127.0.0.1:$prism/v1/regions/140400000000" "Prism" "$tmp/prism.log"
 echo "=== walk: through Prism's validating proxy"
 if ! REDPOINT_URL="http://127.0.0.1:$prism" REDPOINT_VIA_PRISM=1 node --test dist/test/; then
   echo "client-walk: Prism's log:" >&2
