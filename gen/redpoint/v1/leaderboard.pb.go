@@ -546,9 +546,9 @@ var File_redpoint_v1_leaderboard_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_leaderboard_proto_rawDesc = "" +
 	"\n" +
-	"\x1dredpoint/v1/leaderboard.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\"\xbc\x01\n" +
-	"\x1dListLeaderboardEntriesRequest\x12\x16\n" +
-	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x14\n" +
+	"\x1dredpoint/v1/leaderboard.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xc1\x01\n" +
+	"\x1dListLeaderboardEntriesRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x14\n" +
 	"\x05level\x18\x02 \x01(\tR\x05level\x12\x16\n" +
 	"\x06period\x18\x03 \x01(\tR\x06period\x12\x19\n" +
 	"\border_by\x18\x04 \x01(\tR\aorderBy\x12\x1b\n" +
@@ -575,9 +575,9 @@ const file_redpoint_v1_leaderboard_proto_rawDesc = "" +
 	"\x11satisfaction_rate\x18\t \x01(\x01R\x10satisfactionRate\x12\x1f\n" +
 	"\vrank_change\x18\n" +
 	" \x01(\x05R\n" +
-	"rankChange\"o\n" +
-	"\x1aGetServicePointRankRequest\x12#\n" +
-	"\rservice_point\x18\x01 \x01(\tR\fservicePoint\x12\x16\n" +
+	"rankChange\"t\n" +
+	"\x1aGetServicePointRankRequest\x12(\n" +
+	"\rservice_point\x18\x01 \x01(\tB\x03\xe0A\x02R\fservicePoint\x12\x16\n" +
 	"\x06period\x18\x02 \x01(\tR\x06period\x12\x14\n" +
 	"\x05scope\x18\x03 \x01(\tR\x05scope\"\x94\x01\n" +
 	"\x10ServicePointRank\x123\n" +
