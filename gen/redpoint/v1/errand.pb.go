@@ -7,6 +7,7 @@
 package redpointv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1012,7 +1013,7 @@ type ListErrandsRequest struct {
 	// `overdue = true`, `due_soon = true`, `resident_phone = "13900000001"`.
 	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	// `update_time desc` (default), `update_time`, `due_time`, `due_time desc`,
-	// `create_time`, `create_time desc`.
+	// `create_time`, `create_time desc`; `asc` may be written out.
 	OrderBy       string `protobuf:"bytes,4,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1956,7 +1957,7 @@ var File_redpoint_v1_errand_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\n" +
-	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\n" +
+	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb3\n" +
 	"\n" +
 	"\x06Errand\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12(\n" +
@@ -2020,13 +2021,13 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\"X\n" +
 	"\x10GetErrandRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12+\n" +
-	"\x04view\x18\x02 \x01(\x0e2\x17.redpoint.v1.ErrandViewR\x04view\"\x83\x01\n" +
+	"\x04view\x18\x02 \x01(\x0e2\x17.redpoint.v1.ErrandViewR\x04view\"\x9b\x02\n" +
 	"\x12ListErrandsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
-	"\x06filter\x18\x03 \x01(\tR\x06filter\x12\x19\n" +
-	"\border_by\x18\x04 \x01(\tR\aorderBy\"l\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\x12\xb0\x01\n" +
+	"\border_by\x18\x04 \x01(\tB\x94\x01\x92A\x90\x01\xf2\x02\x10update_time desc\xf2\x02\vupdate_time\xf2\x02\x0fupdate_time asc\xf2\x02\bdue_time\xf2\x02\fdue_time asc\xf2\x02\rdue_time desc\xf2\x02\vcreate_time\xf2\x02\x0fcreate_time asc\xf2\x02\x10create_time descR\aorderBy\"l\n" +
 	"\x13ListErrandsResponse\x12-\n" +
 	"\aerrands\x18\x01 \x03(\v2\x13.redpoint.v1.ErrandR\aerrands\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n" +

@@ -7,6 +7,7 @@
 package redpointv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1352,17 +1353,17 @@ var File_redpoint_v1_report_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x18redpoint/v1/report.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x01\n" +
+	"\x18redpoint/v1/report.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xd6\x02\n" +
 	"\x12GetWorkloadRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\x129\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12`\n" +
+	"\x06period\x18\x02 \x01(\tBH\x92AE\x8a\x01B^[0-9]{4}(-W(0[1-9]|[1-4][0-9]|5[0-3])|-Q[1-4]|-(0[1-9]|1[0-2]))?$R\x06period\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x19\n" +
-	"\bgroup_by\x18\x05 \x01(\tR\agroupBy\"\xba\x01\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12S\n" +
+	"\bgroup_by\x18\x05 \x01(\tB8\x92A5\xf2\x02\fCHILD_REGION\xf2\x02\rSERVICE_POINT\xf2\x02\x05AGENT\xf2\x02\vERRAND_TYPER\agroupBy\"\x84\x02\n" +
 	"\x15ExportWorkloadRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\x129\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12`\n" +
+	"\x06period\x18\x02 \x01(\tBH\x92AE\x8a\x01B^[0-9]{4}(-W(0[1-9]|[1-4][0-9]|5[0-3])|-Q[1-4]|-(0[1-9]|1[0-2]))?$R\x06period\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xec\x02\n" +
@@ -1440,11 +1441,12 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"close_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tcloseTime\x12\x17\n" +
 	"\x04note\x18\n" +
 	" \x01(\tB\x03\xe0A\x03R\x04note\x12/\n" +
-	"\x11open_working_days\x18\v \x01(\x05B\x03\xe0A\x03R\x0fopenWorkingDays\"g\n" +
+	"\x11open_working_days\x18\v \x01(\x05B\x03\xe0A\x03R\x0fopenWorkingDays\"\x8e\x01\n" +
 	"\x14CloseFollowUpRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x17\n" +
-	"\x04note\x18\x02 \x01(\tB\x03\xe0A\x02R\x04note\x12\x1d\n" +
-	"\aoutcome\x18\x03 \x01(\tB\x03\xe0A\x02R\aoutcome\"u\n" +
+	"\x04note\x18\x02 \x01(\tB\x03\xe0A\x02R\x04note\x12D\n" +
+	"\aoutcome\x18\x03 \x01(\tB*\x92A$\xf2\x02\bRESOLVED\xf2\x02\tEXPLAINED\xf2\x02\n" +
+	"UNRESOLVED\xe0A\x02R\aoutcome\"u\n" +
 	"\x1aListReportSnapshotsRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
