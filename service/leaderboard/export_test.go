@@ -2,7 +2,9 @@ package leaderboard
 
 import (
 	"context"
+	"slices"
 
+	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/period"
 )
 
@@ -26,4 +28,23 @@ func (b *Boards) ApplyEach(ctx context.Context, comps []Component) error {
 		}
 	}
 	return nil
+}
+
+// Board is the board a ListLeaderboardEntries request names, once the
+// handler has checked it.
+func (s *Server) Board(req *redpointv1.ListLeaderboardEntriesRequest) (Board, error) {
+	return s.board(req)
+}
+
+// LevelSpellings are the values the server takes for a board's level,
+// but for the empty default.
+func LevelSpellings() []string {
+	var out []string
+	for s := range levels {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -34,7 +34,15 @@ func NewServer(b *Boards, pages *pagetoken.Signer, now func() time.Time) *Server
 	return &Server{boards: b, pages: pages, now: now}
 }
 
-var levels = map[string]Level{"": Points, "SERVICE_POINT": Points, "TOWNSHIP": Townships, "COUNTY": Counties}
+// levels are the spellings of ListLeaderboardEntriesRequest.level: the
+// short ones, and for townships and counties also RegionLevel's names, the
+// way Region.level spells them to a client that read the region first.
+// The OpenAPI document lists the same values (leaderboard.proto).
+var levels = map[string]Level{
+	"": Points, "SERVICE_POINT": Points,
+	"TOWNSHIP": Townships, redpointv1.RegionLevel_REGION_LEVEL_TOWNSHIP.String(): Townships,
+	"COUNTY": Counties, redpointv1.RegionLevel_REGION_LEVEL_COUNTY.String(): Counties,
+}
 
 func (s *Server) checkPeriod(field, v string) (period.Period, error) {
 	if v == "" {
@@ -62,10 +70,42 @@ const History = 3 * 366 * 24 * time.Hour
 // reads a range of positions directly, without walking the ones before it
 // as SQL's OFFSET does.
 func (s *Server) ListLeaderboardEntries(ctx context.Context, req *redpointv1.ListLeaderboardEntriesRequest) (*redpointv1.ListLeaderboardEntriesResponse, error) {
+	bd, err := s.board(req)
+	if err != nil {
+		return nil, err
+	}
+	size, err := pagetoken.SizeFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	query := pagetoken.Query{"leaderboard", fmt.Sprintf("%+v", bd)}
+	offset := 0
+	if _, err := s.pages.Decode(req.GetPageToken(), query, &offset); err != nil {
+		return nil, err
+	}
+	entries, total, err := s.boards.Top(ctx, bd, offset, size)
+	if err != nil {
+		return nil, err
+	}
+	resp := &redpointv1.ListLeaderboardEntriesResponse{TotalSize: int32(total), Period: bd.Period.String()}
+	for _, e := range entries {
+		resp.Entries = append(resp.Entries, entryProto(bd.Level, e))
+	}
+	if offset+size < total {
+		if resp.NextPageToken, err = s.pages.Encode(query, offset+size); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// board checks a ListLeaderboardEntries request and names the board it
+// asks for.
+func (s *Server) board(req *redpointv1.ListLeaderboardEntriesRequest) (Board, error) {
 	var v apierr.Violations
 	parent, err := resname.Region("parent", req.GetParent())
 	if err != nil {
-		return nil, err
+		return Board{}, err
 	}
 	level, ok := levels[req.GetLevel()]
 	if !ok {
@@ -87,35 +127,12 @@ func (s *Server) ListLeaderboardEntries(ctx context.Context, req *redpointv1.Lis
 	}
 	p, perr := s.checkPeriod("period", req.GetPeriod())
 	if perr != nil {
-		return nil, perr
+		return Board{}, perr
 	}
 	if err := v.Err(); err != nil {
-		return nil, err
+		return Board{}, err
 	}
-	size, err := pagetoken.SizeFrom(ctx)
-	if err != nil {
-		return nil, err
-	}
-	bd := Board{Period: p, Scope: parent.Prefix(), Level: level, Average: average}
-	query := pagetoken.Query{"leaderboard", fmt.Sprintf("%+v", bd)}
-	offset := 0
-	if _, err := s.pages.Decode(req.GetPageToken(), query, &offset); err != nil {
-		return nil, err
-	}
-	entries, total, err := s.boards.Top(ctx, bd, offset, size)
-	if err != nil {
-		return nil, err
-	}
-	resp := &redpointv1.ListLeaderboardEntriesResponse{TotalSize: int32(total), Period: p.String()}
-	for _, e := range entries {
-		resp.Entries = append(resp.Entries, entryProto(level, e))
-	}
-	if offset+size < total {
-		if resp.NextPageToken, err = s.pages.Encode(query, offset+size); err != nil {
-			return nil, err
-		}
-	}
-	return resp, nil
+	return Board{Period: p, Scope: parent.Prefix(), Level: level, Average: average}, nil
 }
 
 // below reports whether boards of level l exist inside a region of level r.

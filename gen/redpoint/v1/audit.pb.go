@@ -274,22 +274,22 @@ var File_redpoint_v1_audit_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x17redpoint/v1/audit.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16redpoint/v1/user.proto\"\xb3\x02\n" +
+	"\x17redpoint/v1/audit.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16redpoint/v1/user.proto\"\xe0\x02\n" +
 	"\n" +
-	"AuditEntry\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05actor\x18\x02 \x01(\tR\x05actor\x120\n" +
+	"AuditEntry\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x19\n" +
+	"\x05actor\x18\x02 \x01(\tB\x03\xe0A\x03R\x05actor\x125\n" +
 	"\n" +
-	"actor_role\x18\x03 \x01(\x0e2\x11.redpoint.v1.RoleR\tactorRole\x12\x16\n" +
-	"\x06action\x18\x04 \x01(\tR\x06action\x12\x1a\n" +
-	"\bresource\x18\x05 \x01(\tR\bresource\x12\x16\n" +
-	"\x06region\x18\x06 \x01(\tR\x06region\x12\x1b\n" +
-	"\tclient_ip\x18\a \x01(\tR\bclientIp\x12#\n" +
-	"\runmasked_read\x18\b \x01(\bR\funmaskedRead\x12;\n" +
-	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x85\x01\n" +
-	"\x17ListAuditEntriesRequest\x12\x16\n" +
-	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
+	"actor_role\x18\x03 \x01(\x0e2\x11.redpoint.v1.RoleB\x03\xe0A\x03R\tactorRole\x12\x1b\n" +
+	"\x06action\x18\x04 \x01(\tB\x03\xe0A\x03R\x06action\x12\x1f\n" +
+	"\bresource\x18\x05 \x01(\tB\x03\xe0A\x03R\bresource\x12\x1b\n" +
+	"\x06region\x18\x06 \x01(\tB\x03\xe0A\x03R\x06region\x12 \n" +
+	"\tclient_ip\x18\a \x01(\tB\x03\xe0A\x03R\bclientIp\x12(\n" +
+	"\runmasked_read\x18\b \x01(\bB\x03\xe0A\x03R\funmaskedRead\x12@\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\"\x8a\x01\n" +
+	"\x17ListAuditEntriesRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x16\n" +

@@ -294,20 +294,20 @@ var File_redpoint_v1_auth_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x16redpoint/v1/auth.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x16redpoint/v1/user.proto\"E\n" +
-	"\fLoginRequest\x12\x14\n" +
-	"\x05phone\x18\x01 \x01(\tR\x05phone\x12\x1f\n" +
-	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\"\xae\x02\n" +
+	"\x16redpoint/v1/auth.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x16redpoint/v1/user.proto\"M\n" +
+	"\fLoginRequest\x12\x19\n" +
+	"\x05phone\x18\x01 \x01(\tB\x03\xe0A\x02R\x05phone\x12\"\n" +
+	"\bpassword\x18\x02 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\bpassword\"\xae\x02\n" +
 	"\aSession\x12&\n" +
 	"\faccess_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\vaccessToken\x12S\n" +
 	"\x18access_token_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\x12(\n" +
 	"\rrefresh_token\x18\x03 \x01(\tB\x03\x80\x01\x01R\frefreshToken\x12U\n" +
 	"\x19refresh_token_expire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x16refreshTokenExpireTime\x12%\n" +
-	"\x04user\x18\x05 \x01(\v2\x11.redpoint.v1.UserR\x04user\"A\n" +
-	"\x15RefreshSessionRequest\x12(\n" +
-	"\rrefresh_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\frefreshToken\"9\n" +
-	"\rLogoutRequest\x12(\n" +
-	"\rrefresh_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\frefreshToken\"\x10\n" +
+	"\x04user\x18\x05 \x01(\v2\x11.redpoint.v1.UserR\x04user\"D\n" +
+	"\x15RefreshSessionRequest\x12+\n" +
+	"\rrefresh_token\x18\x01 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\frefreshToken\"<\n" +
+	"\rLogoutRequest\x12+\n" +
+	"\rrefresh_token\x18\x01 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\frefreshToken\"\x10\n" +
 	"\x0eLogoutResponse2\xb9\x02\n" +
 	"\vAuthService\x12X\n" +
 	"\x05Login\x12\x19.redpoint.v1.LoginRequest\x1a\x14.redpoint.v1.Session\"\x1e\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth:login\x12l\n" +

@@ -337,17 +337,17 @@ var File_redpoint_v1_calendar_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_calendar_proto_rawDesc = "" +
 	"\n" +
-	"\x1aredpoint/v1/calendar.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"v\n" +
-	"\vCalendarDay\x12\x12\n" +
-	"\x04date\x18\x01 \x01(\tR\x04date\x120\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x1c.redpoint.v1.CalendarDayKindR\x04kind\x12!\n" +
-	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"-\n" +
-	"\x17ListCalendarDaysRequest\x12\x12\n" +
-	"\x04year\x18\x01 \x01(\x05R\x04year\"Y\n" +
+	"\x1aredpoint/v1/calendar.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x80\x01\n" +
+	"\vCalendarDay\x12\x17\n" +
+	"\x04date\x18\x01 \x01(\tB\x03\xe0A\x02R\x04date\x125\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1c.redpoint.v1.CalendarDayKindB\x03\xe0A\x02R\x04kind\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"2\n" +
+	"\x17ListCalendarDaysRequest\x12\x17\n" +
+	"\x04year\x18\x01 \x01(\x05B\x03\xe0A\x02R\x04year\"Y\n" +
 	"\x18ListCalendarDaysResponse\x12=\n" +
-	"\rcalendar_days\x18\x01 \x03(\v2\x18.redpoint.v1.CalendarDayR\fcalendarDays\"l\n" +
-	"\x17LoadCalendarYearRequest\x12\x12\n" +
-	"\x04year\x18\x01 \x01(\x05R\x04year\x12=\n" +
+	"\rcalendar_days\x18\x01 \x03(\v2\x18.redpoint.v1.CalendarDayR\fcalendarDays\"q\n" +
+	"\x17LoadCalendarYearRequest\x12\x17\n" +
+	"\x04year\x18\x01 \x01(\x05B\x03\xe0A\x02R\x04year\x12=\n" +
 	"\rcalendar_days\x18\x02 \x03(\v2\x18.redpoint.v1.CalendarDayR\fcalendarDays\"Y\n" +
 	"\x18LoadCalendarYearResponse\x12=\n" +
 	"\rcalendar_days\x18\x01 \x03(\v2\x18.redpoint.v1.CalendarDayR\fcalendarDays*r\n" +

@@ -1013,7 +1013,7 @@ type ListErrandsRequest struct {
 	// `overdue = true`, `due_soon = true`, `resident_phone = "13900000001"`.
 	Filter string `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
 	// `update_time desc` (default), `update_time`, `due_time`, `due_time desc`,
-	// `create_time`, `create_time desc`.
+	// `create_time`, `create_time desc`; `asc` may be written out.
 	OrderBy       string `protobuf:"bytes,4,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1957,51 +1957,52 @@ var File_redpoint_v1_errand_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\n" +
-	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xc5\t\n" +
-	"\x06Errand\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
-	"\rtracking_code\x18\x02 \x01(\tR\ftrackingCode\x12\x1f\n" +
+	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb3\n" +
+	"\n" +
+	"\x06Errand\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12(\n" +
+	"\rtracking_code\x18\x02 \x01(\tB\x03\xe0A\x03R\ftrackingCode\x12\x1f\n" +
 	"\verrand_type\x18\x03 \x01(\tR\n" +
-	"errandType\x127\n" +
-	"\x18errand_type_display_name\x18\x04 \x01(\tR\x15errandTypeDisplayName\x12#\n" +
-	"\rservice_point\x18\x05 \x01(\tR\fservicePoint\x12;\n" +
-	"\x1aservice_point_display_name\x18\x06 \x01(\tR\x17servicePointDisplayName\x12\x14\n" +
-	"\x05agent\x18\a \x01(\tR\x05agent\x12,\n" +
-	"\x12agent_display_name\x18\b \x01(\tR\x10agentDisplayName\x12\x16\n" +
-	"\x06region\x18\t \x01(\tR\x06region\x12#\n" +
+	"errandType\x12<\n" +
+	"\x18errand_type_display_name\x18\x04 \x01(\tB\x03\xe0A\x03R\x15errandTypeDisplayName\x12(\n" +
+	"\rservice_point\x18\x05 \x01(\tB\x03\xe0A\x03R\fservicePoint\x12@\n" +
+	"\x1aservice_point_display_name\x18\x06 \x01(\tB\x03\xe0A\x03R\x17servicePointDisplayName\x12\x19\n" +
+	"\x05agent\x18\a \x01(\tB\x03\xe0A\x03R\x05agent\x121\n" +
+	"\x12agent_display_name\x18\b \x01(\tB\x03\xe0A\x03R\x10agentDisplayName\x12\x1b\n" +
+	"\x06region\x18\t \x01(\tB\x03\xe0A\x03R\x06region\x12#\n" +
 	"\rresident_name\x18\n" +
 	" \x01(\tR\fresidentName\x12%\n" +
 	"\x0eresident_phone\x18\v \x01(\tR\rresidentPhone\x12,\n" +
-	"\x12resident_id_number\x18\f \x01(\tR\x10residentIdNumber\x12.\n" +
-	"\x05state\x18\r \x01(\x0e2\x18.redpoint.v1.ErrandStateR\x05state\x12,\n" +
-	"\x12state_display_name\x18\x0e \x01(\tR\x10stateDisplayName\x124\n" +
+	"\x12resident_id_number\x18\f \x01(\tR\x10residentIdNumber\x123\n" +
+	"\x05state\x18\r \x01(\x0e2\x18.redpoint.v1.ErrandStateB\x03\xe0A\x03R\x05state\x121\n" +
+	"\x12state_display_name\x18\x0e \x01(\tB\x03\xe0A\x03R\x10stateDisplayName\x124\n" +
 	"\achannel\x18\x0f \x01(\x0e2\x1a.redpoint.v1.ErrandChannelR\achannel\x12 \n" +
 	"\vdescription\x18\x10 \x01(\tR\vdescription\x12\x1c\n" +
-	"\tmaterials\x18\x11 \x03(\tR\tmaterials\x12!\n" +
-	"\fforwarded_to\x18\x12 \x01(\tR\vforwardedTo\x12+\n" +
-	"\x11missing_materials\x18\x13 \x03(\tR\x10missingMaterials\x12\x16\n" +
-	"\x06result\x18\x14 \x01(\tR\x06result\x12#\n" +
-	"\rcancel_reason\x18\x15 \x01(\tR\fcancelReason\x12;\n" +
-	"\vaccept_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"acceptTime\x125\n" +
-	"\bdue_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\adueTime\x12\x18\n" +
-	"\aoverdue\x18\x18 \x01(\bR\aoverdue\x12\x19\n" +
-	"\bdue_soon\x18\x19 \x01(\bR\adueSoon\x12\x1d\n" +
+	"\tmaterials\x18\x11 \x03(\tR\tmaterials\x12&\n" +
+	"\fforwarded_to\x18\x12 \x01(\tB\x03\xe0A\x03R\vforwardedTo\x120\n" +
+	"\x11missing_materials\x18\x13 \x03(\tB\x03\xe0A\x03R\x10missingMaterials\x12\x1b\n" +
+	"\x06result\x18\x14 \x01(\tB\x03\xe0A\x03R\x06result\x12(\n" +
+	"\rcancel_reason\x18\x15 \x01(\tB\x03\xe0A\x03R\fcancelReason\x12@\n" +
+	"\vaccept_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"acceptTime\x12:\n" +
+	"\bdue_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\adueTime\x12\x1d\n" +
+	"\aoverdue\x18\x18 \x01(\bB\x03\xe0A\x03R\aoverdue\x12\x1e\n" +
+	"\bdue_soon\x18\x19 \x01(\bB\x03\xe0A\x03R\adueSoon\x12\"\n" +
 	"\n" +
-	"sla_paused\x18\x1a \x01(\bR\tslaPaused\x129\n" +
+	"sla_paused\x18\x1a \x01(\bB\x03\xe0A\x03R\tslaPaused\x12>\n" +
 	"\n" +
-	"close_time\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12;\n" +
-	"\vcreate_time\x18\x1c \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"close_time\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tcloseTime\x12@\n" +
+	"\vcreate_time\x18\x1c \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x1e \x01(\tR\x04etag\"a\n" +
-	"\x13CreateErrandRequest\x12+\n" +
-	"\x06errand\x18\x01 \x01(\v2\x13.redpoint.v1.ErrandR\x06errand\x12\x1d\n" +
+	"\x04etag\x18\x1e \x01(\tR\x04etag\"f\n" +
+	"\x13CreateErrandRequest\x120\n" +
+	"\x06errand\x18\x01 \x01(\v2\x13.redpoint.v1.ErrandB\x03\xe0A\x02R\x06errand\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tR\trequestId\"Y\n" +
-	"\x19BatchCreateErrandsRequest\x12<\n" +
-	"\brequests\x18\x01 \x03(\v2 .redpoint.v1.CreateErrandRequestR\brequests\"\\\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"^\n" +
+	"\x19BatchCreateErrandsRequest\x12A\n" +
+	"\brequests\x18\x01 \x03(\v2 .redpoint.v1.CreateErrandRequestB\x03\xe0A\x02R\brequests\"\\\n" +
 	"\x1aBatchCreateErrandsResponse\x12>\n" +
 	"\aresults\x18\x01 \x03(\v2$.redpoint.v1.BatchCreateErrandResultR\aresults\"\xc1\x02\n" +
 	"\x17BatchCreateErrandResult\x12\x1d\n" +
@@ -2017,16 +2018,16 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\n" +
 	"FieldError\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\"S\n" +
-	"\x10GetErrandRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
-	"\x04view\x18\x02 \x01(\x0e2\x17.redpoint.v1.ErrandViewR\x04view\"\x83\x01\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\"X\n" +
+	"\x10GetErrandRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12+\n" +
+	"\x04view\x18\x02 \x01(\x0e2\x17.redpoint.v1.ErrandViewR\x04view\"\x9b\x02\n" +
 	"\x12ListErrandsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x16\n" +
-	"\x06filter\x18\x03 \x01(\tR\x06filter\x12\x19\n" +
-	"\border_by\x18\x04 \x01(\tR\aorderBy\"l\n" +
+	"\x06filter\x18\x03 \x01(\tR\x06filter\x12\xb0\x01\n" +
+	"\border_by\x18\x04 \x01(\tB\x94\x01\x92A\x90\x01\xf2\x02\x10update_time desc\xf2\x02\vupdate_time\xf2\x02\x0fupdate_time asc\xf2\x02\bdue_time\xf2\x02\fdue_time asc\xf2\x02\rdue_time desc\xf2\x02\vcreate_time\xf2\x02\x0fcreate_time asc\xf2\x02\x10create_time descR\aorderBy\"l\n" +
 	"\x13ListErrandsResponse\x12-\n" +
 	"\aerrands\x18\x01 \x03(\v2\x13.redpoint.v1.ErrandR\aerrands\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n" +
@@ -2037,66 +2038,66 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\x13SyncErrandsResponse\x12-\n" +
 	"\aerrands\x18\x01 \x03(\v2\x13.redpoint.v1.ErrandR\aerrands\x12&\n" +
 	"\x0fnext_sync_token\x18\x02 \x01(\tR\rnextSyncToken\x12\x19\n" +
-	"\bhas_more\x18\x03 \x01(\bR\ahasMore\"\x9e\x01\n" +
-	"\x13UpdateErrandRequest\x12+\n" +
-	"\x06errand\x18\x01 \x01(\v2\x13.redpoint.v1.ErrandR\x06errand\x12;\n" +
+	"\bhas_more\x18\x03 \x01(\bR\ahasMore\"\xa3\x01\n" +
+	"\x13UpdateErrandRequest\x120\n" +
+	"\x06errand\x18\x01 \x01(\v2\x13.redpoint.v1.ErrandB\x03\xe0A\x02R\x06errand\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"o\n" +
-	"\x12StartErrandRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"t\n" +
+	"\x12StartErrandRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\x89\x01\n" +
-	"\x14ForwardErrandRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\x93\x01\n" +
+	"\x14ForwardErrandRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\x12\x16\n" +
-	"\x06office\x18\x05 \x01(\tR\x06office\"\xa7\x01\n" +
-	"\x1dRequestErrandMaterialsRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12\x1b\n" +
+	"\x06office\x18\x05 \x01(\tB\x03\xe0A\x02R\x06office\"\xb1\x01\n" +
+	"\x1dRequestErrandMaterialsRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\x12+\n" +
-	"\x11missing_materials\x18\x05 \x03(\tR\x10missingMaterials\"\x8a\x01\n" +
-	"\x15CompleteErrandRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x120\n" +
+	"\x11missing_materials\x18\x05 \x03(\tB\x03\xe0A\x02R\x10missingMaterials\"\x94\x01\n" +
+	"\x15CompleteErrandRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\x12\x16\n" +
-	"\x06result\x18\x05 \x01(\tR\x06result\"\x88\x01\n" +
-	"\x13CancelErrandRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12\x1b\n" +
+	"\x06result\x18\x05 \x01(\tB\x03\xe0A\x02R\x06result\"\x92\x01\n" +
+	"\x13CancelErrandRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"m\n" +
-	"\x17ListErrandEventsRequest\x12\x16\n" +
-	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x12\x1b\n" +
+	"\x06reason\x18\x05 \x01(\tB\x03\xe0A\x02R\x06reason\"r\n" +
+	"\x17ListErrandEventsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"t\n" +
 	"\x18ListErrandEventsResponse\x120\n" +
 	"\x06events\x18\x01 \x03(\v2\x18.redpoint.v1.ErrandEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf9\x02\n" +
-	"\vErrandEvent\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x1c.redpoint.v1.ErrandEventKindR\x04kind\x127\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa6\x03\n" +
+	"\vErrandEvent\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x125\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1c.redpoint.v1.ErrandEventKindB\x03\xe0A\x03R\x04kind\x12<\n" +
 	"\n" +
-	"from_state\x18\x03 \x01(\x0e2\x18.redpoint.v1.ErrandStateR\tfromState\x123\n" +
-	"\bto_state\x18\x04 \x01(\x0e2\x18.redpoint.v1.ErrandStateR\atoState\x12!\n" +
-	"\fdisplay_text\x18\x05 \x01(\tR\vdisplayText\x12\x14\n" +
-	"\x05actor\x18\x06 \x01(\tR\x05actor\x12,\n" +
-	"\x12actor_display_name\x18\a \x01(\tR\x10actorDisplayName\x12\x12\n" +
-	"\x04note\x18\b \x01(\tR\x04note\x12;\n" +
-	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"from_state\x18\x03 \x01(\x0e2\x18.redpoint.v1.ErrandStateB\x03\xe0A\x03R\tfromState\x128\n" +
+	"\bto_state\x18\x04 \x01(\x0e2\x18.redpoint.v1.ErrandStateB\x03\xe0A\x03R\atoState\x12&\n" +
+	"\fdisplay_text\x18\x05 \x01(\tB\x03\xe0A\x03R\vdisplayText\x12\x19\n" +
+	"\x05actor\x18\x06 \x01(\tB\x03\xe0A\x03R\x05actor\x121\n" +
+	"\x12actor_display_name\x18\a \x01(\tB\x03\xe0A\x03R\x10actorDisplayName\x12\x17\n" +
+	"\x04note\x18\b \x01(\tB\x03\xe0A\x03R\x04note\x12@\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime*\xda\x01\n" +
 	"\vErrandState\x12\x1c\n" +
 	"\x18ERRAND_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +

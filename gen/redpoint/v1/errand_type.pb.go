@@ -86,7 +86,8 @@ type UpdateErrandTypeRequest struct {
 	// The entry with its name and new values; etag, when set, must match.
 	ErrandType *ErrandType `protobuf:"bytes,1,opt,name=errand_type,json=errandType,proto3" json:"errand_type,omitempty"`
 	// The fields to change: display_name, department, time_limit_days,
-	// required_materials, description, active.
+	// required_materials, description, active. At least one; over REST,
+	// when omitted, the fields the body sets.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -441,20 +442,20 @@ var File_redpoint_v1_errand_type_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\n" +
-	"\x1dredpoint/v1/errand_type.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"y\n" +
-	"\x17CreateErrandTypeRequest\x128\n" +
-	"\verrand_type\x18\x01 \x01(\v2\x17.redpoint.v1.ErrandTypeR\n" +
-	"errandType\x12$\n" +
-	"\x0eerrand_type_id\x18\x02 \x01(\tR\ferrandTypeId\"\x90\x01\n" +
-	"\x17UpdateErrandTypeRequest\x128\n" +
-	"\verrand_type\x18\x01 \x01(\v2\x17.redpoint.v1.ErrandTypeR\n" +
+	"\x1dredpoint/v1/errand_type.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x83\x01\n" +
+	"\x17CreateErrandTypeRequest\x12=\n" +
+	"\verrand_type\x18\x01 \x01(\v2\x17.redpoint.v1.ErrandTypeB\x03\xe0A\x02R\n" +
+	"errandType\x12)\n" +
+	"\x0eerrand_type_id\x18\x02 \x01(\tB\x03\xe0A\x02R\ferrandTypeId\"\x95\x01\n" +
+	"\x17UpdateErrandTypeRequest\x12=\n" +
+	"\verrand_type\x18\x01 \x01(\v2\x17.redpoint.v1.ErrandTypeB\x03\xe0A\x02R\n" +
 	"errandType\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"\x96\x03\n" +
+	"updateMask\"\xaa\x03\n" +
 	"\n" +
-	"ErrandType\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\tR\x04code\x12!\n" +
+	"ErrandType\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x17\n" +
+	"\x04code\x18\x02 \x01(\tB\x03\xe0A\x03R\x04code\x12!\n" +
 	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x1e\n" +
 	"\n" +
 	"department\x18\x04 \x01(\tR\n" +
@@ -462,15 +463,15 @@ const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\x0ftime_limit_days\x18\x05 \x01(\x05R\rtimeLimitDays\x12-\n" +
 	"\x12required_materials\x18\x06 \x03(\tR\x11requiredMaterials\x12 \n" +
 	"\vdescription\x18\a \x01(\tR\vdescription\x12\x16\n" +
-	"\x06active\x18\b \x01(\bR\x06active\x12;\n" +
-	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
+	"\x06active\x18\b \x01(\bR\x06active\x12@\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
 	"\vupdate_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\v \x01(\tR\x04etag\"*\n" +
-	"\x14GetErrandTypeRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"y\n" +
+	"\x04etag\x18\v \x01(\tR\x04etag\"/\n" +
+	"\x14GetErrandTypeRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"y\n" +
 	"\x16ListErrandTypesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +

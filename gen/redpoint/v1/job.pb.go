@@ -274,15 +274,15 @@ var File_redpoint_v1_job_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x15redpoint/v1/job.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x01\n" +
-	"\tFailedJob\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04type\x18\x02 \x01(\tR\x04type\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\tR\apayload\x12\x1d\n" +
+	"\x15redpoint/v1/job.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x01\n" +
+	"\tFailedJob\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x17\n" +
+	"\x04type\x18\x02 \x01(\tB\x03\xe0A\x03R\x04type\x12\x1d\n" +
+	"\apayload\x18\x03 \x01(\tB\x03\xe0A\x03R\apayload\x12\"\n" +
 	"\n" +
-	"last_error\x18\x04 \x01(\tR\tlastError\x12\x18\n" +
-	"\aretried\x18\x05 \x01(\x05R\aretried\x12D\n" +
-	"\x10last_failed_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x0elastFailedTime\"S\n" +
+	"last_error\x18\x04 \x01(\tB\x03\xe0A\x03R\tlastError\x12\x1d\n" +
+	"\aretried\x18\x05 \x01(\x05B\x03\xe0A\x03R\aretried\x12I\n" +
+	"\x10last_failed_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0elastFailedTime\"S\n" +
 	"\x15ListFailedJobsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -290,9 +290,9 @@ const file_redpoint_v1_job_proto_rawDesc = "" +
 	"\x16ListFailedJobsResponse\x127\n" +
 	"\vfailed_jobs\x18\x01 \x03(\v2\x16.redpoint.v1.FailedJobR\n" +
 	"failedJobs\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"+\n" +
-	"\x15RetryFailedJobRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name2\xf7\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"0\n" +
+	"\x15RetryFailedJobRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name2\xf7\x01\n" +
 	"\n" +
 	"JobService\x12q\n" +
 	"\x0eListFailedJobs\x12\".redpoint.v1.ListFailedJobsRequest\x1a#.redpoint.v1.ListFailedJobsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/failedJobs\x12v\n" +

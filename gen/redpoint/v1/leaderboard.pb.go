@@ -7,6 +7,7 @@
 package redpointv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -27,7 +28,9 @@ type ListLeaderboardEntriesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The region whose board it is, `regions/{code}`: the city, a county or a township.
 	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	// SERVICE_POINT (default), TOWNSHIP or COUNTY; below the region's own level.
+	// SERVICE_POINT (default), TOWNSHIP or COUNTY; below the region's own
+	// level. REGION_LEVEL_TOWNSHIP and REGION_LEVEL_COUNTY, as Region.level
+	// spells them, are accepted too.
 	Level string `protobuf:"bytes,2,opt,name=level,proto3" json:"level,omitempty"`
 	// 2026-W48, 2026-11, 2026-Q4 or 2026; the current month by default.
 	Period string `protobuf:"bytes,3,opt,name=period,proto3" json:"period,omitempty"`
@@ -453,7 +456,8 @@ func (x *ServicePointRank) GetScope() string {
 // RebuildLeaderboardRequest names a period.
 type RebuildLeaderboardRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The period; empty rebuilds the week, month, quarter and year of today.
+	// The period, 2026-W48, 2026-11, 2026-Q4 or 2026; empty rebuilds the
+	// week, month, quarter and year of today.
 	Period        string `protobuf:"bytes,1,opt,name=period,proto3" json:"period,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -546,12 +550,12 @@ var File_redpoint_v1_leaderboard_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_leaderboard_proto_rawDesc = "" +
 	"\n" +
-	"\x1dredpoint/v1/leaderboard.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\"\xbc\x01\n" +
-	"\x1dListLeaderboardEntriesRequest\x12\x16\n" +
-	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x14\n" +
-	"\x05level\x18\x02 \x01(\tR\x05level\x12\x16\n" +
-	"\x06period\x18\x03 \x01(\tR\x06period\x12\x19\n" +
-	"\border_by\x18\x04 \x01(\tR\aorderBy\x12\x1b\n" +
+	"\x1dredpoint/v1/leaderboard.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xf9\x02\n" +
+	"\x1dListLeaderboardEntriesRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12k\n" +
+	"\x05level\x18\x02 \x01(\tBU\x92AR\xf2\x02\rSERVICE_POINT\xf2\x02\bTOWNSHIP\xf2\x02\x06COUNTY\xf2\x02\x15REGION_LEVEL_TOWNSHIP\xf2\x02\x13REGION_LEVEL_COUNTYR\x05level\x12`\n" +
+	"\x06period\x18\x03 \x01(\tBH\x92AE\x8a\x01B^[0-9]{4}(-W(0[1-9]|[1-4][0-9]|5[0-3])|-Q[1-4]|-(0[1-9]|1[0-2]))?$R\x06period\x120\n" +
+	"\border_by\x18\x04 \x01(\tB\x15\x92A\x12\xf2\x02\x05total\xf2\x02\aaverageR\aorderBy\x12\x1b\n" +
 	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x06 \x01(\tR\tpageToken\"\xb8\x01\n" +
@@ -575,19 +579,19 @@ const file_redpoint_v1_leaderboard_proto_rawDesc = "" +
 	"\x11satisfaction_rate\x18\t \x01(\x01R\x10satisfactionRate\x12\x1f\n" +
 	"\vrank_change\x18\n" +
 	" \x01(\x05R\n" +
-	"rankChange\"o\n" +
-	"\x1aGetServicePointRankRequest\x12#\n" +
-	"\rservice_point\x18\x01 \x01(\tR\fservicePoint\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\x12\x14\n" +
+	"rankChange\"\xbe\x01\n" +
+	"\x1aGetServicePointRankRequest\x12(\n" +
+	"\rservice_point\x18\x01 \x01(\tB\x03\xe0A\x02R\fservicePoint\x12`\n" +
+	"\x06period\x18\x02 \x01(\tBH\x92AE\x8a\x01B^[0-9]{4}(-W(0[1-9]|[1-4][0-9]|5[0-3])|-Q[1-4]|-(0[1-9]|1[0-2]))?$R\x06period\x12\x14\n" +
 	"\x05scope\x18\x03 \x01(\tR\x05scope\"\x94\x01\n" +
 	"\x10ServicePointRank\x123\n" +
 	"\x05entry\x18\x01 \x01(\v2\x1d.redpoint.v1.LeaderboardEntryR\x05entry\x12\x1d\n" +
 	"\n" +
 	"total_size\x18\x02 \x01(\x05R\ttotalSize\x12\x16\n" +
 	"\x06period\x18\x03 \x01(\tR\x06period\x12\x14\n" +
-	"\x05scope\x18\x04 \x01(\tR\x05scope\"3\n" +
-	"\x19RebuildLeaderboardRequest\x12\x16\n" +
-	"\x06period\x18\x01 \x01(\tR\x06period\"6\n" +
+	"\x05scope\x18\x04 \x01(\tR\x05scope\"}\n" +
+	"\x19RebuildLeaderboardRequest\x12`\n" +
+	"\x06period\x18\x01 \x01(\tBH\x92AE\x8a\x01B^[0-9]{4}(-W(0[1-9]|[1-4][0-9]|5[0-3])|-Q[1-4]|-(0[1-9]|1[0-2]))?$R\x06period\"6\n" +
 	"\x1aRebuildLeaderboardResponse\x12\x18\n" +
 	"\aperiods\x18\x01 \x03(\tR\aperiods2\xd3\x03\n" +
 	"\x12LeaderboardService\x12\x9d\x01\n" +

@@ -354,18 +354,18 @@ var File_redpoint_v1_notification_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_notification_proto_rawDesc = "" +
 	"\n" +
-	"\x1eredpoint/v1/notification.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x01\n" +
-	"\fNotification\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x1d.redpoint.v1.NotificationKindR\x04kind\x12\x16\n" +
-	"\x06errand\x18\x03 \x01(\tR\x06errand\x12\x14\n" +
-	"\x05title\x18\x04 \x01(\tR\x05title\x12\x12\n" +
-	"\x04body\x18\x05 \x01(\tR\x04body\x12;\n" +
-	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12\x12\n" +
-	"\x04read\x18\a \x01(\bR\x04read\"\x8f\x01\n" +
-	"\x18ListNotificationsRequest\x12\x16\n" +
-	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
+	"\x1eredpoint/v1/notification.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x02\n" +
+	"\fNotification\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x126\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1d.redpoint.v1.NotificationKindB\x03\xe0A\x03R\x04kind\x12\x1b\n" +
+	"\x06errand\x18\x03 \x01(\tB\x03\xe0A\x03R\x06errand\x12\x19\n" +
+	"\x05title\x18\x04 \x01(\tB\x03\xe0A\x03R\x05title\x12\x17\n" +
+	"\x04body\x18\x05 \x01(\tB\x03\xe0A\x03R\x04body\x12@\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12\x17\n" +
+	"\x04read\x18\a \x01(\bB\x03\xe0A\x03R\x04read\"\x94\x01\n" +
+	"\x18ListNotificationsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x1f\n" +
@@ -373,9 +373,9 @@ const file_redpoint_v1_notification_proto_rawDesc = "" +
 	"unreadOnly\"\x84\x01\n" +
 	"\x19ListNotificationsResponse\x12?\n" +
 	"\rnotifications\x18\x01 \x03(\v2\x19.redpoint.v1.NotificationR\rnotifications\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
-	"\x1bMarkNotificationReadRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name*{\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"6\n" +
+	"\x1bMarkNotificationReadRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name*{\n" +
 	"\x10NotificationKind\x12!\n" +
 	"\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eNOTIFICATION_KIND_SLA_REMINDER\x10\x01\x12 \n" +

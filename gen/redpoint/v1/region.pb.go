@@ -335,17 +335,17 @@ var File_redpoint_v1_region_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_region_proto_rawDesc = "" +
 	"\n" +
-	"\x18redpoint/v1/region.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x9b\x01\n" +
-	"\x06Region\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\tR\x04code\x12!\n" +
-	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12.\n" +
-	"\x05level\x18\x04 \x01(\x0e2\x18.redpoint.v1.RegionLevelR\x05level\x12\x16\n" +
-	"\x06parent\x18\x05 \x01(\tR\x06parent\"&\n" +
-	"\x10GetRegionRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"h\n" +
-	"\x12ListRegionsRequest\x12\x16\n" +
-	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
+	"\x18redpoint/v1/region.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb4\x01\n" +
+	"\x06Region\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x17\n" +
+	"\x04code\x18\x02 \x01(\tB\x03\xe0A\x03R\x04code\x12&\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\x03\xe0A\x03R\vdisplayName\x123\n" +
+	"\x05level\x18\x04 \x01(\x0e2\x18.redpoint.v1.RegionLevelB\x03\xe0A\x03R\x05level\x12\x1b\n" +
+	"\x06parent\x18\x05 \x01(\tB\x03\xe0A\x03R\x06parent\"+\n" +
+	"\x10GetRegionRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"m\n" +
+	"\x12ListRegionsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"l\n" +

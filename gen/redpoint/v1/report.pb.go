@@ -7,6 +7,7 @@
 package redpointv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1352,30 +1353,30 @@ var File_redpoint_v1_report_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x18redpoint/v1/report.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x01\n" +
-	"\x12GetWorkloadRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\x129\n" +
+	"\x18redpoint/v1/report.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xd6\x02\n" +
+	"\x12GetWorkloadRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12`\n" +
+	"\x06period\x18\x02 \x01(\tBH\x92AE\x8a\x01B^[0-9]{4}(-W(0[1-9]|[1-4][0-9]|5[0-3])|-Q[1-4]|-(0[1-9]|1[0-2]))?$R\x06period\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x19\n" +
-	"\bgroup_by\x18\x05 \x01(\tR\agroupBy\"\xb5\x01\n" +
-	"\x15ExportWorkloadRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06period\x18\x02 \x01(\tR\x06period\x129\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12S\n" +
+	"\bgroup_by\x18\x05 \x01(\tB8\x92A5\xf2\x02\fCHILD_REGION\xf2\x02\rSERVICE_POINT\xf2\x02\x05AGENT\xf2\x02\vERRAND_TYPER\agroupBy\"\x84\x02\n" +
+	"\x15ExportWorkloadRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12`\n" +
+	"\x06period\x18\x02 \x01(\tBH\x92AE\x8a\x01B^[0-9]{4}(-W(0[1-9]|[1-4][0-9]|5[0-3])|-Q[1-4]|-(0[1-9]|1[0-2]))?$R\x06period\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xc4\x02\n" +
-	"\bWorkload\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
-	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
-	"\x06period\x18\x03 \x01(\tR\x06period\x129\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xec\x02\n" +
+	"\bWorkload\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x03R\vdisplayName\x12\x1b\n" +
+	"\x06period\x18\x03 \x01(\tB\x03\xe0A\x03R\x06period\x12>\n" +
 	"\n" +
-	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x19\n" +
-	"\bgroup_by\x18\x06 \x01(\tR\agroupBy\x12.\n" +
-	"\x05total\x18\a \x01(\v2\x18.redpoint.v1.WorkloadRowR\x05total\x12,\n" +
-	"\x04rows\x18\b \x03(\v2\x18.redpoint.v1.WorkloadRowR\x04rows\"\xb5\x04\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tstartTime\x12:\n" +
+	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\x12\x1e\n" +
+	"\bgroup_by\x18\x06 \x01(\tB\x03\xe0A\x03R\agroupBy\x123\n" +
+	"\x05total\x18\a \x01(\v2\x18.redpoint.v1.WorkloadRowB\x03\xe0A\x03R\x05total\x121\n" +
+	"\x04rows\x18\b \x03(\v2\x18.redpoint.v1.WorkloadRowB\x03\xe0A\x03R\x04rows\"\xb5\x04\n" +
 	"\vWorkloadRow\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1a\n" +
@@ -1396,9 +1397,9 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\vbad_ratings\x18\x0e \x01(\x05R\n" +
 	"badRatings\x12&\n" +
 	"\x0fopen_follow_ups\x18\x0f \x01(\x05R\ropenFollowUps\x12 \n" +
-	"\vescalations\x18\x10 \x01(\x05R\vescalations\"o\n" +
-	"\x19ListOverdueErrandsRequest\x12\x16\n" +
-	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
+	"\vescalations\x18\x10 \x01(\x05R\vescalations\"t\n" +
+	"\x19ListOverdueErrandsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\xa8\x01\n" +
@@ -1415,9 +1416,9 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\x12agent_display_name\x18\x05 \x01(\tR\x10agentDisplayName\x12,\n" +
 	"\x12state_display_name\x18\x06 \x01(\tR\x10stateDisplayName\x125\n" +
 	"\bdue_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\adueTime\x120\n" +
-	"\x14overdue_working_days\x18\b \x01(\x05R\x12overdueWorkingDays\"\x87\x01\n" +
-	"\x14ListFollowUpsRequest\x12\x16\n" +
-	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
+	"\x14overdue_working_days\x18\b \x01(\x05R\x12overdueWorkingDays\"\x8c\x01\n" +
+	"\x14ListFollowUpsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x1b\n" +
@@ -1425,45 +1426,46 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\x15ListFollowUpsResponse\x124\n" +
 	"\n" +
 	"follow_ups\x18\x01 \x03(\v2\x15.redpoint.v1.FollowUpR\tfollowUps\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xae\x03\n" +
-	"\bFollowUp\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06errand\x18\x02 \x01(\tR\x06errand\x12#\n" +
-	"\rtracking_code\x18\x03 \x01(\tR\ftrackingCode\x12.\n" +
-	"\x13rating_display_name\x18\x04 \x01(\tR\x11ratingDisplayName\x12\x18\n" +
-	"\acomment\x18\x05 \x01(\tR\acomment\x12;\n" +
-	"\x1aservice_point_display_name\x18\x06 \x01(\tR\x17servicePointDisplayName\x12\x12\n" +
-	"\x04open\x18\a \x01(\bR\x04open\x12;\n" +
-	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x129\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe5\x03\n" +
+	"\bFollowUp\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1b\n" +
+	"\x06errand\x18\x02 \x01(\tB\x03\xe0A\x03R\x06errand\x12(\n" +
+	"\rtracking_code\x18\x03 \x01(\tB\x03\xe0A\x03R\ftrackingCode\x123\n" +
+	"\x13rating_display_name\x18\x04 \x01(\tB\x03\xe0A\x03R\x11ratingDisplayName\x12\x1d\n" +
+	"\acomment\x18\x05 \x01(\tB\x03\xe0A\x03R\acomment\x12@\n" +
+	"\x1aservice_point_display_name\x18\x06 \x01(\tB\x03\xe0A\x03R\x17servicePointDisplayName\x12\x17\n" +
+	"\x04open\x18\a \x01(\bB\x03\xe0A\x03R\x04open\x12@\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12>\n" +
 	"\n" +
-	"close_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12\x12\n" +
+	"close_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tcloseTime\x12\x17\n" +
 	"\x04note\x18\n" +
-	" \x01(\tR\x04note\x12*\n" +
-	"\x11open_working_days\x18\v \x01(\x05R\x0fopenWorkingDays\"X\n" +
-	"\x14CloseFollowUpRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\x12\x18\n" +
-	"\aoutcome\x18\x03 \x01(\tR\aoutcome\"p\n" +
-	"\x1aListReportSnapshotsRequest\x12\x16\n" +
-	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
+	" \x01(\tB\x03\xe0A\x03R\x04note\x12/\n" +
+	"\x11open_working_days\x18\v \x01(\x05B\x03\xe0A\x03R\x0fopenWorkingDays\"\x8e\x01\n" +
+	"\x14CloseFollowUpRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x17\n" +
+	"\x04note\x18\x02 \x01(\tB\x03\xe0A\x02R\x04note\x12D\n" +
+	"\aoutcome\x18\x03 \x01(\tB*\x92A$\xf2\x02\bRESOLVED\xf2\x02\tEXPLAINED\xf2\x02\n" +
+	"UNRESOLVED\xe0A\x02R\aoutcome\"u\n" +
+	"\x1aListReportSnapshotsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x8d\x01\n" +
 	"\x1bListReportSnapshotsResponse\x12F\n" +
 	"\x10report_snapshots\x18\x01 \x03(\v2\x1b.redpoint.v1.ReportSnapshotR\x0freportSnapshots\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc9\x01\n" +
-	"\x0eReportSnapshot\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
-	"\x06period\x18\x03 \x01(\tR\x06period\x12\x1b\n" +
-	"\tfile_name\x18\x04 \x01(\tR\bfileName\x12\x1d\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe7\x01\n" +
+	"\x0eReportSnapshot\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x17\n" +
+	"\x04kind\x18\x02 \x01(\tB\x03\xe0A\x03R\x04kind\x12\x1b\n" +
+	"\x06period\x18\x03 \x01(\tB\x03\xe0A\x03R\x06period\x12 \n" +
+	"\tfile_name\x18\x04 \x01(\tB\x03\xe0A\x03R\bfileName\x12\"\n" +
 	"\n" +
-	"size_bytes\x18\x05 \x01(\x03R\tsizeBytes\x12;\n" +
-	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"3\n" +
-	"\x1dDownloadReportSnapshotRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"a\n" +
+	"size_bytes\x18\x05 \x01(\x03B\x03\xe0A\x03R\tsizeBytes\x12@\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\"8\n" +
+	"\x1dDownloadReportSnapshotRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"a\n" +
 	"\x12WorkloadCacheEntry\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x121\n" +
 	"\bworkload\x18\x02 \x01(\v2\x15.redpoint.v1.WorkloadR\bworkload2\xb6\a\n" +

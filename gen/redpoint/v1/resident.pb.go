@@ -936,30 +936,30 @@ var File_redpoint_v1_resident_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\n" +
-	"\x1aredpoint/v1/resident.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x18redpoint/v1/errand.proto\"s\n" +
-	"\x13RateMyErrandRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
-	"\x05level\x18\x02 \x01(\x0e2\x18.redpoint.v1.RatingLevelR\x05level\x12\x18\n" +
-	"\acomment\x18\x03 \x01(\tR\acomment\"`\n" +
-	"\x13LookupErrandRequest\x12#\n" +
-	"\rtracking_code\x18\x01 \x01(\tR\ftrackingCode\x12$\n" +
-	"\vphone_last4\x18\x02 \x01(\tB\x03\x80\x01\x01R\n" +
-	"phoneLast4\"-\n" +
-	"\x12WechatLoginRequest\x12\x17\n" +
-	"\x04code\x18\x01 \x01(\tB\x03\x80\x01\x01R\x04code\"\xc1\x01\n" +
+	"\x1aredpoint/v1/resident.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x18redpoint/v1/errand.proto\"}\n" +
+	"\x13RateMyErrandRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x123\n" +
+	"\x05level\x18\x02 \x01(\x0e2\x18.redpoint.v1.RatingLevelB\x03\xe0A\x02R\x05level\x12\x18\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"h\n" +
+	"\x13LookupErrandRequest\x12(\n" +
+	"\rtracking_code\x18\x01 \x01(\tB\x03\xe0A\x02R\ftrackingCode\x12'\n" +
+	"\vphone_last4\x18\x02 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\n" +
+	"phoneLast4\"0\n" +
+	"\x12WechatLoginRequest\x12\x1a\n" +
+	"\x04code\x18\x01 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\x04code\"\xc1\x01\n" +
 	"\x0fResidentSession\x12&\n" +
 	"\faccess_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\vaccessToken\x12S\n" +
 	"\x18access_token_expire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x15accessTokenExpireTime\x121\n" +
-	"\bresident\x18\x03 \x01(\v2\x15.redpoint.v1.ResidentR\bresident\"T\n" +
-	"\bResident\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05phone\x18\x02 \x01(\tR\x05phone\x12\x1e\n" +
+	"\bresident\x18\x03 \x01(\v2\x15.redpoint.v1.ResidentR\bresident\"c\n" +
+	"\bResident\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x19\n" +
+	"\x05phone\x18\x02 \x01(\tB\x03\xe0A\x03R\x05phone\x12#\n" +
 	"\n" +
-	"subscribed\x18\x03 \x01(\bR\n" +
-	"subscribed\"6\n" +
-	"\x10BindPhoneRequest\x12\"\n" +
+	"subscribed\x18\x03 \x01(\bB\x03\xe0A\x03R\n" +
+	"subscribed\"9\n" +
+	"\x10BindPhoneRequest\x12%\n" +
 	"\n" +
-	"phone_code\x18\x01 \x01(\tB\x03\x80\x01\x01R\tphoneCode\"8\n" +
+	"phone_code\x18\x01 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\tphoneCode\"8\n" +
 	"\x16SetSubscriptionRequest\x12\x1e\n" +
 	"\n" +
 	"subscribed\x18\x01 \x01(\bR\n" +
@@ -970,28 +970,28 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"v\n" +
 	"\x15ListMyErrandsResponse\x125\n" +
 	"\aerrands\x18\x01 \x03(\v2\x1b.redpoint.v1.ResidentErrandR\aerrands\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"(\n" +
-	"\x12GetMyErrandRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xc9\x05\n" +
-	"\x0eResidentErrand\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
-	"\rtracking_code\x18\x02 \x01(\tR\ftrackingCode\x127\n" +
-	"\x18errand_type_display_name\x18\x03 \x01(\tR\x15errandTypeDisplayName\x12;\n" +
-	"\x1aservice_point_display_name\x18\x04 \x01(\tR\x17servicePointDisplayName\x12.\n" +
-	"\x13service_point_phone\x18\x05 \x01(\tR\x11servicePointPhone\x12.\n" +
-	"\x05state\x18\x06 \x01(\x0e2\x18.redpoint.v1.ErrandStateR\x05state\x12,\n" +
-	"\x12state_display_name\x18\a \x01(\tR\x10stateDisplayName\x12;\n" +
-	"\vaccept_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"acceptTime\x125\n" +
-	"\bdue_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\adueTime\x129\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"-\n" +
+	"\x12GetMyErrandRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\x94\x06\n" +
+	"\x0eResidentErrand\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12(\n" +
+	"\rtracking_code\x18\x02 \x01(\tB\x03\xe0A\x03R\ftrackingCode\x12<\n" +
+	"\x18errand_type_display_name\x18\x03 \x01(\tB\x03\xe0A\x03R\x15errandTypeDisplayName\x12@\n" +
+	"\x1aservice_point_display_name\x18\x04 \x01(\tB\x03\xe0A\x03R\x17servicePointDisplayName\x123\n" +
+	"\x13service_point_phone\x18\x05 \x01(\tB\x03\xe0A\x03R\x11servicePointPhone\x123\n" +
+	"\x05state\x18\x06 \x01(\x0e2\x18.redpoint.v1.ErrandStateB\x03\xe0A\x03R\x05state\x121\n" +
+	"\x12state_display_name\x18\a \x01(\tB\x03\xe0A\x03R\x10stateDisplayName\x12@\n" +
+	"\vaccept_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"acceptTime\x12:\n" +
+	"\bdue_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\adueTime\x12>\n" +
 	"\n" +
 	"close_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12+\n" +
-	"\x11missing_materials\x18\v \x03(\tR\x10missingMaterials\x12\x16\n" +
-	"\x06result\x18\f \x01(\tR\x06result\x129\n" +
-	"\ahistory\x18\r \x03(\v2\x1f.redpoint.v1.ResidentErrandStepR\ahistory\x120\n" +
-	"\x06rating\x18\x0e \x01(\x0e2\x18.redpoint.v1.RatingLevelR\x06rating\x12\x19\n" +
-	"\bcan_rate\x18\x0f \x01(\bR\acanRate\"\x86\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tcloseTime\x120\n" +
+	"\x11missing_materials\x18\v \x03(\tB\x03\xe0A\x03R\x10missingMaterials\x12\x1b\n" +
+	"\x06result\x18\f \x01(\tB\x03\xe0A\x03R\x06result\x12>\n" +
+	"\ahistory\x18\r \x03(\v2\x1f.redpoint.v1.ResidentErrandStepB\x03\xe0A\x03R\ahistory\x125\n" +
+	"\x06rating\x18\x0e \x01(\x0e2\x18.redpoint.v1.RatingLevelB\x03\xe0A\x03R\x06rating\x12\x1e\n" +
+	"\bcan_rate\x18\x0f \x01(\bB\x03\xe0A\x03R\acanRate\"\x86\x01\n" +
 	"\x12ResidentErrandStep\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
 	"\x12state_display_name\x18\x02 \x01(\tR\x10stateDisplayName\x12\x12\n" +

@@ -76,7 +76,8 @@ type UpdateServicePointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The point with its name and new values; etag, when set, must match.
 	ServicePoint *ServicePoint `protobuf:"bytes,1,opt,name=service_point,json=servicePoint,proto3" json:"service_point,omitempty"`
-	// The fields to change: display_name, address, phone, active.
+	// The fields to change: display_name, address, phone, active. At least
+	// one; over REST, when omitted, the fields the body sets.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -449,33 +450,33 @@ var File_redpoint_v1_service_point_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_service_point_proto_rawDesc = "" +
 	"\n" +
-	"\x1fredpoint/v1/service_point.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"[\n" +
-	"\x19CreateServicePointRequest\x12>\n" +
-	"\rservice_point\x18\x01 \x01(\v2\x19.redpoint.v1.ServicePointR\fservicePoint\"\x98\x01\n" +
-	"\x19UpdateServicePointRequest\x12>\n" +
-	"\rservice_point\x18\x01 \x01(\v2\x19.redpoint.v1.ServicePointR\fservicePoint\x12;\n" +
+	"\x1fredpoint/v1/service_point.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"`\n" +
+	"\x19CreateServicePointRequest\x12C\n" +
+	"\rservice_point\x18\x01 \x01(\v2\x19.redpoint.v1.ServicePointB\x03\xe0A\x02R\fservicePoint\"\x9d\x01\n" +
+	"\x19UpdateServicePointRequest\x12C\n" +
+	"\rservice_point\x18\x01 \x01(\v2\x19.redpoint.v1.ServicePointB\x03\xe0A\x02R\fservicePoint\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"\x84\x03\n" +
-	"\fServicePoint\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"updateMask\"\x9d\x03\n" +
+	"\fServicePoint\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
-	"\x06region\x18\x03 \x01(\tR\x06region\x12.\n" +
-	"\x13region_display_name\x18\x04 \x01(\tR\x11regionDisplayName\x12\x18\n" +
+	"\x06region\x18\x03 \x01(\tR\x06region\x123\n" +
+	"\x13region_display_name\x18\x04 \x01(\tB\x03\xe0A\x03R\x11regionDisplayName\x12\x18\n" +
 	"\aaddress\x18\x05 \x01(\tR\aaddress\x12\x14\n" +
 	"\x05phone\x18\x06 \x01(\tR\x05phone\x12\x16\n" +
-	"\x06active\x18\a \x01(\bR\x06active\x12\x1f\n" +
-	"\vagent_count\x18\b \x01(\x05R\n" +
-	"agentCount\x12;\n" +
-	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
+	"\x06active\x18\a \x01(\bR\x06active\x12$\n" +
+	"\vagent_count\x18\b \x01(\x05B\x03\xe0A\x03R\n" +
+	"agentCount\x12@\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
 	"\vupdate_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\v \x01(\tR\x04etag\",\n" +
-	"\x16GetServicePointRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x93\x01\n" +
-	"\x18ListServicePointsRequest\x12\x16\n" +
-	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
+	"\x04etag\x18\v \x01(\tR\x04etag\"1\n" +
+	"\x16GetServicePointRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\x98\x01\n" +
+	"\x18ListServicePointsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x12#\n" +

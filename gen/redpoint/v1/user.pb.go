@@ -387,8 +387,8 @@ func (x *ListUsersResponse) GetNextPageToken() string {
 // CreateUserRequest creates an account.
 type CreateUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The account: phone, display_name, role and region are required;
-	// service_point for agents.
+	// The account: phone, display_name and role are required, and region,
+	// or for agents service_point (their region is the point's village).
 	User *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
 	// The initial password, at least 8 characters.
 	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
@@ -445,7 +445,8 @@ type UpdateUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account with its name and new values; etag, when set, must match.
 	User *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	// The fields to change: display_name, active, service_point.
+	// The fields to change: display_name, active, service_point. At least
+	// one; over REST, when omitted, the fields the body sets.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -554,41 +555,41 @@ var File_redpoint_v1_user_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x16redpoint/v1/user.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x02\n" +
-	"\x04User\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x16redpoint/v1/user.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xec\x02\n" +
+	"\x04User\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x14\n" +
 	"\x05phone\x18\x02 \x01(\tR\x05phone\x12!\n" +
 	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12%\n" +
 	"\x04role\x18\x04 \x01(\x0e2\x11.redpoint.v1.RoleR\x04role\x12\x16\n" +
 	"\x06region\x18\x05 \x01(\tR\x06region\x12#\n" +
 	"\rservice_point\x18\x06 \x01(\tR\fservicePoint\x12\x16\n" +
-	"\x06active\x18\a \x01(\bR\x06active\x12;\n" +
-	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\x06active\x18\a \x01(\bR\x06active\x12@\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\n" +
-	" \x01(\tR\x04etag\"$\n" +
-	"\x0eGetUserRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"f\n" +
-	"\x10ListUsersRequest\x12\x16\n" +
-	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x1b\n" +
+	" \x01(\tR\x04etag\")\n" +
+	"\x0eGetUserRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"k\n" +
+	"\x10ListUsersRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"d\n" +
 	"\x11ListUsersResponse\x12'\n" +
 	"\x05users\x18\x01 \x03(\v2\x11.redpoint.v1.UserR\x05users\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"[\n" +
-	"\x11CreateUserRequest\x12%\n" +
-	"\x04user\x18\x01 \x01(\v2\x11.redpoint.v1.UserR\x04user\x12\x1f\n" +
-	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword\"w\n" +
-	"\x11UpdateUserRequest\x12%\n" +
-	"\x04user\x18\x01 \x01(\v2\x11.redpoint.v1.UserR\x04user\x12;\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"c\n" +
+	"\x11CreateUserRequest\x12*\n" +
+	"\x04user\x18\x01 \x01(\v2\x11.redpoint.v1.UserB\x03\xe0A\x02R\x04user\x12\"\n" +
+	"\bpassword\x18\x02 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\bpassword\"|\n" +
+	"\x11UpdateUserRequest\x12*\n" +
+	"\x04user\x18\x01 \x01(\v2\x11.redpoint.v1.UserB\x03\xe0A\x02R\x04user\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"O\n" +
-	"\x18ResetUserPasswordRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
-	"\bpassword\x18\x02 \x01(\tB\x03\x80\x01\x01R\bpassword*\x88\x01\n" +
+	"updateMask\"W\n" +
+	"\x18ResetUserPasswordRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\"\n" +
+	"\bpassword\x18\x02 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\bpassword*\x88\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +

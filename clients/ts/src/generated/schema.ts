@@ -887,7 +887,7 @@ export interface components {
             /** @description A note for the history. */
             note?: string;
             /** @description Why. Required. */
-            reason?: string;
+            reason: string;
             /** @description A client-generated UUID; a retry with the same id returns the first result. */
             requestId?: string;
         };
@@ -900,7 +900,7 @@ export interface components {
             /** @description A client-generated UUID; a retry with the same id returns the first result. */
             requestId?: string;
             /** @description The result, as told to the resident. Required. */
-            result?: string;
+            result: string;
         };
         /** @description ForwardErrandRequest records where the errand was carried. */
         ErrandServiceForwardErrandBody: {
@@ -909,7 +909,7 @@ export interface components {
             /** @description A note for the history. */
             note?: string;
             /** @description The office it went to, e.g. `古韩镇便民服务中心`. Required. */
-            office?: string;
+            office: string;
             /** @description A client-generated UUID; a retry with the same id returns the first result. */
             requestId?: string;
         };
@@ -918,7 +918,7 @@ export interface components {
             /** @description When set, must match the errand's etag. */
             etag?: string;
             /** @description What is missing. At least one. */
-            missingMaterials?: string[];
+            missingMaterials: string[];
             /** @description A note for the history. */
             note?: string;
             /** @description A client-generated UUID; a retry with the same id returns the first result. */
@@ -968,16 +968,19 @@ export interface components {
         /** @description CloseFollowUpRequest is the call-back's outcome. */
         ReportServiceCloseFollowUpBody: {
             /** @description What was said and done, 1–2000 characters. */
-            note?: string;
-            /** @description RESOLVED (问题已解决), EXPLAINED (已解释说明) or UNRESOLVED (未能解决). */
-            outcome?: string;
+            note: string;
+            /**
+             * @description RESOLVED (问题已解决), EXPLAINED (已解释说明) or UNRESOLVED (未能解决).
+             * @enum {string}
+             */
+            outcome: "RESOLVED" | "EXPLAINED" | "UNRESOLVED";
         };
         /** @description RateMyErrandRequest is a rating. */
         ResidentServiceRateMyErrandBody: {
             /** @description What the resident wants to say, at most 500 characters. */
             comment?: string;
             /** @description The level. */
-            level?: components["schemas"]["v1RatingLevel"];
+            level: components["schemas"]["v1RatingLevel"];
         };
         /** @description Every error answer: the gRPC code, the zh-CN message, and typed details. */
         Status: {
@@ -993,34 +996,34 @@ export interface components {
         /** @description ResetUserPasswordRequest sets a new password. */
         UserServiceResetUserPasswordBody: {
             /** @description The new password, at least 8 characters. */
-            password?: string;
+            password: string;
         };
         /** @description AuditEntry is one audited call. It never holds the personal data itself. */
         v1AuditEntry: {
             /** @description The RPC, e.g. `/redpoint.v1.ErrandService/CompleteErrand`. */
-            action?: string;
+            readonly action?: string;
             /**
              * @description Who: `users/{id}` for staff, `residents/{id}` for a resident in the
              *     mini-program (binding a phone, rating an errand).
              */
-            actor?: string;
+            readonly actor?: string;
             /** @description The actor's role then. */
-            actorRole?: components["schemas"]["v1Role"];
+            readonly actorRole?: components["schemas"]["v1Role"];
             /** @description The caller's network address. */
-            clientIp?: string;
+            readonly clientIp?: string;
             /**
              * Format: date-time
              * @description When.
              */
-            createTime?: string;
+            readonly createTime?: string;
             /** @description The resource name, `regions/{code}/auditEntries/{id}`. */
             name?: string;
             /** @description The resource's region, `regions/{code}`. */
-            region?: string;
+            readonly region?: string;
             /** @description The resource acted on, e.g. `errands/42`. */
-            resource?: string;
+            readonly resource?: string;
             /** @description Whether this was a read of personal data in full. */
-            unmaskedRead?: boolean;
+            readonly unmaskedRead?: boolean;
         };
         /** @description BatchCreateErrandResult is the outcome of one item of a batch. */
         v1BatchCreateErrandResult: {
@@ -1045,7 +1048,7 @@ export interface components {
         /** @description BatchCreateErrandsRequest logs errands queued while offline. */
         v1BatchCreateErrandsRequest: {
             /** @description One to 100 creates, each with its own request_id. */
-            requests?: components["schemas"]["v1CreateErrandRequest"][];
+            requests: components["schemas"]["v1CreateErrandRequest"][];
         };
         /** @description BatchCreateErrandsResponse has one result per request, in order. */
         v1BatchCreateErrandsResponse: {
@@ -1066,16 +1069,16 @@ export interface components {
         /** @description BindPhoneRequest carries the getPhoneNumber code. */
         v1BindPhoneRequest: {
             /** @description The code from the mini-program's getPhoneNumber button. */
-            phoneCode?: string;
+            phoneCode: string;
         };
         /** @description CalendarDay is one exception to the Monday–Friday week. */
         v1CalendarDay: {
             /** @description The date, `YYYY-MM-DD`, Asia/Shanghai. */
-            date?: string;
+            date: string;
             /** @description The holiday's name, e.g. `国庆节`. */
             displayName?: string;
             /** @description Whether it is a holiday or a make-up working day. */
-            kind?: components["schemas"]["v1CalendarDayKind"];
+            kind: components["schemas"]["v1CalendarDayKind"];
         };
         /**
          * @description CalendarDayKind says what an exceptional day is.
@@ -1090,19 +1093,19 @@ export interface components {
         /** @description CreateErrandRequest logs an errand. */
         v1CreateErrandRequest: {
             /** @description The errand: errand_type, resident_name and resident_phone are required. */
-            errand?: components["schemas"]["v1Errand"];
+            errand: components["schemas"]["v1Errand"];
             /** @description A client-generated UUID; a retry with the same id returns the first result. */
             requestId?: string;
         };
         /** @description CreateUserRequest creates an account. */
         v1CreateUserRequest: {
             /** @description The initial password, at least 8 characters. */
-            password?: string;
+            password: string;
             /**
-             * @description The account: phone, display_name, role and region are required;
-             *     service_point for agents.
+             * @description The account: phone, display_name and role are required, and region,
+             *     or for agents service_point (their region is the point's village).
              */
-            user?: components["schemas"]["v1User"];
+            user: components["schemas"]["v1User"];
         };
         /** @description Errand is one piece of paperwork an agent handles for a resident. */
         v1Errand: {
@@ -1110,53 +1113,53 @@ export interface components {
              * Format: date-time
              * @description When the errand was accepted.
              */
-            acceptTime?: string;
+            readonly acceptTime?: string;
             /** @description The accepting agent, `users/{id}`. */
-            agent?: string;
+            readonly agent?: string;
             /** @description The agent's name. */
-            agentDisplayName?: string;
+            readonly agentDisplayName?: string;
             /** @description The reason, once cancelled. */
-            cancelReason?: string;
+            readonly cancelReason?: string;
             /** @description How the errand reached the agent. */
             channel?: components["schemas"]["v1ErrandChannel"];
             /**
              * Format: date-time
              * @description When the errand was completed or cancelled.
              */
-            closeTime?: string;
+            readonly closeTime?: string;
             /**
              * Format: date-time
              * @description When the errand was created.
              */
-            createTime?: string;
+            readonly createTime?: string;
             /** @description What the resident asked for. */
             description?: string;
             /** @description Whether the errand is due within one working day. */
-            dueSoon?: boolean;
+            readonly dueSoon?: boolean;
             /**
              * Format: date-time
              * @description When the errand is due: the end of the last working day of its time
              *     limit, Asia/Shanghai, moved later by time spent waiting for materials.
              */
-            dueTime?: string;
+            readonly dueTime?: string;
             /** @description The catalog entry, `errandTypes/{code}`. Required on create. */
             errandType?: string;
             /** @description The catalog entry's name, e.g. `养老保险资格认证`. */
-            errandTypeDisplayName?: string;
+            readonly errandTypeDisplayName?: string;
             /** @description Changes on every change; send it back to detect conflicting edits. */
             etag?: string;
             /** @description The office the errand was carried to, once forwarded. */
-            forwardedTo?: string;
+            readonly forwardedTo?: string;
             /** @description The materials received from the resident. */
             materials?: string[];
             /** @description The materials still missing, while NEEDS_MATERIALS. */
-            missingMaterials?: string[];
+            readonly missingMaterials?: string[];
             /** @description The resource name, `errands/{id}`. */
             name?: string;
             /** @description Whether the due time has passed and the errand is not closed. */
-            overdue?: boolean;
+            readonly overdue?: boolean;
             /** @description The village of the service point, `regions/{code}`. */
-            region?: string;
+            readonly region?: string;
             /**
              * @description The resident's ID number (GB 11643). Optional; masked
              *     (`140423********123X`) except in GetErrand's FULL view.
@@ -1170,24 +1173,24 @@ export interface components {
              */
             residentPhone?: string;
             /** @description The result, once completed. */
-            result?: string;
+            readonly result?: string;
             /** @description The service point that accepted it, `servicePoints/{id}`. */
-            servicePoint?: string;
+            readonly servicePoint?: string;
             /** @description The service point's name. */
-            servicePointDisplayName?: string;
+            readonly servicePointDisplayName?: string;
             /** @description Whether the SLA clock is paused (NEEDS_MATERIALS). */
-            slaPaused?: boolean;
+            readonly slaPaused?: boolean;
             /** @description The state. */
-            state?: components["schemas"]["v1ErrandState"];
+            readonly state?: components["schemas"]["v1ErrandState"];
             /** @description The state's Chinese name, e.g. `办理中`. */
-            stateDisplayName?: string;
+            readonly stateDisplayName?: string;
             /** @description The code the resident uses to follow the errand, e.g. `7KQ9M-2XAP4-TB8QZ`. */
-            trackingCode?: string;
+            readonly trackingCode?: string;
             /**
              * Format: date-time
              * @description When the errand last changed.
              */
-            updateTime?: string;
+            readonly updateTime?: string;
         };
         /**
          * @description ErrandChannel is how an errand reached the agent.
@@ -1203,26 +1206,26 @@ export interface components {
         /** @description ErrandEvent is one entry of an errand's history. */
         v1ErrandEvent: {
             /** @description Who acted: `users/{id}` for staff, empty for the resident or the system. */
-            actor?: string;
+            readonly actor?: string;
             /** @description The acting staff member's name, `群众` for the resident, `系统` for the system. */
-            actorDisplayName?: string;
+            readonly actorDisplayName?: string;
             /**
              * Format: date-time
              * @description When it happened.
              */
-            createTime?: string;
+            readonly createTime?: string;
             /** @description A zh-CN summary, e.g. `已受理 → 办理中`. */
-            displayText?: string;
+            readonly displayText?: string;
             /** @description The state before, for a state change. */
-            fromState?: components["schemas"]["v1ErrandState"];
+            readonly fromState?: components["schemas"]["v1ErrandState"];
             /** @description What happened. */
-            kind?: components["schemas"]["v1ErrandEventKind"];
+            readonly kind?: components["schemas"]["v1ErrandEventKind"];
             /** @description The resource name, `errands/{id}/events/{event_id}`. */
             name?: string;
             /** @description The note given with the change. */
-            note?: string;
+            readonly note?: string;
             /** @description The state after, for a state change (and ACCEPTED on creation). */
-            toState?: components["schemas"]["v1ErrandState"];
+            readonly toState?: components["schemas"]["v1ErrandState"];
         };
         /**
          * @description ErrandEventKind is what an history entry records.
@@ -1257,12 +1260,12 @@ export interface components {
             /** @description Whether new errands may use this type. */
             active?: boolean;
             /** @description The catalog code, e.g. `SI-PENSION-CERT`. */
-            code?: string;
+            readonly code?: string;
             /**
              * Format: date-time
              * @description When the entry was created.
              */
-            createTime?: string;
+            readonly createTime?: string;
             /** @description The department that decides it, e.g. `人力资源和社会保障局`. */
             department?: string;
             /** @description A longer description. */
@@ -1284,28 +1287,28 @@ export interface components {
              * Format: date-time
              * @description When the entry was last changed.
              */
-            updateTime?: string;
+            readonly updateTime?: string;
         };
         /** @description FailedJob is a job that used up its retries. */
         v1FailedJob: {
             /** @description The last error. */
-            lastError?: string;
+            readonly lastError?: string;
             /**
              * Format: date-time
              * @description When it last failed.
              */
-            lastFailedTime?: string;
+            readonly lastFailedTime?: string;
             /** @description The resource name, `failedJobs/{job id}`. */
             name?: string;
             /** @description The job's payload (event ids and resource names; no personal data). */
-            payload?: string;
+            readonly payload?: string;
             /**
              * Format: int32
              * @description How many times it was tried.
              */
-            retried?: number;
+            readonly retried?: number;
             /** @description The job type, e.g. `event:sla`. */
-            type?: string;
+            readonly type?: string;
         };
         /** @description FieldError is one bad field of a batch item. */
         v1FieldError: {
@@ -1320,33 +1323,33 @@ export interface components {
              * Format: date-time
              * @description When it was closed.
              */
-            closeTime?: string;
+            readonly closeTime?: string;
             /** @description The resident's comment. */
-            comment?: string;
+            readonly comment?: string;
             /**
              * Format: date-time
              * @description When the bad rating came.
              */
-            createTime?: string;
+            readonly createTime?: string;
             /** @description `errands/{id}`. */
-            errand?: string;
+            readonly errand?: string;
             /** @description `followUps/{id}`. */
             name?: string;
             /** @description The call-back note. */
-            note?: string;
+            readonly note?: string;
             /** @description Whether it is still open. */
-            open?: boolean;
+            readonly open?: boolean;
             /**
              * Format: int32
              * @description Working days it has been (or was) open.
              */
-            openWorkingDays?: number;
+            readonly openWorkingDays?: number;
             /** @description The rating, e.g. `非常不满意`. */
-            ratingDisplayName?: string;
+            readonly ratingDisplayName?: string;
             /** @description The service point's name. */
-            servicePointDisplayName?: string;
+            readonly servicePointDisplayName?: string;
             /** @description The errand's tracking code. */
-            trackingCode?: string;
+            readonly trackingCode?: string;
         };
         /** @description LeaderboardEntry is one member of a board. */
         v1LeaderboardEntry: {
@@ -1520,7 +1523,7 @@ export interface components {
              * Format: int32
              * @description The year, e.g. 2027.
              */
-            year?: number;
+            year: number;
         };
         /** @description LoadCalendarYearResponse says what was stored. */
         v1LoadCalendarYearResponse: {
@@ -1530,43 +1533,43 @@ export interface components {
         /** @description LoginRequest is a staff member's credentials. */
         v1LoginRequest: {
             /** @description The password. */
-            password?: string;
+            password: string;
             /** @description The staff member's mobile number. */
-            phone?: string;
+            phone: string;
         };
         /** @description LogoutRequest carries the refresh token to revoke. */
         v1LogoutRequest: {
             /** @description The refresh token from the last login or refresh. */
-            refreshToken?: string;
+            refreshToken: string;
         };
         /** @description LogoutResponse is empty. */
         v1LogoutResponse: Record<string, never>;
         /** @description LookupErrandRequest is what is printed on the resident's slip. */
         v1LookupErrandRequest: {
             /** @description The last four digits of the phone the errand was logged with. */
-            phoneLast4?: string;
+            phoneLast4: string;
             /** @description The tracking code, e.g. `7KQ9M-2XAP4-TB8QZ` (case and dashes don't matter). */
-            trackingCode?: string;
+            trackingCode: string;
         };
         /** @description Notification is a message to a staff member. */
         v1Notification: {
             /** @description A zh-CN text; never the resident's personal data. */
-            body?: string;
+            readonly body?: string;
             /**
              * Format: date-time
              * @description When it was created.
              */
-            createTime?: string;
+            readonly createTime?: string;
             /** @description The errand, `errands/{id}`. */
-            errand?: string;
+            readonly errand?: string;
             /** @description What it is about. */
-            kind?: components["schemas"]["v1NotificationKind"];
+            readonly kind?: components["schemas"]["v1NotificationKind"];
             /** @description The resource name, `users/{user}/notifications/{id}`. */
             name?: string;
             /** @description Whether the recipient marked it read. */
-            read?: boolean;
+            readonly read?: boolean;
             /** @description A zh-CN title, e.g. `事项即将到期`. */
-            title?: string;
+            readonly title?: string;
         };
         /**
          * @description NotificationKind is what a notification is about.
@@ -1618,7 +1621,10 @@ export interface components {
         v1RatingLevel: "RATING_LEVEL_UNSPECIFIED" | "RATING_LEVEL_VERY_SATISFIED" | "RATING_LEVEL_SATISFIED" | "RATING_LEVEL_BASICALLY_SATISFIED" | "RATING_LEVEL_DISSATISFIED" | "RATING_LEVEL_VERY_DISSATISFIED";
         /** @description RebuildLeaderboardRequest names a period. */
         v1RebuildLeaderboardRequest: {
-            /** @description The period; empty rebuilds the week, month, quarter and year of today. */
+            /**
+             * @description The period, 2026-W48, 2026-11, 2026-Q4 or 2026; empty rebuilds the
+             *     week, month, quarter and year of today.
+             */
             period?: string;
         };
         /** @description RebuildLeaderboardResponse lists what was rebuilt. */
@@ -1629,20 +1635,20 @@ export interface components {
         /** @description RefreshSessionRequest carries the refresh token. */
         v1RefreshSessionRequest: {
             /** @description The refresh token from the last login or refresh. */
-            refreshToken?: string;
+            refreshToken: string;
         };
         /** @description Region is an administrative division. */
         v1Region: {
             /** @description The 12-digit statistical division code, e.g. `140423100000`. */
-            code?: string;
+            readonly code?: string;
             /** @description The Chinese name, e.g. `古韩镇`. */
-            displayName?: string;
+            readonly displayName?: string;
             /** @description The administrative level. */
-            level?: components["schemas"]["v1RegionLevel"];
+            readonly level?: components["schemas"]["v1RegionLevel"];
             /** @description The resource name, `regions/{code}`, code being the 12-digit statistical code. */
             name?: string;
             /** @description The parent region's resource name; empty for the city. */
-            parent?: string;
+            readonly parent?: string;
         };
         /**
          * @description RegionLevel is the administrative level of a region.
@@ -1662,29 +1668,29 @@ export interface components {
              * Format: date-time
              * @description When it was made.
              */
-            createTime?: string;
+            readonly createTime?: string;
             /** @description The file's name. */
-            fileName?: string;
+            readonly fileName?: string;
             /** @description WEEKLY_DISPATCH (周调度) or MONTHLY_REPORT (月通报). */
-            kind?: string;
+            readonly kind?: string;
             /** @description `regions/{code}/reportSnapshots/{id}`. */
             name?: string;
             /** @description The period it covers, e.g. `2026-W48`. */
-            period?: string;
+            readonly period?: string;
             /**
              * Format: int64
              * @description The file's size in bytes.
              */
-            sizeBytes?: string;
+            readonly sizeBytes?: string;
         };
         /** @description Resident is a villager's WeChat identity. */
         v1Resident: {
             /** @description `residents/me`. */
             name?: string;
             /** @description The bound phone, masked (`139****0001`); empty until bound. */
-            phone?: string;
+            readonly phone?: string;
             /** @description Whether state changes are sent as subscribe messages. */
-            subscribed?: boolean;
+            readonly subscribed?: boolean;
         };
         /** @description ResidentErrand is an errand as its resident sees it: no staff personal data. */
         v1ResidentErrand: {
@@ -1692,41 +1698,41 @@ export interface components {
              * Format: date-time
              * @description When it was accepted.
              */
-            acceptTime?: string;
+            readonly acceptTime?: string;
             /** @description Whether it can be rated now. */
-            canRate?: boolean;
+            readonly canRate?: boolean;
             /**
              * Format: date-time
              * @description When it was completed or cancelled.
              */
-            closeTime?: string;
+            readonly closeTime?: string;
             /**
              * Format: date-time
              * @description When it is due.
              */
-            dueTime?: string;
+            readonly dueTime?: string;
             /** @description What it is, e.g. `养老保险资格认证`. */
-            errandTypeDisplayName?: string;
+            readonly errandTypeDisplayName?: string;
             /** @description The history, oldest first (GetMyErrand only). */
-            history?: components["schemas"]["v1ResidentErrandStep"][];
+            readonly history?: components["schemas"]["v1ResidentErrandStep"][];
             /** @description What is missing, while waiting for materials. */
-            missingMaterials?: string[];
+            readonly missingMaterials?: string[];
             /** @description `residents/me/errands/{id}`. */
             name?: string;
             /** @description The resident's rating, once given. */
-            rating?: components["schemas"]["v1RatingLevel"];
+            readonly rating?: components["schemas"]["v1RatingLevel"];
             /** @description The result, once completed. */
-            result?: string;
+            readonly result?: string;
             /** @description The service point handling it. */
-            servicePointDisplayName?: string;
+            readonly servicePointDisplayName?: string;
             /** @description The service point's public phone. */
-            servicePointPhone?: string;
+            readonly servicePointPhone?: string;
             /** @description The state. */
-            state?: components["schemas"]["v1ErrandState"];
+            readonly state?: components["schemas"]["v1ErrandState"];
             /** @description The state's Chinese name. */
-            stateDisplayName?: string;
+            readonly stateDisplayName?: string;
             /** @description The tracking code. */
-            trackingCode?: string;
+            readonly trackingCode?: string;
         };
         /** @description ResidentErrandStep is one step of the history, in plain words. */
         v1ResidentErrandStep: {
@@ -1777,12 +1783,12 @@ export interface components {
              * Format: int32
              * @description The number of active agents at the point.
              */
-            agentCount?: number;
+            readonly agentCount?: number;
             /**
              * Format: date-time
              * @description When the point was created.
              */
-            createTime?: string;
+            readonly createTime?: string;
             /** @description The point's name, e.g. `古韩镇东关村红色代办点`. */
             displayName?: string;
             /** @description Changes on every update; send it back on update to detect conflicts. */
@@ -1794,12 +1800,12 @@ export interface components {
             /** @description The village it serves, `regions/{code}`. */
             region?: string;
             /** @description The village's name. */
-            regionDisplayName?: string;
+            readonly regionDisplayName?: string;
             /**
              * Format: date-time
              * @description When the point was last changed.
              */
-            updateTime?: string;
+            readonly updateTime?: string;
         };
         /** @description ServicePointRank is a point's standing. */
         v1ServicePointRank: {
@@ -1856,7 +1862,7 @@ export interface components {
              * Format: date-time
              * @description When the account was created.
              */
-            createTime?: string;
+            readonly createTime?: string;
             /** @description The person's name. */
             displayName?: string;
             /** @description Changes on every update. */
@@ -1878,37 +1884,37 @@ export interface components {
              * Format: date-time
              * @description When the account last changed.
              */
-            updateTime?: string;
+            readonly updateTime?: string;
         };
         /** @description WechatLoginRequest carries the mini-program's login code. */
         v1WechatLoginRequest: {
             /** @description The code from wx.login. */
-            code?: string;
+            code: string;
         };
         /** @description Workload is a region's figures over a period. */
         v1Workload: {
             /** @description The region's name. */
-            displayName?: string;
+            readonly displayName?: string;
             /**
              * Format: date-time
              * @description The end of the period, exclusive.
              */
-            endTime?: string;
+            readonly endTime?: string;
             /** @description The grouping of rows. */
-            groupBy?: string;
+            readonly groupBy?: string;
             /** @description `regions/{code}/workload`. */
             name?: string;
             /** @description The period, e.g. `2026-11`, or `custom`. */
-            period?: string;
+            readonly period?: string;
             /** @description One row per group, by received errands, most first. */
-            rows?: components["schemas"]["v1WorkloadRow"][];
+            readonly rows?: components["schemas"]["v1WorkloadRow"][];
             /**
              * Format: date-time
              * @description The start of the period, inclusive.
              */
-            startTime?: string;
+            readonly startTime?: string;
             /** @description The whole region. */
-            total?: components["schemas"]["v1WorkloadRow"];
+            readonly total?: components["schemas"]["v1WorkloadRow"];
         };
         /** @description WorkloadRow is the figures of one group (or of the total). */
         v1WorkloadRow: {
@@ -2173,9 +2179,9 @@ export interface operations {
     };
     CalendarService_ListCalendarDays: {
         parameters: {
-            query?: {
+            query: {
                 /** @description The year, e.g. 2026. */
-                year?: number;
+                year: number;
             };
             header?: never;
             path?: never;
@@ -2264,9 +2270,9 @@ export interface operations {
     };
     ErrandTypeService_CreateErrandType: {
         parameters: {
-            query?: {
+            query: {
                 /** @description The code, e.g. `SI-PENSION-CERT`: 2–32 upper-case letters, digits and dashes. */
-                errandTypeId?: string;
+                errandTypeId: string;
             };
             header?: never;
             path?: never;
@@ -2347,12 +2353,12 @@ export interface operations {
                     /** @description Whether new errands may use this type. */
                     active?: boolean;
                     /** @description The catalog code, e.g. `SI-PENSION-CERT`. */
-                    code?: string;
+                    readonly code?: string;
                     /**
                      * Format: date-time
                      * @description When the entry was created.
                      */
-                    createTime?: string;
+                    readonly createTime?: string;
                     /** @description The department that decides it, e.g. `人力资源和社会保障局`. */
                     department?: string;
                     /** @description A longer description. */
@@ -2372,7 +2378,7 @@ export interface operations {
                      * Format: date-time
                      * @description When the entry was last changed.
                      */
-                    updateTime?: string;
+                    readonly updateTime?: string;
                 };
             };
         };
@@ -2416,12 +2422,12 @@ export interface operations {
                     /** @description Whether new errands may use this type. */
                     active?: boolean;
                     /** @description The catalog code, e.g. `SI-PENSION-CERT`. */
-                    code?: string;
+                    readonly code?: string;
                     /**
                      * Format: date-time
                      * @description When the entry was created.
                      */
-                    createTime?: string;
+                    readonly createTime?: string;
                     /** @description The department that decides it, e.g. `人力资源和社会保障局`. */
                     department?: string;
                     /** @description A longer description. */
@@ -2441,7 +2447,7 @@ export interface operations {
                      * Format: date-time
                      * @description When the entry was last changed.
                      */
-                    updateTime?: string;
+                    readonly updateTime?: string;
                 };
             };
         };
@@ -2483,9 +2489,9 @@ export interface operations {
                 filter?: string;
                 /**
                  * @description `update_time desc` (default), `update_time`, `due_time`, `due_time desc`,
-                 *     `create_time`, `create_time desc`.
+                 *     `create_time`, `create_time desc`; `asc` may be written out.
                  */
-                orderBy?: string;
+                orderBy?: "update_time desc" | "update_time" | "update_time asc" | "due_time" | "due_time asc" | "due_time desc" | "create_time" | "create_time asc" | "create_time desc";
             };
             header?: {
                 /** @description 上次应答的 ETag；未变化时返回 304、没有正文 */
@@ -2639,51 +2645,51 @@ export interface operations {
                      * Format: date-time
                      * @description When the errand was accepted.
                      */
-                    acceptTime?: string;
+                    readonly acceptTime?: string;
                     /** @description The accepting agent, `users/{id}`. */
-                    agent?: string;
+                    readonly agent?: string;
                     /** @description The agent's name. */
-                    agentDisplayName?: string;
+                    readonly agentDisplayName?: string;
                     /** @description The reason, once cancelled. */
-                    cancelReason?: string;
+                    readonly cancelReason?: string;
                     /** @description How the errand reached the agent. */
                     channel?: components["schemas"]["v1ErrandChannel"];
                     /**
                      * Format: date-time
                      * @description When the errand was completed or cancelled.
                      */
-                    closeTime?: string;
+                    readonly closeTime?: string;
                     /**
                      * Format: date-time
                      * @description When the errand was created.
                      */
-                    createTime?: string;
+                    readonly createTime?: string;
                     /** @description What the resident asked for. */
                     description?: string;
                     /** @description Whether the errand is due within one working day. */
-                    dueSoon?: boolean;
+                    readonly dueSoon?: boolean;
                     /**
                      * Format: date-time
                      * @description When the errand is due: the end of the last working day of its time
                      *     limit, Asia/Shanghai, moved later by time spent waiting for materials.
                      */
-                    dueTime?: string;
+                    readonly dueTime?: string;
                     /** @description The catalog entry, `errandTypes/{code}`. Required on create. */
                     errandType?: string;
                     /** @description The catalog entry's name, e.g. `养老保险资格认证`. */
-                    errandTypeDisplayName?: string;
+                    readonly errandTypeDisplayName?: string;
                     /** @description Changes on every change; send it back to detect conflicting edits. */
                     etag?: string;
                     /** @description The office the errand was carried to, once forwarded. */
-                    forwardedTo?: string;
+                    readonly forwardedTo?: string;
                     /** @description The materials received from the resident. */
                     materials?: string[];
                     /** @description The materials still missing, while NEEDS_MATERIALS. */
-                    missingMaterials?: string[];
+                    readonly missingMaterials?: string[];
                     /** @description Whether the due time has passed and the errand is not closed. */
-                    overdue?: boolean;
+                    readonly overdue?: boolean;
                     /** @description The village of the service point, `regions/{code}`. */
-                    region?: string;
+                    readonly region?: string;
                     /**
                      * @description The resident's ID number (GB 11643). Optional; masked
                      *     (`140423********123X`) except in GetErrand's FULL view.
@@ -2697,24 +2703,24 @@ export interface operations {
                      */
                     residentPhone?: string;
                     /** @description The result, once completed. */
-                    result?: string;
+                    readonly result?: string;
                     /** @description The service point that accepted it, `servicePoints/{id}`. */
-                    servicePoint?: string;
+                    readonly servicePoint?: string;
                     /** @description The service point's name. */
-                    servicePointDisplayName?: string;
+                    readonly servicePointDisplayName?: string;
                     /** @description Whether the SLA clock is paused (NEEDS_MATERIALS). */
-                    slaPaused?: boolean;
+                    readonly slaPaused?: boolean;
                     /** @description The state. */
-                    state?: components["schemas"]["v1ErrandState"];
+                    readonly state?: components["schemas"]["v1ErrandState"];
                     /** @description The state's Chinese name, e.g. `办理中`. */
-                    stateDisplayName?: string;
+                    readonly stateDisplayName?: string;
                     /** @description The code the resident uses to follow the errand, e.g. `7KQ9M-2XAP4-TB8QZ`. */
-                    trackingCode?: string;
+                    readonly trackingCode?: string;
                     /**
                      * Format: date-time
                      * @description When the errand last changed.
                      */
-                    updateTime?: string;
+                    readonly updateTime?: string;
                 };
             };
         };
@@ -2761,51 +2767,51 @@ export interface operations {
                      * Format: date-time
                      * @description When the errand was accepted.
                      */
-                    acceptTime?: string;
+                    readonly acceptTime?: string;
                     /** @description The accepting agent, `users/{id}`. */
-                    agent?: string;
+                    readonly agent?: string;
                     /** @description The agent's name. */
-                    agentDisplayName?: string;
+                    readonly agentDisplayName?: string;
                     /** @description The reason, once cancelled. */
-                    cancelReason?: string;
+                    readonly cancelReason?: string;
                     /** @description How the errand reached the agent. */
                     channel?: components["schemas"]["v1ErrandChannel"];
                     /**
                      * Format: date-time
                      * @description When the errand was completed or cancelled.
                      */
-                    closeTime?: string;
+                    readonly closeTime?: string;
                     /**
                      * Format: date-time
                      * @description When the errand was created.
                      */
-                    createTime?: string;
+                    readonly createTime?: string;
                     /** @description What the resident asked for. */
                     description?: string;
                     /** @description Whether the errand is due within one working day. */
-                    dueSoon?: boolean;
+                    readonly dueSoon?: boolean;
                     /**
                      * Format: date-time
                      * @description When the errand is due: the end of the last working day of its time
                      *     limit, Asia/Shanghai, moved later by time spent waiting for materials.
                      */
-                    dueTime?: string;
+                    readonly dueTime?: string;
                     /** @description The catalog entry, `errandTypes/{code}`. Required on create. */
                     errandType?: string;
                     /** @description The catalog entry's name, e.g. `养老保险资格认证`. */
-                    errandTypeDisplayName?: string;
+                    readonly errandTypeDisplayName?: string;
                     /** @description Changes on every change; send it back to detect conflicting edits. */
                     etag?: string;
                     /** @description The office the errand was carried to, once forwarded. */
-                    forwardedTo?: string;
+                    readonly forwardedTo?: string;
                     /** @description The materials received from the resident. */
                     materials?: string[];
                     /** @description The materials still missing, while NEEDS_MATERIALS. */
-                    missingMaterials?: string[];
+                    readonly missingMaterials?: string[];
                     /** @description Whether the due time has passed and the errand is not closed. */
-                    overdue?: boolean;
+                    readonly overdue?: boolean;
                     /** @description The village of the service point, `regions/{code}`. */
-                    region?: string;
+                    readonly region?: string;
                     /**
                      * @description The resident's ID number (GB 11643). Optional; masked
                      *     (`140423********123X`) except in GetErrand's FULL view.
@@ -2819,24 +2825,24 @@ export interface operations {
                      */
                     residentPhone?: string;
                     /** @description The result, once completed. */
-                    result?: string;
+                    readonly result?: string;
                     /** @description The service point that accepted it, `servicePoints/{id}`. */
-                    servicePoint?: string;
+                    readonly servicePoint?: string;
                     /** @description The service point's name. */
-                    servicePointDisplayName?: string;
+                    readonly servicePointDisplayName?: string;
                     /** @description Whether the SLA clock is paused (NEEDS_MATERIALS). */
-                    slaPaused?: boolean;
+                    readonly slaPaused?: boolean;
                     /** @description The state. */
-                    state?: components["schemas"]["v1ErrandState"];
+                    readonly state?: components["schemas"]["v1ErrandState"];
                     /** @description The state's Chinese name, e.g. `办理中`. */
-                    stateDisplayName?: string;
+                    readonly stateDisplayName?: string;
                     /** @description The code the resident uses to follow the errand, e.g. `7KQ9M-2XAP4-TB8QZ`. */
-                    trackingCode?: string;
+                    readonly trackingCode?: string;
                     /**
                      * Format: date-time
                      * @description When the errand last changed.
                      */
-                    updateTime?: string;
+                    readonly updateTime?: string;
                 };
             };
         };
@@ -3329,9 +3335,9 @@ export interface operations {
     };
     RegionService_ListRegions: {
         parameters: {
-            query?: {
+            query: {
                 /** @description The parent region, `regions/{code}`. Required. */
-                parent?: string;
+                parent: string;
                 /** @description At most this many regions; default 50, at most 500. */
                 pageSize?: number;
                 /** @description A page token from a previous call. */
@@ -3460,12 +3466,16 @@ export interface operations {
     LeaderboardService_ListLeaderboardEntries: {
         parameters: {
             query?: {
-                /** @description SERVICE_POINT (default), TOWNSHIP or COUNTY; below the region's own level. */
-                level?: string;
+                /**
+                 * @description SERVICE_POINT (default), TOWNSHIP or COUNTY; below the region's own
+                 *     level. REGION_LEVEL_TOWNSHIP and REGION_LEVEL_COUNTY, as Region.level
+                 *     spells them, are accepted too.
+                 */
+                level?: "SERVICE_POINT" | "TOWNSHIP" | "COUNTY" | "REGION_LEVEL_TOWNSHIP" | "REGION_LEVEL_COUNTY";
                 /** @description 2026-W48, 2026-11, 2026-Q4 or 2026; the current month by default. */
                 period?: string;
                 /** @description `total` (default) or `average` (per service point; townships and counties). */
-                orderBy?: string;
+                orderBy?: "total" | "average";
                 /** @description At most this many; default 50, at most 500. */
                 pageSize?: number;
                 /** @description A page token from a previous call. */
@@ -3610,7 +3620,7 @@ export interface operations {
                 /** @description The end of a custom range, exclusive. */
                 endTime?: string;
                 /** @description CHILD_REGION (default), SERVICE_POINT, AGENT or ERRAND_TYPE. */
-                groupBy?: string;
+                groupBy?: "CHILD_REGION" | "SERVICE_POINT" | "AGENT" | "ERRAND_TYPE";
             };
             header?: never;
             path: {
@@ -3898,9 +3908,9 @@ export interface operations {
     };
     ServicePointService_ListServicePoints: {
         parameters: {
-            query?: {
+            query: {
                 /** @description The region, `regions/{code}`: points in it and below it are listed. Required. */
-                parent?: string;
+                parent: string;
                 /** @description At most this many points; default 50, at most 500. */
                 pageSize?: number;
                 /** @description A page token from a previous call. */
@@ -4016,12 +4026,12 @@ export interface operations {
                      * Format: int32
                      * @description The number of active agents at the point.
                      */
-                    agentCount?: number;
+                    readonly agentCount?: number;
                     /**
                      * Format: date-time
                      * @description When the point was created.
                      */
-                    createTime?: string;
+                    readonly createTime?: string;
                     /** @description The point's name, e.g. `古韩镇东关村红色代办点`. */
                     displayName?: string;
                     /** @description Changes on every update; send it back on update to detect conflicts. */
@@ -4031,12 +4041,12 @@ export interface operations {
                     /** @description The village it serves, `regions/{code}`. */
                     region?: string;
                     /** @description The village's name. */
-                    regionDisplayName?: string;
+                    readonly regionDisplayName?: string;
                     /**
                      * Format: date-time
                      * @description When the point was last changed.
                      */
-                    updateTime?: string;
+                    readonly updateTime?: string;
                 };
             };
         };
@@ -4085,12 +4095,12 @@ export interface operations {
                      * Format: int32
                      * @description The number of active agents at the point.
                      */
-                    agentCount?: number;
+                    readonly agentCount?: number;
                     /**
                      * Format: date-time
                      * @description When the point was created.
                      */
-                    createTime?: string;
+                    readonly createTime?: string;
                     /** @description The point's name, e.g. `古韩镇东关村红色代办点`. */
                     displayName?: string;
                     /** @description Changes on every update; send it back on update to detect conflicts. */
@@ -4100,12 +4110,12 @@ export interface operations {
                     /** @description The village it serves, `regions/{code}`. */
                     region?: string;
                     /** @description The village's name. */
-                    regionDisplayName?: string;
+                    readonly regionDisplayName?: string;
                     /**
                      * Format: date-time
                      * @description When the point was last changed.
                      */
-                    updateTime?: string;
+                    readonly updateTime?: string;
                 };
             };
         };
@@ -4166,9 +4176,9 @@ export interface operations {
     };
     UserService_ListUsers: {
         parameters: {
-            query?: {
+            query: {
                 /** @description The region, `regions/{code}`: accounts scoped in its subtree. */
-                parent?: string;
+                parent: string;
                 /** @description At most this many; default 50, at most 500. */
                 pageSize?: number;
                 /** @description A page token from a previous call. */
@@ -4284,7 +4294,7 @@ export interface operations {
                      * Format: date-time
                      * @description When the account was created.
                      */
-                    createTime?: string;
+                    readonly createTime?: string;
                     /** @description The person's name. */
                     displayName?: string;
                     /** @description Changes on every update. */
@@ -4304,7 +4314,7 @@ export interface operations {
                      * Format: date-time
                      * @description When the account last changed.
                      */
-                    updateTime?: string;
+                    readonly updateTime?: string;
                 };
             };
         };
@@ -4351,7 +4361,7 @@ export interface operations {
                      * Format: date-time
                      * @description When the account was created.
                      */
-                    createTime?: string;
+                    readonly createTime?: string;
                     /** @description The person's name. */
                     displayName?: string;
                     /** @description Changes on every update. */
@@ -4371,7 +4381,7 @@ export interface operations {
                      * Format: date-time
                      * @description When the account last changed.
                      */
-                    updateTime?: string;
+                    readonly updateTime?: string;
                 };
             };
         };
