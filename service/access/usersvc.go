@@ -260,7 +260,10 @@ func (s *UserServer) UpdateUser(ctx context.Context, req *redpointv1.UpdateUserR
 		return nil, err
 	}
 	in := req.GetUser()
-	paths := resname.UpdatePaths(req.GetUser(), req.GetUpdateMask().GetPaths())
+	paths, err := resname.UpdatePaths(req.GetUser(), req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
 	var v apierr.Violations
 	if len(paths) == 0 {
 		v.Add("update_mask", "请指定要修改的字段：display_name、active、service_point")

@@ -80,7 +80,10 @@ func (s *Server) UpdateServicePoint(ctx context.Context, req *redpointv1.UpdateS
 	}
 	in := req.GetServicePoint()
 	var v apierr.Violations
-	paths := resname.UpdatePaths(in, req.GetUpdateMask().GetPaths())
+	paths, err := resname.UpdatePaths(in, req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
 	if len(paths) == 0 {
 		v.Add("update_mask", "请指定要修改的字段：display_name、address、phone、active")
 	}
@@ -179,7 +182,10 @@ func (s *Server) UpdateErrandType(ctx context.Context, req *redpointv1.UpdateErr
 		return nil, err
 	}
 	var v apierr.Violations
-	paths := resname.UpdatePaths(in, req.GetUpdateMask().GetPaths())
+	paths, err := resname.UpdatePaths(in, req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
 	if len(paths) == 0 {
 		v.Add("update_mask", "请指定要修改的字段")
 	}

@@ -243,7 +243,10 @@ func (s *Server) UpdateErrand(ctx context.Context, req *redpointv1.UpdateErrandR
 	if in == nil {
 		return nil, apierr.InvalidField("errand", "缺少事项内容")
 	}
-	paths := resname.UpdatePaths(in, req.GetUpdateMask().GetPaths())
+	paths, err := resname.UpdatePaths(in, req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
 	if len(paths) == 0 {
 		for path := range updatable {
 			if given(in, path) {

@@ -100,12 +100,14 @@ func Name(collection string, id any) string {
 // can't change are dropped, as AIP-203 asks, so a client may send a fetched
 // resource back whole: name and etag identify and guard the resource, and
 // fields marked IDENTIFIER, OUTPUT_ONLY or IMMUTABLE (google.api.field_behavior)
-// are the server's or fixed at creation. The REST gateway derives a mask
-// from every key of a PATCH body that has none. Unknown paths are kept, for
-// the caller to refuse.
-func UpdatePaths(resource proto.Message, paths []string) []string {
+// are the server's or fixed at creation. (The REST gateway derives a mask
+// from every key of a PATCH body that has none.) A mask that names only
+// such fields is an error naming them: that client meant to change one.
+// Unknown paths are kept, for the caller to refuse.
+func UpdatePaths(resource proto.Message, paths []string) ([]string, error) {
 	md := resource.ProtoReflect().Descriptor()
 	out := make([]string, 0, len(paths))
+	var ignored []string
 	for _, p := range paths {
 		head, rest, nested := strings.Cut(p, ".")
 		fd := md.Fields().ByName(protoreflect.Name(head))
@@ -116,7 +118,11 @@ func UpdatePaths(resource proto.Message, paths []string) []string {
 			out = append(out, p)
 			continue
 		}
-		if fd.Name() == "name" || fd.Name() == "etag" || fixed(fd) {
+		if fd.Name() == "name" || fd.Name() == "etag" {
+			continue
+		}
+		if fixed(fd) {
+			ignored = append(ignored, string(fd.Name()))
 			continue
 		}
 		p = string(fd.Name())
@@ -125,7 +131,10 @@ func UpdatePaths(resource proto.Message, paths []string) []string {
 		}
 		out = append(out, p)
 	}
-	return out
+	if len(out) == 0 && len(ignored) > 0 {
+		return nil, apierr.InvalidField("update_mask", "不能修改字段 "+strings.Join(ignored, "、"))
+	}
+	return out, nil
 }
 
 // fixed reports whether an update can't change fd.

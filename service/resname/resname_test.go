@@ -203,15 +203,26 @@ func TestUpdatePaths(t *testing.T) {
 		{"only identity", []string{"name", "etag"}, []string{}},
 		{"mixed, order kept", []string{"etag", "resident_name", "name", "description"}, []string{"resident_name", "description"}},
 		{"JSON names become proto names", []string{"residentName", "residentPhone"}, []string{"resident_name", "resident_phone"}},
-		{"output-only fields dropped", []string{"state", "createTime", "tracking_code", "description"}, []string{"description"}},
+		{"output-only and immutable fields dropped", []string{"state", "createTime", "tracking_code", "errandType", "description"}, []string{"description"}},
 		{"unknown and nested paths kept", []string{"contact.name", "nonsense"}, []string{"contact.name", "nonsense"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if diff := cmp.Diff(tc.want, resname.UpdatePaths(&redpointv1.Errand{}, tc.in)); diff != "" {
+			got, err := resname.UpdatePaths(&redpointv1.Errand{}, tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("UpdatePaths(%q) mismatch (-want +got):\n%s", tc.in, diff)
 			}
 		})
 	}
+	t.Run("a mask of only fields that can't change is refused, naming them", func(t *testing.T) {
+		t.Parallel()
+		_, err := resname.UpdatePaths(&redpointv1.Errand{}, []string{"errandType", "state"})
+		if v := violations(t, err); len(v) != 1 || v[0].Field != "update_mask" || v[0].Description != "不能修改字段 errand_type、state" {
+			t.Errorf("violations = %v", v)
+		}
+	})
 }

@@ -1957,12 +1957,12 @@ var File_redpoint_v1_errand_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\n" +
-	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb3\n" +
+	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xc2\n" +
 	"\n" +
 	"\x06Errand\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12(\n" +
-	"\rtracking_code\x18\x02 \x01(\tB\x03\xe0A\x03R\ftrackingCode\x12\x1f\n" +
-	"\verrand_type\x18\x03 \x01(\tR\n" +
+	"\rtracking_code\x18\x02 \x01(\tB\x03\xe0A\x03R\ftrackingCode\x12$\n" +
+	"\verrand_type\x18\x03 \x01(\tB\x03\xe0A\x05R\n" +
 	"errandType\x12<\n" +
 	"\x18errand_type_display_name\x18\x04 \x01(\tB\x03\xe0A\x03R\x15errandTypeDisplayName\x12(\n" +
 	"\rservice_point\x18\x05 \x01(\tB\x03\xe0A\x03R\fservicePoint\x12@\n" +
@@ -1972,11 +1972,11 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\x06region\x18\t \x01(\tB\x03\xe0A\x03R\x06region\x12#\n" +
 	"\rresident_name\x18\n" +
 	" \x01(\tR\fresidentName\x12%\n" +
-	"\x0eresident_phone\x18\v \x01(\tR\rresidentPhone\x12,\n" +
-	"\x12resident_id_number\x18\f \x01(\tR\x10residentIdNumber\x123\n" +
+	"\x0eresident_phone\x18\v \x01(\tR\rresidentPhone\x121\n" +
+	"\x12resident_id_number\x18\f \x01(\tB\x03\xe0A\x05R\x10residentIdNumber\x123\n" +
 	"\x05state\x18\r \x01(\x0e2\x18.redpoint.v1.ErrandStateB\x03\xe0A\x03R\x05state\x121\n" +
-	"\x12state_display_name\x18\x0e \x01(\tB\x03\xe0A\x03R\x10stateDisplayName\x124\n" +
-	"\achannel\x18\x0f \x01(\x0e2\x1a.redpoint.v1.ErrandChannelR\achannel\x12 \n" +
+	"\x12state_display_name\x18\x0e \x01(\tB\x03\xe0A\x03R\x10stateDisplayName\x129\n" +
+	"\achannel\x18\x0f \x01(\x0e2\x1a.redpoint.v1.ErrandChannelB\x03\xe0A\x05R\achannel\x12 \n" +
 	"\vdescription\x18\x10 \x01(\tR\vdescription\x12\x1c\n" +
 	"\tmaterials\x18\x11 \x03(\tR\tmaterials\x12&\n" +
 	"\fforwarded_to\x18\x12 \x01(\tB\x03\xe0A\x03R\vforwardedTo\x120\n" +

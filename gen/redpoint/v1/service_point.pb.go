@@ -456,11 +456,11 @@ const file_redpoint_v1_service_point_proto_rawDesc = "" +
 	"\x19UpdateServicePointRequest\x12C\n" +
 	"\rservice_point\x18\x01 \x01(\v2\x19.redpoint.v1.ServicePointB\x03\xe0A\x02R\fservicePoint\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"\x9d\x03\n" +
+	"updateMask\"\xa2\x03\n" +
 	"\fServicePoint\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
-	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x16\n" +
-	"\x06region\x18\x03 \x01(\tR\x06region\x123\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1b\n" +
+	"\x06region\x18\x03 \x01(\tB\x03\xe0A\x05R\x06region\x123\n" +
 	"\x13region_display_name\x18\x04 \x01(\tB\x03\xe0A\x03R\x11regionDisplayName\x12\x18\n" +
 	"\aaddress\x18\x05 \x01(\tR\aaddress\x12\x14\n" +
 	"\x05phone\x18\x06 \x01(\tR\x05phone\x12\x16\n" +
