@@ -185,7 +185,7 @@ describe("agent, resident and secretary", () => {
     const events = await api.GET("/v1/errands/{errand}/events", { params: { path: { errand: errandId } } });
     assert.ok((events.data?.events?.length ?? 0) >= 4, JSON.stringify(events.data));
 
-    const query = { filter: `resident_phone = "${residentPhone}"`, orderBy: "update_time desc", pageSize: 10 };
+    const query = { filter: `resident_phone = "${residentPhone}"`, orderBy: "update_time desc" as const, pageSize: 10 };
     const list = await api.GET("/v1/errands", { params: { query } });
     assert.deepEqual(list.data?.errands?.map((e) => e.name), [errand.name]);
     const etag = list.response.headers.get("ETag");
@@ -229,10 +229,10 @@ describe("agent, resident and secretary", () => {
     assert.ok(twice.response.status >= 400 && reasonOf(twice.error), "an errand is rated once");
 
     const lookup = await client().POST("/v1/errands:lookup", {
-      body: { trackingCode: errand.trackingCode, phoneLast4: residentPhone.slice(-4) },
+      body: { trackingCode: errand.trackingCode!, phoneLast4: residentPhone.slice(-4) },
     });
     assert.ok(lookup.data, JSON.stringify(lookup.error));
-    const miss = await client().POST("/v1/errands:lookup", { body: { trackingCode: errand.trackingCode, phoneLast4: "0000" } });
+    const miss = await client().POST("/v1/errands:lookup", { body: { trackingCode: errand.trackingCode!, phoneLast4: "0000" } });
     assert.equal(miss.response.status, 404);
     assert.equal(reasonOf(miss.error), "NOT_FOUND");
   });
