@@ -78,8 +78,7 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 	if hs, ok := err.(*runtime.HTTPStatusError); ok { //nolint:errorlint // set by routingErrorHandler below, never wrapped
 		httpStatus, err = hs.HTTPStatus, hs.Err
 	}
-	st := gatewayError(status.Convert(err))
-	var out error = st.Err()
+	out := gatewayError(status.Convert(err)).Err()
 	if httpStatus != 0 {
 		out = &runtime.HTTPStatusError{HTTPStatus: httpStatus, Err: out}
 	}
