@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,38 +13,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 )
-
-// call sends one REST request with the given headers and returns the
-// answer with its body read.
-func call(t *testing.T, s *apptest.Server, token, method, path, body string, header ...string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, s.BaseURL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
-}
 
 func hasHan(s string) bool {
 	for _, r := range s {
@@ -78,7 +47,7 @@ func TestHTTPErrorsHaveOneShape(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, raw := call(t, s, token, tc.method, tc.path, tc.body)
+			resp, raw := s.Send(t, token, tc.method, tc.path, tc.body)
 			var body errorBody
 			if err := json.Unmarshal(raw, &body); err != nil {
 				t.Fatalf("%d %s: %v", resp.StatusCode, raw, err)
@@ -117,17 +86,17 @@ func TestMethodsAndChallenges(t *testing.T) {
 		{"PUT", "/v1/errands/1", "GET, PATCH"},
 		{"POST", "/v1/regions/140400000000", "GET"},
 	} {
-		resp, body := call(t, s, "", tc.method, tc.path, "")
+		resp, body := s.Send(t, "", tc.method, tc.path, "")
 		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow {
 			t.Errorf("%s %s = %d Allow %q, want 405 Allow %q (%s)", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), tc.allow, body)
 		}
 	}
 
-	resp, _ := call(t, s, "", "GET", "/v1/errands", "")
+	resp, _ := s.Send(t, "", "GET", "/v1/errands", "")
 	if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || got != `Bearer realm="redpoint"` {
 		t.Errorf("no token: %d WWW-Authenticate %q", resp.StatusCode, got)
 	}
-	resp, _ = call(t, s, "not-a-token", "GET", "/v1/errands", "")
+	resp, _ = s.Send(t, "not-a-token", "GET", "/v1/errands", "")
 	if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || got != `Bearer realm="redpoint", error="invalid_token"` {
 		t.Errorf("bad token: %d WWW-Authenticate %q", resp.StatusCode, got)
 	}
@@ -157,7 +126,7 @@ func TestGRPCHealthPerService(t *testing.T) {
 func TestErrandsForClientsWithoutPatch(t *testing.T) {
 	s := demoServer(t)
 	token := s.Token(t, demo.GuhanAgentPhone)
-	resp, raw := call(t, s, token, "POST", "/v1/errands", `{"errandType":"errandTypes/SI-PENSION-CERT","residentName":"申秀英","residentPhone":"13900000001","channel":"ERRAND_CHANNEL_WALK_IN"}`)
+	resp, raw := s.Send(t, token, "POST", "/v1/errands", `{"errandType":"errandTypes/SI-PENSION-CERT","residentName":"申秀英","residentPhone":"13900000001","channel":"ERRAND_CHANNEL_WALK_IN"}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("create: %d %s", resp.StatusCode, raw)
 	}
@@ -168,28 +137,28 @@ func TestErrandsForClientsWithoutPatch(t *testing.T) {
 	path := "/v1/" + created["name"].(string)
 
 	// ETag on the detail: the same answer is a 304 without a body.
-	resp, first := call(t, s, token, "GET", path, "")
+	resp, first := s.Send(t, token, "GET", path, "")
 	etag := resp.Header.Get("ETag")
 	if resp.StatusCode != 200 || etag == "" {
 		t.Fatalf("GET %s: %d ETag %q", path, resp.StatusCode, etag)
 	}
-	resp, body := call(t, s, token, "GET", path, "", "If-None-Match", etag)
+	resp, body := s.Send(t, token, "GET", path, "", "If-None-Match", etag)
 	if resp.StatusCode != http.StatusNotModified || len(body) != 0 {
 		t.Errorf("GET with If-None-Match: %d %q, want 304 and no body", resp.StatusCode, body)
 	}
-	listResp, _ := call(t, s, token, "GET", "/v1/errands?pageSize=5", "")
+	listResp, _ := s.Send(t, token, "GET", "/v1/errands?pageSize=5", "")
 	listTag := listResp.Header.Get("ETag")
-	if resp, _ := call(t, s, token, "GET", "/v1/errands?pageSize=5", "", "If-None-Match", listTag); listTag == "" || resp.StatusCode != http.StatusNotModified {
+	if resp, _ := s.Send(t, token, "GET", "/v1/errands?pageSize=5", "", "If-None-Match", listTag); listTag == "" || resp.StatusCode != http.StatusNotModified {
 		t.Errorf("list: ETag %q, then %d, want 304", listTag, resp.StatusCode)
 	}
 
 	// PATCH without PATCH, with the JSON name in the mask.
-	resp, raw = call(t, s, token, "POST", path+"?updateMask=residentName", `{"residentName":"申秀兰"}`, "X-HTTP-Method-Override", "PATCH")
+	resp, raw = s.Send(t, token, "POST", path+"?updateMask=residentName", `{"residentName":"申秀兰"}`, "X-HTTP-Method-Override", "PATCH")
 	if resp.StatusCode != 200 || !strings.Contains(string(raw), `"residentName":"申秀兰"`) {
 		t.Fatalf("POST with X-HTTP-Method-Override: PATCH and updateMask=residentName: %d %s", resp.StatusCode, raw)
 	}
 	// The detail changed: the old ETag no longer matches.
-	if resp, _ := call(t, s, token, "GET", path, "", "If-None-Match", etag); resp.StatusCode != 200 {
+	if resp, _ := s.Send(t, token, "GET", path, "", "If-None-Match", etag); resp.StatusCode != 200 {
 		t.Errorf("GET after an update with the old ETag: %d, want 200", resp.StatusCode)
 	}
 
@@ -197,14 +166,14 @@ func TestErrandsForClientsWithoutPatch(t *testing.T) {
 	// output-only fields (state, times, tracking code) and the masked
 	// phone are ignored, the description is saved.
 	var fetched map[string]any
-	_, raw = call(t, s, token, "GET", path, "")
+	_, raw = s.Send(t, token, "GET", path, "")
 	if err := json.Unmarshal(raw, &fetched); err != nil {
 		t.Fatal(err)
 	}
 	fetched["description"] = "老人行动不便，上门办理"
 	fetched["state"] = "ERRAND_STATE_COMPLETED"
 	b, _ := json.Marshal(fetched)
-	resp, raw = call(t, s, token, "PATCH", path, string(b))
+	resp, raw = s.Send(t, token, "PATCH", path, string(b))
 	var updated map[string]any
 	_ = json.Unmarshal(raw, &updated)
 	if resp.StatusCode != 200 || updated["description"] != "老人行动不便，上门办理" || updated["state"] != "ERRAND_STATE_ACCEPTED" || updated["residentPhone"] != fetched["residentPhone"] {

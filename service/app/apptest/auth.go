@@ -55,6 +55,14 @@ func (s *Server) Do(tb testing.TB, phone, method, path string, body any) (int, [
 // DoToken is Do with an explicit bearer token (none when empty).
 func (s *Server) DoToken(tb testing.TB, token, method, path string, body any) (int, []byte) {
 	tb.Helper()
+	resp, out := s.Send(tb, token, method, path, body)
+	return resp.StatusCode, out
+}
+
+// Send is DoToken returning the whole answer (its headers too), with extra
+// request headers given as name, value pairs.
+func (s *Server) Send(tb testing.TB, token, method, path string, body any, header ...string) (*http.Response, []byte) {
+	tb.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -77,6 +85,9 @@ func (s *Server) DoToken(tb testing.TB, token, method, path string, body any) (i
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
@@ -86,5 +97,5 @@ func (s *Server) DoToken(tb testing.TB, token, method, path string, body any) (i
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return resp.StatusCode, out
+	return resp, out
 }
