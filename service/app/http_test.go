@@ -214,3 +214,31 @@ func TestErrandsForClientsWithoutPatch(t *testing.T) {
 		t.Errorf("created errand: %s", first)
 	}
 }
+
+// TestAnUpdateMaskIsNeverIgnored: a mask that names only the errand's
+// name and etag names nothing to change. It must be refused, not taken
+// for no mask at all — that would write every field in the body, the
+// ones the client did not name included.
+func TestAnUpdateMaskIsNeverIgnored(t *testing.T) {
+	s := demoServer(t)
+	token := s.Token(t, demo.GuhanAgentPhone)
+	resp, raw := call(t, s, token, "POST", "/v1/errands", `{"errandType":"errandTypes/SI-PENSION-CERT","residentName":"申秀英","residentPhone":"13900000001","channel":"ERRAND_CHANNEL_WALK_IN","description":"原描述"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("create: %d %s", resp.StatusCode, raw)
+	}
+	var created map[string]any
+	if err := json.Unmarshal(raw, &created); err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/" + created["name"].(string)
+	for _, mask := range []string{"etag", "name,etag"} {
+		resp, raw = call(t, s, token, "PATCH", path+"?updateMask="+mask, `{"description":"不该写入","residentName":"申秀兰"}`)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), `"field":"update_mask"`) {
+			t.Errorf("PATCH with updateMask=%s: %d %s, want 400 on update_mask", mask, resp.StatusCode, raw)
+		}
+	}
+	_, raw = call(t, s, token, "GET", path, "")
+	if !strings.Contains(string(raw), `"description":"原描述"`) || !strings.Contains(string(raw), `"residentName":"申秀英"`) {
+		t.Errorf("after the refused updates: %s", raw)
+	}
+}
