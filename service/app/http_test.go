@@ -70,9 +70,16 @@ func TestHTTPErrorsHaveOneShape(t *testing.T) {
 	}{
 		{"unknown path", "GET", "/v1/nothing/here", "", 404, "UNKNOWN_PATH", ""},
 		{"malformed JSON", "POST", "/v1/errands", `{"residentName":`, 400, "MALFORMED_BODY", ""},
-		{"unknown field", "POST", "/v1/errands", `{"residentNmae":"申秀英"}`, 400, "UNKNOWN_FIELD", "residentNmae"},
-		{"wrong JSON type", "POST", "/v1/errands", `{"residentName":5}`, 400, "INVALID_ARGUMENT", "resident_name"},
+		// A field in a body that is one field of the request (the errand)
+		// is named by its path from the request, as handlers name it.
+		{"unknown field", "POST", "/v1/errands", `{"residentNmae":"申秀英"}`, 400, "UNKNOWN_FIELD", "errand.residentNmae"},
+		{"wrong JSON type", "POST", "/v1/errands", `{"residentName":5}`, 400, "INVALID_ARGUMENT", "errand.resident_name"},
+		{"wrong JSON type in a PATCH", "PATCH", "/v1/errands/1", `{"materials":[1]}`, 400, "INVALID_ARGUMENT", "errand.materials"},
+		{"a key given twice", "PATCH", "/v1/errands/1", `{"description":"a","description":"b"}`, 400, "INVALID_ARGUMENT", "errand.description"},
+		{"wrong JSON type in a whole-request body", "POST", "/v1/auth:login", `{"phone":5}`, 400, "INVALID_ARGUMENT", "phone"},
 		{"query parameter not a number", "GET", "/v1/errands?pageSize=abc", "", 400, "INVALID_ARGUMENT", "page_size"},
+		{"query parameter given twice", "GET", "/v1/errands/1?view=ERRAND_VIEW_BASIC&view=ERRAND_VIEW_FULL", "", 400, "INVALID_ARGUMENT", "view"},
+		{"query parameter given by both its names", "GET", "/v1/errands?pageSize=1&page_size=2", "", 400, "INVALID_ARGUMENT", "page_size"},
 		{"wrong method", "DELETE", "/v1/errands", "", 405, "METHOD_NOT_ALLOWED", ""},
 		{"domain error", "GET", "/v1/regions/140499999999", "", 404, "NOT_FOUND", ""},
 	}

@@ -31,13 +31,8 @@ type route struct {
 func routesOf(rpcs []string) []route {
 	var out []route
 	for _, rpc := range rpcs {
-		name := protoreflect.FullName(strings.ReplaceAll(strings.TrimPrefix(rpc, "/"), "/", "."))
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
-		if err != nil {
-			continue
-		}
-		md, ok := d.(protoreflect.MethodDescriptor)
-		if !ok {
+		md := methodOf(rpc)
+		if md == nil {
 			continue
 		}
 		rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
@@ -55,6 +50,42 @@ func routesOf(rpcs []string) []route {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].path+out[i].method < out[j].path+out[j].method })
 	return out
+}
+
+// methodOf finds an RPC (a full method name) among the registered protos.
+func methodOf(rpc string) protoreflect.MethodDescriptor {
+	name := protoreflect.FullName(strings.ReplaceAll(strings.TrimPrefix(rpc, "/"), "/", "."))
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
+	if err != nil {
+		return nil
+	}
+	md, _ := d.(protoreflect.MethodDescriptor)
+	return md
+}
+
+// bodyField is the request field the JSON body of the route a gateway
+// call took fills (errand for PATCH /v1/errands/1), empty when the body is
+// the whole request (body: "*") or the call is not known.
+func bodyField(ctx context.Context) string {
+	rpc, ok := runtime.RPCMethod(ctx)
+	if !ok {
+		return ""
+	}
+	pattern, _ := runtime.HTTPPathPattern(ctx)
+	md := methodOf(rpc)
+	if md == nil {
+		return ""
+	}
+	rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
+	if rule == nil {
+		return ""
+	}
+	for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
+		if _, path := httpRule(r); path == pattern && r.GetBody() != "*" {
+			return r.GetBody()
+		}
+	}
+	return ""
 }
 
 func filterRoutes(routes []route, keep func(route) bool) []route {
