@@ -119,10 +119,11 @@ func TestHTTPErrorsHaveOneShape(t *testing.T) {
 func TestMethodsAndChallenges(t *testing.T) {
 	s := demoServer(t)
 	for _, tc := range []struct{ method, path, allow string }{
-		{"DELETE", "/v1/errands", "GET, POST"},
+		{"DELETE", "/v1/errands", "GET, HEAD, POST"},
 		{"GET", "/v1/auth:login", "POST"},
-		{"PUT", "/v1/errands/1", "GET, PATCH"},
-		{"POST", "/v1/regions/140400000000", "GET"},
+		{"HEAD", "/v1/auth:login", "POST"},
+		{"PUT", "/v1/errands/1", "GET, HEAD, PATCH"},
+		{"POST", "/v1/regions/140400000000", "GET, HEAD"},
 	} {
 		resp, body := call(t, s, "", tc.method, tc.path, "")
 		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow {
@@ -247,5 +248,52 @@ func TestAnUpdateMaskIsNeverIgnored(t *testing.T) {
 	_, raw = call(t, s, token, "GET", path, "")
 	if !strings.Contains(string(raw), `"description":"原描述"`) || !strings.Contains(string(raw), `"residentName":"申秀英"`) {
 		t.Errorf("after the refused updates: %s", raw)
+	}
+}
+
+// TestConditionalGets: HEAD is answered wherever GET is (RFC 9110), with
+// the GET's ETag and no body; If-None-Match compares weakly, takes lists
+// over several lines, and "*" matches any answer there is.
+func TestConditionalGets(t *testing.T) {
+	s := demoServer(t)
+	token := s.Token(t, demo.GuhanAgentPhone)
+	const path = "/v1/errands?pageSize=3"
+	resp, _ := call(t, s, token, "GET", path, "")
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != 200 || etag == "" {
+		t.Fatalf("GET %s: %d ETag %q", path, resp.StatusCode, etag)
+	}
+	resp, body := call(t, s, token, "HEAD", path, "")
+	if resp.StatusCode != 200 || resp.Header.Get("ETag") != etag || len(body) != 0 {
+		t.Errorf("HEAD %s: %d ETag %q body %q, want 200, the GET's ETag %s, no body", path, resp.StatusCode, resp.Header.Get("ETag"), body, etag)
+	}
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  int
+	}{
+		{"the tag", []string{etag}, http.StatusNotModified},
+		{"the tag, weak", []string{"W/" + etag}, http.StatusNotModified},
+		{"any", []string{"*"}, http.StatusNotModified},
+		{"in a list", []string{`"a", ` + etag}, http.StatusNotModified},
+		{"on a second line", []string{`"a"`, etag}, http.StatusNotModified},
+		{"another tag", []string{`"a"`}, http.StatusOK},
+	} {
+		req, err := http.NewRequest("GET", s.BaseURL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		for _, l := range tc.lines {
+			req.Header.Add("If-None-Match", l)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("If-None-Match %s %q: %d, want %d", tc.name, tc.lines, resp.StatusCode, tc.want)
+		}
 	}
 }

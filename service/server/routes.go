@@ -113,6 +113,25 @@ func methodOverride(next http.Handler) http.Handler {
 	})
 }
 
+// headAsGet answers HEAD wherever GET is answered, as RFC 9110 asks of
+// every server: the GET's status and headers (its ETag among them), no
+// body.
+func headAsGet(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			r.Method = http.MethodGet
+			w = bodiless{w}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bodiless drops the body a GET handler writes for a HEAD request (the
+// server refuses it, and the gateway would log the refusal).
+type bodiless struct{ http.ResponseWriter }
+
+func (bodiless) Write(b []byte) (int, error) { return len(b), nil }
+
 func httpRule(r *annotations.HttpRule) (method, path string) {
 	switch p := r.GetPattern().(type) {
 	case *annotations.HttpRule_Get:
@@ -169,12 +188,15 @@ func (m *routeMatcher) match(r *http.Request, method string) bool {
 }
 
 // allowed lists the methods some route takes at the request's path, for a
-// 405's Allow header.
+// 405's Allow header; HEAD wherever GET (headAsGet).
 func (m *routeMatcher) allowed(r *http.Request) []string {
 	var out []string
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		if m.match(r, method) {
 			out = append(out, method)
+			if method == http.MethodGet {
+				out = append(out, http.MethodHead)
+			}
 		}
 	}
 	return out
