@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -263,10 +264,29 @@ func TestConditionalGets(t *testing.T) {
 	if resp.StatusCode != 200 || etag == "" {
 		t.Fatalf("GET %s: %d ETag %q", path, resp.StatusCode, etag)
 	}
-	resp, body := call(t, s, token, "HEAD", path, "")
-	if resp.StatusCode != 200 || resp.Header.Get("ETag") != etag || len(body) != 0 {
-		t.Errorf("HEAD %s: %d ETag %q body %q, want 200, the GET's ETag %s, no body", path, resp.StatusCode, resp.Header.Get("ETag"), body, etag)
+	for _, p := range []string{path, "/v1/regions/140423000000"} {
+		get, _ := call(t, s, token, "GET", p, "")
+		resp, body := call(t, s, token, "HEAD", p, "")
+		if resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != get.ContentLength {
+			t.Errorf("HEAD %s: %d, Content-Length %d, body %q; want 200, the GET's Content-Length %d, no body", p, resp.StatusCode, resp.ContentLength, body, get.ContentLength)
+		}
+		if p == path && resp.Header.Get("ETag") != etag {
+			t.Errorf("HEAD %s: ETag %q, want the GET's %s", p, resp.Header.Get("ETag"), etag)
+		}
 	}
+	// On the wire: the headers and nothing after them (a body there would
+	// be read as the next answer on the connection).
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.BaseURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	_, _ = io.WriteString(conn, "HEAD /v1/regions/140423000000 HTTP/1.1\r\nHost: redpoint\r\nConnection: close\r\n\r\n")
+	wire, _ := io.ReadAll(conn)
+	if _, after, _ := strings.Cut(string(wire), "\r\n\r\n"); !strings.HasPrefix(string(wire), "HTTP/1.1 200") || after != "" {
+		t.Errorf("HEAD on the wire: %q, want 200 and no body", wire)
+	}
+
 	for _, tc := range []struct {
 		name  string
 		lines []string

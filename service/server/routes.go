@@ -115,22 +115,17 @@ func methodOverride(next http.Handler) http.Handler {
 
 // headAsGet answers HEAD wherever GET is answered, as RFC 9110 asks of
 // every server: the GET's status and headers (its ETag among them), no
-// body.
+// body. The handlers get a copy of the request as a GET; net/http, which
+// still sees the HEAD, drops the body and sends the GET's Content-Length.
 func headAsGet(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
+			r = r.WithContext(r.Context())
 			r.Method = http.MethodGet
-			w = bodiless{w}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
-
-// bodiless drops the body a GET handler writes for a HEAD request (the
-// server refuses it, and the gateway would log the refusal).
-type bodiless struct{ http.ResponseWriter }
-
-func (bodiless) Write(b []byte) (int, error) { return len(b), nil }
 
 func httpRule(r *annotations.HttpRule) (method, path string) {
 	switch p := r.GetPattern().(type) {
