@@ -162,8 +162,8 @@ func newRouteMatcher(routes []route) *routeMatcher {
 		// The templates come from protos the gateway itself registered, so
 		// they parse.
 		_ = mux.HandlePath(r.method, r.path, func(_ http.ResponseWriter, req *http.Request, _ map[string]string) {
-			if hit, ok := req.Context().Value(matchedKey{}).(*bool); ok {
-				*hit = true
+			if hit, ok := req.Context().Value(matchedKey{}).(*route); ok {
+				*hit = r
 			}
 		})
 	}
@@ -172,29 +172,56 @@ func newRouteMatcher(routes []route) *routeMatcher {
 
 // match reports whether method and the request's path match a route.
 func (m *routeMatcher) match(r *http.Request, method string) bool {
-	hit := false
-	probe := r.Clone(context.WithValue(r.Context(), matchedKey{}, &hit))
+	_, ok := m.find(r, method)
+	return ok
+}
+
+// find returns the route method and the request's path match. The probe
+// is a shallow copy: only its method, body and headers differ, and the
+// mux reads nothing else it could change.
+func (m *routeMatcher) find(r *http.Request, method string) (route, bool) {
+	var hit route
+	probe := r.WithContext(context.WithValue(r.Context(), matchedKey{}, &hit))
 	probe.Method = method
 	probe.Body = http.NoBody
 	probe.ContentLength = 0
 	probe.Header = http.Header{}
 	m.mux.ServeHTTP(discard{}, probe)
-	return hit
+	return hit, hit.path != ""
 }
 
 // allowed lists the methods some route takes at the request's path, for a
-// 405's Allow header; HEAD wherever GET (headAsGet).
+// 405's Allow header; HEAD wherever GET (headAsGet). Where a route with a
+// custom verb matches (/v1/errands/1:start), only such routes count: the
+// gateway would also take GET and PATCH there, reading "1:start" as the
+// errand's id, but no client means that.
 func (m *routeMatcher) allowed(r *http.Request) []string {
-	var out []string
+	var found []route
+	verb := false
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		if m.match(r, method) {
-			out = append(out, method)
-			if method == http.MethodGet {
-				out = append(out, http.MethodHead)
-			}
+		if rt, ok := m.find(r, method); ok {
+			found = append(found, rt)
+			verb = verb || hasVerb(rt.path)
+		}
+	}
+	var out []string
+	for _, rt := range found {
+		if verb && !hasVerb(rt.path) {
+			continue
+		}
+		out = append(out, rt.method)
+		if rt.method == http.MethodGet {
+			out = append(out, http.MethodHead)
 		}
 	}
 	return out
+}
+
+// hasVerb reports whether a path template ends in a custom verb
+// (/v1/{name=errands/*}:start, /v1/errands:sync).
+func hasVerb(template string) bool {
+	last := template[strings.LastIndexAny(template, "/}")+1:]
+	return strings.Contains(last, ":")
 }
 
 // discard is a ResponseWriter for probes, which never answer.
