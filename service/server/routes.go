@@ -191,7 +191,9 @@ func (m *routeMatcher) find(r *http.Request, method string) (route, bool) {
 }
 
 // allowed lists the methods some route takes at the request's path, for a
-// 405's Allow header; HEAD wherever GET (headAsGet). Where a route with a
+// 405's Allow header: those the protos, and so the OpenAPI document,
+// declare (HEAD, answered wherever GET is, goes without saying). Where a
+// route with a
 // custom verb matches (/v1/errands/1:start), only such routes count: the
 // gateway would also take GET and PATCH there, reading "1:start" as the
 // errand's id, but no client means that.
@@ -210,9 +212,6 @@ func (m *routeMatcher) allowed(r *http.Request) []string {
 			continue
 		}
 		out = append(out, rt.method)
-		if rt.method == http.MethodGet {
-			out = append(out, http.MethodHead)
-		}
 	}
 	return out
 }
