@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -39,9 +41,16 @@ func TestHTTPErrorsHaveOneShape(t *testing.T) {
 	}{
 		{"unknown path", "GET", "/v1/nothing/here", "", 404, "UNKNOWN_PATH", ""},
 		{"malformed JSON", "POST", "/v1/errands", `{"residentName":`, 400, "MALFORMED_BODY", ""},
-		{"unknown field", "POST", "/v1/errands", `{"residentNmae":"申秀英"}`, 400, "UNKNOWN_FIELD", "residentNmae"},
-		{"wrong JSON type", "POST", "/v1/errands", `{"residentName":5}`, 400, "INVALID_ARGUMENT", "resident_name"},
+		// A field in a body that is one field of the request (the errand)
+		// is named by its path from the request, as handlers name it.
+		{"unknown field", "POST", "/v1/errands", `{"residentNmae":"申秀英"}`, 400, "UNKNOWN_FIELD", "errand.residentNmae"},
+		{"wrong JSON type", "POST", "/v1/errands", `{"residentName":5}`, 400, "INVALID_ARGUMENT", "errand.resident_name"},
+		{"wrong JSON type in a PATCH", "PATCH", "/v1/errands/1", `{"materials":[1]}`, 400, "INVALID_ARGUMENT", "errand.materials"},
+		{"a key given twice", "PATCH", "/v1/errands/1", `{"description":"a","description":"b"}`, 400, "INVALID_ARGUMENT", "errand.description"},
+		{"wrong JSON type in a whole-request body", "POST", "/v1/auth:login", `{"phone":5}`, 400, "INVALID_ARGUMENT", "phone"},
 		{"query parameter not a number", "GET", "/v1/errands?pageSize=abc", "", 400, "INVALID_ARGUMENT", "page_size"},
+		{"query parameter given twice", "GET", "/v1/errands/1?view=ERRAND_VIEW_BASIC&view=ERRAND_VIEW_FULL", "", 400, "INVALID_ARGUMENT", "view"},
+		{"query parameter given by both its names", "GET", "/v1/errands?pageSize=1&page_size=2", "", 400, "INVALID_ARGUMENT", "page_size"},
 		{"wrong method", "DELETE", "/v1/errands", "", 405, "METHOD_NOT_ALLOWED", ""},
 		{"domain error", "GET", "/v1/regions/140499999999", "", 404, "NOT_FOUND", ""},
 	}
@@ -83,8 +92,16 @@ func TestMethodsAndChallenges(t *testing.T) {
 	for _, tc := range []struct{ method, path, allow string }{
 		{"DELETE", "/v1/errands", "GET, POST"},
 		{"GET", "/v1/auth:login", "POST"},
+		{"HEAD", "/v1/auth:login", "POST"},
 		{"PUT", "/v1/errands/1", "GET, PATCH"},
 		{"POST", "/v1/regions/140400000000", "GET"},
+		// Custom verbs: the methods the verb takes, not those of the
+		// resource the path would be without it.
+		{"PUT", "/v1/errands/1:start", "POST"},
+		{"DELETE", "/v1/users/1:resetPassword", "POST"},
+		{"PUT", "/v1/residents/me/errands/1:rate", "POST"},
+		{"POST", "/v1/errands:sync", "GET"},
+		{"POST", "/v1/errands/1/events", "GET"},
 	} {
 		resp, body := s.Send(t, "", tc.method, tc.path, "")
 		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow {
@@ -181,5 +198,99 @@ func TestErrandsForClientsWithoutPatch(t *testing.T) {
 	}
 	if !bytes.Contains(first, []byte(`"state":"ERRAND_STATE_ACCEPTED"`)) {
 		t.Errorf("created errand: %s", first)
+	}
+}
+
+// TestAnUpdateMaskIsNeverIgnored: a mask that names only the errand's
+// name and etag names nothing to change. It must be refused, not taken
+// for no mask at all — that would write every field in the body, the
+// ones the client did not name included.
+func TestAnUpdateMaskIsNeverIgnored(t *testing.T) {
+	s := demoServer(t)
+	token := s.Token(t, demo.GuhanAgentPhone)
+	resp, raw := s.Send(t, token, "POST", "/v1/errands", `{"errandType":"errandTypes/SI-PENSION-CERT","residentName":"申秀英","residentPhone":"13900000001","channel":"ERRAND_CHANNEL_WALK_IN","description":"原描述"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("create: %d %s", resp.StatusCode, raw)
+	}
+	var created map[string]any
+	if err := json.Unmarshal(raw, &created); err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/" + created["name"].(string)
+	for _, mask := range []string{"etag", "name,etag"} {
+		resp, raw = s.Send(t, token, "PATCH", path+"?updateMask="+mask, `{"description":"不该写入","residentName":"申秀兰"}`)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), `"field":"update_mask"`) {
+			t.Errorf("PATCH with updateMask=%s: %d %s, want 400 on update_mask", mask, resp.StatusCode, raw)
+		}
+	}
+	_, raw = s.Send(t, token, "GET", path, "")
+	if !strings.Contains(string(raw), `"description":"原描述"`) || !strings.Contains(string(raw), `"residentName":"申秀英"`) {
+		t.Errorf("after the refused updates: %s", raw)
+	}
+}
+
+// TestConditionalGets: HEAD is answered wherever GET is (RFC 9110), with
+// the GET's ETag and no body; If-None-Match compares weakly, takes lists
+// over several lines, and "*" matches any answer there is.
+func TestConditionalGets(t *testing.T) {
+	s := demoServer(t)
+	token := s.Token(t, demo.GuhanAgentPhone)
+	const path = "/v1/errands?pageSize=3"
+	resp, _ := s.Send(t, token, "GET", path, "")
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != 200 || etag == "" {
+		t.Fatalf("GET %s: %d ETag %q", path, resp.StatusCode, etag)
+	}
+	for _, p := range []string{path, "/v1/regions/140423000000"} {
+		get, _ := s.Send(t, token, "GET", p, "")
+		resp, body := s.Send(t, token, "HEAD", p, "")
+		if resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != get.ContentLength {
+			t.Errorf("HEAD %s: %d, Content-Length %d, body %q; want 200, the GET's Content-Length %d, no body", p, resp.StatusCode, resp.ContentLength, body, get.ContentLength)
+		}
+		if p == path && resp.Header.Get("ETag") != etag {
+			t.Errorf("HEAD %s: ETag %q, want the GET's %s", p, resp.Header.Get("ETag"), etag)
+		}
+	}
+	// On the wire: the headers and nothing after them (a body there would
+	// be read as the next answer on the connection).
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.BaseURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close() }()
+	_, _ = io.WriteString(conn, "HEAD /v1/regions/140423000000 HTTP/1.1\r\nHost: redpoint\r\nConnection: close\r\n\r\n")
+	wire, _ := io.ReadAll(conn)
+	if _, after, _ := strings.Cut(string(wire), "\r\n\r\n"); !strings.HasPrefix(string(wire), "HTTP/1.1 200") || after != "" {
+		t.Errorf("HEAD on the wire: %q, want 200 and no body", wire)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  int
+	}{
+		{"the tag", []string{etag}, http.StatusNotModified},
+		{"the tag, weak", []string{"W/" + etag}, http.StatusNotModified},
+		{"any", []string{"*"}, http.StatusNotModified},
+		{"in a list", []string{`"a", ` + etag}, http.StatusNotModified},
+		{"on a second line", []string{`"a"`, etag}, http.StatusNotModified},
+		{"another tag", []string{`"a"`}, http.StatusOK},
+	} {
+		req, err := http.NewRequest("GET", s.BaseURL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		for _, l := range tc.lines {
+			req.Header.Add("If-None-Match", l)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("If-None-Match %s %q: %d, want %d", tc.name, tc.lines, resp.StatusCode, tc.want)
+		}
 	}
 }

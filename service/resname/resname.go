@@ -3,6 +3,7 @@
 package resname
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -102,39 +103,54 @@ func Name(collection string, id any) string {
 // fields marked IDENTIFIER, OUTPUT_ONLY or IMMUTABLE (google.api.field_behavior)
 // are the server's or fixed at creation. (The REST gateway derives a mask
 // from every key of a PATCH body that has none.) A mask that names only
-// such fields is an error naming them: that client meant to change one.
-// Unknown paths are kept, for the caller to refuse.
+// such fields is an error naming them: that client meant to change one;
+// so is one naming only name and etag, which a caller would otherwise
+// take for no mask and update every field the body carries. A path named
+// twice (residentName and resident_name) counts once. Unknown paths are
+// kept, for the caller to refuse.
 func UpdatePaths(resource proto.Message, paths []string) ([]string, error) {
 	md := resource.ProtoReflect().Descriptor()
 	out := make([]string, 0, len(paths))
 	var ignored []string
+	identityOnly := len(paths) > 0
 	for _, p := range paths {
 		head, rest, nested := strings.Cut(p, ".")
 		fd := md.Fields().ByName(protoreflect.Name(head))
 		if fd == nil {
 			fd = md.Fields().ByJSONName(head)
 		}
-		if fd == nil {
-			out = append(out, p)
+		if fd != nil && (fd.Name() == "name" || fd.Name() == "etag") {
 			continue
 		}
-		if fd.Name() == "name" || fd.Name() == "etag" {
+		identityOnly = false
+		if fd == nil {
+			out = appendNew(out, p)
 			continue
 		}
 		if fixed(fd) {
-			ignored = append(ignored, string(fd.Name()))
+			ignored = appendNew(ignored, string(fd.Name()))
 			continue
 		}
 		p = string(fd.Name())
 		if nested {
 			p += "." + rest
 		}
-		out = append(out, p)
+		out = appendNew(out, p)
 	}
-	if len(out) == 0 && len(ignored) > 0 {
+	switch {
+	case len(out) == 0 && len(ignored) > 0:
 		return nil, apierr.InvalidField("update_mask", "不能修改字段 "+strings.Join(ignored, "、"))
+	case identityOnly:
+		return nil, apierr.InvalidField("update_mask", "没有要修改的字段：name 和 etag 只用于指明和校验对象")
 	}
 	return out, nil
+}
+
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
 }
 
 // fixed reports whether an update can't change fd.

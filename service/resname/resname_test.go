@@ -200,11 +200,11 @@ func TestUpdatePaths(t *testing.T) {
 		want []string
 	}{
 		{"nil", nil, []string{}},
-		{"only identity", []string{"name", "etag"}, []string{}},
 		{"mixed, order kept", []string{"etag", "resident_name", "name", "description"}, []string{"resident_name", "description"}},
 		{"JSON names become proto names", []string{"residentName", "residentPhone"}, []string{"resident_name", "resident_phone"}},
 		{"output-only and immutable fields dropped", []string{"state", "createTime", "tracking_code", "errandType", "description"}, []string{"description"}},
 		{"unknown and nested paths kept", []string{"contact.name", "nonsense"}, []string{"contact.name", "nonsense"}},
+		{"a field named twice counts once", []string{"residentName", "description", "resident_name", "description"}, []string{"resident_name", "description"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,6 +218,15 @@ func TestUpdatePaths(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a mask of only name and etag is refused, not taken for no mask", func(t *testing.T) {
+		t.Parallel()
+		for _, mask := range [][]string{{"etag"}, {"name", "etag"}} {
+			_, err := resname.UpdatePaths(&redpointv1.Errand{}, mask)
+			if v := violations(t, err); len(v) != 1 || v[0].Field != "update_mask" {
+				t.Errorf("UpdatePaths(%q): violations = %v", mask, v)
+			}
+		}
+	})
 	t.Run("a mask of only fields that can't change is refused, naming them", func(t *testing.T) {
 		t.Parallel()
 		_, err := resname.UpdatePaths(&redpointv1.Errand{}, []string{"errandType", "state"})

@@ -31,12 +31,17 @@ var (
 	unknownFieldText = regexp.MustCompile(`unknown field "([^"]+)"`)
 	badValueText     = regexp.MustCompile(`invalid value for [a-z0-9 ]*field ([A-Za-z0-9_.]+)`)
 	queryFieldText   = regexp.MustCompile(`parsing field "([^"]+)"|parameter: ([A-Za-z0-9_.]+)`)
+	// A field given twice: in the body (protojson), or in the query
+	// (pageSize=1&page_size=2, view=A&view=B).
+	repeatedFieldText = regexp.MustCompile(`(?:duplicate|too many values for) field "([^"]+)"`)
 )
 
 // gatewayError gives an error the gateway raised itself (st has no
 // ErrorInfo) its reason and zh-CN text. Errors from handlers pass as they
-// are.
-func gatewayError(st *status.Status) *status.Status {
+// are. body is the request field the JSON body fills (errand), so a
+// violation in the body is named by its path from the request
+// (errand.resident_name), as the handlers name theirs.
+func gatewayError(st *status.Status, body string) *status.Status {
 	for _, d := range st.Details() {
 		if _, ok := d.(*errdetails.ErrorInfo); ok {
 			return st
@@ -46,16 +51,27 @@ func gatewayError(st *status.Status) *status.Status {
 	if st.Code() != codes.InvalidArgument {
 		return apierr.FromStatus(st)
 	}
+	inBody := func(field string) string {
+		// protojson's errors ("proto: …") are the body's, and name the
+		// field alone.
+		if body != "" && strings.HasPrefix(text, "proto:") {
+			return body + "." + field
+		}
+		return field
+	}
 	var e *apierr.Error
 	var v apierr.Violations
 	switch {
 	case unknownFieldText.MatchString(text):
 		e = ErrUnknownField
-		v.Add(unknownFieldText.FindStringSubmatch(text)[1], "无法识别的字段")
+		v.Add(inBody(unknownFieldText.FindStringSubmatch(text)[1]), "无法识别的字段")
 	case badValueText.MatchString(text):
 		// A field of the wrong type is a bad argument like any other.
 		e = apierr.ErrInvalidArgument
-		v.Add(snake(badValueText.FindStringSubmatch(text)[1]), "取值类型或格式有误")
+		v.Add(inBody(snake(badValueText.FindStringSubmatch(text)[1])), "取值类型或格式有误")
+	case repeatedFieldText.MatchString(text):
+		e = apierr.ErrInvalidArgument
+		v.Add(inBody(snake(repeatedFieldText.FindStringSubmatch(text)[1])), "只能给出一次")
 	case queryFieldText.MatchString(text):
 		e = apierr.ErrInvalidArgument
 		m := queryFieldText.FindStringSubmatch(text)
@@ -78,7 +94,7 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 	if hs, ok := err.(*runtime.HTTPStatusError); ok { //nolint:errorlint // set by routingErrorHandler below, never wrapped
 		httpStatus, err = hs.HTTPStatus, hs.Err
 	}
-	out := gatewayError(status.Convert(err)).Err()
+	out := gatewayError(status.Convert(err), bodyField(ctx)).Err()
 	if httpStatus != 0 {
 		out = &runtime.HTTPStatusError{HTTPStatus: httpStatus, Err: out}
 	}

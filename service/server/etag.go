@@ -32,7 +32,7 @@ func withETags(next http.Handler, routes *routeMatcher) http.Handler {
 		etag := `"` + hex.EncodeToString(sum[:12]) + `"`
 		w.Header().Set("ETag", etag)
 		w.Header().Set("Cache-Control", "private, no-cache")
-		if match := r.Header.Get("If-None-Match"); match != "" && (match == etag || strings.Contains(match, etag)) {
+		if noneMatch(r.Header.Values("If-None-Match"), etag) {
 			w.Header().Del("Content-Length")
 			w.WriteHeader(http.StatusNotModified)
 			return
@@ -51,3 +51,18 @@ type recorder struct {
 func (r *recorder) Header() http.Header         { return r.header }
 func (r *recorder) WriteHeader(status int)      { r.status = status }
 func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+
+// noneMatch reports whether an If-None-Match header (its lines, each a
+// list) matches etag: by weak comparison, as RFC 9110 13.1.2 asks (W/"x"
+// matches "x"), and "*" matches any answer there is.
+func noneMatch(lines []string, etag string) bool {
+	for _, line := range lines {
+		for _, tag := range strings.Split(line, ",") {
+			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+			if tag == etag || tag == "*" {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -31,13 +31,8 @@ type route struct {
 func routesOf(rpcs []string) []route {
 	var out []route
 	for _, rpc := range rpcs {
-		name := protoreflect.FullName(strings.ReplaceAll(strings.TrimPrefix(rpc, "/"), "/", "."))
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
-		if err != nil {
-			continue
-		}
-		md, ok := d.(protoreflect.MethodDescriptor)
-		if !ok {
+		md := methodOf(rpc)
+		if md == nil {
 			continue
 		}
 		rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
@@ -55,6 +50,42 @@ func routesOf(rpcs []string) []route {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].path+out[i].method < out[j].path+out[j].method })
 	return out
+}
+
+// methodOf finds an RPC (a full method name) among the registered protos.
+func methodOf(rpc string) protoreflect.MethodDescriptor {
+	name := protoreflect.FullName(strings.ReplaceAll(strings.TrimPrefix(rpc, "/"), "/", "."))
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
+	if err != nil {
+		return nil
+	}
+	md, _ := d.(protoreflect.MethodDescriptor)
+	return md
+}
+
+// bodyField is the request field the JSON body of the route a gateway
+// call took fills (errand for PATCH /v1/errands/1), empty when the body is
+// the whole request (body: "*") or the call is not known.
+func bodyField(ctx context.Context) string {
+	rpc, ok := runtime.RPCMethod(ctx)
+	if !ok {
+		return ""
+	}
+	pattern, _ := runtime.HTTPPathPattern(ctx)
+	md := methodOf(rpc)
+	if md == nil {
+		return ""
+	}
+	rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
+	if rule == nil {
+		return ""
+	}
+	for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
+		if _, path := httpRule(r); path == pattern && r.GetBody() != "*" {
+			return r.GetBody()
+		}
+	}
+	return ""
 }
 
 func filterRoutes(routes []route, keep func(route) bool) []route {
@@ -77,6 +108,20 @@ func methodOverride(next http.Handler) http.Handler {
 			case http.MethodPatch, http.MethodPut, http.MethodDelete:
 				r.Method = m
 			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// headAsGet answers HEAD wherever GET is answered, as RFC 9110 asks of
+// every server: the GET's status and headers (its ETag among them), no
+// body. The handlers get a copy of the request as a GET; net/http, which
+// still sees the HEAD, drops the body and sends the GET's Content-Length.
+func headAsGet(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			r = r.WithContext(r.Context())
+			r.Method = http.MethodGet
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -117,8 +162,8 @@ func newRouteMatcher(routes []route) *routeMatcher {
 		// The templates come from protos the gateway itself registered, so
 		// they parse.
 		_ = mux.HandlePath(r.method, r.path, func(_ http.ResponseWriter, req *http.Request, _ map[string]string) {
-			if hit, ok := req.Context().Value(matchedKey{}).(*bool); ok {
-				*hit = true
+			if hit, ok := req.Context().Value(matchedKey{}).(*route); ok {
+				*hit = r
 			}
 		})
 	}
@@ -127,26 +172,55 @@ func newRouteMatcher(routes []route) *routeMatcher {
 
 // match reports whether method and the request's path match a route.
 func (m *routeMatcher) match(r *http.Request, method string) bool {
-	hit := false
-	probe := r.Clone(context.WithValue(r.Context(), matchedKey{}, &hit))
+	_, ok := m.find(r, method)
+	return ok
+}
+
+// find returns the route method and the request's path match. The probe
+// is a shallow copy: only its method, body and headers differ, and the
+// mux reads nothing else it could change.
+func (m *routeMatcher) find(r *http.Request, method string) (route, bool) {
+	var hit route
+	probe := r.WithContext(context.WithValue(r.Context(), matchedKey{}, &hit))
 	probe.Method = method
 	probe.Body = http.NoBody
 	probe.ContentLength = 0
 	probe.Header = http.Header{}
 	m.mux.ServeHTTP(discard{}, probe)
-	return hit
+	return hit, hit.path != ""
 }
 
 // allowed lists the methods some route takes at the request's path, for a
-// 405's Allow header.
+// 405's Allow header: those the protos, and so the OpenAPI document,
+// declare (HEAD, answered wherever GET is, goes without saying). Where a
+// route with a
+// custom verb matches (/v1/errands/1:start), only such routes count: the
+// gateway would also take GET and PATCH there, reading "1:start" as the
+// errand's id, but no client means that.
 func (m *routeMatcher) allowed(r *http.Request) []string {
-	var out []string
+	var found []route
+	verb := false
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		if m.match(r, method) {
-			out = append(out, method)
+		if rt, ok := m.find(r, method); ok {
+			found = append(found, rt)
+			verb = verb || hasVerb(rt.path)
 		}
 	}
+	var out []string
+	for _, rt := range found {
+		if verb && !hasVerb(rt.path) {
+			continue
+		}
+		out = append(out, rt.method)
+	}
 	return out
+}
+
+// hasVerb reports whether a path template ends in a custom verb
+// (/v1/{name=errands/*}:start, /v1/errands:sync).
+func hasVerb(template string) bool {
+	last := template[strings.LastIndexAny(template, "/}")+1:]
+	return strings.Contains(last, ":")
 }
 
 // discard is a ResponseWriter for probes, which never answer.

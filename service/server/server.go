@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /openapi.json", s.openapi)
-	mux.Handle("/", methodOverride(limitBody(withETags(withRenderedSlot(s.gwMux), s.etagged))))
+	mux.Handle("/", headAsGet(methodOverride(limitBody(withETags(withRenderedSlot(s.gwMux), s.etagged)))))
 	s.http = NewHTTPServer(mux, cfg.Logger, cfg.Timeouts)
 	s.admin = NewHTTPServer(AdminMux(cfg.Registry, healthz), cfg.Logger, cfg.Timeouts)
 	return s, nil
