@@ -60,7 +60,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, method string, _ any) 
 func bearer(ctx context.Context) (string, bool) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	for _, v := range md.Get("authorization") {
-		if tok, ok := strings.CutPrefix(v, "Bearer "); ok && tok != "" {
+		// The scheme is case-insensitive (RFC 9110 §11.1): "bearer x" too.
+		if scheme, tok, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") && tok != "" {
 			return tok, true
 		}
 		if v != "" {

@@ -298,6 +298,9 @@ func (s *UserServer) UpdateUser(ctx context.Context, req *redpointv1.UpdateUserR
 			upd.SetActive(in.GetActive())
 		case "service_point":
 			if u.Role != user.RoleAGENT {
+				if in.GetServicePoint() == "" {
+					continue // a fetched account sent back whole: no point, no change
+				}
 				return nil, apierr.InvalidField("user.service_point", "只有代办员属于代办点")
 			}
 			id, err := resname.IntID("user.service_point", in.GetServicePoint(), resname.ServicePoints)

@@ -109,6 +109,10 @@ func TestMethodsAndChallenges(t *testing.T) {
 		}
 	}
 
+	// The scheme is case-insensitive.
+	if resp, body := s.Send(t, "", "GET", "/v1/errands?pageSize=1", "", "Authorization", "bearer "+s.Token(t, demo.GuhanAgentPhone)); resp.StatusCode != 200 {
+		t.Errorf("Authorization: bearer …: %d %s", resp.StatusCode, body)
+	}
 	resp, _ := s.Send(t, "", "GET", "/v1/errands", "")
 	if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || got != `Bearer realm="redpoint"` {
 		t.Errorf("no token: %d WWW-Authenticate %q", resp.StatusCode, got)
@@ -198,6 +202,42 @@ func TestErrandsForClientsWithoutPatch(t *testing.T) {
 	}
 	if !bytes.Contains(first, []byte(`"state":"ERRAND_STATE_ACCEPTED"`)) {
 		t.Errorf("created errand: %s", first)
+	}
+	// The history names what changed, not every field the body carried.
+	_, raw = s.Send(t, token, "GET", path+"/events", "")
+	var history struct{ Events []struct{ Note string } }
+	if err := json.Unmarshal(raw, &history); err != nil || len(history.Events) == 0 {
+		t.Fatalf("events: %s", raw)
+	}
+	if last := history.Events[len(history.Events)-1].Note; last != "修改了事项描述" {
+		t.Errorf("the whole errand sent back with a new description is in the history as %q", last)
+	}
+}
+
+// TestAccountsForClientsWithoutPatch: a fetched account sent back whole
+// with one change (as the console does), for an agent and for a
+// secretary, whose service point is empty; fields fixed at creation
+// (phone, role, region) are ignored.
+func TestAccountsForClientsWithoutPatch(t *testing.T) {
+	s := demoServer(t)
+	admin := s.Token(t, demo.CountyAdminPhone)
+	for _, phone := range []string{demo.GuhanAgentPhone, demo.GuhanSecretaryPhone} {
+		var login struct{ User map[string]any }
+		_, raw := s.Send(t, "", "POST", "/v1/auth:login", map[string]string{"phone": phone, "password": demo.Password})
+		if err := json.Unmarshal(raw, &login); err != nil || login.User["name"] == nil {
+			t.Fatalf("login %s: %s", phone, raw)
+		}
+		path := "/v1/" + login.User["name"].(string)
+		var fetched map[string]any
+		_, raw = s.Send(t, admin, "GET", path, "")
+		if err := json.Unmarshal(raw, &fetched); err != nil {
+			t.Fatal(err)
+		}
+		fetched["displayName"] = "改名" + phone[7:]
+		resp, raw := s.Send(t, admin, "POST", path, fetched, "X-HTTP-Method-Override", "PATCH")
+		if resp.StatusCode != 200 || !strings.Contains(string(raw), `"displayName":"改名`+phone[7:]+`"`) {
+			t.Errorf("%s sent back whole: %d %s", path, resp.StatusCode, raw)
+		}
 	}
 }
 

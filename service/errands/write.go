@@ -266,14 +266,11 @@ func (s *Server) UpdateErrand(ctx context.Context, req *redpointv1.UpdateErrandR
 	}
 	var desc, name, phone string
 	var materials []string
-	var labels []string
 	for _, path := range paths {
-		label, ok := updatable[path]
-		if !ok {
+		if _, ok := updatable[path]; !ok {
 			v.Add("update_mask", "不能修改字段 "+path+"；可修改 description、materials、resident_name、resident_phone")
 			continue
 		}
-		labels = append(labels, label)
 		switch path {
 		case "description":
 			desc = strings.TrimSpace(in.GetDescription())
@@ -300,24 +297,44 @@ func (s *Server) UpdateErrand(ctx context.Context, req *redpointv1.UpdateErrandR
 			}
 			return from, nil
 		},
-		func(u *ent.ErrandUpdateOne, _ *ent.Errand, _ *calendar.Calendar, _ time.Time) (string, error) {
+		func(u *ent.ErrandUpdateOne, e *ent.Errand, _ *calendar.Calendar, _ time.Time) (string, error) {
+			// The history names what changed: a fetched errand sent back
+			// whole names every field, most of them as they were.
+			var labels []string
 			for _, path := range paths {
 				switch path {
 				case "description":
+					if desc == e.Description {
+						continue
+					}
 					u.SetDescription(desc)
 				case "materials":
+					if slices.Equal(materials, e.Materials) {
+						continue
+					}
 					u.SetMaterials(materials)
 				case "resident_name":
+					if name == e.ResidentName {
+						continue
+					}
 					u.SetResidentName(name)
 				case "resident_phone":
+					hash := s.keys.Hash(pii.KindPhone, phone)
+					if hash == e.ResidentPhoneHash {
+						continue
+					}
 					sealed, err := s.keys.Encrypt(phone)
 					if err != nil {
 						return "", err
 					}
 					// The errand now belongs to the new number's resident:
 					// ownership is the phone (resident.Owns).
-					u.SetResidentPhoneCipher(sealed).SetResidentPhoneHash(s.keys.Hash(pii.KindPhone, phone)).SetResidentPhoneLast4(phone[7:])
+					u.SetResidentPhoneCipher(sealed).SetResidentPhoneHash(hash).SetResidentPhoneLast4(phone[7:])
 				}
+				labels = append(labels, updatable[path])
+			}
+			if len(labels) == 0 {
+				return "保存了事项，内容未变", nil
 			}
 			return "修改了" + strings.Join(labels, "、"), nil
 		})

@@ -21,7 +21,7 @@ import (
 var (
 	ErrUnknownPath      = apierr.New(codes.NotFound, "UNKNOWN_PATH", "请求的路径不存在")
 	ErrMethodNotAllowed = apierr.New(codes.Unimplemented, "METHOD_NOT_ALLOWED", "该路径不支持此请求方法")
-	ErrMalformedBody    = apierr.New(codes.InvalidArgument, "MALFORMED_BODY", "请求内容不是有效的 JSON")
+	ErrMalformedBody    = apierr.New(codes.InvalidArgument, "MALFORMED_BODY", "请求内容格式有误（不是有效的 JSON，或字段的类型不符）")
 	ErrUnknownField     = apierr.New(codes.InvalidArgument, "UNKNOWN_FIELD", "请求中有无法识别的字段")
 )
 

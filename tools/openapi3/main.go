@@ -108,9 +108,13 @@ var errorAnswers = []struct {
 	applies                   func(op operation) bool
 }{
 	{"400", "BadRequest", "请求有误：ErrorInfo.reason 为 INVALID_ARGUMENT（BadRequest 列出字段）、MALFORMED_BODY、UNKNOWN_FIELD 等", always},
-	{"401", "Unauthenticated", "未登录或令牌无效（WWW-Authenticate: Bearer）", func(op operation) bool { return op.secured }},
+	{"401", "Unauthenticated", "未登录或令牌无效（WWW-Authenticate: Bearer）；登录时为密码错误，刷新时为令牌已用过或已吊销", func(op operation) bool {
+		return op.secured || strings.HasPrefix(op.path, "/v1/auth:") || strings.HasPrefix(op.path, "/v1/residents:")
+	}},
 	{"403", "PermissionDenied", "无权执行此操作或访问该资源", func(op operation) bool { return op.secured }},
-	{"404", "NotFound", "资源不存在", func(op operation) bool { return strings.Contains(op.path, "{") }},
+	{"404", "NotFound", "资源不存在（路径中的资源、parent 所指的上级，或查询不到的事项）", func(op operation) bool {
+		return strings.Contains(op.path, "{") || op.parent || strings.HasSuffix(op.path, ":lookup")
+	}},
 	{"409", "Conflict", "冲突：数据已被他人修改（ETAG_MISMATCH），或对象已存在（ALREADY_RATED 等）", func(op operation) bool { return op.method != "get" }},
 	{"413", "TooLarge", "请求内容过大（REQUEST_TOO_LARGE）", func(op operation) bool { return op.body }},
 	{"429", "RateLimited", "操作过于频繁（RATE_LIMITED）；稍后重试", always},
@@ -124,6 +128,7 @@ const xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 type operation struct {
 	path, method  string
 	secured, body bool
+	parent        bool // names its parent resource in the query
 }
 
 func refine(doc object) error {
@@ -156,7 +161,7 @@ func refine(doc object) error {
 				continue
 			}
 			security, hasOwn := op["security"].([]any)
-			o := operation{path: path, method: method, secured: !hasOwn || len(security) > 0, body: op["requestBody"] != nil}
+			o := operation{path: path, method: method, secured: !hasOwn || len(security) > 0, body: op["requestBody"] != nil, parent: hasParameter(op, "parent")}
 			if err := refineOperation(op, o); err != nil {
 				return fmt.Errorf("%s %s: %w", method, path, err)
 			}
@@ -165,6 +170,15 @@ func refine(doc object) error {
 			item["post"] = patchAsPost(patch)
 		}
 	}
+	// Any error answer a proto declares itself gets the typed Status.
+	typed, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(bytes.ReplaceAll(typed, []byte(`"#/components/schemas/rpcStatus"`), []byte(`"#/components/schemas/Status"`)), &doc); err != nil {
+		return err
+	}
+	schemas = obj(obj(doc["components"])["schemas"])
 	// The untyped Status and Any the generator declared are replaced, and
 	// schemas only parameters used (enums, inlined there) go.
 	delete(schemas, "rpcStatus")

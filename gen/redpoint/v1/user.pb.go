@@ -555,13 +555,13 @@ var File_redpoint_v1_user_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_user_proto_rawDesc = "" +
 	"\n" +
-	"\x16redpoint/v1/user.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x02\n" +
+	"\x16redpoint/v1/user.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x02\n" +
 	"\x04User\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x19\n" +
 	"\x05phone\x18\x02 \x01(\tB\x03\xe0A\x05R\x05phone\x12!\n" +
 	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12*\n" +
-	"\x04role\x18\x04 \x01(\x0e2\x11.redpoint.v1.RoleB\x03\xe0A\x05R\x04role\x12\x16\n" +
-	"\x06region\x18\x05 \x01(\tR\x06region\x12#\n" +
+	"\x04role\x18\x04 \x01(\x0e2\x11.redpoint.v1.RoleB\x03\xe0A\x05R\x04role\x12\x1b\n" +
+	"\x06region\x18\x05 \x01(\tB\x03\xe0A\x05R\x06region\x12#\n" +
 	"\rservice_point\x18\x06 \x01(\tR\fservicePoint\x12\x16\n" +
 	"\x06active\x18\a \x01(\bR\x06active\x12@\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
