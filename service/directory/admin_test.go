@@ -259,7 +259,8 @@ func TestUpdateServicePointValidation(t *testing.T) {
 		want []apierr.FieldViolation
 	}{
 		{"no mask", &redpointv1.ServicePoint{Name: name, DisplayName: "新名"}, nil, noMask},
-		{"only name and etag", &redpointv1.ServicePoint{Name: name, DisplayName: "新名"}, mask("name", "etag"), noMask},
+		{"only name and etag", &redpointv1.ServicePoint{Name: name, DisplayName: "新名"}, mask("name", "etag"),
+			[]apierr.FieldViolation{v("update_mask", "没有要修改的字段：name 和 etag 只用于指明和校验对象")}},
 		{"the region can't move", &redpointv1.ServicePoint{Name: name, Region: "regions/" + otherVillage}, mask("region"),
 			[]apierr.FieldViolation{v("update_mask", "不能修改字段 region")}},
 		{"blank name in the mask", &redpointv1.ServicePoint{Name: name, DisplayName: " "}, mask("display_name"),
