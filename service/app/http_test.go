@@ -15,8 +15,25 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 )
+
+// createErrand logs an errand over REST as the agent with token and
+// returns its REST path, /v1/errands/{id}.
+func createErrand(t *testing.T, s *apptest.Server, token, description string) string {
+	t.Helper()
+	resp, raw := s.Send(t, token, "POST", "/v1/errands", map[string]string{"errandType": "errandTypes/SI-PENSION-CERT",
+		"residentName": "申秀英", "residentPhone": "13900000001", "channel": "ERRAND_CHANNEL_WALK_IN", "description": description})
+	if resp.StatusCode != 200 {
+		t.Fatalf("create: %d %s", resp.StatusCode, raw)
+	}
+	var created struct{ Name string }
+	if err := json.Unmarshal(raw, &created); err != nil || created.Name == "" {
+		t.Fatalf("create: %s", raw)
+	}
+	return "/v1/" + created.Name
+}
 
 func hasHan(s string) bool {
 	for _, r := range s {
@@ -147,15 +164,7 @@ func TestGRPCHealthPerService(t *testing.T) {
 func TestErrandsForClientsWithoutPatch(t *testing.T) {
 	s := demoServer(t)
 	token := s.Token(t, demo.GuhanAgentPhone)
-	resp, raw := s.Send(t, token, "POST", "/v1/errands", `{"errandType":"errandTypes/SI-PENSION-CERT","residentName":"申秀英","residentPhone":"13900000001","channel":"ERRAND_CHANNEL_WALK_IN"}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("create: %d %s", resp.StatusCode, raw)
-	}
-	var created map[string]any
-	if err := json.Unmarshal(raw, &created); err != nil {
-		t.Fatal(err)
-	}
-	path := "/v1/" + created["name"].(string)
+	path := createErrand(t, s, token, "")
 
 	// ETag on the detail: the same answer is a 304 without a body.
 	resp, first := s.Send(t, token, "GET", path, "")
@@ -174,7 +183,7 @@ func TestErrandsForClientsWithoutPatch(t *testing.T) {
 	}
 
 	// PATCH without PATCH, with the JSON name in the mask.
-	resp, raw = s.Send(t, token, "POST", path+"?updateMask=residentName", `{"residentName":"申秀兰"}`, "X-HTTP-Method-Override", "PATCH")
+	resp, raw := s.Send(t, token, "POST", path+"?updateMask=residentName", `{"residentName":"申秀兰"}`, "X-HTTP-Method-Override", "PATCH")
 	if resp.StatusCode != 200 || !strings.Contains(string(raw), `"residentName":"申秀兰"`) {
 		t.Fatalf("POST with X-HTTP-Method-Override: PATCH and updateMask=residentName: %d %s", resp.StatusCode, raw)
 	}
@@ -248,22 +257,14 @@ func TestAccountsForClientsWithoutPatch(t *testing.T) {
 func TestAnUpdateMaskIsNeverIgnored(t *testing.T) {
 	s := demoServer(t)
 	token := s.Token(t, demo.GuhanAgentPhone)
-	resp, raw := s.Send(t, token, "POST", "/v1/errands", `{"errandType":"errandTypes/SI-PENSION-CERT","residentName":"申秀英","residentPhone":"13900000001","channel":"ERRAND_CHANNEL_WALK_IN","description":"原描述"}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("create: %d %s", resp.StatusCode, raw)
-	}
-	var created map[string]any
-	if err := json.Unmarshal(raw, &created); err != nil {
-		t.Fatal(err)
-	}
-	path := "/v1/" + created["name"].(string)
+	path := createErrand(t, s, token, "原描述")
 	for _, mask := range []string{"etag", "name,etag"} {
-		resp, raw = s.Send(t, token, "PATCH", path+"?updateMask="+mask, `{"description":"不该写入","residentName":"申秀兰"}`)
+		resp, raw := s.Send(t, token, "PATCH", path+"?updateMask="+mask, `{"description":"不该写入","residentName":"申秀兰"}`)
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), `"field":"update_mask"`) {
 			t.Errorf("PATCH with updateMask=%s: %d %s, want 400 on update_mask", mask, resp.StatusCode, raw)
 		}
 	}
-	_, raw = s.Send(t, token, "GET", path, "")
+	_, raw := s.Send(t, token, "GET", path, "")
 	if !strings.Contains(string(raw), `"description":"原描述"`) || !strings.Contains(string(raw), `"residentName":"申秀英"`) {
 		t.Errorf("after the refused updates: %s", raw)
 	}
