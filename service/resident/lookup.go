@@ -19,10 +19,12 @@ import (
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
+	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/ratelimit"
 	"github.com/changzhi/redpoint/service/server"
@@ -265,7 +267,7 @@ func (l *Lookup) fromDatabase(ctx context.Context, code, version string) (*redpo
 	e, err := l.db.Errand.Query().Where(errand.TrackingCode(code)).
 		Select(errand.FieldTrackingCode, errand.FieldErrandTypeID, errand.FieldServicePointID, errand.FieldResidentPhoneLast4,
 			errand.FieldState, errand.FieldAcceptTime, errand.FieldDueTime, errand.FieldCloseTime, errand.FieldMissingMaterials, errand.FieldResult).
-		WithErrandType().WithServicePoint().Only(ctx)
+		WithErrandType().WithServicePoint().WithRating(func(q *ent.RatingQuery) { q.Select(rating.FieldLevel, rating.FieldErrandID) }).Only(ctx)
 	entry := &redpointv1.LookupCacheEntry{Version: version}
 	switch {
 	case ent.IsNotFound(err):
@@ -279,6 +281,9 @@ func (l *Lookup) fromDatabase(ctx context.Context, code, version string) (*redpo
 	default:
 		entry.Errand, entry.PhoneLast4 = view(e), e.ResidentPhoneLast4
 		entry.Errand.Name = "" // the public view names no resource
+		if r := e.Edges.Rating; r != nil {
+			entry.Errand.Rating = feedback.LevelProto(r.Level)
+		}
 		l.decoyRows.Store(&decoyRows{e.ErrandTypeID, e.ServicePointID})
 	}
 	_ = l.kv.WriteVersioned(ctx, l.cacheKey(code), entry, CacheTTL) // not cached: the next miss reads again
@@ -319,6 +324,9 @@ func (l *Lookup) readDecoy(ctx context.Context) error {
 		return err
 	}
 	if _, err := l.db.ServicePoint.Query().Where(servicepoint.IDIn(rows.servicePoint)).All(ctx); err != nil {
+		return err
+	}
+	if _, err := l.db.Rating.Query().Where(rating.ErrandIDIn(0)).Select(rating.FieldLevel, rating.FieldErrandID).All(ctx); err != nil {
 		return err
 	}
 	v := view(decoy)

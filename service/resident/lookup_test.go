@@ -87,6 +87,24 @@ func TestPublicLookup(t *testing.T) {
 	if err := protojsonUnmarshal(body, &got); err != nil || got.StateDisplayName != "已办结" {
 		t.Errorf("lookup right after :complete: %s (%v)", body, err)
 	}
+	// The resident's rating shows in the lookup right away (its proto
+	// promises it), the cached answer dropped as for any change.
+	residents := redpointv1.NewResidentServiceClient(s.GRPC)
+	sess, err := residents.WechatLogin(ctx, &redpointv1.WechatLoginRequest{Code: "demo-lookup-rater"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := residents.BindPhone(bearer(sess.GetAccessToken()), &redpointv1.BindPhoneRequest{PhoneCode: "phone-13912348765"}); err != nil {
+		t.Fatal(err)
+	}
+	mine := "residents/me/errands/" + strings.TrimPrefix(x.Name, "errands/")
+	if _, err := residents.RateMyErrand(bearer(sess.GetAccessToken()), &redpointv1.RateMyErrandRequest{Name: mine, Level: redpointv1.RatingLevel_RATING_LEVEL_SATISFIED}); err != nil {
+		t.Fatal(err)
+	}
+	_, body = lookup(x.TrackingCode, "8765")
+	if err := protojsonUnmarshal(body, &got); err != nil || got.Rating != redpointv1.RatingLevel_RATING_LEVEL_SATISFIED {
+		t.Errorf("lookup right after the rating: %s (%v)", body, err)
+	}
 	// The outbox invalidates each change again, in case the direct call was lost.
 	testutil.EventuallyNoError(t, 20*time.Second, "the outbox invalidated both changes (created, completed)", func() error {
 		n, err := s.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("lookup-invalidate")).Count(ctx)

@@ -58,23 +58,34 @@ func (c *LookupCache) fromRedis(ctx context.Context, code string) (*redpointv1.L
 
 // Invalidator makes the lookup of every changed errand stale from the
 // outbox: the guaranteed path, retried until Redis takes it. Replicas
-// drop their memory of it on the news.
+// drop their memory of it on the news. A rating changes the lookup too
+// (it shows the rating).
 func (c *LookupCache) Invalidator() events.Handler {
 	return events.Handler{
 		Name:   "lookup-invalidate",
-		Topics: []string{outbox.TopicErrandCreated, outbox.TopicErrandUpdated, outbox.TopicErrandTransitioned},
-		Handle: events.Typed(func(ctx context.Context, tx *ent.Tx, p outbox.ErrandChange) error {
-			if p.TrackingCode == "" { // a version-1 row written before payloads carried it
+		Topics: []string{outbox.TopicErrandCreated, outbox.TopicErrandUpdated, outbox.TopicErrandTransitioned, outbox.TopicRatingCreated},
+		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
+			var id int
+			var tracking string
+			switch p := ev.Payload.(type) {
+			case outbox.ErrandChange:
+				id, tracking = p.ErrandID, p.TrackingCode
+			case outbox.RatingCreated:
+				id = p.ErrandID
+			default:
+				return ev.Unexpected()
+			}
+			if tracking == "" { // a rating, or a version-1 row written before payloads carried it
 				var err error
-				if p.TrackingCode, err = tx.Errand.Query().Where(errand.ID(p.ErrandID)).Select(errand.FieldTrackingCode).String(ctx); err != nil {
+				if tracking, err = tx.Errand.Query().Where(errand.ID(id)).Select(errand.FieldTrackingCode).String(ctx); err != nil {
 					return err
 				}
 			}
-			code, err := trackingcode.Normalize(p.TrackingCode)
+			code, err := trackingcode.Normalize(tracking)
 			if err != nil {
 				return nil
 			}
 			return c.invalidate(ctx, code)
-		}),
+		},
 	}
 }

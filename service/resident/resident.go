@@ -376,7 +376,14 @@ func (s *Server) RateMyErrand(ctx context.Context, req *redpointv1.RateMyErrandR
 	if err := s.feedback.Rate(ctx, id, n, Owns(id), level, comment); err != nil {
 		return nil, err
 	}
-	return s.GetMyErrand(ctx, &redpointv1.GetMyErrandRequest{Name: req.GetName()})
+	out, err := s.GetMyErrand(ctx, &redpointv1.GetMyErrandRequest{Name: req.GetName()})
+	if err != nil {
+		return nil, err
+	}
+	// The public lookup shows the rating: drop its cached answer now (the
+	// outbox does it again, for the other replicas' sake).
+	s.lookup.Changed(ctx, out.GetTrackingCode())
+	return out, nil
 }
 
 // A resident's errand is named residents/me/errands/{id}.
