@@ -5,9 +5,12 @@ GO_TEST_FLAGS ?= -count=1
 
 .PHONY: demo build test test-short test-real test-client generate check-generated lint breaking tools googleapis bench
 
-## demo: serve the Changzhi demo in embedded mode (REST :8080, gRPC :9090)
+## demo: build, then serve the Changzhi demo in embedded mode on loopback (REST 127.0.0.1:8080, gRPC 127.0.0.1:9090)
 demo:
-	go run ./cmd/redpoint serve --demo
+	@echo "redpoint: building bin/redpoint (the first build downloads and compiles every dependency: 2-5 minutes on 2 cores; later builds take seconds)"
+	@go build -o bin/redpoint ./cmd/redpoint
+	@echo "redpoint: starting the demo (the first start seeds ./redpoint-data in about 10 s; later starts reuse it). Ctrl-C stops it."
+	@bin/redpoint serve --demo
 
 ## build: the binary, into bin/
 build:

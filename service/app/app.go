@@ -180,8 +180,12 @@ func (a *App) weChat() *wechat.Client {
 // SeedDemoIfEmpty seeds the Changzhi demo unless the database has data.
 func (a *App) SeedDemoIfEmpty(ctx context.Context) error {
 	empty, err := demo.IsEmpty(ctx, a.Store.Client)
-	if err != nil || !empty {
+	if err != nil {
 		return err
+	}
+	if !empty {
+		a.log.InfoContext(ctx, "demo: the database already has data; reusing it (delete the data directory to start over)")
+		return nil
 	}
 	start := time.Now()
 	sum, err := demo.Seed(ctx, a.Store.Client, a.Keys, demo.Options{})
