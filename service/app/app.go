@@ -188,7 +188,14 @@ func (a *App) SeedDemoIfEmpty(ctx context.Context) error {
 		return nil
 	}
 	start := time.Now()
-	sum, err := demo.Seed(ctx, a.Store.Client, a.Keys, demo.Options{})
+	sum, err := demo.Seed(ctx, a.Store.Client, a.Keys, demo.Options{Now: start})
+	if err != nil {
+		return err
+	}
+	// The past weeks' and months' reports the scheduler would have stored,
+	// so the demo has some to list; after the seed's commit, as they read
+	// its errands.
+	snapshots, err := demo.Snapshots(ctx, report.New(a.Store), start)
 	if err != nil {
 		return err
 	}
@@ -197,7 +204,8 @@ func (a *App) SeedDemoIfEmpty(ctx context.Context) error {
 	debug.FreeOSMemory()
 	a.log.InfoContext(ctx, "demo data seeded", "duration_ms", time.Since(start).Milliseconds(),
 		"regions", sum.Regions, "service_points", sum.ServicePoints, "users", sum.Users,
-		"errand_types", sum.ErrandTypes, "errands", sum.Errands, "events", sum.Events, "ratings", sum.Ratings)
+		"errand_types", sum.ErrandTypes, "errands", sum.Errands, "events", sum.Events, "ratings", sum.Ratings,
+		"report_snapshots", snapshots)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,17 +10,27 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/region"
+	"github.com/changzhi/redpoint/ent/reportsnapshot"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/report"
+	"github.com/changzhi/redpoint/service/store"
 	"github.com/changzhi/redpoint/service/store/storetest"
 )
 
 var fixedNow = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 func seed(t testing.TB, errands int) (*ent.Client, *pii.Keyring, demo.Summary) {
+	t.Helper()
+	st, keys, sum := seedStore(t, errands)
+	return st.Client, keys, sum
+}
+
+func seedStore(t testing.TB, errands int) (*store.Store, *pii.Keyring, demo.Summary) {
 	t.Helper()
 	st := storetest.Open(t)
 	keys, err := pii.ParseKeyring(pii.NewKeyringString())
@@ -30,7 +41,7 @@ func seed(t testing.TB, errands int) (*ent.Client, *pii.Keyring, demo.Summary) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.Client, keys, sum
+	return st, keys, sum
 }
 
 func TestSeedShape(t *testing.T) {
@@ -125,6 +136,50 @@ func TestSeedShape(t *testing.T) {
 	}
 	if len(mine) < 5 || len(states) < 4 {
 		t.Errorf("resident %s has %d errands in %d states, want ≥5 in ≥4", demo.ResidentPhone, len(mine), len(states))
+	}
+}
+
+// The README's examples show something on a fresh demo: the 古韩镇
+// agent's overdue errands, the township's overdue list and its stored
+// weekly and monthly reports.
+func TestSeedShowsTheReadmeExamples(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _, _ := seedStore(t, 300)
+	db := st.Client
+	agent := db.User.Query().Where(user.Phone(demo.GuhanAgentPhone)).OnlyX(ctx)
+	overdue := db.Errand.Query().Where(errand.ServicePointID(*agent.ServicePointID), errands.OverduePredicate(fixedNow)).AllX(ctx)
+	states := map[errand.State]int{}
+	for _, e := range overdue {
+		states[e.State]++
+		if days := fixedNow.Sub(e.DueTime).Hours() / 24; days < 1 || days > 14 {
+			t.Errorf("errand %d (%s) due %v, want a few working days before %v", e.ID, e.State, e.DueTime, fixedNow)
+		}
+	}
+	if states[errand.StateIN_PROGRESS] < 2 || states[errand.StateFORWARDED]+states[errand.StateNEEDS_MATERIALS] < 1 {
+		t.Errorf("overdue errands at the 古韩镇 agent's point by state: %v, want ≥2 IN_PROGRESS and a FORWARDED or NEEDS_MATERIALS", states)
+	}
+
+	n, err := demo.Snapshots(ctx, report.New(st), fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored := db.ReportSnapshot.Query().CountX(ctx); stored != n || n == 0 {
+		t.Errorf("%d snapshots stored, Snapshots says %d", stored, n)
+	}
+	// Wednesday 2026-11-25: last week's dispatch ran on Monday, last
+	// month's report on 1 November.
+	var got []string
+	for _, r := range db.ReportSnapshot.Query().Where(reportsnapshot.RegionID("140423100000")).Order(ent.Desc(reportsnapshot.FieldID)).AllX(ctx) {
+		got = append(got, string(r.Kind)+" "+r.Period)
+		if len(r.Content) == 0 {
+			t.Errorf("%s %s is empty", r.Kind, r.Period)
+		}
+	}
+	want := []string{"WEEKLY_DISPATCH 2026-W47", "WEEKLY_DISPATCH 2026-W46", "WEEKLY_DISPATCH 2026-W45", "WEEKLY_DISPATCH 2026-W44",
+		"MONTHLY_REPORT 2026-10", "MONTHLY_REPORT 2026-09", "MONTHLY_REPORT 2026-08"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("古韩镇's snapshots, newest first:\n%v\nwant\n%v", got, want)
 	}
 }
 

@@ -82,6 +82,7 @@ func (g *generator) errands(ctx context.Context, n int) error {
 		plans = append(plans, g.randomPlan(g.pickPoint(totalWeight)))
 	}
 	plans = append(plans, g.fixedResidentPlans()...)
+	plans = append(plans, g.overduePlans()...)
 	sort.SliceStable(plans, func(i, j int) bool { return plans[i].accept.Before(plans[j].accept) })
 	for _, p := range plans {
 		code, err := trackingcode.New(g.codes)
@@ -277,14 +278,7 @@ func (g *generator) randomRating(at time.Time, late bool) *ratingPlan {
 // the 古韩镇 agent's point, one in each interesting state, two of them
 // completed and not yet rated so the rating flow can be tried.
 func (g *generator) fixedResidentPlans() []*plan {
-	var pt *point
-	var agent int
-	for _, p := range g.points {
-		if p.township == guhanTownship {
-			pt, agent = p, p.agents[0]
-			break
-		}
-	}
+	pt, agent := g.guhanAgentPoint()
 	res := resident{name: "申秀英", phone: ResidentPhone, idNumber: "14042319560312" + "002"}
 	res.idNumber += string(pii.IDCheckChar(res.idNumber))
 	byCode := map[string]errandTypeSpec{}
@@ -324,6 +318,52 @@ func (g *generator) fixedResidentPlans() []*plan {
 		mk("CA-ELDERLY", 3*day, errand.StateIN_PROGRESS, errand.StateNEEDS_MATERIALS),
 		mk("PS-HUKOU-CERT", 2*day, errand.StateIN_PROGRESS),
 		mk("DP-CARD", 4*time.Hour),
+	}
+}
+
+// guhanAgentPoint is the 古韩镇 agent's point and the agent: the
+// township's first point and its first agent, whom staff gives the
+// README's phone number.
+func (g *generator) guhanAgentPoint() (*point, int) {
+	for _, p := range g.points {
+		if p.township == guhanTownship {
+			return p, p.agents[0]
+		}
+	}
+	panic("demo: 古韩镇 has no service point")
+}
+
+// overduePlans are open errands at the 古韩镇 agent's point that are overdue
+// now, so the README's overdue filter and the township's overdue list show
+// something on a fresh demo: the random errands rarely leave one open past
+// its due time at that one point. Each is accepted so that its time limit
+// ran out a few working days before Now.
+func (g *generator) overduePlans() []*plan {
+	pt, agent := g.guhanAgentPoint()
+	byCode := map[string]errandTypeSpec{}
+	for _, t := range g.types {
+		byCode[t.code] = t
+	}
+	mk := func(code string, overdueDays int, channel errand.Channel, forwarded bool) *plan {
+		t := byCode[code]
+		// The working day that many working days before the time limit's
+		// last one, at 09:30: the due time is then the end of the
+		// overdueDays-th working day before Now's.
+		day := g.cal.Before(g.now, t.days+overdueDays).In(calendar.Location)
+		accept := time.Date(day.Year(), day.Month(), day.Day(), 9, 30, 0, 0, calendar.Location).UTC()
+		p := &plan{point: pt, agent: agent, typ: t, channel: channel, accept: accept, due: g.cal.Due(accept, t.days)}
+		p.res = g.newResident(pt)
+		p.steps = append(p.steps, step{at: accept.Add(40 * time.Minute), from: errand.StateACCEPTED, to: errand.StateIN_PROGRESS, note: "开始办理"})
+		if forwarded {
+			p.steps = append(p.steps, step{at: accept.Add(26 * time.Hour), from: errand.StateIN_PROGRESS, to: errand.StateFORWARDED, note: "已送交" + t.department})
+		}
+		return p
+	}
+	return []*plan{
+		mk("PS-HUKOU-CERT", 2, errand.ChannelWALK_IN, false),
+		mk("SI-PENSION-ENROLL", 3, errand.ChannelHOME_VISIT, false),
+		mk("MI-REMOTE", 5, errand.ChannelPHONE, false),
+		mk("CA-ELDERLY", 4, errand.ChannelWALK_IN, true),
 	}
 }
 

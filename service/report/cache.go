@@ -35,11 +35,19 @@ type Cache struct {
 func NewCache(k *kv.KV, reg prometheus.Registerer) *Cache {
 	c := &Cache{kv: k, looks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "redpoint_workload_cache_total",
 		Help: "Workload answers looked for in the cache, by result: hit or miss."}, []string{"result"})}
+	// Every result at zero from the start: a counter that appears only on
+	// its first increment can't be told from one that is not exported.
+	for _, r := range []string{cacheHit, cacheMiss} {
+		c.looks.WithLabelValues(r)
+	}
 	if reg != nil {
 		reg.MustRegister(c.looks)
 	}
 	return c
 }
+
+// The results the cache counter counts.
+const cacheHit, cacheMiss = "hit", "miss"
 
 // entryTTL outlives the minute an entry belongs to.
 const entryTTL = 2 * time.Minute
@@ -67,10 +75,10 @@ func (c *Cache) get(ctx context.Context, q Query) (*redpointv1.Workload, string,
 		return nil, "", false
 	}
 	if !current || entry.Workload == nil {
-		c.looks.WithLabelValues("miss").Inc()
+		c.looks.WithLabelValues(cacheMiss).Inc()
 		return nil, version, true
 	}
-	c.looks.WithLabelValues("hit").Inc()
+	c.looks.WithLabelValues(cacheHit).Inc()
 	return entry.Workload, version, true
 }
 

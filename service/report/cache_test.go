@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/regioncode"
@@ -61,5 +63,30 @@ func TestCacheServesUntilItsRegionChanges(t *testing.T) {
 	changed("140423100201")()
 	if _, v2, _ := c.get(ctx, county); v1 == v2 {
 		t.Error("a change in a village left its county's version as it was")
+	}
+}
+
+// The README greps /metrics for the cache counters on a fresh start:
+// both results are there at zero before the first workload is asked for.
+func TestCacheCountersStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	NewCache(nil, reg)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "redpoint_workload_cache_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				got[l.GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if len(got) != 2 || got["hit"] != 0 || got["miss"] != 0 {
+		t.Errorf("redpoint_workload_cache_total on a fresh registry: %v, want hit and miss at 0", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/reportsnapshot"
 	"github.com/changzhi/redpoint/service/events"
@@ -48,6 +49,31 @@ func (w *Workloads) Snapshot(ctx context.Context, kind reportsnapshot.Kind, p pe
 	if err != nil {
 		return fmt.Errorf("report.Snapshot: %w", err)
 	}
+	return w.snapshot(ctx, kind, p, now, regions)
+}
+
+// SnapshotRegions is Snapshot for only the regions with the given codes:
+// the demo stores past periods' reports for a few regions at seed time,
+// where all 141 for every period would take far longer than the seed.
+func (w *Workloads) SnapshotRegions(ctx context.Context, kind reportsnapshot.Kind, p period.Period, now time.Time, codes ...string) error {
+	regions, err := w.ent.Region.Query().Where(region.IDIn(codes...)).Order(region.ByID()).All(ctx)
+	if err != nil {
+		return fmt.Errorf("report.SnapshotRegions: %w", err)
+	}
+	if len(regions) != len(codes) {
+		return fmt.Errorf("report.SnapshotRegions: %d of the regions %v exist", len(regions), codes)
+	}
+	return w.snapshot(ctx, kind, p, now, regions)
+}
+
+// RunTime is when the job that stores period p's snapshot runs: 08:00 on
+// the day after p ends, as Periodic schedules it.
+func RunTime(p period.Period) time.Time {
+	_, end := p.Range()
+	return end.Add(8 * time.Hour)
+}
+
+func (w *Workloads) snapshot(ctx context.Context, kind reportsnapshot.Kind, p period.Period, now time.Time, regions []*ent.Region) error {
 	start, end := p.Range()
 	for _, r := range regions {
 		exists, err := w.ent.ReportSnapshot.Query().Where(reportsnapshot.RegionID(r.ID), reportsnapshot.KindEQ(kind), reportsnapshot.Period(p.String())).Exist(ctx)
@@ -61,8 +87,11 @@ func (w *Workloads) Snapshot(ctx context.Context, kind reportsnapshot.Kind, p pe
 		if err != nil {
 			return err
 		}
+		// Created "now" by the job's clock, which is also the figures'
+		// "now": a report stored later for a past period says when it was
+		// as of.
 		err = w.ent.ReportSnapshot.Create().SetRegionID(r.ID).SetKind(kind).SetPeriod(p.String()).
-			SetFileName(FileName(r.Name, p.String(), start, end)).SetContent(data).
+			SetFileName(FileName(r.Name, p.String(), start, end)).SetContent(data).SetCreateTime(now.UTC()).
 			OnConflictColumns(reportsnapshot.FieldRegionID, reportsnapshot.FieldKind, reportsnapshot.FieldPeriod).DoNothing().Exec(ctx)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("report.Snapshot: %w", err)

@@ -116,6 +116,11 @@ func NewLookup(ctx context.Context, db *ent.Client, k *kv.KV, limits LookupLimit
 		local: map[string]localEntry{},
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "redpoint_lookup_answers_total",
 			Help: "Public lookups answered, by where the answer came from: memory, redis or database."}, []string{"source"})}
+	// Every source at zero from the start: a counter that appears only on
+	// its first increment can't be told from one that is not exported.
+	for _, source := range []string{fromMemory, fromRedis, fromDatabase} {
+		l.answers.WithLabelValues(source)
+	}
 	if reg != nil {
 		reg.MustRegister(l.answers)
 	}
@@ -223,7 +228,7 @@ func (l *Lookup) load(ctx context.Context, code string) (localEntry, error) {
 	m, ok := l.local[code]
 	l.mu.RUnlock()
 	if ok && time.Now().Before(m.until) {
-		l.answers.WithLabelValues("memory").Inc()
+		l.answers.WithLabelValues(fromMemory).Inc()
 		return m, nil
 	}
 	// Every caller of a burst shares one read — but only callers that came
@@ -234,13 +239,13 @@ func (l *Lookup) load(ctx context.Context, code string) (localEntry, error) {
 		defer cancel()
 		read := time.Now()
 		entry, version := l.fromRedis(ctx, code)
-		source := "redis"
+		source := fromRedis
 		if entry == nil {
 			var err error
 			if entry, err = l.fromDatabase(ctx, code, version); err != nil {
 				return nil, err
 			}
-			source = "database"
+			source = fromDatabase
 		}
 		return sourced{l.remember(code, entry, gen, read), source}, nil
 	})
@@ -251,6 +256,13 @@ func (l *Lookup) load(ctx context.Context, code string) (localEntry, error) {
 	l.answers.WithLabelValues(a.source).Inc()
 	return a.localEntry, nil
 }
+
+// Where a lookup's answer came from, as the answers counter labels it.
+const (
+	fromMemory   = "memory"
+	fromRedis    = "redis"
+	fromDatabase = "database"
+)
 
 // sourced is a shared read's answer and where it came from.
 type sourced struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
@@ -338,4 +340,34 @@ func BenchmarkColdLookupMiss(b *testing.B) {
 	}
 	b.ReportMetric(median(unknown), "unknown-code-median-ns")
 	b.ReportMetric(median(wrongDigits), "wrong-digits-median-ns")
+}
+
+// The README greps /metrics for the lookup counters on a fresh start:
+// every source is there at zero before the first lookup.
+func TestLookupCountersStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	l, err := NewLookup(context.Background(), nil, kvtest.Open(t), LookupLimits{}, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "redpoint_lookup_answers_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				got[lp.GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	want := map[string]float64{"memory": 0, "redis": 0, "database": 0}
+	if !maps.Equal(got, want) {
+		t.Errorf("redpoint_lookup_answers_total on a fresh registry: %v, want %v", got, want)
+	}
 }
