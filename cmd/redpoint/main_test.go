@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/testutil"
 )
 
@@ -50,7 +52,8 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 }
 
 // TestServeMigrateAndShutdown runs the real command: migrate, then serve in
-// embedded mode until cancelled, which must shut down cleanly.
+// embedded mode until cancelled, which must shut down cleanly: no error
+// returned and no ERROR line, once the scheduler leads as in every demo.
 func TestServeMigrateAndShutdown(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("REDPOINT_DATA_DIR", dir)
@@ -61,9 +64,9 @@ func TestServeMigrateAndShutdown(t *testing.T) {
 	httpAddr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs bytes.Buffer
+	var logs apptest.LogBuffer
 	go func() {
-		done <- run(ctx, []string{"serve", "--grpc-addr", freeAddr(t), "--http-addr", httpAddr}, nil, &out, &logs)
+		done <- run(ctx, []string{"serve", "--grpc-addr", freeAddr(t), "--http-addr", httpAddr, "--admin-addr", freeAddr(t)}, nil, &out, &logs)
 	}()
 	// serve stops on every path, and a failure shows its log.
 	stopped := false
@@ -99,13 +102,59 @@ func TestServeMigrateAndShutdown(t *testing.T) {
 		}
 		return nil
 	})
+	testutil.Eventually(t, 10*time.Second, "the scheduler leads", func() bool {
+		return strings.Contains(logs.String(), "scheduler leading")
+	})
 	stop()
+	if line := errorLine(logs.String()); line != "" {
+		t.Errorf("a clean stop logged an error: %s", line)
+	}
 	if !strings.Contains(logs.String(), "mode=embedded") {
 		t.Errorf("log does not say it runs in embedded mode:\n%s", logs.String())
 	}
 	if matches, err := filepath.Glob(filepath.Join(dir, "redpoint.db")); err != nil || len(matches) != 1 {
 		t.Errorf("no SQLite file in the data dir (%v)", err)
 	}
+}
+
+// TestServeStopsCleanlyOnSIGINT is Ctrl-C on the real binary: it exits 0
+// with no ERROR line, so a demo's stop does not read as a crash.
+func TestServeStopsCleanlyOnSIGINT(t *testing.T) {
+	p := sqliteDeployment(t, "").startServe(t)
+	testutil.Eventually(t, 10*time.Second, "the scheduler leads", func() bool {
+		return strings.Contains(p.log.String(), "scheduler leading")
+	})
+	p.mu.Lock()
+	cmd := p.cmd
+	p.cmd = nil // stopped here, not killed by the cleanup
+	p.mu.Unlock()
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("after SIGINT: %v, want exit status 0", err)
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("serve did not stop after SIGINT")
+	}
+	if line := errorLine(p.log.String()); line != "" {
+		t.Errorf("a clean stop logged an error: %s", line)
+	}
+}
+
+// errorLine is the first ERROR line of a log, or "".
+func errorLine(log string) string {
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, "level=ERROR") {
+			return line
+		}
+	}
+	return ""
 }
 
 func freeAddr(t *testing.T) string {
