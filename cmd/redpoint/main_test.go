@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -46,6 +47,53 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 			err := run(context.Background(), tc.args, strings.NewReader(""), &out, &errOut)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("run(%v) error = %v, want one naming %s", tc.args, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDemoListensOnLoopbackUnlessTold: serve --demo keeps REST and gRPC on
+// 127.0.0.1 unless a flag or variable names an address; without --demo the
+// defaults (every interface) stand.
+func TestDemoListensOnLoopbackUnlessTold(t *testing.T) {
+	cases := []struct {
+		name       string
+		demo       bool
+		args       []string
+		env        map[string]string
+		http, grpc string
+		moved      int // addresses the start-up log names as moved to loopback
+	}{
+		{"demo, nothing given", true, nil, nil, "127.0.0.1:8080", "127.0.0.1:9090", 2},
+		{"demo, http flag", true, []string{"--http-addr", ":8080"}, nil, ":8080", "127.0.0.1:9090", 1},
+		{"demo, grpc env", true, nil, map[string]string{"REDPOINT_GRPC_ADDR": "0.0.0.0:9999"}, "127.0.0.1:8080", "0.0.0.0:9999", 1},
+		{"demo, both given", true, []string{"--grpc-addr", ":9090"}, map[string]string{"REDPOINT_HTTP_ADDR": ":8080"}, ":8080", ":9090", 0},
+		{"production, nothing given", false, nil, nil, ":8080", ":9090", 0},
+		{"production, http flag", false, []string{"--http-addr", "10.0.0.5:80"}, nil, "10.0.0.5:80", ":9090", 0},
+		{"production, grpc env", false, nil, map[string]string{"REDPOINT_GRPC_ADDR": "127.0.0.1:7000"}, ":8080", "127.0.0.1:7000", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"REDPOINT_HTTP_ADDR", "REDPOINT_GRPC_ADDR"} {
+				t.Setenv(k, "") // restored after the test
+				if err := os.Unsetenv(k); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			fs := flag.NewFlagSet("redpoint serve", flag.ContinueOnError)
+			cfg := configFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			moved := keepDemoOnLoopback(cfg, fs, tc.demo)
+			if cfg.HTTPAddr != tc.http || cfg.GRPCAddr != tc.grpc {
+				t.Errorf("http %q grpc %q, want %q and %q", cfg.HTTPAddr, cfg.GRPCAddr, tc.http, tc.grpc)
+			}
+			if len(moved) != 2*tc.moved { // name, address pairs
+				t.Errorf("log attributes %v, want %d moved addresses", moved, tc.moved)
 			}
 		})
 	}
