@@ -41,7 +41,8 @@ const usage = `usage: redpoint <command> [flags]
 
 commands:
   serve     serve the gRPC API and the REST gateway, with the background workers
-            (--demo seeds an empty database; --workers=false leaves the jobs to 'worker')
+            (--demo seeds an empty database and listens on 127.0.0.1 only;
+            --workers=false leaves the jobs to 'worker')
   worker    run only the outbox relay, job workers and scheduler (/healthz, /metrics on --admin-addr)
   migrate   apply the database migrations
   seed      seed data (--demo: the Changzhi demo) into an empty database
@@ -77,11 +78,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		args = args[1:]
 		acct.bind(fs)
-	case "serve", "seed":
+	case "seed":
 		fs.BoolVar(&demoFlag, "demo", false, "seed the deterministic Changzhi demo data when the database is empty")
-		if cmd == "serve" {
-			fs.BoolVar(&workers, "workers", true, "also run the outbox relay, job workers and scheduler")
-		}
+	case "serve":
+		fs.BoolVar(&demoFlag, "demo", false, "seed the deterministic Changzhi demo data when the database is empty, "+
+			"and serve REST and gRPC on 127.0.0.1 only unless --http-addr/--grpc-addr or their variables say otherwise")
+		fs.BoolVar(&workers, "workers", true, "also run the outbox relay, job workers and scheduler")
 	case "migrate":
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
@@ -93,6 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	loopback := keepDemoOnLoopback(cfg, fs, cmd == "serve" && demoFlag)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -100,6 +103,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	switch cmd {
 	case "serve":
+		if len(loopback) > 0 {
+			log.Info("demo: serving on loopback only, as its accounts share a published password; "+
+				"to serve other machines give --http-addr/--grpc-addr or REDPOINT_HTTP_ADDR/REDPOINT_GRPC_ADDR, e.g. :8080 and :9090", loopback...)
+		}
 		return serve(ctx, *cfg, demoFlag, workers, log)
 	case "worker":
 		return work(ctx, *cfg, log)
@@ -122,8 +129,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func configFlags(fs *flag.FlagSet) *app.Config {
 	def := app.Defaults()
 	cfg := &app.Config{}
-	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", env("REDPOINT_GRPC_ADDR", def.GRPCAddr), "gRPC listen address (REDPOINT_GRPC_ADDR)")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("REDPOINT_HTTP_ADDR", def.HTTPAddr), "REST/HTTP listen address (REDPOINT_HTTP_ADDR)")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", env("REDPOINT_GRPC_ADDR", def.GRPCAddr), "gRPC listen address; serve --demo: "+onLoopback(def.GRPCAddr)+" unless given (REDPOINT_GRPC_ADDR)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("REDPOINT_HTTP_ADDR", def.HTTPAddr), "REST/HTTP listen address; serve --demo: "+onLoopback(def.HTTPAddr)+" unless given (REDPOINT_HTTP_ADDR)")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", env("REDPOINT_ADMIN_ADDR", def.AdminAddr), "operators' listen address: /metrics, /healthz (REDPOINT_ADMIN_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("REDPOINT_DATA_DIR", def.DataDir), "embedded mode's data directory (REDPOINT_DATA_DIR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("REDPOINT_DATABASE_URL", ""), "postgres:// URL; empty: SQLite in the data dir (REDPOINT_DATABASE_URL)")
@@ -142,6 +149,43 @@ func configFlags(fs *flag.FlagSet) *app.Config {
 	cfg.WeChatTemplate = os.Getenv("REDPOINT_WECHAT_TEMPLATE_ID")
 	cfg.WeChatTemplates = os.Getenv("REDPOINT_WECHAT_TEMPLATE_IDS")
 	return cfg
+}
+
+// keepDemoOnLoopback moves a demo's REST and gRPC addresses that the user
+// did not give, by flag or variable, from every interface to 127.0.0.1: its
+// accounts share the password the README publishes, so a demo left running
+// on a laptop must not answer the rest of the network. It returns the
+// addresses it moved, for the log.
+func keepDemoOnLoopback(cfg *app.Config, fs *flag.FlagSet, demo bool) (moved []any) {
+	if !demo {
+		return nil // production listens where the defaults say: every interface
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, a := range []struct {
+		flag, env, log string
+		addr           *string
+	}{
+		{"http-addr", "REDPOINT_HTTP_ADDR", "http", &cfg.HTTPAddr},
+		{"grpc-addr", "REDPOINT_GRPC_ADDR", "grpc", &cfg.GRPCAddr},
+	} {
+		if _, inEnv := os.LookupEnv(a.env); given[a.flag] || inEnv {
+			continue
+		}
+		*a.addr = onLoopback(*a.addr)
+		moved = append(moved, a.log, *a.addr)
+	}
+	return moved
+}
+
+// onLoopback is addr's port on 127.0.0.1; a malformed addr is left for
+// Validate to name.
+func onLoopback(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return net.JoinHostPort("127.0.0.1", port)
 }
 
 func env(key, def string) string {

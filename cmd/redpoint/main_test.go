@@ -3,14 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/testutil"
 )
 
@@ -49,8 +52,56 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 	}
 }
 
+// TestDemoListensOnLoopbackUnlessTold: serve --demo keeps REST and gRPC on
+// 127.0.0.1 unless a flag or variable names an address; without --demo the
+// defaults (every interface) stand.
+func TestDemoListensOnLoopbackUnlessTold(t *testing.T) {
+	cases := []struct {
+		name       string
+		demo       bool
+		args       []string
+		env        map[string]string
+		http, grpc string
+		moved      int // addresses the start-up log names as moved to loopback
+	}{
+		{"demo, nothing given", true, nil, nil, "127.0.0.1:8080", "127.0.0.1:9090", 2},
+		{"demo, http flag", true, []string{"--http-addr", ":8080"}, nil, ":8080", "127.0.0.1:9090", 1},
+		{"demo, grpc env", true, nil, map[string]string{"REDPOINT_GRPC_ADDR": "0.0.0.0:9999"}, "127.0.0.1:8080", "0.0.0.0:9999", 1},
+		{"demo, both given", true, []string{"--grpc-addr", ":9090"}, map[string]string{"REDPOINT_HTTP_ADDR": ":8080"}, ":8080", ":9090", 0},
+		{"production, nothing given", false, nil, nil, ":8080", ":9090", 0},
+		{"production, http flag", false, []string{"--http-addr", "10.0.0.5:80"}, nil, "10.0.0.5:80", ":9090", 0},
+		{"production, grpc env", false, nil, map[string]string{"REDPOINT_GRPC_ADDR": "127.0.0.1:7000"}, ":8080", "127.0.0.1:7000", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"REDPOINT_HTTP_ADDR", "REDPOINT_GRPC_ADDR"} {
+				t.Setenv(k, "") // restored after the test
+				if err := os.Unsetenv(k); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			fs := flag.NewFlagSet("redpoint serve", flag.ContinueOnError)
+			cfg := configFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			moved := keepDemoOnLoopback(cfg, fs, tc.demo)
+			if cfg.HTTPAddr != tc.http || cfg.GRPCAddr != tc.grpc {
+				t.Errorf("http %q grpc %q, want %q and %q", cfg.HTTPAddr, cfg.GRPCAddr, tc.http, tc.grpc)
+			}
+			if len(moved) != 2*tc.moved { // name, address pairs
+				t.Errorf("log attributes %v, want %d moved addresses", moved, tc.moved)
+			}
+		})
+	}
+}
+
 // TestServeMigrateAndShutdown runs the real command: migrate, then serve in
-// embedded mode until cancelled, which must shut down cleanly.
+// embedded mode until cancelled, which must shut down cleanly: no error
+// returned and no ERROR line, once the scheduler leads as in every demo.
 func TestServeMigrateAndShutdown(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("REDPOINT_DATA_DIR", dir)
@@ -61,9 +112,9 @@ func TestServeMigrateAndShutdown(t *testing.T) {
 	httpAddr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs bytes.Buffer
+	var logs apptest.LogBuffer
 	go func() {
-		done <- run(ctx, []string{"serve", "--grpc-addr", freeAddr(t), "--http-addr", httpAddr}, nil, &out, &logs)
+		done <- run(ctx, []string{"serve", "--grpc-addr", freeAddr(t), "--http-addr", httpAddr, "--admin-addr", freeAddr(t)}, nil, &out, &logs)
 	}()
 	// serve stops on every path, and a failure shows its log.
 	stopped := false
@@ -99,13 +150,59 @@ func TestServeMigrateAndShutdown(t *testing.T) {
 		}
 		return nil
 	})
+	testutil.Eventually(t, 10*time.Second, "the scheduler leads", func() bool {
+		return strings.Contains(logs.String(), "scheduler leading")
+	})
 	stop()
+	if line := errorLine(logs.String()); line != "" {
+		t.Errorf("a clean stop logged an error: %s", line)
+	}
 	if !strings.Contains(logs.String(), "mode=embedded") {
 		t.Errorf("log does not say it runs in embedded mode:\n%s", logs.String())
 	}
 	if matches, err := filepath.Glob(filepath.Join(dir, "redpoint.db")); err != nil || len(matches) != 1 {
 		t.Errorf("no SQLite file in the data dir (%v)", err)
 	}
+}
+
+// TestServeStopsCleanlyOnSIGINT is Ctrl-C on the real binary: it exits 0
+// with no ERROR line, so a demo's stop does not read as a crash.
+func TestServeStopsCleanlyOnSIGINT(t *testing.T) {
+	p := sqliteDeployment(t, "").startServe(t)
+	testutil.Eventually(t, 10*time.Second, "the scheduler leads", func() bool {
+		return strings.Contains(p.log.String(), "scheduler leading")
+	})
+	p.mu.Lock()
+	cmd := p.cmd
+	p.cmd = nil // stopped here, not killed by the cleanup
+	p.mu.Unlock()
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("after SIGINT: %v, want exit status 0", err)
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("serve did not stop after SIGINT")
+	}
+	if line := errorLine(p.log.String()); line != "" {
+		t.Errorf("a clean stop logged an error: %s", line)
+	}
+}
+
+// errorLine is the first ERROR line of a log, or "".
+func errorLine(log string) string {
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, "level=ERROR") {
+			return line
+		}
+	}
+	return ""
 }
 
 func freeAddr(t *testing.T) string {

@@ -64,7 +64,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		held := s.hold(ctx)
 		switch {
 		case held && sched == nil:
-			sched = asynq.NewSchedulerFromRedisClient(s.rdb, &asynq.SchedulerOpts{Location: calendar.Location, LogLevel: asynq.WarnLevel, Logger: asynqLogger{s.log}})
+			sched = asynq.NewScheduler(lentRedis{s.rdb}, &asynq.SchedulerOpts{Location: calendar.Location, LogLevel: asynq.WarnLevel, Logger: asynqLogger{s.log}})
 			for _, e := range s.entries {
 				opts := []asynq.Option{asynq.Queue(s.queue), asynq.MaxRetry(3)}
 				if e.Unique > 0 {
@@ -104,3 +104,14 @@ func (s *Scheduler) hold(ctx context.Context) bool {
 	ok, err := s.kv.Renew(ctx, s.key, s.token, s.TTL)
 	return err == nil && ok
 }
+
+// lentRedis lends the shared client to an asynq.Scheduler as a connection
+// of its own whose Close leaves the client open for the KV that owns it.
+// Built on the shared client itself (NewSchedulerFromRedisClient), asynq
+// v0.26's Scheduler.Shutdown still tries to close it and logs the refusal
+// at ERROR on every clean stop (hibiken/asynq#1068).
+type lentRedis struct{ redis.UniversalClient }
+
+func (l lentRedis) MakeRedisClient() any { return l }
+
+func (lentRedis) Close() error { return nil }
