@@ -137,7 +137,8 @@ func TestAccessTokenExpires(t *testing.T) {
 
 func TestLoginRateLimitAcrossReplicas(t *testing.T) {
 	// Two servers share one database and one Redis: the limit is shared.
-	a := apptest.Start(t, apptest.Options{Demo: smallDemo(), LoginLimits: access.LoginLimits{PerPhone: 3, PerIP: 100, Window: time.Minute}})
+	// A day-long window: fixed windows start on the clock (the minute, the day), and a test that straddled a minute would see its count start again.
+	a := apptest.Start(t, apptest.Options{Demo: smallDemo(), LoginLimits: access.LoginLimits{PerPhone: 3, PerIP: 100, Window: 24 * time.Hour}})
 	b := apptest.Join(t, a)
 	ctx := context.Background()
 	tryAs := func(s *apptest.Server, phone, pw string) codes.Code {
@@ -171,7 +172,8 @@ func TestLoginRateLimitAcrossReplicas(t *testing.T) {
 // gets exactly the per-phone limit of password checks, every time.
 func TestLoginPhoneLimitExactUnderBurst(t *testing.T) {
 	const perPhone, goroutines, bursts = 5, 8, 3
-	a := apptest.Start(t, apptest.Options{Demo: smallDemo(), LoginLimits: access.LoginLimits{PerPhone: perPhone, PerIP: 1000, Window: time.Minute}})
+	// A day-long window: fixed windows start on the clock (the minute, the day), and a test that straddled a minute would see its count start again.
+	a := apptest.Start(t, apptest.Options{Demo: smallDemo(), LoginLimits: access.LoginLimits{PerPhone: perPhone, PerIP: 1000, Window: 24 * time.Hour}})
 	b := apptest.Join(t, a)
 	phones := []string{demo.GuhanAgentPhone, demo.DanzhuAgentPhone, demo.GuhanSecretaryPhone}
 	for burst := 0; burst < bursts; burst++ {

@@ -149,7 +149,8 @@ func TestLookupSeesChangesOnOtherReplicas(t *testing.T) {
 
 func TestLookupRateLimitAcrossReplicas(t *testing.T) {
 	limits := func(a *app.Options) {
-		a.LookupLimits = resident.LookupLimits{PerIP: 1000, PerCode: 4, Window: time.Minute}
+		// A day-long window: fixed windows start on the clock (the minute, the day), and a test that straddled a minute would see its count start again.
+		a.LookupLimits = resident.LookupLimits{PerIP: 1000, PerCode: 4, Window: 24 * time.Hour}
 	}
 	a := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
 	b := apptest.Join(t, a, limits)
@@ -179,7 +180,8 @@ func TestLookupCodeLimitsExactUnderBurst(t *testing.T) {
 		limits resident.LookupLimits
 		want   int
 	}{
-		{"per minute", resident.LookupLimits{PerIP: 1000, PerCode: 10, Window: time.Minute}, 10},
+		// A day-long window: fixed windows start on the clock (the minute, the day), and a test that straddled a minute would see its count start again.
+		{"per window", resident.LookupLimits{PerIP: 1000, PerCode: 10, Window: 24 * time.Hour}, 10},
 		{"per day", resident.LookupLimits{PerIP: 1000, PerCode: 1000, Window: time.Minute, PerCodePerDay: 7}, 7},
 	}
 	for _, tc := range cases {
@@ -224,7 +226,8 @@ func TestLookupCodeLimitsExactUnderBurst(t *testing.T) {
 // the addresses of one's own /64 gets no more lookups.
 func TestLookupAddressLimitPerIPv6Slash64(t *testing.T) {
 	limits := func(a *app.Options) {
-		a.LookupLimits = resident.LookupLimits{PerIP: 2, PerCode: 1000, Window: time.Minute}
+		// A day-long window: fixed windows start on the clock (the minute, the day), and a test that straddled a minute would see its count start again.
+		a.LookupLimits = resident.LookupLimits{PerIP: 2, PerCode: 1000, Window: 24 * time.Hour}
 		a.TrustedProxies = 1 // the load balancer's X-Forwarded-For names the client
 	}
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 20}, Configure: limits})
