@@ -66,6 +66,9 @@ func run(in, out string) error {
 	if err != nil {
 		return err
 	}
+	// Any error answer a proto declares itself gets the typed Status
+	// (refine declares it) in place of the generator's untyped one.
+	b = bytes.ReplaceAll(b, []byte(`"#/components/schemas/rpcStatus"`), []byte(`"#/components/schemas/Status"`))
 	var doc map[string]any
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return err
@@ -170,15 +173,6 @@ func refine(doc object) error {
 			item["post"] = patchAsPost(patch)
 		}
 	}
-	// Any error answer a proto declares itself gets the typed Status.
-	typed, err := json.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(bytes.ReplaceAll(typed, []byte(`"#/components/schemas/rpcStatus"`), []byte(`"#/components/schemas/Status"`)), &doc); err != nil {
-		return err
-	}
-	schemas = obj(obj(doc["components"])["schemas"])
 	// The untyped Status and Any the generator declared are replaced, and
 	// schemas only parameters used (enums, inlined there) go.
 	delete(schemas, "rpcStatus")
