@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -36,14 +37,28 @@ type Tokens struct {
 	key []byte
 	db  *ent.Client
 	Now func() time.Time
+	// verified are access tokens already checked, with their callers: a
+	// poller's next call skips the signature and the JSON until the
+	// token expires. Access tokens can't be revoked, so nothing else ends
+	// one sooner.
+	mu       sync.Mutex
+	verified map[string]verifiedToken
 }
+
+type verifiedToken struct {
+	caller  Principal
+	expires time.Time
+}
+
+// maxVerified bounds the tokens remembered; past it, some are forgotten.
+const maxVerified = 100_000
 
 // NewTokens returns a token issuer signing with key (at least 32 bytes).
 func NewTokens(key []byte, db *ent.Client) (*Tokens, error) {
 	if len(key) < 32 {
 		return nil, errors.New("auth key must be at least 32 bytes")
 	}
-	return &Tokens{key: key, db: db, Now: time.Now}, nil
+	return &Tokens{key: key, db: db, Now: time.Now, verified: map[string]verifiedToken{}}, nil
 }
 
 type claims struct {
@@ -92,6 +107,31 @@ func (t *Tokens) IssueResident(residentID int) (string, time.Time, error) {
 
 // ParseAccess verifies an access token and returns its caller.
 func (t *Tokens) ParseAccess(token string) (Principal, error) {
+	now := t.Now()
+	t.mu.Lock()
+	v, ok := t.verified[token]
+	t.mu.Unlock()
+	if ok && now.Before(v.expires) {
+		return v.caller, nil
+	}
+	p, exp, err := t.parseAccess(token)
+	if err != nil {
+		return Principal{}, err
+	}
+	t.mu.Lock()
+	for k := range t.verified { // map order is random enough to pick victims by
+		if len(t.verified) < maxVerified {
+			break
+		}
+		delete(t.verified, k)
+	}
+	t.verified[token] = verifiedToken{caller: p, expires: exp}
+	t.mu.Unlock()
+	return p, nil
+}
+
+// parseAccess checks an access token's signature and claims.
+func (t *Tokens) parseAccess(token string) (Principal, time.Time, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.key, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -100,20 +140,20 @@ func (t *Tokens) ParseAccess(token string) (Principal, error) {
 		jwt.WithTimeFunc(t.Now),
 	)
 	if err != nil {
-		return Principal{}, ErrBadToken
+		return Principal{}, time.Time{}, ErrBadToken
 	}
 	id, err := strconv.Atoi(c.Subject)
 	if err != nil {
-		return Principal{}, ErrBadToken
+		return Principal{}, time.Time{}, ErrBadToken
 	}
 	if Role(c.Role) == RoleResident {
-		return Principal{Role: RoleResident, ResidentID: id}, nil
+		return Principal{Role: RoleResident, ResidentID: id}, c.ExpiresAt.Time, nil
 	}
 	region, err := regioncode.Parse(c.Region)
 	if err != nil {
-		return Principal{}, ErrBadToken
+		return Principal{}, time.Time{}, ErrBadToken
 	}
-	return Principal{UserID: id, Role: Role(c.Role), Region: region, ServicePointID: c.Point, DisplayName: c.Name}, nil
+	return Principal{UserID: id, Role: Role(c.Role), Region: region, ServicePointID: c.Point, DisplayName: c.Name}, c.ExpiresAt.Time, nil
 }
 
 func hashToken(tok string) string {

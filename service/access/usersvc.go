@@ -12,6 +12,7 @@ import (
 	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/user"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/answers"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
@@ -25,13 +26,16 @@ type UserServer struct {
 	db     *ent.Client
 	tokens *Tokens
 	pages  *pagetoken.Signer
+	// answers: a service point's answer counts its agents.
+	answers *answers.Cache
 }
 
 var _ redpointv1.UserServiceServer = (*UserServer)(nil)
 
-// NewUserServer returns the account service; pages signs its page tokens.
-func NewUserServer(db *ent.Client, tokens *Tokens, pages *pagetoken.Signer) *UserServer {
-	return &UserServer{db: db, tokens: tokens, pages: pages}
+// NewUserServer returns the account service; pages signs its page tokens;
+// ans keeps the directory's answers, which count agents (nil: none kept).
+func NewUserServer(db *ent.Client, tokens *Tokens, pages *pagetoken.Signer, ans *answers.Cache) *UserServer {
+	return &UserServer{db: db, tokens: tokens, pages: pages, answers: ans}
 }
 
 // rank orders roles; a manager acts only on lower ranks (a city admin also
@@ -177,6 +181,7 @@ func (s *UserServer) CreateUser(ctx context.Context, req *redpointv1.CreateUserR
 	if err != nil {
 		return nil, err
 	}
+	s.answers.Changed(ctx, answers.Directory)
 	return UserProto(u), nil
 }
 
@@ -329,6 +334,7 @@ func (s *UserServer) UpdateUser(ctx context.Context, req *redpointv1.UpdateUserR
 			return nil, err
 		}
 	}
+	s.answers.Changed(ctx, answers.Directory)
 	return UserProto(updated), nil
 }
 

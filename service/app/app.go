@@ -5,7 +5,9 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -26,6 +28,7 @@ import (
 	"github.com/changzhi/redpoint"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/answers"
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/calendar/calendardb"
 	"github.com/changzhi/redpoint/service/demo"
@@ -251,17 +254,23 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		return err
 	}
 	defer lookup.Close()
+	etagKey := a.etagKey()
+	hot, err := answers.New(ctx, a.KV, now, etagKey, a.log, reg)
+	if err != nil {
+		return err
+	}
+	defer hot.Close()
 	ratings := feedback.New(a.Store.Client, p.cal, p.pages, now)
-	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, now)
+	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, hot, now)
 	auditLog := audit.New(a.Store.Client, a.log, p.pages)
-	users := access.NewUserServer(a.Store.Client, tokens, p.pages)
-	dir := directory.New(a.Store.Client, p.pages)
+	users := access.NewUserServer(a.Store.Client, tokens, p.pages, hot)
+	dir := directory.New(a.Store.Client, p.pages, hot)
 	jobAdmin := events.NewAdmin(asynq.NewInspectorFromRedisClient(a.KV.Client), events.Queue(a.KV), p.pages)
 	reportServer := report.NewServer(p.reports, p.cal, p.workloads, p.pages, ratings, now)
 	board := leaderboard.NewServer(p.boards, p.pages, now)
 	notifications := sla.NewNotifications(a.Store.Client, p.pages)
 	errandServer := errands.New(errands.Config{DB: a.Store.Client, Dialect: a.Store.Dialect, Keys: a.Keys, Calendar: p.cal,
-		Audit: auditLog, Pages: p.pages, Changed: lookup.Changed, Now: now})
+		Audit: auditLog, Pages: p.pages, Changed: lookup.Changed, Answers: hot, Now: now})
 	calendars := calendardb.NewServer(a.Store.Client, p.cal, errandServer)
 	srv, err := server.New(ctx, server.Config{
 		Logger:        a.log,
@@ -271,6 +280,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		Registry:      reg,
 		Checks:        a.checks(),
 		Timeouts:      a.opts.Timeouts,
+		ETagKey:       etagKey,
 	},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterRegionServiceServer(s, dir) },
@@ -337,6 +347,14 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	err = srv.Serve(ctx, lis)
 	wg.Wait()
 	return err
+}
+
+// etagKey keys the REST answers' ETags: derived from the auth key, so
+// every replica gives an answer the same ETag and no one else can.
+func (a *App) etagKey() []byte {
+	mac := hmac.New(sha256.New, a.AuthKey)
+	_, _ = mac.Write([]byte("redpoint etag"))
+	return mac.Sum(nil)
 }
 
 // authKey is REDPOINT_AUTH_KEY (base64, at least 32 bytes) or, in

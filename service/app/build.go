@@ -11,6 +11,7 @@ import (
 
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/calendar/calendardb"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/idempotency"
 	"github.com/changzhi/redpoint/service/leaderboard"
@@ -71,6 +72,7 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 		p.boards.Handler(),
 		resident.Notifier(sender, a.opts.Templates, a.log),
 		resident.NewLookupCache(a.KV).Invalidator(),
+		errands.AnswersInvalidator(a.KV),
 		p.workloads.Invalidator(),
 	}, a.opts.ExtraHandlers...)
 	drift := prometheus.NewCounter(prometheus.CounterOpts{Name: "redpoint_leaderboard_drift_total",

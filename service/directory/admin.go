@@ -15,6 +15,7 @@ import (
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/answers"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/regioncode"
@@ -69,6 +70,7 @@ func (s *Server) CreateServicePoint(ctx context.Context, req *redpointv1.CreateS
 		return nil, fmt.Errorf("directory.CreateServicePoint: %w", err)
 	}
 	sp.Edges.Region = village
+	s.answers.Changed(ctx, answers.Directory)
 	return servicePointProto(sp, 0), nil
 }
 
@@ -141,6 +143,7 @@ func (s *Server) UpdateServicePoint(ctx context.Context, req *redpointv1.UpdateS
 	} else if err != nil {
 		return nil, fmt.Errorf("directory.UpdateServicePoint: %w", err)
 	}
+	s.answers.Changed(ctx, answers.Directory)
 	return s.GetServicePoint(ctx, &redpointv1.GetServicePointRequest{Name: in.GetName()})
 }
 
@@ -171,6 +174,7 @@ func (s *Server) CreateErrandType(ctx context.Context, req *redpointv1.CreateErr
 	if err != nil {
 		return nil, fmt.Errorf("directory.CreateErrandType: %w", err)
 	}
+	s.answers.Changed(ctx, answers.Directory)
 	return ErrandTypeProto(et), nil
 }
 
@@ -246,5 +250,6 @@ func (s *Server) UpdateErrandType(ctx context.Context, req *redpointv1.UpdateErr
 	if err != nil {
 		return nil, fmt.Errorf("directory.UpdateErrandType: %w", err)
 	}
+	s.answers.Changed(ctx, answers.Directory)
 	return ErrandTypeProto(updated), nil
 }

@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/changzhi/redpoint/ent"
@@ -15,6 +17,7 @@ import (
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/answers"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/resname"
@@ -25,8 +28,9 @@ type Server struct {
 	redpointv1.UnimplementedRegionServiceServer
 	redpointv1.UnimplementedServicePointServiceServer
 	redpointv1.UnimplementedErrandTypeServiceServer
-	db    *ent.Client
-	pages *pagetoken.Signer
+	db      *ent.Client
+	pages   *pagetoken.Signer
+	answers *answers.Cache
 }
 
 var (
@@ -36,13 +40,37 @@ var (
 )
 
 // New returns a directory server reading from db; pages signs the page
-// tokens of its lists.
-func New(db *ent.Client, pages *pagetoken.Signer) *Server { return &Server{db: db, pages: pages} }
+// tokens of its lists; ans keeps its answers, which its writes (and the
+// users', which it counts) bump (nil: every read reads the database).
+func New(db *ent.Client, pages *pagetoken.Signer, ans *answers.Cache) *Server {
+	return &Server{db: db, pages: pages, answers: ans}
+}
+
+// cached answers a public read from memory while the directory stands:
+// the key is the method, the page size and the request, whoever asks.
+func cached[M proto.Message](ctx context.Context, s *Server, method string, req proto.Message, read func() (M, error)) (M, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		var zero M
+		return zero, fmt.Errorf("directory.%s: %w", method, err)
+	}
+	size, _ := pagetoken.SizeFrom(ctx) // 0 for a Get
+	key := "directory|" + method + "|" + strconv.Itoa(size) + "|" + string(b)
+	return answers.Read(ctx, s.answers, key, func(w *answers.Watch) (M, time.Time, error) {
+		w.Scopes(ctx, answers.Directory)
+		m, err := read()
+		return m, time.Time{}, err
+	})
+}
 
 var errRegionNotFound = apierr.ErrNotFound.WithMessage("未找到该行政区划")
 
 // GetRegion returns one region.
 func (s *Server) GetRegion(ctx context.Context, req *redpointv1.GetRegionRequest) (*redpointv1.Region, error) {
+	return cached(ctx, s, "GetRegion", req, func() (*redpointv1.Region, error) { return s.getRegion(ctx, req) })
+}
+
+func (s *Server) getRegion(ctx context.Context, req *redpointv1.GetRegionRequest) (*redpointv1.Region, error) {
 	code, err := resname.Region("name", req.GetName())
 	if err != nil {
 		return nil, err
@@ -59,6 +87,10 @@ func (s *Server) GetRegion(ctx context.Context, req *redpointv1.GetRegionRequest
 
 // ListRegions lists a region's children by code.
 func (s *Server) ListRegions(ctx context.Context, req *redpointv1.ListRegionsRequest) (*redpointv1.ListRegionsResponse, error) {
+	return cached(ctx, s, "ListRegions", req, func() (*redpointv1.ListRegionsResponse, error) { return s.listRegions(ctx, req) })
+}
+
+func (s *Server) listRegions(ctx context.Context, req *redpointv1.ListRegionsRequest) (*redpointv1.ListRegionsResponse, error) {
 	parent, err := resname.Region("parent", req.GetParent())
 	if err != nil {
 		return nil, err
@@ -105,6 +137,10 @@ var errServicePointNotFound = apierr.ErrNotFound.WithMessage("未找到该代办
 
 // GetServicePoint returns one service point.
 func (s *Server) GetServicePoint(ctx context.Context, req *redpointv1.GetServicePointRequest) (*redpointv1.ServicePoint, error) {
+	return cached(ctx, s, "GetServicePoint", req, func() (*redpointv1.ServicePoint, error) { return s.getServicePoint(ctx, req) })
+}
+
+func (s *Server) getServicePoint(ctx context.Context, req *redpointv1.GetServicePointRequest) (*redpointv1.ServicePoint, error) {
 	id, err := resname.IntID("name", req.GetName(), resname.ServicePoints)
 	if err != nil {
 		return nil, err
@@ -125,6 +161,10 @@ func (s *Server) GetServicePoint(ctx context.Context, req *redpointv1.GetService
 
 // ListServicePoints lists every point in a region's subtree.
 func (s *Server) ListServicePoints(ctx context.Context, req *redpointv1.ListServicePointsRequest) (*redpointv1.ListServicePointsResponse, error) {
+	return cached(ctx, s, "ListServicePoints", req, func() (*redpointv1.ListServicePointsResponse, error) { return s.listServicePoints(ctx, req) })
+}
+
+func (s *Server) listServicePoints(ctx context.Context, req *redpointv1.ListServicePointsRequest) (*redpointv1.ListServicePointsResponse, error) {
 	parent, err := resname.Region("parent", req.GetParent())
 	if err != nil {
 		return nil, err
@@ -213,6 +253,10 @@ var errErrandTypeNotFound = apierr.ErrNotFound.WithMessage("未找到该事项")
 
 // GetErrandType returns one catalog entry.
 func (s *Server) GetErrandType(ctx context.Context, req *redpointv1.GetErrandTypeRequest) (*redpointv1.ErrandType, error) {
+	return cached(ctx, s, "GetErrandType", req, func() (*redpointv1.ErrandType, error) { return s.getErrandType(ctx, req) })
+}
+
+func (s *Server) getErrandType(ctx context.Context, req *redpointv1.GetErrandTypeRequest) (*redpointv1.ErrandType, error) {
 	code, err := resname.StringID("name", req.GetName(), resname.ErrandTypes, 32)
 	if err != nil {
 		return nil, err
@@ -229,6 +273,10 @@ func (s *Server) GetErrandType(ctx context.Context, req *redpointv1.GetErrandTyp
 
 // ListErrandTypes lists the catalog by code.
 func (s *Server) ListErrandTypes(ctx context.Context, req *redpointv1.ListErrandTypesRequest) (*redpointv1.ListErrandTypesResponse, error) {
+	return cached(ctx, s, "ListErrandTypes", req, func() (*redpointv1.ListErrandTypesResponse, error) { return s.listErrandTypes(ctx, req) })
+}
+
+func (s *Server) listErrandTypes(ctx context.Context, req *redpointv1.ListErrandTypesRequest) (*redpointv1.ListErrandTypesResponse, error) {
 	q := s.db.ErrandType.Query()
 	if !req.GetShowInactive() {
 		q = q.Where(errandtype.Active(true))

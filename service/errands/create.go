@@ -61,11 +61,15 @@ func (s *Server) create(ctx context.Context, req *redpointv1.CreateErrandRequest
 	if err != nil {
 		return nil, false, err
 	}
+	var created *ent.Errand
 	replayed, err := s.idem.DoAfterReplay(ctx, methodCreate, p.UserID, req.GetRequestId(), hashed, out,
-		func(ctx context.Context, tx *ent.Tx) (proto.Message, error) { return s.insert(ctx, tx, p, in, cal) })
+		func(ctx context.Context, tx *ent.Tx) (proto.Message, error) {
+			return s.insert(ctx, tx, p, in, cal, &created)
+		})
 	if err != nil {
 		return nil, false, err
 	}
+	s.bumpAnswers(ctx, created)
 	return out, replayed, nil
 }
 
@@ -166,8 +170,9 @@ func CheckMaterials(v *apierr.Violations, field string, in []string) []string {
 	return out
 }
 
-// insert writes the errand, its CREATED event and its outbox event in tx.
-func (s *Server) insert(ctx context.Context, tx *ent.Tx, p access.Principal, in *newErrand, cal *calendar.Calendar) (proto.Message, error) {
+// insert writes the errand, its CREATED event and its outbox event in tx,
+// and leaves its row in created.
+func (s *Server) insert(ctx context.Context, tx *ent.Tx, p access.Principal, in *newErrand, cal *calendar.Calendar, created **ent.Errand) (proto.Message, error) {
 	point, err := tx.ServicePoint.Get(ctx, p.ServicePointID)
 	if err != nil {
 		return nil, fmt.Errorf("errand.insert: %w", err)
@@ -218,6 +223,7 @@ func (s *Server) insert(ctx context.Context, tx *ent.Tx, p access.Principal, in 
 	if err != nil {
 		return nil, fmt.Errorf("errand.insert: %w", err)
 	}
+	*created = e
 	ev, err := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindCREATED).
 		SetToState(string(errand.StateACCEPTED)).SetActorKind(errandevent.ActorKindSTAFF).
 		SetActorUserID(p.UserID).SetNote("受理：" + in.typ.Name).SetCreateTime(now).Save(ctx)

@@ -19,6 +19,7 @@ import (
 	"github.com/changzhi/redpoint/ent/sequence"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/answers"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/idempotency"
@@ -42,6 +43,7 @@ type Server struct {
 	audit    Auditor
 	pages    *pagetoken.Signer
 	changed  func(ctx context.Context, trackingCode string)
+	answers  *answers.Cache
 }
 
 var _ redpointv1.ErrandServiceServer = (*Server)(nil)
@@ -60,6 +62,9 @@ type Config struct {
 	// Changed, when set, is told the tracking code of every errand that
 	// changed, after commit (the public lookup drops its cached answer).
 	Changed func(ctx context.Context, trackingCode string)
+	// Answers keeps the answers of GetErrand and ListErrands, which every
+	// change bumps; nil: every read reads the database.
+	Answers *answers.Cache
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -78,6 +83,7 @@ func New(c Config) *Server {
 		keys:     c.Keys,
 		calendar: c.Calendar,
 		changed:  c.Changed,
+		answers:  c.Answers,
 		idem:     idempotency.New(c.DB, c.Keys),
 		now:      now,
 		names:    newNameCache(),

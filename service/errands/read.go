@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/changzhi/redpoint/ent/predicate"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/answers"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/resname"
@@ -27,6 +29,26 @@ func (s *Server) GetErrand(ctx context.Context, req *redpointv1.GetErrandRequest
 	full := req.GetView() == redpointv1.ErrandView_ERRAND_VIEW_FULL
 	if full && !seesFull(p) {
 		return nil, ErrNoFullView
+	}
+	if !full { // a full read is audited every time: never from memory
+		// The caller's scope is in the key: the check load makes is made
+		// for every scope that gets the answer.
+		return answers.Read(ctx, s.answers, "errand|"+listScope(p)+"|"+req.GetName(), func(w *answers.Watch) (*redpointv1.Errand, time.Time, error) {
+			if id, err := resname.IntID("name", req.GetName(), resname.Errands); err == nil {
+				w.Scopes(ctx, answers.Errand(id), answers.Directory, answers.Calendar)
+			}
+			e, err := s.load(ctx, s.db, p, "name", req.GetName())
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			cal, err := s.calendar.Get(ctx)
+			if err != nil {
+				return nil, time.Time{}, err
+			}
+			now := s.clock()
+			out, err := s.view(ctx, s.db, e, cal, now, false)
+			return out, slaChanges(e, now), err
+		})
 	}
 	e, err := s.load(ctx, s.db, p, "name", req.GetName())
 	if err != nil {
@@ -63,14 +85,34 @@ func (s *Server) ListErrands(ctx context.Context, req *redpointv1.ListErrandsReq
 	if err != nil {
 		return nil, err
 	}
-	cal, err := s.calendar.Get(ctx)
+	size, err := pagetoken.SizeFrom(ctx)
 	if err != nil {
 		return nil, err
+	}
+	key := listKey(p, size, req.GetFilter(), req.GetOrderBy(), req.GetPageToken())
+	return answers.Read(ctx, s.answers, key, func(w *answers.Watch) (*redpointv1.ListErrandsResponse, time.Time, error) {
+		w.Scopes(ctx, listScope(p), answers.Directory, answers.Calendar)
+		return s.listErrands(ctx, p, req, order)
+	})
+}
+
+// listErrands reads a page of ListErrands, and the first instant at which
+// time alone changes it.
+func (s *Server) listErrands(ctx context.Context, p access.Principal, req *redpointv1.ListErrandsRequest, order ordering) (*redpointv1.ListErrandsResponse, time.Time, error) {
+	cal, err := s.calendar.Get(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	now := s.clock()
 	preds, err := s.parseFilter(p, req.GetFilter(), cal, now)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
+	}
+	var changes time.Time
+	if usesNow(req.GetFilter()) {
+		if changes, err = s.membershipChanges(ctx, scope(p), now); err != nil {
+			return nil, time.Time{}, fmt.Errorf("errand.ListErrands: %w", err)
+		}
 	}
 	preds = append(preds, scope(p)...)
 	query := pagetoken.Query{"errands", strconv.Itoa(p.UserID), req.GetFilter(), req.GetOrderBy()}
@@ -78,17 +120,18 @@ func (s *Server) ListErrands(ctx context.Context, req *redpointv1.ListErrandsReq
 		return s.db.Errand.Query().Where(preds...).Where(w.After).Order(w.Order).Limit(w.Limit).All(ctx)
 	}, order.keys()...)
 	if err != nil {
-		return nil, fmt.Errorf("errand.ListErrands: %w", err)
+		return nil, time.Time{}, fmt.Errorf("errand.ListErrands: %w", err)
 	}
 	resp := &redpointv1.ListErrandsResponse{NextPageToken: next}
 	for _, e := range rows {
 		v, err := s.view(ctx, s.db, e, cal, now, false)
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		resp.Errands = append(resp.Errands, v)
+		changes = earliest(changes, slaChanges(e, now))
 	}
-	return resp, nil
+	return resp, changes, nil
 }
 
 // SyncErrands returns the errands changed after the sync token, in the

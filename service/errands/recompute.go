@@ -8,6 +8,7 @@ import (
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
+	"github.com/changzhi/redpoint/service/answers"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/store"
@@ -40,6 +41,8 @@ func dueFromHistory(cal *calendar.Calendar, e *ent.Errand, limit int, events []*
 // a history entry and an errand.updated outbox event, so its SLA timers
 // re-arm and phones re-sync. It returns how many changed.
 func (s *Server) RecomputeDue(ctx context.Context, cal *calendar.Calendar, from time.Time) (int, error) {
+	// Every SLA flag may read differently on the new calendar.
+	s.answers.Changed(ctx, answers.Calendar)
 	open, err := s.db.Errand.Query().Where(errand.StateNotIn(errand.StateCOMPLETED, errand.StateCANCELLED), errand.DueTimeGTE(from.UTC())).
 		WithErrandType().WithEvents(func(q *ent.ErrandEventQuery) { q.Order(ent.Asc(errandevent.FieldID)) }).All(ctx)
 	if err != nil {
@@ -65,6 +68,7 @@ func (s *Server) RecomputeDue(ctx context.Context, cal *calendar.Calendar, from 
 			if err != nil {
 				return err
 			}
+			e = updated
 			ev, err := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindUPDATED).SetActorKind(errandevent.ActorKindSYSTEM).
 				SetNote("节假日安排调整，办结时限重新计算").SetCreateTime(now).Save(ctx)
 			if err != nil {
@@ -75,6 +79,7 @@ func (s *Server) RecomputeDue(ctx context.Context, cal *calendar.Calendar, from 
 		if err != nil {
 			return changed, fmt.Errorf("errand.RecomputeDue: %w", err)
 		}
+		s.bumpAnswers(ctx, e)
 		changed++
 	}
 	return changed, nil

@@ -44,6 +44,7 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 	hashed := proto.Clone(req)
 	clearRequestID(hashed)
 	out := &redpointv1.Errand{}
+	var before, after *ent.Errand // the row on each side of the change, unless replayed
 	_, err = s.idem.Do(ctx, method, p.UserID, requestID, hashed, out, func(ctx context.Context, tx *ent.Tx) (proto.Message, error) {
 		// Taking the change number first serializes writers, so the read
 		// below sees the latest committed version.
@@ -76,6 +77,7 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 		if err != nil {
 			return nil, fmt.Errorf("errand.write: %w", err)
 		}
+		before, after = e, updated
 		ev := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(kind).SetActorKind(errandevent.ActorKindSTAFF).
 			SetActorUserID(p.UserID).SetNote(note).SetCreateTime(now)
 		change := outbox.ErrandUpdated
@@ -98,6 +100,7 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 	if err != nil {
 		return nil, err
 	}
+	s.bumpAnswers(ctx, before, after)
 	if s.changed != nil {
 		s.changed(ctx, out.TrackingCode)
 	}

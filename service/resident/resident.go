@@ -25,6 +25,7 @@ import (
 	entresident "github.com/changzhi/redpoint/ent/resident"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/answers"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/errands"
@@ -54,6 +55,9 @@ type Server struct {
 	pages  *pagetoken.Signer
 	// feedback records the residents' ratings.
 	feedback *feedback.Service
+	// answers keeps the answers of the residents' reads, which the errand
+	// service's writes and the residents' own bump.
+	answers *answers.Cache
 }
 
 func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -62,9 +66,10 @@ var _ redpointv1.ResidentServiceServer = (*Server)(nil)
 
 // New returns the residents' service; wx is nil when WeChat is not
 // configured, pages signs the page tokens of its list, fb records their
-// ratings and now is the clock (whether an errand can still be rated).
-func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer, fb *feedback.Service, now func() time.Time) *Server {
-	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: now, lookup: lookup, pages: pages, feedback: fb}
+// ratings, ans keeps the answers of their reads (nil: none kept) and now
+// is the clock (whether an errand can still be rated).
+func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer, fb *feedback.Service, ans *answers.Cache, now func() time.Time) *Server {
+	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: now, lookup: lookup, pages: pages, feedback: fb, answers: ans}
 }
 
 // The residents' errors.
@@ -182,6 +187,9 @@ func (s *Server) BindPhone(ctx context.Context, req *redpointv1.BindPhoneRequest
 		r, err := s.bindPhone(ctx, id, sealed, hash)
 		switch {
 		case err == nil:
+			// The errands change hands: the resident's, and those of whoever
+			// held the number before.
+			s.answers.Changed(ctx, answers.Resident(id), answers.Phone(hash))
 			return s.residentProto(r)
 		case !ent.IsConstraintError(err):
 			return nil, err
@@ -279,6 +287,30 @@ func (s *Server) ListMyErrands(ctx context.Context, req *redpointv1.ListMyErrand
 	if err != nil {
 		return nil, err
 	}
+	size, err := pagetoken.SizeFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := "mine|" + strconv.Itoa(id) + "|" + strconv.Itoa(size) + "|" + req.GetPageToken()
+	return answers.Read(ctx, s.answers, key, func(w *answers.Watch) (*redpointv1.ListMyErrandsResponse, time.Time, error) {
+		// What the resident holds first, then what it holds: a bind
+		// after the first, or a new errand of the phone after the second,
+		// makes the answer stale.
+		w.Scopes(ctx, answers.Resident(id), answers.Directory)
+		hash, err := s.db.Resident.Query().Where(entresident.ID(id)).Select(entresident.FieldPhoneHash).String(ctx)
+		if err != nil && !ent.IsNotFound(err) {
+			return nil, time.Time{}, fmt.Errorf("resident.ListMyErrands: %w", err)
+		}
+		if hash != "" {
+			w.Scopes(ctx, answers.Phone(hash))
+		}
+		return s.listMyErrands(ctx, id, req)
+	})
+}
+
+// listMyErrands reads a page of the resident's errands, and the first
+// instant at which time alone changes it (a rating window closing).
+func (s *Server) listMyErrands(ctx context.Context, id int, req *redpointv1.ListMyErrandsRequest) (*redpointv1.ListMyErrandsResponse, time.Time, error) {
 	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), pagetoken.Query{"mine", strconv.Itoa(id)},
 		func(w pagetoken.Window) ([]*ent.Errand, error) {
 			return s.db.Errand.Query().Where(Owns(id), w.After).WithErrandType().WithServicePoint().WithRating().
@@ -287,13 +319,15 @@ func (s *Server) ListMyErrands(ctx context.Context, req *redpointv1.ListMyErrand
 		pagetoken.Desc(errand.FieldAcceptTime, func(e *ent.Errand) time.Time { return e.AcceptTime }),
 		pagetoken.Desc(errand.FieldID, func(e *ent.Errand) int { return e.ID }))
 	if err != nil {
-		return nil, fmt.Errorf("resident.ListMyErrands: %w", err)
+		return nil, time.Time{}, fmt.Errorf("resident.ListMyErrands: %w", err)
 	}
-	return &redpointv1.ListMyErrandsResponse{NextPageToken: next, Errands: pagetoken.Map(rows, func(e *ent.Errand) *redpointv1.ResidentErrand {
+	var changes time.Time
+	resp := &redpointv1.ListMyErrandsResponse{NextPageToken: next, Errands: pagetoken.Map(rows, func(e *ent.Errand) *redpointv1.ResidentErrand {
 		out := view(e)
-		s.setRating(out, e)
+		changes = earliest(changes, s.setRating(out, e))
 		return out
-	})}, nil
+	})}
+	return resp, changes, nil
 }
 
 // GetMyErrand returns one of the resident's errands with its history.
@@ -306,18 +340,28 @@ func (s *Server) GetMyErrand(ctx context.Context, req *redpointv1.GetMyErrandReq
 	if !ok {
 		return nil, apierr.InvalidField("name", myErrandFormat)
 	}
+	key := "mine|" + strconv.Itoa(id) + "|" + strconv.Itoa(n)
+	return answers.Read(ctx, s.answers, key, func(w *answers.Watch) (*redpointv1.ResidentErrand, time.Time, error) {
+		w.Scopes(ctx, answers.Resident(id), answers.Errand(n), answers.Directory)
+		return s.getMyErrand(ctx, id, n)
+	})
+}
+
+// getMyErrand reads one of the resident's errands with its history, and
+// the first instant at which time alone changes it.
+func (s *Server) getMyErrand(ctx context.Context, id, n int) (*redpointv1.ResidentErrand, time.Time, error) {
 	// Only the resident's own collection is searched: absent and not
 	// theirs look the same.
 	e, err := s.db.Errand.Query().Where(errand.ID(n), Owns(id)).WithErrandType().WithServicePoint().WithRating().
 		WithEvents(func(q *ent.ErrandEventQuery) { q.Order(ent.Asc(errandevent.FieldID)) }).Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, ErrNotYours
+		return nil, time.Time{}, ErrNotYours
 	}
 	if err != nil {
-		return nil, fmt.Errorf("resident.GetMyErrand: %w", err)
+		return nil, time.Time{}, fmt.Errorf("resident.GetMyErrand: %w", err)
 	}
 	out := view(e)
-	s.setRating(out, e)
+	changes := s.setRating(out, e)
 	state := errand.StateACCEPTED
 	for _, ev := range e.Edges.Events {
 		text := ""
@@ -336,7 +380,7 @@ func (s *Server) GetMyErrand(ctx context.Context, req *redpointv1.GetMyErrandReq
 			Time: timestamppb.New(ev.CreateTime), StateDisplayName: errands.StateName(state), Text: text,
 		})
 	}
-	return out, nil
+	return out, changes, nil
 }
 
 // residentText says each state in words for a villager.
@@ -349,12 +393,25 @@ var residentText = map[errand.State]string{
 }
 
 // setRating tells the resident how they rated the errand, or whether they
-// still can; e carries its rating edge.
-func (s *Server) setRating(out *redpointv1.ResidentErrand, e *ent.Errand) {
+// still can; e carries its rating edge. It returns when the window to rate
+// closes, if it is open (zero otherwise).
+func (s *Server) setRating(out *redpointv1.ResidentErrand, e *ent.Errand) time.Time {
 	if r := e.Edges.Rating; r != nil {
 		out.Rating = feedback.LevelProto(r.Level)
 	}
 	out.CanRate = feedback.CanRate(e.Edges.Rating != nil, e.State, e.CloseTime, s.clock())
+	if out.CanRate {
+		return e.CloseTime.Add(feedback.RatingWindow)
+	}
+	return time.Time{}
+}
+
+// earliest is the earlier of two instants, zero counting as none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // RateMyErrand records the resident's rating of one of their errands
@@ -376,6 +433,8 @@ func (s *Server) RateMyErrand(ctx context.Context, req *redpointv1.RateMyErrandR
 	if err := s.feedback.Rate(ctx, id, n, Owns(id), level, comment); err != nil {
 		return nil, err
 	}
+	// The resident's answers show the rating (the outbox bumps the rest).
+	s.answers.Changed(ctx, answers.Resident(id), answers.Errand(n))
 	out, err := s.GetMyErrand(ctx, &redpointv1.GetMyErrandRequest{Name: req.GetName()})
 	if err != nil {
 		return nil, err

@@ -2,19 +2,107 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
 	"strings"
+	"sync"
+
+	"google.golang.org/grpc/metadata"
 )
+
+// Answer is a handler's answer that the REST layer may send again, to the
+// same caller at the same address, without calling the handler: while
+// Current says it stands (package answers keeps such answers).
+type Answer interface {
+	JSON() []byte
+	ETag() string
+	Current(ctx context.Context) bool
+}
+
+// UseAnswer hands the REST layer the answer the handler is about to
+// return: the gateway sends its JSON, with its ETag, and the next identical
+// request is answered from it while it stands. Calls over gRPC ignore it.
+func UseAnswer(ctx context.Context, a Answer) {
+	if s, ok := ctx.Value(renderedKey{}).(*renderedSlot); ok {
+		s.json, s.answer = a.JSON(), a
+	}
+}
+
+// ETag is the entity tag of an answer's bytes, keyed so that it says
+// nothing about the bytes to whoever cannot read them, and the same on
+// every replica that shares the key.
+func ETag(key, body []byte) string {
+	mac := hmac.New(sha256.New, key)
+	_, _ = mac.Write(body)
+	return `"` + hex.EncodeToString(mac.Sum(nil)[:12]) + `"`
+}
+
+// maxRemembered bounds the requests the REST layer remembers answers for;
+// past it, some are forgotten.
+const maxRemembered = 100_000
+
+// remembered is what a repeated request is answered from: the answer,
+// and the RPC whose policy its caller must still pass.
+type remembered struct {
+	answer Answer
+	rpc    string
+}
+
+// answerMemory maps a request (its Authorization header and URI) to the
+// answer it got.
+type answerMemory struct {
+	mu sync.Mutex
+	m  map[string]remembered
+}
+
+func (m *answerMemory) get(key string) (remembered, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.m[key]
+	return r, ok
+}
+
+func (m *answerMemory) put(key string, r remembered) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.m { // map order is random enough to pick victims by
+		if len(m.m) < maxRemembered {
+			break
+		}
+		delete(m.m, k)
+	}
+	m.m[key] = r
+}
+
+func (m *answerMemory) forget(key string) {
+	m.mu.Lock()
+	delete(m.m, key)
+	m.mu.Unlock()
+}
 
 // withETags gives GET answers of the routes that declare a 304 an ETag and
 // answers a matching If-None-Match with 304 and no body: the mini-program
 // polls and agents re-open errands over weak rural links, and an unchanged
-// answer then costs a few bytes.
-func withETags(next http.Handler, routes *routeMatcher) http.Handler {
+// answer then costs a few bytes. A request repeated while the handler's
+// answer stands (UseAnswer) is answered from memory — its caller's token
+// checked again, but neither the handler nor the database asked.
+func (s *Server) withETags(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || !routes.match(r, http.MethodGet) {
+		slot := &renderedSlot{}
+		r = r.WithContext(context.WithValue(r.Context(), renderedKey{}, slot))
+		if r.Method != http.MethodGet {
+			next.ServeHTTP(w, r)
+			return
+		}
+		key := r.Header.Get("Authorization") + "\x00" + r.URL.RequestURI()
+		if s.answerAgain(w, r, key) {
+			return
+		}
+		rt, ok := s.etagged.find(r, http.MethodGet)
+		if !ok {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -28,18 +116,58 @@ func withETags(next http.Handler, routes *routeMatcher) http.Handler {
 			_, _ = w.Write(rec.body.Bytes())
 			return
 		}
-		sum := sha256.Sum256(rec.body.Bytes())
-		etag := `"` + hex.EncodeToString(sum[:12]) + `"`
-		w.Header().Set("ETag", etag)
-		w.Header().Set("Cache-Control", "private, no-cache")
-		if noneMatch(r.Header.Values("If-None-Match"), etag) {
-			w.Header().Del("Content-Length")
-			w.WriteHeader(http.StatusNotModified)
-			return
+		var etag string
+		if slot.answer != nil {
+			etag = slot.answer.ETag()
+			s.answers.put(key, remembered{answer: slot.answer, rpc: rt.rpc})
+		} else {
+			etag = ETag(s.etagKey, rec.body.Bytes())
 		}
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(rec.body.Bytes())
+		s.writeAnswer(w, r, etag, rec.body.Bytes())
 	})
+}
+
+// answerAgain answers a repeated request from memory, when its caller
+// still passes the RPC's policy and the answer still stands, and reports
+// whether it did.
+func (s *Server) answerAgain(w http.ResponseWriter, r *http.Request, key string) bool {
+	m, ok := s.answers.get(key)
+	if !ok {
+		return false
+	}
+	ctx := r.Context()
+	if s.cfg.Authenticator != nil {
+		md := metadata.MD{}
+		if v := r.Header.Values("Authorization"); len(v) > 0 {
+			md["authorization"] = v
+		}
+		if _, err := s.cfg.Authenticator.Authenticate(metadata.NewIncomingContext(ctx, md), m.rpc, nil); err != nil {
+			s.answers.forget(key)
+			return false // the handler's path says why
+		}
+	}
+	if !m.answer.Current(ctx) {
+		s.answers.forget(key)
+		return false
+	}
+	w.Header().Set("Content-Type", "application/json")
+	s.writeAnswer(w, r, m.answer.ETag(), m.answer.JSON())
+	return true
+}
+
+// writeAnswer sends a 200 answer with its ETag, or 304 when the request's
+// If-None-Match names it.
+func (s *Server) writeAnswer(w http.ResponseWriter, r *http.Request, etag string, body []byte) {
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "private, no-cache")
+	if noneMatch(r.Header.Values("If-None-Match"), etag) {
+		w.Header().Del("Content-Length")
+		w.Header().Del("Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 type recorder struct {

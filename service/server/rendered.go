@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/api/httpbody"
@@ -49,17 +48,15 @@ func SetRendered(ctx context.Context, json []byte) {
 
 type renderedKey struct{}
 
-type renderedSlot struct{ json []byte }
+// renderedSlot is where a handler leaves its answer's JSON (SetRendered)
+// or the whole answer (UseAnswer) for the REST layer.
+type renderedSlot struct {
+	json   []byte
+	answer Answer
+}
 
 // rendered is an answer's JSON, sent as is by the gateway's marshaler.
 type rendered []byte
-
-// withRenderedSlot gives each REST call a place for SetRendered.
-func withRenderedSlot(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), renderedKey{}, &renderedSlot{})))
-	})
-}
 
 // useRendered swaps an answer for its JSON when the handler set it.
 func useRendered(ctx context.Context, resp proto.Message) (any, error) {

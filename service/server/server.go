@@ -5,12 +5,14 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
@@ -40,6 +42,10 @@ type Config struct {
 	AfterAuth []grpc.UnaryServerInterceptor
 	// Timeouts: DefaultTimeouts where zero.
 	Timeouts Timeouts
+	// ETagKey keys the ETags of REST answers (ETag): replicas that share
+	// it give the same answer the same ETag. Empty: a random key, for this
+	// process alone.
+	ETagKey []byte
 }
 
 // Service is one API service: how it registers on the gRPC server and on
@@ -74,6 +80,10 @@ type Server struct {
 	routes, etagged *routeMatcher
 	// serviceNames are the registered gRPC services, for health.
 	serviceNames []string
+	// etagKey keys the ETags (ETag); answers are the answers repeated
+	// requests are served from (UseAnswer).
+	etagKey []byte
+	answers answerMemory
 }
 
 // New builds the servers and registers services on both.
@@ -84,7 +94,11 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, services: services}
+	s := &Server{cfg: cfg, log: cfg.Logger, services: services, etagKey: cfg.ETagKey, answers: answerMemory{m: map[string]remembered{}}}
+	if len(s.etagKey) == 0 {
+		s.etagKey = make([]byte, 32)
+		_, _ = rand.Read(s.etagKey)
+	}
 	s.metrics = grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 		grpcprom.WithHistogramBuckets([]float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}),
 	))
@@ -148,18 +162,23 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /openapi.json", s.openapi)
-	mux.Handle("/", headAsGet(methodOverride(limitBody(withETags(withRenderedSlot(s.gwMux), s.etagged)))))
+	mux.Handle("/", headAsGet(methodOverride(limitBody(s.withETags(s.gwMux)))))
 	s.http = NewHTTPServer(mux, cfg.Logger, cfg.Timeouts)
 	s.admin = NewHTTPServer(AdminMux(cfg.Registry, healthz), cfg.Logger, cfg.Timeouts)
 	return s, nil
 }
 
 // AdminMux serves what operators read and the public must not: /metrics,
-// and /healthz again for probes that only reach the admin port.
+// profiles (/debug/pprof/), and /healthz again for probes that only reach
+// the admin port.
 func AdminMux(reg *prometheus.Registry, healthz http.HandlerFunc) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Profiles, for the load harness and for an operator chasing a slow
+	// replica: the admin port is not public.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	return mux
 }
 
