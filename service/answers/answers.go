@@ -348,8 +348,8 @@ func Read[M proto.Message](ctx context.Context, c *Cache, key string, read func(
 	return m, nil
 }
 
-// keep renders m once and keeps it under key, unless a scope changed
-// while it was read (it may be stale) or Redis could not say its versions.
+// keep renders m once and keeps it under key, unless Redis could not say
+// its scopes' versions.
 func (c *Cache) keep(key string, w *Watch, m proto.Message, changes time.Time) (*Answer, error) {
 	json, err := server.JSON(m)
 	if err != nil {
@@ -365,14 +365,10 @@ func (c *Cache) keep(key string, w *Watch, m proto.Message, changes time.Time) (
 	if w.broken {
 		return a, nil
 	}
+	// One that a change overtook is kept too: current turns it away.
 	size := 3*len(json) + len(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, s := range a.scopes {
-		if c.gen(s).Load() != a.gens[i] {
-			return a, nil
-		}
-	}
 	if old := c.answers[key]; old != nil {
 		c.bytes -= 3*len(old.json) + len(key)
 	}

@@ -297,12 +297,12 @@ func (s *Server) ListMyErrands(ctx context.Context, req *redpointv1.ListMyErrand
 		// after the first, or a new errand of the phone after the second,
 		// makes the answer stale.
 		w.Scopes(ctx, answers.Resident(id), answers.Directory)
-		hash, err := s.db.Resident.Query().Where(entresident.ID(id)).Select(entresident.FieldPhoneHash).String(ctx)
+		r, err := s.db.Resident.Query().Where(entresident.ID(id)).Select(entresident.FieldPhoneHash).Only(ctx)
 		if err != nil && !ent.IsNotFound(err) {
 			return nil, time.Time{}, fmt.Errorf("resident.ListMyErrands: %w", err)
 		}
-		if hash != "" {
-			w.Scopes(ctx, answers.Phone(hash))
+		if r != nil && r.PhoneHash != "" {
+			w.Scopes(ctx, answers.Phone(r.PhoneHash))
 		}
 		return s.listMyErrands(ctx, id, req)
 	})

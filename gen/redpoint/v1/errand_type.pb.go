@@ -479,10 +479,14 @@ const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\rshow_inactive\x18\x03 \x01(\bR\fshowInactive\"}\n" +
 	"\x17ListErrandTypesResponse\x12:\n" +
 	"\ferrand_types\x18\x01 \x03(\v2\x17.redpoint.v1.ErrandTypeR\verrandTypes\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x8b\x04\n" +
-	"\x11ErrandTypeService\x12r\n" +
-	"\rGetErrandType\x12!.redpoint.v1.GetErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"%\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=errandTypes/*}\x12z\n" +
-	"\x0fListErrandTypes\x12#.redpoint.v1.ListErrandTypesRequest\x1a$.redpoint.v1.ListErrandTypesResponse\"\x1c\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/errandTypes\x12w\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x9f\x05\n" +
+	"\x11ErrandTypeService\x12\xbb\x01\n" +
+	"\rGetErrandType\x12!.redpoint.v1.GetErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"n\x92AKJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文b\x00\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=errandTypes/*}\x12\xc3\x01\n" +
+	"\x0fListErrandTypes\x12#.redpoint.v1.ListErrandTypesRequest\x1a$.redpoint.v1.ListErrandTypesResponse\"e\x92AKJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文b\x00\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/errandTypes\x12w\n" +
 	"\x10CreateErrandType\x12$.redpoint.v1.CreateErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"$\x82\xd3\xe4\x93\x02\x1e:\verrand_type\"\x0f/v1/errandTypes\x12\x8c\x01\n" +
 	"\x10UpdateErrandType\x12$.redpoint.v1.UpdateErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"9\x82\xd3\xe4\x93\x023:\verrand_type2$/v1/{errand_type.name=errandTypes/*}B9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 

@@ -357,10 +357,14 @@ const file_redpoint_v1_region_proto_rawDesc = "" +
 	"\x11REGION_LEVEL_CITY\x10\x01\x12\x17\n" +
 	"\x13REGION_LEVEL_COUNTY\x10\x02\x12\x19\n" +
 	"\x15REGION_LEVEL_TOWNSHIP\x10\x03\x12\x18\n" +
-	"\x14REGION_LEVEL_VILLAGE\x10\x042\xdf\x01\n" +
-	"\rRegionService\x12b\n" +
-	"\tGetRegion\x12\x1d.redpoint.v1.GetRegionRequest\x1a\x13.redpoint.v1.Region\"!\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=regions/*}\x12j\n" +
-	"\vListRegions\x12\x1f.redpoint.v1.ListRegionsRequest\x1a .redpoint.v1.ListRegionsResponse\"\x18\x92A\x02b\x00\x82\xd3\xe4\x93\x02\r\x12\v/v1/regionsB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
+	"\x14REGION_LEVEL_VILLAGE\x10\x042\xf3\x02\n" +
+	"\rRegionService\x12\xab\x01\n" +
+	"\tGetRegion\x12\x1d.redpoint.v1.GetRegionRequest\x1a\x13.redpoint.v1.Region\"j\x92AKJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文b\x00\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=regions/*}\x12\xb3\x01\n" +
+	"\vListRegions\x12\x1f.redpoint.v1.ListRegionsRequest\x1a .redpoint.v1.ListRegionsResponse\"a\x92AKJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文b\x00\x82\xd3\xe4\x93\x02\r\x12\v/v1/regionsB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (
 	file_redpoint_v1_region_proto_rawDescOnce sync.Once

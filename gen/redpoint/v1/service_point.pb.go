@@ -485,10 +485,14 @@ const file_redpoint_v1_service_point_proto_rawDesc = "" +
 	"\x0eservice_points\x18\x01 \x03(\v2\x19.redpoint.v1.ServicePointR\rservicePoints\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"total_size\x18\x03 \x01(\x05R\ttotalSize2\xb5\x04\n" +
-	"\x13ServicePointService\x12z\n" +
-	"\x0fGetServicePoint\x12#.redpoint.v1.GetServicePointRequest\x1a\x19.redpoint.v1.ServicePoint\"'\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=servicePoints/*}\x12\x82\x01\n" +
-	"\x11ListServicePoints\x12%.redpoint.v1.ListServicePointsRequest\x1a&.redpoint.v1.ListServicePointsResponse\"\x1e\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/servicePoints\x12\x81\x01\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize2\xc8\x05\n" +
+	"\x13ServicePointService\x12\xc3\x01\n" +
+	"\x0fGetServicePoint\x12#.redpoint.v1.GetServicePointRequest\x1a\x19.redpoint.v1.ServicePoint\"p\x92AKJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文b\x00\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=servicePoints/*}\x12\xcb\x01\n" +
+	"\x11ListServicePoints\x12%.redpoint.v1.ListServicePointsRequest\x1a&.redpoint.v1.ListServicePointsResponse\"g\x92AKJG\n" +
+	"\x03304\x12@\n" +
+	">未修改：If-None-Match 与当前 ETag 相同，没有正文b\x00\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/servicePoints\x12\x81\x01\n" +
 	"\x12CreateServicePoint\x12&.redpoint.v1.CreateServicePointRequest\x1a\x19.redpoint.v1.ServicePoint\"(\x82\xd3\xe4\x93\x02\":\rservice_point\"\x11/v1/servicePoints\x12\x98\x01\n" +
 	"\x12UpdateServicePoint\x12&.redpoint.v1.UpdateServicePointRequest\x1a\x19.redpoint.v1.ServicePoint\"?\x82\xd3\xe4\x93\x029:\rservice_point2(/v1/{service_point.name=servicePoints/*}B9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 

@@ -2250,7 +2250,10 @@ export interface operations {
                 /** @description Whether to include deactivated entries. */
                 showInactive?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description 上次应答的 ETag；未变化时返回 304、没有正文 */
+                "If-None-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2259,11 +2262,22 @@ export interface operations {
             /** @description A successful response. */
             200: {
                 headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["v1ListErrandTypesResponse"];
                 };
+            };
+            /** @description 未修改：If-None-Match 与当前 ETag 相同，没有正文 */
+            304: {
+                headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             429: components["responses"]["RateLimited"];
@@ -2310,7 +2324,10 @@ export interface operations {
     ErrandTypeService_GetErrandType: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 上次应答的 ETag；未变化时返回 304、没有正文 */
+                "If-None-Match"?: string;
+            };
             path: {
                 errandType: string;
             };
@@ -2321,11 +2338,22 @@ export interface operations {
             /** @description A successful response. */
             200: {
                 headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["v1ErrandType"];
                 };
+            };
+            /** @description 未修改：If-None-Match 与当前 ETag 相同，没有正文 */
+            304: {
+                headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
@@ -3347,7 +3375,10 @@ export interface operations {
                 /** @description A page token from a previous call. */
                 pageToken?: string;
             };
-            header?: never;
+            header?: {
+                /** @description 上次应答的 ETag；未变化时返回 304、没有正文 */
+                "If-None-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3356,11 +3387,22 @@ export interface operations {
             /** @description A successful response. */
             200: {
                 headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["v1ListRegionsResponse"];
                 };
+            };
+            /** @description 未修改：If-None-Match 与当前 ETag 相同，没有正文 */
+            304: {
+                headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
@@ -3372,7 +3414,10 @@ export interface operations {
     RegionService_GetRegion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 上次应答的 ETag；未变化时返回 304、没有正文 */
+                "If-None-Match"?: string;
+            };
             path: {
                 region: string;
             };
@@ -3383,11 +3428,22 @@ export interface operations {
             /** @description A successful response. */
             200: {
                 headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["v1Region"];
                 };
+            };
+            /** @description 未修改：If-None-Match 与当前 ETag 相同，没有正文 */
+            304: {
+                headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
@@ -3924,7 +3980,10 @@ export interface operations {
                 /** @description Whether to include deactivated points. */
                 showInactive?: boolean;
             };
-            header?: never;
+            header?: {
+                /** @description 上次应答的 ETag；未变化时返回 304、没有正文 */
+                "If-None-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3933,11 +3992,22 @@ export interface operations {
             /** @description A successful response. */
             200: {
                 headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["v1ListServicePointsResponse"];
                 };
+            };
+            /** @description 未修改：If-None-Match 与当前 ETag 相同，没有正文 */
+            304: {
+                headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
@@ -3982,7 +4052,10 @@ export interface operations {
     ServicePointService_GetServicePoint: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 上次应答的 ETag；未变化时返回 304、没有正文 */
+                "If-None-Match"?: string;
+            };
             path: {
                 servicePoint: string;
             };
@@ -3993,11 +4066,22 @@ export interface operations {
             /** @description A successful response. */
             200: {
                 headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["v1ServicePoint"];
                 };
+            };
+            /** @description 未修改：If-None-Match 与当前 ETag 相同，没有正文 */
+            304: {
+                headers: {
+                    /** @description 应答内容的标识，下次请求放在 If-None-Match 中 */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
