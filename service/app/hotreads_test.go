@@ -210,6 +210,8 @@ func TestHotReadsFollowTheClock(t *testing.T) {
 	s := apptest.Start(t, apptest.Options{Demo: smallDemo(), Clock: clock.Now})
 	f := newHotFixture(t, s)
 	path := "/v1/" + f.errand.Name
+	// A minute before it falls due (answers live longer than that).
+	clock.Set(f.errand.DueTime.AsTime().Add(-time.Minute))
 	code, etag, body := get(t, s, f.agent, path, "")
 	var e struct{ Overdue bool }
 	if err := json.Unmarshal(body, &e); code != 200 || err != nil || e.Overdue {
