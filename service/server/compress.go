@@ -13,9 +13,9 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // gRPC: a client that sends grpc-encoding: gzip gets its answers in gzip
 )
 
-// How REST answers are compressed. The figures behind the choice (bytes of
-// a 500-errand page per level, the CPU each costs on this server's weak
-// two-core machines) are in BenchmarkCompress and the README.
+// How REST answers are compressed: CPU matters as much as bytes on the
+// weak two-core machines this serves from. BenchmarkCompress measures the
+// levels chosen on a 500-errand page; the README has the figures.
 const (
 	// compressMinSize: shorter answers go as they are. Under a packet
 	// compression gains nothing on the wire and still costs a compressor.
@@ -25,8 +25,10 @@ const (
 	// 0.4% for a fifth more CPU, level 9 costs five times as much.
 	gzipLevel = 5
 	// zstdLevel is zstd's fastest: smaller than gzip at any level up to 9
-	// (10% of a 500-errand page), and faster than gzip 5. Browsers of 2024
-	// on send zstd; the mini-program and the Android app send gzip.
+	// (10.5% of a 500-errand page), in half gzip 5's time. Browsers of
+	// 2024 on ask for it; the mini-program and the Android app ask for
+	// gzip. Brotli is left out: at a CPU cost like this it is no smaller
+	// than zstd, and smaller only at five to ten times the CPU.
 	zstdLevel = zstd.SpeedFastest
 	// maxHeldCompressed bounds the compressed bytes an answer holds until
 	// its handler is done (a 500-errand page is 50–60 KB); past it, the
