@@ -272,18 +272,20 @@ func TestAnUpdateMaskIsNeverIgnored(t *testing.T) {
 
 // TestConditionalGets: HEAD is answered wherever GET is (RFC 9110), with
 // the GET's ETag and no body; If-None-Match compares weakly, takes lists
-// over several lines, and "*" matches any answer there is.
+// over several lines, and "*" matches any answer there is. The GETs ask
+// for no compression: HEAD is never compressed, and a compressed answer's
+// ETag is weak (service/server/compress_test.go).
 func TestConditionalGets(t *testing.T) {
 	s := demoServer(t)
 	token := s.Token(t, demo.GuhanAgentPhone)
 	const path = "/v1/errands?pageSize=3"
-	resp, _ := s.Send(t, token, "GET", path, "")
+	resp, _ := s.Send(t, token, "GET", path, "", "Accept-Encoding", "identity")
 	etag := resp.Header.Get("ETag")
 	if resp.StatusCode != 200 || etag == "" {
 		t.Fatalf("GET %s: %d ETag %q", path, resp.StatusCode, etag)
 	}
 	for _, p := range []string{path, "/v1/regions/140423000000"} {
-		get, _ := s.Send(t, token, "GET", p, "")
+		get, _ := s.Send(t, token, "GET", p, "", "Accept-Encoding", "identity")
 		resp, body := s.Send(t, token, "HEAD", p, "")
 		if resp.StatusCode != 200 || len(body) != 0 || resp.ContentLength != get.ContentLength {
 			t.Errorf("HEAD %s: %d, Content-Length %d, body %q; want 200, the GET's Content-Length %d, no body", p, resp.StatusCode, resp.ContentLength, body, get.ContentLength)
