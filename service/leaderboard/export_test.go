@@ -3,6 +3,7 @@ package leaderboard
 import (
 	"context"
 	"slices"
+	"time"
 
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/period"
@@ -48,3 +49,12 @@ func LevelSpellings() []string {
 	slices.Sort(out)
 	return out
 }
+
+// OnBuild has each build call building as it starts and staged once its
+// boards are staged and not swapped in yet; set before the boards are used.
+func (b *Boards) OnBuild(building, staged func(period.Period)) {
+	b.hooks = buildHooks{building: building, staged: staged}
+}
+
+// CurrentPeriods are the periods Warm builds and RebuildCurrent rebuilds.
+func CurrentPeriods(now time.Time) []period.Period { return currentPeriods(now) }
