@@ -36,6 +36,7 @@ const (
 type buildHooks struct {
 	building func(period.Period) // a build of the period starts
 	staged   func(period.Period) // its boards are staged and not swapped in yet
+	waiting  func(period.Period) // a read waits for the period's build
 }
 
 // Rebuild recomputes period p's boards from the database and swaps them
@@ -89,15 +90,30 @@ func (b *Boards) store(ctx context.Context, p period.Period, t *tally) error {
 		args = append(args, "1")
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
+		b.discard(keys)
 		return fmt.Errorf("leaderboard.store: staging: %w", err)
 	}
 	if b.hooks.staged != nil {
 		b.hooks.staged(p)
 	}
 	if err := swapScript.Run(ctx, b.kv.Client, keys, args...).Err(); err != nil {
+		b.discard(keys)
 		return fmt.Errorf("leaderboard.store: swap: %w", err)
 	}
 	return nil
+}
+
+// discard deletes what a failed build staged (keys as store passes them
+// to swapScript), rather than leave it to stagedTTL; on its own context,
+// as the build's may be what ended it.
+func (b *Boards) discard(keys []string) {
+	var staged []string
+	for i := 1; i < len(keys); i += 2 {
+		staged = append(staged, keys[i])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = b.kv.Client.Del(ctx, staged...).Err() // best effort: stagedTTL ends them anyway
 }
 
 // swapScript puts a staged build in place of the live boards, all or
@@ -140,6 +156,9 @@ func (b *Boards) ensureBuilt(ctx context.Context, periods ...period.Period) erro
 	waits := make([]<-chan singleflight.Result, len(missing))
 	for i, p := range missing {
 		waits[i] = b.build(ctx, p)
+		if b.hooks.waiting != nil {
+			b.hooks.waiting(p)
+		}
 	}
 	for _, w := range waits {
 		select {

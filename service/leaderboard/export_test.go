@@ -50,10 +50,14 @@ func LevelSpellings() []string {
 	return out
 }
 
-// OnBuild has each build call building as it starts and staged once its
-// boards are staged and not swapped in yet; set before the boards are used.
-func (b *Boards) OnBuild(building, staged func(period.Period)) {
-	b.hooks = buildHooks{building: building, staged: staged}
+// BuildHooks are called as a build of a period starts (Building), once
+// its boards are staged and not swapped in yet (Staged), and as a read
+// waits for the build of a missing period (Waiting); nil ones are not.
+type BuildHooks struct{ Building, Staged, Waiting func(period.Period) }
+
+// OnBuild sets the hooks, before the boards are used.
+func (b *Boards) OnBuild(h BuildHooks) {
+	b.hooks = buildHooks{building: h.Building, staged: h.Staged, waiting: h.Waiting}
 }
 
 // CurrentPeriods are the periods Warm builds and RebuildCurrent rebuilds.
