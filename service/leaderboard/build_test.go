@@ -303,3 +303,45 @@ func TestASwapWithAStagedKeyGoneChangesNothing(t *testing.T) {
 		t.Errorf("%d staged keys left after the failed swap, e.g. %s", len(left), left[0])
 	}
 }
+
+// TestAReaderGivingUpFailsNoneThatJoinedItsBuild: the build of a missing
+// board runs on when the reader that started it gives up (its request
+// timed out, its client went away), for the readers that joined it.
+func TestAReaderGivingUpFailsNoneThatJoinedItsBuild(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	k := e.App.KV
+	live, _ := liveKeys(t, k)
+	k.Client.Del(ctx, live...) // Redis restarted empty
+	p := mustPeriod("2026-11")
+	city := leaderboard.Board{Period: p, Scope: "1404", Level: leaderboard.Points}
+	b := leaderboard.New(e.App.Store.Client, k)
+	holding, release, waiting := make(chan struct{}), make(chan struct{}), make(chan period.Period, 16)
+	b.OnBuild(leaderboard.BuildHooks{
+		Building: func(q period.Period) {
+			if q == p {
+				close(holding)
+				<-release
+			}
+		},
+		Waiting: func(q period.Period) { waiting <- q },
+	})
+	first, giveUp := context.WithCancel(ctx)
+	gaveUp := make(chan error, 1)
+	go func() { _, _, err := b.Top(first, city, 0, 5); gaveUp <- err }()
+	within(t, holding, "the first reader's build of "+p.String()+" started")
+	joined := readAsync(b, city)
+	for waits := 0; waits < 2; { // the first reader's wait, then the second's
+		if within(t, waiting, "both readers waiting for the build") == p {
+			waits++
+		}
+	}
+	giveUp()
+	if err := within(t, gaveUp, "the first reader gave up"); err == nil {
+		t.Error("the reader that gave up got an answer")
+	}
+	close(release)
+	if r := within(t, joined, "the second reader answered"); r.err != nil || r.total != 1286 {
+		t.Errorf("the reader that joined: %d members, %v", r.total, r.err)
+	}
+}
