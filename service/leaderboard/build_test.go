@@ -149,7 +149,7 @@ func (w *liveWrites) see(cmds ...redis.Cmder) {
 		}
 		for _, a := range c.Args()[1:] {
 			if s, ok := a.(string); ok && strings.HasPrefix(s, w.prefix+"lb:") && !strings.Contains(s, ":next:") {
-				w.outside = append(w.outside, fmt.Sprint(c.Args()...))
+				w.outside = append(w.outside, fmt.Sprintf("%.200v", c.Args()))
 				break
 			}
 		}
@@ -180,7 +180,7 @@ func TestABuildWritesTheLiveKeysOnlyInItsSwap(t *testing.T) {
 		}
 	}
 	if len(w.outside) > 0 {
-		t.Errorf("%d commands wrote live keys outside the swap, e.g. %.200s", len(w.outside), w.outside[0])
+		t.Errorf("%d commands wrote live keys outside the swap, e.g. %s", len(w.outside), w.outside[0])
 	}
 	if w.scripts < 4 {
 		t.Errorf("%d swap scripts for 4 rebuilds", w.scripts)
@@ -317,10 +317,11 @@ func TestAReaderGivingUpFailsNoneThatJoinedItsBuild(t *testing.T) {
 	city := leaderboard.Board{Period: p, Scope: "1404", Level: leaderboard.Points}
 	b := leaderboard.New(e.App.Store.Client, k)
 	holding, release, waiting := make(chan struct{}), make(chan struct{}), make(chan period.Period, 16)
+	var once sync.Once
 	b.OnBuild(leaderboard.BuildHooks{
 		Building: func(q period.Period) {
 			if q == p {
-				close(holding)
+				once.Do(func() { close(holding) })
 				<-release
 			}
 		},
