@@ -36,8 +36,9 @@ const (
 type Boards struct {
 	db *ent.Client
 	kv *kv.KV
-	// builds holds a slot per build a read started (coldBuilds of them):
-	// readers of many missing periods queue instead of all building at once.
+	// builds holds a slot per running build of a missing board, a read's
+	// or Warm's (coldBuilds of them): reads of many missing periods queue
+	// instead of all building at once.
 	builds chan struct{}
 	sf     singleflight.Group
 	hooks  buildHooks
