@@ -333,7 +333,7 @@ func rebuildBoards(ctx context.Context, cfg app.Config, only string, stdout io.W
 	}
 	defer closeLogged(log, "the app", a)
 	if a.KV.Embedded {
-		return errors.New("leaderboard rebuild: with the embedded Redis the boards live inside 'serve', which rebuilds them on first read")
+		return errors.New("leaderboard rebuild: with the embedded Redis the boards live inside 'serve', which builds them as it starts")
 	}
 	boards := leaderboard.New(a.Store.Client, a.KV)
 	for _, p := range periods {

@@ -190,29 +190,44 @@ func (a *App) SeedDemoIfEmpty(ctx context.Context) error {
 		a.log.InfoContext(ctx, "demo: the database already has data; reusing it (delete the data directory to start over)")
 		return nil
 	}
+	return a.seedDemo(ctx, demo.Options{Now: time.Now()})
+}
+
+// seedDemo seeds the demo with opt into an empty database, and what a
+// demo has beyond its rows: the past reports and the current boards.
+func (a *App) seedDemo(ctx context.Context, opt demo.Options) error {
 	start := time.Now()
-	sum, err := demo.Seed(ctx, a.Store.Client, a.Keys, demo.Options{Now: start})
+	sum, err := demo.Seed(ctx, a.Store.Client, a.Keys, opt)
 	if err != nil {
 		return err
 	}
 	// The past weeks' and months' reports the scheduler would have stored,
 	// so the demo has some to list; after the seed's commit, as they read
 	// its errands.
-	snapshots, err := demo.Snapshots(ctx, report.New(a.Store), start)
+	snapshots, err := demo.Snapshots(ctx, report.New(a.Store), opt.Now)
 	if err != nil {
 		return err
 	}
+	// The current periods' boards, so that the demo's first reads find
+	// them; rebuilt, not just built: a Redis that outlived an earlier
+	// database may hold boards of its.
+	boardsStart := time.Now()
+	if err := leaderboard.New(a.Store.Client, a.KV).RebuildCurrent(ctx, a.opts.now()()); err != nil {
+		return err
+	}
+	boardsMS := time.Since(boardsStart).Milliseconds()
 	// Seeding is a one-off burst of allocations; hand the memory back now
 	// rather than carry it for the life of the server.
 	debug.FreeOSMemory()
 	a.log.InfoContext(ctx, "demo data seeded", "duration_ms", time.Since(start).Milliseconds(),
 		"regions", sum.Regions, "service_points", sum.ServicePoints, "users", sum.Users,
 		"errand_types", sum.ErrandTypes, "errands", sum.Errands, "events", sum.Events, "ratings", sum.Ratings,
-		"report_snapshots", snapshots)
+		"report_snapshots", snapshots, "boards_ms", boardsMS)
 	return nil
 }
 
-// Serve serves the API on the listeners until ctx is done, and runs the
+// Serve serves the API on the listeners until ctx is done, builds the
+// current periods' missing boards in the background, and then runs the
 // background half too unless NoWorkers.
 func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	reg := prometheus.NewRegistry()
@@ -339,9 +354,14 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	if !a.opts.NoWorkers {
-		p.background.run(ctx, &wg)
-	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.background.warmBoards(ctx, now())
+		if !a.opts.NoWorkers && ctx.Err() == nil {
+			p.background.run(ctx, &wg)
+		}
+	}()
 	a.log.InfoContext(ctx, "serving", "grpc", lis.GRPC.Addr().String(), "http", lis.HTTP.Addr().String(),
 		"admin", lis.Admin.Addr().String(), "workers", !a.opts.NoWorkers)
 	err = srv.Serve(ctx, lis)

@@ -36,12 +36,14 @@ type parts struct {
 // Background is the background half of the process: the outbox relay, the
 // job workers with every event handler, and the periodic scheduler.
 type Background struct {
-	handlers  []events.Handler
-	reports   *report.Workloads
-	relay     *events.Relay
-	worker    *events.Worker
-	scheduler *events.Scheduler
-	timers    *sla.Timers
+	handlers    []events.Handler
+	reports     *report.Workloads
+	relay       *events.Relay
+	worker      *events.Worker
+	scheduler   *events.Scheduler
+	timers      *sla.Timers
+	boards      *leaderboard.Boards
+	boardsReady chan struct{}
 }
 
 // build makes the parts both halves share, with the App's clock, and
@@ -100,12 +102,14 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 	relay := events.NewRelay(a.Store.Client, client, queue, handlers, a.log, reg)
 	relay.FreshQueue = a.KV.Embedded
 	p.background = &Background{
-		handlers:  handlers,
-		reports:   p.reports,
-		relay:     relay,
-		worker:    events.NewWorker(a.Store.Client, a.KV.Client, queue, handlers, jobList, a.log, reg),
-		scheduler: scheduler,
-		timers:    timers,
+		handlers:    handlers,
+		reports:     p.reports,
+		relay:       relay,
+		worker:      events.NewWorker(a.Store.Client, a.KV.Client, queue, handlers, jobList, a.log, reg),
+		scheduler:   scheduler,
+		timers:      timers,
+		boards:      p.boards,
+		boardsReady: make(chan struct{}),
 	}
 	return p, nil
 }
@@ -118,6 +122,11 @@ func (j *Background) Timers() *sla.Timers { return j.timers }
 
 // Reports are the workload queries, for tests that snapshot on demand.
 func (j *Background) Reports() *report.Workloads { return j.reports }
+
+// BoardsReady is closed once Serve's start-up build of the current
+// periods' missing boards (warmBoards) has ended, built or failed; Work
+// builds none and never closes it.
+func (j *Background) BoardsReady() <-chan struct{} { return j.boardsReady }
 
 // Relay is the outbox relay.
 func (j *Background) Relay() *events.Relay { return j.relay }
@@ -134,4 +143,22 @@ func (j *Background) run(ctx context.Context, wg *sync.WaitGroup) {
 			j.relay.Log().WarnContext(ctx, "first SLA sweep failed", "error", err)
 		}
 	}()
+}
+
+// warmBoards builds the current periods' missing boards
+// (leaderboard.Boards.Warm), so that the first reads after a start over an
+// emptied Redis need not, then closes BoardsReady. Serve starts the
+// workers after it: a build misses the events the leaderboard job applies
+// while it runs (until the hourly reconciliation), and after a restart
+// over an emptied Redis the relay's backlog would be just that.
+func (j *Background) warmBoards(ctx context.Context, now time.Time) {
+	defer close(j.boardsReady)
+	start := time.Now()
+	n, err := j.boards.Warm(ctx, now)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		j.relay.Log().WarnContext(ctx, "leaderboard: building the boards at start-up failed; their first reads build them", "error", err)
+	case err == nil && n > 0:
+		j.relay.Log().InfoContext(ctx, "leaderboard: boards built at start-up", "periods", n, "duration_ms", time.Since(start).Milliseconds())
+	}
 }

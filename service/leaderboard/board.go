@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/changzhi/redpoint/ent"
@@ -37,7 +36,12 @@ const (
 type Boards struct {
 	db *ent.Client
 	kv *kv.KV
-	sf singleflight.Group
+	// builds holds a slot per running build of a missing board, a read's
+	// or Warm's (coldBuilds of them): reads of many missing periods queue
+	// instead of all building at once.
+	builds chan struct{}
+	sf     singleflight.Group
+	hooks  buildHooks
 
 	mu       sync.Mutex
 	counts   map[string]int // active points per township (9) and county (6)
@@ -45,7 +49,9 @@ type Boards struct {
 }
 
 // New returns the boards.
-func New(db *ent.Client, k *kv.KV) *Boards { return &Boards{db: db, kv: k} }
+func New(db *ent.Client, k *kv.KV) *Boards {
+	return &Boards{db: db, kv: k, builds: make(chan struct{}, coldBuilds)}
+}
 
 // boardKey names a sorted set. The hash tag {period:scope} keeps a board
 // and its average twin in one Redis Cluster slot.
@@ -363,62 +369,6 @@ func (b *Boards) tally(ctx context.Context, p period.Period, comps []Component) 
 		}
 	}
 	return t, nil
-}
-
-// Rebuild recomputes period p's boards from the database and replaces
-// them in Redis.
-func (b *Boards) Rebuild(ctx context.Context, p period.Period) error {
-	comps, err := b.expected(ctx, p)
-	if err != nil {
-		return err
-	}
-	t, err := b.tally(ctx, p, comps)
-	if err != nil {
-		return err
-	}
-	return b.store(ctx, p, t)
-}
-
-func (b *Boards) store(ctx context.Context, p period.Period, t *tally) error {
-	pipe := b.kv.Client.TxPipeline()
-	for key, members := range t.boards {
-		pipe.Del(ctx, key)
-		zs := make([]redis.Z, 0, len(members))
-		for m, s := range members {
-			zs = append(zs, redis.Z{Score: s, Member: m})
-		}
-		pipe.ZAdd(ctx, key, zs...)
-	}
-	for _, l := range []Level{Points, Townships, Counties} {
-		key := b.statsKey(p, l)
-		pipe.Del(ctx, key)
-		if len(t.stats[key]) > 0 {
-			vals := make([]any, 0, 2*len(t.stats[key]))
-			for f, v := range t.stats[key] {
-				vals = append(vals, f, v)
-			}
-			pipe.HSet(ctx, key, vals...)
-		}
-	}
-	pipe.Set(ctx, b.builtKey(p), time.Now().UTC().Format(time.RFC3339), 0)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("leaderboard.store: %w", err)
-	}
-	return nil
-}
-
-// ensureBuilt rebuilds p when its keys are gone (Redis restarted empty),
-// once per process at a time.
-func (b *Boards) ensureBuilt(ctx context.Context, p period.Period) error {
-	n, err := b.kv.Client.Exists(ctx, b.builtKey(p)).Result()
-	if err != nil {
-		return fmt.Errorf("leaderboard: %w", err)
-	}
-	if n == 1 {
-		return nil
-	}
-	_, err, _ = b.sf.Do(p.String(), func() (any, error) { return nil, b.Rebuild(ctx, p) })
-	return err
 }
 
 // Reconcile compares p's boards in Redis with the database and rewrites

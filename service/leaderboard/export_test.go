@@ -3,6 +3,7 @@ package leaderboard
 import (
 	"context"
 	"slices"
+	"time"
 
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/period"
@@ -48,3 +49,16 @@ func LevelSpellings() []string {
 	slices.Sort(out)
 	return out
 }
+
+// BuildHooks are called as a build of a period starts (Building), once
+// its boards are staged and not swapped in yet (Staged), and as a read
+// waits for the build of a missing period (Waiting); nil ones are not.
+type BuildHooks struct{ Building, Staged, Waiting func(period.Period) }
+
+// OnBuild sets the hooks, before the boards are used.
+func (b *Boards) OnBuild(h BuildHooks) {
+	b.hooks = buildHooks{building: h.Building, staged: h.Staged, waiting: h.Waiting}
+}
+
+// CurrentPeriods are the periods Warm builds and RebuildCurrent rebuilds.
+func CurrentPeriods(now time.Time) []period.Period { return currentPeriods(now) }

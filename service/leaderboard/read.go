@@ -32,12 +32,9 @@ type Board struct {
 }
 
 // Top reads a page of a board, best first, with statistics and rank
-// changes; a board whose keys are gone is rebuilt first.
+// changes; a board whose keys are gone is built first (ensureBuilt).
 func (b *Boards) Top(ctx context.Context, bd Board, offset, limit int) ([]Entry, int, error) {
-	if err := b.ensureBuilt(ctx, bd.Period); err != nil {
-		return nil, 0, err
-	}
-	if err := b.ensureBuilt(ctx, bd.Period.Previous()); err != nil {
+	if err := b.ensureBuilt(ctx, bd.Period, bd.Period.Previous()); err != nil {
 		return nil, 0, err
 	}
 	key := b.boardKey(bd.Period, bd.Scope, bd.Level, bd.Average)
@@ -61,10 +58,7 @@ func (b *Boards) Top(ctx context.Context, bd Board, offset, limit int) ([]Entry,
 
 // RankOf reads one member's entry; ok is false when it is not on the board.
 func (b *Boards) RankOf(ctx context.Context, bd Board, member string) (Entry, int, bool, error) {
-	if err := b.ensureBuilt(ctx, bd.Period); err != nil {
-		return Entry{}, 0, false, err
-	}
-	if err := b.ensureBuilt(ctx, bd.Period.Previous()); err != nil {
+	if err := b.ensureBuilt(ctx, bd.Period, bd.Period.Previous()); err != nil {
 		return Entry{}, 0, false, err
 	}
 	key := b.boardKey(bd.Period, bd.Scope, bd.Level, bd.Average)

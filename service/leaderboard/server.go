@@ -304,11 +304,7 @@ func (b *Boards) Job(now func() time.Time, drift func(n int)) events.Job {
 	return events.Job{Type: ReconcileJob, Handle: func(ctx context.Context, _ []byte) error {
 		// The current periods, and the ones just closed: their boards
 		// feed the 周调度 and 月通报 and must end exact.
-		var periods []period.Period
-		for _, p := range period.All(now()) {
-			periods = append(periods, p, p.Previous())
-		}
-		for _, p := range periods {
+		for _, p := range currentPeriods(now()) {
 			n, err := b.Reconcile(ctx, p)
 			if err != nil {
 				return err

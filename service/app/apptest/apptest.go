@@ -183,7 +183,20 @@ func serve(tb testing.TB, a *app.App, cancel context.CancelFunc, ctx context.Con
 	}
 	tb.Cleanup(s.stop)
 	s.waitHTTP(tb)
+	s.waitBoards(tb)
 	return s
+}
+
+// waitBoards waits for the server's start-up build of the current
+// periods' boards to end, and with it for its workers to start: a test's
+// own writes and reads of the boards then never race that build.
+func (s *Server) waitBoards(tb testing.TB) {
+	tb.Helper()
+	select {
+	case <-s.App.Background().BoardsReady():
+	case <-time.After(60 * time.Second):
+		tb.Fatal("apptest: the start-up build of the boards did not end")
+	}
 }
 
 // Stop shuts the server down now, as a crashed or stopped replica.
