@@ -66,32 +66,16 @@ func parseWrk(out string) (wrkResult, error) {
 	return r, nil
 }
 
-// runWrk loads url from core 1 with the run's connections, runs times,
-// and keeps the best rate: a run that a neighbour on the machine slowed is
-// the one to drop.
+// runWrk loads url from core 1 with the run's connections, once.
 func runWrk(ctx context.Context, url string, header []string, cfg Config) (wrkResult, error) {
 	args := []string{"-c", "1", "wrk", "-t1", fmt.Sprintf("-c%d", cfg.Conns),
 		fmt.Sprintf("-d%ds", int(cfg.Duration.Seconds())), "--latency"}
 	for _, h := range header {
 		args = append(args, "-H", h)
 	}
-	args = append(args, url)
-	var best wrkResult
-	for range cfg.Runs {
-		out, err := exec.CommandContext(ctx, "taskset", args...).CombinedOutput()
-		if err != nil {
-			return best, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
-		}
-		r, err := parseWrk(string(out))
-		if err != nil {
-			return best, err
-		}
-		if r.Bad > 0 || r.Rate > best.Rate {
-			best = r
-		}
-		if r.Bad > 0 {
-			break
-		}
+	out, err := exec.CommandContext(ctx, "taskset", append(args, url)...).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk %s: %w\n%s", url, err, out)
 	}
-	return best, nil
+	return parseWrk(string(out))
 }
