@@ -4,6 +4,11 @@
 //
 //	redpoint serve --demo --trusted-proxies 1 &
 //	redpoint-load --rate 200 --duration 60s
+//
+// `redpoint-load ratios` instead measures the hot reads against a bare
+// net/http server sending the same bytes, on a demo server of its own:
+//
+//	redpoint-load ratios --server bin/redpoint [--gzip]
 package main
 
 import (
@@ -32,6 +37,16 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "ratios":
+			return ratios(ctx, args[1:], stdout, stderr)
+		case "reference": // the ratios harness's children
+			return reference(ctx, args[1:], stderr)
+		case "grpc-load":
+			return grpcLoad(ctx, args[1:], stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("redpoint-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg loadgen.Config
