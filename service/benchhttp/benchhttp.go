@@ -52,9 +52,9 @@ type read struct {
 
 // Run measures the reads and the gRPC pair and prints the table to out.
 func Run(ctx context.Context, cfg Config, out io.Writer) error {
-	for tool, pkg := range map[string]string{"taskset": "util-linux", "wrk": "wrk"} {
+	for _, tool := range []string{"wrk", "taskset"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("benchhttp: %s is not installed; it needs wrk and taskset: apt-get install wrk util-linux (%s)", tool, pkg)
+			return fmt.Errorf("benchhttp: %s is not on PATH; the harness needs wrk and taskset: apt-get install wrk util-linux", tool)
 		}
 	}
 	if cfg.Duration < time.Second || cfg.Runs < 1 || cfg.Conns < 1 {
