@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BUF := tools/node_modules/.bin/buf
 GO_TEST_FLAGS ?= -count=1
 
-.PHONY: demo build test test-short test-real test-client generate check-generated lint breaking tools googleapis bench
+.PHONY: demo build test test-short test-real test-client generate check-generated lint breaking tools googleapis bench bench-http
 
 ## demo: build, then serve the Changzhi demo in embedded mode on loopback (REST 127.0.0.1:8080, gRPC 127.0.0.1:9090)
 demo:
@@ -38,6 +38,10 @@ test-real:
 ## bench: the benchmarks, once each
 bench:
 	go test -run '^$$' -bench . -benchtime 1x ./...
+
+## bench-http: the hot reads side by side with a bare net/http server sending the same bytes: ratios, p50/p99, bytes and RSS, and gRPC GetErrand against Health/Check; needs wrk and taskset (apt-get install wrk util-linux) and 2 cores; about 4 minutes. BENCH_FLAGS=--gzip for compressed answers, --runs 3 on a noisy machine
+bench-http: build
+	go run ./cmd/redpoint-load ratios --server bin/redpoint $(BENCH_FLAGS)
 
 ## tools: pinned buf, redocly and the Google API protos (npm, tools/), and the TypeScript client's generator and Prism (npm, clients/ts/); the protoc plugins and ent are Go tools in go.mod
 tools: $(BUF) clients/ts/node_modules
