@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -96,7 +95,7 @@ func TestHotReadsChangeBeforeTheWriterReturns(t *testing.T) {
 		}
 		etags[r.name] = etag
 	}
-	if n := metric(t, s, `redpoint_answers_total{source="memory"}`); n < float64(3*len(etags)) {
+	if n := s.Metric(t, `redpoint_answers_total{source="memory"}`); n < float64(3*len(etags)) {
 		t.Errorf("%v answers from memory, want at least %d", n, 3*len(etags))
 	}
 	if _, err := redpointv1.NewErrandServiceClient(s.GRPC).StartErrand(s.As(t, context.Background(), demo.GuhanAgentPhone),
@@ -222,28 +221,4 @@ func TestHotReadsFollowTheClock(t *testing.T) {
 	if err := json.Unmarshal(body, &e); code != 200 || err != nil || !e.Overdue {
 		t.Errorf("past its due time: %d %s, want it overdue", code, body)
 	}
-}
-
-func metric(t *testing.T, s *apptest.Server, series string) float64 {
-	t.Helper()
-	resp, err := http.Get(s.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			var f float64
-			if err := json.Unmarshal([]byte(v), &f); err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	t.Fatalf("no series %s", series)
-	return 0
 }

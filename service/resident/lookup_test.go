@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -62,10 +60,10 @@ func TestPublicLookup(t *testing.T) {
 	}
 	// Operators see where answers come from: the first from the database,
 	// the next two from memory.
-	if m := metric(t, s, `redpoint_lookup_answers_total{source="database"}`); m != 1 {
+	if m := s.Metric(t, `redpoint_lookup_answers_total{source="database"}`); m != 1 {
 		t.Errorf("answers from the database: %v, want 1", m)
 	}
-	if m := metric(t, s, `redpoint_lookup_answers_total{source="memory"}`); m != 2 {
+	if m := s.Metric(t, `redpoint_lookup_answers_total{source="memory"}`); m != 2 {
 		t.Errorf("answers from memory: %v, want 2", m)
 	}
 	// Wrong digits and an unknown code answer byte for byte the same.
@@ -293,28 +291,4 @@ func TestLookupDailyLimitPerCode(t *testing.T) {
 	if c := lookup(a, other, "0001"); c != 404 {
 		t.Errorf("another code after that: %d, want 404", c)
 	}
-}
-
-// metric reads one sample from the server's /metrics.
-func metric(t *testing.T, s *apptest.Server, series string) float64 {
-	t.Helper()
-	resp, err := http.Get(s.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			return f
-		}
-	}
-	return 0
 }
