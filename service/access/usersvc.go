@@ -329,12 +329,12 @@ func (s *UserServer) UpdateUser(ctx context.Context, req *redpointv1.UpdateUserR
 	if err != nil {
 		return nil, fmt.Errorf("access.UpdateUser: %w", err)
 	}
+	s.answers.Changed(ctx, answers.Directory)
 	if !updated.Active {
 		if err := s.tokens.RevokeUser(ctx, u.ID); err != nil {
 			return nil, err
 		}
 	}
-	s.answers.Changed(ctx, answers.Directory)
 	return UserProto(updated), nil
 }
 

@@ -191,6 +191,16 @@ func (c *Cache) gen(scope string) *atomic.Uint64 {
 	return &c.gens[h.Sum32()%uint32(len(c.gens))]
 }
 
+// Generation is this replica's counter for scope: it moves on every change
+// of the scope made here or heard of from another replica. Other caches
+// (the errand service's display names) check it to drop what they hold.
+func (c *Cache) Generation(scope string) uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.gen(scope).Load()
+}
+
 func (c *Cache) bumpLocal(scopes []string) {
 	for _, s := range scopes {
 		c.gen(s).Add(1)
@@ -205,7 +215,13 @@ func (c *Cache) Changed(ctx context.Context, scopes ...string) {
 		return
 	}
 	if err := c.Invalidate(ctx, scopes...); err != nil {
-		c.log.WarnContext(ctx, "answers not invalidated in Redis; the outbox retries", "error", err)
+		// Other replicas may not hear of it; this one forgets everything,
+		// so that nothing it keeps is confirmed by versions that missed
+		// the change once Redis is back.
+		c.mu.Lock()
+		c.answers, c.bytes = map[string]*Answer{}, 0
+		c.mu.Unlock()
+		c.log.WarnContext(ctx, "answers not invalidated in Redis; errand changes are bumped again from the outbox", "error", err)
 	}
 }
 
@@ -292,18 +308,23 @@ type Watch struct {
 	scopes   []string
 	gens     []uint64
 	versions []string
-	broken   bool // Redis did not answer: the answer is not kept
+	broken   bool      // Redis did not answer: the answer is not kept, nor served again
+	start    time.Time // when the first versions were read: Redis confirmed them then
 }
 
 // Scopes adds scopes the answer depends on. Call it before reading what
 // they cover: a change after it makes the answer stale; one before it is
 // in what the read sees.
 func (w *Watch) Scopes(ctx context.Context, scopes ...string) {
-	if w.cache == nil {
+	if w.cache == nil || w.broken {
 		return
 	}
-	for _, s := range scopes {
-		w.gens = append(w.gens, w.cache.gen(s).Load())
+	if w.start.IsZero() {
+		w.start = time.Now()
+	}
+	gens := make([]uint64, len(scopes))
+	for i, s := range scopes {
+		gens[i] = w.cache.gen(s).Load()
 	}
 	vs, err := w.cache.versions(ctx, scopes)
 	if err != nil {
@@ -311,6 +332,7 @@ func (w *Watch) Scopes(ctx context.Context, scopes ...string) {
 		return
 	}
 	w.scopes = append(w.scopes, scopes...)
+	w.gens = append(w.gens, gens...)
 	w.versions = append(w.versions, vs...)
 }
 
@@ -344,6 +366,11 @@ func Read[M proto.Message](ctx context.Context, c *Cache, key string, read func(
 	if err != nil {
 		return m, err
 	}
+	if w.broken || len(w.scopes) == 0 {
+		// Nothing can say later whether it still stands: sent, not kept.
+		server.SetRendered(ctx, a.json)
+		return m, nil
+	}
 	server.UseAnswer(ctx, a)
 	return m, nil
 }
@@ -361,27 +388,37 @@ func (c *Cache) keep(key string, w *Watch, m proto.Message, changes time.Time) (
 	}
 	a := &Answer{cache: c, msg: m, json: json, etag: server.ETag(c.etagKey, json),
 		scopes: w.scopes, gens: w.gens, versions: w.versions, expires: expires}
-	a.checked.Store(time.Now().UnixNano())
-	if w.broken {
+	a.checked.Store(w.start.UnixNano())
+	if w.broken || len(w.scopes) == 0 {
 		return a, nil
 	}
 	// One that a change overtook is kept too: current turns it away.
-	size := 3*len(json) + len(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.answers[key]; old != nil {
-		c.bytes -= 3*len(old.json) + len(key)
+		delete(c.answers, key)
+		c.bytes -= old.size(key)
 	}
 	for k, old := range c.answers { // map order is random enough to pick victims by
-		if c.bytes+size <= MaxBytes {
+		if c.bytes+a.size(key) <= MaxBytes {
 			break
 		}
 		delete(c.answers, k)
-		c.bytes -= 3*len(old.json) + len(k)
+		c.bytes -= old.size(k)
 	}
 	c.answers[key] = a
-	c.bytes += size
+	c.bytes += a.size(key)
 	return a, nil
+}
+
+// entryOverhead is what an answer costs beyond its JSON and message: the
+// struct, its scopes, versions and ETag, the map's entry.
+const entryOverhead = 512
+
+// size is what the answer counts against MaxBytes: its JSON, its message
+// (counted at twice the JSON), its key and the overhead.
+func (a *Answer) size(key string) int {
+	return 3*len(a.json) + len(key) + 32*len(a.scopes) + entryOverhead
 }
 
 // Current reports whether the answer still stands. The REST layer asks it

@@ -154,6 +154,24 @@ func TestHotReadsAnswerOnlyTheirCaller(t *testing.T) {
 	if code, _, _ := get(t, s, "", path, etag); code != http.StatusUnauthorized {
 		t.Errorf("no token: %d, want 401", code)
 	}
+	// A resident whose number another resident binds loses its errands at
+	// once, from memory too.
+	mine := "/v1/residents/me/errands/" + strings.TrimPrefix(f.errand.Name, "errands/")
+	_, mineETag, _ := get(t, s, f.resident, mine, "")
+	if code, _, _ := get(t, s, f.resident, mine, mineETag); code != http.StatusNotModified {
+		t.Fatalf("the resident's own poll: %d", code)
+	}
+	residents := redpointv1.NewResidentServiceClient(s.GRPC)
+	sess, err := residents.WechatLogin(context.Background(), &redpointv1.WechatLoginRequest{Code: "demo-hot-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := residents.BindPhone(bearer(sess.AccessToken), &redpointv1.BindPhoneRequest{PhoneCode: "phone-13912348765"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, body := get(t, s, f.resident, mine, mineETag); code != http.StatusNotFound {
+		t.Errorf("the errand of a number the resident lost: %d %s, want 404", code, body)
+	}
 	// A token about to expire: answered from memory until it does, then 401.
 	tokens, err := access.NewTokens(s.App.AuthKey, s.App.Store.Client)
 	if err != nil {

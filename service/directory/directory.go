@@ -49,6 +49,8 @@ func New(db *ent.Client, pages *pagetoken.Signer, ans *answers.Cache) *Server {
 // cached answers a public read from memory while the directory stands:
 // the key is the method, the page size and the request, whoever asks.
 func cached[M proto.Message](ctx context.Context, s *Server, method string, req proto.Message, read func() (M, error)) (M, error) {
+	req = proto.Clone(req)
+	req.ProtoReflect().SetUnknown(nil) // fields the server doesn't know make no key of their own
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 	if err != nil {
 		var zero M

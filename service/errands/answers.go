@@ -99,10 +99,15 @@ func (s *Server) membershipChanges(ctx context.Context, scope []predicate.Errand
 	return earliest(next.DueTime.Add(time.Microsecond), nextMidnight(now)), nil
 }
 
-// listKey names a list answer: its caller (page tokens are theirs), the
-// query and the page.
+// listKey names a list answer: its caller (page tokens are theirs) and
+// the scope their token gives them, the query and the page, each part
+// quoted so that no two requests share a key.
 func listKey(p access.Principal, size int, parts ...string) string {
-	return "errands|" + strconv.Itoa(p.UserID) + "|" + strconv.Itoa(size) + "|" + strings.Join(parts, "|")
+	key := "errands|" + strconv.Itoa(p.UserID) + "|" + listScope(p) + "|" + strconv.Itoa(size)
+	for _, part := range parts {
+		key += "|" + strconv.Quote(part)
+	}
+	return key
 }
 
 // AnswersInvalidator bumps the answers every errand change and rating

@@ -86,7 +86,7 @@ func New(c Config) *Server {
 		answers:  c.Answers,
 		idem:     idempotency.New(c.DB, c.Keys),
 		now:      now,
-		names:    newNameCache(),
+		names:    newNameCache(func() uint64 { return c.Answers.Generation(answers.Directory) }),
 	}
 }
 
@@ -288,15 +288,20 @@ type nameCache struct {
 	mu  sync.Mutex
 	m   map[string]cachedName
 	ttl time.Duration
+	// directory is the directory's generation (answers.Cache.Generation):
+	// a rename of a type, point or agent, here or on another replica, moves
+	// it, and names cached before are read again.
+	directory func() uint64
 }
 
 type cachedName struct {
 	name    string
 	expires time.Time
+	gen     uint64
 }
 
-func newNameCache() *nameCache {
-	return &nameCache{m: map[string]cachedName{}, ttl: 5 * time.Minute}
+func newNameCache(directory func() uint64) *nameCache {
+	return &nameCache{m: map[string]cachedName{}, ttl: 5 * time.Minute, directory: directory}
 }
 
 func (c *nameCache) get(ctx context.Context, db *ent.Client, typeID string, pointID, agentID int) (names, error) {
@@ -335,11 +340,11 @@ func (c *nameCache) user(ctx context.Context, db *ent.Client, id int) (string, e
 }
 
 func (c *nameCache) lookup(_ context.Context, key string, load func() (string, error)) (string, error) {
-	now := time.Now()
+	now, gen := time.Now(), c.directory()
 	c.mu.Lock()
 	v, ok := c.m[key]
 	c.mu.Unlock()
-	if ok && now.Before(v.expires) {
+	if ok && now.Before(v.expires) && v.gen == gen {
 		return v.name, nil
 	}
 	name, err := load()
@@ -350,7 +355,7 @@ func (c *nameCache) lookup(_ context.Context, key string, load func() (string, e
 	if len(c.m) > 100_000 { // bounded: drop everything rather than grow
 		c.m = map[string]cachedName{}
 	}
-	c.m[key] = cachedName{name: name, expires: now.Add(c.ttl)}
+	c.m[key] = cachedName{name: name, expires: now.Add(c.ttl), gen: gen}
 	c.mu.Unlock()
 	return name, nil
 }

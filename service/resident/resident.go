@@ -293,16 +293,8 @@ func (s *Server) ListMyErrands(ctx context.Context, req *redpointv1.ListMyErrand
 	}
 	key := "mine|" + strconv.Itoa(id) + "|" + strconv.Itoa(size) + "|" + req.GetPageToken()
 	return answers.Read(ctx, s.answers, key, func(w *answers.Watch) (*redpointv1.ListMyErrandsResponse, time.Time, error) {
-		// What the resident holds first, then what it holds: a bind
-		// after the first, or a new errand of the phone after the second,
-		// makes the answer stale.
-		w.Scopes(ctx, answers.Resident(id), answers.Directory)
-		r, err := s.db.Resident.Query().Where(entresident.ID(id)).Select(entresident.FieldPhoneHash).Only(ctx)
-		if err != nil && !ent.IsNotFound(err) {
-			return nil, time.Time{}, fmt.Errorf("resident.ListMyErrands: %w", err)
-		}
-		if r != nil && r.PhoneHash != "" {
-			w.Scopes(ctx, answers.Phone(r.PhoneHash))
+		if err := s.watchHoldings(ctx, w, id, answers.Directory); err != nil {
+			return nil, time.Time{}, err
 		}
 		return s.listMyErrands(ctx, id, req)
 	})
@@ -342,9 +334,27 @@ func (s *Server) GetMyErrand(ctx context.Context, req *redpointv1.GetMyErrandReq
 	}
 	key := "mine|" + strconv.Itoa(id) + "|" + strconv.Itoa(n)
 	return answers.Read(ctx, s.answers, key, func(w *answers.Watch) (*redpointv1.ResidentErrand, time.Time, error) {
-		w.Scopes(ctx, answers.Resident(id), answers.Errand(n), answers.Directory)
+		if err := s.watchHoldings(ctx, w, id, answers.Errand(n), answers.Directory); err != nil {
+			return nil, time.Time{}, err
+		}
 		return s.getMyErrand(ctx, id, n)
 	})
+}
+
+// watchHoldings watches, with more, what the resident holds and then the
+// errands of the phone they hold: a bind (theirs, or another's taking
+// their number) after the first, or a change of the phone's errands after
+// the second, makes the answer stale.
+func (s *Server) watchHoldings(ctx context.Context, w *answers.Watch, id int, more ...string) error {
+	w.Scopes(ctx, append([]string{answers.Resident(id)}, more...)...)
+	r, err := s.db.Resident.Query().Where(entresident.ID(id)).Select(entresident.FieldPhoneHash).Only(ctx)
+	if err != nil && !ent.IsNotFound(err) {
+		return fmt.Errorf("resident: %w", err)
+	}
+	if r != nil && r.PhoneHash != "" {
+		w.Scopes(ctx, answers.Phone(r.PhoneHash))
+	}
+	return nil
 }
 
 // getMyErrand reads one of the resident's errands with its history, and

@@ -40,9 +40,15 @@ func ETag(key, body []byte) string {
 	return `"` + hex.EncodeToString(mac.Sum(nil)[:12]) + `"`
 }
 
-// maxRemembered bounds the requests the REST layer remembers answers for;
-// past it, some are forgotten.
-const maxRemembered = 100_000
+// maxRememberedBytes bounds the answers the REST layer remembers (their
+// JSON, which they keep alive, and the entry); past it, some are
+// forgotten. A request whose URI is longer than maxRememberedURI is not
+// remembered: unknown query parameters would make any number of them.
+const (
+	maxRememberedBytes = 32 << 20
+	maxRememberedURI   = 2048
+	rememberedOverhead = 256
+)
 
 // remembered is what a repeated request is answered from: the answer,
 // and the RPC whose policy its caller must still pass.
@@ -54,33 +60,57 @@ type remembered struct {
 // answerMemory maps a request (its Authorization header and URI) to the
 // answer it got.
 type answerMemory struct {
-	mu sync.Mutex
-	m  map[string]remembered
+	mu    sync.Mutex
+	m     map[[sha256.Size]byte]remembered
+	bytes int
 }
 
-func (m *answerMemory) get(key string) (remembered, bool) {
+// requestKey names a request by its caller's header and its URI, hashed:
+// a key costs the same whatever the client sends.
+func requestKey(r *http.Request) [sha256.Size]byte {
+	h := sha256.New()
+	_, _ = h.Write([]byte(r.Header.Get("Authorization")))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(r.URL.RequestURI()))
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+func (r remembered) size() int { return len(r.answer.JSON()) + rememberedOverhead }
+
+func (m *answerMemory) get(key [sha256.Size]byte) (remembered, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.m[key]
 	return r, ok
 }
 
-func (m *answerMemory) put(key string, r remembered) {
+func (m *answerMemory) put(key [sha256.Size]byte, r remembered) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.forgetLocked(key)
 	for k := range m.m { // map order is random enough to pick victims by
-		if len(m.m) < maxRemembered {
+		if m.bytes+r.size() <= maxRememberedBytes {
 			break
 		}
-		delete(m.m, k)
+		m.forgetLocked(k)
 	}
 	m.m[key] = r
+	m.bytes += r.size()
 }
 
-func (m *answerMemory) forget(key string) {
+func (m *answerMemory) forget(key [sha256.Size]byte) {
 	m.mu.Lock()
-	delete(m.m, key)
+	m.forgetLocked(key)
 	m.mu.Unlock()
+}
+
+func (m *answerMemory) forgetLocked(key [sha256.Size]byte) {
+	if old, ok := m.m[key]; ok {
+		delete(m.m, key)
+		m.bytes -= old.size()
+	}
 }
 
 // withETags gives GET answers of the routes that declare a 304 an ETag and
@@ -97,8 +127,11 @@ func (s *Server) withETags(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		key := r.Header.Get("Authorization") + "\x00" + r.URL.RequestURI()
-		if s.answerAgain(w, r, key) {
+		// The gateway also reads a caller from Grpc-Metadata-Authorization:
+		// such a request is never answered from memory, nor remembered.
+		rememberable := len(r.URL.RequestURI()) <= maxRememberedURI && r.Header.Get("Grpc-Metadata-Authorization") == ""
+		key := requestKey(r)
+		if rememberable && s.answerAgain(w, r, key) {
 			return
 		}
 		rt, ok := s.etagged.find(r, http.MethodGet)
@@ -119,7 +152,9 @@ func (s *Server) withETags(next http.Handler) http.Handler {
 		var etag string
 		if slot.answer != nil {
 			etag = slot.answer.ETag()
-			s.answers.put(key, remembered{answer: slot.answer, rpc: rt.rpc})
+			if rememberable {
+				s.answers.put(key, remembered{answer: slot.answer, rpc: rt.rpc})
+			}
 		} else {
 			etag = ETag(s.etagKey, rec.body.Bytes())
 		}
@@ -130,7 +165,7 @@ func (s *Server) withETags(next http.Handler) http.Handler {
 // answerAgain answers a repeated request from memory, when its caller
 // still passes the RPC's policy and the answer still stands, and reports
 // whether it did.
-func (s *Server) answerAgain(w http.ResponseWriter, r *http.Request, key string) bool {
+func (s *Server) answerAgain(w http.ResponseWriter, r *http.Request, key [sha256.Size]byte) bool {
 	m, ok := s.answers.get(key)
 	if !ok {
 		return false

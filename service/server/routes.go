@@ -170,12 +170,6 @@ func newRouteMatcher(routes []route) *routeMatcher {
 	return &routeMatcher{mux: mux}
 }
 
-// match reports whether method and the request's path match a route.
-func (m *routeMatcher) match(r *http.Request, method string) bool {
-	_, ok := m.find(r, method)
-	return ok
-}
-
 // find returns the route method and the request's path match. The probe
 // is a shallow copy: only its method, body and headers differ, and the
 // mux reads nothing else it could change.

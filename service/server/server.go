@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,7 +95,7 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, services: services, etagKey: cfg.ETagKey, answers: answerMemory{m: map[string]remembered{}}}
+	s := &Server{cfg: cfg, log: cfg.Logger, services: services, etagKey: cfg.ETagKey, answers: answerMemory{m: map[[sha256.Size]byte]remembered{}}}
 	if len(s.etagKey) == 0 {
 		s.etagKey = make([]byte, 32)
 		_, _ = rand.Read(s.etagKey)
