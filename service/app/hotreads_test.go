@@ -95,7 +95,9 @@ func TestHotReadsChangeBeforeTheWriterReturns(t *testing.T) {
 		}
 		etags[r.name] = etag
 	}
-	if n := s.Metric(t, `redpoint_answers_total{source="memory"}`); n < float64(3*len(etags)) {
+	// From memory: trusted as is, or confirmed by Redis once LocalTTL passed
+	// (a slow run); either way the database was not read.
+	if n := s.Metric(t, `redpoint_answers_total{source="memory"}`) + s.Metric(t, `redpoint_answers_total{source="redis"}`); n < float64(3*len(etags)) {
 		t.Errorf("%v answers from memory, want at least %d", n, 3*len(etags))
 	}
 	if _, err := redpointv1.NewErrandServiceClient(s.GRPC).StartErrand(s.As(t, context.Background(), demo.GuhanAgentPhone),
