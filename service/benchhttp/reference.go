@@ -10,8 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/changzhi/redpoint/service/server"
 )
 
 // Answer is one of the server's answers as it went out: what the
@@ -45,7 +46,7 @@ func Reference(captures []Capture) http.Handler {
 			return
 		}
 		a := c.OK
-		if etag := a.Header.Get("ETag"); etag != "" && noneMatch(r.Header.Values("If-None-Match"), etag) {
+		if etag := a.Header.Get("ETag"); etag != "" && server.NoneMatch(r.Header.Values("If-None-Match"), etag) {
 			a = Answer{Status: http.StatusNotModified, Header: http.Header{"Etag": {etag}}}
 			if c.NotModified != nil {
 				a = *c.NotModified
@@ -61,21 +62,6 @@ func Reference(captures []Capture) http.Handler {
 		w.WriteHeader(a.Status)
 		_, _ = w.Write(a.Body)
 	})
-}
-
-// noneMatch reports whether If-None-Match lines match etag, by RFC 9110's
-// weak comparison ("*" matches any answer there is).
-func noneMatch(lines []string, etag string) bool {
-	etag = strings.TrimPrefix(etag, "W/")
-	for _, line := range lines {
-		for _, tag := range strings.Split(line, ",") {
-			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-			if tag == etag || tag == "*" {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // ServeReference serves the captures in the file at path (JSON, as the

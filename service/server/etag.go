@@ -195,7 +195,7 @@ func (s *Server) answerAgain(w http.ResponseWriter, r *http.Request, key [sha256
 func (s *Server) writeAnswer(w http.ResponseWriter, r *http.Request, etag string, body []byte) {
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Cache-Control", "private, no-cache")
-	if noneMatch(r.Header.Values("If-None-Match"), etag) {
+	if NoneMatch(r.Header.Values("If-None-Match"), etag) {
 		w.Header().Del("Content-Length")
 		w.Header().Del("Content-Type")
 		w.WriteHeader(http.StatusNotModified)
@@ -215,10 +215,11 @@ func (r *recorder) Header() http.Header         { return r.header }
 func (r *recorder) WriteHeader(status int)      { r.status = status }
 func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
 
-// noneMatch reports whether an If-None-Match header (its lines, each a
+// NoneMatch reports whether an If-None-Match header (its lines, each a
 // list) matches etag: by weak comparison, as RFC 9110 13.1.2 asks (W/"x"
 // matches "x"), and "*" matches any answer there is.
-func noneMatch(lines []string, etag string) bool {
+func NoneMatch(lines []string, etag string) bool {
+	etag = strings.TrimPrefix(etag, "W/")
 	for _, line := range lines {
 		for _, tag := range strings.Split(line, ",") {
 			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
