@@ -104,6 +104,7 @@ type Cache struct {
 	log     *slog.Logger
 	now     func() time.Time // the domain's clock, which answers' expiry is on
 	etagKey []byte
+	id      string // this replica's name on the channel: its own news is not news
 	served  *prometheus.CounterVec
 	changes *redis.PubSub
 	gens    [4096]atomic.Uint64 // bumped by every change of a scope hashing there
@@ -144,7 +145,7 @@ func New(ctx context.Context, k *kv.KV, now func() time.Time, etagKey []byte, lo
 	if now == nil {
 		now = time.Now
 	}
-	c := &Cache{kv: k, log: log, now: now, etagKey: etagKey, answers: map[string]*Answer{},
+	c := &Cache{kv: k, log: log, now: now, etagKey: etagKey, id: kv.Token(), answers: map[string]*Answer{},
 		served: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "redpoint_answers_total",
 			Help: "Hot reads, by how they were answered: from memory, from memory after Redis confirmed it, or read afresh."}, []string{"source"})}
 	for _, source := range []string{fromMemory, confirmed, readAfresh} {
@@ -161,7 +162,10 @@ func New(ctx context.Context, k *kv.KV, now func() time.Time, etagKey []byte, lo
 	}
 	go func() {
 		for m := range c.changes.Channel() {
-			c.bumpLocal(strings.Split(m.Payload, "\n"))
+			from, scopes, _ := strings.Cut(m.Payload, "\n")
+			if from != c.id { // this replica bumped its own at once
+				c.bumpLocal(strings.Split(scopes, "\n"))
+			}
 		}
 	}()
 	return c, nil
@@ -229,12 +233,19 @@ func (c *Cache) Changed(ctx context.Context, scopes ...string) {
 // others, and returns Redis's error.
 func (c *Cache) Invalidate(ctx context.Context, scopes ...string) error {
 	c.bumpLocal(scopes)
-	return Invalidate(ctx, c.kv, scopes...)
+	return invalidate(ctx, c.kv, c.id, scopes)
 }
 
 // Invalidate bumps scopes in Redis and tells every replica: all a process
 // without answers of its own (a worker running the outbox) needs.
 func Invalidate(ctx context.Context, k *kv.KV, scopes ...string) error {
+	return invalidate(ctx, k, "outbox", scopes)
+}
+
+// invalidate bumps scopes in Redis and sends the news, from the replica
+// named from, on the channel: the first line names the sender, the rest
+// are the scopes.
+func invalidate(ctx context.Context, k *kv.KV, from string, scopes []string) error {
 	// The change is committed: a caller hanging up must not keep it cached.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -242,7 +253,7 @@ func Invalidate(ctx context.Context, k *kv.KV, scopes ...string) error {
 	for _, s := range scopes {
 		kv.NewVersion(ctx, pipe, versionKey(k, s), versionTTL)
 	}
-	pipe.Publish(ctx, channel(k), strings.Join(scopes, "\n"))
+	pipe.Publish(ctx, channel(k), from+"\n"+strings.Join(scopes, "\n"))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("answers.Invalidate: %w", err)
 	}

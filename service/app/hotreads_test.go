@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/changzhi/redpoint/ent/processedevent"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/answers"
@@ -45,6 +46,12 @@ func newHotFixture(t *testing.T, s *apptest.Server) *hotFixture {
 	if _, err := residents.BindPhone(bearer(f.resident), &redpointv1.BindPhoneRequest{PhoneCode: "phone-13912348765"}); err != nil {
 		t.Fatal(err)
 	}
+	// The outbox bumps the new errand's scopes again: let it, before the
+	// answers are read and counted.
+	testutil.Eventually(t, 30*time.Second, "the outbox bumped the new errand's answers", func() bool {
+		n, err := s.App.Store.Client.ProcessedEvent.Query().Where(processedevent.Handler("answers-invalidate")).Count(ctx)
+		return err == nil && n > 0
+	})
 	return f
 }
 
