@@ -77,12 +77,7 @@ func TestReadDuringARebuildSeesTheOldBoardsWhole(t *testing.T) {
 	k := e.App.KV
 	p := mustPeriod("2026-11")
 	city := leaderboard.Board{Period: p, Scope: "1404", Level: leaderboard.Points}
-	b := leaderboard.New(e.App.Store.Client, k)
-	for _, q := range []period.Period{p, p.Previous()} {
-		if err := b.Rebuild(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	b := rebuilt(t, e, p)
 	fresh := within(t, readAsync(b, city), "a read of a built board")
 	if fresh.err != nil || len(fresh.entries) != 5 {
 		t.Fatalf("the built board: %+v", fresh)
@@ -275,12 +270,7 @@ func TestASwapWithAStagedKeyGoneChangesNothing(t *testing.T) {
 	k := e.App.KV
 	p := mustPeriod("2026-11")
 	city := leaderboard.Board{Period: p, Scope: "1404", Level: leaderboard.Points}
-	b := leaderboard.New(e.App.Store.Client, k)
-	for _, q := range []period.Period{p, p.Previous()} {
-		if err := b.Rebuild(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	b := rebuilt(t, e, p)
 	fresh := within(t, readAsync(b, city), "a read of a built board")
 	k.Client.ZIncrBy(ctx, k.Key("lb", "{"+p.String()+":1404}", "sp"), 1000, fresh.entries[4].Member)
 	old := within(t, readAsync(b, city), "a read of the old board")
@@ -345,4 +335,16 @@ func TestAReaderGivingUpFailsNoneThatJoinedItsBuild(t *testing.T) {
 	if r := within(t, joined, "the second reader answered"); r.err != nil || r.total != 1286 {
 		t.Errorf("the reader that joined: %d members, %v", r.total, r.err)
 	}
+}
+
+// rebuilt returns e's boards with p and the period before it built.
+func rebuilt(t *testing.T, e *env, p period.Period) *leaderboard.Boards {
+	t.Helper()
+	b := leaderboard.New(e.App.Store.Client, e.App.KV)
+	for _, q := range []period.Period{p, p.Previous()} {
+		if err := b.Rebuild(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
 }
