@@ -43,32 +43,36 @@ bench:
 bench-http: build
 	go run ./cmd/redpoint-load ratios --server bin/redpoint $(BENCH_FLAGS)
 
-## tools: pinned buf, redocly and the Google API protos (npm, tools/), and the TypeScript client's generator and Prism (npm, clients/ts/); the protoc plugins and ent are Go tools in go.mod
-tools: $(BUF) clients/ts/node_modules
+## tools: pinned buf, redocly and the Google API protos (npm, tools/), the TypeScript client's generator and Prism (npm, clients/ts/), and ECharts and the browser walk's Playwright (npm, service/console/); the protoc plugins and ent are Go tools in go.mod
+tools: $(BUF) clients/ts/node_modules service/console/node_modules
 $(BUF): tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund
 	touch $(BUF)
 clients/ts/node_modules: clients/ts/package.json clients/ts/package-lock.json
 	cd clients/ts && npm ci --no-audit --no-fund
 	touch clients/ts/node_modules
+service/console/node_modules: service/console/package.json service/console/package-lock.json
+	cd service/console && npm ci --no-audit --no-fund
+	touch service/console/node_modules
 
 ## googleapis: google/api protos from the Go module cache, for buf
 googleapis:
 	./scripts/googleapis.sh
 
-## generate: gen/ (buf, then the OpenAPI 3 document from buf's Swagger 2.0), the TypeScript client's types, ent/ (ent), and new migrations if the schema changed (needs PostgreSQL for its dev database)
+## generate: gen/ (buf, then the OpenAPI 3 document from buf's Swagger 2.0), the TypeScript client's types, ent/ (ent), new migrations if the schema changed (needs PostgreSQL for its dev database), and the console's copy of ECharts (service/console/static/vendor)
 generate: tools googleapis
 	$(BUF) generate
 	go run ./tools/openapi3
 	cd clients/ts && npm run --silent generate
 	go generate ./ent
 	go run ./tools/migrategen -name $${MIGRATION_NAME:-changes}
+	cp service/console/node_modules/echarts/dist/echarts.common.min.js service/console/node_modules/echarts/LICENSE service/console/static/vendor/
 
 ## check-generated: regenerate and fail if anything differs from what is committed
 check-generated: generate
-	@if [ -n "$$(git status --porcelain -- gen ent service/store/migrations clients/ts/src/generated)" ]; then \
+	@if [ -n "$$(git status --porcelain -- gen ent service/store/migrations clients/ts/src/generated service/console/static/vendor)" ]; then \
 		echo "generated code or migrations are stale: run 'make generate' and commit" >&2; \
-		git status --short -- gen ent service/store/migrations clients/ts/src/generated >&2; exit 1; fi
+		git status --short -- gen ent service/store/migrations clients/ts/src/generated service/console/static/vendor >&2; exit 1; fi
 
 ## lint: buf lint, go vet, golangci-lint (pinned in tools/lint/go.mod; config .golangci.yml) and redocly lint of the OpenAPI document (config redocly.yaml)
 lint: tools googleapis

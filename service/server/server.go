@@ -26,6 +26,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+
+	"github.com/changzhi/redpoint/service/console"
 )
 
 // Config is what the server needs from the process.
@@ -163,6 +165,10 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.Handle("GET /openapi.json", compress(http.HandlerFunc(s.openapi)))
+	// The secretaries' console, a client of the routes below; the bare
+	// host leads to it.
+	mux.Handle(console.Prefix, compress(console.Handler()))
+	mux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
 	mux.Handle("/", compress(headAsGet(methodOverride(limitBody(s.withETags(s.gwMux))))))
 	s.http = NewHTTPServer(mux, cfg.Logger, cfg.Timeouts)
 	s.admin = NewHTTPServer(AdminMux(cfg.Registry, healthz), cfg.Logger, cfg.Timeouts)

@@ -1,0 +1,91 @@
+// 回访: the township's call-backs after bad ratings, open ones first;
+// closing one records the outcome and a note (and shows in the errand's
+// history).
+
+import * as api from '../api.js';
+import { h, num, when, codeOf, idOf, empty, field, showViolations } from '../ui.js';
+import { link, refresh } from '../router.js';
+import { chain, breadcrumbs } from '../parts.js';
+
+const OUTCOMES = [
+  ['RESOLVED', '问题已解决'],
+  ['EXPLAINED', '已解释说明'],
+  ['UNRESOLVED', '未能解决'],
+];
+
+async function all(code) {
+  const out = [];
+  let pageToken = '';
+  do {
+    const page = await api.get(`/v1/regions/${encodeURIComponent(code)}/followUps`, { pageSize: 500, pageToken });
+    out.push(...page.followUps);
+    pageToken = page.nextPageToken;
+  } while (pageToken && out.length < 2000);
+  return out;
+}
+
+export async function followups({ arg, user }) {
+  const code = arg || codeOf(user.region);
+  const [crumbs, list] = await Promise.all([chain(code, codeOf(user.region)), all(code)]);
+  const open = list.filter((f) => f.open);
+  const closed = list.filter((f) => !f.open);
+  const here = crumbs[crumbs.length - 1];
+
+  const closeForm = (f, button) => {
+    const outcome = h('select', { name: 'outcome', required: true },
+      h('option', { value: '' }, '请选择'), OUTCOMES.map(([v, t]) => h('option', { value: v }, t)));
+    const note = h('textarea', { name: 'note', rows: 3, maxlength: 2000, required: true });
+    const form = h('form', { class: 'close-form' },
+      h('p', { class: 'form-error', role: 'alert' }),
+      field('回访结果', outcome),
+      field('回访记录', note, '说明与群众沟通的情况和处理结果，1–2000 字。'),
+      h('div', { class: 'actions' },
+        h('button', { type: 'submit', class: 'primary' }, '确认办结'),
+        h('button', { type: 'button', onclick: () => { form.remove(); button.hidden = false; button.focus(); } }, '取消')));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const submit = form.querySelector('[type=submit]');
+      submit.disabled = true;
+      try {
+        await api.call('POST', `/v1/${f.name}:close`, { body: { note: note.value.trim(), outcome: outcome.value } });
+        refresh();
+      } catch (err) {
+        showViolations(form, err);
+        submit.disabled = false;
+      }
+    });
+    return form;
+  };
+
+  const card = (f) => {
+    const li = h('li', { class: `followup${f.open ? ' open' : ''}`, dataset: { name: f.name } },
+      h('div', { class: 'line' },
+        h('a', { href: link('errand', idOf(f.errand)) }, f.trackingCode),
+        h('span', { class: `badge${f.open ? ' alert' : ''}` }, f.open ? '待回访' : '已回访'),
+        h('span', {}, f.ratingDisplayName),
+        h('span', {}, f.servicePointDisplayName)),
+      f.comment ? h('blockquote', { class: 'comment' }, f.comment) : null,
+      h('p', { class: 'meta' }, `评价时间 ${when(f.createTime)}`,
+        f.open ? `，已等待 ${num(f.openWorkingDays)} 个工作日` : `，${when(f.closeTime)} 办结，用时 ${num(f.openWorkingDays)} 个工作日`),
+      f.note ? h('p', { class: 'note' }, `回访记录：${f.note}`) : null);
+    if (f.open) {
+      const button = h('button', { type: 'button', class: 'primary', onclick: () => {
+        button.hidden = true;
+        const form = closeForm(f, button);
+        li.append(form);
+        form.querySelector('select').focus();
+      } }, '登记回访');
+      li.append(button);
+    }
+    return li;
+  };
+
+  return h('section', {},
+    h('h1', {}, `${here.displayName} · 回访`),
+    breadcrumbs(crumbs, 'followups', {}),
+    h('p', { class: 'summary' }, '待回访 ', h('strong', { dataset: { openCount: open.length } }, num(open.length)), ' 件；已回访 ', num(closed.length), ' 件。'),
+    h('h2', {}, '待回访'),
+    open.length ? h('ul', { class: 'followups' }, open.map(card)) : empty('没有待回访的差评。'),
+    h('h2', {}, '已回访'),
+    closed.length ? h('ul', { class: 'followups' }, closed.map(card)) : empty('还没有办结的回访。'));
+}
