@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BUF := tools/node_modules/.bin/buf
 GO_TEST_FLAGS ?= -count=1
 
-.PHONY: demo build test test-short test-real test-client generate check-generated lint breaking tools googleapis bench bench-http
+.PHONY: demo build test test-console test-short test-real test-client generate check-generated lint breaking tools googleapis bench bench-http
 
 ## demo: build, then serve the Changzhi demo in embedded mode on loopback (REST 127.0.0.1:8080, gRPC 127.0.0.1:9090)
 demo:
@@ -16,10 +16,15 @@ demo:
 build:
 	go build -o bin/redpoint ./cmd/redpoint
 
-## test: the whole suite under the race detector (embedded SQLite + Redis unless REDPOINT_TEST_DATABASE_URL / REDPOINT_TEST_REDIS_URL are set), then the TypeScript client's walk
+## test: the whole suite under the race detector (embedded SQLite + Redis unless REDPOINT_TEST_DATABASE_URL / REDPOINT_TEST_REDIS_URL are set), then the TypeScript client's walk and the console's walk in headless Chromium (apt-get install chromium)
 test:
 	go test -race $(GO_TEST_FLAGS) ./...
 	./scripts/client-walk.sh
+	./scripts/console-walk.sh
+
+## test-console: the console's walk: headless Chromium (Debian's, /usr/bin/chromium) drives the console of a fresh demo server as the secretary, the county and the city admin, on a phone and a desktop
+test-console:
+	./scripts/console-walk.sh
 
 ## test-client: the TypeScript client (clients/ts) walks the agent, resident and secretary flows against a fresh demo server, straight and through Prism's validating proxy
 test-client:

@@ -17,6 +17,11 @@ let session = null; // { accessToken, expiresAt, user }
 let refreshing = null; // the refresh in flight, shared by every caller
 let refreshTimer = 0;
 const expiredListeners = [];
+// Tabs of one session (a duplicated tab starts with its original's
+// refresh token) tell each other of a renewal, so the one that did not
+// renew takes the new pair instead of presenting the spent token, which
+// would revoke the whole family; and of a logout.
+const tabs = typeof BroadcastChannel === 'function' ? new BroadcastChannel('redpoint.console.session') : null;
 
 // ApiError is an API answer other than 2xx: its HTTP status, its gRPC code
 // name, the zh-CN message (the LocalizedMessage detail) and the field
@@ -46,6 +51,17 @@ export function onExpired(fn) {
 
 export function user() {
   return session && session.user;
+}
+
+if (tabs) {
+  tabs.onmessage = ({ data }) => {
+    if (!data || data.spent !== sessionStorage.getItem(REFRESH_KEY)) return;
+    if (data.session) adopt(data.session);
+    else {
+      forget();
+      for (const fn of expiredListeners) fn();
+    }
+  };
 }
 
 function adopt(s) {
@@ -89,7 +105,11 @@ function renew() {
   if (!refreshing) {
     const token = sessionStorage.getItem(REFRESH_KEY);
     refreshing = (token ? post('/v1/auth:refresh', { refreshToken: token }) : Promise.reject(new ApiError(401, null)))
-      .then((s) => { adopt(s); return session.user; })
+      .then((s) => {
+        adopt(s);
+        if (tabs) tabs.postMessage({ spent: token, session: s });
+        return session.user;
+      })
       .catch((err) => {
         if (!(err instanceof ApiError) || err.status < 500) {
           forget();
@@ -116,7 +136,10 @@ export async function resume() {
 export async function logout() {
   const token = sessionStorage.getItem(REFRESH_KEY);
   forget();
-  if (token) await post('/v1/auth:logout', { refreshToken: token }).catch(() => {});
+  if (token) {
+    if (tabs) tabs.postMessage({ spent: token });
+    await post('/v1/auth:logout', { refreshToken: token }).catch(() => {});
+  }
 }
 
 async function accessToken() {

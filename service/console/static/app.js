@@ -71,7 +71,7 @@ export async function render() {
     view = await screen({ arg: r.arg, params: r.params, user, seq: () => seq === renderSeq });
   } catch (err) {
     if (err instanceof api.ApiError && err.status === 401) return; // onExpired has taken over
-    console.error(err);
+    if (!(err instanceof api.ApiError)) console.error(err);
     view = errorPanel(err);
   } finally {
     clearTimeout(slow);

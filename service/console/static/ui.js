@@ -9,7 +9,10 @@ export function h(tag, props, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(props || {})) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    if (k.startsWith('on')) {
+      if (typeof v !== 'function') throw new TypeError(`${k} must be a function`); // never an inline handler
+      el.addEventListener(k.slice(2), v);
+    }
     else if (k === 'class') el.className = v;
     else if (k === 'dataset') Object.assign(el.dataset, v);
     else if (v === true) el.setAttribute(k, '');
@@ -62,6 +65,7 @@ export function prefixOf(code) {
   return code;
 }
 export const within = (code, scope) => code.startsWith(prefixOf(scope));
+export const levelOf = (code) => ({ 4: 'REGION_LEVEL_CITY', 6: 'REGION_LEVEL_COUNTY', 9: 'REGION_LEVEL_TOWNSHIP' })[prefixOf(code).length] || 'REGION_LEVEL_VILLAGE';
 export const idOf = (name) => (name || '').split('/').pop();
 
 // notice is the zh-CN panel for an empty list, a failure or a lack of rights.

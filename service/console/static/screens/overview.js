@@ -4,7 +4,7 @@
 // breadcrumbs.
 
 import * as api from '../api.js';
-import { h, num, rate, days, codeOf, idOf, sortableTable, download, empty, flash } from '../ui.js';
+import { h, num, rate, days, codeOf, within, levelOf, idOf, sortableTable, download, empty, flash } from '../ui.js';
 import { link, go } from '../router.js';
 import { chain, breadcrumbs, periodOf, periodBar } from '../parts.js';
 import { chart, PALETTE } from '../charts.js';
@@ -58,25 +58,25 @@ export async function overview({ arg, params, user }) {
   const scope = codeOf(user.region);
   const p = periodOf(params);
   const pointId = params.get('point');
-  const [crumbs, sp] = await Promise.all([
-    chain(code, scope),
-    pointId ? api.get(`/v1/servicePoints/${encodeURIComponent(pointId)}`) : null,
-  ]);
-  const here = crumbs[crumbs.length - 1];
-  const groups = GROUPS.filter((g) => !(here.level === 'REGION_LEVEL_VILLAGE' && (g.by === 'CHILD_REGION' || g.by === 'SERVICE_POINT')));
-  const by = groups.some((g) => g.by === params.get('by')) ? params.get('by') : defaultGroup(here.level);
+  const level = levelOf(code);
+  const groups = GROUPS.filter((g) => !(level === 'REGION_LEVEL_VILLAGE' && (g.by === 'CHILD_REGION' || g.by === 'SERVICE_POINT')));
+  const by = groups.some((g) => g.by === params.get('by')) ? params.get('by') : defaultGroup(level);
   const sort = COLUMNS.some((c) => c.key === params.get('sort')) ? params.get('sort') : 'received';
   const dir = params.get('dir') === 'asc' ? 'asc' : 'desc';
   const base = `/v1/regions/${encodeURIComponent(code)}/workload`;
 
   // The trend: twelve ISO weeks ending with the period's last week (or this
-  // week, if the period has not ended).
+  // week, if the period has not ended). Outside the user's scope the API
+  // refuses the figures; the trend's twelve are not sent to be refused too.
   const lastDay = new Date(Math.min(period.addDays(p.end, -1).getTime(), period.today().getTime()));
-  const weeks = period.weeksEnding(lastDay, 12);
-  const [wl, ...trend] = await Promise.all([
+  const weeks = within(code, scope) ? period.weeksEnding(lastDay, 12) : [];
+  const [wl, crumbs, sp, ...trend] = await Promise.all([
     api.get(base, { ...p.query, groupBy: by }),
+    chain(code, scope),
+    pointId ? api.get(`/v1/servicePoints/${encodeURIComponent(pointId)}`) : null,
     ...weeks.map((w) => api.get(base, { period: w })),
   ]);
+  const here = crumbs[crumbs.length - 1];
 
   const state = { ...p.params, by, sort, dir, point: pointId };
   const here$ = (extra) => link('overview', code, { ...state, ...extra });
