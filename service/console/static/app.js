@@ -8,6 +8,15 @@ import { drawPending } from './charts.js';
 
 const main = document.getElementById('main');
 let renderSeq = 0;
+let shownPath = '';
+
+// keyOf names a control so the redrawn view's twin can be found.
+function keyOf(el) {
+  if (el.dataset && el.dataset.sort) return `[data-sort="${CSS.escape(el.dataset.sort)}"]`;
+  if (el.name) return `${el.tagName.toLowerCase()}[name="${CSS.escape(el.name)}"]`;
+  if (el.getAttribute && el.getAttribute('href')) return `a[href="${CSS.escape(el.getAttribute('href'))}"]`;
+  return null;
+}
 
 // The menu, by role: what the API lets each role read.
 function menu(user) {
@@ -78,8 +87,14 @@ export async function render() {
   }
   if (seq !== renderSeq) return;
   main.removeAttribute('aria-busy');
+  // A new view takes the focus (a keyboard's next Tab is in it); a view
+  // redrawn for a new sort or period keeps it where it was, if it can.
+  const path = `${r.screen}/${r.arg}`;
+  const keep = path === shownPath && main.contains(document.activeElement) ? keyOf(document.activeElement) : null;
+  shownPath = path;
   main.replaceChildren(view);
-  main.querySelector('[autofocus]')?.focus();
+  const again = keep && main.querySelector(keep);
+  (main.querySelector('[autofocus]') || again || main).focus();
   drawPending();
   document.title = `${main.querySelector('h1')?.textContent || '控制台'} · 红色代办`;
 }
@@ -94,5 +109,10 @@ document.getElementById('logout').addEventListener('click', async () => {
   go('login', '', {}, { replace: true });
 });
 onReplace(render);
+// The skip link moves the focus without touching the hash (the router's).
+document.querySelector('.skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
 window.addEventListener('hashchange', render);
 render();

@@ -5,7 +5,7 @@
 import * as api from '../api.js';
 import { h, codeOf, idOf, ROLE_NAMES, empty, field, showViolations, flash } from '../ui.js';
 import { refresh } from '../router.js';
-import { chain, breadcrumbs } from '../parts.js';
+import { chain, breadcrumbs, region } from '../parts.js';
 
 const PAGE = 100;
 // The roles each manager may create, and the level of region each is scoped to.
@@ -86,6 +86,19 @@ function createForm(user, code) {
   return form;
 }
 
+// nameCell shows a region's or a point's name once it is known (public
+// reads, remembered for the session), its resource name until then.
+const names = new Map();
+function nameCell(resource) {
+  const cell = h('td', { title: resource }, resource);
+  if (!names.has(resource)) {
+    names.set(resource, (resource.startsWith('regions/') ? region(codeOf(resource)) : api.get(`/v1/${resource}`))
+      .then((r) => r.displayName, () => resource));
+  }
+  names.get(resource).then((name) => { cell.textContent = name; });
+  return cell;
+}
+
 export async function accounts({ arg, user }) {
   const code = arg || codeOf(user.region);
   const list = (pageToken) => api.get('/v1/users', { parent: `regions/${code}`, pageSize: PAGE, pageToken });
@@ -133,7 +146,7 @@ export async function accounts({ arg, user }) {
       h('td', {}, u.displayName, mine ? h('span', { class: 'badge' }, '本人') : null),
       h('td', {}, u.phone),
       h('td', {}, ROLE_NAMES[u.role] || u.role),
-      h('td', {}, u.servicePoint || u.region),
+      nameCell(u.servicePoint || u.region),
       h('td', {}, u.active ? '正常' : '已停用'),
       actions);
   };
