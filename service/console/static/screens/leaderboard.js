@@ -6,6 +6,7 @@ import * as api from '../api.js';
 import { h, num, pct, rate, codeOf, within, empty } from '../ui.js';
 import { link } from '../router.js';
 import { region, periodOf, periodBar } from '../parts.js';
+import * as period from '../period.js';
 
 const LEVELS = {
   REGION_LEVEL_CITY: [['COUNTY', '县（区）'], ['TOWNSHIP', '乡镇'], ['SERVICE_POINT', '代办点']],
@@ -68,7 +69,7 @@ export async function leaderboard({ arg, params, user }) {
         [['total', '总分'], ['average', '点均分']].map(([o, t]) =>
           h('a', { href: href({ order: o }), class: `chip${o === order ? ' on' : ''}`, 'aria-current': o === order ? 'true' : null }, t))) : null),
     periodBar(p, (pp) => href(pp), { kinds: ['week', 'month', 'quarter', 'year'] }),
-    h('p', { class: 'summary' }, `${page.period} 共 ${num(page.totalSize)} 个上榜对象；▲▼ 为较上一周期的名次变化。`),
+    h('p', { class: 'summary' }, `${period.label(page.period)} 共 ${num(page.totalSize)} 个上榜对象；▲▼ 为较上一周期的名次变化。`),
     page.entries.length ? h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, ['名次', '变化', '名称', order === 'average' ? '点均分' : '总分', order === 'average' ? '总分' : null, '办结', '按时率', '满意率']
         .filter(Boolean).map((t, i) => h('th', { scope: 'col', class: i === 1 || i === 2 ? '' : 'num' }, t)))),
