@@ -758,9 +758,14 @@ describe('h. the session', () => {
     assert.equal(new URL(page.url()).hash, `#/${next}`, 'back to the same view');
 
     const last = await token();
+    const presented = []; // refresh tokens sent after the logout
+    page.on('request', (req) => {
+      if (new URL(req.url()).pathname === '/v1/auth:refresh') presented.push(req.postData());
+    });
     await markStale(page);
     await page.locator('#logout').click();
     await fresh(page, 'form.login');
+    assert.deepEqual(presented, [], 'a logout presents no refresh token again');
     assert.match(new URL(page.url()).hash, /^#\/login/);
     assert.equal(await token(), null, 'no token left in sessionStorage');
     assert.equal(await page.locator('#top').isVisible(), false);
