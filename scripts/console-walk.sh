@@ -2,7 +2,8 @@
 # The secretaries' console's browser walk (service/console/test) against a
 # running demo: Chromium, driven by Playwright, signs in as a township
 # secretary, a county and a city admin and checks every screen against the
-# public REST API. Run by `make test-console`.
+# public REST API. Run from anywhere in the repository (CI runs it after
+# the Go suite): bash scripts/console-walk.sh
 #
 # Starts its own server (embedded mode, the demo seed, free ports, a
 # temporary data directory) and stops it on exit. Needs Chromium at

@@ -7,7 +7,10 @@
 //
 // One browser for the file, a fresh context (no cookies, no
 // sessionStorage) for each test. No sleeps: every wait is on a condition,
-// with Playwright's timeouts as the deadline.
+// with Playwright's timeouts as the deadline. The walk writes to the demo
+// (errands, ratings, a closed follow-up, an account, full reads in the
+// audit log): point REDPOINT_URL at a demo you can spare. A test marked
+// todo checks a known fault of the console; it reports, and fails nothing.
 import assert from 'node:assert/strict';
 import { randomInt, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
