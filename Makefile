@@ -22,8 +22,8 @@ test:
 	./scripts/client-walk.sh
 	./scripts/console-walk.sh
 
-## test-console: the console's walk: headless Chromium (Debian's, /usr/bin/chromium) drives the console of a fresh demo server as the secretary, the county and the city admin, on a phone and a desktop
-test-console:
+## test-console: the console's walk: headless Chromium (Debian's, /usr/bin/chromium; REDPOINT_CHROMIUM for another) drives the console of a fresh demo server as the secretary, the county and the city admin, on a phone and a desktop, every screen checked against the REST API; about 75 s
+test-console: service/console/node_modules
 	./scripts/console-walk.sh
 
 ## test-client: the TypeScript client (clients/ts) walks the agent, resident and secretary flows against a fresh demo server, straight and through Prism's validating proxy

@@ -94,7 +94,8 @@ export async function render() {
   shownPath = path;
   main.replaceChildren(view);
   const again = keep && main.querySelector(keep);
-  (main.querySelector('[autofocus]') || again || main).focus();
+  if (!again) window.scrollTo(0, 0); // a new view opens at its top, the menu on screen
+  (main.querySelector('[autofocus]') || again || main).focus({ preventScroll: true });
   drawPending();
   document.title = `${main.querySelector('h1')?.textContent || '控制台'} · 红色代办`;
 }

@@ -50,7 +50,16 @@ export async function drawPending() {
   for (const { el, option } of todo) {
     if (!el.isConnected) continue;
     const c = echarts.init(el, null, { renderer: 'canvas', locale: 'ZH' });
-    c.setOption({ aria: { enabled: true }, animation: false, textStyle: { fontFamily: 'inherit' }, ...option });
+    // The tooltip drawn on the canvas (richText), not as HTML with inline
+    // styles, which the Content-Security-Policy refuses; the chart keeps
+    // the view's own description for screen readers.
+    c.setOption({
+      aria: { enabled: true, label: { description: el.getAttribute('aria-label') || undefined } },
+      animation: false,
+      textStyle: { fontFamily: 'inherit' },
+      ...option,
+      tooltip: option.tooltip && { renderMode: 'richText', ...option.tooltip },
+    });
     live.push(c);
   }
 }

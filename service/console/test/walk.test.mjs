@@ -9,8 +9,7 @@
 // sessionStorage) for each test. No sleeps: every wait is on a condition,
 // with Playwright's timeouts as the deadline. The walk writes to the demo
 // (errands, ratings, a closed follow-up, an account, full reads in the
-// audit log): point REDPOINT_URL at a demo you can spare. A test marked
-// todo checks a known fault of the console; it reports, and fails nothing.
+// audit log): point REDPOINT_URL at a demo you can spare.
 import assert from 'node:assert/strict';
 import { randomInt, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -346,7 +345,7 @@ describe('a. 古韩镇 secretary: figures, charts, sorting, drilling, overdue, a
     await waitForCharts(page, 2);
     const labels = await page.$$eval('#main .chart-box', (boxes) => boxes.map((b) => b.getAttribute('aria-label')));
     assert.deepEqual(labels, ['近12周受理、办结趋势', '按代办点的受理、办结']);
-  }, { todo: 'ECharts\' aria option replaces the aria-label with its own generated text (report: bug 3)' });
+  });
 
   walk('hovering a chart shows its tooltip within the CSP', async ({ open }) => {
     const page = await open();
@@ -363,7 +362,7 @@ describe('a. 古韩镇 secretary: figures, charts, sorting, drilling, overdue, a
       const drawn = c.getZr().storage.getDisplayList(true).filter((el) => String(el.style?.text ?? '').includes('按时率'));
       return c.getDom().innerText.includes('按时率') || drawn.length >= 2;
     });
-  }, { todo: 'ECharts\' HTML tooltip writes style attributes, which style-src \'self\' blocks (report: bug 2)' });
+  });
 
   walk('the agent table sorts by a column header, and the URL carries the sort', async ({ open }) => {
     const page = await open();
@@ -418,7 +417,7 @@ describe('a. 古韩镇 secretary: figures, charts, sorting, drilling, overdue, a
     await fresh(page, '.kpis');
     assert.equal(await page.locator('#main h1').textContent(), '古韩镇 · 工作概览');
     assert.match(page.url(), new RegExp(`#/overview/${GUHAN}(\\?|$)`));
-  }, { todo: 'a village\'s overview asks the API for its trend grouped by child region: 400 (report: bug 1)' });
+  });
 
   walk('the overdue list: the API\'s total, most overdue first; an errand\'s history and its full phone, audited', async ({ open }) => {
     const page = await open();
@@ -685,7 +684,7 @@ describe('f. viewports', () => {
     await fresh(page, 'section.errand');
     const { y, heading } = await page.evaluate(() => ({ y: window.scrollY, heading: document.querySelector('#main h1').getBoundingClientRect().top }));
     assert.ok(y === 0 && heading >= 0, `the errand opens scrolled ${y}px down, its heading at ${heading}px`);
-  }, { todo: 'a new view keeps the scroll position of the one before (report: bug 4)' });
+  });
 });
 
 describe('g. keyboard', () => {

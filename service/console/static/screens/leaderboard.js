@@ -39,7 +39,10 @@ export async function leaderboard({ arg, params, user }) {
   const page = await api.get(`/v1/regions/${encodeURIComponent(code)}/leaderboard`, { level, period: p.period, orderBy: order, pageSize: 500 });
   const href = (extra) => link('leaderboard', code, { period: p.period, level, order, ...extra });
 
-  const mineRow = (e) => e.member === user.region || within(codeOf(e.region), scope);
+  // The user's own region, and on a board above their scope the members
+  // inside it (a secretary's points on the county's board); on a board of
+  // their own region everything is theirs, and nothing is marked but itself.
+  const mineRow = (e) => e.member === user.region || (!within(code, scope) && within(codeOf(e.region), scope));
   const arrow = (c) => {
     if (c > 0) return h('span', { class: 'up', title: `上升${c}位` }, `▲${c}`);
     if (c < 0) return h('span', { class: 'down', title: `下降${-c}位` }, `▼${-c}`);

@@ -74,7 +74,8 @@ export async function overview({ arg, params, user }) {
     api.get(base, { ...p.query, groupBy: by }),
     chain(code, scope),
     pointId ? api.get(`/v1/servicePoints/${encodeURIComponent(pointId)}`) : null,
-    ...weeks.map((w) => api.get(base, { period: w })),
+    // (grouped as the view is: a village has no child regions to group by)
+    ...weeks.map((w) => api.get(base, { period: w, groupBy: by })),
   ]);
   const here = crumbs[crumbs.length - 1];
 
