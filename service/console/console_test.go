@@ -128,3 +128,37 @@ func TestNoInlineScriptAndNoMarkupFromStrings(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// index.html preloads every module, so a cold load fetches them at once
+// instead of one import level per round trip; a module added without its
+// line here, or a line left for a module removed, fails.
+func TestIndexPreloadsEveryModule(t *testing.T) {
+	index, err := os.ReadFile("static/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	preloaded := map[string]bool{}
+	for _, m := range regexp.MustCompile(`<link rel="modulepreload" href="([^"]+)">`).FindAllSubmatch(index, -1) {
+		preloaded[string(m[1])] = true
+	}
+	err = filepath.WalkDir("static", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".js") {
+			return err
+		}
+		name := filepath.ToSlash(strings.TrimPrefix(path, "static"+string(filepath.Separator)))
+		if name == "app.js" || strings.HasPrefix(name, "vendor/") {
+			return nil
+		}
+		if !preloaded[name] {
+			t.Errorf("index.html does not preload %s", name)
+		}
+		delete(preloaded, name)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range preloaded {
+		t.Errorf("index.html preloads %s, which is not a module", name)
+	}
+}

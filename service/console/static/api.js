@@ -67,12 +67,14 @@ if (tabs) {
 function adopt(s) {
   session = {
     accessToken: s.accessToken,
-    expiresAt: Date.parse(s.accessTokenExpireTime),
+    expiresAt: s.expiresIn ? Date.now() + s.expiresIn : Date.parse(s.accessTokenExpireTime),
     user: s.user,
+    adoptedAt: Date.now(),
   };
   sessionStorage.setItem(REFRESH_KEY, s.refreshToken);
   clearTimeout(refreshTimer);
-  const wait = Math.max(5_000, session.expiresAt - Date.now() - EARLY_MS);
+  // Jittered, so tabs holding one session do not renew in the same instant.
+  const wait = Math.max(5_000, session.expiresAt - Date.now() - EARLY_MS - Math.random() * 20_000);
   refreshTimer = setTimeout(() => { renew().catch(() => {}); }, wait);
 }
 
@@ -91,6 +93,10 @@ async function post(path, body) {
   });
   const json = await res.json().catch(() => null);
   if (!res.ok) throw new ApiError(res.status, json);
+  // The token's lifetime by the server's clock: a PC whose clock is off
+  // (many office PCs keep no time) must not think it already expired.
+  const served = Date.parse(res.headers.get('Date') || '');
+  if (json && json.accessTokenExpireTime && served) json.expiresIn = Date.parse(json.accessTokenExpireTime) - served;
   return json;
 }
 
@@ -100,16 +106,27 @@ export async function login(phone, password) {
 }
 
 // renew trades the stored refresh token for a new session, once at a
-// time however many callers ask.
+// time however many callers ask, and one tab at a time: under a Web Lock
+// shared by this origin's tabs, a tab that waited for another's renewal
+// takes the session that tab broadcast instead of renewing again.
 function renew() {
   if (!refreshing) {
-    const token = sessionStorage.getItem(REFRESH_KEY);
-    refreshing = (token ? post('/v1/auth:refresh', { refreshToken: token }) : Promise.reject(new ApiError(401, null)))
-      .then((s) => {
-        adopt(s);
-        if (tabs) tabs.postMessage({ spent: token, session: s });
-        return session.user;
-      })
+    const asked = Date.now();
+    const once = async () => {
+      if (session && session.adoptedAt > asked) return session.user;
+      const token = sessionStorage.getItem(REFRESH_KEY);
+      if (!token) throw new ApiError(401, null);
+      const s = await post('/v1/auth:refresh', { refreshToken: token });
+      adopt(s);
+      if (tabs) {
+        tabs.postMessage({ spent: token, session: s });
+        // Hold the lock while the message reaches the other tabs, so one
+        // waiting for it finds the new session when it gets the lock.
+        await new Promise((resolve) => { setTimeout(resolve, 250); });
+      }
+      return session.user;
+    };
+    refreshing = (navigator.locks ? navigator.locks.request('redpoint.console.renew', once) : once())
       .catch((err) => {
         if (!(err instanceof ApiError) || err.status < 500) {
           forget();

@@ -56,7 +56,7 @@ export async function render() {
     return;
   }
   if (r.screen === 'login' && user) {
-    location.hash = `#/${r.params.get('next') || ''}`;
+    location.replace(`#/${r.params.get('next') || ''}`);
     return;
   }
   if (user && user.role === 'ROLE_AGENT' && r.screen !== 'login') {

@@ -3,6 +3,8 @@
 // A view is built detached from the page; its charts draw once it is on
 // the page (drawPending, called by the shell).
 
+import { h } from './ui.js';
+
 let loading = null;
 let pending = [];
 let live = [];
@@ -20,18 +22,26 @@ function load() {
   return loading;
 }
 
-// chart asks for option to be drawn in el (an element of the view being
-// built); the view's figures and tables do not wait for it.
+// prepare starts loading ECharts, for a view that will draw charts once
+// its data comes: the script runs while the view waits for the API.
+export function prepare() {
+  load().catch(() => {});
+}
+
+// chart asks for option (or a promise of it) to be drawn in el, an element
+// of the view being built; the view's figures and tables do not wait for
+// the chart's data or for ECharts.
 export function chart(el, option) {
   el.classList.add('chart');
-  pending.push({ el, option });
+  el.append(h('p', { class: 'loading' }, '图表加载中…'));
+  pending.push({ el, option: Promise.resolve(option) });
   load().catch(() => {});
   return el;
 }
 
 // drawPending draws the charts whose elements are now on the page and
 // lets go of those no longer on it.
-export async function drawPending() {
+export function drawPending() {
   const todo = pending;
   pending = [];
   live = live.filter((c) => {
@@ -39,28 +49,28 @@ export async function drawPending() {
     c.dispose();
     return false;
   });
-  if (!todo.length) return;
-  let echarts;
-  try {
-    echarts = await load();
-  } catch (err) {
-    for (const { el } of todo) el.textContent = err.message;
-    return;
-  }
+  // After the next frame, so the view's figures are painted before the
+  // charts take the main thread.
+  const painted = new Promise((resolve) => { requestAnimationFrame(() => setTimeout(resolve, 0)); });
   for (const { el, option } of todo) {
-    if (!el.isConnected) continue;
-    const c = echarts.init(el, null, { renderer: 'canvas', locale: 'ZH' });
-    // The tooltip drawn on the canvas (richText), not as HTML with inline
-    // styles, which the Content-Security-Policy refuses; the chart keeps
-    // the view's own description for screen readers.
-    c.setOption({
-      aria: { enabled: true, label: { description: el.getAttribute('aria-label') || undefined } },
-      animation: false,
-      textStyle: { fontFamily: 'inherit' },
-      ...option,
-      tooltip: option.tooltip && { renderMode: 'richText', ...option.tooltip },
+    Promise.all([load(), option, painted]).then(([echarts, opt]) => {
+      if (!el.isConnected) return;
+      el.replaceChildren();
+      const c = echarts.init(el, null, { renderer: 'canvas', locale: 'ZH' });
+      // The tooltip drawn on the canvas (richText), not as HTML with inline
+      // styles, which the Content-Security-Policy refuses; the chart keeps
+      // the view's own description for screen readers.
+      c.setOption({
+        aria: { enabled: true, label: { description: el.getAttribute('aria-label') || undefined } },
+        animation: false,
+        textStyle: { fontFamily: 'inherit' },
+        ...opt,
+        tooltip: opt.tooltip && { renderMode: 'richText', ...opt.tooltip },
+      });
+      live.push(c);
+    }, (err) => {
+      if (el.isConnected) el.replaceChildren(h('p', { class: 'notice error', role: 'alert' }, `图表加载失败：${err.message || '网络异常'}`));
     });
-    live.push(c);
   }
 }
 

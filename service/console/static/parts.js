@@ -46,11 +46,14 @@ export function breadcrumbs(regionsTopFirst, screen, params, tail) {
 // { from, to } (dates, both inclusive), and the API's query for it.
 export function periodOf(params, fallbackKind = 'month') {
   const from = params.get('from'), to = params.get('to');
-  if (from && to && /^\d{4}-\d{2}-\d{2}$/.test(from) && /^\d{4}-\d{2}-\d{2}$/.test(to)) {
-    const start = new Date(`${from}T00:00:00Z`), end = period.addDays(new Date(`${to}T00:00:00Z`), 1);
+  const first = new Date(`${from}T00:00:00Z`), last = new Date(`${to}T00:00:00Z`);
+  // A range the calendar has (2026-13-01 has no day) and in order; the current month otherwise.
+  if (/^\d{4}-\d{2}-\d{2}$/.test(from) && /^\d{4}-\d{2}-\d{2}$/.test(to) && !Number.isNaN(first.getTime()) && !Number.isNaN(last.getTime()) &&
+    period.isoDate(first) === from && period.isoDate(last) === to && first <= last) {
+    const end = period.addDays(last, 1);
     return {
-      kind: 'custom', from, to, start, end, label: `${from} 至 ${to}`,
-      query: { startTime: period.shanghaiStart(start), endTime: period.shanghaiStart(end) },
+      kind: 'custom', from, to, start: first, end, label: `${from} 至 ${to}`,
+      query: { startTime: period.shanghaiStart(first), endTime: period.shanghaiStart(end) },
       params: { from, to },
     };
   }

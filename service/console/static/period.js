@@ -45,8 +45,8 @@ export const KINDS = [
 ];
 
 export function kindOf(period) {
-  if (/^\d{4}-W\d{2}$/.test(period)) return 'week';
-  if (/^\d{4}-\d{2}$/.test(period)) return 'month';
+  if (/^\d{4}-W(0[1-9]|[1-4]\d|5[0-3])$/.test(period)) return 'week';
+  if (/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) return 'month';
   if (/^\d{4}-Q[1-4]$/.test(period)) return 'quarter';
   if (/^\d{4}$/.test(period)) return 'year';
   return '';

@@ -74,6 +74,10 @@ export function notice(kind, title, text) {
     h('strong', {}, title), text ? h('p', {}, text) : null);
 }
 
+// say is what a failure tells the user: the API's zh-CN message, or a
+// network fault in Chinese (never the browser's English).
+export const say = (err, fallback) => (err instanceof ApiError ? err.message || fallback : '网络异常或服务暂不可用，请稍后重试。');
+
 export function errorPanel(err) {
   if (err instanceof ApiError) {
     if (err.status === 403) return notice('error denied', '无权限', err.message);
@@ -130,7 +134,7 @@ export function field(label, control, hint) {
 export function showViolations(form, err) {
   for (const s of form.querySelectorAll('.violation')) s.textContent = '';
   const top = form.querySelector('.form-error');
-  if (top) top.textContent = err.message || '提交失败';
+  if (top) top.textContent = say(err, '提交失败');
   if (!(err instanceof ApiError)) return;
   for (const [path, msg] of Object.entries(err.fields)) {
     const key = path.split('.').pop().replace(/_([a-z])/g, (_, c) => c.toUpperCase());
@@ -141,7 +145,7 @@ export function showViolations(form, err) {
 
 // flash shows a failure next to the control that caused it, for a while.
 export function flash(near, err) {
-  const msg = h('p', { class: 'notice error', role: 'alert' }, err.message || '操作失败');
+  const msg = h('p', { class: 'notice error', role: 'alert' }, say(err, '操作失败'));
   near.after(msg);
   setTimeout(() => msg.remove(), 8000);
 }

@@ -3,11 +3,12 @@
 // decides what is allowed; its refusals are shown beside the form.
 
 import * as api from '../api.js';
-import { h, codeOf, idOf, ROLE_NAMES, empty, field, showViolations, flash } from '../ui.js';
+import { h, codeOf, idOf, ROLE_NAMES, empty, notice, say, field, showViolations, flash } from '../ui.js';
 import { refresh } from '../router.js';
 import { chain, breadcrumbs, region } from '../parts.js';
 
 const PAGE = 100;
+let created = ''; // what the last create made, said once on the redrawn page
 // The roles each manager may create, and the level of region each is scoped to.
 const CREATES = {
   ROLE_TOWNSHIP_SECRETARY: ['ROLE_AGENT'],
@@ -44,25 +45,27 @@ function createForm(user, code) {
   const password = h('input', { name: 'password', type: 'password', minlength: 8, required: true, autocomplete: 'new-password' });
   const where = h('select', { name: 'region', required: true });
   const whereField = field('管辖区域', where);
+  // The list follows the role; a slow answer for a role no longer chosen
+  // is dropped.
+  let filling = 0;
   const fillWhere = async () => {
+    const seq = ++filling;
+    const agent = role.value === 'ROLE_AGENT';
+    const key = agent ? 'servicePoint' : 'region';
+    where.name = key;
+    whereField.querySelector('label').textContent = agent ? '代办点' : '管辖区域';
+    whereField.querySelector('.violation').dataset.for = key;
     where.replaceChildren(h('option', { value: '' }, '加载中…'));
+    let options;
     try {
-      if (role.value === 'ROLE_AGENT') {
-        where.name = 'servicePoint';
-        whereField.querySelector('label').textContent = '代办点';
-        whereField.querySelector('.violation').dataset.for = 'servicePoint';
-        const points = await pages('/v1/servicePoints', 'servicePoints', { parent: `regions/${code}` }, 5000);
-        where.replaceChildren(...points.map((p) => h('option', { value: p.name }, p.displayName)));
-      } else {
-        where.name = 'region';
-        whereField.querySelector('label').textContent = '管辖区域';
-        whereField.querySelector('.violation').dataset.for = 'region';
-        const regions = await regionsAt(code, SCOPE_LEVEL[role.value]);
-        where.replaceChildren(...regions.map((r) => h('option', { value: r.name }, r.displayName)));
-      }
+      options = agent
+        ? (await pages('/v1/servicePoints', 'servicePoints', { parent: `regions/${code}` }, 5000)).map((p) => h('option', { value: p.name }, p.displayName))
+        : (await regionsAt(code, SCOPE_LEVEL[role.value])).map((r) => h('option', { value: r.name }, r.displayName));
+      if (!options.length) options = [h('option', { value: '' }, '本区域内没有可选项')];
     } catch (err) {
-      where.replaceChildren(h('option', { value: '' }, err.message));
+      options = [h('option', { value: '' }, say(err, '加载失败'))];
     }
+    if (seq === filling) where.replaceChildren(...options);
   };
   role.addEventListener('change', fillWhere);
   fillWhere();
@@ -70,14 +73,15 @@ function createForm(user, code) {
     h('h2', {}, '新建账号'),
     h('p', { class: 'form-error', role: 'alert' }),
     h('div', { class: 'grid' }, field('角色', role), field('姓名', name), field('手机号', phone), whereField,
-      field('初始密码', password, '至少 8 位；请当面告知本人，登录后尽快修改。')),
+      field('初始密码', password, '至少 8 位；请当面告知本人。')),
     h('button', { type: 'submit', class: 'primary' }, '创建'));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const account = { phone: phone.value.trim(), displayName: name.value.trim(), role: role.value };
     account[where.name] = where.value;
     try {
-      await api.call('POST', '/v1/users', { body: { user: account, password: password.value } });
+      const made = await api.call('POST', '/v1/users', { body: { user: account, password: password.value } });
+      created = `已创建账号：${made.displayName}（${ROLE_NAMES[made.role] || made.role}，${made.phone}）。`;
       refresh();
     } catch (err) {
       showViolations(form, err);
@@ -130,7 +134,16 @@ export async function accounts({ arg, user }) {
         actions.append(form);
         pw.focus();
       } }, '重置密码');
+      // Deactivating ends the account's sessions: it asks twice (a
+      // second click within 5 s), without a dialog.
+      let armed = 0;
       const toggle = h('button', { type: 'button', class: u.active ? 'warn' : '', onclick: async () => {
+        if (u.active && !armed) {
+          toggle.textContent = '确认停用？';
+          armed = setTimeout(() => { armed = 0; toggle.textContent = '停用'; }, 5000);
+          return;
+        }
+        clearTimeout(armed);
         toggle.disabled = true;
         try {
           await api.call('PATCH', `/v1/${u.name}`, { query: { updateMask: 'active' }, body: { active: !u.active, etag: u.etag } });
@@ -170,6 +183,7 @@ export async function accounts({ arg, user }) {
   return h('section', { class: 'accounts' },
     h('h1', {}, `${here.displayName} · 账号管理`),
     breadcrumbs(crumbs, 'accounts', {}),
+    created ? notice('info', (() => { const said = created; created = ''; return said; })()) : null,
     CREATES[user.role] ? createForm(user, code) : null,
     h('h2', {}, '账号列表'),
     first.users.length ? h('div', { class: 'table-wrap' }, h('table', {},

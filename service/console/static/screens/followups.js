@@ -3,7 +3,7 @@
 // history).
 
 import * as api from '../api.js';
-import { h, num, when, codeOf, idOf, empty, field, showViolations } from '../ui.js';
+import { h, num, when, codeOf, idOf, empty, notice, field, showViolations } from '../ui.js';
 import { link, refresh } from '../router.js';
 import { chain, breadcrumbs } from '../parts.js';
 
@@ -13,22 +13,30 @@ const OUTCOMES = [
   ['UNRESOLVED', '未能解决'],
 ];
 
-async function all(code) {
-  const out = [];
+const MAX = 2000;
+let closedLast = ''; // the close just made, said once on the redrawn page
+
+// list reads up to MAX follow-ups, a page of 500 at a time.
+async function list(code, query) {
+  const items = [];
   let pageToken = '';
   do {
-    const page = await api.get(`/v1/regions/${encodeURIComponent(code)}/followUps`, { pageSize: 500, pageToken });
-    out.push(...page.followUps);
+    const page = await api.get(`/v1/regions/${encodeURIComponent(code)}/followUps`, { ...query, pageSize: 500, pageToken });
+    items.push(...page.followUps);
     pageToken = page.nextPageToken;
-  } while (pageToken && out.length < 2000);
-  return out;
+  } while (pageToken && items.length < MAX);
+  return { items, capped: Boolean(pageToken) };
 }
 
 export async function followups({ arg, user }) {
   const code = arg || codeOf(user.region);
-  const [crumbs, list] = await Promise.all([chain(code, codeOf(user.region)), all(code)]);
-  const open = list.filter((f) => f.open);
-  const closed = list.filter((f) => !f.open);
+  // The open ones on their own, so their count is whole; then the list,
+  // for the closed ones (the API lists them oldest first, after the open).
+  const [crumbs, openList, everything] = await Promise.all([
+    chain(code, codeOf(user.region)), list(code, { openOnly: true }), list(code, {}),
+  ]);
+  const open = openList.items;
+  const closed = everything.items.filter((f) => !f.open).sort((a, b) => (b.closeTime || '').localeCompare(a.closeTime || ''));
   const here = crumbs[crumbs.length - 1];
 
   const closeForm = (f, button) => {
@@ -48,6 +56,7 @@ export async function followups({ arg, user }) {
       submit.disabled = true;
       try {
         await api.call('POST', `/v1/${f.name}:close`, { body: { note: note.value.trim(), outcome: outcome.value } });
+        closedLast = `已登记 ${f.trackingCode} 的回访。`;
         refresh();
       } catch (err) {
         showViolations(form, err);
@@ -83,7 +92,10 @@ export async function followups({ arg, user }) {
   return h('section', {},
     h('h1', {}, `${here.displayName} · 回访`),
     breadcrumbs(crumbs, 'followups', {}),
-    h('p', { class: 'summary' }, '待回访 ', h('strong', { dataset: { openCount: open.length } }, num(open.length)), ' 件；已回访 ', num(closed.length), ' 件。'),
+    h('p', { class: 'summary' }, '待回访 ', h('strong', { dataset: { openCount: open.length } }, num(open.length)), ' 件；已回访 ', num(closed.length), ' 件',
+      everything.capped ? `（仅列出最早的 ${num(MAX)} 件中已办结的）` : '', '。'),
+    closedLast ? notice('info', (() => { const said = closedLast; closedLast = ''; return said; })()) : null,
+    openList.capped ? notice('info', `待回访超过 ${num(MAX)} 件`, `此处只列出最早的 ${num(MAX)} 件，请到下级区域查看。`) : null,
     h('h2', {}, '待回访'),
     open.length ? h('ul', { class: 'followups' }, open.map(card)) : empty('没有待回访的差评。'),
     h('h2', {}, '已回访'),

@@ -13,6 +13,7 @@ const LEVELS = {
   REGION_LEVEL_COUNTY: [['TOWNSHIP', '乡镇'], ['SERVICE_POINT', '代办点']],
   REGION_LEVEL_TOWNSHIP: [['SERVICE_POINT', '代办点']],
 };
+const MAX = 5000;
 const OWN_LEVEL = { REGION_LEVEL_COUNTY: 'COUNTY', REGION_LEVEL_TOWNSHIP: 'TOWNSHIP' };
 
 // ancestors is a region and every region above it, top first.
@@ -36,7 +37,16 @@ export async function leaderboard({ arg, params, user }) {
   const order = params.get('order') === 'average' && level !== 'SERVICE_POINT' ? 'average' : 'total';
   const p = periodOf(params.get('from') ? new URLSearchParams() : params);
   const code = codeOf(board.name);
-  const page = await api.get(`/v1/regions/${encodeURIComponent(code)}/leaderboard`, { level, period: p.period, orderBy: order, pageSize: 500 });
+  // The whole board, 500 at a time (the city's 1,286 points are three
+  // pages), up to MAX entries.
+  const path = `/v1/regions/${encodeURIComponent(code)}/leaderboard`;
+  const query = { level, period: p.period, orderBy: order, pageSize: 500 };
+  const page = await api.get(path, query);
+  for (let pageToken = page.nextPageToken; pageToken && page.entries.length < MAX;) {
+    const more = await api.get(path, { ...query, pageToken });
+    page.entries.push(...more.entries);
+    pageToken = more.nextPageToken;
+  }
   const href = (extra) => link('leaderboard', code, { period: p.period, level, order, ...extra });
 
   // The user's own region, and on a board above their scope the members
@@ -72,7 +82,8 @@ export async function leaderboard({ arg, params, user }) {
         [['total', '总分'], ['average', '点均分']].map(([o, t]) =>
           h('a', { href: href({ order: o }), class: `chip${o === order ? ' on' : ''}`, 'aria-current': o === order ? 'true' : null }, t))) : null),
     periodBar(p, (pp) => href(pp), { kinds: ['week', 'month', 'quarter', 'year'] }),
-    h('p', { class: 'summary' }, `${period.label(page.period)} 共 ${num(page.totalSize)} 个上榜对象；▲▼ 为较上一周期的名次变化。`),
+    h('p', { class: 'summary' }, `${period.label(page.period)} 共 ${num(page.totalSize)} 个上榜对象`,
+      page.entries.length < page.totalSize ? `（列出前 ${num(page.entries.length)} 名）` : '', '；▲▼ 为较上一周期的名次变化。'),
     page.entries.length ? h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, ['名次', '变化', '名称', order === 'average' ? '点均分' : '总分', order === 'average' ? '总分' : null, '办结', '按时率', '满意率']
         .filter(Boolean).map((t, i) => h('th', { scope: 'col', class: i === 1 || i === 2 ? '' : 'num' }, t)))),

@@ -20,7 +20,7 @@ export async function login({ params }) {
     submit.textContent = '登录中…';
     try {
       await api.login(phone.value.trim(), password.value);
-      location.hash = `#/${params.get('next') || ''}`;
+      location.replace(`#/${params.get('next') || ''}`); // Back then skips the login
     } catch (err) {
       showViolations(form, err);
       password.value = '';

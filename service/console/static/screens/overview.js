@@ -7,7 +7,7 @@ import * as api from '../api.js';
 import { h, num, rate, days, codeOf, within, levelOf, idOf, sortableTable, download, empty, flash } from '../ui.js';
 import { link, go } from '../router.js';
 import { chain, breadcrumbs, periodOf, periodBar } from '../parts.js';
-import { chart, PALETTE } from '../charts.js';
+import { chart, prepare, PALETTE } from '../charts.js';
 import * as period from '../period.js';
 
 const GROUPS = [
@@ -54,6 +54,7 @@ export async function point({ arg, params }) {
 }
 
 export async function overview({ arg, params, user }) {
+  prepare();
   const code = arg || codeOf(user.region);
   const scope = codeOf(user.region);
   const p = periodOf(params);
@@ -61,7 +62,7 @@ export async function overview({ arg, params, user }) {
   const level = levelOf(code);
   const groups = GROUPS.filter((g) => !(level === 'REGION_LEVEL_VILLAGE' && (g.by === 'CHILD_REGION' || g.by === 'SERVICE_POINT')));
   const by = groups.some((g) => g.by === params.get('by')) ? params.get('by') : defaultGroup(level);
-  const sort = COLUMNS.some((c) => c.key === params.get('sort')) ? params.get('sort') : 'received';
+  const sort = params.get('sort') === 'displayName' || COLUMNS.some((c) => c.key === params.get('sort')) ? params.get('sort') : 'received';
   const dir = params.get('dir') === 'asc' ? 'asc' : 'desc';
   const base = `/v1/regions/${encodeURIComponent(code)}/workload`;
 
@@ -70,12 +71,16 @@ export async function overview({ arg, params, user }) {
   // refuses the figures; the trend's twelve are not sent to be refused too.
   const lastDay = new Date(Math.min(period.addDays(p.end, -1).getTime(), period.today().getTime()));
   const weeks = within(code, scope) ? period.weeksEnding(lastDay, 12) : [];
-  const [wl, crumbs, sp, ...trend] = await Promise.all([
+  // The trend is asked for at once but drawn when it comes: the figures
+  // do not wait for it. Only its totals are drawn: grouped by errand type,
+  // which every level has (a village has no child regions) and which is
+  // short (the city by agent would be 600 KB a week).
+  const trend = Promise.all(weeks.map((w) => api.get(base, { period: w, groupBy: 'ERRAND_TYPE' })));
+  trend.catch(() => {}); // shown in the chart's box
+  const [wl, crumbs, sp] = await Promise.all([
     api.get(base, { ...p.query, groupBy: by }),
     chain(code, scope),
     pointId ? api.get(`/v1/servicePoints/${encodeURIComponent(pointId)}`) : null,
-    // (grouped as the view is: a village has no child regions to group by)
-    ...weeks.map((w) => api.get(base, { period: w, groupBy: by })),
   ]);
   const here = crumbs[crumbs.length - 1];
 
@@ -100,7 +105,7 @@ export async function overview({ arg, params, user }) {
     }
   } }, '导出 Excel');
 
-  const trendChart = chart(h('div', { class: 'chart-box', role: 'img', 'aria-label': '近12周受理、办结趋势' }), {
+  const trendChart = chart(h('div', { class: 'chart-box', role: 'img', 'aria-label': '近12周受理、办结趋势' }), trend.then((trend) => ({
     color: PALETTE,
     tooltip: { trigger: 'axis' },
     legend: { top: 0 },
@@ -110,9 +115,9 @@ export async function overview({ arg, params, user }) {
     series: [
       { name: '受理', type: 'bar', data: trend.map((t) => t.total.received) },
       { name: '办结', type: 'bar', data: trend.map((t) => t.total.completed) },
-      { name: '按时率', type: 'line', yAxisIndex: 1, data: trend.map((t) => Math.round(t.total.onTimeRate * 1000) / 10) },
+      { name: '按时率', type: 'line', yAxisIndex: 1, data: trend.map((t) => (t.total.completed ? Math.round(t.total.onTimeRate * 1000) / 10 : null)) }, // no point where nothing was completed
     ],
-  });
+  })));
 
   const nameOf = (row) => {
     if (by === 'CHILD_REGION') return h('a', { href: link('overview', codeOf(row.key), p.params) }, row.displayName);
@@ -127,7 +132,8 @@ export async function overview({ arg, params, user }) {
     rows: wl.rows, sort, dir,
     onSort: (s, d) => { location.hash = here$({ sort: s, dir: d }); },
   }) : empty(`本期${groupLabel}没有数据。`);
-  const top = [...wl.rows].sort((a, b) => (b[sort] || 0) - (a[sort] || 0)).slice(0, 15);
+  const chartKey = sort === 'displayName' ? 'received' : sort;
+  const top = [...wl.rows].sort((a, b) => (b[chartKey] || 0) - (a[chartKey] || 0)).slice(0, 15);
   const breakdownChart = wl.rows.length ? chart(h('div', { class: 'chart-box', role: 'img', 'aria-label': `按${groupLabel}的受理、办结` }), {
     color: PALETTE,
     tooltip: { trigger: 'axis' },
