@@ -22,12 +22,6 @@ function load() {
   return loading;
 }
 
-// prepare starts loading ECharts, for a view that will draw charts once
-// its data comes: the script runs while the view waits for the API.
-export function prepare() {
-  load().catch(() => {});
-}
-
 // chart asks for option (or a promise of it) to be drawn in el, an element
 // of the view being built; the view's figures and tables do not wait for
 // the chart's data or for ECharts.

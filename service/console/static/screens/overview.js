@@ -7,7 +7,7 @@ import * as api from '../api.js';
 import { h, num, rate, days, codeOf, within, levelOf, idOf, sortableTable, download, empty, flash } from '../ui.js';
 import { link, go } from '../router.js';
 import { chain, breadcrumbs, periodOf, periodBar } from '../parts.js';
-import { chart, prepare, PALETTE } from '../charts.js';
+import { chart, PALETTE } from '../charts.js';
 import * as period from '../period.js';
 
 const GROUPS = [
@@ -54,7 +54,6 @@ export async function point({ arg, params }) {
 }
 
 export async function overview({ arg, params, user }) {
-  prepare();
   const code = arg || codeOf(user.region);
   const scope = codeOf(user.region);
   const p = periodOf(params);
