@@ -25,16 +25,7 @@ if [ ! -x "$chromium" ]; then
   exit 1
 fi
 
-free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
-wait_for() { # wait_for URL WHAT LOG
-  for _ in $(seq 1 600); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.2
-  done
-  echo "console-walk: $2 did not come up; its log:" >&2
-  tail -50 "$3" >&2
-  exit 1
-}
+. scripts/walk-lib.sh # free_port, wait_for
 
 (cd service/console && [ -d node_modules ] || npm ci --no-audit --no-fund)
 go build -o "$tmp/redpoint" ./cmd/redpoint

@@ -149,3 +149,27 @@ export function flash(near, err) {
   near.after(msg);
   setTimeout(() => msg.remove(), 8000);
 }
+
+// moreButton is a list's 加载更多: it appends the rows of each next page
+// (rowsOf(page)) to body while the API gives a next page token.
+export function moreButton(first, { next, rowsOf, body }) {
+  const more = h('button', { type: 'button', class: 'more' }, '加载更多');
+  let token = '';
+  const add = (page) => {
+    body.append(...rowsOf(page));
+    token = page.nextPageToken;
+    more.hidden = !token;
+  };
+  add(first);
+  more.addEventListener('click', async () => {
+    more.disabled = true;
+    try {
+      add(await next(token));
+    } catch (err) {
+      flash(more, err);
+    } finally {
+      more.disabled = false;
+    }
+  });
+  return more;
+}

@@ -3,7 +3,7 @@
 // decides what is allowed; its refusals are shown beside the form.
 
 import * as api from '../api.js';
-import { h, codeOf, idOf, ROLE_NAMES, empty, notice, say, field, showViolations, flash } from '../ui.js';
+import { h, codeOf, idOf, ROLE_NAMES, empty, notice, say, field, showViolations, flash, moreButton } from '../ui.js';
 import { refresh } from '../router.js';
 import { chain, breadcrumbs, region } from '../parts.js';
 
@@ -108,8 +108,6 @@ export async function accounts({ arg, user }) {
   const list = (pageToken) => api.get('/v1/users', { parent: `regions/${code}`, pageSize: PAGE, pageToken });
   const [crumbs, first] = await Promise.all([chain(code, codeOf(user.region)), list('')]);
   const body = h('tbody');
-  const more = h('button', { type: 'button', class: 'more' }, '加载更多');
-  let token = '';
 
   const row = (u) => {
     const mine = u.name === user.name;
@@ -163,22 +161,7 @@ export async function accounts({ arg, user }) {
       h('td', {}, u.active ? '正常' : '已停用'),
       actions);
   };
-  const add = (page) => {
-    body.append(...page.users.map(row));
-    token = page.nextPageToken;
-    more.hidden = !token;
-  };
-  add(first);
-  more.addEventListener('click', async () => {
-    more.disabled = true;
-    try {
-      add(await list(token));
-    } catch (err) {
-      flash(more, err);
-    } finally {
-      more.disabled = false;
-    }
-  });
+  const more = moreButton(first, { body, next: list, rowsOf: (page) => page.users.map(row) });
   const here = crumbs[crumbs.length - 1];
   return h('section', { class: 'accounts' },
     h('h1', {}, `${here.displayName} · 账号管理`),

@@ -2,7 +2,7 @@
 // personal data can be listed on their own.
 
 import * as api from '../api.js';
-import { h, when, codeOf, ROLE_NAMES, empty, flash } from '../ui.js';
+import { h, when, codeOf, ROLE_NAMES, empty, moreButton } from '../ui.js';
 import { link } from '../router.js';
 import { chain, breadcrumbs } from '../parts.js';
 
@@ -23,10 +23,10 @@ export async function audit({ arg, params, user }) {
   const list = (pageToken) => api.get(`/v1/regions/${encodeURIComponent(code)}/auditEntries`, { pageSize: PAGE, pageToken, filter });
   const [crumbs, first] = await Promise.all([chain(code, codeOf(user.region)), list('')]);
   const body = h('tbody');
-  const more = h('button', { type: 'button', class: 'more' }, '加载更多');
-  let token = '';
-  const add = (page) => {
-    body.append(...page.auditEntries.map((a) => {
+  const more = moreButton(first, {
+    body,
+    next: list,
+    rowsOf: (page) => page.auditEntries.map((a) => {
       const method = a.action.split('/').pop();
       return h('tr', { class: a.unmaskedRead ? 'mine' : '' },
         h('td', {}, when(a.createTime)),
@@ -37,20 +37,7 @@ export async function audit({ arg, params, user }) {
         h('td', {}, a.region),
         h('td', {}, a.clientIp),
         h('td', {}, a.unmaskedRead ? '是' : ''));
-    }));
-    token = page.nextPageToken;
-    more.hidden = !token;
-  };
-  add(first);
-  more.addEventListener('click', async () => {
-    more.disabled = true;
-    try {
-      add(await list(token));
-    } catch (err) {
-      flash(more, err);
-    } finally {
-      more.disabled = false;
-    }
+    }),
   });
   const here = crumbs[crumbs.length - 1];
   return h('section', {},

@@ -3,7 +3,7 @@
 // explicit click away for the roles the API allows, and the API audits it.
 
 import * as api from '../api.js';
-import { h, num, when, codeOf, idOf, empty, flash } from '../ui.js';
+import { h, num, when, codeOf, idOf, empty, flash, moreButton } from '../ui.js';
 import { link } from '../router.js';
 import { chain, breadcrumbs } from '../parts.js';
 
@@ -11,35 +11,20 @@ const PAGE = 50;
 
 export async function overdue({ arg, params, user }) {
   const code = arg || codeOf(user.region);
-  const [crumbs, first] = await Promise.all([
-    chain(code, codeOf(user.region)),
-    api.get(`/v1/regions/${encodeURIComponent(code)}/overdueErrands`, { pageSize: PAGE }),
-  ]);
+  const list = (pageToken) => api.get(`/v1/regions/${encodeURIComponent(code)}/overdueErrands`, { pageSize: PAGE, pageToken });
+  const [crumbs, first] = await Promise.all([chain(code, codeOf(user.region)), list('')]);
   const body = h('tbody');
-  const more = h('button', { type: 'button', class: 'more' }, '加载更多');
-  let token = '';
-  const add = (page) => {
-    body.append(...page.overdueErrands.map((e) => h('tr', {},
+  const more = moreButton(first, {
+    body,
+    next: list,
+    rowsOf: (page) => page.overdueErrands.map((e) => h('tr', {},
       h('td', {}, h('a', { href: link('errand', idOf(e.errand), { from: code }) }, e.trackingCode)),
       h('td', {}, e.errandTypeDisplayName),
       h('td', {}, e.servicePointDisplayName),
       h('td', {}, e.agentDisplayName),
       h('td', {}, e.stateDisplayName),
       h('td', {}, when(e.dueTime)),
-      h('td', { class: 'num', dataset: { col: 'overdueWorkingDays' } }, num(e.overdueWorkingDays)))));
-    token = page.nextPageToken;
-    more.hidden = !token;
-  };
-  add(first);
-  more.addEventListener('click', async () => {
-    more.disabled = true;
-    try {
-      add(await api.get(`/v1/regions/${encodeURIComponent(code)}/overdueErrands`, { pageSize: PAGE, pageToken: token }));
-    } catch (err) {
-      flash(more, err);
-    } finally {
-      more.disabled = false;
-    }
+      h('td', { class: 'num', dataset: { col: 'overdueWorkingDays' } }, num(e.overdueWorkingDays)))),
   });
   const here = crumbs[crumbs.length - 1];
   return h('section', {},
