@@ -9,16 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/walk-lib.sh # $tmp, $pids (stopped on exit), free_port, wait_for
 
-. scripts/walk-lib.sh # free_port, wait_for
 
 (cd clients/ts && [ -d node_modules ] || npm ci --no-audit --no-fund)
 go build -o "$tmp/redpoint" ./cmd/redpoint

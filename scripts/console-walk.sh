@@ -10,14 +10,7 @@
 # /usr/bin/chromium (REDPOINT_CHROMIUM to use another).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/walk-lib.sh # $tmp, $pids (stopped on exit), free_port, wait_for
 
 chromium=${REDPOINT_CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$chromium" ]; then
@@ -25,7 +18,6 @@ if [ ! -x "$chromium" ]; then
   exit 1
 fi
 
-. scripts/walk-lib.sh # free_port, wait_for
 
 (cd service/console && [ -d node_modules ] || npm ci --no-audit --no-fund)
 go build -o "$tmp/redpoint" ./cmd/redpoint

@@ -1,5 +1,15 @@
 # Shared by the walks that start a demo server of their own
-# (client-walk.sh, console-walk.sh): source it.
+# (client-walk.sh, console-walk.sh): source it from the repository's root.
+
+# $tmp is removed, and the processes in $pids stopped, on exit.
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 # free_port prints a free loopback port.
 free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
