@@ -144,22 +144,25 @@ function walk(name, fn, opts = {}) {
           window.__walkCsp(`${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber} ${e.sample || ''}`);
         });
       });
+      // Every page of the context is watched: a tab the console opens too.
+      context.on('page', (page) => {
+        page.on('dialog', (d) => {
+          problems.push(`dialog (${d.type()}): ${d.message()}`);
+          d.dismiss().catch(() => {});
+        });
+        page.on('pageerror', (err) => { problems.push(`uncaught: ${err.message}`); });
+        page.on('console', (m) => {
+          if (/content security policy/i.test(m.text())) problems.push(`console: ${m.text()}`);
+        });
+      });
       const page = await context.newPage();
-      page.on('dialog', (d) => {
-        problems.push(`dialog (${d.type()}): ${d.message()}`);
-        d.dismiss().catch(() => {});
-      });
-      page.on('pageerror', (err) => { problems.push(`uncaught: ${err.message}`); });
-      page.on('console', (m) => {
-        if (/content security policy/i.test(m.text())) problems.push(`console: ${m.text()}`);
-      });
       opened.push({ context, page, problems });
       return page;
     };
     try {
       await fn({ open, t });
     } catch (err) {
-      for (const { page } of opened) {
+      for (const page of opened.flatMap(({ context }) => context.pages())) {
         const seen = await page.evaluate(() => `${location.hash} | ${document.getElementById('main')?.innerText.slice(0, 600)}`).catch(() => '(closed)');
         t.diagnostic(`on screen: ${seen.replace(/\s+/g, ' ')}`);
       }
@@ -489,6 +492,7 @@ describe('b. follow-ups', () => {
     await markStale(page);
     await card.getByRole('button', { name: '确认办结' }).click();
     await fresh(page, '[data-open-count]');
+    assert.deepEqual(await page.locator('#main .notice.info').allTextContents(), [`已登记 ${errand.trackingCode} 的回访。`], 'the close is confirmed');
     assert.equal(await openCount(), before - 1, 'one fewer open');
     const workload = await as(SECRETARY).get(`/v1/regions/${GUHAN}/workload`);
     assert.equal(workload.total.openFollowUps, before - 1, 'the API agrees');
@@ -840,5 +844,192 @@ describe('i. security headers', () => {
       assert.equal(res.headers.get('X-Content-Type-Options'), 'nosniff', path);
       assert.equal(res.headers.get('X-Frame-Options'), 'DENY', path);
     }
+  });
+});
+
+describe('j. review fixes', () => {
+  // refreshWatch counts the context's /v1/auth:refresh requests and the
+  // statuses the server answered them with.
+  function refreshWatch(context) {
+    const seen = { sent: 0, statuses: [] };
+    context.on('request', (req) => {
+      if (new URL(req.url()).pathname === '/v1/auth:refresh') seen.sent++;
+    });
+    context.on('response', (res) => {
+      if (new URL(res.url()).pathname === '/v1/auth:refresh') seen.statuses.push(res.status());
+    });
+    return seen;
+  }
+  const storedToken = (page) => page.evaluate((k) => sessionStorage.getItem(k), REFRESH_KEY);
+
+  walk('two tabs of one session both survive two renewals, one tab renewing at a time', async ({ open }) => {
+    const page = await open();
+    const context = page.context();
+    await context.clock.install();
+    const refreshes = refreshWatch(context);
+    await signIn(page, SECRETARY, { ready: '.kpis' });
+
+    // A second tab of the session (window.open copies sessionStorage): it
+    // renews with the copied token and hands the new pair to the first.
+    const [other] = await Promise.all([context.waitForEvent('page'), page.evaluate(() => { window.open(location.href); })]);
+    await fresh(other, '.kpis');
+    const together = async (what, spent) => eventually(what, async () => {
+      if (refreshes.statuses.some((s) => s !== 200)) return true; // the assertion below names it
+      const [a, b] = [await storedToken(page), await storedToken(other)];
+      // …and neither tab is still renewing (the lock is free).
+      const idle = (p) => p.evaluate(async () => {
+        const { held, pending } = navigator.locks ? await navigator.locks.query() : { held: [], pending: [] };
+        return !held.length && !pending.length;
+      });
+      return a && a === b && a !== spent && await idle(page) && await idle(other) && a;
+    });
+    let token = await together('both tabs hold the second tab\'s session', null);
+
+    // The access token lives 15 minutes; each tab renews a minute or so
+    // before it runs out (jittered), twice.
+    for (const round of [1, 2]) {
+      const sent = refreshes.sent;
+      await context.clock.fastForward('14:30');
+      token = await together(`renewal ${round}: both tabs hold the renewed session`, token);
+      assert.deepEqual(refreshes.statuses.filter((s) => s !== 200), [], `renewal ${round}: the server refused no refresh`);
+      assert.equal(refreshes.sent, sent + 1, `renewal ${round}: one tab renewed, the other took its session`);
+    }
+    await visit(page, '#/overdue', '[data-total]');
+    await visit(other, '#/followups', '[data-open-count]');
+    for (const p of [page, other]) assert.doesNotMatch(new URL(p.url()).hash, /^#\/login/, 'still signed in');
+    assert.deepEqual(refreshes.statuses.filter((s) => s !== 200), [], 'the server refused no refresh');
+    assert.ok((await request('POST', '/v1/auth:refresh', { body: { refreshToken: token } })).accessToken, 'the session family is alive');
+  });
+
+  walk('a PC clock 20 minutes fast keeps the session without renewing it over and over', async ({ open }) => {
+    const page = await open();
+    const context = page.context();
+    await context.clock.install({ time: Date.now() + 20 * 60_000 });
+    const refreshes = refreshWatch(context);
+    await signIn(page, SECRETARY, { ready: '.kpis' });
+    // Three minutes, a view each minute.
+    for (const [hash, ready] of [['#/overdue', '[data-total]'], ['#/followups', '[data-open-count]'], [`#/overview/${GUHAN}`, '.kpis']]) {
+      await context.clock.fastForward('01:00');
+      await visit(page, hash, ready);
+    }
+    assert.doesNotMatch(new URL(page.url()).hash, /^#\/login/, 'still signed in');
+    assert.ok(refreshes.sent <= 1, `${refreshes.sent} renewals in three minutes of a 15-minute token`);
+  });
+
+  walk('the city\'s service-point board lists all its entries, every one of 古韩镇\'s points marked', async ({ open }) => {
+    const page = await open();
+    await signIn(page, SECRETARY, { hash: `#/leaderboard/${CHANGZHI}?level=SERVICE_POINT`, ready: 'table' });
+    const query = { level: 'SERVICE_POINT', period: currentMonth(), orderBy: 'total', pageSize: 500 };
+    const entries = [];
+    let board;
+    do {
+      board = await as(SECRETARY).get(`/v1/regions/${CHANGZHI}/leaderboard`, { ...query, ...(board ? { pageToken: board.nextPageToken } : {}) });
+      entries.push(...board.entries);
+    } while (board.nextPageToken);
+    assert.ok(board.totalSize > 500, `the demo's city has more points than a page (${board.totalSize})`);
+    assert.equal(entries.length, board.totalSize);
+    const rows = page.locator('#main tbody tr');
+    assert.equal(await rows.count(), board.totalSize, 'every entry the API counts');
+    assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.member)), entries.map((e) => e.member), 'in the API\'s order');
+
+    const { servicePoints } = await as(SECRETARY).get('/v1/servicePoints', { parent: `regions/${GUHAN}`, pageSize: 500 });
+    const ours = entries.map((e) => e.member).filter((m) => servicePoints.some((p) => p.name === m)).sort();
+    assert.ok(ours.length > 0, '古韩镇 has points on the board');
+    const marked = await page.locator('#main tbody tr.mine').evaluateAll((trs) => trs.map((tr) => tr.dataset.member));
+    assert.deepEqual(marked.sort(), ours, '古韩镇\'s points, and only they, are marked as the secretary\'s');
+  });
+
+  walk('Back after signing in leaves the console rather than returning to the login', async ({ open }) => {
+    const page = await open();
+    await signIn(page, SECRETARY, { hash: `#/overview/${GUHAN}`, ready: '.kpis' });
+    const seen = [];
+    page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) seen.push(frame.url()); });
+    await page.goBack();
+    await eventually('Back goes somewhere', () => seen.length > 0);
+    assert.doesNotMatch(seen[0], /#\/login/, 'Back does not return to the login');
+    await page.waitForURL('about:blank'); // where the tab was before the console
+    assert.deepEqual(seen.filter((u) => /#\/login/.test(u)), [], 'the login never shows again');
+  });
+
+  walk('accounts: the region list follows the last role chosen; a new account is confirmed; deactivating asks twice', async ({ open }) => {
+    const page = await open();
+    // Reads of service-point lists, noted once their JSON is parsed.
+    await page.context().addInitScript(() => {
+      const json = Response.prototype.json;
+      window.__walkPointReads = 0;
+      Response.prototype.json = async function walkJson() {
+        const value = await json.call(this);
+        if (new URL(this.url).pathname === '/v1/servicePoints') window.__walkPointReads++;
+        return value;
+      };
+    });
+    await signIn(page, COUNTY_ADMIN, { hash: '#/accounts', ready: 'form.create-form' });
+    const { regions } = await as(COUNTY_ADMIN).get('/v1/regions', { parent: `regions/${XIANGYUAN}`, pageSize: 500 });
+    const townships = regions.map((r) => r.displayName).sort();
+    assert.equal(townships.length, 9);
+    const options = () => page.$$eval('#main form.create-form select[name="region"] option, #main form.create-form select[name="servicePoint"] option',
+      (os) => os.map((o) => o.textContent).sort());
+    const form = page.locator('#main form.create-form');
+    const where = form.locator('.grid select').nth(1);
+    await page.waitForFunction((n) => document.querySelectorAll('#main form.create-form select[name="region"] option').length === n, townships.length);
+
+    // 代办员, whose points answer late, then 乡镇书记 at once.
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    let pointRequests = 0;
+    const points = (url) => url.pathname === '/v1/servicePoints';
+    await page.route(points, async (route) => {
+      pointRequests++;
+      await held;
+      await route.continue();
+    });
+    await form.getByLabel('角色').selectOption('ROLE_AGENT');
+    await page.waitForFunction(() => document.querySelector('#main form.create-form select[name="servicePoint"]'));
+    await form.getByLabel('角色').selectOption('ROLE_TOWNSHIP_SECRETARY');
+    await page.waitForFunction((n) => document.querySelectorAll('#main form.create-form select[name="region"] option').length === n, townships.length);
+    assert.ok(pointRequests > 0, 'the points were asked for');
+    release();
+    // Once the late answer is parsed, what it leads to has run (promise
+    // continuations run before the next poll).
+    await page.waitForFunction((n) => window.__walkPointReads >= n, pointRequests);
+    await page.unroute(points);
+    assert.deepEqual(await options(), townships, 'the townships, after the points came in late');
+    assert.equal(await where.getAttribute('name'), 'region');
+    assert.equal(await form.locator('label', { hasText: '管辖区域' }).count(), 1);
+
+    // Creating a 乡镇书记 for 古韩镇 is confirmed.
+    const phone = `136${randomInt(10_000_000, 99_999_999)}`;
+    const name = `回访专员 ${randomUUID().slice(0, 6)}`;
+    await form.getByLabel('姓名').fill(name);
+    await form.getByLabel('手机号').fill(phone);
+    await where.selectOption({ label: '古韩镇' });
+    await form.getByLabel('初始密码').fill('walk-password-1');
+    await markStale(page);
+    const [created] = await Promise.all([
+      page.waitForResponse((res) => new URL(res.url()).pathname === '/v1/users' && res.request().method() === 'POST'),
+      form.getByRole('button', { name: '创建' }).click(),
+    ]);
+    await fresh(page, 'form.create-form');
+    assert.ok(created.ok(), `the API created it: HTTP ${created.status()}`);
+    const user = await created.json();
+    assert.equal(user.region, `regions/${GUHAN}`);
+    assert.deepEqual(await page.locator('#main .notice.info').allTextContents(), [`已创建账号：${name}（乡镇书记，${phone}）。`], 'the creation is confirmed');
+
+    // Deactivating it: the first click only asks.
+    await visit(page, `#/accounts/${GUHAN}`, 'table');
+    const patches = [];
+    page.on('request', (req) => { if (req.method() === 'PATCH') patches.push(req.url()); });
+    const row = page.locator(`#main tbody tr[data-user="${user.name.split('/').pop()}"]`);
+    await row.getByRole('button', { name: '停用' }).click();
+    const confirm = row.getByRole('button', { name: '确认停用？' });
+    await eventually('the first click answers', async () => patches.length || await confirm.count());
+    assert.deepEqual(patches, [], 'one click sends nothing');
+    assert.equal(await confirm.count(), 1, 'it asks for a second click');
+    await markStale(page);
+    await confirm.click();
+    await fresh(page, 'table');
+    assert.equal(patches.length, 1, 'the second click deactivates');
+    assert.equal(await row.locator('td').nth(4).textContent(), '已停用');
+    assert.equal((await as(COUNTY_ADMIN).get(`/v1/${user.name}`)).active, false);
   });
 });
