@@ -22,7 +22,7 @@ test:
 	./scripts/client-walk.sh
 	./scripts/console-walk.sh
 
-## test-console: the console's walk: headless Chromium (Debian's, /usr/bin/chromium; REDPOINT_CHROMIUM for another) drives the console of a fresh demo server as the secretary, the county and the city admin, on a phone and a desktop, every screen checked against the REST API; about 75 s
+## test-console: the console's walk: headless Chromium (Debian's, /usr/bin/chromium; REDPOINT_CHROMIUM for another) drives the console of a fresh demo server as the secretary, the county and the city admin, on a phone and a desktop, every screen checked against the REST API; about 75-90 s
 test-console: service/console/node_modules
 	./scripts/console-walk.sh
 
