@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -311,18 +310,9 @@ func TestWorkloadCacheSeesChanges(t *testing.T) {
 	if got := received(); got != before+1 {
 		t.Errorf("received after logging one more: %d, want %d", got, before+1)
 	}
-	resp, err := http.Get(s.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{`redpoint_workload_cache_total{result="hit"} 1`, `redpoint_workload_cache_total{result="miss"} 2`} {
-		if !strings.Contains(string(b), want+"\n") {
-			t.Errorf("/metrics lacks %s", want)
+	for series, want := range map[string]float64{`redpoint_workload_cache_total{result="hit"}`: 1, `redpoint_workload_cache_total{result="miss"}`: 2} {
+		if got := s.Metric(t, series); got != want {
+			t.Errorf("/metrics: %s = %v, want %v", series, got, want)
 		}
 	}
 }

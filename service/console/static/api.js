@@ -212,3 +212,18 @@ export async function call(method, path, { query, body, blob } = {}) {
 }
 
 export const get = (path, query) => call('GET', path, { query });
+
+// getAll reads a list 500 at a time while it has a next page, up to max
+// items: the first page's answer (its other fields, totalSize say), the
+// items under key, and whether max cut the list short.
+export async function getAll(path, key, query, max) {
+  const first = await get(path, { ...query, pageSize: 500 });
+  const items = [...first[key]];
+  let pageToken = first.nextPageToken;
+  while (pageToken && items.length < max) {
+    const page = await get(path, { ...query, pageSize: 500, pageToken });
+    items.push(...page[key]);
+    pageToken = page.nextPageToken;
+  }
+  return { first, items, capped: Boolean(pageToken) };
+}

@@ -17,16 +17,7 @@ const CREATES = {
 };
 const SCOPE_LEVEL = { ROLE_COUNTY_ADMIN: 'REGION_LEVEL_COUNTY', ROLE_TOWNSHIP_SECRETARY: 'REGION_LEVEL_TOWNSHIP' };
 
-async function pages(path, key, query, max) {
-  const out = [];
-  let pageToken = '';
-  do {
-    const page = await api.get(path, { ...query, pageSize: 500, pageToken });
-    out.push(...page[key]);
-    pageToken = page.nextPageToken;
-  } while (pageToken && out.length < max);
-  return out;
-}
+const pages = async (path, key, query, max) => (await api.getAll(path, key, query, max)).items;
 
 // regionsAt lists the regions of a level inside a region, walking down.
 async function regionsAt(code, level) {

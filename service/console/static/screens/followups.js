@@ -16,17 +16,7 @@ const OUTCOMES = [
 const MAX = 2000;
 let closedLast = ''; // the close just made, said once on the redrawn page
 
-// list reads up to MAX follow-ups, a page of 500 at a time.
-async function list(code, query) {
-  const items = [];
-  let pageToken = '';
-  do {
-    const page = await api.get(`/v1/regions/${encodeURIComponent(code)}/followUps`, { ...query, pageSize: 500, pageToken });
-    items.push(...page.followUps);
-    pageToken = page.nextPageToken;
-  } while (pageToken && items.length < MAX);
-  return { items, capped: Boolean(pageToken) };
-}
+const list = (code, query) => api.getAll(`/v1/regions/${encodeURIComponent(code)}/followUps`, 'followUps', query, MAX);
 
 export async function followups({ arg, user }) {
   const code = arg || codeOf(user.region);

@@ -39,14 +39,8 @@ export async function leaderboard({ arg, params, user }) {
   const code = codeOf(board.name);
   // The whole board, 500 at a time (the city's 1,286 points are three
   // pages), up to MAX entries.
-  const path = `/v1/regions/${encodeURIComponent(code)}/leaderboard`;
-  const query = { level, period: p.period, orderBy: order, pageSize: 500 };
-  const page = await api.get(path, query);
-  for (let pageToken = page.nextPageToken; pageToken && page.entries.length < MAX;) {
-    const more = await api.get(path, { ...query, pageToken });
-    page.entries.push(...more.entries);
-    pageToken = more.nextPageToken;
-  }
+  const all = await api.getAll(`/v1/regions/${encodeURIComponent(code)}/leaderboard`, 'entries', { level, period: p.period, orderBy: order }, MAX);
+  const page = { ...all.first, entries: all.items };
   const href = (extra) => link('leaderboard', code, { period: p.period, level, order, ...extra });
 
   // The user's own region, and on a board above their scope the members
