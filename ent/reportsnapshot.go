@@ -21,7 +21,7 @@ type ReportSnapshot struct {
 	RegionID string `json:"region_id,omitempty"`
 	// Kind holds the value of the "kind" field.
 	Kind reportsnapshot.Kind `json:"kind,omitempty"`
-	// 2026-W48 or 2026-11
+	// 2026-W48, 2026-11 or 2026-Q3
 	Period string `json:"period,omitempty"`
 	// FileName holds the value of the "file_name" field.
 	FileName string `json:"file_name,omitempty"`

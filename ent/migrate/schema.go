@@ -490,7 +490,7 @@ var (
 	ReportSnapshotsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
 		{Name: "region_id", Type: field.TypeString, Size: 12},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"WEEKLY_DISPATCH", "MONTHLY_REPORT"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"WEEKLY_DISPATCH", "MONTHLY_REPORT", "QUARTERLY_REVIEW"}},
 		{Name: "period", Type: field.TypeString, Size: 16},
 		{Name: "file_name", Type: field.TypeString, Size: 256},
 		{Name: "content", Type: field.TypeBytes},

@@ -67,8 +67,9 @@ type Kind string
 
 // Kind values.
 const (
-	KindWEEKLY_DISPATCH Kind = "WEEKLY_DISPATCH"
-	KindMONTHLY_REPORT  Kind = "MONTHLY_REPORT"
+	KindWEEKLY_DISPATCH  Kind = "WEEKLY_DISPATCH"
+	KindMONTHLY_REPORT   Kind = "MONTHLY_REPORT"
+	KindQUARTERLY_REVIEW Kind = "QUARTERLY_REVIEW"
 )
 
 func (k Kind) String() string {
@@ -78,7 +79,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindWEEKLY_DISPATCH, KindMONTHLY_REPORT:
+	case KindWEEKLY_DISPATCH, KindMONTHLY_REPORT, KindQUARTERLY_REVIEW:
 		return nil
 	default:
 		return fmt.Errorf("reportsnapshot: invalid enum value for kind field: %q", k)

@@ -104,6 +104,7 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.ReportService/CloseFollowUp":          {Roles: overseers, Scope: ScopeResource, Write: true},
 	"/redpoint.v1.ReportService/ListReportSnapshots":    {Roles: overseers, Scope: ScopeParent},
 	"/redpoint.v1.ReportService/DownloadReportSnapshot": {Roles: overseers, Scope: ScopeParent},
+	"/redpoint.v1.ReportService/GetQuarterlyReview":     {Roles: overseers, Scope: ScopeParent},
 
 	// The Taihang Pioneer board: public information for everyone logged in.
 	"/redpoint.v1.LeaderboardService/ListLeaderboardEntries": {Roles: anyoneIn, Scope: ScopeNone},

@@ -201,10 +201,11 @@ func (a *App) seedDemo(ctx context.Context, opt demo.Options) error {
 	if err != nil {
 		return err
 	}
-	// The past weeks' and months' reports the scheduler would have stored,
+	// The past weeks', months' and quarter's reports the scheduler would have stored,
 	// so the demo has some to list; after the seed's commit, as they read
 	// its errands.
-	snapshots, err := demo.Snapshots(ctx, report.New(a.Store), opt.Now)
+	boards := leaderboard.New(a.Store.Client, a.KV)
+	snapshots, err := demo.Snapshots(ctx, report.New(a.Store, boards), boards, opt.Now)
 	if err != nil {
 		return err
 	}
@@ -212,7 +213,7 @@ func (a *App) seedDemo(ctx context.Context, opt demo.Options) error {
 	// them; rebuilt, not just built: a Redis that outlived an earlier
 	// database may hold boards of its.
 	boardsStart := time.Now()
-	if err := leaderboard.New(a.Store.Client, a.KV).RebuildCurrent(ctx, a.opts.now()()); err != nil {
+	if err := boards.RebuildCurrent(ctx, a.opts.now()()); err != nil {
 		return err
 	}
 	boardsMS := time.Since(boardsStart).Milliseconds()

@@ -55,11 +55,12 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 		return nil, fmt.Errorf("REDPOINT_AUTH_KEY: %w", err)
 	}
 	now := a.opts.now()
+	boards := leaderboard.New(a.Store.Client, a.KV)
 	p := &parts{
 		pages:     pages,
 		cal:       calendar.NewCache(calendardb.Loader(a.Store.Client), 5*time.Minute),
-		boards:    leaderboard.New(a.Store.Client, a.KV),
-		reports:   report.New(a.Store),
+		boards:    boards,
+		reports:   report.New(a.Store, boards),
 		workloads: report.NewCache(a.KV, reg),
 	}
 	queue := events.Queue(a.KV)

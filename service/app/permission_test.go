@@ -215,6 +215,9 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.ReportService/DownloadReportSnapshot": func(w *world, t target) proto.Message {
 		return &redpointv1.DownloadReportSnapshotRequest{Name: w.township[t] + "/reportSnapshots/999999"}
 	},
+	"/redpoint.v1.ReportService/GetQuarterlyReview": func(w *world, t target) proto.Message {
+		return &redpointv1.GetQuarterlyReviewRequest{Name: w.township[t] + "/quarterlyReviews/2026-Q3"}
+	},
 	"/redpoint.v1.LeaderboardService/ListLeaderboardEntries": func(w *world, t target) proto.Message {
 		return &redpointv1.ListLeaderboardEntriesRequest{Parent: w.township[t], Period: "2026-11"}
 	},

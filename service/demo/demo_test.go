@@ -16,6 +16,8 @@ import (
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/errands"
+	"github.com/changzhi/redpoint/service/kv/kvtest"
+	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/report"
 	"github.com/changzhi/redpoint/service/store"
@@ -141,7 +143,7 @@ func TestSeedShape(t *testing.T) {
 
 // The README's examples show something on a fresh demo: the 古韩镇
 // agent's overdue errands, the township's overdue list and its stored
-// weekly and monthly reports.
+// weekly, monthly and quarterly reports.
 func TestSeedShowsTheReadmeExamples(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -160,7 +162,8 @@ func TestSeedShowsTheReadmeExamples(t *testing.T) {
 		t.Errorf("overdue errands at the 古韩镇 agent's point by state: %v, want ≥2 IN_PROGRESS and a FORWARDED or NEEDS_MATERIALS", states)
 	}
 
-	n, err := demo.Snapshots(ctx, report.New(st), fixedNow)
+	boards := leaderboard.New(st.Client, kvtest.Open(t))
+	n, err := demo.Snapshots(ctx, report.New(st, boards), boards, fixedNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +180,7 @@ func TestSeedShowsTheReadmeExamples(t *testing.T) {
 		}
 	}
 	want := []string{"WEEKLY_DISPATCH 2026-W47", "WEEKLY_DISPATCH 2026-W46", "WEEKLY_DISPATCH 2026-W45", "WEEKLY_DISPATCH 2026-W44",
-		"MONTHLY_REPORT 2026-10", "MONTHLY_REPORT 2026-09", "MONTHLY_REPORT 2026-08"}
+		"MONTHLY_REPORT 2026-10", "QUARTERLY_REVIEW 2026-Q3", "MONTHLY_REPORT 2026-09", "MONTHLY_REPORT 2026-08"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("古韩镇's snapshots, newest first:\n%v\nwant\n%v", got, want)
 	}

@@ -21,10 +21,11 @@ func cells(r Row, name string) []any {
 		r.MedianDays, r.P90Days, r.Ratings, r.SatisfactionRate(), r.BadRatings, r.OpenFollowUps, r.Escalations}
 }
 
-// Workbook builds the report of q.Region: a summary sheet with the total,
-// then one sheet per grouping the region has. Rows are streamed, so a
-// county-wide report stays small in memory.
-func (w *Workloads) Workbook(ctx context.Context, q Query, title string) ([]byte, error) {
+// Workbook builds the report of q.Region: the quarterly review's sheet
+// (季观摩) first when review is not nil, then a summary sheet with the
+// total, then one sheet per grouping the region has. Rows are streamed, so
+// a county-wide report stays small in memory.
+func (w *Workloads) Workbook(ctx context.Context, q Query, title string, review *Review) ([]byte, error) {
 	f := excelize.NewFile()
 	// Close only removes the stream writers' temporary files; the workbook
 	// is written to memory below, and no logger is at hand here.
@@ -33,7 +34,17 @@ func (w *Workloads) Workbook(ctx context.Context, q Query, title string) ([]byte
 	percent, _ := f.NewStyle(&excelize.Style{NumFmt: 10}) // 0.00%
 	decimal, _ := f.NewStyle(&excelize.Style{NumFmt: 2})  // 0.00
 	summary := "汇总"
-	if err := f.SetSheetName("Sheet1", summary); err != nil {
+	if review != nil {
+		if err := f.SetSheetName("Sheet1", reviewSheetName); err != nil {
+			return nil, err
+		}
+		if err := reviewSheet(f, review); err != nil {
+			return nil, err
+		}
+		if _, err := f.NewSheet(summary); err != nil {
+			return nil, err
+		}
+	} else if err := f.SetSheetName("Sheet1", summary); err != nil {
 		return nil, err
 	}
 	start := q.Start.In(calendar.Location).Format("2006-01-02")

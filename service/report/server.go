@@ -22,6 +22,7 @@ import (
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/feedback"
+	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/period"
 	"github.com/changzhi/redpoint/service/regioncode"
@@ -186,7 +187,16 @@ func (s *Server) ExportWorkload(ctx context.Context, req *redpointv1.ExportWorkl
 	if err != nil {
 		return nil, err
 	}
-	data, err := s.workloads.Workbook(ctx, Query{Region: code, Start: start, End: end, Now: s.now()}, name)
+	// A quarter's report has the quarterly review's sheet too, as its
+	// snapshot has: for a city, county or township, a quarter that has
+	// begun and whose boards may be read (reviewable).
+	var review *Review
+	if p, err := period.Parse(label); err == nil && p.Kind == period.Quarter && reviewable(p, s.now()) && reviewLevel(code) {
+		if review, err = s.workloads.Review(ctx, code, p, s.now()); err != nil {
+			return nil, err
+		}
+	}
+	data, err := s.workloads.Workbook(ctx, Query{Region: code, Start: start, End: end, Now: s.now()}, name, review)
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +330,78 @@ func (s *Server) DownloadReportSnapshot(ctx context.Context, req *redpointv1.Dow
 	}
 	attach(ctx, r.FileName)
 	return &httpbody.HttpBody{ContentType: XLSX, Data: r.Content}, nil
+}
+
+// reviewable reports whether quarter q's review may be read at now: the
+// quarter has begun and is not older than the boards' history, so a
+// caller can't make the leaderboard build boards of any quarter.
+func reviewable(q period.Period, now time.Time) bool {
+	start, end := q.Range()
+	return !start.After(now) && !end.Before(now.Add(-leaderboard.History))
+}
+
+// reviewLevel reports whether a region has quarterly reviews.
+func reviewLevel(code regioncode.Code) bool {
+	switch code.Level() {
+	case regioncode.City, regioncode.County, regioncode.Township:
+		return true
+	}
+	return false
+}
+
+// GetQuarterlyReview computes a region's quarterly review (季观摩), the
+// figures of the quarterly snapshot's 季观摩 sheet (Review makes both).
+func (s *Server) GetQuarterlyReview(ctx context.Context, req *redpointv1.GetQuarterlyReviewRequest) (*redpointv1.QuarterlyReview, error) {
+	parent, label, ok := strings.Cut(req.GetName(), "/quarterlyReviews/")
+	if !ok {
+		return nil, apierr.InvalidField("name", "格式应为 regions/{区划代码}/quarterlyReviews/{季度，如 2026-Q3}")
+	}
+	code, err := scoped(ctx, "name", parent)
+	if err != nil {
+		return nil, err
+	}
+	q, err := period.Parse(label)
+	if err != nil || q.Kind != period.Quarter {
+		return nil, apierr.InvalidField("name", "季度应形如 2026-Q3")
+	}
+	if !reviewable(q, s.now()) {
+		return nil, apierr.InvalidField("name", "只能查看已开始且不早于三年前的季度")
+	}
+	if !reviewLevel(code) {
+		return nil, apierr.InvalidField("name", "季观摩按市、县区、乡镇编制")
+	}
+	r, err := s.workloads.Review(ctx, code, q, s.now())
+	if err != nil {
+		return nil, err
+	}
+	out := &redpointv1.QuarterlyReview{Name: "regions/" + code.String() + "/quarterlyReviews/" + q.String(), DisplayName: r.Name,
+		Period: q.String(), PreviousPeriod: q.Previous().String(), StartTime: timestamppb.New(r.Start), EndTime: timestamppb.New(r.End)}
+	for _, row := range r.Counties {
+		out.Counties = append(out.Counties, reviewRowProto(row))
+	}
+	for _, row := range r.Townships {
+		out.Townships = append(out.Townships, reviewRowProto(row))
+	}
+	return out, nil
+}
+
+func reviewRowProto(r ReviewRow) *redpointv1.QuarterlyReviewRow {
+	figures := func(f Figures) *redpointv1.QuarterlyFigures {
+		return &redpointv1.QuarterlyFigures{Received: int32(f.Received), Completed: int32(f.Completed), CompletedLate: int32(f.CompletedLate),
+			OnTimeRate: f.OnTimeRate, Ratings: int32(f.Ratings), SatisfactionRate: f.SatisfactionRate, Score: f.Score,
+			Rank: int32(f.Rank), RankOf: int32(f.RankOf)}
+	}
+	points := func(ps []ReviewPoint) []*redpointv1.QuarterlyReviewPoint {
+		var out []*redpointv1.QuarterlyReviewPoint
+		for _, p := range ps {
+			out = append(out, &redpointv1.QuarterlyReviewPoint{ServicePoint: resname.Name(resname.ServicePoints, p.ID), DisplayName: p.Name, Score: p.Score})
+		}
+		return out
+	}
+	return &redpointv1.QuarterlyReviewRow{Region: "regions/" + r.Code, DisplayName: r.Name, CountyDisplayName: r.County,
+		Current: figures(r.Current), Previous: figures(r.Previous), RankChange: int32(r.RankChange),
+		ServicePoints: int32(r.Points), IdleServicePoints: int32(r.Idle),
+		BestServicePoints: points(r.Best), WeakestServicePoints: points(r.Weakest)}
 }
 
 // CloseFollowUp records the township's call-back (feedback keeps follow-ups).

@@ -17,16 +17,27 @@ import (
 
 // The snapshot jobs: the weekly dispatch (周调度) on Monday 08:00 covers
 // the week before; the monthly report (月通报) on the 1st at 08:00 covers
-// the month before. Both for the city, every county and every township.
+// the month before; the quarterly review (季观摩) on the 1st of January,
+// April, July and October at 08:00 covers the quarter before. All for the
+// city, every county and every township.
 const (
-	WeeklyJob  = "report:weekly"
-	MonthlyJob = "report:monthly"
+	WeeklyJob    = "report:weekly"
+	MonthlyJob   = "report:monthly"
+	QuarterlyJob = "report:quarterly"
 )
 
 // Periodic are the snapshot schedules (Asia/Shanghai).
 var Periodic = []events.Periodic{
 	{Spec: "0 8 * * 1", Type: WeeklyJob, Unique: time.Hour},
 	{Spec: "0 8 1 * *", Type: MonthlyJob, Unique: time.Hour},
+	{Spec: "0 8 1 1,4,7,10 *", Type: QuarterlyJob, Unique: time.Hour},
+}
+
+// Kinds are the snapshot kinds and the periods they cover.
+var Kinds = map[reportsnapshot.Kind]period.Kind{
+	reportsnapshot.KindWEEKLY_DISPATCH:  period.Week,
+	reportsnapshot.KindMONTHLY_REPORT:   period.Month,
+	reportsnapshot.KindQUARTERLY_REVIEW: period.Quarter,
 }
 
 // Jobs are the snapshot jobs.
@@ -37,6 +48,9 @@ func (w *Workloads) Jobs(now func() time.Time) []events.Job {
 		}},
 		{Type: MonthlyJob, Handle: func(ctx context.Context, _ []byte) error {
 			return w.Snapshot(ctx, reportsnapshot.KindMONTHLY_REPORT, period.Of(period.Month, now()).Previous(), now())
+		}},
+		{Type: QuarterlyJob, Handle: func(ctx context.Context, _ []byte) error {
+			return w.Snapshot(ctx, reportsnapshot.KindQUARTERLY_REVIEW, period.Of(period.Quarter, now()).Previous(), now())
 		}},
 	}
 }
@@ -67,13 +81,16 @@ func (w *Workloads) SnapshotRegions(ctx context.Context, kind reportsnapshot.Kin
 }
 
 // RunTime is when the job that stores period p's snapshot runs: 08:00 on
-// the day after p ends, as Periodic schedules it.
+// the day after p ends (a week, month or quarter), as Periodic schedules it.
 func RunTime(p period.Period) time.Time {
 	_, end := p.Range()
 	return end.Add(8 * time.Hour)
 }
 
 func (w *Workloads) snapshot(ctx context.Context, kind reportsnapshot.Kind, p period.Period, now time.Time, regions []*ent.Region) error {
+	if k, ok := Kinds[kind]; !ok || k != p.Kind {
+		return fmt.Errorf("report.Snapshot: a %s snapshot of %s", kind, p)
+	}
 	start, end := p.Range()
 	for _, r := range regions {
 		exists, err := w.ent.ReportSnapshot.Query().Where(reportsnapshot.RegionID(r.ID), reportsnapshot.KindEQ(kind), reportsnapshot.Period(p.String())).Exist(ctx)
@@ -83,7 +100,14 @@ func (w *Workloads) snapshot(ctx context.Context, kind reportsnapshot.Kind, p pe
 		if exists {
 			continue
 		}
-		data, err := w.Workbook(ctx, Query{Region: regioncode.Code(r.ID), Start: start, End: end, Now: now}, r.Name)
+		code := regioncode.Code(r.ID)
+		var review *Review
+		if kind == reportsnapshot.KindQUARTERLY_REVIEW {
+			if review, err = w.Review(ctx, code, p, now); err != nil {
+				return err
+			}
+		}
+		data, err := w.Workbook(ctx, Query{Region: code, Start: start, End: end, Now: now}, r.Name, review)
 		if err != nil {
 			return err
 		}

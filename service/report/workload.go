@@ -1,6 +1,7 @@
 // Package report is the township's oversight: workload figures computed
-// in SQL, the overdue list, Excel reports, and the stored weekly (周调度)
-// and monthly (月通报) snapshots. It only reads, but for storing those
+// in SQL, the overdue list, Excel reports, the quarterly review (季观摩)
+// and the stored weekly (周调度), monthly (月通报) and quarterly snapshots.
+// It only reads, but for storing those
 // snapshots; ReportService's follow-up methods are served by
 // service/feedback, which owns follow-ups.
 package report
@@ -23,6 +24,7 @@ import (
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 	"github.com/changzhi/redpoint/service/feedback"
+	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/regioncode"
 	"github.com/changzhi/redpoint/service/store"
 )
@@ -79,12 +81,15 @@ type Workloads struct {
 	db      *store.Store
 	ent     *ent.Client
 	dialect string
+	// boards are the leaderboard's, for the quarterly review's scores and ranks.
+	boards *leaderboard.Boards
 }
 
 // New returns the workload queries over the store's database: SQL through
-// the store, which keeps the statements prepared, and ent for the rest.
-func New(st *store.Store) *Workloads {
-	return &Workloads{db: st, ent: st.Client, dialect: st.Dialect}
+// the store, which keeps the statements prepared, and ent for the rest;
+// the quarterly review reads scores and ranks from boards.
+func New(st *store.Store, boards *leaderboard.Boards) *Workloads {
+	return &Workloads{db: st, ent: st.Client, dialect: st.Dialect, boards: boards}
 }
 
 // childDigits is how many significant digits a child region of r has.
@@ -114,6 +119,10 @@ func (w *Workloads) groupExpr(q Query, total bool) (string, error) {
 			return "", fmt.Errorf("a village has no child regions")
 		}
 		return "substr(e.region_id, 1, " + strconv.Itoa(n) + ")", nil
+	case byCounty:
+		return "substr(e.region_id, 1, 6)", nil
+	case byTownship:
+		return "substr(e.region_id, 1, 9)", nil
 	case ByServicePoint:
 		return "CAST(e.service_point_id AS TEXT)", nil
 	case ByAgent:
@@ -361,7 +370,7 @@ func (w *Workloads) name(ctx context.Context, q Query, rows []Row) error {
 		keys = append(keys, r.Key)
 	}
 	switch q.GroupBy {
-	case ByChildRegion:
+	case ByChildRegion, byCounty, byTownship:
 		codes := make([]string, len(keys))
 		for i, k := range keys {
 			codes[i] = k + strings.Repeat("0", 12-len(k))

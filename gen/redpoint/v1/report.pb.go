@@ -1160,9 +1160,9 @@ type ReportSnapshot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// `regions/{code}/reportSnapshots/{id}`.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// WEEKLY_DISPATCH (周调度) or MONTHLY_REPORT (月通报).
+	// WEEKLY_DISPATCH (周调度), MONTHLY_REPORT (月通报) or QUARTERLY_REVIEW (季观摩).
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	// The period it covers, e.g. `2026-W48`.
+	// The period it covers, e.g. `2026-W48`, `2026-11` or `2026-Q3`.
 	Period string `protobuf:"bytes,3,opt,name=period,proto3" json:"period,omitempty"`
 	// The file's name.
 	FileName string `protobuf:"bytes,4,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
@@ -1292,6 +1292,478 @@ func (x *DownloadReportSnapshotRequest) GetName() string {
 	return ""
 }
 
+// GetQuarterlyReviewRequest names a region's quarter.
+type GetQuarterlyReviewRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `regions/{code}/quarterlyReviews/{quarter}`, e.g.
+	// `regions/140400000000/quarterlyReviews/2026-Q3`: a city, county or
+	// township, and a quarter that has begun (the current one is as of now).
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQuarterlyReviewRequest) Reset() {
+	*x = GetQuarterlyReviewRequest{}
+	mi := &file_redpoint_v1_report_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQuarterlyReviewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQuarterlyReviewRequest) ProtoMessage() {}
+
+func (x *GetQuarterlyReviewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_report_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQuarterlyReviewRequest.ProtoReflect.Descriptor instead.
+func (*GetQuarterlyReviewRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetQuarterlyReviewRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// QuarterlyReview is a quarter's review (季观摩) of a region.
+type QuarterlyReview struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `regions/{code}/quarterlyReviews/{quarter}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The region's name.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// The quarter, e.g. `2026-Q3`.
+	Period string `protobuf:"bytes,3,opt,name=period,proto3" json:"period,omitempty"`
+	// The quarter before, e.g. `2026-Q2`.
+	PreviousPeriod string `protobuf:"bytes,4,opt,name=previous_period,json=previousPeriod,proto3" json:"previous_period,omitempty"`
+	// The start of the quarter, inclusive.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// The end of the quarter, exclusive.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// The counties in the region (a city's; a county's own row), by code.
+	Counties []*QuarterlyReviewRow `protobuf:"bytes,7,rep,name=counties,proto3" json:"counties,omitempty"`
+	// The townships in the region, by code.
+	Townships     []*QuarterlyReviewRow `protobuf:"bytes,8,rep,name=townships,proto3" json:"townships,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuarterlyReview) Reset() {
+	*x = QuarterlyReview{}
+	mi := &file_redpoint_v1_report_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuarterlyReview) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuarterlyReview) ProtoMessage() {}
+
+func (x *QuarterlyReview) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_report_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuarterlyReview.ProtoReflect.Descriptor instead.
+func (*QuarterlyReview) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *QuarterlyReview) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *QuarterlyReview) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *QuarterlyReview) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *QuarterlyReview) GetPreviousPeriod() string {
+	if x != nil {
+		return x.PreviousPeriod
+	}
+	return ""
+}
+
+func (x *QuarterlyReview) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *QuarterlyReview) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *QuarterlyReview) GetCounties() []*QuarterlyReviewRow {
+	if x != nil {
+		return x.Counties
+	}
+	return nil
+}
+
+func (x *QuarterlyReview) GetTownships() []*QuarterlyReviewRow {
+	if x != nil {
+		return x.Townships
+	}
+	return nil
+}
+
+// QuarterlyReviewRow is one county's or township's review.
+type QuarterlyReviewRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `regions/{code}`.
+	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
+	// Its name.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// The county's name, for a township.
+	CountyDisplayName string `protobuf:"bytes,3,opt,name=county_display_name,json=countyDisplayName,proto3" json:"county_display_name,omitempty"`
+	// The quarter's figures.
+	Current *QuarterlyFigures `protobuf:"bytes,4,opt,name=current,proto3" json:"current,omitempty"`
+	// The quarter before's figures.
+	Previous *QuarterlyFigures `protobuf:"bytes,5,opt,name=previous,proto3" json:"previous,omitempty"`
+	// Places gained since the quarter before (previous rank − rank; positive
+	// is up); 0 when either quarter has no rank.
+	RankChange int32 `protobuf:"varint,6,opt,name=rank_change,json=rankChange,proto3" json:"rank_change,omitempty"`
+	// Active service points (on the quarter's board).
+	ServicePoints int32 `protobuf:"varint,7,opt,name=service_points,json=servicePoints,proto3" json:"service_points,omitempty"`
+	// Active service points with no errand received or completed and no
+	// rating in the quarter: neither best nor weakest.
+	IdleServicePoints int32 `protobuf:"varint,8,opt,name=idle_service_points,json=idleServicePoints,proto3" json:"idle_service_points,omitempty"`
+	// A township's best service points: the highest quarter score among its
+	// points with activity, all that share it. Empty for a county.
+	BestServicePoints []*QuarterlyReviewPoint `protobuf:"bytes,9,rep,name=best_service_points,json=bestServicePoints,proto3" json:"best_service_points,omitempty"`
+	// A township's weakest service points: the lowest quarter score among
+	// its points with activity, all that share it; empty when every such
+	// point scores the same (or for a county).
+	WeakestServicePoints []*QuarterlyReviewPoint `protobuf:"bytes,10,rep,name=weakest_service_points,json=weakestServicePoints,proto3" json:"weakest_service_points,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *QuarterlyReviewRow) Reset() {
+	*x = QuarterlyReviewRow{}
+	mi := &file_redpoint_v1_report_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuarterlyReviewRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuarterlyReviewRow) ProtoMessage() {}
+
+func (x *QuarterlyReviewRow) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_report_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuarterlyReviewRow.ProtoReflect.Descriptor instead.
+func (*QuarterlyReviewRow) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *QuarterlyReviewRow) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *QuarterlyReviewRow) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *QuarterlyReviewRow) GetCountyDisplayName() string {
+	if x != nil {
+		return x.CountyDisplayName
+	}
+	return ""
+}
+
+func (x *QuarterlyReviewRow) GetCurrent() *QuarterlyFigures {
+	if x != nil {
+		return x.Current
+	}
+	return nil
+}
+
+func (x *QuarterlyReviewRow) GetPrevious() *QuarterlyFigures {
+	if x != nil {
+		return x.Previous
+	}
+	return nil
+}
+
+func (x *QuarterlyReviewRow) GetRankChange() int32 {
+	if x != nil {
+		return x.RankChange
+	}
+	return 0
+}
+
+func (x *QuarterlyReviewRow) GetServicePoints() int32 {
+	if x != nil {
+		return x.ServicePoints
+	}
+	return 0
+}
+
+func (x *QuarterlyReviewRow) GetIdleServicePoints() int32 {
+	if x != nil {
+		return x.IdleServicePoints
+	}
+	return 0
+}
+
+func (x *QuarterlyReviewRow) GetBestServicePoints() []*QuarterlyReviewPoint {
+	if x != nil {
+		return x.BestServicePoints
+	}
+	return nil
+}
+
+func (x *QuarterlyReviewRow) GetWeakestServicePoints() []*QuarterlyReviewPoint {
+	if x != nil {
+		return x.WeakestServicePoints
+	}
+	return nil
+}
+
+// QuarterlyFigures are a county's or township's figures in one quarter.
+type QuarterlyFigures struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Errands accepted in the quarter.
+	Received int32 `protobuf:"varint,1,opt,name=received,proto3" json:"received,omitempty"`
+	// Errands completed in the quarter.
+	Completed int32 `protobuf:"varint,2,opt,name=completed,proto3" json:"completed,omitempty"`
+	// Errands completed in the quarter after their due time (超期办结).
+	CompletedLate int32 `protobuf:"varint,3,opt,name=completed_late,json=completedLate,proto3" json:"completed_late,omitempty"`
+	// Completed on time over completed, 0–1.
+	OnTimeRate float64 `protobuf:"fixed64,4,opt,name=on_time_rate,json=onTimeRate,proto3" json:"on_time_rate,omitempty"`
+	// Ratings given in the quarter.
+	Ratings int32 `protobuf:"varint,5,opt,name=ratings,proto3" json:"ratings,omitempty"`
+	// (非常满意 + 满意 + 基本满意) over ratings, 0–1.
+	SatisfactionRate float64 `protobuf:"fixed64,6,opt,name=satisfaction_rate,json=satisfactionRate,proto3" json:"satisfaction_rate,omitempty"`
+	// The quarter's leaderboard score (total, 太行先锋), rounded to 0.001.
+	Score float64 `protobuf:"fixed64,7,opt,name=score,proto3" json:"score,omitempty"`
+	// Its rank on the quarter's board: counties among the city's, townships
+	// among their county's; 0 when not on the board (no active point).
+	Rank int32 `protobuf:"varint,8,opt,name=rank,proto3" json:"rank,omitempty"`
+	// How many the board ranks.
+	RankOf        int32 `protobuf:"varint,9,opt,name=rank_of,json=rankOf,proto3" json:"rank_of,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuarterlyFigures) Reset() {
+	*x = QuarterlyFigures{}
+	mi := &file_redpoint_v1_report_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuarterlyFigures) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuarterlyFigures) ProtoMessage() {}
+
+func (x *QuarterlyFigures) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_report_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuarterlyFigures.ProtoReflect.Descriptor instead.
+func (*QuarterlyFigures) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *QuarterlyFigures) GetReceived() int32 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
+}
+
+func (x *QuarterlyFigures) GetCompleted() int32 {
+	if x != nil {
+		return x.Completed
+	}
+	return 0
+}
+
+func (x *QuarterlyFigures) GetCompletedLate() int32 {
+	if x != nil {
+		return x.CompletedLate
+	}
+	return 0
+}
+
+func (x *QuarterlyFigures) GetOnTimeRate() float64 {
+	if x != nil {
+		return x.OnTimeRate
+	}
+	return 0
+}
+
+func (x *QuarterlyFigures) GetRatings() int32 {
+	if x != nil {
+		return x.Ratings
+	}
+	return 0
+}
+
+func (x *QuarterlyFigures) GetSatisfactionRate() float64 {
+	if x != nil {
+		return x.SatisfactionRate
+	}
+	return 0
+}
+
+func (x *QuarterlyFigures) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *QuarterlyFigures) GetRank() int32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
+func (x *QuarterlyFigures) GetRankOf() int32 {
+	if x != nil {
+		return x.RankOf
+	}
+	return 0
+}
+
+// QuarterlyReviewPoint is a service point named in a review.
+type QuarterlyReviewPoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `servicePoints/{id}`.
+	ServicePoint string `protobuf:"bytes,1,opt,name=service_point,json=servicePoint,proto3" json:"service_point,omitempty"`
+	// Its name.
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Its quarter score.
+	Score         float64 `protobuf:"fixed64,3,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuarterlyReviewPoint) Reset() {
+	*x = QuarterlyReviewPoint{}
+	mi := &file_redpoint_v1_report_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuarterlyReviewPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuarterlyReviewPoint) ProtoMessage() {}
+
+func (x *QuarterlyReviewPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_report_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuarterlyReviewPoint.ProtoReflect.Descriptor instead.
+func (*QuarterlyReviewPoint) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *QuarterlyReviewPoint) GetServicePoint() string {
+	if x != nil {
+		return x.ServicePoint
+	}
+	return ""
+}
+
+func (x *QuarterlyReviewPoint) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *QuarterlyReviewPoint) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
 // WorkloadCacheEntry is what GetWorkload keeps in Redis: the answer and the
 // region's version when its figures were read. Internal; no RPC returns it.
 type WorkloadCacheEntry struct {
@@ -1307,7 +1779,7 @@ type WorkloadCacheEntry struct {
 
 func (x *WorkloadCacheEntry) Reset() {
 	*x = WorkloadCacheEntry{}
-	mi := &file_redpoint_v1_report_proto_msgTypes[15]
+	mi := &file_redpoint_v1_report_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +1791,7 @@ func (x *WorkloadCacheEntry) String() string {
 func (*WorkloadCacheEntry) ProtoMessage() {}
 
 func (x *WorkloadCacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_report_proto_msgTypes[15]
+	mi := &file_redpoint_v1_report_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1804,7 @@ func (x *WorkloadCacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkloadCacheEntry.ProtoReflect.Descriptor instead.
 func (*WorkloadCacheEntry) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{15}
+	return file_redpoint_v1_report_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WorkloadCacheEntry) GetVersion() string {
@@ -1465,10 +1937,50 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\"8\n" +
 	"\x1dDownloadReportSnapshotRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"a\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"4\n" +
+	"\x19GetQuarterlyReviewRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\x9f\x03\n" +
+	"\x0fQuarterlyReview\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x03R\vdisplayName\x12\x1b\n" +
+	"\x06period\x18\x03 \x01(\tB\x03\xe0A\x03R\x06period\x12,\n" +
+	"\x0fprevious_period\x18\x04 \x01(\tB\x03\xe0A\x03R\x0epreviousPeriod\x12>\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tstartTime\x12:\n" +
+	"\bend_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\x12@\n" +
+	"\bcounties\x18\a \x03(\v2\x1f.redpoint.v1.QuarterlyReviewRowB\x03\xe0A\x03R\bcounties\x12B\n" +
+	"\ttownships\x18\b \x03(\v2\x1f.redpoint.v1.QuarterlyReviewRowB\x03\xe0A\x03R\ttownships\"\xc9\x04\n" +
+	"\x12QuarterlyReviewRow\x12\x1b\n" +
+	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x03R\x06region\x12&\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x03R\vdisplayName\x123\n" +
+	"\x13county_display_name\x18\x03 \x01(\tB\x03\xe0A\x03R\x11countyDisplayName\x12<\n" +
+	"\acurrent\x18\x04 \x01(\v2\x1d.redpoint.v1.QuarterlyFiguresB\x03\xe0A\x03R\acurrent\x12>\n" +
+	"\bprevious\x18\x05 \x01(\v2\x1d.redpoint.v1.QuarterlyFiguresB\x03\xe0A\x03R\bprevious\x12$\n" +
+	"\vrank_change\x18\x06 \x01(\x05B\x03\xe0A\x03R\n" +
+	"rankChange\x12*\n" +
+	"\x0eservice_points\x18\a \x01(\x05B\x03\xe0A\x03R\rservicePoints\x123\n" +
+	"\x13idle_service_points\x18\b \x01(\x05B\x03\xe0A\x03R\x11idleServicePoints\x12V\n" +
+	"\x13best_service_points\x18\t \x03(\v2!.redpoint.v1.QuarterlyReviewPointB\x03\xe0A\x03R\x11bestServicePoints\x12\\\n" +
+	"\x16weakest_service_points\x18\n" +
+	" \x03(\v2!.redpoint.v1.QuarterlyReviewPointB\x03\xe0A\x03R\x14weakestServicePoints\"\xcc\x02\n" +
+	"\x10QuarterlyFigures\x12\x1f\n" +
+	"\breceived\x18\x01 \x01(\x05B\x03\xe0A\x03R\breceived\x12!\n" +
+	"\tcompleted\x18\x02 \x01(\x05B\x03\xe0A\x03R\tcompleted\x12*\n" +
+	"\x0ecompleted_late\x18\x03 \x01(\x05B\x03\xe0A\x03R\rcompletedLate\x12%\n" +
+	"\fon_time_rate\x18\x04 \x01(\x01B\x03\xe0A\x03R\n" +
+	"onTimeRate\x12\x1d\n" +
+	"\aratings\x18\x05 \x01(\x05B\x03\xe0A\x03R\aratings\x120\n" +
+	"\x11satisfaction_rate\x18\x06 \x01(\x01B\x03\xe0A\x03R\x10satisfactionRate\x12\x19\n" +
+	"\x05score\x18\a \x01(\x01B\x03\xe0A\x03R\x05score\x12\x17\n" +
+	"\x04rank\x18\b \x01(\x05B\x03\xe0A\x03R\x04rank\x12\x1c\n" +
+	"\arank_of\x18\t \x01(\x05B\x03\xe0A\x03R\x06rankOf\"\x83\x01\n" +
+	"\x14QuarterlyReviewPoint\x12(\n" +
+	"\rservice_point\x18\x01 \x01(\tB\x03\xe0A\x03R\fservicePoint\x12&\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x03R\vdisplayName\x12\x19\n" +
+	"\x05score\x18\x03 \x01(\x01B\x03\xe0A\x03R\x05score\"a\n" +
 	"\x12WorkloadCacheEntry\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x121\n" +
-	"\bworkload\x18\x02 \x01(\v2\x15.redpoint.v1.WorkloadR\bworkload2\xb6\a\n" +
+	"\bworkload\x18\x02 \x01(\v2\x15.redpoint.v1.WorkloadR\bworkload2\xc4\b\n" +
 	"\rReportService\x12l\n" +
 	"\vGetWorkload\x12\x1f.redpoint.v1.GetWorkloadRequest\x1a\x15.redpoint.v1.Workload\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=regions/*/workload}\x12x\n" +
 	"\x0eExportWorkload\x12\".redpoint.v1.ExportWorkloadRequest\x1a\x14.google.api.HttpBody\",\x82\xd3\xe4\x93\x02&\x12$/v1/{name=regions/*/workload}:export\x12\x94\x01\n" +
@@ -1476,7 +1988,8 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\rListFollowUps\x12!.redpoint.v1.ListFollowUpsRequest\x1a\".redpoint.v1.ListFollowUpsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=regions/*}/followUps\x12r\n" +
 	"\rCloseFollowUp\x12!.redpoint.v1.CloseFollowUpRequest\x1a\x15.redpoint.v1.FollowUp\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/{name=followUps/*}:close\x12\x98\x01\n" +
 	"\x13ListReportSnapshots\x12'.redpoint.v1.ListReportSnapshotsRequest\x1a(.redpoint.v1.ListReportSnapshotsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=regions/*}/reportSnapshots\x12\x93\x01\n" +
-	"\x16DownloadReportSnapshot\x12*.redpoint.v1.DownloadReportSnapshotRequest\x1a\x14.google.api.HttpBody\"7\x82\xd3\xe4\x93\x021\x12//v1/{name=regions/*/reportSnapshots/*}:downloadB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
+	"\x16DownloadReportSnapshot\x12*.redpoint.v1.DownloadReportSnapshotRequest\x1a\x14.google.api.HttpBody\"7\x82\xd3\xe4\x93\x021\x12//v1/{name=regions/*/reportSnapshots/*}:download\x12\x8b\x01\n" +
+	"\x12GetQuarterlyReview\x12&.redpoint.v1.GetQuarterlyReviewRequest\x1a\x1c.redpoint.v1.QuarterlyReview\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{name=regions/*/quarterlyReviews/*}B9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (
 	file_redpoint_v1_report_proto_rawDescOnce sync.Once
@@ -1490,7 +2003,7 @@ func file_redpoint_v1_report_proto_rawDescGZIP() []byte {
 	return file_redpoint_v1_report_proto_rawDescData
 }
 
-var file_redpoint_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_redpoint_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_redpoint_v1_report_proto_goTypes = []any{
 	(*GetWorkloadRequest)(nil),            // 0: redpoint.v1.GetWorkloadRequest
 	(*ExportWorkloadRequest)(nil),         // 1: redpoint.v1.ExportWorkloadRequest
@@ -1507,46 +2020,61 @@ var file_redpoint_v1_report_proto_goTypes = []any{
 	(*ListReportSnapshotsResponse)(nil),   // 12: redpoint.v1.ListReportSnapshotsResponse
 	(*ReportSnapshot)(nil),                // 13: redpoint.v1.ReportSnapshot
 	(*DownloadReportSnapshotRequest)(nil), // 14: redpoint.v1.DownloadReportSnapshotRequest
-	(*WorkloadCacheEntry)(nil),            // 15: redpoint.v1.WorkloadCacheEntry
-	(*timestamppb.Timestamp)(nil),         // 16: google.protobuf.Timestamp
-	(*httpbody.HttpBody)(nil),             // 17: google.api.HttpBody
+	(*GetQuarterlyReviewRequest)(nil),     // 15: redpoint.v1.GetQuarterlyReviewRequest
+	(*QuarterlyReview)(nil),               // 16: redpoint.v1.QuarterlyReview
+	(*QuarterlyReviewRow)(nil),            // 17: redpoint.v1.QuarterlyReviewRow
+	(*QuarterlyFigures)(nil),              // 18: redpoint.v1.QuarterlyFigures
+	(*QuarterlyReviewPoint)(nil),          // 19: redpoint.v1.QuarterlyReviewPoint
+	(*WorkloadCacheEntry)(nil),            // 20: redpoint.v1.WorkloadCacheEntry
+	(*timestamppb.Timestamp)(nil),         // 21: google.protobuf.Timestamp
+	(*httpbody.HttpBody)(nil),             // 22: google.api.HttpBody
 }
 var file_redpoint_v1_report_proto_depIdxs = []int32{
-	16, // 0: redpoint.v1.GetWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
-	16, // 1: redpoint.v1.GetWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
-	16, // 2: redpoint.v1.ExportWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
-	16, // 3: redpoint.v1.ExportWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
-	16, // 4: redpoint.v1.Workload.start_time:type_name -> google.protobuf.Timestamp
-	16, // 5: redpoint.v1.Workload.end_time:type_name -> google.protobuf.Timestamp
+	21, // 0: redpoint.v1.GetWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
+	21, // 1: redpoint.v1.GetWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
+	21, // 2: redpoint.v1.ExportWorkloadRequest.start_time:type_name -> google.protobuf.Timestamp
+	21, // 3: redpoint.v1.ExportWorkloadRequest.end_time:type_name -> google.protobuf.Timestamp
+	21, // 4: redpoint.v1.Workload.start_time:type_name -> google.protobuf.Timestamp
+	21, // 5: redpoint.v1.Workload.end_time:type_name -> google.protobuf.Timestamp
 	3,  // 6: redpoint.v1.Workload.total:type_name -> redpoint.v1.WorkloadRow
 	3,  // 7: redpoint.v1.Workload.rows:type_name -> redpoint.v1.WorkloadRow
 	6,  // 8: redpoint.v1.ListOverdueErrandsResponse.overdue_errands:type_name -> redpoint.v1.OverdueErrand
-	16, // 9: redpoint.v1.OverdueErrand.due_time:type_name -> google.protobuf.Timestamp
+	21, // 9: redpoint.v1.OverdueErrand.due_time:type_name -> google.protobuf.Timestamp
 	9,  // 10: redpoint.v1.ListFollowUpsResponse.follow_ups:type_name -> redpoint.v1.FollowUp
-	16, // 11: redpoint.v1.FollowUp.create_time:type_name -> google.protobuf.Timestamp
-	16, // 12: redpoint.v1.FollowUp.close_time:type_name -> google.protobuf.Timestamp
+	21, // 11: redpoint.v1.FollowUp.create_time:type_name -> google.protobuf.Timestamp
+	21, // 12: redpoint.v1.FollowUp.close_time:type_name -> google.protobuf.Timestamp
 	13, // 13: redpoint.v1.ListReportSnapshotsResponse.report_snapshots:type_name -> redpoint.v1.ReportSnapshot
-	16, // 14: redpoint.v1.ReportSnapshot.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 15: redpoint.v1.WorkloadCacheEntry.workload:type_name -> redpoint.v1.Workload
-	0,  // 16: redpoint.v1.ReportService.GetWorkload:input_type -> redpoint.v1.GetWorkloadRequest
-	1,  // 17: redpoint.v1.ReportService.ExportWorkload:input_type -> redpoint.v1.ExportWorkloadRequest
-	4,  // 18: redpoint.v1.ReportService.ListOverdueErrands:input_type -> redpoint.v1.ListOverdueErrandsRequest
-	7,  // 19: redpoint.v1.ReportService.ListFollowUps:input_type -> redpoint.v1.ListFollowUpsRequest
-	10, // 20: redpoint.v1.ReportService.CloseFollowUp:input_type -> redpoint.v1.CloseFollowUpRequest
-	11, // 21: redpoint.v1.ReportService.ListReportSnapshots:input_type -> redpoint.v1.ListReportSnapshotsRequest
-	14, // 22: redpoint.v1.ReportService.DownloadReportSnapshot:input_type -> redpoint.v1.DownloadReportSnapshotRequest
-	2,  // 23: redpoint.v1.ReportService.GetWorkload:output_type -> redpoint.v1.Workload
-	17, // 24: redpoint.v1.ReportService.ExportWorkload:output_type -> google.api.HttpBody
-	5,  // 25: redpoint.v1.ReportService.ListOverdueErrands:output_type -> redpoint.v1.ListOverdueErrandsResponse
-	8,  // 26: redpoint.v1.ReportService.ListFollowUps:output_type -> redpoint.v1.ListFollowUpsResponse
-	9,  // 27: redpoint.v1.ReportService.CloseFollowUp:output_type -> redpoint.v1.FollowUp
-	12, // 28: redpoint.v1.ReportService.ListReportSnapshots:output_type -> redpoint.v1.ListReportSnapshotsResponse
-	17, // 29: redpoint.v1.ReportService.DownloadReportSnapshot:output_type -> google.api.HttpBody
-	23, // [23:30] is the sub-list for method output_type
-	16, // [16:23] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	21, // 14: redpoint.v1.ReportSnapshot.create_time:type_name -> google.protobuf.Timestamp
+	21, // 15: redpoint.v1.QuarterlyReview.start_time:type_name -> google.protobuf.Timestamp
+	21, // 16: redpoint.v1.QuarterlyReview.end_time:type_name -> google.protobuf.Timestamp
+	17, // 17: redpoint.v1.QuarterlyReview.counties:type_name -> redpoint.v1.QuarterlyReviewRow
+	17, // 18: redpoint.v1.QuarterlyReview.townships:type_name -> redpoint.v1.QuarterlyReviewRow
+	18, // 19: redpoint.v1.QuarterlyReviewRow.current:type_name -> redpoint.v1.QuarterlyFigures
+	18, // 20: redpoint.v1.QuarterlyReviewRow.previous:type_name -> redpoint.v1.QuarterlyFigures
+	19, // 21: redpoint.v1.QuarterlyReviewRow.best_service_points:type_name -> redpoint.v1.QuarterlyReviewPoint
+	19, // 22: redpoint.v1.QuarterlyReviewRow.weakest_service_points:type_name -> redpoint.v1.QuarterlyReviewPoint
+	2,  // 23: redpoint.v1.WorkloadCacheEntry.workload:type_name -> redpoint.v1.Workload
+	0,  // 24: redpoint.v1.ReportService.GetWorkload:input_type -> redpoint.v1.GetWorkloadRequest
+	1,  // 25: redpoint.v1.ReportService.ExportWorkload:input_type -> redpoint.v1.ExportWorkloadRequest
+	4,  // 26: redpoint.v1.ReportService.ListOverdueErrands:input_type -> redpoint.v1.ListOverdueErrandsRequest
+	7,  // 27: redpoint.v1.ReportService.ListFollowUps:input_type -> redpoint.v1.ListFollowUpsRequest
+	10, // 28: redpoint.v1.ReportService.CloseFollowUp:input_type -> redpoint.v1.CloseFollowUpRequest
+	11, // 29: redpoint.v1.ReportService.ListReportSnapshots:input_type -> redpoint.v1.ListReportSnapshotsRequest
+	14, // 30: redpoint.v1.ReportService.DownloadReportSnapshot:input_type -> redpoint.v1.DownloadReportSnapshotRequest
+	15, // 31: redpoint.v1.ReportService.GetQuarterlyReview:input_type -> redpoint.v1.GetQuarterlyReviewRequest
+	2,  // 32: redpoint.v1.ReportService.GetWorkload:output_type -> redpoint.v1.Workload
+	22, // 33: redpoint.v1.ReportService.ExportWorkload:output_type -> google.api.HttpBody
+	5,  // 34: redpoint.v1.ReportService.ListOverdueErrands:output_type -> redpoint.v1.ListOverdueErrandsResponse
+	8,  // 35: redpoint.v1.ReportService.ListFollowUps:output_type -> redpoint.v1.ListFollowUpsResponse
+	9,  // 36: redpoint.v1.ReportService.CloseFollowUp:output_type -> redpoint.v1.FollowUp
+	12, // 37: redpoint.v1.ReportService.ListReportSnapshots:output_type -> redpoint.v1.ListReportSnapshotsResponse
+	22, // 38: redpoint.v1.ReportService.DownloadReportSnapshot:output_type -> google.api.HttpBody
+	16, // 39: redpoint.v1.ReportService.GetQuarterlyReview:output_type -> redpoint.v1.QuarterlyReview
+	32, // [32:40] is the sub-list for method output_type
+	24, // [24:32] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_redpoint_v1_report_proto_init() }
@@ -1560,7 +2088,7 @@ func file_redpoint_v1_report_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_report_proto_rawDesc), len(file_redpoint_v1_report_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const (
 	ReportService_CloseFollowUp_FullMethodName          = "/redpoint.v1.ReportService/CloseFollowUp"
 	ReportService_ListReportSnapshots_FullMethodName    = "/redpoint.v1.ReportService/ListReportSnapshots"
 	ReportService_DownloadReportSnapshot_FullMethodName = "/redpoint.v1.ReportService/DownloadReportSnapshot"
+	ReportService_GetQuarterlyReview_FullMethodName     = "/redpoint.v1.ReportService/GetQuarterlyReview"
 )
 
 // ReportServiceClient is the client API for ReportService service.
@@ -34,7 +35,8 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // ReportService is the township's oversight: workloads, overdue errands,
-// follow-ups of bad ratings, and the Excel reports (周调度、月通报).
+// follow-ups of bad ratings, the Excel reports (周调度、月通报、季观摩) and
+// the quarterly review's figures.
 type ReportServiceClient interface {
 	// GetWorkload sums a region's errands over a period, in total and per group.
 	GetWorkload(ctx context.Context, in *GetWorkloadRequest, opts ...grpc.CallOption) (*Workload, error)
@@ -48,10 +50,15 @@ type ReportServiceClient interface {
 	ListFollowUps(ctx context.Context, in *ListFollowUpsRequest, opts ...grpc.CallOption) (*ListFollowUpsResponse, error)
 	// CloseFollowUp records the township's call-back after a bad rating.
 	CloseFollowUp(ctx context.Context, in *CloseFollowUpRequest, opts ...grpc.CallOption) (*FollowUp, error)
-	// ListReportSnapshots lists the stored weekly and monthly reports.
+	// ListReportSnapshots lists the stored weekly, monthly and quarterly reports.
 	ListReportSnapshots(ctx context.Context, in *ListReportSnapshotsRequest, opts ...grpc.CallOption) (*ListReportSnapshotsResponse, error)
 	// DownloadReportSnapshot returns a stored report's .xlsx file.
 	DownloadReportSnapshot(ctx context.Context, in *DownloadReportSnapshotRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error)
+	// GetQuarterlyReview returns a quarter's review (季观摩) of a city, county
+	// or township: each county's and township's figures against the quarter
+	// before, their ranks and rank changes, and each township's best and
+	// weakest service points. The same figures as the 季观摩 sheet.
+	GetQuarterlyReview(ctx context.Context, in *GetQuarterlyReviewRequest, opts ...grpc.CallOption) (*QuarterlyReview, error)
 }
 
 type reportServiceClient struct {
@@ -132,12 +139,23 @@ func (c *reportServiceClient) DownloadReportSnapshot(ctx context.Context, in *Do
 	return out, nil
 }
 
+func (c *reportServiceClient) GetQuarterlyReview(ctx context.Context, in *GetQuarterlyReviewRequest, opts ...grpc.CallOption) (*QuarterlyReview, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QuarterlyReview)
+	err := c.cc.Invoke(ctx, ReportService_GetQuarterlyReview_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReportServiceServer is the server API for ReportService service.
 // All implementations must embed UnimplementedReportServiceServer
 // for forward compatibility.
 //
 // ReportService is the township's oversight: workloads, overdue errands,
-// follow-ups of bad ratings, and the Excel reports (周调度、月通报).
+// follow-ups of bad ratings, the Excel reports (周调度、月通报、季观摩) and
+// the quarterly review's figures.
 type ReportServiceServer interface {
 	// GetWorkload sums a region's errands over a period, in total and per group.
 	GetWorkload(context.Context, *GetWorkloadRequest) (*Workload, error)
@@ -151,10 +169,15 @@ type ReportServiceServer interface {
 	ListFollowUps(context.Context, *ListFollowUpsRequest) (*ListFollowUpsResponse, error)
 	// CloseFollowUp records the township's call-back after a bad rating.
 	CloseFollowUp(context.Context, *CloseFollowUpRequest) (*FollowUp, error)
-	// ListReportSnapshots lists the stored weekly and monthly reports.
+	// ListReportSnapshots lists the stored weekly, monthly and quarterly reports.
 	ListReportSnapshots(context.Context, *ListReportSnapshotsRequest) (*ListReportSnapshotsResponse, error)
 	// DownloadReportSnapshot returns a stored report's .xlsx file.
 	DownloadReportSnapshot(context.Context, *DownloadReportSnapshotRequest) (*httpbody.HttpBody, error)
+	// GetQuarterlyReview returns a quarter's review (季观摩) of a city, county
+	// or township: each county's and township's figures against the quarter
+	// before, their ranks and rank changes, and each township's best and
+	// weakest service points. The same figures as the 季观摩 sheet.
+	GetQuarterlyReview(context.Context, *GetQuarterlyReviewRequest) (*QuarterlyReview, error)
 	mustEmbedUnimplementedReportServiceServer()
 }
 
@@ -185,6 +208,9 @@ func (UnimplementedReportServiceServer) ListReportSnapshots(context.Context, *Li
 }
 func (UnimplementedReportServiceServer) DownloadReportSnapshot(context.Context, *DownloadReportSnapshotRequest) (*httpbody.HttpBody, error) {
 	return nil, status.Error(codes.Unimplemented, "method DownloadReportSnapshot not implemented")
+}
+func (UnimplementedReportServiceServer) GetQuarterlyReview(context.Context, *GetQuarterlyReviewRequest) (*QuarterlyReview, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetQuarterlyReview not implemented")
 }
 func (UnimplementedReportServiceServer) mustEmbedUnimplementedReportServiceServer() {}
 func (UnimplementedReportServiceServer) testEmbeddedByValue()                       {}
@@ -333,6 +359,24 @@ func _ReportService_DownloadReportSnapshot_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReportService_GetQuarterlyReview_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQuarterlyReviewRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReportServiceServer).GetQuarterlyReview(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReportService_GetQuarterlyReview_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReportServiceServer).GetQuarterlyReview(ctx, req.(*GetQuarterlyReviewRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ReportService_ServiceDesc is the grpc.ServiceDesc for ReportService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -367,6 +411,10 @@ var ReportService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DownloadReportSnapshot",
 			Handler:    _ReportService_DownloadReportSnapshot_Handler,
+		},
+		{
+			MethodName: "GetQuarterlyReview",
+			Handler:    _ReportService_GetQuarterlyReview_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

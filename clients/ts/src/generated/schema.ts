@@ -521,6 +521,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/regions/{region}/quarterlyReviews/{quarterlyReview}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * GetQuarterlyReview returns a quarter's review (季观摩) of a city, county
+         *     or township: each county's and township's figures against the quarter
+         *     before, their ranks and rank changes, and each township's best and
+         *     weakest service points. The same figures as the 季观摩 sheet.
+         */
+        get: operations["ReportService_GetQuarterlyReview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/regions/{region}/reportSnapshots": {
         parameters: {
             query?: never;
@@ -528,7 +550,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** ListReportSnapshots lists the stored weekly and monthly reports. */
+        /** ListReportSnapshots lists the stored weekly, monthly and quarterly reports. */
         get: operations["ReportService_ListReportSnapshots"];
         put?: never;
         post?: never;
@@ -1606,6 +1628,133 @@ export interface components {
             /** @description Its tracking code. */
             trackingCode?: string;
         };
+        /** @description QuarterlyFigures are a county's or township's figures in one quarter. */
+        v1QuarterlyFigures: {
+            /**
+             * Format: int32
+             * @description Errands completed in the quarter.
+             */
+            readonly completed?: number;
+            /**
+             * Format: int32
+             * @description Errands completed in the quarter after their due time (超期办结).
+             */
+            readonly completedLate?: number;
+            /**
+             * Format: double
+             * @description Completed on time over completed, 0–1.
+             */
+            readonly onTimeRate?: number;
+            /**
+             * Format: int32
+             * @description Its rank on the quarter's board: counties among the city's, townships
+             *     among their county's; 0 when not on the board (no active point).
+             */
+            readonly rank?: number;
+            /**
+             * Format: int32
+             * @description How many the board ranks.
+             */
+            readonly rankOf?: number;
+            /**
+             * Format: int32
+             * @description Ratings given in the quarter.
+             */
+            readonly ratings?: number;
+            /**
+             * Format: int32
+             * @description Errands accepted in the quarter.
+             */
+            readonly received?: number;
+            /**
+             * Format: double
+             * @description (非常满意 + 满意 + 基本满意) over ratings, 0–1.
+             */
+            readonly satisfactionRate?: number;
+            /**
+             * Format: double
+             * @description The quarter's leaderboard score (total, 太行先锋), rounded to 0.001.
+             */
+            readonly score?: number;
+        };
+        /** @description QuarterlyReview is a quarter's review (季观摩) of a region. */
+        v1QuarterlyReview: {
+            /** @description The counties in the region (a city's; a county's own row), by code. */
+            readonly counties?: components["schemas"]["v1QuarterlyReviewRow"][];
+            /** @description The region's name. */
+            readonly displayName?: string;
+            /**
+             * Format: date-time
+             * @description The end of the quarter, exclusive.
+             */
+            readonly endTime?: string;
+            /** @description `regions/{code}/quarterlyReviews/{quarter}`. */
+            name?: string;
+            /** @description The quarter, e.g. `2026-Q3`. */
+            readonly period?: string;
+            /** @description The quarter before, e.g. `2026-Q2`. */
+            readonly previousPeriod?: string;
+            /**
+             * Format: date-time
+             * @description The start of the quarter, inclusive.
+             */
+            readonly startTime?: string;
+            /** @description The townships in the region, by code. */
+            readonly townships?: components["schemas"]["v1QuarterlyReviewRow"][];
+        };
+        /** @description QuarterlyReviewPoint is a service point named in a review. */
+        v1QuarterlyReviewPoint: {
+            /** @description Its name. */
+            readonly displayName?: string;
+            /**
+             * Format: double
+             * @description Its quarter score.
+             */
+            readonly score?: number;
+            /** @description `servicePoints/{id}`. */
+            readonly servicePoint?: string;
+        };
+        /** @description QuarterlyReviewRow is one county's or township's review. */
+        v1QuarterlyReviewRow: {
+            /**
+             * @description A township's best service points: the highest quarter score among its
+             *     points with activity, all that share it. Empty for a county.
+             */
+            readonly bestServicePoints?: components["schemas"]["v1QuarterlyReviewPoint"][];
+            /** @description The county's name, for a township. */
+            readonly countyDisplayName?: string;
+            /** @description The quarter's figures. */
+            readonly current?: components["schemas"]["v1QuarterlyFigures"];
+            /** @description Its name. */
+            readonly displayName?: string;
+            /**
+             * Format: int32
+             * @description Active service points with no errand received or completed and no
+             *     rating in the quarter: neither best nor weakest.
+             */
+            readonly idleServicePoints?: number;
+            /** @description The quarter before's figures. */
+            readonly previous?: components["schemas"]["v1QuarterlyFigures"];
+            /**
+             * Format: int32
+             * @description Places gained since the quarter before (previous rank − rank; positive
+             *     is up); 0 when either quarter has no rank.
+             */
+            readonly rankChange?: number;
+            /** @description `regions/{code}`. */
+            readonly region?: string;
+            /**
+             * Format: int32
+             * @description Active service points (on the quarter's board).
+             */
+            readonly servicePoints?: number;
+            /**
+             * @description A township's weakest service points: the lowest quarter score among
+             *     its points with activity, all that share it; empty when every such
+             *     point scores the same (or for a county).
+             */
+            readonly weakestServicePoints?: components["schemas"]["v1QuarterlyReviewPoint"][];
+        };
         /**
          * @description RatingLevel is a 好差评 level.
          *
@@ -1671,11 +1820,11 @@ export interface components {
             readonly createTime?: string;
             /** @description The file's name. */
             readonly fileName?: string;
-            /** @description WEEKLY_DISPATCH (周调度) or MONTHLY_REPORT (月通报). */
+            /** @description WEEKLY_DISPATCH (周调度), MONTHLY_REPORT (月通报) or QUARTERLY_REVIEW (季观摩). */
             readonly kind?: string;
             /** @description `regions/{code}/reportSnapshots/{id}`. */
             name?: string;
-            /** @description The period it covers, e.g. `2026-W48`. */
+            /** @description The period it covers, e.g. `2026-W48`, `2026-11` or `2026-Q3`. */
             readonly period?: string;
             /**
              * Format: int64
@@ -3591,6 +3740,36 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["v1ListOverdueErrandsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ReportService_GetQuarterlyReview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                region: string;
+                quarterlyReview: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1QuarterlyReview"];
                 };
             };
             400: components["responses"]["BadRequest"];
