@@ -37,8 +37,9 @@ import (
 //   - best and weakest points: among a township's points on the quarter's
 //     board that had activity in the quarter (an errand received or
 //     completed, a rating, or a non-zero score), the best are all those
-//     with the highest score, the weakest all those with the lowest; when
-//     all of them score the same, none is weakest. Points without activity
+//     with the highest score, the weakest all those with the lowest (tied
+//     points listed in the order of their ids); when all of them score the
+//     same, none is weakest. Points without activity
 //     are counted (idle), never best or weakest: an idle point is a matter
 //     for the township, not a 观摩 comparison.
 
@@ -276,9 +277,6 @@ func bestAndWeakest(entries []leaderboard.Entry, active map[string]bool) (points
 	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].Score != cands[j].Score {
 			return cands[i].Score > cands[j].Score
-		}
-		if cands[i].Name != cands[j].Name {
-			return cands[i].Name < cands[j].Name
 		}
 		return cands[i].ID < cands[j].ID
 	})
