@@ -6,7 +6,7 @@ import { h, when, codeOf, empty, download, flash } from '../ui.js';
 import { link } from '../router.js';
 import { chain, breadcrumbs, periodOf, periodBar } from '../parts.js';
 
-const KINDS = { WEEKLY_DISPATCH: '周调度', MONTHLY_REPORT: '月通报' };
+const KINDS = { WEEKLY_DISPATCH: '周调度', MONTHLY_REPORT: '月通报', QUARTERLY_REVIEW: '季观摩' };
 
 const size = (n) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1024))} KB`);
 
