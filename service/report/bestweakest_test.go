@@ -14,7 +14,9 @@ func TestBestAndWeakest(t *testing.T) {
 	entry := func(id int, score float64) leaderboard.Entry {
 		return leaderboard.Entry{Member: fmt.Sprint(id), Name: fmt.Sprintf("点%d", id), Score: score}
 	}
-	pt := func(id int, score float64) ReviewPoint { return ReviewPoint{ID: id, Name: fmt.Sprintf("点%d", id), Score: score} }
+	pt := func(id int, score float64) ReviewPoint {
+		return ReviewPoint{ID: id, Name: fmt.Sprintf("点%d", id), Score: score}
+	}
 	cases := []struct {
 		name          string
 		entries       []leaderboard.Entry
