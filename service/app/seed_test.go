@@ -35,6 +35,11 @@ func TestDemoSeedRebuildsTheCurrentBoards(t *testing.T) {
 	month := period.Of(period.Month, now)
 	k.Client.Set(ctx, k.Key("lb", "{"+month.String()+"}", "built"), "2025-01-01T00:00:00Z", 0)
 	k.Client.ZAdd(ctx, k.Key("lb", "{"+month.String()+":1404}", "sp"), redis.Z{Score: 1e6, Member: "999999"})
+	// So has the board of the quarter before last, which no current period
+	// rebuilds but the stored 季观摩 of last quarter compares with.
+	q2 := period.Of(period.Quarter, now).Previous().Previous()
+	k.Client.Set(ctx, k.Key("lb", "{"+q2.String()+"}", "built"), "2025-01-01T00:00:00Z", 0)
+	k.Client.ZAdd(ctx, k.Key("lb", "{"+q2.String()+":140423}", "tw"), redis.Z{Score: 1e6, Member: "140423999"})
 
 	if err := a.seedDemo(ctx, demo.Options{Now: now, Errands: 100}); err != nil {
 		t.Fatal(err)
@@ -50,5 +55,8 @@ func TestDemoSeedRebuildsTheCurrentBoards(t *testing.T) {
 				t.Errorf("%s: the seeded boards differ from a rebuild in %d members (%v)", p, drift, err)
 			}
 		}
+	}
+	if drift, err := boards.Reconcile(ctx, q2); err != nil || drift != 0 {
+		t.Errorf("%s: the boards the 季观摩 read differ from a rebuild in %d members (%v)", q2, drift, err)
 	}
 }
