@@ -475,6 +475,13 @@ func TestQuarterlyReviewScopeAndBadNames(t *testing.T) {
 	if err := call(demo.DanzhuSecretaryPhone, "regions/"+village+"/quarterlyReviews/2027-Q2"); status.Code(err) != codes.InvalidArgument || violations(err) != "name" {
 		t.Errorf("a village's review: %v", err)
 	}
+	// A township that does not exist, in scope: NOT_FOUND, after the scope check.
+	if err := call(demo.DanzhuSecretaryPhone, "regions/140428199000/quarterlyReviews/2027-Q2"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a township out of scope that does not exist: %v", err)
+	}
+	if err := call(demo.CityAdminPhone, "regions/140428199000/quarterlyReviews/2027-Q2"); status.Code(err) != codes.NotFound {
+		t.Errorf("a township that does not exist: %v, want NOT_FOUND", err)
+	}
 	// An agent is no overseer.
 	if err := call(demo.DanzhuAgentPhone, "regions/"+fixtureT1+"/quarterlyReviews/2027-Q2"); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("an agent: %v", err)
