@@ -175,7 +175,8 @@ type ErrandTypeAdmission struct {
 	DecideTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
 	// The city's note with its decision.
 	DecisionNote string `protobuf:"bytes,16,opt,name=decision_note,json=decisionNote,proto3" json:"decision_note,omitempty"`
-	// Changes on every decision.
+	// Changes on every decision; send it back with :admit or :reject to
+	// decide on what was read.
 	Etag          string `protobuf:"bytes,17,opt,name=etag,proto3" json:"etag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1079,7 +1080,7 @@ var File_redpoint_v1_errand_type_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\n" +
-	"\x1dredpoint/v1/errand_type.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb8\x06\n" +
+	"\x1dredpoint/v1/errand_type.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb3\x06\n" +
 	"\x13ErrandTypeAdmission\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12'\n" +
 	"\verrand_type\x18\x02 \x01(\tB\x06\xe0A\x02\xe0A\x05R\n" +
@@ -1099,8 +1100,8 @@ const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\x14decider_display_name\x18\x0e \x01(\tB\x03\xe0A\x03R\x12deciderDisplayName\x12@\n" +
 	"\vdecide_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"decideTime\x12(\n" +
-	"\rdecision_note\x18\x10 \x01(\tB\x03\xe0A\x03R\fdecisionNote\x12\x17\n" +
-	"\x04etag\x18\x11 \x01(\tB\x03\xe0A\x03R\x04etag\"\x9a\x01\n" +
+	"\rdecision_note\x18\x10 \x01(\tB\x03\xe0A\x03R\fdecisionNote\x12\x12\n" +
+	"\x04etag\x18\x11 \x01(\tR\x04etag\"\x9a\x01\n" +
 	" CreateErrandTypeAdmissionRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12Y\n" +
 	"\x15errand_type_admission\x18\x02 \x01(\v2 .redpoint.v1.ErrandTypeAdmissionB\x03\xe0A\x02R\x13errandTypeAdmission\"\xb7\x01\n" +

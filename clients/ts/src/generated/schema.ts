@@ -1398,8 +1398,11 @@ export interface components {
             errandType: string;
             /** @description The type's Chinese name (the proposed one for a new type). */
             readonly errandTypeDisplayName?: string;
-            /** @description Changes on every decision. */
-            readonly etag?: string;
+            /**
+             * @description Changes on every decision; send it back with :admit or :reject to
+             *     decide on what was read.
+             */
+            etag?: string;
             /** @description The resource name, `regions/{county}/errandTypeAdmissions/{id}`. */
             name?: string;
             /**
