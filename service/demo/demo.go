@@ -14,9 +14,9 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/calendarday"
-	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/errandtype"
 	"github.com/changzhi/redpoint/ent/errandtypeadmission"
+	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/user"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/calendar"
