@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/changzhi/redpoint/ent/errandtype"
 	"github.com/changzhi/redpoint/ent/errandtypeadmission"
@@ -319,4 +320,52 @@ func TestListAdmissions(t *testing.T) {
 	wantReason(t, "another county's", err, codes.PermissionDenied, "PERMISSION_DENIED")
 	_, err = f.srv.ListErrandTypeAdmissions(county1, &redpointv1.ListErrandTypeAdmissionsRequest{Parent: "regions/" + county, State: 9})
 	wantReason(t, "an unknown state", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+}
+
+// TestCityTypeCountiesOptInto: the city creates a type counties must opt
+// into; a county enables it; made city-wide, every county offers it.
+func TestCityTypeCountiesOptInto(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	city1 := access.NewContext(context.Background(), cityAdmin)
+	optIn := redpointv1.ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES
+	_, err := f.srv.CreateErrandType(city1, &redpointv1.CreateErrandTypeRequest{ErrandTypeId: "CA-WINTER-HEAT",
+		ErrandType: &redpointv1.ErrandType{DisplayName: "冬季取暖补贴申请", Department: "县民政局", TimeLimitDays: 10, Availability: 7}})
+	var e *apierr.Error
+	if !errors.As(err, &e) || len(e.Violations) != 1 || e.Violations[0].Field != "errand_type.availability" {
+		t.Errorf("an unknown availability: %v", err)
+	}
+	et, err := f.srv.CreateErrandType(city1, &redpointv1.CreateErrandTypeRequest{ErrandTypeId: "CA-WINTER-HEAT",
+		ErrandType: &redpointv1.ErrandType{DisplayName: "冬季取暖补贴申请", Department: "县民政局", TimeLimitDays: 10, Availability: optIn}})
+	if err != nil || et.Availability != optIn {
+		t.Fatalf("created %v, %v", et, err)
+	}
+	offered := func(region string) bool {
+		t.Helper()
+		resp, err := f.srv.ListErrandTypes(pagetoken.WithSize(context.Background(), 50), &redpointv1.ListErrandTypesRequest{Region: "regions/" + region})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(resp.ErrandTypes, func(x *redpointv1.ErrandType) bool { return x.Name == et.Name })
+	}
+	if offered(village) || offered(otherVillage) {
+		t.Error("an opt-in type offered before any county admitted it")
+	}
+	a, err := propose(access.NewContext(context.Background(), countyAdmin), f, county, &redpointv1.ErrandTypeAdmission{ErrandType: et.Name})
+	if err != nil || a.NewErrandType != nil || a.ErrandTypeDisplayName != "冬季取暖补贴申请" {
+		t.Fatalf("enabling it: %v, %v", a, err)
+	}
+	if _, err := f.srv.AdmitErrandTypeAdmission(city1, &redpointv1.AdmitErrandTypeAdmissionRequest{Name: a.Name}); err != nil {
+		t.Fatal(err)
+	}
+	if !offered(village) || offered(otherVillage) {
+		t.Error("admitted for one county: want it offered there only")
+	}
+	if _, err := f.srv.UpdateErrandType(city1, &redpointv1.UpdateErrandTypeRequest{ErrandType: &redpointv1.ErrandType{Name: et.Name,
+		Availability: redpointv1.ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_CITY_WIDE}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"availability"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if !offered(otherVillage) {
+		t.Error("made city-wide: not offered in the other county")
+	}
 }
