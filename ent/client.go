@@ -20,6 +20,7 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/errandtypeadmission"
 	"github.com/changzhi/redpoint/ent/followup"
 	"github.com/changzhi/redpoint/ent/idempotencykey"
 	"github.com/changzhi/redpoint/ent/notification"
@@ -52,6 +53,8 @@ type Client struct {
 	ErrandEvent *ErrandEventClient
 	// ErrandType is the client for interacting with the ErrandType builders.
 	ErrandType *ErrandTypeClient
+	// ErrandTypeAdmission is the client for interacting with the ErrandTypeAdmission builders.
+	ErrandTypeAdmission *ErrandTypeAdmissionClient
 	// FollowUp is the client for interacting with the FollowUp builders.
 	FollowUp *FollowUpClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
@@ -94,6 +97,7 @@ func (c *Client) init() {
 	c.Errand = NewErrandClient(c.config)
 	c.ErrandEvent = NewErrandEventClient(c.config)
 	c.ErrandType = NewErrandTypeClient(c.config)
+	c.ErrandTypeAdmission = NewErrandTypeAdmissionClient(c.config)
 	c.FollowUp = NewFollowUpClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
@@ -197,26 +201,27 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		AuditEntry:     NewAuditEntryClient(cfg),
-		CalendarDay:    NewCalendarDayClient(cfg),
-		Errand:         NewErrandClient(cfg),
-		ErrandEvent:    NewErrandEventClient(cfg),
-		ErrandType:     NewErrandTypeClient(cfg),
-		FollowUp:       NewFollowUpClient(cfg),
-		IdempotencyKey: NewIdempotencyKeyClient(cfg),
-		Notification:   NewNotificationClient(cfg),
-		OutboxEvent:    NewOutboxEventClient(cfg),
-		ProcessedEvent: NewProcessedEventClient(cfg),
-		Rating:         NewRatingClient(cfg),
-		RefreshToken:   NewRefreshTokenClient(cfg),
-		Region:         NewRegionClient(cfg),
-		ReportSnapshot: NewReportSnapshotClient(cfg),
-		Resident:       NewResidentClient(cfg),
-		Sequence:       NewSequenceClient(cfg),
-		ServicePoint:   NewServicePointClient(cfg),
-		User:           NewUserClient(cfg),
+		ctx:                 ctx,
+		config:              cfg,
+		AuditEntry:          NewAuditEntryClient(cfg),
+		CalendarDay:         NewCalendarDayClient(cfg),
+		Errand:              NewErrandClient(cfg),
+		ErrandEvent:         NewErrandEventClient(cfg),
+		ErrandType:          NewErrandTypeClient(cfg),
+		ErrandTypeAdmission: NewErrandTypeAdmissionClient(cfg),
+		FollowUp:            NewFollowUpClient(cfg),
+		IdempotencyKey:      NewIdempotencyKeyClient(cfg),
+		Notification:        NewNotificationClient(cfg),
+		OutboxEvent:         NewOutboxEventClient(cfg),
+		ProcessedEvent:      NewProcessedEventClient(cfg),
+		Rating:              NewRatingClient(cfg),
+		RefreshToken:        NewRefreshTokenClient(cfg),
+		Region:              NewRegionClient(cfg),
+		ReportSnapshot:      NewReportSnapshotClient(cfg),
+		Resident:            NewResidentClient(cfg),
+		Sequence:            NewSequenceClient(cfg),
+		ServicePoint:        NewServicePointClient(cfg),
+		User:                NewUserClient(cfg),
 	}, nil
 }
 
@@ -234,26 +239,27 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		AuditEntry:     NewAuditEntryClient(cfg),
-		CalendarDay:    NewCalendarDayClient(cfg),
-		Errand:         NewErrandClient(cfg),
-		ErrandEvent:    NewErrandEventClient(cfg),
-		ErrandType:     NewErrandTypeClient(cfg),
-		FollowUp:       NewFollowUpClient(cfg),
-		IdempotencyKey: NewIdempotencyKeyClient(cfg),
-		Notification:   NewNotificationClient(cfg),
-		OutboxEvent:    NewOutboxEventClient(cfg),
-		ProcessedEvent: NewProcessedEventClient(cfg),
-		Rating:         NewRatingClient(cfg),
-		RefreshToken:   NewRefreshTokenClient(cfg),
-		Region:         NewRegionClient(cfg),
-		ReportSnapshot: NewReportSnapshotClient(cfg),
-		Resident:       NewResidentClient(cfg),
-		Sequence:       NewSequenceClient(cfg),
-		ServicePoint:   NewServicePointClient(cfg),
-		User:           NewUserClient(cfg),
+		ctx:                 ctx,
+		config:              cfg,
+		AuditEntry:          NewAuditEntryClient(cfg),
+		CalendarDay:         NewCalendarDayClient(cfg),
+		Errand:              NewErrandClient(cfg),
+		ErrandEvent:         NewErrandEventClient(cfg),
+		ErrandType:          NewErrandTypeClient(cfg),
+		ErrandTypeAdmission: NewErrandTypeAdmissionClient(cfg),
+		FollowUp:            NewFollowUpClient(cfg),
+		IdempotencyKey:      NewIdempotencyKeyClient(cfg),
+		Notification:        NewNotificationClient(cfg),
+		OutboxEvent:         NewOutboxEventClient(cfg),
+		ProcessedEvent:      NewProcessedEventClient(cfg),
+		Rating:              NewRatingClient(cfg),
+		RefreshToken:        NewRefreshTokenClient(cfg),
+		Region:              NewRegionClient(cfg),
+		ReportSnapshot:      NewReportSnapshotClient(cfg),
+		Resident:            NewResidentClient(cfg),
+		Sequence:            NewSequenceClient(cfg),
+		ServicePoint:        NewServicePointClient(cfg),
+		User:                NewUserClient(cfg),
 	}, nil
 }
 
@@ -283,10 +289,10 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AuditEntry, c.CalendarDay, c.Errand, c.ErrandEvent, c.ErrandType, c.FollowUp,
-		c.IdempotencyKey, c.Notification, c.OutboxEvent, c.ProcessedEvent, c.Rating,
-		c.RefreshToken, c.Region, c.ReportSnapshot, c.Resident, c.Sequence,
-		c.ServicePoint, c.User,
+		c.AuditEntry, c.CalendarDay, c.Errand, c.ErrandEvent, c.ErrandType,
+		c.ErrandTypeAdmission, c.FollowUp, c.IdempotencyKey, c.Notification,
+		c.OutboxEvent, c.ProcessedEvent, c.Rating, c.RefreshToken, c.Region,
+		c.ReportSnapshot, c.Resident, c.Sequence, c.ServicePoint, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -296,10 +302,10 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AuditEntry, c.CalendarDay, c.Errand, c.ErrandEvent, c.ErrandType, c.FollowUp,
-		c.IdempotencyKey, c.Notification, c.OutboxEvent, c.ProcessedEvent, c.Rating,
-		c.RefreshToken, c.Region, c.ReportSnapshot, c.Resident, c.Sequence,
-		c.ServicePoint, c.User,
+		c.AuditEntry, c.CalendarDay, c.Errand, c.ErrandEvent, c.ErrandType,
+		c.ErrandTypeAdmission, c.FollowUp, c.IdempotencyKey, c.Notification,
+		c.OutboxEvent, c.ProcessedEvent, c.Rating, c.RefreshToken, c.Region,
+		c.ReportSnapshot, c.Resident, c.Sequence, c.ServicePoint, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -318,6 +324,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ErrandEvent.mutate(ctx, m)
 	case *ErrandTypeMutation:
 		return c.ErrandType.mutate(ctx, m)
+	case *ErrandTypeAdmissionMutation:
+		return c.ErrandTypeAdmission.mutate(ctx, m)
 	case *FollowUpMutation:
 		return c.FollowUp.mutate(ctx, m)
 	case *IdempotencyKeyMutation:
@@ -1123,6 +1131,139 @@ func (c *ErrandTypeClient) mutate(ctx context.Context, m *ErrandTypeMutation) (V
 		return (&ErrandTypeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown ErrandType mutation op: %q", m.Op())
+	}
+}
+
+// ErrandTypeAdmissionClient is a client for the ErrandTypeAdmission schema.
+type ErrandTypeAdmissionClient struct {
+	config
+}
+
+// NewErrandTypeAdmissionClient returns a client for the ErrandTypeAdmission from the given config.
+func NewErrandTypeAdmissionClient(c config) *ErrandTypeAdmissionClient {
+	return &ErrandTypeAdmissionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `errandtypeadmission.Hooks(f(g(h())))`.
+func (c *ErrandTypeAdmissionClient) Use(hooks ...Hook) {
+	c.hooks.ErrandTypeAdmission = append(c.hooks.ErrandTypeAdmission, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `errandtypeadmission.Intercept(f(g(h())))`.
+func (c *ErrandTypeAdmissionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ErrandTypeAdmission = append(c.inters.ErrandTypeAdmission, interceptors...)
+}
+
+// Create returns a builder for creating a ErrandTypeAdmission entity.
+func (c *ErrandTypeAdmissionClient) Create() *ErrandTypeAdmissionCreate {
+	mutation := newErrandTypeAdmissionMutation(c.config, OpCreate)
+	return &ErrandTypeAdmissionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ErrandTypeAdmission entities.
+func (c *ErrandTypeAdmissionClient) CreateBulk(builders ...*ErrandTypeAdmissionCreate) *ErrandTypeAdmissionCreateBulk {
+	return &ErrandTypeAdmissionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ErrandTypeAdmissionClient) MapCreateBulk(slice any, setFunc func(*ErrandTypeAdmissionCreate, int)) *ErrandTypeAdmissionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ErrandTypeAdmissionCreateBulk{err: fmt.Errorf("calling to ErrandTypeAdmissionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ErrandTypeAdmissionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ErrandTypeAdmissionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ErrandTypeAdmission.
+func (c *ErrandTypeAdmissionClient) Update() *ErrandTypeAdmissionUpdate {
+	mutation := newErrandTypeAdmissionMutation(c.config, OpUpdate)
+	return &ErrandTypeAdmissionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ErrandTypeAdmissionClient) UpdateOne(_m *ErrandTypeAdmission) *ErrandTypeAdmissionUpdateOne {
+	mutation := newErrandTypeAdmissionMutation(c.config, OpUpdateOne, withErrandTypeAdmission(_m))
+	return &ErrandTypeAdmissionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ErrandTypeAdmissionClient) UpdateOneID(id int) *ErrandTypeAdmissionUpdateOne {
+	mutation := newErrandTypeAdmissionMutation(c.config, OpUpdateOne, withErrandTypeAdmissionID(id))
+	return &ErrandTypeAdmissionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ErrandTypeAdmission.
+func (c *ErrandTypeAdmissionClient) Delete() *ErrandTypeAdmissionDelete {
+	mutation := newErrandTypeAdmissionMutation(c.config, OpDelete)
+	return &ErrandTypeAdmissionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ErrandTypeAdmissionClient) DeleteOne(_m *ErrandTypeAdmission) *ErrandTypeAdmissionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ErrandTypeAdmissionClient) DeleteOneID(id int) *ErrandTypeAdmissionDeleteOne {
+	builder := c.Delete().Where(errandtypeadmission.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ErrandTypeAdmissionDeleteOne{builder}
+}
+
+// Query returns a query builder for ErrandTypeAdmission.
+func (c *ErrandTypeAdmissionClient) Query() *ErrandTypeAdmissionQuery {
+	return &ErrandTypeAdmissionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeErrandTypeAdmission},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ErrandTypeAdmission entity by its id.
+func (c *ErrandTypeAdmissionClient) Get(ctx context.Context, id int) (*ErrandTypeAdmission, error) {
+	return c.Query().Where(errandtypeadmission.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ErrandTypeAdmissionClient) GetX(ctx context.Context, id int) *ErrandTypeAdmission {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ErrandTypeAdmissionClient) Hooks() []Hook {
+	return c.hooks.ErrandTypeAdmission
+}
+
+// Interceptors returns the client interceptors.
+func (c *ErrandTypeAdmissionClient) Interceptors() []Interceptor {
+	return c.inters.ErrandTypeAdmission
+}
+
+func (c *ErrandTypeAdmissionClient) mutate(ctx context.Context, m *ErrandTypeAdmissionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ErrandTypeAdmissionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ErrandTypeAdmissionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ErrandTypeAdmissionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ErrandTypeAdmissionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ErrandTypeAdmission mutation op: %q", m.Op())
 	}
 }
 
@@ -3130,14 +3271,14 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AuditEntry, CalendarDay, Errand, ErrandEvent, ErrandType, FollowUp,
-		IdempotencyKey, Notification, OutboxEvent, ProcessedEvent, Rating,
+		AuditEntry, CalendarDay, Errand, ErrandEvent, ErrandType, ErrandTypeAdmission,
+		FollowUp, IdempotencyKey, Notification, OutboxEvent, ProcessedEvent, Rating,
 		RefreshToken, Region, ReportSnapshot, Resident, Sequence, ServicePoint,
 		User []ent.Hook
 	}
 	inters struct {
-		AuditEntry, CalendarDay, Errand, ErrandEvent, ErrandType, FollowUp,
-		IdempotencyKey, Notification, OutboxEvent, ProcessedEvent, Rating,
+		AuditEntry, CalendarDay, Errand, ErrandEvent, ErrandType, ErrandTypeAdmission,
+		FollowUp, IdempotencyKey, Notification, OutboxEvent, ProcessedEvent, Rating,
 		RefreshToken, Region, ReportSnapshot, Resident, Sequence, ServicePoint,
 		User []ent.Interceptor
 	}

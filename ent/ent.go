@@ -17,6 +17,7 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/errandtypeadmission"
 	"github.com/changzhi/redpoint/ent/followup"
 	"github.com/changzhi/redpoint/ent/idempotencykey"
 	"github.com/changzhi/redpoint/ent/notification"
@@ -90,24 +91,25 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			auditentry.Table:     auditentry.ValidColumn,
-			calendarday.Table:    calendarday.ValidColumn,
-			errand.Table:         errand.ValidColumn,
-			errandevent.Table:    errandevent.ValidColumn,
-			errandtype.Table:     errandtype.ValidColumn,
-			followup.Table:       followup.ValidColumn,
-			idempotencykey.Table: idempotencykey.ValidColumn,
-			notification.Table:   notification.ValidColumn,
-			outboxevent.Table:    outboxevent.ValidColumn,
-			processedevent.Table: processedevent.ValidColumn,
-			rating.Table:         rating.ValidColumn,
-			refreshtoken.Table:   refreshtoken.ValidColumn,
-			region.Table:         region.ValidColumn,
-			reportsnapshot.Table: reportsnapshot.ValidColumn,
-			resident.Table:       resident.ValidColumn,
-			sequence.Table:       sequence.ValidColumn,
-			servicepoint.Table:   servicepoint.ValidColumn,
-			user.Table:           user.ValidColumn,
+			auditentry.Table:          auditentry.ValidColumn,
+			calendarday.Table:         calendarday.ValidColumn,
+			errand.Table:              errand.ValidColumn,
+			errandevent.Table:         errandevent.ValidColumn,
+			errandtype.Table:          errandtype.ValidColumn,
+			errandtypeadmission.Table: errandtypeadmission.ValidColumn,
+			followup.Table:            followup.ValidColumn,
+			idempotencykey.Table:      idempotencykey.ValidColumn,
+			notification.Table:        notification.ValidColumn,
+			outboxevent.Table:         outboxevent.ValidColumn,
+			processedevent.Table:      processedevent.ValidColumn,
+			rating.Table:              rating.ValidColumn,
+			refreshtoken.Table:        refreshtoken.ValidColumn,
+			region.Table:              region.ValidColumn,
+			reportsnapshot.Table:      reportsnapshot.ValidColumn,
+			resident.Table:            resident.ValidColumn,
+			sequence.Table:            sequence.ValidColumn,
+			servicepoint.Table:        servicepoint.ValidColumn,
+			user.Table:                user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -37,6 +37,8 @@ type ErrandType struct {
 	Description string `json:"description,omitempty"`
 	// Active holds the value of the "active" field.
 	Active bool `json:"active,omitempty"`
+	// CITY_WIDE: every point may log it; ADMITTED_COUNTIES: only points of counties with an ADMITTED errand_type_admission
+	Availability errandtype.Availability `json:"availability,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ErrandTypeQuery when eager-loading is set.
 	Edges        ErrandTypeEdges `json:"edges"`
@@ -72,7 +74,7 @@ func (*ErrandType) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case errandtype.FieldVersion, errandtype.FieldTimeLimitDays:
 			values[i] = new(sql.NullInt64)
-		case errandtype.FieldID, errandtype.FieldName, errandtype.FieldDepartment, errandtype.FieldDescription:
+		case errandtype.FieldID, errandtype.FieldName, errandtype.FieldDepartment, errandtype.FieldDescription, errandtype.FieldAvailability:
 			values[i] = new(sql.NullString)
 		case errandtype.FieldCreateTime, errandtype.FieldUpdateTime:
 			values[i] = new(sql.NullTime)
@@ -153,6 +155,12 @@ func (_m *ErrandType) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Active = value.Bool
 			}
+		case errandtype.FieldAvailability:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field availability", values[i])
+			} else if value.Valid {
+				_m.Availability = errandtype.Availability(value.String)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -220,6 +228,9 @@ func (_m *ErrandType) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("active=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Active))
+	builder.WriteString(", ")
+	builder.WriteString("availability=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Availability))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -118,6 +118,20 @@ func (_c *ErrandTypeCreate) SetNillableActive(v *bool) *ErrandTypeCreate {
 	return _c
 }
 
+// SetAvailability sets the "availability" field.
+func (_c *ErrandTypeCreate) SetAvailability(v errandtype.Availability) *ErrandTypeCreate {
+	_c.mutation.SetAvailability(v)
+	return _c
+}
+
+// SetNillableAvailability sets the "availability" field if the given value is not nil.
+func (_c *ErrandTypeCreate) SetNillableAvailability(v *errandtype.Availability) *ErrandTypeCreate {
+	if v != nil {
+		_c.SetAvailability(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *ErrandTypeCreate) SetID(v string) *ErrandTypeCreate {
 	_c.mutation.SetID(v)
@@ -198,6 +212,10 @@ func (_c *ErrandTypeCreate) defaults() {
 		v := errandtype.DefaultActive
 		_c.mutation.SetActive(v)
 	}
+	if _, ok := _c.mutation.Availability(); !ok {
+		v := errandtype.DefaultAvailability
+		_c.mutation.SetAvailability(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -248,6 +266,14 @@ func (_c *ErrandTypeCreate) check() error {
 	}
 	if _, ok := _c.mutation.Active(); !ok {
 		return &ValidationError{Name: "active", err: errors.New(`ent: missing required field "ErrandType.active"`)}
+	}
+	if _, ok := _c.mutation.Availability(); !ok {
+		return &ValidationError{Name: "availability", err: errors.New(`ent: missing required field "ErrandType.availability"`)}
+	}
+	if v, ok := _c.mutation.Availability(); ok {
+		if err := errandtype.AvailabilityValidator(v); err != nil {
+			return &ValidationError{Name: "availability", err: fmt.Errorf(`ent: validator failed for field "ErrandType.availability": %w`, err)}
+		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := errandtype.IDValidator(v); err != nil {
@@ -325,6 +351,10 @@ func (_c *ErrandTypeCreate) createSpec() (*ErrandType, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Active(); ok {
 		_spec.SetField(errandtype.FieldActive, field.TypeBool, value)
 		_node.Active = value
+	}
+	if value, ok := _c.mutation.Availability(); ok {
+		_spec.SetField(errandtype.FieldAvailability, field.TypeEnum, value)
+		_node.Availability = value
 	}
 	if nodes := _c.mutation.ErrandsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -502,6 +532,18 @@ func (u *ErrandTypeUpsert) UpdateActive() *ErrandTypeUpsert {
 	return u
 }
 
+// SetAvailability sets the "availability" field.
+func (u *ErrandTypeUpsert) SetAvailability(v errandtype.Availability) *ErrandTypeUpsert {
+	u.Set(errandtype.FieldAvailability, v)
+	return u
+}
+
+// UpdateAvailability sets the "availability" field to the value that was provided on create.
+func (u *ErrandTypeUpsert) UpdateAvailability() *ErrandTypeUpsert {
+	u.SetExcluded(errandtype.FieldAvailability)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -676,6 +718,20 @@ func (u *ErrandTypeUpsertOne) SetActive(v bool) *ErrandTypeUpsertOne {
 func (u *ErrandTypeUpsertOne) UpdateActive() *ErrandTypeUpsertOne {
 	return u.Update(func(s *ErrandTypeUpsert) {
 		s.UpdateActive()
+	})
+}
+
+// SetAvailability sets the "availability" field.
+func (u *ErrandTypeUpsertOne) SetAvailability(v errandtype.Availability) *ErrandTypeUpsertOne {
+	return u.Update(func(s *ErrandTypeUpsert) {
+		s.SetAvailability(v)
+	})
+}
+
+// UpdateAvailability sets the "availability" field to the value that was provided on create.
+func (u *ErrandTypeUpsertOne) UpdateAvailability() *ErrandTypeUpsertOne {
+	return u.Update(func(s *ErrandTypeUpsert) {
+		s.UpdateAvailability()
 	})
 }
 
@@ -1020,6 +1076,20 @@ func (u *ErrandTypeUpsertBulk) SetActive(v bool) *ErrandTypeUpsertBulk {
 func (u *ErrandTypeUpsertBulk) UpdateActive() *ErrandTypeUpsertBulk {
 	return u.Update(func(s *ErrandTypeUpsert) {
 		s.UpdateActive()
+	})
+}
+
+// SetAvailability sets the "availability" field.
+func (u *ErrandTypeUpsertBulk) SetAvailability(v errandtype.Availability) *ErrandTypeUpsertBulk {
+	return u.Update(func(s *ErrandTypeUpsert) {
+		s.SetAvailability(v)
+	})
+}
+
+// UpdateAvailability sets the "availability" field to the value that was provided on create.
+func (u *ErrandTypeUpsertBulk) UpdateAvailability() *ErrandTypeUpsertBulk {
+	return u.Update(func(s *ErrandTypeUpsert) {
+		s.UpdateAvailability()
 	})
 }
 

@@ -147,6 +147,20 @@ func (_u *ErrandTypeUpdate) SetNillableActive(v *bool) *ErrandTypeUpdate {
 	return _u
 }
 
+// SetAvailability sets the "availability" field.
+func (_u *ErrandTypeUpdate) SetAvailability(v errandtype.Availability) *ErrandTypeUpdate {
+	_u.mutation.SetAvailability(v)
+	return _u
+}
+
+// SetNillableAvailability sets the "availability" field if the given value is not nil.
+func (_u *ErrandTypeUpdate) SetNillableAvailability(v *errandtype.Availability) *ErrandTypeUpdate {
+	if v != nil {
+		_u.SetAvailability(*v)
+	}
+	return _u
+}
+
 // AddErrandIDs adds the "errands" edge to the Errand entity by IDs.
 func (_u *ErrandTypeUpdate) AddErrandIDs(ids ...int) *ErrandTypeUpdate {
 	_u.mutation.AddErrandIDs(ids...)
@@ -246,6 +260,11 @@ func (_u *ErrandTypeUpdate) check() error {
 			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "ErrandType.description": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Availability(); ok {
+		if err := errandtype.AvailabilityValidator(v); err != nil {
+			return &ValidationError{Name: "availability", err: fmt.Errorf(`ent: validator failed for field "ErrandType.availability": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -301,6 +320,9 @@ func (_u *ErrandTypeUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(errandtype.FieldActive, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Availability(); ok {
+		_spec.SetField(errandtype.FieldAvailability, field.TypeEnum, value)
 	}
 	if _u.mutation.ErrandsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -485,6 +507,20 @@ func (_u *ErrandTypeUpdateOne) SetNillableActive(v *bool) *ErrandTypeUpdateOne {
 	return _u
 }
 
+// SetAvailability sets the "availability" field.
+func (_u *ErrandTypeUpdateOne) SetAvailability(v errandtype.Availability) *ErrandTypeUpdateOne {
+	_u.mutation.SetAvailability(v)
+	return _u
+}
+
+// SetNillableAvailability sets the "availability" field if the given value is not nil.
+func (_u *ErrandTypeUpdateOne) SetNillableAvailability(v *errandtype.Availability) *ErrandTypeUpdateOne {
+	if v != nil {
+		_u.SetAvailability(*v)
+	}
+	return _u
+}
+
 // AddErrandIDs adds the "errands" edge to the Errand entity by IDs.
 func (_u *ErrandTypeUpdateOne) AddErrandIDs(ids ...int) *ErrandTypeUpdateOne {
 	_u.mutation.AddErrandIDs(ids...)
@@ -597,6 +633,11 @@ func (_u *ErrandTypeUpdateOne) check() error {
 			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "ErrandType.description": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Availability(); ok {
+		if err := errandtype.AvailabilityValidator(v); err != nil {
+			return &ValidationError{Name: "availability", err: fmt.Errorf(`ent: validator failed for field "ErrandType.availability": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -669,6 +710,9 @@ func (_u *ErrandTypeUpdateOne) sqlSave(ctx context.Context) (_node *ErrandType, 
 	}
 	if value, ok := _u.mutation.Active(); ok {
 		_spec.SetField(errandtype.FieldActive, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Availability(); ok {
+		_spec.SetField(errandtype.FieldAvailability, field.TypeEnum, value)
 	}
 	if _u.mutation.ErrandsCleared() {
 		edge := &sqlgraph.EdgeSpec{

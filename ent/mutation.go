@@ -16,6 +16,7 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/errandtypeadmission"
 	"github.com/changzhi/redpoint/ent/followup"
 	"github.com/changzhi/redpoint/ent/idempotencykey"
 	"github.com/changzhi/redpoint/ent/notification"
@@ -41,24 +42,25 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAuditEntry     = "AuditEntry"
-	TypeCalendarDay    = "CalendarDay"
-	TypeErrand         = "Errand"
-	TypeErrandEvent    = "ErrandEvent"
-	TypeErrandType     = "ErrandType"
-	TypeFollowUp       = "FollowUp"
-	TypeIdempotencyKey = "IdempotencyKey"
-	TypeNotification   = "Notification"
-	TypeOutboxEvent    = "OutboxEvent"
-	TypeProcessedEvent = "ProcessedEvent"
-	TypeRating         = "Rating"
-	TypeRefreshToken   = "RefreshToken"
-	TypeRegion         = "Region"
-	TypeReportSnapshot = "ReportSnapshot"
-	TypeResident       = "Resident"
-	TypeSequence       = "Sequence"
-	TypeServicePoint   = "ServicePoint"
-	TypeUser           = "User"
+	TypeAuditEntry          = "AuditEntry"
+	TypeCalendarDay         = "CalendarDay"
+	TypeErrand              = "Errand"
+	TypeErrandEvent         = "ErrandEvent"
+	TypeErrandType          = "ErrandType"
+	TypeErrandTypeAdmission = "ErrandTypeAdmission"
+	TypeFollowUp            = "FollowUp"
+	TypeIdempotencyKey      = "IdempotencyKey"
+	TypeNotification        = "Notification"
+	TypeOutboxEvent         = "OutboxEvent"
+	TypeProcessedEvent      = "ProcessedEvent"
+	TypeRating              = "Rating"
+	TypeRefreshToken        = "RefreshToken"
+	TypeRegion              = "Region"
+	TypeReportSnapshot      = "ReportSnapshot"
+	TypeResident            = "Resident"
+	TypeSequence            = "Sequence"
+	TypeServicePoint        = "ServicePoint"
+	TypeUser                = "User"
 )
 
 // AuditEntryMutation represents an operation that mutates the AuditEntry nodes in the graph.
@@ -4459,6 +4461,7 @@ type ErrandTypeMutation struct {
 	appendrequired_materials []string
 	description              *string
 	active                   *bool
+	availability             *errandtype.Availability
 	clearedFields            map[string]struct{}
 	errands                  map[int]struct{}
 	removederrands           map[int]struct{}
@@ -4951,6 +4954,42 @@ func (m *ErrandTypeMutation) ResetActive() {
 	m.active = nil
 }
 
+// SetAvailability sets the "availability" field.
+func (m *ErrandTypeMutation) SetAvailability(e errandtype.Availability) {
+	m.availability = &e
+}
+
+// Availability returns the value of the "availability" field in the mutation.
+func (m *ErrandTypeMutation) Availability() (r errandtype.Availability, exists bool) {
+	v := m.availability
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAvailability returns the old "availability" field's value of the ErrandType entity.
+// If the ErrandType object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeMutation) OldAvailability(ctx context.Context) (v errandtype.Availability, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAvailability is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAvailability requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAvailability: %w", err)
+	}
+	return oldValue.Availability, nil
+}
+
+// ResetAvailability resets all changes to the "availability" field.
+func (m *ErrandTypeMutation) ResetAvailability() {
+	m.availability = nil
+}
+
 // AddErrandIDs adds the "errands" edge to the Errand entity by ids.
 func (m *ErrandTypeMutation) AddErrandIDs(ids ...int) {
 	if m.errands == nil {
@@ -5039,7 +5078,7 @@ func (m *ErrandTypeMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ErrandTypeMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.create_time != nil {
 		fields = append(fields, errandtype.FieldCreateTime)
 	}
@@ -5067,6 +5106,9 @@ func (m *ErrandTypeMutation) Fields() []string {
 	if m.active != nil {
 		fields = append(fields, errandtype.FieldActive)
 	}
+	if m.availability != nil {
+		fields = append(fields, errandtype.FieldAvailability)
+	}
 	return fields
 }
 
@@ -5093,6 +5135,8 @@ func (m *ErrandTypeMutation) Field(name string) (ent.Value, bool) {
 		return m.Description()
 	case errandtype.FieldActive:
 		return m.Active()
+	case errandtype.FieldAvailability:
+		return m.Availability()
 	}
 	return nil, false
 }
@@ -5120,6 +5164,8 @@ func (m *ErrandTypeMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldDescription(ctx)
 	case errandtype.FieldActive:
 		return m.OldActive(ctx)
+	case errandtype.FieldAvailability:
+		return m.OldAvailability(ctx)
 	}
 	return nil, fmt.Errorf("unknown ErrandType field %s", name)
 }
@@ -5191,6 +5237,13 @@ func (m *ErrandTypeMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetActive(v)
+		return nil
+	case errandtype.FieldAvailability:
+		v, ok := value.(errandtype.Availability)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAvailability(v)
 		return nil
 	}
 	return fmt.Errorf("unknown ErrandType field %s", name)
@@ -5295,6 +5348,9 @@ func (m *ErrandTypeMutation) ResetField(name string) error {
 	case errandtype.FieldActive:
 		m.ResetActive()
 		return nil
+	case errandtype.FieldAvailability:
+		m.ResetAvailability()
+		return nil
 	}
 	return fmt.Errorf("unknown ErrandType field %s", name)
 }
@@ -5381,6 +5437,1462 @@ func (m *ErrandTypeMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown ErrandType edge %s", name)
+}
+
+// ErrandTypeAdmissionMutation represents an operation that mutates the ErrandTypeAdmission nodes in the graph.
+type ErrandTypeAdmissionMutation struct {
+	config
+	op                            Op
+	typ                           string
+	id                            *int
+	create_time                   *time.Time
+	update_time                   *time.Time
+	version                       *int64
+	addversion                    *int64
+	errand_type_id                *string
+	region_id                     *string
+	state                         *errandtypeadmission.State
+	live                          *bool
+	new_type                      *bool
+	type_name                     *string
+	type_department               *string
+	type_time_limit_days          *int
+	addtype_time_limit_days       *int
+	type_required_materials       *[]string
+	appendtype_required_materials []string
+	type_description              *string
+	reason                        *string
+	proposer_user_id              *int
+	addproposer_user_id           *int
+	decider_user_id               *int
+	adddecider_user_id            *int
+	decide_time                   *time.Time
+	decision_note                 *string
+	clearedFields                 map[string]struct{}
+	done                          bool
+	oldValue                      func(context.Context) (*ErrandTypeAdmission, error)
+	predicates                    []predicate.ErrandTypeAdmission
+}
+
+var _ ent.Mutation = (*ErrandTypeAdmissionMutation)(nil)
+
+// errandtypeadmissionOption allows management of the mutation configuration using functional options.
+type errandtypeadmissionOption func(*ErrandTypeAdmissionMutation)
+
+// newErrandTypeAdmissionMutation creates new mutation for the ErrandTypeAdmission entity.
+func newErrandTypeAdmissionMutation(c config, op Op, opts ...errandtypeadmissionOption) *ErrandTypeAdmissionMutation {
+	m := &ErrandTypeAdmissionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeErrandTypeAdmission,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withErrandTypeAdmissionID sets the ID field of the mutation.
+func withErrandTypeAdmissionID(id int) errandtypeadmissionOption {
+	return func(m *ErrandTypeAdmissionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ErrandTypeAdmission
+		)
+		m.oldValue = func(ctx context.Context) (*ErrandTypeAdmission, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ErrandTypeAdmission.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withErrandTypeAdmission sets the old ErrandTypeAdmission of the mutation.
+func withErrandTypeAdmission(node *ErrandTypeAdmission) errandtypeadmissionOption {
+	return func(m *ErrandTypeAdmissionMutation) {
+		m.oldValue = func(context.Context) (*ErrandTypeAdmission, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ErrandTypeAdmissionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ErrandTypeAdmissionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ErrandTypeAdmissionMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ErrandTypeAdmissionMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ErrandTypeAdmission.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreateTime sets the "create_time" field.
+func (m *ErrandTypeAdmissionMutation) SetCreateTime(t time.Time) {
+	m.create_time = &t
+}
+
+// CreateTime returns the value of the "create_time" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) CreateTime() (r time.Time, exists bool) {
+	v := m.create_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreateTime returns the old "create_time" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldCreateTime(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreateTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreateTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreateTime: %w", err)
+	}
+	return oldValue.CreateTime, nil
+}
+
+// ResetCreateTime resets all changes to the "create_time" field.
+func (m *ErrandTypeAdmissionMutation) ResetCreateTime() {
+	m.create_time = nil
+}
+
+// SetUpdateTime sets the "update_time" field.
+func (m *ErrandTypeAdmissionMutation) SetUpdateTime(t time.Time) {
+	m.update_time = &t
+}
+
+// UpdateTime returns the value of the "update_time" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) UpdateTime() (r time.Time, exists bool) {
+	v := m.update_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdateTime returns the old "update_time" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldUpdateTime(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdateTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdateTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdateTime: %w", err)
+	}
+	return oldValue.UpdateTime, nil
+}
+
+// ResetUpdateTime resets all changes to the "update_time" field.
+func (m *ErrandTypeAdmissionMutation) ResetUpdateTime() {
+	m.update_time = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *ErrandTypeAdmissionMutation) SetVersion(i int64) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) Version() (r int64, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldVersion(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *ErrandTypeAdmissionMutation) AddVersion(i int64) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *ErrandTypeAdmissionMutation) AddedVersion() (r int64, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *ErrandTypeAdmissionMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetErrandTypeID sets the "errand_type_id" field.
+func (m *ErrandTypeAdmissionMutation) SetErrandTypeID(s string) {
+	m.errand_type_id = &s
+}
+
+// ErrandTypeID returns the value of the "errand_type_id" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) ErrandTypeID() (r string, exists bool) {
+	v := m.errand_type_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrandTypeID returns the old "errand_type_id" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldErrandTypeID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrandTypeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrandTypeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrandTypeID: %w", err)
+	}
+	return oldValue.ErrandTypeID, nil
+}
+
+// ResetErrandTypeID resets all changes to the "errand_type_id" field.
+func (m *ErrandTypeAdmissionMutation) ResetErrandTypeID() {
+	m.errand_type_id = nil
+}
+
+// SetRegionID sets the "region_id" field.
+func (m *ErrandTypeAdmissionMutation) SetRegionID(s string) {
+	m.region_id = &s
+}
+
+// RegionID returns the value of the "region_id" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) RegionID() (r string, exists bool) {
+	v := m.region_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRegionID returns the old "region_id" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldRegionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRegionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRegionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRegionID: %w", err)
+	}
+	return oldValue.RegionID, nil
+}
+
+// ResetRegionID resets all changes to the "region_id" field.
+func (m *ErrandTypeAdmissionMutation) ResetRegionID() {
+	m.region_id = nil
+}
+
+// SetState sets the "state" field.
+func (m *ErrandTypeAdmissionMutation) SetState(e errandtypeadmission.State) {
+	m.state = &e
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) State() (r errandtypeadmission.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldState(ctx context.Context) (v errandtypeadmission.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *ErrandTypeAdmissionMutation) ResetState() {
+	m.state = nil
+}
+
+// SetLive sets the "live" field.
+func (m *ErrandTypeAdmissionMutation) SetLive(b bool) {
+	m.live = &b
+}
+
+// Live returns the value of the "live" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) Live() (r bool, exists bool) {
+	v := m.live
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLive returns the old "live" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldLive(ctx context.Context) (v *bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLive: %w", err)
+	}
+	return oldValue.Live, nil
+}
+
+// ClearLive clears the value of the "live" field.
+func (m *ErrandTypeAdmissionMutation) ClearLive() {
+	m.live = nil
+	m.clearedFields[errandtypeadmission.FieldLive] = struct{}{}
+}
+
+// LiveCleared returns if the "live" field was cleared in this mutation.
+func (m *ErrandTypeAdmissionMutation) LiveCleared() bool {
+	_, ok := m.clearedFields[errandtypeadmission.FieldLive]
+	return ok
+}
+
+// ResetLive resets all changes to the "live" field.
+func (m *ErrandTypeAdmissionMutation) ResetLive() {
+	m.live = nil
+	delete(m.clearedFields, errandtypeadmission.FieldLive)
+}
+
+// SetNewType sets the "new_type" field.
+func (m *ErrandTypeAdmissionMutation) SetNewType(b bool) {
+	m.new_type = &b
+}
+
+// NewType returns the value of the "new_type" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) NewType() (r bool, exists bool) {
+	v := m.new_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNewType returns the old "new_type" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldNewType(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNewType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNewType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNewType: %w", err)
+	}
+	return oldValue.NewType, nil
+}
+
+// ResetNewType resets all changes to the "new_type" field.
+func (m *ErrandTypeAdmissionMutation) ResetNewType() {
+	m.new_type = nil
+}
+
+// SetTypeName sets the "type_name" field.
+func (m *ErrandTypeAdmissionMutation) SetTypeName(s string) {
+	m.type_name = &s
+}
+
+// TypeName returns the value of the "type_name" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) TypeName() (r string, exists bool) {
+	v := m.type_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTypeName returns the old "type_name" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldTypeName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTypeName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTypeName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTypeName: %w", err)
+	}
+	return oldValue.TypeName, nil
+}
+
+// ResetTypeName resets all changes to the "type_name" field.
+func (m *ErrandTypeAdmissionMutation) ResetTypeName() {
+	m.type_name = nil
+}
+
+// SetTypeDepartment sets the "type_department" field.
+func (m *ErrandTypeAdmissionMutation) SetTypeDepartment(s string) {
+	m.type_department = &s
+}
+
+// TypeDepartment returns the value of the "type_department" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) TypeDepartment() (r string, exists bool) {
+	v := m.type_department
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTypeDepartment returns the old "type_department" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldTypeDepartment(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTypeDepartment is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTypeDepartment requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTypeDepartment: %w", err)
+	}
+	return oldValue.TypeDepartment, nil
+}
+
+// ResetTypeDepartment resets all changes to the "type_department" field.
+func (m *ErrandTypeAdmissionMutation) ResetTypeDepartment() {
+	m.type_department = nil
+}
+
+// SetTypeTimeLimitDays sets the "type_time_limit_days" field.
+func (m *ErrandTypeAdmissionMutation) SetTypeTimeLimitDays(i int) {
+	m.type_time_limit_days = &i
+	m.addtype_time_limit_days = nil
+}
+
+// TypeTimeLimitDays returns the value of the "type_time_limit_days" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) TypeTimeLimitDays() (r int, exists bool) {
+	v := m.type_time_limit_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTypeTimeLimitDays returns the old "type_time_limit_days" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldTypeTimeLimitDays(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTypeTimeLimitDays is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTypeTimeLimitDays requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTypeTimeLimitDays: %w", err)
+	}
+	return oldValue.TypeTimeLimitDays, nil
+}
+
+// AddTypeTimeLimitDays adds i to the "type_time_limit_days" field.
+func (m *ErrandTypeAdmissionMutation) AddTypeTimeLimitDays(i int) {
+	if m.addtype_time_limit_days != nil {
+		*m.addtype_time_limit_days += i
+	} else {
+		m.addtype_time_limit_days = &i
+	}
+}
+
+// AddedTypeTimeLimitDays returns the value that was added to the "type_time_limit_days" field in this mutation.
+func (m *ErrandTypeAdmissionMutation) AddedTypeTimeLimitDays() (r int, exists bool) {
+	v := m.addtype_time_limit_days
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTypeTimeLimitDays resets all changes to the "type_time_limit_days" field.
+func (m *ErrandTypeAdmissionMutation) ResetTypeTimeLimitDays() {
+	m.type_time_limit_days = nil
+	m.addtype_time_limit_days = nil
+}
+
+// SetTypeRequiredMaterials sets the "type_required_materials" field.
+func (m *ErrandTypeAdmissionMutation) SetTypeRequiredMaterials(s []string) {
+	m.type_required_materials = &s
+	m.appendtype_required_materials = nil
+}
+
+// TypeRequiredMaterials returns the value of the "type_required_materials" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) TypeRequiredMaterials() (r []string, exists bool) {
+	v := m.type_required_materials
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTypeRequiredMaterials returns the old "type_required_materials" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldTypeRequiredMaterials(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTypeRequiredMaterials is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTypeRequiredMaterials requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTypeRequiredMaterials: %w", err)
+	}
+	return oldValue.TypeRequiredMaterials, nil
+}
+
+// AppendTypeRequiredMaterials adds s to the "type_required_materials" field.
+func (m *ErrandTypeAdmissionMutation) AppendTypeRequiredMaterials(s []string) {
+	m.appendtype_required_materials = append(m.appendtype_required_materials, s...)
+}
+
+// AppendedTypeRequiredMaterials returns the list of values that were appended to the "type_required_materials" field in this mutation.
+func (m *ErrandTypeAdmissionMutation) AppendedTypeRequiredMaterials() ([]string, bool) {
+	if len(m.appendtype_required_materials) == 0 {
+		return nil, false
+	}
+	return m.appendtype_required_materials, true
+}
+
+// ResetTypeRequiredMaterials resets all changes to the "type_required_materials" field.
+func (m *ErrandTypeAdmissionMutation) ResetTypeRequiredMaterials() {
+	m.type_required_materials = nil
+	m.appendtype_required_materials = nil
+}
+
+// SetTypeDescription sets the "type_description" field.
+func (m *ErrandTypeAdmissionMutation) SetTypeDescription(s string) {
+	m.type_description = &s
+}
+
+// TypeDescription returns the value of the "type_description" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) TypeDescription() (r string, exists bool) {
+	v := m.type_description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTypeDescription returns the old "type_description" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldTypeDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTypeDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTypeDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTypeDescription: %w", err)
+	}
+	return oldValue.TypeDescription, nil
+}
+
+// ResetTypeDescription resets all changes to the "type_description" field.
+func (m *ErrandTypeAdmissionMutation) ResetTypeDescription() {
+	m.type_description = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *ErrandTypeAdmissionMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *ErrandTypeAdmissionMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetProposerUserID sets the "proposer_user_id" field.
+func (m *ErrandTypeAdmissionMutation) SetProposerUserID(i int) {
+	m.proposer_user_id = &i
+	m.addproposer_user_id = nil
+}
+
+// ProposerUserID returns the value of the "proposer_user_id" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) ProposerUserID() (r int, exists bool) {
+	v := m.proposer_user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProposerUserID returns the old "proposer_user_id" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldProposerUserID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProposerUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProposerUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProposerUserID: %w", err)
+	}
+	return oldValue.ProposerUserID, nil
+}
+
+// AddProposerUserID adds i to the "proposer_user_id" field.
+func (m *ErrandTypeAdmissionMutation) AddProposerUserID(i int) {
+	if m.addproposer_user_id != nil {
+		*m.addproposer_user_id += i
+	} else {
+		m.addproposer_user_id = &i
+	}
+}
+
+// AddedProposerUserID returns the value that was added to the "proposer_user_id" field in this mutation.
+func (m *ErrandTypeAdmissionMutation) AddedProposerUserID() (r int, exists bool) {
+	v := m.addproposer_user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetProposerUserID resets all changes to the "proposer_user_id" field.
+func (m *ErrandTypeAdmissionMutation) ResetProposerUserID() {
+	m.proposer_user_id = nil
+	m.addproposer_user_id = nil
+}
+
+// SetDeciderUserID sets the "decider_user_id" field.
+func (m *ErrandTypeAdmissionMutation) SetDeciderUserID(i int) {
+	m.decider_user_id = &i
+	m.adddecider_user_id = nil
+}
+
+// DeciderUserID returns the value of the "decider_user_id" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) DeciderUserID() (r int, exists bool) {
+	v := m.decider_user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeciderUserID returns the old "decider_user_id" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldDeciderUserID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeciderUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeciderUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeciderUserID: %w", err)
+	}
+	return oldValue.DeciderUserID, nil
+}
+
+// AddDeciderUserID adds i to the "decider_user_id" field.
+func (m *ErrandTypeAdmissionMutation) AddDeciderUserID(i int) {
+	if m.adddecider_user_id != nil {
+		*m.adddecider_user_id += i
+	} else {
+		m.adddecider_user_id = &i
+	}
+}
+
+// AddedDeciderUserID returns the value that was added to the "decider_user_id" field in this mutation.
+func (m *ErrandTypeAdmissionMutation) AddedDeciderUserID() (r int, exists bool) {
+	v := m.adddecider_user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearDeciderUserID clears the value of the "decider_user_id" field.
+func (m *ErrandTypeAdmissionMutation) ClearDeciderUserID() {
+	m.decider_user_id = nil
+	m.adddecider_user_id = nil
+	m.clearedFields[errandtypeadmission.FieldDeciderUserID] = struct{}{}
+}
+
+// DeciderUserIDCleared returns if the "decider_user_id" field was cleared in this mutation.
+func (m *ErrandTypeAdmissionMutation) DeciderUserIDCleared() bool {
+	_, ok := m.clearedFields[errandtypeadmission.FieldDeciderUserID]
+	return ok
+}
+
+// ResetDeciderUserID resets all changes to the "decider_user_id" field.
+func (m *ErrandTypeAdmissionMutation) ResetDeciderUserID() {
+	m.decider_user_id = nil
+	m.adddecider_user_id = nil
+	delete(m.clearedFields, errandtypeadmission.FieldDeciderUserID)
+}
+
+// SetDecideTime sets the "decide_time" field.
+func (m *ErrandTypeAdmissionMutation) SetDecideTime(t time.Time) {
+	m.decide_time = &t
+}
+
+// DecideTime returns the value of the "decide_time" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) DecideTime() (r time.Time, exists bool) {
+	v := m.decide_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecideTime returns the old "decide_time" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldDecideTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecideTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecideTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecideTime: %w", err)
+	}
+	return oldValue.DecideTime, nil
+}
+
+// ClearDecideTime clears the value of the "decide_time" field.
+func (m *ErrandTypeAdmissionMutation) ClearDecideTime() {
+	m.decide_time = nil
+	m.clearedFields[errandtypeadmission.FieldDecideTime] = struct{}{}
+}
+
+// DecideTimeCleared returns if the "decide_time" field was cleared in this mutation.
+func (m *ErrandTypeAdmissionMutation) DecideTimeCleared() bool {
+	_, ok := m.clearedFields[errandtypeadmission.FieldDecideTime]
+	return ok
+}
+
+// ResetDecideTime resets all changes to the "decide_time" field.
+func (m *ErrandTypeAdmissionMutation) ResetDecideTime() {
+	m.decide_time = nil
+	delete(m.clearedFields, errandtypeadmission.FieldDecideTime)
+}
+
+// SetDecisionNote sets the "decision_note" field.
+func (m *ErrandTypeAdmissionMutation) SetDecisionNote(s string) {
+	m.decision_note = &s
+}
+
+// DecisionNote returns the value of the "decision_note" field in the mutation.
+func (m *ErrandTypeAdmissionMutation) DecisionNote() (r string, exists bool) {
+	v := m.decision_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDecisionNote returns the old "decision_note" field's value of the ErrandTypeAdmission entity.
+// If the ErrandTypeAdmission object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandTypeAdmissionMutation) OldDecisionNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDecisionNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDecisionNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDecisionNote: %w", err)
+	}
+	return oldValue.DecisionNote, nil
+}
+
+// ResetDecisionNote resets all changes to the "decision_note" field.
+func (m *ErrandTypeAdmissionMutation) ResetDecisionNote() {
+	m.decision_note = nil
+}
+
+// Where appends a list predicates to the ErrandTypeAdmissionMutation builder.
+func (m *ErrandTypeAdmissionMutation) Where(ps ...predicate.ErrandTypeAdmission) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ErrandTypeAdmissionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ErrandTypeAdmissionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ErrandTypeAdmission, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ErrandTypeAdmissionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ErrandTypeAdmissionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ErrandTypeAdmission).
+func (m *ErrandTypeAdmissionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ErrandTypeAdmissionMutation) Fields() []string {
+	fields := make([]string, 0, 18)
+	if m.create_time != nil {
+		fields = append(fields, errandtypeadmission.FieldCreateTime)
+	}
+	if m.update_time != nil {
+		fields = append(fields, errandtypeadmission.FieldUpdateTime)
+	}
+	if m.version != nil {
+		fields = append(fields, errandtypeadmission.FieldVersion)
+	}
+	if m.errand_type_id != nil {
+		fields = append(fields, errandtypeadmission.FieldErrandTypeID)
+	}
+	if m.region_id != nil {
+		fields = append(fields, errandtypeadmission.FieldRegionID)
+	}
+	if m.state != nil {
+		fields = append(fields, errandtypeadmission.FieldState)
+	}
+	if m.live != nil {
+		fields = append(fields, errandtypeadmission.FieldLive)
+	}
+	if m.new_type != nil {
+		fields = append(fields, errandtypeadmission.FieldNewType)
+	}
+	if m.type_name != nil {
+		fields = append(fields, errandtypeadmission.FieldTypeName)
+	}
+	if m.type_department != nil {
+		fields = append(fields, errandtypeadmission.FieldTypeDepartment)
+	}
+	if m.type_time_limit_days != nil {
+		fields = append(fields, errandtypeadmission.FieldTypeTimeLimitDays)
+	}
+	if m.type_required_materials != nil {
+		fields = append(fields, errandtypeadmission.FieldTypeRequiredMaterials)
+	}
+	if m.type_description != nil {
+		fields = append(fields, errandtypeadmission.FieldTypeDescription)
+	}
+	if m.reason != nil {
+		fields = append(fields, errandtypeadmission.FieldReason)
+	}
+	if m.proposer_user_id != nil {
+		fields = append(fields, errandtypeadmission.FieldProposerUserID)
+	}
+	if m.decider_user_id != nil {
+		fields = append(fields, errandtypeadmission.FieldDeciderUserID)
+	}
+	if m.decide_time != nil {
+		fields = append(fields, errandtypeadmission.FieldDecideTime)
+	}
+	if m.decision_note != nil {
+		fields = append(fields, errandtypeadmission.FieldDecisionNote)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ErrandTypeAdmissionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case errandtypeadmission.FieldCreateTime:
+		return m.CreateTime()
+	case errandtypeadmission.FieldUpdateTime:
+		return m.UpdateTime()
+	case errandtypeadmission.FieldVersion:
+		return m.Version()
+	case errandtypeadmission.FieldErrandTypeID:
+		return m.ErrandTypeID()
+	case errandtypeadmission.FieldRegionID:
+		return m.RegionID()
+	case errandtypeadmission.FieldState:
+		return m.State()
+	case errandtypeadmission.FieldLive:
+		return m.Live()
+	case errandtypeadmission.FieldNewType:
+		return m.NewType()
+	case errandtypeadmission.FieldTypeName:
+		return m.TypeName()
+	case errandtypeadmission.FieldTypeDepartment:
+		return m.TypeDepartment()
+	case errandtypeadmission.FieldTypeTimeLimitDays:
+		return m.TypeTimeLimitDays()
+	case errandtypeadmission.FieldTypeRequiredMaterials:
+		return m.TypeRequiredMaterials()
+	case errandtypeadmission.FieldTypeDescription:
+		return m.TypeDescription()
+	case errandtypeadmission.FieldReason:
+		return m.Reason()
+	case errandtypeadmission.FieldProposerUserID:
+		return m.ProposerUserID()
+	case errandtypeadmission.FieldDeciderUserID:
+		return m.DeciderUserID()
+	case errandtypeadmission.FieldDecideTime:
+		return m.DecideTime()
+	case errandtypeadmission.FieldDecisionNote:
+		return m.DecisionNote()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ErrandTypeAdmissionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case errandtypeadmission.FieldCreateTime:
+		return m.OldCreateTime(ctx)
+	case errandtypeadmission.FieldUpdateTime:
+		return m.OldUpdateTime(ctx)
+	case errandtypeadmission.FieldVersion:
+		return m.OldVersion(ctx)
+	case errandtypeadmission.FieldErrandTypeID:
+		return m.OldErrandTypeID(ctx)
+	case errandtypeadmission.FieldRegionID:
+		return m.OldRegionID(ctx)
+	case errandtypeadmission.FieldState:
+		return m.OldState(ctx)
+	case errandtypeadmission.FieldLive:
+		return m.OldLive(ctx)
+	case errandtypeadmission.FieldNewType:
+		return m.OldNewType(ctx)
+	case errandtypeadmission.FieldTypeName:
+		return m.OldTypeName(ctx)
+	case errandtypeadmission.FieldTypeDepartment:
+		return m.OldTypeDepartment(ctx)
+	case errandtypeadmission.FieldTypeTimeLimitDays:
+		return m.OldTypeTimeLimitDays(ctx)
+	case errandtypeadmission.FieldTypeRequiredMaterials:
+		return m.OldTypeRequiredMaterials(ctx)
+	case errandtypeadmission.FieldTypeDescription:
+		return m.OldTypeDescription(ctx)
+	case errandtypeadmission.FieldReason:
+		return m.OldReason(ctx)
+	case errandtypeadmission.FieldProposerUserID:
+		return m.OldProposerUserID(ctx)
+	case errandtypeadmission.FieldDeciderUserID:
+		return m.OldDeciderUserID(ctx)
+	case errandtypeadmission.FieldDecideTime:
+		return m.OldDecideTime(ctx)
+	case errandtypeadmission.FieldDecisionNote:
+		return m.OldDecisionNote(ctx)
+	}
+	return nil, fmt.Errorf("unknown ErrandTypeAdmission field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ErrandTypeAdmissionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case errandtypeadmission.FieldCreateTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreateTime(v)
+		return nil
+	case errandtypeadmission.FieldUpdateTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdateTime(v)
+		return nil
+	case errandtypeadmission.FieldVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case errandtypeadmission.FieldErrandTypeID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrandTypeID(v)
+		return nil
+	case errandtypeadmission.FieldRegionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRegionID(v)
+		return nil
+	case errandtypeadmission.FieldState:
+		v, ok := value.(errandtypeadmission.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case errandtypeadmission.FieldLive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLive(v)
+		return nil
+	case errandtypeadmission.FieldNewType:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNewType(v)
+		return nil
+	case errandtypeadmission.FieldTypeName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTypeName(v)
+		return nil
+	case errandtypeadmission.FieldTypeDepartment:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTypeDepartment(v)
+		return nil
+	case errandtypeadmission.FieldTypeTimeLimitDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTypeTimeLimitDays(v)
+		return nil
+	case errandtypeadmission.FieldTypeRequiredMaterials:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTypeRequiredMaterials(v)
+		return nil
+	case errandtypeadmission.FieldTypeDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTypeDescription(v)
+		return nil
+	case errandtypeadmission.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case errandtypeadmission.FieldProposerUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProposerUserID(v)
+		return nil
+	case errandtypeadmission.FieldDeciderUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeciderUserID(v)
+		return nil
+	case errandtypeadmission.FieldDecideTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecideTime(v)
+		return nil
+	case errandtypeadmission.FieldDecisionNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDecisionNote(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ErrandTypeAdmission field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ErrandTypeAdmissionMutation) AddedFields() []string {
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, errandtypeadmission.FieldVersion)
+	}
+	if m.addtype_time_limit_days != nil {
+		fields = append(fields, errandtypeadmission.FieldTypeTimeLimitDays)
+	}
+	if m.addproposer_user_id != nil {
+		fields = append(fields, errandtypeadmission.FieldProposerUserID)
+	}
+	if m.adddecider_user_id != nil {
+		fields = append(fields, errandtypeadmission.FieldDeciderUserID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ErrandTypeAdmissionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case errandtypeadmission.FieldVersion:
+		return m.AddedVersion()
+	case errandtypeadmission.FieldTypeTimeLimitDays:
+		return m.AddedTypeTimeLimitDays()
+	case errandtypeadmission.FieldProposerUserID:
+		return m.AddedProposerUserID()
+	case errandtypeadmission.FieldDeciderUserID:
+		return m.AddedDeciderUserID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ErrandTypeAdmissionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case errandtypeadmission.FieldVersion:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	case errandtypeadmission.FieldTypeTimeLimitDays:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTypeTimeLimitDays(v)
+		return nil
+	case errandtypeadmission.FieldProposerUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddProposerUserID(v)
+		return nil
+	case errandtypeadmission.FieldDeciderUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDeciderUserID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ErrandTypeAdmission numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ErrandTypeAdmissionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(errandtypeadmission.FieldLive) {
+		fields = append(fields, errandtypeadmission.FieldLive)
+	}
+	if m.FieldCleared(errandtypeadmission.FieldDeciderUserID) {
+		fields = append(fields, errandtypeadmission.FieldDeciderUserID)
+	}
+	if m.FieldCleared(errandtypeadmission.FieldDecideTime) {
+		fields = append(fields, errandtypeadmission.FieldDecideTime)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ErrandTypeAdmissionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ErrandTypeAdmissionMutation) ClearField(name string) error {
+	switch name {
+	case errandtypeadmission.FieldLive:
+		m.ClearLive()
+		return nil
+	case errandtypeadmission.FieldDeciderUserID:
+		m.ClearDeciderUserID()
+		return nil
+	case errandtypeadmission.FieldDecideTime:
+		m.ClearDecideTime()
+		return nil
+	}
+	return fmt.Errorf("unknown ErrandTypeAdmission nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ErrandTypeAdmissionMutation) ResetField(name string) error {
+	switch name {
+	case errandtypeadmission.FieldCreateTime:
+		m.ResetCreateTime()
+		return nil
+	case errandtypeadmission.FieldUpdateTime:
+		m.ResetUpdateTime()
+		return nil
+	case errandtypeadmission.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case errandtypeadmission.FieldErrandTypeID:
+		m.ResetErrandTypeID()
+		return nil
+	case errandtypeadmission.FieldRegionID:
+		m.ResetRegionID()
+		return nil
+	case errandtypeadmission.FieldState:
+		m.ResetState()
+		return nil
+	case errandtypeadmission.FieldLive:
+		m.ResetLive()
+		return nil
+	case errandtypeadmission.FieldNewType:
+		m.ResetNewType()
+		return nil
+	case errandtypeadmission.FieldTypeName:
+		m.ResetTypeName()
+		return nil
+	case errandtypeadmission.FieldTypeDepartment:
+		m.ResetTypeDepartment()
+		return nil
+	case errandtypeadmission.FieldTypeTimeLimitDays:
+		m.ResetTypeTimeLimitDays()
+		return nil
+	case errandtypeadmission.FieldTypeRequiredMaterials:
+		m.ResetTypeRequiredMaterials()
+		return nil
+	case errandtypeadmission.FieldTypeDescription:
+		m.ResetTypeDescription()
+		return nil
+	case errandtypeadmission.FieldReason:
+		m.ResetReason()
+		return nil
+	case errandtypeadmission.FieldProposerUserID:
+		m.ResetProposerUserID()
+		return nil
+	case errandtypeadmission.FieldDeciderUserID:
+		m.ResetDeciderUserID()
+		return nil
+	case errandtypeadmission.FieldDecideTime:
+		m.ResetDecideTime()
+		return nil
+	case errandtypeadmission.FieldDecisionNote:
+		m.ResetDecisionNote()
+		return nil
+	}
+	return fmt.Errorf("unknown ErrandTypeAdmission field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ErrandTypeAdmissionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ErrandTypeAdmissionMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ErrandTypeAdmissionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ErrandTypeAdmissionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ErrandTypeAdmissionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ErrandTypeAdmissionMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ErrandTypeAdmissionMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ErrandTypeAdmission unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ErrandTypeAdmissionMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ErrandTypeAdmission edge %s", name)
 }
 
 // FollowUpMutation represents an operation that mutates the FollowUp nodes in the graph.

@@ -10,6 +10,7 @@ import (
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/errandtypeadmission"
 	"github.com/changzhi/redpoint/ent/followup"
 	"github.com/changzhi/redpoint/ent/idempotencykey"
 	"github.com/changzhi/redpoint/ent/notification"
@@ -338,6 +339,105 @@ func init() {
 			return nil
 		}
 	}()
+	errandtypeadmissionMixin := schema.ErrandTypeAdmission{}.Mixin()
+	errandtypeadmissionMixinFields0 := errandtypeadmissionMixin[0].Fields()
+	_ = errandtypeadmissionMixinFields0
+	errandtypeadmissionMixinFields1 := errandtypeadmissionMixin[1].Fields()
+	_ = errandtypeadmissionMixinFields1
+	errandtypeadmissionFields := schema.ErrandTypeAdmission{}.Fields()
+	_ = errandtypeadmissionFields
+	// errandtypeadmissionDescCreateTime is the schema descriptor for create_time field.
+	errandtypeadmissionDescCreateTime := errandtypeadmissionMixinFields0[0].Descriptor()
+	// errandtypeadmission.DefaultCreateTime holds the default value on creation for the create_time field.
+	errandtypeadmission.DefaultCreateTime = errandtypeadmissionDescCreateTime.Default.(func() time.Time)
+	// errandtypeadmissionDescUpdateTime is the schema descriptor for update_time field.
+	errandtypeadmissionDescUpdateTime := errandtypeadmissionMixinFields0[1].Descriptor()
+	// errandtypeadmission.DefaultUpdateTime holds the default value on creation for the update_time field.
+	errandtypeadmission.DefaultUpdateTime = errandtypeadmissionDescUpdateTime.Default.(func() time.Time)
+	// errandtypeadmission.UpdateDefaultUpdateTime holds the default value on update for the update_time field.
+	errandtypeadmission.UpdateDefaultUpdateTime = errandtypeadmissionDescUpdateTime.UpdateDefault.(func() time.Time)
+	// errandtypeadmissionDescVersion is the schema descriptor for version field.
+	errandtypeadmissionDescVersion := errandtypeadmissionMixinFields1[0].Descriptor()
+	// errandtypeadmission.DefaultVersion holds the default value on creation for the version field.
+	errandtypeadmission.DefaultVersion = errandtypeadmissionDescVersion.Default.(int64)
+	// errandtypeadmissionDescErrandTypeID is the schema descriptor for errand_type_id field.
+	errandtypeadmissionDescErrandTypeID := errandtypeadmissionFields[0].Descriptor()
+	// errandtypeadmission.ErrandTypeIDValidator is a validator for the "errand_type_id" field. It is called by the builders before save.
+	errandtypeadmission.ErrandTypeIDValidator = func() func(string) error {
+		validators := errandtypeadmissionDescErrandTypeID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(errand_type_id string) error {
+			for _, fn := range fns {
+				if err := fn(errand_type_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// errandtypeadmissionDescRegionID is the schema descriptor for region_id field.
+	errandtypeadmissionDescRegionID := errandtypeadmissionFields[1].Descriptor()
+	// errandtypeadmission.RegionIDValidator is a validator for the "region_id" field. It is called by the builders before save.
+	errandtypeadmission.RegionIDValidator = func() func(string) error {
+		validators := errandtypeadmissionDescRegionID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(region_id string) error {
+			for _, fn := range fns {
+				if err := fn(region_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// errandtypeadmissionDescNewType is the schema descriptor for new_type field.
+	errandtypeadmissionDescNewType := errandtypeadmissionFields[4].Descriptor()
+	// errandtypeadmission.DefaultNewType holds the default value on creation for the new_type field.
+	errandtypeadmission.DefaultNewType = errandtypeadmissionDescNewType.Default.(bool)
+	// errandtypeadmissionDescTypeName is the schema descriptor for type_name field.
+	errandtypeadmissionDescTypeName := errandtypeadmissionFields[5].Descriptor()
+	// errandtypeadmission.DefaultTypeName holds the default value on creation for the type_name field.
+	errandtypeadmission.DefaultTypeName = errandtypeadmissionDescTypeName.Default.(string)
+	// errandtypeadmission.TypeNameValidator is a validator for the "type_name" field. It is called by the builders before save.
+	errandtypeadmission.TypeNameValidator = errandtypeadmissionDescTypeName.Validators[0].(func(string) error)
+	// errandtypeadmissionDescTypeDepartment is the schema descriptor for type_department field.
+	errandtypeadmissionDescTypeDepartment := errandtypeadmissionFields[6].Descriptor()
+	// errandtypeadmission.DefaultTypeDepartment holds the default value on creation for the type_department field.
+	errandtypeadmission.DefaultTypeDepartment = errandtypeadmissionDescTypeDepartment.Default.(string)
+	// errandtypeadmission.TypeDepartmentValidator is a validator for the "type_department" field. It is called by the builders before save.
+	errandtypeadmission.TypeDepartmentValidator = errandtypeadmissionDescTypeDepartment.Validators[0].(func(string) error)
+	// errandtypeadmissionDescTypeTimeLimitDays is the schema descriptor for type_time_limit_days field.
+	errandtypeadmissionDescTypeTimeLimitDays := errandtypeadmissionFields[7].Descriptor()
+	// errandtypeadmission.DefaultTypeTimeLimitDays holds the default value on creation for the type_time_limit_days field.
+	errandtypeadmission.DefaultTypeTimeLimitDays = errandtypeadmissionDescTypeTimeLimitDays.Default.(int)
+	// errandtypeadmissionDescTypeRequiredMaterials is the schema descriptor for type_required_materials field.
+	errandtypeadmissionDescTypeRequiredMaterials := errandtypeadmissionFields[8].Descriptor()
+	// errandtypeadmission.DefaultTypeRequiredMaterials holds the default value on creation for the type_required_materials field.
+	errandtypeadmission.DefaultTypeRequiredMaterials = errandtypeadmissionDescTypeRequiredMaterials.Default.([]string)
+	// errandtypeadmissionDescTypeDescription is the schema descriptor for type_description field.
+	errandtypeadmissionDescTypeDescription := errandtypeadmissionFields[9].Descriptor()
+	// errandtypeadmission.DefaultTypeDescription holds the default value on creation for the type_description field.
+	errandtypeadmission.DefaultTypeDescription = errandtypeadmissionDescTypeDescription.Default.(string)
+	// errandtypeadmission.TypeDescriptionValidator is a validator for the "type_description" field. It is called by the builders before save.
+	errandtypeadmission.TypeDescriptionValidator = errandtypeadmissionDescTypeDescription.Validators[0].(func(string) error)
+	// errandtypeadmissionDescReason is the schema descriptor for reason field.
+	errandtypeadmissionDescReason := errandtypeadmissionFields[10].Descriptor()
+	// errandtypeadmission.DefaultReason holds the default value on creation for the reason field.
+	errandtypeadmission.DefaultReason = errandtypeadmissionDescReason.Default.(string)
+	// errandtypeadmission.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	errandtypeadmission.ReasonValidator = errandtypeadmissionDescReason.Validators[0].(func(string) error)
+	// errandtypeadmissionDescDecisionNote is the schema descriptor for decision_note field.
+	errandtypeadmissionDescDecisionNote := errandtypeadmissionFields[14].Descriptor()
+	// errandtypeadmission.DefaultDecisionNote holds the default value on creation for the decision_note field.
+	errandtypeadmission.DefaultDecisionNote = errandtypeadmissionDescDecisionNote.Default.(string)
+	// errandtypeadmission.DecisionNoteValidator is a validator for the "decision_note" field. It is called by the builders before save.
+	errandtypeadmission.DecisionNoteValidator = errandtypeadmissionDescDecisionNote.Validators[0].(func(string) error)
 	followupMixin := schema.FollowUp{}.Mixin()
 	followupMixinFields0 := followupMixin[0].Fields()
 	_ = followupMixinFields0

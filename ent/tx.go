@@ -24,6 +24,8 @@ type Tx struct {
 	ErrandEvent *ErrandEventClient
 	// ErrandType is the client for interacting with the ErrandType builders.
 	ErrandType *ErrandTypeClient
+	// ErrandTypeAdmission is the client for interacting with the ErrandTypeAdmission builders.
+	ErrandTypeAdmission *ErrandTypeAdmissionClient
 	// FollowUp is the client for interacting with the FollowUp builders.
 	FollowUp *FollowUpClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
@@ -186,6 +188,7 @@ func (tx *Tx) init() {
 	tx.Errand = NewErrandClient(tx.config)
 	tx.ErrandEvent = NewErrandEventClient(tx.config)
 	tx.ErrandType = NewErrandTypeClient(tx.config)
+	tx.ErrandTypeAdmission = NewErrandTypeAdmissionClient(tx.config)
 	tx.FollowUp = NewFollowUpClient(tx.config)
 	tx.IdempotencyKey = NewIdempotencyKeyClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)

@@ -3,6 +3,7 @@
 package errandtype
 
 import (
+	"fmt"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -32,6 +33,8 @@ const (
 	FieldDescription = "description"
 	// FieldActive holds the string denoting the active field in the database.
 	FieldActive = "active"
+	// FieldAvailability holds the string denoting the availability field in the database.
+	FieldAvailability = "availability"
 	// EdgeErrands holds the string denoting the errands edge name in mutations.
 	EdgeErrands = "errands"
 	// Table holds the table name of the errandtype in the database.
@@ -57,6 +60,7 @@ var Columns = []string{
 	FieldRequiredMaterials,
 	FieldDescription,
 	FieldActive,
+	FieldAvailability,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -95,6 +99,32 @@ var (
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
 	IDValidator func(string) error
 )
+
+// Availability defines the type for the "availability" enum field.
+type Availability string
+
+// AvailabilityCITY_WIDE is the default value of the Availability enum.
+const DefaultAvailability = AvailabilityCITY_WIDE
+
+// Availability values.
+const (
+	AvailabilityCITY_WIDE         Availability = "CITY_WIDE"
+	AvailabilityADMITTED_COUNTIES Availability = "ADMITTED_COUNTIES"
+)
+
+func (a Availability) String() string {
+	return string(a)
+}
+
+// AvailabilityValidator is a validator for the "availability" field enum values. It is called by the builders before save.
+func AvailabilityValidator(a Availability) error {
+	switch a {
+	case AvailabilityCITY_WIDE, AvailabilityADMITTED_COUNTIES:
+		return nil
+	default:
+		return fmt.Errorf("errandtype: invalid enum value for availability field: %q", a)
+	}
+}
 
 // OrderOption defines the ordering options for the ErrandType queries.
 type OrderOption func(*sql.Selector)
@@ -142,6 +172,11 @@ func ByDescription(opts ...sql.OrderTermOption) OrderOption {
 // ByActive orders the results by the active field.
 func ByActive(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldActive, opts...).ToFunc()
+}
+
+// ByAvailability orders the results by the availability field.
+func ByAvailability(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAvailability, opts...).ToFunc()
 }
 
 // ByErrandsCount orders the results by errands count.

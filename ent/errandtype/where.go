@@ -470,6 +470,26 @@ func ActiveNEQ(v bool) predicate.ErrandType {
 	return predicate.ErrandType(sql.FieldNEQ(FieldActive, v))
 }
 
+// AvailabilityEQ applies the EQ predicate on the "availability" field.
+func AvailabilityEQ(v Availability) predicate.ErrandType {
+	return predicate.ErrandType(sql.FieldEQ(FieldAvailability, v))
+}
+
+// AvailabilityNEQ applies the NEQ predicate on the "availability" field.
+func AvailabilityNEQ(v Availability) predicate.ErrandType {
+	return predicate.ErrandType(sql.FieldNEQ(FieldAvailability, v))
+}
+
+// AvailabilityIn applies the In predicate on the "availability" field.
+func AvailabilityIn(vs ...Availability) predicate.ErrandType {
+	return predicate.ErrandType(sql.FieldIn(FieldAvailability, vs...))
+}
+
+// AvailabilityNotIn applies the NotIn predicate on the "availability" field.
+func AvailabilityNotIn(vs ...Availability) predicate.ErrandType {
+	return predicate.ErrandType(sql.FieldNotIn(FieldAvailability, vs...))
+}
+
 // HasErrands applies the HasEdge predicate on the "errands" edge.
 func HasErrands() predicate.ErrandType {
 	return predicate.ErrandType(func(s *sql.Selector) {

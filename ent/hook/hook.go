@@ -69,6 +69,18 @@ func (f ErrandTypeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ErrandTypeMutation", m)
 }
 
+// The ErrandTypeAdmissionFunc type is an adapter to allow the use of ordinary
+// function as ErrandTypeAdmission mutator.
+type ErrandTypeAdmissionFunc func(context.Context, *ent.ErrandTypeAdmissionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ErrandTypeAdmissionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ErrandTypeAdmissionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ErrandTypeAdmissionMutation", m)
+}
+
 // The FollowUpFunc type is an adapter to allow the use of ordinary
 // function as FollowUp mutator.
 type FollowUpFunc func(context.Context, *ent.FollowUpMutation) (ent.Value, error)

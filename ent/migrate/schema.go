@@ -211,12 +211,58 @@ var (
 		{Name: "required_materials", Type: field.TypeJSON},
 		{Name: "description", Type: field.TypeString, Size: 1024, Default: ""},
 		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "availability", Type: field.TypeEnum, Enums: []string{"CITY_WIDE", "ADMITTED_COUNTIES"}, Default: "CITY_WIDE"},
 	}
 	// ErrandTypesTable holds the schema information for the "errand_types" table.
 	ErrandTypesTable = &schema.Table{
 		Name:       "errand_types",
 		Columns:    ErrandTypesColumns,
 		PrimaryKey: []*schema.Column{ErrandTypesColumns[0]},
+	}
+	// ErrandTypeAdmissionsColumns holds the columns for the "errand_type_admissions" table.
+	ErrandTypeAdmissionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "create_time", Type: field.TypeTime},
+		{Name: "update_time", Type: field.TypeTime},
+		{Name: "version", Type: field.TypeInt64, Default: 1},
+		{Name: "errand_type_id", Type: field.TypeString, Size: 32},
+		{Name: "region_id", Type: field.TypeString, Size: 12},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"PROPOSED", "ADMITTED", "REJECTED"}, Default: "PROPOSED"},
+		{Name: "live", Type: field.TypeBool, Nullable: true},
+		{Name: "new_type", Type: field.TypeBool, Default: false},
+		{Name: "type_name", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "type_department", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "type_time_limit_days", Type: field.TypeInt, Default: 0},
+		{Name: "type_required_materials", Type: field.TypeJSON},
+		{Name: "type_description", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "reason", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "proposer_user_id", Type: field.TypeInt},
+		{Name: "decider_user_id", Type: field.TypeInt, Nullable: true},
+		{Name: "decide_time", Type: field.TypeTime, Nullable: true},
+		{Name: "decision_note", Type: field.TypeString, Size: 500, Default: ""},
+	}
+	// ErrandTypeAdmissionsTable holds the schema information for the "errand_type_admissions" table.
+	ErrandTypeAdmissionsTable = &schema.Table{
+		Name:       "errand_type_admissions",
+		Columns:    ErrandTypeAdmissionsColumns,
+		PrimaryKey: []*schema.Column{ErrandTypeAdmissionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "errandtypeadmission_errand_type_id_region_id_live",
+				Unique:  true,
+				Columns: []*schema.Column{ErrandTypeAdmissionsColumns[4], ErrandTypeAdmissionsColumns[5], ErrandTypeAdmissionsColumns[7]},
+			},
+			{
+				Name:    "errandtypeadmission_region_id_state",
+				Unique:  false,
+				Columns: []*schema.Column{ErrandTypeAdmissionsColumns[5], ErrandTypeAdmissionsColumns[6]},
+			},
+			{
+				Name:    "errandtypeadmission_state",
+				Unique:  false,
+				Columns: []*schema.Column{ErrandTypeAdmissionsColumns[6]},
+			},
+		},
 	}
 	// FollowUpsColumns holds the columns for the "follow_ups" table.
 	FollowUpsColumns = []*schema.Column{
@@ -633,6 +679,7 @@ var (
 		ErrandsTable,
 		ErrandEventsTable,
 		ErrandTypesTable,
+		ErrandTypeAdmissionsTable,
 		FollowUpsTable,
 		IdempotencyKeysTable,
 		NotificationsTable,

@@ -21,6 +21,9 @@ type ErrandEvent func(*sql.Selector)
 // ErrandType is the predicate function for errandtype builders.
 type ErrandType func(*sql.Selector)
 
+// ErrandTypeAdmission is the predicate function for errandtypeadmission builders.
+type ErrandTypeAdmission func(*sql.Selector)
+
 // FollowUp is the predicate function for followup builders.
 type FollowUp func(*sql.Selector)
 

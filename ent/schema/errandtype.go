@@ -25,6 +25,8 @@ func (ErrandType) Fields() []ent.Field {
 		field.JSON("required_materials", []string{}).Default([]string{}),
 		field.String("description").Default("").MaxLen(1024),
 		field.Bool("active").Default(true),
+		field.Enum("availability").Values("CITY_WIDE", "ADMITTED_COUNTIES").Default("CITY_WIDE").
+			Comment("CITY_WIDE: every point may log it; ADMITTED_COUNTIES: only points of counties with an ADMITTED errand_type_admission"),
 	}
 }
 

@@ -87,8 +87,13 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.ServicePointService/UpdateServicePoint": {Roles: admins, Scope: ScopeResource, Write: true},
 	"/redpoint.v1.ErrandTypeService/CreateErrandType":     {Roles: cityAdmins, Scope: ScopeNone, Write: true},
 	"/redpoint.v1.ErrandTypeService/UpdateErrandType":     {Roles: cityAdmins, Scope: ScopeNone, Write: true},
-	"/redpoint.v1.CalendarService/ListCalendarDays":       {Public: true},
-	"/redpoint.v1.CalendarService/LoadCalendarYear":       {Roles: cityAdmins, Scope: ScopeNone, Write: true},
+	// Per-county catalogs (动态准入): counties propose for themselves, the city decides.
+	"/redpoint.v1.ErrandTypeService/CreateErrandTypeAdmission": {Roles: admins, Scope: ScopeParent, Write: true},
+	"/redpoint.v1.ErrandTypeService/ListErrandTypeAdmissions":  {Roles: admins, Scope: ScopeParent},
+	"/redpoint.v1.ErrandTypeService/AdmitErrandTypeAdmission":  {Roles: cityAdmins, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.ErrandTypeService/RejectErrandTypeAdmission": {Roles: cityAdmins, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.CalendarService/ListCalendarDays":            {Public: true},
+	"/redpoint.v1.CalendarService/LoadCalendarYear":            {Roles: cityAdmins, Scope: ScopeNone, Write: true},
 
 	// Notifications: one's own. Failed background jobs: the city's admins.
 	"/redpoint.v1.NotificationService/ListNotifications":    {Roles: everyone, Scope: ScopeCaller},

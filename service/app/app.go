@@ -280,7 +280,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, hot, now)
 	auditLog := audit.New(a.Store.Client, a.log, p.pages)
 	users := access.NewUserServer(a.Store.Client, tokens, p.pages, hot)
-	dir := directory.New(a.Store.Client, p.pages, hot)
+	dir := directory.New(a.Store.Client, p.pages, hot, now)
 	jobAdmin := events.NewAdmin(asynq.NewInspectorFromRedisClient(a.KV.Client), events.Queue(a.KV), p.pages)
 	reportServer := report.NewServer(p.reports, p.cal, p.workloads, p.pages, ratings, now)
 	board := leaderboard.NewServer(p.boards, p.pages, now)

@@ -110,6 +110,20 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 		return &redpointv1.UpdateErrandTypeRequest{ErrandType: &redpointv1.ErrandType{Name: "errandTypes/HC-RENOVATION", Description: "农村危房改造"},
 			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"description"}}}
 	},
+	"/redpoint.v1.ErrandTypeService/CreateErrandTypeAdmission": func(w *world, t target) proto.Message {
+		return &redpointv1.CreateErrandTypeAdmissionRequest{Parent: countyOf(w.township[t]), ErrandTypeAdmission: &redpointv1.ErrandTypeAdmission{
+			ErrandType:    fmt.Sprintf("errandTypes/P-%d", next()),
+			NewErrandType: &redpointv1.ErrandType{DisplayName: "测试县级事项", Department: "测试局", TimeLimitDays: 5}}}
+	},
+	"/redpoint.v1.ErrandTypeService/ListErrandTypeAdmissions": func(w *world, t target) proto.Message {
+		return &redpointv1.ListErrandTypeAdmissionsRequest{Parent: countyOf(w.township[t])}
+	},
+	"/redpoint.v1.ErrandTypeService/AdmitErrandTypeAdmission": func(w *world, t target) proto.Message {
+		return &redpointv1.AdmitErrandTypeAdmissionRequest{Name: countyOf(w.township[t]) + "/errandTypeAdmissions/999999"}
+	},
+	"/redpoint.v1.ErrandTypeService/RejectErrandTypeAdmission": func(w *world, t target) proto.Message {
+		return &redpointv1.RejectErrandTypeAdmissionRequest{Name: countyOf(w.township[t]) + "/errandTypeAdmissions/999999", Note: "不符合条件"}
+	},
 	"/redpoint.v1.CalendarService/ListCalendarDays": func(*world, target) proto.Message {
 		return &redpointv1.ListCalendarDaysRequest{Year: 2026}
 	},
@@ -251,6 +265,11 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.AuditService/ListAuditEntries": func(w *world, t target) proto.Message {
 		return &redpointv1.ListAuditEntriesRequest{Parent: w.township[t]}
 	},
+}
+
+// countyOf names the county of a township's name (regions/{code}).
+func countyOf(township string) string {
+	return township[:len("regions/")+6] + "000000"
 }
 
 // scoped reports whether policy p's scope check depends on the target.
@@ -553,6 +572,10 @@ func checkListScope(t *testing.T, name string, c caller, resp proto.Message) {
 	case *redpointv1.ListAuditEntriesResponse:
 		for _, a := range r.AuditEntries {
 			regions = append(regions, a.Region)
+		}
+	case *redpointv1.ListErrandTypeAdmissionsResponse:
+		for _, a := range r.ErrandTypeAdmissions {
+			regions = append(regions, a.County)
 		}
 	default:
 		return

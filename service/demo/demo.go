@@ -14,6 +14,8 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/calendarday"
+	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/errandtypeadmission"
 	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/user"
 	"github.com/changzhi/redpoint/service/access"
@@ -362,8 +364,44 @@ func (g *generator) catalog(ctx context.Context) error {
 		g.typeWeights = append(g.typeWeights, t.weight)
 	}
 	g.types = catalog
-	g.sum.ErrandTypes = len(creates)
-	return g.tx.ErrandType.CreateBulk(creates...).Exec(ctx)
+	g.sum.ErrandTypes = len(creates) + 1
+	if err := g.tx.ErrandType.CreateBulk(creates...).Exec(ctx); err != nil {
+		return err
+	}
+	return g.countyOnlyType(ctx)
+}
+
+// XiangyuanOnlyType is the demo's one county-only catalog entry: admitted
+// for 襄垣县 (动态准入), so 襄垣县's agents may log it and others may not.
+// The demo's errands never use it.
+const XiangyuanOnlyType = "XY-MILLET-SUBSIDY"
+
+// countyOnlyType adds XiangyuanOnlyType as 襄垣县's admin proposed it a
+// month before seeding and the city admin admitted it a day later.
+func (g *generator) countyOnlyType(ctx context.Context) error {
+	admins, err := g.tx.User.Query().Where(user.PhoneIn(CountyAdminPhone, CityAdminPhone)).All(ctx)
+	if err != nil {
+		return err
+	}
+	ids := map[string]int{}
+	for _, u := range admins {
+		ids[u.Phone] = u.ID
+	}
+	proposed, admitted := g.now.AddDate(0, -1, 0), g.now.AddDate(0, -1, 1)
+	name, dept, days := "襄垣县谷子种植补贴申报", "襄垣县农业农村局", 15
+	materials := []string{"居民身份证", "一卡通", "谷子种植面积确认表"}
+	desc := "襄垣县对种植谷子的农户按面积给予补贴（由村代办员代为受理、代为送达）"
+	if err := g.tx.ErrandType.Create().SetID(XiangyuanOnlyType).SetName(name).SetDepartment(dept).
+		SetTimeLimitDays(days).SetRequiredMaterials(materials).SetDescription(desc).
+		SetAvailability(errandtype.AvailabilityADMITTED_COUNTIES).SetCreateTime(admitted).SetUpdateTime(admitted).Exec(ctx); err != nil {
+		return err
+	}
+	return g.tx.ErrandTypeAdmission.Create().SetErrandTypeID(XiangyuanOnlyType).SetRegionID(pad(xiangyuanCounty)).
+		SetState(errandtypeadmission.StateADMITTED).SetLive(true).SetNewType(true).
+		SetTypeName(name).SetTypeDepartment(dept).SetTypeTimeLimitDays(days).SetTypeRequiredMaterials(materials).SetTypeDescription(desc).
+		SetReason("本县谷子种植面积大，农户申报补贴需求集中").SetProposerUserID(ids[CountyAdminPhone]).
+		SetDeciderUserID(ids[CityAdminPhone]).SetDecideTime(admitted).SetDecisionNote("同意在襄垣县准入").
+		SetCreateTime(proposed).SetUpdateTime(admitted).SetVersion(2).Exec(ctx)
 }
 
 // bulk inserts builders in batches small enough for either database's

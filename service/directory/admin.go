@@ -147,6 +147,17 @@ func (s *Server) UpdateServicePoint(ctx context.Context, req *redpointv1.UpdateS
 	return s.GetServicePoint(ctx, &redpointv1.GetServicePointRequest{Name: in.GetName()})
 }
 
+// checkAvailability maps a type's availability, which must be set.
+func checkAvailability(v *apierr.Violations, a redpointv1.ErrandTypeAvailability) errandtype.Availability {
+	for db, p := range availabilities {
+		if p == a {
+			return db
+		}
+	}
+	v.Add("errand_type.availability", "适用范围应为 ERRAND_TYPE_AVAILABILITY_CITY_WIDE 或 ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES")
+	return errandtype.AvailabilityCITY_WIDE
+}
+
 var typeCode = regexp.MustCompile(`^[A-Z0-9][A-Z0-9-]{1,31}$`)
 
 // CreateErrandType adds a catalog entry.
@@ -163,11 +174,16 @@ func (s *Server) CreateErrandType(ctx context.Context, req *redpointv1.CreateErr
 		v.Add("errand_type.time_limit_days", "办结时限应为 1–365 个工作日")
 	}
 	materials := errands.CheckMaterials(&v, "errand_type.required_materials", in.GetRequiredMaterials())
+	availability := errandtype.AvailabilityCITY_WIDE
+	if a := in.GetAvailability(); a != redpointv1.ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_UNSPECIFIED {
+		availability = checkAvailability(&v, a)
+	}
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	et, err := s.db.ErrandType.Create().SetID(req.GetErrandTypeId()).SetName(name).SetDepartment(dept).
-		SetDescription(desc).SetTimeLimitDays(int(in.GetTimeLimitDays())).SetRequiredMaterials(materials).Save(ctx)
+		SetDescription(desc).SetTimeLimitDays(int(in.GetTimeLimitDays())).SetRequiredMaterials(materials).
+		SetAvailability(availability).Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, ErrTypeExists
 	}
@@ -208,6 +224,8 @@ func (s *Server) UpdateErrandType(ctx context.Context, req *redpointv1.UpdateErr
 			}
 		case "required_materials":
 			materials = errands.CheckMaterials(&v, "errand_type.required_materials", in.GetRequiredMaterials())
+		case "availability":
+			checkAvailability(&v, in.GetAvailability())
 		case "active":
 		default:
 			v.Add("update_mask", "不能修改字段 "+path)
@@ -241,6 +259,8 @@ func (s *Server) UpdateErrandType(ctx context.Context, req *redpointv1.UpdateErr
 			u.SetRequiredMaterials(materials)
 		case "active":
 			u.SetActive(in.GetActive())
+		case "availability":
+			u.SetAvailability(checkAvailability(&apierr.Violations{}, in.GetAvailability()))
 		}
 	}
 	updated, err := u.Save(ctx)

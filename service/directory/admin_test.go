@@ -56,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{db: db, srv: directory.New(db, pages, nil)}
+	f := &fixture{db: db, srv: directory.New(db, pages, nil, nil)}
 	for _, r := range []struct {
 		id, parent string
 		level      region.Level

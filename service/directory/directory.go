@@ -13,6 +13,8 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/errandtypeadmission"
+	"github.com/changzhi/redpoint/ent/predicate"
 	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
@@ -31,6 +33,7 @@ type Server struct {
 	db      *ent.Client
 	pages   *pagetoken.Signer
 	answers *answers.Cache
+	now     func() time.Time
 }
 
 var (
@@ -41,10 +44,17 @@ var (
 
 // New returns a directory server reading from db; pages signs the page
 // tokens of its lists; ans keeps its answers, which its writes (and the
-// users', which it counts) bump (nil: every read reads the database).
-func New(db *ent.Client, pages *pagetoken.Signer, ans *answers.Cache) *Server {
-	return &Server{db: db, pages: pages, answers: ans}
+// users', which it counts) bump (nil: every read reads the database); now
+// is the clock admissions are proposed and decided by (nil: time.Now).
+func New(db *ent.Client, pages *pagetoken.Signer, ans *answers.Cache, now func() time.Time) *Server {
+	if now == nil {
+		now = time.Now
+	}
+	return &Server{db: db, pages: pages, answers: ans, now: now}
 }
+
+// clock is the current time as stored: UTC, in microseconds.
+func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // cached answers a public read from memory while the directory stands:
 // the key is the method, the page size and the request, whoever asks.
@@ -283,7 +293,15 @@ func (s *Server) listErrandTypes(ctx context.Context, req *redpointv1.ListErrand
 	if !req.GetShowInactive() {
 		q = q.Where(errandtype.Active(true))
 	}
-	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(), pagetoken.Query{"errandTypes", strconv.FormatBool(req.GetShowInactive())},
+	if req.GetRegion() != "" {
+		usable, err := s.usableIn(ctx, req.GetRegion())
+		if err != nil {
+			return nil, err
+		}
+		q = q.Where(usable)
+	}
+	rows, next, err := pagetoken.Page(ctx, s.pages, req.GetPageToken(),
+		pagetoken.Query{"errandTypes", strconv.FormatBool(req.GetShowInactive()), req.GetRegion()},
 		func(w pagetoken.Window) ([]*ent.ErrandType, error) {
 			return q.Where(w.After).Order(w.Order).Limit(w.Limit).All(ctx)
 		},
@@ -292,6 +310,39 @@ func (s *Server) listErrandTypes(ctx context.Context, req *redpointv1.ListErrand
 		return nil, fmt.Errorf("directory.ListErrandTypes: %w", err)
 	}
 	return &redpointv1.ListErrandTypesResponse{ErrandTypes: pagetoken.Map(rows, ErrandTypeProto), NextPageToken: next}, nil
+}
+
+// usableIn is the catalog entries a point in the region named may log:
+// the city-wide ones and those admitted for its county.
+func (s *Server) usableIn(ctx context.Context, name string) (predicate.ErrandType, error) {
+	code, err := resname.Region("region", name)
+	if err != nil {
+		return nil, err
+	}
+	exists, err := s.db.Region.Query().Where(region.ID(code.String())).Exist(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("directory.usableIn: %w", err)
+	}
+	if !exists {
+		return nil, errRegionNotFound
+	}
+	cityWide := errandtype.AvailabilityEQ(errandtype.AvailabilityCITY_WIDE)
+	county, ok := CountyOf(code)
+	if !ok {
+		return cityWide, nil
+	}
+	admitted, err := s.db.ErrandTypeAdmission.Query().
+		Where(errandtypeadmission.RegionID(county.String()), errandtypeadmission.StateEQ(errandtypeadmission.StateADMITTED)).
+		Select(errandtypeadmission.FieldErrandTypeID).Strings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("directory.usableIn: %w", err)
+	}
+	return errandtype.Or(cityWide, errandtype.IDIn(admitted...)), nil
+}
+
+var availabilities = map[errandtype.Availability]redpointv1.ErrandTypeAvailability{
+	errandtype.AvailabilityCITY_WIDE:         redpointv1.ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_CITY_WIDE,
+	errandtype.AvailabilityADMITTED_COUNTIES: redpointv1.ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES,
 }
 
 // ErrandTypeProto converts a catalog row.
@@ -308,5 +359,6 @@ func ErrandTypeProto(et *ent.ErrandType) *redpointv1.ErrandType {
 		CreateTime:        timestamppb.New(et.CreateTime),
 		UpdateTime:        timestamppb.New(et.UpdateTime),
 		Etag:              resname.Etag(et.Version),
+		Availability:      availabilities[et.Availability],
 	}
 }

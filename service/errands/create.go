@@ -7,11 +7,14 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
+	"github.com/changzhi/redpoint/ent/errandtype"
+	"github.com/changzhi/redpoint/ent/errandtypeadmission"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
@@ -180,6 +183,9 @@ func (s *Server) insert(ctx context.Context, tx *ent.Tx, p access.Principal, in 
 	if !point.Active {
 		return nil, ErrPointInactive
 	}
+	if err := admitted(ctx, tx, in.typ, point.RegionID); err != nil {
+		return nil, err
+	}
 	now := s.clock()
 	seq, err := nextSeq(ctx, tx, s.dialect)
 	if err != nil {
@@ -237,6 +243,30 @@ func (s *Server) insert(ctx context.Context, tx *ent.Tx, p access.Principal, in 
 		return nil, err
 	}
 	return s.view(ctx, tx.Client(), e, cal, now, false)
+}
+
+// ErrTypeNotAdmitted refuses a type that is offered only in the counties
+// that admitted it, at a point of another county.
+var ErrTypeNotAdmitted = apierr.New(codes.FailedPrecondition, "ERRAND_TYPE_NOT_ADMITTED", "该事项未在本县准入，不能登记")
+
+// admitted checks, in the transaction of the create, that a point in
+// village may log typ: a city-wide type, or one admitted for its county.
+func admitted(ctx context.Context, tx *ent.Tx, typ *ent.ErrandType, village string) error {
+	if typ.Availability == errandtype.AvailabilityCITY_WIDE {
+		return nil
+	}
+	if len(village) != 12 {
+		return fmt.Errorf("errand.admitted: region %q", village)
+	}
+	ok, err := tx.ErrandTypeAdmission.Query().Where(errandtypeadmission.ErrandTypeID(typ.ID),
+		errandtypeadmission.RegionID(village[:6]+"000000"), errandtypeadmission.StateEQ(errandtypeadmission.StateADMITTED)).Exist(ctx)
+	if err != nil {
+		return fmt.Errorf("errand.admitted: %w", err)
+	}
+	if !ok {
+		return ErrTypeNotAdmitted
+	}
+	return nil
 }
 
 // BatchCreateErrands creates each item on its own: one bad item fails alone.

@@ -114,6 +114,25 @@ describe("agent, resident and secretary", () => {
     errandId = idOf(errand.name);
   });
 
+  test("the app offers its county's catalog (动态准入): a county-only type is logged, and its errands can't be elsewhere", async () => {
+    const me = await api.GET("/v1/users/{user}", { params: { path: { user: "me" } } });
+    assert.ok(me.data?.servicePoint, JSON.stringify(me.error));
+    const point = await client().GET("/v1/servicePoints/{servicePoint}", { params: { path: { servicePoint: idOf(me.data.servicePoint) } } });
+    assert.ok(point.data?.region, JSON.stringify(point.error));
+    const catalog = await client().GET("/v1/errandTypes", { params: { query: { region: point.data.region, pageSize: 500 } } });
+    assert.ok(catalog.data, JSON.stringify(catalog.error));
+    const countyOnly = (catalog.data.errandTypes ?? []).filter((t) => t.availability === "ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES");
+    assert.deepEqual(countyOnly.map((t) => t.code), ["XY-MILLET-SUBSIDY"], "襄垣县's points offer its admitted type");
+    const [subsidy] = countyOnly;
+    assert.ok(subsidy?.name);
+    const logged = await api.POST("/v1/errands", {
+      body: { errandType: subsidy.name, residentName: "王秀兰", residentPhone: "13912340002", materials: subsidy.requiredMaterials },
+    });
+    assert.ok(logged.data, JSON.stringify(logged.error));
+    const elsewhere = await client().GET("/v1/errandTypes", { params: { query: { region: "regions/140428100000", pageSize: 500 } } });
+    assert.ok(!(elsewhere.data?.errandTypes ?? []).some((t) => t.code === "XY-MILLET-SUBSIDY"), "长子县's 丹朱镇 does not offer it");
+  });
+
   test("a bad errand is INVALID_ARGUMENT naming the field, in Chinese", async () => {
     const { error, response } = await api.POST("/v1/errands", {
       body: { errandType: "errandTypes/SI-PENSION-CERT", residentName: "申秀英", residentPhone: "12345" },

@@ -25,6 +25,623 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ErrandTypeAvailability is where a catalog entry may be logged.
+type ErrandTypeAvailability int32
+
+const (
+	// Not set: read as ERRAND_TYPE_AVAILABILITY_CITY_WIDE on create.
+	ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_UNSPECIFIED ErrandTypeAvailability = 0
+	// Every service point of the city may log it (全市通用).
+	ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_CITY_WIDE ErrandTypeAvailability = 1
+	// Only the points of counties where it is admitted (按县准入).
+	ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES ErrandTypeAvailability = 2
+)
+
+// Enum value maps for ErrandTypeAvailability.
+var (
+	ErrandTypeAvailability_name = map[int32]string{
+		0: "ERRAND_TYPE_AVAILABILITY_UNSPECIFIED",
+		1: "ERRAND_TYPE_AVAILABILITY_CITY_WIDE",
+		2: "ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES",
+	}
+	ErrandTypeAvailability_value = map[string]int32{
+		"ERRAND_TYPE_AVAILABILITY_UNSPECIFIED":       0,
+		"ERRAND_TYPE_AVAILABILITY_CITY_WIDE":         1,
+		"ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES": 2,
+	}
+)
+
+func (x ErrandTypeAvailability) Enum() *ErrandTypeAvailability {
+	p := new(ErrandTypeAvailability)
+	*p = x
+	return p
+}
+
+func (x ErrandTypeAvailability) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ErrandTypeAvailability) Descriptor() protoreflect.EnumDescriptor {
+	return file_redpoint_v1_errand_type_proto_enumTypes[0].Descriptor()
+}
+
+func (ErrandTypeAvailability) Type() protoreflect.EnumType {
+	return &file_redpoint_v1_errand_type_proto_enumTypes[0]
+}
+
+func (x ErrandTypeAvailability) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ErrandTypeAvailability.Descriptor instead.
+func (ErrandTypeAvailability) EnumDescriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{0}
+}
+
+// ErrandTypeAdmissionState is where a proposal stands.
+type ErrandTypeAdmissionState int32
+
+const (
+	// Not set; in a list filter, every state.
+	ErrandTypeAdmissionState_ERRAND_TYPE_ADMISSION_STATE_UNSPECIFIED ErrandTypeAdmissionState = 0
+	// Proposed by the county, waiting for the city (待审核).
+	ErrandTypeAdmissionState_ERRAND_TYPE_ADMISSION_STATE_PROPOSED ErrandTypeAdmissionState = 1
+	// Admitted: the county's agents may log the type (已准入).
+	ErrandTypeAdmissionState_ERRAND_TYPE_ADMISSION_STATE_ADMITTED ErrandTypeAdmissionState = 2
+	// Rejected by the city, with a note (已驳回).
+	ErrandTypeAdmissionState_ERRAND_TYPE_ADMISSION_STATE_REJECTED ErrandTypeAdmissionState = 3
+)
+
+// Enum value maps for ErrandTypeAdmissionState.
+var (
+	ErrandTypeAdmissionState_name = map[int32]string{
+		0: "ERRAND_TYPE_ADMISSION_STATE_UNSPECIFIED",
+		1: "ERRAND_TYPE_ADMISSION_STATE_PROPOSED",
+		2: "ERRAND_TYPE_ADMISSION_STATE_ADMITTED",
+		3: "ERRAND_TYPE_ADMISSION_STATE_REJECTED",
+	}
+	ErrandTypeAdmissionState_value = map[string]int32{
+		"ERRAND_TYPE_ADMISSION_STATE_UNSPECIFIED": 0,
+		"ERRAND_TYPE_ADMISSION_STATE_PROPOSED":    1,
+		"ERRAND_TYPE_ADMISSION_STATE_ADMITTED":    2,
+		"ERRAND_TYPE_ADMISSION_STATE_REJECTED":    3,
+	}
+)
+
+func (x ErrandTypeAdmissionState) Enum() *ErrandTypeAdmissionState {
+	p := new(ErrandTypeAdmissionState)
+	*p = x
+	return p
+}
+
+func (x ErrandTypeAdmissionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ErrandTypeAdmissionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_redpoint_v1_errand_type_proto_enumTypes[1].Descriptor()
+}
+
+func (ErrandTypeAdmissionState) Type() protoreflect.EnumType {
+	return &file_redpoint_v1_errand_type_proto_enumTypes[1]
+}
+
+func (x ErrandTypeAdmissionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ErrandTypeAdmissionState.Descriptor instead.
+func (ErrandTypeAdmissionState) EnumDescriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{1}
+}
+
+// ErrandTypeAdmission is a county's admission of an errand type:
+// `regions/{county}/errandTypeAdmissions/{id}`.
+type ErrandTypeAdmission struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The resource name, `regions/{county}/errandTypeAdmissions/{id}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The type, `errandTypes/{code}`: an existing entry, or the code the
+	// new entry in new_errand_type will have.
+	ErrandType string `protobuf:"bytes,2,opt,name=errand_type,json=errandType,proto3" json:"errand_type,omitempty"`
+	// A new type for the county: display_name, department and
+	// time_limit_days required, required_materials and description
+	// optional, checked as in CreateErrandType; its name, code, active and
+	// availability are ignored. Unset to enable an existing type.
+	NewErrandType *ErrandType `protobuf:"bytes,3,opt,name=new_errand_type,json=newErrandType,proto3" json:"new_errand_type,omitempty"`
+	// The type's Chinese name (the proposed one for a new type).
+	ErrandTypeDisplayName string `protobuf:"bytes,4,opt,name=errand_type_display_name,json=errandTypeDisplayName,proto3" json:"errand_type_display_name,omitempty"`
+	// The county, `regions/{code}`.
+	County string `protobuf:"bytes,5,opt,name=county,proto3" json:"county,omitempty"`
+	// The county's name, e.g. `襄垣县`.
+	CountyDisplayName string `protobuf:"bytes,6,opt,name=county_display_name,json=countyDisplayName,proto3" json:"county_display_name,omitempty"`
+	// Where the proposal stands.
+	State ErrandTypeAdmissionState `protobuf:"varint,7,opt,name=state,proto3,enum=redpoint.v1.ErrandTypeAdmissionState" json:"state,omitempty"`
+	// The state in Chinese: 待审核, 已准入, 已驳回.
+	StateDisplayName string `protobuf:"bytes,8,opt,name=state_display_name,json=stateDisplayName,proto3" json:"state_display_name,omitempty"`
+	// Why the county asks for it (at most 500 characters).
+	Reason string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Who proposed it, `users/{id}`.
+	Proposer string `protobuf:"bytes,10,opt,name=proposer,proto3" json:"proposer,omitempty"`
+	// The proposer's name.
+	ProposerDisplayName string `protobuf:"bytes,11,opt,name=proposer_display_name,json=proposerDisplayName,proto3" json:"proposer_display_name,omitempty"`
+	// When it was proposed.
+	ProposeTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=propose_time,json=proposeTime,proto3" json:"propose_time,omitempty"`
+	// Who admitted or rejected it, `users/{id}`; empty while proposed.
+	Decider string `protobuf:"bytes,13,opt,name=decider,proto3" json:"decider,omitempty"`
+	// The decider's name.
+	DeciderDisplayName string `protobuf:"bytes,14,opt,name=decider_display_name,json=deciderDisplayName,proto3" json:"decider_display_name,omitempty"`
+	// When it was admitted or rejected.
+	DecideTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
+	// The city's note with its decision.
+	DecisionNote string `protobuf:"bytes,16,opt,name=decision_note,json=decisionNote,proto3" json:"decision_note,omitempty"`
+	// Changes on every decision; send it back with :admit or :reject to
+	// decide on what was read.
+	Etag          string `protobuf:"bytes,17,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrandTypeAdmission) Reset() {
+	*x = ErrandTypeAdmission{}
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrandTypeAdmission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrandTypeAdmission) ProtoMessage() {}
+
+func (x *ErrandTypeAdmission) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrandTypeAdmission.ProtoReflect.Descriptor instead.
+func (*ErrandTypeAdmission) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ErrandTypeAdmission) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetErrandType() string {
+	if x != nil {
+		return x.ErrandType
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetNewErrandType() *ErrandType {
+	if x != nil {
+		return x.NewErrandType
+	}
+	return nil
+}
+
+func (x *ErrandTypeAdmission) GetErrandTypeDisplayName() string {
+	if x != nil {
+		return x.ErrandTypeDisplayName
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetCounty() string {
+	if x != nil {
+		return x.County
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetCountyDisplayName() string {
+	if x != nil {
+		return x.CountyDisplayName
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetState() ErrandTypeAdmissionState {
+	if x != nil {
+		return x.State
+	}
+	return ErrandTypeAdmissionState_ERRAND_TYPE_ADMISSION_STATE_UNSPECIFIED
+}
+
+func (x *ErrandTypeAdmission) GetStateDisplayName() string {
+	if x != nil {
+		return x.StateDisplayName
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetProposer() string {
+	if x != nil {
+		return x.Proposer
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetProposerDisplayName() string {
+	if x != nil {
+		return x.ProposerDisplayName
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetProposeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ProposeTime
+	}
+	return nil
+}
+
+func (x *ErrandTypeAdmission) GetDecider() string {
+	if x != nil {
+		return x.Decider
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetDeciderDisplayName() string {
+	if x != nil {
+		return x.DeciderDisplayName
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetDecideTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecideTime
+	}
+	return nil
+}
+
+func (x *ErrandTypeAdmission) GetDecisionNote() string {
+	if x != nil {
+		return x.DecisionNote
+	}
+	return ""
+}
+
+func (x *ErrandTypeAdmission) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// CreateErrandTypeAdmissionRequest proposes a type for a county.
+type CreateErrandTypeAdmissionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The county, `regions/{code}` (a county-level code in the caller's scope).
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The proposal: errand_type, and new_errand_type for a new type.
+	ErrandTypeAdmission *ErrandTypeAdmission `protobuf:"bytes,2,opt,name=errand_type_admission,json=errandTypeAdmission,proto3" json:"errand_type_admission,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *CreateErrandTypeAdmissionRequest) Reset() {
+	*x = CreateErrandTypeAdmissionRequest{}
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateErrandTypeAdmissionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateErrandTypeAdmissionRequest) ProtoMessage() {}
+
+func (x *CreateErrandTypeAdmissionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateErrandTypeAdmissionRequest.ProtoReflect.Descriptor instead.
+func (*CreateErrandTypeAdmissionRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateErrandTypeAdmissionRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *CreateErrandTypeAdmissionRequest) GetErrandTypeAdmission() *ErrandTypeAdmission {
+	if x != nil {
+		return x.ErrandTypeAdmission
+	}
+	return nil
+}
+
+// ListErrandTypeAdmissionsRequest names a county or the city.
+type ListErrandTypeAdmissionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `regions/{code}`: a county, or the city for every county.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// At most this many; default 50, at most 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// A page token from a previous call.
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only proposals in this state; unset for all.
+	State         ErrandTypeAdmissionState `protobuf:"varint,4,opt,name=state,proto3,enum=redpoint.v1.ErrandTypeAdmissionState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListErrandTypeAdmissionsRequest) Reset() {
+	*x = ListErrandTypeAdmissionsRequest{}
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListErrandTypeAdmissionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListErrandTypeAdmissionsRequest) ProtoMessage() {}
+
+func (x *ListErrandTypeAdmissionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListErrandTypeAdmissionsRequest.ProtoReflect.Descriptor instead.
+func (*ListErrandTypeAdmissionsRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListErrandTypeAdmissionsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListErrandTypeAdmissionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListErrandTypeAdmissionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListErrandTypeAdmissionsRequest) GetState() ErrandTypeAdmissionState {
+	if x != nil {
+		return x.State
+	}
+	return ErrandTypeAdmissionState_ERRAND_TYPE_ADMISSION_STATE_UNSPECIFIED
+}
+
+// ListErrandTypeAdmissionsResponse is one page of admissions.
+type ListErrandTypeAdmissionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The admissions, newest first.
+	ErrandTypeAdmissions []*ErrandTypeAdmission `protobuf:"bytes,1,rep,name=errand_type_admissions,json=errandTypeAdmissions,proto3" json:"errand_type_admissions,omitempty"`
+	// A token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListErrandTypeAdmissionsResponse) Reset() {
+	*x = ListErrandTypeAdmissionsResponse{}
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListErrandTypeAdmissionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListErrandTypeAdmissionsResponse) ProtoMessage() {}
+
+func (x *ListErrandTypeAdmissionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListErrandTypeAdmissionsResponse.ProtoReflect.Descriptor instead.
+func (*ListErrandTypeAdmissionsResponse) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListErrandTypeAdmissionsResponse) GetErrandTypeAdmissions() []*ErrandTypeAdmission {
+	if x != nil {
+		return x.ErrandTypeAdmissions
+	}
+	return nil
+}
+
+func (x *ListErrandTypeAdmissionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// AdmitErrandTypeAdmissionRequest admits a proposal.
+type AdmitErrandTypeAdmissionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `regions/{county}/errandTypeAdmissions/{id}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// A note with the decision (at most 500 characters).
+	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	// When set, must match the admission's etag.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdmitErrandTypeAdmissionRequest) Reset() {
+	*x = AdmitErrandTypeAdmissionRequest{}
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdmitErrandTypeAdmissionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdmitErrandTypeAdmissionRequest) ProtoMessage() {}
+
+func (x *AdmitErrandTypeAdmissionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdmitErrandTypeAdmissionRequest.ProtoReflect.Descriptor instead.
+func (*AdmitErrandTypeAdmissionRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AdmitErrandTypeAdmissionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AdmitErrandTypeAdmissionRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *AdmitErrandTypeAdmissionRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+// RejectErrandTypeAdmissionRequest rejects a proposal.
+type RejectErrandTypeAdmissionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `regions/{county}/errandTypeAdmissions/{id}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Why it is rejected (1–500 characters).
+	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	// When set, must match the admission's etag.
+	Etag          string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectErrandTypeAdmissionRequest) Reset() {
+	*x = RejectErrandTypeAdmissionRequest{}
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectErrandTypeAdmissionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectErrandTypeAdmissionRequest) ProtoMessage() {}
+
+func (x *RejectErrandTypeAdmissionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectErrandTypeAdmissionRequest.ProtoReflect.Descriptor instead.
+func (*RejectErrandTypeAdmissionRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RejectErrandTypeAdmissionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RejectErrandTypeAdmissionRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *RejectErrandTypeAdmissionRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 // CreateErrandTypeRequest adds a catalog entry.
 type CreateErrandTypeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -38,7 +655,7 @@ type CreateErrandTypeRequest struct {
 
 func (x *CreateErrandTypeRequest) Reset() {
 	*x = CreateErrandTypeRequest{}
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[0]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +667,7 @@ func (x *CreateErrandTypeRequest) String() string {
 func (*CreateErrandTypeRequest) ProtoMessage() {}
 
 func (x *CreateErrandTypeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[0]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +680,7 @@ func (x *CreateErrandTypeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateErrandTypeRequest.ProtoReflect.Descriptor instead.
 func (*CreateErrandTypeRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{0}
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateErrandTypeRequest) GetErrandType() *ErrandType {
@@ -86,7 +703,7 @@ type UpdateErrandTypeRequest struct {
 	// The entry with its name and new values; etag, when set, must match.
 	ErrandType *ErrandType `protobuf:"bytes,1,opt,name=errand_type,json=errandType,proto3" json:"errand_type,omitempty"`
 	// The fields to change: display_name, department, time_limit_days,
-	// required_materials, description, active. At least one; over REST,
+	// required_materials, description, active, availability. At least one; over REST,
 	// when omitted, the fields the body sets.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -95,7 +712,7 @@ type UpdateErrandTypeRequest struct {
 
 func (x *UpdateErrandTypeRequest) Reset() {
 	*x = UpdateErrandTypeRequest{}
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[1]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -107,7 +724,7 @@ func (x *UpdateErrandTypeRequest) String() string {
 func (*UpdateErrandTypeRequest) ProtoMessage() {}
 
 func (x *UpdateErrandTypeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[1]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -120,7 +737,7 @@ func (x *UpdateErrandTypeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateErrandTypeRequest.ProtoReflect.Descriptor instead.
 func (*UpdateErrandTypeRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{1}
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateErrandTypeRequest) GetErrandType() *ErrandType {
@@ -161,14 +778,17 @@ type ErrandType struct {
 	// When the entry was last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes on every update; send it back on update to detect conflicts.
-	Etag          string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Where it may be logged: everywhere, or in the counties that admitted
+	// it (ListErrandTypeAdmissions). Unset on create: city-wide.
+	Availability  ErrandTypeAvailability `protobuf:"varint,12,opt,name=availability,proto3,enum=redpoint.v1.ErrandTypeAvailability" json:"availability,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ErrandType) Reset() {
 	*x = ErrandType{}
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[2]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +800,7 @@ func (x *ErrandType) String() string {
 func (*ErrandType) ProtoMessage() {}
 
 func (x *ErrandType) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[2]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +813,7 @@ func (x *ErrandType) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrandType.ProtoReflect.Descriptor instead.
 func (*ErrandType) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{2}
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ErrandType) GetName() string {
@@ -273,6 +893,13 @@ func (x *ErrandType) GetEtag() string {
 	return ""
 }
 
+func (x *ErrandType) GetAvailability() ErrandTypeAvailability {
+	if x != nil {
+		return x.Availability
+	}
+	return ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_UNSPECIFIED
+}
+
 // GetErrandTypeRequest names the catalog entry to read.
 type GetErrandTypeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -284,7 +911,7 @@ type GetErrandTypeRequest struct {
 
 func (x *GetErrandTypeRequest) Reset() {
 	*x = GetErrandTypeRequest{}
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[3]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -296,7 +923,7 @@ func (x *GetErrandTypeRequest) String() string {
 func (*GetErrandTypeRequest) ProtoMessage() {}
 
 func (x *GetErrandTypeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[3]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -309,7 +936,7 @@ func (x *GetErrandTypeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetErrandTypeRequest.ProtoReflect.Descriptor instead.
 func (*GetErrandTypeRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{3}
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetErrandTypeRequest) GetName() string {
@@ -327,14 +954,18 @@ type ListErrandTypesRequest struct {
 	// A page token from a previous call.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Whether to include deactivated entries.
-	ShowInactive  bool `protobuf:"varint,3,opt,name=show_inactive,json=showInactive,proto3" json:"show_inactive,omitempty"`
+	ShowInactive bool `protobuf:"varint,3,opt,name=show_inactive,json=showInactive,proto3" json:"show_inactive,omitempty"`
+	// Only the entries a point in this region may log, `regions/{code}`:
+	// the city-wide ones and those admitted for the region's county (at
+	// the city level, the city-wide ones). Unset: the whole catalog.
+	Region        string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListErrandTypesRequest) Reset() {
 	*x = ListErrandTypesRequest{}
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[4]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +977,7 @@ func (x *ListErrandTypesRequest) String() string {
 func (*ListErrandTypesRequest) ProtoMessage() {}
 
 func (x *ListErrandTypesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[4]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +990,7 @@ func (x *ListErrandTypesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListErrandTypesRequest.ProtoReflect.Descriptor instead.
 func (*ListErrandTypesRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{4}
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListErrandTypesRequest) GetPageSize() int32 {
@@ -383,6 +1014,13 @@ func (x *ListErrandTypesRequest) GetShowInactive() bool {
 	return false
 }
 
+func (x *ListErrandTypesRequest) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
 // ListErrandTypesResponse is one page of the catalog.
 type ListErrandTypesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -396,7 +1034,7 @@ type ListErrandTypesResponse struct {
 
 func (x *ListErrandTypesResponse) Reset() {
 	*x = ListErrandTypesResponse{}
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[5]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -408,7 +1046,7 @@ func (x *ListErrandTypesResponse) String() string {
 func (*ListErrandTypesResponse) ProtoMessage() {}
 
 func (x *ListErrandTypesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_type_proto_msgTypes[5]
+	mi := &file_redpoint_v1_errand_type_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -421,7 +1059,7 @@ func (x *ListErrandTypesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListErrandTypesResponse.ProtoReflect.Descriptor instead.
 func (*ListErrandTypesResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{5}
+	return file_redpoint_v1_errand_type_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListErrandTypesResponse) GetErrandTypes() []*ErrandType {
@@ -442,7 +1080,48 @@ var File_redpoint_v1_errand_type_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\n" +
-	"\x1dredpoint/v1/errand_type.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x83\x01\n" +
+	"\x1dredpoint/v1/errand_type.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb3\x06\n" +
+	"\x13ErrandTypeAdmission\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12'\n" +
+	"\verrand_type\x18\x02 \x01(\tB\x06\xe0A\x02\xe0A\x05R\n" +
+	"errandType\x12D\n" +
+	"\x0fnew_errand_type\x18\x03 \x01(\v2\x17.redpoint.v1.ErrandTypeB\x03\xe0A\x05R\rnewErrandType\x12<\n" +
+	"\x18errand_type_display_name\x18\x04 \x01(\tB\x03\xe0A\x03R\x15errandTypeDisplayName\x12\x1b\n" +
+	"\x06county\x18\x05 \x01(\tB\x03\xe0A\x03R\x06county\x123\n" +
+	"\x13county_display_name\x18\x06 \x01(\tB\x03\xe0A\x03R\x11countyDisplayName\x12@\n" +
+	"\x05state\x18\a \x01(\x0e2%.redpoint.v1.ErrandTypeAdmissionStateB\x03\xe0A\x03R\x05state\x121\n" +
+	"\x12state_display_name\x18\b \x01(\tB\x03\xe0A\x03R\x10stateDisplayName\x12\x1b\n" +
+	"\x06reason\x18\t \x01(\tB\x03\xe0A\x05R\x06reason\x12\x1f\n" +
+	"\bproposer\x18\n" +
+	" \x01(\tB\x03\xe0A\x03R\bproposer\x127\n" +
+	"\x15proposer_display_name\x18\v \x01(\tB\x03\xe0A\x03R\x13proposerDisplayName\x12B\n" +
+	"\fpropose_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\vproposeTime\x12\x1d\n" +
+	"\adecider\x18\r \x01(\tB\x03\xe0A\x03R\adecider\x125\n" +
+	"\x14decider_display_name\x18\x0e \x01(\tB\x03\xe0A\x03R\x12deciderDisplayName\x12@\n" +
+	"\vdecide_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"decideTime\x12(\n" +
+	"\rdecision_note\x18\x10 \x01(\tB\x03\xe0A\x03R\fdecisionNote\x12\x12\n" +
+	"\x04etag\x18\x11 \x01(\tR\x04etag\"\x9a\x01\n" +
+	" CreateErrandTypeAdmissionRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12Y\n" +
+	"\x15errand_type_admission\x18\x02 \x01(\v2 .redpoint.v1.ErrandTypeAdmissionB\x03\xe0A\x02R\x13errandTypeAdmission\"\xb7\x01\n" +
+	"\x1fListErrandTypeAdmissionsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\x12;\n" +
+	"\x05state\x18\x04 \x01(\x0e2%.redpoint.v1.ErrandTypeAdmissionStateR\x05state\"\xa2\x01\n" +
+	" ListErrandTypeAdmissionsResponse\x12V\n" +
+	"\x16errand_type_admissions\x18\x01 \x03(\v2 .redpoint.v1.ErrandTypeAdmissionR\x14errandTypeAdmissions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"b\n" +
+	"\x1fAdmitErrandTypeAdmissionRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"h\n" +
+	" RejectErrandTypeAdmissionRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x17\n" +
+	"\x04note\x18\x02 \x01(\tB\x03\xe0A\x02R\x04note\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\"\x83\x01\n" +
 	"\x17CreateErrandTypeRequest\x12=\n" +
 	"\verrand_type\x18\x01 \x01(\v2\x17.redpoint.v1.ErrandTypeB\x03\xe0A\x02R\n" +
 	"errandType\x12)\n" +
@@ -451,7 +1130,7 @@ const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\verrand_type\x18\x01 \x01(\v2\x17.redpoint.v1.ErrandTypeB\x03\xe0A\x02R\n" +
 	"errandType\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask\"\xaa\x03\n" +
+	"updateMask\"\xf3\x03\n" +
 	"\n" +
 	"ErrandType\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x17\n" +
@@ -469,17 +1148,29 @@ const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\v \x01(\tR\x04etag\"/\n" +
+	"\x04etag\x18\v \x01(\tR\x04etag\x12G\n" +
+	"\favailability\x18\f \x01(\x0e2#.redpoint.v1.ErrandTypeAvailabilityR\favailability\"/\n" +
 	"\x14GetErrandTypeRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"y\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\x91\x01\n" +
 	"\x16ListErrandTypesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12#\n" +
-	"\rshow_inactive\x18\x03 \x01(\bR\fshowInactive\"}\n" +
+	"\rshow_inactive\x18\x03 \x01(\bR\fshowInactive\x12\x16\n" +
+	"\x06region\x18\x04 \x01(\tR\x06region\"}\n" +
 	"\x17ListErrandTypesResponse\x12:\n" +
 	"\ferrand_types\x18\x01 \x03(\v2\x17.redpoint.v1.ErrandTypeR\verrandTypes\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x9f\x05\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x9a\x01\n" +
+	"\x16ErrandTypeAvailability\x12(\n" +
+	"$ERRAND_TYPE_AVAILABILITY_UNSPECIFIED\x10\x00\x12&\n" +
+	"\"ERRAND_TYPE_AVAILABILITY_CITY_WIDE\x10\x01\x12.\n" +
+	"*ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES\x10\x02*\xc5\x01\n" +
+	"\x18ErrandTypeAdmissionState\x12+\n" +
+	"'ERRAND_TYPE_ADMISSION_STATE_UNSPECIFIED\x10\x00\x12(\n" +
+	"$ERRAND_TYPE_ADMISSION_STATE_PROPOSED\x10\x01\x12(\n" +
+	"$ERRAND_TYPE_ADMISSION_STATE_ADMITTED\x10\x02\x12(\n" +
+	"$ERRAND_TYPE_ADMISSION_STATE_REJECTED\x10\x032\xe2\n" +
+	"\n" +
 	"\x11ErrandTypeService\x12\xbb\x01\n" +
 	"\rGetErrandType\x12!.redpoint.v1.GetErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"n\x92AKJG\n" +
 	"\x03304\x12@\n" +
@@ -488,7 +1179,11 @@ const file_redpoint_v1_errand_type_proto_rawDesc = "" +
 	"\x03304\x12@\n" +
 	">未修改：If-None-Match 与当前 ETag 相同，没有正文b\x00\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/errandTypes\x12w\n" +
 	"\x10CreateErrandType\x12$.redpoint.v1.CreateErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"$\x82\xd3\xe4\x93\x02\x1e:\verrand_type\"\x0f/v1/errandTypes\x12\x8c\x01\n" +
-	"\x10UpdateErrandType\x12$.redpoint.v1.UpdateErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"9\x82\xd3\xe4\x93\x023:\verrand_type2$/v1/{errand_type.name=errandTypes/*}B9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
+	"\x10UpdateErrandType\x12$.redpoint.v1.UpdateErrandTypeRequest\x1a\x17.redpoint.v1.ErrandType\"9\x82\xd3\xe4\x93\x023:\verrand_type2$/v1/{errand_type.name=errandTypes/*}\x12\xb8\x01\n" +
+	"\x19CreateErrandTypeAdmission\x12-.redpoint.v1.CreateErrandTypeAdmissionRequest\x1a .redpoint.v1.ErrandTypeAdmission\"J\x82\xd3\xe4\x93\x02D:\x15errand_type_admission\"+/v1/{parent=regions/*}/errandTypeAdmissions\x12\xac\x01\n" +
+	"\x18ListErrandTypeAdmissions\x12,.redpoint.v1.ListErrandTypeAdmissionsRequest\x1a-.redpoint.v1.ListErrandTypeAdmissionsResponse\"3\x82\xd3\xe4\x93\x02-\x12+/v1/{parent=regions/*}/errandTypeAdmissions\x12\xa8\x01\n" +
+	"\x18AdmitErrandTypeAdmission\x12,.redpoint.v1.AdmitErrandTypeAdmissionRequest\x1a .redpoint.v1.ErrandTypeAdmission\"<\x82\xd3\xe4\x93\x026:\x01*\"1/v1/{name=regions/*/errandTypeAdmissions/*}:admit\x12\xab\x01\n" +
+	"\x19RejectErrandTypeAdmission\x12-.redpoint.v1.RejectErrandTypeAdmissionRequest\x1a .redpoint.v1.ErrandTypeAdmission\"=\x82\xd3\xe4\x93\x027:\x01*\"2/v1/{name=regions/*/errandTypeAdmissions/*}:rejectB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (
 	file_redpoint_v1_errand_type_proto_rawDescOnce sync.Once
@@ -502,37 +1197,62 @@ func file_redpoint_v1_errand_type_proto_rawDescGZIP() []byte {
 	return file_redpoint_v1_errand_type_proto_rawDescData
 }
 
-var file_redpoint_v1_errand_type_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_redpoint_v1_errand_type_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_redpoint_v1_errand_type_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_redpoint_v1_errand_type_proto_goTypes = []any{
-	(*CreateErrandTypeRequest)(nil), // 0: redpoint.v1.CreateErrandTypeRequest
-	(*UpdateErrandTypeRequest)(nil), // 1: redpoint.v1.UpdateErrandTypeRequest
-	(*ErrandType)(nil),              // 2: redpoint.v1.ErrandType
-	(*GetErrandTypeRequest)(nil),    // 3: redpoint.v1.GetErrandTypeRequest
-	(*ListErrandTypesRequest)(nil),  // 4: redpoint.v1.ListErrandTypesRequest
-	(*ListErrandTypesResponse)(nil), // 5: redpoint.v1.ListErrandTypesResponse
-	(*fieldmaskpb.FieldMask)(nil),   // 6: google.protobuf.FieldMask
-	(*timestamppb.Timestamp)(nil),   // 7: google.protobuf.Timestamp
+	(ErrandTypeAvailability)(0),              // 0: redpoint.v1.ErrandTypeAvailability
+	(ErrandTypeAdmissionState)(0),            // 1: redpoint.v1.ErrandTypeAdmissionState
+	(*ErrandTypeAdmission)(nil),              // 2: redpoint.v1.ErrandTypeAdmission
+	(*CreateErrandTypeAdmissionRequest)(nil), // 3: redpoint.v1.CreateErrandTypeAdmissionRequest
+	(*ListErrandTypeAdmissionsRequest)(nil),  // 4: redpoint.v1.ListErrandTypeAdmissionsRequest
+	(*ListErrandTypeAdmissionsResponse)(nil), // 5: redpoint.v1.ListErrandTypeAdmissionsResponse
+	(*AdmitErrandTypeAdmissionRequest)(nil),  // 6: redpoint.v1.AdmitErrandTypeAdmissionRequest
+	(*RejectErrandTypeAdmissionRequest)(nil), // 7: redpoint.v1.RejectErrandTypeAdmissionRequest
+	(*CreateErrandTypeRequest)(nil),          // 8: redpoint.v1.CreateErrandTypeRequest
+	(*UpdateErrandTypeRequest)(nil),          // 9: redpoint.v1.UpdateErrandTypeRequest
+	(*ErrandType)(nil),                       // 10: redpoint.v1.ErrandType
+	(*GetErrandTypeRequest)(nil),             // 11: redpoint.v1.GetErrandTypeRequest
+	(*ListErrandTypesRequest)(nil),           // 12: redpoint.v1.ListErrandTypesRequest
+	(*ListErrandTypesResponse)(nil),          // 13: redpoint.v1.ListErrandTypesResponse
+	(*timestamppb.Timestamp)(nil),            // 14: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 15: google.protobuf.FieldMask
 }
 var file_redpoint_v1_errand_type_proto_depIdxs = []int32{
-	2,  // 0: redpoint.v1.CreateErrandTypeRequest.errand_type:type_name -> redpoint.v1.ErrandType
-	2,  // 1: redpoint.v1.UpdateErrandTypeRequest.errand_type:type_name -> redpoint.v1.ErrandType
-	6,  // 2: redpoint.v1.UpdateErrandTypeRequest.update_mask:type_name -> google.protobuf.FieldMask
-	7,  // 3: redpoint.v1.ErrandType.create_time:type_name -> google.protobuf.Timestamp
-	7,  // 4: redpoint.v1.ErrandType.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 5: redpoint.v1.ListErrandTypesResponse.errand_types:type_name -> redpoint.v1.ErrandType
-	3,  // 6: redpoint.v1.ErrandTypeService.GetErrandType:input_type -> redpoint.v1.GetErrandTypeRequest
-	4,  // 7: redpoint.v1.ErrandTypeService.ListErrandTypes:input_type -> redpoint.v1.ListErrandTypesRequest
-	0,  // 8: redpoint.v1.ErrandTypeService.CreateErrandType:input_type -> redpoint.v1.CreateErrandTypeRequest
-	1,  // 9: redpoint.v1.ErrandTypeService.UpdateErrandType:input_type -> redpoint.v1.UpdateErrandTypeRequest
-	2,  // 10: redpoint.v1.ErrandTypeService.GetErrandType:output_type -> redpoint.v1.ErrandType
-	5,  // 11: redpoint.v1.ErrandTypeService.ListErrandTypes:output_type -> redpoint.v1.ListErrandTypesResponse
-	2,  // 12: redpoint.v1.ErrandTypeService.CreateErrandType:output_type -> redpoint.v1.ErrandType
-	2,  // 13: redpoint.v1.ErrandTypeService.UpdateErrandType:output_type -> redpoint.v1.ErrandType
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	10, // 0: redpoint.v1.ErrandTypeAdmission.new_errand_type:type_name -> redpoint.v1.ErrandType
+	1,  // 1: redpoint.v1.ErrandTypeAdmission.state:type_name -> redpoint.v1.ErrandTypeAdmissionState
+	14, // 2: redpoint.v1.ErrandTypeAdmission.propose_time:type_name -> google.protobuf.Timestamp
+	14, // 3: redpoint.v1.ErrandTypeAdmission.decide_time:type_name -> google.protobuf.Timestamp
+	2,  // 4: redpoint.v1.CreateErrandTypeAdmissionRequest.errand_type_admission:type_name -> redpoint.v1.ErrandTypeAdmission
+	1,  // 5: redpoint.v1.ListErrandTypeAdmissionsRequest.state:type_name -> redpoint.v1.ErrandTypeAdmissionState
+	2,  // 6: redpoint.v1.ListErrandTypeAdmissionsResponse.errand_type_admissions:type_name -> redpoint.v1.ErrandTypeAdmission
+	10, // 7: redpoint.v1.CreateErrandTypeRequest.errand_type:type_name -> redpoint.v1.ErrandType
+	10, // 8: redpoint.v1.UpdateErrandTypeRequest.errand_type:type_name -> redpoint.v1.ErrandType
+	15, // 9: redpoint.v1.UpdateErrandTypeRequest.update_mask:type_name -> google.protobuf.FieldMask
+	14, // 10: redpoint.v1.ErrandType.create_time:type_name -> google.protobuf.Timestamp
+	14, // 11: redpoint.v1.ErrandType.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 12: redpoint.v1.ErrandType.availability:type_name -> redpoint.v1.ErrandTypeAvailability
+	10, // 13: redpoint.v1.ListErrandTypesResponse.errand_types:type_name -> redpoint.v1.ErrandType
+	11, // 14: redpoint.v1.ErrandTypeService.GetErrandType:input_type -> redpoint.v1.GetErrandTypeRequest
+	12, // 15: redpoint.v1.ErrandTypeService.ListErrandTypes:input_type -> redpoint.v1.ListErrandTypesRequest
+	8,  // 16: redpoint.v1.ErrandTypeService.CreateErrandType:input_type -> redpoint.v1.CreateErrandTypeRequest
+	9,  // 17: redpoint.v1.ErrandTypeService.UpdateErrandType:input_type -> redpoint.v1.UpdateErrandTypeRequest
+	3,  // 18: redpoint.v1.ErrandTypeService.CreateErrandTypeAdmission:input_type -> redpoint.v1.CreateErrandTypeAdmissionRequest
+	4,  // 19: redpoint.v1.ErrandTypeService.ListErrandTypeAdmissions:input_type -> redpoint.v1.ListErrandTypeAdmissionsRequest
+	6,  // 20: redpoint.v1.ErrandTypeService.AdmitErrandTypeAdmission:input_type -> redpoint.v1.AdmitErrandTypeAdmissionRequest
+	7,  // 21: redpoint.v1.ErrandTypeService.RejectErrandTypeAdmission:input_type -> redpoint.v1.RejectErrandTypeAdmissionRequest
+	10, // 22: redpoint.v1.ErrandTypeService.GetErrandType:output_type -> redpoint.v1.ErrandType
+	13, // 23: redpoint.v1.ErrandTypeService.ListErrandTypes:output_type -> redpoint.v1.ListErrandTypesResponse
+	10, // 24: redpoint.v1.ErrandTypeService.CreateErrandType:output_type -> redpoint.v1.ErrandType
+	10, // 25: redpoint.v1.ErrandTypeService.UpdateErrandType:output_type -> redpoint.v1.ErrandType
+	2,  // 26: redpoint.v1.ErrandTypeService.CreateErrandTypeAdmission:output_type -> redpoint.v1.ErrandTypeAdmission
+	5,  // 27: redpoint.v1.ErrandTypeService.ListErrandTypeAdmissions:output_type -> redpoint.v1.ListErrandTypeAdmissionsResponse
+	2,  // 28: redpoint.v1.ErrandTypeService.AdmitErrandTypeAdmission:output_type -> redpoint.v1.ErrandTypeAdmission
+	2,  // 29: redpoint.v1.ErrandTypeService.RejectErrandTypeAdmission:output_type -> redpoint.v1.ErrandTypeAdmission
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_redpoint_v1_errand_type_proto_init() }
@@ -545,13 +1265,14 @@ func file_redpoint_v1_errand_type_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_errand_type_proto_rawDesc), len(file_redpoint_v1_errand_type_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   6,
+			NumEnums:      2,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_redpoint_v1_errand_type_proto_goTypes,
 		DependencyIndexes: file_redpoint_v1_errand_type_proto_depIdxs,
+		EnumInfos:         file_redpoint_v1_errand_type_proto_enumTypes,
 		MessageInfos:      file_redpoint_v1_errand_type_proto_msgTypes,
 	}.Build()
 	File_redpoint_v1_errand_type_proto = out.File

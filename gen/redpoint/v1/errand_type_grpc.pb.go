@@ -19,10 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ErrandTypeService_GetErrandType_FullMethodName    = "/redpoint.v1.ErrandTypeService/GetErrandType"
-	ErrandTypeService_ListErrandTypes_FullMethodName  = "/redpoint.v1.ErrandTypeService/ListErrandTypes"
-	ErrandTypeService_CreateErrandType_FullMethodName = "/redpoint.v1.ErrandTypeService/CreateErrandType"
-	ErrandTypeService_UpdateErrandType_FullMethodName = "/redpoint.v1.ErrandTypeService/UpdateErrandType"
+	ErrandTypeService_GetErrandType_FullMethodName             = "/redpoint.v1.ErrandTypeService/GetErrandType"
+	ErrandTypeService_ListErrandTypes_FullMethodName           = "/redpoint.v1.ErrandTypeService/ListErrandTypes"
+	ErrandTypeService_CreateErrandType_FullMethodName          = "/redpoint.v1.ErrandTypeService/CreateErrandType"
+	ErrandTypeService_UpdateErrandType_FullMethodName          = "/redpoint.v1.ErrandTypeService/UpdateErrandType"
+	ErrandTypeService_CreateErrandTypeAdmission_FullMethodName = "/redpoint.v1.ErrandTypeService/CreateErrandTypeAdmission"
+	ErrandTypeService_ListErrandTypeAdmissions_FullMethodName  = "/redpoint.v1.ErrandTypeService/ListErrandTypeAdmissions"
+	ErrandTypeService_AdmitErrandTypeAdmission_FullMethodName  = "/redpoint.v1.ErrandTypeService/AdmitErrandTypeAdmission"
+	ErrandTypeService_RejectErrandTypeAdmission_FullMethodName = "/redpoint.v1.ErrandTypeService/RejectErrandTypeAdmission"
 )
 
 // ErrandTypeServiceClient is the client API for ErrandTypeService service.
@@ -40,6 +44,19 @@ type ErrandTypeServiceClient interface {
 	// UpdateErrandType changes a catalog entry; deactivating it stops new
 	// errands of the type. A new time limit applies to new errands only.
 	UpdateErrandType(ctx context.Context, in *UpdateErrandTypeRequest, opts ...grpc.CallOption) (*ErrandType, error)
+	// CreateErrandTypeAdmission proposes a type for a county (动态准入): a
+	// new type only the county's points offer, or an existing type whose
+	// availability is ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES. The city
+	// admin then admits or rejects it.
+	CreateErrandTypeAdmission(ctx context.Context, in *CreateErrandTypeAdmissionRequest, opts ...grpc.CallOption) (*ErrandTypeAdmission, error)
+	// ListErrandTypeAdmissions lists the proposals and decisions of a
+	// county, or of every county under the city, newest first.
+	ListErrandTypeAdmissions(ctx context.Context, in *ListErrandTypeAdmissionsRequest, opts ...grpc.CallOption) (*ListErrandTypeAdmissionsResponse, error)
+	// AdmitErrandTypeAdmission admits a proposed type for its county: the
+	// county's agents may log it at once (a new type joins the catalog).
+	AdmitErrandTypeAdmission(ctx context.Context, in *AdmitErrandTypeAdmissionRequest, opts ...grpc.CallOption) (*ErrandTypeAdmission, error)
+	// RejectErrandTypeAdmission rejects a proposed type, with the reason.
+	RejectErrandTypeAdmission(ctx context.Context, in *RejectErrandTypeAdmissionRequest, opts ...grpc.CallOption) (*ErrandTypeAdmission, error)
 }
 
 type errandTypeServiceClient struct {
@@ -90,6 +107,46 @@ func (c *errandTypeServiceClient) UpdateErrandType(ctx context.Context, in *Upda
 	return out, nil
 }
 
+func (c *errandTypeServiceClient) CreateErrandTypeAdmission(ctx context.Context, in *CreateErrandTypeAdmissionRequest, opts ...grpc.CallOption) (*ErrandTypeAdmission, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ErrandTypeAdmission)
+	err := c.cc.Invoke(ctx, ErrandTypeService_CreateErrandTypeAdmission_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *errandTypeServiceClient) ListErrandTypeAdmissions(ctx context.Context, in *ListErrandTypeAdmissionsRequest, opts ...grpc.CallOption) (*ListErrandTypeAdmissionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListErrandTypeAdmissionsResponse)
+	err := c.cc.Invoke(ctx, ErrandTypeService_ListErrandTypeAdmissions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *errandTypeServiceClient) AdmitErrandTypeAdmission(ctx context.Context, in *AdmitErrandTypeAdmissionRequest, opts ...grpc.CallOption) (*ErrandTypeAdmission, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ErrandTypeAdmission)
+	err := c.cc.Invoke(ctx, ErrandTypeService_AdmitErrandTypeAdmission_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *errandTypeServiceClient) RejectErrandTypeAdmission(ctx context.Context, in *RejectErrandTypeAdmissionRequest, opts ...grpc.CallOption) (*ErrandTypeAdmission, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ErrandTypeAdmission)
+	err := c.cc.Invoke(ctx, ErrandTypeService_RejectErrandTypeAdmission_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ErrandTypeServiceServer is the server API for ErrandTypeService service.
 // All implementations must embed UnimplementedErrandTypeServiceServer
 // for forward compatibility.
@@ -105,6 +162,19 @@ type ErrandTypeServiceServer interface {
 	// UpdateErrandType changes a catalog entry; deactivating it stops new
 	// errands of the type. A new time limit applies to new errands only.
 	UpdateErrandType(context.Context, *UpdateErrandTypeRequest) (*ErrandType, error)
+	// CreateErrandTypeAdmission proposes a type for a county (动态准入): a
+	// new type only the county's points offer, or an existing type whose
+	// availability is ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES. The city
+	// admin then admits or rejects it.
+	CreateErrandTypeAdmission(context.Context, *CreateErrandTypeAdmissionRequest) (*ErrandTypeAdmission, error)
+	// ListErrandTypeAdmissions lists the proposals and decisions of a
+	// county, or of every county under the city, newest first.
+	ListErrandTypeAdmissions(context.Context, *ListErrandTypeAdmissionsRequest) (*ListErrandTypeAdmissionsResponse, error)
+	// AdmitErrandTypeAdmission admits a proposed type for its county: the
+	// county's agents may log it at once (a new type joins the catalog).
+	AdmitErrandTypeAdmission(context.Context, *AdmitErrandTypeAdmissionRequest) (*ErrandTypeAdmission, error)
+	// RejectErrandTypeAdmission rejects a proposed type, with the reason.
+	RejectErrandTypeAdmission(context.Context, *RejectErrandTypeAdmissionRequest) (*ErrandTypeAdmission, error)
 	mustEmbedUnimplementedErrandTypeServiceServer()
 }
 
@@ -126,6 +196,18 @@ func (UnimplementedErrandTypeServiceServer) CreateErrandType(context.Context, *C
 }
 func (UnimplementedErrandTypeServiceServer) UpdateErrandType(context.Context, *UpdateErrandTypeRequest) (*ErrandType, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateErrandType not implemented")
+}
+func (UnimplementedErrandTypeServiceServer) CreateErrandTypeAdmission(context.Context, *CreateErrandTypeAdmissionRequest) (*ErrandTypeAdmission, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateErrandTypeAdmission not implemented")
+}
+func (UnimplementedErrandTypeServiceServer) ListErrandTypeAdmissions(context.Context, *ListErrandTypeAdmissionsRequest) (*ListErrandTypeAdmissionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListErrandTypeAdmissions not implemented")
+}
+func (UnimplementedErrandTypeServiceServer) AdmitErrandTypeAdmission(context.Context, *AdmitErrandTypeAdmissionRequest) (*ErrandTypeAdmission, error) {
+	return nil, status.Error(codes.Unimplemented, "method AdmitErrandTypeAdmission not implemented")
+}
+func (UnimplementedErrandTypeServiceServer) RejectErrandTypeAdmission(context.Context, *RejectErrandTypeAdmissionRequest) (*ErrandTypeAdmission, error) {
+	return nil, status.Error(codes.Unimplemented, "method RejectErrandTypeAdmission not implemented")
 }
 func (UnimplementedErrandTypeServiceServer) mustEmbedUnimplementedErrandTypeServiceServer() {}
 func (UnimplementedErrandTypeServiceServer) testEmbeddedByValue()                           {}
@@ -220,6 +302,78 @@ func _ErrandTypeService_UpdateErrandType_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ErrandTypeService_CreateErrandTypeAdmission_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateErrandTypeAdmissionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ErrandTypeServiceServer).CreateErrandTypeAdmission(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ErrandTypeService_CreateErrandTypeAdmission_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ErrandTypeServiceServer).CreateErrandTypeAdmission(ctx, req.(*CreateErrandTypeAdmissionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ErrandTypeService_ListErrandTypeAdmissions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListErrandTypeAdmissionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ErrandTypeServiceServer).ListErrandTypeAdmissions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ErrandTypeService_ListErrandTypeAdmissions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ErrandTypeServiceServer).ListErrandTypeAdmissions(ctx, req.(*ListErrandTypeAdmissionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ErrandTypeService_AdmitErrandTypeAdmission_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdmitErrandTypeAdmissionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ErrandTypeServiceServer).AdmitErrandTypeAdmission(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ErrandTypeService_AdmitErrandTypeAdmission_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ErrandTypeServiceServer).AdmitErrandTypeAdmission(ctx, req.(*AdmitErrandTypeAdmissionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ErrandTypeService_RejectErrandTypeAdmission_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RejectErrandTypeAdmissionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ErrandTypeServiceServer).RejectErrandTypeAdmission(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ErrandTypeService_RejectErrandTypeAdmission_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ErrandTypeServiceServer).RejectErrandTypeAdmission(ctx, req.(*RejectErrandTypeAdmissionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ErrandTypeService_ServiceDesc is the grpc.ServiceDesc for ErrandTypeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -242,6 +396,22 @@ var ErrandTypeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateErrandType",
 			Handler:    _ErrandTypeService_UpdateErrandType_Handler,
+		},
+		{
+			MethodName: "CreateErrandTypeAdmission",
+			Handler:    _ErrandTypeService_CreateErrandTypeAdmission_Handler,
+		},
+		{
+			MethodName: "ListErrandTypeAdmissions",
+			Handler:    _ErrandTypeService_ListErrandTypeAdmissions_Handler,
+		},
+		{
+			MethodName: "AdmitErrandTypeAdmission",
+			Handler:    _ErrandTypeService_AdmitErrandTypeAdmission_Handler,
+		},
+		{
+			MethodName: "RejectErrandTypeAdmission",
+			Handler:    _ErrandTypeService_RejectErrandTypeAdmission_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

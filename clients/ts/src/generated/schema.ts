@@ -467,6 +467,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/regions/{region}/errandTypeAdmissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListErrandTypeAdmissions lists the proposals and decisions of a
+         *     county, or of every county under the city, newest first.
+         */
+        get: operations["ErrandTypeService_ListErrandTypeAdmissions"];
+        put?: never;
+        /**
+         * CreateErrandTypeAdmission proposes a type for a county (动态准入): a
+         *     new type only the county's points offer, or an existing type whose
+         *     availability is ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES. The city
+         *     admin then admits or rejects it.
+         */
+        post: operations["ErrandTypeService_CreateErrandTypeAdmission"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/regions/{region}/errandTypeAdmissions/{errandTypeAdmission}:admit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * AdmitErrandTypeAdmission admits a proposed type for its county: the
+         *     county's agents may log it at once (a new type joins the catalog).
+         */
+        post: operations["ErrandTypeService_AdmitErrandTypeAdmission"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/regions/{region}/errandTypeAdmissions/{errandTypeAdmission}:reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** RejectErrandTypeAdmission rejects a proposed type, with the reason. */
+        post: operations["ErrandTypeService_RejectErrandTypeAdmission"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/regions/{region}/followUps": {
         parameters: {
             query?: never;
@@ -955,6 +1018,20 @@ export interface components {
             /** @description A client-generated UUID; a retry with the same id returns the first result. */
             requestId?: string;
         };
+        /** @description AdmitErrandTypeAdmissionRequest admits a proposal. */
+        ErrandTypeServiceAdmitErrandTypeAdmissionBody: {
+            /** @description When set, must match the admission's etag. */
+            etag?: string;
+            /** @description A note with the decision (at most 500 characters). */
+            note?: string;
+        };
+        /** @description RejectErrandTypeAdmissionRequest rejects a proposal. */
+        ErrandTypeServiceRejectErrandTypeAdmissionBody: {
+            /** @description When set, must match the admission's etag. */
+            etag?: string;
+            /** @description Why it is rejected (1–500 characters). */
+            note: string;
+        };
         /** @description Why the request failed, as a stable machine-readable reason (see docs/api.md, Reasons). */
         ErrorInfo: {
             /**
@@ -1281,6 +1358,11 @@ export interface components {
         v1ErrandType: {
             /** @description Whether new errands may use this type. */
             active?: boolean;
+            /**
+             * @description Where it may be logged: everywhere, or in the counties that admitted
+             *     it (ListErrandTypeAdmissions). Unset on create: city-wide.
+             */
+            availability?: components["schemas"]["v1ErrandTypeAvailability"];
             /** @description The catalog code, e.g. `SI-PENSION-CERT`. */
             readonly code?: string;
             /**
@@ -1311,6 +1393,84 @@ export interface components {
              */
             readonly updateTime?: string;
         };
+        /**
+         * @description ErrandTypeAdmission is a county's admission of an errand type:
+         *     `regions/{county}/errandTypeAdmissions/{id}`.
+         */
+        v1ErrandTypeAdmission: {
+            /** @description The county, `regions/{code}`. */
+            readonly county?: string;
+            /** @description The county's name, e.g. `襄垣县`. */
+            readonly countyDisplayName?: string;
+            /**
+             * Format: date-time
+             * @description When it was admitted or rejected.
+             */
+            readonly decideTime?: string;
+            /** @description Who admitted or rejected it, `users/{id}`; empty while proposed. */
+            readonly decider?: string;
+            /** @description The decider's name. */
+            readonly deciderDisplayName?: string;
+            /** @description The city's note with its decision. */
+            readonly decisionNote?: string;
+            /**
+             * @description The type, `errandTypes/{code}`: an existing entry, or the code the
+             *     new entry in new_errand_type will have.
+             */
+            errandType: string;
+            /** @description The type's Chinese name (the proposed one for a new type). */
+            readonly errandTypeDisplayName?: string;
+            /**
+             * @description Changes on every decision; send it back with :admit or :reject to
+             *     decide on what was read.
+             */
+            etag?: string;
+            /** @description The resource name, `regions/{county}/errandTypeAdmissions/{id}`. */
+            name?: string;
+            /**
+             * @description A new type for the county: display_name, department and
+             *     time_limit_days required, required_materials and description
+             *     optional, checked as in CreateErrandType; its name, code, active and
+             *     availability are ignored. Unset to enable an existing type.
+             */
+            newErrandType?: components["schemas"]["v1ErrandType"];
+            /**
+             * Format: date-time
+             * @description When it was proposed.
+             */
+            readonly proposeTime?: string;
+            /** @description Who proposed it, `users/{id}`. */
+            readonly proposer?: string;
+            /** @description The proposer's name. */
+            readonly proposerDisplayName?: string;
+            /** @description Why the county asks for it (at most 500 characters). */
+            reason?: string;
+            /** @description Where the proposal stands. */
+            readonly state?: components["schemas"]["v1ErrandTypeAdmissionState"];
+            /** @description The state in Chinese: 待审核, 已准入, 已驳回. */
+            readonly stateDisplayName?: string;
+        };
+        /**
+         * @description ErrandTypeAdmissionState is where a proposal stands.
+         *
+         *      - ERRAND_TYPE_ADMISSION_STATE_UNSPECIFIED: Not set; in a list filter, every state.
+         *      - ERRAND_TYPE_ADMISSION_STATE_PROPOSED: Proposed by the county, waiting for the city (待审核).
+         *      - ERRAND_TYPE_ADMISSION_STATE_ADMITTED: Admitted: the county's agents may log the type (已准入).
+         *      - ERRAND_TYPE_ADMISSION_STATE_REJECTED: Rejected by the city, with a note (已驳回).
+         * @default ERRAND_TYPE_ADMISSION_STATE_UNSPECIFIED
+         * @enum {string}
+         */
+        v1ErrandTypeAdmissionState: "ERRAND_TYPE_ADMISSION_STATE_UNSPECIFIED" | "ERRAND_TYPE_ADMISSION_STATE_PROPOSED" | "ERRAND_TYPE_ADMISSION_STATE_ADMITTED" | "ERRAND_TYPE_ADMISSION_STATE_REJECTED";
+        /**
+         * @description ErrandTypeAvailability is where a catalog entry may be logged.
+         *
+         *      - ERRAND_TYPE_AVAILABILITY_UNSPECIFIED: Not set: read as ERRAND_TYPE_AVAILABILITY_CITY_WIDE on create.
+         *      - ERRAND_TYPE_AVAILABILITY_CITY_WIDE: Every service point of the city may log it (全市通用).
+         *      - ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES: Only the points of counties where it is admitted (按县准入).
+         * @default ERRAND_TYPE_AVAILABILITY_UNSPECIFIED
+         * @enum {string}
+         */
+        v1ErrandTypeAvailability: "ERRAND_TYPE_AVAILABILITY_UNSPECIFIED" | "ERRAND_TYPE_AVAILABILITY_CITY_WIDE" | "ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES";
         /** @description FailedJob is a job that used up its retries. */
         v1FailedJob: {
             /** @description The last error. */
@@ -1433,6 +1593,13 @@ export interface components {
         v1ListErrandEventsResponse: {
             /** @description The events, oldest first. */
             events?: components["schemas"]["v1ErrandEvent"][];
+            /** @description A token for the next page; empty on the last page. */
+            nextPageToken?: string;
+        };
+        /** @description ListErrandTypeAdmissionsResponse is one page of admissions. */
+        v1ListErrandTypeAdmissionsResponse: {
+            /** @description The admissions, newest first. */
+            errandTypeAdmissions?: components["schemas"]["v1ErrandTypeAdmission"][];
             /** @description A token for the next page; empty on the last page. */
             nextPageToken?: string;
         };
@@ -2398,6 +2565,12 @@ export interface operations {
                 pageToken?: string;
                 /** @description Whether to include deactivated entries. */
                 showInactive?: boolean;
+                /**
+                 * @description Only the entries a point in this region may log, `regions/{code}`:
+                 *     the city-wide ones and those admitted for the region's county (at
+                 *     the city level, the city-wide ones). Unset: the whole catalog.
+                 */
+                region?: string;
             };
             header?: {
                 /** @description 上次应答的 ETag；未变化时返回 304、没有正文 */
@@ -2532,6 +2705,11 @@ export interface operations {
                 "application/json": {
                     /** @description Whether new errands may use this type. */
                     active?: boolean;
+                    /**
+                     * @description Where it may be logged: everywhere, or in the counties that admitted
+                     *     it (ListErrandTypeAdmissions). Unset on create: city-wide.
+                     */
+                    availability?: components["schemas"]["v1ErrandTypeAvailability"];
                     /** @description The catalog code, e.g. `SI-PENSION-CERT`. */
                     readonly code?: string;
                     /**
@@ -2601,6 +2779,11 @@ export interface operations {
                 "application/json": {
                     /** @description Whether new errands may use this type. */
                     active?: boolean;
+                    /**
+                     * @description Where it may be logged: everywhere, or in the counties that admitted
+                     *     it (ListErrandTypeAdmissions). Unset on create: city-wide.
+                     */
+                    availability?: components["schemas"]["v1ErrandTypeAvailability"];
                     /** @description The catalog code, e.g. `SI-PENSION-CERT`. */
                     readonly code?: string;
                     /**
@@ -3632,6 +3815,157 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ErrandTypeService_ListErrandTypeAdmissions: {
+        parameters: {
+            query?: {
+                /** @description At most this many; default 50, at most 500. */
+                pageSize?: number;
+                /** @description A page token from a previous call. */
+                pageToken?: string;
+                /**
+                 * @description Only proposals in this state; unset for all.
+                 *
+                 *      - ERRAND_TYPE_ADMISSION_STATE_UNSPECIFIED: Not set; in a list filter, every state.
+                 *      - ERRAND_TYPE_ADMISSION_STATE_PROPOSED: Proposed by the county, waiting for the city (待审核).
+                 *      - ERRAND_TYPE_ADMISSION_STATE_ADMITTED: Admitted: the county's agents may log the type (已准入).
+                 *      - ERRAND_TYPE_ADMISSION_STATE_REJECTED: Rejected by the city, with a note (已驳回).
+                 */
+                state?: "ERRAND_TYPE_ADMISSION_STATE_UNSPECIFIED" | "ERRAND_TYPE_ADMISSION_STATE_PROPOSED" | "ERRAND_TYPE_ADMISSION_STATE_ADMITTED" | "ERRAND_TYPE_ADMISSION_STATE_REJECTED";
+            };
+            header?: never;
+            path: {
+                region: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1ListErrandTypeAdmissionsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ErrandTypeService_CreateErrandTypeAdmission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                region: string;
+            };
+            cookie?: never;
+        };
+        /** @description The proposal: errand_type, and new_errand_type for a new type. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["v1ErrandTypeAdmission"];
+            };
+        };
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1ErrandTypeAdmission"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ErrandTypeService_AdmitErrandTypeAdmission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                region: string;
+                errandTypeAdmission: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ErrandTypeServiceAdmitErrandTypeAdmissionBody"];
+            };
+        };
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1ErrandTypeAdmission"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ErrandTypeService_RejectErrandTypeAdmission: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                region: string;
+                errandTypeAdmission: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ErrandTypeServiceRejectErrandTypeAdmissionBody"];
+            };
+        };
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1ErrandTypeAdmission"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
