@@ -3683,7 +3683,10 @@ export interface operations {
                 startTime?: string;
                 /** @description The end of a custom range, exclusive. */
                 endTime?: string;
-                /** @description CHILD_REGION (default), SERVICE_POINT, AGENT or ERRAND_TYPE. */
+                /**
+                 * @description CHILD_REGION (the default; at a village, which has no child regions,
+                 *     SERVICE_POINT is), SERVICE_POINT, AGENT or ERRAND_TYPE.
+                 */
                 groupBy?: "CHILD_REGION" | "SERVICE_POINT" | "AGENT" | "ERRAND_TYPE";
             };
             header?: never;
