@@ -82,7 +82,7 @@ export async function render() {
     go('overview', codeOf(user.region), {}, { replace: true });
     return;
   }
-  if (!opens(user, r.screen)) {
+  if (user && !opens(user, r.screen)) {
     main.replaceChildren(notice('error denied', '无权限', '村书记可查看本村的概览、超期事项、回访和太行先锋排名。'));
     document.title = '无权限 · 红色代办';
     return;
