@@ -24,7 +24,7 @@ type accountFlags struct {
 }
 
 func (a *accountFlags) bind(fs *flag.FlagSet) {
-	fs.StringVar(&a.role, "role", "", "AGENT, TOWNSHIP_SECRETARY, COUNTY_ADMIN or CITY_ADMIN")
+	fs.StringVar(&a.role, "role", "", "AGENT, VILLAGE_SECRETARY, TOWNSHIP_SECRETARY, COUNTY_ADMIN or CITY_ADMIN")
 	fs.StringVar(&a.region, "region", "", "12-digit region code of the account's scope (not for agents)")
 	fs.StringVar(&a.phone, "phone", "", "login phone")
 	fs.StringVar(&a.name, "name", "", "the person's name")

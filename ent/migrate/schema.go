@@ -635,7 +635,7 @@ var (
 		{Name: "version", Type: field.TypeInt64, Default: 1},
 		{Name: "phone", Type: field.TypeString, Size: 20},
 		{Name: "display_name", Type: field.TypeString, Size: 64},
-		{Name: "role", Type: field.TypeEnum, Enums: []string{"AGENT", "TOWNSHIP_SECRETARY", "COUNTY_ADMIN", "CITY_ADMIN"}},
+		{Name: "role", Type: field.TypeEnum, Enums: []string{"AGENT", "VILLAGE_SECRETARY", "TOWNSHIP_SECRETARY", "COUNTY_ADMIN", "CITY_ADMIN"}},
 		{Name: "region_id", Type: field.TypeString, Size: 12},
 		{Name: "password_hash", Type: field.TypeString},
 		{Name: "active", Type: field.TypeBool, Default: true},

@@ -125,6 +125,7 @@ type Role string
 // Role values.
 const (
 	RoleAGENT              Role = "AGENT"
+	RoleVILLAGE_SECRETARY  Role = "VILLAGE_SECRETARY"
 	RoleTOWNSHIP_SECRETARY Role = "TOWNSHIP_SECRETARY"
 	RoleCOUNTY_ADMIN       Role = "COUNTY_ADMIN"
 	RoleCITY_ADMIN         Role = "CITY_ADMIN"
@@ -137,7 +138,7 @@ func (r Role) String() string {
 // RoleValidator is a validator for the "role" field enum values. It is called by the builders before save.
 func RoleValidator(r Role) error {
 	switch r {
-	case RoleAGENT, RoleTOWNSHIP_SECRETARY, RoleCOUNTY_ADMIN, RoleCITY_ADMIN:
+	case RoleAGENT, RoleVILLAGE_SECRETARY, RoleTOWNSHIP_SECRETARY, RoleCOUNTY_ADMIN, RoleCITY_ADMIN:
 		return nil
 	default:
 		return fmt.Errorf("user: invalid enum value for role field: %q", r)

@@ -32,14 +32,17 @@ type Policy struct {
 }
 
 var (
-	everyone    = []Role{RoleAgent, RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
-	agents      = []Role{RoleAgent}
-	overseers   = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
+	everyone  = []Role{RoleAgent, RoleVillageSecretary, RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
+	agents    = []Role{RoleAgent}
+	overseers = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
+	// villageUp also oversees, down to one village: its workload, overdue
+	// list and follow-ups (not the Excel reports, which are the township's).
+	villageUp   = []Role{RoleVillageSecretary, RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
 	admins      = []Role{RoleCountyAdmin, RoleCityAdmin}
 	cityAdmins  = []Role{RoleCityAdmin}
 	userManager = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
 	residents   = []Role{RoleResident}
-	anyoneIn    = []Role{RoleAgent, RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin, RoleResident}
+	anyoneIn    = []Role{RoleAgent, RoleVillageSecretary, RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin, RoleResident}
 )
 
 // Policies is the one table of who may call what. An RPC missing from it
@@ -102,11 +105,11 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.JobService/RetryFailedJob":                {Roles: cityAdmins, Scope: ScopeNone, Write: true},
 
 	// Oversight: workloads, lists and reports of the caller's subtree.
-	"/redpoint.v1.ReportService/GetWorkload":            {Roles: overseers, Scope: ScopeParent},
+	"/redpoint.v1.ReportService/GetWorkload":            {Roles: villageUp, Scope: ScopeParent},
 	"/redpoint.v1.ReportService/ExportWorkload":         {Roles: overseers, Scope: ScopeParent},
-	"/redpoint.v1.ReportService/ListOverdueErrands":     {Roles: overseers, Scope: ScopeParent},
-	"/redpoint.v1.ReportService/ListFollowUps":          {Roles: overseers, Scope: ScopeParent},
-	"/redpoint.v1.ReportService/CloseFollowUp":          {Roles: overseers, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.ReportService/ListOverdueErrands":     {Roles: villageUp, Scope: ScopeParent},
+	"/redpoint.v1.ReportService/ListFollowUps":          {Roles: villageUp, Scope: ScopeParent},
+	"/redpoint.v1.ReportService/CloseFollowUp":          {Roles: villageUp, Scope: ScopeResource, Write: true},
 	"/redpoint.v1.ReportService/ListReportSnapshots":    {Roles: overseers, Scope: ScopeParent},
 	"/redpoint.v1.ReportService/DownloadReportSnapshot": {Roles: overseers, Scope: ScopeParent},
 	"/redpoint.v1.ReportService/GetQuarterlyReview":     {Roles: overseers, Scope: ScopeParent},

@@ -13,7 +13,10 @@ type Role string
 
 // The staff roles, from the village up.
 const (
-	RoleAgent             Role = "AGENT"
+	RoleAgent Role = "AGENT"
+	// RoleVillageSecretary oversees one village: its scope is the
+	// village's 12-digit code, so every prefix check confines it there.
+	RoleVillageSecretary  Role = "VILLAGE_SECRETARY"
 	RoleTownshipSecretary Role = "TOWNSHIP_SECRETARY"
 	RoleCountyAdmin       Role = "COUNTY_ADMIN"
 	RoleCityAdmin         Role = "CITY_ADMIN"
@@ -26,8 +29,8 @@ type Principal struct {
 	UserID      int
 	Role        Role
 	DisplayName string
-	// Region is the caller's scope: an agent's village, or the subtree a
-	// secretary or admin oversees.
+	// Region is the caller's scope: an agent's or a village secretary's
+	// village, or the subtree a township secretary or admin oversees.
 	Region regioncode.Code
 	// ServicePointID is set for agents: they act for this point only.
 	ServicePointID int

@@ -12,6 +12,7 @@ import (
 
 var roleProto = map[string]redpointv1.Role{
 	string(RoleAgent):             redpointv1.Role_ROLE_AGENT,
+	string(RoleVillageSecretary):  redpointv1.Role_ROLE_VILLAGE_SECRETARY,
 	string(RoleTownshipSecretary): redpointv1.Role_ROLE_TOWNSHIP_SECRETARY,
 	string(RoleCountyAdmin):       redpointv1.Role_ROLE_COUNTY_ADMIN,
 	string(RoleCityAdmin):         redpointv1.Role_ROLE_CITY_ADMIN,

@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -40,18 +41,20 @@ func NewUserServer(db *ent.Client, tokens *Tokens, pages *pagetoken.Signer, ans 
 
 // rank orders roles; a manager acts only on lower ranks (a city admin also
 // on city admins, so the city can have more than one).
-var rank = map[Role]int{RoleAgent: 1, RoleTownshipSecretary: 2, RoleCountyAdmin: 3, RoleCityAdmin: 4}
+// A village secretary ranks above the agents but manages none: Manages
+// needs a role in userManagers too.
+var rank = map[Role]int{RoleAgent: 1, RoleVillageSecretary: 2, RoleTownshipSecretary: 3, RoleCountyAdmin: 4, RoleCityAdmin: 5}
 
 // roleLevel is the region level each role's scope must be.
 var roleLevel = map[Role]regioncode.Level{
-	RoleAgent: regioncode.Village, RoleTownshipSecretary: regioncode.Township,
+	RoleAgent: regioncode.Village, RoleVillageSecretary: regioncode.Village, RoleTownshipSecretary: regioncode.Township,
 	RoleCountyAdmin: regioncode.County, RoleCityAdmin: regioncode.City,
 }
 
 // Manages reports whether p may manage an account of role in region.
 func (p Principal) Manages(role Role, regionCode regioncode.Code) bool {
 	below := rank[role] < rank[p.Role] || (p.Role == RoleCityAdmin && role == RoleCityAdmin)
-	return below && p.Covers(regionCode)
+	return below && slices.Contains(userManager, p.Role) && p.Covers(regionCode)
 }
 
 // The account errors.
@@ -130,6 +133,7 @@ func (s *UserServer) ListUsers(ctx context.Context, req *redpointv1.ListUsersReq
 
 var roleFromProto = map[redpointv1.Role]Role{
 	redpointv1.Role_ROLE_AGENT:              RoleAgent,
+	redpointv1.Role_ROLE_VILLAGE_SECRETARY:  RoleVillageSecretary,
 	redpointv1.Role_ROLE_TOWNSHIP_SECRETARY: RoleTownshipSecretary,
 	redpointv1.Role_ROLE_COUNTY_ADMIN:       RoleCountyAdmin,
 	redpointv1.Role_ROLE_CITY_ADMIN:         RoleCityAdmin,

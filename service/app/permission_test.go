@@ -25,6 +25,7 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
+	"github.com/changzhi/redpoint/ent/predicate"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/servicepoint"
@@ -41,16 +42,34 @@ import (
 type target int
 
 const (
-	own           target = iota // 古韩镇 (the agent's own point), 襄垣县
+	own           target = iota // 古韩镇 (the agent's own point and its village), 襄垣县
+	otherVillage                // another village of 古韩镇, with a point of its own
 	otherTownship               // another township of 襄垣县
 	otherCounty                 // 丹朱镇, 长子县
+	targets                     // how many
 )
 
-func (t target) String() string { return [...]string{"own", "other-township", "other-county"}[t] }
+func (t target) String() string {
+	return [...]string{"own", "other-village", "other-township", "other-county"}[t]
+}
 
-// world holds one resource of each kind per target.
+// world holds one resource of each kind per target. township is the
+// region a region-scoped call names: the target's township, or, for a
+// caller scoped to a village (forCaller), the village of the target's point.
 type world struct {
-	errand, point, agent, township, village, followUp [3]string
+	errand, point, agent, township, village, followUp [targets]string
+}
+
+// forCaller is w as c's fixtures see it: a caller scoped to a village names
+// the target's village where the others name its township, so that "own"
+// is its own village and "other-village" its neighbour in the township.
+func (w *world) forCaller(c caller) *world {
+	if c.role != access.RoleVillageSecretary {
+		return w
+	}
+	out := *w
+	out.township = w.village
+	return &out
 }
 
 // caller is a demo account and the scope it has.
@@ -59,15 +78,18 @@ type caller struct {
 	phone string // "" for anonymous
 	role  access.Role
 	// sees says whether a resource at each target lies in its scope.
-	sees [3]bool
+	sees [targets]bool
 }
 
+// callers, from the village up: the village secretary comes before the
+// township's, so that it is the one that closes its village's follow-up.
 var callers = []caller{
-	{"anonymous", "", "", [3]bool{}},
-	{"agent", demo.GuhanAgentPhone, access.RoleAgent, [3]bool{true, false, false}},
-	{"township secretary", demo.GuhanSecretaryPhone, access.RoleTownshipSecretary, [3]bool{true, false, false}},
-	{"county admin", demo.CountyAdminPhone, access.RoleCountyAdmin, [3]bool{true, true, false}},
-	{"city admin", demo.CityAdminPhone, access.RoleCityAdmin, [3]bool{true, true, true}},
+	{"anonymous", "", "", [targets]bool{}},
+	{"agent", demo.GuhanAgentPhone, access.RoleAgent, [targets]bool{true, false, false, false}},
+	{"village secretary", demo.GuhanVillagePhone, access.RoleVillageSecretary, [targets]bool{true, false, false, false}},
+	{"township secretary", demo.GuhanSecretaryPhone, access.RoleTownshipSecretary, [targets]bool{true, true, false, false}},
+	{"county admin", demo.CountyAdminPhone, access.RoleCountyAdmin, [targets]bool{true, true, true, false}},
+	{"city admin", demo.CityAdminPhone, access.RoleCityAdmin, [targets]bool{true, true, true, true}},
 }
 
 var uniq atomic.Int64
@@ -286,8 +308,9 @@ func expectAllowed(method string, p access.Policy, c caller, t target) bool {
 		return false
 	}
 	if strings.HasPrefix(method, "/redpoint.v1.UserService/") && method != "/redpoint.v1.UserService/ListUsers" {
-		// Accounts: only those a caller manages (agents manage none).
-		return c.role != access.RoleAgent && c.sees[t]
+		// Accounts: only those a caller manages (agents and village
+		// secretaries manage none).
+		return c.role != access.RoleAgent && c.role != access.RoleVillageSecretary && c.sees[t]
 	}
 	if scoped(p) {
 		return c.sees[t]
@@ -313,25 +336,38 @@ func buildWorld(t *testing.T, s *apptest.Server) *world {
 	// A second 襄垣县 township, and each target's first point, village, errand and another agent.
 	other := db.Region.Query().Where(region.ParentID("140423000000"), region.IDNEQ("140423100000"), region.HasChildren()).
 		Order(ent.Asc(region.FieldID)).FirstX(ctx)
-	prefixes := [3]string{"140423100", other.ID[:9], "140428100"}
+	prefixes := [targets]string{"140423100", "140423100", other.ID[:9], "140428100"}
 	for i, prefix := range prefixes {
 		lo, hi := regioncode.Code(prefix + "000").Range()
 		w.township[i] = "regions/" + prefix + "000"
 		var sp *ent.ServicePoint
-		if i == int(own) {
+		switch target(i) {
+		case own:
 			sp = db.ServicePoint.GetX(ctx, *agentUser.ServicePointID)
-		} else {
+		case otherVillage: // a point of 古韩镇 outside the agent's village
+			sp = db.ServicePoint.Query().Where(servicepoint.RegionIDGTE(lo), servicepoint.RegionIDLTE(hi), servicepoint.RegionIDNEQ(agentUser.RegionID),
+				servicepoint.HasErrandsWith(errand.StateEQ(errand.StateCOMPLETED), errand.Not(errand.HasRating()))).Order(ent.Asc(servicepoint.FieldID)).FirstX(ctx)
+		default:
 			sp = db.ServicePoint.Query().Where(servicepoint.RegionIDGTE(lo), servicepoint.RegionIDLTE(hi)).Order(ent.Asc(servicepoint.FieldID)).FirstX(ctx)
 		}
 		w.point[i] = fmt.Sprintf("servicePoints/%d", sp.ID)
-		w.village[i] = "regions/" + db.Region.Query().Where(region.IDGTE(lo), region.IDLTE(hi), region.LevelEQ(region.LevelVILLAGE)).FirstX(ctx).ID
+		w.village[i] = "regions/" + sp.RegionID
 		e := db.Errand.Query().Where(errand.ServicePointID(sp.ID)).FirstX(ctx)
 		w.errand[i] = fmt.Sprintf("errands/%d", e.ID)
-		ag := db.User.Query().Where(user.RoleEQ(user.RoleAGENT), user.RegionIDGTE(lo), user.RegionIDLTE(hi),
-			user.PhoneNotIn(demo.GuhanAgentPhone, demo.DanzhuAgentPhone)).Order(ent.Asc(user.FieldID)).FirstX(ctx)
+		agents := db.User.Query().Where(user.RoleEQ(user.RoleAGENT), user.RegionIDGTE(lo), user.RegionIDLTE(hi),
+			user.PhoneNotIn(demo.GuhanAgentPhone, demo.DanzhuAgentPhone))
+		if target(i) == otherVillage {
+			agents = agents.Where(user.RegionID(sp.RegionID))
+		}
+		ag := agents.Order(ent.Asc(user.FieldID)).FirstX(ctx)
 		w.agent[i] = fmt.Sprintf("users/%d", ag.ID)
-		// A bad rating's follow-up to close, on a completed errand there.
-		done := db.Errand.Query().Where(errand.RegionIDGTE(lo), errand.RegionIDLTE(hi), errand.StateEQ(errand.StateCOMPLETED), errand.Not(errand.HasRating())).FirstX(ctx)
+		// A bad rating's follow-up to close, on a completed errand there
+		// (for own and other-village, in the point's village).
+		near := []predicate.Errand{errand.RegionIDGTE(lo), errand.RegionIDLTE(hi)}
+		if target(i) == own || target(i) == otherVillage {
+			near = []predicate.Errand{errand.RegionID(sp.RegionID)}
+		}
+		done := db.Errand.Query().Where(near...).Where(errand.StateEQ(errand.StateCOMPLETED), errand.Not(errand.HasRating())).FirstX(ctx)
 		r := db.Rating.Create().SetErrandID(done.ID).SetServicePointID(done.ServicePointID).SetRegionID(done.RegionID).SetLevel(rating.LevelDISSATISFIED).SaveX(ctx)
 		f := db.FollowUp.Create().SetRatingID(r.ID).SetErrandID(done.ID).SetRegionID(done.RegionID).SaveX(ctx)
 		w.followUp[i] = fmt.Sprintf("followUps/%d", f.ID)
@@ -340,15 +376,16 @@ func buildWorld(t *testing.T, s *apptest.Server) *world {
 }
 
 // TestPermissionMatrix calls every RPC of the policy table as every role,
-// against a resource in the caller's own scope, in another township and in
-// another county, over gRPC and over REST. Allowed calls must not be
+// against a resource in the caller's own scope, in another village of the
+// same township, in another township and in another county, over gRPC and
+// over REST. Allowed calls must not be
 // denied; denied calls must be PERMISSION_DENIED (UNAUTHENTICATED when
 // anonymous) and carry no resource data; lists may return only what is in
 // the caller's scope.
 func TestPermissionMatrix(t *testing.T) {
 	testutil.SkipIfShort(t, "every RPC as every role over gRPC and REST, about 1,000 calls")
 	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 3000}})
-	w := buildWorld(t, s)
+	base := buildWorld(t, s)
 	methods := make([]string, 0, len(access.Policies))
 	for m := range access.Policies {
 		if strings.HasPrefix(m, "/redpoint.v1.") {
@@ -366,7 +403,8 @@ func TestPermissionMatrix(t *testing.T) {
 		pol := access.Policies[m]
 		md := methodDescriptor(t, m)
 		for _, c := range callers {
-			for _, tg := range []target{own, otherTownship, otherCounty} {
+			w := base.forCaller(c)
+			for tg := own; tg < targets; tg++ {
 				if !scoped(pol) && tg != own {
 					continue // the target doesn't matter; once is enough
 				}
@@ -405,7 +443,7 @@ func TestPermissionMatrix(t *testing.T) {
 						continue
 					}
 					if code == codes.OK && resp != nil {
-						checkListScope(t, name, c, resp)
+						checkListScope(t, name, c, base, resp)
 					}
 				}
 			}
@@ -553,7 +591,7 @@ func leaksData(body []byte) bool {
 }
 
 // checkListScope checks that a list answer holds only what c may see.
-func checkListScope(t *testing.T, name string, c caller, resp proto.Message) {
+func checkListScope(t *testing.T, name string, c caller, w *world, resp proto.Message) {
 	t.Helper()
 	var regions []string
 	switch r := resp.(type) {
@@ -580,7 +618,8 @@ func checkListScope(t *testing.T, name string, c caller, resp proto.Message) {
 	default:
 		return
 	}
-	scope := map[access.Role]string{access.RoleAgent: "140423100", access.RoleTownshipSecretary: "140423100", access.RoleCountyAdmin: "140423", access.RoleCityAdmin: "1404"}[c.role]
+	scope := map[access.Role]string{access.RoleAgent: "140423100", access.RoleVillageSecretary: strings.TrimPrefix(w.village[own], "regions/"),
+		access.RoleTownshipSecretary: "140423100", access.RoleCountyAdmin: "140423", access.RoleCityAdmin: "1404"}[c.role]
 	for _, r := range regions {
 		if !strings.HasPrefix(strings.TrimPrefix(r, "regions/"), scope) {
 			t.Errorf("%s: listed something in %s, outside %s's scope", name, r, c.name)

@@ -34,6 +34,7 @@ const (
 	DanzhuSecretaryPhone = "13800000004" // 丹朱镇
 	GuhanAgentPhone      = "13800000005" // a point in 古韩镇
 	DanzhuAgentPhone     = "13800000006" // a point in 丹朱镇
+	GuhanVillagePhone    = "13800000007" // the village secretary of GuhanAgentPhone's point's village
 	ResidentPhone        = "13900000001" // several errands at the 古韩镇 agent's point
 	xiangyuanCounty      = "140423"
 	guhanTownship        = "140423100"
@@ -334,6 +335,30 @@ func (g *generator) staff(ctx context.Context) error {
 			newUser(phone, personName(g.rng), user.RoleAGENT, p.region).SetServicePointID(p.id)
 			owners = append(owners, agentOf{p})
 		}
+	}
+	// One village secretary per village with a point, named from a stream
+	// of their own so that the rest of the demo stays as it was.
+	names := rand.New(rand.NewPCG(seed1, seed2+1))
+	guhanVillage := ""
+	for _, p := range g.points {
+		if p.township == guhanTownship {
+			guhanVillage = p.region // the first 古韩镇 point is GuhanAgentPhone's
+			break
+		}
+	}
+	villageN := 0
+	seen := map[string]bool{}
+	for _, p := range g.points {
+		if seen[p.region] {
+			continue
+		}
+		seen[p.region] = true
+		villageN++
+		phone := fmt.Sprintf("134%08d", villageN)
+		if p.region == guhanVillage {
+			phone = GuhanVillagePhone
+		}
+		newUser(phone, personName(names), user.RoleVILLAGE_SECRETARY, p.region)
 	}
 	var created []*ent.User
 	if err := bulk(ctx, creates, func(ctx context.Context, b []*ent.UserCreate) error {

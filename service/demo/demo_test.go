@@ -119,9 +119,38 @@ func TestSeedShape(t *testing.T) {
 			t.Errorf("account %s does not take the demo password (%v)", f.phone, err)
 		}
 	}
+	// One village secretary per village with a point, scoped to it; the
+	// README's one to the village of the 古韩镇 agent's point.
+	villages := map[string]bool{}
+	for _, p := range points {
+		villages[p.RegionID] = true
+	}
+	vsecs, err := db.User.Query().Where(user.RoleEQ(user.RoleVILLAGE_SECRETARY)).All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range vsecs {
+		if !villages[u.RegionID] || u.ServicePointID != nil {
+			t.Errorf("village secretary %s in %s (point %v): not a village with a point", u.Phone, u.RegionID, u.ServicePointID)
+		}
+		delete(villages, u.RegionID)
+	}
+	if len(villages) != 0 || len(vsecs) == 0 {
+		t.Errorf("%d village secretaries; %d villages with a point have none", len(vsecs), len(villages))
+	}
+	agent := db.User.Query().Where(user.Phone(demo.GuhanAgentPhone)).OnlyX(ctx)
+	vsec, err := db.User.Query().Where(user.Phone(demo.GuhanVillagePhone)).Only(ctx)
+	if err != nil {
+		t.Fatalf("account %s: %v", demo.GuhanVillagePhone, err)
+	}
+	if vsec.Role != user.RoleVILLAGE_SECRETARY || vsec.RegionID != agent.RegionID {
+		t.Errorf("account %s = %s in %s, want %s in %s", vsec.Phone, vsec.Role, vsec.RegionID, user.RoleVILLAGE_SECRETARY, agent.RegionID)
+	}
+	if ok, err := access.VerifyPassword(vsec.PasswordHash, demo.Password); !ok || err != nil {
+		t.Errorf("account %s does not take the demo password (%v)", vsec.Phone, err)
+	}
 
 	// The README's resident has errands in several states at the 古韩镇 agent's point.
-	agent := db.User.Query().Where(user.Phone(demo.GuhanAgentPhone)).OnlyX(ctx)
 	mine, err := db.Errand.Query().Where(errand.ResidentPhoneHash(keys.Hash(pii.KindPhone, demo.ResidentPhone))).All(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -96,7 +96,7 @@ func (s *Server) GetWorkload(ctx context.Context, req *redpointv1.GetWorkloadReq
 	}
 	group := GroupBy(req.GetGroupBy())
 	if group == "" {
-		group = ByChildRegion
+		group = defaultGrouping(code)
 	}
 	if _, ok := groupSheets[group]; !ok {
 		return nil, apierr.InvalidField("group_by", "应为 CHILD_REGION、SERVICE_POINT、AGENT 或 ERRAND_TYPE")
@@ -132,6 +132,15 @@ func (s *Server) GetWorkload(ctx context.Context, req *redpointv1.GetWorkloadReq
 		s.cache.put(ctx, q, version, out)
 	}
 	return out, nil
+}
+
+// defaultGrouping is a region's rows when none is asked for: its child
+// regions, or at a village, which has none, its service points.
+func defaultGrouping(code regioncode.Code) GroupBy {
+	if _, ok := childDigits(code); ok {
+		return ByChildRegion
+	}
+	return ByServicePoint
 }
 
 func (w *Workloads) regionName(ctx context.Context, code regioncode.Code) (string, error) {

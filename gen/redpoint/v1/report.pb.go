@@ -37,7 +37,8 @@ type GetWorkloadRequest struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// The end of a custom range, exclusive.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// CHILD_REGION (default), SERVICE_POINT, AGENT or ERRAND_TYPE.
+	// CHILD_REGION (the default; at a village, which has no child regions,
+	// SERVICE_POINT is), SERVICE_POINT, AGENT or ERRAND_TYPE.
 	GroupBy       string `protobuf:"bytes,5,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

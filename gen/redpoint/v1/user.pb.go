@@ -42,6 +42,10 @@ const (
 	// 村民: a resident acting in the WeChat mini-program. Only an audit
 	// entry's actor has it; an account can't be created with it.
 	Role_ROLE_RESIDENT Role = 5
+	// 村书记: oversees one village (its service points), below the township
+	// secretary: reads its errands masked, its workload, overdue list and
+	// follow-ups, and closes those follow-ups; manages no accounts.
+	Role_ROLE_VILLAGE_SECRETARY Role = 6
 )
 
 // Enum value maps for Role.
@@ -53,6 +57,7 @@ var (
 		3: "ROLE_COUNTY_ADMIN",
 		4: "ROLE_CITY_ADMIN",
 		5: "ROLE_RESIDENT",
+		6: "ROLE_VILLAGE_SECRETARY",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED":        0,
@@ -61,6 +66,7 @@ var (
 		"ROLE_COUNTY_ADMIN":       3,
 		"ROLE_CITY_ADMIN":         4,
 		"ROLE_RESIDENT":           5,
+		"ROLE_VILLAGE_SECRETARY":  6,
 	}
 )
 
@@ -589,7 +595,7 @@ const file_redpoint_v1_user_proto_rawDesc = "" +
 	"updateMask\"W\n" +
 	"\x18ResetUserPasswordRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\"\n" +
-	"\bpassword\x18\x02 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\bpassword*\x88\x01\n" +
+	"\bpassword\x18\x02 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\bpassword*\xa4\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -597,7 +603,8 @@ const file_redpoint_v1_user_proto_rawDesc = "" +
 	"\x17ROLE_TOWNSHIP_SECRETARY\x10\x02\x12\x15\n" +
 	"\x11ROLE_COUNTY_ADMIN\x10\x03\x12\x13\n" +
 	"\x0fROLE_CITY_ADMIN\x10\x04\x12\x11\n" +
-	"\rROLE_RESIDENT\x10\x052\xfe\x03\n" +
+	"\rROLE_RESIDENT\x10\x05\x12\x1a\n" +
+	"\x16ROLE_VILLAGE_SECRETARY\x10\x062\xfe\x03\n" +
 	"\vUserService\x12U\n" +
 	"\aGetUser\x12\x1b.redpoint.v1.GetUserRequest\x1a\x11.redpoint.v1.User\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12]\n" +
 	"\tListUsers\x12\x1d.redpoint.v1.ListUsersRequest\x1a\x1e.redpoint.v1.ListUsersResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12U\n" +

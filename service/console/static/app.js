@@ -1,7 +1,7 @@
 // The console's shell: the session, the menu, and which view to draw.
 
 import * as api from './api.js';
-import { h, ROLE_NAMES, codeOf, errorPanel } from './ui.js';
+import { h, ROLE_NAMES, codeOf, errorPanel, notice } from './ui.js';
 import * as screens from './screens/index.js';
 import { route, link, go, onReplace } from './router.js';
 import { drawPending } from './charts.js';
@@ -18,15 +18,25 @@ function keyOf(el) {
   return null;
 }
 
-// The menu, by role: what the API lets each role read.
+// The menu, by role: what the API lets each role read. A village
+// secretary oversees its village: no reports (the township's), no
+// accounts, no audit log.
 function menu(user) {
   const scope = codeOf(user.region);
-  const items = [
-    ['overview', '概览'], ['overdue', '超期'], ['followups', '回访'], ['leaderboard', '太行先锋'], ['reports', '报表'],
-  ];
+  const village = user.role === 'ROLE_VILLAGE_SECRETARY';
+  const items = [['overview', '概览'], ['overdue', '超期'], ['followups', '回访'], ['leaderboard', '太行先锋']];
+  if (!village) items.push(['reports', '报表']);
   if (user.role === 'ROLE_COUNTY_ADMIN' || user.role === 'ROLE_CITY_ADMIN') items.push(['audit', '审计']);
-  if (user.role !== 'ROLE_AGENT') items.push(['accounts', '账号']);
+  if (user.role !== 'ROLE_AGENT' && !village) items.push(['accounts', '账号']);
   return items.map(([screen, text]) => ({ screen, text, href: link(screen, screen === 'leaderboard' ? '' : scope) }));
+}
+
+// opens reports whether the user's menu leads to a screen (an errand and a
+// point are reached from the overdue list and the overview). A village
+// secretary typing #/accounts is told so without asking the API.
+function opens(user, screen) {
+  return user.role !== 'ROLE_VILLAGE_SECRETARY' || screen === 'errand' || screen === 'point' ||
+    menu(user).some((m) => m.screen === screen);
 }
 
 function renderShell(user) {
@@ -62,7 +72,7 @@ export async function render() {
   if (user && user.role === 'ROLE_AGENT' && r.screen !== 'login') {
     renderShell(null);
     main.replaceChildren(h('div', { class: 'notice error denied', role: 'alert' },
-      h('strong', {}, '无权限'), h('p', {}, '控制台供乡镇书记和县、市管理员使用；代办员请使用手机端。'),
+      h('strong', {}, '无权限'), h('p', {}, '控制台供村书记、乡镇书记和县、市管理员使用；代办员请使用手机端。'),
       h('button', { type: 'button', onclick: async () => { await api.logout(); render(); } }, '退出登录')));
     return;
   }
@@ -70,6 +80,11 @@ export async function render() {
   const screen = screens.byName[r.screen];
   if (!screen) {
     go('overview', codeOf(user.region), {}, { replace: true });
+    return;
+  }
+  if (user && !opens(user, r.screen)) {
+    main.replaceChildren(notice('error denied', '无权限', '村书记可查看本村的概览、超期事项、回访和太行先锋排名。'));
+    document.title = '无权限 · 红色代办';
     return;
   }
   const slow = setTimeout(() => {

@@ -46,6 +46,7 @@ export const day = (t) => (t ? dateOnly.format(new Date(t)) : '—');
 
 export const ROLE_NAMES = {
   ROLE_AGENT: '代办员',
+  ROLE_VILLAGE_SECRETARY: '村书记',
   ROLE_TOWNSHIP_SECRETARY: '乡镇书记',
   ROLE_COUNTY_ADMIN: '县级管理员',
   ROLE_CITY_ADMIN: '市级管理员',

@@ -1,5 +1,5 @@
 // The console's browser walk: a township secretary, a county and a city
-// admin sign in to /console/ in Chromium and use it against a running demo
+// admin (and, in k., a village secretary) sign in to /console/ in Chromium and use it against a running demo
 // (`scripts/console-walk.sh` starts one and sets REDPOINT_URL). Every
 // figure on a screen is checked against the public REST API it is a
 // client of; every test also fails on a JavaScript dialog, an uncaught
@@ -26,6 +26,7 @@ const CITY_ADMIN = '13800000001'; // 长治市
 const COUNTY_ADMIN = '13800000002'; // 襄垣县
 const SECRETARY = '13800000003'; // 古韩镇
 const AGENT = '13800000005'; // 古韩镇
+const VILLAGE_SECRETARY = '13800000007'; // the village of AGENT's point
 const CHANGZHI = '140400000000';
 const XIANGYUAN = '140423000000';
 const GUHAN = '140423100000';
@@ -1031,5 +1032,44 @@ describe('j. review fixes', () => {
     assert.equal(patches.length, 1, 'the second click deactivates');
     assert.equal(await row.locator('td').nth(4).textContent(), '已停用');
     assert.equal((await as(COUNTY_ADMIN).get(`/v1/${user.name}`)).active, false);
+  });
+});
+
+describe('k. the village secretary', () => {
+  walk('村书记: its village\'s overview, overdue list, follow-ups and its points on 古韩镇\'s board; masked errands; no reports, accounts or other villages', async ({ open }) => {
+    const me = await as(VILLAGE_SECRETARY).get('/v1/users/me');
+    const village = me.region.replace('regions/', '');
+    const agent = await as(AGENT).get('/v1/users/me');
+    assert.equal(agent.region, me.region, 'the village of the 古韩镇 agent\'s point');
+    const page = await open();
+    await signIn(page, VILLAGE_SECRETARY, { ready: '.kpis' });
+    assert.match(await page.locator('#who').textContent(), /（村书记）$/);
+    assert.deepEqual(await page.locator('#nav a').allTextContents(), ['概览', '超期', '回访', '太行先锋'], 'no reports, audit or accounts');
+    assert.match(page.url(), new RegExp(`#/overview/${village}`));
+    assert.equal(await page.locator('#main .head button', { hasText: '导出 Excel' }).count(), 0, 'no export the API would refuse');
+    const wl = await as(VILLAGE_SECRETARY).get(`/v1/regions/${village}/workload`, { period: currentMonth() });
+    assert.equal(await page.locator('#main [data-kpi="received"] .kpi-value').textContent(), String(wl.total.received));
+
+    await visit(page, '#/overdue', '[data-total]');
+    await visit(page, '#/followups', '[data-open-count]');
+    const { errands } = await as(VILLAGE_SECRETARY).get('/v1/errands', { pageSize: 1 });
+    await visit(page, `#/errand/${errands[0].name.split('/').pop()}`, 'section.errand');
+    assert.match(await page.locator('#main dd[data-field="residentPhone"]').textContent(), /\*{4}/, 'masked');
+    assert.equal(await page.locator('#main button', { hasText: '查看完整个人信息' }).count(), 0, 'no full view the API would refuse');
+
+    await visit(page, '#/leaderboard', 'table');
+    assert.equal(await page.locator('#main h1').textContent(), '太行先锋 · 古韩镇', 'its points compete in their township');
+    const board = await as(VILLAGE_SECRETARY).get(`/v1/regions/${GUHAN}/leaderboard`, { level: 'SERVICE_POINT', period: currentMonth(), orderBy: 'total', pageSize: 500 });
+    const ours = board.entries.filter((e) => e.region === me.region).map((e) => e.member);
+    assert.ok(ours.includes(agent.servicePoint));
+    assert.deepEqual(await page.locator('#main tbody tr.mine').evaluateAll((trs) => trs.map((tr) => tr.dataset.member)), ours,
+      'its village\'s points marked, and only they');
+
+    for (const hash of ['#/accounts', '#/reports', '#/audit', `#/overview/${GUHAN}`]) {
+      await visit(page, hash, '.denied');
+      assert.match(await page.locator('#main .denied').textContent(), /无权限/, hash);
+      assert.equal(await page.locator('#main .kpi, #main table').count(), 0, `${hash}: nothing shown`);
+    }
+    await assert.rejects(as(VILLAGE_SECRETARY).get(`/v1/regions/${GUHAN}/workload`), (err) => err.status === 403);
   });
 });

@@ -2085,10 +2085,13 @@ export interface components {
          *      - ROLE_CITY_ADMIN: 市级管理员: administers the city.
          *      - ROLE_RESIDENT: 村民: a resident acting in the WeChat mini-program. Only an audit
          *     entry's actor has it; an account can't be created with it.
+         *      - ROLE_VILLAGE_SECRETARY: 村书记: oversees one village (its service points), below the township
+         *     secretary: reads its errands masked, its workload, overdue list and
+         *     follow-ups, and closes those follow-ups; manages no accounts.
          * @default ROLE_UNSPECIFIED
          * @enum {string}
          */
-        v1Role: "ROLE_UNSPECIFIED" | "ROLE_AGENT" | "ROLE_TOWNSHIP_SECRETARY" | "ROLE_COUNTY_ADMIN" | "ROLE_CITY_ADMIN" | "ROLE_RESIDENT";
+        v1Role: "ROLE_UNSPECIFIED" | "ROLE_AGENT" | "ROLE_TOWNSHIP_SECRETARY" | "ROLE_COUNTY_ADMIN" | "ROLE_CITY_ADMIN" | "ROLE_RESIDENT" | "ROLE_VILLAGE_SECRETARY";
         /** @description ServicePoint is a red service point in a village. */
         v1ServicePoint: {
             /** @description Whether the point takes errands. */
@@ -4193,7 +4196,10 @@ export interface operations {
                 startTime?: string;
                 /** @description The end of a custom range, exclusive. */
                 endTime?: string;
-                /** @description CHILD_REGION (default), SERVICE_POINT, AGENT or ERRAND_TYPE. */
+                /**
+                 * @description CHILD_REGION (the default; at a village, which has no child regions,
+                 *     SERVICE_POINT is), SERVICE_POINT, AGENT or ERRAND_TYPE.
+                 */
                 groupBy?: "CHILD_REGION" | "SERVICE_POINT" | "AGENT" | "ERRAND_TYPE";
             };
             header?: never;

@@ -14,7 +14,8 @@ const LEVELS = {
   REGION_LEVEL_TOWNSHIP: [['SERVICE_POINT', '代办点']],
 };
 const MAX = 5000;
-const OWN_LEVEL = { REGION_LEVEL_COUNTY: 'COUNTY', REGION_LEVEL_TOWNSHIP: 'TOWNSHIP' };
+// A village secretary's village is ranked by its service points.
+const OWN_LEVEL = { REGION_LEVEL_COUNTY: 'COUNTY', REGION_LEVEL_TOWNSHIP: 'TOWNSHIP', REGION_LEVEL_VILLAGE: 'SERVICE_POINT' };
 
 // ancestors is a region and every region above it, top first.
 async function ancestors(code) {
@@ -27,8 +28,10 @@ export async function leaderboard({ arg, params, user }) {
   const scope = codeOf(user.region);
   const mine = await ancestors(scope);
   const boards = mine.filter((r) => LEVELS[r.level]);
-  // By default the board one level up, where the user's region competes.
-  const fallback = boards.length > 1 ? boards[boards.length - 2] : boards[boards.length - 1];
+  // By default the board one level up, where the user's region competes
+  // (a village's points: on their township's board).
+  const village = mine[mine.length - 1].level === 'REGION_LEVEL_VILLAGE';
+  const fallback = boards.length > 1 && !village ? boards[boards.length - 2] : boards[boards.length - 1];
   const board = !arg ? fallback : boards.find((r) => codeOf(r.name) === arg) || (await region(arg));
   const levels = LEVELS[board.level] || [];
   // By default the level the user's own region is ranked at.

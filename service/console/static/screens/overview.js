@@ -93,7 +93,9 @@ export async function overview({ arg, params, user }) {
       h('span', { class: 'kpi-value' }, k.fmt(wl.total[k.key], wl.total)),
       k.key === 'inProgress' && wl.total.needsMaterials ? h('span', { class: 'kpi-sub' }, `另待补正 ${num(wl.total.needsMaterials)}`) : null)));
 
-  const exportButton = h('button', { type: 'button', onclick: async () => {
+  // The Excel export is the township's and above (the API refuses a
+  // village secretary): no button for what would be refused.
+  const exportButton = user.role === 'ROLE_VILLAGE_SECRETARY' ? null : h('button', { type: 'button', onclick: async () => {
     exportButton.disabled = true;
     try {
       download(await api.call('GET', `${base}:export`, { query: p.query, blob: true }));
