@@ -2071,6 +2071,20 @@ export interface components {
             received?: number;
             /**
              * Format: double
+             * @description reopened over completed, in the period (0 when nothing was
+             *     completed); it can pass 1 when errands reopened in the period are not
+             *     completed again in it.
+             */
+            reopenRate?: number;
+            /**
+             * Format: int32
+             * @description Reopenings of completed errands in the period (a disputed completion:
+             *     by the township from a follow-up, or by the resident); an errand
+             *     reopened twice counts twice.
+             */
+            reopened?: number;
+            /**
+             * Format: double
              * @description (非常满意 + 满意 + 基本满意) over ratings, 0–1.
              */
             satisfactionRate?: number;
