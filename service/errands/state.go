@@ -73,6 +73,10 @@ var ErrInvalidTransition = apierr.New(codes.FailedPrecondition, "INVALID_STATE_T
 // with a zh-CN message naming both states.
 func Next(from errand.State, m Method) (errand.State, error) {
 	to, ok := transitions[m][from]
+	if !ok && m == Reopen {
+		return "", ErrInvalidTransition.WithMessage("事项当前为「%s」，只有已办结的事项才能重新打开", StateName(from)).
+			WithMetadata("from", string(from), "to", string(methodTarget[m]))
+	}
 	if !ok {
 		return "", ErrInvalidTransition.WithMessage("事项当前为「%s」，不能变更为「%s」", StateName(from), StateName(methodTarget[m])).
 			WithMetadata("from", string(from), "to", string(methodTarget[m]))
