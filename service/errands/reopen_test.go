@@ -71,7 +71,9 @@ func (e *env) completedWithFollowUp(t *testing.T, me context.Context, phone stri
 	return x, fmt.Sprintf("followUps/%d", f.ID)
 }
 
-func myName(name string) string { return "residents/me/errands/" + strings.TrimPrefix(name, "errands/") }
+func myName(name string) string {
+	return "residents/me/errands/" + strings.TrimPrefix(name, "errands/")
+}
 
 // TestSecretaryReopensFromAFollowUp: a bad rating's follow-up leads the
 // township secretary to reopen the errand: IN_PROGRESS with a new due
