@@ -51,7 +51,7 @@ var (
 	errNotYours = apierr.ErrNotFound.WithMessage("未找到该事项")
 )
 
-// maxReason bounds a resident's reason; staff reasons take maxText.
+// maxResidentReason bounds a resident's reason; staff reasons take maxText.
 const maxResidentReason = 500
 
 const followUpsPrefix = "followUps/"

@@ -41,6 +41,9 @@ func effect(ctx context.Context, db *ent.Client, p outbox.Payload) ([]Component,
 		return nil, nil
 	}
 	e, err := db.Errand.Query().Where(errand.ID(id)).WithRating(func(q *ent.RatingQuery) { q.WithFollowUp() }).Only(ctx)
+	if ent.IsNotFound(err) { // errands are never deleted; if one were, it scores nothing
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard.effect: %w", err)
 	}
