@@ -78,6 +78,12 @@ type Errand struct {
 	ChangeSeq int64 `json:"change_seq,omitempty"`
 	// handling time in working days, acceptance to completion; set on completion
 	WorkingDays *int `json:"working_days,omitempty"`
+	// times reopened after completion (:reopen)
+	ReopenCount int `json:"reopen_count,omitempty"`
+	// when it was last reopened
+	LastReopenTime *time.Time `json:"last_reopen_time,omitempty"`
+	// its first completion, kept through reopens: the leaderboard's one-per-group rule and quick-completion rule read it
+	FirstCloseTime *time.Time `json:"first_close_time,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ErrandQuery when eager-loading is set.
 	Edges        ErrandEdges `json:"edges"`
@@ -161,11 +167,11 @@ func (*Errand) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case errand.FieldMaterials, errand.FieldMissingMaterials:
 			values[i] = new([]byte)
-		case errand.FieldID, errand.FieldVersion, errand.FieldServicePointID, errand.FieldAgentID, errand.FieldChangeSeq, errand.FieldWorkingDays:
+		case errand.FieldID, errand.FieldVersion, errand.FieldServicePointID, errand.FieldAgentID, errand.FieldChangeSeq, errand.FieldWorkingDays, errand.FieldReopenCount:
 			values[i] = new(sql.NullInt64)
 		case errand.FieldTrackingCode, errand.FieldErrandTypeID, errand.FieldRegionID, errand.FieldResidentName, errand.FieldResidentPhoneCipher, errand.FieldResidentPhoneHash, errand.FieldResidentPhoneLast4, errand.FieldResidentIDNumberCipher, errand.FieldResidentIDNumberHash, errand.FieldState, errand.FieldChannel, errand.FieldDescription, errand.FieldForwardedTo, errand.FieldResult, errand.FieldCancelReason:
 			values[i] = new(sql.NullString)
-		case errand.FieldCreateTime, errand.FieldUpdateTime, errand.FieldAcceptTime, errand.FieldDueTime, errand.FieldPauseTime, errand.FieldCloseTime:
+		case errand.FieldCreateTime, errand.FieldUpdateTime, errand.FieldAcceptTime, errand.FieldDueTime, errand.FieldPauseTime, errand.FieldCloseTime, errand.FieldLastReopenTime, errand.FieldFirstCloseTime:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -363,6 +369,26 @@ func (_m *Errand) assignValues(columns []string, values []any) error {
 				_m.WorkingDays = new(int)
 				*_m.WorkingDays = int(value.Int64)
 			}
+		case errand.FieldReopenCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field reopen_count", values[i])
+			} else if value.Valid {
+				_m.ReopenCount = int(value.Int64)
+			}
+		case errand.FieldLastReopenTime:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field last_reopen_time", values[i])
+			} else if value.Valid {
+				_m.LastReopenTime = new(time.Time)
+				*_m.LastReopenTime = value.Time
+			}
+		case errand.FieldFirstCloseTime:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field first_close_time", values[i])
+			} else if value.Valid {
+				_m.FirstCloseTime = new(time.Time)
+				*_m.FirstCloseTime = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -510,6 +536,19 @@ func (_m *Errand) String() string {
 	if v := _m.WorkingDays; v != nil {
 		builder.WriteString("working_days=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("reopen_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ReopenCount))
+	builder.WriteString(", ")
+	if v := _m.LastReopenTime; v != nil {
+		builder.WriteString("last_reopen_time=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.FirstCloseTime; v != nil {
+		builder.WriteString("first_close_time=")
+		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')
 	return builder.String()

@@ -307,6 +307,48 @@ func (_c *ErrandCreate) SetNillableWorkingDays(v *int) *ErrandCreate {
 	return _c
 }
 
+// SetReopenCount sets the "reopen_count" field.
+func (_c *ErrandCreate) SetReopenCount(v int) *ErrandCreate {
+	_c.mutation.SetReopenCount(v)
+	return _c
+}
+
+// SetNillableReopenCount sets the "reopen_count" field if the given value is not nil.
+func (_c *ErrandCreate) SetNillableReopenCount(v *int) *ErrandCreate {
+	if v != nil {
+		_c.SetReopenCount(*v)
+	}
+	return _c
+}
+
+// SetLastReopenTime sets the "last_reopen_time" field.
+func (_c *ErrandCreate) SetLastReopenTime(v time.Time) *ErrandCreate {
+	_c.mutation.SetLastReopenTime(v)
+	return _c
+}
+
+// SetNillableLastReopenTime sets the "last_reopen_time" field if the given value is not nil.
+func (_c *ErrandCreate) SetNillableLastReopenTime(v *time.Time) *ErrandCreate {
+	if v != nil {
+		_c.SetLastReopenTime(*v)
+	}
+	return _c
+}
+
+// SetFirstCloseTime sets the "first_close_time" field.
+func (_c *ErrandCreate) SetFirstCloseTime(v time.Time) *ErrandCreate {
+	_c.mutation.SetFirstCloseTime(v)
+	return _c
+}
+
+// SetNillableFirstCloseTime sets the "first_close_time" field if the given value is not nil.
+func (_c *ErrandCreate) SetNillableFirstCloseTime(v *time.Time) *ErrandCreate {
+	if v != nil {
+		_c.SetFirstCloseTime(*v)
+	}
+	return _c
+}
+
 // SetErrandType sets the "errand_type" edge to the ErrandType entity.
 func (_c *ErrandCreate) SetErrandType(v *ErrandType) *ErrandCreate {
 	return _c.SetErrandTypeID(v.ID)
@@ -434,6 +476,10 @@ func (_c *ErrandCreate) defaults() {
 	if _, ok := _c.mutation.ChangeSeq(); !ok {
 		v := errand.DefaultChangeSeq
 		_c.mutation.SetChangeSeq(v)
+	}
+	if _, ok := _c.mutation.ReopenCount(); !ok {
+		v := errand.DefaultReopenCount
+		_c.mutation.SetReopenCount(v)
 	}
 }
 
@@ -573,6 +619,14 @@ func (_c *ErrandCreate) check() error {
 	if _, ok := _c.mutation.ChangeSeq(); !ok {
 		return &ValidationError{Name: "change_seq", err: errors.New(`ent: missing required field "Errand.change_seq"`)}
 	}
+	if _, ok := _c.mutation.ReopenCount(); !ok {
+		return &ValidationError{Name: "reopen_count", err: errors.New(`ent: missing required field "Errand.reopen_count"`)}
+	}
+	if v, ok := _c.mutation.ReopenCount(); ok {
+		if err := errand.ReopenCountValidator(v); err != nil {
+			return &ValidationError{Name: "reopen_count", err: fmt.Errorf(`ent: validator failed for field "Errand.reopen_count": %w`, err)}
+		}
+	}
 	if len(_c.mutation.ErrandTypeIDs()) == 0 {
 		return &ValidationError{Name: "errand_type", err: errors.New(`ent: missing required edge "Errand.errand_type"`)}
 	}
@@ -708,6 +762,18 @@ func (_c *ErrandCreate) createSpec() (*Errand, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.WorkingDays(); ok {
 		_spec.SetField(errand.FieldWorkingDays, field.TypeInt, value)
 		_node.WorkingDays = &value
+	}
+	if value, ok := _c.mutation.ReopenCount(); ok {
+		_spec.SetField(errand.FieldReopenCount, field.TypeInt, value)
+		_node.ReopenCount = value
+	}
+	if value, ok := _c.mutation.LastReopenTime(); ok {
+		_spec.SetField(errand.FieldLastReopenTime, field.TypeTime, value)
+		_node.LastReopenTime = &value
+	}
+	if value, ok := _c.mutation.FirstCloseTime(); ok {
+		_spec.SetField(errand.FieldFirstCloseTime, field.TypeTime, value)
+		_node.FirstCloseTime = &value
 	}
 	if nodes := _c.mutation.ErrandTypeIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1204,6 +1270,60 @@ func (u *ErrandUpsert) ClearWorkingDays() *ErrandUpsert {
 	return u
 }
 
+// SetReopenCount sets the "reopen_count" field.
+func (u *ErrandUpsert) SetReopenCount(v int) *ErrandUpsert {
+	u.Set(errand.FieldReopenCount, v)
+	return u
+}
+
+// UpdateReopenCount sets the "reopen_count" field to the value that was provided on create.
+func (u *ErrandUpsert) UpdateReopenCount() *ErrandUpsert {
+	u.SetExcluded(errand.FieldReopenCount)
+	return u
+}
+
+// AddReopenCount adds v to the "reopen_count" field.
+func (u *ErrandUpsert) AddReopenCount(v int) *ErrandUpsert {
+	u.Add(errand.FieldReopenCount, v)
+	return u
+}
+
+// SetLastReopenTime sets the "last_reopen_time" field.
+func (u *ErrandUpsert) SetLastReopenTime(v time.Time) *ErrandUpsert {
+	u.Set(errand.FieldLastReopenTime, v)
+	return u
+}
+
+// UpdateLastReopenTime sets the "last_reopen_time" field to the value that was provided on create.
+func (u *ErrandUpsert) UpdateLastReopenTime() *ErrandUpsert {
+	u.SetExcluded(errand.FieldLastReopenTime)
+	return u
+}
+
+// ClearLastReopenTime clears the value of the "last_reopen_time" field.
+func (u *ErrandUpsert) ClearLastReopenTime() *ErrandUpsert {
+	u.SetNull(errand.FieldLastReopenTime)
+	return u
+}
+
+// SetFirstCloseTime sets the "first_close_time" field.
+func (u *ErrandUpsert) SetFirstCloseTime(v time.Time) *ErrandUpsert {
+	u.Set(errand.FieldFirstCloseTime, v)
+	return u
+}
+
+// UpdateFirstCloseTime sets the "first_close_time" field to the value that was provided on create.
+func (u *ErrandUpsert) UpdateFirstCloseTime() *ErrandUpsert {
+	u.SetExcluded(errand.FieldFirstCloseTime)
+	return u
+}
+
+// ClearFirstCloseTime clears the value of the "first_close_time" field.
+func (u *ErrandUpsert) ClearFirstCloseTime() *ErrandUpsert {
+	u.SetNull(errand.FieldFirstCloseTime)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1669,6 +1789,69 @@ func (u *ErrandUpsertOne) UpdateWorkingDays() *ErrandUpsertOne {
 func (u *ErrandUpsertOne) ClearWorkingDays() *ErrandUpsertOne {
 	return u.Update(func(s *ErrandUpsert) {
 		s.ClearWorkingDays()
+	})
+}
+
+// SetReopenCount sets the "reopen_count" field.
+func (u *ErrandUpsertOne) SetReopenCount(v int) *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetReopenCount(v)
+	})
+}
+
+// AddReopenCount adds v to the "reopen_count" field.
+func (u *ErrandUpsertOne) AddReopenCount(v int) *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.AddReopenCount(v)
+	})
+}
+
+// UpdateReopenCount sets the "reopen_count" field to the value that was provided on create.
+func (u *ErrandUpsertOne) UpdateReopenCount() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateReopenCount()
+	})
+}
+
+// SetLastReopenTime sets the "last_reopen_time" field.
+func (u *ErrandUpsertOne) SetLastReopenTime(v time.Time) *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetLastReopenTime(v)
+	})
+}
+
+// UpdateLastReopenTime sets the "last_reopen_time" field to the value that was provided on create.
+func (u *ErrandUpsertOne) UpdateLastReopenTime() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateLastReopenTime()
+	})
+}
+
+// ClearLastReopenTime clears the value of the "last_reopen_time" field.
+func (u *ErrandUpsertOne) ClearLastReopenTime() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearLastReopenTime()
+	})
+}
+
+// SetFirstCloseTime sets the "first_close_time" field.
+func (u *ErrandUpsertOne) SetFirstCloseTime(v time.Time) *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetFirstCloseTime(v)
+	})
+}
+
+// UpdateFirstCloseTime sets the "first_close_time" field to the value that was provided on create.
+func (u *ErrandUpsertOne) UpdateFirstCloseTime() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateFirstCloseTime()
+	})
+}
+
+// ClearFirstCloseTime clears the value of the "first_close_time" field.
+func (u *ErrandUpsertOne) ClearFirstCloseTime() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearFirstCloseTime()
 	})
 }
 
@@ -2303,6 +2486,69 @@ func (u *ErrandUpsertBulk) UpdateWorkingDays() *ErrandUpsertBulk {
 func (u *ErrandUpsertBulk) ClearWorkingDays() *ErrandUpsertBulk {
 	return u.Update(func(s *ErrandUpsert) {
 		s.ClearWorkingDays()
+	})
+}
+
+// SetReopenCount sets the "reopen_count" field.
+func (u *ErrandUpsertBulk) SetReopenCount(v int) *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetReopenCount(v)
+	})
+}
+
+// AddReopenCount adds v to the "reopen_count" field.
+func (u *ErrandUpsertBulk) AddReopenCount(v int) *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.AddReopenCount(v)
+	})
+}
+
+// UpdateReopenCount sets the "reopen_count" field to the value that was provided on create.
+func (u *ErrandUpsertBulk) UpdateReopenCount() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateReopenCount()
+	})
+}
+
+// SetLastReopenTime sets the "last_reopen_time" field.
+func (u *ErrandUpsertBulk) SetLastReopenTime(v time.Time) *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetLastReopenTime(v)
+	})
+}
+
+// UpdateLastReopenTime sets the "last_reopen_time" field to the value that was provided on create.
+func (u *ErrandUpsertBulk) UpdateLastReopenTime() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateLastReopenTime()
+	})
+}
+
+// ClearLastReopenTime clears the value of the "last_reopen_time" field.
+func (u *ErrandUpsertBulk) ClearLastReopenTime() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearLastReopenTime()
+	})
+}
+
+// SetFirstCloseTime sets the "first_close_time" field.
+func (u *ErrandUpsertBulk) SetFirstCloseTime(v time.Time) *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetFirstCloseTime(v)
+	})
+}
+
+// UpdateFirstCloseTime sets the "first_close_time" field to the value that was provided on create.
+func (u *ErrandUpsertBulk) UpdateFirstCloseTime() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateFirstCloseTime()
+	})
+}
+
+// ClearFirstCloseTime clears the value of the "first_close_time" field.
+func (u *ErrandUpsertBulk) ClearFirstCloseTime() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearFirstCloseTime()
 	})
 }
 

@@ -438,6 +438,67 @@ func (_u *ErrandUpdate) ClearWorkingDays() *ErrandUpdate {
 	return _u
 }
 
+// SetReopenCount sets the "reopen_count" field.
+func (_u *ErrandUpdate) SetReopenCount(v int) *ErrandUpdate {
+	_u.mutation.ResetReopenCount()
+	_u.mutation.SetReopenCount(v)
+	return _u
+}
+
+// SetNillableReopenCount sets the "reopen_count" field if the given value is not nil.
+func (_u *ErrandUpdate) SetNillableReopenCount(v *int) *ErrandUpdate {
+	if v != nil {
+		_u.SetReopenCount(*v)
+	}
+	return _u
+}
+
+// AddReopenCount adds value to the "reopen_count" field.
+func (_u *ErrandUpdate) AddReopenCount(v int) *ErrandUpdate {
+	_u.mutation.AddReopenCount(v)
+	return _u
+}
+
+// SetLastReopenTime sets the "last_reopen_time" field.
+func (_u *ErrandUpdate) SetLastReopenTime(v time.Time) *ErrandUpdate {
+	_u.mutation.SetLastReopenTime(v)
+	return _u
+}
+
+// SetNillableLastReopenTime sets the "last_reopen_time" field if the given value is not nil.
+func (_u *ErrandUpdate) SetNillableLastReopenTime(v *time.Time) *ErrandUpdate {
+	if v != nil {
+		_u.SetLastReopenTime(*v)
+	}
+	return _u
+}
+
+// ClearLastReopenTime clears the value of the "last_reopen_time" field.
+func (_u *ErrandUpdate) ClearLastReopenTime() *ErrandUpdate {
+	_u.mutation.ClearLastReopenTime()
+	return _u
+}
+
+// SetFirstCloseTime sets the "first_close_time" field.
+func (_u *ErrandUpdate) SetFirstCloseTime(v time.Time) *ErrandUpdate {
+	_u.mutation.SetFirstCloseTime(v)
+	return _u
+}
+
+// SetNillableFirstCloseTime sets the "first_close_time" field if the given value is not nil.
+func (_u *ErrandUpdate) SetNillableFirstCloseTime(v *time.Time) *ErrandUpdate {
+	if v != nil {
+		_u.SetFirstCloseTime(*v)
+	}
+	return _u
+}
+
+// ClearFirstCloseTime clears the value of the "first_close_time" field.
+func (_u *ErrandUpdate) ClearFirstCloseTime() *ErrandUpdate {
+	_u.mutation.ClearFirstCloseTime()
+	return _u
+}
+
 // SetErrandType sets the "errand_type" edge to the ErrandType entity.
 func (_u *ErrandUpdate) SetErrandType(v *ErrandType) *ErrandUpdate {
 	return _u.SetErrandTypeID(v.ID)
@@ -635,6 +696,11 @@ func (_u *ErrandUpdate) check() error {
 			return &ValidationError{Name: "cancel_reason", err: fmt.Errorf(`ent: validator failed for field "Errand.cancel_reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ReopenCount(); ok {
+		if err := errand.ReopenCountValidator(v); err != nil {
+			return &ValidationError{Name: "reopen_count", err: fmt.Errorf(`ent: validator failed for field "Errand.reopen_count": %w`, err)}
+		}
+	}
 	if _u.mutation.ErrandTypeCleared() && len(_u.mutation.ErrandTypeIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Errand.errand_type"`)
 	}
@@ -767,6 +833,24 @@ func (_u *ErrandUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.WorkingDaysCleared() {
 		_spec.ClearField(errand.FieldWorkingDays, field.TypeInt)
+	}
+	if value, ok := _u.mutation.ReopenCount(); ok {
+		_spec.SetField(errand.FieldReopenCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReopenCount(); ok {
+		_spec.AddField(errand.FieldReopenCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.LastReopenTime(); ok {
+		_spec.SetField(errand.FieldLastReopenTime, field.TypeTime, value)
+	}
+	if _u.mutation.LastReopenTimeCleared() {
+		_spec.ClearField(errand.FieldLastReopenTime, field.TypeTime)
+	}
+	if value, ok := _u.mutation.FirstCloseTime(); ok {
+		_spec.SetField(errand.FieldFirstCloseTime, field.TypeTime, value)
+	}
+	if _u.mutation.FirstCloseTimeCleared() {
+		_spec.ClearField(errand.FieldFirstCloseTime, field.TypeTime)
 	}
 	if _u.mutation.ErrandTypeCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1354,6 +1438,67 @@ func (_u *ErrandUpdateOne) ClearWorkingDays() *ErrandUpdateOne {
 	return _u
 }
 
+// SetReopenCount sets the "reopen_count" field.
+func (_u *ErrandUpdateOne) SetReopenCount(v int) *ErrandUpdateOne {
+	_u.mutation.ResetReopenCount()
+	_u.mutation.SetReopenCount(v)
+	return _u
+}
+
+// SetNillableReopenCount sets the "reopen_count" field if the given value is not nil.
+func (_u *ErrandUpdateOne) SetNillableReopenCount(v *int) *ErrandUpdateOne {
+	if v != nil {
+		_u.SetReopenCount(*v)
+	}
+	return _u
+}
+
+// AddReopenCount adds value to the "reopen_count" field.
+func (_u *ErrandUpdateOne) AddReopenCount(v int) *ErrandUpdateOne {
+	_u.mutation.AddReopenCount(v)
+	return _u
+}
+
+// SetLastReopenTime sets the "last_reopen_time" field.
+func (_u *ErrandUpdateOne) SetLastReopenTime(v time.Time) *ErrandUpdateOne {
+	_u.mutation.SetLastReopenTime(v)
+	return _u
+}
+
+// SetNillableLastReopenTime sets the "last_reopen_time" field if the given value is not nil.
+func (_u *ErrandUpdateOne) SetNillableLastReopenTime(v *time.Time) *ErrandUpdateOne {
+	if v != nil {
+		_u.SetLastReopenTime(*v)
+	}
+	return _u
+}
+
+// ClearLastReopenTime clears the value of the "last_reopen_time" field.
+func (_u *ErrandUpdateOne) ClearLastReopenTime() *ErrandUpdateOne {
+	_u.mutation.ClearLastReopenTime()
+	return _u
+}
+
+// SetFirstCloseTime sets the "first_close_time" field.
+func (_u *ErrandUpdateOne) SetFirstCloseTime(v time.Time) *ErrandUpdateOne {
+	_u.mutation.SetFirstCloseTime(v)
+	return _u
+}
+
+// SetNillableFirstCloseTime sets the "first_close_time" field if the given value is not nil.
+func (_u *ErrandUpdateOne) SetNillableFirstCloseTime(v *time.Time) *ErrandUpdateOne {
+	if v != nil {
+		_u.SetFirstCloseTime(*v)
+	}
+	return _u
+}
+
+// ClearFirstCloseTime clears the value of the "first_close_time" field.
+func (_u *ErrandUpdateOne) ClearFirstCloseTime() *ErrandUpdateOne {
+	_u.mutation.ClearFirstCloseTime()
+	return _u
+}
+
 // SetErrandType sets the "errand_type" edge to the ErrandType entity.
 func (_u *ErrandUpdateOne) SetErrandType(v *ErrandType) *ErrandUpdateOne {
 	return _u.SetErrandTypeID(v.ID)
@@ -1564,6 +1709,11 @@ func (_u *ErrandUpdateOne) check() error {
 			return &ValidationError{Name: "cancel_reason", err: fmt.Errorf(`ent: validator failed for field "Errand.cancel_reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ReopenCount(); ok {
+		if err := errand.ReopenCountValidator(v); err != nil {
+			return &ValidationError{Name: "reopen_count", err: fmt.Errorf(`ent: validator failed for field "Errand.reopen_count": %w`, err)}
+		}
+	}
 	if _u.mutation.ErrandTypeCleared() && len(_u.mutation.ErrandTypeIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Errand.errand_type"`)
 	}
@@ -1713,6 +1863,24 @@ func (_u *ErrandUpdateOne) sqlSave(ctx context.Context) (_node *Errand, err erro
 	}
 	if _u.mutation.WorkingDaysCleared() {
 		_spec.ClearField(errand.FieldWorkingDays, field.TypeInt)
+	}
+	if value, ok := _u.mutation.ReopenCount(); ok {
+		_spec.SetField(errand.FieldReopenCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedReopenCount(); ok {
+		_spec.AddField(errand.FieldReopenCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.LastReopenTime(); ok {
+		_spec.SetField(errand.FieldLastReopenTime, field.TypeTime, value)
+	}
+	if _u.mutation.LastReopenTimeCleared() {
+		_spec.ClearField(errand.FieldLastReopenTime, field.TypeTime)
+	}
+	if value, ok := _u.mutation.FirstCloseTime(); ok {
+		_spec.SetField(errand.FieldFirstCloseTime, field.TypeTime, value)
+	}
+	if _u.mutation.FirstCloseTimeCleared() {
+		_spec.ClearField(errand.FieldFirstCloseTime, field.TypeTime)
 	}
 	if _u.mutation.ErrandTypeCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -1355,6 +1355,10 @@ type ErrandMutation struct {
 	addchange_seq             *int64
 	working_days              *int
 	addworking_days           *int
+	reopen_count              *int
+	addreopen_count           *int
+	last_reopen_time          *time.Time
+	first_close_time          *time.Time
 	clearedFields             map[string]struct{}
 	errand_type               *string
 	clearederrand_type        bool
@@ -2634,6 +2638,160 @@ func (m *ErrandMutation) ResetWorkingDays() {
 	delete(m.clearedFields, errand.FieldWorkingDays)
 }
 
+// SetReopenCount sets the "reopen_count" field.
+func (m *ErrandMutation) SetReopenCount(i int) {
+	m.reopen_count = &i
+	m.addreopen_count = nil
+}
+
+// ReopenCount returns the value of the "reopen_count" field in the mutation.
+func (m *ErrandMutation) ReopenCount() (r int, exists bool) {
+	v := m.reopen_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReopenCount returns the old "reopen_count" field's value of the Errand entity.
+// If the Errand object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandMutation) OldReopenCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReopenCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReopenCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReopenCount: %w", err)
+	}
+	return oldValue.ReopenCount, nil
+}
+
+// AddReopenCount adds i to the "reopen_count" field.
+func (m *ErrandMutation) AddReopenCount(i int) {
+	if m.addreopen_count != nil {
+		*m.addreopen_count += i
+	} else {
+		m.addreopen_count = &i
+	}
+}
+
+// AddedReopenCount returns the value that was added to the "reopen_count" field in this mutation.
+func (m *ErrandMutation) AddedReopenCount() (r int, exists bool) {
+	v := m.addreopen_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReopenCount resets all changes to the "reopen_count" field.
+func (m *ErrandMutation) ResetReopenCount() {
+	m.reopen_count = nil
+	m.addreopen_count = nil
+}
+
+// SetLastReopenTime sets the "last_reopen_time" field.
+func (m *ErrandMutation) SetLastReopenTime(t time.Time) {
+	m.last_reopen_time = &t
+}
+
+// LastReopenTime returns the value of the "last_reopen_time" field in the mutation.
+func (m *ErrandMutation) LastReopenTime() (r time.Time, exists bool) {
+	v := m.last_reopen_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastReopenTime returns the old "last_reopen_time" field's value of the Errand entity.
+// If the Errand object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandMutation) OldLastReopenTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastReopenTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastReopenTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastReopenTime: %w", err)
+	}
+	return oldValue.LastReopenTime, nil
+}
+
+// ClearLastReopenTime clears the value of the "last_reopen_time" field.
+func (m *ErrandMutation) ClearLastReopenTime() {
+	m.last_reopen_time = nil
+	m.clearedFields[errand.FieldLastReopenTime] = struct{}{}
+}
+
+// LastReopenTimeCleared returns if the "last_reopen_time" field was cleared in this mutation.
+func (m *ErrandMutation) LastReopenTimeCleared() bool {
+	_, ok := m.clearedFields[errand.FieldLastReopenTime]
+	return ok
+}
+
+// ResetLastReopenTime resets all changes to the "last_reopen_time" field.
+func (m *ErrandMutation) ResetLastReopenTime() {
+	m.last_reopen_time = nil
+	delete(m.clearedFields, errand.FieldLastReopenTime)
+}
+
+// SetFirstCloseTime sets the "first_close_time" field.
+func (m *ErrandMutation) SetFirstCloseTime(t time.Time) {
+	m.first_close_time = &t
+}
+
+// FirstCloseTime returns the value of the "first_close_time" field in the mutation.
+func (m *ErrandMutation) FirstCloseTime() (r time.Time, exists bool) {
+	v := m.first_close_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFirstCloseTime returns the old "first_close_time" field's value of the Errand entity.
+// If the Errand object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandMutation) OldFirstCloseTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFirstCloseTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFirstCloseTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFirstCloseTime: %w", err)
+	}
+	return oldValue.FirstCloseTime, nil
+}
+
+// ClearFirstCloseTime clears the value of the "first_close_time" field.
+func (m *ErrandMutation) ClearFirstCloseTime() {
+	m.first_close_time = nil
+	m.clearedFields[errand.FieldFirstCloseTime] = struct{}{}
+}
+
+// FirstCloseTimeCleared returns if the "first_close_time" field was cleared in this mutation.
+func (m *ErrandMutation) FirstCloseTimeCleared() bool {
+	_, ok := m.clearedFields[errand.FieldFirstCloseTime]
+	return ok
+}
+
+// ResetFirstCloseTime resets all changes to the "first_close_time" field.
+func (m *ErrandMutation) ResetFirstCloseTime() {
+	m.first_close_time = nil
+	delete(m.clearedFields, errand.FieldFirstCloseTime)
+}
+
 // ClearErrandType clears the "errand_type" edge to the ErrandType entity.
 func (m *ErrandMutation) ClearErrandType() {
 	m.clearederrand_type = true
@@ -2842,7 +3000,7 @@ func (m *ErrandMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ErrandMutation) Fields() []string {
-	fields := make([]string, 0, 28)
+	fields := make([]string, 0, 31)
 	if m.create_time != nil {
 		fields = append(fields, errand.FieldCreateTime)
 	}
@@ -2927,6 +3085,15 @@ func (m *ErrandMutation) Fields() []string {
 	if m.working_days != nil {
 		fields = append(fields, errand.FieldWorkingDays)
 	}
+	if m.reopen_count != nil {
+		fields = append(fields, errand.FieldReopenCount)
+	}
+	if m.last_reopen_time != nil {
+		fields = append(fields, errand.FieldLastReopenTime)
+	}
+	if m.first_close_time != nil {
+		fields = append(fields, errand.FieldFirstCloseTime)
+	}
 	return fields
 }
 
@@ -2991,6 +3158,12 @@ func (m *ErrandMutation) Field(name string) (ent.Value, bool) {
 		return m.ChangeSeq()
 	case errand.FieldWorkingDays:
 		return m.WorkingDays()
+	case errand.FieldReopenCount:
+		return m.ReopenCount()
+	case errand.FieldLastReopenTime:
+		return m.LastReopenTime()
+	case errand.FieldFirstCloseTime:
+		return m.FirstCloseTime()
 	}
 	return nil, false
 }
@@ -3056,6 +3229,12 @@ func (m *ErrandMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldChangeSeq(ctx)
 	case errand.FieldWorkingDays:
 		return m.OldWorkingDays(ctx)
+	case errand.FieldReopenCount:
+		return m.OldReopenCount(ctx)
+	case errand.FieldLastReopenTime:
+		return m.OldLastReopenTime(ctx)
+	case errand.FieldFirstCloseTime:
+		return m.OldFirstCloseTime(ctx)
 	}
 	return nil, fmt.Errorf("unknown Errand field %s", name)
 }
@@ -3261,6 +3440,27 @@ func (m *ErrandMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetWorkingDays(v)
 		return nil
+	case errand.FieldReopenCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReopenCount(v)
+		return nil
+	case errand.FieldLastReopenTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastReopenTime(v)
+		return nil
+	case errand.FieldFirstCloseTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFirstCloseTime(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Errand field %s", name)
 }
@@ -3278,6 +3478,9 @@ func (m *ErrandMutation) AddedFields() []string {
 	if m.addworking_days != nil {
 		fields = append(fields, errand.FieldWorkingDays)
 	}
+	if m.addreopen_count != nil {
+		fields = append(fields, errand.FieldReopenCount)
+	}
 	return fields
 }
 
@@ -3292,6 +3495,8 @@ func (m *ErrandMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedChangeSeq()
 	case errand.FieldWorkingDays:
 		return m.AddedWorkingDays()
+	case errand.FieldReopenCount:
+		return m.AddedReopenCount()
 	}
 	return nil, false
 }
@@ -3322,6 +3527,13 @@ func (m *ErrandMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddWorkingDays(v)
 		return nil
+	case errand.FieldReopenCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReopenCount(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Errand numeric field %s", name)
 }
@@ -3344,6 +3556,12 @@ func (m *ErrandMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(errand.FieldWorkingDays) {
 		fields = append(fields, errand.FieldWorkingDays)
+	}
+	if m.FieldCleared(errand.FieldLastReopenTime) {
+		fields = append(fields, errand.FieldLastReopenTime)
+	}
+	if m.FieldCleared(errand.FieldFirstCloseTime) {
+		fields = append(fields, errand.FieldFirstCloseTime)
 	}
 	return fields
 }
@@ -3373,6 +3591,12 @@ func (m *ErrandMutation) ClearField(name string) error {
 		return nil
 	case errand.FieldWorkingDays:
 		m.ClearWorkingDays()
+		return nil
+	case errand.FieldLastReopenTime:
+		m.ClearLastReopenTime()
+		return nil
+	case errand.FieldFirstCloseTime:
+		m.ClearFirstCloseTime()
 		return nil
 	}
 	return fmt.Errorf("unknown Errand nullable field %s", name)
@@ -3465,6 +3689,15 @@ func (m *ErrandMutation) ResetField(name string) error {
 		return nil
 	case errand.FieldWorkingDays:
 		m.ResetWorkingDays()
+		return nil
+	case errand.FieldReopenCount:
+		m.ResetReopenCount()
+		return nil
+	case errand.FieldLastReopenTime:
+		m.ResetLastReopenTime()
+		return nil
+	case errand.FieldFirstCloseTime:
+		m.ResetFirstCloseTime()
 		return nil
 	}
 	return fmt.Errorf("unknown Errand field %s", name)

@@ -222,6 +222,12 @@ func init() {
 	errandDescChangeSeq := errandFields[23].Descriptor()
 	// errand.DefaultChangeSeq holds the default value on creation for the change_seq field.
 	errand.DefaultChangeSeq = errandDescChangeSeq.Default.(int64)
+	// errandDescReopenCount is the schema descriptor for reopen_count field.
+	errandDescReopenCount := errandFields[25].Descriptor()
+	// errand.DefaultReopenCount holds the default value on creation for the reopen_count field.
+	errand.DefaultReopenCount = errandDescReopenCount.Default.(int)
+	// errand.ReopenCountValidator is a validator for the "reopen_count" field. It is called by the builders before save.
+	errand.ReopenCountValidator = errandDescReopenCount.Validators[0].(func(int) error)
 	errandeventFields := schema.ErrandEvent{}.Fields()
 	_ = errandeventFields
 	// errandeventDescFromState is the schema descriptor for from_state field.

@@ -71,6 +71,12 @@ const (
 	FieldChangeSeq = "change_seq"
 	// FieldWorkingDays holds the string denoting the working_days field in the database.
 	FieldWorkingDays = "working_days"
+	// FieldReopenCount holds the string denoting the reopen_count field in the database.
+	FieldReopenCount = "reopen_count"
+	// FieldLastReopenTime holds the string denoting the last_reopen_time field in the database.
+	FieldLastReopenTime = "last_reopen_time"
+	// FieldFirstCloseTime holds the string denoting the first_close_time field in the database.
+	FieldFirstCloseTime = "first_close_time"
 	// EdgeErrandType holds the string denoting the errand_type edge name in mutations.
 	EdgeErrandType = "errand_type"
 	// EdgeServicePoint holds the string denoting the service_point edge name in mutations.
@@ -151,6 +157,9 @@ var Columns = []string{
 	FieldCloseTime,
 	FieldChangeSeq,
 	FieldWorkingDays,
+	FieldReopenCount,
+	FieldLastReopenTime,
+	FieldFirstCloseTime,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -208,6 +217,10 @@ var (
 	CancelReasonValidator func(string) error
 	// DefaultChangeSeq holds the default value on creation for the "change_seq" field.
 	DefaultChangeSeq int64
+	// DefaultReopenCount holds the default value on creation for the "reopen_count" field.
+	DefaultReopenCount int
+	// ReopenCountValidator is a validator for the "reopen_count" field. It is called by the builders before save.
+	ReopenCountValidator func(int) error
 )
 
 // State defines the type for the "state" enum field.
@@ -400,6 +413,21 @@ func ByChangeSeq(opts ...sql.OrderTermOption) OrderOption {
 // ByWorkingDays orders the results by the working_days field.
 func ByWorkingDays(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldWorkingDays, opts...).ToFunc()
+}
+
+// ByReopenCount orders the results by the reopen_count field.
+func ByReopenCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReopenCount, opts...).ToFunc()
+}
+
+// ByLastReopenTime orders the results by the last_reopen_time field.
+func ByLastReopenTime(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastReopenTime, opts...).ToFunc()
+}
+
+// ByFirstCloseTime orders the results by the first_close_time field.
+func ByFirstCloseTime(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFirstCloseTime, opts...).ToFunc()
 }
 
 // ByErrandTypeField orders the results by errand_type field.

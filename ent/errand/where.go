@@ -175,6 +175,21 @@ func WorkingDays(v int) predicate.Errand {
 	return predicate.Errand(sql.FieldEQ(FieldWorkingDays, v))
 }
 
+// ReopenCount applies equality check predicate on the "reopen_count" field. It's identical to ReopenCountEQ.
+func ReopenCount(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldReopenCount, v))
+}
+
+// LastReopenTime applies equality check predicate on the "last_reopen_time" field. It's identical to LastReopenTimeEQ.
+func LastReopenTime(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldLastReopenTime, v))
+}
+
+// FirstCloseTime applies equality check predicate on the "first_close_time" field. It's identical to FirstCloseTimeEQ.
+func FirstCloseTime(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldFirstCloseTime, v))
+}
+
 // CreateTimeEQ applies the EQ predicate on the "create_time" field.
 func CreateTimeEQ(v time.Time) predicate.Errand {
 	return predicate.Errand(sql.FieldEQ(FieldCreateTime, v))
@@ -1508,6 +1523,146 @@ func WorkingDaysIsNil() predicate.Errand {
 // WorkingDaysNotNil applies the NotNil predicate on the "working_days" field.
 func WorkingDaysNotNil() predicate.Errand {
 	return predicate.Errand(sql.FieldNotNull(FieldWorkingDays))
+}
+
+// ReopenCountEQ applies the EQ predicate on the "reopen_count" field.
+func ReopenCountEQ(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldReopenCount, v))
+}
+
+// ReopenCountNEQ applies the NEQ predicate on the "reopen_count" field.
+func ReopenCountNEQ(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldNEQ(FieldReopenCount, v))
+}
+
+// ReopenCountIn applies the In predicate on the "reopen_count" field.
+func ReopenCountIn(vs ...int) predicate.Errand {
+	return predicate.Errand(sql.FieldIn(FieldReopenCount, vs...))
+}
+
+// ReopenCountNotIn applies the NotIn predicate on the "reopen_count" field.
+func ReopenCountNotIn(vs ...int) predicate.Errand {
+	return predicate.Errand(sql.FieldNotIn(FieldReopenCount, vs...))
+}
+
+// ReopenCountGT applies the GT predicate on the "reopen_count" field.
+func ReopenCountGT(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldGT(FieldReopenCount, v))
+}
+
+// ReopenCountGTE applies the GTE predicate on the "reopen_count" field.
+func ReopenCountGTE(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldGTE(FieldReopenCount, v))
+}
+
+// ReopenCountLT applies the LT predicate on the "reopen_count" field.
+func ReopenCountLT(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldLT(FieldReopenCount, v))
+}
+
+// ReopenCountLTE applies the LTE predicate on the "reopen_count" field.
+func ReopenCountLTE(v int) predicate.Errand {
+	return predicate.Errand(sql.FieldLTE(FieldReopenCount, v))
+}
+
+// LastReopenTimeEQ applies the EQ predicate on the "last_reopen_time" field.
+func LastReopenTimeEQ(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldLastReopenTime, v))
+}
+
+// LastReopenTimeNEQ applies the NEQ predicate on the "last_reopen_time" field.
+func LastReopenTimeNEQ(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldNEQ(FieldLastReopenTime, v))
+}
+
+// LastReopenTimeIn applies the In predicate on the "last_reopen_time" field.
+func LastReopenTimeIn(vs ...time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldIn(FieldLastReopenTime, vs...))
+}
+
+// LastReopenTimeNotIn applies the NotIn predicate on the "last_reopen_time" field.
+func LastReopenTimeNotIn(vs ...time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldNotIn(FieldLastReopenTime, vs...))
+}
+
+// LastReopenTimeGT applies the GT predicate on the "last_reopen_time" field.
+func LastReopenTimeGT(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldGT(FieldLastReopenTime, v))
+}
+
+// LastReopenTimeGTE applies the GTE predicate on the "last_reopen_time" field.
+func LastReopenTimeGTE(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldGTE(FieldLastReopenTime, v))
+}
+
+// LastReopenTimeLT applies the LT predicate on the "last_reopen_time" field.
+func LastReopenTimeLT(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldLT(FieldLastReopenTime, v))
+}
+
+// LastReopenTimeLTE applies the LTE predicate on the "last_reopen_time" field.
+func LastReopenTimeLTE(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldLTE(FieldLastReopenTime, v))
+}
+
+// LastReopenTimeIsNil applies the IsNil predicate on the "last_reopen_time" field.
+func LastReopenTimeIsNil() predicate.Errand {
+	return predicate.Errand(sql.FieldIsNull(FieldLastReopenTime))
+}
+
+// LastReopenTimeNotNil applies the NotNil predicate on the "last_reopen_time" field.
+func LastReopenTimeNotNil() predicate.Errand {
+	return predicate.Errand(sql.FieldNotNull(FieldLastReopenTime))
+}
+
+// FirstCloseTimeEQ applies the EQ predicate on the "first_close_time" field.
+func FirstCloseTimeEQ(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldFirstCloseTime, v))
+}
+
+// FirstCloseTimeNEQ applies the NEQ predicate on the "first_close_time" field.
+func FirstCloseTimeNEQ(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldNEQ(FieldFirstCloseTime, v))
+}
+
+// FirstCloseTimeIn applies the In predicate on the "first_close_time" field.
+func FirstCloseTimeIn(vs ...time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldIn(FieldFirstCloseTime, vs...))
+}
+
+// FirstCloseTimeNotIn applies the NotIn predicate on the "first_close_time" field.
+func FirstCloseTimeNotIn(vs ...time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldNotIn(FieldFirstCloseTime, vs...))
+}
+
+// FirstCloseTimeGT applies the GT predicate on the "first_close_time" field.
+func FirstCloseTimeGT(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldGT(FieldFirstCloseTime, v))
+}
+
+// FirstCloseTimeGTE applies the GTE predicate on the "first_close_time" field.
+func FirstCloseTimeGTE(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldGTE(FieldFirstCloseTime, v))
+}
+
+// FirstCloseTimeLT applies the LT predicate on the "first_close_time" field.
+func FirstCloseTimeLT(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldLT(FieldFirstCloseTime, v))
+}
+
+// FirstCloseTimeLTE applies the LTE predicate on the "first_close_time" field.
+func FirstCloseTimeLTE(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldLTE(FieldFirstCloseTime, v))
+}
+
+// FirstCloseTimeIsNil applies the IsNil predicate on the "first_close_time" field.
+func FirstCloseTimeIsNil() predicate.Errand {
+	return predicate.Errand(sql.FieldIsNull(FieldFirstCloseTime))
+}
+
+// FirstCloseTimeNotNil applies the NotNil predicate on the "first_close_time" field.
+func FirstCloseTimeNotNil() predicate.Errand {
+	return predicate.Errand(sql.FieldNotNull(FieldFirstCloseTime))
 }
 
 // HasErrandType applies the HasEdge predicate on the "errand_type" edge.

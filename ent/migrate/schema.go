@@ -79,6 +79,9 @@ var (
 		{Name: "close_time", Type: field.TypeTime, Nullable: true},
 		{Name: "change_seq", Type: field.TypeInt64, Default: 0},
 		{Name: "working_days", Type: field.TypeInt, Nullable: true},
+		{Name: "reopen_count", Type: field.TypeInt, Default: 0},
+		{Name: "last_reopen_time", Type: field.TypeTime, Nullable: true},
+		{Name: "first_close_time", Type: field.TypeTime, Nullable: true},
 		{Name: "errand_type_id", Type: field.TypeString, Size: 32},
 		{Name: "service_point_id", Type: field.TypeInt},
 		{Name: "agent_id", Type: field.TypeInt},
@@ -91,19 +94,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "errands_errand_types_errands",
-				Columns:    []*schema.Column{ErrandsColumns[26]},
+				Columns:    []*schema.Column{ErrandsColumns[29]},
 				RefColumns: []*schema.Column{ErrandTypesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "errands_service_points_errands",
-				Columns:    []*schema.Column{ErrandsColumns[27]},
+				Columns:    []*schema.Column{ErrandsColumns[30]},
 				RefColumns: []*schema.Column{ServicePointsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "errands_users_errands",
-				Columns:    []*schema.Column{ErrandsColumns[28]},
+				Columns:    []*schema.Column{ErrandsColumns[31]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -127,12 +130,12 @@ var (
 			{
 				Name:    "errand_service_point_id_state",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[27], ErrandsColumns[12]},
+				Columns: []*schema.Column{ErrandsColumns[30], ErrandsColumns[12]},
 			},
 			{
 				Name:    "errand_agent_id_state",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[28], ErrandsColumns[12]},
+				Columns: []*schema.Column{ErrandsColumns[31], ErrandsColumns[12]},
 			},
 			{
 				Name:    "errand_state_due_time",
@@ -142,7 +145,7 @@ var (
 			{
 				Name:    "errand_errand_type_id",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[26]},
+				Columns: []*schema.Column{ErrandsColumns[29]},
 			},
 			{
 				Name:    "errand_resident_phone_hash",
@@ -169,7 +172,7 @@ var (
 	// ErrandEventsColumns holds the columns for the "errand_events" table.
 	ErrandEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"CREATED", "UPDATED", "TRANSITIONED", "RATED", "FOLLOW_UP_OPENED", "FOLLOW_UP_CLOSED"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"CREATED", "UPDATED", "TRANSITIONED", "RATED", "FOLLOW_UP_OPENED", "FOLLOW_UP_CLOSED", "REOPENED"}},
 		{Name: "from_state", Type: field.TypeString, Size: 20, Default: ""},
 		{Name: "to_state", Type: field.TypeString, Size: 20, Default: ""},
 		{Name: "actor_kind", Type: field.TypeEnum, Enums: []string{"STAFF", "RESIDENT", "SYSTEM"}},
@@ -334,7 +337,7 @@ var (
 	// NotificationsColumns holds the columns for the "notifications" table.
 	NotificationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"SLA_REMINDER", "ESCALATION"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"SLA_REMINDER", "ESCALATION", "ERRAND_REOPENED"}},
 		{Name: "errand_id", Type: field.TypeInt},
 		{Name: "region_id", Type: field.TypeString, Size: 12},
 		{Name: "dedup_key", Type: field.TypeString, Size: 128},

@@ -44,6 +44,9 @@ func (Errand) Fields() []ent.Field {
 		field.Time("close_time").Optional().Nillable().Comment("completion or cancellation"),
 		field.Int64("change_seq").Default(0).Comment("delta-sync cursor, assigned on every change"),
 		field.Int("working_days").Optional().Nillable().Comment("handling time in working days, acceptance to completion; set on completion"),
+		field.Int("reopen_count").Default(0).NonNegative().Comment("times reopened after completion (:reopen)"),
+		field.Time("last_reopen_time").Optional().Nillable().Comment("when it was last reopened"),
+		field.Time("first_close_time").Optional().Nillable().Comment("its first completion, kept through reopens: the leaderboard's one-per-group rule and quick-completion rule read it"),
 	}
 }
 

@@ -15,7 +15,7 @@ type Notification struct{ ent.Schema }
 func (Notification) Fields() []ent.Field {
 	return []ent.Field{
 		field.Int("user_id"),
-		field.Enum("kind").Values("SLA_REMINDER", "ESCALATION"),
+		field.Enum("kind").Values("SLA_REMINDER", "ESCALATION", "ERRAND_REOPENED"),
 		field.Int("errand_id"),
 		field.String("region_id").MaxLen(12),
 		field.String("dedup_key").NotEmpty().MaxLen(128).Comment("makes a redelivered job a no-op"),

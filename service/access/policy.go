@@ -77,6 +77,8 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.ErrandService/RequestErrandMaterials": {Roles: agents, Scope: ScopeResource, Write: true},
 	"/redpoint.v1.ErrandService/CompleteErrand":         {Roles: agents, Scope: ScopeResource, Write: true},
 	"/redpoint.v1.ErrandService/CancelErrand":           {Roles: agents, Scope: ScopeResource, Write: true},
+	// Disputes: the township that called the resident back reopens.
+	"/redpoint.v1.ErrandService/ReopenErrand": {Roles: []Role{RoleTownshipSecretary}, Scope: ScopeResource, Write: true},
 
 	// Accounts: managed within scope, always a role below the manager's.
 	"/redpoint.v1.UserService/GetUser":           {Roles: everyone, Scope: ScopeResource},
@@ -127,6 +129,7 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.ResidentService/SetSubscription": {Roles: residents, Scope: ScopeCaller, Write: true},
 	"/redpoint.v1.ResidentService/GetMyErrand":     {Roles: residents, Scope: ScopeCaller},
 	"/redpoint.v1.ResidentService/RateMyErrand":    {Roles: residents, Scope: ScopeCaller, Write: true},
+	"/redpoint.v1.ResidentService/ReopenMyErrand":  {Roles: residents, Scope: ScopeCaller, Write: true},
 
 	// The audit log: admins, within their scope.
 	"/redpoint.v1.AuditService/ListAuditEntries": {Roles: admins, Scope: ScopeParent},

@@ -277,16 +277,16 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	}
 	defer hot.Close()
 	ratings := feedback.New(a.Store.Client, p.cal, p.pages, now)
-	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, hot, now)
 	auditLog := audit.New(a.Store.Client, a.log, p.pages)
+	errandServer := errands.New(errands.Config{DB: a.Store.Client, Dialect: a.Store.Dialect, Keys: a.Keys, Calendar: p.cal,
+		Audit: auditLog, Pages: p.pages, Changed: lookup.Changed, Answers: hot, Now: now})
+	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, hot, errandServer, now)
 	users := access.NewUserServer(a.Store.Client, tokens, p.pages, hot)
 	dir := directory.New(a.Store.Client, p.pages, hot, now)
 	jobAdmin := events.NewAdmin(asynq.NewInspectorFromRedisClient(a.KV.Client), events.Queue(a.KV), p.pages)
 	reportServer := report.NewServer(p.reports, p.cal, p.workloads, p.pages, ratings, now)
 	board := leaderboard.NewServer(p.boards, p.pages, now)
 	notifications := sla.NewNotifications(a.Store.Client, p.pages)
-	errandServer := errands.New(errands.Config{DB: a.Store.Client, Dialect: a.Store.Dialect, Keys: a.Keys, Calendar: p.cal,
-		Audit: auditLog, Pages: p.pages, Changed: lookup.Changed, Answers: hot, Now: now})
 	calendars := calendardb.NewServer(a.Store.Client, p.cal, errandServer)
 	srv, err := server.New(ctx, server.Config{
 		Logger:        a.log,

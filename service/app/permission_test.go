@@ -58,6 +58,7 @@ func (t target) String() string {
 // caller scoped to a village (forCaller), the village of the target's point.
 type world struct {
 	errand, point, agent, township, village, followUp [targets]string
+	followUpErrand                                    [targets]string // the errand of followUp
 }
 
 // forCaller is w as c's fixtures see it: a caller scoped to a village names
@@ -242,6 +243,9 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.ReportService/ListFollowUps": func(w *world, t target) proto.Message {
 		return &redpointv1.ListFollowUpsRequest{Parent: w.township[t]}
 	},
+	"/redpoint.v1.ErrandService/ReopenErrand": func(w *world, t target) proto.Message {
+		return &redpointv1.ReopenErrandRequest{Name: w.followUpErrand[t], FollowUp: w.followUp[t], Reason: "回访核实未办结"}
+	},
 	"/redpoint.v1.ReportService/CloseFollowUp": func(w *world, t target) proto.Message {
 		return &redpointv1.CloseFollowUpRequest{Name: w.followUp[t], Note: "已电话回访", Outcome: "RESOLVED"}
 	},
@@ -280,6 +284,9 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	},
 	"/redpoint.v1.ResidentService/RateMyErrand": func(*world, target) proto.Message {
 		return &redpointv1.RateMyErrandRequest{Name: "residents/me/errands/1", Level: redpointv1.RatingLevel_RATING_LEVEL_SATISFIED}
+	},
+	"/redpoint.v1.ResidentService/ReopenMyErrand": func(*world, target) proto.Message {
+		return &redpointv1.ReopenMyErrandRequest{Name: "residents/me/errands/1", Reason: "没有办好"}
 	},
 	"/redpoint.v1.ResidentService/GetMyErrand": func(w *world, t target) proto.Message {
 		return &redpointv1.GetMyErrandRequest{Name: "residents/me/errands/1"}
@@ -371,6 +378,7 @@ func buildWorld(t *testing.T, s *apptest.Server) *world {
 		r := db.Rating.Create().SetErrandID(done.ID).SetServicePointID(done.ServicePointID).SetRegionID(done.RegionID).SetLevel(rating.LevelDISSATISFIED).SaveX(ctx)
 		f := db.FollowUp.Create().SetRatingID(r.ID).SetErrandID(done.ID).SetRegionID(done.RegionID).SaveX(ctx)
 		w.followUp[i] = fmt.Sprintf("followUps/%d", f.ID)
+		w.followUpErrand[i] = fmt.Sprintf("errands/%d", done.ID)
 	}
 	return w
 }

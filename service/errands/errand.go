@@ -256,9 +256,13 @@ func (s *Server) view(ctx context.Context, db *ent.Client, e *ent.Errand, cal *c
 		CreateTime:              timestamppb.New(e.CreateTime),
 		UpdateTime:              timestamppb.New(e.UpdateTime),
 		Etag:                    resname.Etag(e.Version),
+		ReopenCount:             int32(e.ReopenCount),
 	}
 	if e.CloseTime != nil {
 		out.CloseTime = timestamppb.New(*e.CloseTime)
+	}
+	if e.LastReopenTime != nil {
+		out.LastReopenTime = timestamppb.New(*e.LastReopenTime)
 	}
 	return out, nil
 }

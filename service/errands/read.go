@@ -217,6 +217,7 @@ var eventKinds = map[errandevent.Kind]redpointv1.ErrandEventKind{
 	errandevent.KindRATED:            redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_RATED,
 	errandevent.KindFOLLOW_UP_OPENED: redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_FOLLOW_UP_OPENED,
 	errandevent.KindFOLLOW_UP_CLOSED: redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED,
+	errandevent.KindREOPENED:         redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_REOPENED,
 }
 
 var eventTexts = map[errandevent.Kind]string{
@@ -241,8 +242,11 @@ func (s *Server) eventView(ctx context.Context, errandID int, ev *ent.ErrandEven
 	if ev.ToState != "" {
 		out.ToState = StateProto(errand.State(ev.ToState))
 	}
-	if ev.Kind == errandevent.KindTRANSITIONED {
+	switch ev.Kind {
+	case errandevent.KindTRANSITIONED:
 		out.DisplayText = StateName(errand.State(ev.FromState)) + " → " + StateName(errand.State(ev.ToState))
+	case errandevent.KindREOPENED:
+		out.DisplayText = "重新办理：" + StateName(errand.State(ev.FromState)) + " → " + StateName(errand.State(ev.ToState))
 	}
 	switch ev.ActorKind {
 	case errandevent.ActorKindRESIDENT:

@@ -20,6 +20,11 @@ func dueFromHistory(cal *calendar.Calendar, e *ent.Errand, limit int, events []*
 	due := cal.Due(e.AcceptTime, limit)
 	var pausedAt *time.Time
 	for _, ev := range events {
+		if ev.Kind == errandevent.KindREOPENED {
+			// A reopened errand's limit counts again from the reopening.
+			due, pausedAt = cal.Due(ev.CreateTime, limit), nil
+			continue
+		}
 		if ev.Kind != errandevent.KindTRANSITIONED {
 			continue
 		}

@@ -161,6 +161,14 @@ func TestDueFromHistory(t *testing.T) {
 		{"leaving NEEDS_MATERIALS without a recorded pause is ignored", []*ent.ErrandEvent{
 			transition(mat, prog, "2026-11-25 10:00:00"),
 		}, "2026-11-26 23:59:59"},
+		{"a reopening counts the limit again from then, and pauses after it add", []*ent.ErrandEvent{
+			transition(prog, mat, "2026-11-23 10:00:00"),
+			transition(mat, prog, "2026-11-24 10:00:00"),
+			transition(prog, errand.StateCOMPLETED, "2026-11-24 11:00:00"),
+			{Kind: errandevent.KindREOPENED, FromState: string(errand.StateCOMPLETED), ToState: string(prog), CreateTime: shanghai(t, "2026-11-30 10:00:00").UTC()},
+			transition(prog, mat, "2026-12-01 10:00:00"),
+			transition(mat, prog, "2026-12-02 10:00:00"),
+		}, "2026-12-04 23:59:59"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

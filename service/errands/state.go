@@ -20,6 +20,9 @@ const (
 	RequestMaterials Method = "requestMaterials"
 	Complete         Method = "complete"
 	Cancel           Method = "cancel"
+	// Reopen takes a completed errand back to work (a dispute): the
+	// township secretary from a follow-up, or its resident (reopen.go).
+	Reopen Method = "reopen"
 )
 
 // transitions is the state table of docs/architecture.md: for each method, the state it
@@ -48,6 +51,9 @@ var transitions = map[Method]map[errand.State]errand.State{
 		errand.StateFORWARDED:       errand.StateCANCELLED,
 		errand.StateNEEDS_MATERIALS: errand.StateCANCELLED,
 	},
+	Reopen: {
+		errand.StateCOMPLETED: errand.StateIN_PROGRESS,
+	},
 }
 
 // methodTarget is the state each method aims at, for error messages.
@@ -57,6 +63,7 @@ var methodTarget = map[Method]errand.State{
 	RequestMaterials: errand.StateNEEDS_MATERIALS,
 	Complete:         errand.StateCOMPLETED,
 	Cancel:           errand.StateCANCELLED,
+	Reopen:           errand.StateIN_PROGRESS,
 }
 
 // ErrInvalidTransition reports a move the state table does not allow.
@@ -66,6 +73,10 @@ var ErrInvalidTransition = apierr.New(codes.FailedPrecondition, "INVALID_STATE_T
 // with a zh-CN message naming both states.
 func Next(from errand.State, m Method) (errand.State, error) {
 	to, ok := transitions[m][from]
+	if !ok && m == Reopen {
+		return "", ErrInvalidTransition.WithMessage("事项当前为「%s」，只有已办结的事项才能重新打开", StateName(from)).
+			WithMetadata("from", string(from), "to", string(methodTarget[m]))
+	}
 	if !ok {
 		return "", ErrInvalidTransition.WithMessage("事项当前为「%s」，不能变更为「%s」", StateName(from), StateName(methodTarget[m])).
 			WithMetadata("from", string(from), "to", string(methodTarget[m]))
@@ -73,7 +84,9 @@ func Next(from errand.State, m Method) (errand.State, error) {
 	return to, nil
 }
 
-// Final reports whether no method applies any more.
+// Final reports whether the errand is closed: no agent's method applies
+// any more and it can't be edited. (A completed one can still be reopened
+// by :reopen, which is not the agent's.)
 func Final(s errand.State) bool { return s == errand.StateCOMPLETED || s == errand.StateCANCELLED }
 
 var stateNames = map[errand.State]string{

@@ -210,6 +210,9 @@ func (s *Server) CompleteErrand(ctx context.Context, req *redpointv1.CompleteErr
 	return s.transition(ctx, Complete, req.GetName(), req.GetEtag(), req.GetRequestId(), req,
 		func(u *ent.ErrandUpdateOne, e *ent.Errand, cal *calendar.Calendar, now time.Time) (string, error) {
 			u.SetResult(result).SetCloseTime(now).SetWorkingDays(cal.WorkingDaysBetween(e.AcceptTime, now))
+			if e.FirstCloseTime == nil {
+				u.SetFirstCloseTime(now)
+			}
 			return note, nil
 		})
 }

@@ -231,18 +231,17 @@ func (b *Boards) expected(ctx context.Context, p period.Period) ([]Component, er
 			f = r.Edges.FollowUp
 		}
 		for _, c := range Components(e, r, f, dups[e.ID]) {
-			if !c.At.Before(start) && c.At.Before(end) && !pending[scoring{c.ErrandID, c.Source}] {
+			if !c.At.Before(start) && c.At.Before(end) {
 				out = append(out, c)
 			}
 		}
 	}
+	for _, c := range pending {
+		if !c.At.Before(start) && c.At.Before(end) {
+			out = append(out, negated(c))
+		}
+	}
 	return out, nil
-}
-
-// scoring names the components one event adds: an errand's, of a source.
-type scoring struct {
-	errand int
-	source Source
 }
 
 // pendingHorizon is how long an unhandled event still counts as on its
@@ -250,13 +249,14 @@ type scoring struct {
 // day, and an older one (its job failed for good) is left to the rebuild.
 const pendingHorizon = 24 * time.Hour
 
-// pending are the scoring events the leaderboard handler has yet to apply.
-// A rebuild leaves their components out, as the boards it replaces do:
-// the handler adds them when it runs. Counting them in the rebuild too
+// pending are the effects of the scoring events the leaderboard handler
+// has yet to apply. A rebuild leaves them out, as the boards it replaces
+// do: the handler adds them when it runs. Counting them in the rebuild too
 // would count them twice — every completion of an outage, when a board is
 // rebuilt on its first read after Redis came back empty and before the
-// relay's backlog drained.
-func (b *Boards) pending(ctx context.Context) (map[scoring]bool, error) {
+// relay's backlog drained. (A pending reopening's effect is negative:
+// the rebuild keeps the completion it will withdraw.)
+func (b *Boards) pending(ctx context.Context) ([]Component, error) {
 	rows, err := b.db.OutboxEvent.Query().Where(
 		outboxevent.Or(outboxevent.SentTimeIsNil(), outboxevent.SentTimeGT(time.Now().Add(-pendingHorizon))),
 		outboxevent.TopicIn(handlerTopics...),
@@ -265,7 +265,7 @@ func (b *Boards) pending(ctx context.Context) (map[scoring]bool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard.pending: %w", err)
 	}
-	out := map[scoring]bool{}
+	var out []Component
 	for _, row := range rows {
 		// A row this release can't read (outbox.Decode's errors) fails in
 		// the handler too, for good: it is not on its way.
@@ -273,9 +273,11 @@ func (b *Boards) pending(ctx context.Context) (map[scoring]bool, error) {
 		if err != nil {
 			continue
 		}
-		if id, src := sourceOf(p); src != 0 {
-			out[scoring{id, src}] = true
+		comps, err := effect(ctx, b.db, p)
+		if err != nil {
+			return nil, fmt.Errorf("leaderboard.pending: %w", err)
 		}
+		out = append(out, comps...)
 	}
 	return out, nil
 }
@@ -293,14 +295,15 @@ func (b *Boards) duplicates(ctx context.Context, es []*ent.Errand) (map[int]bool
 	}
 	dayLo, _ := dayOf(lo)
 	_, dayHi := dayOf(hi)
-	mates, err := b.db.Errand.Query().Where(errand.StateEQ(errand.StateCOMPLETED), errand.AcceptTimeGTE(dayLo), errand.AcceptTimeLT(dayHi)).
-		Select(errand.FieldID, errand.FieldAgentID, errand.FieldResidentPhoneHash, errand.FieldErrandTypeID, errand.FieldAcceptTime, errand.FieldCloseTime).All(ctx)
+	mates, err := b.db.Errand.Query().Where(everCompleted(), errand.AcceptTimeGTE(dayLo), errand.AcceptTimeLT(dayHi)).
+		Select(errand.FieldID, errand.FieldAgentID, errand.FieldResidentPhoneHash, errand.FieldErrandTypeID, errand.FieldAcceptTime,
+			errand.FieldState, errand.FieldCloseTime, errand.FieldFirstCloseTime).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard.duplicates: %w", err)
 	}
 	firsts := map[groupKey]*ent.Errand{}
 	for _, m := range mates {
-		if m.CloseTime == nil {
+		if firstClose(m) == nil {
 			continue
 		}
 		k := keyOf(m)

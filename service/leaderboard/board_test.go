@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
@@ -154,16 +158,22 @@ func (e *env) pointOf(phone string) (int, string) {
 }
 
 // TestIncrementalEqualsRebuild is the property: random sequences of
-// creations, completions, cancellations, ratings and follow-ups across
-// week, month and quarter boundaries leave boards equal to a rebuild
-// from the database (Reconcile finds no drift).
+// creations, completions, cancellations, ratings, follow-ups and reopenings
+// (by the resident, or by the township from a follow-up) across week,
+// month and quarter boundaries leave boards equal to a rebuild from the
+// database (Reconcile finds no drift).
 func TestIncrementalEqualsRebuild(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(7, 11))
 	agents := []string{demo.GuhanAgentPhone, demo.DanzhuAgentPhone}
+	secretaries := map[string]string{demo.GuhanAgentPhone: demo.GuhanSecretaryPhone, demo.DanzhuAgentPhone: demo.DanzhuSecretaryPhone}
 	types := []string{"errandTypes/MI-PAYMENT", "errandTypes/SI-PENSION-CERT", "errandTypes/CA-DIBAO"}
 	residents := []string{"13911110001", "13911110002", "13911110003"}
+	sessions := map[string]context.Context{}
+	for i, phone := range residents {
+		sessions[phone] = e.resident(fmt.Sprintf("demo-lb%d", i), phone)
+	}
 	start := testutil.At("2027-03-28 08:00") // Sunday before a new week, month and quarter
 	// Boards of every period the run touches exist before it (built from the demo data).
 	touched := map[string]period.Period{}
@@ -177,16 +187,18 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	type item struct{ name, agent, resident string }
 	clock := start
-	var open, done []struct{ name, agent string }
-	for i := 0; i < 120; i++ {
+	var open, done []item
+	reopened := 0
+	for i := 0; i < 160; i++ {
 		clock = clock.Add(time.Duration(r.IntN(240)) * time.Minute)
 		e.clock.Set(clock)
-		switch op := r.IntN(10); {
+		switch op := r.IntN(12); {
 		case op < 4 || len(open) == 0:
-			a := agents[r.IntN(len(agents))]
-			x := e.create(a, residents[r.IntN(len(residents))], types[r.IntN(len(types))])
-			open = append(open, struct{ name, agent string }{x.Name, a})
+			a, res := agents[r.IntN(len(agents))], residents[r.IntN(len(residents))]
+			x := e.create(a, res, types[r.IntN(len(types))])
+			open = append(open, item{x.Name, a, res})
 			if r.IntN(3) == 0 { // a quick one: completed within minutes
 				clock = clock.Add(2 * time.Minute) // time only moves forward
 				e.clock.Set(clock)
@@ -213,9 +225,31 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 				levels := []rating.Level{rating.LevelVERY_SATISFIED, rating.LevelSATISFIED, rating.LevelBASICALLY_SATISFIED, rating.LevelDISSATISFIED, rating.LevelVERY_DISSATISFIED}
 				e.rate(done[j].name, levels[r.IntN(len(levels))])
 			}
-		case len(done) > 0:
+		case op < 10 && len(done) > 0:
 			e.closeFollowUp(done[r.IntN(len(done))].name)
+		case len(done) > 0:
+			j := r.IntN(len(done))
+			x := done[j]
+			var err error
+			if f := e.followUpOf(x.name); f != "" && r.IntN(2) == 0 {
+				_, err = e.client().ReopenErrand(e.As(t, ctx, secretaries[x.agent]), &redpointv1.ReopenErrandRequest{Name: x.name, FollowUp: f, Reason: "回访核实未办好"})
+			} else {
+				_, err = redpointv1.NewResidentServiceClient(e.GRPC).ReopenMyErrand(sessions[x.resident], &redpointv1.ReopenMyErrandRequest{
+					Name: "residents/me/errands/" + fmt.Sprint(testutil.ID(t, x.name)), Reason: "没有办好"})
+			}
+			if status.Code(err) == codes.FailedPrecondition { // past the resident's 15 days
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			reopened++
+			open = append(open, x)
+			done = append(done[:j], done[j+1:]...)
 		}
+	}
+	if reopened < 5 {
+		t.Fatalf("only %d reopenings: the run does not exercise them", reopened)
 	}
 	e.settle()
 	for _, p := range touched {
@@ -227,6 +261,34 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 			t.Errorf("%s: incremental boards differ from a rebuild in %d members", p, drift)
 		}
 	}
+}
+
+// resident logs a resident in with WeChat and binds phone.
+func (e *env) resident(openid, phone string) context.Context {
+	e.t.Helper()
+	rs := redpointv1.NewResidentServiceClient(e.GRPC)
+	sess, err := rs.WechatLogin(context.Background(), &redpointv1.WechatLoginRequest{Code: openid})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+sess.AccessToken)
+	if _, err := rs.BindPhone(ctx, &redpointv1.BindPhoneRequest{PhoneCode: "phone-" + phone}); err != nil {
+		e.t.Fatal(err)
+	}
+	return ctx
+}
+
+// followUpOf is the errand's follow-up, "" if it has none.
+func (e *env) followUpOf(name string) string {
+	e.t.Helper()
+	f, err := e.App.Store.Client.FollowUp.Query().Where(followup.ErrandID(testutil.ID(e.t, name))).Only(context.Background())
+	if ent.IsNotFound(err) {
+		return ""
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return fmt.Sprintf("followUps/%d", f.ID)
 }
 
 func TestAntiPaddingRules(t *testing.T) {

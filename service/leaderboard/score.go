@@ -12,6 +12,7 @@ import (
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/followup"
+	"github.com/changzhi/redpoint/ent/predicate"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/feedback"
@@ -71,45 +72,100 @@ type Component struct {
 }
 
 // Components are an errand's scoring facts, all of them: the rebuild sums
-// these, and the incremental updater adds the ones of each event as it
-// happens, so the two agree.
+// these, and the incremental updater adds each event's effect as it
+// happens (effects.go), so the two agree.
 //
 // duplicate is whether an earlier completed errand of the same agent,
 // resident, type and day exists (see isDuplicate).
+//
+// A reopened errand (reopen_count > 0) scores its completion once, at its
+// last completion, on time against its current due time; while it is
+// reopened its completion scores nothing. Its rating and follow-up credit
+// stay: they happened. The quick-completion rule judges its first
+// completion only.
 func Components(e *ent.Errand, r *ent.Rating, f *ent.FollowUp, duplicate bool) []Component {
-	if e.State != errand.StateCOMPLETED || e.CloseTime == nil || duplicate {
+	if firstClose(e) == nil || duplicate {
 		return nil
 	}
-	base := Component{ErrandID: e.ID, PointID: e.ServicePointID, Village: e.RegionID}
 	var out []Component
-	quick := e.CloseTime.Sub(e.AcceptTime) < QuickCompletion
-	completion := base
-	completion.Source, completion.Completed, completion.Points = FromCompletion, 1, PointsCompleted
-	if !e.CloseTime.After(e.DueTime) {
-		completion.OnTime, completion.Points = 1, PointsCompleted+PointsOnTime
-	}
-	switch {
-	case !quick:
-		completion.At = *e.CloseTime
-		out = append(out, completion)
-	case r != nil: // a quick one counts once its resident rated it
-		completion.Source, completion.At = FromRating, r.CreateTime
-		out = append(out, completion)
+	if e.State == errand.StateCOMPLETED && e.CloseTime != nil {
+		c := completion(e, *e.CloseTime, e.DueTime)
+		switch {
+		case e.ReopenCount > 0 || !quick(e, *e.CloseTime):
+			out = append(out, c)
+		case r != nil: // a quick one counts once its resident rated it
+			c.Source, c.At = FromRating, r.CreateTime
+			out = append(out, c)
+		}
 	}
 	if r != nil {
-		c := base
-		c.Source, c.At, c.Points, c.Rated = FromRating, r.CreateTime, PointsRating[r.Level], 1
-		if feedback.SatisfiedRating(r.Level) {
-			c.Satisfied = 1
-		}
-		out = append(out, c)
-		if f != nil && f.State == followup.StateCLOSED && f.CloseTime != nil && CreditFollowUp[r.Level] > 0 {
-			c := base
-			c.Source, c.At, c.Points = FromFollowUp, *f.CloseTime, CreditFollowUp[r.Level]
+		out = append(out, rated(e, r))
+		if c, ok := followedUp(e, r, f); ok {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// firstClose is when e was first completed, kept through reopens; nil if
+// it never was. Rows completed before first_close_time was kept have only
+// their close time.
+func firstClose(e *ent.Errand) *time.Time {
+	if e.FirstCloseTime != nil {
+		return e.FirstCloseTime
+	}
+	if e.State == errand.StateCOMPLETED {
+		return e.CloseTime
+	}
+	return nil
+}
+
+// quick reports whether a completion at closed came sooner than
+// QuickCompletion after e was logged. Only a first completion can be
+// quick: its due time is at least the end of the next working day (time
+// limits are at least one day), so a quick completion is always on time.
+func quick(e *ent.Errand, closed time.Time) bool {
+	return closed.Sub(e.AcceptTime) < QuickCompletion
+}
+
+func base(e *ent.Errand) Component {
+	return Component{ErrandID: e.ID, PointID: e.ServicePointID, Village: e.RegionID}
+}
+
+// completion is e's completion at closed against due, counted at closed.
+func completion(e *ent.Errand, closed, due time.Time) Component {
+	c := base(e)
+	c.Source, c.At, c.Completed, c.Points = FromCompletion, closed, 1, PointsCompleted
+	if !closed.After(due) {
+		c.OnTime, c.Points = 1, PointsCompleted+PointsOnTime
+	}
+	return c
+}
+
+// rated is the rating r's own points.
+func rated(e *ent.Errand, r *ent.Rating) Component {
+	c := base(e)
+	c.Source, c.At, c.Points, c.Rated = FromRating, r.CreateTime, PointsRating[r.Level], 1
+	if feedback.SatisfiedRating(r.Level) {
+		c.Satisfied = 1
+	}
+	return c
+}
+
+// followedUp is the credit of r's closed follow-up f, if any.
+func followedUp(e *ent.Errand, r *ent.Rating, f *ent.FollowUp) (Component, bool) {
+	if f == nil || f.State != followup.StateCLOSED || f.CloseTime == nil || CreditFollowUp[r.Level] <= 0 {
+		return Component{}, false
+	}
+	c := base(e)
+	c.Source, c.At, c.Points = FromFollowUp, *f.CloseTime, CreditFollowUp[r.Level]
+	return c, true
+}
+
+// negated is c withdrawn.
+func negated(c Component) Component {
+	c.Points, c.Completed, c.OnTime, c.Rated, c.Satisfied = -c.Points, -c.Completed, -c.OnTime, -c.Rated, -c.Satisfied
+	return c
 }
 
 // dayOf is the Asia/Shanghai day of t, as [start, end).
@@ -133,30 +189,41 @@ func keyOf(e *ent.Errand) groupKey {
 	return groupKey{e.AgentID, e.ResidentPhoneHash, e.ErrandTypeID, d}
 }
 
-// first reports whether a precedes b among completions: by close time, then id.
+// first reports whether a precedes b among completions: by first close
+// time (firstClose, so a reopen does not change a group's first), then id.
+// Both must have been completed.
 func first(a, b *ent.Errand) bool {
-	if !a.CloseTime.Equal(*b.CloseTime) {
-		return a.CloseTime.Before(*b.CloseTime)
+	fa, fb := firstClose(a), firstClose(b)
+	if !fa.Equal(*fb) {
+		return fa.Before(*fb)
 	}
 	return a.ID < b.ID
 }
 
-// isDuplicate reports whether another completed errand of e's group was
-// completed before e: only the first of a group scores.
+// everCompleted selects the errands that were completed at least once:
+// completed now, or reopened since (and maybe cancelled after).
+func everCompleted() predicate.Errand {
+	return errand.Or(errand.StateEQ(errand.StateCOMPLETED), errand.FirstCloseTimeNotNil())
+}
+
+// isDuplicate reports whether another errand of e's group was first
+// completed before e was: only the first of a group scores. A reopened
+// errand keeps its place, so reopening it neither hands its group's score
+// to a later group-mate nor lets it score beside one.
 func isDuplicate(ctx context.Context, db *ent.Client, e *ent.Errand) (bool, error) {
-	if e.CloseTime == nil {
+	if firstClose(e) == nil {
 		return false, nil
 	}
 	start, end := dayOf(e.AcceptTime)
 	group, err := db.Errand.Query().Where(
 		errand.AgentID(e.AgentID), errand.ResidentPhoneHash(e.ResidentPhoneHash), errand.ErrandTypeID(e.ErrandTypeID),
-		errand.AcceptTimeGTE(start), errand.AcceptTimeLT(end), errand.StateEQ(errand.StateCOMPLETED), errand.IDNEQ(e.ID),
+		errand.AcceptTimeGTE(start), errand.AcceptTimeLT(end), everCompleted(), errand.IDNEQ(e.ID),
 	).All(ctx)
 	if err != nil {
 		return false, fmt.Errorf("leaderboard.isDuplicate: %w", err)
 	}
 	for _, o := range group {
-		if o.CloseTime != nil && first(o, e) {
+		if firstClose(o) != nil && first(o, e) {
 			return true, nil
 		}
 	}

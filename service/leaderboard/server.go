@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/changzhi/redpoint/ent"
-	"github.com/changzhi/redpoint/ent/errand"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/events"
@@ -231,40 +230,19 @@ func (s *Server) RebuildLeaderboard(ctx context.Context, req *redpointv1.Rebuild
 	return resp, nil
 }
 
-// Handler adds each scoring event's points as it happens: a completion, a
-// rating, a closed follow-up. With the ledger it runs once per event, so
-// the boards equal a rebuild.
+// Handler adds each scoring event's effect as it happens: a completion, a
+// reopening (which withdraws the completion it undid), a rating, a closed
+// follow-up. With the ledger it runs once per event, so the boards equal
+// a rebuild.
 func (b *Boards) Handler() events.Handler {
 	return events.Handler{
 		Name:   handlerName,
 		Topics: handlerTopics,
 		Handle: func(ctx context.Context, tx *ent.Tx, ev events.Event) error {
-			id, want := sourceOf(ev.Payload)
-			if want == 0 {
-				return nil
-			}
 			db := tx.Client()
-			e, err := db.Errand.Query().Where(errand.ID(id)).WithRating(func(q *ent.RatingQuery) { q.WithFollowUp() }).Only(ctx)
-			if err != nil {
+			comps, err := effect(ctx, db, ev.Payload)
+			if err != nil || len(comps) == 0 {
 				return err
-			}
-			dup, err := isDuplicate(ctx, db, e)
-			if err != nil {
-				return err
-			}
-			r := e.Edges.Rating
-			var f *ent.FollowUp
-			if r != nil {
-				f = r.Edges.FollowUp
-			}
-			var comps []Component
-			for _, c := range Components(e, r, f, dup) {
-				if c.Source == want {
-					comps = append(comps, c)
-				}
-			}
-			if len(comps) == 0 {
-				return nil
 			}
 			return b.apply(ctx, db, comps)
 		},
@@ -276,23 +254,6 @@ const handlerName = "leaderboard"
 
 // handlerTopics are the events that can score.
 var handlerTopics = []string{outbox.TopicErrandTransitioned, outbox.TopicRatingCreated, outbox.TopicFollowUpClosed}
-
-// sourceOf is the errand an event is about and the components it adds
-// (0: none).
-func sourceOf(p outbox.Payload) (int, Source) {
-	switch p := p.(type) {
-	case outbox.ErrandChange:
-		if p.Kind == outbox.ErrandTransitioned && p.State == errand.StateCOMPLETED {
-			return p.ErrandID, FromCompletion
-		}
-		return p.ErrandID, 0
-	case outbox.RatingCreated:
-		return p.ErrandID, FromRating
-	case outbox.FollowUpClosed:
-		return p.ErrandID, FromFollowUp
-	}
-	return 0, 0
-}
 
 // ReconcileJob compares the current and the previous period's boards with
 // the database and repairs any drift (an update applied twice by a

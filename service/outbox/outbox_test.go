@@ -213,3 +213,47 @@ func TestPublishWritesInTheCallersTransaction(t *testing.T) {
 		t.Error("published an errand change of no kind")
 	}
 }
+
+// TestReopeningCarriesTheCompletionItUndid: a reopening is an
+// errand.transitioned change from COMPLETED that also names the undone
+// completion's close and due times, under JSON names that never change;
+// it reads back as written.
+func TestReopeningCarriesTheCompletionItUndid(t *testing.T) {
+	before := completed()
+	closed := updated.Add(-time.Hour)
+	before.CloseTime = &closed
+	after := completed()
+	after.State, after.DueTime, after.Version = errand.StateIN_PROGRESS, due.Add(72*time.Hour), 5
+	p := outbox.NewErrandReopened(after, 11, before, "errand.reopen", "重新办理：未办好")
+	if !p.Reopening() || p.Topic() != outbox.TopicErrandTransitioned || p.FromState != errand.StateCOMPLETED ||
+		!p.ReopenedClose.Equal(closed) || !p.ReopenedDue.Equal(due) || !p.DueTime.Equal(after.DueTime) {
+		t.Fatalf("reopening payload %+v", p)
+	}
+	if outbox.NewErrandChange(outbox.ErrandTransitioned, completed(), 10, errand.StateIN_PROGRESS, "errand.complete", "").Reopening() {
+		t.Error("a completion reads as a reopening")
+	}
+	b, err := outbox.Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(b, &fields); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for k := range fields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	want := "[agent at due_time errand errand_id event_id from_state method note region reopened_close_time reopened_due_time service_point state tracking_code v version]"
+	if got := fmt.Sprint(names); got != want {
+		t.Errorf("fields %s, want %s", got, want)
+	}
+	got, err := outbox.Decode(p.Topic(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(outbox.Payload(p), got); diff != "" {
+		t.Errorf("decoded differs (-written +read):\n%s", diff)
+	}
+}

@@ -54,6 +54,27 @@ type ErrandChange struct {
 	Method string `json:"method,omitempty"`
 	// Note is the history entry's note of an update or transition.
 	Note string `json:"note,omitempty"`
+	// ReopenedClose and ReopenedDue are, for a reopening (method
+	// "errand.reopen" or "resident.reopen"), the completion it undid: its
+	// close time and the due time it was measured against. The
+	// leaderboard withdraws that completion's points with them.
+	ReopenedClose *time.Time `json:"reopened_close_time,omitempty"`
+	ReopenedDue   *time.Time `json:"reopened_due_time,omitempty"`
+}
+
+// NewErrandReopened describes the reopening of before (the completed
+// errand) as after, saved by it: an ErrandTransitioned change carrying the
+// completion it undid.
+func NewErrandReopened(after *ent.Errand, eventID int, before *ent.Errand, method, note string) ErrandChange {
+	c := NewErrandChange(ErrandTransitioned, after, eventID, before.State, method, note)
+	due := before.DueTime
+	c.ReopenedClose, c.ReopenedDue = before.CloseTime, &due
+	return c
+}
+
+// Reopening reports whether c is a reopening of a completed errand.
+func (c ErrandChange) Reopening() bool {
+	return c.Kind == ErrandTransitioned && c.FromState == errand.StateCOMPLETED && c.ReopenedClose != nil && c.ReopenedDue != nil
 }
 
 // NewErrandChange describes a change of kind to e, the errand as saved by

@@ -48,7 +48,7 @@ type Row struct {
 	Key, Name                                                    string
 	Received, Completed, InProgress, NeedsMaterials, Overdue     int
 	CompletedLate, Ratings, Satisfied, BadRatings, OpenFollowUps int
-	Escalations                                                  int
+	Escalations, Reopened                                        int
 	MedianDays, P90Days                                          float64
 }
 
@@ -58,6 +58,14 @@ func (r Row) OnTimeRate() float64 {
 		return 0
 	}
 	return float64(r.Completed-r.CompletedLate) / float64(r.Completed)
+}
+
+// ReopenRate is reopenings over completions in the period.
+func (r Row) ReopenRate() float64 {
+	if r.Completed == 0 {
+		return 0
+	}
+	return float64(r.Reopened) / float64(r.Completed)
 }
 
 // SatisfactionRate is 非常满意 + 满意 + 基本满意 over ratings.
@@ -192,6 +200,7 @@ func (w *Workloads) RowsAndTotal(ctx context.Context, q Query) ([]Row, Row, erro
 		t.BadRatings += r.BadRatings
 		t.OpenFollowUps += r.OpenFollowUps
 		t.Escalations += r.Escalations
+		t.Reopened += r.Reopened
 	}
 	pct, err := w.compute(ctx, q, true)
 	if err != nil {
@@ -350,6 +359,24 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 				return err
 			}
 			get(k).Escalations = n
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	// Completed errands reopened in the period.
+	err = run(`SELECT `+g+` AS g, COUNT(*)
+		FROM errand_events ev JOIN errands e ON e.id = ev.errand_id
+		WHERE e.region_id >= ? AND e.region_id <= ? AND ev.kind = 'REOPENED' AND ev.create_time >= ? AND ev.create_time < ?
+		GROUP BY g`,
+		[]any{lo, hi, start, end},
+		func(rs *sql.Rows) error {
+			var k string
+			var n int
+			if err := rs.Scan(&k, &n); err != nil {
+				return err
+			}
+			get(k).Reopened = n
 			return nil
 		})
 	if err != nil {

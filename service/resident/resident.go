@@ -16,6 +16,7 @@ import (
 
 	entsql "entgo.io/ent/dialect/sql"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/changzhi/redpoint/ent"
@@ -58,6 +59,14 @@ type Server struct {
 	// answers keeps the answers of the residents' reads, which the errand
 	// service's writes and the residents' own bump.
 	answers *answers.Cache
+	// reopener reopens their completed errands (the errand service).
+	reopener Reopener
+}
+
+// Reopener is what this package needs of the errand service to reopen a
+// resident's completed errand (errands.Server.ReopenForResident).
+type Reopener interface {
+	ReopenForResident(ctx context.Context, residentID, errandID int, owned predicate.Errand, reason, requestID string, req proto.Message) (*redpointv1.Errand, error)
 }
 
 func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -66,10 +75,11 @@ var _ redpointv1.ResidentServiceServer = (*Server)(nil)
 
 // New returns the residents' service; wx is nil when WeChat is not
 // configured, pages signs the page tokens of its list, fb records their
-// ratings, ans keeps the answers of their reads (nil: none kept) and now
-// is the clock (whether an errand can still be rated).
-func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer, fb *feedback.Service, ans *answers.Cache, now func() time.Time) *Server {
-	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: now, lookup: lookup, pages: pages, feedback: fb, answers: ans}
+// ratings, ans keeps the answers of their reads (nil: none kept), reopen
+// reopens their completed errands and now is the clock (whether an errand
+// can still be rated).
+func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer, fb *feedback.Service, ans *answers.Cache, reopen Reopener, now func() time.Time) *Server {
+	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: now, lookup: lookup, pages: pages, feedback: fb, answers: ans, reopener: reopen}
 }
 
 // The residents' errors.
@@ -383,6 +393,12 @@ func (s *Server) getMyErrand(ctx context.Context, id, n int) (*redpointv1.Reside
 			text = residentText[state]
 		case errandevent.KindRATED:
 			text = "您已评价"
+		case errandevent.KindREOPENED:
+			state = errand.State(ev.ToState)
+			text = "事项已重新打开，代办员将重新为您办理"
+			if ev.ActorKind == errandevent.ActorKindRESIDENT {
+				text = "您已申请重新办理，代办员将重新为您办理"
+			}
 		default:
 			continue // edits and follow-ups are the staff's business
 		}
@@ -451,6 +467,35 @@ func (s *Server) RateMyErrand(ctx context.Context, req *redpointv1.RateMyErrandR
 	}
 	// The public lookup shows the rating: drop its cached answer now (the
 	// outbox does it again, for the other replicas' sake).
+	s.lookup.Changed(ctx, out.GetTrackingCode())
+	return out, nil
+}
+
+// ReopenMyErrand reopens one of the resident's completed errands that was
+// not really done, within errands.ReopenDays of its completion (the
+// errand service writes it), and returns the errand.
+func (s *Server) ReopenMyErrand(ctx context.Context, req *redpointv1.ReopenMyErrandRequest) (*redpointv1.ResidentErrand, error) {
+	id, err := me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var v apierr.Violations
+	n, ok := myErrandID(req.GetName())
+	if !ok {
+		v.Add("name", myErrandFormat)
+	}
+	reason := errands.ValidateResidentReason(&v, req.GetReason())
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := s.reopener.ReopenForResident(ctx, id, n, Owns(id), reason, req.GetRequestId(), req); err != nil {
+		return nil, err
+	}
+	s.answers.Changed(ctx, answers.Resident(id), answers.Errand(n))
+	out, err := s.GetMyErrand(ctx, &redpointv1.GetMyErrandRequest{Name: req.GetName()})
+	if err != nil {
+		return nil, err
+	}
 	s.lookup.Changed(ctx, out.GetTrackingCode())
 	return out, nil
 }

@@ -80,6 +80,8 @@ describe("agent, resident and secretary", () => {
   let api: RedpointClient;
   let errand: Errand;
   let errandId: string;
+  let residentToken: string;
+  let followUpId: string;
 
   test("agent logs in; a refresh token is good once, and a spent one revokes its family", async () => {
     const first = await login(agentPhone);
@@ -220,6 +222,7 @@ describe("agent, resident and secretary", () => {
     const login = await client().POST("/v1/residents:wechatLogin", { body: { code: `demo-walk-${randomUUID()}` } });
     assert.ok(login.data?.accessToken, JSON.stringify(login.error));
     const token = login.data.accessToken;
+    residentToken = token;
     const resident = client(() => token);
     const bound = await resident.POST("/v1/residents/me:bindPhone", { body: { phoneCode: `phone-${residentPhone}` } });
     assert.ok(bound.data, JSON.stringify(bound.error));
@@ -266,6 +269,7 @@ describe("agent, resident and secretary", () => {
     const followUps = await sec.GET("/v1/regions/{region}/followUps", { params: { path: { region: guhan }, query: { openOnly: true, pageSize: 100 } } });
     const ours = followUps.data?.followUps?.find((f) => f.errand === errand.name);
     assert.ok(ours?.name, `the bad rating opened a follow-up: ${JSON.stringify(followUps.data)}`);
+    followUpId = idOf(ours.name);
     const closed = await sec.POST("/v1/followUps/{followUp}:close", {
       params: { path: { followUp: idOf(ours.name) } },
       body: { note: "已电话回访，解释了办理流程", outcome: "EXPLAINED" },
@@ -288,6 +292,42 @@ describe("agent, resident and secretary", () => {
     const elsewhere = await sec.GET("/v1/regions/{region}/workload", { params: { path: { region: danzhu } } });
     assert.equal(elsewhere.response.status, 403);
     assert.equal(reasonOf(elsewhere.error), "PERMISSION_DENIED");
+  });
+
+  test("disputes: the secretary reopens from the follow-up, the agent completes again, the resident reopens", async () => {
+    const secretary = await login(secretaryPhone);
+    const sec = client(() => secretary.access);
+    const noFollowUp = await sec.POST("/v1/errands/{errand}:reopen", {
+      params: { path: { errand: errandId } },
+      body: { reason: "证明未实际开具", followUp: "" },
+    });
+    assert.equal(noFollowUp.response.status, 400);
+    assert.ok(fieldViolations(noFollowUp.error).some((v) => v.field === "follow_up"), JSON.stringify(noFollowUp.error));
+    const reopened = await sec.POST("/v1/errands/{errand}:reopen", {
+      params: { path: { errand: errandId } },
+      body: { reason: "回访核实：证明未实际开具", followUp: `followUps/${followUpId}`, requestId: randomUUID() },
+    });
+    assert.ok(reopened.data, JSON.stringify(reopened.error));
+    assert.equal(reopened.data.state, "ERRAND_STATE_IN_PROGRESS");
+    assert.equal(reopened.data.reopenCount, 1);
+    assert.ok(reopened.data.lastReopenTime && !reopened.data.closeTime);
+
+    const done = await api.POST("/v1/errands/{errand}:complete", { params: { path: { errand: errandId } }, body: { result: "已重新开具证明" } });
+    assert.equal(done.data?.state, "ERRAND_STATE_COMPLETED", JSON.stringify(done.error));
+
+    const resident = client(() => residentToken);
+    const mine = await resident.POST("/v1/residents/me/errands/{errand}:reopen", {
+      params: { path: { errand: errandId } },
+      body: { reason: "证明上的名字写错了", requestId: randomUUID() },
+    });
+    assert.ok(mine.data, JSON.stringify(mine.error));
+    assert.equal(mine.data.state, "ERRAND_STATE_IN_PROGRESS");
+    const twice = await resident.POST("/v1/residents/me/errands/{errand}:reopen", {
+      params: { path: { errand: errandId } },
+      body: { reason: "还是不对" },
+    });
+    assert.equal(twice.response.status, 400);
+    assert.equal(reasonOf(twice.error), "INVALID_STATE_TRANSITION");
   });
 
   test("HTTP edges: 405 with Allow, a Bearer challenge", async () => {

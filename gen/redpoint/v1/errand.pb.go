@@ -279,6 +279,9 @@ const (
 	ErrandEventKind_ERRAND_EVENT_KIND_FOLLOW_UP_OPENED ErrandEventKind = 5
 	// The township closed the follow-up.
 	ErrandEventKind_ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED ErrandEventKind = 6
+	// The completed errand was reopened (COMPLETED → IN_PROGRESS) by the
+	// township secretary or its resident; the note says why.
+	ErrandEventKind_ERRAND_EVENT_KIND_REOPENED ErrandEventKind = 9
 )
 
 // Enum value maps for ErrandEventKind.
@@ -291,6 +294,7 @@ var (
 		4: "ERRAND_EVENT_KIND_RATED",
 		5: "ERRAND_EVENT_KIND_FOLLOW_UP_OPENED",
 		6: "ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED",
+		9: "ERRAND_EVENT_KIND_REOPENED",
 	}
 	ErrandEventKind_value = map[string]int32{
 		"ERRAND_EVENT_KIND_UNSPECIFIED":      0,
@@ -300,6 +304,7 @@ var (
 		"ERRAND_EVENT_KIND_RATED":            4,
 		"ERRAND_EVENT_KIND_FOLLOW_UP_OPENED": 5,
 		"ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED": 6,
+		"ERRAND_EVENT_KIND_REOPENED":         9,
 	}
 )
 
@@ -395,9 +400,13 @@ type Errand struct {
 	// When the errand last changed.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,29,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes on every change; send it back to detect conflicting edits.
-	Etag          string `protobuf:"bytes,30,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Etag string `protobuf:"bytes,30,opt,name=etag,proto3" json:"etag,omitempty"`
+	// How many times the errand was reopened after completion.
+	ReopenCount int32 `protobuf:"varint,32,opt,name=reopen_count,json=reopenCount,proto3" json:"reopen_count,omitempty"`
+	// When it was last reopened; unset if never.
+	LastReopenTime *timestamppb.Timestamp `protobuf:"bytes,33,opt,name=last_reopen_time,json=lastReopenTime,proto3" json:"last_reopen_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Errand) Reset() {
@@ -638,6 +647,20 @@ func (x *Errand) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *Errand) GetReopenCount() int32 {
+	if x != nil {
+		return x.ReopenCount
+	}
+	return 0
+}
+
+func (x *Errand) GetLastReopenTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastReopenTime
+	}
+	return nil
 }
 
 // CreateErrandRequest logs an errand.
@@ -1635,6 +1658,89 @@ func (x *CompleteErrandRequest) GetResult() string {
 }
 
 // CancelErrandRequest withdraws an errand.
+// ReopenErrandRequest reopens a completed errand from a follow-up.
+type ReopenErrandRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The errand, `errands/{id}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// When set, must match the errand's etag.
+	Etag string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	// A client-generated UUID; a retry with the same id returns the first result.
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Why it is reopened, at most 2000 characters, e.g. `回访核实：证明未实际开具`.
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The follow-up of this errand's bad rating the callback was made
+	// from, `followUps/{id}`.
+	FollowUp      string `protobuf:"bytes,5,opt,name=follow_up,json=followUp,proto3" json:"follow_up,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenErrandRequest) Reset() {
+	*x = ReopenErrandRequest{}
+	mi := &file_redpoint_v1_errand_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenErrandRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenErrandRequest) ProtoMessage() {}
+
+func (x *ReopenErrandRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenErrandRequest.ProtoReflect.Descriptor instead.
+func (*ReopenErrandRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ReopenErrandRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReopenErrandRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *ReopenErrandRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ReopenErrandRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReopenErrandRequest) GetFollowUp() string {
+	if x != nil {
+		return x.FollowUp
+	}
+	return ""
+}
+
 type CancelErrandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The errand, `errands/{id}`.
@@ -1653,7 +1759,7 @@ type CancelErrandRequest struct {
 
 func (x *CancelErrandRequest) Reset() {
 	*x = CancelErrandRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[16]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1771,7 @@ func (x *CancelErrandRequest) String() string {
 func (*CancelErrandRequest) ProtoMessage() {}
 
 func (x *CancelErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[16]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +1784,7 @@ func (x *CancelErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelErrandRequest.ProtoReflect.Descriptor instead.
 func (*CancelErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{16}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CancelErrandRequest) GetName() string {
@@ -1731,7 +1837,7 @@ type ListErrandEventsRequest struct {
 
 func (x *ListErrandEventsRequest) Reset() {
 	*x = ListErrandEventsRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[17]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1849,7 @@ func (x *ListErrandEventsRequest) String() string {
 func (*ListErrandEventsRequest) ProtoMessage() {}
 
 func (x *ListErrandEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[17]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1862,7 @@ func (x *ListErrandEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListErrandEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListErrandEventsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{17}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListErrandEventsRequest) GetParent() string {
@@ -1793,7 +1899,7 @@ type ListErrandEventsResponse struct {
 
 func (x *ListErrandEventsResponse) Reset() {
 	*x = ListErrandEventsResponse{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[18]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +1911,7 @@ func (x *ListErrandEventsResponse) String() string {
 func (*ListErrandEventsResponse) ProtoMessage() {}
 
 func (x *ListErrandEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[18]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +1924,7 @@ func (x *ListErrandEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListErrandEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListErrandEventsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{18}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListErrandEventsResponse) GetEvents() []*ErrandEvent {
@@ -1862,7 +1968,7 @@ type ErrandEvent struct {
 
 func (x *ErrandEvent) Reset() {
 	*x = ErrandEvent{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[19]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +1980,7 @@ func (x *ErrandEvent) String() string {
 func (*ErrandEvent) ProtoMessage() {}
 
 func (x *ErrandEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[19]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +1993,7 @@ func (x *ErrandEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrandEvent.ProtoReflect.Descriptor instead.
 func (*ErrandEvent) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{19}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ErrandEvent) GetName() string {
@@ -1957,8 +2063,7 @@ var File_redpoint_v1_errand_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\n" +
-	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xc2\n" +
-	"\n" +
+	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb5\v\n" +
 	"\x06Errand\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12(\n" +
 	"\rtracking_code\x18\x02 \x01(\tB\x03\xe0A\x03R\ftrackingCode\x12$\n" +
@@ -1996,7 +2101,9 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x1e \x01(\tR\x04etag\"f\n" +
+	"\x04etag\x18\x1e \x01(\tR\x04etag\x12&\n" +
+	"\freopen_count\x18  \x01(\x05B\x03\xe0A\x03R\vreopenCount\x12I\n" +
+	"\x10last_reopen_time\x18! \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0elastReopenTime\"f\n" +
 	"\x13CreateErrandRequest\x120\n" +
 	"\x06errand\x18\x01 \x01(\v2\x13.redpoint.v1.ErrandB\x03\xe0A\x02R\x06errand\x12\x1d\n" +
 	"\n" +
@@ -2071,7 +2178,14 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x12\n" +
 	"\x04note\x18\x04 \x01(\tR\x04note\x12\x1b\n" +
-	"\x06result\x18\x05 \x01(\tB\x03\xe0A\x02R\x06result\"\x92\x01\n" +
+	"\x06result\x18\x05 \x01(\tB\x03\xe0A\x02R\x06result\"\xa0\x01\n" +
+	"\x13ReopenErrandRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12\x1b\n" +
+	"\x06reason\x18\x04 \x01(\tB\x03\xe0A\x02R\x06reason\x12 \n" +
+	"\tfollow_up\x18\x05 \x01(\tB\x03\xe0A\x02R\bfollowUp\"\x92\x01\n" +
 	"\x13CancelErrandRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12\x1d\n" +
@@ -2121,7 +2235,7 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"ErrandView\x12\x1b\n" +
 	"\x17ERRAND_VIEW_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ERRAND_VIEW_BASIC\x10\x01\x12\x14\n" +
-	"\x10ERRAND_VIEW_FULL\x10\x02*\x83\x02\n" +
+	"\x10ERRAND_VIEW_FULL\x10\x02*\xa3\x02\n" +
 	"\x0fErrandEventKind\x12!\n" +
 	"\x1dERRAND_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ERRAND_EVENT_KIND_CREATED\x10\x01\x12\x1d\n" +
@@ -2129,7 +2243,8 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\x1eERRAND_EVENT_KIND_TRANSITIONED\x10\x03\x12\x1b\n" +
 	"\x17ERRAND_EVENT_KIND_RATED\x10\x04\x12&\n" +
 	"\"ERRAND_EVENT_KIND_FOLLOW_UP_OPENED\x10\x05\x12&\n" +
-	"\"ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED\x10\x062\xb1\r\n" +
+	"\"ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED\x10\x06\x12\x1e\n" +
+	"\x1aERRAND_EVENT_KIND_REOPENED\x10\t2\xa0\x0e\n" +
 	"\rErrandService\x12b\n" +
 	"\fCreateErrand\x12 .redpoint.v1.CreateErrandRequest\x1a\x13.redpoint.v1.Errand\"\x1b\x82\xd3\xe4\x93\x02\x15:\x06errand\"\v/v1/errands\x12\x89\x01\n" +
 	"\x12BatchCreateErrands\x12&.redpoint.v1.BatchCreateErrandsRequest\x1a'.redpoint.v1.BatchCreateErrandsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/errands:batchCreate\x12\xa9\x01\n" +
@@ -2147,7 +2262,8 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\rForwardErrand\x12!.redpoint.v1.ForwardErrandRequest\x1a\x13.redpoint.v1.Errand\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/{name=errands/*}:forward\x12\x8b\x01\n" +
 	"\x16RequestErrandMaterials\x12*.redpoint.v1.RequestErrandMaterialsRequest\x1a\x13.redpoint.v1.Errand\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=errands/*}:requestMaterials\x12s\n" +
 	"\x0eCompleteErrand\x12\".redpoint.v1.CompleteErrandRequest\x1a\x13.redpoint.v1.Errand\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/{name=errands/*}:complete\x12m\n" +
-	"\fCancelErrand\x12 .redpoint.v1.CancelErrandRequest\x1a\x13.redpoint.v1.Errand\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=errands/*}:cancel\x12\xd2\x01\n" +
+	"\fCancelErrand\x12 .redpoint.v1.CancelErrandRequest\x1a\x13.redpoint.v1.Errand\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=errands/*}:cancel\x12m\n" +
+	"\fReopenErrand\x12 .redpoint.v1.ReopenErrandRequest\x1a\x13.redpoint.v1.Errand\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=errands/*}:reopen\x12\xd2\x01\n" +
 	"\x10ListErrandEvents\x12$.redpoint.v1.ListErrandEventsRequest\x1a%.redpoint.v1.ListErrandEventsResponse\"q\x92AIJG\n" +
 	"\x03304\x12@\n" +
 	">未修改：If-None-Match 与当前 ETag 相同，没有正文\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=errands/*}/eventsB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
@@ -2165,7 +2281,7 @@ func file_redpoint_v1_errand_proto_rawDescGZIP() []byte {
 }
 
 var file_redpoint_v1_errand_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_redpoint_v1_errand_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_redpoint_v1_errand_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_redpoint_v1_errand_proto_goTypes = []any{
 	(ErrandState)(0),                      // 0: redpoint.v1.ErrandState
 	(ErrandChannel)(0),                    // 1: redpoint.v1.ErrandChannel
@@ -2188,66 +2304,70 @@ var file_redpoint_v1_errand_proto_goTypes = []any{
 	(*ForwardErrandRequest)(nil),          // 18: redpoint.v1.ForwardErrandRequest
 	(*RequestErrandMaterialsRequest)(nil), // 19: redpoint.v1.RequestErrandMaterialsRequest
 	(*CompleteErrandRequest)(nil),         // 20: redpoint.v1.CompleteErrandRequest
-	(*CancelErrandRequest)(nil),           // 21: redpoint.v1.CancelErrandRequest
-	(*ListErrandEventsRequest)(nil),       // 22: redpoint.v1.ListErrandEventsRequest
-	(*ListErrandEventsResponse)(nil),      // 23: redpoint.v1.ListErrandEventsResponse
-	(*ErrandEvent)(nil),                   // 24: redpoint.v1.ErrandEvent
-	(*timestamppb.Timestamp)(nil),         // 25: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 26: google.protobuf.FieldMask
+	(*ReopenErrandRequest)(nil),           // 21: redpoint.v1.ReopenErrandRequest
+	(*CancelErrandRequest)(nil),           // 22: redpoint.v1.CancelErrandRequest
+	(*ListErrandEventsRequest)(nil),       // 23: redpoint.v1.ListErrandEventsRequest
+	(*ListErrandEventsResponse)(nil),      // 24: redpoint.v1.ListErrandEventsResponse
+	(*ErrandEvent)(nil),                   // 25: redpoint.v1.ErrandEvent
+	(*timestamppb.Timestamp)(nil),         // 26: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 27: google.protobuf.FieldMask
 }
 var file_redpoint_v1_errand_proto_depIdxs = []int32{
 	0,  // 0: redpoint.v1.Errand.state:type_name -> redpoint.v1.ErrandState
 	1,  // 1: redpoint.v1.Errand.channel:type_name -> redpoint.v1.ErrandChannel
-	25, // 2: redpoint.v1.Errand.accept_time:type_name -> google.protobuf.Timestamp
-	25, // 3: redpoint.v1.Errand.due_time:type_name -> google.protobuf.Timestamp
-	25, // 4: redpoint.v1.Errand.close_time:type_name -> google.protobuf.Timestamp
-	25, // 5: redpoint.v1.Errand.create_time:type_name -> google.protobuf.Timestamp
-	25, // 6: redpoint.v1.Errand.update_time:type_name -> google.protobuf.Timestamp
-	5,  // 7: redpoint.v1.CreateErrandRequest.errand:type_name -> redpoint.v1.Errand
-	6,  // 8: redpoint.v1.BatchCreateErrandsRequest.requests:type_name -> redpoint.v1.CreateErrandRequest
-	9,  // 9: redpoint.v1.BatchCreateErrandsResponse.results:type_name -> redpoint.v1.BatchCreateErrandResult
-	2,  // 10: redpoint.v1.BatchCreateErrandResult.outcome:type_name -> redpoint.v1.BatchItemOutcome
-	5,  // 11: redpoint.v1.BatchCreateErrandResult.errand:type_name -> redpoint.v1.Errand
-	10, // 12: redpoint.v1.BatchCreateErrandResult.field_errors:type_name -> redpoint.v1.FieldError
-	3,  // 13: redpoint.v1.GetErrandRequest.view:type_name -> redpoint.v1.ErrandView
-	5,  // 14: redpoint.v1.ListErrandsResponse.errands:type_name -> redpoint.v1.Errand
-	5,  // 15: redpoint.v1.SyncErrandsResponse.errands:type_name -> redpoint.v1.Errand
-	5,  // 16: redpoint.v1.UpdateErrandRequest.errand:type_name -> redpoint.v1.Errand
-	26, // 17: redpoint.v1.UpdateErrandRequest.update_mask:type_name -> google.protobuf.FieldMask
-	24, // 18: redpoint.v1.ListErrandEventsResponse.events:type_name -> redpoint.v1.ErrandEvent
-	4,  // 19: redpoint.v1.ErrandEvent.kind:type_name -> redpoint.v1.ErrandEventKind
-	0,  // 20: redpoint.v1.ErrandEvent.from_state:type_name -> redpoint.v1.ErrandState
-	0,  // 21: redpoint.v1.ErrandEvent.to_state:type_name -> redpoint.v1.ErrandState
-	25, // 22: redpoint.v1.ErrandEvent.create_time:type_name -> google.protobuf.Timestamp
-	6,  // 23: redpoint.v1.ErrandService.CreateErrand:input_type -> redpoint.v1.CreateErrandRequest
-	7,  // 24: redpoint.v1.ErrandService.BatchCreateErrands:input_type -> redpoint.v1.BatchCreateErrandsRequest
-	11, // 25: redpoint.v1.ErrandService.GetErrand:input_type -> redpoint.v1.GetErrandRequest
-	12, // 26: redpoint.v1.ErrandService.ListErrands:input_type -> redpoint.v1.ListErrandsRequest
-	14, // 27: redpoint.v1.ErrandService.SyncErrands:input_type -> redpoint.v1.SyncErrandsRequest
-	16, // 28: redpoint.v1.ErrandService.UpdateErrand:input_type -> redpoint.v1.UpdateErrandRequest
-	17, // 29: redpoint.v1.ErrandService.StartErrand:input_type -> redpoint.v1.StartErrandRequest
-	18, // 30: redpoint.v1.ErrandService.ForwardErrand:input_type -> redpoint.v1.ForwardErrandRequest
-	19, // 31: redpoint.v1.ErrandService.RequestErrandMaterials:input_type -> redpoint.v1.RequestErrandMaterialsRequest
-	20, // 32: redpoint.v1.ErrandService.CompleteErrand:input_type -> redpoint.v1.CompleteErrandRequest
-	21, // 33: redpoint.v1.ErrandService.CancelErrand:input_type -> redpoint.v1.CancelErrandRequest
-	22, // 34: redpoint.v1.ErrandService.ListErrandEvents:input_type -> redpoint.v1.ListErrandEventsRequest
-	5,  // 35: redpoint.v1.ErrandService.CreateErrand:output_type -> redpoint.v1.Errand
-	8,  // 36: redpoint.v1.ErrandService.BatchCreateErrands:output_type -> redpoint.v1.BatchCreateErrandsResponse
-	5,  // 37: redpoint.v1.ErrandService.GetErrand:output_type -> redpoint.v1.Errand
-	13, // 38: redpoint.v1.ErrandService.ListErrands:output_type -> redpoint.v1.ListErrandsResponse
-	15, // 39: redpoint.v1.ErrandService.SyncErrands:output_type -> redpoint.v1.SyncErrandsResponse
-	5,  // 40: redpoint.v1.ErrandService.UpdateErrand:output_type -> redpoint.v1.Errand
-	5,  // 41: redpoint.v1.ErrandService.StartErrand:output_type -> redpoint.v1.Errand
-	5,  // 42: redpoint.v1.ErrandService.ForwardErrand:output_type -> redpoint.v1.Errand
-	5,  // 43: redpoint.v1.ErrandService.RequestErrandMaterials:output_type -> redpoint.v1.Errand
-	5,  // 44: redpoint.v1.ErrandService.CompleteErrand:output_type -> redpoint.v1.Errand
-	5,  // 45: redpoint.v1.ErrandService.CancelErrand:output_type -> redpoint.v1.Errand
-	23, // 46: redpoint.v1.ErrandService.ListErrandEvents:output_type -> redpoint.v1.ListErrandEventsResponse
-	35, // [35:47] is the sub-list for method output_type
-	23, // [23:35] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	26, // 2: redpoint.v1.Errand.accept_time:type_name -> google.protobuf.Timestamp
+	26, // 3: redpoint.v1.Errand.due_time:type_name -> google.protobuf.Timestamp
+	26, // 4: redpoint.v1.Errand.close_time:type_name -> google.protobuf.Timestamp
+	26, // 5: redpoint.v1.Errand.create_time:type_name -> google.protobuf.Timestamp
+	26, // 6: redpoint.v1.Errand.update_time:type_name -> google.protobuf.Timestamp
+	26, // 7: redpoint.v1.Errand.last_reopen_time:type_name -> google.protobuf.Timestamp
+	5,  // 8: redpoint.v1.CreateErrandRequest.errand:type_name -> redpoint.v1.Errand
+	6,  // 9: redpoint.v1.BatchCreateErrandsRequest.requests:type_name -> redpoint.v1.CreateErrandRequest
+	9,  // 10: redpoint.v1.BatchCreateErrandsResponse.results:type_name -> redpoint.v1.BatchCreateErrandResult
+	2,  // 11: redpoint.v1.BatchCreateErrandResult.outcome:type_name -> redpoint.v1.BatchItemOutcome
+	5,  // 12: redpoint.v1.BatchCreateErrandResult.errand:type_name -> redpoint.v1.Errand
+	10, // 13: redpoint.v1.BatchCreateErrandResult.field_errors:type_name -> redpoint.v1.FieldError
+	3,  // 14: redpoint.v1.GetErrandRequest.view:type_name -> redpoint.v1.ErrandView
+	5,  // 15: redpoint.v1.ListErrandsResponse.errands:type_name -> redpoint.v1.Errand
+	5,  // 16: redpoint.v1.SyncErrandsResponse.errands:type_name -> redpoint.v1.Errand
+	5,  // 17: redpoint.v1.UpdateErrandRequest.errand:type_name -> redpoint.v1.Errand
+	27, // 18: redpoint.v1.UpdateErrandRequest.update_mask:type_name -> google.protobuf.FieldMask
+	25, // 19: redpoint.v1.ListErrandEventsResponse.events:type_name -> redpoint.v1.ErrandEvent
+	4,  // 20: redpoint.v1.ErrandEvent.kind:type_name -> redpoint.v1.ErrandEventKind
+	0,  // 21: redpoint.v1.ErrandEvent.from_state:type_name -> redpoint.v1.ErrandState
+	0,  // 22: redpoint.v1.ErrandEvent.to_state:type_name -> redpoint.v1.ErrandState
+	26, // 23: redpoint.v1.ErrandEvent.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 24: redpoint.v1.ErrandService.CreateErrand:input_type -> redpoint.v1.CreateErrandRequest
+	7,  // 25: redpoint.v1.ErrandService.BatchCreateErrands:input_type -> redpoint.v1.BatchCreateErrandsRequest
+	11, // 26: redpoint.v1.ErrandService.GetErrand:input_type -> redpoint.v1.GetErrandRequest
+	12, // 27: redpoint.v1.ErrandService.ListErrands:input_type -> redpoint.v1.ListErrandsRequest
+	14, // 28: redpoint.v1.ErrandService.SyncErrands:input_type -> redpoint.v1.SyncErrandsRequest
+	16, // 29: redpoint.v1.ErrandService.UpdateErrand:input_type -> redpoint.v1.UpdateErrandRequest
+	17, // 30: redpoint.v1.ErrandService.StartErrand:input_type -> redpoint.v1.StartErrandRequest
+	18, // 31: redpoint.v1.ErrandService.ForwardErrand:input_type -> redpoint.v1.ForwardErrandRequest
+	19, // 32: redpoint.v1.ErrandService.RequestErrandMaterials:input_type -> redpoint.v1.RequestErrandMaterialsRequest
+	20, // 33: redpoint.v1.ErrandService.CompleteErrand:input_type -> redpoint.v1.CompleteErrandRequest
+	22, // 34: redpoint.v1.ErrandService.CancelErrand:input_type -> redpoint.v1.CancelErrandRequest
+	21, // 35: redpoint.v1.ErrandService.ReopenErrand:input_type -> redpoint.v1.ReopenErrandRequest
+	23, // 36: redpoint.v1.ErrandService.ListErrandEvents:input_type -> redpoint.v1.ListErrandEventsRequest
+	5,  // 37: redpoint.v1.ErrandService.CreateErrand:output_type -> redpoint.v1.Errand
+	8,  // 38: redpoint.v1.ErrandService.BatchCreateErrands:output_type -> redpoint.v1.BatchCreateErrandsResponse
+	5,  // 39: redpoint.v1.ErrandService.GetErrand:output_type -> redpoint.v1.Errand
+	13, // 40: redpoint.v1.ErrandService.ListErrands:output_type -> redpoint.v1.ListErrandsResponse
+	15, // 41: redpoint.v1.ErrandService.SyncErrands:output_type -> redpoint.v1.SyncErrandsResponse
+	5,  // 42: redpoint.v1.ErrandService.UpdateErrand:output_type -> redpoint.v1.Errand
+	5,  // 43: redpoint.v1.ErrandService.StartErrand:output_type -> redpoint.v1.Errand
+	5,  // 44: redpoint.v1.ErrandService.ForwardErrand:output_type -> redpoint.v1.Errand
+	5,  // 45: redpoint.v1.ErrandService.RequestErrandMaterials:output_type -> redpoint.v1.Errand
+	5,  // 46: redpoint.v1.ErrandService.CompleteErrand:output_type -> redpoint.v1.Errand
+	5,  // 47: redpoint.v1.ErrandService.CancelErrand:output_type -> redpoint.v1.Errand
+	5,  // 48: redpoint.v1.ErrandService.ReopenErrand:output_type -> redpoint.v1.Errand
+	24, // 49: redpoint.v1.ErrandService.ListErrandEvents:output_type -> redpoint.v1.ListErrandEventsResponse
+	37, // [37:50] is the sub-list for method output_type
+	24, // [24:37] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_redpoint_v1_errand_proto_init() }
@@ -2261,7 +2381,7 @@ func file_redpoint_v1_errand_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_errand_proto_rawDesc), len(file_redpoint_v1_errand_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,6 +30,7 @@ const (
 	ErrandService_RequestErrandMaterials_FullMethodName = "/redpoint.v1.ErrandService/RequestErrandMaterials"
 	ErrandService_CompleteErrand_FullMethodName         = "/redpoint.v1.ErrandService/CompleteErrand"
 	ErrandService_CancelErrand_FullMethodName           = "/redpoint.v1.ErrandService/CancelErrand"
+	ErrandService_ReopenErrand_FullMethodName           = "/redpoint.v1.ErrandService/ReopenErrand"
 	ErrandService_ListErrandEvents_FullMethodName       = "/redpoint.v1.ErrandService/ListErrandEvents"
 )
 
@@ -67,6 +68,13 @@ type ErrandServiceClient interface {
 	CompleteErrand(ctx context.Context, in *CompleteErrandRequest, opts ...grpc.CallOption) (*Errand, error)
 	// CancelErrand withdraws the errand (已撤销).
 	CancelErrand(ctx context.Context, in *CancelErrandRequest, opts ...grpc.CallOption) (*Errand, error)
+	// ReopenErrand takes a completed errand back to IN_PROGRESS after the
+	// township's callback of a bad rating (the follow-up) found it was not
+	// really done: township secretaries, for errands of their township. The
+	// errand gets a new due time (its type's time limit counted from now),
+	// its result and close time are cleared, and its completion no longer
+	// scores until it is completed again.
+	ReopenErrand(ctx context.Context, in *ReopenErrandRequest, opts ...grpc.CallOption) (*Errand, error)
 	// ListErrandEvents returns an errand's history, oldest first.
 	ListErrandEvents(ctx context.Context, in *ListErrandEventsRequest, opts ...grpc.CallOption) (*ListErrandEventsResponse, error)
 }
@@ -189,6 +197,16 @@ func (c *errandServiceClient) CancelErrand(ctx context.Context, in *CancelErrand
 	return out, nil
 }
 
+func (c *errandServiceClient) ReopenErrand(ctx context.Context, in *ReopenErrandRequest, opts ...grpc.CallOption) (*Errand, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Errand)
+	err := c.cc.Invoke(ctx, ErrandService_ReopenErrand_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *errandServiceClient) ListErrandEvents(ctx context.Context, in *ListErrandEventsRequest, opts ...grpc.CallOption) (*ListErrandEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListErrandEventsResponse)
@@ -233,6 +251,13 @@ type ErrandServiceServer interface {
 	CompleteErrand(context.Context, *CompleteErrandRequest) (*Errand, error)
 	// CancelErrand withdraws the errand (已撤销).
 	CancelErrand(context.Context, *CancelErrandRequest) (*Errand, error)
+	// ReopenErrand takes a completed errand back to IN_PROGRESS after the
+	// township's callback of a bad rating (the follow-up) found it was not
+	// really done: township secretaries, for errands of their township. The
+	// errand gets a new due time (its type's time limit counted from now),
+	// its result and close time are cleared, and its completion no longer
+	// scores until it is completed again.
+	ReopenErrand(context.Context, *ReopenErrandRequest) (*Errand, error)
 	// ListErrandEvents returns an errand's history, oldest first.
 	ListErrandEvents(context.Context, *ListErrandEventsRequest) (*ListErrandEventsResponse, error)
 	mustEmbedUnimplementedErrandServiceServer()
@@ -277,6 +302,9 @@ func (UnimplementedErrandServiceServer) CompleteErrand(context.Context, *Complet
 }
 func (UnimplementedErrandServiceServer) CancelErrand(context.Context, *CancelErrandRequest) (*Errand, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelErrand not implemented")
+}
+func (UnimplementedErrandServiceServer) ReopenErrand(context.Context, *ReopenErrandRequest) (*Errand, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReopenErrand not implemented")
 }
 func (UnimplementedErrandServiceServer) ListErrandEvents(context.Context, *ListErrandEventsRequest) (*ListErrandEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListErrandEvents not implemented")
@@ -500,6 +528,24 @@ func _ErrandService_CancelErrand_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ErrandService_ReopenErrand_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReopenErrandRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ErrandServiceServer).ReopenErrand(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ErrandService_ReopenErrand_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ErrandServiceServer).ReopenErrand(ctx, req.(*ReopenErrandRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ErrandService_ListErrandEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListErrandEventsRequest)
 	if err := dec(in); err != nil {
@@ -568,6 +614,10 @@ var ErrandService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelErrand",
 			Handler:    _ErrandService_CancelErrand_Handler,
+		},
+		{
+			MethodName: "ReopenErrand",
+			Handler:    _ErrandService_ReopenErrand_Handler,
 		},
 		{
 			MethodName: "ListErrandEvents",

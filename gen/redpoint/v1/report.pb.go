@@ -325,7 +325,15 @@ type WorkloadRow struct {
 	// Follow-ups of bad ratings still open now.
 	OpenFollowUps int32 `protobuf:"varint,15,opt,name=open_follow_ups,json=openFollowUps,proto3" json:"open_follow_ups,omitempty"`
 	// Escalations of overdue errands sent in the period.
-	Escalations   int32 `protobuf:"varint,16,opt,name=escalations,proto3" json:"escalations,omitempty"`
+	Escalations int32 `protobuf:"varint,16,opt,name=escalations,proto3" json:"escalations,omitempty"`
+	// Reopenings of completed errands in the period (a disputed completion:
+	// by the township from a follow-up, or by the resident); an errand
+	// reopened twice counts twice.
+	Reopened int32 `protobuf:"varint,19,opt,name=reopened,proto3" json:"reopened,omitempty"`
+	// reopened over completed, in the period (0 when nothing was
+	// completed); it can pass 1 when errands reopened in the period are not
+	// completed again in it.
+	ReopenRate    float64 `protobuf:"fixed64,20,opt,name=reopen_rate,json=reopenRate,proto3" json:"reopen_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -468,6 +476,20 @@ func (x *WorkloadRow) GetOpenFollowUps() int32 {
 func (x *WorkloadRow) GetEscalations() int32 {
 	if x != nil {
 		return x.Escalations
+	}
+	return 0
+}
+
+func (x *WorkloadRow) GetReopened() int32 {
+	if x != nil {
+		return x.Reopened
+	}
+	return 0
+}
+
+func (x *WorkloadRow) GetReopenRate() float64 {
+	if x != nil {
+		return x.ReopenRate
 	}
 	return 0
 }
@@ -1849,7 +1871,7 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\x12\x1e\n" +
 	"\bgroup_by\x18\x06 \x01(\tB\x03\xe0A\x03R\agroupBy\x123\n" +
 	"\x05total\x18\a \x01(\v2\x18.redpoint.v1.WorkloadRowB\x03\xe0A\x03R\x05total\x121\n" +
-	"\x04rows\x18\b \x03(\v2\x18.redpoint.v1.WorkloadRowB\x03\xe0A\x03R\x04rows\"\xb5\x04\n" +
+	"\x04rows\x18\b \x03(\v2\x18.redpoint.v1.WorkloadRowB\x03\xe0A\x03R\x04rows\"\xf2\x04\n" +
 	"\vWorkloadRow\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1a\n" +
@@ -1870,7 +1892,10 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\vbad_ratings\x18\x0e \x01(\x05R\n" +
 	"badRatings\x12&\n" +
 	"\x0fopen_follow_ups\x18\x0f \x01(\x05R\ropenFollowUps\x12 \n" +
-	"\vescalations\x18\x10 \x01(\x05R\vescalations\"t\n" +
+	"\vescalations\x18\x10 \x01(\x05R\vescalations\x12\x1a\n" +
+	"\breopened\x18\x13 \x01(\x05R\breopened\x12\x1f\n" +
+	"\vreopen_rate\x18\x14 \x01(\x01R\n" +
+	"reopenRate\"t\n" +
 	"\x19ListOverdueErrandsRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +

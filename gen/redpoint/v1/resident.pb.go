@@ -89,6 +89,70 @@ func (RatingLevel) EnumDescriptor() ([]byte, []int) {
 	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{0}
 }
 
+// ReopenMyErrandRequest is a resident's dispute of a completion.
+type ReopenMyErrandRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `residents/me/errands/{id}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Why, at most 500 characters, e.g. `证明没有拿到`.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// A client-generated UUID; a retry with the same id returns the first result.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReopenMyErrandRequest) Reset() {
+	*x = ReopenMyErrandRequest{}
+	mi := &file_redpoint_v1_resident_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReopenMyErrandRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReopenMyErrandRequest) ProtoMessage() {}
+
+func (x *ReopenMyErrandRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_resident_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReopenMyErrandRequest.ProtoReflect.Descriptor instead.
+func (*ReopenMyErrandRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ReopenMyErrandRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReopenMyErrandRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReopenMyErrandRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // RateMyErrandRequest is a rating.
 type RateMyErrandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -104,7 +168,7 @@ type RateMyErrandRequest struct {
 
 func (x *RateMyErrandRequest) Reset() {
 	*x = RateMyErrandRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[0]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -116,7 +180,7 @@ func (x *RateMyErrandRequest) String() string {
 func (*RateMyErrandRequest) ProtoMessage() {}
 
 func (x *RateMyErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[0]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -129,7 +193,7 @@ func (x *RateMyErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateMyErrandRequest.ProtoReflect.Descriptor instead.
 func (*RateMyErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{0}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *RateMyErrandRequest) GetName() string {
@@ -166,7 +230,7 @@ type LookupErrandRequest struct {
 
 func (x *LookupErrandRequest) Reset() {
 	*x = LookupErrandRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -178,7 +242,7 @@ func (x *LookupErrandRequest) String() string {
 func (*LookupErrandRequest) ProtoMessage() {}
 
 func (x *LookupErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -191,7 +255,7 @@ func (x *LookupErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupErrandRequest.ProtoReflect.Descriptor instead.
 func (*LookupErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{1}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *LookupErrandRequest) GetTrackingCode() string {
@@ -219,7 +283,7 @@ type WechatLoginRequest struct {
 
 func (x *WechatLoginRequest) Reset() {
 	*x = WechatLoginRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -231,7 +295,7 @@ func (x *WechatLoginRequest) String() string {
 func (*WechatLoginRequest) ProtoMessage() {}
 
 func (x *WechatLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -244,7 +308,7 @@ func (x *WechatLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WechatLoginRequest.ProtoReflect.Descriptor instead.
 func (*WechatLoginRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{2}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WechatLoginRequest) GetCode() string {
@@ -269,7 +333,7 @@ type ResidentSession struct {
 
 func (x *ResidentSession) Reset() {
 	*x = ResidentSession{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +345,7 @@ func (x *ResidentSession) String() string {
 func (*ResidentSession) ProtoMessage() {}
 
 func (x *ResidentSession) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +358,7 @@ func (x *ResidentSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentSession.ProtoReflect.Descriptor instead.
 func (*ResidentSession) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{3}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ResidentSession) GetAccessToken() string {
@@ -333,7 +397,7 @@ type Resident struct {
 
 func (x *Resident) Reset() {
 	*x = Resident{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +409,7 @@ func (x *Resident) String() string {
 func (*Resident) ProtoMessage() {}
 
 func (x *Resident) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +422,7 @@ func (x *Resident) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resident.ProtoReflect.Descriptor instead.
 func (*Resident) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{4}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Resident) GetName() string {
@@ -393,7 +457,7 @@ type BindPhoneRequest struct {
 
 func (x *BindPhoneRequest) Reset() {
 	*x = BindPhoneRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +469,7 @@ func (x *BindPhoneRequest) String() string {
 func (*BindPhoneRequest) ProtoMessage() {}
 
 func (x *BindPhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +482,7 @@ func (x *BindPhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindPhoneRequest.ProtoReflect.Descriptor instead.
 func (*BindPhoneRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{5}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BindPhoneRequest) GetPhoneCode() string {
@@ -439,7 +503,7 @@ type SetSubscriptionRequest struct {
 
 func (x *SetSubscriptionRequest) Reset() {
 	*x = SetSubscriptionRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +515,7 @@ func (x *SetSubscriptionRequest) String() string {
 func (*SetSubscriptionRequest) ProtoMessage() {}
 
 func (x *SetSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +528,7 @@ func (x *SetSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*SetSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{6}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SetSubscriptionRequest) GetSubscribed() bool {
@@ -487,7 +551,7 @@ type ListMyErrandsRequest struct {
 
 func (x *ListMyErrandsRequest) Reset() {
 	*x = ListMyErrandsRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +563,7 @@ func (x *ListMyErrandsRequest) String() string {
 func (*ListMyErrandsRequest) ProtoMessage() {}
 
 func (x *ListMyErrandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +576,7 @@ func (x *ListMyErrandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyErrandsRequest.ProtoReflect.Descriptor instead.
 func (*ListMyErrandsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{7}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListMyErrandsRequest) GetPageSize() int32 {
@@ -542,7 +606,7 @@ type ListMyErrandsResponse struct {
 
 func (x *ListMyErrandsResponse) Reset() {
 	*x = ListMyErrandsResponse{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +618,7 @@ func (x *ListMyErrandsResponse) String() string {
 func (*ListMyErrandsResponse) ProtoMessage() {}
 
 func (x *ListMyErrandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +631,7 @@ func (x *ListMyErrandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyErrandsResponse.ProtoReflect.Descriptor instead.
 func (*ListMyErrandsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{8}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListMyErrandsResponse) GetErrands() []*ResidentErrand {
@@ -595,7 +659,7 @@ type GetMyErrandRequest struct {
 
 func (x *GetMyErrandRequest) Reset() {
 	*x = GetMyErrandRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -607,7 +671,7 @@ func (x *GetMyErrandRequest) String() string {
 func (*GetMyErrandRequest) ProtoMessage() {}
 
 func (x *GetMyErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -620,7 +684,7 @@ func (x *GetMyErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyErrandRequest.ProtoReflect.Descriptor instead.
 func (*GetMyErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{9}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetMyErrandRequest) GetName() string {
@@ -669,7 +733,7 @@ type ResidentErrand struct {
 
 func (x *ResidentErrand) Reset() {
 	*x = ResidentErrand{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +745,7 @@ func (x *ResidentErrand) String() string {
 func (*ResidentErrand) ProtoMessage() {}
 
 func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +758,7 @@ func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrand.ProtoReflect.Descriptor instead.
 func (*ResidentErrand) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{10}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResidentErrand) GetName() string {
@@ -817,7 +881,7 @@ type ResidentErrandStep struct {
 
 func (x *ResidentErrandStep) Reset() {
 	*x = ResidentErrandStep{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +893,7 @@ func (x *ResidentErrandStep) String() string {
 func (*ResidentErrandStep) ProtoMessage() {}
 
 func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +906,7 @@ func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrandStep.ProtoReflect.Descriptor instead.
 func (*ResidentErrandStep) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{11}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ResidentErrandStep) GetTime() *timestamppb.Timestamp {
@@ -883,7 +947,7 @@ type LookupCacheEntry struct {
 
 func (x *LookupCacheEntry) Reset() {
 	*x = LookupCacheEntry{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[12]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +959,7 @@ func (x *LookupCacheEntry) String() string {
 func (*LookupCacheEntry) ProtoMessage() {}
 
 func (x *LookupCacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[12]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +972,7 @@ func (x *LookupCacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupCacheEntry.ProtoReflect.Descriptor instead.
 func (*LookupCacheEntry) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{12}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LookupCacheEntry) GetErrand() *ResidentErrand {
@@ -936,7 +1000,12 @@ var File_redpoint_v1_resident_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\n" +
-	"\x1aredpoint/v1/resident.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x18redpoint/v1/errand.proto\"}\n" +
+	"\x1aredpoint/v1/resident.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x18redpoint/v1/errand.proto\"l\n" +
+	"\x15ReopenMyErrandRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
+	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"}\n" +
 	"\x13RateMyErrandRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x123\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x18.redpoint.v1.RatingLevelB\x03\xe0A\x02R\x05level\x12\x18\n" +
@@ -1007,7 +1076,7 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x16RATING_LEVEL_SATISFIED\x10\x02\x12$\n" +
 	" RATING_LEVEL_BASICALLY_SATISFIED\x10\x03\x12\x1d\n" +
 	"\x19RATING_LEVEL_DISSATISFIED\x10\x04\x12\"\n" +
-	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xf2\a\n" +
+	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xfb\b\n" +
 	"\x0fResidentService\x12q\n" +
 	"\fLookupErrand\x12 .redpoint.v1.LookupErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"\"\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/errands:lookup\x12w\n" +
 	"\vWechatLogin\x12\x1f.redpoint.v1.WechatLoginRequest\x1a\x1c.redpoint.v1.ResidentSession\")\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/residents:wechatLogin\x12h\n" +
@@ -1019,7 +1088,8 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\vGetMyErrand\x12\x1f.redpoint.v1.GetMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"u\x92AIJG\n" +
 	"\x03304\x12@\n" +
 	">未修改：If-None-Match 与当前 ETag 相同，没有正文\x82\xd3\xe4\x93\x02#\x12!/v1/{name=residents/me/errands/*}\x12\x80\x01\n" +
-	"\fRateMyErrand\x12 .redpoint.v1.RateMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/{name=residents/me/errands/*}:rateB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
+	"\fRateMyErrand\x12 .redpoint.v1.RateMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/{name=residents/me/errands/*}:rate\x12\x86\x01\n" +
+	"\x0eReopenMyErrand\x12\".redpoint.v1.ReopenMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{name=residents/me/errands/*}:reopenB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (
 	file_redpoint_v1_resident_proto_rawDescOnce sync.Once
@@ -1034,54 +1104,57 @@ func file_redpoint_v1_resident_proto_rawDescGZIP() []byte {
 }
 
 var file_redpoint_v1_resident_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_redpoint_v1_resident_proto_goTypes = []any{
 	(RatingLevel)(0),               // 0: redpoint.v1.RatingLevel
-	(*RateMyErrandRequest)(nil),    // 1: redpoint.v1.RateMyErrandRequest
-	(*LookupErrandRequest)(nil),    // 2: redpoint.v1.LookupErrandRequest
-	(*WechatLoginRequest)(nil),     // 3: redpoint.v1.WechatLoginRequest
-	(*ResidentSession)(nil),        // 4: redpoint.v1.ResidentSession
-	(*Resident)(nil),               // 5: redpoint.v1.Resident
-	(*BindPhoneRequest)(nil),       // 6: redpoint.v1.BindPhoneRequest
-	(*SetSubscriptionRequest)(nil), // 7: redpoint.v1.SetSubscriptionRequest
-	(*ListMyErrandsRequest)(nil),   // 8: redpoint.v1.ListMyErrandsRequest
-	(*ListMyErrandsResponse)(nil),  // 9: redpoint.v1.ListMyErrandsResponse
-	(*GetMyErrandRequest)(nil),     // 10: redpoint.v1.GetMyErrandRequest
-	(*ResidentErrand)(nil),         // 11: redpoint.v1.ResidentErrand
-	(*ResidentErrandStep)(nil),     // 12: redpoint.v1.ResidentErrandStep
-	(*LookupCacheEntry)(nil),       // 13: redpoint.v1.LookupCacheEntry
-	(*timestamppb.Timestamp)(nil),  // 14: google.protobuf.Timestamp
-	(ErrandState)(0),               // 15: redpoint.v1.ErrandState
+	(*ReopenMyErrandRequest)(nil),  // 1: redpoint.v1.ReopenMyErrandRequest
+	(*RateMyErrandRequest)(nil),    // 2: redpoint.v1.RateMyErrandRequest
+	(*LookupErrandRequest)(nil),    // 3: redpoint.v1.LookupErrandRequest
+	(*WechatLoginRequest)(nil),     // 4: redpoint.v1.WechatLoginRequest
+	(*ResidentSession)(nil),        // 5: redpoint.v1.ResidentSession
+	(*Resident)(nil),               // 6: redpoint.v1.Resident
+	(*BindPhoneRequest)(nil),       // 7: redpoint.v1.BindPhoneRequest
+	(*SetSubscriptionRequest)(nil), // 8: redpoint.v1.SetSubscriptionRequest
+	(*ListMyErrandsRequest)(nil),   // 9: redpoint.v1.ListMyErrandsRequest
+	(*ListMyErrandsResponse)(nil),  // 10: redpoint.v1.ListMyErrandsResponse
+	(*GetMyErrandRequest)(nil),     // 11: redpoint.v1.GetMyErrandRequest
+	(*ResidentErrand)(nil),         // 12: redpoint.v1.ResidentErrand
+	(*ResidentErrandStep)(nil),     // 13: redpoint.v1.ResidentErrandStep
+	(*LookupCacheEntry)(nil),       // 14: redpoint.v1.LookupCacheEntry
+	(*timestamppb.Timestamp)(nil),  // 15: google.protobuf.Timestamp
+	(ErrandState)(0),               // 16: redpoint.v1.ErrandState
 }
 var file_redpoint_v1_resident_proto_depIdxs = []int32{
 	0,  // 0: redpoint.v1.RateMyErrandRequest.level:type_name -> redpoint.v1.RatingLevel
-	14, // 1: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	5,  // 2: redpoint.v1.ResidentSession.resident:type_name -> redpoint.v1.Resident
-	11, // 3: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
-	15, // 4: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
-	14, // 5: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
-	14, // 6: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
-	14, // 7: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
-	12, // 8: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
+	15, // 1: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 2: redpoint.v1.ResidentSession.resident:type_name -> redpoint.v1.Resident
+	12, // 3: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
+	16, // 4: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
+	15, // 5: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
+	15, // 6: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
+	15, // 7: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
+	13, // 8: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
 	0,  // 9: redpoint.v1.ResidentErrand.rating:type_name -> redpoint.v1.RatingLevel
-	14, // 10: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
-	11, // 11: redpoint.v1.LookupCacheEntry.errand:type_name -> redpoint.v1.ResidentErrand
-	2,  // 12: redpoint.v1.ResidentService.LookupErrand:input_type -> redpoint.v1.LookupErrandRequest
-	3,  // 13: redpoint.v1.ResidentService.WechatLogin:input_type -> redpoint.v1.WechatLoginRequest
-	6,  // 14: redpoint.v1.ResidentService.BindPhone:input_type -> redpoint.v1.BindPhoneRequest
-	7,  // 15: redpoint.v1.ResidentService.SetSubscription:input_type -> redpoint.v1.SetSubscriptionRequest
-	8,  // 16: redpoint.v1.ResidentService.ListMyErrands:input_type -> redpoint.v1.ListMyErrandsRequest
-	10, // 17: redpoint.v1.ResidentService.GetMyErrand:input_type -> redpoint.v1.GetMyErrandRequest
-	1,  // 18: redpoint.v1.ResidentService.RateMyErrand:input_type -> redpoint.v1.RateMyErrandRequest
-	11, // 19: redpoint.v1.ResidentService.LookupErrand:output_type -> redpoint.v1.ResidentErrand
-	4,  // 20: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
-	5,  // 21: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
-	5,  // 22: redpoint.v1.ResidentService.SetSubscription:output_type -> redpoint.v1.Resident
-	9,  // 23: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
-	11, // 24: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
-	11, // 25: redpoint.v1.ResidentService.RateMyErrand:output_type -> redpoint.v1.ResidentErrand
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
+	15, // 10: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
+	12, // 11: redpoint.v1.LookupCacheEntry.errand:type_name -> redpoint.v1.ResidentErrand
+	3,  // 12: redpoint.v1.ResidentService.LookupErrand:input_type -> redpoint.v1.LookupErrandRequest
+	4,  // 13: redpoint.v1.ResidentService.WechatLogin:input_type -> redpoint.v1.WechatLoginRequest
+	7,  // 14: redpoint.v1.ResidentService.BindPhone:input_type -> redpoint.v1.BindPhoneRequest
+	8,  // 15: redpoint.v1.ResidentService.SetSubscription:input_type -> redpoint.v1.SetSubscriptionRequest
+	9,  // 16: redpoint.v1.ResidentService.ListMyErrands:input_type -> redpoint.v1.ListMyErrandsRequest
+	11, // 17: redpoint.v1.ResidentService.GetMyErrand:input_type -> redpoint.v1.GetMyErrandRequest
+	2,  // 18: redpoint.v1.ResidentService.RateMyErrand:input_type -> redpoint.v1.RateMyErrandRequest
+	1,  // 19: redpoint.v1.ResidentService.ReopenMyErrand:input_type -> redpoint.v1.ReopenMyErrandRequest
+	12, // 20: redpoint.v1.ResidentService.LookupErrand:output_type -> redpoint.v1.ResidentErrand
+	5,  // 21: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
+	6,  // 22: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
+	6,  // 23: redpoint.v1.ResidentService.SetSubscription:output_type -> redpoint.v1.Resident
+	10, // 24: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
+	12, // 25: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
+	12, // 26: redpoint.v1.ResidentService.RateMyErrand:output_type -> redpoint.v1.ResidentErrand
+	12, // 27: redpoint.v1.ResidentService.ReopenMyErrand:output_type -> redpoint.v1.ResidentErrand
+	20, // [20:28] is the sub-list for method output_type
+	12, // [12:20] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -1099,7 +1172,7 @@ func file_redpoint_v1_resident_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_resident_proto_rawDesc), len(file_redpoint_v1_resident_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -262,6 +262,51 @@ func local_request_ResidentService_RateMyErrand_0(ctx context.Context, marshaler
 	return msg, metadata, err
 }
 
+func request_ResidentService_ReopenMyErrand_0(ctx context.Context, marshaler runtime.Marshaler, client ResidentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ReopenMyErrandRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ReopenMyErrand(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ResidentService_ReopenMyErrand_0(ctx context.Context, marshaler runtime.Marshaler, server ResidentServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ReopenMyErrandRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["name"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "name")
+	}
+	protoReq.Name, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "name", err)
+	}
+	msg, err := server.ReopenMyErrand(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterResidentServiceHandlerServer registers the http handlers for service ResidentService to "mux".
 // UnaryRPC     :call ResidentServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -407,6 +452,26 @@ func RegisterResidentServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 			return
 		}
 		forward_ResidentService_RateMyErrand_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_ResidentService_ReopenMyErrand_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/redpoint.v1.ResidentService/ReopenMyErrand", runtime.WithHTTPPathPattern("/v1/{name=residents/me/errands/*}:reopen"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ResidentService_ReopenMyErrand_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ResidentService_ReopenMyErrand_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -567,6 +632,23 @@ func RegisterResidentServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_ResidentService_RateMyErrand_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_ResidentService_ReopenMyErrand_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/redpoint.v1.ResidentService/ReopenMyErrand", runtime.WithHTTPPathPattern("/v1/{name=residents/me/errands/*}:reopen"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ResidentService_ReopenMyErrand_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ResidentService_ReopenMyErrand_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -578,6 +660,7 @@ var (
 	pattern_ResidentService_ListMyErrands_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "residents", "me", "errands"}, ""))
 	pattern_ResidentService_GetMyErrand_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, ""))
 	pattern_ResidentService_RateMyErrand_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, "rate"))
+	pattern_ResidentService_ReopenMyErrand_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, "reopen"))
 )
 
 var (
@@ -588,4 +671,5 @@ var (
 	forward_ResidentService_ListMyErrands_0   = runtime.ForwardResponseMessage
 	forward_ResidentService_GetMyErrand_0     = runtime.ForwardResponseMessage
 	forward_ResidentService_RateMyErrand_0    = runtime.ForwardResponseMessage
+	forward_ResidentService_ReopenMyErrand_0  = runtime.ForwardResponseMessage
 )

@@ -26,6 +26,7 @@ const (
 	ResidentService_ListMyErrands_FullMethodName   = "/redpoint.v1.ResidentService/ListMyErrands"
 	ResidentService_GetMyErrand_FullMethodName     = "/redpoint.v1.ResidentService/GetMyErrand"
 	ResidentService_RateMyErrand_FullMethodName    = "/redpoint.v1.ResidentService/RateMyErrand"
+	ResidentService_ReopenMyErrand_FullMethodName  = "/redpoint.v1.ResidentService/ReopenMyErrand"
 )
 
 // ResidentServiceClient is the client API for ResidentService service.
@@ -56,6 +57,11 @@ type ResidentServiceClient interface {
 	// within 30 days of completion. A bad rating opens a follow-up for the
 	// township.
 	RateMyErrand(ctx context.Context, in *RateMyErrandRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
+	// ReopenMyErrand takes one of the resident's completed errands back to
+	// IN_PROGRESS when it was not really done: by its resident, within 15
+	// calendar days (Asia/Shanghai) of its completion, with a reason. The
+	// errand gets a new due time and its agent is notified.
+	ReopenMyErrand(ctx context.Context, in *ReopenMyErrandRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
 }
 
 type residentServiceClient struct {
@@ -136,6 +142,16 @@ func (c *residentServiceClient) RateMyErrand(ctx context.Context, in *RateMyErra
 	return out, nil
 }
 
+func (c *residentServiceClient) ReopenMyErrand(ctx context.Context, in *ReopenMyErrandRequest, opts ...grpc.CallOption) (*ResidentErrand, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResidentErrand)
+	err := c.cc.Invoke(ctx, ResidentService_ReopenMyErrand_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ResidentServiceServer is the server API for ResidentService service.
 // All implementations must embed UnimplementedResidentServiceServer
 // for forward compatibility.
@@ -164,6 +180,11 @@ type ResidentServiceServer interface {
 	// within 30 days of completion. A bad rating opens a follow-up for the
 	// township.
 	RateMyErrand(context.Context, *RateMyErrandRequest) (*ResidentErrand, error)
+	// ReopenMyErrand takes one of the resident's completed errands back to
+	// IN_PROGRESS when it was not really done: by its resident, within 15
+	// calendar days (Asia/Shanghai) of its completion, with a reason. The
+	// errand gets a new due time and its agent is notified.
+	ReopenMyErrand(context.Context, *ReopenMyErrandRequest) (*ResidentErrand, error)
 	mustEmbedUnimplementedResidentServiceServer()
 }
 
@@ -194,6 +215,9 @@ func (UnimplementedResidentServiceServer) GetMyErrand(context.Context, *GetMyErr
 }
 func (UnimplementedResidentServiceServer) RateMyErrand(context.Context, *RateMyErrandRequest) (*ResidentErrand, error) {
 	return nil, status.Error(codes.Unimplemented, "method RateMyErrand not implemented")
+}
+func (UnimplementedResidentServiceServer) ReopenMyErrand(context.Context, *ReopenMyErrandRequest) (*ResidentErrand, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReopenMyErrand not implemented")
 }
 func (UnimplementedResidentServiceServer) mustEmbedUnimplementedResidentServiceServer() {}
 func (UnimplementedResidentServiceServer) testEmbeddedByValue()                         {}
@@ -342,6 +366,24 @@ func _ResidentService_RateMyErrand_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ResidentService_ReopenMyErrand_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReopenMyErrandRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResidentServiceServer).ReopenMyErrand(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResidentService_ReopenMyErrand_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResidentServiceServer).ReopenMyErrand(ctx, req.(*ReopenMyErrandRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ResidentService_ServiceDesc is the grpc.ServiceDesc for ResidentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -376,6 +418,10 @@ var ResidentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RateMyErrand",
 			Handler:    _ResidentService_RateMyErrand_Handler,
+		},
+		{
+			MethodName: "ReopenMyErrand",
+			Handler:    _ResidentService_ReopenMyErrand_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

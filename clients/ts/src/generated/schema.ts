@@ -246,6 +246,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/errands/{errand}:reopen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * ReopenErrand takes a completed errand back to IN_PROGRESS after the
+         *     township's callback of a bad rating (the follow-up) found it was not
+         *     really done: township secretaries, for errands of their township. The
+         *     errand gets a new due time (its type's time limit counted from now),
+         *     its result and close time are cleared, and its completion no longer
+         *     scores until it is completed again.
+         */
+        post: operations["ErrandService_ReopenErrand"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/errands/{errand}:requestMaterials": {
         parameters: {
             query?: never;
@@ -732,6 +756,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/residents/me/errands/{errand}:reopen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * ReopenMyErrand takes one of the resident's completed errands back to
+         *     IN_PROGRESS when it was not really done: by its resident, within 15
+         *     calendar days (Asia/Shanghai) of its completion, with a reason. The
+         *     errand gets a new due time and its agent is notified.
+         */
+        post: operations["ResidentService_ReopenMyErrand"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/residents/me:bindPhone": {
         parameters: {
             query?: never;
@@ -965,7 +1011,6 @@ export interface components {
                 reason?: string;
             }[];
         };
-        /** @description CancelErrandRequest withdraws an errand. */
         ErrandServiceCancelErrandBody: {
             /** @description When set, must match the errand's etag. */
             etag?: string;
@@ -995,6 +1040,23 @@ export interface components {
             note?: string;
             /** @description The office it went to, e.g. `古韩镇便民服务中心`. Required. */
             office: string;
+            /** @description A client-generated UUID; a retry with the same id returns the first result. */
+            requestId?: string;
+        };
+        /**
+         * @description CancelErrandRequest withdraws an errand.
+         *     ReopenErrandRequest reopens a completed errand from a follow-up.
+         */
+        ErrandServiceReopenErrandBody: {
+            /** @description When set, must match the errand's etag. */
+            etag?: string;
+            /**
+             * @description The follow-up of this errand's bad rating the callback was made
+             *     from, `followUps/{id}`.
+             */
+            followUp: string;
+            /** @description Why it is reopened, at most 2000 characters, e.g. `回访核实：证明未实际开具`. */
+            reason: string;
             /** @description A client-generated UUID; a retry with the same id returns the first result. */
             requestId?: string;
         };
@@ -1080,6 +1142,13 @@ export interface components {
             comment?: string;
             /** @description The level. */
             level: components["schemas"]["v1RatingLevel"];
+        };
+        /** @description ReopenMyErrandRequest is a resident's dispute of a completion. */
+        ResidentServiceReopenMyErrandBody: {
+            /** @description Why, at most 500 characters, e.g. `证明没有拿到`. */
+            reason: string;
+            /** @description A client-generated UUID; a retry with the same id returns the first result. */
+            requestId?: string;
         };
         /** @description Every error answer: the gRPC code, the zh-CN message, and typed details. */
         Status: {
@@ -1249,6 +1318,11 @@ export interface components {
             etag?: string;
             /** @description The office the errand was carried to, once forwarded. */
             readonly forwardedTo?: string;
+            /**
+             * Format: date-time
+             * @description When it was last reopened; unset if never.
+             */
+            readonly lastReopenTime?: string;
             /** @description The materials received from the resident. */
             materials?: string[];
             /** @description The materials still missing, while NEEDS_MATERIALS. */
@@ -1259,6 +1333,11 @@ export interface components {
             readonly overdue?: boolean;
             /** @description The village of the service point, `regions/{code}`. */
             readonly region?: string;
+            /**
+             * Format: int32
+             * @description How many times the errand was reopened after completion.
+             */
+            readonly reopenCount?: number;
             /**
              * @description The resident's ID number (GB 11643). Optional; masked
              *     (`140423********123X`) except in GetErrand's FULL view.
@@ -1336,10 +1415,12 @@ export interface components {
          *      - ERRAND_EVENT_KIND_RATED: The resident rated it.
          *      - ERRAND_EVENT_KIND_FOLLOW_UP_OPENED: A bad rating opened a follow-up.
          *      - ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED: The township closed the follow-up.
+         *      - ERRAND_EVENT_KIND_REOPENED: The completed errand was reopened (COMPLETED → IN_PROGRESS) by the
+         *     township secretary or its resident; the note says why.
          * @default ERRAND_EVENT_KIND_UNSPECIFIED
          * @enum {string}
          */
-        v1ErrandEventKind: "ERRAND_EVENT_KIND_UNSPECIFIED" | "ERRAND_EVENT_KIND_CREATED" | "ERRAND_EVENT_KIND_UPDATED" | "ERRAND_EVENT_KIND_TRANSITIONED" | "ERRAND_EVENT_KIND_RATED" | "ERRAND_EVENT_KIND_FOLLOW_UP_OPENED" | "ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED";
+        v1ErrandEventKind: "ERRAND_EVENT_KIND_UNSPECIFIED" | "ERRAND_EVENT_KIND_CREATED" | "ERRAND_EVENT_KIND_UPDATED" | "ERRAND_EVENT_KIND_TRANSITIONED" | "ERRAND_EVENT_KIND_RATED" | "ERRAND_EVENT_KIND_FOLLOW_UP_OPENED" | "ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED" | "ERRAND_EVENT_KIND_REOPENED";
         /**
          * @description ErrandState is where an errand is in its lifecycle.
          *
@@ -1766,10 +1847,11 @@ export interface components {
          *      - NOTIFICATION_KIND_UNSPECIFIED: Not set.
          *      - NOTIFICATION_KIND_SLA_REMINDER: To the agent: the errand is due within one working day.
          *      - NOTIFICATION_KIND_ESCALATION: To the township secretary: the errand is overdue.
+         *      - NOTIFICATION_KIND_ERRAND_REOPENED: To the agent: a completed errand of theirs was reopened.
          * @default NOTIFICATION_KIND_UNSPECIFIED
          * @enum {string}
          */
-        v1NotificationKind: "NOTIFICATION_KIND_UNSPECIFIED" | "NOTIFICATION_KIND_SLA_REMINDER" | "NOTIFICATION_KIND_ESCALATION";
+        v1NotificationKind: "NOTIFICATION_KIND_UNSPECIFIED" | "NOTIFICATION_KIND_SLA_REMINDER" | "NOTIFICATION_KIND_ESCALATION" | "NOTIFICATION_KIND_ERRAND_REOPENED";
         /** @description OverdueErrand is an errand past its due time. */
         v1OverdueErrand: {
             /** @description The agent's name. */
@@ -2306,6 +2388,20 @@ export interface components {
              * @description Errands accepted in the period.
              */
             received?: number;
+            /**
+             * Format: double
+             * @description reopened over completed, in the period (0 when nothing was
+             *     completed); it can pass 1 when errands reopened in the period are not
+             *     completed again in it.
+             */
+            reopenRate?: number;
+            /**
+             * Format: int32
+             * @description Reopenings of completed errands in the period (a disputed completion:
+             *     by the township from a follow-up, or by the resident); an errand
+             *     reopened twice counts twice.
+             */
+            reopened?: number;
             /**
              * Format: double
              * @description (非常满意 + 满意 + 基本满意) over ratings, 0–1.
@@ -3048,6 +3144,11 @@ export interface operations {
                     etag?: string;
                     /** @description The office the errand was carried to, once forwarded. */
                     readonly forwardedTo?: string;
+                    /**
+                     * Format: date-time
+                     * @description When it was last reopened; unset if never.
+                     */
+                    readonly lastReopenTime?: string;
                     /** @description The materials received from the resident. */
                     materials?: string[];
                     /** @description The materials still missing, while NEEDS_MATERIALS. */
@@ -3056,6 +3157,11 @@ export interface operations {
                     readonly overdue?: boolean;
                     /** @description The village of the service point, `regions/{code}`. */
                     readonly region?: string;
+                    /**
+                     * Format: int32
+                     * @description How many times the errand was reopened after completion.
+                     */
+                    readonly reopenCount?: number;
                     /**
                      * @description The resident's ID number (GB 11643). Optional; masked
                      *     (`140423********123X`) except in GetErrand's FULL view.
@@ -3170,6 +3276,11 @@ export interface operations {
                     etag?: string;
                     /** @description The office the errand was carried to, once forwarded. */
                     readonly forwardedTo?: string;
+                    /**
+                     * Format: date-time
+                     * @description When it was last reopened; unset if never.
+                     */
+                    readonly lastReopenTime?: string;
                     /** @description The materials received from the resident. */
                     materials?: string[];
                     /** @description The materials still missing, while NEEDS_MATERIALS. */
@@ -3178,6 +3289,11 @@ export interface operations {
                     readonly overdue?: boolean;
                     /** @description The village of the service point, `regions/{code}`. */
                     readonly region?: string;
+                    /**
+                     * Format: int32
+                     * @description How many times the errand was reopened after completion.
+                     */
+                    readonly reopenCount?: number;
                     /**
                      * @description The resident's ID number (GB 11643). Optional; masked
                      *     (`140423********123X`) except in GetErrand's FULL view.
@@ -3363,6 +3479,41 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ErrandServiceForwardErrandBody"];
+            };
+        };
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1Errand"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ErrandService_ReopenErrand: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                errand: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ErrandServiceReopenErrandBody"];
             };
         };
         responses: {
@@ -4366,6 +4517,41 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ResidentServiceRateMyErrandBody"];
+            };
+        };
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1ResidentErrand"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ResidentService_ReopenMyErrand: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                errand: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResidentServiceReopenMyErrandBody"];
             };
         };
         responses: {
