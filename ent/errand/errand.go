@@ -71,6 +71,14 @@ const (
 	FieldChangeSeq = "change_seq"
 	// FieldWorkingDays holds the string denoting the working_days field in the database.
 	FieldWorkingDays = "working_days"
+	// FieldConsentMethod holds the string denoting the consent_method field in the database.
+	FieldConsentMethod = "consent_method"
+	// FieldConsentTime holds the string denoting the consent_time field in the database.
+	FieldConsentTime = "consent_time"
+	// FieldConsentExpireTime holds the string denoting the consent_expire_time field in the database.
+	FieldConsentExpireTime = "consent_expire_time"
+	// FieldConsentRevokeTime holds the string denoting the consent_revoke_time field in the database.
+	FieldConsentRevokeTime = "consent_revoke_time"
 	// EdgeErrandType holds the string denoting the errand_type edge name in mutations.
 	EdgeErrandType = "errand_type"
 	// EdgeServicePoint holds the string denoting the service_point edge name in mutations.
@@ -151,6 +159,10 @@ var Columns = []string{
 	FieldCloseTime,
 	FieldChangeSeq,
 	FieldWorkingDays,
+	FieldConsentMethod,
+	FieldConsentTime,
+	FieldConsentExpireTime,
+	FieldConsentRevokeTime,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -261,6 +273,29 @@ func ChannelValidator(c Channel) error {
 		return nil
 	default:
 		return fmt.Errorf("errand: invalid enum value for channel field: %q", c)
+	}
+}
+
+// ConsentMethod defines the type for the "consent_method" enum field.
+type ConsentMethod string
+
+// ConsentMethod values.
+const (
+	ConsentMethodWECHAT ConsentMethod = "WECHAT"
+	ConsentMethodPAPER  ConsentMethod = "PAPER"
+)
+
+func (cm ConsentMethod) String() string {
+	return string(cm)
+}
+
+// ConsentMethodValidator is a validator for the "consent_method" field enum values. It is called by the builders before save.
+func ConsentMethodValidator(cm ConsentMethod) error {
+	switch cm {
+	case ConsentMethodWECHAT, ConsentMethodPAPER:
+		return nil
+	default:
+		return fmt.Errorf("errand: invalid enum value for consent_method field: %q", cm)
 	}
 }
 
@@ -400,6 +435,26 @@ func ByChangeSeq(opts ...sql.OrderTermOption) OrderOption {
 // ByWorkingDays orders the results by the working_days field.
 func ByWorkingDays(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldWorkingDays, opts...).ToFunc()
+}
+
+// ByConsentMethod orders the results by the consent_method field.
+func ByConsentMethod(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConsentMethod, opts...).ToFunc()
+}
+
+// ByConsentTime orders the results by the consent_time field.
+func ByConsentTime(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConsentTime, opts...).ToFunc()
+}
+
+// ByConsentExpireTime orders the results by the consent_expire_time field.
+func ByConsentExpireTime(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConsentExpireTime, opts...).ToFunc()
+}
+
+// ByConsentRevokeTime orders the results by the consent_revoke_time field.
+func ByConsentRevokeTime(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConsentRevokeTime, opts...).ToFunc()
 }
 
 // ByErrandTypeField orders the results by errand_type field.

@@ -95,6 +95,8 @@ const (
 	KindRATED            Kind = "RATED"
 	KindFOLLOW_UP_OPENED Kind = "FOLLOW_UP_OPENED"
 	KindFOLLOW_UP_CLOSED Kind = "FOLLOW_UP_CLOSED"
+	KindCONSENT_GRANTED  Kind = "CONSENT_GRANTED"
+	KindCONSENT_REVOKED  Kind = "CONSENT_REVOKED"
 )
 
 func (k Kind) String() string {
@@ -104,7 +106,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindCREATED, KindUPDATED, KindTRANSITIONED, KindRATED, KindFOLLOW_UP_OPENED, KindFOLLOW_UP_CLOSED:
+	case KindCREATED, KindUPDATED, KindTRANSITIONED, KindRATED, KindFOLLOW_UP_OPENED, KindFOLLOW_UP_CLOSED, KindCONSENT_GRANTED, KindCONSENT_REVOKED:
 		return nil
 	default:
 		return fmt.Errorf("errandevent: invalid enum value for kind field: %q", k)

@@ -90,8 +90,9 @@ type Kind string
 
 // Kind values.
 const (
-	KindSLA_REMINDER Kind = "SLA_REMINDER"
-	KindESCALATION   Kind = "ESCALATION"
+	KindSLA_REMINDER    Kind = "SLA_REMINDER"
+	KindESCALATION      Kind = "ESCALATION"
+	KindCONSENT_REVOKED Kind = "CONSENT_REVOKED"
 )
 
 func (k Kind) String() string {
@@ -101,7 +102,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindSLA_REMINDER, KindESCALATION:
+	case KindSLA_REMINDER, KindESCALATION, KindCONSENT_REVOKED:
 		return nil
 	default:
 		return fmt.Errorf("notification: invalid enum value for kind field: %q", k)

@@ -44,6 +44,10 @@ func (Errand) Fields() []ent.Field {
 		field.Time("close_time").Optional().Nillable().Comment("completion or cancellation"),
 		field.Int64("change_seq").Default(0).Comment("delta-sync cursor, assigned on every change"),
 		field.Int("working_days").Optional().Nillable().Comment("handling time in working days, acceptance to completion; set on completion"),
+		field.Enum("consent_method").Values("WECHAT", "PAPER").Optional().Nillable().Comment("summary of the Consent row: how the resident authorised the agent"),
+		field.Time("consent_time").Optional().Nillable().Comment("when the resident authorised the agent"),
+		field.Time("consent_expire_time").Optional().Nillable().Comment("until when the authorisation holds"),
+		field.Time("consent_revoke_time").Optional().Nillable().Comment("when the resident revoked it (the errand was cancelled)"),
 	}
 }
 

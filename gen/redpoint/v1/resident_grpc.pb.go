@@ -26,6 +26,9 @@ const (
 	ResidentService_ListMyErrands_FullMethodName   = "/redpoint.v1.ResidentService/ListMyErrands"
 	ResidentService_GetMyErrand_FullMethodName     = "/redpoint.v1.ResidentService/GetMyErrand"
 	ResidentService_RateMyErrand_FullMethodName    = "/redpoint.v1.ResidentService/RateMyErrand"
+	ResidentService_PreviewConsent_FullMethodName  = "/redpoint.v1.ResidentService/PreviewConsent"
+	ResidentService_GrantConsent_FullMethodName    = "/redpoint.v1.ResidentService/GrantConsent"
+	ResidentService_RevokeConsent_FullMethodName   = "/redpoint.v1.ResidentService/RevokeConsent"
 )
 
 // ResidentServiceClient is the client API for ResidentService service.
@@ -56,6 +59,18 @@ type ResidentServiceClient interface {
 	// within 30 days of completion. A bad rating opens a follow-up for the
 	// township.
 	RateMyErrand(ctx context.Context, in *RateMyErrandRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
+	// PreviewConsent shows what a consent code asks the resident to
+	// authorise: the agent, the service point, the errand type and the
+	// materials; no personal data beyond masks. It changes nothing.
+	PreviewConsent(ctx context.Context, in *PreviewConsentRequest, opts ...grpc.CallOption) (*ConsentPreview, error)
+	// GrantConsent records the resident's authorisation (委托授权) of the
+	// errand the code was issued for. The resident must have bound the
+	// phone the errand was logged with. A code works once.
+	GrantConsent(ctx context.Context, in *GrantConsentRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
+	// RevokeConsent withdraws the resident's authorisation while the errand
+	// is open: the errand is cancelled with the reason and the agent is
+	// notified.
+	RevokeConsent(ctx context.Context, in *RevokeConsentRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
 }
 
 type residentServiceClient struct {
@@ -136,6 +151,36 @@ func (c *residentServiceClient) RateMyErrand(ctx context.Context, in *RateMyErra
 	return out, nil
 }
 
+func (c *residentServiceClient) PreviewConsent(ctx context.Context, in *PreviewConsentRequest, opts ...grpc.CallOption) (*ConsentPreview, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConsentPreview)
+	err := c.cc.Invoke(ctx, ResidentService_PreviewConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *residentServiceClient) GrantConsent(ctx context.Context, in *GrantConsentRequest, opts ...grpc.CallOption) (*ResidentErrand, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResidentErrand)
+	err := c.cc.Invoke(ctx, ResidentService_GrantConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *residentServiceClient) RevokeConsent(ctx context.Context, in *RevokeConsentRequest, opts ...grpc.CallOption) (*ResidentErrand, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResidentErrand)
+	err := c.cc.Invoke(ctx, ResidentService_RevokeConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ResidentServiceServer is the server API for ResidentService service.
 // All implementations must embed UnimplementedResidentServiceServer
 // for forward compatibility.
@@ -164,6 +209,18 @@ type ResidentServiceServer interface {
 	// within 30 days of completion. A bad rating opens a follow-up for the
 	// township.
 	RateMyErrand(context.Context, *RateMyErrandRequest) (*ResidentErrand, error)
+	// PreviewConsent shows what a consent code asks the resident to
+	// authorise: the agent, the service point, the errand type and the
+	// materials; no personal data beyond masks. It changes nothing.
+	PreviewConsent(context.Context, *PreviewConsentRequest) (*ConsentPreview, error)
+	// GrantConsent records the resident's authorisation (委托授权) of the
+	// errand the code was issued for. The resident must have bound the
+	// phone the errand was logged with. A code works once.
+	GrantConsent(context.Context, *GrantConsentRequest) (*ResidentErrand, error)
+	// RevokeConsent withdraws the resident's authorisation while the errand
+	// is open: the errand is cancelled with the reason and the agent is
+	// notified.
+	RevokeConsent(context.Context, *RevokeConsentRequest) (*ResidentErrand, error)
 	mustEmbedUnimplementedResidentServiceServer()
 }
 
@@ -194,6 +251,15 @@ func (UnimplementedResidentServiceServer) GetMyErrand(context.Context, *GetMyErr
 }
 func (UnimplementedResidentServiceServer) RateMyErrand(context.Context, *RateMyErrandRequest) (*ResidentErrand, error) {
 	return nil, status.Error(codes.Unimplemented, "method RateMyErrand not implemented")
+}
+func (UnimplementedResidentServiceServer) PreviewConsent(context.Context, *PreviewConsentRequest) (*ConsentPreview, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewConsent not implemented")
+}
+func (UnimplementedResidentServiceServer) GrantConsent(context.Context, *GrantConsentRequest) (*ResidentErrand, error) {
+	return nil, status.Error(codes.Unimplemented, "method GrantConsent not implemented")
+}
+func (UnimplementedResidentServiceServer) RevokeConsent(context.Context, *RevokeConsentRequest) (*ResidentErrand, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeConsent not implemented")
 }
 func (UnimplementedResidentServiceServer) mustEmbedUnimplementedResidentServiceServer() {}
 func (UnimplementedResidentServiceServer) testEmbeddedByValue()                         {}
@@ -342,6 +408,60 @@ func _ResidentService_RateMyErrand_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ResidentService_PreviewConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResidentServiceServer).PreviewConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResidentService_PreviewConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResidentServiceServer).PreviewConsent(ctx, req.(*PreviewConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ResidentService_GrantConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GrantConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResidentServiceServer).GrantConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResidentService_GrantConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResidentServiceServer).GrantConsent(ctx, req.(*GrantConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ResidentService_RevokeConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResidentServiceServer).RevokeConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResidentService_RevokeConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResidentServiceServer).RevokeConsent(ctx, req.(*RevokeConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ResidentService_ServiceDesc is the grpc.ServiceDesc for ResidentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -376,6 +496,18 @@ var ResidentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RateMyErrand",
 			Handler:    _ResidentService_RateMyErrand_Handler,
+		},
+		{
+			MethodName: "PreviewConsent",
+			Handler:    _ResidentService_PreviewConsent_Handler,
+		},
+		{
+			MethodName: "GrantConsent",
+			Handler:    _ResidentService_GrantConsent_Handler,
+		},
+		{
+			MethodName: "RevokeConsent",
+			Handler:    _ResidentService_RevokeConsent_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
