@@ -276,7 +276,8 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	}
 	defer hot.Close()
 	ratings := feedback.New(a.Store.Client, p.cal, p.pages, now)
-	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, hot, now)
+	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, hot, now).
+		WithConsents(errands.NewConsents(a.Store.Client, a.Store.Dialect, a.Keys, now))
 	auditLog := audit.New(a.Store.Client, a.log, p.pages)
 	users := access.NewUserServer(a.Store.Client, tokens, p.pages, hot)
 	dir := directory.New(a.Store.Client, p.pages, hot)

@@ -14,6 +14,7 @@ import (
 	"github.com/changzhi/redpoint/ent/followup"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/feedback"
 )
 
@@ -24,7 +25,9 @@ const (
 	// PointsOnTime on top, when completed by its due time.
 	PointsOnTime = 5.0
 	// QuickCompletion: an errand completed sooner than this after it was
-	// logged scores its completion only once its resident rates it.
+	// logged scores its completion only once its resident rates it, unless
+	// its resident confirmed it (errands.Confirmed: a consent given, not
+	// revoked, still holding at completion).
 	QuickCompletion = 10 * time.Minute
 )
 
@@ -82,7 +85,9 @@ func Components(e *ent.Errand, r *ent.Rating, f *ent.FollowUp, duplicate bool) [
 	}
 	base := Component{ErrandID: e.ID, PointID: e.ServicePointID, Village: e.RegionID}
 	var out []Component
-	quick := e.CloseTime.Sub(e.AcceptTime) < QuickCompletion
+	// A quick completion is suspect, unless the resident confirmed the
+	// errand (委托授权): then it scores like any other.
+	quick := e.CloseTime.Sub(e.AcceptTime) < QuickCompletion && !errands.Confirmed(e)
 	completion := base
 	completion.Source, completion.Completed, completion.Points = FromCompletion, 1, PointsCompleted
 	if !e.CloseTime.After(e.DueTime) {

@@ -12,13 +12,15 @@ import (
 
 // columns of every sheet, zh-CN.
 var columns = []string{"名称", "受理数", "办结数", "办理中", "待补正", "当前超期", "超期办结", "按时办结率",
-	"办理时长中位数（工作日）", "办理时长P90（工作日）", "评价数", "满意率", "差评数", "待回访", "督办数"}
+	"办理时长中位数（工作日）", "办理时长P90（工作日）", "评价数", "满意率", "差评数", "待回访", "督办数",
+	"已授权数", "授权率"}
 
 var groupSheets = map[GroupBy]string{ByChildRegion: "按下级地区", ByServicePoint: "按代办点", ByAgent: "按代办员", ByErrandType: "按事项"}
 
 func cells(r Row, name string) []any {
 	return []any{name, r.Received, r.Completed, r.InProgress, r.NeedsMaterials, r.Overdue, r.CompletedLate, r.OnTimeRate(),
-		r.MedianDays, r.P90Days, r.Ratings, r.SatisfactionRate(), r.BadRatings, r.OpenFollowUps, r.Escalations}
+		r.MedianDays, r.P90Days, r.Ratings, r.SatisfactionRate(), r.BadRatings, r.OpenFollowUps, r.Escalations,
+		r.Consented, r.ConsentRate()}
 }
 
 // Workbook builds the report of q.Region: a summary sheet with the total,
@@ -95,7 +97,7 @@ func (w *Workloads) Workbook(ctx context.Context, q Query, title string) ([]byte
 				name = fmt.Sprintf("%s（%s 至 %s）", title, start, end)
 			}
 			vals := cells(r, name)
-			for _, j := range []int{7, 11} {
+			for _, j := range []int{7, 11, 16} {
 				vals[j] = excelize.Cell{Value: vals[j], StyleID: percent}
 			}
 			for _, j := range []int{8, 9} {

@@ -30,6 +30,7 @@ import (
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/feedback"
+	"github.com/changzhi/redpoint/service/idempotency"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resname"
@@ -58,6 +59,10 @@ type Server struct {
 	// answers keeps the answers of the residents' reads, which the errand
 	// service's writes and the residents' own bump.
 	answers *answers.Cache
+	// consents previews, grants and revokes consents (WithConsents);
+	// idem makes their retries safe.
+	consents *errands.Consents
+	idem     *idempotency.Keeper
 }
 
 func (s *Server) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
@@ -383,6 +388,10 @@ func (s *Server) getMyErrand(ctx context.Context, id, n int) (*redpointv1.Reside
 			text = residentText[state]
 		case errandevent.KindRATED:
 			text = "您已评价"
+		case errandevent.KindCONSENT_GRANTED:
+			text = "您已委托代办员办理"
+		case errandevent.KindCONSENT_REVOKED:
+			text = "您已撤回委托授权"
 		default:
 			continue // edits and follow-ups are the staff's business
 		}
@@ -481,6 +490,7 @@ func view(e *ent.Errand) *redpointv1.ResidentErrand {
 		DueTime:                 timestamppb.New(e.DueTime),
 		MissingMaterials:        e.MissingMaterials,
 		Result:                  e.Result,
+		Consent:                 errands.ConsentProto(e),
 	}
 	if e.CloseTime != nil {
 		out.CloseTime = timestamppb.New(*e.CloseTime)

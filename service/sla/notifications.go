@@ -100,8 +100,11 @@ func (n *Notifications) MarkNotificationRead(ctx context.Context, req *redpointv
 
 func notificationProto(r *ent.Notification) *redpointv1.Notification {
 	kind := redpointv1.NotificationKind_NOTIFICATION_KIND_SLA_REMINDER
-	if r.Kind == notification.KindESCALATION {
+	switch r.Kind {
+	case notification.KindESCALATION:
 		kind = redpointv1.NotificationKind_NOTIFICATION_KIND_ESCALATION
+	case notification.KindCONSENT_REVOKED:
+		kind = redpointv1.NotificationKind_NOTIFICATION_KIND_CONSENT_REVOKED
 	}
 	return &redpointv1.Notification{
 		Name:       fmt.Sprintf("users/%d/notifications/%d", r.UserID, r.ID),
