@@ -512,3 +512,17 @@ func (c *Consents) Revoke(ctx context.Context, tx *ent.Tx, residentID, errandID 
 	}
 	return updated, nil
 }
+
+// ConsentCodeRetention is how long an unused code is kept after it
+// expired; used ones stay with the consent they proved.
+const ConsentCodeRetention = 24 * time.Hour
+
+// PurgeConsentCodes deletes the codes that expired unused more than
+// ConsentCodeRetention before now (the nightly purge).
+func PurgeConsentCodes(ctx context.Context, db *ent.Client, now time.Time) (int, error) {
+	n, err := db.ConsentCode.Delete().Where(consentcode.UsedTimeIsNil(), consentcode.ExpireTimeLT(now.UTC().Add(-ConsentCodeRetention))).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("errand.PurgeConsentCodes: %w", err)
+	}
+	return n, nil
+}
