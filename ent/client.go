@@ -17,6 +17,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/changzhi/redpoint/ent/auditentry"
 	"github.com/changzhi/redpoint/ent/calendarday"
+	"github.com/changzhi/redpoint/ent/consent"
+	"github.com/changzhi/redpoint/ent/consentcode"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/errandtype"
@@ -47,6 +49,10 @@ type Client struct {
 	AuditEntry *AuditEntryClient
 	// CalendarDay is the client for interacting with the CalendarDay builders.
 	CalendarDay *CalendarDayClient
+	// Consent is the client for interacting with the Consent builders.
+	Consent *ConsentClient
+	// ConsentCode is the client for interacting with the ConsentCode builders.
+	ConsentCode *ConsentCodeClient
 	// Errand is the client for interacting with the Errand builders.
 	Errand *ErrandClient
 	// ErrandEvent is the client for interacting with the ErrandEvent builders.
@@ -94,6 +100,8 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.AuditEntry = NewAuditEntryClient(c.config)
 	c.CalendarDay = NewCalendarDayClient(c.config)
+	c.Consent = NewConsentClient(c.config)
+	c.ConsentCode = NewConsentCodeClient(c.config)
 	c.Errand = NewErrandClient(c.config)
 	c.ErrandEvent = NewErrandEventClient(c.config)
 	c.ErrandType = NewErrandTypeClient(c.config)
@@ -205,6 +213,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:              cfg,
 		AuditEntry:          NewAuditEntryClient(cfg),
 		CalendarDay:         NewCalendarDayClient(cfg),
+		Consent:             NewConsentClient(cfg),
+		ConsentCode:         NewConsentCodeClient(cfg),
 		Errand:              NewErrandClient(cfg),
 		ErrandEvent:         NewErrandEventClient(cfg),
 		ErrandType:          NewErrandTypeClient(cfg),
@@ -243,6 +253,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:              cfg,
 		AuditEntry:          NewAuditEntryClient(cfg),
 		CalendarDay:         NewCalendarDayClient(cfg),
+		Consent:             NewConsentClient(cfg),
+		ConsentCode:         NewConsentCodeClient(cfg),
 		Errand:              NewErrandClient(cfg),
 		ErrandEvent:         NewErrandEventClient(cfg),
 		ErrandType:          NewErrandTypeClient(cfg),
@@ -289,10 +301,10 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AuditEntry, c.CalendarDay, c.Errand, c.ErrandEvent, c.ErrandType,
-		c.ErrandTypeAdmission, c.FollowUp, c.IdempotencyKey, c.Notification,
-		c.OutboxEvent, c.ProcessedEvent, c.Rating, c.RefreshToken, c.Region,
-		c.ReportSnapshot, c.Resident, c.Sequence, c.ServicePoint, c.User,
+		c.AuditEntry, c.CalendarDay, c.Consent, c.ConsentCode, c.Errand, c.ErrandEvent,
+		c.ErrandType, c.ErrandTypeAdmission, c.FollowUp, c.IdempotencyKey,
+		c.Notification, c.OutboxEvent, c.ProcessedEvent, c.Rating, c.RefreshToken,
+		c.Region, c.ReportSnapshot, c.Resident, c.Sequence, c.ServicePoint, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -302,10 +314,10 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AuditEntry, c.CalendarDay, c.Errand, c.ErrandEvent, c.ErrandType,
-		c.ErrandTypeAdmission, c.FollowUp, c.IdempotencyKey, c.Notification,
-		c.OutboxEvent, c.ProcessedEvent, c.Rating, c.RefreshToken, c.Region,
-		c.ReportSnapshot, c.Resident, c.Sequence, c.ServicePoint, c.User,
+		c.AuditEntry, c.CalendarDay, c.Consent, c.ConsentCode, c.Errand, c.ErrandEvent,
+		c.ErrandType, c.ErrandTypeAdmission, c.FollowUp, c.IdempotencyKey,
+		c.Notification, c.OutboxEvent, c.ProcessedEvent, c.Rating, c.RefreshToken,
+		c.Region, c.ReportSnapshot, c.Resident, c.Sequence, c.ServicePoint, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -318,6 +330,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AuditEntry.mutate(ctx, m)
 	case *CalendarDayMutation:
 		return c.CalendarDay.mutate(ctx, m)
+	case *ConsentMutation:
+		return c.Consent.mutate(ctx, m)
+	case *ConsentCodeMutation:
+		return c.ConsentCode.mutate(ctx, m)
 	case *ErrandMutation:
 		return c.Errand.mutate(ctx, m)
 	case *ErrandEventMutation:
@@ -620,6 +636,272 @@ func (c *CalendarDayClient) mutate(ctx context.Context, m *CalendarDayMutation) 
 		return (&CalendarDayDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown CalendarDay mutation op: %q", m.Op())
+	}
+}
+
+// ConsentClient is a client for the Consent schema.
+type ConsentClient struct {
+	config
+}
+
+// NewConsentClient returns a client for the Consent from the given config.
+func NewConsentClient(c config) *ConsentClient {
+	return &ConsentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `consent.Hooks(f(g(h())))`.
+func (c *ConsentClient) Use(hooks ...Hook) {
+	c.hooks.Consent = append(c.hooks.Consent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `consent.Intercept(f(g(h())))`.
+func (c *ConsentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Consent = append(c.inters.Consent, interceptors...)
+}
+
+// Create returns a builder for creating a Consent entity.
+func (c *ConsentClient) Create() *ConsentCreate {
+	mutation := newConsentMutation(c.config, OpCreate)
+	return &ConsentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Consent entities.
+func (c *ConsentClient) CreateBulk(builders ...*ConsentCreate) *ConsentCreateBulk {
+	return &ConsentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ConsentClient) MapCreateBulk(slice any, setFunc func(*ConsentCreate, int)) *ConsentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ConsentCreateBulk{err: fmt.Errorf("calling to ConsentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ConsentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ConsentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Consent.
+func (c *ConsentClient) Update() *ConsentUpdate {
+	mutation := newConsentMutation(c.config, OpUpdate)
+	return &ConsentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ConsentClient) UpdateOne(_m *Consent) *ConsentUpdateOne {
+	mutation := newConsentMutation(c.config, OpUpdateOne, withConsent(_m))
+	return &ConsentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ConsentClient) UpdateOneID(id int) *ConsentUpdateOne {
+	mutation := newConsentMutation(c.config, OpUpdateOne, withConsentID(id))
+	return &ConsentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Consent.
+func (c *ConsentClient) Delete() *ConsentDelete {
+	mutation := newConsentMutation(c.config, OpDelete)
+	return &ConsentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ConsentClient) DeleteOne(_m *Consent) *ConsentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ConsentClient) DeleteOneID(id int) *ConsentDeleteOne {
+	builder := c.Delete().Where(consent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ConsentDeleteOne{builder}
+}
+
+// Query returns a query builder for Consent.
+func (c *ConsentClient) Query() *ConsentQuery {
+	return &ConsentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeConsent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Consent entity by its id.
+func (c *ConsentClient) Get(ctx context.Context, id int) (*Consent, error) {
+	return c.Query().Where(consent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ConsentClient) GetX(ctx context.Context, id int) *Consent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ConsentClient) Hooks() []Hook {
+	return c.hooks.Consent
+}
+
+// Interceptors returns the client interceptors.
+func (c *ConsentClient) Interceptors() []Interceptor {
+	return c.inters.Consent
+}
+
+func (c *ConsentClient) mutate(ctx context.Context, m *ConsentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ConsentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ConsentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ConsentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ConsentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Consent mutation op: %q", m.Op())
+	}
+}
+
+// ConsentCodeClient is a client for the ConsentCode schema.
+type ConsentCodeClient struct {
+	config
+}
+
+// NewConsentCodeClient returns a client for the ConsentCode from the given config.
+func NewConsentCodeClient(c config) *ConsentCodeClient {
+	return &ConsentCodeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `consentcode.Hooks(f(g(h())))`.
+func (c *ConsentCodeClient) Use(hooks ...Hook) {
+	c.hooks.ConsentCode = append(c.hooks.ConsentCode, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `consentcode.Intercept(f(g(h())))`.
+func (c *ConsentCodeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ConsentCode = append(c.inters.ConsentCode, interceptors...)
+}
+
+// Create returns a builder for creating a ConsentCode entity.
+func (c *ConsentCodeClient) Create() *ConsentCodeCreate {
+	mutation := newConsentCodeMutation(c.config, OpCreate)
+	return &ConsentCodeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ConsentCode entities.
+func (c *ConsentCodeClient) CreateBulk(builders ...*ConsentCodeCreate) *ConsentCodeCreateBulk {
+	return &ConsentCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ConsentCodeClient) MapCreateBulk(slice any, setFunc func(*ConsentCodeCreate, int)) *ConsentCodeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ConsentCodeCreateBulk{err: fmt.Errorf("calling to ConsentCodeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ConsentCodeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ConsentCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ConsentCode.
+func (c *ConsentCodeClient) Update() *ConsentCodeUpdate {
+	mutation := newConsentCodeMutation(c.config, OpUpdate)
+	return &ConsentCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ConsentCodeClient) UpdateOne(_m *ConsentCode) *ConsentCodeUpdateOne {
+	mutation := newConsentCodeMutation(c.config, OpUpdateOne, withConsentCode(_m))
+	return &ConsentCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ConsentCodeClient) UpdateOneID(id int) *ConsentCodeUpdateOne {
+	mutation := newConsentCodeMutation(c.config, OpUpdateOne, withConsentCodeID(id))
+	return &ConsentCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ConsentCode.
+func (c *ConsentCodeClient) Delete() *ConsentCodeDelete {
+	mutation := newConsentCodeMutation(c.config, OpDelete)
+	return &ConsentCodeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ConsentCodeClient) DeleteOne(_m *ConsentCode) *ConsentCodeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ConsentCodeClient) DeleteOneID(id int) *ConsentCodeDeleteOne {
+	builder := c.Delete().Where(consentcode.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ConsentCodeDeleteOne{builder}
+}
+
+// Query returns a query builder for ConsentCode.
+func (c *ConsentCodeClient) Query() *ConsentCodeQuery {
+	return &ConsentCodeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeConsentCode},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ConsentCode entity by its id.
+func (c *ConsentCodeClient) Get(ctx context.Context, id int) (*ConsentCode, error) {
+	return c.Query().Where(consentcode.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ConsentCodeClient) GetX(ctx context.Context, id int) *ConsentCode {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ConsentCodeClient) Hooks() []Hook {
+	return c.hooks.ConsentCode
+}
+
+// Interceptors returns the client interceptors.
+func (c *ConsentCodeClient) Interceptors() []Interceptor {
+	return c.inters.ConsentCode
+}
+
+func (c *ConsentCodeClient) mutate(ctx context.Context, m *ConsentCodeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ConsentCodeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ConsentCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ConsentCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ConsentCodeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ConsentCode mutation op: %q", m.Op())
 	}
 }
 
@@ -3271,16 +3553,16 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AuditEntry, CalendarDay, Errand, ErrandEvent, ErrandType, ErrandTypeAdmission,
-		FollowUp, IdempotencyKey, Notification, OutboxEvent, ProcessedEvent, Rating,
-		RefreshToken, Region, ReportSnapshot, Resident, Sequence, ServicePoint,
-		User []ent.Hook
+		AuditEntry, CalendarDay, Consent, ConsentCode, Errand, ErrandEvent, ErrandType,
+		ErrandTypeAdmission, FollowUp, IdempotencyKey, Notification, OutboxEvent,
+		ProcessedEvent, Rating, RefreshToken, Region, ReportSnapshot, Resident,
+		Sequence, ServicePoint, User []ent.Hook
 	}
 	inters struct {
-		AuditEntry, CalendarDay, Errand, ErrandEvent, ErrandType, ErrandTypeAdmission,
-		FollowUp, IdempotencyKey, Notification, OutboxEvent, ProcessedEvent, Rating,
-		RefreshToken, Region, ReportSnapshot, Resident, Sequence, ServicePoint,
-		User []ent.Interceptor
+		AuditEntry, CalendarDay, Consent, ConsentCode, Errand, ErrandEvent, ErrandType,
+		ErrandTypeAdmission, FollowUp, IdempotencyKey, Notification, OutboxEvent,
+		ProcessedEvent, Rating, RefreshToken, Region, ReportSnapshot, Resident,
+		Sequence, ServicePoint, User []ent.Interceptor
 	}
 )
 

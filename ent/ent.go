@@ -14,6 +14,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/changzhi/redpoint/ent/auditentry"
 	"github.com/changzhi/redpoint/ent/calendarday"
+	"github.com/changzhi/redpoint/ent/consent"
+	"github.com/changzhi/redpoint/ent/consentcode"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/errandtype"
@@ -93,6 +95,8 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			auditentry.Table:          auditentry.ValidColumn,
 			calendarday.Table:         calendarday.ValidColumn,
+			consent.Table:             consent.ValidColumn,
+			consentcode.Table:         consentcode.ValidColumn,
 			errand.Table:              errand.ValidColumn,
 			errandevent.Table:         errandevent.ValidColumn,
 			errandtype.Table:          errandtype.ValidColumn,

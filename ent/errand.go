@@ -78,6 +78,14 @@ type Errand struct {
 	ChangeSeq int64 `json:"change_seq,omitempty"`
 	// handling time in working days, acceptance to completion; set on completion
 	WorkingDays *int `json:"working_days,omitempty"`
+	// summary of the Consent row: how the resident authorised the agent
+	ConsentMethod *errand.ConsentMethod `json:"consent_method,omitempty"`
+	// when the resident authorised the agent
+	ConsentTime *time.Time `json:"consent_time,omitempty"`
+	// until when the authorisation holds
+	ConsentExpireTime *time.Time `json:"consent_expire_time,omitempty"`
+	// when the resident revoked it (the errand was cancelled)
+	ConsentRevokeTime *time.Time `json:"consent_revoke_time,omitempty"`
 	// times reopened after completion (:reopen)
 	ReopenCount int `json:"reopen_count,omitempty"`
 	// when it was last reopened
@@ -169,9 +177,9 @@ func (*Errand) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case errand.FieldID, errand.FieldVersion, errand.FieldServicePointID, errand.FieldAgentID, errand.FieldChangeSeq, errand.FieldWorkingDays, errand.FieldReopenCount:
 			values[i] = new(sql.NullInt64)
-		case errand.FieldTrackingCode, errand.FieldErrandTypeID, errand.FieldRegionID, errand.FieldResidentName, errand.FieldResidentPhoneCipher, errand.FieldResidentPhoneHash, errand.FieldResidentPhoneLast4, errand.FieldResidentIDNumberCipher, errand.FieldResidentIDNumberHash, errand.FieldState, errand.FieldChannel, errand.FieldDescription, errand.FieldForwardedTo, errand.FieldResult, errand.FieldCancelReason:
+		case errand.FieldTrackingCode, errand.FieldErrandTypeID, errand.FieldRegionID, errand.FieldResidentName, errand.FieldResidentPhoneCipher, errand.FieldResidentPhoneHash, errand.FieldResidentPhoneLast4, errand.FieldResidentIDNumberCipher, errand.FieldResidentIDNumberHash, errand.FieldState, errand.FieldChannel, errand.FieldDescription, errand.FieldForwardedTo, errand.FieldResult, errand.FieldCancelReason, errand.FieldConsentMethod:
 			values[i] = new(sql.NullString)
-		case errand.FieldCreateTime, errand.FieldUpdateTime, errand.FieldAcceptTime, errand.FieldDueTime, errand.FieldPauseTime, errand.FieldCloseTime, errand.FieldLastReopenTime, errand.FieldFirstCloseTime:
+		case errand.FieldCreateTime, errand.FieldUpdateTime, errand.FieldAcceptTime, errand.FieldDueTime, errand.FieldPauseTime, errand.FieldCloseTime, errand.FieldConsentTime, errand.FieldConsentExpireTime, errand.FieldConsentRevokeTime, errand.FieldLastReopenTime, errand.FieldFirstCloseTime:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -369,6 +377,34 @@ func (_m *Errand) assignValues(columns []string, values []any) error {
 				_m.WorkingDays = new(int)
 				*_m.WorkingDays = int(value.Int64)
 			}
+		case errand.FieldConsentMethod:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field consent_method", values[i])
+			} else if value.Valid {
+				_m.ConsentMethod = new(errand.ConsentMethod)
+				*_m.ConsentMethod = errand.ConsentMethod(value.String)
+			}
+		case errand.FieldConsentTime:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field consent_time", values[i])
+			} else if value.Valid {
+				_m.ConsentTime = new(time.Time)
+				*_m.ConsentTime = value.Time
+			}
+		case errand.FieldConsentExpireTime:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field consent_expire_time", values[i])
+			} else if value.Valid {
+				_m.ConsentExpireTime = new(time.Time)
+				*_m.ConsentExpireTime = value.Time
+			}
+		case errand.FieldConsentRevokeTime:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field consent_revoke_time", values[i])
+			} else if value.Valid {
+				_m.ConsentRevokeTime = new(time.Time)
+				*_m.ConsentRevokeTime = value.Time
+			}
 		case errand.FieldReopenCount:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field reopen_count", values[i])
@@ -536,6 +572,26 @@ func (_m *Errand) String() string {
 	if v := _m.WorkingDays; v != nil {
 		builder.WriteString("working_days=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ConsentMethod; v != nil {
+		builder.WriteString("consent_method=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ConsentTime; v != nil {
+		builder.WriteString("consent_time=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.ConsentExpireTime; v != nil {
+		builder.WriteString("consent_expire_time=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.ConsentRevokeTime; v != nil {
+		builder.WriteString("consent_revoke_time=")
+		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")
 	builder.WriteString("reopen_count=")

@@ -307,6 +307,62 @@ func (_c *ErrandCreate) SetNillableWorkingDays(v *int) *ErrandCreate {
 	return _c
 }
 
+// SetConsentMethod sets the "consent_method" field.
+func (_c *ErrandCreate) SetConsentMethod(v errand.ConsentMethod) *ErrandCreate {
+	_c.mutation.SetConsentMethod(v)
+	return _c
+}
+
+// SetNillableConsentMethod sets the "consent_method" field if the given value is not nil.
+func (_c *ErrandCreate) SetNillableConsentMethod(v *errand.ConsentMethod) *ErrandCreate {
+	if v != nil {
+		_c.SetConsentMethod(*v)
+	}
+	return _c
+}
+
+// SetConsentTime sets the "consent_time" field.
+func (_c *ErrandCreate) SetConsentTime(v time.Time) *ErrandCreate {
+	_c.mutation.SetConsentTime(v)
+	return _c
+}
+
+// SetNillableConsentTime sets the "consent_time" field if the given value is not nil.
+func (_c *ErrandCreate) SetNillableConsentTime(v *time.Time) *ErrandCreate {
+	if v != nil {
+		_c.SetConsentTime(*v)
+	}
+	return _c
+}
+
+// SetConsentExpireTime sets the "consent_expire_time" field.
+func (_c *ErrandCreate) SetConsentExpireTime(v time.Time) *ErrandCreate {
+	_c.mutation.SetConsentExpireTime(v)
+	return _c
+}
+
+// SetNillableConsentExpireTime sets the "consent_expire_time" field if the given value is not nil.
+func (_c *ErrandCreate) SetNillableConsentExpireTime(v *time.Time) *ErrandCreate {
+	if v != nil {
+		_c.SetConsentExpireTime(*v)
+	}
+	return _c
+}
+
+// SetConsentRevokeTime sets the "consent_revoke_time" field.
+func (_c *ErrandCreate) SetConsentRevokeTime(v time.Time) *ErrandCreate {
+	_c.mutation.SetConsentRevokeTime(v)
+	return _c
+}
+
+// SetNillableConsentRevokeTime sets the "consent_revoke_time" field if the given value is not nil.
+func (_c *ErrandCreate) SetNillableConsentRevokeTime(v *time.Time) *ErrandCreate {
+	if v != nil {
+		_c.SetConsentRevokeTime(*v)
+	}
+	return _c
+}
+
 // SetReopenCount sets the "reopen_count" field.
 func (_c *ErrandCreate) SetReopenCount(v int) *ErrandCreate {
 	_c.mutation.SetReopenCount(v)
@@ -619,6 +675,11 @@ func (_c *ErrandCreate) check() error {
 	if _, ok := _c.mutation.ChangeSeq(); !ok {
 		return &ValidationError{Name: "change_seq", err: errors.New(`ent: missing required field "Errand.change_seq"`)}
 	}
+	if v, ok := _c.mutation.ConsentMethod(); ok {
+		if err := errand.ConsentMethodValidator(v); err != nil {
+			return &ValidationError{Name: "consent_method", err: fmt.Errorf(`ent: validator failed for field "Errand.consent_method": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.ReopenCount(); !ok {
 		return &ValidationError{Name: "reopen_count", err: errors.New(`ent: missing required field "Errand.reopen_count"`)}
 	}
@@ -762,6 +823,22 @@ func (_c *ErrandCreate) createSpec() (*Errand, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.WorkingDays(); ok {
 		_spec.SetField(errand.FieldWorkingDays, field.TypeInt, value)
 		_node.WorkingDays = &value
+	}
+	if value, ok := _c.mutation.ConsentMethod(); ok {
+		_spec.SetField(errand.FieldConsentMethod, field.TypeEnum, value)
+		_node.ConsentMethod = &value
+	}
+	if value, ok := _c.mutation.ConsentTime(); ok {
+		_spec.SetField(errand.FieldConsentTime, field.TypeTime, value)
+		_node.ConsentTime = &value
+	}
+	if value, ok := _c.mutation.ConsentExpireTime(); ok {
+		_spec.SetField(errand.FieldConsentExpireTime, field.TypeTime, value)
+		_node.ConsentExpireTime = &value
+	}
+	if value, ok := _c.mutation.ConsentRevokeTime(); ok {
+		_spec.SetField(errand.FieldConsentRevokeTime, field.TypeTime, value)
+		_node.ConsentRevokeTime = &value
 	}
 	if value, ok := _c.mutation.ReopenCount(); ok {
 		_spec.SetField(errand.FieldReopenCount, field.TypeInt, value)
@@ -1267,6 +1344,78 @@ func (u *ErrandUpsert) AddWorkingDays(v int) *ErrandUpsert {
 // ClearWorkingDays clears the value of the "working_days" field.
 func (u *ErrandUpsert) ClearWorkingDays() *ErrandUpsert {
 	u.SetNull(errand.FieldWorkingDays)
+	return u
+}
+
+// SetConsentMethod sets the "consent_method" field.
+func (u *ErrandUpsert) SetConsentMethod(v errand.ConsentMethod) *ErrandUpsert {
+	u.Set(errand.FieldConsentMethod, v)
+	return u
+}
+
+// UpdateConsentMethod sets the "consent_method" field to the value that was provided on create.
+func (u *ErrandUpsert) UpdateConsentMethod() *ErrandUpsert {
+	u.SetExcluded(errand.FieldConsentMethod)
+	return u
+}
+
+// ClearConsentMethod clears the value of the "consent_method" field.
+func (u *ErrandUpsert) ClearConsentMethod() *ErrandUpsert {
+	u.SetNull(errand.FieldConsentMethod)
+	return u
+}
+
+// SetConsentTime sets the "consent_time" field.
+func (u *ErrandUpsert) SetConsentTime(v time.Time) *ErrandUpsert {
+	u.Set(errand.FieldConsentTime, v)
+	return u
+}
+
+// UpdateConsentTime sets the "consent_time" field to the value that was provided on create.
+func (u *ErrandUpsert) UpdateConsentTime() *ErrandUpsert {
+	u.SetExcluded(errand.FieldConsentTime)
+	return u
+}
+
+// ClearConsentTime clears the value of the "consent_time" field.
+func (u *ErrandUpsert) ClearConsentTime() *ErrandUpsert {
+	u.SetNull(errand.FieldConsentTime)
+	return u
+}
+
+// SetConsentExpireTime sets the "consent_expire_time" field.
+func (u *ErrandUpsert) SetConsentExpireTime(v time.Time) *ErrandUpsert {
+	u.Set(errand.FieldConsentExpireTime, v)
+	return u
+}
+
+// UpdateConsentExpireTime sets the "consent_expire_time" field to the value that was provided on create.
+func (u *ErrandUpsert) UpdateConsentExpireTime() *ErrandUpsert {
+	u.SetExcluded(errand.FieldConsentExpireTime)
+	return u
+}
+
+// ClearConsentExpireTime clears the value of the "consent_expire_time" field.
+func (u *ErrandUpsert) ClearConsentExpireTime() *ErrandUpsert {
+	u.SetNull(errand.FieldConsentExpireTime)
+	return u
+}
+
+// SetConsentRevokeTime sets the "consent_revoke_time" field.
+func (u *ErrandUpsert) SetConsentRevokeTime(v time.Time) *ErrandUpsert {
+	u.Set(errand.FieldConsentRevokeTime, v)
+	return u
+}
+
+// UpdateConsentRevokeTime sets the "consent_revoke_time" field to the value that was provided on create.
+func (u *ErrandUpsert) UpdateConsentRevokeTime() *ErrandUpsert {
+	u.SetExcluded(errand.FieldConsentRevokeTime)
+	return u
+}
+
+// ClearConsentRevokeTime clears the value of the "consent_revoke_time" field.
+func (u *ErrandUpsert) ClearConsentRevokeTime() *ErrandUpsert {
+	u.SetNull(errand.FieldConsentRevokeTime)
 	return u
 }
 
@@ -1789,6 +1938,90 @@ func (u *ErrandUpsertOne) UpdateWorkingDays() *ErrandUpsertOne {
 func (u *ErrandUpsertOne) ClearWorkingDays() *ErrandUpsertOne {
 	return u.Update(func(s *ErrandUpsert) {
 		s.ClearWorkingDays()
+	})
+}
+
+// SetConsentMethod sets the "consent_method" field.
+func (u *ErrandUpsertOne) SetConsentMethod(v errand.ConsentMethod) *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetConsentMethod(v)
+	})
+}
+
+// UpdateConsentMethod sets the "consent_method" field to the value that was provided on create.
+func (u *ErrandUpsertOne) UpdateConsentMethod() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateConsentMethod()
+	})
+}
+
+// ClearConsentMethod clears the value of the "consent_method" field.
+func (u *ErrandUpsertOne) ClearConsentMethod() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearConsentMethod()
+	})
+}
+
+// SetConsentTime sets the "consent_time" field.
+func (u *ErrandUpsertOne) SetConsentTime(v time.Time) *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetConsentTime(v)
+	})
+}
+
+// UpdateConsentTime sets the "consent_time" field to the value that was provided on create.
+func (u *ErrandUpsertOne) UpdateConsentTime() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateConsentTime()
+	})
+}
+
+// ClearConsentTime clears the value of the "consent_time" field.
+func (u *ErrandUpsertOne) ClearConsentTime() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearConsentTime()
+	})
+}
+
+// SetConsentExpireTime sets the "consent_expire_time" field.
+func (u *ErrandUpsertOne) SetConsentExpireTime(v time.Time) *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetConsentExpireTime(v)
+	})
+}
+
+// UpdateConsentExpireTime sets the "consent_expire_time" field to the value that was provided on create.
+func (u *ErrandUpsertOne) UpdateConsentExpireTime() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateConsentExpireTime()
+	})
+}
+
+// ClearConsentExpireTime clears the value of the "consent_expire_time" field.
+func (u *ErrandUpsertOne) ClearConsentExpireTime() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearConsentExpireTime()
+	})
+}
+
+// SetConsentRevokeTime sets the "consent_revoke_time" field.
+func (u *ErrandUpsertOne) SetConsentRevokeTime(v time.Time) *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetConsentRevokeTime(v)
+	})
+}
+
+// UpdateConsentRevokeTime sets the "consent_revoke_time" field to the value that was provided on create.
+func (u *ErrandUpsertOne) UpdateConsentRevokeTime() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateConsentRevokeTime()
+	})
+}
+
+// ClearConsentRevokeTime clears the value of the "consent_revoke_time" field.
+func (u *ErrandUpsertOne) ClearConsentRevokeTime() *ErrandUpsertOne {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearConsentRevokeTime()
 	})
 }
 
@@ -2486,6 +2719,90 @@ func (u *ErrandUpsertBulk) UpdateWorkingDays() *ErrandUpsertBulk {
 func (u *ErrandUpsertBulk) ClearWorkingDays() *ErrandUpsertBulk {
 	return u.Update(func(s *ErrandUpsert) {
 		s.ClearWorkingDays()
+	})
+}
+
+// SetConsentMethod sets the "consent_method" field.
+func (u *ErrandUpsertBulk) SetConsentMethod(v errand.ConsentMethod) *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetConsentMethod(v)
+	})
+}
+
+// UpdateConsentMethod sets the "consent_method" field to the value that was provided on create.
+func (u *ErrandUpsertBulk) UpdateConsentMethod() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateConsentMethod()
+	})
+}
+
+// ClearConsentMethod clears the value of the "consent_method" field.
+func (u *ErrandUpsertBulk) ClearConsentMethod() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearConsentMethod()
+	})
+}
+
+// SetConsentTime sets the "consent_time" field.
+func (u *ErrandUpsertBulk) SetConsentTime(v time.Time) *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetConsentTime(v)
+	})
+}
+
+// UpdateConsentTime sets the "consent_time" field to the value that was provided on create.
+func (u *ErrandUpsertBulk) UpdateConsentTime() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateConsentTime()
+	})
+}
+
+// ClearConsentTime clears the value of the "consent_time" field.
+func (u *ErrandUpsertBulk) ClearConsentTime() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearConsentTime()
+	})
+}
+
+// SetConsentExpireTime sets the "consent_expire_time" field.
+func (u *ErrandUpsertBulk) SetConsentExpireTime(v time.Time) *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetConsentExpireTime(v)
+	})
+}
+
+// UpdateConsentExpireTime sets the "consent_expire_time" field to the value that was provided on create.
+func (u *ErrandUpsertBulk) UpdateConsentExpireTime() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateConsentExpireTime()
+	})
+}
+
+// ClearConsentExpireTime clears the value of the "consent_expire_time" field.
+func (u *ErrandUpsertBulk) ClearConsentExpireTime() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearConsentExpireTime()
+	})
+}
+
+// SetConsentRevokeTime sets the "consent_revoke_time" field.
+func (u *ErrandUpsertBulk) SetConsentRevokeTime(v time.Time) *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.SetConsentRevokeTime(v)
+	})
+}
+
+// UpdateConsentRevokeTime sets the "consent_revoke_time" field to the value that was provided on create.
+func (u *ErrandUpsertBulk) UpdateConsentRevokeTime() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.UpdateConsentRevokeTime()
+	})
+}
+
+// ClearConsentRevokeTime clears the value of the "consent_revoke_time" field.
+func (u *ErrandUpsertBulk) ClearConsentRevokeTime() *ErrandUpsertBulk {
+	return u.Update(func(s *ErrandUpsert) {
+		s.ClearConsentRevokeTime()
 	})
 }
 

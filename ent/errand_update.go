@@ -438,6 +438,86 @@ func (_u *ErrandUpdate) ClearWorkingDays() *ErrandUpdate {
 	return _u
 }
 
+// SetConsentMethod sets the "consent_method" field.
+func (_u *ErrandUpdate) SetConsentMethod(v errand.ConsentMethod) *ErrandUpdate {
+	_u.mutation.SetConsentMethod(v)
+	return _u
+}
+
+// SetNillableConsentMethod sets the "consent_method" field if the given value is not nil.
+func (_u *ErrandUpdate) SetNillableConsentMethod(v *errand.ConsentMethod) *ErrandUpdate {
+	if v != nil {
+		_u.SetConsentMethod(*v)
+	}
+	return _u
+}
+
+// ClearConsentMethod clears the value of the "consent_method" field.
+func (_u *ErrandUpdate) ClearConsentMethod() *ErrandUpdate {
+	_u.mutation.ClearConsentMethod()
+	return _u
+}
+
+// SetConsentTime sets the "consent_time" field.
+func (_u *ErrandUpdate) SetConsentTime(v time.Time) *ErrandUpdate {
+	_u.mutation.SetConsentTime(v)
+	return _u
+}
+
+// SetNillableConsentTime sets the "consent_time" field if the given value is not nil.
+func (_u *ErrandUpdate) SetNillableConsentTime(v *time.Time) *ErrandUpdate {
+	if v != nil {
+		_u.SetConsentTime(*v)
+	}
+	return _u
+}
+
+// ClearConsentTime clears the value of the "consent_time" field.
+func (_u *ErrandUpdate) ClearConsentTime() *ErrandUpdate {
+	_u.mutation.ClearConsentTime()
+	return _u
+}
+
+// SetConsentExpireTime sets the "consent_expire_time" field.
+func (_u *ErrandUpdate) SetConsentExpireTime(v time.Time) *ErrandUpdate {
+	_u.mutation.SetConsentExpireTime(v)
+	return _u
+}
+
+// SetNillableConsentExpireTime sets the "consent_expire_time" field if the given value is not nil.
+func (_u *ErrandUpdate) SetNillableConsentExpireTime(v *time.Time) *ErrandUpdate {
+	if v != nil {
+		_u.SetConsentExpireTime(*v)
+	}
+	return _u
+}
+
+// ClearConsentExpireTime clears the value of the "consent_expire_time" field.
+func (_u *ErrandUpdate) ClearConsentExpireTime() *ErrandUpdate {
+	_u.mutation.ClearConsentExpireTime()
+	return _u
+}
+
+// SetConsentRevokeTime sets the "consent_revoke_time" field.
+func (_u *ErrandUpdate) SetConsentRevokeTime(v time.Time) *ErrandUpdate {
+	_u.mutation.SetConsentRevokeTime(v)
+	return _u
+}
+
+// SetNillableConsentRevokeTime sets the "consent_revoke_time" field if the given value is not nil.
+func (_u *ErrandUpdate) SetNillableConsentRevokeTime(v *time.Time) *ErrandUpdate {
+	if v != nil {
+		_u.SetConsentRevokeTime(*v)
+	}
+	return _u
+}
+
+// ClearConsentRevokeTime clears the value of the "consent_revoke_time" field.
+func (_u *ErrandUpdate) ClearConsentRevokeTime() *ErrandUpdate {
+	_u.mutation.ClearConsentRevokeTime()
+	return _u
+}
+
 // SetReopenCount sets the "reopen_count" field.
 func (_u *ErrandUpdate) SetReopenCount(v int) *ErrandUpdate {
 	_u.mutation.ResetReopenCount()
@@ -696,6 +776,11 @@ func (_u *ErrandUpdate) check() error {
 			return &ValidationError{Name: "cancel_reason", err: fmt.Errorf(`ent: validator failed for field "Errand.cancel_reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ConsentMethod(); ok {
+		if err := errand.ConsentMethodValidator(v); err != nil {
+			return &ValidationError{Name: "consent_method", err: fmt.Errorf(`ent: validator failed for field "Errand.consent_method": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.ReopenCount(); ok {
 		if err := errand.ReopenCountValidator(v); err != nil {
 			return &ValidationError{Name: "reopen_count", err: fmt.Errorf(`ent: validator failed for field "Errand.reopen_count": %w`, err)}
@@ -833,6 +918,30 @@ func (_u *ErrandUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.WorkingDaysCleared() {
 		_spec.ClearField(errand.FieldWorkingDays, field.TypeInt)
+	}
+	if value, ok := _u.mutation.ConsentMethod(); ok {
+		_spec.SetField(errand.FieldConsentMethod, field.TypeEnum, value)
+	}
+	if _u.mutation.ConsentMethodCleared() {
+		_spec.ClearField(errand.FieldConsentMethod, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.ConsentTime(); ok {
+		_spec.SetField(errand.FieldConsentTime, field.TypeTime, value)
+	}
+	if _u.mutation.ConsentTimeCleared() {
+		_spec.ClearField(errand.FieldConsentTime, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ConsentExpireTime(); ok {
+		_spec.SetField(errand.FieldConsentExpireTime, field.TypeTime, value)
+	}
+	if _u.mutation.ConsentExpireTimeCleared() {
+		_spec.ClearField(errand.FieldConsentExpireTime, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ConsentRevokeTime(); ok {
+		_spec.SetField(errand.FieldConsentRevokeTime, field.TypeTime, value)
+	}
+	if _u.mutation.ConsentRevokeTimeCleared() {
+		_spec.ClearField(errand.FieldConsentRevokeTime, field.TypeTime)
 	}
 	if value, ok := _u.mutation.ReopenCount(); ok {
 		_spec.SetField(errand.FieldReopenCount, field.TypeInt, value)
@@ -1438,6 +1547,86 @@ func (_u *ErrandUpdateOne) ClearWorkingDays() *ErrandUpdateOne {
 	return _u
 }
 
+// SetConsentMethod sets the "consent_method" field.
+func (_u *ErrandUpdateOne) SetConsentMethod(v errand.ConsentMethod) *ErrandUpdateOne {
+	_u.mutation.SetConsentMethod(v)
+	return _u
+}
+
+// SetNillableConsentMethod sets the "consent_method" field if the given value is not nil.
+func (_u *ErrandUpdateOne) SetNillableConsentMethod(v *errand.ConsentMethod) *ErrandUpdateOne {
+	if v != nil {
+		_u.SetConsentMethod(*v)
+	}
+	return _u
+}
+
+// ClearConsentMethod clears the value of the "consent_method" field.
+func (_u *ErrandUpdateOne) ClearConsentMethod() *ErrandUpdateOne {
+	_u.mutation.ClearConsentMethod()
+	return _u
+}
+
+// SetConsentTime sets the "consent_time" field.
+func (_u *ErrandUpdateOne) SetConsentTime(v time.Time) *ErrandUpdateOne {
+	_u.mutation.SetConsentTime(v)
+	return _u
+}
+
+// SetNillableConsentTime sets the "consent_time" field if the given value is not nil.
+func (_u *ErrandUpdateOne) SetNillableConsentTime(v *time.Time) *ErrandUpdateOne {
+	if v != nil {
+		_u.SetConsentTime(*v)
+	}
+	return _u
+}
+
+// ClearConsentTime clears the value of the "consent_time" field.
+func (_u *ErrandUpdateOne) ClearConsentTime() *ErrandUpdateOne {
+	_u.mutation.ClearConsentTime()
+	return _u
+}
+
+// SetConsentExpireTime sets the "consent_expire_time" field.
+func (_u *ErrandUpdateOne) SetConsentExpireTime(v time.Time) *ErrandUpdateOne {
+	_u.mutation.SetConsentExpireTime(v)
+	return _u
+}
+
+// SetNillableConsentExpireTime sets the "consent_expire_time" field if the given value is not nil.
+func (_u *ErrandUpdateOne) SetNillableConsentExpireTime(v *time.Time) *ErrandUpdateOne {
+	if v != nil {
+		_u.SetConsentExpireTime(*v)
+	}
+	return _u
+}
+
+// ClearConsentExpireTime clears the value of the "consent_expire_time" field.
+func (_u *ErrandUpdateOne) ClearConsentExpireTime() *ErrandUpdateOne {
+	_u.mutation.ClearConsentExpireTime()
+	return _u
+}
+
+// SetConsentRevokeTime sets the "consent_revoke_time" field.
+func (_u *ErrandUpdateOne) SetConsentRevokeTime(v time.Time) *ErrandUpdateOne {
+	_u.mutation.SetConsentRevokeTime(v)
+	return _u
+}
+
+// SetNillableConsentRevokeTime sets the "consent_revoke_time" field if the given value is not nil.
+func (_u *ErrandUpdateOne) SetNillableConsentRevokeTime(v *time.Time) *ErrandUpdateOne {
+	if v != nil {
+		_u.SetConsentRevokeTime(*v)
+	}
+	return _u
+}
+
+// ClearConsentRevokeTime clears the value of the "consent_revoke_time" field.
+func (_u *ErrandUpdateOne) ClearConsentRevokeTime() *ErrandUpdateOne {
+	_u.mutation.ClearConsentRevokeTime()
+	return _u
+}
+
 // SetReopenCount sets the "reopen_count" field.
 func (_u *ErrandUpdateOne) SetReopenCount(v int) *ErrandUpdateOne {
 	_u.mutation.ResetReopenCount()
@@ -1709,6 +1898,11 @@ func (_u *ErrandUpdateOne) check() error {
 			return &ValidationError{Name: "cancel_reason", err: fmt.Errorf(`ent: validator failed for field "Errand.cancel_reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ConsentMethod(); ok {
+		if err := errand.ConsentMethodValidator(v); err != nil {
+			return &ValidationError{Name: "consent_method", err: fmt.Errorf(`ent: validator failed for field "Errand.consent_method": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.ReopenCount(); ok {
 		if err := errand.ReopenCountValidator(v); err != nil {
 			return &ValidationError{Name: "reopen_count", err: fmt.Errorf(`ent: validator failed for field "Errand.reopen_count": %w`, err)}
@@ -1863,6 +2057,30 @@ func (_u *ErrandUpdateOne) sqlSave(ctx context.Context) (_node *Errand, err erro
 	}
 	if _u.mutation.WorkingDaysCleared() {
 		_spec.ClearField(errand.FieldWorkingDays, field.TypeInt)
+	}
+	if value, ok := _u.mutation.ConsentMethod(); ok {
+		_spec.SetField(errand.FieldConsentMethod, field.TypeEnum, value)
+	}
+	if _u.mutation.ConsentMethodCleared() {
+		_spec.ClearField(errand.FieldConsentMethod, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.ConsentTime(); ok {
+		_spec.SetField(errand.FieldConsentTime, field.TypeTime, value)
+	}
+	if _u.mutation.ConsentTimeCleared() {
+		_spec.ClearField(errand.FieldConsentTime, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ConsentExpireTime(); ok {
+		_spec.SetField(errand.FieldConsentExpireTime, field.TypeTime, value)
+	}
+	if _u.mutation.ConsentExpireTimeCleared() {
+		_spec.ClearField(errand.FieldConsentExpireTime, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ConsentRevokeTime(); ok {
+		_spec.SetField(errand.FieldConsentRevokeTime, field.TypeTime, value)
+	}
+	if _u.mutation.ConsentRevokeTimeCleared() {
+		_spec.ClearField(errand.FieldConsentRevokeTime, field.TypeTime)
 	}
 	if value, ok := _u.mutation.ReopenCount(); ok {
 		_spec.SetField(errand.FieldReopenCount, field.TypeInt, value)

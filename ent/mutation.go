@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/changzhi/redpoint/ent/auditentry"
 	"github.com/changzhi/redpoint/ent/calendarday"
+	"github.com/changzhi/redpoint/ent/consent"
+	"github.com/changzhi/redpoint/ent/consentcode"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/errandtype"
@@ -44,6 +46,8 @@ const (
 	// Node types.
 	TypeAuditEntry          = "AuditEntry"
 	TypeCalendarDay         = "CalendarDay"
+	TypeConsent             = "Consent"
+	TypeConsentCode         = "ConsentCode"
 	TypeErrand              = "Errand"
 	TypeErrandEvent         = "ErrandEvent"
 	TypeErrandType          = "ErrandType"
@@ -1319,6 +1323,1917 @@ func (m *CalendarDayMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown CalendarDay edge %s", name)
 }
 
+// ConsentMutation represents an operation that mutates the Consent nodes in the graph.
+type ConsentMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	errand_id      *int
+	adderrand_id   *int
+	method         *consent.Method
+	resident_id    *int
+	addresident_id *int
+	openid         *string
+	code_id        *int
+	addcode_id     *int
+	agent_id       *int
+	addagent_id    *int
+	witness        *string
+	region_id      *string
+	grant_time     *time.Time
+	expire_time    *time.Time
+	revoke_time    *time.Time
+	revoke_reason  *string
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*Consent, error)
+	predicates     []predicate.Consent
+}
+
+var _ ent.Mutation = (*ConsentMutation)(nil)
+
+// consentOption allows management of the mutation configuration using functional options.
+type consentOption func(*ConsentMutation)
+
+// newConsentMutation creates new mutation for the Consent entity.
+func newConsentMutation(c config, op Op, opts ...consentOption) *ConsentMutation {
+	m := &ConsentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeConsent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withConsentID sets the ID field of the mutation.
+func withConsentID(id int) consentOption {
+	return func(m *ConsentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Consent
+		)
+		m.oldValue = func(ctx context.Context) (*Consent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Consent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withConsent sets the old Consent of the mutation.
+func withConsent(node *Consent) consentOption {
+	return func(m *ConsentMutation) {
+		m.oldValue = func(context.Context) (*Consent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ConsentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ConsentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ConsentMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ConsentMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Consent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetErrandID sets the "errand_id" field.
+func (m *ConsentMutation) SetErrandID(i int) {
+	m.errand_id = &i
+	m.adderrand_id = nil
+}
+
+// ErrandID returns the value of the "errand_id" field in the mutation.
+func (m *ConsentMutation) ErrandID() (r int, exists bool) {
+	v := m.errand_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrandID returns the old "errand_id" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldErrandID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrandID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrandID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrandID: %w", err)
+	}
+	return oldValue.ErrandID, nil
+}
+
+// AddErrandID adds i to the "errand_id" field.
+func (m *ConsentMutation) AddErrandID(i int) {
+	if m.adderrand_id != nil {
+		*m.adderrand_id += i
+	} else {
+		m.adderrand_id = &i
+	}
+}
+
+// AddedErrandID returns the value that was added to the "errand_id" field in this mutation.
+func (m *ConsentMutation) AddedErrandID() (r int, exists bool) {
+	v := m.adderrand_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetErrandID resets all changes to the "errand_id" field.
+func (m *ConsentMutation) ResetErrandID() {
+	m.errand_id = nil
+	m.adderrand_id = nil
+}
+
+// SetMethod sets the "method" field.
+func (m *ConsentMutation) SetMethod(c consent.Method) {
+	m.method = &c
+}
+
+// Method returns the value of the "method" field in the mutation.
+func (m *ConsentMutation) Method() (r consent.Method, exists bool) {
+	v := m.method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethod returns the old "method" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldMethod(ctx context.Context) (v consent.Method, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethod: %w", err)
+	}
+	return oldValue.Method, nil
+}
+
+// ResetMethod resets all changes to the "method" field.
+func (m *ConsentMutation) ResetMethod() {
+	m.method = nil
+}
+
+// SetResidentID sets the "resident_id" field.
+func (m *ConsentMutation) SetResidentID(i int) {
+	m.resident_id = &i
+	m.addresident_id = nil
+}
+
+// ResidentID returns the value of the "resident_id" field in the mutation.
+func (m *ConsentMutation) ResidentID() (r int, exists bool) {
+	v := m.resident_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResidentID returns the old "resident_id" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldResidentID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResidentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResidentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResidentID: %w", err)
+	}
+	return oldValue.ResidentID, nil
+}
+
+// AddResidentID adds i to the "resident_id" field.
+func (m *ConsentMutation) AddResidentID(i int) {
+	if m.addresident_id != nil {
+		*m.addresident_id += i
+	} else {
+		m.addresident_id = &i
+	}
+}
+
+// AddedResidentID returns the value that was added to the "resident_id" field in this mutation.
+func (m *ConsentMutation) AddedResidentID() (r int, exists bool) {
+	v := m.addresident_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearResidentID clears the value of the "resident_id" field.
+func (m *ConsentMutation) ClearResidentID() {
+	m.resident_id = nil
+	m.addresident_id = nil
+	m.clearedFields[consent.FieldResidentID] = struct{}{}
+}
+
+// ResidentIDCleared returns if the "resident_id" field was cleared in this mutation.
+func (m *ConsentMutation) ResidentIDCleared() bool {
+	_, ok := m.clearedFields[consent.FieldResidentID]
+	return ok
+}
+
+// ResetResidentID resets all changes to the "resident_id" field.
+func (m *ConsentMutation) ResetResidentID() {
+	m.resident_id = nil
+	m.addresident_id = nil
+	delete(m.clearedFields, consent.FieldResidentID)
+}
+
+// SetOpenid sets the "openid" field.
+func (m *ConsentMutation) SetOpenid(s string) {
+	m.openid = &s
+}
+
+// Openid returns the value of the "openid" field in the mutation.
+func (m *ConsentMutation) Openid() (r string, exists bool) {
+	v := m.openid
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOpenid returns the old "openid" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldOpenid(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOpenid is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOpenid requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOpenid: %w", err)
+	}
+	return oldValue.Openid, nil
+}
+
+// ResetOpenid resets all changes to the "openid" field.
+func (m *ConsentMutation) ResetOpenid() {
+	m.openid = nil
+}
+
+// SetCodeID sets the "code_id" field.
+func (m *ConsentMutation) SetCodeID(i int) {
+	m.code_id = &i
+	m.addcode_id = nil
+}
+
+// CodeID returns the value of the "code_id" field in the mutation.
+func (m *ConsentMutation) CodeID() (r int, exists bool) {
+	v := m.code_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCodeID returns the old "code_id" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldCodeID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCodeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCodeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCodeID: %w", err)
+	}
+	return oldValue.CodeID, nil
+}
+
+// AddCodeID adds i to the "code_id" field.
+func (m *ConsentMutation) AddCodeID(i int) {
+	if m.addcode_id != nil {
+		*m.addcode_id += i
+	} else {
+		m.addcode_id = &i
+	}
+}
+
+// AddedCodeID returns the value that was added to the "code_id" field in this mutation.
+func (m *ConsentMutation) AddedCodeID() (r int, exists bool) {
+	v := m.addcode_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCodeID clears the value of the "code_id" field.
+func (m *ConsentMutation) ClearCodeID() {
+	m.code_id = nil
+	m.addcode_id = nil
+	m.clearedFields[consent.FieldCodeID] = struct{}{}
+}
+
+// CodeIDCleared returns if the "code_id" field was cleared in this mutation.
+func (m *ConsentMutation) CodeIDCleared() bool {
+	_, ok := m.clearedFields[consent.FieldCodeID]
+	return ok
+}
+
+// ResetCodeID resets all changes to the "code_id" field.
+func (m *ConsentMutation) ResetCodeID() {
+	m.code_id = nil
+	m.addcode_id = nil
+	delete(m.clearedFields, consent.FieldCodeID)
+}
+
+// SetAgentID sets the "agent_id" field.
+func (m *ConsentMutation) SetAgentID(i int) {
+	m.agent_id = &i
+	m.addagent_id = nil
+}
+
+// AgentID returns the value of the "agent_id" field in the mutation.
+func (m *ConsentMutation) AgentID() (r int, exists bool) {
+	v := m.agent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAgentID returns the old "agent_id" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldAgentID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAgentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAgentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAgentID: %w", err)
+	}
+	return oldValue.AgentID, nil
+}
+
+// AddAgentID adds i to the "agent_id" field.
+func (m *ConsentMutation) AddAgentID(i int) {
+	if m.addagent_id != nil {
+		*m.addagent_id += i
+	} else {
+		m.addagent_id = &i
+	}
+}
+
+// AddedAgentID returns the value that was added to the "agent_id" field in this mutation.
+func (m *ConsentMutation) AddedAgentID() (r int, exists bool) {
+	v := m.addagent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAgentID resets all changes to the "agent_id" field.
+func (m *ConsentMutation) ResetAgentID() {
+	m.agent_id = nil
+	m.addagent_id = nil
+}
+
+// SetWitness sets the "witness" field.
+func (m *ConsentMutation) SetWitness(s string) {
+	m.witness = &s
+}
+
+// Witness returns the value of the "witness" field in the mutation.
+func (m *ConsentMutation) Witness() (r string, exists bool) {
+	v := m.witness
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWitness returns the old "witness" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldWitness(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWitness is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWitness requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWitness: %w", err)
+	}
+	return oldValue.Witness, nil
+}
+
+// ResetWitness resets all changes to the "witness" field.
+func (m *ConsentMutation) ResetWitness() {
+	m.witness = nil
+}
+
+// SetRegionID sets the "region_id" field.
+func (m *ConsentMutation) SetRegionID(s string) {
+	m.region_id = &s
+}
+
+// RegionID returns the value of the "region_id" field in the mutation.
+func (m *ConsentMutation) RegionID() (r string, exists bool) {
+	v := m.region_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRegionID returns the old "region_id" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldRegionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRegionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRegionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRegionID: %w", err)
+	}
+	return oldValue.RegionID, nil
+}
+
+// ResetRegionID resets all changes to the "region_id" field.
+func (m *ConsentMutation) ResetRegionID() {
+	m.region_id = nil
+}
+
+// SetGrantTime sets the "grant_time" field.
+func (m *ConsentMutation) SetGrantTime(t time.Time) {
+	m.grant_time = &t
+}
+
+// GrantTime returns the value of the "grant_time" field in the mutation.
+func (m *ConsentMutation) GrantTime() (r time.Time, exists bool) {
+	v := m.grant_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGrantTime returns the old "grant_time" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldGrantTime(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGrantTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGrantTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGrantTime: %w", err)
+	}
+	return oldValue.GrantTime, nil
+}
+
+// ResetGrantTime resets all changes to the "grant_time" field.
+func (m *ConsentMutation) ResetGrantTime() {
+	m.grant_time = nil
+}
+
+// SetExpireTime sets the "expire_time" field.
+func (m *ConsentMutation) SetExpireTime(t time.Time) {
+	m.expire_time = &t
+}
+
+// ExpireTime returns the value of the "expire_time" field in the mutation.
+func (m *ConsentMutation) ExpireTime() (r time.Time, exists bool) {
+	v := m.expire_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpireTime returns the old "expire_time" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldExpireTime(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpireTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpireTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpireTime: %w", err)
+	}
+	return oldValue.ExpireTime, nil
+}
+
+// ResetExpireTime resets all changes to the "expire_time" field.
+func (m *ConsentMutation) ResetExpireTime() {
+	m.expire_time = nil
+}
+
+// SetRevokeTime sets the "revoke_time" field.
+func (m *ConsentMutation) SetRevokeTime(t time.Time) {
+	m.revoke_time = &t
+}
+
+// RevokeTime returns the value of the "revoke_time" field in the mutation.
+func (m *ConsentMutation) RevokeTime() (r time.Time, exists bool) {
+	v := m.revoke_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokeTime returns the old "revoke_time" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldRevokeTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokeTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokeTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokeTime: %w", err)
+	}
+	return oldValue.RevokeTime, nil
+}
+
+// ClearRevokeTime clears the value of the "revoke_time" field.
+func (m *ConsentMutation) ClearRevokeTime() {
+	m.revoke_time = nil
+	m.clearedFields[consent.FieldRevokeTime] = struct{}{}
+}
+
+// RevokeTimeCleared returns if the "revoke_time" field was cleared in this mutation.
+func (m *ConsentMutation) RevokeTimeCleared() bool {
+	_, ok := m.clearedFields[consent.FieldRevokeTime]
+	return ok
+}
+
+// ResetRevokeTime resets all changes to the "revoke_time" field.
+func (m *ConsentMutation) ResetRevokeTime() {
+	m.revoke_time = nil
+	delete(m.clearedFields, consent.FieldRevokeTime)
+}
+
+// SetRevokeReason sets the "revoke_reason" field.
+func (m *ConsentMutation) SetRevokeReason(s string) {
+	m.revoke_reason = &s
+}
+
+// RevokeReason returns the value of the "revoke_reason" field in the mutation.
+func (m *ConsentMutation) RevokeReason() (r string, exists bool) {
+	v := m.revoke_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokeReason returns the old "revoke_reason" field's value of the Consent entity.
+// If the Consent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentMutation) OldRevokeReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokeReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokeReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokeReason: %w", err)
+	}
+	return oldValue.RevokeReason, nil
+}
+
+// ResetRevokeReason resets all changes to the "revoke_reason" field.
+func (m *ConsentMutation) ResetRevokeReason() {
+	m.revoke_reason = nil
+}
+
+// Where appends a list predicates to the ConsentMutation builder.
+func (m *ConsentMutation) Where(ps ...predicate.Consent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ConsentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ConsentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Consent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ConsentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ConsentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Consent).
+func (m *ConsentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ConsentMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.errand_id != nil {
+		fields = append(fields, consent.FieldErrandID)
+	}
+	if m.method != nil {
+		fields = append(fields, consent.FieldMethod)
+	}
+	if m.resident_id != nil {
+		fields = append(fields, consent.FieldResidentID)
+	}
+	if m.openid != nil {
+		fields = append(fields, consent.FieldOpenid)
+	}
+	if m.code_id != nil {
+		fields = append(fields, consent.FieldCodeID)
+	}
+	if m.agent_id != nil {
+		fields = append(fields, consent.FieldAgentID)
+	}
+	if m.witness != nil {
+		fields = append(fields, consent.FieldWitness)
+	}
+	if m.region_id != nil {
+		fields = append(fields, consent.FieldRegionID)
+	}
+	if m.grant_time != nil {
+		fields = append(fields, consent.FieldGrantTime)
+	}
+	if m.expire_time != nil {
+		fields = append(fields, consent.FieldExpireTime)
+	}
+	if m.revoke_time != nil {
+		fields = append(fields, consent.FieldRevokeTime)
+	}
+	if m.revoke_reason != nil {
+		fields = append(fields, consent.FieldRevokeReason)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ConsentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case consent.FieldErrandID:
+		return m.ErrandID()
+	case consent.FieldMethod:
+		return m.Method()
+	case consent.FieldResidentID:
+		return m.ResidentID()
+	case consent.FieldOpenid:
+		return m.Openid()
+	case consent.FieldCodeID:
+		return m.CodeID()
+	case consent.FieldAgentID:
+		return m.AgentID()
+	case consent.FieldWitness:
+		return m.Witness()
+	case consent.FieldRegionID:
+		return m.RegionID()
+	case consent.FieldGrantTime:
+		return m.GrantTime()
+	case consent.FieldExpireTime:
+		return m.ExpireTime()
+	case consent.FieldRevokeTime:
+		return m.RevokeTime()
+	case consent.FieldRevokeReason:
+		return m.RevokeReason()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ConsentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case consent.FieldErrandID:
+		return m.OldErrandID(ctx)
+	case consent.FieldMethod:
+		return m.OldMethod(ctx)
+	case consent.FieldResidentID:
+		return m.OldResidentID(ctx)
+	case consent.FieldOpenid:
+		return m.OldOpenid(ctx)
+	case consent.FieldCodeID:
+		return m.OldCodeID(ctx)
+	case consent.FieldAgentID:
+		return m.OldAgentID(ctx)
+	case consent.FieldWitness:
+		return m.OldWitness(ctx)
+	case consent.FieldRegionID:
+		return m.OldRegionID(ctx)
+	case consent.FieldGrantTime:
+		return m.OldGrantTime(ctx)
+	case consent.FieldExpireTime:
+		return m.OldExpireTime(ctx)
+	case consent.FieldRevokeTime:
+		return m.OldRevokeTime(ctx)
+	case consent.FieldRevokeReason:
+		return m.OldRevokeReason(ctx)
+	}
+	return nil, fmt.Errorf("unknown Consent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConsentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case consent.FieldErrandID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrandID(v)
+		return nil
+	case consent.FieldMethod:
+		v, ok := value.(consent.Method)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethod(v)
+		return nil
+	case consent.FieldResidentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResidentID(v)
+		return nil
+	case consent.FieldOpenid:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOpenid(v)
+		return nil
+	case consent.FieldCodeID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCodeID(v)
+		return nil
+	case consent.FieldAgentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAgentID(v)
+		return nil
+	case consent.FieldWitness:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWitness(v)
+		return nil
+	case consent.FieldRegionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRegionID(v)
+		return nil
+	case consent.FieldGrantTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGrantTime(v)
+		return nil
+	case consent.FieldExpireTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpireTime(v)
+		return nil
+	case consent.FieldRevokeTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokeTime(v)
+		return nil
+	case consent.FieldRevokeReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokeReason(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Consent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ConsentMutation) AddedFields() []string {
+	var fields []string
+	if m.adderrand_id != nil {
+		fields = append(fields, consent.FieldErrandID)
+	}
+	if m.addresident_id != nil {
+		fields = append(fields, consent.FieldResidentID)
+	}
+	if m.addcode_id != nil {
+		fields = append(fields, consent.FieldCodeID)
+	}
+	if m.addagent_id != nil {
+		fields = append(fields, consent.FieldAgentID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ConsentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case consent.FieldErrandID:
+		return m.AddedErrandID()
+	case consent.FieldResidentID:
+		return m.AddedResidentID()
+	case consent.FieldCodeID:
+		return m.AddedCodeID()
+	case consent.FieldAgentID:
+		return m.AddedAgentID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConsentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case consent.FieldErrandID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddErrandID(v)
+		return nil
+	case consent.FieldResidentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddResidentID(v)
+		return nil
+	case consent.FieldCodeID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCodeID(v)
+		return nil
+	case consent.FieldAgentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAgentID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Consent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ConsentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(consent.FieldResidentID) {
+		fields = append(fields, consent.FieldResidentID)
+	}
+	if m.FieldCleared(consent.FieldCodeID) {
+		fields = append(fields, consent.FieldCodeID)
+	}
+	if m.FieldCleared(consent.FieldRevokeTime) {
+		fields = append(fields, consent.FieldRevokeTime)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ConsentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ConsentMutation) ClearField(name string) error {
+	switch name {
+	case consent.FieldResidentID:
+		m.ClearResidentID()
+		return nil
+	case consent.FieldCodeID:
+		m.ClearCodeID()
+		return nil
+	case consent.FieldRevokeTime:
+		m.ClearRevokeTime()
+		return nil
+	}
+	return fmt.Errorf("unknown Consent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ConsentMutation) ResetField(name string) error {
+	switch name {
+	case consent.FieldErrandID:
+		m.ResetErrandID()
+		return nil
+	case consent.FieldMethod:
+		m.ResetMethod()
+		return nil
+	case consent.FieldResidentID:
+		m.ResetResidentID()
+		return nil
+	case consent.FieldOpenid:
+		m.ResetOpenid()
+		return nil
+	case consent.FieldCodeID:
+		m.ResetCodeID()
+		return nil
+	case consent.FieldAgentID:
+		m.ResetAgentID()
+		return nil
+	case consent.FieldWitness:
+		m.ResetWitness()
+		return nil
+	case consent.FieldRegionID:
+		m.ResetRegionID()
+		return nil
+	case consent.FieldGrantTime:
+		m.ResetGrantTime()
+		return nil
+	case consent.FieldExpireTime:
+		m.ResetExpireTime()
+		return nil
+	case consent.FieldRevokeTime:
+		m.ResetRevokeTime()
+		return nil
+	case consent.FieldRevokeReason:
+		m.ResetRevokeReason()
+		return nil
+	}
+	return fmt.Errorf("unknown Consent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ConsentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ConsentMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ConsentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ConsentMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ConsentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ConsentMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ConsentMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Consent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ConsentMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Consent edge %s", name)
+}
+
+// ConsentCodeMutation represents an operation that mutates the ConsentCode nodes in the graph.
+type ConsentCodeMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	code_hash      *string
+	errand_id      *int
+	adderrand_id   *int
+	agent_id       *int
+	addagent_id    *int
+	create_time    *time.Time
+	expire_time    *time.Time
+	used_time      *time.Time
+	resident_id    *int
+	addresident_id *int
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*ConsentCode, error)
+	predicates     []predicate.ConsentCode
+}
+
+var _ ent.Mutation = (*ConsentCodeMutation)(nil)
+
+// consentcodeOption allows management of the mutation configuration using functional options.
+type consentcodeOption func(*ConsentCodeMutation)
+
+// newConsentCodeMutation creates new mutation for the ConsentCode entity.
+func newConsentCodeMutation(c config, op Op, opts ...consentcodeOption) *ConsentCodeMutation {
+	m := &ConsentCodeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeConsentCode,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withConsentCodeID sets the ID field of the mutation.
+func withConsentCodeID(id int) consentcodeOption {
+	return func(m *ConsentCodeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ConsentCode
+		)
+		m.oldValue = func(ctx context.Context) (*ConsentCode, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ConsentCode.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withConsentCode sets the old ConsentCode of the mutation.
+func withConsentCode(node *ConsentCode) consentcodeOption {
+	return func(m *ConsentCodeMutation) {
+		m.oldValue = func(context.Context) (*ConsentCode, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ConsentCodeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ConsentCodeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ConsentCodeMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ConsentCodeMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ConsentCode.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCodeHash sets the "code_hash" field.
+func (m *ConsentCodeMutation) SetCodeHash(s string) {
+	m.code_hash = &s
+}
+
+// CodeHash returns the value of the "code_hash" field in the mutation.
+func (m *ConsentCodeMutation) CodeHash() (r string, exists bool) {
+	v := m.code_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCodeHash returns the old "code_hash" field's value of the ConsentCode entity.
+// If the ConsentCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentCodeMutation) OldCodeHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCodeHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCodeHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCodeHash: %w", err)
+	}
+	return oldValue.CodeHash, nil
+}
+
+// ResetCodeHash resets all changes to the "code_hash" field.
+func (m *ConsentCodeMutation) ResetCodeHash() {
+	m.code_hash = nil
+}
+
+// SetErrandID sets the "errand_id" field.
+func (m *ConsentCodeMutation) SetErrandID(i int) {
+	m.errand_id = &i
+	m.adderrand_id = nil
+}
+
+// ErrandID returns the value of the "errand_id" field in the mutation.
+func (m *ConsentCodeMutation) ErrandID() (r int, exists bool) {
+	v := m.errand_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrandID returns the old "errand_id" field's value of the ConsentCode entity.
+// If the ConsentCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentCodeMutation) OldErrandID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrandID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrandID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrandID: %w", err)
+	}
+	return oldValue.ErrandID, nil
+}
+
+// AddErrandID adds i to the "errand_id" field.
+func (m *ConsentCodeMutation) AddErrandID(i int) {
+	if m.adderrand_id != nil {
+		*m.adderrand_id += i
+	} else {
+		m.adderrand_id = &i
+	}
+}
+
+// AddedErrandID returns the value that was added to the "errand_id" field in this mutation.
+func (m *ConsentCodeMutation) AddedErrandID() (r int, exists bool) {
+	v := m.adderrand_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetErrandID resets all changes to the "errand_id" field.
+func (m *ConsentCodeMutation) ResetErrandID() {
+	m.errand_id = nil
+	m.adderrand_id = nil
+}
+
+// SetAgentID sets the "agent_id" field.
+func (m *ConsentCodeMutation) SetAgentID(i int) {
+	m.agent_id = &i
+	m.addagent_id = nil
+}
+
+// AgentID returns the value of the "agent_id" field in the mutation.
+func (m *ConsentCodeMutation) AgentID() (r int, exists bool) {
+	v := m.agent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAgentID returns the old "agent_id" field's value of the ConsentCode entity.
+// If the ConsentCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentCodeMutation) OldAgentID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAgentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAgentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAgentID: %w", err)
+	}
+	return oldValue.AgentID, nil
+}
+
+// AddAgentID adds i to the "agent_id" field.
+func (m *ConsentCodeMutation) AddAgentID(i int) {
+	if m.addagent_id != nil {
+		*m.addagent_id += i
+	} else {
+		m.addagent_id = &i
+	}
+}
+
+// AddedAgentID returns the value that was added to the "agent_id" field in this mutation.
+func (m *ConsentCodeMutation) AddedAgentID() (r int, exists bool) {
+	v := m.addagent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAgentID resets all changes to the "agent_id" field.
+func (m *ConsentCodeMutation) ResetAgentID() {
+	m.agent_id = nil
+	m.addagent_id = nil
+}
+
+// SetCreateTime sets the "create_time" field.
+func (m *ConsentCodeMutation) SetCreateTime(t time.Time) {
+	m.create_time = &t
+}
+
+// CreateTime returns the value of the "create_time" field in the mutation.
+func (m *ConsentCodeMutation) CreateTime() (r time.Time, exists bool) {
+	v := m.create_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreateTime returns the old "create_time" field's value of the ConsentCode entity.
+// If the ConsentCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentCodeMutation) OldCreateTime(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreateTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreateTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreateTime: %w", err)
+	}
+	return oldValue.CreateTime, nil
+}
+
+// ResetCreateTime resets all changes to the "create_time" field.
+func (m *ConsentCodeMutation) ResetCreateTime() {
+	m.create_time = nil
+}
+
+// SetExpireTime sets the "expire_time" field.
+func (m *ConsentCodeMutation) SetExpireTime(t time.Time) {
+	m.expire_time = &t
+}
+
+// ExpireTime returns the value of the "expire_time" field in the mutation.
+func (m *ConsentCodeMutation) ExpireTime() (r time.Time, exists bool) {
+	v := m.expire_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpireTime returns the old "expire_time" field's value of the ConsentCode entity.
+// If the ConsentCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentCodeMutation) OldExpireTime(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpireTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpireTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpireTime: %w", err)
+	}
+	return oldValue.ExpireTime, nil
+}
+
+// ResetExpireTime resets all changes to the "expire_time" field.
+func (m *ConsentCodeMutation) ResetExpireTime() {
+	m.expire_time = nil
+}
+
+// SetUsedTime sets the "used_time" field.
+func (m *ConsentCodeMutation) SetUsedTime(t time.Time) {
+	m.used_time = &t
+}
+
+// UsedTime returns the value of the "used_time" field in the mutation.
+func (m *ConsentCodeMutation) UsedTime() (r time.Time, exists bool) {
+	v := m.used_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsedTime returns the old "used_time" field's value of the ConsentCode entity.
+// If the ConsentCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentCodeMutation) OldUsedTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsedTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsedTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsedTime: %w", err)
+	}
+	return oldValue.UsedTime, nil
+}
+
+// ClearUsedTime clears the value of the "used_time" field.
+func (m *ConsentCodeMutation) ClearUsedTime() {
+	m.used_time = nil
+	m.clearedFields[consentcode.FieldUsedTime] = struct{}{}
+}
+
+// UsedTimeCleared returns if the "used_time" field was cleared in this mutation.
+func (m *ConsentCodeMutation) UsedTimeCleared() bool {
+	_, ok := m.clearedFields[consentcode.FieldUsedTime]
+	return ok
+}
+
+// ResetUsedTime resets all changes to the "used_time" field.
+func (m *ConsentCodeMutation) ResetUsedTime() {
+	m.used_time = nil
+	delete(m.clearedFields, consentcode.FieldUsedTime)
+}
+
+// SetResidentID sets the "resident_id" field.
+func (m *ConsentCodeMutation) SetResidentID(i int) {
+	m.resident_id = &i
+	m.addresident_id = nil
+}
+
+// ResidentID returns the value of the "resident_id" field in the mutation.
+func (m *ConsentCodeMutation) ResidentID() (r int, exists bool) {
+	v := m.resident_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResidentID returns the old "resident_id" field's value of the ConsentCode entity.
+// If the ConsentCode object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConsentCodeMutation) OldResidentID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResidentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResidentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResidentID: %w", err)
+	}
+	return oldValue.ResidentID, nil
+}
+
+// AddResidentID adds i to the "resident_id" field.
+func (m *ConsentCodeMutation) AddResidentID(i int) {
+	if m.addresident_id != nil {
+		*m.addresident_id += i
+	} else {
+		m.addresident_id = &i
+	}
+}
+
+// AddedResidentID returns the value that was added to the "resident_id" field in this mutation.
+func (m *ConsentCodeMutation) AddedResidentID() (r int, exists bool) {
+	v := m.addresident_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearResidentID clears the value of the "resident_id" field.
+func (m *ConsentCodeMutation) ClearResidentID() {
+	m.resident_id = nil
+	m.addresident_id = nil
+	m.clearedFields[consentcode.FieldResidentID] = struct{}{}
+}
+
+// ResidentIDCleared returns if the "resident_id" field was cleared in this mutation.
+func (m *ConsentCodeMutation) ResidentIDCleared() bool {
+	_, ok := m.clearedFields[consentcode.FieldResidentID]
+	return ok
+}
+
+// ResetResidentID resets all changes to the "resident_id" field.
+func (m *ConsentCodeMutation) ResetResidentID() {
+	m.resident_id = nil
+	m.addresident_id = nil
+	delete(m.clearedFields, consentcode.FieldResidentID)
+}
+
+// Where appends a list predicates to the ConsentCodeMutation builder.
+func (m *ConsentCodeMutation) Where(ps ...predicate.ConsentCode) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ConsentCodeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ConsentCodeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ConsentCode, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ConsentCodeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ConsentCodeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ConsentCode).
+func (m *ConsentCodeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ConsentCodeMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.code_hash != nil {
+		fields = append(fields, consentcode.FieldCodeHash)
+	}
+	if m.errand_id != nil {
+		fields = append(fields, consentcode.FieldErrandID)
+	}
+	if m.agent_id != nil {
+		fields = append(fields, consentcode.FieldAgentID)
+	}
+	if m.create_time != nil {
+		fields = append(fields, consentcode.FieldCreateTime)
+	}
+	if m.expire_time != nil {
+		fields = append(fields, consentcode.FieldExpireTime)
+	}
+	if m.used_time != nil {
+		fields = append(fields, consentcode.FieldUsedTime)
+	}
+	if m.resident_id != nil {
+		fields = append(fields, consentcode.FieldResidentID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ConsentCodeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case consentcode.FieldCodeHash:
+		return m.CodeHash()
+	case consentcode.FieldErrandID:
+		return m.ErrandID()
+	case consentcode.FieldAgentID:
+		return m.AgentID()
+	case consentcode.FieldCreateTime:
+		return m.CreateTime()
+	case consentcode.FieldExpireTime:
+		return m.ExpireTime()
+	case consentcode.FieldUsedTime:
+		return m.UsedTime()
+	case consentcode.FieldResidentID:
+		return m.ResidentID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ConsentCodeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case consentcode.FieldCodeHash:
+		return m.OldCodeHash(ctx)
+	case consentcode.FieldErrandID:
+		return m.OldErrandID(ctx)
+	case consentcode.FieldAgentID:
+		return m.OldAgentID(ctx)
+	case consentcode.FieldCreateTime:
+		return m.OldCreateTime(ctx)
+	case consentcode.FieldExpireTime:
+		return m.OldExpireTime(ctx)
+	case consentcode.FieldUsedTime:
+		return m.OldUsedTime(ctx)
+	case consentcode.FieldResidentID:
+		return m.OldResidentID(ctx)
+	}
+	return nil, fmt.Errorf("unknown ConsentCode field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConsentCodeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case consentcode.FieldCodeHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCodeHash(v)
+		return nil
+	case consentcode.FieldErrandID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrandID(v)
+		return nil
+	case consentcode.FieldAgentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAgentID(v)
+		return nil
+	case consentcode.FieldCreateTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreateTime(v)
+		return nil
+	case consentcode.FieldExpireTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpireTime(v)
+		return nil
+	case consentcode.FieldUsedTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsedTime(v)
+		return nil
+	case consentcode.FieldResidentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResidentID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ConsentCode field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ConsentCodeMutation) AddedFields() []string {
+	var fields []string
+	if m.adderrand_id != nil {
+		fields = append(fields, consentcode.FieldErrandID)
+	}
+	if m.addagent_id != nil {
+		fields = append(fields, consentcode.FieldAgentID)
+	}
+	if m.addresident_id != nil {
+		fields = append(fields, consentcode.FieldResidentID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ConsentCodeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case consentcode.FieldErrandID:
+		return m.AddedErrandID()
+	case consentcode.FieldAgentID:
+		return m.AddedAgentID()
+	case consentcode.FieldResidentID:
+		return m.AddedResidentID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConsentCodeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case consentcode.FieldErrandID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddErrandID(v)
+		return nil
+	case consentcode.FieldAgentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAgentID(v)
+		return nil
+	case consentcode.FieldResidentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddResidentID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ConsentCode numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ConsentCodeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(consentcode.FieldUsedTime) {
+		fields = append(fields, consentcode.FieldUsedTime)
+	}
+	if m.FieldCleared(consentcode.FieldResidentID) {
+		fields = append(fields, consentcode.FieldResidentID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ConsentCodeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ConsentCodeMutation) ClearField(name string) error {
+	switch name {
+	case consentcode.FieldUsedTime:
+		m.ClearUsedTime()
+		return nil
+	case consentcode.FieldResidentID:
+		m.ClearResidentID()
+		return nil
+	}
+	return fmt.Errorf("unknown ConsentCode nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ConsentCodeMutation) ResetField(name string) error {
+	switch name {
+	case consentcode.FieldCodeHash:
+		m.ResetCodeHash()
+		return nil
+	case consentcode.FieldErrandID:
+		m.ResetErrandID()
+		return nil
+	case consentcode.FieldAgentID:
+		m.ResetAgentID()
+		return nil
+	case consentcode.FieldCreateTime:
+		m.ResetCreateTime()
+		return nil
+	case consentcode.FieldExpireTime:
+		m.ResetExpireTime()
+		return nil
+	case consentcode.FieldUsedTime:
+		m.ResetUsedTime()
+		return nil
+	case consentcode.FieldResidentID:
+		m.ResetResidentID()
+		return nil
+	}
+	return fmt.Errorf("unknown ConsentCode field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ConsentCodeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ConsentCodeMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ConsentCodeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ConsentCodeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ConsentCodeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ConsentCodeMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ConsentCodeMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ConsentCode unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ConsentCodeMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ConsentCode edge %s", name)
+}
+
 // ErrandMutation represents an operation that mutates the Errand nodes in the graph.
 type ErrandMutation struct {
 	config
@@ -1355,6 +3270,10 @@ type ErrandMutation struct {
 	addchange_seq             *int64
 	working_days              *int
 	addworking_days           *int
+	consent_method            *errand.ConsentMethod
+	consent_time              *time.Time
+	consent_expire_time       *time.Time
+	consent_revoke_time       *time.Time
 	reopen_count              *int
 	addreopen_count           *int
 	last_reopen_time          *time.Time
@@ -2638,6 +4557,202 @@ func (m *ErrandMutation) ResetWorkingDays() {
 	delete(m.clearedFields, errand.FieldWorkingDays)
 }
 
+// SetConsentMethod sets the "consent_method" field.
+func (m *ErrandMutation) SetConsentMethod(em errand.ConsentMethod) {
+	m.consent_method = &em
+}
+
+// ConsentMethod returns the value of the "consent_method" field in the mutation.
+func (m *ErrandMutation) ConsentMethod() (r errand.ConsentMethod, exists bool) {
+	v := m.consent_method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConsentMethod returns the old "consent_method" field's value of the Errand entity.
+// If the Errand object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandMutation) OldConsentMethod(ctx context.Context) (v *errand.ConsentMethod, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConsentMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConsentMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConsentMethod: %w", err)
+	}
+	return oldValue.ConsentMethod, nil
+}
+
+// ClearConsentMethod clears the value of the "consent_method" field.
+func (m *ErrandMutation) ClearConsentMethod() {
+	m.consent_method = nil
+	m.clearedFields[errand.FieldConsentMethod] = struct{}{}
+}
+
+// ConsentMethodCleared returns if the "consent_method" field was cleared in this mutation.
+func (m *ErrandMutation) ConsentMethodCleared() bool {
+	_, ok := m.clearedFields[errand.FieldConsentMethod]
+	return ok
+}
+
+// ResetConsentMethod resets all changes to the "consent_method" field.
+func (m *ErrandMutation) ResetConsentMethod() {
+	m.consent_method = nil
+	delete(m.clearedFields, errand.FieldConsentMethod)
+}
+
+// SetConsentTime sets the "consent_time" field.
+func (m *ErrandMutation) SetConsentTime(t time.Time) {
+	m.consent_time = &t
+}
+
+// ConsentTime returns the value of the "consent_time" field in the mutation.
+func (m *ErrandMutation) ConsentTime() (r time.Time, exists bool) {
+	v := m.consent_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConsentTime returns the old "consent_time" field's value of the Errand entity.
+// If the Errand object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandMutation) OldConsentTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConsentTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConsentTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConsentTime: %w", err)
+	}
+	return oldValue.ConsentTime, nil
+}
+
+// ClearConsentTime clears the value of the "consent_time" field.
+func (m *ErrandMutation) ClearConsentTime() {
+	m.consent_time = nil
+	m.clearedFields[errand.FieldConsentTime] = struct{}{}
+}
+
+// ConsentTimeCleared returns if the "consent_time" field was cleared in this mutation.
+func (m *ErrandMutation) ConsentTimeCleared() bool {
+	_, ok := m.clearedFields[errand.FieldConsentTime]
+	return ok
+}
+
+// ResetConsentTime resets all changes to the "consent_time" field.
+func (m *ErrandMutation) ResetConsentTime() {
+	m.consent_time = nil
+	delete(m.clearedFields, errand.FieldConsentTime)
+}
+
+// SetConsentExpireTime sets the "consent_expire_time" field.
+func (m *ErrandMutation) SetConsentExpireTime(t time.Time) {
+	m.consent_expire_time = &t
+}
+
+// ConsentExpireTime returns the value of the "consent_expire_time" field in the mutation.
+func (m *ErrandMutation) ConsentExpireTime() (r time.Time, exists bool) {
+	v := m.consent_expire_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConsentExpireTime returns the old "consent_expire_time" field's value of the Errand entity.
+// If the Errand object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandMutation) OldConsentExpireTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConsentExpireTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConsentExpireTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConsentExpireTime: %w", err)
+	}
+	return oldValue.ConsentExpireTime, nil
+}
+
+// ClearConsentExpireTime clears the value of the "consent_expire_time" field.
+func (m *ErrandMutation) ClearConsentExpireTime() {
+	m.consent_expire_time = nil
+	m.clearedFields[errand.FieldConsentExpireTime] = struct{}{}
+}
+
+// ConsentExpireTimeCleared returns if the "consent_expire_time" field was cleared in this mutation.
+func (m *ErrandMutation) ConsentExpireTimeCleared() bool {
+	_, ok := m.clearedFields[errand.FieldConsentExpireTime]
+	return ok
+}
+
+// ResetConsentExpireTime resets all changes to the "consent_expire_time" field.
+func (m *ErrandMutation) ResetConsentExpireTime() {
+	m.consent_expire_time = nil
+	delete(m.clearedFields, errand.FieldConsentExpireTime)
+}
+
+// SetConsentRevokeTime sets the "consent_revoke_time" field.
+func (m *ErrandMutation) SetConsentRevokeTime(t time.Time) {
+	m.consent_revoke_time = &t
+}
+
+// ConsentRevokeTime returns the value of the "consent_revoke_time" field in the mutation.
+func (m *ErrandMutation) ConsentRevokeTime() (r time.Time, exists bool) {
+	v := m.consent_revoke_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConsentRevokeTime returns the old "consent_revoke_time" field's value of the Errand entity.
+// If the Errand object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ErrandMutation) OldConsentRevokeTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConsentRevokeTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConsentRevokeTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConsentRevokeTime: %w", err)
+	}
+	return oldValue.ConsentRevokeTime, nil
+}
+
+// ClearConsentRevokeTime clears the value of the "consent_revoke_time" field.
+func (m *ErrandMutation) ClearConsentRevokeTime() {
+	m.consent_revoke_time = nil
+	m.clearedFields[errand.FieldConsentRevokeTime] = struct{}{}
+}
+
+// ConsentRevokeTimeCleared returns if the "consent_revoke_time" field was cleared in this mutation.
+func (m *ErrandMutation) ConsentRevokeTimeCleared() bool {
+	_, ok := m.clearedFields[errand.FieldConsentRevokeTime]
+	return ok
+}
+
+// ResetConsentRevokeTime resets all changes to the "consent_revoke_time" field.
+func (m *ErrandMutation) ResetConsentRevokeTime() {
+	m.consent_revoke_time = nil
+	delete(m.clearedFields, errand.FieldConsentRevokeTime)
+}
+
 // SetReopenCount sets the "reopen_count" field.
 func (m *ErrandMutation) SetReopenCount(i int) {
 	m.reopen_count = &i
@@ -3000,7 +5115,7 @@ func (m *ErrandMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ErrandMutation) Fields() []string {
-	fields := make([]string, 0, 31)
+	fields := make([]string, 0, 35)
 	if m.create_time != nil {
 		fields = append(fields, errand.FieldCreateTime)
 	}
@@ -3085,6 +5200,18 @@ func (m *ErrandMutation) Fields() []string {
 	if m.working_days != nil {
 		fields = append(fields, errand.FieldWorkingDays)
 	}
+	if m.consent_method != nil {
+		fields = append(fields, errand.FieldConsentMethod)
+	}
+	if m.consent_time != nil {
+		fields = append(fields, errand.FieldConsentTime)
+	}
+	if m.consent_expire_time != nil {
+		fields = append(fields, errand.FieldConsentExpireTime)
+	}
+	if m.consent_revoke_time != nil {
+		fields = append(fields, errand.FieldConsentRevokeTime)
+	}
 	if m.reopen_count != nil {
 		fields = append(fields, errand.FieldReopenCount)
 	}
@@ -3158,6 +5285,14 @@ func (m *ErrandMutation) Field(name string) (ent.Value, bool) {
 		return m.ChangeSeq()
 	case errand.FieldWorkingDays:
 		return m.WorkingDays()
+	case errand.FieldConsentMethod:
+		return m.ConsentMethod()
+	case errand.FieldConsentTime:
+		return m.ConsentTime()
+	case errand.FieldConsentExpireTime:
+		return m.ConsentExpireTime()
+	case errand.FieldConsentRevokeTime:
+		return m.ConsentRevokeTime()
 	case errand.FieldReopenCount:
 		return m.ReopenCount()
 	case errand.FieldLastReopenTime:
@@ -3229,6 +5364,14 @@ func (m *ErrandMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldChangeSeq(ctx)
 	case errand.FieldWorkingDays:
 		return m.OldWorkingDays(ctx)
+	case errand.FieldConsentMethod:
+		return m.OldConsentMethod(ctx)
+	case errand.FieldConsentTime:
+		return m.OldConsentTime(ctx)
+	case errand.FieldConsentExpireTime:
+		return m.OldConsentExpireTime(ctx)
+	case errand.FieldConsentRevokeTime:
+		return m.OldConsentRevokeTime(ctx)
 	case errand.FieldReopenCount:
 		return m.OldReopenCount(ctx)
 	case errand.FieldLastReopenTime:
@@ -3440,6 +5583,34 @@ func (m *ErrandMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetWorkingDays(v)
 		return nil
+	case errand.FieldConsentMethod:
+		v, ok := value.(errand.ConsentMethod)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConsentMethod(v)
+		return nil
+	case errand.FieldConsentTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConsentTime(v)
+		return nil
+	case errand.FieldConsentExpireTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConsentExpireTime(v)
+		return nil
+	case errand.FieldConsentRevokeTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConsentRevokeTime(v)
+		return nil
 	case errand.FieldReopenCount:
 		v, ok := value.(int)
 		if !ok {
@@ -3557,6 +5728,18 @@ func (m *ErrandMutation) ClearedFields() []string {
 	if m.FieldCleared(errand.FieldWorkingDays) {
 		fields = append(fields, errand.FieldWorkingDays)
 	}
+	if m.FieldCleared(errand.FieldConsentMethod) {
+		fields = append(fields, errand.FieldConsentMethod)
+	}
+	if m.FieldCleared(errand.FieldConsentTime) {
+		fields = append(fields, errand.FieldConsentTime)
+	}
+	if m.FieldCleared(errand.FieldConsentExpireTime) {
+		fields = append(fields, errand.FieldConsentExpireTime)
+	}
+	if m.FieldCleared(errand.FieldConsentRevokeTime) {
+		fields = append(fields, errand.FieldConsentRevokeTime)
+	}
 	if m.FieldCleared(errand.FieldLastReopenTime) {
 		fields = append(fields, errand.FieldLastReopenTime)
 	}
@@ -3591,6 +5774,18 @@ func (m *ErrandMutation) ClearField(name string) error {
 		return nil
 	case errand.FieldWorkingDays:
 		m.ClearWorkingDays()
+		return nil
+	case errand.FieldConsentMethod:
+		m.ClearConsentMethod()
+		return nil
+	case errand.FieldConsentTime:
+		m.ClearConsentTime()
+		return nil
+	case errand.FieldConsentExpireTime:
+		m.ClearConsentExpireTime()
+		return nil
+	case errand.FieldConsentRevokeTime:
+		m.ClearConsentRevokeTime()
 		return nil
 	case errand.FieldLastReopenTime:
 		m.ClearLastReopenTime()
@@ -3689,6 +5884,18 @@ func (m *ErrandMutation) ResetField(name string) error {
 		return nil
 	case errand.FieldWorkingDays:
 		m.ResetWorkingDays()
+		return nil
+	case errand.FieldConsentMethod:
+		m.ResetConsentMethod()
+		return nil
+	case errand.FieldConsentTime:
+		m.ResetConsentTime()
+		return nil
+	case errand.FieldConsentExpireTime:
+		m.ResetConsentExpireTime()
+		return nil
+	case errand.FieldConsentRevokeTime:
+		m.ResetConsentRevokeTime()
 		return nil
 	case errand.FieldReopenCount:
 		m.ResetReopenCount()

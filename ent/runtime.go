@@ -7,6 +7,8 @@ import (
 
 	"github.com/changzhi/redpoint/ent/auditentry"
 	"github.com/changzhi/redpoint/ent/calendarday"
+	"github.com/changzhi/redpoint/ent/consent"
+	"github.com/changzhi/redpoint/ent/consentcode"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/errandtype"
@@ -109,6 +111,54 @@ func init() {
 			return nil
 		}
 	}()
+	consentFields := schema.Consent{}.Fields()
+	_ = consentFields
+	// consentDescOpenid is the schema descriptor for openid field.
+	consentDescOpenid := consentFields[3].Descriptor()
+	// consent.DefaultOpenid holds the default value on creation for the openid field.
+	consent.DefaultOpenid = consentDescOpenid.Default.(string)
+	// consent.OpenidValidator is a validator for the "openid" field. It is called by the builders before save.
+	consent.OpenidValidator = consentDescOpenid.Validators[0].(func(string) error)
+	// consentDescWitness is the schema descriptor for witness field.
+	consentDescWitness := consentFields[6].Descriptor()
+	// consent.DefaultWitness holds the default value on creation for the witness field.
+	consent.DefaultWitness = consentDescWitness.Default.(string)
+	// consent.WitnessValidator is a validator for the "witness" field. It is called by the builders before save.
+	consent.WitnessValidator = consentDescWitness.Validators[0].(func(string) error)
+	// consentDescRegionID is the schema descriptor for region_id field.
+	consentDescRegionID := consentFields[7].Descriptor()
+	// consent.RegionIDValidator is a validator for the "region_id" field. It is called by the builders before save.
+	consent.RegionIDValidator = consentDescRegionID.Validators[0].(func(string) error)
+	// consentDescRevokeReason is the schema descriptor for revoke_reason field.
+	consentDescRevokeReason := consentFields[11].Descriptor()
+	// consent.DefaultRevokeReason holds the default value on creation for the revoke_reason field.
+	consent.DefaultRevokeReason = consentDescRevokeReason.Default.(string)
+	// consent.RevokeReasonValidator is a validator for the "revoke_reason" field. It is called by the builders before save.
+	consent.RevokeReasonValidator = consentDescRevokeReason.Validators[0].(func(string) error)
+	consentcodeFields := schema.ConsentCode{}.Fields()
+	_ = consentcodeFields
+	// consentcodeDescCodeHash is the schema descriptor for code_hash field.
+	consentcodeDescCodeHash := consentcodeFields[0].Descriptor()
+	// consentcode.CodeHashValidator is a validator for the "code_hash" field. It is called by the builders before save.
+	consentcode.CodeHashValidator = func() func(string) error {
+		validators := consentcodeDescCodeHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code_hash string) error {
+			for _, fn := range fns {
+				if err := fn(code_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// consentcodeDescCreateTime is the schema descriptor for create_time field.
+	consentcodeDescCreateTime := consentcodeFields[3].Descriptor()
+	// consentcode.DefaultCreateTime holds the default value on creation for the create_time field.
+	consentcode.DefaultCreateTime = consentcodeDescCreateTime.Default.(func() time.Time)
 	errandMixin := schema.Errand{}.Mixin()
 	errandMixinFields0 := errandMixin[0].Fields()
 	_ = errandMixinFields0
@@ -223,7 +273,7 @@ func init() {
 	// errand.DefaultChangeSeq holds the default value on creation for the change_seq field.
 	errand.DefaultChangeSeq = errandDescChangeSeq.Default.(int64)
 	// errandDescReopenCount is the schema descriptor for reopen_count field.
-	errandDescReopenCount := errandFields[25].Descriptor()
+	errandDescReopenCount := errandFields[29].Descriptor()
 	// errand.DefaultReopenCount holds the default value on creation for the reopen_count field.
 	errand.DefaultReopenCount = errandDescReopenCount.Default.(int)
 	// errand.ReopenCountValidator is a validator for the "reopen_count" field. It is called by the builders before save.

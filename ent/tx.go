@@ -18,6 +18,10 @@ type Tx struct {
 	AuditEntry *AuditEntryClient
 	// CalendarDay is the client for interacting with the CalendarDay builders.
 	CalendarDay *CalendarDayClient
+	// Consent is the client for interacting with the Consent builders.
+	Consent *ConsentClient
+	// ConsentCode is the client for interacting with the ConsentCode builders.
+	ConsentCode *ConsentCodeClient
 	// Errand is the client for interacting with the Errand builders.
 	Errand *ErrandClient
 	// ErrandEvent is the client for interacting with the ErrandEvent builders.
@@ -185,6 +189,8 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.AuditEntry = NewAuditEntryClient(tx.config)
 	tx.CalendarDay = NewCalendarDayClient(tx.config)
+	tx.Consent = NewConsentClient(tx.config)
+	tx.ConsentCode = NewConsentCodeClient(tx.config)
 	tx.Errand = NewErrandClient(tx.config)
 	tx.ErrandEvent = NewErrandEventClient(tx.config)
 	tx.ErrandType = NewErrandTypeClient(tx.config)

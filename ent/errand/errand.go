@@ -71,6 +71,14 @@ const (
 	FieldChangeSeq = "change_seq"
 	// FieldWorkingDays holds the string denoting the working_days field in the database.
 	FieldWorkingDays = "working_days"
+	// FieldConsentMethod holds the string denoting the consent_method field in the database.
+	FieldConsentMethod = "consent_method"
+	// FieldConsentTime holds the string denoting the consent_time field in the database.
+	FieldConsentTime = "consent_time"
+	// FieldConsentExpireTime holds the string denoting the consent_expire_time field in the database.
+	FieldConsentExpireTime = "consent_expire_time"
+	// FieldConsentRevokeTime holds the string denoting the consent_revoke_time field in the database.
+	FieldConsentRevokeTime = "consent_revoke_time"
 	// FieldReopenCount holds the string denoting the reopen_count field in the database.
 	FieldReopenCount = "reopen_count"
 	// FieldLastReopenTime holds the string denoting the last_reopen_time field in the database.
@@ -157,6 +165,10 @@ var Columns = []string{
 	FieldCloseTime,
 	FieldChangeSeq,
 	FieldWorkingDays,
+	FieldConsentMethod,
+	FieldConsentTime,
+	FieldConsentExpireTime,
+	FieldConsentRevokeTime,
 	FieldReopenCount,
 	FieldLastReopenTime,
 	FieldFirstCloseTime,
@@ -274,6 +286,29 @@ func ChannelValidator(c Channel) error {
 		return nil
 	default:
 		return fmt.Errorf("errand: invalid enum value for channel field: %q", c)
+	}
+}
+
+// ConsentMethod defines the type for the "consent_method" enum field.
+type ConsentMethod string
+
+// ConsentMethod values.
+const (
+	ConsentMethodWECHAT ConsentMethod = "WECHAT"
+	ConsentMethodPAPER  ConsentMethod = "PAPER"
+)
+
+func (cm ConsentMethod) String() string {
+	return string(cm)
+}
+
+// ConsentMethodValidator is a validator for the "consent_method" field enum values. It is called by the builders before save.
+func ConsentMethodValidator(cm ConsentMethod) error {
+	switch cm {
+	case ConsentMethodWECHAT, ConsentMethodPAPER:
+		return nil
+	default:
+		return fmt.Errorf("errand: invalid enum value for consent_method field: %q", cm)
 	}
 }
 
@@ -413,6 +448,26 @@ func ByChangeSeq(opts ...sql.OrderTermOption) OrderOption {
 // ByWorkingDays orders the results by the working_days field.
 func ByWorkingDays(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldWorkingDays, opts...).ToFunc()
+}
+
+// ByConsentMethod orders the results by the consent_method field.
+func ByConsentMethod(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConsentMethod, opts...).ToFunc()
+}
+
+// ByConsentTime orders the results by the consent_time field.
+func ByConsentTime(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConsentTime, opts...).ToFunc()
+}
+
+// ByConsentExpireTime orders the results by the consent_expire_time field.
+func ByConsentExpireTime(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConsentExpireTime, opts...).ToFunc()
+}
+
+// ByConsentRevokeTime orders the results by the consent_revoke_time field.
+func ByConsentRevokeTime(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConsentRevokeTime, opts...).ToFunc()
 }
 
 // ByReopenCount orders the results by the reopen_count field.

@@ -175,6 +175,21 @@ func WorkingDays(v int) predicate.Errand {
 	return predicate.Errand(sql.FieldEQ(FieldWorkingDays, v))
 }
 
+// ConsentTime applies equality check predicate on the "consent_time" field. It's identical to ConsentTimeEQ.
+func ConsentTime(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldConsentTime, v))
+}
+
+// ConsentExpireTime applies equality check predicate on the "consent_expire_time" field. It's identical to ConsentExpireTimeEQ.
+func ConsentExpireTime(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldConsentExpireTime, v))
+}
+
+// ConsentRevokeTime applies equality check predicate on the "consent_revoke_time" field. It's identical to ConsentRevokeTimeEQ.
+func ConsentRevokeTime(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldConsentRevokeTime, v))
+}
+
 // ReopenCount applies equality check predicate on the "reopen_count" field. It's identical to ReopenCountEQ.
 func ReopenCount(v int) predicate.Errand {
 	return predicate.Errand(sql.FieldEQ(FieldReopenCount, v))
@@ -1523,6 +1538,186 @@ func WorkingDaysIsNil() predicate.Errand {
 // WorkingDaysNotNil applies the NotNil predicate on the "working_days" field.
 func WorkingDaysNotNil() predicate.Errand {
 	return predicate.Errand(sql.FieldNotNull(FieldWorkingDays))
+}
+
+// ConsentMethodEQ applies the EQ predicate on the "consent_method" field.
+func ConsentMethodEQ(v ConsentMethod) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldConsentMethod, v))
+}
+
+// ConsentMethodNEQ applies the NEQ predicate on the "consent_method" field.
+func ConsentMethodNEQ(v ConsentMethod) predicate.Errand {
+	return predicate.Errand(sql.FieldNEQ(FieldConsentMethod, v))
+}
+
+// ConsentMethodIn applies the In predicate on the "consent_method" field.
+func ConsentMethodIn(vs ...ConsentMethod) predicate.Errand {
+	return predicate.Errand(sql.FieldIn(FieldConsentMethod, vs...))
+}
+
+// ConsentMethodNotIn applies the NotIn predicate on the "consent_method" field.
+func ConsentMethodNotIn(vs ...ConsentMethod) predicate.Errand {
+	return predicate.Errand(sql.FieldNotIn(FieldConsentMethod, vs...))
+}
+
+// ConsentMethodIsNil applies the IsNil predicate on the "consent_method" field.
+func ConsentMethodIsNil() predicate.Errand {
+	return predicate.Errand(sql.FieldIsNull(FieldConsentMethod))
+}
+
+// ConsentMethodNotNil applies the NotNil predicate on the "consent_method" field.
+func ConsentMethodNotNil() predicate.Errand {
+	return predicate.Errand(sql.FieldNotNull(FieldConsentMethod))
+}
+
+// ConsentTimeEQ applies the EQ predicate on the "consent_time" field.
+func ConsentTimeEQ(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldConsentTime, v))
+}
+
+// ConsentTimeNEQ applies the NEQ predicate on the "consent_time" field.
+func ConsentTimeNEQ(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldNEQ(FieldConsentTime, v))
+}
+
+// ConsentTimeIn applies the In predicate on the "consent_time" field.
+func ConsentTimeIn(vs ...time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldIn(FieldConsentTime, vs...))
+}
+
+// ConsentTimeNotIn applies the NotIn predicate on the "consent_time" field.
+func ConsentTimeNotIn(vs ...time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldNotIn(FieldConsentTime, vs...))
+}
+
+// ConsentTimeGT applies the GT predicate on the "consent_time" field.
+func ConsentTimeGT(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldGT(FieldConsentTime, v))
+}
+
+// ConsentTimeGTE applies the GTE predicate on the "consent_time" field.
+func ConsentTimeGTE(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldGTE(FieldConsentTime, v))
+}
+
+// ConsentTimeLT applies the LT predicate on the "consent_time" field.
+func ConsentTimeLT(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldLT(FieldConsentTime, v))
+}
+
+// ConsentTimeLTE applies the LTE predicate on the "consent_time" field.
+func ConsentTimeLTE(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldLTE(FieldConsentTime, v))
+}
+
+// ConsentTimeIsNil applies the IsNil predicate on the "consent_time" field.
+func ConsentTimeIsNil() predicate.Errand {
+	return predicate.Errand(sql.FieldIsNull(FieldConsentTime))
+}
+
+// ConsentTimeNotNil applies the NotNil predicate on the "consent_time" field.
+func ConsentTimeNotNil() predicate.Errand {
+	return predicate.Errand(sql.FieldNotNull(FieldConsentTime))
+}
+
+// ConsentExpireTimeEQ applies the EQ predicate on the "consent_expire_time" field.
+func ConsentExpireTimeEQ(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldConsentExpireTime, v))
+}
+
+// ConsentExpireTimeNEQ applies the NEQ predicate on the "consent_expire_time" field.
+func ConsentExpireTimeNEQ(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldNEQ(FieldConsentExpireTime, v))
+}
+
+// ConsentExpireTimeIn applies the In predicate on the "consent_expire_time" field.
+func ConsentExpireTimeIn(vs ...time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldIn(FieldConsentExpireTime, vs...))
+}
+
+// ConsentExpireTimeNotIn applies the NotIn predicate on the "consent_expire_time" field.
+func ConsentExpireTimeNotIn(vs ...time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldNotIn(FieldConsentExpireTime, vs...))
+}
+
+// ConsentExpireTimeGT applies the GT predicate on the "consent_expire_time" field.
+func ConsentExpireTimeGT(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldGT(FieldConsentExpireTime, v))
+}
+
+// ConsentExpireTimeGTE applies the GTE predicate on the "consent_expire_time" field.
+func ConsentExpireTimeGTE(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldGTE(FieldConsentExpireTime, v))
+}
+
+// ConsentExpireTimeLT applies the LT predicate on the "consent_expire_time" field.
+func ConsentExpireTimeLT(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldLT(FieldConsentExpireTime, v))
+}
+
+// ConsentExpireTimeLTE applies the LTE predicate on the "consent_expire_time" field.
+func ConsentExpireTimeLTE(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldLTE(FieldConsentExpireTime, v))
+}
+
+// ConsentExpireTimeIsNil applies the IsNil predicate on the "consent_expire_time" field.
+func ConsentExpireTimeIsNil() predicate.Errand {
+	return predicate.Errand(sql.FieldIsNull(FieldConsentExpireTime))
+}
+
+// ConsentExpireTimeNotNil applies the NotNil predicate on the "consent_expire_time" field.
+func ConsentExpireTimeNotNil() predicate.Errand {
+	return predicate.Errand(sql.FieldNotNull(FieldConsentExpireTime))
+}
+
+// ConsentRevokeTimeEQ applies the EQ predicate on the "consent_revoke_time" field.
+func ConsentRevokeTimeEQ(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldEQ(FieldConsentRevokeTime, v))
+}
+
+// ConsentRevokeTimeNEQ applies the NEQ predicate on the "consent_revoke_time" field.
+func ConsentRevokeTimeNEQ(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldNEQ(FieldConsentRevokeTime, v))
+}
+
+// ConsentRevokeTimeIn applies the In predicate on the "consent_revoke_time" field.
+func ConsentRevokeTimeIn(vs ...time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldIn(FieldConsentRevokeTime, vs...))
+}
+
+// ConsentRevokeTimeNotIn applies the NotIn predicate on the "consent_revoke_time" field.
+func ConsentRevokeTimeNotIn(vs ...time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldNotIn(FieldConsentRevokeTime, vs...))
+}
+
+// ConsentRevokeTimeGT applies the GT predicate on the "consent_revoke_time" field.
+func ConsentRevokeTimeGT(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldGT(FieldConsentRevokeTime, v))
+}
+
+// ConsentRevokeTimeGTE applies the GTE predicate on the "consent_revoke_time" field.
+func ConsentRevokeTimeGTE(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldGTE(FieldConsentRevokeTime, v))
+}
+
+// ConsentRevokeTimeLT applies the LT predicate on the "consent_revoke_time" field.
+func ConsentRevokeTimeLT(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldLT(FieldConsentRevokeTime, v))
+}
+
+// ConsentRevokeTimeLTE applies the LTE predicate on the "consent_revoke_time" field.
+func ConsentRevokeTimeLTE(v time.Time) predicate.Errand {
+	return predicate.Errand(sql.FieldLTE(FieldConsentRevokeTime, v))
+}
+
+// ConsentRevokeTimeIsNil applies the IsNil predicate on the "consent_revoke_time" field.
+func ConsentRevokeTimeIsNil() predicate.Errand {
+	return predicate.Errand(sql.FieldIsNull(FieldConsentRevokeTime))
+}
+
+// ConsentRevokeTimeNotNil applies the NotNil predicate on the "consent_revoke_time" field.
+func ConsentRevokeTimeNotNil() predicate.Errand {
+	return predicate.Errand(sql.FieldNotNull(FieldConsentRevokeTime))
 }
 
 // ReopenCountEQ applies the EQ predicate on the "reopen_count" field.

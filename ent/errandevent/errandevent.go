@@ -96,6 +96,8 @@ const (
 	KindFOLLOW_UP_OPENED Kind = "FOLLOW_UP_OPENED"
 	KindFOLLOW_UP_CLOSED Kind = "FOLLOW_UP_CLOSED"
 	KindREOPENED         Kind = "REOPENED"
+	KindCONSENT_GRANTED  Kind = "CONSENT_GRANTED"
+	KindCONSENT_REVOKED  Kind = "CONSENT_REVOKED"
 )
 
 func (k Kind) String() string {
@@ -105,7 +107,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindCREATED, KindUPDATED, KindTRANSITIONED, KindRATED, KindFOLLOW_UP_OPENED, KindFOLLOW_UP_CLOSED, KindREOPENED:
+	case KindCREATED, KindUPDATED, KindTRANSITIONED, KindRATED, KindFOLLOW_UP_OPENED, KindFOLLOW_UP_CLOSED, KindREOPENED, KindCONSENT_GRANTED, KindCONSENT_REVOKED:
 		return nil
 	default:
 		return fmt.Errorf("errandevent: invalid enum value for kind field: %q", k)

@@ -33,6 +33,30 @@ func (f CalendarDayFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CalendarDayMutation", m)
 }
 
+// The ConsentFunc type is an adapter to allow the use of ordinary
+// function as Consent mutator.
+type ConsentFunc func(context.Context, *ent.ConsentMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ConsentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ConsentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ConsentMutation", m)
+}
+
+// The ConsentCodeFunc type is an adapter to allow the use of ordinary
+// function as ConsentCode mutator.
+type ConsentCodeFunc func(context.Context, *ent.ConsentCodeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ConsentCodeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ConsentCodeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ConsentCodeMutation", m)
+}
+
 // The ErrandFunc type is an adapter to allow the use of ordinary
 // function as Errand mutator.
 type ErrandFunc func(context.Context, *ent.ErrandMutation) (ent.Value, error)

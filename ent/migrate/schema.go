@@ -51,6 +51,69 @@ var (
 		Columns:    CalendarDaysColumns,
 		PrimaryKey: []*schema.Column{CalendarDaysColumns[0]},
 	}
+	// ConsentsColumns holds the columns for the "consents" table.
+	ConsentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "errand_id", Type: field.TypeInt},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"WECHAT", "PAPER"}},
+		{Name: "resident_id", Type: field.TypeInt, Nullable: true},
+		{Name: "openid", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "code_id", Type: field.TypeInt, Nullable: true},
+		{Name: "agent_id", Type: field.TypeInt},
+		{Name: "witness", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "region_id", Type: field.TypeString, Size: 12},
+		{Name: "grant_time", Type: field.TypeTime},
+		{Name: "expire_time", Type: field.TypeTime},
+		{Name: "revoke_time", Type: field.TypeTime, Nullable: true},
+		{Name: "revoke_reason", Type: field.TypeString, Size: 2000, Default: ""},
+	}
+	// ConsentsTable holds the schema information for the "consents" table.
+	ConsentsTable = &schema.Table{
+		Name:       "consents",
+		Columns:    ConsentsColumns,
+		PrimaryKey: []*schema.Column{ConsentsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "consent_errand_id",
+				Unique:  true,
+				Columns: []*schema.Column{ConsentsColumns[1]},
+			},
+			{
+				Name:    "consent_region_id_grant_time",
+				Unique:  false,
+				Columns: []*schema.Column{ConsentsColumns[8], ConsentsColumns[9]},
+			},
+		},
+	}
+	// ConsentCodesColumns holds the columns for the "consent_codes" table.
+	ConsentCodesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "code_hash", Type: field.TypeString, Size: 64},
+		{Name: "errand_id", Type: field.TypeInt},
+		{Name: "agent_id", Type: field.TypeInt},
+		{Name: "create_time", Type: field.TypeTime},
+		{Name: "expire_time", Type: field.TypeTime},
+		{Name: "used_time", Type: field.TypeTime, Nullable: true},
+		{Name: "resident_id", Type: field.TypeInt, Nullable: true},
+	}
+	// ConsentCodesTable holds the schema information for the "consent_codes" table.
+	ConsentCodesTable = &schema.Table{
+		Name:       "consent_codes",
+		Columns:    ConsentCodesColumns,
+		PrimaryKey: []*schema.Column{ConsentCodesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "consentcode_code_hash",
+				Unique:  true,
+				Columns: []*schema.Column{ConsentCodesColumns[1]},
+			},
+			{
+				Name:    "consentcode_errand_id",
+				Unique:  false,
+				Columns: []*schema.Column{ConsentCodesColumns[2]},
+			},
+		},
+	}
 	// ErrandsColumns holds the columns for the "errands" table.
 	ErrandsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -79,6 +142,10 @@ var (
 		{Name: "close_time", Type: field.TypeTime, Nullable: true},
 		{Name: "change_seq", Type: field.TypeInt64, Default: 0},
 		{Name: "working_days", Type: field.TypeInt, Nullable: true},
+		{Name: "consent_method", Type: field.TypeEnum, Nullable: true, Enums: []string{"WECHAT", "PAPER"}},
+		{Name: "consent_time", Type: field.TypeTime, Nullable: true},
+		{Name: "consent_expire_time", Type: field.TypeTime, Nullable: true},
+		{Name: "consent_revoke_time", Type: field.TypeTime, Nullable: true},
 		{Name: "reopen_count", Type: field.TypeInt, Default: 0},
 		{Name: "last_reopen_time", Type: field.TypeTime, Nullable: true},
 		{Name: "first_close_time", Type: field.TypeTime, Nullable: true},
@@ -94,19 +161,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "errands_errand_types_errands",
-				Columns:    []*schema.Column{ErrandsColumns[29]},
+				Columns:    []*schema.Column{ErrandsColumns[33]},
 				RefColumns: []*schema.Column{ErrandTypesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "errands_service_points_errands",
-				Columns:    []*schema.Column{ErrandsColumns[30]},
+				Columns:    []*schema.Column{ErrandsColumns[34]},
 				RefColumns: []*schema.Column{ServicePointsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "errands_users_errands",
-				Columns:    []*schema.Column{ErrandsColumns[31]},
+				Columns:    []*schema.Column{ErrandsColumns[35]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -130,12 +197,12 @@ var (
 			{
 				Name:    "errand_service_point_id_state",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[30], ErrandsColumns[12]},
+				Columns: []*schema.Column{ErrandsColumns[34], ErrandsColumns[12]},
 			},
 			{
 				Name:    "errand_agent_id_state",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[31], ErrandsColumns[12]},
+				Columns: []*schema.Column{ErrandsColumns[35], ErrandsColumns[12]},
 			},
 			{
 				Name:    "errand_state_due_time",
@@ -145,7 +212,7 @@ var (
 			{
 				Name:    "errand_errand_type_id",
 				Unique:  false,
-				Columns: []*schema.Column{ErrandsColumns[29]},
+				Columns: []*schema.Column{ErrandsColumns[33]},
 			},
 			{
 				Name:    "errand_resident_phone_hash",
@@ -172,7 +239,7 @@ var (
 	// ErrandEventsColumns holds the columns for the "errand_events" table.
 	ErrandEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"CREATED", "UPDATED", "TRANSITIONED", "RATED", "FOLLOW_UP_OPENED", "FOLLOW_UP_CLOSED", "REOPENED"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"CREATED", "UPDATED", "TRANSITIONED", "RATED", "FOLLOW_UP_OPENED", "FOLLOW_UP_CLOSED", "REOPENED", "CONSENT_GRANTED", "CONSENT_REVOKED"}},
 		{Name: "from_state", Type: field.TypeString, Size: 20, Default: ""},
 		{Name: "to_state", Type: field.TypeString, Size: 20, Default: ""},
 		{Name: "actor_kind", Type: field.TypeEnum, Enums: []string{"STAFF", "RESIDENT", "SYSTEM"}},
@@ -337,7 +404,7 @@ var (
 	// NotificationsColumns holds the columns for the "notifications" table.
 	NotificationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"SLA_REMINDER", "ESCALATION", "ERRAND_REOPENED"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"SLA_REMINDER", "ESCALATION", "ERRAND_REOPENED", "CONSENT_REVOKED"}},
 		{Name: "errand_id", Type: field.TypeInt},
 		{Name: "region_id", Type: field.TypeString, Size: 12},
 		{Name: "dedup_key", Type: field.TypeString, Size: 128},
@@ -679,6 +746,8 @@ var (
 	Tables = []*schema.Table{
 		AuditEntriesTable,
 		CalendarDaysTable,
+		ConsentsTable,
+		ConsentCodesTable,
 		ErrandsTable,
 		ErrandEventsTable,
 		ErrandTypesTable,

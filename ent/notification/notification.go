@@ -93,6 +93,7 @@ const (
 	KindSLA_REMINDER    Kind = "SLA_REMINDER"
 	KindESCALATION      Kind = "ESCALATION"
 	KindERRAND_REOPENED Kind = "ERRAND_REOPENED"
+	KindCONSENT_REVOKED Kind = "CONSENT_REVOKED"
 )
 
 func (k Kind) String() string {
@@ -102,7 +103,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindSLA_REMINDER, KindESCALATION, KindERRAND_REOPENED:
+	case KindSLA_REMINDER, KindESCALATION, KindERRAND_REOPENED, KindCONSENT_REVOKED:
 		return nil
 	default:
 		return fmt.Errorf("notification: invalid enum value for kind field: %q", k)

@@ -12,6 +12,12 @@ type AuditEntry func(*sql.Selector)
 // CalendarDay is the predicate function for calendarday builders.
 type CalendarDay func(*sql.Selector)
 
+// Consent is the predicate function for consent builders.
+type Consent func(*sql.Selector)
+
+// ConsentCode is the predicate function for consentcode builders.
+type ConsentCode func(*sql.Selector)
+
 // Errand is the predicate function for errand builders.
 type Errand func(*sql.Selector)
 

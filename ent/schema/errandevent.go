@@ -15,7 +15,7 @@ type ErrandEvent struct{ ent.Schema }
 func (ErrandEvent) Fields() []ent.Field {
 	return []ent.Field{
 		field.Int("errand_id"),
-		field.Enum("kind").Values("CREATED", "UPDATED", "TRANSITIONED", "RATED", "FOLLOW_UP_OPENED", "FOLLOW_UP_CLOSED", "REOPENED"),
+		field.Enum("kind").Values("CREATED", "UPDATED", "TRANSITIONED", "RATED", "FOLLOW_UP_OPENED", "FOLLOW_UP_CLOSED", "REOPENED", "CONSENT_GRANTED", "CONSENT_REVOKED"),
 		field.String("from_state").Default("").MaxLen(20),
 		field.String("to_state").Default("").MaxLen(20),
 		field.Enum("actor_kind").Values("STAFF", "RESIDENT", "SYSTEM"),

@@ -8,14 +8,15 @@ import (
 )
 
 // Notification is a message to a staff user: an SLA reminder to an agent
-// or an escalation to a township secretary.
+// or an escalation to a township secretary, or a revoked consent to an
+// agent.
 type Notification struct{ ent.Schema }
 
 // Fields of the Notification.
 func (Notification) Fields() []ent.Field {
 	return []ent.Field{
 		field.Int("user_id"),
-		field.Enum("kind").Values("SLA_REMINDER", "ESCALATION", "ERRAND_REOPENED"),
+		field.Enum("kind").Values("SLA_REMINDER", "ESCALATION", "ERRAND_REOPENED", "CONSENT_REVOKED"),
 		field.Int("errand_id"),
 		field.String("region_id").MaxLen(12),
 		field.String("dedup_key").NotEmpty().MaxLen(128).Comment("makes a redelivered job a no-op"),

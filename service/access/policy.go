@@ -77,6 +77,8 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.ErrandService/RequestErrandMaterials": {Roles: agents, Scope: ScopeResource, Write: true},
 	"/redpoint.v1.ErrandService/CompleteErrand":         {Roles: agents, Scope: ScopeResource, Write: true},
 	"/redpoint.v1.ErrandService/CancelErrand":           {Roles: agents, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.ErrandService/CreateConsentCode":      {Roles: agents, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.ErrandService/RecordPaperConsent":     {Roles: agents, Scope: ScopeResource, Write: true},
 	// Disputes: the township that called the resident back reopens.
 	"/redpoint.v1.ErrandService/ReopenErrand": {Roles: []Role{RoleTownshipSecretary}, Scope: ScopeResource, Write: true},
 
@@ -129,7 +131,12 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.ResidentService/SetSubscription": {Roles: residents, Scope: ScopeCaller, Write: true},
 	"/redpoint.v1.ResidentService/GetMyErrand":     {Roles: residents, Scope: ScopeCaller},
 	"/redpoint.v1.ResidentService/RateMyErrand":    {Roles: residents, Scope: ScopeCaller, Write: true},
-	"/redpoint.v1.ResidentService/ReopenMyErrand":  {Roles: residents, Scope: ScopeCaller, Write: true},
+	// Consent (委托授权): a code shown by the agent, confirmed by the
+	// errand's resident; the handler checks the errand is theirs.
+	"/redpoint.v1.ResidentService/PreviewConsent": {Roles: residents, Scope: ScopeCaller},
+	"/redpoint.v1.ResidentService/GrantConsent":   {Roles: residents, Scope: ScopeCaller, Write: true},
+	"/redpoint.v1.ResidentService/RevokeConsent":  {Roles: residents, Scope: ScopeCaller, Write: true},
+	"/redpoint.v1.ResidentService/ReopenMyErrand": {Roles: residents, Scope: ScopeCaller, Write: true},
 
 	// The audit log: admins, within their scope.
 	"/redpoint.v1.AuditService/ListAuditEntries": {Roles: admins, Scope: ScopeParent},

@@ -280,7 +280,8 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	auditLog := audit.New(a.Store.Client, a.log, p.pages)
 	errandServer := errands.New(errands.Config{DB: a.Store.Client, Dialect: a.Store.Dialect, Keys: a.Keys, Calendar: p.cal,
 		Audit: auditLog, Pages: p.pages, Changed: lookup.Changed, Answers: hot, Now: now})
-	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, hot, errandServer, now)
+	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, hot, errandServer,
+		errands.NewConsents(a.Store.Client, a.Store.Dialect, a.Keys, now), now)
 	users := access.NewUserServer(a.Store.Client, tokens, p.pages, hot)
 	dir := directory.New(a.Store.Client, p.pages, hot, now)
 	jobAdmin := events.NewAdmin(asynq.NewInspectorFromRedisClient(a.KV.Client), events.Queue(a.KV), p.pages)

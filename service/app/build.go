@@ -83,7 +83,10 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 	reg.MustRegister(drift)
 	keeper := idempotency.New(a.Store.Client, a.Keys)
 	purgeKeys := func(ctx context.Context, now time.Time) error {
-		_, err := keeper.Purge(ctx, now)
+		if _, err := keeper.Purge(ctx, now); err != nil {
+			return err
+		}
+		_, err := errands.PurgeConsentCodes(ctx, a.Store.Client, now)
 		return err
 	}
 	jobList := append(append(timers.Jobs(), p.reports.Jobs(now)...), p.boards.Job(now, func(n int) { drift.Add(float64(n)) }),

@@ -202,6 +202,12 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.ErrandService/CancelErrand": func(w *world, t target) proto.Message {
 		return &redpointv1.CancelErrandRequest{Name: w.errand[t], Reason: "测试"}
 	},
+	"/redpoint.v1.ErrandService/CreateConsentCode": func(w *world, t target) proto.Message {
+		return &redpointv1.CreateConsentCodeRequest{Name: w.errand[t]}
+	},
+	"/redpoint.v1.ErrandService/RecordPaperConsent": func(w *world, t target) proto.Message {
+		return &redpointv1.RecordPaperConsentRequest{Name: w.errand[t], WitnessName: "村委会主任"}
+	},
 	"/redpoint.v1.UserService/GetUser": func(w *world, t target) proto.Message {
 		return &redpointv1.GetUserRequest{Name: w.agent[t]}
 	},
@@ -290,6 +296,15 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	},
 	"/redpoint.v1.ResidentService/GetMyErrand": func(w *world, t target) proto.Message {
 		return &redpointv1.GetMyErrandRequest{Name: "residents/me/errands/1"}
+	},
+	"/redpoint.v1.ResidentService/PreviewConsent": func(*world, target) proto.Message {
+		return &redpointv1.PreviewConsentRequest{Code: "redpoint:consent:0123456789ABCDEFGHJK"}
+	},
+	"/redpoint.v1.ResidentService/GrantConsent": func(*world, target) proto.Message {
+		return &redpointv1.GrantConsentRequest{Code: "0123456789ABCDEFGHJK"}
+	},
+	"/redpoint.v1.ResidentService/RevokeConsent": func(*world, target) proto.Message {
+		return &redpointv1.RevokeConsentRequest{Name: "residents/me/errands/1", Reason: "测试"}
 	},
 	"/redpoint.v1.AuditService/ListAuditEntries": func(w *world, t target) proto.Message {
 		return &redpointv1.ListAuditEntriesRequest{Parent: w.township[t]}

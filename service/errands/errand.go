@@ -256,6 +256,7 @@ func (s *Server) view(ctx context.Context, db *ent.Client, e *ent.Errand, cal *c
 		CreateTime:              timestamppb.New(e.CreateTime),
 		UpdateTime:              timestamppb.New(e.UpdateTime),
 		Etag:                    resname.Etag(e.Version),
+		Consent:                 ConsentProto(e),
 		ReopenCount:             int32(e.ReopenCount),
 	}
 	if e.CloseTime != nil {

@@ -217,6 +217,8 @@ var eventKinds = map[errandevent.Kind]redpointv1.ErrandEventKind{
 	errandevent.KindRATED:            redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_RATED,
 	errandevent.KindFOLLOW_UP_OPENED: redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_FOLLOW_UP_OPENED,
 	errandevent.KindFOLLOW_UP_CLOSED: redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED,
+	errandevent.KindCONSENT_GRANTED:  redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_CONSENT_GRANTED,
+	errandevent.KindCONSENT_REVOKED:  redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_CONSENT_REVOKED,
 	errandevent.KindREOPENED:         redpointv1.ErrandEventKind_ERRAND_EVENT_KIND_REOPENED,
 }
 
@@ -226,6 +228,8 @@ var eventTexts = map[errandevent.Kind]string{
 	errandevent.KindRATED:            "群众已评价",
 	errandevent.KindFOLLOW_UP_OPENED: "差评待回访",
 	errandevent.KindFOLLOW_UP_CLOSED: "乡镇已回访",
+	errandevent.KindCONSENT_GRANTED:  "群众已委托授权",
+	errandevent.KindCONSENT_REVOKED:  "群众撤回授权",
 }
 
 func (s *Server) eventView(ctx context.Context, errandID int, ev *ent.ErrandEvent) (*redpointv1.ErrandEvent, error) {

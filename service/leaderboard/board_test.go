@@ -66,6 +66,15 @@ func (e *env) create(phone, resident, typ string) *redpointv1.Errand {
 	return x
 }
 
+// consent records the resident's paper consent (委托授权), as the agent with phone.
+func (e *env) consent(phone, name string) {
+	e.t.Helper()
+	if _, err := e.client().RecordPaperConsent(e.As(e.t, context.Background(), phone),
+		&redpointv1.RecordPaperConsentRequest{Name: name, WitnessName: "村委会主任"}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) complete(phone, name string) {
 	e.t.Helper()
 	if _, err := e.client().CompleteErrand(e.As(e.t, context.Background(), phone), &redpointv1.CompleteErrandRequest{Name: name, Result: "ok"}); err != nil {
@@ -200,6 +209,9 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 			x := e.create(a, res, types[r.IntN(len(types))])
 			open = append(open, item{x.Name, a, res})
 			if r.IntN(3) == 0 { // a quick one: completed within minutes
+				if r.IntN(2) == 0 { // confirmed by its resident: it scores at once
+					e.consent(a, x.Name)
+				}
 				clock = clock.Add(2 * time.Minute) // time only moves forward
 				e.clock.Set(clock)
 				e.complete(a, x.Name)
@@ -313,6 +325,28 @@ func TestAntiPaddingRules(t *testing.T) {
 		want := before + leaderboard.PointsCompleted + leaderboard.PointsOnTime + leaderboard.PointsRating[rating.LevelSATISFIED]
 		if got := e.score("2027-03", township, point); got != want {
 			t.Errorf("after the rating: %v, want %v", got, want)
+		}
+		before = want
+	})
+
+	t.Run("a quick completion the resident confirmed scores at once", func(t *testing.T) {
+		e.clock.Set(testutil.At("2027-03-02 14:00"))
+		x := e.create(agent, "13922220005", "errandTypes/MI-PAYMENT")
+		e.consent(agent, x.Name)
+		e.clock.Set(testutil.At("2027-03-02 14:03"))
+		e.complete(agent, x.Name)
+		e.settle()
+		want := before + leaderboard.PointsCompleted + leaderboard.PointsOnTime
+		if got := e.score("2027-03", township, point); got != want {
+			t.Fatalf("a confirmed 3-minute completion: %v, want %v", got, want)
+		}
+		// Rated later, it adds the rating only: the completion scored once.
+		e.clock.Set(testutil.At("2027-03-03 11:00"))
+		e.rate(x.Name, rating.LevelSATISFIED)
+		e.settle()
+		want += leaderboard.PointsRating[rating.LevelSATISFIED]
+		if got := e.score("2027-03", township, point); got != want {
+			t.Errorf("after its rating: %v, want %v", got, want)
 		}
 		before = want
 	})

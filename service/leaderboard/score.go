@@ -15,6 +15,7 @@ import (
 	"github.com/changzhi/redpoint/ent/predicate"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/service/calendar"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/feedback"
 )
 
@@ -25,7 +26,9 @@ const (
 	// PointsOnTime on top, when completed by its due time.
 	PointsOnTime = 5.0
 	// QuickCompletion: an errand completed sooner than this after it was
-	// logged scores its completion only once its resident rates it.
+	// logged scores its completion only once its resident rates it, unless
+	// its resident confirmed it (errands.Confirmed: a consent given, not
+	// revoked, still holding at completion).
 	QuickCompletion = 10 * time.Minute
 )
 
@@ -124,8 +127,11 @@ func firstClose(e *ent.Errand) *time.Time {
 // QuickCompletion after e was logged. Only a first completion can be
 // quick: its due time is at least the end of the next working day (time
 // limits are at least one day), so a quick completion is always on time.
+//
+// A completion the resident confirmed (委托授权, errands.Confirmed) is
+// never quick: the consent is the proof the errand was real.
 func quick(e *ent.Errand, closed time.Time) bool {
-	return closed.Sub(e.AcceptTime) < QuickCompletion
+	return closed.Sub(e.AcceptTime) < QuickCompletion && !errands.Confirmed(e)
 }
 
 func base(e *ent.Errand) Component {

@@ -49,6 +49,7 @@ type ErrandChange struct {
 	// At is the errand's update time: when the change happened.
 	At time.Time `json:"at"`
 	// Method is the method of an update or transition ("errand.start",
+	// "errand.recordPaperConsent", "consent.grant", "consent.revoke",
 	// "errand.update", ...), or "calendar" for a due time recomputed after the
 	// holiday calendar changed; empty for a created errand.
 	Method string `json:"method,omitempty"`

@@ -13,14 +13,14 @@ import (
 // columns of every sheet, zh-CN.
 var columns = []string{"名称", "受理数", "办结数", "办理中", "待补正", "当前超期", "超期办结", "按时办结率",
 	"办理时长中位数（工作日）", "办理时长P90（工作日）", "评价数", "满意率", "差评数", "待回访", "督办数",
-	"重新办理数", "重新办理率"}
+	"已授权数", "授权率", "重新办理数", "重新办理率"}
 
 var groupSheets = map[GroupBy]string{ByChildRegion: "按下级地区", ByServicePoint: "按代办点", ByAgent: "按代办员", ByErrandType: "按事项"}
 
 func cells(r Row, name string) []any {
 	return []any{name, r.Received, r.Completed, r.InProgress, r.NeedsMaterials, r.Overdue, r.CompletedLate, r.OnTimeRate(),
 		r.MedianDays, r.P90Days, r.Ratings, r.SatisfactionRate(), r.BadRatings, r.OpenFollowUps, r.Escalations,
-		r.Reopened, r.ReopenRate()}
+		r.Consented, r.ConsentRate(), r.Reopened, r.ReopenRate()}
 }
 
 // Workbook builds the report of q.Region: the quarterly review's sheet

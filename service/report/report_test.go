@@ -64,13 +64,20 @@ func handMade(t *testing.T) *apptest.Server {
 			db.FollowUp.Create().SetRatingID(r.ID).SetErrandID(id).SetRegionID(e.RegionID).ExecX(context.Background())
 		}
 	}
+	consent := func(name string) { // the resident signed a paper consent
+		if _, err := c.RecordPaperConsent(ctx, &redpointv1.RecordPaperConsentRequest{Name: name, WitnessName: "村委会主任"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e6 := create("2027-04-30 09:00", "errandTypes/MI-PAYMENT") // due Mon 05-03; completed 05-06: late, 4 working days
 	complete("2027-05-06 10:00", e6)
 	e1 := create("2027-05-10 09:00", "errandTypes/MI-PAYMENT") // due Wed 05-12; completed 05-11: on time, 1 day
+	consent(e1)
 	complete("2027-05-11 10:00", e1)
 	e2 := create("2027-05-10 09:00", "errandTypes/SI-PENSION-CERT") // due Thu 05-13; completed Mon 05-17: late, 5 days
 	complete("2027-05-17 10:00", e2)
 	e3 := create("2027-05-12 09:00", "errandTypes/MI-PAYMENT") // due Fri 05-14; completed 05-14: on time, 2 days
+	consent(e3)
 	complete("2027-05-14 10:00", e3)
 	e4 := create("2027-05-20 09:00", "errandTypes/MI-PAYMENT") // due Mon 05-24: overdue on 05-31
 	set("2027-05-20 10:00")
@@ -105,7 +112,8 @@ func TestWorkloadFiguresAreExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &redpointv1.WorkloadRow{Received: 5, Completed: 4, InProgress: 1, NeedsMaterials: 1, Overdue: 1, CompletedLate: 2,
-		OnTimeRate: 0.5, MedianWorkingDays: 3, P90WorkingDays: 5, Ratings: 3, SatisfactionRate: 2.0 / 3, BadRatings: 1, OpenFollowUps: 1, Escalations: 1}
+		OnTimeRate: 0.5, MedianWorkingDays: 3, P90WorkingDays: 5, Ratings: 3, SatisfactionRate: 2.0 / 3, BadRatings: 1, OpenFollowUps: 1, Escalations: 1,
+		Consented: 2, ConsentRate: 0.4}
 	check := func(label string, got *redpointv1.WorkloadRow) {
 		t.Helper()
 		for _, f := range []struct {
@@ -119,6 +127,7 @@ func TestWorkloadFiguresAreExact(t *testing.T) {
 			{"p90", got.P90WorkingDays, want.P90WorkingDays}, {"ratings", float64(got.Ratings), float64(want.Ratings)},
 			{"satisfaction", got.SatisfactionRate, want.SatisfactionRate}, {"bad ratings", float64(got.BadRatings), float64(want.BadRatings)},
 			{"open follow-ups", float64(got.OpenFollowUps), float64(want.OpenFollowUps)}, {"escalations", float64(got.Escalations), float64(want.Escalations)},
+			{"consented", float64(got.Consented), float64(want.Consented)}, {"consent rate", got.ConsentRate, want.ConsentRate},
 		} {
 			if math.Abs(f.got-f.want) > 1e-9 {
 				t.Errorf("%s %s = %v, want %v", label, f.name, f.got, f.want)
@@ -130,6 +139,11 @@ func TestWorkloadFiguresAreExact(t *testing.T) {
 		t.Fatalf("rows by agent: %v", w.Rows)
 	}
 	check("the agent", w.Rows[0])
+	byPoint, err := reports.GetWorkload(ctx, &redpointv1.GetWorkloadRequest{Name: "regions/140428100000/workload", Period: "2027-05", GroupBy: "SERVICE_POINT"})
+	if err != nil || len(byPoint.Rows) != 1 {
+		t.Fatalf("by point: %v, %v", byPoint, err)
+	}
+	check("the point", byPoint.Rows[0])
 	// Period boundaries: April holds e6's acceptance and its rating only.
 	apr, err := reports.GetWorkload(ctx, &redpointv1.GetWorkloadRequest{Name: "regions/140428100000/workload", Period: "2027-04"})
 	if err != nil {
@@ -145,7 +159,8 @@ func TestWorkloadFiguresAreExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Rows: the two types received, and CA-DIBAO, open now.
-	if custom.Total.Received != 2 || custom.Total.Completed != 1 || custom.Total.MedianWorkingDays != 1 || len(custom.Rows) != 3 {
+	if custom.Total.Received != 2 || custom.Total.Completed != 1 || custom.Total.MedianWorkingDays != 1 || len(custom.Rows) != 3 ||
+		custom.Total.Consented != 1 || custom.Total.ConsentRate != 0.5 {
 		t.Errorf("custom range: total %+v, %d rows", custom.Total, len(custom.Rows))
 	}
 	// Lists that drive action.
@@ -208,8 +223,11 @@ func TestExcelHoldsTheSameNumbers(t *testing.T) {
 	if len(rows) != 2 || rows[0][1] != "受理数" {
 		t.Fatalf("summary rows %v", rows)
 	}
-	// 受理数 办结数 办理中 待补正 当前超期 超期办结 按时办结率 中位数 P90 评价数 满意率 差评数 待回访 督办数
-	want := []string{"5", "4", "1", "1", "1", "2", "0.5", "3", "5", "3", "0.666666666666667", "1", "1", "1"}
+	// 受理数 办结数 办理中 待补正 当前超期 超期办结 按时办结率 中位数 P90 评价数 满意率 差评数 待回访 督办数 已授权数 授权率
+	want := []string{"5", "4", "1", "1", "1", "2", "0.5", "3", "5", "3", "0.666666666666667", "1", "1", "1", "2", "0.4"}
+	if len(rows[0]) != len(want)+1 || rows[0][15] != "已授权数" || rows[0][16] != "授权率" {
+		t.Errorf("header %v", rows[0])
+	}
 	for i, w := range want {
 		got := rows[1][i+1]
 		twoThirds := strings.HasPrefix(got, "0.6666666") && strings.HasPrefix(w, "0.6666666") // 2/3, to another precision

@@ -161,6 +161,7 @@ func rowProto(r Row) *redpointv1.WorkloadRow {
 		CompletedLate: int32(r.CompletedLate), OnTimeRate: r.OnTimeRate(), MedianWorkingDays: r.MedianDays,
 		P90WorkingDays: r.P90Days, Ratings: int32(r.Ratings), SatisfactionRate: r.SatisfactionRate(),
 		BadRatings: int32(r.BadRatings), OpenFollowUps: int32(r.OpenFollowUps), Escalations: int32(r.Escalations),
+		Consented: int32(r.Consented), ConsentRate: r.ConsentRate(),
 		Reopened: int32(r.Reopened), ReopenRate: r.ReopenRate(),
 	}
 }

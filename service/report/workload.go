@@ -49,7 +49,18 @@ type Row struct {
 	Received, Completed, InProgress, NeedsMaterials, Overdue     int
 	CompletedLate, Ratings, Satisfied, BadRatings, OpenFollowUps int
 	Escalations, Reopened                                        int
-	MedianDays, P90Days                                          float64
+	// Consented: errands received in the period with their resident's
+	// consent (委托授权) standing.
+	Consented           int
+	MedianDays, P90Days float64
+}
+
+// ConsentRate is consented over received.
+func (r Row) ConsentRate() float64 {
+	if r.Received == 0 {
+		return 0
+	}
+	return float64(r.Consented) / float64(r.Received)
 }
 
 // OnTimeRate is completed on time over completed.
@@ -200,6 +211,7 @@ func (w *Workloads) RowsAndTotal(ctx context.Context, q Query) ([]Row, Row, erro
 		t.BadRatings += r.BadRatings
 		t.OpenFollowUps += r.OpenFollowUps
 		t.Escalations += r.Escalations
+		t.Consented += r.Consented
 		t.Reopened += r.Reopened
 	}
 	pct, err := w.compute(ctx, q, true)
@@ -248,6 +260,7 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 	if !total {
 		err = run(`SELECT `+g+` AS g,
 		SUM(CASE WHEN e.accept_time >= ? AND e.accept_time < ? THEN 1 ELSE 0 END),
+		SUM(CASE WHEN e.accept_time >= ? AND e.accept_time < ? AND e.consent_time IS NOT NULL AND e.consent_revoke_time IS NULL THEN 1 ELSE 0 END),
 		SUM(CASE WHEN e.state = 'COMPLETED' AND e.close_time >= ? AND e.close_time < ? THEN 1 ELSE 0 END),
 		SUM(CASE WHEN e.state = 'COMPLETED' AND e.close_time >= ? AND e.close_time < ? AND e.close_time > e.due_time THEN 1 ELSE 0 END),
 		SUM(CASE WHEN e.state IN `+running+` THEN 1 ELSE 0 END),
@@ -257,15 +270,15 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 		WHERE e.region_id >= ? AND e.region_id <= ?
 		  AND (e.accept_time >= ? OR e.close_time >= ? OR e.state IN ('ACCEPTED','IN_PROGRESS','FORWARDED','NEEDS_MATERIALS'))
 		GROUP BY g`,
-			[]any{start, end, start, end, start, end, now, lo, hi, start, start},
+			[]any{start, end, start, end, start, end, start, end, now, lo, hi, start, start},
 			func(rs *sql.Rows) error {
 				var k string
 				var r Row
-				if err := rs.Scan(&k, &r.Received, &r.Completed, &r.CompletedLate, &r.InProgress, &r.NeedsMaterials, &r.Overdue); err != nil {
+				if err := rs.Scan(&k, &r.Received, &r.Consented, &r.Completed, &r.CompletedLate, &r.InProgress, &r.NeedsMaterials, &r.Overdue); err != nil {
 					return err
 				}
 				row := get(k)
-				row.Received, row.Completed, row.CompletedLate = r.Received, r.Completed, r.CompletedLate
+				row.Received, row.Consented, row.Completed, row.CompletedLate = r.Received, r.Consented, r.Completed, r.CompletedLate
 				row.InProgress, row.NeedsMaterials, row.Overdue = r.InProgress, r.NeedsMaterials, r.Overdue
 				return nil
 			})

@@ -31,6 +31,7 @@ import (
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/feedback"
+	"github.com/changzhi/redpoint/service/idempotency"
 	"github.com/changzhi/redpoint/service/pagetoken"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resname"
@@ -59,6 +60,10 @@ type Server struct {
 	// answers keeps the answers of the residents' reads, which the errand
 	// service's writes and the residents' own bump.
 	answers *answers.Cache
+	// consents previews, grants and revokes consents; idem makes their
+	// retries safe.
+	consents *errands.Consents
+	idem     *idempotency.Keeper
 	// reopener reopens their completed errands (the errand service).
 	reopener Reopener
 }
@@ -76,10 +81,13 @@ var _ redpointv1.ResidentServiceServer = (*Server)(nil)
 // New returns the residents' service; wx is nil when WeChat is not
 // configured, pages signs the page tokens of its list, fb records their
 // ratings, ans keeps the answers of their reads (nil: none kept), reopen
-// reopens their completed errands and now is the clock (whether an errand
-// can still be rated).
-func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer, fb *feedback.Service, ans *answers.Cache, reopen Reopener, now func() time.Time) *Server {
-	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: now, lookup: lookup, pages: pages, feedback: fb, answers: ans, reopener: reopen}
+// reopens their completed errands, consents previews, grants and revokes
+// their consents (委托授权; nil: those calls are UNAVAILABLE) and now is the
+// clock (whether an errand can still be rated).
+func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer, fb *feedback.Service,
+	ans *answers.Cache, reopen Reopener, consents *errands.Consents, now func() time.Time) *Server {
+	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: now, lookup: lookup, pages: pages, feedback: fb, answers: ans,
+		reopener: reopen, consents: consents, idem: idempotency.New(db, keys)}
 }
 
 // The residents' errors.
@@ -393,6 +401,10 @@ func (s *Server) getMyErrand(ctx context.Context, id, n int) (*redpointv1.Reside
 			text = residentText[state]
 		case errandevent.KindRATED:
 			text = "您已评价"
+		case errandevent.KindCONSENT_GRANTED:
+			text = "您已委托代办员办理"
+		case errandevent.KindCONSENT_REVOKED:
+			text = "您已撤回委托授权"
 		case errandevent.KindREOPENED:
 			state = errand.State(ev.ToState)
 			text = "事项已重新打开，代办员将重新为您办理"
@@ -526,6 +538,7 @@ func view(e *ent.Errand) *redpointv1.ResidentErrand {
 		DueTime:                 timestamppb.New(e.DueTime),
 		MissingMaterials:        e.MissingMaterials,
 		Result:                  e.Result,
+		Consent:                 errands.ConsentProto(e),
 	}
 	if e.CloseTime != nil {
 		out.CloseTime = timestamppb.New(*e.CloseTime)

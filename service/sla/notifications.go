@@ -105,6 +105,8 @@ func notificationProto(r *ent.Notification) *redpointv1.Notification {
 		kind = redpointv1.NotificationKind_NOTIFICATION_KIND_ESCALATION
 	case notification.KindERRAND_REOPENED:
 		kind = redpointv1.NotificationKind_NOTIFICATION_KIND_ERRAND_REOPENED
+	case notification.KindCONSENT_REVOKED:
+		kind = redpointv1.NotificationKind_NOTIFICATION_KIND_CONSENT_REVOKED
 	}
 	return &redpointv1.Notification{
 		Name:       fmt.Sprintf("users/%d/notifications/%d", r.UserID, r.ID),

@@ -259,6 +259,41 @@ describe("agent, resident and secretary", () => {
     assert.equal(reasonOf(miss.error), "NOT_FOUND");
   });
 
+  test("consent: the agent's one-time code, the resident previews and grants it once", async () => {
+    const phone = `139${String(randomInt(10_000_000, 99_999_999))}`;
+    const created = await api.POST("/v1/errands", {
+      params: { query: { requestId: randomUUID() } },
+      body: { errandType: "errandTypes/SI-PENSION-CERT", residentName: "申秀英", residentPhone: phone, materials: ["居民身份证"] },
+    });
+    assert.ok(created.data, JSON.stringify(created.error));
+    const id = idOf(created.data.name);
+    const code = await api.POST("/v1/errands/{errand}:createConsentCode", { params: { path: { errand: id } }, body: {} });
+    const qr = code.data?.qrPayload ?? "";
+    assert.ok(qr.startsWith("redpoint:consent:"), JSON.stringify(code.error));
+
+    const login = await client().POST("/v1/residents:wechatLogin", { body: { code: `demo-consent-${randomUUID()}` } });
+    assert.ok(login.data?.accessToken, JSON.stringify(login.error));
+    const token = login.data.accessToken;
+    const resident = client(() => token);
+    const early = await resident.POST("/v1/consents:grant", { body: { code: qr } });
+    assert.equal(reasonOf(early.error), "PHONE_NOT_BOUND", "bind before granting");
+    const bound = await resident.POST("/v1/residents/me:bindPhone", { body: { phoneCode: `phone-${phone}` } });
+    assert.ok(bound.data, JSON.stringify(bound.error));
+
+    const preview = await resident.POST("/v1/consents:preview", { body: { code: qr } });
+    assert.ok(preview.data, JSON.stringify(preview.error));
+    assert.equal(preview.data.errandTypeDisplayName, "养老保险资格认证");
+    assert.equal(preview.data.yours, true);
+    const granted = await resident.POST("/v1/consents:grant", { body: { code: qr, requestId: randomUUID() } });
+    assert.ok(granted.data, JSON.stringify(granted.error));
+    assert.equal(granted.data.consent?.method, "CONSENT_METHOD_WECHAT");
+    const again = await resident.POST("/v1/consents:grant", { body: { code: qr } });
+    assert.equal(reasonOf(again.error), "CONSENT_CODE_USED", "a code works once");
+
+    const seen = await api.GET("/v1/errands/{errand}", { params: { path: { errand: id } } });
+    assert.equal(seen.data?.consent?.method, "CONSENT_METHOD_WECHAT", JSON.stringify(seen.error));
+  });
+
   test("secretary: workload, the bad rating's follow-up, the Excel report, the board", async () => {
     const secretary = await login(secretaryPhone);
     const sec = client(() => secretary.access);

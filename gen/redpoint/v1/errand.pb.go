@@ -25,6 +25,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ConsentMethod is how a resident gave their authorisation.
+type ConsentMethod int32
+
+const (
+	// Not set.
+	ConsentMethod_CONSENT_METHOD_UNSPECIFIED ConsentMethod = 0
+	// Confirmed in the WeChat mini-program with a code from the agent's app.
+	ConsentMethod_CONSENT_METHOD_WECHAT ConsentMethod = 1
+	// Signed on paper before a witness, recorded by the agent.
+	ConsentMethod_CONSENT_METHOD_PAPER ConsentMethod = 2
+)
+
+// Enum value maps for ConsentMethod.
+var (
+	ConsentMethod_name = map[int32]string{
+		0: "CONSENT_METHOD_UNSPECIFIED",
+		1: "CONSENT_METHOD_WECHAT",
+		2: "CONSENT_METHOD_PAPER",
+	}
+	ConsentMethod_value = map[string]int32{
+		"CONSENT_METHOD_UNSPECIFIED": 0,
+		"CONSENT_METHOD_WECHAT":      1,
+		"CONSENT_METHOD_PAPER":       2,
+	}
+)
+
+func (x ConsentMethod) Enum() *ConsentMethod {
+	p := new(ConsentMethod)
+	*p = x
+	return p
+}
+
+func (x ConsentMethod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ConsentMethod) Descriptor() protoreflect.EnumDescriptor {
+	return file_redpoint_v1_errand_proto_enumTypes[0].Descriptor()
+}
+
+func (ConsentMethod) Type() protoreflect.EnumType {
+	return &file_redpoint_v1_errand_proto_enumTypes[0]
+}
+
+func (x ConsentMethod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ConsentMethod.Descriptor instead.
+func (ConsentMethod) EnumDescriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{0}
+}
+
 // ErrandState is where an errand is in its lifecycle.
 type ErrandState int32
 
@@ -78,11 +131,11 @@ func (x ErrandState) String() string {
 }
 
 func (ErrandState) Descriptor() protoreflect.EnumDescriptor {
-	return file_redpoint_v1_errand_proto_enumTypes[0].Descriptor()
+	return file_redpoint_v1_errand_proto_enumTypes[1].Descriptor()
 }
 
 func (ErrandState) Type() protoreflect.EnumType {
-	return &file_redpoint_v1_errand_proto_enumTypes[0]
+	return &file_redpoint_v1_errand_proto_enumTypes[1]
 }
 
 func (x ErrandState) Number() protoreflect.EnumNumber {
@@ -91,7 +144,7 @@ func (x ErrandState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrandState.Descriptor instead.
 func (ErrandState) EnumDescriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{0}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{1}
 }
 
 // ErrandChannel is how an errand reached the agent.
@@ -135,11 +188,11 @@ func (x ErrandChannel) String() string {
 }
 
 func (ErrandChannel) Descriptor() protoreflect.EnumDescriptor {
-	return file_redpoint_v1_errand_proto_enumTypes[1].Descriptor()
+	return file_redpoint_v1_errand_proto_enumTypes[2].Descriptor()
 }
 
 func (ErrandChannel) Type() protoreflect.EnumType {
-	return &file_redpoint_v1_errand_proto_enumTypes[1]
+	return &file_redpoint_v1_errand_proto_enumTypes[2]
 }
 
 func (x ErrandChannel) Number() protoreflect.EnumNumber {
@@ -148,7 +201,7 @@ func (x ErrandChannel) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrandChannel.Descriptor instead.
 func (ErrandChannel) EnumDescriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{1}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{2}
 }
 
 // BatchItemOutcome is what happened to one item of a batch.
@@ -192,11 +245,11 @@ func (x BatchItemOutcome) String() string {
 }
 
 func (BatchItemOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_redpoint_v1_errand_proto_enumTypes[2].Descriptor()
+	return file_redpoint_v1_errand_proto_enumTypes[3].Descriptor()
 }
 
 func (BatchItemOutcome) Type() protoreflect.EnumType {
-	return &file_redpoint_v1_errand_proto_enumTypes[2]
+	return &file_redpoint_v1_errand_proto_enumTypes[3]
 }
 
 func (x BatchItemOutcome) Number() protoreflect.EnumNumber {
@@ -205,7 +258,7 @@ func (x BatchItemOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BatchItemOutcome.Descriptor instead.
 func (BatchItemOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{2}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{3}
 }
 
 // ErrandView is how much personal data an errand shows.
@@ -245,11 +298,11 @@ func (x ErrandView) String() string {
 }
 
 func (ErrandView) Descriptor() protoreflect.EnumDescriptor {
-	return file_redpoint_v1_errand_proto_enumTypes[3].Descriptor()
+	return file_redpoint_v1_errand_proto_enumTypes[4].Descriptor()
 }
 
 func (ErrandView) Type() protoreflect.EnumType {
-	return &file_redpoint_v1_errand_proto_enumTypes[3]
+	return &file_redpoint_v1_errand_proto_enumTypes[4]
 }
 
 func (x ErrandView) Number() protoreflect.EnumNumber {
@@ -258,7 +311,7 @@ func (x ErrandView) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrandView.Descriptor instead.
 func (ErrandView) EnumDescriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{3}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{4}
 }
 
 // ErrandEventKind is what an history entry records.
@@ -279,6 +332,10 @@ const (
 	ErrandEventKind_ERRAND_EVENT_KIND_FOLLOW_UP_OPENED ErrandEventKind = 5
 	// The township closed the follow-up.
 	ErrandEventKind_ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED ErrandEventKind = 6
+	// The resident authorised the agent (委托授权), in WeChat or on paper.
+	ErrandEventKind_ERRAND_EVENT_KIND_CONSENT_GRANTED ErrandEventKind = 7
+	// The resident revoked the authorisation; the errand was cancelled.
+	ErrandEventKind_ERRAND_EVENT_KIND_CONSENT_REVOKED ErrandEventKind = 8
 	// The completed errand was reopened (COMPLETED → IN_PROGRESS) by the
 	// township secretary or its resident; the note says why.
 	ErrandEventKind_ERRAND_EVENT_KIND_REOPENED ErrandEventKind = 9
@@ -294,6 +351,8 @@ var (
 		4: "ERRAND_EVENT_KIND_RATED",
 		5: "ERRAND_EVENT_KIND_FOLLOW_UP_OPENED",
 		6: "ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED",
+		7: "ERRAND_EVENT_KIND_CONSENT_GRANTED",
+		8: "ERRAND_EVENT_KIND_CONSENT_REVOKED",
 		9: "ERRAND_EVENT_KIND_REOPENED",
 	}
 	ErrandEventKind_value = map[string]int32{
@@ -304,6 +363,8 @@ var (
 		"ERRAND_EVENT_KIND_RATED":            4,
 		"ERRAND_EVENT_KIND_FOLLOW_UP_OPENED": 5,
 		"ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED": 6,
+		"ERRAND_EVENT_KIND_CONSENT_GRANTED":  7,
+		"ERRAND_EVENT_KIND_CONSENT_REVOKED":  8,
 		"ERRAND_EVENT_KIND_REOPENED":         9,
 	}
 )
@@ -319,11 +380,11 @@ func (x ErrandEventKind) String() string {
 }
 
 func (ErrandEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_redpoint_v1_errand_proto_enumTypes[4].Descriptor()
+	return file_redpoint_v1_errand_proto_enumTypes[5].Descriptor()
 }
 
 func (ErrandEventKind) Type() protoreflect.EnumType {
-	return &file_redpoint_v1_errand_proto_enumTypes[4]
+	return &file_redpoint_v1_errand_proto_enumTypes[5]
 }
 
 func (x ErrandEventKind) Number() protoreflect.EnumNumber {
@@ -332,7 +393,7 @@ func (x ErrandEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrandEventKind.Descriptor instead.
 func (ErrandEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{4}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{5}
 }
 
 // Errand is one piece of paperwork an agent handles for a resident.
@@ -401,6 +462,8 @@ type Errand struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,29,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Changes on every change; send it back to detect conflicting edits.
 	Etag string `protobuf:"bytes,30,opt,name=etag,proto3" json:"etag,omitempty"`
+	// The resident's authorisation (委托授权), once given; unset without one.
+	Consent *ErrandConsent `protobuf:"bytes,31,opt,name=consent,proto3" json:"consent,omitempty"`
 	// How many times the errand was reopened after completion.
 	ReopenCount int32 `protobuf:"varint,32,opt,name=reopen_count,json=reopenCount,proto3" json:"reopen_count,omitempty"`
 	// When it was last reopened; unset if never.
@@ -649,6 +712,13 @@ func (x *Errand) GetEtag() string {
 	return ""
 }
 
+func (x *Errand) GetConsent() *ErrandConsent {
+	if x != nil {
+		return x.Consent
+	}
+	return nil
+}
+
 func (x *Errand) GetReopenCount() int32 {
 	if x != nil {
 		return x.ReopenCount
@@ -661,6 +731,277 @@ func (x *Errand) GetLastReopenTime() *timestamppb.Timestamp {
 		return x.LastReopenTime
 	}
 	return nil
+}
+
+// ErrandConsent is the resident's authorisation for the agent to act on
+// their behalf on one errand.
+type ErrandConsent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How it was given.
+	Method ConsentMethod `protobuf:"varint,1,opt,name=method,proto3,enum=redpoint.v1.ConsentMethod" json:"method,omitempty"`
+	// When it was given.
+	GrantTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=grant_time,json=grantTime,proto3" json:"grant_time,omitempty"`
+	// Until when it holds: 90 days after it was given (it ends with the
+	// errand anyway).
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// When the resident revoked it; unset unless revoked (the errand was
+	// then cancelled).
+	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrandConsent) Reset() {
+	*x = ErrandConsent{}
+	mi := &file_redpoint_v1_errand_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrandConsent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrandConsent) ProtoMessage() {}
+
+func (x *ErrandConsent) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrandConsent.ProtoReflect.Descriptor instead.
+func (*ErrandConsent) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ErrandConsent) GetMethod() ConsentMethod {
+	if x != nil {
+		return x.Method
+	}
+	return ConsentMethod_CONSENT_METHOD_UNSPECIFIED
+}
+
+func (x *ErrandConsent) GetGrantTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.GrantTime
+	}
+	return nil
+}
+
+func (x *ErrandConsent) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *ErrandConsent) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+// CreateConsentCodeRequest names the errand to be authorised.
+type CreateConsentCodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The errand, `errands/{id}`.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateConsentCodeRequest) Reset() {
+	*x = CreateConsentCodeRequest{}
+	mi := &file_redpoint_v1_errand_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateConsentCodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateConsentCodeRequest) ProtoMessage() {}
+
+func (x *CreateConsentCodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateConsentCodeRequest.ProtoReflect.Descriptor instead.
+func (*CreateConsentCodeRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateConsentCodeRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ConsentCode is a short-lived, single-use confirmation code.
+type ConsentCode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The errand, `errands/{id}`.
+	Errand string `protobuf:"bytes,1,opt,name=errand,proto3" json:"errand,omitempty"`
+	// The opaque code, e.g. `K7M2QX9TPA4VR8HN3WZC`; the resident's
+	// mini-program sends it to PreviewConsent and GrantConsent.
+	Code string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	// What the app renders as a QR code for WeChat to scan:
+	// `redpoint:consent:{code}`.
+	QrPayload string `protobuf:"bytes,3,opt,name=qr_payload,json=qrPayload,proto3" json:"qr_payload,omitempty"`
+	// When the code stops working: 10 minutes after it was issued.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsentCode) Reset() {
+	*x = ConsentCode{}
+	mi := &file_redpoint_v1_errand_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsentCode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsentCode) ProtoMessage() {}
+
+func (x *ConsentCode) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsentCode.ProtoReflect.Descriptor instead.
+func (*ConsentCode) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ConsentCode) GetErrand() string {
+	if x != nil {
+		return x.Errand
+	}
+	return ""
+}
+
+func (x *ConsentCode) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *ConsentCode) GetQrPayload() string {
+	if x != nil {
+		return x.QrPayload
+	}
+	return ""
+}
+
+func (x *ConsentCode) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+// RecordPaperConsentRequest records a paper authorisation.
+type RecordPaperConsentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The errand, `errands/{id}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Who witnessed the resident sign, e.g. a village cadre; at most 64
+	// characters. Required.
+	WitnessName string `protobuf:"bytes,2,opt,name=witness_name,json=witnessName,proto3" json:"witness_name,omitempty"`
+	// When set, must match the errand's etag.
+	Etag string `protobuf:"bytes,3,opt,name=etag,proto3" json:"etag,omitempty"`
+	// A client-generated UUID; a retry with the same id returns the first result.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordPaperConsentRequest) Reset() {
+	*x = RecordPaperConsentRequest{}
+	mi := &file_redpoint_v1_errand_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordPaperConsentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordPaperConsentRequest) ProtoMessage() {}
+
+func (x *RecordPaperConsentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_errand_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordPaperConsentRequest.ProtoReflect.Descriptor instead.
+func (*RecordPaperConsentRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RecordPaperConsentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RecordPaperConsentRequest) GetWitnessName() string {
+	if x != nil {
+		return x.WitnessName
+	}
+	return ""
+}
+
+func (x *RecordPaperConsentRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *RecordPaperConsentRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CreateErrandRequest logs an errand.
@@ -676,7 +1017,7 @@ type CreateErrandRequest struct {
 
 func (x *CreateErrandRequest) Reset() {
 	*x = CreateErrandRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[1]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +1029,7 @@ func (x *CreateErrandRequest) String() string {
 func (*CreateErrandRequest) ProtoMessage() {}
 
 func (x *CreateErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[1]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +1042,7 @@ func (x *CreateErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateErrandRequest.ProtoReflect.Descriptor instead.
 func (*CreateErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{1}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateErrandRequest) GetErrand() *Errand {
@@ -729,7 +1070,7 @@ type BatchCreateErrandsRequest struct {
 
 func (x *BatchCreateErrandsRequest) Reset() {
 	*x = BatchCreateErrandsRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[2]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +1082,7 @@ func (x *BatchCreateErrandsRequest) String() string {
 func (*BatchCreateErrandsRequest) ProtoMessage() {}
 
 func (x *BatchCreateErrandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[2]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +1095,7 @@ func (x *BatchCreateErrandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateErrandsRequest.ProtoReflect.Descriptor instead.
 func (*BatchCreateErrandsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{2}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BatchCreateErrandsRequest) GetRequests() []*CreateErrandRequest {
@@ -775,7 +1116,7 @@ type BatchCreateErrandsResponse struct {
 
 func (x *BatchCreateErrandsResponse) Reset() {
 	*x = BatchCreateErrandsResponse{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[3]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +1128,7 @@ func (x *BatchCreateErrandsResponse) String() string {
 func (*BatchCreateErrandsResponse) ProtoMessage() {}
 
 func (x *BatchCreateErrandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[3]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +1141,7 @@ func (x *BatchCreateErrandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateErrandsResponse.ProtoReflect.Descriptor instead.
 func (*BatchCreateErrandsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{3}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BatchCreateErrandsResponse) GetResults() []*BatchCreateErrandResult {
@@ -833,7 +1174,7 @@ type BatchCreateErrandResult struct {
 
 func (x *BatchCreateErrandResult) Reset() {
 	*x = BatchCreateErrandResult{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[4]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +1186,7 @@ func (x *BatchCreateErrandResult) String() string {
 func (*BatchCreateErrandResult) ProtoMessage() {}
 
 func (x *BatchCreateErrandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[4]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +1199,7 @@ func (x *BatchCreateErrandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchCreateErrandResult.ProtoReflect.Descriptor instead.
 func (*BatchCreateErrandResult) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{4}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BatchCreateErrandResult) GetRequestId() string {
@@ -923,7 +1264,7 @@ type FieldError struct {
 
 func (x *FieldError) Reset() {
 	*x = FieldError{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[5]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1276,7 @@ func (x *FieldError) String() string {
 func (*FieldError) ProtoMessage() {}
 
 func (x *FieldError) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[5]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1289,7 @@ func (x *FieldError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldError.ProtoReflect.Descriptor instead.
 func (*FieldError) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{5}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FieldError) GetField() string {
@@ -980,7 +1321,7 @@ type GetErrandRequest struct {
 
 func (x *GetErrandRequest) Reset() {
 	*x = GetErrandRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[6]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1333,7 @@ func (x *GetErrandRequest) String() string {
 func (*GetErrandRequest) ProtoMessage() {}
 
 func (x *GetErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[6]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1346,7 @@ func (x *GetErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetErrandRequest.ProtoReflect.Descriptor instead.
 func (*GetErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{6}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetErrandRequest) GetName() string {
@@ -1044,7 +1385,7 @@ type ListErrandsRequest struct {
 
 func (x *ListErrandsRequest) Reset() {
 	*x = ListErrandsRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[7]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1397,7 @@ func (x *ListErrandsRequest) String() string {
 func (*ListErrandsRequest) ProtoMessage() {}
 
 func (x *ListErrandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[7]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1410,7 @@ func (x *ListErrandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListErrandsRequest.ProtoReflect.Descriptor instead.
 func (*ListErrandsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{7}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListErrandsRequest) GetPageSize() int32 {
@@ -1113,7 +1454,7 @@ type ListErrandsResponse struct {
 
 func (x *ListErrandsResponse) Reset() {
 	*x = ListErrandsResponse{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[8]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1466,7 @@ func (x *ListErrandsResponse) String() string {
 func (*ListErrandsResponse) ProtoMessage() {}
 
 func (x *ListErrandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[8]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1479,7 @@ func (x *ListErrandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListErrandsResponse.ProtoReflect.Descriptor instead.
 func (*ListErrandsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{8}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListErrandsResponse) GetErrands() []*Errand {
@@ -1168,7 +1509,7 @@ type SyncErrandsRequest struct {
 
 func (x *SyncErrandsRequest) Reset() {
 	*x = SyncErrandsRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[9]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1521,7 @@ func (x *SyncErrandsRequest) String() string {
 func (*SyncErrandsRequest) ProtoMessage() {}
 
 func (x *SyncErrandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[9]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1534,7 @@ func (x *SyncErrandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncErrandsRequest.ProtoReflect.Descriptor instead.
 func (*SyncErrandsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{9}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SyncErrandsRequest) GetSyncToken() string {
@@ -1225,7 +1566,7 @@ type SyncErrandsResponse struct {
 
 func (x *SyncErrandsResponse) Reset() {
 	*x = SyncErrandsResponse{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[10]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1578,7 @@ func (x *SyncErrandsResponse) String() string {
 func (*SyncErrandsResponse) ProtoMessage() {}
 
 func (x *SyncErrandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[10]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1591,7 @@ func (x *SyncErrandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncErrandsResponse.ProtoReflect.Descriptor instead.
 func (*SyncErrandsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{10}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SyncErrandsResponse) GetErrands() []*Errand {
@@ -1289,7 +1630,7 @@ type UpdateErrandRequest struct {
 
 func (x *UpdateErrandRequest) Reset() {
 	*x = UpdateErrandRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[11]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1642,7 @@ func (x *UpdateErrandRequest) String() string {
 func (*UpdateErrandRequest) ProtoMessage() {}
 
 func (x *UpdateErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[11]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1655,7 @@ func (x *UpdateErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateErrandRequest.ProtoReflect.Descriptor instead.
 func (*UpdateErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{11}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateErrandRequest) GetErrand() *Errand {
@@ -1355,7 +1696,7 @@ type StartErrandRequest struct {
 
 func (x *StartErrandRequest) Reset() {
 	*x = StartErrandRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[12]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1708,7 @@ func (x *StartErrandRequest) String() string {
 func (*StartErrandRequest) ProtoMessage() {}
 
 func (x *StartErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[12]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1721,7 @@ func (x *StartErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartErrandRequest.ProtoReflect.Descriptor instead.
 func (*StartErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{12}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StartErrandRequest) GetName() string {
@@ -1430,7 +1771,7 @@ type ForwardErrandRequest struct {
 
 func (x *ForwardErrandRequest) Reset() {
 	*x = ForwardErrandRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[13]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1783,7 @@ func (x *ForwardErrandRequest) String() string {
 func (*ForwardErrandRequest) ProtoMessage() {}
 
 func (x *ForwardErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[13]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1796,7 @@ func (x *ForwardErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardErrandRequest.ProtoReflect.Descriptor instead.
 func (*ForwardErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{13}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ForwardErrandRequest) GetName() string {
@@ -1512,7 +1853,7 @@ type RequestErrandMaterialsRequest struct {
 
 func (x *RequestErrandMaterialsRequest) Reset() {
 	*x = RequestErrandMaterialsRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[14]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1865,7 @@ func (x *RequestErrandMaterialsRequest) String() string {
 func (*RequestErrandMaterialsRequest) ProtoMessage() {}
 
 func (x *RequestErrandMaterialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[14]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1878,7 @@ func (x *RequestErrandMaterialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestErrandMaterialsRequest.ProtoReflect.Descriptor instead.
 func (*RequestErrandMaterialsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{14}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RequestErrandMaterialsRequest) GetName() string {
@@ -1594,7 +1935,7 @@ type CompleteErrandRequest struct {
 
 func (x *CompleteErrandRequest) Reset() {
 	*x = CompleteErrandRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[15]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +1947,7 @@ func (x *CompleteErrandRequest) String() string {
 func (*CompleteErrandRequest) ProtoMessage() {}
 
 func (x *CompleteErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[15]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +1960,7 @@ func (x *CompleteErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteErrandRequest.ProtoReflect.Descriptor instead.
 func (*CompleteErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{15}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CompleteErrandRequest) GetName() string {
@@ -1678,7 +2019,7 @@ type ReopenErrandRequest struct {
 
 func (x *ReopenErrandRequest) Reset() {
 	*x = ReopenErrandRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[16]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +2031,7 @@ func (x *ReopenErrandRequest) String() string {
 func (*ReopenErrandRequest) ProtoMessage() {}
 
 func (x *ReopenErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[16]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +2044,7 @@ func (x *ReopenErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReopenErrandRequest.ProtoReflect.Descriptor instead.
 func (*ReopenErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{16}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReopenErrandRequest) GetName() string {
@@ -1759,7 +2100,7 @@ type CancelErrandRequest struct {
 
 func (x *CancelErrandRequest) Reset() {
 	*x = CancelErrandRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[17]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +2112,7 @@ func (x *CancelErrandRequest) String() string {
 func (*CancelErrandRequest) ProtoMessage() {}
 
 func (x *CancelErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[17]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +2125,7 @@ func (x *CancelErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelErrandRequest.ProtoReflect.Descriptor instead.
 func (*CancelErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{17}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CancelErrandRequest) GetName() string {
@@ -1837,7 +2178,7 @@ type ListErrandEventsRequest struct {
 
 func (x *ListErrandEventsRequest) Reset() {
 	*x = ListErrandEventsRequest{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[18]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +2190,7 @@ func (x *ListErrandEventsRequest) String() string {
 func (*ListErrandEventsRequest) ProtoMessage() {}
 
 func (x *ListErrandEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[18]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +2203,7 @@ func (x *ListErrandEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListErrandEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListErrandEventsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{18}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListErrandEventsRequest) GetParent() string {
@@ -1899,7 +2240,7 @@ type ListErrandEventsResponse struct {
 
 func (x *ListErrandEventsResponse) Reset() {
 	*x = ListErrandEventsResponse{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[19]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2252,7 @@ func (x *ListErrandEventsResponse) String() string {
 func (*ListErrandEventsResponse) ProtoMessage() {}
 
 func (x *ListErrandEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[19]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2265,7 @@ func (x *ListErrandEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListErrandEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListErrandEventsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{19}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListErrandEventsResponse) GetEvents() []*ErrandEvent {
@@ -1968,7 +2309,7 @@ type ErrandEvent struct {
 
 func (x *ErrandEvent) Reset() {
 	*x = ErrandEvent{}
-	mi := &file_redpoint_v1_errand_proto_msgTypes[20]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2321,7 @@ func (x *ErrandEvent) String() string {
 func (*ErrandEvent) ProtoMessage() {}
 
 func (x *ErrandEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_errand_proto_msgTypes[20]
+	mi := &file_redpoint_v1_errand_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2334,7 @@ func (x *ErrandEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrandEvent.ProtoReflect.Descriptor instead.
 func (*ErrandEvent) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{20}
+	return file_redpoint_v1_errand_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ErrandEvent) GetName() string {
@@ -2063,7 +2404,7 @@ var File_redpoint_v1_errand_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\n" +
-	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb5\v\n" +
+	"\x18redpoint/v1/errand.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xf0\v\n" +
 	"\x06Errand\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12(\n" +
 	"\rtracking_code\x18\x02 \x01(\tB\x03\xe0A\x03R\ftrackingCode\x12$\n" +
@@ -2101,9 +2442,33 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\x1d \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x1e \x01(\tR\x04etag\x12&\n" +
+	"\x04etag\x18\x1e \x01(\tR\x04etag\x129\n" +
+	"\aconsent\x18\x1f \x01(\v2\x1a.redpoint.v1.ErrandConsentB\x03\xe0A\x03R\aconsent\x12&\n" +
 	"\freopen_count\x18  \x01(\x05B\x03\xe0A\x03R\vreopenCount\x12I\n" +
-	"\x10last_reopen_time\x18! \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0elastReopenTime\"f\n" +
+	"\x10last_reopen_time\x18! \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0elastReopenTime\"\x8c\x02\n" +
+	"\rErrandConsent\x127\n" +
+	"\x06method\x18\x01 \x01(\x0e2\x1a.redpoint.v1.ConsentMethodB\x03\xe0A\x03R\x06method\x12>\n" +
+	"\n" +
+	"grant_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tgrantTime\x12@\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"expireTime\x12@\n" +
+	"\vrevoke_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"revokeTime\"3\n" +
+	"\x18CreateConsentCodeRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\xaf\x01\n" +
+	"\vConsentCode\x12\x1b\n" +
+	"\x06errand\x18\x01 \x01(\tB\x03\xe0A\x03R\x06errand\x12\x1a\n" +
+	"\x04code\x18\x02 \x01(\tB\x06\xe0A\x03\x80\x01\x01R\x04code\x12%\n" +
+	"\n" +
+	"qr_payload\x18\x03 \x01(\tB\x06\xe0A\x03\x80\x01\x01R\tqrPayload\x12@\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"expireTime\"\x8f\x01\n" +
+	"\x19RecordPaperConsentRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12&\n" +
+	"\fwitness_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vwitnessName\x12\x12\n" +
+	"\x04etag\x18\x03 \x01(\tR\x04etag\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tR\trequestId\"f\n" +
 	"\x13CreateErrandRequest\x120\n" +
 	"\x06errand\x18\x01 \x01(\v2\x13.redpoint.v1.ErrandB\x03\xe0A\x02R\x06errand\x12\x1d\n" +
 	"\n" +
@@ -2212,7 +2577,11 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\x12actor_display_name\x18\a \x01(\tB\x03\xe0A\x03R\x10actorDisplayName\x12\x17\n" +
 	"\x04note\x18\b \x01(\tB\x03\xe0A\x03R\x04note\x12@\n" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"createTime*\xda\x01\n" +
+	"createTime*d\n" +
+	"\rConsentMethod\x12\x1e\n" +
+	"\x1aCONSENT_METHOD_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15CONSENT_METHOD_WECHAT\x10\x01\x12\x18\n" +
+	"\x14CONSENT_METHOD_PAPER\x10\x02*\xda\x01\n" +
 	"\vErrandState\x12\x1c\n" +
 	"\x18ERRAND_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ERRAND_STATE_ACCEPTED\x10\x01\x12\x1c\n" +
@@ -2235,7 +2604,7 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"ErrandView\x12\x1b\n" +
 	"\x17ERRAND_VIEW_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11ERRAND_VIEW_BASIC\x10\x01\x12\x14\n" +
-	"\x10ERRAND_VIEW_FULL\x10\x02*\xa3\x02\n" +
+	"\x10ERRAND_VIEW_FULL\x10\x02*\xf1\x02\n" +
 	"\x0fErrandEventKind\x12!\n" +
 	"\x1dERRAND_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ERRAND_EVENT_KIND_CREATED\x10\x01\x12\x1d\n" +
@@ -2243,8 +2612,10 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\x1eERRAND_EVENT_KIND_TRANSITIONED\x10\x03\x12\x1b\n" +
 	"\x17ERRAND_EVENT_KIND_RATED\x10\x04\x12&\n" +
 	"\"ERRAND_EVENT_KIND_FOLLOW_UP_OPENED\x10\x05\x12&\n" +
-	"\"ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED\x10\x06\x12\x1e\n" +
-	"\x1aERRAND_EVENT_KIND_REOPENED\x10\t2\xa0\x0e\n" +
+	"\"ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED\x10\x06\x12%\n" +
+	"!ERRAND_EVENT_KIND_CONSENT_GRANTED\x10\a\x12%\n" +
+	"!ERRAND_EVENT_KIND_CONSENT_REVOKED\x10\b\x12\x1e\n" +
+	"\x1aERRAND_EVENT_KIND_REOPENED\x10\t2\xb2\x10\n" +
 	"\rErrandService\x12b\n" +
 	"\fCreateErrand\x12 .redpoint.v1.CreateErrandRequest\x1a\x13.redpoint.v1.Errand\"\x1b\x82\xd3\xe4\x93\x02\x15:\x06errand\"\v/v1/errands\x12\x89\x01\n" +
 	"\x12BatchCreateErrands\x12&.redpoint.v1.BatchCreateErrandsRequest\x1a'.redpoint.v1.BatchCreateErrandsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/errands:batchCreate\x12\xa9\x01\n" +
@@ -2263,7 +2634,9 @@ const file_redpoint_v1_errand_proto_rawDesc = "" +
 	"\x16RequestErrandMaterials\x12*.redpoint.v1.RequestErrandMaterialsRequest\x1a\x13.redpoint.v1.Errand\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{name=errands/*}:requestMaterials\x12s\n" +
 	"\x0eCompleteErrand\x12\".redpoint.v1.CompleteErrandRequest\x1a\x13.redpoint.v1.Errand\"(\x82\xd3\xe4\x93\x02\":\x01*\"\x1d/v1/{name=errands/*}:complete\x12m\n" +
 	"\fCancelErrand\x12 .redpoint.v1.CancelErrandRequest\x1a\x13.redpoint.v1.Errand\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=errands/*}:cancel\x12m\n" +
-	"\fReopenErrand\x12 .redpoint.v1.ReopenErrandRequest\x1a\x13.redpoint.v1.Errand\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=errands/*}:reopen\x12\xd2\x01\n" +
+	"\fReopenErrand\x12 .redpoint.v1.ReopenErrandRequest\x1a\x13.redpoint.v1.Errand\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=errands/*}:reopen\x12\x87\x01\n" +
+	"\x11CreateConsentCode\x12%.redpoint.v1.CreateConsentCodeRequest\x1a\x18.redpoint.v1.ConsentCode\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/{name=errands/*}:createConsentCode\x12\x85\x01\n" +
+	"\x12RecordPaperConsent\x12&.redpoint.v1.RecordPaperConsentRequest\x1a\x13.redpoint.v1.Errand\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/{name=errands/*}:recordPaperConsent\x12\xd2\x01\n" +
 	"\x10ListErrandEvents\x12$.redpoint.v1.ListErrandEventsRequest\x1a%.redpoint.v1.ListErrandEventsResponse\"q\x92AIJG\n" +
 	"\x03304\x12@\n" +
 	">未修改：If-None-Match 与当前 ETag 相同，没有正文\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=errands/*}/eventsB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
@@ -2280,94 +2653,109 @@ func file_redpoint_v1_errand_proto_rawDescGZIP() []byte {
 	return file_redpoint_v1_errand_proto_rawDescData
 }
 
-var file_redpoint_v1_errand_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_redpoint_v1_errand_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_redpoint_v1_errand_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_redpoint_v1_errand_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_redpoint_v1_errand_proto_goTypes = []any{
-	(ErrandState)(0),                      // 0: redpoint.v1.ErrandState
-	(ErrandChannel)(0),                    // 1: redpoint.v1.ErrandChannel
-	(BatchItemOutcome)(0),                 // 2: redpoint.v1.BatchItemOutcome
-	(ErrandView)(0),                       // 3: redpoint.v1.ErrandView
-	(ErrandEventKind)(0),                  // 4: redpoint.v1.ErrandEventKind
-	(*Errand)(nil),                        // 5: redpoint.v1.Errand
-	(*CreateErrandRequest)(nil),           // 6: redpoint.v1.CreateErrandRequest
-	(*BatchCreateErrandsRequest)(nil),     // 7: redpoint.v1.BatchCreateErrandsRequest
-	(*BatchCreateErrandsResponse)(nil),    // 8: redpoint.v1.BatchCreateErrandsResponse
-	(*BatchCreateErrandResult)(nil),       // 9: redpoint.v1.BatchCreateErrandResult
-	(*FieldError)(nil),                    // 10: redpoint.v1.FieldError
-	(*GetErrandRequest)(nil),              // 11: redpoint.v1.GetErrandRequest
-	(*ListErrandsRequest)(nil),            // 12: redpoint.v1.ListErrandsRequest
-	(*ListErrandsResponse)(nil),           // 13: redpoint.v1.ListErrandsResponse
-	(*SyncErrandsRequest)(nil),            // 14: redpoint.v1.SyncErrandsRequest
-	(*SyncErrandsResponse)(nil),           // 15: redpoint.v1.SyncErrandsResponse
-	(*UpdateErrandRequest)(nil),           // 16: redpoint.v1.UpdateErrandRequest
-	(*StartErrandRequest)(nil),            // 17: redpoint.v1.StartErrandRequest
-	(*ForwardErrandRequest)(nil),          // 18: redpoint.v1.ForwardErrandRequest
-	(*RequestErrandMaterialsRequest)(nil), // 19: redpoint.v1.RequestErrandMaterialsRequest
-	(*CompleteErrandRequest)(nil),         // 20: redpoint.v1.CompleteErrandRequest
-	(*ReopenErrandRequest)(nil),           // 21: redpoint.v1.ReopenErrandRequest
-	(*CancelErrandRequest)(nil),           // 22: redpoint.v1.CancelErrandRequest
-	(*ListErrandEventsRequest)(nil),       // 23: redpoint.v1.ListErrandEventsRequest
-	(*ListErrandEventsResponse)(nil),      // 24: redpoint.v1.ListErrandEventsResponse
-	(*ErrandEvent)(nil),                   // 25: redpoint.v1.ErrandEvent
-	(*timestamppb.Timestamp)(nil),         // 26: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 27: google.protobuf.FieldMask
+	(ConsentMethod)(0),                    // 0: redpoint.v1.ConsentMethod
+	(ErrandState)(0),                      // 1: redpoint.v1.ErrandState
+	(ErrandChannel)(0),                    // 2: redpoint.v1.ErrandChannel
+	(BatchItemOutcome)(0),                 // 3: redpoint.v1.BatchItemOutcome
+	(ErrandView)(0),                       // 4: redpoint.v1.ErrandView
+	(ErrandEventKind)(0),                  // 5: redpoint.v1.ErrandEventKind
+	(*Errand)(nil),                        // 6: redpoint.v1.Errand
+	(*ErrandConsent)(nil),                 // 7: redpoint.v1.ErrandConsent
+	(*CreateConsentCodeRequest)(nil),      // 8: redpoint.v1.CreateConsentCodeRequest
+	(*ConsentCode)(nil),                   // 9: redpoint.v1.ConsentCode
+	(*RecordPaperConsentRequest)(nil),     // 10: redpoint.v1.RecordPaperConsentRequest
+	(*CreateErrandRequest)(nil),           // 11: redpoint.v1.CreateErrandRequest
+	(*BatchCreateErrandsRequest)(nil),     // 12: redpoint.v1.BatchCreateErrandsRequest
+	(*BatchCreateErrandsResponse)(nil),    // 13: redpoint.v1.BatchCreateErrandsResponse
+	(*BatchCreateErrandResult)(nil),       // 14: redpoint.v1.BatchCreateErrandResult
+	(*FieldError)(nil),                    // 15: redpoint.v1.FieldError
+	(*GetErrandRequest)(nil),              // 16: redpoint.v1.GetErrandRequest
+	(*ListErrandsRequest)(nil),            // 17: redpoint.v1.ListErrandsRequest
+	(*ListErrandsResponse)(nil),           // 18: redpoint.v1.ListErrandsResponse
+	(*SyncErrandsRequest)(nil),            // 19: redpoint.v1.SyncErrandsRequest
+	(*SyncErrandsResponse)(nil),           // 20: redpoint.v1.SyncErrandsResponse
+	(*UpdateErrandRequest)(nil),           // 21: redpoint.v1.UpdateErrandRequest
+	(*StartErrandRequest)(nil),            // 22: redpoint.v1.StartErrandRequest
+	(*ForwardErrandRequest)(nil),          // 23: redpoint.v1.ForwardErrandRequest
+	(*RequestErrandMaterialsRequest)(nil), // 24: redpoint.v1.RequestErrandMaterialsRequest
+	(*CompleteErrandRequest)(nil),         // 25: redpoint.v1.CompleteErrandRequest
+	(*ReopenErrandRequest)(nil),           // 26: redpoint.v1.ReopenErrandRequest
+	(*CancelErrandRequest)(nil),           // 27: redpoint.v1.CancelErrandRequest
+	(*ListErrandEventsRequest)(nil),       // 28: redpoint.v1.ListErrandEventsRequest
+	(*ListErrandEventsResponse)(nil),      // 29: redpoint.v1.ListErrandEventsResponse
+	(*ErrandEvent)(nil),                   // 30: redpoint.v1.ErrandEvent
+	(*timestamppb.Timestamp)(nil),         // 31: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 32: google.protobuf.FieldMask
 }
 var file_redpoint_v1_errand_proto_depIdxs = []int32{
-	0,  // 0: redpoint.v1.Errand.state:type_name -> redpoint.v1.ErrandState
-	1,  // 1: redpoint.v1.Errand.channel:type_name -> redpoint.v1.ErrandChannel
-	26, // 2: redpoint.v1.Errand.accept_time:type_name -> google.protobuf.Timestamp
-	26, // 3: redpoint.v1.Errand.due_time:type_name -> google.protobuf.Timestamp
-	26, // 4: redpoint.v1.Errand.close_time:type_name -> google.protobuf.Timestamp
-	26, // 5: redpoint.v1.Errand.create_time:type_name -> google.protobuf.Timestamp
-	26, // 6: redpoint.v1.Errand.update_time:type_name -> google.protobuf.Timestamp
-	26, // 7: redpoint.v1.Errand.last_reopen_time:type_name -> google.protobuf.Timestamp
-	5,  // 8: redpoint.v1.CreateErrandRequest.errand:type_name -> redpoint.v1.Errand
-	6,  // 9: redpoint.v1.BatchCreateErrandsRequest.requests:type_name -> redpoint.v1.CreateErrandRequest
-	9,  // 10: redpoint.v1.BatchCreateErrandsResponse.results:type_name -> redpoint.v1.BatchCreateErrandResult
-	2,  // 11: redpoint.v1.BatchCreateErrandResult.outcome:type_name -> redpoint.v1.BatchItemOutcome
-	5,  // 12: redpoint.v1.BatchCreateErrandResult.errand:type_name -> redpoint.v1.Errand
-	10, // 13: redpoint.v1.BatchCreateErrandResult.field_errors:type_name -> redpoint.v1.FieldError
-	3,  // 14: redpoint.v1.GetErrandRequest.view:type_name -> redpoint.v1.ErrandView
-	5,  // 15: redpoint.v1.ListErrandsResponse.errands:type_name -> redpoint.v1.Errand
-	5,  // 16: redpoint.v1.SyncErrandsResponse.errands:type_name -> redpoint.v1.Errand
-	5,  // 17: redpoint.v1.UpdateErrandRequest.errand:type_name -> redpoint.v1.Errand
-	27, // 18: redpoint.v1.UpdateErrandRequest.update_mask:type_name -> google.protobuf.FieldMask
-	25, // 19: redpoint.v1.ListErrandEventsResponse.events:type_name -> redpoint.v1.ErrandEvent
-	4,  // 20: redpoint.v1.ErrandEvent.kind:type_name -> redpoint.v1.ErrandEventKind
-	0,  // 21: redpoint.v1.ErrandEvent.from_state:type_name -> redpoint.v1.ErrandState
-	0,  // 22: redpoint.v1.ErrandEvent.to_state:type_name -> redpoint.v1.ErrandState
-	26, // 23: redpoint.v1.ErrandEvent.create_time:type_name -> google.protobuf.Timestamp
-	6,  // 24: redpoint.v1.ErrandService.CreateErrand:input_type -> redpoint.v1.CreateErrandRequest
-	7,  // 25: redpoint.v1.ErrandService.BatchCreateErrands:input_type -> redpoint.v1.BatchCreateErrandsRequest
-	11, // 26: redpoint.v1.ErrandService.GetErrand:input_type -> redpoint.v1.GetErrandRequest
-	12, // 27: redpoint.v1.ErrandService.ListErrands:input_type -> redpoint.v1.ListErrandsRequest
-	14, // 28: redpoint.v1.ErrandService.SyncErrands:input_type -> redpoint.v1.SyncErrandsRequest
-	16, // 29: redpoint.v1.ErrandService.UpdateErrand:input_type -> redpoint.v1.UpdateErrandRequest
-	17, // 30: redpoint.v1.ErrandService.StartErrand:input_type -> redpoint.v1.StartErrandRequest
-	18, // 31: redpoint.v1.ErrandService.ForwardErrand:input_type -> redpoint.v1.ForwardErrandRequest
-	19, // 32: redpoint.v1.ErrandService.RequestErrandMaterials:input_type -> redpoint.v1.RequestErrandMaterialsRequest
-	20, // 33: redpoint.v1.ErrandService.CompleteErrand:input_type -> redpoint.v1.CompleteErrandRequest
-	22, // 34: redpoint.v1.ErrandService.CancelErrand:input_type -> redpoint.v1.CancelErrandRequest
-	21, // 35: redpoint.v1.ErrandService.ReopenErrand:input_type -> redpoint.v1.ReopenErrandRequest
-	23, // 36: redpoint.v1.ErrandService.ListErrandEvents:input_type -> redpoint.v1.ListErrandEventsRequest
-	5,  // 37: redpoint.v1.ErrandService.CreateErrand:output_type -> redpoint.v1.Errand
-	8,  // 38: redpoint.v1.ErrandService.BatchCreateErrands:output_type -> redpoint.v1.BatchCreateErrandsResponse
-	5,  // 39: redpoint.v1.ErrandService.GetErrand:output_type -> redpoint.v1.Errand
-	13, // 40: redpoint.v1.ErrandService.ListErrands:output_type -> redpoint.v1.ListErrandsResponse
-	15, // 41: redpoint.v1.ErrandService.SyncErrands:output_type -> redpoint.v1.SyncErrandsResponse
-	5,  // 42: redpoint.v1.ErrandService.UpdateErrand:output_type -> redpoint.v1.Errand
-	5,  // 43: redpoint.v1.ErrandService.StartErrand:output_type -> redpoint.v1.Errand
-	5,  // 44: redpoint.v1.ErrandService.ForwardErrand:output_type -> redpoint.v1.Errand
-	5,  // 45: redpoint.v1.ErrandService.RequestErrandMaterials:output_type -> redpoint.v1.Errand
-	5,  // 46: redpoint.v1.ErrandService.CompleteErrand:output_type -> redpoint.v1.Errand
-	5,  // 47: redpoint.v1.ErrandService.CancelErrand:output_type -> redpoint.v1.Errand
-	5,  // 48: redpoint.v1.ErrandService.ReopenErrand:output_type -> redpoint.v1.Errand
-	24, // 49: redpoint.v1.ErrandService.ListErrandEvents:output_type -> redpoint.v1.ListErrandEventsResponse
-	37, // [37:50] is the sub-list for method output_type
-	24, // [24:37] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	1,  // 0: redpoint.v1.Errand.state:type_name -> redpoint.v1.ErrandState
+	2,  // 1: redpoint.v1.Errand.channel:type_name -> redpoint.v1.ErrandChannel
+	31, // 2: redpoint.v1.Errand.accept_time:type_name -> google.protobuf.Timestamp
+	31, // 3: redpoint.v1.Errand.due_time:type_name -> google.protobuf.Timestamp
+	31, // 4: redpoint.v1.Errand.close_time:type_name -> google.protobuf.Timestamp
+	31, // 5: redpoint.v1.Errand.create_time:type_name -> google.protobuf.Timestamp
+	31, // 6: redpoint.v1.Errand.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 7: redpoint.v1.Errand.consent:type_name -> redpoint.v1.ErrandConsent
+	31, // 8: redpoint.v1.Errand.last_reopen_time:type_name -> google.protobuf.Timestamp
+	0,  // 9: redpoint.v1.ErrandConsent.method:type_name -> redpoint.v1.ConsentMethod
+	31, // 10: redpoint.v1.ErrandConsent.grant_time:type_name -> google.protobuf.Timestamp
+	31, // 11: redpoint.v1.ErrandConsent.expire_time:type_name -> google.protobuf.Timestamp
+	31, // 12: redpoint.v1.ErrandConsent.revoke_time:type_name -> google.protobuf.Timestamp
+	31, // 13: redpoint.v1.ConsentCode.expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 14: redpoint.v1.CreateErrandRequest.errand:type_name -> redpoint.v1.Errand
+	11, // 15: redpoint.v1.BatchCreateErrandsRequest.requests:type_name -> redpoint.v1.CreateErrandRequest
+	14, // 16: redpoint.v1.BatchCreateErrandsResponse.results:type_name -> redpoint.v1.BatchCreateErrandResult
+	3,  // 17: redpoint.v1.BatchCreateErrandResult.outcome:type_name -> redpoint.v1.BatchItemOutcome
+	6,  // 18: redpoint.v1.BatchCreateErrandResult.errand:type_name -> redpoint.v1.Errand
+	15, // 19: redpoint.v1.BatchCreateErrandResult.field_errors:type_name -> redpoint.v1.FieldError
+	4,  // 20: redpoint.v1.GetErrandRequest.view:type_name -> redpoint.v1.ErrandView
+	6,  // 21: redpoint.v1.ListErrandsResponse.errands:type_name -> redpoint.v1.Errand
+	6,  // 22: redpoint.v1.SyncErrandsResponse.errands:type_name -> redpoint.v1.Errand
+	6,  // 23: redpoint.v1.UpdateErrandRequest.errand:type_name -> redpoint.v1.Errand
+	32, // 24: redpoint.v1.UpdateErrandRequest.update_mask:type_name -> google.protobuf.FieldMask
+	30, // 25: redpoint.v1.ListErrandEventsResponse.events:type_name -> redpoint.v1.ErrandEvent
+	5,  // 26: redpoint.v1.ErrandEvent.kind:type_name -> redpoint.v1.ErrandEventKind
+	1,  // 27: redpoint.v1.ErrandEvent.from_state:type_name -> redpoint.v1.ErrandState
+	1,  // 28: redpoint.v1.ErrandEvent.to_state:type_name -> redpoint.v1.ErrandState
+	31, // 29: redpoint.v1.ErrandEvent.create_time:type_name -> google.protobuf.Timestamp
+	11, // 30: redpoint.v1.ErrandService.CreateErrand:input_type -> redpoint.v1.CreateErrandRequest
+	12, // 31: redpoint.v1.ErrandService.BatchCreateErrands:input_type -> redpoint.v1.BatchCreateErrandsRequest
+	16, // 32: redpoint.v1.ErrandService.GetErrand:input_type -> redpoint.v1.GetErrandRequest
+	17, // 33: redpoint.v1.ErrandService.ListErrands:input_type -> redpoint.v1.ListErrandsRequest
+	19, // 34: redpoint.v1.ErrandService.SyncErrands:input_type -> redpoint.v1.SyncErrandsRequest
+	21, // 35: redpoint.v1.ErrandService.UpdateErrand:input_type -> redpoint.v1.UpdateErrandRequest
+	22, // 36: redpoint.v1.ErrandService.StartErrand:input_type -> redpoint.v1.StartErrandRequest
+	23, // 37: redpoint.v1.ErrandService.ForwardErrand:input_type -> redpoint.v1.ForwardErrandRequest
+	24, // 38: redpoint.v1.ErrandService.RequestErrandMaterials:input_type -> redpoint.v1.RequestErrandMaterialsRequest
+	25, // 39: redpoint.v1.ErrandService.CompleteErrand:input_type -> redpoint.v1.CompleteErrandRequest
+	27, // 40: redpoint.v1.ErrandService.CancelErrand:input_type -> redpoint.v1.CancelErrandRequest
+	26, // 41: redpoint.v1.ErrandService.ReopenErrand:input_type -> redpoint.v1.ReopenErrandRequest
+	8,  // 42: redpoint.v1.ErrandService.CreateConsentCode:input_type -> redpoint.v1.CreateConsentCodeRequest
+	10, // 43: redpoint.v1.ErrandService.RecordPaperConsent:input_type -> redpoint.v1.RecordPaperConsentRequest
+	28, // 44: redpoint.v1.ErrandService.ListErrandEvents:input_type -> redpoint.v1.ListErrandEventsRequest
+	6,  // 45: redpoint.v1.ErrandService.CreateErrand:output_type -> redpoint.v1.Errand
+	13, // 46: redpoint.v1.ErrandService.BatchCreateErrands:output_type -> redpoint.v1.BatchCreateErrandsResponse
+	6,  // 47: redpoint.v1.ErrandService.GetErrand:output_type -> redpoint.v1.Errand
+	18, // 48: redpoint.v1.ErrandService.ListErrands:output_type -> redpoint.v1.ListErrandsResponse
+	20, // 49: redpoint.v1.ErrandService.SyncErrands:output_type -> redpoint.v1.SyncErrandsResponse
+	6,  // 50: redpoint.v1.ErrandService.UpdateErrand:output_type -> redpoint.v1.Errand
+	6,  // 51: redpoint.v1.ErrandService.StartErrand:output_type -> redpoint.v1.Errand
+	6,  // 52: redpoint.v1.ErrandService.ForwardErrand:output_type -> redpoint.v1.Errand
+	6,  // 53: redpoint.v1.ErrandService.RequestErrandMaterials:output_type -> redpoint.v1.Errand
+	6,  // 54: redpoint.v1.ErrandService.CompleteErrand:output_type -> redpoint.v1.Errand
+	6,  // 55: redpoint.v1.ErrandService.CancelErrand:output_type -> redpoint.v1.Errand
+	6,  // 56: redpoint.v1.ErrandService.ReopenErrand:output_type -> redpoint.v1.Errand
+	9,  // 57: redpoint.v1.ErrandService.CreateConsentCode:output_type -> redpoint.v1.ConsentCode
+	6,  // 58: redpoint.v1.ErrandService.RecordPaperConsent:output_type -> redpoint.v1.Errand
+	29, // 59: redpoint.v1.ErrandService.ListErrandEvents:output_type -> redpoint.v1.ListErrandEventsResponse
+	45, // [45:60] is the sub-list for method output_type
+	30, // [30:45] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_redpoint_v1_errand_proto_init() }
@@ -2380,8 +2768,8 @@ func file_redpoint_v1_errand_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_errand_proto_rawDesc), len(file_redpoint_v1_errand_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   21,
+			NumEnums:      6,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

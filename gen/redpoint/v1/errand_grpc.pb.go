@@ -31,6 +31,8 @@ const (
 	ErrandService_CompleteErrand_FullMethodName         = "/redpoint.v1.ErrandService/CompleteErrand"
 	ErrandService_CancelErrand_FullMethodName           = "/redpoint.v1.ErrandService/CancelErrand"
 	ErrandService_ReopenErrand_FullMethodName           = "/redpoint.v1.ErrandService/ReopenErrand"
+	ErrandService_CreateConsentCode_FullMethodName      = "/redpoint.v1.ErrandService/CreateConsentCode"
+	ErrandService_RecordPaperConsent_FullMethodName     = "/redpoint.v1.ErrandService/RecordPaperConsent"
 	ErrandService_ListErrandEvents_FullMethodName       = "/redpoint.v1.ErrandService/ListErrandEvents"
 )
 
@@ -75,6 +77,15 @@ type ErrandServiceClient interface {
 	// its result and close time are cleared, and its completion no longer
 	// scores until it is completed again.
 	ReopenErrand(ctx context.Context, in *ReopenErrandRequest, opts ...grpc.CallOption) (*Errand, error)
+	// CreateConsentCode issues a short-lived, single-use code for the
+	// resident to confirm, in the mini-program, that the agent acts on their
+	// behalf (委托授权). The app renders qr_payload as a QR code. Issuing a
+	// code invalidates the errand's earlier unused ones. Only for an open
+	// errand without a consent.
+	CreateConsentCode(ctx context.Context, in *CreateConsentCodeRequest, opts ...grpc.CallOption) (*ConsentCode, error)
+	// RecordPaperConsent records the resident's signed paper authorisation,
+	// for residents without a smartphone, with who witnessed it.
+	RecordPaperConsent(ctx context.Context, in *RecordPaperConsentRequest, opts ...grpc.CallOption) (*Errand, error)
 	// ListErrandEvents returns an errand's history, oldest first.
 	ListErrandEvents(ctx context.Context, in *ListErrandEventsRequest, opts ...grpc.CallOption) (*ListErrandEventsResponse, error)
 }
@@ -207,6 +218,26 @@ func (c *errandServiceClient) ReopenErrand(ctx context.Context, in *ReopenErrand
 	return out, nil
 }
 
+func (c *errandServiceClient) CreateConsentCode(ctx context.Context, in *CreateConsentCodeRequest, opts ...grpc.CallOption) (*ConsentCode, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConsentCode)
+	err := c.cc.Invoke(ctx, ErrandService_CreateConsentCode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *errandServiceClient) RecordPaperConsent(ctx context.Context, in *RecordPaperConsentRequest, opts ...grpc.CallOption) (*Errand, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Errand)
+	err := c.cc.Invoke(ctx, ErrandService_RecordPaperConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *errandServiceClient) ListErrandEvents(ctx context.Context, in *ListErrandEventsRequest, opts ...grpc.CallOption) (*ListErrandEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListErrandEventsResponse)
@@ -258,6 +289,15 @@ type ErrandServiceServer interface {
 	// its result and close time are cleared, and its completion no longer
 	// scores until it is completed again.
 	ReopenErrand(context.Context, *ReopenErrandRequest) (*Errand, error)
+	// CreateConsentCode issues a short-lived, single-use code for the
+	// resident to confirm, in the mini-program, that the agent acts on their
+	// behalf (委托授权). The app renders qr_payload as a QR code. Issuing a
+	// code invalidates the errand's earlier unused ones. Only for an open
+	// errand without a consent.
+	CreateConsentCode(context.Context, *CreateConsentCodeRequest) (*ConsentCode, error)
+	// RecordPaperConsent records the resident's signed paper authorisation,
+	// for residents without a smartphone, with who witnessed it.
+	RecordPaperConsent(context.Context, *RecordPaperConsentRequest) (*Errand, error)
 	// ListErrandEvents returns an errand's history, oldest first.
 	ListErrandEvents(context.Context, *ListErrandEventsRequest) (*ListErrandEventsResponse, error)
 	mustEmbedUnimplementedErrandServiceServer()
@@ -305,6 +345,12 @@ func (UnimplementedErrandServiceServer) CancelErrand(context.Context, *CancelErr
 }
 func (UnimplementedErrandServiceServer) ReopenErrand(context.Context, *ReopenErrandRequest) (*Errand, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReopenErrand not implemented")
+}
+func (UnimplementedErrandServiceServer) CreateConsentCode(context.Context, *CreateConsentCodeRequest) (*ConsentCode, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateConsentCode not implemented")
+}
+func (UnimplementedErrandServiceServer) RecordPaperConsent(context.Context, *RecordPaperConsentRequest) (*Errand, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordPaperConsent not implemented")
 }
 func (UnimplementedErrandServiceServer) ListErrandEvents(context.Context, *ListErrandEventsRequest) (*ListErrandEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListErrandEvents not implemented")
@@ -546,6 +592,42 @@ func _ErrandService_ReopenErrand_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ErrandService_CreateConsentCode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateConsentCodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ErrandServiceServer).CreateConsentCode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ErrandService_CreateConsentCode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ErrandServiceServer).CreateConsentCode(ctx, req.(*CreateConsentCodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ErrandService_RecordPaperConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordPaperConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ErrandServiceServer).RecordPaperConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ErrandService_RecordPaperConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ErrandServiceServer).RecordPaperConsent(ctx, req.(*RecordPaperConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ErrandService_ListErrandEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListErrandEventsRequest)
 	if err := dec(in); err != nil {
@@ -618,6 +700,14 @@ var ErrandService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReopenErrand",
 			Handler:    _ErrandService_ReopenErrand_Handler,
+		},
+		{
+			MethodName: "CreateConsentCode",
+			Handler:    _ErrandService_CreateConsentCode_Handler,
+		},
+		{
+			MethodName: "RecordPaperConsent",
+			Handler:    _ErrandService_RecordPaperConsent_Handler,
 		},
 		{
 			MethodName: "ListErrandEvents",

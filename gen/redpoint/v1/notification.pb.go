@@ -35,6 +35,9 @@ const (
 	NotificationKind_NOTIFICATION_KIND_ESCALATION NotificationKind = 2
 	// To the agent: a completed errand of theirs was reopened.
 	NotificationKind_NOTIFICATION_KIND_ERRAND_REOPENED NotificationKind = 3
+	// To the agent: the resident revoked their authorisation and the errand
+	// was cancelled.
+	NotificationKind_NOTIFICATION_KIND_CONSENT_REVOKED NotificationKind = 4
 )
 
 // Enum value maps for NotificationKind.
@@ -44,12 +47,14 @@ var (
 		1: "NOTIFICATION_KIND_SLA_REMINDER",
 		2: "NOTIFICATION_KIND_ESCALATION",
 		3: "NOTIFICATION_KIND_ERRAND_REOPENED",
+		4: "NOTIFICATION_KIND_CONSENT_REVOKED",
 	}
 	NotificationKind_value = map[string]int32{
 		"NOTIFICATION_KIND_UNSPECIFIED":     0,
 		"NOTIFICATION_KIND_SLA_REMINDER":    1,
 		"NOTIFICATION_KIND_ESCALATION":      2,
 		"NOTIFICATION_KIND_ERRAND_REOPENED": 3,
+		"NOTIFICATION_KIND_CONSENT_REVOKED": 4,
 	}
 )
 
@@ -379,12 +384,13 @@ const file_redpoint_v1_notification_proto_rawDesc = "" +
 	"\rnotifications\x18\x01 \x03(\v2\x19.redpoint.v1.NotificationR\rnotifications\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"6\n" +
 	"\x1bMarkNotificationReadRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name*\xa2\x01\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name*\xc9\x01\n" +
 	"\x10NotificationKind\x12!\n" +
 	"\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eNOTIFICATION_KIND_SLA_REMINDER\x10\x01\x12 \n" +
 	"\x1cNOTIFICATION_KIND_ESCALATION\x10\x02\x12%\n" +
-	"!NOTIFICATION_KIND_ERRAND_REOPENED\x10\x032\xbc\x02\n" +
+	"!NOTIFICATION_KIND_ERRAND_REOPENED\x10\x03\x12%\n" +
+	"!NOTIFICATION_KIND_CONSENT_REVOKED\x10\x042\xbc\x02\n" +
 	"\x13NotificationService\x12\x8e\x01\n" +
 	"\x11ListNotifications\x12%.redpoint.v1.ListNotificationsRequest\x1a&.redpoint.v1.ListNotificationsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=users/*}/notifications\x12\x93\x01\n" +
 	"\x14MarkNotificationRead\x12(.redpoint.v1.MarkNotificationReadRequest\x1a\x19.redpoint.v1.Notification\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/{name=users/*/notifications/*}:markReadB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"

@@ -326,6 +326,11 @@ type WorkloadRow struct {
 	OpenFollowUps int32 `protobuf:"varint,15,opt,name=open_follow_ups,json=openFollowUps,proto3" json:"open_follow_ups,omitempty"`
 	// Escalations of overdue errands sent in the period.
 	Escalations int32 `protobuf:"varint,16,opt,name=escalations,proto3" json:"escalations,omitempty"`
+	// Errands received in the period whose resident authorised the agent
+	// (委托授权, in WeChat or on paper) and did not revoke it.
+	Consented int32 `protobuf:"varint,17,opt,name=consented,proto3" json:"consented,omitempty"`
+	// consented over received, 0–1.
+	ConsentRate float64 `protobuf:"fixed64,18,opt,name=consent_rate,json=consentRate,proto3" json:"consent_rate,omitempty"`
 	// Reopenings of completed errands in the period (a disputed completion:
 	// by the township from a follow-up, or by the resident); an errand
 	// reopened twice counts twice.
@@ -476,6 +481,20 @@ func (x *WorkloadRow) GetOpenFollowUps() int32 {
 func (x *WorkloadRow) GetEscalations() int32 {
 	if x != nil {
 		return x.Escalations
+	}
+	return 0
+}
+
+func (x *WorkloadRow) GetConsented() int32 {
+	if x != nil {
+		return x.Consented
+	}
+	return 0
+}
+
+func (x *WorkloadRow) GetConsentRate() float64 {
+	if x != nil {
+		return x.ConsentRate
 	}
 	return 0
 }
@@ -1871,7 +1890,7 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\x12\x1e\n" +
 	"\bgroup_by\x18\x06 \x01(\tB\x03\xe0A\x03R\agroupBy\x123\n" +
 	"\x05total\x18\a \x01(\v2\x18.redpoint.v1.WorkloadRowB\x03\xe0A\x03R\x05total\x121\n" +
-	"\x04rows\x18\b \x03(\v2\x18.redpoint.v1.WorkloadRowB\x03\xe0A\x03R\x04rows\"\xf2\x04\n" +
+	"\x04rows\x18\b \x03(\v2\x18.redpoint.v1.WorkloadRowB\x03\xe0A\x03R\x04rows\"\xb3\x05\n" +
 	"\vWorkloadRow\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1a\n" +
@@ -1892,7 +1911,9 @@ const file_redpoint_v1_report_proto_rawDesc = "" +
 	"\vbad_ratings\x18\x0e \x01(\x05R\n" +
 	"badRatings\x12&\n" +
 	"\x0fopen_follow_ups\x18\x0f \x01(\x05R\ropenFollowUps\x12 \n" +
-	"\vescalations\x18\x10 \x01(\x05R\vescalations\x12\x1a\n" +
+	"\vescalations\x18\x10 \x01(\x05R\vescalations\x12\x1c\n" +
+	"\tconsented\x18\x11 \x01(\x05R\tconsented\x12!\n" +
+	"\fconsent_rate\x18\x12 \x01(\x01R\vconsentRate\x12\x1a\n" +
 	"\breopened\x18\x13 \x01(\x05R\breopened\x12\x1f\n" +
 	"\vreopen_rate\x18\x14 \x01(\x01R\n" +
 	"reopenRate\"t\n" +

@@ -153,6 +153,292 @@ func (x *ReopenMyErrandRequest) GetRequestId() string {
 	return ""
 }
 
+// PreviewConsentRequest carries a consent code scanned from the agent's app.
+type PreviewConsentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The code (from the QR payload `redpoint:consent:{code}`; the prefix may
+	// be sent too).
+	Code          string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewConsentRequest) Reset() {
+	*x = PreviewConsentRequest{}
+	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewConsentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewConsentRequest) ProtoMessage() {}
+
+func (x *PreviewConsentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewConsentRequest.ProtoReflect.Descriptor instead.
+func (*PreviewConsentRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PreviewConsentRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+// ConsentPreview is what the resident is asked to authorise.
+type ConsentPreview struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agent asking, by name.
+	AgentDisplayName string `protobuf:"bytes,1,opt,name=agent_display_name,json=agentDisplayName,proto3" json:"agent_display_name,omitempty"`
+	// The service point.
+	ServicePointDisplayName string `protobuf:"bytes,2,opt,name=service_point_display_name,json=servicePointDisplayName,proto3" json:"service_point_display_name,omitempty"`
+	// The errand type, e.g. `养老保险资格认证`.
+	ErrandTypeDisplayName string `protobuf:"bytes,3,opt,name=errand_type_display_name,json=errandTypeDisplayName,proto3" json:"errand_type_display_name,omitempty"`
+	// The materials the agent received from the resident.
+	Materials []string `protobuf:"bytes,4,rep,name=materials,proto3" json:"materials,omitempty"`
+	// The resident's name, masked (`申*英`).
+	ResidentName string `protobuf:"bytes,5,opt,name=resident_name,json=residentName,proto3" json:"resident_name,omitempty"`
+	// The phone the errand was logged with, masked (`139****0001`).
+	ResidentPhone string `protobuf:"bytes,6,opt,name=resident_phone,json=residentPhone,proto3" json:"resident_phone,omitempty"`
+	// When the code stops working.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// Whether the caller's bound phone is the errand's, so GrantConsent
+	// will accept it; false also when no phone is bound yet.
+	Yours bool `protobuf:"varint,8,opt,name=yours,proto3" json:"yours,omitempty"`
+	// How long the authorisation will hold once given: until the errand
+	// closes, at most until this time (90 days from now).
+	ConsentExpireTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=consent_expire_time,json=consentExpireTime,proto3" json:"consent_expire_time,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ConsentPreview) Reset() {
+	*x = ConsentPreview{}
+	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsentPreview) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsentPreview) ProtoMessage() {}
+
+func (x *ConsentPreview) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsentPreview.ProtoReflect.Descriptor instead.
+func (*ConsentPreview) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ConsentPreview) GetAgentDisplayName() string {
+	if x != nil {
+		return x.AgentDisplayName
+	}
+	return ""
+}
+
+func (x *ConsentPreview) GetServicePointDisplayName() string {
+	if x != nil {
+		return x.ServicePointDisplayName
+	}
+	return ""
+}
+
+func (x *ConsentPreview) GetErrandTypeDisplayName() string {
+	if x != nil {
+		return x.ErrandTypeDisplayName
+	}
+	return ""
+}
+
+func (x *ConsentPreview) GetMaterials() []string {
+	if x != nil {
+		return x.Materials
+	}
+	return nil
+}
+
+func (x *ConsentPreview) GetResidentName() string {
+	if x != nil {
+		return x.ResidentName
+	}
+	return ""
+}
+
+func (x *ConsentPreview) GetResidentPhone() string {
+	if x != nil {
+		return x.ResidentPhone
+	}
+	return ""
+}
+
+func (x *ConsentPreview) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *ConsentPreview) GetYours() bool {
+	if x != nil {
+		return x.Yours
+	}
+	return false
+}
+
+func (x *ConsentPreview) GetConsentExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ConsentExpireTime
+	}
+	return nil
+}
+
+// GrantConsentRequest records the resident's authorisation.
+type GrantConsentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The code, as for PreviewConsent.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// A client-generated UUID; a retry with the same id returns the first result.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantConsentRequest) Reset() {
+	*x = GrantConsentRequest{}
+	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantConsentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantConsentRequest) ProtoMessage() {}
+
+func (x *GrantConsentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantConsentRequest.ProtoReflect.Descriptor instead.
+func (*GrantConsentRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GrantConsentRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *GrantConsentRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// RevokeConsentRequest withdraws the resident's authorisation.
+type RevokeConsentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `residents/me/errands/{id}`.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Why, at most 500 characters. Required.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// A client-generated UUID; a retry with the same id returns the first result.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeConsentRequest) Reset() {
+	*x = RevokeConsentRequest{}
+	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeConsentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeConsentRequest) ProtoMessage() {}
+
+func (x *RevokeConsentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeConsentRequest.ProtoReflect.Descriptor instead.
+func (*RevokeConsentRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RevokeConsentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RevokeConsentRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RevokeConsentRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // RateMyErrandRequest is a rating.
 type RateMyErrandRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -168,7 +454,7 @@ type RateMyErrandRequest struct {
 
 func (x *RateMyErrandRequest) Reset() {
 	*x = RateMyErrandRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +466,7 @@ func (x *RateMyErrandRequest) String() string {
 func (*RateMyErrandRequest) ProtoMessage() {}
 
 func (x *RateMyErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[1]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +479,7 @@ func (x *RateMyErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateMyErrandRequest.ProtoReflect.Descriptor instead.
 func (*RateMyErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{1}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RateMyErrandRequest) GetName() string {
@@ -230,7 +516,7 @@ type LookupErrandRequest struct {
 
 func (x *LookupErrandRequest) Reset() {
 	*x = LookupErrandRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -242,7 +528,7 @@ func (x *LookupErrandRequest) String() string {
 func (*LookupErrandRequest) ProtoMessage() {}
 
 func (x *LookupErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[2]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -255,7 +541,7 @@ func (x *LookupErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupErrandRequest.ProtoReflect.Descriptor instead.
 func (*LookupErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{2}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LookupErrandRequest) GetTrackingCode() string {
@@ -283,7 +569,7 @@ type WechatLoginRequest struct {
 
 func (x *WechatLoginRequest) Reset() {
 	*x = WechatLoginRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +581,7 @@ func (x *WechatLoginRequest) String() string {
 func (*WechatLoginRequest) ProtoMessage() {}
 
 func (x *WechatLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[3]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +594,7 @@ func (x *WechatLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WechatLoginRequest.ProtoReflect.Descriptor instead.
 func (*WechatLoginRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{3}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WechatLoginRequest) GetCode() string {
@@ -333,7 +619,7 @@ type ResidentSession struct {
 
 func (x *ResidentSession) Reset() {
 	*x = ResidentSession{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +631,7 @@ func (x *ResidentSession) String() string {
 func (*ResidentSession) ProtoMessage() {}
 
 func (x *ResidentSession) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[4]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +644,7 @@ func (x *ResidentSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentSession.ProtoReflect.Descriptor instead.
 func (*ResidentSession) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{4}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ResidentSession) GetAccessToken() string {
@@ -397,7 +683,7 @@ type Resident struct {
 
 func (x *Resident) Reset() {
 	*x = Resident{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +695,7 @@ func (x *Resident) String() string {
 func (*Resident) ProtoMessage() {}
 
 func (x *Resident) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[5]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +708,7 @@ func (x *Resident) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resident.ProtoReflect.Descriptor instead.
 func (*Resident) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{5}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Resident) GetName() string {
@@ -457,7 +743,7 @@ type BindPhoneRequest struct {
 
 func (x *BindPhoneRequest) Reset() {
 	*x = BindPhoneRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +755,7 @@ func (x *BindPhoneRequest) String() string {
 func (*BindPhoneRequest) ProtoMessage() {}
 
 func (x *BindPhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[6]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +768,7 @@ func (x *BindPhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindPhoneRequest.ProtoReflect.Descriptor instead.
 func (*BindPhoneRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{6}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BindPhoneRequest) GetPhoneCode() string {
@@ -503,7 +789,7 @@ type SetSubscriptionRequest struct {
 
 func (x *SetSubscriptionRequest) Reset() {
 	*x = SetSubscriptionRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +801,7 @@ func (x *SetSubscriptionRequest) String() string {
 func (*SetSubscriptionRequest) ProtoMessage() {}
 
 func (x *SetSubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[7]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +814,7 @@ func (x *SetSubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*SetSubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{7}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetSubscriptionRequest) GetSubscribed() bool {
@@ -551,7 +837,7 @@ type ListMyErrandsRequest struct {
 
 func (x *ListMyErrandsRequest) Reset() {
 	*x = ListMyErrandsRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +849,7 @@ func (x *ListMyErrandsRequest) String() string {
 func (*ListMyErrandsRequest) ProtoMessage() {}
 
 func (x *ListMyErrandsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[8]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +862,7 @@ func (x *ListMyErrandsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyErrandsRequest.ProtoReflect.Descriptor instead.
 func (*ListMyErrandsRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{8}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListMyErrandsRequest) GetPageSize() int32 {
@@ -606,7 +892,7 @@ type ListMyErrandsResponse struct {
 
 func (x *ListMyErrandsResponse) Reset() {
 	*x = ListMyErrandsResponse{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +904,7 @@ func (x *ListMyErrandsResponse) String() string {
 func (*ListMyErrandsResponse) ProtoMessage() {}
 
 func (x *ListMyErrandsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[9]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +917,7 @@ func (x *ListMyErrandsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMyErrandsResponse.ProtoReflect.Descriptor instead.
 func (*ListMyErrandsResponse) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{9}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListMyErrandsResponse) GetErrands() []*ResidentErrand {
@@ -659,7 +945,7 @@ type GetMyErrandRequest struct {
 
 func (x *GetMyErrandRequest) Reset() {
 	*x = GetMyErrandRequest{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -671,7 +957,7 @@ func (x *GetMyErrandRequest) String() string {
 func (*GetMyErrandRequest) ProtoMessage() {}
 
 func (x *GetMyErrandRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[10]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -684,7 +970,7 @@ func (x *GetMyErrandRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyErrandRequest.ProtoReflect.Descriptor instead.
 func (*GetMyErrandRequest) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{10}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetMyErrandRequest) GetName() string {
@@ -726,14 +1012,16 @@ type ResidentErrand struct {
 	// The resident's rating, once given.
 	Rating RatingLevel `protobuf:"varint,14,opt,name=rating,proto3,enum=redpoint.v1.RatingLevel" json:"rating,omitempty"`
 	// Whether it can be rated now.
-	CanRate       bool `protobuf:"varint,15,opt,name=can_rate,json=canRate,proto3" json:"can_rate,omitempty"`
+	CanRate bool `protobuf:"varint,15,opt,name=can_rate,json=canRate,proto3" json:"can_rate,omitempty"`
+	// The resident's authorisation, once given.
+	Consent       *ErrandConsent `protobuf:"bytes,16,opt,name=consent,proto3" json:"consent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResidentErrand) Reset() {
 	*x = ResidentErrand{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +1033,7 @@ func (x *ResidentErrand) String() string {
 func (*ResidentErrand) ProtoMessage() {}
 
 func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[11]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +1046,7 @@ func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrand.ProtoReflect.Descriptor instead.
 func (*ResidentErrand) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{11}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResidentErrand) GetName() string {
@@ -866,6 +1154,13 @@ func (x *ResidentErrand) GetCanRate() bool {
 	return false
 }
 
+func (x *ResidentErrand) GetConsent() *ErrandConsent {
+	if x != nil {
+		return x.Consent
+	}
+	return nil
+}
+
 // ResidentErrandStep is one step of the history, in plain words.
 type ResidentErrandStep struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -881,7 +1176,7 @@ type ResidentErrandStep struct {
 
 func (x *ResidentErrandStep) Reset() {
 	*x = ResidentErrandStep{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[12]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1188,7 @@ func (x *ResidentErrandStep) String() string {
 func (*ResidentErrandStep) ProtoMessage() {}
 
 func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[12]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1201,7 @@ func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrandStep.ProtoReflect.Descriptor instead.
 func (*ResidentErrandStep) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{12}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResidentErrandStep) GetTime() *timestamppb.Timestamp {
@@ -947,7 +1242,7 @@ type LookupCacheEntry struct {
 
 func (x *LookupCacheEntry) Reset() {
 	*x = LookupCacheEntry{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[13]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1254,7 @@ func (x *LookupCacheEntry) String() string {
 func (*LookupCacheEntry) ProtoMessage() {}
 
 func (x *LookupCacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[13]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1267,7 @@ func (x *LookupCacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupCacheEntry.ProtoReflect.Descriptor instead.
 func (*LookupCacheEntry) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{13}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LookupCacheEntry) GetErrand() *ResidentErrand {
@@ -1002,6 +1297,28 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\n" +
 	"\x1aredpoint/v1/resident.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x18redpoint/v1/errand.proto\"l\n" +
 	"\x15ReopenMyErrandRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
+	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"3\n" +
+	"\x15PreviewConsentRequest\x12\x1a\n" +
+	"\x04code\x18\x01 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\x04code\"\xea\x03\n" +
+	"\x0eConsentPreview\x121\n" +
+	"\x12agent_display_name\x18\x01 \x01(\tB\x03\xe0A\x03R\x10agentDisplayName\x12@\n" +
+	"\x1aservice_point_display_name\x18\x02 \x01(\tB\x03\xe0A\x03R\x17servicePointDisplayName\x12<\n" +
+	"\x18errand_type_display_name\x18\x03 \x01(\tB\x03\xe0A\x03R\x15errandTypeDisplayName\x12!\n" +
+	"\tmaterials\x18\x04 \x03(\tB\x03\xe0A\x03R\tmaterials\x12(\n" +
+	"\rresident_name\x18\x05 \x01(\tB\x03\xe0A\x03R\fresidentName\x12*\n" +
+	"\x0eresident_phone\x18\x06 \x01(\tB\x03\xe0A\x03R\rresidentPhone\x12@\n" +
+	"\vexpire_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"expireTime\x12\x19\n" +
+	"\x05yours\x18\b \x01(\bB\x03\xe0A\x03R\x05yours\x12O\n" +
+	"\x13consent_expire_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x11consentExpireTime\"P\n" +
+	"\x13GrantConsentRequest\x12\x1a\n" +
+	"\x04code\x18\x01 \x01(\tB\x06\xe0A\x02\x80\x01\x01R\x04code\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\"k\n" +
+	"\x14RevokeConsentRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
 	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\x12\x1d\n" +
 	"\n" +
@@ -1041,7 +1358,7 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\aerrands\x18\x01 \x03(\v2\x1b.redpoint.v1.ResidentErrandR\aerrands\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"-\n" +
 	"\x12GetMyErrandRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\x94\x06\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\xcf\x06\n" +
 	"\x0eResidentErrand\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12(\n" +
 	"\rtracking_code\x18\x02 \x01(\tB\x03\xe0A\x03R\ftrackingCode\x12<\n" +
@@ -1060,7 +1377,8 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x06result\x18\f \x01(\tB\x03\xe0A\x03R\x06result\x12>\n" +
 	"\ahistory\x18\r \x03(\v2\x1f.redpoint.v1.ResidentErrandStepB\x03\xe0A\x03R\ahistory\x125\n" +
 	"\x06rating\x18\x0e \x01(\x0e2\x18.redpoint.v1.RatingLevelB\x03\xe0A\x03R\x06rating\x12\x1e\n" +
-	"\bcan_rate\x18\x0f \x01(\bB\x03\xe0A\x03R\acanRate\"\x86\x01\n" +
+	"\bcan_rate\x18\x0f \x01(\bB\x03\xe0A\x03R\acanRate\x129\n" +
+	"\aconsent\x18\x10 \x01(\v2\x1a.redpoint.v1.ErrandConsentB\x03\xe0A\x03R\aconsent\"\x86\x01\n" +
 	"\x12ResidentErrandStep\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12,\n" +
 	"\x12state_display_name\x18\x02 \x01(\tR\x10stateDisplayName\x12\x12\n" +
@@ -1076,7 +1394,7 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x16RATING_LEVEL_SATISFIED\x10\x02\x12$\n" +
 	" RATING_LEVEL_BASICALLY_SATISFIED\x10\x03\x12\x1d\n" +
 	"\x19RATING_LEVEL_DISSATISFIED\x10\x04\x12\"\n" +
-	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xfb\b\n" +
+	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xeb\v\n" +
 	"\x0fResidentService\x12q\n" +
 	"\fLookupErrand\x12 .redpoint.v1.LookupErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"\"\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/errands:lookup\x12w\n" +
 	"\vWechatLogin\x12\x1f.redpoint.v1.WechatLoginRequest\x1a\x1c.redpoint.v1.ResidentSession\")\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/residents:wechatLogin\x12h\n" +
@@ -1089,7 +1407,10 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x03304\x12@\n" +
 	">未修改：If-None-Match 与当前 ETag 相同，没有正文\x82\xd3\xe4\x93\x02#\x12!/v1/{name=residents/me/errands/*}\x12\x80\x01\n" +
 	"\fRateMyErrand\x12 .redpoint.v1.RateMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/{name=residents/me/errands/*}:rate\x12\x86\x01\n" +
-	"\x0eReopenMyErrand\x12\".redpoint.v1.ReopenMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{name=residents/me/errands/*}:reopenB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
+	"\x0eReopenMyErrand\x12\".redpoint.v1.ReopenMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{name=residents/me/errands/*}:reopen\x12r\n" +
+	"\x0ePreviewConsent\x12\".redpoint.v1.PreviewConsentRequest\x1a\x1b.redpoint.v1.ConsentPreview\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/consents:preview\x12l\n" +
+	"\fGrantConsent\x12 .redpoint.v1.GrantConsentRequest\x1a\x1b.redpoint.v1.ResidentErrand\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/consents:grant\x12\x8b\x01\n" +
+	"\rRevokeConsent\x12!.redpoint.v1.RevokeConsentRequest\x1a\x1b.redpoint.v1.ResidentErrand\":\x82\xd3\xe4\x93\x024:\x01*\"//v1/{name=residents/me/errands/*}:revokeConsentB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
 
 var (
 	file_redpoint_v1_resident_proto_rawDescOnce sync.Once
@@ -1104,60 +1425,74 @@ func file_redpoint_v1_resident_proto_rawDescGZIP() []byte {
 }
 
 var file_redpoint_v1_resident_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_redpoint_v1_resident_proto_goTypes = []any{
 	(RatingLevel)(0),               // 0: redpoint.v1.RatingLevel
 	(*ReopenMyErrandRequest)(nil),  // 1: redpoint.v1.ReopenMyErrandRequest
-	(*RateMyErrandRequest)(nil),    // 2: redpoint.v1.RateMyErrandRequest
-	(*LookupErrandRequest)(nil),    // 3: redpoint.v1.LookupErrandRequest
-	(*WechatLoginRequest)(nil),     // 4: redpoint.v1.WechatLoginRequest
-	(*ResidentSession)(nil),        // 5: redpoint.v1.ResidentSession
-	(*Resident)(nil),               // 6: redpoint.v1.Resident
-	(*BindPhoneRequest)(nil),       // 7: redpoint.v1.BindPhoneRequest
-	(*SetSubscriptionRequest)(nil), // 8: redpoint.v1.SetSubscriptionRequest
-	(*ListMyErrandsRequest)(nil),   // 9: redpoint.v1.ListMyErrandsRequest
-	(*ListMyErrandsResponse)(nil),  // 10: redpoint.v1.ListMyErrandsResponse
-	(*GetMyErrandRequest)(nil),     // 11: redpoint.v1.GetMyErrandRequest
-	(*ResidentErrand)(nil),         // 12: redpoint.v1.ResidentErrand
-	(*ResidentErrandStep)(nil),     // 13: redpoint.v1.ResidentErrandStep
-	(*LookupCacheEntry)(nil),       // 14: redpoint.v1.LookupCacheEntry
-	(*timestamppb.Timestamp)(nil),  // 15: google.protobuf.Timestamp
-	(ErrandState)(0),               // 16: redpoint.v1.ErrandState
+	(*PreviewConsentRequest)(nil),  // 2: redpoint.v1.PreviewConsentRequest
+	(*ConsentPreview)(nil),         // 3: redpoint.v1.ConsentPreview
+	(*GrantConsentRequest)(nil),    // 4: redpoint.v1.GrantConsentRequest
+	(*RevokeConsentRequest)(nil),   // 5: redpoint.v1.RevokeConsentRequest
+	(*RateMyErrandRequest)(nil),    // 6: redpoint.v1.RateMyErrandRequest
+	(*LookupErrandRequest)(nil),    // 7: redpoint.v1.LookupErrandRequest
+	(*WechatLoginRequest)(nil),     // 8: redpoint.v1.WechatLoginRequest
+	(*ResidentSession)(nil),        // 9: redpoint.v1.ResidentSession
+	(*Resident)(nil),               // 10: redpoint.v1.Resident
+	(*BindPhoneRequest)(nil),       // 11: redpoint.v1.BindPhoneRequest
+	(*SetSubscriptionRequest)(nil), // 12: redpoint.v1.SetSubscriptionRequest
+	(*ListMyErrandsRequest)(nil),   // 13: redpoint.v1.ListMyErrandsRequest
+	(*ListMyErrandsResponse)(nil),  // 14: redpoint.v1.ListMyErrandsResponse
+	(*GetMyErrandRequest)(nil),     // 15: redpoint.v1.GetMyErrandRequest
+	(*ResidentErrand)(nil),         // 16: redpoint.v1.ResidentErrand
+	(*ResidentErrandStep)(nil),     // 17: redpoint.v1.ResidentErrandStep
+	(*LookupCacheEntry)(nil),       // 18: redpoint.v1.LookupCacheEntry
+	(*timestamppb.Timestamp)(nil),  // 19: google.protobuf.Timestamp
+	(ErrandState)(0),               // 20: redpoint.v1.ErrandState
+	(*ErrandConsent)(nil),          // 21: redpoint.v1.ErrandConsent
 }
 var file_redpoint_v1_resident_proto_depIdxs = []int32{
-	0,  // 0: redpoint.v1.RateMyErrandRequest.level:type_name -> redpoint.v1.RatingLevel
-	15, // 1: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
-	6,  // 2: redpoint.v1.ResidentSession.resident:type_name -> redpoint.v1.Resident
-	12, // 3: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
-	16, // 4: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
-	15, // 5: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
-	15, // 6: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
-	15, // 7: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
-	13, // 8: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
-	0,  // 9: redpoint.v1.ResidentErrand.rating:type_name -> redpoint.v1.RatingLevel
-	15, // 10: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
-	12, // 11: redpoint.v1.LookupCacheEntry.errand:type_name -> redpoint.v1.ResidentErrand
-	3,  // 12: redpoint.v1.ResidentService.LookupErrand:input_type -> redpoint.v1.LookupErrandRequest
-	4,  // 13: redpoint.v1.ResidentService.WechatLogin:input_type -> redpoint.v1.WechatLoginRequest
-	7,  // 14: redpoint.v1.ResidentService.BindPhone:input_type -> redpoint.v1.BindPhoneRequest
-	8,  // 15: redpoint.v1.ResidentService.SetSubscription:input_type -> redpoint.v1.SetSubscriptionRequest
-	9,  // 16: redpoint.v1.ResidentService.ListMyErrands:input_type -> redpoint.v1.ListMyErrandsRequest
-	11, // 17: redpoint.v1.ResidentService.GetMyErrand:input_type -> redpoint.v1.GetMyErrandRequest
-	2,  // 18: redpoint.v1.ResidentService.RateMyErrand:input_type -> redpoint.v1.RateMyErrandRequest
-	1,  // 19: redpoint.v1.ResidentService.ReopenMyErrand:input_type -> redpoint.v1.ReopenMyErrandRequest
-	12, // 20: redpoint.v1.ResidentService.LookupErrand:output_type -> redpoint.v1.ResidentErrand
-	5,  // 21: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
-	6,  // 22: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
-	6,  // 23: redpoint.v1.ResidentService.SetSubscription:output_type -> redpoint.v1.Resident
-	10, // 24: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
-	12, // 25: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
-	12, // 26: redpoint.v1.ResidentService.RateMyErrand:output_type -> redpoint.v1.ResidentErrand
-	12, // 27: redpoint.v1.ResidentService.ReopenMyErrand:output_type -> redpoint.v1.ResidentErrand
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	19, // 0: redpoint.v1.ConsentPreview.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 1: redpoint.v1.ConsentPreview.consent_expire_time:type_name -> google.protobuf.Timestamp
+	0,  // 2: redpoint.v1.RateMyErrandRequest.level:type_name -> redpoint.v1.RatingLevel
+	19, // 3: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	10, // 4: redpoint.v1.ResidentSession.resident:type_name -> redpoint.v1.Resident
+	16, // 5: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
+	20, // 6: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
+	19, // 7: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
+	19, // 8: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
+	19, // 9: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
+	17, // 10: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
+	0,  // 11: redpoint.v1.ResidentErrand.rating:type_name -> redpoint.v1.RatingLevel
+	21, // 12: redpoint.v1.ResidentErrand.consent:type_name -> redpoint.v1.ErrandConsent
+	19, // 13: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
+	16, // 14: redpoint.v1.LookupCacheEntry.errand:type_name -> redpoint.v1.ResidentErrand
+	7,  // 15: redpoint.v1.ResidentService.LookupErrand:input_type -> redpoint.v1.LookupErrandRequest
+	8,  // 16: redpoint.v1.ResidentService.WechatLogin:input_type -> redpoint.v1.WechatLoginRequest
+	11, // 17: redpoint.v1.ResidentService.BindPhone:input_type -> redpoint.v1.BindPhoneRequest
+	12, // 18: redpoint.v1.ResidentService.SetSubscription:input_type -> redpoint.v1.SetSubscriptionRequest
+	13, // 19: redpoint.v1.ResidentService.ListMyErrands:input_type -> redpoint.v1.ListMyErrandsRequest
+	15, // 20: redpoint.v1.ResidentService.GetMyErrand:input_type -> redpoint.v1.GetMyErrandRequest
+	6,  // 21: redpoint.v1.ResidentService.RateMyErrand:input_type -> redpoint.v1.RateMyErrandRequest
+	1,  // 22: redpoint.v1.ResidentService.ReopenMyErrand:input_type -> redpoint.v1.ReopenMyErrandRequest
+	2,  // 23: redpoint.v1.ResidentService.PreviewConsent:input_type -> redpoint.v1.PreviewConsentRequest
+	4,  // 24: redpoint.v1.ResidentService.GrantConsent:input_type -> redpoint.v1.GrantConsentRequest
+	5,  // 25: redpoint.v1.ResidentService.RevokeConsent:input_type -> redpoint.v1.RevokeConsentRequest
+	16, // 26: redpoint.v1.ResidentService.LookupErrand:output_type -> redpoint.v1.ResidentErrand
+	9,  // 27: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
+	10, // 28: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
+	10, // 29: redpoint.v1.ResidentService.SetSubscription:output_type -> redpoint.v1.Resident
+	14, // 30: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
+	16, // 31: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
+	16, // 32: redpoint.v1.ResidentService.RateMyErrand:output_type -> redpoint.v1.ResidentErrand
+	16, // 33: redpoint.v1.ResidentService.ReopenMyErrand:output_type -> redpoint.v1.ResidentErrand
+	3,  // 34: redpoint.v1.ResidentService.PreviewConsent:output_type -> redpoint.v1.ConsentPreview
+	16, // 35: redpoint.v1.ResidentService.GrantConsent:output_type -> redpoint.v1.ResidentErrand
+	16, // 36: redpoint.v1.ResidentService.RevokeConsent:output_type -> redpoint.v1.ResidentErrand
+	26, // [26:37] is the sub-list for method output_type
+	15, // [15:26] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_redpoint_v1_resident_proto_init() }
@@ -1172,7 +1507,7 @@ func file_redpoint_v1_resident_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_resident_proto_rawDesc), len(file_redpoint_v1_resident_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,9 @@ const (
 	ResidentService_GetMyErrand_FullMethodName     = "/redpoint.v1.ResidentService/GetMyErrand"
 	ResidentService_RateMyErrand_FullMethodName    = "/redpoint.v1.ResidentService/RateMyErrand"
 	ResidentService_ReopenMyErrand_FullMethodName  = "/redpoint.v1.ResidentService/ReopenMyErrand"
+	ResidentService_PreviewConsent_FullMethodName  = "/redpoint.v1.ResidentService/PreviewConsent"
+	ResidentService_GrantConsent_FullMethodName    = "/redpoint.v1.ResidentService/GrantConsent"
+	ResidentService_RevokeConsent_FullMethodName   = "/redpoint.v1.ResidentService/RevokeConsent"
 )
 
 // ResidentServiceClient is the client API for ResidentService service.
@@ -62,6 +65,18 @@ type ResidentServiceClient interface {
 	// calendar days (Asia/Shanghai) of its completion, with a reason. The
 	// errand gets a new due time and its agent is notified.
 	ReopenMyErrand(ctx context.Context, in *ReopenMyErrandRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
+	// PreviewConsent shows what a consent code asks the resident to
+	// authorise: the agent, the service point, the errand type and the
+	// materials; no personal data beyond masks. It changes nothing.
+	PreviewConsent(ctx context.Context, in *PreviewConsentRequest, opts ...grpc.CallOption) (*ConsentPreview, error)
+	// GrantConsent records the resident's authorisation (委托授权) of the
+	// errand the code was issued for. The resident must have bound the
+	// phone the errand was logged with. A code works once.
+	GrantConsent(ctx context.Context, in *GrantConsentRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
+	// RevokeConsent withdraws the resident's authorisation while the errand
+	// is open: the errand is cancelled with the reason and the agent is
+	// notified.
+	RevokeConsent(ctx context.Context, in *RevokeConsentRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
 }
 
 type residentServiceClient struct {
@@ -152,6 +167,36 @@ func (c *residentServiceClient) ReopenMyErrand(ctx context.Context, in *ReopenMy
 	return out, nil
 }
 
+func (c *residentServiceClient) PreviewConsent(ctx context.Context, in *PreviewConsentRequest, opts ...grpc.CallOption) (*ConsentPreview, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConsentPreview)
+	err := c.cc.Invoke(ctx, ResidentService_PreviewConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *residentServiceClient) GrantConsent(ctx context.Context, in *GrantConsentRequest, opts ...grpc.CallOption) (*ResidentErrand, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResidentErrand)
+	err := c.cc.Invoke(ctx, ResidentService_GrantConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *residentServiceClient) RevokeConsent(ctx context.Context, in *RevokeConsentRequest, opts ...grpc.CallOption) (*ResidentErrand, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResidentErrand)
+	err := c.cc.Invoke(ctx, ResidentService_RevokeConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ResidentServiceServer is the server API for ResidentService service.
 // All implementations must embed UnimplementedResidentServiceServer
 // for forward compatibility.
@@ -185,6 +230,18 @@ type ResidentServiceServer interface {
 	// calendar days (Asia/Shanghai) of its completion, with a reason. The
 	// errand gets a new due time and its agent is notified.
 	ReopenMyErrand(context.Context, *ReopenMyErrandRequest) (*ResidentErrand, error)
+	// PreviewConsent shows what a consent code asks the resident to
+	// authorise: the agent, the service point, the errand type and the
+	// materials; no personal data beyond masks. It changes nothing.
+	PreviewConsent(context.Context, *PreviewConsentRequest) (*ConsentPreview, error)
+	// GrantConsent records the resident's authorisation (委托授权) of the
+	// errand the code was issued for. The resident must have bound the
+	// phone the errand was logged with. A code works once.
+	GrantConsent(context.Context, *GrantConsentRequest) (*ResidentErrand, error)
+	// RevokeConsent withdraws the resident's authorisation while the errand
+	// is open: the errand is cancelled with the reason and the agent is
+	// notified.
+	RevokeConsent(context.Context, *RevokeConsentRequest) (*ResidentErrand, error)
 	mustEmbedUnimplementedResidentServiceServer()
 }
 
@@ -218,6 +275,15 @@ func (UnimplementedResidentServiceServer) RateMyErrand(context.Context, *RateMyE
 }
 func (UnimplementedResidentServiceServer) ReopenMyErrand(context.Context, *ReopenMyErrandRequest) (*ResidentErrand, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReopenMyErrand not implemented")
+}
+func (UnimplementedResidentServiceServer) PreviewConsent(context.Context, *PreviewConsentRequest) (*ConsentPreview, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewConsent not implemented")
+}
+func (UnimplementedResidentServiceServer) GrantConsent(context.Context, *GrantConsentRequest) (*ResidentErrand, error) {
+	return nil, status.Error(codes.Unimplemented, "method GrantConsent not implemented")
+}
+func (UnimplementedResidentServiceServer) RevokeConsent(context.Context, *RevokeConsentRequest) (*ResidentErrand, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeConsent not implemented")
 }
 func (UnimplementedResidentServiceServer) mustEmbedUnimplementedResidentServiceServer() {}
 func (UnimplementedResidentServiceServer) testEmbeddedByValue()                         {}
@@ -384,6 +450,60 @@ func _ResidentService_ReopenMyErrand_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ResidentService_PreviewConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResidentServiceServer).PreviewConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResidentService_PreviewConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResidentServiceServer).PreviewConsent(ctx, req.(*PreviewConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ResidentService_GrantConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GrantConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResidentServiceServer).GrantConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResidentService_GrantConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResidentServiceServer).GrantConsent(ctx, req.(*GrantConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ResidentService_RevokeConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResidentServiceServer).RevokeConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResidentService_RevokeConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResidentServiceServer).RevokeConsent(ctx, req.(*RevokeConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ResidentService_ServiceDesc is the grpc.ServiceDesc for ResidentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -422,6 +542,18 @@ var ResidentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReopenMyErrand",
 			Handler:    _ResidentService_ReopenMyErrand_Handler,
+		},
+		{
+			MethodName: "PreviewConsent",
+			Handler:    _ResidentService_PreviewConsent_Handler,
+		},
+		{
+			MethodName: "GrantConsent",
+			Handler:    _ResidentService_GrantConsent_Handler,
+		},
+		{
+			MethodName: "RevokeConsent",
+			Handler:    _ResidentService_RevokeConsent_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -98,6 +98,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/consents:grant": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * GrantConsent records the resident's authorisation (委托授权) of the
+         *     errand the code was issued for. The resident must have bound the
+         *     phone the errand was logged with. A code works once.
+         */
+        post: operations["ResidentService_GrantConsent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/consents:preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * PreviewConsent shows what a consent code asks the resident to
+         *     authorise: the agent, the service point, the errand type and the
+         *     materials; no personal data beyond masks. It changes nothing.
+         */
+        post: operations["ResidentService_PreviewConsent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/errandTypes": {
         parameters: {
             query?: never;
@@ -229,6 +271,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/errands/{errand}:createConsentCode": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * CreateConsentCode issues a short-lived, single-use code for the
+         *     resident to confirm, in the mini-program, that the agent acts on their
+         *     behalf (委托授权). The app renders qr_payload as a QR code. Issuing a
+         *     code invalidates the errand's earlier unused ones. Only for an open
+         *     errand without a consent.
+         */
+        post: operations["ErrandService_CreateConsentCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/errands/{errand}:forward": {
         parameters: {
             query?: never;
@@ -240,6 +305,26 @@ export interface paths {
         put?: never;
         /** ForwardErrand records that the errand was carried to an office (已转办). */
         post: operations["ErrandService_ForwardErrand"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/errands/{errand}:recordPaperConsent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * RecordPaperConsent records the resident's signed paper authorisation,
+         *     for residents without a smartphone, with who witnessed it.
+         */
+        post: operations["ErrandService_RecordPaperConsent"];
         delete?: never;
         options?: never;
         head?: never;
@@ -778,6 +863,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/residents/me/errands/{errand}:revokeConsent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * RevokeConsent withdraws the resident's authorisation while the errand
+         *     is open: the errand is cancelled with the reason and the agent is
+         *     notified.
+         */
+        post: operations["ResidentService_RevokeConsent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/residents/me:bindPhone": {
         parameters: {
             query?: never;
@@ -1032,6 +1138,8 @@ export interface components {
             /** @description The result, as told to the resident. Required. */
             result: string;
         };
+        /** @description CreateConsentCodeRequest names the errand to be authorised. */
+        ErrandServiceCreateConsentCodeBody: Record<string, never>;
         /** @description ForwardErrandRequest records where the errand was carried. */
         ErrandServiceForwardErrandBody: {
             /** @description When set, must match the errand's etag. */
@@ -1042,6 +1150,18 @@ export interface components {
             office: string;
             /** @description A client-generated UUID; a retry with the same id returns the first result. */
             requestId?: string;
+        };
+        /** @description RecordPaperConsentRequest records a paper authorisation. */
+        ErrandServiceRecordPaperConsentBody: {
+            /** @description When set, must match the errand's etag. */
+            etag?: string;
+            /** @description A client-generated UUID; a retry with the same id returns the first result. */
+            requestId?: string;
+            /**
+             * @description Who witnessed the resident sign, e.g. a village cadre; at most 64
+             *     characters. Required.
+             */
+            witnessName: string;
         };
         /**
          * @description CancelErrandRequest withdraws an errand.
@@ -1146,6 +1266,13 @@ export interface components {
         /** @description ReopenMyErrandRequest is a resident's dispute of a completion. */
         ResidentServiceReopenMyErrandBody: {
             /** @description Why, at most 500 characters, e.g. `证明没有拿到`. */
+            reason: string;
+            /** @description A client-generated UUID; a retry with the same id returns the first result. */
+            requestId?: string;
+        };
+        /** @description RevokeConsentRequest withdraws the resident's authorisation. */
+        ResidentServiceRevokeConsentBody: {
+            /** @description Why, at most 500 characters. Required. */
             reason: string;
             /** @description A client-generated UUID; a retry with the same id returns the first result. */
             requestId?: string;
@@ -1258,6 +1385,67 @@ export interface components {
          * @enum {string}
          */
         v1CalendarDayKind: "CALENDAR_DAY_KIND_UNSPECIFIED" | "CALENDAR_DAY_KIND_HOLIDAY" | "CALENDAR_DAY_KIND_WORKDAY";
+        /** @description ConsentCode is a short-lived, single-use confirmation code. */
+        v1ConsentCode: {
+            /**
+             * @description The opaque code, e.g. `K7M2QX9TPA4VR8HN3WZC`; the resident's
+             *     mini-program sends it to PreviewConsent and GrantConsent.
+             */
+            readonly code?: string;
+            /** @description The errand, `errands/{id}`. */
+            readonly errand?: string;
+            /**
+             * Format: date-time
+             * @description When the code stops working: 10 minutes after it was issued.
+             */
+            readonly expireTime?: string;
+            /**
+             * @description What the app renders as a QR code for WeChat to scan:
+             *     `redpoint:consent:{code}`.
+             */
+            readonly qrPayload?: string;
+        };
+        /**
+         * @description ConsentMethod is how a resident gave their authorisation.
+         *
+         *      - CONSENT_METHOD_UNSPECIFIED: Not set.
+         *      - CONSENT_METHOD_WECHAT: Confirmed in the WeChat mini-program with a code from the agent's app.
+         *      - CONSENT_METHOD_PAPER: Signed on paper before a witness, recorded by the agent.
+         * @default CONSENT_METHOD_UNSPECIFIED
+         * @enum {string}
+         */
+        v1ConsentMethod: "CONSENT_METHOD_UNSPECIFIED" | "CONSENT_METHOD_WECHAT" | "CONSENT_METHOD_PAPER";
+        /** @description ConsentPreview is what the resident is asked to authorise. */
+        v1ConsentPreview: {
+            /** @description The agent asking, by name. */
+            readonly agentDisplayName?: string;
+            /**
+             * Format: date-time
+             * @description How long the authorisation will hold once given: until the errand
+             *     closes, at most until this time (90 days from now).
+             */
+            readonly consentExpireTime?: string;
+            /** @description The errand type, e.g. `养老保险资格认证`. */
+            readonly errandTypeDisplayName?: string;
+            /**
+             * Format: date-time
+             * @description When the code stops working.
+             */
+            readonly expireTime?: string;
+            /** @description The materials the agent received from the resident. */
+            readonly materials?: string[];
+            /** @description The resident's name, masked (`申*英`). */
+            readonly residentName?: string;
+            /** @description The phone the errand was logged with, masked (`139****0001`). */
+            readonly residentPhone?: string;
+            /** @description The service point. */
+            readonly servicePointDisplayName?: string;
+            /**
+             * @description Whether the caller's bound phone is the errand's, so GrantConsent
+             *     will accept it; false also when no phone is bound yet.
+             */
+            readonly yours?: boolean;
+        };
         /** @description CreateErrandRequest logs an errand. */
         v1CreateErrandRequest: {
             /** @description The errand: errand_type, resident_name and resident_phone are required. */
@@ -1295,6 +1483,8 @@ export interface components {
              * @description When the errand was completed or cancelled.
              */
             readonly closeTime?: string;
+            /** @description The resident's authorisation (委托授权), once given; unset without one. */
+            readonly consent?: components["schemas"]["v1ErrandConsent"];
             /**
              * Format: date-time
              * @description When the errand was created.
@@ -1381,6 +1571,31 @@ export interface components {
          * @enum {string}
          */
         v1ErrandChannel: "ERRAND_CHANNEL_UNSPECIFIED" | "ERRAND_CHANNEL_WALK_IN" | "ERRAND_CHANNEL_PHONE" | "ERRAND_CHANNEL_HOME_VISIT";
+        /**
+         * @description ErrandConsent is the resident's authorisation for the agent to act on
+         *     their behalf on one errand.
+         */
+        v1ErrandConsent: {
+            /**
+             * Format: date-time
+             * @description Until when it holds: 90 days after it was given (it ends with the
+             *     errand anyway).
+             */
+            readonly expireTime?: string;
+            /**
+             * Format: date-time
+             * @description When it was given.
+             */
+            readonly grantTime?: string;
+            /** @description How it was given. */
+            readonly method?: components["schemas"]["v1ConsentMethod"];
+            /**
+             * Format: date-time
+             * @description When the resident revoked it; unset unless revoked (the errand was
+             *     then cancelled).
+             */
+            readonly revokeTime?: string;
+        };
         /** @description ErrandEvent is one entry of an errand's history. */
         v1ErrandEvent: {
             /** @description Who acted: `users/{id}` for staff, empty for the resident or the system. */
@@ -1415,12 +1630,14 @@ export interface components {
          *      - ERRAND_EVENT_KIND_RATED: The resident rated it.
          *      - ERRAND_EVENT_KIND_FOLLOW_UP_OPENED: A bad rating opened a follow-up.
          *      - ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED: The township closed the follow-up.
+         *      - ERRAND_EVENT_KIND_CONSENT_GRANTED: The resident authorised the agent (委托授权), in WeChat or on paper.
+         *      - ERRAND_EVENT_KIND_CONSENT_REVOKED: The resident revoked the authorisation; the errand was cancelled.
          *      - ERRAND_EVENT_KIND_REOPENED: The completed errand was reopened (COMPLETED → IN_PROGRESS) by the
          *     township secretary or its resident; the note says why.
          * @default ERRAND_EVENT_KIND_UNSPECIFIED
          * @enum {string}
          */
-        v1ErrandEventKind: "ERRAND_EVENT_KIND_UNSPECIFIED" | "ERRAND_EVENT_KIND_CREATED" | "ERRAND_EVENT_KIND_UPDATED" | "ERRAND_EVENT_KIND_TRANSITIONED" | "ERRAND_EVENT_KIND_RATED" | "ERRAND_EVENT_KIND_FOLLOW_UP_OPENED" | "ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED" | "ERRAND_EVENT_KIND_REOPENED";
+        v1ErrandEventKind: "ERRAND_EVENT_KIND_UNSPECIFIED" | "ERRAND_EVENT_KIND_CREATED" | "ERRAND_EVENT_KIND_UPDATED" | "ERRAND_EVENT_KIND_TRANSITIONED" | "ERRAND_EVENT_KIND_RATED" | "ERRAND_EVENT_KIND_FOLLOW_UP_OPENED" | "ERRAND_EVENT_KIND_FOLLOW_UP_CLOSED" | "ERRAND_EVENT_KIND_CONSENT_GRANTED" | "ERRAND_EVENT_KIND_CONSENT_REVOKED" | "ERRAND_EVENT_KIND_REOPENED";
         /**
          * @description ErrandState is where an errand is in its lifecycle.
          *
@@ -1613,6 +1830,13 @@ export interface components {
             readonly servicePointDisplayName?: string;
             /** @description The errand's tracking code. */
             readonly trackingCode?: string;
+        };
+        /** @description GrantConsentRequest records the resident's authorisation. */
+        v1GrantConsentRequest: {
+            /** @description The code, as for PreviewConsent. */
+            code: string;
+            /** @description A client-generated UUID; a retry with the same id returns the first result. */
+            requestId?: string;
         };
         /** @description LeaderboardEntry is one member of a board. */
         v1LeaderboardEntry: {
@@ -1848,10 +2072,12 @@ export interface components {
          *      - NOTIFICATION_KIND_SLA_REMINDER: To the agent: the errand is due within one working day.
          *      - NOTIFICATION_KIND_ESCALATION: To the township secretary: the errand is overdue.
          *      - NOTIFICATION_KIND_ERRAND_REOPENED: To the agent: a completed errand of theirs was reopened.
+         *      - NOTIFICATION_KIND_CONSENT_REVOKED: To the agent: the resident revoked their authorisation and the errand
+         *     was cancelled.
          * @default NOTIFICATION_KIND_UNSPECIFIED
          * @enum {string}
          */
-        v1NotificationKind: "NOTIFICATION_KIND_UNSPECIFIED" | "NOTIFICATION_KIND_SLA_REMINDER" | "NOTIFICATION_KIND_ESCALATION" | "NOTIFICATION_KIND_ERRAND_REOPENED";
+        v1NotificationKind: "NOTIFICATION_KIND_UNSPECIFIED" | "NOTIFICATION_KIND_SLA_REMINDER" | "NOTIFICATION_KIND_ESCALATION" | "NOTIFICATION_KIND_ERRAND_REOPENED" | "NOTIFICATION_KIND_CONSENT_REVOKED";
         /** @description OverdueErrand is an errand past its due time. */
         v1OverdueErrand: {
             /** @description The agent's name. */
@@ -1876,6 +2102,14 @@ export interface components {
             stateDisplayName?: string;
             /** @description Its tracking code. */
             trackingCode?: string;
+        };
+        /** @description PreviewConsentRequest carries a consent code scanned from the agent's app. */
+        v1PreviewConsentRequest: {
+            /**
+             * @description The code (from the QR payload `redpoint:consent:{code}`; the prefix may
+             *     be sent too).
+             */
+            code: string;
         };
         /** @description QuarterlyFigures are a county's or township's figures in one quarter. */
         v1QuarterlyFigures: {
@@ -2104,6 +2338,8 @@ export interface components {
              * @description When it was completed or cancelled.
              */
             readonly closeTime?: string;
+            /** @description The resident's authorisation, once given. */
+            readonly consent?: components["schemas"]["v1ErrandConsent"];
             /**
              * Format: date-time
              * @description When it is due.
@@ -2334,6 +2570,17 @@ export interface components {
              * @description Errands completed in the period after their due time.
              */
             completedLate?: number;
+            /**
+             * Format: double
+             * @description consented over received, 0–1.
+             */
+            consentRate?: number;
+            /**
+             * Format: int32
+             * @description Errands received in the period whose resident authorised the agent
+             *     (委托授权, in WeChat or on paper) and did not revoke it.
+             */
+            consented?: number;
             /** @description Its name. */
             displayName?: string;
             /**
@@ -2643,6 +2890,72 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["v1LoadCalendarYearResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ResidentService_GrantConsent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description GrantConsentRequest records the resident's authorisation. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["v1GrantConsentRequest"];
+            };
+        };
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1ResidentErrand"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ResidentService_PreviewConsent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description PreviewConsentRequest carries a consent code scanned from the agent's app. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["v1PreviewConsentRequest"];
+            };
+        };
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1ConsentPreview"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3121,6 +3434,8 @@ export interface operations {
                      * @description When the errand was completed or cancelled.
                      */
                     readonly closeTime?: string;
+                    /** @description The resident's authorisation (委托授权), once given; unset without one. */
+                    readonly consent?: components["schemas"]["v1ErrandConsent"];
                     /**
                      * Format: date-time
                      * @description When the errand was created.
@@ -3253,6 +3568,8 @@ export interface operations {
                      * @description When the errand was completed or cancelled.
                      */
                     readonly closeTime?: string;
+                    /** @description The resident's authorisation (委托授权), once given; unset without one. */
+                    readonly consent?: components["schemas"]["v1ErrandConsent"];
                     /**
                      * Format: date-time
                      * @description When the errand was created.
@@ -3467,6 +3784,41 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    ErrandService_CreateConsentCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                errand: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ErrandServiceCreateConsentCodeBody"];
+            };
+        };
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1ConsentCode"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
     ErrandService_ForwardErrand: {
         parameters: {
             query?: never;
@@ -3479,6 +3831,41 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ErrandServiceForwardErrandBody"];
+            };
+        };
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1Errand"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ErrandService_RecordPaperConsent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                errand: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ErrandServiceRecordPaperConsentBody"];
             };
         };
         responses: {
@@ -4552,6 +4939,41 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["ResidentServiceReopenMyErrandBody"];
+            };
+        };
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1ResidentErrand"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ResidentService_RevokeConsent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                errand: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResidentServiceRevokeConsentBody"];
             };
         };
         responses: {
