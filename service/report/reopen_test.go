@@ -128,11 +128,11 @@ func TestWorkloadCountsReopenings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rows[0]) != 17 || rows[0][15] != "重新办理数" || rows[0][16] != "重新办理率" {
+		if len(rows[0]) != 19 || rows[0][17] != "重新办理数" || rows[0][18] != "重新办理率" {
 			t.Fatalf("%s header %v", sheet, rows[0])
 		}
-		if sheet == "汇总" && (rows[1][15] != "3" || rows[1][16] != "1.5") {
-			t.Errorf("summary: reopened %q, rate %q", rows[1][15], rows[1][16])
+		if sheet == "汇总" && (rows[1][17] != "3" || rows[1][18] != "1.5") {
+			t.Errorf("summary: reopened %q, rate %q", rows[1][17], rows[1][18])
 		}
 	}
 }
