@@ -518,6 +518,57 @@ describe('b. follow-ups', () => {
   });
 });
 
+describe('b2. disputes', () => {
+  walk('the secretary reopens an errand from its follow-up: back to 办理中 with a new due time, in its history', async ({ open }) => {
+    const { errand, followUp } = await badlyRatedErrand({ comment: '证明没有拿到' });
+    const page = await open();
+    await signIn(page, SECRETARY, { hash: '#/followups', ready: '[data-open-count]' });
+    const card = page.locator(`#main li.followup[data-name="${followUp.name}"]`);
+    await card.getByRole('button', { name: '重新办理' }).click();
+    // A blank reason is the API's field violation, shown by the field; nothing changes.
+    await card.getByLabel('重新办理原因').fill('   ');
+    await card.getByRole('button', { name: '确认重新办理' }).click();
+    const violation = card.locator('.violation[data-for="reason"]:not(:empty)');
+    await violation.waitFor();
+    assert.match(await violation.textContent(), /原因/);
+    assert.equal((await as(SECRETARY).get(`/v1/${errand.name}`)).state, 'ERRAND_STATE_COMPLETED', 'nothing reopened yet');
+
+    const reason = `回访核实：证明未实际开具 ${randomUUID().slice(0, 8)}`;
+    await card.getByLabel('重新办理原因').fill(reason);
+    await markStale(page);
+    await card.getByRole('button', { name: '确认重新办理' }).click();
+    await fresh(page, '[data-open-count]');
+    const now = await as(SECRETARY).get(`/v1/${errand.name}`);
+    assert.equal(now.state, 'ERRAND_STATE_IN_PROGRESS');
+    assert.equal(now.reopenCount, 1);
+    assert.ok(new Date(now.dueTime) > new Date(), 'a new due time ahead');
+    const said = await page.locator('#main .notice.info').allTextContents();
+    assert.equal(said.length, 1);
+    assert.match(said[0], new RegExp(`^已重新打开 ${errand.trackingCode}，请代办员于 .+ 前重新办结。$`));
+
+    const { events } = await as(SECRETARY).get(`/v1/${errand.name}/events`, { pageSize: 500 });
+    const reopened = events.filter((e) => e.kind === 'ERRAND_EVENT_KIND_REOPENED');
+    assert.equal(reopened.length, 1, 'one reopening');
+    assert.ok(reopened[0].note.includes(reason) && reopened[0].note.includes(followUp.name), reopened[0].note);
+
+    // Reopened, it is no longer completed: a second reopening is the API's refusal, said in Chinese.
+    await card.getByRole('button', { name: '重新办理' }).click();
+    await card.getByLabel('重新办理原因').fill('再次核实');
+    await card.getByRole('button', { name: '确认重新办理' }).click();
+    const refusal = card.locator('.form-error:not(:empty)');
+    await refusal.waitFor();
+    assert.match(await refusal.textContent(), /[\u4e00-\u9fff]/, 'a Chinese message');
+    assert.equal((await as(SECRETARY).get(`/v1/${errand.name}`)).reopenCount, 1, 'still one');
+  });
+
+  walk('only the township secretary is offered 重新办理', async ({ open }) => {
+    const page = await open();
+    await signIn(page, COUNTY_ADMIN, { hash: `#/followups/${GUHAN}`, ready: '[data-open-count]' });
+    assert.ok(await page.locator('#main li.followup').count() > 0, 'follow-ups listed');
+    assert.equal(await page.getByRole('button', { name: '重新办理' }).count(), 0);
+  });
+});
+
 describe('c. downloads', () => {
   walk('the overview\'s Excel export and a report snapshot download as workbooks', async ({ open }) => {
     const page = await open();

@@ -1,6 +1,8 @@
 // 回访: the township's call-backs after bad ratings, open ones first;
 // closing one records the outcome and a note (and shows in the errand's
-// history).
+// history). When the call-back finds the errand was not really done, the
+// township secretary reopens it from its follow-up (重新办理: the API's
+// :reopen, township secretaries only).
 
 import * as api from '../api.js';
 import { h, num, when, codeOf, idOf, empty, notice, field, showViolations } from '../ui.js';
@@ -14,7 +16,7 @@ const OUTCOMES = [
 ];
 
 const MAX = 2000;
-let closedLast = ''; // the close just made, said once on the redrawn page
+let closedLast = ''; // the close or reopening just made, said once on the redrawn page
 
 const list = (code, query) => api.getAll(`/v1/regions/${encodeURIComponent(code)}/followUps`, 'followUps', query, MAX);
 
@@ -56,6 +58,34 @@ export async function followups({ arg, user }) {
     return form;
   };
 
+  // reopenForm asks why the errand goes back to 办理中; the follow-up it
+  // comes from is sent with it, and a retry of the same submit is one
+  // reopening (the request id is made once per form).
+  const reopenForm = (f, button) => {
+    const requestId = crypto.randomUUID();
+    const reason = h('textarea', { name: 'reason', rows: 3, maxlength: 2000, required: true });
+    const form = h('form', { class: 'reopen-form' },
+      h('p', { class: 'form-error', role: 'alert' }),
+      field('重新办理原因', reason, '回访核实的情况，例如：证明未实际开具。事项回到“办理中”，按事项时限重新计算办结期限，并通知代办员。'),
+      h('div', { class: 'actions' },
+        h('button', { type: 'submit', class: 'primary' }, '确认重新办理'),
+        h('button', { type: 'button', onclick: () => { form.remove(); button.hidden = false; button.focus(); } }, '取消')));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const submit = form.querySelector('[type=submit]');
+      submit.disabled = true;
+      try {
+        const errand = await api.call('POST', `/v1/${f.errand}:reopen`, { body: { reason: reason.value.trim(), followUp: f.name, requestId } });
+        closedLast = `已重新打开 ${f.trackingCode}，请代办员于 ${when(errand.dueTime)} 前重新办结。`;
+        refresh();
+      } catch (err) {
+        showViolations(form, err);
+        submit.disabled = false;
+      }
+    });
+    return form;
+  };
+
   const card = (f) => {
     const li = h('li', { class: `followup${f.open ? ' open' : ''}`, dataset: { name: f.name } },
       h('div', { class: 'line' },
@@ -75,6 +105,15 @@ export async function followups({ arg, user }) {
         form.querySelector('select').focus();
       } }, '登记回访');
       li.append(button);
+    }
+    if (user.role === 'ROLE_TOWNSHIP_SECRETARY') {
+      const reopen = h('button', { type: 'button', class: 'reopen', onclick: () => {
+        reopen.hidden = true;
+        const form = reopenForm(f, reopen);
+        li.append(form);
+        form.querySelector('textarea').focus();
+      } }, '重新办理');
+      li.append(reopen);
     }
     return li;
   };

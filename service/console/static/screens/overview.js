@@ -38,6 +38,8 @@ const COLUMNS = [
   { key: 'satisfactionRate', label: '满意率', numeric: true, fmt: (x, r) => rate(x, r.ratings) },
   { key: 'openFollowUps', label: '待回访', numeric: true },
   { key: 'medianWorkingDays', label: '办理中位数（工作日）', numeric: true, fmt: days },
+  { key: 'consentRate', label: '授权率', numeric: true, fmt: (x, r) => rate(x, r.received) },
+  { key: 'reopened', label: '重新办理', numeric: true },
 ];
 
 function defaultGroup(level) {
