@@ -373,3 +373,42 @@ func isCode(err error, c codes.Code) bool {
 	code, _, _ := reason(err)
 	return code == c
 }
+
+// TestLongTextsOfConsentAndReopenAreStored: the limits the handlers check
+// are in characters, and Chinese text at them is stored, not a 500: a
+// secretary's reopening reason of 2000 characters (the history's note,
+// which adds the follow-up, is shortened to fit and keeps it), a paper
+// consent's 64-character witness, and a 500-character revocation reason
+// on a reopened errand (the errand's cancel reason and the agent's
+// notification add to it).
+func TestLongTextsOfConsentAndReopenAreStored(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	db := e.App.Store.Client
+	me := e.resident(t, "demo-long-texts", "13912345009")
+	x, f := e.completedWithFollowUp(t, me, "13912345009")
+	e.clock.Advance(time.Hour)
+	got, err := e.client.ReopenErrand(e.as(demo.GuhanSecretaryPhone), &redpointv1.ReopenErrandRequest{
+		Name: x.Name, FollowUp: f, Reason: strings.Repeat("核", 2000), RequestId: requestID()})
+	if err != nil {
+		t.Fatalf("a 2000-character reason: %v", err)
+	}
+	ev, err := db.ErrandEvent.Query().Where(errandevent.ErrandID(testutil.ID(t, x.Name)), errandevent.KindEQ(errandevent.KindREOPENED)).Only(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len([]rune(ev.Note)); n > 2000 || !strings.HasSuffix(ev.Note, "（回访 "+f+"）") || !strings.HasPrefix(ev.Note, "重新办理：核核") {
+		t.Errorf("the note (%d characters) lost its reason or its follow-up: …%s", n, string([]rune(ev.Note)[max(0, n-20):]))
+	}
+	if _, err := e.client.RecordPaperConsent(e.agent(), &redpointv1.RecordPaperConsentRequest{
+		Name: got.Name, WitnessName: strings.Repeat("见", 64), RequestId: requestID()}); err != nil {
+		t.Fatalf("a 64-character witness: %v", err)
+	}
+	if _, err := redpointv1.NewResidentServiceClient(e.GRPC).RevokeConsent(me, &redpointv1.RevokeConsentRequest{
+		Name: myName(x.Name), Reason: strings.Repeat("撤", 500), RequestId: requestID()}); err != nil {
+		t.Fatalf("a 500-character revocation reason: %v", err)
+	}
+	if after := db.Errand.GetX(ctx, testutil.ID(t, x.Name)); after.State != errand.StateCANCELLED {
+		t.Errorf("revoked on the reopened errand: %s, want CANCELLED", after.State)
+	}
+}
