@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
@@ -410,5 +411,32 @@ func TestLongTextsOfConsentAndReopenAreStored(t *testing.T) {
 	}
 	if after := db.Errand.GetX(ctx, testutil.ID(t, x.Name)); after.State != errand.StateCANCELLED {
 		t.Errorf("revoked on the reopened errand: %s, want CANCELLED", after.State)
+	}
+}
+
+// TestReopenOfATypeNoLongerAdmitted: an errand of a type its county no
+// longer offers (made county-by-county, not admitted there) can't be
+// logged anew, but the existing one is reopened and completed again.
+func TestReopenOfATypeNoLongerAdmitted(t *testing.T) {
+	e := newEnv(t)
+	me := e.resident(t, "demo-unadmitted", "13912345010")
+	x, f := e.completedWithFollowUp(t, me, "13912345010")
+	if _, err := redpointv1.NewErrandTypeServiceClient(e.GRPC).UpdateErrandType(e.as(demo.CityAdminPhone), &redpointv1.UpdateErrandTypeRequest{
+		ErrandType: &redpointv1.ErrandType{Name: validErrand().ErrandType, Availability: redpointv1.ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"availability"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.client.CreateErrand(e.agent(), &redpointv1.CreateErrandRequest{Errand: validErrand(), RequestId: requestID()})
+	if _, r, _ := reason(err); r != "ERRAND_TYPE_NOT_ADMITTED" {
+		t.Fatalf("a new errand of the type: %v, want ERRAND_TYPE_NOT_ADMITTED", err)
+	}
+	e.clock.Advance(time.Hour)
+	if _, err := e.client.ReopenErrand(e.as(demo.GuhanSecretaryPhone), &redpointv1.ReopenErrandRequest{
+		Name: x.Name, FollowUp: f, Reason: "回访核实未办结", RequestId: requestID()}); err != nil {
+		t.Fatalf("reopening the existing errand: %v", err)
+	}
+	e.clock.Advance(time.Hour)
+	if got, err := e.client.CompleteErrand(e.agent(), &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "已重新办结"}); err != nil || got.State != completed {
+		t.Fatalf("completing it again: %v, %v", got, err)
 	}
 }
