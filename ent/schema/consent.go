@@ -22,12 +22,12 @@ func (Consent) Fields() []ent.Field {
 		field.String("openid").Default("").MaxLen(64).Comment("WECHAT: the resident's openid when they confirmed"),
 		field.Int("code_id").Optional().Nillable().Comment("WECHAT: the consent code used"),
 		field.Int("agent_id").Comment("the agent who issued the code or recorded the paper"),
-		field.String("witness").Default("").MaxLen(64).Comment("PAPER: who witnessed the signature"),
+		field.String("witness").Default("").MaxRuneLen(64).Comment("PAPER: who witnessed the signature"),
 		field.String("region_id").MaxLen(12).Comment("copied from the errand for scope filters"),
 		field.Time("grant_time"),
 		field.Time("expire_time").Comment("until when it holds: grant_time + 90 days, or the errand's close"),
 		field.Time("revoke_time").Optional().Nillable(),
-		field.String("revoke_reason").Default("").MaxLen(2000),
+		field.String("revoke_reason").Default("").MaxRuneLen(2000),
 	}
 }
 

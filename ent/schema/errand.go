@@ -37,7 +37,7 @@ func (Errand) Fields() []ent.Field {
 		field.String("forwarded_to").Default("").MaxLen(128).Comment("the office it was carried to"),
 		field.JSON("missing_materials", []string{}).Default([]string{}),
 		field.String("result").Default("").MaxLen(2000),
-		field.String("cancel_reason").Default("").MaxLen(2000),
+		field.String("cancel_reason").Default("").MaxRuneLen(2000),
 		field.Time("accept_time"),
 		field.Time("due_time").Comment("moves later while the SLA clock is paused"),
 		field.Time("pause_time").Optional().Nillable().Comment("when NEEDS_MATERIALS started the current pause"),

@@ -20,7 +20,7 @@ func (ErrandEvent) Fields() []ent.Field {
 		field.String("to_state").Default("").MaxLen(20),
 		field.Enum("actor_kind").Values("STAFF", "RESIDENT", "SYSTEM"),
 		field.Int("actor_user_id").Optional().Nillable(),
-		field.String("note").Default("").MaxLen(2000),
+		field.String("note").Default("").MaxRuneLen(2000),
 		field.Time("create_time").Default(now).Immutable(),
 	}
 }

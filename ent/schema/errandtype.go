@@ -19,11 +19,11 @@ func (ErrandType) Mixin() []ent.Mixin {
 func (ErrandType) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("id").NotEmpty().MaxLen(32).Immutable().Comment("catalog code, e.g. SI-PENSION-CERT"),
-		field.String("name").NotEmpty().MaxLen(128),
-		field.String("department").NotEmpty().MaxLen(128),
+		field.String("name").NotEmpty().MaxRuneLen(128),
+		field.String("department").NotEmpty().MaxRuneLen(128),
 		field.Int("time_limit_days").Positive().Comment("time limit in working days"),
 		field.JSON("required_materials", []string{}).Default([]string{}),
-		field.String("description").Default("").MaxLen(1024),
+		field.String("description").Default("").MaxRuneLen(1024),
 		field.Bool("active").Default(true),
 		field.Enum("availability").Values("CITY_WIDE", "ADMITTED_COUNTIES").Default("CITY_WIDE").
 			Comment("CITY_WIDE: every point may log it; ADMITTED_COUNTIES: only points of counties with an ADMITTED errand_type_admission"),

@@ -27,16 +27,16 @@ func (ErrandTypeAdmission) Fields() []ent.Field {
 		field.Bool("live").Optional().Nillable().
 			Comment("true while PROPOSED or ADMITTED, NULL once rejected: unique with the type and county, so a county has one live admission per type"),
 		field.Bool("new_type").Default(false).Immutable().Comment("the proposal adds a type to the catalog"),
-		field.String("type_name").Default("").MaxLen(128).Immutable().Comment("a new type's name"),
-		field.String("type_department").Default("").MaxLen(128).Immutable(),
+		field.String("type_name").Default("").MaxRuneLen(128).Immutable().Comment("a new type's name"),
+		field.String("type_department").Default("").MaxRuneLen(128).Immutable(),
 		field.Int("type_time_limit_days").Default(0).Immutable(),
 		field.JSON("type_required_materials", []string{}).Default([]string{}).Immutable(),
-		field.String("type_description").Default("").MaxLen(1024).Immutable(),
-		field.String("reason").Default("").MaxLen(500).Immutable().Comment("why the county asks for it"),
+		field.String("type_description").Default("").MaxRuneLen(1024).Immutable(),
+		field.String("reason").Default("").MaxRuneLen(500).Immutable().Comment("why the county asks for it"),
 		field.Int("proposer_user_id").Immutable(),
 		field.Int("decider_user_id").Optional().Nillable(),
 		field.Time("decide_time").Optional().Nillable(),
-		field.String("decision_note").Default("").MaxLen(500),
+		field.String("decision_note").Default("").MaxRuneLen(500),
 	}
 }
 

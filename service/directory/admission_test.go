@@ -369,3 +369,37 @@ func TestCityTypeCountiesOptInto(t *testing.T) {
 		t.Error("made city-wide: not offered in the other county")
 	}
 }
+
+// TestAdmissionTextsAtTheirLimits: the limits the handlers check are in
+// characters, and Chinese text at them is stored, not a 500: a new type's
+// name (128) and department (128), its description (1024), the reason
+// (500), and the decision's note (500), which the admitted type's entry
+// in the catalog takes too.
+func TestAdmissionTextsAtTheirLimits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a := newTypeProposal("XY-LONG")
+	a.NewErrandType.DisplayName = strings.Repeat("名", 128)
+	a.NewErrandType.Department = strings.Repeat("部", 128)
+	a.NewErrandType.Description = strings.Repeat("说", 1024)
+	a.Reason = strings.Repeat("因", 500)
+	got, err := propose(access.NewContext(context.Background(), countyAdmin), f, county, a)
+	if err != nil {
+		t.Fatalf("a proposal at the limits: %v", err)
+	}
+	city := access.NewContext(context.Background(), cityAdmin)
+	if _, err := f.srv.AdmitErrandTypeAdmission(city, &redpointv1.AdmitErrandTypeAdmissionRequest{Name: got.Name, Note: strings.Repeat("准", 500)}); err != nil {
+		t.Fatalf("admitting it with a 500-character note: %v", err)
+	}
+	typ, err := f.db.ErrandType.Get(context.Background(), "XY-LONG")
+	if err != nil || typ.Name != a.NewErrandType.DisplayName || typ.Description != a.NewErrandType.Description {
+		t.Fatalf("the admitted type: %v, %v", typ, err)
+	}
+	b, err := propose(access.NewContext(context.Background(), countyAdmin), f, county, newTypeProposal("XY-LONG-TWO"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.srv.RejectErrandTypeAdmission(city, &redpointv1.RejectErrandTypeAdmissionRequest{Name: b.Name, Note: strings.Repeat("驳", 500)}); err != nil {
+		t.Fatalf("a rejection with a 500-character note: %v", err)
+	}
+}

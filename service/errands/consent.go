@@ -115,13 +115,20 @@ func ConsentProto(e *ent.Errand) *redpointv1.ErrandConsent {
 }
 
 // Confirmed reports whether e's resident authorised it and the
-// authorisation held when it closed: given, not revoked, and the errand
-// closed by its expiry. The leaderboard trusts confirmed errands.
-func Confirmed(e *ent.Errand) bool {
-	if e.ConsentTime == nil || e.ConsentRevokeTime != nil {
+// authorisation held when it was completed at closed: given by then, not
+// revoked by then, and not expired. The leaderboard trusts confirmed
+// completions. Only facts fixed once they happen are read (a consent given
+// or revoked later, say on a reopened errand, does not change what held at
+// closed), so the leaderboard's judgement of a completion is the same
+// whenever it is made.
+func Confirmed(e *ent.Errand, closed time.Time) bool {
+	if e.ConsentTime == nil || e.ConsentTime.After(closed) {
 		return false
 	}
-	return e.CloseTime == nil || e.ConsentExpireTime == nil || !e.CloseTime.After(*e.ConsentExpireTime)
+	if e.ConsentRevokeTime != nil && !e.ConsentRevokeTime.After(closed) {
+		return false
+	}
+	return e.ConsentExpireTime == nil || !closed.After(*e.ConsentExpireTime)
 }
 
 // consentable refuses a consent for a closed errand or one that has one.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -83,8 +84,7 @@ func (s *Server) ReopenErrand(ctx context.Context, req *redpointv1.ReopenErrandR
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	followUp := followUpsPrefix + strconv.Itoa(fid)
-	note := fmt.Sprintf("重新办理：%s（回访 %s）", reason, followUp)
+	note := reopenNote(reason, followUpsPrefix+strconv.Itoa(fid))
 	return s.reopen(ctx, reopening{
 		method: "errand.reopen", callerID: p.UserID, requestID: req.GetRequestId(), req: req, note: note, reason: reason,
 		actor: errandevent.ActorKindSTAFF, actorUserID: &p.UserID, by: "乡镇回访",
@@ -251,6 +251,16 @@ func (s *Server) reopen(ctx context.Context, r reopening) (*redpointv1.Errand, e
 		s.changed(ctx, out.TrackingCode)
 	}
 	return out, nil
+}
+
+// reopenNote is the history's note of a reopening from followUp: the
+// reason, shortened if need be so that the note fits the history's
+// maxText (the reason alone may take all of it).
+func reopenNote(reason, followUp string) string {
+	const prefix = "重新办理："
+	suffix := "（回访 " + followUp + "）"
+	room := maxText - utf8.RuneCountInString(prefix) - utf8.RuneCountInString(suffix)
+	return prefix + truncateRunes(reason, room) + suffix
 }
 
 func truncateRunes(s string, n int) string {

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/errandevent"
@@ -372,4 +373,70 @@ func outgoing(ctx context.Context) context.Context {
 func isCode(err error, c codes.Code) bool {
 	code, _, _ := reason(err)
 	return code == c
+}
+
+// TestLongTextsOfConsentAndReopenAreStored: the limits the handlers check
+// are in characters, and Chinese text at them is stored, not a 500: a
+// secretary's reopening reason of 2000 characters (the history's note,
+// which adds the follow-up, is shortened to fit and keeps it), a paper
+// consent's 64-character witness, and a 500-character revocation reason
+// on a reopened errand (the errand's cancel reason and the agent's
+// notification add to it).
+func TestLongTextsOfConsentAndReopenAreStored(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	db := e.App.Store.Client
+	me := e.resident(t, "demo-long-texts", "13912345009")
+	x, f := e.completedWithFollowUp(t, me, "13912345009")
+	e.clock.Advance(time.Hour)
+	got, err := e.client.ReopenErrand(e.as(demo.GuhanSecretaryPhone), &redpointv1.ReopenErrandRequest{
+		Name: x.Name, FollowUp: f, Reason: strings.Repeat("核", 2000), RequestId: requestID()})
+	if err != nil {
+		t.Fatalf("a 2000-character reason: %v", err)
+	}
+	ev, err := db.ErrandEvent.Query().Where(errandevent.ErrandID(testutil.ID(t, x.Name)), errandevent.KindEQ(errandevent.KindREOPENED)).Only(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len([]rune(ev.Note)); n > 2000 || !strings.HasSuffix(ev.Note, "（回访 "+f+"）") || !strings.HasPrefix(ev.Note, "重新办理：核核") {
+		t.Errorf("the note (%d characters) lost its reason or its follow-up: …%s", n, string([]rune(ev.Note)[max(0, n-20):]))
+	}
+	if _, err := e.client.RecordPaperConsent(e.agent(), &redpointv1.RecordPaperConsentRequest{
+		Name: got.Name, WitnessName: strings.Repeat("见", 64), RequestId: requestID()}); err != nil {
+		t.Fatalf("a 64-character witness: %v", err)
+	}
+	if _, err := redpointv1.NewResidentServiceClient(e.GRPC).RevokeConsent(me, &redpointv1.RevokeConsentRequest{
+		Name: myName(x.Name), Reason: strings.Repeat("撤", 500), RequestId: requestID()}); err != nil {
+		t.Fatalf("a 500-character revocation reason: %v", err)
+	}
+	if after := db.Errand.GetX(ctx, testutil.ID(t, x.Name)); after.State != errand.StateCANCELLED {
+		t.Errorf("revoked on the reopened errand: %s, want CANCELLED", after.State)
+	}
+}
+
+// TestReopenOfATypeNoLongerAdmitted: an errand of a type its county no
+// longer offers (made county-by-county, not admitted there) can't be
+// logged anew, but the existing one is reopened and completed again.
+func TestReopenOfATypeNoLongerAdmitted(t *testing.T) {
+	e := newEnv(t)
+	me := e.resident(t, "demo-unadmitted", "13912345010")
+	x, f := e.completedWithFollowUp(t, me, "13912345010")
+	if _, err := redpointv1.NewErrandTypeServiceClient(e.GRPC).UpdateErrandType(e.as(demo.CityAdminPhone), &redpointv1.UpdateErrandTypeRequest{
+		ErrandType: &redpointv1.ErrandType{Name: validErrand().ErrandType, Availability: redpointv1.ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_ADMITTED_COUNTIES},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"availability"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.client.CreateErrand(e.agent(), &redpointv1.CreateErrandRequest{Errand: validErrand(), RequestId: requestID()})
+	if _, r, _ := reason(err); r != "ERRAND_TYPE_NOT_ADMITTED" {
+		t.Fatalf("a new errand of the type: %v, want ERRAND_TYPE_NOT_ADMITTED", err)
+	}
+	e.clock.Advance(time.Hour)
+	if _, err := e.client.ReopenErrand(e.as(demo.GuhanSecretaryPhone), &redpointv1.ReopenErrandRequest{
+		Name: x.Name, FollowUp: f, Reason: "回访核实未办结", RequestId: requestID()}); err != nil {
+		t.Fatalf("reopening the existing errand: %v", err)
+	}
+	e.clock.Advance(time.Hour)
+	if got, err := e.client.CompleteErrand(e.agent(), &redpointv1.CompleteErrandRequest{Name: x.Name, Result: "已重新办结"}); err != nil || got.State != completed {
+		t.Fatalf("completing it again: %v, %v", got, err)
+	}
 }

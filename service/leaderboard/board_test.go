@@ -167,10 +167,13 @@ func (e *env) pointOf(phone string) (int, string) {
 }
 
 // TestIncrementalEqualsRebuild is the property: random sequences of
-// creations, completions, cancellations, ratings, follow-ups and reopenings
-// (by the resident, or by the township from a follow-up) across week,
-// month and quarter boundaries leave boards equal to a rebuild from the
-// database (Reconcile finds no drift).
+// creations, completions, cancellations, ratings, follow-ups, reopenings
+// (by the resident, or by the township from a follow-up) and consents
+// (paper or by WeChat code, given before a completion or on a reopened
+// errand, revoked by the resident) across week, month and quarter
+// boundaries leave boards equal to a rebuild from the database (Reconcile
+// finds no drift), and each event's effect is the same whenever its job
+// runs: as computed right after the event, and at the end.
 func TestIncrementalEqualsRebuild(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -199,18 +202,34 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 	type item struct{ name, agent, resident string }
 	clock := start
 	var open, done []item
-	reopened := 0
-	for i := 0; i < 160; i++ {
+	reopened, revoked, lateConsents := 0, 0, 0
+	consented := map[string]bool{}
+	giveConsent := func(x item) {
+		if r.IntN(2) == 0 {
+			e.consent(x.agent, x.name)
+		} else {
+			e.wechatConsent(x.agent, sessions[x.resident], x.name)
+		}
+		consented[x.name] = true
+	}
+	seen, last := effectsSeen{}, 0
+	for i := 0; i < 200; i++ {
+		if i > 0 { // the effects of the last step's events, as their jobs would add them now
+			for id, eff := range e.effects(last) {
+				seen[id] = eff
+				last = max(last, id)
+			}
+		}
 		clock = clock.Add(time.Duration(r.IntN(240)) * time.Minute)
 		e.clock.Set(clock)
-		switch op := r.IntN(12); {
+		switch op := r.IntN(14); {
 		case op < 4 || len(open) == 0:
 			a, res := agents[r.IntN(len(agents))], residents[r.IntN(len(residents))]
 			x := e.create(a, res, types[r.IntN(len(types))])
 			open = append(open, item{x.Name, a, res})
 			if r.IntN(3) == 0 { // a quick one: completed within minutes
 				if r.IntN(2) == 0 { // confirmed by its resident: it scores at once
-					e.consent(a, x.Name)
+					giveConsent(open[len(open)-1])
 				}
 				clock = clock.Add(2 * time.Minute) // time only moves forward
 				e.clock.Set(clock)
@@ -239,7 +258,7 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 			}
 		case op < 10 && len(done) > 0:
 			e.closeFollowUp(done[r.IntN(len(done))].name)
-		case len(done) > 0:
+		case op < 12 && len(done) > 0:
 			j := r.IntN(len(done))
 			x := done[j]
 			var err error
@@ -258,11 +277,38 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 			reopened++
 			open = append(open, x)
 			done = append(done[:j], done[j+1:]...)
+		case op == 12: // a consent to an open errand, maybe a reopened one
+			j := r.IntN(len(open))
+			if !consented[open[j].name] {
+				if x := e.App.Store.Client.Errand.GetX(ctx, testutil.ID(t, open[j].name)); x.ReopenCount > 0 {
+					lateConsents++
+				}
+				giveConsent(open[j])
+			}
+		case op == 13: // the resident revokes a consent: the errand is cancelled
+			var mine []int
+			for j, x := range open {
+				if consented[x.name] {
+					mine = append(mine, j)
+				}
+			}
+			if len(mine) == 0 {
+				continue
+			}
+			j := mine[r.IntN(len(mine))]
+			if _, err := redpointv1.NewResidentServiceClient(e.GRPC).RevokeConsent(sessions[open[j].resident], &redpointv1.RevokeConsentRequest{
+				Name: "residents/me/errands/" + fmt.Sprint(testutil.ID(t, open[j].name)), Reason: "不办了"}); err != nil {
+				t.Fatal(err)
+			}
+			revoked++
+			open = append(open[:j], open[j+1:]...)
 		}
 	}
-	if reopened < 5 {
-		t.Fatalf("only %d reopenings: the run does not exercise them", reopened)
+	if reopened < 5 || revoked < 3 || lateConsents < 1 {
+		t.Fatalf("%d reopenings, %d revocations, %d consents to reopened errands: the run does not exercise them", reopened, revoked, lateConsents)
 	}
+	t.Logf("%d reopenings, %d revocations, %d consents to reopened errands", reopened, revoked, lateConsents)
+	seen.check(t, "at the end", e.effects(0))
 	e.settle()
 	for _, p := range touched {
 		drift, err := e.boards.Reconcile(ctx, p)
@@ -272,6 +318,19 @@ func TestIncrementalEqualsRebuild(t *testing.T) {
 		if drift != 0 {
 			t.Errorf("%s: incremental boards differ from a rebuild in %d members", p, drift)
 		}
+	}
+}
+
+// wechatConsent has the resident of session authorise the errand by the
+// code the agent with phone shows (委托授权 by WeChat).
+func (e *env) wechatConsent(phone string, session context.Context, name string) {
+	e.t.Helper()
+	code, err := e.client().CreateConsentCode(e.As(e.t, context.Background(), phone), &redpointv1.CreateConsentCodeRequest{Name: name})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := redpointv1.NewResidentServiceClient(e.GRPC).GrantConsent(session, &redpointv1.GrantConsentRequest{Code: code.QrPayload}); err != nil {
+		e.t.Fatal(err)
 	}
 }
 

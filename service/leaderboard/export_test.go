@@ -6,6 +6,7 @@ import (
 	"time"
 
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/period"
 )
 
@@ -62,3 +63,9 @@ func (b *Boards) OnBuild(h BuildHooks) {
 
 // CurrentPeriods are the periods Warm builds and RebuildCurrent rebuilds.
 func CurrentPeriods(now time.Time) []period.Period { return currentPeriods(now) }
+
+// Effect is what the event p adds to the boards, read through the
+// database as it is now: what its job would add if it ran now.
+func (b *Boards) Effect(ctx context.Context, p outbox.Payload) ([]Component, error) {
+	return effect(ctx, b.db, p)
+}

@@ -129,9 +129,11 @@ func firstClose(e *ent.Errand) *time.Time {
 // limits are at least one day), so a quick completion is always on time.
 //
 // A completion the resident confirmed (委托授权, errands.Confirmed) is
-// never quick: the consent is the proof the errand was real.
+// never quick: the consent is the proof the errand was real. It is judged
+// at closed, not by the consent as it is now: a consent revoked or given
+// after a reopening must not change what an earlier event's job added.
 func quick(e *ent.Errand, closed time.Time) bool {
-	return closed.Sub(e.AcceptTime) < QuickCompletion && !errands.Confirmed(e)
+	return closed.Sub(e.AcceptTime) < QuickCompletion && !errands.Confirmed(e, closed)
 }
 
 func base(e *ent.Errand) Component {

@@ -108,7 +108,7 @@ func (w *Workloads) Workbook(ctx context.Context, q Query, title string, review 
 				name = fmt.Sprintf("%s（%s 至 %s）", title, start, end)
 			}
 			vals := cells(r, name)
-			for _, j := range []int{7, 11, 16} {
+			for _, j := range []int{7, 11, 16, 18} { // 按时办结率, 满意率, 授权率, 重新办理率
 				vals[j] = excelize.Cell{Value: vals[j], StyleID: percent}
 			}
 			for _, j := range []int{8, 9} {

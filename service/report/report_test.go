@@ -245,6 +245,16 @@ func TestExcelHoldsTheSameNumbers(t *testing.T) {
 	if st, err := f.GetStyle(style); err != nil || st == nil || st.NumFmt != 10 {
 		t.Errorf("on-time rate not formatted as a percentage (%v)", err)
 	}
+	// Every rate is a percentage: 按时办结率 H, 满意率 L, 授权率 Q, 重新办理率 S.
+	for _, cell := range []string{"H2", "L2", "Q2", "S2"} {
+		style, err := f.GetCellStyle("汇总", cell)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := f.GetStyle(style); err != nil || st == nil || st.NumFmt != 10 {
+			t.Errorf("%s (%s) not formatted as a percentage (%v)", cell, rows[0][int(cell[0]-'A')], err)
+		}
+	}
 }
 
 func TestSnapshotsAreStoredOnceAndDownloadable(t *testing.T) {
