@@ -14,6 +14,6 @@ func (CalendarDay) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("id").MinLen(10).MaxLen(10).Immutable().Comment("the date, YYYY-MM-DD in Asia/Shanghai"),
 		field.Enum("kind").Values("HOLIDAY", "WORKDAY"),
-		field.String("name").Default("").MaxLen(64).Comment("e.g. 国庆节"),
+		field.String("name").Default("").MaxRuneLen(64).Comment("e.g. 国庆节"),
 	}
 }

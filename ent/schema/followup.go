@@ -22,7 +22,7 @@ func (FollowUp) Fields() []ent.Field {
 		field.Int("errand_id"),
 		field.String("region_id").MaxLen(12),
 		field.Enum("state").Values("OPEN", "CLOSED").Default("OPEN"),
-		field.String("note").Default("").MaxLen(2000).Comment("the call-back note"),
+		field.String("note").Default("").MaxRuneLen(2000).Comment("the call-back note"),
 		field.Enum("outcome").Values("RESOLVED", "EXPLAINED", "UNRESOLVED").Optional().Nillable(),
 		field.Int("closed_by_user_id").Optional().Nillable(),
 		field.Time("close_time").Optional().Nillable(),

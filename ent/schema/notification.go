@@ -20,7 +20,7 @@ func (Notification) Fields() []ent.Field {
 		field.Int("errand_id"),
 		field.String("region_id").MaxLen(12),
 		field.String("dedup_key").NotEmpty().MaxLen(128).Comment("makes a redelivered job a no-op"),
-		field.String("title").NotEmpty().MaxLen(256),
+		field.String("title").NotEmpty().MaxRuneLen(256),
 		field.String("body").Default("").MaxRuneLen(2000),
 		field.Time("create_time").Default(now).Immutable(),
 		field.Time("read_time").Optional().Nillable(),

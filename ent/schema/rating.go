@@ -18,7 +18,7 @@ func (Rating) Fields() []ent.Field {
 		field.Int("service_point_id").Comment("copied from the errand for reports"),
 		field.String("region_id").MaxLen(12).Comment("copied from the errand for scope filters"),
 		field.Enum("level").Values("VERY_SATISFIED", "SATISFIED", "BASICALLY_SATISFIED", "DISSATISFIED", "VERY_DISSATISFIED"),
-		field.String("comment").Default("").MaxLen(1000),
+		field.String("comment").Default("").MaxRuneLen(1000),
 		field.Time("create_time").Default(now).Immutable(),
 	}
 }

@@ -15,7 +15,7 @@ type Region struct{ ent.Schema }
 func (Region) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("id").MaxLen(12).MinLen(12).Immutable().Comment("12-digit statistical division code"),
-		field.String("name").NotEmpty().MaxLen(64),
+		field.String("name").NotEmpty().MaxRuneLen(64),
 		field.Enum("level").Values("CITY", "COUNTY", "TOWNSHIP", "VILLAGE"),
 		field.String("parent_id").Optional().MaxLen(12).Comment("empty for the top region"),
 	}

@@ -16,7 +16,7 @@ func (ReportSnapshot) Fields() []ent.Field {
 		field.String("region_id").MaxLen(12),
 		field.Enum("kind").Values("WEEKLY_DISPATCH", "MONTHLY_REPORT", "QUARTERLY_REVIEW"),
 		field.String("period").NotEmpty().MaxLen(16).Comment("2026-W48, 2026-11 or 2026-Q3"),
-		field.String("file_name").NotEmpty().MaxLen(256),
+		field.String("file_name").NotEmpty().MaxRuneLen(256),
 		field.Bytes("content").Comment("the .xlsx file"),
 		field.Time("create_time").Default(now).Immutable(),
 	}

@@ -18,9 +18,9 @@ func (ServicePoint) Mixin() []ent.Mixin {
 // Fields of the ServicePoint.
 func (ServicePoint) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").NotEmpty().MaxLen(128),
+		field.String("name").NotEmpty().MaxRuneLen(128),
 		field.String("region_id").MaxLen(12).Comment("the village the point serves; scope checks match its prefix"),
-		field.String("address").Default("").MaxLen(256),
+		field.String("address").Default("").MaxRuneLen(256),
 		field.String("phone").Default("").MaxLen(32).Comment("the point's public service phone, not personal data"),
 		field.Bool("active").Default(true),
 	}

@@ -20,7 +20,7 @@ func (User) Mixin() []ent.Mixin {
 func (User) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("phone").NotEmpty().MaxLen(20).Comment("login name; a staff work number, not a resident's personal data"),
-		field.String("display_name").NotEmpty().MaxLen(64),
+		field.String("display_name").NotEmpty().MaxRuneLen(64),
 		field.Enum("role").Values("AGENT", "VILLAGE_SECRETARY", "TOWNSHIP_SECRETARY", "COUNTY_ADMIN", "CITY_ADMIN"),
 		field.String("region_id").MaxLen(12).Comment("scope: the user acts within this region's subtree"),
 		field.Int("service_point_id").Optional().Nillable().Comment("set for agents only"),

@@ -4,11 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/changzhi/redpoint/ent/errandevent"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/testutil"
 )
 
 type st = redpointv1.ErrandState
@@ -159,4 +162,43 @@ func TestTransitionsWriteOneOutboxEventEach(t *testing.T) {
 		t.Errorf("history has %d events, want 7", len(events.Events))
 	}
 	_ = demo.GuhanAgentPhone
+}
+
+// TestChineseTextsAtTheirLimitsAreStored: every text of an errand's life
+// filled to its limit in Chinese (three bytes a character) is stored, not
+// a 500 — the limits are characters, in the handlers and in the schema —
+// and a history note made from a full text fits.
+func TestChineseTextsAtTheirLimitsAreStored(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	in := validErrand()
+	in.ResidentName = strings.Repeat("申", 64)
+	in.Description = strings.Repeat("述", 2000)
+	x, err := e.client.CreateErrand(e.agent(), &redpointv1.CreateErrandRequest{Errand: in, RequestId: requestID()})
+	if err != nil {
+		t.Fatalf("a 64-character name and a 2000-character description: %v", err)
+	}
+	if _, err := e.client.StartErrand(e.agent(), &redpointv1.StartErrandRequest{Name: x.Name}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.ForwardErrand(e.agent(), &redpointv1.ForwardErrandRequest{Name: x.Name, Office: strings.Repeat("局", 128)}); err != nil {
+		t.Fatalf("a 128-character office: %v", err)
+	}
+	if _, err := e.client.CompleteErrand(e.agent(), &redpointv1.CompleteErrandRequest{Name: x.Name, Result: strings.Repeat("结", 2000)}); err != nil {
+		t.Fatalf("a 2000-character result: %v", err)
+	}
+	y, err := e.client.CreateErrand(e.agent(), &redpointv1.CreateErrandRequest{Errand: validErrand(), RequestId: requestID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.CancelErrand(e.agent(), &redpointv1.CancelErrandRequest{Name: y.Name, Reason: strings.Repeat("撤", 2000)}); err != nil {
+		t.Fatalf("a 2000-character reason: %v", err)
+	}
+	for _, name := range []string{x.Name, y.Name} {
+		evs := e.App.Store.Client.ErrandEvent.Query().Where(errandevent.ErrandID(testutil.ID(t, name))).AllX(ctx)
+		last := evs[len(evs)-1]
+		if n := utf8.RuneCountInString(last.Note); n == 0 || n > 2000 {
+			t.Errorf("%s: the closing note has %d characters", name, n)
+		}
+	}
 }

@@ -120,13 +120,16 @@ func (s *Server) transition(ctx context.Context, m Method, name, etag, requestID
 		func(from errand.State) (errand.State, error) { return Next(from, m) }, apply)
 }
 
+// noteOr is the history note: the caller's, or def, which a method
+// composes from a text the caller may have filled to its limit ("已办结："
+// and a 2000-character result), so it is cut to fit.
 func noteOr(note, def string) (string, error) {
 	note = strings.TrimSpace(note)
 	if utf8.RuneCountInString(note) > maxText {
 		return "", apierr.InvalidField("note", fmt.Sprintf("备注不能超过 %d 个字", maxText))
 	}
 	if note == "" {
-		return def, nil
+		return truncateRunes(def, maxText), nil
 	}
 	return note, nil
 }
