@@ -30,9 +30,11 @@ func Scopes(e *ent.Errand) []string {
 	return out
 }
 
-// bumpAnswers bumps the answers rows touch, before and after a change, once
-// it has committed.
-func (s *Server) bumpAnswers(ctx context.Context, rows ...*ent.Errand) {
+// committed tells the caches an errand changed, once the change has
+// committed: the answers the rows touch (before and after the change), and
+// the public lookup of its tracking code (none for a new errand). The
+// outbox runs the same invalidation again in case this call was lost.
+func (s *Server) committed(ctx context.Context, trackingCode string, rows ...*ent.Errand) {
 	var scopes []string
 	for _, e := range rows {
 		if e != nil {
@@ -40,6 +42,9 @@ func (s *Server) bumpAnswers(ctx context.Context, rows ...*ent.Errand) {
 		}
 	}
 	s.answers.Changed(ctx, scopes...)
+	if trackingCode != "" && s.changed != nil {
+		s.changed(ctx, trackingCode)
+	}
 }
 
 // listScope is the scope of the errands p may list.

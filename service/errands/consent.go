@@ -296,10 +296,7 @@ func (s *Server) RecordPaperConsent(ctx context.Context, req *redpointv1.RecordP
 	if err != nil {
 		return nil, err
 	}
-	s.bumpAnswers(ctx, after)
-	if s.changed != nil {
-		s.changed(ctx, out.TrackingCode)
-	}
+	s.committed(ctx, out.TrackingCode, after)
 	return out, nil
 }
 

@@ -72,7 +72,7 @@ func (s *Server) create(ctx context.Context, req *redpointv1.CreateErrandRequest
 	if err != nil {
 		return nil, false, err
 	}
-	s.bumpAnswers(ctx, created)
+	s.committed(ctx, "", created)
 	return out, replayed, nil
 }
 

@@ -84,7 +84,7 @@ func (s *Server) RecomputeDue(ctx context.Context, cal *calendar.Calendar, from 
 		if err != nil {
 			return changed, fmt.Errorf("errand.RecomputeDue: %w", err)
 		}
-		s.bumpAnswers(ctx, e)
+		s.committed(ctx, e.TrackingCode, e)
 		changed++
 	}
 	return changed, nil

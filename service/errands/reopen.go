@@ -246,10 +246,7 @@ func (s *Server) reopen(ctx context.Context, r reopening) (*redpointv1.Errand, e
 	if err != nil {
 		return nil, err
 	}
-	s.bumpAnswers(ctx, before, after)
-	if s.changed != nil {
-		s.changed(ctx, out.TrackingCode)
-	}
+	s.committed(ctx, out.TrackingCode, before, after)
 	return out, nil
 }
 

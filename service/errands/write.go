@@ -100,10 +100,7 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 	if err != nil {
 		return nil, err
 	}
-	s.bumpAnswers(ctx, before, after)
-	if s.changed != nil {
-		s.changed(ctx, out.TrackingCode)
-	}
+	s.committed(ctx, out.TrackingCode, before, after)
 	return out, nil
 }
 
