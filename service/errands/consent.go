@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -142,60 +141,6 @@ func consentable(e *ent.Errand) error {
 	return nil
 }
 
-// historyEntry is one history event of a consent change.
-type historyEntry struct {
-	kind     errandevent.Kind
-	from, to errand.State // a transition's states
-	note     string
-}
-
-// consentChange is one consent write to an errand inside tx, after its
-// change number seq was taken: the errand's fields (set), its version and
-// change number, its history entries, its outbox event and its audit line.
-type consentChange struct {
-	seq     int64
-	actor   errandevent.ActorKind
-	staffID int // the acting staff user, for STAFF
-	method  string
-	kind    outbox.ErrandKind
-	set     func(u *ent.ErrandUpdateOne)
-	history []historyEntry
-}
-
-func applyConsentChange(ctx context.Context, tx *ent.Tx, e *ent.Errand, now time.Time, c consentChange) (*ent.Errand, error) {
-	wrap := func(err error) error { return fmt.Errorf("errand.consent: %w", err) }
-	u := tx.Errand.UpdateOneID(e.ID).Where(errand.Version(e.Version)).
-		SetVersion(e.Version + 1).SetUpdateTime(now).SetChangeSeq(c.seq)
-	c.set(u)
-	updated, err := u.Save(ctx)
-	if ent.IsNotFound(err) {
-		return nil, apierr.ErrEtagMismatch
-	}
-	if err != nil {
-		return nil, wrap(err)
-	}
-	var last *ent.ErrandEvent
-	for _, h := range c.history {
-		ev := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(h.kind).SetActorKind(c.actor).SetNote(h.note).SetCreateTime(now)
-		if c.actor == errandevent.ActorKindSTAFF {
-			ev.SetActorUserID(c.staffID)
-		}
-		if h.kind == errandevent.KindTRANSITIONED {
-			ev.SetFromState(string(h.from)).SetToState(string(h.to))
-		}
-		if last, err = ev.Save(ctx); err != nil {
-			return nil, wrap(err)
-		}
-	}
-	if err := outbox.Publish(ctx, tx, now, outbox.NewErrandChange(c.kind, updated, last.ID, e.State, c.method, last.Note)); err != nil {
-		return nil, err
-	}
-	if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {
-		return nil, err
-	}
-	return updated, nil
-}
-
 // CreateConsentCode issues a consent code for an open errand without a
 // consent, at the calling agent's point; the errand's earlier unused codes
 // stop working.
@@ -280,11 +225,9 @@ func (s *Server) RecordPaperConsent(ctx context.Context, req *redpointv1.RecordP
 		if err != nil {
 			return nil, fmt.Errorf("errand.RecordPaperConsent: %w", err)
 		}
-		updated, err := applyConsentChange(ctx, tx, e, now, consentChange{
-			seq: seq, actor: errandevent.ActorKindSTAFF, staffID: p.UserID, method: "errand.recordPaperConsent", kind: outbox.ErrandUpdated,
-			set: func(u *ent.ErrandUpdateOne) {
-				u.SetConsentMethod(errand.ConsentMethodPAPER).SetConsentTime(now).SetConsentExpireTime(expire)
-			},
+		u := tx.Errand.UpdateOneID(e.ID).SetConsentMethod(errand.ConsentMethodPAPER).SetConsentTime(now).SetConsentExpireTime(expire)
+		updated, _, err := commitChange(ctx, tx, e, u, now, errandChange{
+			seq: seq, actor: errandevent.ActorKindSTAFF, staffID: &p.UserID, method: "errand.recordPaperConsent", kind: outbox.ErrandUpdated,
 			history: []historyEntry{{kind: errandevent.KindCONSENT_GRANTED, note: "群众已签署纸质委托授权书，见证人：" + witness}},
 		})
 		if err != nil {
@@ -436,28 +379,21 @@ func (c *Consents) Grant(ctx context.Context, tx *ent.Tx, residentID int, owned 
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return applyConsentChange(ctx, tx, e, now, consentChange{
+	u := tx.Errand.UpdateOneID(e.ID).SetConsentMethod(errand.ConsentMethodWECHAT).SetConsentTime(now).SetConsentExpireTime(expire)
+	updated, _, err := commitChange(ctx, tx, e, u, now, errandChange{
 		seq: seq, actor: errandevent.ActorKindRESIDENT, method: "consent.grant", kind: outbox.ErrandUpdated,
-		set: func(u *ent.ErrandUpdateOne) {
-			u.SetConsentMethod(errand.ConsentMethodWECHAT).SetConsentTime(now).SetConsentExpireTime(expire)
-		},
 		history: []historyEntry{{kind: errandevent.KindCONSENT_GRANTED, note: "群众在微信小程序确认了委托授权"}},
 	})
+	return updated, err
 }
 
-// maxReason bounds a revocation's reason.
-const maxReason = 500
+// maxResidentReason bounds a resident's reason (revoking a consent,
+// reopening an errand); staff reasons take maxText.
+const maxResidentReason = 500
 
 // ConsentRevokeReason checks a revocation's reason.
 func ConsentRevokeReason(v *apierr.Violations, reason string) string {
-	reason = strings.TrimSpace(reason)
-	switch n := utf8.RuneCountInString(reason); {
-	case n == 0:
-		v.Add("reason", "请填写撤回授权的原因")
-	case n > maxReason:
-		v.Add("reason", fmt.Sprintf("原因不能超过 %d 个字", maxReason))
-	}
-	return reason
+	return requiredText(v, "reason", reason, "撤回授权的原因", maxResidentReason)
 }
 
 // Revoke withdraws, inside tx, resident residentID's consent to errand
@@ -492,11 +428,9 @@ func (c *Consents) Revoke(ctx context.Context, tx *ent.Tx, residentID, errandID 
 		return nil, wrap(err)
 	}
 	cancelReason := "群众撤回委托授权：" + reason
-	updated, err := applyConsentChange(ctx, tx, e, now, consentChange{
+	u := tx.Errand.UpdateOneID(e.ID).SetState(next).SetCancelReason(cancelReason).SetCloseTime(now).ClearPauseTime().SetConsentRevokeTime(now)
+	updated, _, err := commitChange(ctx, tx, e, u, now, errandChange{
 		seq: seq, actor: errandevent.ActorKindRESIDENT, method: "consent.revoke", kind: outbox.ErrandTransitioned,
-		set: func(u *ent.ErrandUpdateOne) {
-			u.SetState(next).SetCancelReason(cancelReason).SetCloseTime(now).ClearPauseTime().SetConsentRevokeTime(now)
-		},
 		history: []historyEntry{
 			{kind: errandevent.KindCONSENT_REVOKED, note: reason},
 			{kind: errandevent.KindTRANSITIONED, from: e.State, to: next, note: "已撤销：" + cancelReason},

@@ -20,7 +20,6 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/apierr"
-	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/resname"
@@ -52,9 +51,6 @@ var (
 	errNotYours = apierr.ErrNotFound.WithMessage("未找到该事项")
 )
 
-// maxResidentReason bounds a resident's reason; staff reasons take maxText.
-const maxResidentReason = 500
-
 const followUpsPrefix = "followUps/"
 
 // ReopenErrand takes a completed errand of the secretary's township back
@@ -68,13 +64,7 @@ func (s *Server) ReopenErrand(ctx context.Context, req *redpointv1.ReopenErrandR
 		return nil, ErrNotSecretary
 	}
 	var v apierr.Violations
-	reason := strings.TrimSpace(req.GetReason())
-	switch n := len([]rune(reason)); {
-	case n == 0:
-		v.Add("reason", "请填写重新办理的原因")
-	case n > maxText:
-		v.Add("reason", fmt.Sprintf("原因不能超过 %d 个字", maxText))
-	}
+	reason := requiredText(&v, "reason", req.GetReason(), "重新办理的原因", maxText)
 	fid := 0
 	if rest, ok := strings.CutPrefix(req.GetFollowUp(), followUpsPrefix); req.GetFollowUp() == "" {
 		v.Add("follow_up", "请指明据以重新办理的回访（followUps/{编号}）")
@@ -114,14 +104,7 @@ func (s *Server) ReopenErrand(ctx context.Context, req *redpointv1.ReopenErrandR
 // ValidateResidentReason checks a resident's reason for reopening, adding
 // what is wrong to v, and returns it trimmed.
 func ValidateResidentReason(v *apierr.Violations, reason string) string {
-	reason = strings.TrimSpace(reason)
-	switch n := len([]rune(reason)); {
-	case n == 0:
-		v.Add("reason", "请填写重新办理的原因")
-	case n > maxResidentReason:
-		v.Add("reason", fmt.Sprintf("原因不能超过 %d 个字", maxResidentReason))
-	}
-	return reason
+	return requiredText(v, "reason", reason, "重新办理的原因", maxResidentReason)
 }
 
 // ReopenForResident is ResidentService.ReopenMyErrand's write: resident
@@ -203,30 +186,20 @@ func (s *Server) reopen(ctx context.Context, r reopening) (*redpointv1.Errand, e
 		if err != nil {
 			return nil, fmt.Errorf("errand.reopen: %w", err)
 		}
-		u := tx.Errand.UpdateOneID(e.ID).Where(errand.Version(e.Version)).
-			SetState(next).SetVersion(e.Version + 1).SetUpdateTime(now).SetChangeSeq(seq).
+		u := tx.Errand.UpdateOneID(e.ID).SetState(next).
 			SetDueTime(cal.Due(now, typ.TimeLimitDays)).SetResult("").ClearCloseTime().ClearWorkingDays().ClearPauseTime().
 			SetReopenCount(e.ReopenCount + 1).SetLastReopenTime(now)
 		if e.FirstCloseTime == nil && e.CloseTime != nil { // completed before first_close_time was kept
 			u.SetFirstCloseTime(*e.CloseTime)
 		}
-		updated, err := u.Save(ctx)
-		if ent.IsNotFound(err) {
-			return nil, apierr.ErrEtagMismatch
-		}
+		updated, saved, err := commitChange(ctx, tx, e, u, now, errandChange{
+			seq: seq, actor: r.actor, staffID: r.actorUserID, method: r.method, kind: outbox.ErrandTransitioned, reopened: true,
+			history: []historyEntry{{kind: errandevent.KindREOPENED, from: e.State, to: next, note: r.note}},
+		})
 		if err != nil {
-			return nil, fmt.Errorf("errand.reopen: %w", err)
+			return nil, err
 		}
 		before, after = e, updated
-		ev := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(errandevent.KindREOPENED).SetActorKind(r.actor).
-			SetFromState(string(e.State)).SetToState(string(next)).SetNote(r.note).SetCreateTime(now)
-		if r.actorUserID != nil {
-			ev.SetActorUserID(*r.actorUserID)
-		}
-		saved, err := ev.Save(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("errand.reopen: %w", err)
-		}
 		due := updated.DueTime.In(calendar.Location).Format("1月2日 15:04")
 		err = tx.Notification.Create().SetUserID(e.AgentID).SetKind(notification.KindERRAND_REOPENED).SetErrandID(e.ID).
 			SetRegionID(e.RegionID).SetDedupKey(fmt.Sprintf("reopen:%d:%d", e.ID, saved.ID)).SetTitle("事项被重新打开").
@@ -234,12 +207,6 @@ func (s *Server) reopen(ctx context.Context, r reopening) (*redpointv1.Errand, e
 			SetCreateTime(now).Exec(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("errand.reopen: %w", err)
-		}
-		if err := outbox.Publish(ctx, tx, now, outbox.NewErrandReopened(updated, saved.ID, e, r.method, r.note)); err != nil {
-			return nil, err
-		}
-		if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {
-			return nil, err
 		}
 		return s.view(ctx, tx.Client(), updated, cal, now, false)
 	})

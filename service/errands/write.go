@@ -64,37 +64,24 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 			return nil, err
 		}
 		now := s.clock()
-		u := tx.Errand.UpdateOneID(e.ID).Where(errand.Version(e.Version)).
-			SetState(next).SetVersion(e.Version + 1).SetUpdateTime(now).SetChangeSeq(seq)
+		u := tx.Errand.UpdateOneID(e.ID).SetState(next)
 		note, err := apply(u, e, cal, now)
 		if err != nil {
 			return nil, err
 		}
-		updated, err := u.Save(ctx)
-		if ent.IsNotFound(err) {
-			return nil, apierr.ErrEtagMismatch
-		}
-		if err != nil {
-			return nil, fmt.Errorf("errand.write: %w", err)
-		}
-		before, after = e, updated
-		ev := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(kind).SetActorKind(errandevent.ActorKindSTAFF).
-			SetActorUserID(p.UserID).SetNote(note).SetCreateTime(now)
+		entry := historyEntry{kind: kind, note: note}
 		change := outbox.ErrandUpdated
 		if kind == errandevent.KindTRANSITIONED {
-			ev.SetFromState(string(e.State)).SetToState(string(next))
-			change = outbox.ErrandTransitioned
+			entry.from, entry.to, change = e.State, next, outbox.ErrandTransitioned
 		}
-		saved, err := ev.Save(ctx)
+		updated, _, err := commitChange(ctx, tx, e, u, now, errandChange{
+			seq: seq, actor: errandevent.ActorKindSTAFF, staffID: &p.UserID, method: method, kind: change,
+			history: []historyEntry{entry},
+		})
 		if err != nil {
-			return nil, fmt.Errorf("errand.write: %w", err)
-		}
-		if err := outbox.Publish(ctx, tx, now, outbox.NewErrandChange(change, updated, saved.ID, e.State, method, note)); err != nil {
 			return nil, err
 		}
-		if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {
-			return nil, err
-		}
+		before, after = e, updated
 		return s.view(ctx, tx.Client(), updated, cal, now, false)
 	})
 	if err != nil {
@@ -102,6 +89,67 @@ func (s *Server) write(ctx context.Context, method, name, etag, requestID string
 	}
 	s.committed(ctx, out.TrackingCode, before, after)
 	return out, nil
+}
+
+// historyEntry is one history event of a change.
+type historyEntry struct {
+	kind     errandevent.Kind
+	from, to errand.State // a state change's states; empty otherwise
+	note     string
+}
+
+// errandChange is one write to an errand inside a transaction, after its
+// change number seq was taken: who made it, its history and its outbox
+// event.
+type errandChange struct {
+	seq     int64
+	actor   errandevent.ActorKind
+	staffID *int // the acting staff member; nil for a resident
+	method  string
+	kind    outbox.ErrandKind
+	history []historyEntry // one or more; the outbox event names the last
+	// reopened: the change undoes e's completion, and its event says which
+	// (the leaderboard withdraws it).
+	reopened bool
+}
+
+// commitChange saves c to e inside tx: u (the change's own fields) with
+// the version checked and bumped and the change number set (a version
+// that moved is ETAG_MISMATCH), the history entries, the outbox event and
+// the audit line. It returns the errand as saved and the last entry.
+func commitChange(ctx context.Context, tx *ent.Tx, e *ent.Errand, u *ent.ErrandUpdateOne, now time.Time, c errandChange) (*ent.Errand, *ent.ErrandEvent, error) {
+	wrap := func(err error) error { return fmt.Errorf("%s: %w", c.method, err) }
+	updated, err := u.Where(errand.Version(e.Version)).SetVersion(e.Version + 1).SetUpdateTime(now).SetChangeSeq(c.seq).Save(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil, apierr.ErrEtagMismatch
+	}
+	if err != nil {
+		return nil, nil, wrap(err)
+	}
+	var last *ent.ErrandEvent
+	for _, h := range c.history {
+		ev := tx.ErrandEvent.Create().SetErrandID(e.ID).SetKind(h.kind).SetActorKind(c.actor).SetNote(h.note).SetCreateTime(now)
+		if c.staffID != nil {
+			ev.SetActorUserID(*c.staffID)
+		}
+		if h.from != "" {
+			ev.SetFromState(string(h.from)).SetToState(string(h.to))
+		}
+		if last, err = ev.Save(ctx); err != nil {
+			return nil, nil, wrap(err)
+		}
+	}
+	event := outbox.NewErrandChange(c.kind, updated, last.ID, e.State, c.method, last.Note)
+	if c.reopened {
+		event = outbox.NewErrandReopened(updated, last.ID, e, c.method, last.Note)
+	}
+	if err := outbox.Publish(ctx, tx, now, event); err != nil {
+		return nil, nil, err
+	}
+	if err := audit.InTx(ctx, tx, resname.Name(resname.Errands, e.ID), e.RegionID); err != nil {
+		return nil, nil, err
+	}
+	return updated, last, nil
 }
 
 func clearRequestID(m proto.Message) {
@@ -131,15 +179,25 @@ func noteOr(note, def string) (string, error) {
 	return note, nil
 }
 
+// required is a required text of at most maxLen characters, trimmed, or
+// the INVALID_ARGUMENT that says what is wrong with it.
 func required(field, value, what string, maxLen int) (string, error) {
+	var v apierr.Violations
+	value = requiredText(&v, field, value, what, maxLen)
+	return value, v.Err()
+}
+
+// requiredText checks a required text of at most maxLen characters into
+// v, naming it what (e.g. 撤销原因), and returns it trimmed.
+func requiredText(v *apierr.Violations, field, value, what string, maxLen int) string {
 	value = strings.TrimSpace(value)
 	switch n := utf8.RuneCountInString(value); {
 	case n == 0:
-		return "", apierr.InvalidField(field, "请填写"+what)
+		v.Add(field, "请填写"+what)
 	case n > maxLen:
-		return "", apierr.InvalidField(field, fmt.Sprintf("%s不能超过 %d 个字", what, maxLen))
+		v.Add(field, fmt.Sprintf("%s不能超过 %d 个字", what, maxLen))
 	}
-	return value, nil
+	return value
 }
 
 // StartErrand starts an errand, or resumes it once materials arrived: the
