@@ -256,6 +256,18 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 		}
 		return rs.Err()
 	}
+	// count runs a query of one count per group into the field set names.
+	count := func(query string, args []any, set func(r *Row, n int)) error {
+		return run(query, args, func(rs *sql.Rows) error {
+			var k string
+			var n int
+			if err := rs.Scan(&k, &n); err != nil {
+				return err
+			}
+			set(get(k), n)
+			return nil
+		})
+	}
 	// Counts from the errands themselves.
 	if !total {
 		err = run(`SELECT `+g+` AS g,
@@ -342,56 +354,32 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 		return nil, err
 	}
 	// Follow-ups still open now.
-	err = run(`SELECT `+g+` AS g, COUNT(*)
+	err = count(`SELECT `+g+` AS g, COUNT(*)
 		FROM follow_ups f JOIN errands e ON e.id = f.errand_id
 		WHERE e.region_id >= ? AND e.region_id <= ? AND f.state = 'OPEN'
 		GROUP BY g`,
 		[]any{lo, hi},
-		func(rs *sql.Rows) error {
-			var k string
-			var n int
-			if err := rs.Scan(&k, &n); err != nil {
-				return err
-			}
-			get(k).OpenFollowUps = n
-			return nil
-		})
+		func(r *Row, n int) { r.OpenFollowUps = n })
 	if err != nil {
 		return nil, err
 	}
 	// Errands escalated to the township in the period.
-	err = run(`SELECT `+g+` AS g, COUNT(DISTINCT n.errand_id)
+	err = count(`SELECT `+g+` AS g, COUNT(DISTINCT n.errand_id)
 		FROM notifications n JOIN errands e ON e.id = n.errand_id
 		WHERE e.region_id >= ? AND e.region_id <= ? AND n.kind = 'ESCALATION' AND n.create_time >= ? AND n.create_time < ?
 		GROUP BY g`,
 		[]any{lo, hi, start, end},
-		func(rs *sql.Rows) error {
-			var k string
-			var n int
-			if err := rs.Scan(&k, &n); err != nil {
-				return err
-			}
-			get(k).Escalations = n
-			return nil
-		})
+		func(r *Row, n int) { r.Escalations = n })
 	if err != nil {
 		return nil, err
 	}
 	// Completed errands reopened in the period.
-	err = run(`SELECT `+g+` AS g, COUNT(*)
+	err = count(`SELECT `+g+` AS g, COUNT(*)
 		FROM errand_events ev JOIN errands e ON e.id = ev.errand_id
 		WHERE e.region_id >= ? AND e.region_id <= ? AND ev.kind = 'REOPENED' AND ev.create_time >= ? AND ev.create_time < ?
 		GROUP BY g`,
 		[]any{lo, hi, start, end},
-		func(rs *sql.Rows) error {
-			var k string
-			var n int
-			if err := rs.Scan(&k, &n); err != nil {
-				return err
-			}
-			get(k).Reopened = n
-			return nil
-		})
+		func(r *Row, n int) { r.Reopened = n })
 	if err != nil {
 		return nil, err
 	}
