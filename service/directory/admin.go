@@ -167,13 +167,7 @@ func (s *Server) CreateErrandType(ctx context.Context, req *redpointv1.CreateErr
 	if !typeCode.MatchString(req.GetErrandTypeId()) {
 		v.Add("errand_type_id", "编码应为 2–32 位大写字母、数字或连字符")
 	}
-	name := checkText(&v, "errand_type.display_name", in.GetDisplayName(), "事项名称", true, 128)
-	dept := checkText(&v, "errand_type.department", in.GetDepartment(), "办理部门", true, 128)
-	desc := checkText(&v, "errand_type.description", in.GetDescription(), "说明", false, 1024)
-	if d := in.GetTimeLimitDays(); d < 1 || d > 365 {
-		v.Add("errand_type.time_limit_days", "办结时限应为 1–365 个工作日")
-	}
-	materials := errands.CheckMaterials(&v, "errand_type.required_materials", in.GetRequiredMaterials())
+	t := checkNewType(&v, "errand_type", in)
 	availability := errandtype.AvailabilityCITY_WIDE
 	if a := in.GetAvailability(); a != redpointv1.ErrandTypeAvailability_ERRAND_TYPE_AVAILABILITY_UNSPECIFIED {
 		availability = checkAvailability(&v, a)
@@ -181,8 +175,8 @@ func (s *Server) CreateErrandType(ctx context.Context, req *redpointv1.CreateErr
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	et, err := s.db.ErrandType.Create().SetID(req.GetErrandTypeId()).SetName(name).SetDepartment(dept).
-		SetDescription(desc).SetTimeLimitDays(int(in.GetTimeLimitDays())).SetRequiredMaterials(materials).
+	et, err := s.db.ErrandType.Create().SetID(req.GetErrandTypeId()).SetName(t.name).SetDepartment(t.department).
+		SetDescription(t.description).SetTimeLimitDays(t.days).SetRequiredMaterials(t.materials).
 		SetAvailability(availability).Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, ErrTypeExists

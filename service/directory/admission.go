@@ -79,7 +79,8 @@ type newType struct {
 	materials                     []string
 }
 
-// checkNewType validates a proposed entry as CreateErrandType does.
+// checkNewType validates a catalog entry's content: CreateErrandType's,
+// and a county's proposal of a new type.
 func checkNewType(v *apierr.Violations, prefix string, in *redpointv1.ErrandType) newType {
 	t := newType{
 		name:        checkText(v, prefix+".display_name", in.GetDisplayName(), "事项名称", true, 128),
