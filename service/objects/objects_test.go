@@ -282,7 +282,9 @@ func TestWalkPages(t *testing.T) {
 func TestPutChecksTheReader(t *testing.T) {
 	t.Parallel()
 	s := objectstest.Open(t)
-	boom := errors.New("upload cut")
+	// As a resident's upload the caller streams from fails: a network
+	// error, but the caller's, not the store's.
+	boom := fmt.Errorf("upload cut: %w", io.ErrUnexpectedEOF)
 	cases := []struct {
 		name string
 		r    io.Reader
@@ -439,6 +441,22 @@ func TestProductionPrefix(t *testing.T) {
 	}
 	if err := s.Ping(context.Background()); err != nil {
 		t.Errorf("Ping: %v", err)
+	}
+}
+
+func TestPingNoticesAMissingBucket(t *testing.T) {
+	t.Parallel()
+	base, backend := fakeServer(t, "redpoint")
+	s, err := objects.Open(context.Background(), base+"/redpoint?lookup=path&region=us-east-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer testutil.Close(t, s)
+	if err := backend.DeleteBucket("redpoint"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), `"redpoint"`) {
+		t.Errorf("Ping with the bucket gone: %v; want an error naming it", err)
 	}
 }
 

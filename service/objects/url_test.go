@@ -57,7 +57,8 @@ func TestParseURL(t *testing.T) {
 		{"https://AK:SK@host/redpoint/a//b", "prefix"},
 		{"https://AK:SK@host/redpoint/../b", "prefix"},
 		{"https://AK:SK@host/redpoint#frag", "fragment"},
-		{"https://AK:S K@host:99999x/redpoint", "port"},
+		{"https://AK:SK@host:99999x/redpoint", "port"},
+		{"https://AK:S%zzK@host/redpoint", "escape"},
 	}
 	for _, tc := range bad {
 		_, err := objects.ParseURL(tc.url)
