@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/changzhi/redpoint/ent/attachment"
 	"github.com/changzhi/redpoint/ent/auditentry"
 	"github.com/changzhi/redpoint/ent/calendarday"
 	"github.com/changzhi/redpoint/ent/consent"
@@ -93,6 +94,7 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			attachment.Table:          attachment.ValidColumn,
 			auditentry.Table:          auditentry.ValidColumn,
 			calendarday.Table:         calendarday.ValidColumn,
 			consent.Table:             consent.ValidColumn,

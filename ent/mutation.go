@@ -11,6 +11,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/changzhi/redpoint/ent/attachment"
 	"github.com/changzhi/redpoint/ent/auditentry"
 	"github.com/changzhi/redpoint/ent/calendarday"
 	"github.com/changzhi/redpoint/ent/consent"
@@ -44,6 +45,7 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
+	TypeAttachment          = "Attachment"
 	TypeAuditEntry          = "AuditEntry"
 	TypeCalendarDay         = "CalendarDay"
 	TypeConsent             = "Consent"
@@ -66,6 +68,2013 @@ const (
 	TypeServicePoint        = "ServicePoint"
 	TypeUser                = "User"
 )
+
+// AttachmentMutation represents an operation that mutates the Attachment nodes in the graph.
+type AttachmentMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *int
+	errand_id            *int
+	adderrand_id         *int
+	region_id            *string
+	service_point_id     *int
+	addservice_point_id  *int
+	kind                 *attachment.Kind
+	state                *attachment.State
+	file_name            *string
+	declared_type        *string
+	content_type         *string
+	size                 *int64
+	addsize              *int64
+	width                *int
+	addwidth             *int
+	height               *int
+	addheight            *int
+	orientation          *int
+	addorientation       *int
+	sha256               *string
+	object_key           *string
+	sealed_key           *string
+	thumbnail_key        *string
+	thumbnail_sealed_key *string
+	request_id           *string
+	uploader_id          *int
+	adduploader_id       *int
+	create_time          *time.Time
+	upload_time          *time.Time
+	delete_time          *time.Time
+	deleter_id           *int
+	adddeleter_id        *int
+	delete_reason        *string
+	purge_time           *time.Time
+	clearedFields        map[string]struct{}
+	done                 bool
+	oldValue             func(context.Context) (*Attachment, error)
+	predicates           []predicate.Attachment
+}
+
+var _ ent.Mutation = (*AttachmentMutation)(nil)
+
+// attachmentOption allows management of the mutation configuration using functional options.
+type attachmentOption func(*AttachmentMutation)
+
+// newAttachmentMutation creates new mutation for the Attachment entity.
+func newAttachmentMutation(c config, op Op, opts ...attachmentOption) *AttachmentMutation {
+	m := &AttachmentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAttachment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAttachmentID sets the ID field of the mutation.
+func withAttachmentID(id int) attachmentOption {
+	return func(m *AttachmentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Attachment
+		)
+		m.oldValue = func(ctx context.Context) (*Attachment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Attachment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAttachment sets the old Attachment of the mutation.
+func withAttachment(node *Attachment) attachmentOption {
+	return func(m *AttachmentMutation) {
+		m.oldValue = func(context.Context) (*Attachment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AttachmentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AttachmentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AttachmentMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AttachmentMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Attachment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetErrandID sets the "errand_id" field.
+func (m *AttachmentMutation) SetErrandID(i int) {
+	m.errand_id = &i
+	m.adderrand_id = nil
+}
+
+// ErrandID returns the value of the "errand_id" field in the mutation.
+func (m *AttachmentMutation) ErrandID() (r int, exists bool) {
+	v := m.errand_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrandID returns the old "errand_id" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldErrandID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrandID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrandID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrandID: %w", err)
+	}
+	return oldValue.ErrandID, nil
+}
+
+// AddErrandID adds i to the "errand_id" field.
+func (m *AttachmentMutation) AddErrandID(i int) {
+	if m.adderrand_id != nil {
+		*m.adderrand_id += i
+	} else {
+		m.adderrand_id = &i
+	}
+}
+
+// AddedErrandID returns the value that was added to the "errand_id" field in this mutation.
+func (m *AttachmentMutation) AddedErrandID() (r int, exists bool) {
+	v := m.adderrand_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetErrandID resets all changes to the "errand_id" field.
+func (m *AttachmentMutation) ResetErrandID() {
+	m.errand_id = nil
+	m.adderrand_id = nil
+}
+
+// SetRegionID sets the "region_id" field.
+func (m *AttachmentMutation) SetRegionID(s string) {
+	m.region_id = &s
+}
+
+// RegionID returns the value of the "region_id" field in the mutation.
+func (m *AttachmentMutation) RegionID() (r string, exists bool) {
+	v := m.region_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRegionID returns the old "region_id" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldRegionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRegionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRegionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRegionID: %w", err)
+	}
+	return oldValue.RegionID, nil
+}
+
+// ResetRegionID resets all changes to the "region_id" field.
+func (m *AttachmentMutation) ResetRegionID() {
+	m.region_id = nil
+}
+
+// SetServicePointID sets the "service_point_id" field.
+func (m *AttachmentMutation) SetServicePointID(i int) {
+	m.service_point_id = &i
+	m.addservice_point_id = nil
+}
+
+// ServicePointID returns the value of the "service_point_id" field in the mutation.
+func (m *AttachmentMutation) ServicePointID() (r int, exists bool) {
+	v := m.service_point_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServicePointID returns the old "service_point_id" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldServicePointID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServicePointID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServicePointID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServicePointID: %w", err)
+	}
+	return oldValue.ServicePointID, nil
+}
+
+// AddServicePointID adds i to the "service_point_id" field.
+func (m *AttachmentMutation) AddServicePointID(i int) {
+	if m.addservice_point_id != nil {
+		*m.addservice_point_id += i
+	} else {
+		m.addservice_point_id = &i
+	}
+}
+
+// AddedServicePointID returns the value that was added to the "service_point_id" field in this mutation.
+func (m *AttachmentMutation) AddedServicePointID() (r int, exists bool) {
+	v := m.addservice_point_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetServicePointID resets all changes to the "service_point_id" field.
+func (m *AttachmentMutation) ResetServicePointID() {
+	m.service_point_id = nil
+	m.addservice_point_id = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *AttachmentMutation) SetKind(a attachment.Kind) {
+	m.kind = &a
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *AttachmentMutation) Kind() (r attachment.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldKind(ctx context.Context) (v attachment.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *AttachmentMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetState sets the "state" field.
+func (m *AttachmentMutation) SetState(a attachment.State) {
+	m.state = &a
+}
+
+// State returns the value of the "state" field in the mutation.
+func (m *AttachmentMutation) State() (r attachment.State, exists bool) {
+	v := m.state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldState returns the old "state" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldState(ctx context.Context) (v attachment.State, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldState: %w", err)
+	}
+	return oldValue.State, nil
+}
+
+// ResetState resets all changes to the "state" field.
+func (m *AttachmentMutation) ResetState() {
+	m.state = nil
+}
+
+// SetFileName sets the "file_name" field.
+func (m *AttachmentMutation) SetFileName(s string) {
+	m.file_name = &s
+}
+
+// FileName returns the value of the "file_name" field in the mutation.
+func (m *AttachmentMutation) FileName() (r string, exists bool) {
+	v := m.file_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFileName returns the old "file_name" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldFileName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFileName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFileName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFileName: %w", err)
+	}
+	return oldValue.FileName, nil
+}
+
+// ResetFileName resets all changes to the "file_name" field.
+func (m *AttachmentMutation) ResetFileName() {
+	m.file_name = nil
+}
+
+// SetDeclaredType sets the "declared_type" field.
+func (m *AttachmentMutation) SetDeclaredType(s string) {
+	m.declared_type = &s
+}
+
+// DeclaredType returns the value of the "declared_type" field in the mutation.
+func (m *AttachmentMutation) DeclaredType() (r string, exists bool) {
+	v := m.declared_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeclaredType returns the old "declared_type" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldDeclaredType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeclaredType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeclaredType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeclaredType: %w", err)
+	}
+	return oldValue.DeclaredType, nil
+}
+
+// ResetDeclaredType resets all changes to the "declared_type" field.
+func (m *AttachmentMutation) ResetDeclaredType() {
+	m.declared_type = nil
+}
+
+// SetContentType sets the "content_type" field.
+func (m *AttachmentMutation) SetContentType(s string) {
+	m.content_type = &s
+}
+
+// ContentType returns the value of the "content_type" field in the mutation.
+func (m *AttachmentMutation) ContentType() (r string, exists bool) {
+	v := m.content_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContentType returns the old "content_type" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldContentType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContentType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContentType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContentType: %w", err)
+	}
+	return oldValue.ContentType, nil
+}
+
+// ResetContentType resets all changes to the "content_type" field.
+func (m *AttachmentMutation) ResetContentType() {
+	m.content_type = nil
+}
+
+// SetSize sets the "size" field.
+func (m *AttachmentMutation) SetSize(i int64) {
+	m.size = &i
+	m.addsize = nil
+}
+
+// Size returns the value of the "size" field in the mutation.
+func (m *AttachmentMutation) Size() (r int64, exists bool) {
+	v := m.size
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSize returns the old "size" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldSize(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSize is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSize requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSize: %w", err)
+	}
+	return oldValue.Size, nil
+}
+
+// AddSize adds i to the "size" field.
+func (m *AttachmentMutation) AddSize(i int64) {
+	if m.addsize != nil {
+		*m.addsize += i
+	} else {
+		m.addsize = &i
+	}
+}
+
+// AddedSize returns the value that was added to the "size" field in this mutation.
+func (m *AttachmentMutation) AddedSize() (r int64, exists bool) {
+	v := m.addsize
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSize resets all changes to the "size" field.
+func (m *AttachmentMutation) ResetSize() {
+	m.size = nil
+	m.addsize = nil
+}
+
+// SetWidth sets the "width" field.
+func (m *AttachmentMutation) SetWidth(i int) {
+	m.width = &i
+	m.addwidth = nil
+}
+
+// Width returns the value of the "width" field in the mutation.
+func (m *AttachmentMutation) Width() (r int, exists bool) {
+	v := m.width
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWidth returns the old "width" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldWidth(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWidth is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWidth requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWidth: %w", err)
+	}
+	return oldValue.Width, nil
+}
+
+// AddWidth adds i to the "width" field.
+func (m *AttachmentMutation) AddWidth(i int) {
+	if m.addwidth != nil {
+		*m.addwidth += i
+	} else {
+		m.addwidth = &i
+	}
+}
+
+// AddedWidth returns the value that was added to the "width" field in this mutation.
+func (m *AttachmentMutation) AddedWidth() (r int, exists bool) {
+	v := m.addwidth
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWidth resets all changes to the "width" field.
+func (m *AttachmentMutation) ResetWidth() {
+	m.width = nil
+	m.addwidth = nil
+}
+
+// SetHeight sets the "height" field.
+func (m *AttachmentMutation) SetHeight(i int) {
+	m.height = &i
+	m.addheight = nil
+}
+
+// Height returns the value of the "height" field in the mutation.
+func (m *AttachmentMutation) Height() (r int, exists bool) {
+	v := m.height
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHeight returns the old "height" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldHeight(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHeight: %w", err)
+	}
+	return oldValue.Height, nil
+}
+
+// AddHeight adds i to the "height" field.
+func (m *AttachmentMutation) AddHeight(i int) {
+	if m.addheight != nil {
+		*m.addheight += i
+	} else {
+		m.addheight = &i
+	}
+}
+
+// AddedHeight returns the value that was added to the "height" field in this mutation.
+func (m *AttachmentMutation) AddedHeight() (r int, exists bool) {
+	v := m.addheight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetHeight resets all changes to the "height" field.
+func (m *AttachmentMutation) ResetHeight() {
+	m.height = nil
+	m.addheight = nil
+}
+
+// SetOrientation sets the "orientation" field.
+func (m *AttachmentMutation) SetOrientation(i int) {
+	m.orientation = &i
+	m.addorientation = nil
+}
+
+// Orientation returns the value of the "orientation" field in the mutation.
+func (m *AttachmentMutation) Orientation() (r int, exists bool) {
+	v := m.orientation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrientation returns the old "orientation" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldOrientation(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrientation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrientation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrientation: %w", err)
+	}
+	return oldValue.Orientation, nil
+}
+
+// AddOrientation adds i to the "orientation" field.
+func (m *AttachmentMutation) AddOrientation(i int) {
+	if m.addorientation != nil {
+		*m.addorientation += i
+	} else {
+		m.addorientation = &i
+	}
+}
+
+// AddedOrientation returns the value that was added to the "orientation" field in this mutation.
+func (m *AttachmentMutation) AddedOrientation() (r int, exists bool) {
+	v := m.addorientation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOrientation resets all changes to the "orientation" field.
+func (m *AttachmentMutation) ResetOrientation() {
+	m.orientation = nil
+	m.addorientation = nil
+}
+
+// SetSha256 sets the "sha256" field.
+func (m *AttachmentMutation) SetSha256(s string) {
+	m.sha256 = &s
+}
+
+// Sha256 returns the value of the "sha256" field in the mutation.
+func (m *AttachmentMutation) Sha256() (r string, exists bool) {
+	v := m.sha256
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSha256 returns the old "sha256" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldSha256(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSha256 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSha256 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSha256: %w", err)
+	}
+	return oldValue.Sha256, nil
+}
+
+// ResetSha256 resets all changes to the "sha256" field.
+func (m *AttachmentMutation) ResetSha256() {
+	m.sha256 = nil
+}
+
+// SetObjectKey sets the "object_key" field.
+func (m *AttachmentMutation) SetObjectKey(s string) {
+	m.object_key = &s
+}
+
+// ObjectKey returns the value of the "object_key" field in the mutation.
+func (m *AttachmentMutation) ObjectKey() (r string, exists bool) {
+	v := m.object_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldObjectKey returns the old "object_key" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldObjectKey(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldObjectKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldObjectKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldObjectKey: %w", err)
+	}
+	return oldValue.ObjectKey, nil
+}
+
+// ClearObjectKey clears the value of the "object_key" field.
+func (m *AttachmentMutation) ClearObjectKey() {
+	m.object_key = nil
+	m.clearedFields[attachment.FieldObjectKey] = struct{}{}
+}
+
+// ObjectKeyCleared returns if the "object_key" field was cleared in this mutation.
+func (m *AttachmentMutation) ObjectKeyCleared() bool {
+	_, ok := m.clearedFields[attachment.FieldObjectKey]
+	return ok
+}
+
+// ResetObjectKey resets all changes to the "object_key" field.
+func (m *AttachmentMutation) ResetObjectKey() {
+	m.object_key = nil
+	delete(m.clearedFields, attachment.FieldObjectKey)
+}
+
+// SetSealedKey sets the "sealed_key" field.
+func (m *AttachmentMutation) SetSealedKey(s string) {
+	m.sealed_key = &s
+}
+
+// SealedKey returns the value of the "sealed_key" field in the mutation.
+func (m *AttachmentMutation) SealedKey() (r string, exists bool) {
+	v := m.sealed_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSealedKey returns the old "sealed_key" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldSealedKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSealedKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSealedKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSealedKey: %w", err)
+	}
+	return oldValue.SealedKey, nil
+}
+
+// ResetSealedKey resets all changes to the "sealed_key" field.
+func (m *AttachmentMutation) ResetSealedKey() {
+	m.sealed_key = nil
+}
+
+// SetThumbnailKey sets the "thumbnail_key" field.
+func (m *AttachmentMutation) SetThumbnailKey(s string) {
+	m.thumbnail_key = &s
+}
+
+// ThumbnailKey returns the value of the "thumbnail_key" field in the mutation.
+func (m *AttachmentMutation) ThumbnailKey() (r string, exists bool) {
+	v := m.thumbnail_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldThumbnailKey returns the old "thumbnail_key" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldThumbnailKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldThumbnailKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldThumbnailKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldThumbnailKey: %w", err)
+	}
+	return oldValue.ThumbnailKey, nil
+}
+
+// ResetThumbnailKey resets all changes to the "thumbnail_key" field.
+func (m *AttachmentMutation) ResetThumbnailKey() {
+	m.thumbnail_key = nil
+}
+
+// SetThumbnailSealedKey sets the "thumbnail_sealed_key" field.
+func (m *AttachmentMutation) SetThumbnailSealedKey(s string) {
+	m.thumbnail_sealed_key = &s
+}
+
+// ThumbnailSealedKey returns the value of the "thumbnail_sealed_key" field in the mutation.
+func (m *AttachmentMutation) ThumbnailSealedKey() (r string, exists bool) {
+	v := m.thumbnail_sealed_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldThumbnailSealedKey returns the old "thumbnail_sealed_key" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldThumbnailSealedKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldThumbnailSealedKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldThumbnailSealedKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldThumbnailSealedKey: %w", err)
+	}
+	return oldValue.ThumbnailSealedKey, nil
+}
+
+// ResetThumbnailSealedKey resets all changes to the "thumbnail_sealed_key" field.
+func (m *AttachmentMutation) ResetThumbnailSealedKey() {
+	m.thumbnail_sealed_key = nil
+}
+
+// SetRequestID sets the "request_id" field.
+func (m *AttachmentMutation) SetRequestID(s string) {
+	m.request_id = &s
+}
+
+// RequestID returns the value of the "request_id" field in the mutation.
+func (m *AttachmentMutation) RequestID() (r string, exists bool) {
+	v := m.request_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestID returns the old "request_id" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldRequestID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestID: %w", err)
+	}
+	return oldValue.RequestID, nil
+}
+
+// ClearRequestID clears the value of the "request_id" field.
+func (m *AttachmentMutation) ClearRequestID() {
+	m.request_id = nil
+	m.clearedFields[attachment.FieldRequestID] = struct{}{}
+}
+
+// RequestIDCleared returns if the "request_id" field was cleared in this mutation.
+func (m *AttachmentMutation) RequestIDCleared() bool {
+	_, ok := m.clearedFields[attachment.FieldRequestID]
+	return ok
+}
+
+// ResetRequestID resets all changes to the "request_id" field.
+func (m *AttachmentMutation) ResetRequestID() {
+	m.request_id = nil
+	delete(m.clearedFields, attachment.FieldRequestID)
+}
+
+// SetUploaderID sets the "uploader_id" field.
+func (m *AttachmentMutation) SetUploaderID(i int) {
+	m.uploader_id = &i
+	m.adduploader_id = nil
+}
+
+// UploaderID returns the value of the "uploader_id" field in the mutation.
+func (m *AttachmentMutation) UploaderID() (r int, exists bool) {
+	v := m.uploader_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUploaderID returns the old "uploader_id" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldUploaderID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUploaderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUploaderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUploaderID: %w", err)
+	}
+	return oldValue.UploaderID, nil
+}
+
+// AddUploaderID adds i to the "uploader_id" field.
+func (m *AttachmentMutation) AddUploaderID(i int) {
+	if m.adduploader_id != nil {
+		*m.adduploader_id += i
+	} else {
+		m.adduploader_id = &i
+	}
+}
+
+// AddedUploaderID returns the value that was added to the "uploader_id" field in this mutation.
+func (m *AttachmentMutation) AddedUploaderID() (r int, exists bool) {
+	v := m.adduploader_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUploaderID resets all changes to the "uploader_id" field.
+func (m *AttachmentMutation) ResetUploaderID() {
+	m.uploader_id = nil
+	m.adduploader_id = nil
+}
+
+// SetCreateTime sets the "create_time" field.
+func (m *AttachmentMutation) SetCreateTime(t time.Time) {
+	m.create_time = &t
+}
+
+// CreateTime returns the value of the "create_time" field in the mutation.
+func (m *AttachmentMutation) CreateTime() (r time.Time, exists bool) {
+	v := m.create_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreateTime returns the old "create_time" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldCreateTime(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreateTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreateTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreateTime: %w", err)
+	}
+	return oldValue.CreateTime, nil
+}
+
+// ResetCreateTime resets all changes to the "create_time" field.
+func (m *AttachmentMutation) ResetCreateTime() {
+	m.create_time = nil
+}
+
+// SetUploadTime sets the "upload_time" field.
+func (m *AttachmentMutation) SetUploadTime(t time.Time) {
+	m.upload_time = &t
+}
+
+// UploadTime returns the value of the "upload_time" field in the mutation.
+func (m *AttachmentMutation) UploadTime() (r time.Time, exists bool) {
+	v := m.upload_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUploadTime returns the old "upload_time" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldUploadTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUploadTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUploadTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUploadTime: %w", err)
+	}
+	return oldValue.UploadTime, nil
+}
+
+// ClearUploadTime clears the value of the "upload_time" field.
+func (m *AttachmentMutation) ClearUploadTime() {
+	m.upload_time = nil
+	m.clearedFields[attachment.FieldUploadTime] = struct{}{}
+}
+
+// UploadTimeCleared returns if the "upload_time" field was cleared in this mutation.
+func (m *AttachmentMutation) UploadTimeCleared() bool {
+	_, ok := m.clearedFields[attachment.FieldUploadTime]
+	return ok
+}
+
+// ResetUploadTime resets all changes to the "upload_time" field.
+func (m *AttachmentMutation) ResetUploadTime() {
+	m.upload_time = nil
+	delete(m.clearedFields, attachment.FieldUploadTime)
+}
+
+// SetDeleteTime sets the "delete_time" field.
+func (m *AttachmentMutation) SetDeleteTime(t time.Time) {
+	m.delete_time = &t
+}
+
+// DeleteTime returns the value of the "delete_time" field in the mutation.
+func (m *AttachmentMutation) DeleteTime() (r time.Time, exists bool) {
+	v := m.delete_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeleteTime returns the old "delete_time" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldDeleteTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeleteTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeleteTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeleteTime: %w", err)
+	}
+	return oldValue.DeleteTime, nil
+}
+
+// ClearDeleteTime clears the value of the "delete_time" field.
+func (m *AttachmentMutation) ClearDeleteTime() {
+	m.delete_time = nil
+	m.clearedFields[attachment.FieldDeleteTime] = struct{}{}
+}
+
+// DeleteTimeCleared returns if the "delete_time" field was cleared in this mutation.
+func (m *AttachmentMutation) DeleteTimeCleared() bool {
+	_, ok := m.clearedFields[attachment.FieldDeleteTime]
+	return ok
+}
+
+// ResetDeleteTime resets all changes to the "delete_time" field.
+func (m *AttachmentMutation) ResetDeleteTime() {
+	m.delete_time = nil
+	delete(m.clearedFields, attachment.FieldDeleteTime)
+}
+
+// SetDeleterID sets the "deleter_id" field.
+func (m *AttachmentMutation) SetDeleterID(i int) {
+	m.deleter_id = &i
+	m.adddeleter_id = nil
+}
+
+// DeleterID returns the value of the "deleter_id" field in the mutation.
+func (m *AttachmentMutation) DeleterID() (r int, exists bool) {
+	v := m.deleter_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeleterID returns the old "deleter_id" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldDeleterID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeleterID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeleterID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeleterID: %w", err)
+	}
+	return oldValue.DeleterID, nil
+}
+
+// AddDeleterID adds i to the "deleter_id" field.
+func (m *AttachmentMutation) AddDeleterID(i int) {
+	if m.adddeleter_id != nil {
+		*m.adddeleter_id += i
+	} else {
+		m.adddeleter_id = &i
+	}
+}
+
+// AddedDeleterID returns the value that was added to the "deleter_id" field in this mutation.
+func (m *AttachmentMutation) AddedDeleterID() (r int, exists bool) {
+	v := m.adddeleter_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearDeleterID clears the value of the "deleter_id" field.
+func (m *AttachmentMutation) ClearDeleterID() {
+	m.deleter_id = nil
+	m.adddeleter_id = nil
+	m.clearedFields[attachment.FieldDeleterID] = struct{}{}
+}
+
+// DeleterIDCleared returns if the "deleter_id" field was cleared in this mutation.
+func (m *AttachmentMutation) DeleterIDCleared() bool {
+	_, ok := m.clearedFields[attachment.FieldDeleterID]
+	return ok
+}
+
+// ResetDeleterID resets all changes to the "deleter_id" field.
+func (m *AttachmentMutation) ResetDeleterID() {
+	m.deleter_id = nil
+	m.adddeleter_id = nil
+	delete(m.clearedFields, attachment.FieldDeleterID)
+}
+
+// SetDeleteReason sets the "delete_reason" field.
+func (m *AttachmentMutation) SetDeleteReason(s string) {
+	m.delete_reason = &s
+}
+
+// DeleteReason returns the value of the "delete_reason" field in the mutation.
+func (m *AttachmentMutation) DeleteReason() (r string, exists bool) {
+	v := m.delete_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeleteReason returns the old "delete_reason" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldDeleteReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeleteReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeleteReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeleteReason: %w", err)
+	}
+	return oldValue.DeleteReason, nil
+}
+
+// ResetDeleteReason resets all changes to the "delete_reason" field.
+func (m *AttachmentMutation) ResetDeleteReason() {
+	m.delete_reason = nil
+}
+
+// SetPurgeTime sets the "purge_time" field.
+func (m *AttachmentMutation) SetPurgeTime(t time.Time) {
+	m.purge_time = &t
+}
+
+// PurgeTime returns the value of the "purge_time" field in the mutation.
+func (m *AttachmentMutation) PurgeTime() (r time.Time, exists bool) {
+	v := m.purge_time
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPurgeTime returns the old "purge_time" field's value of the Attachment entity.
+// If the Attachment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AttachmentMutation) OldPurgeTime(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPurgeTime is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPurgeTime requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPurgeTime: %w", err)
+	}
+	return oldValue.PurgeTime, nil
+}
+
+// ClearPurgeTime clears the value of the "purge_time" field.
+func (m *AttachmentMutation) ClearPurgeTime() {
+	m.purge_time = nil
+	m.clearedFields[attachment.FieldPurgeTime] = struct{}{}
+}
+
+// PurgeTimeCleared returns if the "purge_time" field was cleared in this mutation.
+func (m *AttachmentMutation) PurgeTimeCleared() bool {
+	_, ok := m.clearedFields[attachment.FieldPurgeTime]
+	return ok
+}
+
+// ResetPurgeTime resets all changes to the "purge_time" field.
+func (m *AttachmentMutation) ResetPurgeTime() {
+	m.purge_time = nil
+	delete(m.clearedFields, attachment.FieldPurgeTime)
+}
+
+// Where appends a list predicates to the AttachmentMutation builder.
+func (m *AttachmentMutation) Where(ps ...predicate.Attachment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AttachmentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AttachmentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Attachment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AttachmentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AttachmentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Attachment).
+func (m *AttachmentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AttachmentMutation) Fields() []string {
+	fields := make([]string, 0, 25)
+	if m.errand_id != nil {
+		fields = append(fields, attachment.FieldErrandID)
+	}
+	if m.region_id != nil {
+		fields = append(fields, attachment.FieldRegionID)
+	}
+	if m.service_point_id != nil {
+		fields = append(fields, attachment.FieldServicePointID)
+	}
+	if m.kind != nil {
+		fields = append(fields, attachment.FieldKind)
+	}
+	if m.state != nil {
+		fields = append(fields, attachment.FieldState)
+	}
+	if m.file_name != nil {
+		fields = append(fields, attachment.FieldFileName)
+	}
+	if m.declared_type != nil {
+		fields = append(fields, attachment.FieldDeclaredType)
+	}
+	if m.content_type != nil {
+		fields = append(fields, attachment.FieldContentType)
+	}
+	if m.size != nil {
+		fields = append(fields, attachment.FieldSize)
+	}
+	if m.width != nil {
+		fields = append(fields, attachment.FieldWidth)
+	}
+	if m.height != nil {
+		fields = append(fields, attachment.FieldHeight)
+	}
+	if m.orientation != nil {
+		fields = append(fields, attachment.FieldOrientation)
+	}
+	if m.sha256 != nil {
+		fields = append(fields, attachment.FieldSha256)
+	}
+	if m.object_key != nil {
+		fields = append(fields, attachment.FieldObjectKey)
+	}
+	if m.sealed_key != nil {
+		fields = append(fields, attachment.FieldSealedKey)
+	}
+	if m.thumbnail_key != nil {
+		fields = append(fields, attachment.FieldThumbnailKey)
+	}
+	if m.thumbnail_sealed_key != nil {
+		fields = append(fields, attachment.FieldThumbnailSealedKey)
+	}
+	if m.request_id != nil {
+		fields = append(fields, attachment.FieldRequestID)
+	}
+	if m.uploader_id != nil {
+		fields = append(fields, attachment.FieldUploaderID)
+	}
+	if m.create_time != nil {
+		fields = append(fields, attachment.FieldCreateTime)
+	}
+	if m.upload_time != nil {
+		fields = append(fields, attachment.FieldUploadTime)
+	}
+	if m.delete_time != nil {
+		fields = append(fields, attachment.FieldDeleteTime)
+	}
+	if m.deleter_id != nil {
+		fields = append(fields, attachment.FieldDeleterID)
+	}
+	if m.delete_reason != nil {
+		fields = append(fields, attachment.FieldDeleteReason)
+	}
+	if m.purge_time != nil {
+		fields = append(fields, attachment.FieldPurgeTime)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AttachmentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case attachment.FieldErrandID:
+		return m.ErrandID()
+	case attachment.FieldRegionID:
+		return m.RegionID()
+	case attachment.FieldServicePointID:
+		return m.ServicePointID()
+	case attachment.FieldKind:
+		return m.Kind()
+	case attachment.FieldState:
+		return m.State()
+	case attachment.FieldFileName:
+		return m.FileName()
+	case attachment.FieldDeclaredType:
+		return m.DeclaredType()
+	case attachment.FieldContentType:
+		return m.ContentType()
+	case attachment.FieldSize:
+		return m.Size()
+	case attachment.FieldWidth:
+		return m.Width()
+	case attachment.FieldHeight:
+		return m.Height()
+	case attachment.FieldOrientation:
+		return m.Orientation()
+	case attachment.FieldSha256:
+		return m.Sha256()
+	case attachment.FieldObjectKey:
+		return m.ObjectKey()
+	case attachment.FieldSealedKey:
+		return m.SealedKey()
+	case attachment.FieldThumbnailKey:
+		return m.ThumbnailKey()
+	case attachment.FieldThumbnailSealedKey:
+		return m.ThumbnailSealedKey()
+	case attachment.FieldRequestID:
+		return m.RequestID()
+	case attachment.FieldUploaderID:
+		return m.UploaderID()
+	case attachment.FieldCreateTime:
+		return m.CreateTime()
+	case attachment.FieldUploadTime:
+		return m.UploadTime()
+	case attachment.FieldDeleteTime:
+		return m.DeleteTime()
+	case attachment.FieldDeleterID:
+		return m.DeleterID()
+	case attachment.FieldDeleteReason:
+		return m.DeleteReason()
+	case attachment.FieldPurgeTime:
+		return m.PurgeTime()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AttachmentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case attachment.FieldErrandID:
+		return m.OldErrandID(ctx)
+	case attachment.FieldRegionID:
+		return m.OldRegionID(ctx)
+	case attachment.FieldServicePointID:
+		return m.OldServicePointID(ctx)
+	case attachment.FieldKind:
+		return m.OldKind(ctx)
+	case attachment.FieldState:
+		return m.OldState(ctx)
+	case attachment.FieldFileName:
+		return m.OldFileName(ctx)
+	case attachment.FieldDeclaredType:
+		return m.OldDeclaredType(ctx)
+	case attachment.FieldContentType:
+		return m.OldContentType(ctx)
+	case attachment.FieldSize:
+		return m.OldSize(ctx)
+	case attachment.FieldWidth:
+		return m.OldWidth(ctx)
+	case attachment.FieldHeight:
+		return m.OldHeight(ctx)
+	case attachment.FieldOrientation:
+		return m.OldOrientation(ctx)
+	case attachment.FieldSha256:
+		return m.OldSha256(ctx)
+	case attachment.FieldObjectKey:
+		return m.OldObjectKey(ctx)
+	case attachment.FieldSealedKey:
+		return m.OldSealedKey(ctx)
+	case attachment.FieldThumbnailKey:
+		return m.OldThumbnailKey(ctx)
+	case attachment.FieldThumbnailSealedKey:
+		return m.OldThumbnailSealedKey(ctx)
+	case attachment.FieldRequestID:
+		return m.OldRequestID(ctx)
+	case attachment.FieldUploaderID:
+		return m.OldUploaderID(ctx)
+	case attachment.FieldCreateTime:
+		return m.OldCreateTime(ctx)
+	case attachment.FieldUploadTime:
+		return m.OldUploadTime(ctx)
+	case attachment.FieldDeleteTime:
+		return m.OldDeleteTime(ctx)
+	case attachment.FieldDeleterID:
+		return m.OldDeleterID(ctx)
+	case attachment.FieldDeleteReason:
+		return m.OldDeleteReason(ctx)
+	case attachment.FieldPurgeTime:
+		return m.OldPurgeTime(ctx)
+	}
+	return nil, fmt.Errorf("unknown Attachment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AttachmentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case attachment.FieldErrandID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrandID(v)
+		return nil
+	case attachment.FieldRegionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRegionID(v)
+		return nil
+	case attachment.FieldServicePointID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServicePointID(v)
+		return nil
+	case attachment.FieldKind:
+		v, ok := value.(attachment.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case attachment.FieldState:
+		v, ok := value.(attachment.State)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetState(v)
+		return nil
+	case attachment.FieldFileName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFileName(v)
+		return nil
+	case attachment.FieldDeclaredType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeclaredType(v)
+		return nil
+	case attachment.FieldContentType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContentType(v)
+		return nil
+	case attachment.FieldSize:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSize(v)
+		return nil
+	case attachment.FieldWidth:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWidth(v)
+		return nil
+	case attachment.FieldHeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHeight(v)
+		return nil
+	case attachment.FieldOrientation:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrientation(v)
+		return nil
+	case attachment.FieldSha256:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSha256(v)
+		return nil
+	case attachment.FieldObjectKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetObjectKey(v)
+		return nil
+	case attachment.FieldSealedKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSealedKey(v)
+		return nil
+	case attachment.FieldThumbnailKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetThumbnailKey(v)
+		return nil
+	case attachment.FieldThumbnailSealedKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetThumbnailSealedKey(v)
+		return nil
+	case attachment.FieldRequestID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestID(v)
+		return nil
+	case attachment.FieldUploaderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUploaderID(v)
+		return nil
+	case attachment.FieldCreateTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreateTime(v)
+		return nil
+	case attachment.FieldUploadTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUploadTime(v)
+		return nil
+	case attachment.FieldDeleteTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeleteTime(v)
+		return nil
+	case attachment.FieldDeleterID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeleterID(v)
+		return nil
+	case attachment.FieldDeleteReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeleteReason(v)
+		return nil
+	case attachment.FieldPurgeTime:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPurgeTime(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Attachment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AttachmentMutation) AddedFields() []string {
+	var fields []string
+	if m.adderrand_id != nil {
+		fields = append(fields, attachment.FieldErrandID)
+	}
+	if m.addservice_point_id != nil {
+		fields = append(fields, attachment.FieldServicePointID)
+	}
+	if m.addsize != nil {
+		fields = append(fields, attachment.FieldSize)
+	}
+	if m.addwidth != nil {
+		fields = append(fields, attachment.FieldWidth)
+	}
+	if m.addheight != nil {
+		fields = append(fields, attachment.FieldHeight)
+	}
+	if m.addorientation != nil {
+		fields = append(fields, attachment.FieldOrientation)
+	}
+	if m.adduploader_id != nil {
+		fields = append(fields, attachment.FieldUploaderID)
+	}
+	if m.adddeleter_id != nil {
+		fields = append(fields, attachment.FieldDeleterID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AttachmentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case attachment.FieldErrandID:
+		return m.AddedErrandID()
+	case attachment.FieldServicePointID:
+		return m.AddedServicePointID()
+	case attachment.FieldSize:
+		return m.AddedSize()
+	case attachment.FieldWidth:
+		return m.AddedWidth()
+	case attachment.FieldHeight:
+		return m.AddedHeight()
+	case attachment.FieldOrientation:
+		return m.AddedOrientation()
+	case attachment.FieldUploaderID:
+		return m.AddedUploaderID()
+	case attachment.FieldDeleterID:
+		return m.AddedDeleterID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AttachmentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case attachment.FieldErrandID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddErrandID(v)
+		return nil
+	case attachment.FieldServicePointID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddServicePointID(v)
+		return nil
+	case attachment.FieldSize:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSize(v)
+		return nil
+	case attachment.FieldWidth:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWidth(v)
+		return nil
+	case attachment.FieldHeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHeight(v)
+		return nil
+	case attachment.FieldOrientation:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOrientation(v)
+		return nil
+	case attachment.FieldUploaderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUploaderID(v)
+		return nil
+	case attachment.FieldDeleterID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDeleterID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Attachment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AttachmentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(attachment.FieldObjectKey) {
+		fields = append(fields, attachment.FieldObjectKey)
+	}
+	if m.FieldCleared(attachment.FieldRequestID) {
+		fields = append(fields, attachment.FieldRequestID)
+	}
+	if m.FieldCleared(attachment.FieldUploadTime) {
+		fields = append(fields, attachment.FieldUploadTime)
+	}
+	if m.FieldCleared(attachment.FieldDeleteTime) {
+		fields = append(fields, attachment.FieldDeleteTime)
+	}
+	if m.FieldCleared(attachment.FieldDeleterID) {
+		fields = append(fields, attachment.FieldDeleterID)
+	}
+	if m.FieldCleared(attachment.FieldPurgeTime) {
+		fields = append(fields, attachment.FieldPurgeTime)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AttachmentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AttachmentMutation) ClearField(name string) error {
+	switch name {
+	case attachment.FieldObjectKey:
+		m.ClearObjectKey()
+		return nil
+	case attachment.FieldRequestID:
+		m.ClearRequestID()
+		return nil
+	case attachment.FieldUploadTime:
+		m.ClearUploadTime()
+		return nil
+	case attachment.FieldDeleteTime:
+		m.ClearDeleteTime()
+		return nil
+	case attachment.FieldDeleterID:
+		m.ClearDeleterID()
+		return nil
+	case attachment.FieldPurgeTime:
+		m.ClearPurgeTime()
+		return nil
+	}
+	return fmt.Errorf("unknown Attachment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AttachmentMutation) ResetField(name string) error {
+	switch name {
+	case attachment.FieldErrandID:
+		m.ResetErrandID()
+		return nil
+	case attachment.FieldRegionID:
+		m.ResetRegionID()
+		return nil
+	case attachment.FieldServicePointID:
+		m.ResetServicePointID()
+		return nil
+	case attachment.FieldKind:
+		m.ResetKind()
+		return nil
+	case attachment.FieldState:
+		m.ResetState()
+		return nil
+	case attachment.FieldFileName:
+		m.ResetFileName()
+		return nil
+	case attachment.FieldDeclaredType:
+		m.ResetDeclaredType()
+		return nil
+	case attachment.FieldContentType:
+		m.ResetContentType()
+		return nil
+	case attachment.FieldSize:
+		m.ResetSize()
+		return nil
+	case attachment.FieldWidth:
+		m.ResetWidth()
+		return nil
+	case attachment.FieldHeight:
+		m.ResetHeight()
+		return nil
+	case attachment.FieldOrientation:
+		m.ResetOrientation()
+		return nil
+	case attachment.FieldSha256:
+		m.ResetSha256()
+		return nil
+	case attachment.FieldObjectKey:
+		m.ResetObjectKey()
+		return nil
+	case attachment.FieldSealedKey:
+		m.ResetSealedKey()
+		return nil
+	case attachment.FieldThumbnailKey:
+		m.ResetThumbnailKey()
+		return nil
+	case attachment.FieldThumbnailSealedKey:
+		m.ResetThumbnailSealedKey()
+		return nil
+	case attachment.FieldRequestID:
+		m.ResetRequestID()
+		return nil
+	case attachment.FieldUploaderID:
+		m.ResetUploaderID()
+		return nil
+	case attachment.FieldCreateTime:
+		m.ResetCreateTime()
+		return nil
+	case attachment.FieldUploadTime:
+		m.ResetUploadTime()
+		return nil
+	case attachment.FieldDeleteTime:
+		m.ResetDeleteTime()
+		return nil
+	case attachment.FieldDeleterID:
+		m.ResetDeleterID()
+		return nil
+	case attachment.FieldDeleteReason:
+		m.ResetDeleteReason()
+		return nil
+	case attachment.FieldPurgeTime:
+		m.ResetPurgeTime()
+		return nil
+	}
+	return fmt.Errorf("unknown Attachment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AttachmentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AttachmentMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AttachmentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AttachmentMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AttachmentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AttachmentMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AttachmentMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Attachment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AttachmentMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Attachment edge %s", name)
+}
 
 // AuditEntryMutation represents an operation that mutates the AuditEntry nodes in the graph.
 type AuditEntryMutation struct {

@@ -5,6 +5,7 @@ package ent
 import (
 	"time"
 
+	"github.com/changzhi/redpoint/ent/attachment"
 	"github.com/changzhi/redpoint/ent/auditentry"
 	"github.com/changzhi/redpoint/ent/calendarday"
 	"github.com/changzhi/redpoint/ent/consent"
@@ -33,6 +34,88 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	attachmentFields := schema.Attachment{}.Fields()
+	_ = attachmentFields
+	// attachmentDescRegionID is the schema descriptor for region_id field.
+	attachmentDescRegionID := attachmentFields[1].Descriptor()
+	// attachment.RegionIDValidator is a validator for the "region_id" field. It is called by the builders before save.
+	attachment.RegionIDValidator = attachmentDescRegionID.Validators[0].(func(string) error)
+	// attachmentDescFileName is the schema descriptor for file_name field.
+	attachmentDescFileName := attachmentFields[5].Descriptor()
+	// attachment.DefaultFileName holds the default value on creation for the file_name field.
+	attachment.DefaultFileName = attachmentDescFileName.Default.(string)
+	// attachment.FileNameValidator is a validator for the "file_name" field. It is called by the builders before save.
+	attachment.FileNameValidator = attachmentDescFileName.Validators[0].(func(string) error)
+	// attachmentDescDeclaredType is the schema descriptor for declared_type field.
+	attachmentDescDeclaredType := attachmentFields[6].Descriptor()
+	// attachment.DefaultDeclaredType holds the default value on creation for the declared_type field.
+	attachment.DefaultDeclaredType = attachmentDescDeclaredType.Default.(string)
+	// attachment.DeclaredTypeValidator is a validator for the "declared_type" field. It is called by the builders before save.
+	attachment.DeclaredTypeValidator = attachmentDescDeclaredType.Validators[0].(func(string) error)
+	// attachmentDescContentType is the schema descriptor for content_type field.
+	attachmentDescContentType := attachmentFields[7].Descriptor()
+	// attachment.DefaultContentType holds the default value on creation for the content_type field.
+	attachment.DefaultContentType = attachmentDescContentType.Default.(string)
+	// attachment.ContentTypeValidator is a validator for the "content_type" field. It is called by the builders before save.
+	attachment.ContentTypeValidator = attachmentDescContentType.Validators[0].(func(string) error)
+	// attachmentDescSize is the schema descriptor for size field.
+	attachmentDescSize := attachmentFields[8].Descriptor()
+	// attachment.DefaultSize holds the default value on creation for the size field.
+	attachment.DefaultSize = attachmentDescSize.Default.(int64)
+	// attachmentDescWidth is the schema descriptor for width field.
+	attachmentDescWidth := attachmentFields[9].Descriptor()
+	// attachment.DefaultWidth holds the default value on creation for the width field.
+	attachment.DefaultWidth = attachmentDescWidth.Default.(int)
+	// attachmentDescHeight is the schema descriptor for height field.
+	attachmentDescHeight := attachmentFields[10].Descriptor()
+	// attachment.DefaultHeight holds the default value on creation for the height field.
+	attachment.DefaultHeight = attachmentDescHeight.Default.(int)
+	// attachmentDescOrientation is the schema descriptor for orientation field.
+	attachmentDescOrientation := attachmentFields[11].Descriptor()
+	// attachment.DefaultOrientation holds the default value on creation for the orientation field.
+	attachment.DefaultOrientation = attachmentDescOrientation.Default.(int)
+	// attachmentDescSha256 is the schema descriptor for sha256 field.
+	attachmentDescSha256 := attachmentFields[12].Descriptor()
+	// attachment.DefaultSha256 holds the default value on creation for the sha256 field.
+	attachment.DefaultSha256 = attachmentDescSha256.Default.(string)
+	// attachment.Sha256Validator is a validator for the "sha256" field. It is called by the builders before save.
+	attachment.Sha256Validator = attachmentDescSha256.Validators[0].(func(string) error)
+	// attachmentDescObjectKey is the schema descriptor for object_key field.
+	attachmentDescObjectKey := attachmentFields[13].Descriptor()
+	// attachment.ObjectKeyValidator is a validator for the "object_key" field. It is called by the builders before save.
+	attachment.ObjectKeyValidator = attachmentDescObjectKey.Validators[0].(func(string) error)
+	// attachmentDescSealedKey is the schema descriptor for sealed_key field.
+	attachmentDescSealedKey := attachmentFields[14].Descriptor()
+	// attachment.DefaultSealedKey holds the default value on creation for the sealed_key field.
+	attachment.DefaultSealedKey = attachmentDescSealedKey.Default.(string)
+	// attachment.SealedKeyValidator is a validator for the "sealed_key" field. It is called by the builders before save.
+	attachment.SealedKeyValidator = attachmentDescSealedKey.Validators[0].(func(string) error)
+	// attachmentDescThumbnailKey is the schema descriptor for thumbnail_key field.
+	attachmentDescThumbnailKey := attachmentFields[15].Descriptor()
+	// attachment.DefaultThumbnailKey holds the default value on creation for the thumbnail_key field.
+	attachment.DefaultThumbnailKey = attachmentDescThumbnailKey.Default.(string)
+	// attachment.ThumbnailKeyValidator is a validator for the "thumbnail_key" field. It is called by the builders before save.
+	attachment.ThumbnailKeyValidator = attachmentDescThumbnailKey.Validators[0].(func(string) error)
+	// attachmentDescThumbnailSealedKey is the schema descriptor for thumbnail_sealed_key field.
+	attachmentDescThumbnailSealedKey := attachmentFields[16].Descriptor()
+	// attachment.DefaultThumbnailSealedKey holds the default value on creation for the thumbnail_sealed_key field.
+	attachment.DefaultThumbnailSealedKey = attachmentDescThumbnailSealedKey.Default.(string)
+	// attachment.ThumbnailSealedKeyValidator is a validator for the "thumbnail_sealed_key" field. It is called by the builders before save.
+	attachment.ThumbnailSealedKeyValidator = attachmentDescThumbnailSealedKey.Validators[0].(func(string) error)
+	// attachmentDescRequestID is the schema descriptor for request_id field.
+	attachmentDescRequestID := attachmentFields[17].Descriptor()
+	// attachment.RequestIDValidator is a validator for the "request_id" field. It is called by the builders before save.
+	attachment.RequestIDValidator = attachmentDescRequestID.Validators[0].(func(string) error)
+	// attachmentDescCreateTime is the schema descriptor for create_time field.
+	attachmentDescCreateTime := attachmentFields[19].Descriptor()
+	// attachment.DefaultCreateTime holds the default value on creation for the create_time field.
+	attachment.DefaultCreateTime = attachmentDescCreateTime.Default.(func() time.Time)
+	// attachmentDescDeleteReason is the schema descriptor for delete_reason field.
+	attachmentDescDeleteReason := attachmentFields[23].Descriptor()
+	// attachment.DefaultDeleteReason holds the default value on creation for the delete_reason field.
+	attachment.DefaultDeleteReason = attachmentDescDeleteReason.Default.(string)
+	// attachment.DeleteReasonValidator is a validator for the "delete_reason" field. It is called by the builders before save.
+	attachment.DeleteReasonValidator = attachmentDescDeleteReason.Validators[0].(func(string) error)
 	auditentryFields := schema.AuditEntry{}.Fields()
 	_ = auditentryFields
 	// auditentryDescActorRole is the schema descriptor for actor_role field.

@@ -8,6 +8,58 @@ import (
 )
 
 var (
+	// AttachmentsColumns holds the columns for the "attachments" table.
+	AttachmentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "errand_id", Type: field.TypeInt},
+		{Name: "region_id", Type: field.TypeString, Size: 12},
+		{Name: "service_point_id", Type: field.TypeInt},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"MATERIAL", "RECEIPT", "RESULT", "CONSENT_FORM", "OTHER"}},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"UPLOADING", "READY", "PURGED"}, Default: "UPLOADING"},
+		{Name: "file_name", Type: field.TypeString, Size: 120, Default: ""},
+		{Name: "declared_type", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "content_type", Type: field.TypeString, Size: 100, Default: ""},
+		{Name: "size", Type: field.TypeInt64, Default: 0},
+		{Name: "width", Type: field.TypeInt, Default: 0},
+		{Name: "height", Type: field.TypeInt, Default: 0},
+		{Name: "orientation", Type: field.TypeInt, Default: 1},
+		{Name: "sha256", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "object_key", Type: field.TypeString, Unique: true, Nullable: true, Size: 200},
+		{Name: "sealed_key", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "thumbnail_key", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "thumbnail_sealed_key", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "request_id", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "uploader_id", Type: field.TypeInt},
+		{Name: "create_time", Type: field.TypeTime},
+		{Name: "upload_time", Type: field.TypeTime, Nullable: true},
+		{Name: "delete_time", Type: field.TypeTime, Nullable: true},
+		{Name: "deleter_id", Type: field.TypeInt, Nullable: true},
+		{Name: "delete_reason", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "purge_time", Type: field.TypeTime, Nullable: true},
+	}
+	// AttachmentsTable holds the schema information for the "attachments" table.
+	AttachmentsTable = &schema.Table{
+		Name:       "attachments",
+		Columns:    AttachmentsColumns,
+		PrimaryKey: []*schema.Column{AttachmentsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "attachment_errand_id_create_time",
+				Unique:  false,
+				Columns: []*schema.Column{AttachmentsColumns[1], AttachmentsColumns[20]},
+			},
+			{
+				Name:    "attachment_uploader_id_request_id",
+				Unique:  true,
+				Columns: []*schema.Column{AttachmentsColumns[19], AttachmentsColumns[18]},
+			},
+			{
+				Name:    "attachment_state_create_time",
+				Unique:  false,
+				Columns: []*schema.Column{AttachmentsColumns[5], AttachmentsColumns[20]},
+			},
+		},
+	}
 	// AuditEntriesColumns holds the columns for the "audit_entries" table.
 	AuditEntriesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -744,6 +796,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AttachmentsTable,
 		AuditEntriesTable,
 		CalendarDaysTable,
 		ConsentsTable,

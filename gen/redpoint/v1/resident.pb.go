@@ -980,6 +980,52 @@ func (x *GetMyErrandRequest) GetName() string {
 	return ""
 }
 
+// ListMyErrandAttachmentsRequest asks for one's own errand's receipts and results.
+type ListMyErrandAttachmentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// `residents/me/errands/{id}`.
+	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMyErrandAttachmentsRequest) Reset() {
+	*x = ListMyErrandAttachmentsRequest{}
+	mi := &file_redpoint_v1_resident_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMyErrandAttachmentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMyErrandAttachmentsRequest) ProtoMessage() {}
+
+func (x *ListMyErrandAttachmentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_redpoint_v1_resident_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMyErrandAttachmentsRequest.ProtoReflect.Descriptor instead.
+func (*ListMyErrandAttachmentsRequest) Descriptor() ([]byte, []int) {
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListMyErrandAttachmentsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
 // ResidentErrand is an errand as its resident sees it: no staff personal data.
 type ResidentErrand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1021,7 +1067,7 @@ type ResidentErrand struct {
 
 func (x *ResidentErrand) Reset() {
 	*x = ResidentErrand{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[15]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1079,7 @@ func (x *ResidentErrand) String() string {
 func (*ResidentErrand) ProtoMessage() {}
 
 func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[15]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1092,7 @@ func (x *ResidentErrand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrand.ProtoReflect.Descriptor instead.
 func (*ResidentErrand) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{15}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResidentErrand) GetName() string {
@@ -1176,7 +1222,7 @@ type ResidentErrandStep struct {
 
 func (x *ResidentErrandStep) Reset() {
 	*x = ResidentErrandStep{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[16]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1234,7 @@ func (x *ResidentErrandStep) String() string {
 func (*ResidentErrandStep) ProtoMessage() {}
 
 func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[16]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1247,7 @@ func (x *ResidentErrandStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResidentErrandStep.ProtoReflect.Descriptor instead.
 func (*ResidentErrandStep) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{16}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResidentErrandStep) GetTime() *timestamppb.Timestamp {
@@ -1242,7 +1288,7 @@ type LookupCacheEntry struct {
 
 func (x *LookupCacheEntry) Reset() {
 	*x = LookupCacheEntry{}
-	mi := &file_redpoint_v1_resident_proto_msgTypes[17]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1300,7 @@ func (x *LookupCacheEntry) String() string {
 func (*LookupCacheEntry) ProtoMessage() {}
 
 func (x *LookupCacheEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_redpoint_v1_resident_proto_msgTypes[17]
+	mi := &file_redpoint_v1_resident_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1313,7 @@ func (x *LookupCacheEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupCacheEntry.ProtoReflect.Descriptor instead.
 func (*LookupCacheEntry) Descriptor() ([]byte, []int) {
-	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{17}
+	return file_redpoint_v1_resident_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LookupCacheEntry) GetErrand() *ResidentErrand {
@@ -1295,7 +1341,7 @@ var File_redpoint_v1_resident_proto protoreflect.FileDescriptor
 
 const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\n" +
-	"\x1aredpoint/v1/resident.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x18redpoint/v1/errand.proto\"l\n" +
+	"\x1aredpoint/v1/resident.proto\x12\vredpoint.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1credpoint/v1/attachment.proto\x1a\x18redpoint/v1/errand.proto\"l\n" +
 	"\x15ReopenMyErrandRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
 	"\x06reason\x18\x02 \x01(\tB\x03\xe0A\x02R\x06reason\x12\x1d\n" +
@@ -1358,7 +1404,9 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\aerrands\x18\x01 \x03(\v2\x1b.redpoint.v1.ResidentErrandR\aerrands\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"-\n" +
 	"\x12GetMyErrandRequest\x12\x17\n" +
-	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\xcf\x06\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"=\n" +
+	"\x1eListMyErrandAttachmentsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\"\xcf\x06\n" +
 	"\x0eResidentErrand\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12(\n" +
 	"\rtracking_code\x18\x02 \x01(\tB\x03\xe0A\x03R\ftrackingCode\x12<\n" +
@@ -1394,7 +1442,7 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x16RATING_LEVEL_SATISFIED\x10\x02\x12$\n" +
 	" RATING_LEVEL_BASICALLY_SATISFIED\x10\x03\x12\x1d\n" +
 	"\x19RATING_LEVEL_DISSATISFIED\x10\x04\x12\"\n" +
-	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\xeb\v\n" +
+	"\x1eRATING_LEVEL_VERY_DISSATISFIED\x10\x052\x93\r\n" +
 	"\x0fResidentService\x12q\n" +
 	"\fLookupErrand\x12 .redpoint.v1.LookupErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"\"\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/errands:lookup\x12w\n" +
 	"\vWechatLogin\x12\x1f.redpoint.v1.WechatLoginRequest\x1a\x1c.redpoint.v1.ResidentSession\")\x92A\x02b\x00\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/residents:wechatLogin\x12h\n" +
@@ -1407,7 +1455,8 @@ const file_redpoint_v1_resident_proto_rawDesc = "" +
 	"\x03304\x12@\n" +
 	">未修改：If-None-Match 与当前 ETag 相同，没有正文\x82\xd3\xe4\x93\x02#\x12!/v1/{name=residents/me/errands/*}\x12\x80\x01\n" +
 	"\fRateMyErrand\x12 .redpoint.v1.RateMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/{name=residents/me/errands/*}:rate\x12\x86\x01\n" +
-	"\x0eReopenMyErrand\x12\".redpoint.v1.ReopenMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{name=residents/me/errands/*}:reopen\x12r\n" +
+	"\x0eReopenMyErrand\x12\".redpoint.v1.ReopenMyErrandRequest\x1a\x1b.redpoint.v1.ResidentErrand\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{name=residents/me/errands/*}:reopen\x12\xa5\x01\n" +
+	"\x17ListMyErrandAttachments\x12+.redpoint.v1.ListMyErrandAttachmentsRequest\x1a$.redpoint.v1.ListAttachmentsResponse\"7\x82\xd3\xe4\x93\x021\x12//v1/{parent=residents/me/errands/*}/attachments\x12r\n" +
 	"\x0ePreviewConsent\x12\".redpoint.v1.PreviewConsentRequest\x1a\x1b.redpoint.v1.ConsentPreview\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/consents:preview\x12l\n" +
 	"\fGrantConsent\x12 .redpoint.v1.GrantConsentRequest\x1a\x1b.redpoint.v1.ResidentErrand\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/consents:grant\x12\x8b\x01\n" +
 	"\rRevokeConsent\x12!.redpoint.v1.RevokeConsentRequest\x1a\x1b.redpoint.v1.ResidentErrand\":\x82\xd3\xe4\x93\x024:\x01*\"//v1/{name=residents/me/errands/*}:revokeConsentB9Z7github.com/changzhi/redpoint/gen/redpoint/v1;redpointv1b\x06proto3"
@@ -1425,47 +1474,49 @@ func file_redpoint_v1_resident_proto_rawDescGZIP() []byte {
 }
 
 var file_redpoint_v1_resident_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_redpoint_v1_resident_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_redpoint_v1_resident_proto_goTypes = []any{
-	(RatingLevel)(0),               // 0: redpoint.v1.RatingLevel
-	(*ReopenMyErrandRequest)(nil),  // 1: redpoint.v1.ReopenMyErrandRequest
-	(*PreviewConsentRequest)(nil),  // 2: redpoint.v1.PreviewConsentRequest
-	(*ConsentPreview)(nil),         // 3: redpoint.v1.ConsentPreview
-	(*GrantConsentRequest)(nil),    // 4: redpoint.v1.GrantConsentRequest
-	(*RevokeConsentRequest)(nil),   // 5: redpoint.v1.RevokeConsentRequest
-	(*RateMyErrandRequest)(nil),    // 6: redpoint.v1.RateMyErrandRequest
-	(*LookupErrandRequest)(nil),    // 7: redpoint.v1.LookupErrandRequest
-	(*WechatLoginRequest)(nil),     // 8: redpoint.v1.WechatLoginRequest
-	(*ResidentSession)(nil),        // 9: redpoint.v1.ResidentSession
-	(*Resident)(nil),               // 10: redpoint.v1.Resident
-	(*BindPhoneRequest)(nil),       // 11: redpoint.v1.BindPhoneRequest
-	(*SetSubscriptionRequest)(nil), // 12: redpoint.v1.SetSubscriptionRequest
-	(*ListMyErrandsRequest)(nil),   // 13: redpoint.v1.ListMyErrandsRequest
-	(*ListMyErrandsResponse)(nil),  // 14: redpoint.v1.ListMyErrandsResponse
-	(*GetMyErrandRequest)(nil),     // 15: redpoint.v1.GetMyErrandRequest
-	(*ResidentErrand)(nil),         // 16: redpoint.v1.ResidentErrand
-	(*ResidentErrandStep)(nil),     // 17: redpoint.v1.ResidentErrandStep
-	(*LookupCacheEntry)(nil),       // 18: redpoint.v1.LookupCacheEntry
-	(*timestamppb.Timestamp)(nil),  // 19: google.protobuf.Timestamp
-	(ErrandState)(0),               // 20: redpoint.v1.ErrandState
-	(*ErrandConsent)(nil),          // 21: redpoint.v1.ErrandConsent
+	(RatingLevel)(0),                       // 0: redpoint.v1.RatingLevel
+	(*ReopenMyErrandRequest)(nil),          // 1: redpoint.v1.ReopenMyErrandRequest
+	(*PreviewConsentRequest)(nil),          // 2: redpoint.v1.PreviewConsentRequest
+	(*ConsentPreview)(nil),                 // 3: redpoint.v1.ConsentPreview
+	(*GrantConsentRequest)(nil),            // 4: redpoint.v1.GrantConsentRequest
+	(*RevokeConsentRequest)(nil),           // 5: redpoint.v1.RevokeConsentRequest
+	(*RateMyErrandRequest)(nil),            // 6: redpoint.v1.RateMyErrandRequest
+	(*LookupErrandRequest)(nil),            // 7: redpoint.v1.LookupErrandRequest
+	(*WechatLoginRequest)(nil),             // 8: redpoint.v1.WechatLoginRequest
+	(*ResidentSession)(nil),                // 9: redpoint.v1.ResidentSession
+	(*Resident)(nil),                       // 10: redpoint.v1.Resident
+	(*BindPhoneRequest)(nil),               // 11: redpoint.v1.BindPhoneRequest
+	(*SetSubscriptionRequest)(nil),         // 12: redpoint.v1.SetSubscriptionRequest
+	(*ListMyErrandsRequest)(nil),           // 13: redpoint.v1.ListMyErrandsRequest
+	(*ListMyErrandsResponse)(nil),          // 14: redpoint.v1.ListMyErrandsResponse
+	(*GetMyErrandRequest)(nil),             // 15: redpoint.v1.GetMyErrandRequest
+	(*ListMyErrandAttachmentsRequest)(nil), // 16: redpoint.v1.ListMyErrandAttachmentsRequest
+	(*ResidentErrand)(nil),                 // 17: redpoint.v1.ResidentErrand
+	(*ResidentErrandStep)(nil),             // 18: redpoint.v1.ResidentErrandStep
+	(*LookupCacheEntry)(nil),               // 19: redpoint.v1.LookupCacheEntry
+	(*timestamppb.Timestamp)(nil),          // 20: google.protobuf.Timestamp
+	(ErrandState)(0),                       // 21: redpoint.v1.ErrandState
+	(*ErrandConsent)(nil),                  // 22: redpoint.v1.ErrandConsent
+	(*ListAttachmentsResponse)(nil),        // 23: redpoint.v1.ListAttachmentsResponse
 }
 var file_redpoint_v1_resident_proto_depIdxs = []int32{
-	19, // 0: redpoint.v1.ConsentPreview.expire_time:type_name -> google.protobuf.Timestamp
-	19, // 1: redpoint.v1.ConsentPreview.consent_expire_time:type_name -> google.protobuf.Timestamp
+	20, // 0: redpoint.v1.ConsentPreview.expire_time:type_name -> google.protobuf.Timestamp
+	20, // 1: redpoint.v1.ConsentPreview.consent_expire_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: redpoint.v1.RateMyErrandRequest.level:type_name -> redpoint.v1.RatingLevel
-	19, // 3: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
+	20, // 3: redpoint.v1.ResidentSession.access_token_expire_time:type_name -> google.protobuf.Timestamp
 	10, // 4: redpoint.v1.ResidentSession.resident:type_name -> redpoint.v1.Resident
-	16, // 5: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
-	20, // 6: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
-	19, // 7: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
-	19, // 8: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
-	19, // 9: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
-	17, // 10: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
+	17, // 5: redpoint.v1.ListMyErrandsResponse.errands:type_name -> redpoint.v1.ResidentErrand
+	21, // 6: redpoint.v1.ResidentErrand.state:type_name -> redpoint.v1.ErrandState
+	20, // 7: redpoint.v1.ResidentErrand.accept_time:type_name -> google.protobuf.Timestamp
+	20, // 8: redpoint.v1.ResidentErrand.due_time:type_name -> google.protobuf.Timestamp
+	20, // 9: redpoint.v1.ResidentErrand.close_time:type_name -> google.protobuf.Timestamp
+	18, // 10: redpoint.v1.ResidentErrand.history:type_name -> redpoint.v1.ResidentErrandStep
 	0,  // 11: redpoint.v1.ResidentErrand.rating:type_name -> redpoint.v1.RatingLevel
-	21, // 12: redpoint.v1.ResidentErrand.consent:type_name -> redpoint.v1.ErrandConsent
-	19, // 13: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
-	16, // 14: redpoint.v1.LookupCacheEntry.errand:type_name -> redpoint.v1.ResidentErrand
+	22, // 12: redpoint.v1.ResidentErrand.consent:type_name -> redpoint.v1.ErrandConsent
+	20, // 13: redpoint.v1.ResidentErrandStep.time:type_name -> google.protobuf.Timestamp
+	17, // 14: redpoint.v1.LookupCacheEntry.errand:type_name -> redpoint.v1.ResidentErrand
 	7,  // 15: redpoint.v1.ResidentService.LookupErrand:input_type -> redpoint.v1.LookupErrandRequest
 	8,  // 16: redpoint.v1.ResidentService.WechatLogin:input_type -> redpoint.v1.WechatLoginRequest
 	11, // 17: redpoint.v1.ResidentService.BindPhone:input_type -> redpoint.v1.BindPhoneRequest
@@ -1474,22 +1525,24 @@ var file_redpoint_v1_resident_proto_depIdxs = []int32{
 	15, // 20: redpoint.v1.ResidentService.GetMyErrand:input_type -> redpoint.v1.GetMyErrandRequest
 	6,  // 21: redpoint.v1.ResidentService.RateMyErrand:input_type -> redpoint.v1.RateMyErrandRequest
 	1,  // 22: redpoint.v1.ResidentService.ReopenMyErrand:input_type -> redpoint.v1.ReopenMyErrandRequest
-	2,  // 23: redpoint.v1.ResidentService.PreviewConsent:input_type -> redpoint.v1.PreviewConsentRequest
-	4,  // 24: redpoint.v1.ResidentService.GrantConsent:input_type -> redpoint.v1.GrantConsentRequest
-	5,  // 25: redpoint.v1.ResidentService.RevokeConsent:input_type -> redpoint.v1.RevokeConsentRequest
-	16, // 26: redpoint.v1.ResidentService.LookupErrand:output_type -> redpoint.v1.ResidentErrand
-	9,  // 27: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
-	10, // 28: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
-	10, // 29: redpoint.v1.ResidentService.SetSubscription:output_type -> redpoint.v1.Resident
-	14, // 30: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
-	16, // 31: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
-	16, // 32: redpoint.v1.ResidentService.RateMyErrand:output_type -> redpoint.v1.ResidentErrand
-	16, // 33: redpoint.v1.ResidentService.ReopenMyErrand:output_type -> redpoint.v1.ResidentErrand
-	3,  // 34: redpoint.v1.ResidentService.PreviewConsent:output_type -> redpoint.v1.ConsentPreview
-	16, // 35: redpoint.v1.ResidentService.GrantConsent:output_type -> redpoint.v1.ResidentErrand
-	16, // 36: redpoint.v1.ResidentService.RevokeConsent:output_type -> redpoint.v1.ResidentErrand
-	26, // [26:37] is the sub-list for method output_type
-	15, // [15:26] is the sub-list for method input_type
+	16, // 23: redpoint.v1.ResidentService.ListMyErrandAttachments:input_type -> redpoint.v1.ListMyErrandAttachmentsRequest
+	2,  // 24: redpoint.v1.ResidentService.PreviewConsent:input_type -> redpoint.v1.PreviewConsentRequest
+	4,  // 25: redpoint.v1.ResidentService.GrantConsent:input_type -> redpoint.v1.GrantConsentRequest
+	5,  // 26: redpoint.v1.ResidentService.RevokeConsent:input_type -> redpoint.v1.RevokeConsentRequest
+	17, // 27: redpoint.v1.ResidentService.LookupErrand:output_type -> redpoint.v1.ResidentErrand
+	9,  // 28: redpoint.v1.ResidentService.WechatLogin:output_type -> redpoint.v1.ResidentSession
+	10, // 29: redpoint.v1.ResidentService.BindPhone:output_type -> redpoint.v1.Resident
+	10, // 30: redpoint.v1.ResidentService.SetSubscription:output_type -> redpoint.v1.Resident
+	14, // 31: redpoint.v1.ResidentService.ListMyErrands:output_type -> redpoint.v1.ListMyErrandsResponse
+	17, // 32: redpoint.v1.ResidentService.GetMyErrand:output_type -> redpoint.v1.ResidentErrand
+	17, // 33: redpoint.v1.ResidentService.RateMyErrand:output_type -> redpoint.v1.ResidentErrand
+	17, // 34: redpoint.v1.ResidentService.ReopenMyErrand:output_type -> redpoint.v1.ResidentErrand
+	23, // 35: redpoint.v1.ResidentService.ListMyErrandAttachments:output_type -> redpoint.v1.ListAttachmentsResponse
+	3,  // 36: redpoint.v1.ResidentService.PreviewConsent:output_type -> redpoint.v1.ConsentPreview
+	17, // 37: redpoint.v1.ResidentService.GrantConsent:output_type -> redpoint.v1.ResidentErrand
+	17, // 38: redpoint.v1.ResidentService.RevokeConsent:output_type -> redpoint.v1.ResidentErrand
+	27, // [27:39] is the sub-list for method output_type
+	15, // [15:27] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
 	15, // [15:15] is the sub-list for extension extendee
 	0,  // [0:15] is the sub-list for field type_name
@@ -1500,6 +1553,7 @@ func file_redpoint_v1_resident_proto_init() {
 	if File_redpoint_v1_resident_proto != nil {
 		return
 	}
+	file_redpoint_v1_attachment_proto_init()
 	file_redpoint_v1_errand_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1507,7 +1561,7 @@ func file_redpoint_v1_resident_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_redpoint_v1_resident_proto_rawDesc), len(file_redpoint_v1_resident_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -307,6 +307,45 @@ func local_request_ResidentService_ReopenMyErrand_0(ctx context.Context, marshal
 	return msg, metadata, err
 }
 
+func request_ResidentService_ListMyErrandAttachments_0(ctx context.Context, marshaler runtime.Marshaler, client ResidentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListMyErrandAttachmentsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["parent"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "parent")
+	}
+	protoReq.Parent, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "parent", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListMyErrandAttachments(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_ResidentService_ListMyErrandAttachments_0(ctx context.Context, marshaler runtime.Marshaler, server ResidentServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListMyErrandAttachmentsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["parent"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "parent")
+	}
+	protoReq.Parent, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "parent", err)
+	}
+	msg, err := server.ListMyErrandAttachments(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_ResidentService_PreviewConsent_0(ctx context.Context, marshaler runtime.Marshaler, client ResidentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq PreviewConsentRequest
@@ -572,6 +611,26 @@ func RegisterResidentServiceHandlerServer(ctx context.Context, mux *runtime.Serv
 		}
 		forward_ResidentService_ReopenMyErrand_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_ResidentService_ListMyErrandAttachments_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/redpoint.v1.ResidentService/ListMyErrandAttachments", runtime.WithHTTPPathPattern("/v1/{parent=residents/me/errands/*}/attachments"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_ResidentService_ListMyErrandAttachments_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ResidentService_ListMyErrandAttachments_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_ResidentService_PreviewConsent_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -808,6 +867,23 @@ func RegisterResidentServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 		}
 		forward_ResidentService_ReopenMyErrand_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_ResidentService_ListMyErrandAttachments_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/redpoint.v1.ResidentService/ListMyErrandAttachments", runtime.WithHTTPPathPattern("/v1/{parent=residents/me/errands/*}/attachments"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_ResidentService_ListMyErrandAttachments_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_ResidentService_ListMyErrandAttachments_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_ResidentService_PreviewConsent_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -863,29 +939,31 @@ func RegisterResidentServiceHandlerClient(ctx context.Context, mux *runtime.Serv
 }
 
 var (
-	pattern_ResidentService_LookupErrand_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "errands"}, "lookup"))
-	pattern_ResidentService_WechatLogin_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "residents"}, "wechatLogin"))
-	pattern_ResidentService_BindPhone_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "residents", "me"}, "bindPhone"))
-	pattern_ResidentService_SetSubscription_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "residents", "me"}, "setSubscription"))
-	pattern_ResidentService_ListMyErrands_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "residents", "me", "errands"}, ""))
-	pattern_ResidentService_GetMyErrand_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, ""))
-	pattern_ResidentService_RateMyErrand_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, "rate"))
-	pattern_ResidentService_ReopenMyErrand_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, "reopen"))
-	pattern_ResidentService_PreviewConsent_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "consents"}, "preview"))
-	pattern_ResidentService_GrantConsent_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "consents"}, "grant"))
-	pattern_ResidentService_RevokeConsent_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, "revokeConsent"))
+	pattern_ResidentService_LookupErrand_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "errands"}, "lookup"))
+	pattern_ResidentService_WechatLogin_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "residents"}, "wechatLogin"))
+	pattern_ResidentService_BindPhone_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "residents", "me"}, "bindPhone"))
+	pattern_ResidentService_SetSubscription_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "residents", "me"}, "setSubscription"))
+	pattern_ResidentService_ListMyErrands_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "residents", "me", "errands"}, ""))
+	pattern_ResidentService_GetMyErrand_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, ""))
+	pattern_ResidentService_RateMyErrand_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, "rate"))
+	pattern_ResidentService_ReopenMyErrand_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, "reopen"))
+	pattern_ResidentService_ListMyErrandAttachments_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4, 2, 5}, []string{"v1", "residents", "me", "errands", "parent", "attachments"}, ""))
+	pattern_ResidentService_PreviewConsent_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "consents"}, "preview"))
+	pattern_ResidentService_GrantConsent_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "consents"}, "grant"))
+	pattern_ResidentService_RevokeConsent_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 4, 5, 4}, []string{"v1", "residents", "me", "errands", "name"}, "revokeConsent"))
 )
 
 var (
-	forward_ResidentService_LookupErrand_0    = runtime.ForwardResponseMessage
-	forward_ResidentService_WechatLogin_0     = runtime.ForwardResponseMessage
-	forward_ResidentService_BindPhone_0       = runtime.ForwardResponseMessage
-	forward_ResidentService_SetSubscription_0 = runtime.ForwardResponseMessage
-	forward_ResidentService_ListMyErrands_0   = runtime.ForwardResponseMessage
-	forward_ResidentService_GetMyErrand_0     = runtime.ForwardResponseMessage
-	forward_ResidentService_RateMyErrand_0    = runtime.ForwardResponseMessage
-	forward_ResidentService_ReopenMyErrand_0  = runtime.ForwardResponseMessage
-	forward_ResidentService_PreviewConsent_0  = runtime.ForwardResponseMessage
-	forward_ResidentService_GrantConsent_0    = runtime.ForwardResponseMessage
-	forward_ResidentService_RevokeConsent_0   = runtime.ForwardResponseMessage
+	forward_ResidentService_LookupErrand_0            = runtime.ForwardResponseMessage
+	forward_ResidentService_WechatLogin_0             = runtime.ForwardResponseMessage
+	forward_ResidentService_BindPhone_0               = runtime.ForwardResponseMessage
+	forward_ResidentService_SetSubscription_0         = runtime.ForwardResponseMessage
+	forward_ResidentService_ListMyErrands_0           = runtime.ForwardResponseMessage
+	forward_ResidentService_GetMyErrand_0             = runtime.ForwardResponseMessage
+	forward_ResidentService_RateMyErrand_0            = runtime.ForwardResponseMessage
+	forward_ResidentService_ReopenMyErrand_0          = runtime.ForwardResponseMessage
+	forward_ResidentService_ListMyErrandAttachments_0 = runtime.ForwardResponseMessage
+	forward_ResidentService_PreviewConsent_0          = runtime.ForwardResponseMessage
+	forward_ResidentService_GrantConsent_0            = runtime.ForwardResponseMessage
+	forward_ResidentService_RevokeConsent_0           = runtime.ForwardResponseMessage
 )

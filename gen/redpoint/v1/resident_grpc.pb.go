@@ -19,17 +19,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ResidentService_LookupErrand_FullMethodName    = "/redpoint.v1.ResidentService/LookupErrand"
-	ResidentService_WechatLogin_FullMethodName     = "/redpoint.v1.ResidentService/WechatLogin"
-	ResidentService_BindPhone_FullMethodName       = "/redpoint.v1.ResidentService/BindPhone"
-	ResidentService_SetSubscription_FullMethodName = "/redpoint.v1.ResidentService/SetSubscription"
-	ResidentService_ListMyErrands_FullMethodName   = "/redpoint.v1.ResidentService/ListMyErrands"
-	ResidentService_GetMyErrand_FullMethodName     = "/redpoint.v1.ResidentService/GetMyErrand"
-	ResidentService_RateMyErrand_FullMethodName    = "/redpoint.v1.ResidentService/RateMyErrand"
-	ResidentService_ReopenMyErrand_FullMethodName  = "/redpoint.v1.ResidentService/ReopenMyErrand"
-	ResidentService_PreviewConsent_FullMethodName  = "/redpoint.v1.ResidentService/PreviewConsent"
-	ResidentService_GrantConsent_FullMethodName    = "/redpoint.v1.ResidentService/GrantConsent"
-	ResidentService_RevokeConsent_FullMethodName   = "/redpoint.v1.ResidentService/RevokeConsent"
+	ResidentService_LookupErrand_FullMethodName            = "/redpoint.v1.ResidentService/LookupErrand"
+	ResidentService_WechatLogin_FullMethodName             = "/redpoint.v1.ResidentService/WechatLogin"
+	ResidentService_BindPhone_FullMethodName               = "/redpoint.v1.ResidentService/BindPhone"
+	ResidentService_SetSubscription_FullMethodName         = "/redpoint.v1.ResidentService/SetSubscription"
+	ResidentService_ListMyErrands_FullMethodName           = "/redpoint.v1.ResidentService/ListMyErrands"
+	ResidentService_GetMyErrand_FullMethodName             = "/redpoint.v1.ResidentService/GetMyErrand"
+	ResidentService_RateMyErrand_FullMethodName            = "/redpoint.v1.ResidentService/RateMyErrand"
+	ResidentService_ReopenMyErrand_FullMethodName          = "/redpoint.v1.ResidentService/ReopenMyErrand"
+	ResidentService_ListMyErrandAttachments_FullMethodName = "/redpoint.v1.ResidentService/ListMyErrandAttachments"
+	ResidentService_PreviewConsent_FullMethodName          = "/redpoint.v1.ResidentService/PreviewConsent"
+	ResidentService_GrantConsent_FullMethodName            = "/redpoint.v1.ResidentService/GrantConsent"
+	ResidentService_RevokeConsent_FullMethodName           = "/redpoint.v1.ResidentService/RevokeConsent"
 )
 
 // ResidentServiceClient is the client API for ResidentService service.
@@ -65,6 +66,10 @@ type ResidentServiceClient interface {
 	// calendar days (Asia/Shanghai) of its completion, with a reason. The
 	// errand gets a new due time and its agent is notified.
 	ReopenMyErrand(ctx context.Context, in *ReopenMyErrandRequest, opts ...grpc.CallOption) (*ResidentErrand, error)
+	// ListMyErrandAttachments lists the receipts (回执) and results of one's
+	// own errand, with short-lived download and thumbnail URLs; the
+	// resident's own materials are not shown back. Every download is audited.
+	ListMyErrandAttachments(ctx context.Context, in *ListMyErrandAttachmentsRequest, opts ...grpc.CallOption) (*ListAttachmentsResponse, error)
 	// PreviewConsent shows what a consent code asks the resident to
 	// authorise: the agent, the service point, the errand type and the
 	// materials; no personal data beyond masks. It changes nothing.
@@ -167,6 +172,16 @@ func (c *residentServiceClient) ReopenMyErrand(ctx context.Context, in *ReopenMy
 	return out, nil
 }
 
+func (c *residentServiceClient) ListMyErrandAttachments(ctx context.Context, in *ListMyErrandAttachmentsRequest, opts ...grpc.CallOption) (*ListAttachmentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAttachmentsResponse)
+	err := c.cc.Invoke(ctx, ResidentService_ListMyErrandAttachments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *residentServiceClient) PreviewConsent(ctx context.Context, in *PreviewConsentRequest, opts ...grpc.CallOption) (*ConsentPreview, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ConsentPreview)
@@ -230,6 +245,10 @@ type ResidentServiceServer interface {
 	// calendar days (Asia/Shanghai) of its completion, with a reason. The
 	// errand gets a new due time and its agent is notified.
 	ReopenMyErrand(context.Context, *ReopenMyErrandRequest) (*ResidentErrand, error)
+	// ListMyErrandAttachments lists the receipts (回执) and results of one's
+	// own errand, with short-lived download and thumbnail URLs; the
+	// resident's own materials are not shown back. Every download is audited.
+	ListMyErrandAttachments(context.Context, *ListMyErrandAttachmentsRequest) (*ListAttachmentsResponse, error)
 	// PreviewConsent shows what a consent code asks the resident to
 	// authorise: the agent, the service point, the errand type and the
 	// materials; no personal data beyond masks. It changes nothing.
@@ -275,6 +294,9 @@ func (UnimplementedResidentServiceServer) RateMyErrand(context.Context, *RateMyE
 }
 func (UnimplementedResidentServiceServer) ReopenMyErrand(context.Context, *ReopenMyErrandRequest) (*ResidentErrand, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReopenMyErrand not implemented")
+}
+func (UnimplementedResidentServiceServer) ListMyErrandAttachments(context.Context, *ListMyErrandAttachmentsRequest) (*ListAttachmentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMyErrandAttachments not implemented")
 }
 func (UnimplementedResidentServiceServer) PreviewConsent(context.Context, *PreviewConsentRequest) (*ConsentPreview, error) {
 	return nil, status.Error(codes.Unimplemented, "method PreviewConsent not implemented")
@@ -450,6 +472,24 @@ func _ResidentService_ReopenMyErrand_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ResidentService_ListMyErrandAttachments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMyErrandAttachmentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ResidentServiceServer).ListMyErrandAttachments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ResidentService_ListMyErrandAttachments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ResidentServiceServer).ListMyErrandAttachments(ctx, req.(*ListMyErrandAttachmentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ResidentService_PreviewConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PreviewConsentRequest)
 	if err := dec(in); err != nil {
@@ -542,6 +582,10 @@ var ResidentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReopenMyErrand",
 			Handler:    _ResidentService_ReopenMyErrand_Handler,
+		},
+		{
+			MethodName: "ListMyErrandAttachments",
+			Handler:    _ResidentService_ListMyErrandAttachments_Handler,
 		},
 		{
 			MethodName: "PreviewConsent",

@@ -220,6 +220,68 @@ export interface paths {
         patch: operations["ErrandService_UpdateErrand"];
         trace?: never;
     };
+    "/v1/errands/{errand}/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** ListAttachments lists an errand's uploaded attachments, oldest first. */
+        get: operations["AttachmentService_ListAttachments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/errands/{errand}/attachments/{attachment}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GetAttachment returns one attachment. */
+        get: operations["AttachmentService_GetAttachment"];
+        put?: never;
+        post?: never;
+        /**
+         * DeleteAttachment soft-deletes an attachment with a reason: it leaves
+         *     every list and can no longer be downloaded; its content is purged
+         *     with the retention period's next run. Audited.
+         */
+        delete: operations["AttachmentService_DeleteAttachment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/errands/{errand}/attachments:createUpload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * CreateAttachmentUpload reserves an attachment on an errand and
+         *     returns where to PUT its bytes (at most 10 MB; JPEG, PNG, HEIC or
+         *     PDF, told by the bytes themselves). A retry with the same request_id
+         *     returns the same attachment, with a fresh URL while it is not yet
+         *     uploaded.
+         */
+        post: operations["AttachmentService_CreateAttachmentUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/errands/{errand}/events": {
         parameters: {
             query?: never;
@@ -820,6 +882,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/residents/me/errands/{errand}/attachments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * ListMyErrandAttachments lists the receipts (回执) and results of one's
+         *     own errand, with short-lived download and thumbnail URLs; the
+         *     resident's own materials are not shown back. Every download is audited.
+         */
+        get: operations["ResidentService_ListMyErrandAttachments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/residents/me/errands/{errand}:rate": {
         parameters: {
             query?: never;
@@ -1101,6 +1184,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description CreateAttachmentUploadRequest reserves an attachment. */
+        AttachmentServiceCreateAttachmentUploadBody: {
+            /** @description The attachment: kind required; file_name and content_type optional. */
+            attachment: components["schemas"]["v1Attachment"];
+            /**
+             * @description A client-generated UUID; a retry with the same id returns the same
+             *     attachment.
+             */
+            requestId?: string;
+        };
         /** @description The request fields that are wrong, one violation each. */
         BadRequest: {
             /**
@@ -1292,6 +1385,132 @@ export interface components {
         UserServiceResetUserPasswordBody: {
             /** @description The new password, at least 8 characters. */
             password: string;
+        };
+        /** @description Attachment is one file on an errand. */
+        v1Attachment: {
+            /**
+             * @description The content type, as read from the bytes: `image/jpeg`, `image/png`,
+             *     `image/heic` or `application/pdf`. On create, the type the client
+             *     means to send (optional): bytes of another type are refused.
+             */
+            contentType?: string;
+            /**
+             * Format: date-time
+             * @description When it was reserved.
+             */
+            readonly createTime?: string;
+            /**
+             * Format: date-time
+             * @description When it was deleted; unset unless deleted.
+             */
+            readonly deleteTime?: string;
+            /**
+             * @description A URL on this server to GET the file from, valid until
+             *     uri_expire_time; set only for callers allowed to open it, while the
+             *     content is stored.
+             */
+            readonly downloadUri?: string;
+            /**
+             * @description The uploader's name for the file, at most 120 characters, e.g.
+             *     `社保中心回执.jpg`; used for downloads.
+             */
+            fileName?: string;
+            /**
+             * Format: int32
+             * @description See width.
+             */
+            readonly height?: number;
+            /** @description What the file is. Required on create. */
+            kind?: components["schemas"]["v1AttachmentKind"];
+            /** @description The kind's Chinese name, e.g. `回执`. */
+            readonly kindDisplayName?: string;
+            /** @description The resource name, `errands/{errand}/attachments/{id}`. */
+            name?: string;
+            /**
+             * Format: date-time
+             * @description When its content was removed from storage (retention or deletion);
+             *     the record stays.
+             */
+            readonly purgeTime?: string;
+            /** @description Hex SHA-256 of the stored bytes. */
+            readonly sha256?: string;
+            /**
+             * Format: int64
+             * @description Bytes stored, after metadata (EXIF, GPS) was removed.
+             */
+            readonly sizeBytes?: string;
+            /** @description Where the attachment is in its life. */
+            readonly state?: components["schemas"]["v1AttachmentState"];
+            /**
+             * @description A URL of a JPEG at most 256 pixels a side, for lists; set once the
+             *     thumbnail is made (images other than HEIC), like download_uri.
+             */
+            readonly thumbnailUri?: string;
+            /**
+             * Format: date-time
+             * @description When its bytes were stored.
+             */
+            readonly uploadTime?: string;
+            /** @description Who uploaded it, `users/{id}`. */
+            readonly uploader?: string;
+            /** @description The uploader's name. */
+            readonly uploaderDisplayName?: string;
+            /**
+             * Format: date-time
+             * @description Until when the URLs work (10 minutes after the read).
+             */
+            readonly uriExpireTime?: string;
+            /**
+             * Format: int32
+             * @description An image's width and height in pixels; 0 for PDFs and HEIC.
+             */
+            readonly width?: number;
+        };
+        /**
+         * @description AttachmentKind is what a file is.
+         *
+         *      - ATTACHMENT_KIND_UNSPECIFIED: Not set.
+         *      - ATTACHMENT_KIND_MATERIAL: 材料: the resident's papers (ID card, 户口本 pages, forms). Purged a
+         *     retention period after the errand closes.
+         *      - ATTACHMENT_KIND_RECEIPT: 回执: the office's receipt. Kept; residents see it.
+         *      - ATTACHMENT_KIND_RESULT: 结果: the certificate or decision. Kept; residents see it.
+         *      - ATTACHMENT_KIND_CONSENT_FORM: 同意书: a signed paper authorisation (委托授权). Kept.
+         *      - ATTACHMENT_KIND_OTHER: 其他: anything else. Purged like materials.
+         * @default ATTACHMENT_KIND_UNSPECIFIED
+         * @enum {string}
+         */
+        v1AttachmentKind: "ATTACHMENT_KIND_UNSPECIFIED" | "ATTACHMENT_KIND_MATERIAL" | "ATTACHMENT_KIND_RECEIPT" | "ATTACHMENT_KIND_RESULT" | "ATTACHMENT_KIND_CONSENT_FORM" | "ATTACHMENT_KIND_OTHER";
+        /**
+         * @description AttachmentState is where an attachment is in its life.
+         *
+         *      - ATTACHMENT_STATE_UNSPECIFIED: Not set.
+         *      - ATTACHMENT_STATE_UPLOADING: Reserved; its bytes have not arrived.
+         *      - ATTACHMENT_STATE_READY: Stored and readable.
+         *      - ATTACHMENT_STATE_PURGED: Its content was removed (retention, or after deletion); the record stays.
+         * @default ATTACHMENT_STATE_UNSPECIFIED
+         * @enum {string}
+         */
+        v1AttachmentState: "ATTACHMENT_STATE_UNSPECIFIED" | "ATTACHMENT_STATE_UPLOADING" | "ATTACHMENT_STATE_READY" | "ATTACHMENT_STATE_PURGED";
+        /** @description AttachmentUpload is a reserved attachment and where to send its bytes. */
+        v1AttachmentUpload: {
+            /** @description The attachment, UPLOADING (or READY when a retry finds it uploaded). */
+            attachment?: components["schemas"]["v1Attachment"];
+            /**
+             * Format: date-time
+             * @description Until when upload_uri works (10 minutes).
+             */
+            expireTime?: string;
+            /**
+             * Format: int64
+             * @description The largest upload accepted, in bytes (10 MB).
+             */
+            maxSizeBytes?: string;
+            /**
+             * @description PUT the raw bytes here (a path on this server, with a signed token);
+             *     empty once uploaded. The answer is the READY attachment, or an error
+             *     with field violations (`content`) and nothing stored.
+             */
+            uploadUri?: string;
         };
         /** @description AuditEntry is one audited call. It never holds the personal data itself. */
         v1AuditEntry: {
@@ -1881,6 +2100,13 @@ export interface components {
              * @description The total score.
              */
             totalScore?: number;
+        };
+        /** @description ListAttachmentsResponse is one page of attachments. */
+        v1ListAttachmentsResponse: {
+            /** @description The attachments, oldest first. */
+            attachments?: components["schemas"]["v1Attachment"][];
+            /** @description A token for the next page; empty on the last page. */
+            nextPageToken?: string;
         };
         /** @description ListAuditEntriesResponse is one page of the audit log. */
         v1ListAuditEntriesResponse: {
@@ -3666,6 +3892,141 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    AttachmentService_ListAttachments: {
+        parameters: {
+            query?: {
+                /** @description At most this many; default 50, at most 500. */
+                pageSize?: number;
+                /** @description A page token from a previous call. */
+                pageToken?: string;
+                /** @description Include deleted attachments (AIP-164). */
+                showDeleted?: boolean;
+            };
+            header?: never;
+            path: {
+                errand: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1ListAttachmentsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    AttachmentService_GetAttachment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                errand: string;
+                attachment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1Attachment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    AttachmentService_DeleteAttachment: {
+        parameters: {
+            query: {
+                /** @description Why, at most 2000 characters, e.g. `拍错了，重新上传`. */
+                reason: string;
+            };
+            header?: never;
+            path: {
+                errand: string;
+                attachment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1Attachment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    AttachmentService_CreateAttachmentUpload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                errand: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AttachmentServiceCreateAttachmentUploadBody"];
+            };
+        };
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1AttachmentUpload"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["TooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
     ErrandService_ListErrandEvents: {
         parameters: {
             query?: {
@@ -4882,6 +5243,35 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    ResidentService_ListMyErrandAttachments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                errand: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A successful response. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1ListAttachmentsResponse"];
+                };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
