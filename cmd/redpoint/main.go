@@ -135,14 +135,12 @@ func configFlags(fs *flag.FlagSet) *app.Config {
 	fs.StringVar(&cfg.DataDir, "data-dir", env("REDPOINT_DATA_DIR", def.DataDir), "embedded mode's data directory (REDPOINT_DATA_DIR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("REDPOINT_DATABASE_URL", ""), "postgres:// URL; empty: SQLite in the data dir (REDPOINT_DATABASE_URL)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", env("REDPOINT_REDIS_URL", ""), "redis:// URL; empty: an in-process Redis (REDPOINT_REDIS_URL)")
+	fs.IntVar(&cfg.RetentionDays, "attachment-retention-days", envInt("REDPOINT_ATTACHMENT_RETENTION_DAYS", 0), "days materials are kept after their errand closes; 0: 30 (REDPOINT_ATTACHMENT_RETENTION_DAYS)")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("REDPOINT_LOG_LEVEL", def.LogLevel), "debug, info, warn or error (REDPOINT_LOG_LEVEL)")
-	proxies, err := strconv.Atoi(env("REDPOINT_TRUSTED_PROXIES", "0"))
-	if err != nil {
-		proxies = -1 // Validate names the setting
-	}
-	fs.IntVar(&cfg.TrustedProxies, "trusted-proxies", proxies, "load balancers in front of the REST port (REDPOINT_TRUSTED_PROXIES)")
+	fs.IntVar(&cfg.TrustedProxies, "trusted-proxies", envInt("REDPOINT_TRUSTED_PROXIES", 0), "load balancers in front of the REST port (REDPOINT_TRUSTED_PROXIES)")
 	cfg.PIIKey = os.Getenv("REDPOINT_PII_KEY") // secrets: never flags, never logged
 	cfg.AuthKey = os.Getenv("REDPOINT_AUTH_KEY")
+	cfg.S3URL = os.Getenv("REDPOINT_S3_URL") // holds the secret key
 	cfg.WeChat.BaseURL = os.Getenv("REDPOINT_WECHAT_BASE_URL")
 	cfg.WeChat.AppID = os.Getenv("REDPOINT_WECHAT_APP_ID")
 	cfg.WeChat.Secret = os.Getenv("REDPOINT_WECHAT_APP_SECRET")
@@ -193,6 +191,20 @@ func env(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// envInt is env's number; one that is not a number is -1, which
+// Validate refuses naming the setting.
+func envInt(key string, def int) int {
+	v, ok := os.LookupEnv(key)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 func serve(ctx context.Context, cfg app.Config, demo, workers bool, log *slog.Logger) error {

@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 
@@ -123,4 +124,30 @@ func ClientNetwork(ip string) string {
 	}
 	p, _ := addr.Prefix(64) // cannot fail: 64 bits of an IPv6 address
 	return p.String()
+}
+
+// RequestIP is the client's address of a plain HTTP request (a route
+// outside the gateway), found as clientIP finds a REST call's: the peer,
+// or behind trusted proxies the address they saw.
+func RequestIP(r *http.Request, trusted int) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if trusted == 0 {
+		return host
+	}
+	fwd := strings.Join(r.Header.Values("X-Forwarded-For"), ",")
+	parts := strings.Split(fwd+","+host, ",")
+	if fwd == "" {
+		parts = []string{host}
+	}
+	i := max(len(parts)-1-trusted, 0)
+	return strings.TrimSpace(parts[i])
+}
+
+// WithClientIP returns ctx carrying the client's address, for ClientIP,
+// where no authenticator ran (a signed URL's route).
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
 }

@@ -37,8 +37,10 @@ var (
 	overseers = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
 	// villageUp also oversees, down to one village: its workload, overdue
 	// list and follow-ups (not the Excel reports, which are the township's).
-	villageUp   = []Role{RoleVillageSecretary, RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
-	admins      = []Role{RoleCountyAdmin, RoleCityAdmin}
+	villageUp = []Role{RoleVillageSecretary, RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
+	admins    = []Role{RoleCountyAdmin, RoleCityAdmin}
+	// uploaders add files to errands: those who carry the paperwork.
+	uploaders   = []Role{RoleAgent, RoleTownshipSecretary}
 	cityAdmins  = []Role{RoleCityAdmin}
 	userManager = []Role{RoleTownshipSecretary, RoleCountyAdmin, RoleCityAdmin}
 	residents   = []Role{RoleResident}
@@ -81,6 +83,14 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.ErrandService/RecordPaperConsent":     {Roles: agents, Scope: ScopeResource, Write: true},
 	// Disputes: the township that called the resident back reopens.
 	"/redpoint.v1.ErrandService/ReopenErrand": {Roles: []Role{RoleTownshipSecretary}, Scope: ScopeResource, Write: true},
+
+	// Attachments: the point's agents and the township's secretary add and
+	// delete files; whoever sees the errand sees the list (the handler
+	// signs download URLs only for those who may open the files).
+	"/redpoint.v1.AttachmentService/CreateAttachmentUpload": {Roles: uploaders, Scope: ScopeResource, Write: true},
+	"/redpoint.v1.AttachmentService/ListAttachments":        {Roles: everyone, Scope: ScopeResource},
+	"/redpoint.v1.AttachmentService/GetAttachment":          {Roles: everyone, Scope: ScopeResource},
+	"/redpoint.v1.AttachmentService/DeleteAttachment":       {Roles: uploaders, Scope: ScopeResource, Write: true},
 
 	// Accounts: managed within scope, always a role below the manager's.
 	"/redpoint.v1.UserService/GetUser":           {Roles: everyone, Scope: ScopeResource},
@@ -137,6 +147,8 @@ var Policies = map[string]Policy{
 	"/redpoint.v1.ResidentService/GrantConsent":   {Roles: residents, Scope: ScopeCaller, Write: true},
 	"/redpoint.v1.ResidentService/RevokeConsent":  {Roles: residents, Scope: ScopeCaller, Write: true},
 	"/redpoint.v1.ResidentService/ReopenMyErrand": {Roles: residents, Scope: ScopeCaller, Write: true},
+	// Their errands' receipts and results; the handler checks the errand is theirs.
+	"/redpoint.v1.ResidentService/ListMyErrandAttachments": {Roles: residents, Scope: ScopeCaller},
 
 	// The audit log: admins, within their scope.
 	"/redpoint.v1.AuditService/ListAuditEntries": {Roles: admins, Scope: ScopeParent},

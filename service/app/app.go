@@ -38,6 +38,7 @@ import (
 	"github.com/changzhi/redpoint/service/feedback"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/leaderboard"
+	"github.com/changzhi/redpoint/service/objects"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/report"
 	"github.com/changzhi/redpoint/service/resident"
@@ -82,6 +83,9 @@ type Options struct {
 	Timeouts server.Timeouts
 	// ExtraHandlers are added to the event handlers (tests).
 	ExtraHandlers []events.Handler
+	// Retention is how long materials are kept after their errand
+	// closes; attachments.DefaultRetention when zero.
+	Retention time.Duration
 }
 
 // now is the process's clock.
@@ -102,6 +106,7 @@ type App struct {
 	AuthKey []byte
 	Store   *store.Store
 	KV      *kv.KV
+	Objects *objects.Store
 	Keys    *pii.Keyring
 	closed  bool
 }
@@ -142,13 +147,19 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, errors.Join(err, st.Close())
 	}
 	a.KV = k
+	objs, err := objects.Open(ctx, cfg.S3URL, cfg.DataDir)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("REDPOINT_S3_URL: %w", err), k.Close(), st.Close())
+	}
+	a.Objects = objs
+	a.opts.Retention = cfg.retention()
 	return a, nil
 }
 
 // New assembles an App from stores opened elsewhere (tests open theirs
-// with storetest and kvtest). Close closes them.
-func New(log *slog.Logger, st *store.Store, k *kv.KV, keys *pii.Keyring, authKey []byte, opts Options) *App {
-	return &App{log: log, Store: st, KV: k, Keys: keys, AuthKey: authKey, opts: opts}
+// with storetest, kvtest and objectstest). Close closes them.
+func New(log *slog.Logger, st *store.Store, k *kv.KV, objs *objects.Store, keys *pii.Keyring, authKey []byte, opts Options) *App {
+	return &App{log: log, Store: st, KV: k, Objects: objs, Keys: keys, AuthKey: authKey, opts: opts}
 }
 
 // Options are the options the App was made with.
@@ -168,7 +179,7 @@ func (a *App) Close() error {
 		return nil
 	}
 	a.closed = true
-	return errors.Join(a.KV.Close(), a.Store.Close())
+	return errors.Join(a.Objects.Close(), a.KV.Close(), a.Store.Close())
 }
 
 // weChat is the process's one WeChat client, for the API and the jobs
@@ -281,7 +292,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	errandServer := errands.New(errands.Config{DB: a.Store.Client, Dialect: a.Store.Dialect, Keys: a.Keys, Calendar: p.cal,
 		Audit: auditLog, Pages: p.pages, Changed: lookup.Changed, Answers: hot, Now: now})
 	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, hot, errandServer,
-		errands.NewConsents(a.Store.Client, a.Store.Dialect, a.Keys, now), now)
+		errands.NewConsents(a.Store.Client, a.Store.Dialect, a.Keys, now), p.files, now)
 	users := access.NewUserServer(a.Store.Client, tokens, p.pages, hot)
 	dir := directory.New(a.Store.Client, p.pages, hot, now)
 	jobAdmin := events.NewAdmin(asynq.NewInspectorFromRedisClient(a.KV.Client), events.Queue(a.KV), p.pages)
@@ -298,6 +309,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 		Checks:        a.checks(),
 		Timeouts:      a.opts.Timeouts,
 		ETagKey:       etagKey,
+		Files:         p.files.Routes(),
 	},
 		server.Service{
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterRegionServiceServer(s, dir) },
@@ -351,6 +363,10 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterErrandServiceServer(s, errandServer) },
 			Gateway:  server.Gateway(redpointv1.RegisterErrandServiceHandlerClient, redpointv1.NewErrandServiceClient),
 		},
+		server.Service{
+			Register: func(s grpc.ServiceRegistrar) { redpointv1.RegisterAttachmentServiceServer(s, p.files) },
+			Gateway:  server.Gateway(redpointv1.RegisterAttachmentServiceHandlerClient, redpointv1.NewAttachmentServiceClient),
+		},
 	)
 	if err != nil {
 		return err
@@ -373,9 +389,13 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 
 // etagKey keys the REST answers' ETags: derived from the auth key, so
 // every replica gives an answer the same ETag and no one else can.
-func (a *App) etagKey() []byte {
+func (a *App) etagKey() []byte { return a.derivedKey("redpoint etag") }
+
+// derivedKey is a key for one purpose, derived from the auth key: every
+// replica derives the same, and no purpose's key opens another's.
+func (a *App) derivedKey(purpose string) []byte {
 	mac := hmac.New(sha256.New, a.AuthKey)
-	_, _ = mac.Write([]byte("redpoint etag"))
+	_, _ = mac.Write([]byte(purpose))
 	return mac.Sum(nil)
 }
 
@@ -454,7 +474,7 @@ func (a *App) SeedDemo(ctx context.Context) error {
 }
 
 func (a *App) checks() map[string]func(context.Context) error {
-	return map[string]func(context.Context) error{"database": a.Store.Ping, "redis": a.KV.Ping}
+	return map[string]func(context.Context) error{"database": a.Store.Ping, "redis": a.KV.Ping, "objects": a.Objects.Ping}
 }
 
 // EventHandlers are the outbox handlers a replica runs, wired as Serve and

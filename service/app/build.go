@@ -9,6 +9,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/changzhi/redpoint/service/attachments"
+	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/calendar"
 	"github.com/changzhi/redpoint/service/calendar/calendardb"
 	"github.com/changzhi/redpoint/service/errands"
@@ -30,6 +32,7 @@ type parts struct {
 	boards     *leaderboard.Boards
 	reports    *report.Workloads
 	workloads  *report.Cache
+	files      *attachments.Server
 	background *Background
 }
 
@@ -43,8 +46,13 @@ type Background struct {
 	scheduler   *events.Scheduler
 	timers      *sla.Timers
 	boards      *leaderboard.Boards
+	files       *attachments.Server
 	boardsReady chan struct{}
 }
+
+// Attachments are the attachments' server, for tests that purge and
+// sweep on demand.
+func (j *Background) Attachments() *attachments.Server { return j.files }
 
 // build makes the parts both halves share, with the App's clock, and
 // registers their metrics on reg. It starts nothing and records nothing on
@@ -63,6 +71,9 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 		reports:   report.New(a.Store, boards),
 		workloads: report.NewCache(a.KV, reg),
 	}
+	p.files = attachments.New(attachments.Config{DB: a.Store.Client, Objects: a.Objects, Keys: a.Keys,
+		Audit: audit.New(a.Store.Client, a.log, pages), Pages: pages, Log: a.log, URLKey: a.derivedKey("redpoint attachment urls"),
+		Retention: a.opts.Retention, TrustedProxies: a.opts.TrustedProxies, Now: now})
 	queue := events.Queue(a.KV)
 	client := asynq.NewClientFromRedisClient(a.KV.Client)
 	timers := sla.New(a.Store.Client, p.cal, client, queue, a.log, now)
@@ -77,6 +88,7 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 		resident.NewLookupCache(a.KV).Invalidator(),
 		errands.AnswersInvalidator(a.KV),
 		p.workloads.Invalidator(),
+		p.files.Handler(client, queue),
 	}, a.opts.ExtraHandlers...)
 	drift := prometheus.NewCounter(prometheus.CounterOpts{Name: "redpoint_leaderboard_drift_total",
 		Help: "Board members the reconciliation found off and repaired."})
@@ -89,7 +101,7 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 		_, err := errands.PurgeConsentCodes(ctx, a.Store.Client, now)
 		return err
 	}
-	jobList := append(append(timers.Jobs(), p.reports.Jobs(now)...), p.boards.Job(now, func(n int) { drift.Add(float64(n)) }),
+	jobList := append(append(append(timers.Jobs(), p.reports.Jobs(now)...), p.files.Jobs()...), p.boards.Job(now, func(n int) { drift.Add(float64(n)) }),
 		events.NewPurgeJob(a.Store.Client, now, purgeKeys))
 	sweep := a.opts.SweepSpec
 	if sweep == "" {
@@ -99,7 +111,7 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 		{Spec: sweep, Type: sla.SweepJob, Unique: 30 * time.Second},
 		{Spec: "30 3 * * *", Type: events.PurgeJob, Unique: time.Hour},
 		{Spec: "17 * * * *", Type: leaderboard.ReconcileJob, Unique: 30 * time.Minute},
-	}, report.Periodic...), a.log)
+	}, append(report.Periodic, attachments.Periodic...)...), a.log)
 	if a.opts.LeaderTTL > 0 {
 		scheduler.TTL = a.opts.LeaderTTL
 	}
@@ -113,6 +125,7 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 		scheduler:   scheduler,
 		timers:      timers,
 		boards:      p.boards,
+		files:       p.files,
 		boardsReady: make(chan struct{}),
 	}
 	return p, nil

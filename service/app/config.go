@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"time"
 
+	"github.com/changzhi/redpoint/service/attachments"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/objects"
 	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/store"
 	"github.com/changzhi/redpoint/service/wechat"
@@ -24,6 +27,13 @@ type Config struct {
 	DataDir     string // REDPOINT_DATA_DIR
 	DatabaseURL string // REDPOINT_DATABASE_URL; empty: SQLite in DataDir
 	RedisURL    string // REDPOINT_REDIS_URL; empty: embedded Redis
+	// S3URL is the attachments' bucket (REDPOINT_S3_URL,
+	// objects.ParseURL's form); empty in embedded mode: an in-process
+	// S3-protocol server storing under DataDir/objects.
+	S3URL string
+	// RetentionDays is how many days materials are kept after their
+	// errand closes (REDPOINT_ATTACHMENT_RETENTION_DAYS); 30 when 0.
+	RetentionDays int
 	PIIKey      string // REDPOINT_PII_KEY; empty in embedded mode: a key file in DataDir
 	AuthKey     string // REDPOINT_AUTH_KEY; empty in embedded mode: a key file in DataDir
 	LogLevel    string // REDPOINT_LOG_LEVEL: debug, info, warn, error
@@ -48,6 +58,14 @@ func (c Config) templates() (resident.Templates, error) {
 		return t, fmt.Errorf("REDPOINT_WECHAT_TEMPLATE_IDS: %w", err)
 	}
 	return t, nil
+}
+
+// retention is how long materials outlive their errand.
+func (c Config) retention() time.Duration {
+	if c.RetentionDays == 0 {
+		return attachments.DefaultRetention
+	}
+	return time.Duration(c.RetentionDays) * 24 * time.Hour
 }
 
 // Defaults are the embedded mode's settings.
@@ -82,6 +100,16 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Level(); err != nil {
 		return err
+	}
+	if c.S3URL != "" {
+		if _, err := objects.ParseURL(c.S3URL); err != nil {
+			return fmt.Errorf("REDPOINT_S3_URL: %w", err)
+		}
+	} else if !c.Embedded() {
+		return fmt.Errorf("REDPOINT_S3_URL: required with REDPOINT_DATABASE_URL (every replica must store attachments in one bucket)")
+	}
+	if c.RetentionDays < 0 || c.RetentionDays > 3650 {
+		return fmt.Errorf("REDPOINT_ATTACHMENT_RETENTION_DAYS: %d is not 0–3650", c.RetentionDays)
 	}
 	if c.TrustedProxies < 0 || c.TrustedProxies > 10 {
 		return fmt.Errorf("REDPOINT_TRUSTED_PROXIES: %d is not 0–10", c.TrustedProxies)
@@ -141,12 +169,16 @@ func (c Config) LogAttrs() []any {
 	if c.PIIKey != "" {
 		pii = "REDPOINT_PII_KEY (set)"
 	}
+	objectStore := "embedded: " + c.DataDir + "/objects"
+	if c.S3URL != "" {
+		objectStore = maskURL(c.S3URL)
+	}
 	authKey := "key file in data dir"
 	if c.AuthKey != "" {
 		authKey = "REDPOINT_AUTH_KEY (set)"
 	}
 	return []any{"mode", mode, "auth_key", authKey, "grpc_addr", c.GRPCAddr, "http_addr", c.HTTPAddr, "admin_addr", c.AdminAddr, "data_dir", c.DataDir,
-		"database", database, "redis", redis, "pii_keys", pii, "wechat", wx, "log_level", c.LogLevel}
+		"database", database, "redis", redis, "objects", objectStore, "retention_days", int(c.retention().Hours()/24), "pii_keys", pii, "wechat", wx, "log_level", c.LogLevel}
 }
 
 func maskURL(raw string) string {

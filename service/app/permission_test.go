@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/attachment"
 	"github.com/changzhi/redpoint/ent/errand"
 	"github.com/changzhi/redpoint/ent/predicate"
 	"github.com/changzhi/redpoint/ent/rating"
@@ -58,6 +59,7 @@ func (t target) String() string {
 // caller scoped to a village (forCaller), the village of the target's point.
 type world struct {
 	errand, point, agent, township, village, followUp [targets]string
+	attachment                                        [targets]string // a receipt on errand
 	followUpErrand                                    [targets]string // the errand of followUp
 }
 
@@ -306,6 +308,22 @@ var fixtures = map[string]func(w *world, t target) proto.Message{
 	"/redpoint.v1.ResidentService/RevokeConsent": func(*world, target) proto.Message {
 		return &redpointv1.RevokeConsentRequest{Name: "residents/me/errands/1", Reason: "测试"}
 	},
+	"/redpoint.v1.AttachmentService/CreateAttachmentUpload": func(w *world, t target) proto.Message {
+		return &redpointv1.CreateAttachmentUploadRequest{Parent: w.errand[t],
+			Attachment: &redpointv1.Attachment{Kind: redpointv1.AttachmentKind_ATTACHMENT_KIND_RECEIPT, FileName: "回执.jpg"}}
+	},
+	"/redpoint.v1.AttachmentService/ListAttachments": func(w *world, t target) proto.Message {
+		return &redpointv1.ListAttachmentsRequest{Parent: w.errand[t]}
+	},
+	"/redpoint.v1.AttachmentService/GetAttachment": func(w *world, t target) proto.Message {
+		return &redpointv1.GetAttachmentRequest{Name: w.attachment[t]}
+	},
+	"/redpoint.v1.AttachmentService/DeleteAttachment": func(w *world, t target) proto.Message {
+		return &redpointv1.DeleteAttachmentRequest{Name: w.attachment[t], Reason: "权限测试"}
+	},
+	"/redpoint.v1.ResidentService/ListMyErrandAttachments": func(*world, target) proto.Message {
+		return &redpointv1.ListMyErrandAttachmentsRequest{Parent: "residents/me/errands/1"}
+	},
 	"/redpoint.v1.AuditService/ListAuditEntries": func(w *world, t target) proto.Message {
 		return &redpointv1.ListAuditEntriesRequest{Parent: w.township[t]}
 	},
@@ -376,6 +394,10 @@ func buildWorld(t *testing.T, s *apptest.Server) *world {
 		w.village[i] = "regions/" + sp.RegionID
 		e := db.Errand.Query().Where(errand.ServicePointID(sp.ID)).FirstX(ctx)
 		w.errand[i] = fmt.Sprintf("errands/%d", e.ID)
+		a := db.Attachment.Create().SetErrandID(e.ID).SetRegionID(e.RegionID).SetServicePointID(e.ServicePointID).
+			SetKind(attachment.KindRECEIPT).SetState(attachment.StateREADY).SetUploaderID(e.AgentID).
+			SetObjectKey(fmt.Sprintf("attachments/permission-%d", i)).SaveX(ctx)
+		w.attachment[i] = fmt.Sprintf("errands/%d/attachments/%d", e.ID, a.ID)
 		agents := db.User.Query().Where(user.RoleEQ(user.RoleAGENT), user.RegionIDGTE(lo), user.RegionIDLTE(hi),
 			user.PhoneNotIn(demo.GuhanAgentPhone, demo.DanzhuAgentPhone))
 		if target(i) == otherVillage {

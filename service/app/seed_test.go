@@ -29,7 +29,7 @@ func TestDemoSeedRebuildsTheCurrentBoards(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)
-	a := New(slog.New(slog.NewTextHandler(io.Discard, nil)), st, k, keys, nil, Options{Clock: func() time.Time { return now }})
+	a := New(slog.New(slog.NewTextHandler(io.Discard, nil)), st, k, nil, keys, nil, Options{Clock: func() time.Time { return now }})
 	// The Redis outlived the database that was here before: this month's
 	// city board has a point the new demo has not.
 	month := period.Of(period.Month, now)

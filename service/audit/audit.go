@@ -207,3 +207,13 @@ func entryProto(r *ent.AuditEntry) *redpointv1.AuditEntry {
 	}
 	return e
 }
+
+// RecordInTx writes an audit entry of action on resource inside tx, for
+// writes made outside a gRPC call (an upload to a signed URL): the caller
+// and their address come from ctx as for any call.
+func RecordInTx(ctx context.Context, tx *ent.Tx, action, resource, region string) error {
+	if err := entry(ctx, tx.Client(), action, resource, region, false).Exec(ctx); err != nil {
+		return fmt.Errorf("audit.RecordInTx: %w", err)
+	}
+	return nil
+}

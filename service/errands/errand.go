@@ -165,9 +165,9 @@ func agent(ctx context.Context) (access.Principal, error) {
 	return p, nil
 }
 
-// canSee reports whether p may read e: agents their point's errands, the
+// CanSee reports whether p may read e: agents their point's errands, the
 // others their region's subtree.
-func canSee(p access.Principal, e *ent.Errand) bool {
+func CanSee(p access.Principal, e *ent.Errand) bool {
 	if p.Role == access.RoleAgent {
 		return e.ServicePointID == p.ServicePointID
 	}
@@ -193,7 +193,7 @@ func (s *Server) load(ctx context.Context, db *ent.Client, p access.Principal, f
 	if err != nil {
 		return nil, fmt.Errorf("errand.load: %w", err)
 	}
-	if !canSee(p, e) {
+	if !CanSee(p, e) {
 		return nil, ErrOutOfScope
 	}
 	return e, nil

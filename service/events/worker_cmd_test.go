@@ -20,7 +20,7 @@ import (
 func TestWorkersApartFromTheAPI(t *testing.T) {
 	api := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: seeded, Errands: 20},
 		Configure: func(a *app.Options) { a.NoWorkers = true }})
-	w := app.New(slog.New(slog.NewTextHandler(io.Discard, nil)), api.App.Store, api.App.KV, api.App.Keys, api.App.AuthKey, app.Options{})
+	w := app.New(slog.New(slog.NewTextHandler(io.Discard, nil)), api.App.Store, api.App.KV, api.App.Objects, api.App.Keys, api.App.AuthKey, app.Options{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,9 @@ const (
 	// TopicFollowUpClosed: the township closed a bad rating's follow-up
 	// (FollowUpClosed).
 	TopicFollowUpClosed = "followup.closed"
+	// TopicAttachmentUploaded: an attachment's bytes were stored
+	// (AttachmentUploaded); the thumbnail job starts from it.
+	TopicAttachmentUploaded = "attachment.uploaded"
 )
 
 // SchemaVersion is the payload version this release writes and the
@@ -52,7 +55,8 @@ const (
 const SchemaVersion = 1
 
 // Payload is the body of one outbox event. Only this package's types
-// implement it: ErrandChange, RatingCreated and FollowUpClosed.
+// implement it: ErrandChange, RatingCreated, FollowUpClosed and
+// AttachmentUploaded.
 type Payload interface {
 	// Topic is the topic the payload is published on.
 	Topic() string
@@ -147,6 +151,8 @@ func Decode(topic string, raw []byte) (Payload, error) {
 		return decodeAs[RatingCreated](topic, raw)
 	case TopicFollowUpClosed:
 		return decodeAs[FollowUpClosed](topic, raw)
+	case TopicAttachmentUploaded:
+		return decodeAs[AttachmentUploaded](topic, raw)
 	}
 	return nil, fmt.Errorf("%w: unknown topic %q", ErrMalformed, topic)
 }

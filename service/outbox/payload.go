@@ -161,3 +161,27 @@ func (FollowUpClosed) Topic() string { return TopicFollowUpClosed }
 func (f FollowUpClosed) Aggregate() string { return "followUps/" + strconv.Itoa(f.FollowUp) }
 
 func (FollowUpClosed) payload() {}
+
+// AttachmentUploaded is the payload of TopicAttachmentUploaded.
+type AttachmentUploaded struct {
+	ErrandID int `json:"errand_id"`
+	// Attachment is the attachment's id.
+	Attachment int `json:"attachment"`
+	// ContentType is what the bytes were sniffed as.
+	ContentType string `json:"content_type"`
+}
+
+// NewAttachmentUploaded describes the upload of a, as saved.
+func NewAttachmentUploaded(a *ent.Attachment) AttachmentUploaded {
+	return AttachmentUploaded{ErrandID: a.ErrandID, Attachment: a.ID, ContentType: a.ContentType}
+}
+
+// Topic is TopicAttachmentUploaded.
+func (AttachmentUploaded) Topic() string { return TopicAttachmentUploaded }
+
+// Aggregate is the attachment's resource name.
+func (a AttachmentUploaded) Aggregate() string {
+	return resname.Name(resname.Errands, a.ErrandID) + "/attachments/" + strconv.Itoa(a.Attachment)
+}
+
+func (AttachmentUploaded) payload() {}

@@ -66,6 +66,15 @@ type Server struct {
 	idem     *idempotency.Keeper
 	// reopener reopens their completed errands (the errand service).
 	reopener Reopener
+	// files lists their errands' receipts and results (the attachments).
+	files Files
+}
+
+// Files is what this package needs of the attachments to show a resident
+// the receipts and results of their own errand
+// (attachments.Server.ForResident).
+type Files interface {
+	ForResident(ctx context.Context, residentID int, e *ent.Errand) ([]*redpointv1.Attachment, error)
 }
 
 // Reopener is what this package needs of the errand service to reopen a
@@ -82,12 +91,37 @@ var _ redpointv1.ResidentServiceServer = (*Server)(nil)
 // configured, pages signs the page tokens of its list, fb records their
 // ratings, ans keeps the answers of their reads (nil: none kept), reopen
 // reopens their completed errands, consents previews, grants and revokes
-// their consents (委托授权; nil: those calls are UNAVAILABLE) and now is the
-// clock (whether an errand can still be rated).
+// their consents (委托授权; nil: those calls are UNAVAILABLE), files lists
+// their errands' receipts and results, and now is the clock (whether an
+// errand can still be rated).
 func New(db *ent.Client, keys *pii.Keyring, wx WeChat, tokens *access.Tokens, lookup *Lookup, pages *pagetoken.Signer, fb *feedback.Service,
-	ans *answers.Cache, reopen Reopener, consents *errands.Consents, now func() time.Time) *Server {
+	ans *answers.Cache, reopen Reopener, consents *errands.Consents, files Files, now func() time.Time) *Server {
 	return &Server{db: db, keys: keys, wx: wx, tokens: tokens, now: now, lookup: lookup, pages: pages, feedback: fb, answers: ans,
-		reopener: reopen, consents: consents, idem: idempotency.New(db, keys)}
+		reopener: reopen, consents: consents, files: files, idem: idempotency.New(db, keys)}
+}
+
+// ListMyErrandAttachments lists the receipts and results of one's own errand.
+func (s *Server) ListMyErrandAttachments(ctx context.Context, req *redpointv1.ListMyErrandAttachmentsRequest) (*redpointv1.ListAttachmentsResponse, error) {
+	id, err := me(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, ok := myErrandID(req.GetParent())
+	if !ok {
+		return nil, apierr.InvalidField("parent", myErrandFormat)
+	}
+	e, err := s.db.Errand.Query().Where(errand.ID(n), Owns(id)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotYours
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resident.ListMyErrandAttachments: %w", err)
+	}
+	files, err := s.files.ForResident(ctx, id, e)
+	if err != nil {
+		return nil, err
+	}
+	return &redpointv1.ListAttachmentsResponse{Attachments: files}, nil
 }
 
 // The residents' errors.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/changzhi/redpoint/service/apierr"
 )
@@ -148,4 +150,29 @@ func snake(name string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// WriteError answers err on a route outside the gateway (Config.Files) as
+// the gateway answers its own: the status apierr.Status makes of it, in
+// the same JSON shape and with the same HTTP code.
+func WriteError(ctx context.Context, log *slog.Logger, w http.ResponseWriter, r *http.Request, method string, err error) {
+	st := apierr.Status(ctx, log, method, markUnavailable(err))
+	errorHandler(ctx, plainMux, jsonMarshaler, w, r, st.Err())
+}
+
+// plainMux stands in for the gateway's mux where an error is written
+// outside it: it carries no routes, only the default rewriters.
+var plainMux = runtime.NewServeMux()
+
+// WriteMessage answers m as JSON with the HTTP code, as the gateway
+// renders an answer.
+func WriteMessage(w http.ResponseWriter, code int, m proto.Message) {
+	body, err := jsonMarshaler.Marshal(m)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
 }

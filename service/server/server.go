@@ -49,6 +49,11 @@ type Config struct {
 	// it give the same answer the same ETag. Empty: a random key, for this
 	// process alone.
 	ETagKey []byte
+	// Files are the REST routes that carry raw bytes rather than JSON
+	// (attachments' uploads and downloads), by http.ServeMux pattern. They
+	// authorise themselves (signed URLs), bound their own bodies, and
+	// answer errors with WriteError.
+	Files map[string]http.Handler
 }
 
 // Service is one API service: how it registers on the gRPC server and on
@@ -169,6 +174,9 @@ func New(ctx context.Context, cfg Config, services ...Service) (*Server, error) 
 	// host leads to it.
 	mux.Handle(console.Prefix, compress(console.Handler()))
 	mux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
+	for pattern, h := range cfg.Files {
+		mux.Handle(pattern, h)
+	}
 	mux.Handle("/", compress(headAsGet(methodOverride(limitBody(s.withETags(s.gwMux))))))
 	s.http = NewHTTPServer(mux, cfg.Logger, cfg.Timeouts)
 	s.admin = NewHTTPServer(AdminMux(cfg.Registry, healthz), cfg.Logger, cfg.Timeouts)

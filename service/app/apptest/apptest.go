@@ -23,6 +23,7 @@ import (
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
+	"github.com/changzhi/redpoint/service/objects/objectstest"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/server"
@@ -105,7 +106,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	if opt.Configure != nil {
 		opt.Configure(&opts)
 	}
-	a := app.New(log, st, k, keys, authKey, opts)
+	a := app.New(log, st, k, objectstest.Open(tb), keys, authKey, opts)
 	if opt.Demo != nil {
 		if _, err := demo.Seed(ctx, st.Client, seedKeys, *opt.Demo); err != nil {
 			tb.Fatalf("apptest: seed: %v", err)
@@ -138,7 +139,7 @@ func JoinKV(tb testing.TB, first *Server, k *kv.KV, configure ...func(*app.Optio
 	for _, c := range configure {
 		c(&opts)
 	}
-	a := app.New(first.log, first.App.Store, k, first.App.Keys, first.App.AuthKey, opts)
+	a := app.New(first.log, first.App.Store, k, first.App.Objects, first.App.Keys, first.App.AuthKey, opts)
 	s := serve(tb, a, cancel, ctx)
 	s.log = first.log
 	s.WeChat = first.WeChat

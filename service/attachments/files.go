@@ -1,0 +1,103 @@
+package attachments
+
+import (
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/changzhi/redpoint/ent"
+	"github.com/changzhi/redpoint/ent/attachment"
+	"github.com/changzhi/redpoint/service/access"
+	"github.com/changzhi/redpoint/service/media"
+	"github.com/changzhi/redpoint/service/pii"
+	"github.com/changzhi/redpoint/service/server"
+)
+
+// Routes are the signed-URL routes, for server.Config.Files.
+func (s *Server) Routes() map[string]http.Handler {
+	return map[string]http.Handler{
+		"PUT " + uploadsPath + "{token}": http.HandlerFunc(s.serveUpload),
+		"GET " + filesPath + "{token}":   http.HandlerFunc(s.serveFile),
+	}
+}
+
+// serveFile is GET /v1/files/{token}: an attachment's content or its
+// thumbnail, decrypted on the way out, after the download is audited.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	fail := func(err error) { server.WriteError(ctx, s.cfg.Log, w, r, DownloadAction, err) }
+	t, ok := s.urls.open(r.PathValue("token"), time.Now())
+	if !ok || (t.Use != useOriginal && t.Use != useThumbnail) {
+		fail(ErrBadURL)
+		return
+	}
+	p := access.Principal{UserID: t.User, ResidentID: t.Resident, Role: access.Role(t.Role)}
+	ctx = access.WithClientIP(access.NewContext(ctx, p), access.RequestIP(r, s.cfg.TrustedProxies))
+	a, err := s.db.Attachment.Get(ctx, t.Attachment)
+	switch {
+	case ent.IsNotFound(err):
+		fail(ErrNotFound)
+		return
+	case err != nil:
+		fail(fmt.Errorf("attachments.download: %w", err))
+		return
+	case a.State != attachment.StateREADY || a.DeleteTime != nil:
+		fail(ErrGone)
+		return
+	}
+	key, sealed, contentType, action := a.ObjectKey, a.SealedKey, a.ContentType, DownloadAction
+	if t.Use == useThumbnail {
+		if a.ThumbnailKey == "" {
+			fail(ErrNotFound)
+			return
+		}
+		key, sealed, contentType, action = &a.ThumbnailKey, a.ThumbnailSealedKey, media.JPEG, DownloadAction+" (thumbnail)"
+	}
+	dataKey, err := s.keys.OpenDataKey(sealed)
+	if err != nil || key == nil {
+		fail(fmt.Errorf("attachments.download: %d: data key: %w", a.ID, err))
+		return
+	}
+	obj, err := s.objects.Get(ctx, *key)
+	if err != nil {
+		fail(fmt.Errorf("attachments.download: %w", err))
+		return
+	}
+	defer func() { _ = obj.Close() }()
+	plain, err := pii.NewOpenReader(obj, dataKey)
+	if err != nil {
+		fail(fmt.Errorf("attachments.download: %w", err))
+		return
+	}
+	// No byte goes out unless its reading is on record.
+	if err := s.cfg.Audit.RecordUnmaskedRead(ctx, action, Name(a), a.RegionID); err != nil {
+		fail(err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "private, no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'")
+	if t.Use == useOriginal {
+		h.Set("Content-Length", strconv.FormatInt(a.Size, 10))
+		disposition := "inline"
+		if r.URL.Query().Get("download") != "" {
+			disposition = "attachment"
+		}
+		name := a.FileName
+		if name == "" {
+			name = "attachment-" + strconv.Itoa(a.ID)
+		}
+		h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": name}))
+	}
+	if _, err := io.Copy(w, plain); err != nil {
+		// The status is sent: cut the response short so the client sees a
+		// broken download, never a complete-looking wrong file.
+		s.cfg.Log.ErrorContext(ctx, "attachments: download broke off", "attachment", a.ID, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+}
