@@ -90,8 +90,8 @@ func photo(t *testing.T, w, h int) (withGPS, clean []byte) {
 type filesWorld struct {
 	s       *apptest.Server
 	keyring string // the server's PII keyring, in REDPOINT_PII_KEY's form
-	errand *ent.Errand
-	name   string // errands/{id}
+	errand  *ent.Errand
+	name    string // errands/{id}
 }
 
 func newFilesWorld(t *testing.T) filesWorld {

@@ -34,9 +34,9 @@ type Config struct {
 	// RetentionDays is how many days materials are kept after their
 	// errand closes (REDPOINT_ATTACHMENT_RETENTION_DAYS); 30 when 0.
 	RetentionDays int
-	PIIKey      string // REDPOINT_PII_KEY; empty in embedded mode: a key file in DataDir
-	AuthKey     string // REDPOINT_AUTH_KEY; empty in embedded mode: a key file in DataDir
-	LogLevel    string // REDPOINT_LOG_LEVEL: debug, info, warn, error
+	PIIKey        string // REDPOINT_PII_KEY; empty in embedded mode: a key file in DataDir
+	AuthKey       string // REDPOINT_AUTH_KEY; empty in embedded mode: a key file in DataDir
+	LogLevel      string // REDPOINT_LOG_LEVEL: debug, info, warn, error
 	// TrustedProxies is how many load balancers stand in front of the
 	// REST port (REDPOINT_TRUSTED_PROXIES); it tells clients' addresses
 	// from the proxies' for rate limits and the audit log.
@@ -178,7 +178,7 @@ func (c Config) LogAttrs() []any {
 		authKey = "REDPOINT_AUTH_KEY (set)"
 	}
 	return []any{"mode", mode, "auth_key", authKey, "grpc_addr", c.GRPCAddr, "http_addr", c.HTTPAddr, "admin_addr", c.AdminAddr, "data_dir", c.DataDir,
-		"database", database, "redis", redis, "objects", objectStore, "retention_days", int(c.retention().Hours()/24), "pii_keys", pii, "wechat", wx, "log_level", c.LogLevel}
+		"database", database, "redis", redis, "objects", objectStore, "retention_days", int(c.retention().Hours() / 24), "pii_keys", pii, "wechat", wx, "log_level", c.LogLevel}
 }
 
 func maskURL(raw string) string {
