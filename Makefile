@@ -16,7 +16,7 @@ demo:
 build:
 	go build -o bin/redpoint ./cmd/redpoint
 
-## test: the whole suite under the race detector (embedded SQLite + Redis unless REDPOINT_TEST_DATABASE_URL / REDPOINT_TEST_REDIS_URL are set), then the TypeScript client's walk and the console's walk in headless Chromium (apt-get install chromium)
+## test: the whole suite under the race detector (embedded SQLite, Redis and S3 unless REDPOINT_TEST_DATABASE_URL / REDPOINT_TEST_REDIS_URL / REDPOINT_TEST_S3_URL are set), then the TypeScript client's walk and the console's walk in headless Chromium (apt-get install chromium)
 test:
 	go test -race $(GO_TEST_FLAGS) ./...
 	./scripts/client-walk.sh
@@ -34,10 +34,12 @@ test-client:
 test-short:
 	go test -race -short $(GO_TEST_FLAGS) ./...
 
-## test-real: the suite against the local PostgreSQL and Redis
+## test-real: the suite against the local PostgreSQL and Redis, and a separately started S3 server (scripts/s3-server.sh: versitygw on 127.0.0.1:7070, built once, about 3 minutes)
 test-real:
+	./scripts/s3-server.sh >/dev/null
 	REDPOINT_TEST_DATABASE_URL=$${REDPOINT_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable} \
 	REDPOINT_TEST_REDIS_URL=$${REDPOINT_TEST_REDIS_URL:-redis://127.0.0.1:6379/0} \
+	REDPOINT_TEST_S3_URL="$${REDPOINT_TEST_S3_URL:-http://redpoint-test:redpoint-test-secret@127.0.0.1:7070/redpoint-test?lookup=path}" \
 	go test $(GO_TEST_FLAGS) ./...
 
 ## bench: the benchmarks, once each

@@ -45,7 +45,7 @@ func TestServerKilledMidBurst(t *testing.T) {
 		t.Parallel()
 		pg := storetest.StartCluster(t)
 		redis := kvtest.StartServer(t)
-		killMidBurst(t, productionDeployment(pg.CreateDatabase("redpoint"), redis.URL()))
+		killMidBurst(t, productionDeployment(t, pg.CreateDatabase("redpoint"), redis.URL()))
 	})
 }
 
@@ -160,7 +160,7 @@ func TestPostgresRestartMidLoad(t *testing.T) {
 	t.Parallel()
 	pg := storetest.StartCluster(t)
 	redis := kvtest.StartServer(t)
-	d := productionDeployment(pg.CreateDatabase("redpoint"), redis.URL())
+	d := productionDeployment(t, pg.CreateDatabase("redpoint"), redis.URL())
 	d.seed(t, 400)
 	db := d.openStore(t).Client
 	agents := agentsWithWork(t, db, 4)

@@ -28,6 +28,7 @@ import (
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/objects/objectstest"
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/store"
 	"github.com/changzhi/redpoint/service/testutil"
@@ -87,12 +88,13 @@ func sqliteDeployment(t *testing.T, redisURL string) deployment {
 	return deployment{cfg: cfg}
 }
 
-// productionDeployment is PostgreSQL and Redis with keys from the
-// environment, as README's Production section runs it.
-func productionDeployment(databaseURL, redisURL string) deployment {
+// productionDeployment is PostgreSQL, Redis and an S3 bucket with keys
+// from the environment, as README's Production section runs it.
+func productionDeployment(t *testing.T, databaseURL, redisURL string) deployment {
 	cfg := app.Defaults()
 	cfg.DatabaseURL = databaseURL
 	cfg.RedisURL = redisURL
+	cfg.S3URL = objectstest.URL(t)
 	cfg.PIIKey = pii.NewKeyringString()
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
@@ -111,7 +113,7 @@ func (d deployment) env(grpcAddr, httpAddr, adminAddr string) []string {
 	}
 	return append(env, "REDPOINT_GRPC_ADDR="+grpcAddr, "REDPOINT_HTTP_ADDR="+httpAddr, "REDPOINT_ADMIN_ADDR="+adminAddr,
 		"REDPOINT_DATA_DIR="+d.cfg.DataDir, "REDPOINT_DATABASE_URL="+d.cfg.DatabaseURL,
-		"REDPOINT_REDIS_URL="+d.cfg.RedisURL, "REDPOINT_PII_KEY="+d.cfg.PIIKey,
+		"REDPOINT_REDIS_URL="+d.cfg.RedisURL, "REDPOINT_S3_URL="+d.cfg.S3URL, "REDPOINT_PII_KEY="+d.cfg.PIIKey,
 		"REDPOINT_AUTH_KEY="+d.cfg.AuthKey, "REDPOINT_LOG_LEVEL=info")
 }
 

@@ -552,6 +552,8 @@ func callREST(t *testing.T, s *apptest.Server, md protoreflect.MethodDescriptor,
 		verb, tmpl = http.MethodPost, p.Post
 	case *annotations.HttpRule_Patch:
 		verb, tmpl = http.MethodPatch, p.Patch
+	case *annotations.HttpRule_Delete:
+		verb, tmpl = http.MethodDelete, p.Delete
 	default:
 		t.Fatalf("%s: unhandled HTTP rule %v", md.FullName(), rule)
 	}

@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,7 @@ type Store struct {
 	bucket    string
 	prefix    string // "" or "a/b/": starts every key
 	endpoint  string // for messages
+	settings  Settings
 
 	embedded  *http.Server // nil for a production store
 	served    chan struct{}
@@ -130,7 +132,19 @@ func newStore(set Settings) (*Store, error) {
 	if prefix != "" {
 		prefix += "/"
 	}
-	return &Store{client: client, transport: transport, bucket: set.Bucket, prefix: prefix, endpoint: set.Endpoint}, nil
+	return &Store{client: client, transport: transport, bucket: set.Bucket, prefix: prefix, endpoint: set.Endpoint, settings: set}, nil
+}
+
+// EmbeddedURL is the URL, secret included, another process can reach the
+// embedded server at while this one runs (tests of processes in
+// production mode); "" for a production store.
+func (s *Store) EmbeddedURL() string {
+	if s.embedded == nil {
+		return ""
+	}
+	u := url.URL{Scheme: "http", User: url.UserPassword(s.settings.AccessKey, s.settings.SecretKey), Host: s.settings.Endpoint,
+		Path: "/" + s.settings.Bucket, RawQuery: "lookup=" + LookupPath + "&region=" + s.settings.Region}
+	return u.String()
 }
 
 // Put stores exactly size bytes read from r under key, replacing any

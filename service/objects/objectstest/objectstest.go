@@ -49,14 +49,15 @@ func Open(tb testing.TB) *objects.Store {
 }
 
 // URL is the URL of the server the tests share under a fresh prefix of
-// tb's own, whose objects are removed when tb ends, or "" when EnvS3URL is
-// unset: for a test that opens stores itself (two on one bucket, a
-// restart).
+// tb's own, whose objects are removed when tb ends; when EnvS3URL is
+// unset, of an embedded server this test process runs until tb ends: for
+// a test that opens stores itself (two on one bucket, a restart, another
+// process in production mode).
 func URL(tb testing.TB) string {
 	tb.Helper()
 	raw := os.Getenv(EnvS3URL)
 	if raw == "" {
-		return ""
+		return Open(tb).EmbeddedURL()
 	}
 	raw, err := withTestPrefix(raw)
 	if err != nil {
