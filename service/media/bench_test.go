@@ -37,7 +37,7 @@ var (
 // 10 MiB, with a phone's EXIF (GPS included) and XMP.
 func bigPhotoJPEG(b *testing.B) []byte {
 	bigPhotoOnce.Do(func() {
-		j := encodeJPEG(b, photo(4000, 3000, 50), 95)
+		j := encodeJPEG(b, photo(4000, 3000, 58), 95)
 		bigPhoto = insertAfterSOI(j, segment(mAPP1, phoneExif(b, binary.BigEndian, 6)), xmp, iccSeg)
 	})
 	if len(bigPhoto) > int(DefaultLimits.MaxBytes) {

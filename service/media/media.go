@@ -100,7 +100,9 @@ const bufSize = 32 << 10
 //
 // Errors are reported as they are met while streaming: an oversized upload
 // of an unsupported type may give ErrUnsupported rather than ErrTooLarge.
-// On error, w may have received a prefix: the caller discards it.
+// On error, w may have received a prefix: the caller discards it. Limits
+// with a field that is not positive (a zero Limits, say) are the caller's
+// mistake: Clean reads nothing and returns an error that is none of the above.
 func Clean(w io.Writer, r io.Reader, lim Limits) (Result, error) {
 	res, err := clean(w, r, lim, nil)
 	if err != nil {
