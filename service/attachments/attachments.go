@@ -76,6 +76,11 @@ const URLLifetime = 10 * time.Minute
 // past it, an upload is told to retry.
 const MaxUploadsInFlight = 8
 
+// MaxThumbnailsInFlight bounds the thumbnails one replica decodes at
+// once: a decoded 40-megapixel image holds up to a few hundred MB, so
+// the job workers' concurrency alone would not bound the memory.
+const MaxThumbnailsInFlight = 2
+
 // Server is the attachments' API, their signed-URL routes and jobs.
 type Server struct {
 	redpointv1.UnimplementedAttachmentServiceServer
@@ -86,6 +91,7 @@ type Server struct {
 	urls    signer
 	now     func() time.Time
 	uploads chan struct{} // MaxUploadsInFlight slots
+	thumbs  chan struct{} // MaxThumbnailsInFlight slots
 }
 
 var _ redpointv1.AttachmentServiceServer = (*Server)(nil)
@@ -105,7 +111,7 @@ func New(c Config) *Server {
 		c.Log = slog.Default()
 	}
 	return &Server{cfg: c, db: c.DB, objects: c.Objects, keys: c.Keys, urls: signer{key: c.URLKey}, now: c.Now,
-		uploads: make(chan struct{}, MaxUploadsInFlight)}
+		uploads: make(chan struct{}, MaxUploadsInFlight), thumbs: make(chan struct{}, MaxThumbnailsInFlight)}
 }
 
 // The attachments' errors.

@@ -103,6 +103,12 @@ func (s *Server) Thumbnail(ctx context.Context, id int) error {
 	if err != nil {
 		return fmt.Errorf("%w: attachments.Thumbnail %d: %w", asynq.SkipRetry, id, err)
 	}
+	select {
+	case s.thumbs <- struct{}{}:
+		defer func() { <-s.thumbs }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	obj, err := s.objects.Get(ctx, *a.ObjectKey)
 	if err != nil {
 		return fmt.Errorf("attachments.Thumbnail: %w", err)
