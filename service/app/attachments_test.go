@@ -265,8 +265,10 @@ func TestAttachmentRoundTrip(t *testing.T) {
 		auditentry.UnmaskedRead(true)).CountX(ctx); n != 1 {
 		t.Errorf("%d download audit entries, want 1", n)
 	}
-	if n := w.s.App.Store.Client.AuditEntry.Query().Where(auditentry.Action(attachments.UploadAction), auditentry.Resource(a.Name)).CountX(ctx); n != 1 {
-		t.Errorf("%d upload audit entries, want 1", n)
+	for _, action := range []string{attachments.UploadAction, "/redpoint.v1.AttachmentService/CreateAttachmentUpload"} {
+		if n := w.s.App.Store.Client.AuditEntry.Query().Where(auditentry.Action(action), auditentry.Resource(a.Name)).CountX(ctx); n != 1 {
+			t.Errorf("%d %s audit entries naming %s, want 1", n, action, a.Name)
+		}
 	}
 
 	// The thumbnail job makes a 256-pixel JPEG from the outbox event.

@@ -148,12 +148,21 @@ func (s *Server) reserve(ctx context.Context, p access.Principal, e *ent.Errand,
 			return nil, fmt.Errorf("attachments.reserve: %w", err)
 		}
 	}
-	c := s.db.Attachment.Create().SetErrandID(e.ID).SetRegionID(e.RegionID).SetServicePointID(e.ServicePointID).
-		SetKind(kind).SetFileName(name).SetDeclaredType(declared).SetUploaderID(p.UserID)
-	if requestID != "" {
-		c.SetRequestID(requestID)
-	}
-	a, err := c.Save(ctx)
+	var a *ent.Attachment
+	err := store.WithTx(ctx, s.db, func(tx *ent.Tx) error {
+		c := tx.Attachment.Create().SetErrandID(e.ID).SetRegionID(e.RegionID).SetServicePointID(e.ServicePointID).
+			SetKind(kind).SetFileName(name).SetDeclaredType(declared).SetUploaderID(p.UserID)
+		if requestID != "" {
+			c.SetRequestID(requestID)
+		}
+		var err error
+		if a, err = c.Save(ctx); err != nil {
+			return err
+		}
+		// The audit line names the attachment, which the answer does not
+		// carry at its top.
+		return audit.InTx(ctx, tx, Name(a), a.RegionID)
+	})
 	if ent.IsConstraintError(err) && requestID != "" {
 		return find() // a concurrent try with the same id made it first
 	}
