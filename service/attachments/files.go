@@ -1,10 +1,12 @@
 package attachments
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -24,15 +26,18 @@ func (s *Server) Routes() map[string]http.Handler {
 	}
 }
 
-// serveFile is GET /v1/files/{token}: an attachment's content or its
-// thumbnail, decrypted on the way out, after the download is audited.
-func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	fail := func(err error) { server.WriteError(ctx, s.cfg.Log, w, r, DownloadAction, err) }
-	t, ok := s.urls.open(r.PathValue("token"), time.Now())
-	if !ok || (t.Use != useOriginal && t.Use != useThumbnail) {
+// ticketed opens the ticket in r's path, which must be for one of uses,
+// and reads its attachment; it returns the context the request runs in
+// from then on (the ticket's caller and the client's address, for the
+// audit log) and how to fail. Not ok: the error is answered.
+func (s *Server) ticketed(w http.ResponseWriter, r *http.Request, action string, uses ...string) (
+	ctx context.Context, t ticket, a *ent.Attachment, fail func(error), ok bool) {
+	ctx = r.Context()
+	fail = func(err error) { server.WriteError(ctx, s.cfg.Log, w, r, action, err) }
+	t, ok = s.urls.open(r.PathValue("token"), time.Now())
+	if !ok || !slices.Contains(uses, t.Use) {
 		fail(ErrBadURL)
-		return
+		return ctx, t, nil, fail, false
 	}
 	p := access.Principal{UserID: t.User, ResidentID: t.Resident, Role: access.Role(t.Role)}
 	ctx = access.WithClientIP(access.NewContext(ctx, p), access.RequestIP(r, s.cfg.TrustedProxies))
@@ -40,11 +45,22 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case ent.IsNotFound(err):
 		fail(ErrNotFound)
-		return
+		return ctx, t, nil, fail, false
 	case err != nil:
-		fail(fmt.Errorf("attachments.download: %w", err))
+		fail(fmt.Errorf("attachments: %s: %w", action, err))
+		return ctx, t, nil, fail, false
+	}
+	return ctx, t, a, fail, true
+}
+
+// serveFile is GET /v1/files/{token}: an attachment's content or its
+// thumbnail, decrypted on the way out, after the download is audited.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	ctx, t, a, fail, ok := s.ticketed(w, r, DownloadAction, useOriginal, useThumbnail)
+	if !ok {
 		return
-	case a.State != attachment.StateREADY || a.DeleteTime != nil:
+	}
+	if a.State != attachment.StateREADY || a.DeleteTime != nil {
 		fail(ErrGone)
 		return
 	}

@@ -176,22 +176,11 @@ func (s *Server) reserve(ctx context.Context, p access.Principal, e *ent.Errand,
 // attachment. It answers the READY attachment, or an error with nothing
 // stored.
 func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	fail := func(err error) { server.WriteError(ctx, s.cfg.Log, w, r, UploadAction, err) }
-	t, ok := s.urls.open(r.PathValue("token"), time.Now())
-	if !ok || t.Use != useUpload {
-		fail(ErrBadURL)
+	ctx, t, a, fail, ok := s.ticketed(w, r, UploadAction, useUpload)
+	if !ok {
 		return
 	}
-	ctx = access.WithClientIP(access.NewContext(ctx, access.Principal{UserID: t.User, Role: access.Role(t.Role)}), access.RequestIP(r, s.cfg.TrustedProxies))
-	a, err := s.db.Attachment.Get(ctx, t.Attachment)
 	switch {
-	case ent.IsNotFound(err):
-		fail(ErrNotFound)
-		return
-	case err != nil:
-		fail(fmt.Errorf("attachments.upload: %w", err))
-		return
 	case a.DeleteTime != nil || a.State == attachment.StatePURGED:
 		fail(ErrGone)
 		return
