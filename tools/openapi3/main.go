@@ -15,6 +15,8 @@
 //   - 304 with ETag and If-None-Match on the operations whose protos
 //     declare a 304;
 //   - file downloads (google.api.HttpBody) as binary;
+//   - the attachments' raw-byte routes, served beside the gateway
+//     (service/attachments): PUT /v1/uploads/{token}, GET /v1/files/{token};
 //   - servers.
 //
 // Run by `make generate`; its output is committed and embedded.
@@ -173,6 +175,7 @@ func refine(doc object) error {
 			item["post"] = patchAsPost(patch)
 		}
 	}
+	addFileRoutes(paths)
 	// The untyped Status and Any the generator declared are replaced, and
 	// schemas only parameters used (enums, inlined there) go.
 	delete(schemas, "rpcStatus")
@@ -180,6 +183,60 @@ func refine(doc object) error {
 	delete(schemas, "apiHttpBody")
 	pruneSchemas(doc, schemas)
 	return nil
+}
+
+// addFileRoutes declares the attachments' routes that carry raw bytes,
+// which no proto describes: the signed token in the path authorises them
+// (no bearer).
+func addFileRoutes(paths object) {
+	token := []any{object{"in": "path", "name": "token", "required": true, "schema": object{"type": "string"},
+		"description": "签名令牌：CreateAttachmentUpload 的 uploadUri，或附件的 downloadUri / thumbnailUri 中的最后一段（10 分钟内有效）"}}
+	binary := object{"type": "string", "format": "binary"}
+	files := object{}
+	for _, t := range []string{"image/jpeg", "image/png", "image/heic", "application/pdf"} {
+		files[t] = object{"schema": binary}
+	}
+	errs := func(codes ...string) object {
+		out := object{"default": object{"$ref": "#/components/responses/Error"}}
+		for _, c := range codes {
+			for _, e := range errorAnswers {
+				if e.status == c {
+					out[c] = object{"$ref": "#/components/responses/" + e.name}
+				}
+			}
+		}
+		return out
+	}
+	upload := errs("400", "403", "404", "503")
+	upload["200"] = object{"description": "已保存的附件（READY）；同一链接再次上传时返回已保存的附件，不再读取请求体",
+		"content": object{"application/json": object{"schema": object{"$ref": "#/components/schemas/v1Attachment"}}}}
+	uploadBody := object{}
+	for t, v := range files {
+		uploadBody[t] = v
+	}
+	uploadBody["application/octet-stream"] = object{"schema": binary}
+	paths["/v1/uploads/{token}"] = object{"put": object{
+		"operationId": "AttachmentService_UploadAttachmentContent",
+		"tags":        []any{"AttachmentService"},
+		"summary":     "Upload an attachment's bytes to the signed uploadUri (at most 10 MB; JPEG, PNG, HEIC or PDF, told by the bytes).",
+		"description": "文件内容作为请求体原样发送。类型按文件内容判断：Content-Type 与内容不符时拒绝（400，字段 content_type）；超过 10 MB、空文件、无法识别或损坏的文件为 400（字段 content），均不保存任何内容。JPEG、PNG 的 EXIF（含 GPS）等元数据在保存前去除。",
+		"security":    []any{},
+		"parameters":  token,
+		"requestBody": object{"required": true, "content": uploadBody},
+		"responses":   upload,
+	}}
+	download := errs("400", "403", "404", "503")
+	download["200"] = object{"description": "文件内容（已解密）；缩略图为不超过 256 像素的 JPEG。每次下载记入审计日志。", "content": files}
+	paths["/v1/files/{token}"] = object{"get": object{
+		"operationId": "AttachmentService_DownloadAttachmentContent",
+		"tags":        []any{"AttachmentService"},
+		"summary":     "Download an attachment or its thumbnail from a signed downloadUri / thumbnailUri.",
+		"description": "附件已删除或已按期清除时为 400 ATTACHMENT_GONE；链接过期或被改动时为 403 URL_EXPIRED。加 ?download=1 以 Content-Disposition: attachment 下载。",
+		"security":    []any{},
+		"parameters": append(token, object{"in": "query", "name": "download", "required": false, "schema": object{"type": "string"},
+			"description": "非空时以附件形式下载（Content-Disposition: attachment）"}),
+		"responses": download,
+	}}
 }
 
 // pruneSchemas deletes the schemas nothing refers to.

@@ -553,6 +553,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/files/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download an attachment or its thumbnail from a signed downloadUri / thumbnailUri.
+         * @description 附件已删除或已按期清除时为 400 ATTACHMENT_GONE；链接过期或被改动时为 403 URL_EXPIRED。加 ?download=1 以 Content-Disposition: attachment 下载。
+         */
+        get: operations["AttachmentService_DownloadAttachmentContent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/followUps/{followUp}:close": {
         parameters: {
             query?: never;
@@ -1080,6 +1100,26 @@ export interface paths {
         /** GetServicePointRank says where a service point stands in a region. */
         get: operations["LeaderboardService_GetServicePointRank"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/uploads/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Upload an attachment's bytes to the signed uploadUri (at most 10 MB; JPEG, PNG, HEIC or PDF, told by the bytes).
+         * @description 文件内容作为请求体原样发送。类型按文件内容判断：Content-Type 与内容不符时拒绝（400，字段 content_type）；超过 10 MB、空文件、无法识别或损坏的文件为 400（字段 content），均不保存任何内容。JPEG、PNG 的 EXIF（含 GPS）等元数据在保存前去除。
+         */
+        put: operations["AttachmentService_UploadAttachmentContent"];
         post?: never;
         delete?: never;
         options?: never;
@@ -4531,6 +4571,40 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    AttachmentService_DownloadAttachmentContent: {
+        parameters: {
+            query?: {
+                /** @description 非空时以附件形式下载（Content-Disposition: attachment） */
+                download?: string;
+            };
+            header?: never;
+            path: {
+                /** @description 签名令牌：CreateAttachmentUpload 的 uploadUri，或附件的 downloadUri / thumbnailUri 中的最后一段（10 分钟内有效） */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 文件内容（已解密）；缩略图为不超过 256 像素的 JPEG。每次下载记入审计日志。 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pdf": string;
+                    "image/heic": string;
+                    "image/jpeg": string;
+                    "image/png": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
     ReportService_CloseFollowUp: {
         parameters: {
             query?: never;
@@ -5778,6 +5852,42 @@ export interface operations {
             403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    AttachmentService_UploadAttachmentContent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 签名令牌：CreateAttachmentUpload 的 uploadUri，或附件的 downloadUri / thumbnailUri 中的最后一段（10 分钟内有效） */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+                "application/pdf": string;
+                "image/heic": string;
+                "image/jpeg": string;
+                "image/png": string;
+            };
+        };
+        responses: {
+            /** @description 已保存的附件（READY）；同一链接再次上传时返回已保存的附件，不再读取请求体 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["v1Attachment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
