@@ -1318,6 +1318,13 @@ describe('l. 材料与回执: an errand\'s files', () => {
     assert.match(await fileOf(county, receipt).locator('a.file-name').getAttribute('href'), /^\/v1\/files\//);
     assert.equal(await county.locator(`${section} .locked`).count(), 0);
     assert.equal(await county.locator(`${section} button.delete`).count(), 0, 'only the township secretary deletes');
+    // The audit log says in words who opened the receipt and its thumbnail.
+    const { auditEntries } = await as(COUNTY_ADMIN).get(`/v1/regions/${XIANGYUAN}/auditEntries`, { filter: 'unmasked_read = true', pageSize: 100 });
+    const reads = auditEntries.filter((a) => a.resource === receipt.name);
+    assert.ok(reads.some((a) => a.action === 'GET /v1/files') && reads.some((a) => a.action === 'GET /v1/files (thumbnail)'), JSON.stringify(reads));
+    await visit(county, `#/audit/${XIANGYUAN}?unmasked=1`, 'table');
+    const words = await county.locator('#main tbody tr').filter({ hasText: receipt.name }).locator('td:nth-child(4)').allTextContents();
+    assert.ok(words.includes('打开附件') && words.includes('查看附件缩略图'), words.join(', '));
   });
 
   walk('a link past its ten minutes is read again rather than opened; the fresh one opens', async ({ open }) => {
