@@ -16,6 +16,7 @@ const EARLY_MS = 60_000; // refresh this long before the access token expires
 let session = null; // { accessToken, expiresAt, user }
 let refreshing = null; // the refresh in flight, shared by every caller
 let refreshTimer = 0;
+let skew = 0; // the server's clock minus this PC's, by the last answer's Date header
 const expiredListeners = [];
 // Tabs of one session (a duplicated tab starts with its original's
 // refresh token) tell each other of a renewal, so the one that did not
@@ -51,6 +52,19 @@ export function onExpired(fn) {
 
 export function user() {
   return session && session.user;
+}
+
+// serverNow is the time by the server's clock (to the second, as its
+// answers' Date header says), for what it signs until a time of its own:
+// an office PC's clock may be minutes off.
+export const serverNow = () => Date.now() + skew;
+
+// served notes the server's clock from an answer and returns it (ms; NaN
+// when the answer has no Date header).
+function served(res) {
+  const at = Date.parse(res.headers.get('Date') || '');
+  if (at) skew = at - Date.now();
+  return at;
 }
 
 if (tabs) {
@@ -95,8 +109,8 @@ async function post(path, body) {
   if (!res.ok) throw new ApiError(res.status, json);
   // The token's lifetime by the server's clock: a PC whose clock is off
   // (many office PCs keep no time) must not think it already expired.
-  const served = Date.parse(res.headers.get('Date') || '');
-  if (json && json.accessTokenExpireTime && served) json.expiresIn = Date.parse(json.accessTokenExpireTime) - served;
+  const at = served(res);
+  if (json && json.accessTokenExpireTime && at) json.expiresIn = Date.parse(json.accessTokenExpireTime) - at;
   return json;
 }
 
@@ -190,6 +204,7 @@ export async function call(method, path, { query, body, blob } = {}) {
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: 'omit',
     });
+    served(res);
     if (res.status === 401 && attempt === 0) {
       await renew();
       continue;

@@ -36,6 +36,11 @@ export const pct = (x) => `${((x || 0) * 100).toFixed(1)}%`;
 // was there to count (no errand completed, no rating given).
 export const rate = (x, of) => (of ? pct(x) : '—');
 export const days = (x) => (x || 0).toFixed(1);
+// size is a file's size in KB (at least 1) or MB; bytes may be the API's int64 string.
+export const size = (bytes) => {
+  const n = Number(bytes) || 0;
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1024))} KB`;
+};
 
 const dateTime = new Intl.DateTimeFormat('zh-CN', {
   timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false,

@@ -8,11 +8,14 @@
 // One browser for the file, a fresh context (no cookies, no
 // sessionStorage) for each test. No sleeps: every wait is on a condition,
 // with Playwright's timeouts as the deadline. The walk writes to the demo
-// (errands, ratings, a closed follow-up, an account, full reads in the
-// audit log): point REDPOINT_URL at a demo you can spare.
+// (errands, ratings, a closed follow-up, an account, an errand's files,
+// full reads in the audit log): point REDPOINT_URL at a demo you can spare.
 import assert from 'node:assert/strict';
 import { randomInt, randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
@@ -1122,5 +1125,260 @@ describe('k. the village secretary', () => {
       assert.equal(await page.locator('#main .kpi, #main table').count(), 0, `${hash}: nothing shown`);
     }
     await assert.rejects(as(VILLAGE_SECRETARY).get(`/v1/regions/${GUHAN}/workload`), (err) => err.status === 403);
+  });
+});
+
+// ------------------------------------------------------------ the files
+
+// png encodes a width×height RGB image, paint(x, y) giving each pixel.
+function png(width, height, paint) {
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type, 'latin1'), data])));
+    return Buffer.concat([len, Buffer.from(type, 'latin1'), data, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, no interlace
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) raw.set(paint(x, y), y * (width * 3 + 1) + 1 + x * 3);
+  }
+  return Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+// A receipt: a red header, lines of print, a red stamp.
+const RECEIPT_PNG = png(180, 240, (x, y) => {
+  const stamp = Math.hypot(x - 128, y - 190);
+  if (y < 26 || (stamp > 24 && stamp < 30)) return [200, 16, 46];
+  if (y >= 48 && y < 170 && (y - 48) % 18 < 3 && x >= 18 && x < (y % 36 ? 162 : 120)) return [110, 114, 120];
+  return [255, 255, 255];
+});
+const SMALL_PNG = png(64, 48, (x, y) => ((x >> 3) + (y >> 3)) % 2 ? [90, 120, 160] : [230, 235, 240]);
+const PDF = Buffer.from('%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n', 'latin1');
+
+// upload: the 古韩镇 agent adds a file to an errand as the app does:
+// reserve it, then PUT the bytes, without the token, to the signed URL.
+async function upload(errand, kind, fileName, bytes, contentType) {
+  const { uploadUri } = await as(AGENT).post(`/v1/${errand}/attachments:createUpload`, { attachment: { kind, fileName }, requestId: randomUUID() });
+  assert.match(uploadUri, /^\/v1\/uploads\//);
+  const res = await fetch(new URL(uploadUri, base), { method: 'PUT', headers: { 'Content-Type': contentType }, body: bytes });
+  const text = await res.text();
+  assert.equal(res.status, 200, `PUT ${fileName}: ${text.slice(0, 400)}`);
+  const a = JSON.parse(text);
+  assert.equal(a.state, 'ATTACHMENT_STATE_READY', text);
+  return a;
+}
+
+// How the section shows the API's sizes and times (ui.js's size and when).
+const sizeOf = (bytes) => {
+  const n = Number(bytes);
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1024))} KB`;
+};
+const whenOf = (t) => new Intl.DateTimeFormat('zh-CN', {
+  timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hour12: false,
+}).format(new Date(t));
+
+const shots = join(tmpdir(), 'redpoint-console-walk');
+
+describe('l. 材料与回执: an errand\'s files', () => {
+  // A fresh errand of the 古韩镇 agent, so its list is this run's files
+  // alone: a receipt (a PNG, with a thumbnail to come), a scan of a paper
+  // (a PDF, never a thumbnail) and a photo named like markup.
+  let errand, receipt, scan, mistake, id;
+  const section = '#main section.attachments';
+  before(async () => {
+    const agent = as(AGENT);
+    const { errandTypes } = await agent.get('/v1/errandTypes', { pageSize: 100 });
+    const type = errandTypes.find((t) => t.active) ?? errandTypes[0];
+    errand = await agent.post('/v1/errands', {
+      errandType: type.name, residentName: '郝桂兰', residentPhone: `139${randomInt(10_000_000, 99_999_999)}`,
+      description: '代办社保卡补办', channel: 'ERRAND_CHANNEL_WALK_IN',
+    }, { requestId: randomUUID() });
+    id = errand.name.split('/').pop();
+    const mine = await agent.get('/v1/errands', { pageSize: 50 });
+    assert.ok(mine.errands.some((e) => e.name === errand.name), 'an errand of the agent\'s');
+    receipt = await upload(errand.name, 'ATTACHMENT_KIND_RECEIPT', '回执.png', RECEIPT_PNG, 'image/png');
+    scan = await upload(errand.name, 'ATTACHMENT_KIND_MATERIAL', '户口本首页.pdf', PDF, 'application/pdf');
+    mistake = await upload(errand.name, 'ATTACHMENT_KIND_OTHER', '<img src=x onerror=alert(5)>.png', SMALL_PNG, 'image/png');
+    await mkdir(shots, { recursive: true });
+  });
+
+  const fileOf = (page, a) => page.locator(`${section} li.file[data-name="${a.name}"]`);
+
+  // shownAsListed: the section lists the API's attachments, in its order,
+  // each with its kind, name, size, uploader and time.
+  async function shownAsListed(page, attachments) {
+    assert.deepEqual(await page.locator(`${section} li.file`).evaluateAll((lis) => lis.map((li) => li.dataset.name)),
+      attachments.map((a) => a.name), 'the API\'s attachments, oldest first');
+    assert.doesNotMatch(await page.locator(section).innerText(), /\b(null|undefined|NaN)\b/, 'no missing value shown');
+    for (const a of attachments) {
+      const li = fileOf(page, a);
+      assert.equal(await li.locator('.badge.kind').textContent(), a.kindDisplayName);
+      assert.equal(await li.locator('.file-name').textContent(), a.fileName);
+      assert.equal(await li.locator('[data-field="size"]').textContent(), sizeOf(a.sizeBytes));
+      assert.equal(await li.locator('[data-field="uploader"]').textContent(), a.uploaderDisplayName);
+      assert.equal(await li.locator('[data-field="time"]').getAttribute('datetime'), a.uploadTime);
+      assert.equal(await li.locator('[data-field="time"]').textContent(), whenOf(a.uploadTime));
+    }
+  }
+
+  // thumbnailShown presses 刷新 until the API has made the receipt's
+  // thumbnail (a job after the upload), then waits for the image to load.
+  async function thumbnailShown(page) {
+    const img = fileOf(page, receipt).locator('img');
+    await eventually('the receipt\'s thumbnail is listed', async () => {
+      if (await img.count()) return true;
+      await page.locator(`${section} button.refresh`).click();
+      await page.locator(`${section} button.refresh:not([disabled])`).waitFor();
+      return false;
+    }, { within: 30_000 });
+    await img.scrollIntoViewIfNeeded();
+    await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle());
+    return img;
+  }
+
+  walk('the secretary: the files as the API lists them, the thumbnail loaded, a click opens the PNG in a new tab, audited', async ({ open }) => {
+    const page = await open();
+    await signIn(page, SECRETARY, { hash: `#/errand/${id}`, ready: section });
+    assert.equal(await page.locator(`${section} h2`).textContent(), '材料与回执');
+    const img = await thumbnailShown(page);
+    const { attachments } = await as(SECRETARY).get(`/v1/${errand.name}/attachments`);
+    assert.deepEqual(attachments.map((a) => a.name), [receipt.name, scan.name, mistake.name]);
+    await shownAsListed(page, attachments);
+    assert.equal(await page.locator(`${section} .summary`).getAttribute('data-count'), '3');
+    assert.match(await img.getAttribute('src'), /^\/v1\/files\/[\w-]+\.[\w-]+$/, 'the signed thumbnail URL');
+    assert.equal(await img.getAttribute('loading'), 'lazy');
+    assert.ok(await img.evaluate((el) => el.naturalWidth <= 256 && el.naturalHeight <= 256), 'a thumbnail, not the file');
+    // A PDF has no thumbnail: its kind in words, still a link to the file.
+    assert.equal(await fileOf(page, scan).locator('img').count(), 0);
+    assert.equal((await fileOf(page, scan).locator('.thumb').textContent()).trim(), 'PDF');
+    assert.match(await fileOf(page, scan).locator('a.file-name').getAttribute('href'), /^\/v1\/files\//);
+    // A name typed like markup is text.
+    assert.equal(await fileOf(page, mistake).locator('.file-name').textContent(), '<img src=x onerror=alert(5)>.png');
+    assert.equal(await page.locator(`${section} .locked`).count(), 0, 'no note: the secretary may open files');
+
+    const link = fileOf(page, receipt).locator('a.file-name');
+    assert.equal(await link.getAttribute('target'), '_blank');
+    assert.match(await link.getAttribute('rel'), /\bnoopener\b/);
+    assert.match(await link.getAttribute('href'), /^\/v1\/files\/[\w-]+\.[\w-]+$/);
+    const audited = async () => (await as(COUNTY_ADMIN).get(`/v1/regions/${XIANGYUAN}/auditEntries`, { filter: 'unmasked_read = true', pageSize: 500 }))
+      .auditEntries.filter((a) => a.resource === receipt.name && a.action === 'GET /v1/files');
+    const before = (await audited()).length;
+    const context = page.context();
+    const answered = context.waitForEvent('response', (r) => r.url().includes('/v1/files/') && r.request().resourceType() === 'document');
+    const [tab] = await Promise.all([context.waitForEvent('page'), link.click()]);
+    const res = await answered;
+    assert.equal(res.frame().page(), tab, 'the file opens in the new tab');
+    assert.equal(res.status(), 200);
+    assert.equal(res.headers()['content-type'], 'image/png');
+    const body = await res.body();
+    assert.equal(body.subarray(0, 8).toString('latin1'), '\x89PNG\r\n\x1a\n', 'a PNG');
+    assert.equal(body.length, Number(receipt.sizeBytes), 'the stored file');
+    const secretary = (await apiSession(SECRETARY)).user.name;
+    const entries = await eventually('the download is in the audit log', async () => {
+      const now = await audited();
+      return now.length > before && now;
+    });
+    assert.equal(entries[0].actor, secretary);
+
+    await fileOf(page, receipt).scrollIntoViewIfNeeded();
+    await page.locator(section).screenshot({ path: join(shots, 'attachments-desktop.png') });
+  });
+
+  walk('phone 375×812: the section fits the width, the thumbnail loaded', async ({ open, t }) => {
+    const page = await open({ viewport: PHONE });
+    await signIn(page, SECRETARY, { hash: `#/errand/${id}`, ready: section });
+    await thumbnailShown(page);
+    const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+    assert.ok(scrollWidth <= innerWidth, `the page is ${scrollWidth}px wide in a ${innerWidth}px window`);
+    const boxes = await page.locator(`${section} li.file`).evaluateAll((lis) => lis.map((li) => li.getBoundingClientRect().right));
+    for (const right of boxes) assert.ok(right <= PHONE.width, `a file's box ends at ${right}px`);
+    await page.locator(section).screenshot({ path: join(shots, 'attachments-phone.png') });
+    t.diagnostic(`screenshots in ${shots}`);
+  });
+
+  walk('the city admin sees the list without links or thumbnails, and why; the county admin opens files but deletes none', async ({ open }) => {
+    const city = await open();
+    await signIn(city, CITY_ADMIN, { hash: `#/errand/${id}`, ready: section });
+    const { attachments } = await as(CITY_ADMIN).get(`/v1/${errand.name}/attachments`);
+    assert.ok(attachments.length >= 3 && attachments.every((a) => !a.downloadUri && !a.thumbnailUri), 'the API gives the city no URLs');
+    await shownAsListed(city, attachments);
+    assert.equal(await city.locator(`${section} a, ${section} img`).count(), 0, 'no link, no thumbnail');
+    assert.equal((await fileOf(city, receipt).locator('.thumb').textContent()).trim(), '图片');
+    assert.equal(await city.locator(`${section} .notice.locked strong`).textContent(), '文件仅限乡镇、县级查看');
+    assert.equal(await city.locator(`${section} button.delete`).count(), 0, 'no 删除');
+    await city.locator(section).screenshot({ path: join(shots, 'attachments-city.png') });
+
+    const county = await open();
+    await signIn(county, COUNTY_ADMIN, { hash: `#/errand/${id}`, ready: section });
+    assert.match(await fileOf(county, receipt).locator('a.file-name').getAttribute('href'), /^\/v1\/files\//);
+    assert.equal(await county.locator(`${section} .locked`).count(), 0);
+    assert.equal(await county.locator(`${section} button.delete`).count(), 0, 'only the township secretary deletes');
+    // The audit log says in words who opened the receipt and its thumbnail.
+    const { auditEntries } = await as(COUNTY_ADMIN).get(`/v1/regions/${XIANGYUAN}/auditEntries`, { filter: 'unmasked_read = true', pageSize: 100 });
+    const reads = auditEntries.filter((a) => a.resource === receipt.name);
+    assert.ok(reads.some((a) => a.action === 'GET /v1/files') && reads.some((a) => a.action === 'GET /v1/files (thumbnail)'), JSON.stringify(reads));
+    await visit(county, `#/audit/${XIANGYUAN}?unmasked=1`, 'table');
+    const words = await county.locator('#main tbody tr').filter({ hasText: receipt.name }).locator('td:nth-child(4)').allTextContents();
+    assert.ok(words.includes('打开附件') && words.includes('查看附件缩略图'), words.join(', '));
+  });
+
+  walk('a link past its ten minutes is read again rather than opened; the fresh one opens', async ({ open }) => {
+    const page = await open();
+    await page.context().clock.install();
+    await signIn(page, SECRETARY, { hash: `#/errand/${id}`, ready: section });
+    const link = fileOf(page, scan).locator('a.file-name');
+    await link.evaluate((a) => { a.dataset.walkStale = ''; });
+    let tabs = 0;
+    page.context().on('page', () => { tabs++; });
+    await page.context().clock.fastForward('10:00'); // the PC's clock moves on; the server's links expire
+    await link.click();
+    await page.locator(`${section} .notice.info`, { hasText: '链接已过期' }).waitFor();
+    assert.equal(tabs, 0, 'no tab opened on the expired link');
+    assert.equal(await link.evaluate((a) => 'walkStale' in a.dataset), false, 'the list read again');
+    const [tab] = await Promise.all([page.context().waitForEvent('page'), link.click()]);
+    const res = await tab.waitForResponse((r) => r.url().includes('/v1/files/'));
+    assert.equal(res.status(), 200);
+    // Chromium hands a PDF to its viewer and Playwright sees no headers:
+    // the same link, without a token, from here.
+    const file = await fetch(res.url());
+    assert.equal(file.headers.get('Content-Type'), 'application/pdf');
+    assert.deepEqual(Buffer.from(await file.arrayBuffer()), PDF, 'the PDF uploaded');
+  });
+
+  walk('the township secretary deletes a file with a reason; an errand without files says 暂无材料', async ({ open }) => {
+    const page = await open();
+    await signIn(page, SECRETARY, { hash: `#/errand/${id}`, ready: section });
+    const li = fileOf(page, mistake);
+    await li.getByRole('button', { name: '删除' }).click();
+    // A blank reason is the API's field violation, shown by the field; nothing is deleted.
+    await li.getByLabel('删除原因').fill('   ');
+    await li.getByRole('button', { name: '确认删除' }).click();
+    const violation = li.locator('.violation[data-for="reason"]:not(:empty)');
+    await violation.waitFor();
+    assert.match(await violation.textContent(), /原因/);
+    assert.ok((await as(SECRETARY).get(`/v1/${errand.name}/attachments`)).attachments.some((a) => a.name === mistake.name), 'not deleted');
+
+    const reason = `拍错了，已重新上传 ${randomUUID().slice(0, 8)}`;
+    await li.getByLabel('删除原因').fill(reason);
+    await li.getByRole('button', { name: '确认删除' }).click();
+    await page.locator(`${section} .notice.info`, { hasText: '已删除' }).waitFor();
+    assert.equal(await page.locator(`${section} .notice.info strong`).textContent(), '已删除 <img src=x onerror=alert(5)>.png。');
+    const { attachments } = await as(SECRETARY).get(`/v1/${errand.name}/attachments`);
+    assert.deepEqual(attachments.map((a) => a.name), [receipt.name, scan.name], 'the API lists it no more');
+    await shownAsListed(page, attachments);
+    const deleted = (await as(SECRETARY).get(`/v1/${errand.name}/attachments`, { showDeleted: true })).attachments.find((a) => a.name === mistake.name);
+    assert.ok(deleted?.deleteTime, 'deleted, with its time');
+
+    const { overdueErrands } = await as(SECRETARY).get(`/v1/regions/${GUHAN}/overdueErrands`, { pageSize: 1 });
+    const other = overdueErrands[0].errand;
+    assert.deepEqual((await as(SECRETARY).get(`/v1/${other}/attachments`)).attachments ?? [], [], 'the demo seeds no files');
+    await visit(page, `#/errand/${other.split('/').pop()}`, section);
+    assert.equal(await page.locator(`${section} .notice.empty strong`).textContent(), '暂无材料');
+    assert.equal(await page.locator(`${section} li.file`).count(), 0);
   });
 });

@@ -8,12 +8,15 @@ import { chain, breadcrumbs } from '../parts.js';
 
 const PAGE = 100;
 
-// What an RPC did, in words; the method name otherwise.
+// What an RPC or a signed-URL route (by its whole action) did, in words;
+// the method name otherwise.
 const ACTIONS = {
   GetErrand: '查看事项完整信息', CreateErrand: '登记事项', UpdateErrand: '修改事项', StartErrand: '开始办理',
   ForwardErrand: '转办', RequestErrandMaterials: '要求补正', CompleteErrand: '办结', CancelErrand: '撤销',
   CloseFollowUp: '办结回访', CreateUser: '新建账号', UpdateUser: '修改账号', ResetUserPassword: '重置密码',
   BindPhone: '绑定手机', RateMyErrand: '评价', ExportWorkload: '导出报表', DownloadReportSnapshot: '下载报表',
+  CreateAttachmentUpload: '登记上传附件', DeleteAttachment: '删除附件',
+  'PUT /v1/uploads': '上传附件', 'GET /v1/files': '打开附件', 'GET /v1/files (thumbnail)': '查看附件缩略图',
 };
 
 export async function audit({ arg, params, user }) {
@@ -32,7 +35,7 @@ export async function audit({ arg, params, user }) {
         h('td', {}, when(a.createTime)),
         h('td', {}, a.actor),
         h('td', {}, ROLE_NAMES[a.actorRole] || a.actorRole),
-        h('td', { title: a.action }, ACTIONS[method] || method),
+        h('td', { title: a.action }, ACTIONS[a.action] || ACTIONS[method] || method),
         h('td', {}, a.resource),
         h('td', {}, a.region),
         h('td', {}, a.clientIp),

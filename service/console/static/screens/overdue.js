@@ -1,11 +1,13 @@
 // 超期: a region's overdue errands, most overdue first; and an errand's
-// detail with its history. Personal data is masked; the full view is one
-// explicit click away for the roles the API allows, and the API audits it.
+// detail with its files (材料与回执, attachments.js) and its history.
+// Personal data is masked; the full view is one explicit click away for
+// the roles the API allows, and the API audits it.
 
 import * as api from '../api.js';
 import { h, num, when, codeOf, idOf, empty, flash, moreButton } from '../ui.js';
 import { link } from '../router.js';
 import { chain, breadcrumbs } from '../parts.js';
+import { readAttachments, attachmentsSection } from './attachments.js';
 
 const PAGE = 50;
 
@@ -42,9 +44,10 @@ const FULL_ROLES = ['ROLE_AGENT', 'ROLE_TOWNSHIP_SECRETARY'];
 
 export async function errand({ arg, params, user }) {
   const name = `errands/${encodeURIComponent(arg)}`;
-  const [e, events] = await Promise.all([
+  const [e, events, files] = await Promise.all([
     api.get(`/v1/${name}`),
     api.get(`/v1/${name}/events`, { pageSize: 500 }),
+    readAttachments(name),
   ]);
   const phone = h('dd', { dataset: { field: 'residentPhone' } }, e.residentPhone || '—');
   const idNumber = h('dd', { dataset: { field: 'residentIdNumber' } }, e.residentIdNumber || '—');
@@ -85,6 +88,7 @@ export async function errand({ arg, params, user }) {
       e.cancelReason ? row('撤销原因', e.cancelReason) : null,
       row('办结时间', e.closeTime ? when(e.closeTime) : '')),
     full,
+    attachmentsSection(name, files, user),
     h('h2', {}, '办理记录'),
     events.events.length ? h('ol', { class: 'timeline' }, events.events.map((ev) => h('li', {},
       h('time', { datetime: ev.createTime }, when(ev.createTime)),

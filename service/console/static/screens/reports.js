@@ -2,13 +2,11 @@
 // (周调度) and monthly (月通报) reports to download.
 
 import * as api from '../api.js';
-import { h, when, codeOf, empty, download, flash } from '../ui.js';
+import { h, when, size, codeOf, empty, download, flash } from '../ui.js';
 import { link } from '../router.js';
 import { chain, breadcrumbs, periodOf, periodBar } from '../parts.js';
 
 const KINDS = { WEEKLY_DISPATCH: '周调度', MONTHLY_REPORT: '月通报', QUARTERLY_REVIEW: '季观摩' };
-
-const size = (n) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1024))} KB`);
 
 // saveButton downloads what fetch() answers, reporting a failure beside it.
 function saveButton(text, fetchFile) {
@@ -37,7 +35,7 @@ export async function reports({ arg, params, user }) {
     h('td', {}, KINDS[s.kind] || s.kind),
     h('td', {}, s.period),
     h('td', {}, s.fileName),
-    h('td', { class: 'num' }, size(Number(s.sizeBytes))),
+    h('td', { class: 'num' }, size(s.sizeBytes)),
     h('td', {}, when(s.createTime)),
     h('td', {}, saveButton('下载', () => api.call('GET', `/v1/${s.name}:download`, { blob: true })))));
   return h('section', {},
