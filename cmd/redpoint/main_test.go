@@ -36,6 +36,7 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 		{"bad s3 url", []string{"serve"}, map[string]string{"REDPOINT_S3_URL": "ftp://ak:sk@host/bucket"}, "REDPOINT_S3_URL"},
 		{"s3 url without a secret", []string{"serve"}, map[string]string{"REDPOINT_S3_URL": "https://ak@host/bucket"}, "REDPOINT_S3_URL"},
 		{"retention not a number", []string{"serve"}, map[string]string{"REDPOINT_ATTACHMENT_RETENTION_DAYS": "thirty"}, "REDPOINT_ATTACHMENT_RETENTION_DAYS"},
+		{"retention within the reopen window", []string{"serve"}, map[string]string{"REDPOINT_ATTACHMENT_RETENTION_DAYS": "7"}, "REDPOINT_ATTACHMENT_RETENTION_DAYS"},
 		{"unknown command", []string{"frobnicate"}, nil, "unknown command"},
 		{"seed needs --demo", []string{"seed"}, nil, "--demo"},
 		{"no command", nil, nil, "no command"},

@@ -231,6 +231,25 @@ func TestAttachmentRoundTrip(t *testing.T) {
 	if bytes.Contains(got, []byte("Exif\x00\x00")) {
 		t.Error("the download still has EXIF")
 	}
+	resp, err := http.Get(w.s.BaseURL + a.DownloadUri + "?download=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	for name, want := range map[string]string{"Content-Type": "image/jpeg", "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
+		"Content-Disposition": "attachment; filename*=utf-8''%E5%9B%9E%E6%89%A7.jpg"} {
+		if got := resp.Header.Get(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "sandbox") {
+		t.Errorf("Content-Security-Policy %q has no sandbox", csp)
+	}
+	// HEAD answers the headers without reading, decrypting or auditing.
+	head, err := http.Head(w.s.BaseURL + a.DownloadUri)
+	if err != nil || head.StatusCode != http.StatusOK || head.Header.Get("Content-Type") != "image/jpeg" {
+		t.Errorf("HEAD: %v %v", head, err)
+	}
 
 	// The bucket holds no readable image.
 	objs := bucket(t, w.s)
@@ -253,6 +272,13 @@ func TestAttachmentRoundTrip(t *testing.T) {
 	if code != http.StatusOK || protojson.Unmarshal(raw, again) != nil || again.Name != a.Name {
 		t.Errorf("second PUT: %d %s", code, raw)
 	}
+	if again.DownloadUri != "" {
+		t.Error("a replayed upload URL handed out a download URL")
+	}
+	// An upload ticket opens no file.
+	if code, body := w.get(t, strings.Replace(up.UploadUri, "/v1/uploads/", "/v1/files/", 1)); code != http.StatusForbidden || !strings.Contains(string(body), "URL_EXPIRED") {
+		t.Errorf("an upload URL used to download: %d %s", code, body)
+	}
 	code, up2, _ := w.reserve(t, demo.GuhanAgentPhone, "ATTACHMENT_KIND_RECEIPT", "7d1c6a4e-0b1f-4c6e-9a51-2a1c3f0e9b01")
 	if code != http.StatusOK || up2.Attachment.Name != a.Name || up2.UploadUri != "" {
 		t.Errorf("retried createUpload: %d %v", code, up2)
@@ -261,10 +287,12 @@ func TestAttachmentRoundTrip(t *testing.T) {
 		t.Errorf("%d attachment rows, want 1", n)
 	}
 
-	// Each download is on record, as an unmasked read by the agent.
+	// Each download is on record, as an unmasked read by the agent: the
+	// two GETs, not the HEAD.
+	agent := w.s.App.Store.Client.User.Query().Where(user.Phone(demo.GuhanAgentPhone)).OnlyX(ctx)
 	if n := w.s.App.Store.Client.AuditEntry.Query().Where(auditentry.Action(attachments.DownloadAction), auditentry.Resource(a.Name),
-		auditentry.UnmaskedRead(true)).CountX(ctx); n != 1 {
-		t.Errorf("%d download audit entries, want 1", n)
+		auditentry.UnmaskedRead(true), auditentry.ActorUserID(agent.ID)).CountX(ctx); n != 2 {
+		t.Errorf("%d download audit entries by the agent, want 2", n)
 	}
 	for _, action := range []string{attachments.UploadAction, "/redpoint.v1.AttachmentService/CreateAttachmentUpload"} {
 		if n := w.s.App.Store.Client.AuditEntry.Query().Where(auditentry.Action(action), auditentry.Resource(a.Name)).CountX(ctx); n != 1 {
@@ -455,15 +483,17 @@ func TestAttachmentBadUploadsStoreNothing(t *testing.T) {
 		t.Errorf("chunked 20 MB: %d %s", code, body)
 	}
 	// Bad reservations.
-	for _, c := range []struct{ name, kind, file, field string }{
-		{"no kind", "", "a.jpg", "attachment.kind"},
-		{"a path for a name", "ATTACHMENT_KIND_RECEIPT", "../../etc/passwd", "attachment.file_name"},
+	for _, c := range []struct{ name, kind, file, requestID, field string }{
+		{"no kind", "", "a.jpg", "", "attachment.kind"},
+		{"a path for a name", "ATTACHMENT_KIND_RECEIPT", "../../etc/passwd", "", "attachment.file_name"},
+		{"a right-to-left override in the name", "ATTACHMENT_KIND_RECEIPT", "x\u202egpj.exe", "", "attachment.file_name"},
+		{"a request id past 64 characters", "ATTACHMENT_KIND_RECEIPT", "a.jpg", strings.Repeat("a", 65), "request_id"},
 	} {
 		a := map[string]any{"fileName": c.file}
 		if c.kind != "" {
 			a["kind"] = c.kind
 		}
-		code, body := w.s.Do(t, demo.GuhanAgentPhone, "POST", "/v1/"+w.name+"/attachments:createUpload", map[string]any{"attachment": a})
+		code, body := w.s.Do(t, demo.GuhanAgentPhone, "POST", "/v1/"+w.name+"/attachments:createUpload", map[string]any{"attachment": a, "requestId": c.requestID})
 		if code != http.StatusBadRequest || !strings.Contains(string(body), c.field) {
 			t.Errorf("%s: %d %s", c.name, code, body)
 		}

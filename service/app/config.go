@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/changzhi/redpoint/service/attachments"
+	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/objects"
 	"github.com/changzhi/redpoint/service/resident"
@@ -108,8 +109,9 @@ func (c Config) Validate() error {
 	} else if !c.Embedded() {
 		return fmt.Errorf("REDPOINT_S3_URL: required with REDPOINT_DATABASE_URL (every replica must store attachments in one bucket)")
 	}
-	if c.RetentionDays < 0 || c.RetentionDays > 3650 {
-		return fmt.Errorf("REDPOINT_ATTACHMENT_RETENTION_DAYS: %d is not 0–3650", c.RetentionDays)
+	if c.RetentionDays < 0 || c.RetentionDays > 3650 || (c.RetentionDays != 0 && c.RetentionDays <= errands.ReopenDays) {
+		// Materials must outlive a resident's right to reopen the errand.
+		return fmt.Errorf("REDPOINT_ATTACHMENT_RETENTION_DAYS: %d is not 0 (30) or %d–3650", c.RetentionDays, errands.ReopenDays+1)
 	}
 	if c.TrustedProxies < 0 || c.TrustedProxies > 10 {
 		return fmt.Errorf("REDPOINT_TRUSTED_PROXIES: %d is not 0–10", c.TrustedProxies)

@@ -72,6 +72,10 @@ const DefaultRetention = 30 * 24 * time.Hour
 // URLLifetime is how long an upload or download URL works.
 const URLLifetime = 10 * time.Minute
 
+// TransferTime is how long an upload's body or a download's answer may
+// take: 10 MB at 20 KB/s, a village's mobile link on a bad day.
+const TransferTime = 9 * time.Minute
+
 // MaxUploadsInFlight bounds the uploads one replica processes at once;
 // past it, an upload is told to retry.
 const MaxUploadsInFlight = 8

@@ -6,8 +6,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/changzhi/redpoint/ent"
@@ -24,6 +26,24 @@ func (s *Server) Routes() map[string]http.Handler {
 		"PUT " + uploadsPath + "{token}": http.HandlerFunc(s.serveUpload),
 		"GET " + filesPath + "{token}":   http.HandlerFunc(s.serveFile),
 	}
+}
+
+// extensions are the file name endings of the stored types.
+var extensions = map[string]string{media.JPEG: ".jpg", media.PNG: ".png", media.HEIC: ".heic", media.PDF: ".pdf"}
+
+// downloadName is the uploader's file name with the extension of what
+// the bytes are: a PDF named 回执.html is saved as 回执.pdf, never as a
+// page that would run from disk.
+func downloadName(a *ent.Attachment) string {
+	name := a.FileName
+	if name == "" {
+		name = "attachment-" + strconv.Itoa(a.ID)
+	}
+	ext := extensions[a.ContentType]
+	if ext == "" || strings.EqualFold(filepath.Ext(name), ext) {
+		return name
+	}
+	return strings.TrimSuffix(name, filepath.Ext(name)) + ext
 }
 
 // ticketed opens the ticket in r's path, which must be for one of uses,
@@ -72,6 +92,14 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		}
 		key, sealed, contentType, action = &a.ThumbnailKey, a.ThumbnailSealedKey, media.JPEG, DownloadAction+" (thumbnail)"
 	}
+	if r.Method == http.MethodHead {
+		// What a GET would answer, without fetching, decrypting or
+		// auditing a read that sends nothing.
+		h := w.Header()
+		h.Set("Content-Type", contentType)
+		h.Set("Cache-Control", "private, no-store")
+		return
+	}
 	dataKey, err := s.keys.OpenDataKey(sealed)
 	if err != nil || key == nil {
 		fail(fmt.Errorf("attachments.download: %d: data key: %w", a.ID, err))
@@ -93,6 +121,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(TransferTime))
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "private, no-store")
@@ -104,11 +133,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("download") != "" {
 			disposition = "attachment"
 		}
-		name := a.FileName
-		if name == "" {
-			name = "attachment-" + strconv.Itoa(a.ID)
-		}
-		h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": name}))
+		h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": downloadName(a)}))
 	}
 	if _, err := io.Copy(w, plain); err != nil {
 		// The status is sent: cut the response short so the client sees a

@@ -192,10 +192,13 @@ func (s *Server) Purge(ctx context.Context) (PurgeResult, error) {
 			return res, fmt.Errorf("attachments.Purge: %w", err)
 		}
 		for _, a := range rows {
-			if err := s.purgeOne(ctx, a); err != nil {
+			purged, err := s.purgeOne(ctx, a, due)
+			if err != nil {
 				return res, err
 			}
-			res.Purged++
+			if purged {
+				res.Purged++
+			}
 		}
 		if len(rows) < purgeBatch {
 			break
@@ -224,22 +227,26 @@ func closedBefore(t time.Time) predicate.Attachment {
 	}
 }
 
-// purgeOne removes a's objects, then marks it PURGED.
-func (s *Server) purgeOne(ctx context.Context, a *ent.Attachment) error {
+// purgeOne marks a PURGED if it is still due (an errand reopened since
+// the query is not), then removes its objects: a download from then on is
+// ATTACHMENT_GONE, never a missing object; a removal that fails leaves an
+// object no row names, which the sweep takes.
+func (s *Server) purgeOne(ctx context.Context, a *ent.Attachment, due predicate.Attachment) (bool, error) {
+	n, err := s.db.Attachment.Update().Where(attachment.ID(a.ID), attachment.StateEQ(attachment.StateREADY), due).
+		SetState(attachment.StatePURGED).SetPurgeTime(time.Now()).
+		ClearObjectKey().SetSealedKey("").SetThumbnailKey("").SetThumbnailSealedKey("").Save(ctx)
+	if err != nil || n == 0 {
+		return false, err
+	}
 	for _, key := range []string{deref(a.ObjectKey), a.ThumbnailKey} {
 		if key == "" {
 			continue
 		}
 		if err := s.objects.Remove(ctx, key); err != nil {
-			return fmt.Errorf("attachments.Purge: %w", err)
+			s.cfg.Log.WarnContext(ctx, "attachments: a purged object stays for the sweep", "key", key, "error", err)
 		}
 	}
-	err := s.db.Attachment.UpdateOneID(a.ID).SetState(attachment.StatePURGED).SetPurgeTime(time.Now()).
-		ClearObjectKey().SetSealedKey("").SetThumbnailKey("").SetThumbnailSealedKey("").Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("attachments.Purge: %w", err)
-	}
-	return nil
+	return true, nil
 }
 
 func deref(s *string) string {

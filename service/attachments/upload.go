@@ -27,6 +27,7 @@ import (
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/errands"
+	"github.com/changzhi/redpoint/service/idempotency"
 	"github.com/changzhi/redpoint/service/media"
 	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/pii"
@@ -74,8 +75,11 @@ func declaredType(v string) (string, bool) {
 func fileName(v *apierr.Violations, name string) string {
 	name = strings.TrimSpace(name)
 	switch {
-	case !utf8.ValidString(name) || strings.ContainsAny(name, `/\`) || strings.IndexFunc(name, unicode.IsControl) >= 0:
-		v.Add("attachment.file_name", "文件名不能含路径或控制字符")
+	case !utf8.ValidString(name) || strings.ContainsAny(name, `/\`) ||
+		strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0:
+		// Cf: format characters — a right-to-left override makes
+		// "x\u202Egpj.exe" read as "xexe.jpg".
+		v.Add("attachment.file_name", "文件名不能含路径、控制字符或格式字符")
 	case utf8.RuneCountInString(name) > 120:
 		v.Add("attachment.file_name", "文件名不能超过 120 个字")
 	}
@@ -95,6 +99,9 @@ func (s *Server) CreateAttachmentUpload(ctx context.Context, req *redpointv1.Cre
 		v.Add("attachment.kind", "请选择附件类别：材料、回执、结果、同意书或其他")
 	}
 	name := fileName(&v, in.GetFileName())
+	if id := req.GetRequestId(); id != "" && !idempotency.ValidRequestID(id) {
+		v.Add("request_id", "请求编号应为 1–64 位字母、数字或连字符")
+	}
 	declared, ok := declaredType(in.GetContentType())
 	if !ok {
 		v.Add("attachment.content_type", "只接受 JPEG、PNG、HEIC 或 PDF 文件")
@@ -185,9 +192,11 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 		fail(ErrGone)
 		return
 	case a.State == attachment.StateREADY:
-		// A retry of an upload that arrived: the same answer, the body unread.
+		// A retry of an upload that arrived: the stored attachment, the
+		// body unread, and no download URLs — an upload URL must not turn
+		// into a way to read the file.
 		w.Header().Set("Connection", "close")
-		s.answer(ctx, w, a, t)
+		s.answer(ctx, w, a, ticket{})
 		return
 	}
 	if r.ContentLength > s.cfg.Limits.MaxBytes {
@@ -210,6 +219,11 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 		fail(ErrBusy)
 		return
 	}
+	// The API's 60-second request deadline is sized for JSON; a 10 MB
+	// photo from a village at 20 KB/s needs more.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(TransferTime))
+	_ = rc.SetWriteDeadline(time.Now().Add(TransferTime + time.Minute))
 	// The body may not run past the limit however it is framed; media.Clean
 	// stops at MaxBytes+1, this stops a client that keeps sending.
 	body := http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxBytes+1)
@@ -222,13 +236,18 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 	s.answer(ctx, w, stored, t)
 }
 
-// answer writes the attachment as its uploader sees it.
+// answer writes the attachment as its uploader sees it, with URLs signed
+// for t's caller (none for a zero t).
 func (s *Server) answer(ctx context.Context, w http.ResponseWriter, a *ent.Attachment, t ticket) {
 	names, err := s.names(ctx, []*ent.Attachment{a})
 	if err != nil {
 		s.cfg.Log.WarnContext(ctx, "attachments: uploader's name", "error", err)
 	}
-	server.WriteMessage(w, http.StatusOK, s.view(a, grant{userID: t.User, role: access.Role(t.Role)}, names[a.UploaderID], time.Now()))
+	g := grant{}
+	if t.User != 0 {
+		g = grant{userID: t.User, role: access.Role(t.Role)}
+	}
+	server.WriteMessage(w, http.StatusOK, s.view(a, g, names[a.UploaderID], time.Now()))
 }
 
 func tooLarge(limit int64) error {
@@ -271,7 +290,13 @@ func (s *Server) store(ctx context.Context, a *ent.Attachment, body io.Reader, d
 	if err != nil {
 		return nil, fmt.Errorf("attachments.store: %w", err)
 	}
-	res, err := media.Clean(sealer, body, s.cfg.Limits)
+	spoolErr := &errWriter{w: sealer}
+	res, err := media.Clean(spoolErr, body, s.cfg.Limits)
+	if spoolErr.err != nil {
+		// Our side failed (a full disk): a 500 and a log line, not the
+		// client's bad body.
+		return nil, fmt.Errorf("attachments.store: spool: %w", spoolErr.err)
+	}
 	if err != nil {
 		return nil, s.cleanError(err)
 	}
@@ -324,8 +349,13 @@ func (s *Server) store(ctx context.Context, a *ent.Attachment, body io.Reader, d
 			s.cfg.Log.WarnContext(ctx, "attachments: an object of a failed upload stays for the sweep", "key", objectKey, "error", rerr)
 		}
 		if errors.Is(err, errRaced) {
-			// Another PUT of the same URL finished first: its result stands.
-			return s.db.Attachment.Get(ctx, a.ID)
+			// Another PUT of the same URL finished first (its result
+			// stands), or the abandoned upload was cleaned away.
+			got, gerr := s.db.Attachment.Get(ctx, a.ID)
+			if ent.IsNotFound(gerr) {
+				return nil, ErrGone
+			}
+			return got, gerr
 		}
 		return nil, fmt.Errorf("attachments.store: %w", err)
 	}
@@ -333,6 +363,21 @@ func (s *Server) store(ctx context.Context, a *ent.Attachment, body io.Reader, d
 }
 
 var errRaced = errors.New("attachments: the upload was finished by another request")
+
+// errWriter remembers the first error of w, to tell the server's write
+// failures from the client's read failures.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	n, err := e.w.Write(p)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
 
 // objectKey is a fresh key for one stored version of an attachment's
 // content (what is "original" or "thumbnail"): every attempt writes its

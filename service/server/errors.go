@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -157,7 +158,11 @@ func snake(name string) string {
 // the same JSON shape and with the same HTTP code.
 func WriteError(ctx context.Context, log *slog.Logger, w http.ResponseWriter, r *http.Request, method string, err error) {
 	st := apierr.Status(ctx, log, method, markUnavailable(err))
-	errorHandler(ctx, plainMux, jsonMarshaler, w, r, st.Err())
+	out := st.Err()
+	if errors.Is(err, ErrBodyTimeout) {
+		out = &runtime.HTTPStatusError{HTTPStatus: http.StatusRequestTimeout, Err: out} // as limitBody answers it
+	}
+	errorHandler(ctx, plainMux, jsonMarshaler, w, r, out)
 }
 
 // plainMux stands in for the gateway's mux where an error is written

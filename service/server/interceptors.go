@@ -13,6 +13,7 @@ import (
 
 	"github.com/changzhi/redpoint/service/apierr"
 	"github.com/changzhi/redpoint/service/kv"
+	"github.com/changzhi/redpoint/service/objects"
 	"github.com/changzhi/redpoint/service/store"
 )
 
@@ -92,7 +93,8 @@ func (s *Server) statusStream(srv any, ss grpc.ServerStream, info *grpc.StreamSe
 	return nil
 }
 
-// markUnavailable marks an error that says the database or Redis can't be
+// markUnavailable marks an error that says the database, Redis or the
+// object store can't be
 // reached right now, so the client is told to retry (503) rather than
 // shown a 500.
 func markUnavailable(err error) error {
@@ -100,7 +102,7 @@ func markUnavailable(err error) error {
 	if errors.As(err, &domain) {
 		return err // the handler said what to tell the client (e.g. the lookup's own 503 text)
 	}
-	if store.Unavailable(err) || kv.Unavailable(err) {
+	if store.Unavailable(err) || kv.Unavailable(err) || objects.Unavailable(err) {
 		return apierr.Unavailable(err)
 	}
 	return err
