@@ -149,6 +149,31 @@ export function showViolations(form, err) {
   }
 }
 
+// inlineForm is an action's form shown in place of the button that opened
+// it: the fields, a submit button and 取消, which gives the button back.
+// send makes the call (and what follows it); a refusal shows its
+// violations beside the fields and lets the user try again.
+export function inlineForm({ className, fields, submitText, button, send }) {
+  const form = h('form', { class: className },
+    h('p', { class: 'form-error', role: 'alert' }),
+    ...fields,
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'primary' }, submitText),
+      h('button', { type: 'button', onclick: () => { form.remove(); button.hidden = false; button.focus(); } }, '取消')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const submit = form.querySelector('[type=submit]');
+    submit.disabled = true;
+    try {
+      await send();
+    } catch (err) {
+      showViolations(form, err);
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
 // flash shows a failure next to the control that caused it, for a while.
 export function flash(near, err) {
   const msg = h('p', { class: 'notice error', role: 'alert' }, say(err, '操作失败'));

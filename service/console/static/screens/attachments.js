@@ -8,7 +8,7 @@
 // a file with a reason; uploading is the agents' work, in the app.
 
 import * as api from '../api.js';
-import { h, when, size, notice, errorPanel, field, showViolations } from '../ui.js';
+import { h, when, size, notice, errorPanel, field, inlineForm } from '../ui.js';
 
 const MAX = 500;
 const MARGIN_MS = 30_000; // a link this close to its expiry is treated as expired
@@ -68,26 +68,14 @@ export function attachmentsSection(errand, first, user) {
 
   const deleteForm = (a, button) => {
     const reason = h('textarea', { name: 'reason', rows: 2, maxlength: 2000, required: true });
-    const form = h('form', { class: 'delete-form' },
-      h('p', { class: 'form-error', role: 'alert' }),
-      field('删除原因', reason, '例如：拍错了，已重新上传。删除后不再列出，文件按期清除；本操作记入审计日志。'),
-      h('div', { class: 'actions' },
-        h('button', { type: 'submit', class: 'primary' }, '确认删除'),
-        h('button', { type: 'button', onclick: () => { form.remove(); button.hidden = false; button.focus(); } }, '取消')));
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      const submit = form.querySelector('[type=submit]');
-      submit.disabled = true;
-      try {
+    return inlineForm({
+      className: 'delete-form', button, submitText: '确认删除',
+      fields: [field('删除原因', reason, '例如：拍错了，已重新上传。删除后不再列出，文件按期清除；本操作记入审计日志。')],
+      send: async () => {
         await api.call('DELETE', `/v1/${a.name}`, { query: { reason: reason.value.trim() } });
-      } catch (err) {
-        showViolations(form, err);
-        submit.disabled = false;
-        return;
-      }
-      await redraw(`已删除 ${a.fileName || a.kindDisplayName}。`);
+        await redraw(`已删除 ${a.fileName || a.kindDisplayName}。`);
+      },
     });
-    return form;
   };
 
   const item = (a) => {

@@ -5,7 +5,7 @@
 // :reopen, township secretaries only).
 
 import * as api from '../api.js';
-import { h, num, when, codeOf, idOf, empty, notice, field, showViolations } from '../ui.js';
+import { h, num, when, codeOf, idOf, empty, notice, field, inlineForm } from '../ui.js';
 import { link, refresh } from '../router.js';
 import { chain, breadcrumbs } from '../parts.js';
 
@@ -35,27 +35,15 @@ export async function followups({ arg, user }) {
     const outcome = h('select', { name: 'outcome', required: true },
       h('option', { value: '' }, '请选择'), OUTCOMES.map(([v, t]) => h('option', { value: v }, t)));
     const note = h('textarea', { name: 'note', rows: 3, maxlength: 2000, required: true });
-    const form = h('form', { class: 'close-form' },
-      h('p', { class: 'form-error', role: 'alert' }),
-      field('回访结果', outcome),
-      field('回访记录', note, '说明与群众沟通的情况和处理结果，1–2000 字。'),
-      h('div', { class: 'actions' },
-        h('button', { type: 'submit', class: 'primary' }, '确认办结'),
-        h('button', { type: 'button', onclick: () => { form.remove(); button.hidden = false; button.focus(); } }, '取消')));
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      const submit = form.querySelector('[type=submit]');
-      submit.disabled = true;
-      try {
+    return inlineForm({
+      className: 'close-form', button, submitText: '确认办结',
+      fields: [field('回访结果', outcome), field('回访记录', note, '说明与群众沟通的情况和处理结果，1–2000 字。')],
+      send: async () => {
         await api.call('POST', `/v1/${f.name}:close`, { body: { note: note.value.trim(), outcome: outcome.value } });
         closedLast = `已登记 ${f.trackingCode} 的回访。`;
         refresh();
-      } catch (err) {
-        showViolations(form, err);
-        submit.disabled = false;
-      }
+      },
     });
-    return form;
   };
 
   // reopenForm asks why the errand goes back to 办理中; the follow-up it
@@ -64,26 +52,15 @@ export async function followups({ arg, user }) {
   const reopenForm = (f, button) => {
     const requestId = crypto.randomUUID();
     const reason = h('textarea', { name: 'reason', rows: 3, maxlength: 2000, required: true });
-    const form = h('form', { class: 'reopen-form' },
-      h('p', { class: 'form-error', role: 'alert' }),
-      field('重新办理原因', reason, '回访核实的情况，例如：证明未实际开具。事项回到“办理中”，按事项时限重新计算办结期限，并通知代办员。'),
-      h('div', { class: 'actions' },
-        h('button', { type: 'submit', class: 'primary' }, '确认重新办理'),
-        h('button', { type: 'button', onclick: () => { form.remove(); button.hidden = false; button.focus(); } }, '取消')));
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      const submit = form.querySelector('[type=submit]');
-      submit.disabled = true;
-      try {
+    return inlineForm({
+      className: 'reopen-form', button, submitText: '确认重新办理',
+      fields: [field('重新办理原因', reason, '回访核实的情况，例如：证明未实际开具。事项回到“办理中”，按事项时限重新计算办结期限，并通知代办员。')],
+      send: async () => {
         const errand = await api.call('POST', `/v1/${f.errand}:reopen`, { body: { reason: reason.value.trim(), followUp: f.name, requestId } });
         closedLast = `已重新打开 ${f.trackingCode}，请代办员于 ${when(errand.dueTime)} 前重新办结。`;
         refresh();
-      } catch (err) {
-        showViolations(form, err);
-        submit.disabled = false;
-      }
+      },
     });
-    return form;
   };
 
   const card = (f) => {
