@@ -577,6 +577,11 @@ func TestAttachmentPurgeAndSweep(t *testing.T) {
 	open := db.Errand.Query().Where(errand.ServicePointID(w.errand.ServicePointID), errand.CloseTimeIsNil()).Order(ent.Asc(errand.FieldID)).FirstX(ctx)
 	fresh := newFilesWorldOn(w, open)
 	recent := fresh.upload(t, "ATTACHMENT_KIND_MATERIAL", withGPS)
+	// The thumbnail jobs run in the background: wait for them, so that no
+	// thumbnail is between its object and its row when everything is swept.
+	testutil.Eventually(t, 20*time.Second, "the thumbnails", func() bool {
+		return db.Attachment.Query().Where(attachment.ThumbnailKey("")).CountX(ctx) == 0
+	})
 	// An object no row names, as a crash between store and commit leaves.
 	if err := w.s.App.Objects.Put(ctx, "attachments/999999/original-crashed", bytes.NewReader([]byte("sealed")), 6); err != nil {
 		t.Fatal(err)
