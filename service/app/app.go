@@ -29,7 +29,6 @@ import (
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/access"
 	"github.com/changzhi/redpoint/service/answers"
-	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/calendar/calendardb"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/directory"
@@ -288,7 +287,7 @@ func (a *App) Serve(ctx context.Context, lis server.Listeners) error {
 	}
 	defer hot.Close()
 	ratings := feedback.New(a.Store.Client, p.cal, p.pages, now)
-	auditLog := audit.New(a.Store.Client, a.log, p.pages)
+	auditLog := p.audit
 	errandServer := errands.New(errands.Config{DB: a.Store.Client, Dialect: a.Store.Dialect, Keys: a.Keys, Calendar: p.cal,
 		Audit: auditLog, Pages: p.pages, Changed: lookup.Changed, Answers: hot, Now: now})
 	residents := resident.New(a.Store.Client, a.Keys, wx, tokens, lookup, p.pages, ratings, hot, errandServer,

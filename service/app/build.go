@@ -32,6 +32,7 @@ type parts struct {
 	boards     *leaderboard.Boards
 	reports    *report.Workloads
 	workloads  *report.Cache
+	audit      *audit.Log
 	files      *attachments.Server
 	background *Background
 }
@@ -71,8 +72,9 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 		reports:   report.New(a.Store, boards),
 		workloads: report.NewCache(a.KV, reg),
 	}
+	p.audit = audit.New(a.Store.Client, a.log, pages)
 	p.files = attachments.New(attachments.Config{DB: a.Store.Client, Objects: a.Objects, Keys: a.Keys,
-		Audit: audit.New(a.Store.Client, a.log, pages), Pages: pages, Log: a.log, URLKey: a.derivedKey("redpoint attachment urls"),
+		Audit: p.audit, Pages: pages, Log: a.log, URLKey: a.derivedKey("redpoint attachment urls"),
 		Retention: a.opts.Retention, TrustedProxies: a.opts.TrustedProxies, Now: now})
 	queue := events.Queue(a.KV)
 	client := asynq.NewClientFromRedisClient(a.KV.Client)

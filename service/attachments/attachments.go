@@ -140,13 +140,18 @@ var kinds = map[redpointv1.AttachmentKind]struct {
 	redpointv1.AttachmentKind_ATTACHMENT_KIND_OTHER:        {attachment.KindOTHER, "其他"},
 }
 
-func kindProto(k attachment.Kind) (redpointv1.AttachmentKind, string) {
+// kindsBack maps the schema's kinds back to the API's.
+var kindsBack = func() map[attachment.Kind]redpointv1.AttachmentKind {
+	m := make(map[attachment.Kind]redpointv1.AttachmentKind, len(kinds))
 	for pk, v := range kinds {
-		if v.kind == k {
-			return pk, v.name
-		}
+		m[v.kind] = pk
 	}
-	return redpointv1.AttachmentKind_ATTACHMENT_KIND_UNSPECIFIED, ""
+	return m
+}()
+
+func kindProto(k attachment.Kind) (redpointv1.AttachmentKind, string) {
+	pk := kindsBack[k]
+	return pk, kinds[pk].name
 }
 
 // Purged are the kinds the retention period removes; receipts, results

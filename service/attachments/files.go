@@ -95,9 +95,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		// What a GET would answer, without fetching, decrypting or
 		// auditing a read that sends nothing.
-		h := w.Header()
-		h.Set("Content-Type", contentType)
-		h.Set("Cache-Control", "private, no-store")
+		fileHeaders(w, r, a, t, contentType)
 		return
 	}
 	dataKey, err := s.keys.OpenDataKey(sealed)
@@ -122,6 +120,17 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(TransferTime))
+	fileHeaders(w, r, a, t, contentType)
+	if _, err := io.Copy(w, plain); err != nil {
+		// The status is sent: cut the response short so the client sees a
+		// broken download, never a complete-looking wrong file.
+		s.cfg.Log.ErrorContext(ctx, "attachments: download broke off", "attachment", a.ID, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// fileHeaders are a file answer's headers, for GET and HEAD alike.
+func fileHeaders(w http.ResponseWriter, r *http.Request, a *ent.Attachment, t ticket, contentType string) {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Cache-Control", "private, no-store")
@@ -134,11 +143,5 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 			disposition = "attachment"
 		}
 		h.Set("Content-Disposition", mime.FormatMediaType(disposition, map[string]string{"filename": downloadName(a)}))
-	}
-	if _, err := io.Copy(w, plain); err != nil {
-		// The status is sent: cut the response short so the client sees a
-		// broken download, never a complete-looking wrong file.
-		s.cfg.Log.ErrorContext(ctx, "attachments: download broke off", "attachment", a.ID, "error", err)
-		panic(http.ErrAbortHandler)
 	}
 }
