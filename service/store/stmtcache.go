@@ -22,12 +22,21 @@ type stmtCache struct {
 	mu      sync.RWMutex
 	stmts   map[string]*sql.Stmt
 	warming map[string]bool
+	closed  bool
+
+	// warmers are the background prepares in flight; Close cancels
+	// their context and waits for them, so none outlives the database
+	// (a late one would open a connection, and SQLite files, after it).
+	warmers    sync.WaitGroup
+	warmCtx    context.Context
+	stopWarmup context.CancelFunc
 }
 
 const maxStmts = 512
 
 func newStmtCache(drv *entsql.Driver, db *sql.DB) *stmtCache {
-	return &stmtCache{Driver: drv, db: db, stmts: map[string]*sql.Stmt{}, warming: map[string]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &stmtCache{Driver: drv, db: db, stmts: map[string]*sql.Stmt{}, warming: map[string]bool{}, warmCtx: ctx, stopWarmup: cancel}
 }
 
 func (c *stmtCache) stmt(ctx context.Context, query string) *sql.Stmt {
@@ -71,8 +80,14 @@ func (c *stmtCache) Query(ctx context.Context, query string, args, v any) error 
 	return nil
 }
 
-// Close closes the statements and the database.
+// Close stops the background prepares, then closes the statements and
+// the database.
 func (c *stmtCache) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.stopWarmup()
+	c.warmers.Wait()
 	var errs []error
 	c.mu.Lock()
 	for _, s := range c.stmts {
@@ -95,14 +110,16 @@ func (c *stmtCache) cached(query string) *sql.Stmt {
 // connection waiting for the write lock it holds, that would deadlock.
 func (c *stmtCache) warm(query string) {
 	c.mu.Lock()
-	if c.warming[query] || len(c.stmts)+len(c.warming) >= maxStmts {
+	if c.closed || c.warming[query] || len(c.stmts)+len(c.warming) >= maxStmts {
 		c.mu.Unlock()
 		return
 	}
 	c.warming[query] = true
+	c.warmers.Add(1)
 	c.mu.Unlock()
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer c.warmers.Done()
+		ctx, cancel := context.WithTimeout(c.warmCtx, 30*time.Second)
 		defer cancel()
 		c.stmt(ctx, query)
 		c.mu.Lock()
