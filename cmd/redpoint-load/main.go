@@ -9,6 +9,14 @@
 // net/http server sending the same bytes, on a demo server of its own:
 //
 //	redpoint-load ratios --server bin/redpoint [--gzip]
+//
+// `redpoint-load replicas` starts a deployment of its own over the stores
+// the REDPOINT_* variables name (PostgreSQL, Redis or a Redis Cluster, S3,
+// and a read replica): a worker and --replicas API servers, drives them in
+// turn as a load balancer would, kills the first replica part-way, and
+// checks no acknowledged write was lost or applied twice:
+//
+//	redpoint-load replicas --server bin/redpoint --replicas 3 --kill-after 20s --duration 60s
 package main
 
 import (
@@ -45,13 +53,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return reference(ctx, args[1:], stderr)
 		case "grpc-load":
 			return grpcLoad(ctx, args[1:], stdout, stderr)
+		case "replicas":
+			return replicas(ctx, args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("redpoint-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	var target string
+	fs.StringVar(&target, "target", "http://localhost:8080", "the server's REST base URL; several, comma-separated, are used in turn as a load balancer would")
+	cfg, mix := loadFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.Targets = strings.Split(target, ",")
+	if err := parseMix(cfg, *mix); err != nil {
+		return err
+	}
+	cfg.Progress = stderr
+	fmt.Fprintf(stderr, "setting up %d agents and %d residents at %s …\n", cfg.Agents, cfg.Residents, target)
+	r, err := loadgen.Run(ctx, *cfg)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	r.Print(stdout)
+	if p := r.Problems(); len(p) > 0 {
+		return fmt.Errorf("the figures are not to be trusted: %d problems", len(p))
+	}
+	return nil
+}
+
+// loadFlags binds the load's settings, shared by a run and `replicas`.
+func loadFlags(fs *flag.FlagSet) (*loadgen.Config, *string) {
 	var cfg loadgen.Config
 	var mix string
-	fs.StringVar(&cfg.Target, "target", "http://localhost:8080", "the server's REST base URL")
 	fs.Float64Var(&cfg.Rate, "rate", 100, "operations started per second")
 	fs.DurationVar(&cfg.Duration, "duration", 30e9, "how long to start operations")
 	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 256, "operations running at once; beyond it a start is dropped and counted")
@@ -60,29 +94,56 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&mix, "mix", "", "weights, e.g. lookup=40,my_errands=20,create=10 (default: the built-in morning mix)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "the run's random seed")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "drive a server on another machine (the harness logs and moves errands there)")
+	fs.BoolVar(&cfg.CheckWrites, "check-writes", false, "after the run, check the server holds every acknowledged create and transition once")
+	return &cfg, &mix
+}
+
+// parseMix reads --mix into cfg.Mix.
+func parseMix(cfg *loadgen.Config, mix string) error {
+	if mix == "" {
+		return nil
+	}
+	cfg.Mix = map[string]int{}
+	for _, part := range strings.Split(mix, ",") {
+		op, w, ok := strings.Cut(part, "=")
+		n, err := strconv.Atoi(w)
+		if !ok || err != nil || n < 0 {
+			return fmt.Errorf("--mix: %q is not op=weight", part)
+		}
+		cfg.Mix[strings.TrimSpace(op)] = n
+	}
+	return nil
+}
+
+// replicas runs the load over API replicas and a worker it starts, and
+// kills one of the replicas part-way (loadgen.RunReplicas).
+func replicas(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("redpoint-load replicas", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	r := loadgen.Replicas{Progress: stderr}
+	fs.StringVar(&r.Server, "server", "bin/redpoint", "the redpoint binary (make build)")
+	fs.IntVar(&r.APIs, "replicas", 3, "API replicas to start")
+	fs.DurationVar(&r.KillAfter, "kill-after", 10e9, "when to kill the first replica (SIGKILL); 0: never")
+	fs.StringVar(&r.DataDir, "data-dir", "redpoint-replicas", "the processes' shared data dir (key files) and their logs")
+	cfg, mix := loadFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if mix != "" {
-		cfg.Mix = map[string]int{}
-		for _, part := range strings.Split(mix, ",") {
-			op, w, ok := strings.Cut(part, "=")
-			n, err := strconv.Atoi(w)
-			if !ok || err != nil || n < 0 {
-				return fmt.Errorf("--mix: %q is not op=weight", part)
-			}
-			cfg.Mix[strings.TrimSpace(op)] = n
-		}
+	if err := parseMix(cfg, *mix); err != nil {
+		return err
 	}
 	cfg.Progress = stderr
-	fmt.Fprintf(stderr, "setting up %d agents and %d residents at %s …\n", cfg.Agents, cfg.Residents, cfg.Target)
-	r, err := loadgen.Run(ctx, cfg)
+	r.Load = *cfg
+	out, err := loadgen.RunReplicas(ctx, r)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	r.Print(stdout)
-	if p := r.Problems(); len(p) > 0 {
-		return fmt.Errorf("the figures are not to be trusted: %d problems", len(p))
+	out.Print(stdout)
+	if out.Killed != "" {
+		fmt.Fprintf(stdout, "killed %s after %.1f s of load\n", out.Killed, out.KilledAt.Seconds())
+	}
+	if p := out.Problems(); len(p) > 0 {
+		return fmt.Errorf("%d problems", len(p))
 	}
 	return nil
 }

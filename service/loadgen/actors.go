@@ -1,9 +1,7 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,16 +21,20 @@ import (
 type world struct {
 	cfg         Config
 	http        *http.Client
+	lb          *balancer
+	ledger      *ledger
 	run         string // tells this run's request ids from another's
 	agents      []*staff
 	secretaries []*staff
 	residents   []*resident
 	mu          sync.Mutex
 	created     int64
+	moves       int64
 }
 
 type staff struct {
 	token, addr, region string
+	user                string // users/{id}
 	mu                  sync.Mutex
 	open                []openErrand // not yet completed
 }
@@ -67,18 +69,19 @@ func (e *httpError) Error() string { return fmt.Sprintf("%s: HTTP %d %s", e.what
 
 func setUp(ctx context.Context, cfg Config, progress io.Writer) (*world, error) {
 	w := &world{cfg: cfg, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.MaxInFlight}},
-		run: fmt.Sprintf("%x", time.Now().UnixNano())}
+		lb: newBalancer(cfg.Targets), ledger: newLedger(), run: fmt.Sprintf("%x", time.Now().UnixNano())}
 	login := func(phone, addr string) (*staff, error) {
 		var s struct {
 			AccessToken string `json:"accessToken"`
 			User        struct {
+				Name   string `json:"name"`
 				Region string `json:"region"`
 			} `json:"user"`
 		}
 		if err := w.expect(ctx, "login "+phone, http.MethodPost, "/v1/auth:login", "", addr, map[string]string{"phone": phone, "password": demo.Password}, &s); err != nil {
 			return nil, err
 		}
-		return &staff{token: s.AccessToken, addr: addr, region: s.User.Region}, nil
+		return &staff{token: s.AccessToken, addr: addr, region: s.User.Region, user: s.User.Name}, nil
 	}
 	// Demo agents are 13700000001 on; a few of those numbers went to the
 	// named demo agents, so some logins fail.
@@ -96,7 +99,7 @@ func setUp(ctx context.Context, cfg Config, progress io.Writer) (*world, error) 
 		w.agents = append(w.agents, a)
 	}
 	if len(w.agents) < cfg.Agents {
-		return nil, fmt.Errorf("loadgen: %d of %d demo agents logged in at %s (is it serving the demo?): %w", len(w.agents), cfg.Agents, cfg.Target, lastErr)
+		return nil, fmt.Errorf("loadgen: %d of %d demo agents logged in at %s (is it serving the demo?): %w", len(w.agents), cfg.Agents, strings.Join(cfg.Targets, ", "), lastErr)
 	}
 	for i, phone := range secretaries {
 		s, err := login(phone, address(1, i))
@@ -174,6 +177,7 @@ func (w *world) create(ctx context.Context, a *staff, r *resident) (int, string,
 	}
 	body := map[string]string{"errandType": "errandTypes/" + errandTypes[int(n)%len(errandTypes)], "residentName": "张三", "residentPhone": r.phone}
 	code, _, err := w.do(ctx, http.MethodPost, fmt.Sprintf("/v1/errands?requestId=load-%s-%d", w.run, n), a.token, a.addr, "", body, &x)
+	w.ledger.create(a, x.Name, code, err)
 	if err == nil && code == http.StatusOK {
 		a.mu.Lock()
 		a.open = append(a.open, openErrand{name: x.Name})
@@ -182,59 +186,14 @@ func (w *world) create(ctx context.Context, a *staff, r *resident) (int, string,
 	return code, x.TrackingCode, err
 }
 
-// do sends one request as the client at addr and decodes a 200's body
-// into out. It returns the status, and the body of an answer other than
-// 200 or 304 (a little of it).
-func (w *world) do(ctx context.Context, method, path, token, addr, etag string, body, out any) (int, string, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, "", err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(w.cfg.Target, "/")+path, rd)
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Forwarded-For", addr)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
-	}
-	resp, err := w.http.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	switch {
-	case resp.StatusCode == http.StatusOK && out != nil:
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return resp.StatusCode, "", err
-		}
-		if e, ok := out.(*etagged); ok {
-			e.etag = resp.Header.Get("ETag")
-		}
-	case resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotModified:
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, string(b), nil
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, "", nil
-}
-
-// timed runs one request of op and records it, unless the run was cut
-// short under it.
-func (w *world) timed(ctx context.Context, rec *recorder, op string, call func() (int, error)) int {
+// timed runs one request of op, retries included, and records it, unless
+// the run was cut short under it.
+func (w *world) timed(ctx context.Context, rec *recorder, op string, call func(ctx context.Context) (int, error)) int {
 	began := time.Now()
-	code, err := call()
+	var retries int
+	code, err := call(withRetryCount(ctx, &retries))
 	if ctx.Err() == nil {
-		rec.add(op, time.Since(began), code, err)
+		rec.add(op, time.Since(began), code, err, retries)
 	}
 	return code
 }
@@ -244,7 +203,7 @@ type runner func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder)
 var runners = map[string]runner{
 	OpLookup: func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder) {
 		r := w.residents[rng.IntN(len(w.residents))]
-		w.timed(ctx, rec, OpLookup, func() (int, error) {
+		w.timed(ctx, rec, OpLookup, func(ctx context.Context) (int, error) {
 			code, _, err := w.do(ctx, http.MethodPost, "/v1/errands:lookup", "", r.addr, "", map[string]string{"trackingCode": r.code, "phoneLast4": r.phone[7:]}, nil)
 			return code, err
 		})
@@ -255,7 +214,7 @@ var runners = map[string]runner{
 		etag := r.etag
 		r.mu.Unlock()
 		var page etagged
-		if w.timed(ctx, rec, OpMyErrands, func() (int, error) {
+		if w.timed(ctx, rec, OpMyErrands, func(ctx context.Context) (int, error) {
 			code, _, err := w.do(ctx, http.MethodGet, "/v1/residents/me/errands", r.token, r.addr, etag, nil, &page)
 			return code, err
 		}) == http.StatusOK {
@@ -271,14 +230,14 @@ var runners = map[string]runner{
 			w.listErrands(ctx, rec, a)
 			return
 		}
-		w.timed(ctx, rec, OpGetErrand, func() (int, error) {
+		w.timed(ctx, rec, OpGetErrand, func(ctx context.Context) (int, error) {
 			code, _, err := w.do(ctx, http.MethodGet, "/v1/"+e.name, a.token, a.addr, "", nil, nil)
 			return code, err
 		})
 	},
 	OpCreate: func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder) {
 		a, r := w.agents[rng.IntN(len(w.agents))], w.residents[rng.IntN(len(w.residents))]
-		w.timed(ctx, rec, OpCreate, func() (int, error) {
+		w.timed(ctx, rec, OpCreate, func(ctx context.Context) (int, error) {
 			code, _, err := w.create(ctx, a, r)
 			return code, err
 		})
@@ -290,12 +249,17 @@ var runners = map[string]runner{
 			w.listErrands(ctx, rec, a)
 			return
 		}
-		verb, body := ":start", map[string]string{"note": "已送县里办理"}
+		w.mu.Lock()
+		w.moves++
+		id := fmt.Sprintf("load-%s-m%d", w.run, w.moves)
+		w.mu.Unlock()
+		verb, state, body := ":start", "ERRAND_STATE_IN_PROGRESS", map[string]string{"note": "已送县里办理", "requestId": id}
 		if e.started {
-			verb, body = ":complete", map[string]string{"result": "已办结"}
+			verb, state, body = ":complete", "ERRAND_STATE_COMPLETED", map[string]string{"result": "已办结", "requestId": id}
 		}
-		if w.timed(ctx, rec, OpTransition, func() (int, error) {
+		if w.timed(ctx, rec, OpTransition, func(ctx context.Context) (int, error) {
 			code, _, err := w.do(ctx, http.MethodPost, "/v1/"+e.name+verb, a.token, a.addr, "", body, nil)
+			w.ledger.move(e.name, state, code, err)
 			return code, err
 		}) == http.StatusOK && !e.started {
 			a.mu.Lock()
@@ -305,14 +269,14 @@ var runners = map[string]runner{
 	},
 	OpWorkload: func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder) {
 		s := w.secretaries[rng.IntN(len(w.secretaries))]
-		w.timed(ctx, rec, OpWorkload, func() (int, error) {
+		w.timed(ctx, rec, OpWorkload, func(ctx context.Context) (int, error) {
 			code, _, err := w.do(ctx, http.MethodGet, "/v1/"+s.region+"/workload?groupBy=AGENT", s.token, s.addr, "", nil, nil)
 			return code, err
 		})
 	},
 	OpLeaderboard: func(ctx context.Context, w *world, rng *rand.Rand, rec *recorder) {
 		s := w.secretaries[rng.IntN(len(w.secretaries))]
-		w.timed(ctx, rec, OpLeaderboard, func() (int, error) {
+		w.timed(ctx, rec, OpLeaderboard, func(ctx context.Context) (int, error) {
 			code, _, err := w.do(ctx, http.MethodGet, "/v1/regions/140400000000/leaderboard?pageSize=20", s.token, s.addr, "", nil, nil)
 			return code, err
 		})
@@ -320,7 +284,7 @@ var runners = map[string]runner{
 }
 
 func (w *world) listErrands(ctx context.Context, rec *recorder, a *staff) {
-	w.timed(ctx, rec, OpListErrands, func() (int, error) {
+	w.timed(ctx, rec, OpListErrands, func(ctx context.Context) (int, error) {
 		code, _, err := w.do(ctx, http.MethodGet, "/v1/errands?pageSize=20", a.token, a.addr, "", nil, nil)
 		return code, err
 	})

@@ -29,7 +29,10 @@ import (
 
 // Config is one run.
 type Config struct {
-	Target      string        // the REST base URL, e.g. http://localhost:8080
+	// Targets are the REST base URLs, e.g. http://localhost:8080: one
+	// server, or the API replicas behind one service, used in turn as a
+	// load balancer would.
+	Targets     []string
 	Rate        float64       // operations started per second
 	Duration    time.Duration // how long to keep starting them
 	MaxInFlight int           // beyond it a due start is dropped and counted
@@ -37,10 +40,21 @@ type Config struct {
 	Residents   int           // simulated residents, each with an errand and an address
 	Mix         map[string]int
 	Seed        uint64
+	// Retries is how many times a request that got no answer, or 408,
+	// 503 or 504, is sent again (to the next target, with the same
+	// request id), after Backoff, then twice that, and so on: the app's
+	// policy (docs/api.md). Zero: 3 retries from 1 s. Negative: none.
+	Retries int
+	Backoff time.Duration
+	// CheckWrites, after the run, compares what the server holds with the
+	// creates and transitions it acknowledged: none lost, none twice.
+	CheckWrites bool
 	// AllowRemote lets the harness write to a server that is not on this
 	// machine; without it only loopback targets are driven.
 	AllowRemote bool
 	Progress    io.Writer // set-up progress; nil: quiet
+
+	started chan<- time.Time // told when the set-up is done and the load starts
 }
 
 // DefaultMix weighs the operations as a morning in a township does:
@@ -84,6 +98,15 @@ func (c Config) withDefaults() Config {
 	if len(c.Mix) == 0 {
 		c.Mix = DefaultMix
 	}
+	switch {
+	case c.Retries == 0:
+		c.Retries = 3
+	case c.Retries < 0:
+		c.Retries = 0
+	}
+	if c.Backoff <= 0 {
+		c.Backoff = time.Second
+	}
 	return c
 }
 
@@ -109,9 +132,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if total == 0 {
 		return Report{}, errors.New("loadgen: the mix weighs nothing")
 	}
-	if err := cfg.checkTarget(); err != nil {
+	if err := cfg.checkTargets(); err != nil {
 		return Report{}, err
 	}
+	// A second's margin: the server's clock stamps the errands, and
+	// the check lists those logged since.
+	since := time.Now().Add(-time.Second).Truncate(time.Second)
 	w, err := setUp(ctx, cfg, cfg.Progress)
 	if err != nil {
 		return Report{}, err
@@ -122,6 +148,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	inFlight := make(chan struct{}, cfg.MaxInFlight)
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	start := time.Now()
+	if cfg.started != nil {
+		cfg.started <- start
+	}
 	for next := start; next.Sub(start) < cfg.Duration; next = next.Add(interval) {
 		if ctx.Err() != nil {
 			break
@@ -162,23 +191,36 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	// are waited for, but a Ctrl-C cuts them short uncounted.
 	ran := min(time.Since(start), cfg.Duration)
 	wg.Wait()
-	return rec.report(ran), ctx.Err()
+	report := rec.report(ran)
+	if cfg.CheckWrites && ctx.Err() == nil {
+		check, err := w.checkWrites(ctx, since)
+		if err != nil {
+			return report, fmt.Errorf("loadgen: checking the writes: %w", err)
+		}
+		report.Writes = &check
+	}
+	return report, ctx.Err()
 }
 
-// checkTarget refuses to write to another machine unless told to.
-func (c Config) checkTarget() error {
-	u, err := url.Parse(c.Target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("loadgen: target %q is not an http(s) URL", c.Target)
+// checkTargets refuses to write to another machine unless told to.
+func (c Config) checkTargets() error {
+	if len(c.Targets) == 0 {
+		return errors.New("loadgen: no target")
 	}
-	if c.AllowRemote {
-		return nil
+	for _, t := range c.Targets {
+		u, err := url.Parse(t)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("loadgen: target %q is not an http(s) URL", t)
+		}
+		if c.AllowRemote {
+			continue
+		}
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("loadgen: %s is not this machine, and the harness logs and moves errands there; allow it explicitly", host)
+		}
 	}
-	host := u.Hostname()
-	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-		return nil
-	}
-	return fmt.Errorf("loadgen: %s is not this machine, and the harness logs and moves errands there; allow it explicitly", host)
+	return nil
 }
 
 // The secretaries whose township workloads the harness reads.
