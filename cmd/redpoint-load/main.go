@@ -31,7 +31,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/loadgen"
+	"github.com/changzhi/redpoint/service/report"
 )
 
 func main() {
@@ -55,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return grpcLoad(ctx, args[1:], stdout, stderr)
 		case "replicas":
 			return replicas(ctx, args[1:], stdout, stderr)
+		case "reads":
+			return reads(ctx, args[1:], stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("redpoint-load", flag.ContinueOnError)
@@ -146,4 +151,35 @@ func replicas(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%d problems", len(p))
 	}
 	return nil
+}
+
+// reads times the repeated reads one at a time (loadgen.MeasureReads).
+func reads(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("redpoint-load reads", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	r := loadgen.Reads{}
+	fs.StringVar(&r.Target, "target", "http://localhost:8080", "the server's REST base URL")
+	fs.IntVar(&r.Samples, "samples", 30, "calls of each read, after two to warm up")
+	fs.StringVar(&r.Township, "township", demo.GuhanSecretaryPhone, "a township secretary's phone")
+	fs.StringVar(&r.County, "county", demo.CountyAdminPhone, "a county admin's phone")
+	fs.StringVar(&r.City, "city", demo.CityAdminPhone, "a city admin's phone")
+	fs.StringVar(&r.Province, "province", "", "a province admin's phone (a CITY_ADMIN of a province); empty: no province workload")
+	fs.StringVar(&r.Agent, "agent", "13700000001", "an agent's phone")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if u := os.Getenv("REDPOINT_REDIS_URL"); u != "" {
+		k, err := kv.Open(ctx, u)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = k.Close() }()
+		cache := report.NewCache(k, nil)
+		r.Stale = cache.Changed
+	} else {
+		fmt.Fprintln(stderr, "REDPOINT_REDIS_URL is not set: the workloads are timed cached only")
+	}
+	stats, err := loadgen.MeasureReads(ctx, r)
+	loadgen.PrintReads(stdout, stats)
+	return err
 }

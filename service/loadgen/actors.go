@@ -35,6 +35,7 @@ type world struct {
 type staff struct {
 	token, addr, region string
 	user                string // users/{id}
+	point               string // an agent's servicePoints/{id}
 	mu                  sync.Mutex
 	open                []openErrand // not yet completed
 }
@@ -70,24 +71,11 @@ func (e *httpError) Error() string { return fmt.Sprintf("%s: HTTP %d %s", e.what
 func setUp(ctx context.Context, cfg Config, progress io.Writer) (*world, error) {
 	w := &world{cfg: cfg, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: cfg.MaxInFlight}},
 		lb: newBalancer(cfg.Targets), ledger: newLedger(), run: fmt.Sprintf("%x", time.Now().UnixNano())}
-	login := func(phone, addr string) (*staff, error) {
-		var s struct {
-			AccessToken string `json:"accessToken"`
-			User        struct {
-				Name   string `json:"name"`
-				Region string `json:"region"`
-			} `json:"user"`
-		}
-		if err := w.expect(ctx, "login "+phone, http.MethodPost, "/v1/auth:login", "", addr, map[string]string{"phone": phone, "password": demo.Password}, &s); err != nil {
-			return nil, err
-		}
-		return &staff{token: s.AccessToken, addr: addr, region: s.User.Region, user: s.User.Name}, nil
-	}
 	// Demo agents are 13700000001 on; a few of those numbers went to the
 	// named demo agents, so some logins fail.
 	var lastErr error
 	for n := 1; len(w.agents) < cfg.Agents && n <= cfg.Agents*2+10; n++ {
-		a, err := login(fmt.Sprintf("137%08d", n), address(0, n))
+		a, err := w.login(ctx, fmt.Sprintf("137%08d", n), address(0, n))
 		if err != nil {
 			lastErr = err
 			var he *httpError
@@ -102,7 +90,7 @@ func setUp(ctx context.Context, cfg Config, progress io.Writer) (*world, error) 
 		return nil, fmt.Errorf("loadgen: %d of %d demo agents logged in at %s (is it serving the demo?): %w", len(w.agents), cfg.Agents, strings.Join(cfg.Targets, ", "), lastErr)
 	}
 	for i, phone := range secretaries {
-		s, err := login(phone, address(1, i))
+		s, err := w.login(ctx, phone, address(1, i))
 		if err != nil {
 			return nil, fmt.Errorf("loadgen: %w", err)
 		}
@@ -125,6 +113,22 @@ func setUp(ctx context.Context, cfg Config, progress io.Writer) (*world, error) 
 		return nil, fmt.Errorf("loadgen: residents: %w", err)
 	}
 	return w, nil
+}
+
+// login logs a staff member in with the demo password, from addr.
+func (w *world) login(ctx context.Context, phone, addr string) (*staff, error) {
+	var s struct {
+		AccessToken string `json:"accessToken"`
+		User        struct {
+			Name         string `json:"name"`
+			Region       string `json:"region"`
+			ServicePoint string `json:"servicePoint"`
+		} `json:"user"`
+	}
+	if err := w.expect(ctx, "login "+phone, http.MethodPost, "/v1/auth:login", "", addr, map[string]string{"phone": phone, "password": demo.Password}, &s); err != nil {
+		return nil, err
+	}
+	return &staff{token: s.AccessToken, addr: addr, region: s.User.Region, user: s.User.Name, point: s.User.ServicePoint}, nil
 }
 
 // newResident logs resident n in through the demo WeChat fake, binds a

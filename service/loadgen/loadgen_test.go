@@ -3,11 +3,13 @@ package loadgen_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
 	"github.com/changzhi/redpoint/service/loadgen"
+	"github.com/changzhi/redpoint/service/report"
 )
 
 // A short run against a demo server: every operation of the mix is
@@ -144,5 +147,61 @@ func TestRetriesOverReplicasLoseAndDoubleNothing(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "0 lost, 0 applied twice") || !strings.Contains(out.String(), "error budget: 0 of") {
 		t.Errorf("the report leaves out the write check or the error budget\n%s", out.String())
+	}
+}
+
+// The reads harness times every read, and its computed workloads are
+// computed: each of their calls misses the cache (the server's counter
+// says so), while the cached ones hit it.
+func TestMeasureReads(t *testing.T) {
+	s := apptest.Start(t, apptest.Options{Demo: &demo.Options{Now: time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC), Errands: 200},
+		Configure: func(a *app.Options) { a.TrustedProxies = 1; a.NoWorkers = true }})
+	misses := func() int {
+		resp, err := http.Get(s.AdminURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, `redpoint_workload_cache_total{result="miss"} `); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Fatal("no workload cache counter")
+		return 0
+	}
+	before := misses()
+	const samples = 3
+	stats, err := loadgen.MeasureReads(context.Background(), loadgen.Reads{Target: s.BaseURL, Samples: samples,
+		Stale:    report.NewCache(s.App.KV, nil).Changed,
+		Township: demo.GuhanSecretaryPhone, County: demo.CountyAdminPhone, City: demo.CityAdminPhone, Agent: demo.GuhanAgentPhone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	loadgen.PrintReads(&out, stats)
+	want := []string{"workload_township_computed", "workload_township_cached", "workload_county_computed", "workload_county_cached",
+		"workload_city_computed", "workload_city_cached", "agent_list_first_page", "agent_sync_first", "agent_sync_next",
+		"leaderboard_top50_and_rank", "lookup"}
+	if len(stats) != len(want) {
+		t.Fatalf("%d reads timed, want %d\n%s", len(stats), len(want), out.String())
+	}
+	for i, st := range stats {
+		if st.Read != want[i] || st.Samples != samples || st.P50 <= 0 || st.P99 < st.P50 {
+			t.Errorf("read %d: %+v, want %s with %d samples", i, st, want[i], samples)
+		}
+	}
+	// Three computed reads, each called samples+2 times, all misses; the
+	// cached ones, warmed by their computed twin, none.
+	if got := misses() - before; got != 3*(samples+2) {
+		t.Errorf("%d cache misses, want %d\n%s", got, 3*(samples+2), out.String())
 	}
 }
