@@ -22,8 +22,8 @@ import (
 //
 // Every region has a version that each change inside it replaces with a
 // new random token (the outbox handler Invalidator does, for the village,
-// township, county and city); an entry carries the version its figures were read at and is
-// ignored once that moved on. An entry also belongs to the minute it was
+// township, county, city and province); an entry carries the version its
+// figures were read at and is ignored once that moved on. An entry also belongs to the minute it was
 // computed in, which bounds how late "overdue now" and escalations (which
 // no outbox event announces) can be: a minute.
 type Cache struct {
@@ -88,14 +88,14 @@ func (c *Cache) put(ctx context.Context, q Query, version string, w *redpointv1.
 }
 
 // Changed makes every cached workload that covers region stale: the
-// village's own, its township's, county's and city's.
+// village's own, its township's, county's, city's and province's.
 func (c *Cache) Changed(ctx context.Context, region string) error {
 	code, err := regioncode.Parse(region)
 	if err != nil {
 		return nil // not a region: nothing cached covers it
 	}
 	pipe := c.kv.Client.Pipeline()
-	for _, n := range []int{4, 6, 9, 12} {
+	for _, n := range []int{2, 4, 6, 9, 12} {
 		a, err := regioncode.Pad(code.String()[:n])
 		if err != nil {
 			continue

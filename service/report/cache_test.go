@@ -56,13 +56,16 @@ func TestCacheServesUntilItsRegionChanges(t *testing.T) {
 			t.Errorf("%s: cached %v, want %v", s.name, got, s.want)
 		}
 	}
-	// The county and city answers go stale with a village of theirs too.
-	county := q
-	county.Region = "140423000000"
-	_, v1, _ := c.get(ctx, county)
-	changed("140423100201")()
-	if _, v2, _ := c.get(ctx, county); v1 == v2 {
-		t.Error("a change in a village left its county's version as it was")
+	// The county, city and province answers go stale with a village of
+	// theirs too.
+	for _, region := range []regioncode.Code{"140423000000", "140400000000", "140000000000"} {
+		wider := q
+		wider.Region = region
+		_, v1, _ := c.get(ctx, wider)
+		changed("140423100201")()
+		if _, v2, _ := c.get(ctx, wider); v1 == v2 {
+			t.Errorf("a change in a village left %s's version as it was", region)
+		}
 	}
 }
 
