@@ -1,7 +1,7 @@
 // Package kvtest opens Redis for one test: an embedded server of its own,
-// or, when REDPOINT_TEST_REDIS_URL is set, that server (or Redis Cluster:
-// kv.ParseURL's forms) under a key prefix
-// of the test's own, deleted afterwards.
+// or, when REDPOINT_TEST_REDIS_URL is set, that server or Redis Cluster
+// (kv.ParseURL's forms) under a key prefix of the test's own, deleted
+// afterwards.
 package kvtest
 
 import (
