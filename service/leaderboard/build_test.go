@@ -51,17 +51,12 @@ func within[T any](t *testing.T, c <-chan T, what string) T {
 // liveKeys are the leaderboard's keys in Redis but a build's staged ones.
 func liveKeys(t *testing.T, k *kv.KV) (live, staged []string) {
 	t.Helper()
-	ctx := context.Background()
-	iter := k.Client.Scan(ctx, 0, k.Prefix+"lb:*", 1000).Iterator()
-	for iter.Next(ctx) {
-		if strings.Contains(iter.Val(), ":next:") {
-			staged = append(staged, iter.Val())
+	for _, key := range kvtest.Keys(t, k, leaderboard.KeyPattern(k)) {
+		if strings.Contains(key, ":next:") {
+			staged = append(staged, key)
 		} else {
-			live = append(live, iter.Val())
+			live = append(live, key)
 		}
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return live, staged
 }
@@ -143,7 +138,7 @@ func (w *liveWrites) see(cmds ...redis.Cmder) {
 			continue
 		}
 		for _, a := range c.Args()[1:] {
-			if s, ok := a.(string); ok && strings.HasPrefix(s, w.prefix+"lb:") && !strings.Contains(s, ":next:") {
+			if s, ok := a.(string); ok && strings.HasPrefix(s, w.prefix+"{lb:") && !strings.Contains(s, ":next:") {
 				w.outside = append(w.outside, fmt.Sprintf("%.200v", c.Args()))
 				break
 			}
@@ -272,14 +267,14 @@ func TestASwapWithAStagedKeyGoneChangesNothing(t *testing.T) {
 	city := leaderboard.Board{Period: p, Scope: "1404", Level: leaderboard.Points}
 	b := rebuilt(t, e, p)
 	fresh := within(t, readAsync(b, city), "a read of a built board")
-	k.Client.ZIncrBy(ctx, k.Key("lb", "{"+p.String()+":1404}", "sp"), 1000, fresh.entries[4].Member)
+	k.Client.ZIncrBy(ctx, leaderboard.BoardKey(k, p, "1404", leaderboard.Points, false), 1000, fresh.entries[4].Member)
 	old := within(t, readAsync(b, city), "a read of the old board")
 
-	stats := k.Key("lb", "{"+p.String()+"}", "stats", "sp")
+	stats := leaderboard.StatsKey(k, p, leaderboard.Points)
 	b.OnBuild(leaderboard.BuildHooks{Staged: func(period.Period) {
-		gone, err := k.Client.Keys(ctx, stats+":next:*").Result()
-		if err != nil || len(gone) != 1 {
-			panic(fmt.Sprintf("staged statistics %v, %v", gone, err))
+		gone := kvtest.Keys(t, k, stats+":next:*")
+		if len(gone) != 1 {
+			panic(fmt.Sprintf("staged statistics %v", gone))
 		}
 		k.Client.Del(ctx, gone...)
 	}})
