@@ -588,9 +588,7 @@ func TestMissingKeysRebuildOnReadAndReconcileRepairsDrift(t *testing.T) {
 	ctx := context.Background()
 	k := e.App.KV
 	// Redis restarted empty: the first read rebuilds the board from the database.
-	for _, key := range kvtest.Keys(t, k, leaderboard.KeyPattern(k)) {
-		k.Client.Del(ctx, key)
-	}
+	kvtest.Del(t, k, kvtest.Keys(t, k, leaderboard.KeyPattern(k))...)
 	resp, err := redpointv1.NewLeaderboardServiceClient(e.GRPC).ListLeaderboardEntries(e.As(t, ctx, demo.GuhanSecretaryPhone),
 		&redpointv1.ListLeaderboardEntriesRequest{Parent: "regions/140400000000", Period: "2026-11", PageSize: 10})
 	if err != nil {
