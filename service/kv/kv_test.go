@@ -168,7 +168,7 @@ func TestClusterDownIsUnavailable(t *testing.T) {
 	}
 	testutil.EventuallyNoError(t, 10*time.Second, "Ping fails with the slots unserved", func() error {
 		if err := k.Ping(ctx); !errors.Is(err, kv.ErrClusterDown) {
-			return fmt.Errorf("Ping: %v, want ErrClusterDown", err)
+			return fmt.Errorf("ping: %w, want ErrClusterDown", err)
 		}
 		return nil
 	})
