@@ -239,6 +239,8 @@ func serve(ctx context.Context, cfg app.Config, demo, workers bool, log *slog.Lo
 	a.SetOptions(opts)
 	if a.KV.Embedded {
 		log.Info("embedded mode: in-process Redis", "addr", a.KV.Addr())
+	} else if a.KV.Cluster {
+		log.Info("redis is a Redis Cluster", "seeds", a.KV.Addr())
 	}
 	if demo {
 		if err := a.SeedDemoIfEmpty(ctx); err != nil {

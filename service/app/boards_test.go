@@ -8,6 +8,7 @@ import (
 
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/period"
 	"github.com/changzhi/redpoint/service/testutil"
@@ -29,7 +30,7 @@ func TestServeBuildsTheMissingBoardsBeforeItsWorkers(t *testing.T) {
 	boards := leaderboard.New(s.App.Store.Client, k)
 	for _, cur := range period.All(now) {
 		for _, p := range []period.Period{cur, cur.Previous()} {
-			if n, err := k.Client.Exists(ctx, k.Key("lb", "{"+p.String()+"}", "built")).Result(); err != nil || n != 1 {
+			if n, err := k.Client.Exists(ctx, k.Key(kv.Tag("lb", p.String()), "built")).Result(); err != nil || n != 1 {
 				t.Errorf("%s: no boards after the start-up (%v)", p, err)
 				continue
 			}

@@ -14,6 +14,8 @@ func TestConfigNamesTheBadSetting(t *testing.T) {
 		{"address", func(c *Config) { c.HTTPAddr = "8080" }, "REDPOINT_HTTP_ADDR"},
 		{"database", func(c *Config) { c.DatabaseURL = "mysql://x" }, "REDPOINT_DATABASE_URL"},
 		{"redis", func(c *Config) { c.RedisURL = "127.0.0.1:6379" }, "REDPOINT_REDIS_URL"},
+		{"redis cluster with a database", func(c *Config) { c.RedisURL = "redis://10.0.0.1:7001/2?addr=10.0.0.2:7001" }, "REDPOINT_REDIS_URL"},
+		{"redis cluster with a bad seed", func(c *Config) { c.RedisURL = "redis://10.0.0.1:7001?addr=10.0.0.2" }, "REDPOINT_REDIS_URL"},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "REDPOINT_LOG_LEVEL"},
 		{"proxies", func(c *Config) { c.TrustedProxies = -1 }, "REDPOINT_TRUSTED_PROXIES"},
 		{"template without id", func(c *Config) { c.WeChatTemplates = "COMPLETED=" }, "REDPOINT_WECHAT_TEMPLATE_IDS"},

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/period"
@@ -33,13 +34,13 @@ func TestDemoSeedRebuildsTheCurrentBoards(t *testing.T) {
 	// The Redis outlived the database that was here before: this month's
 	// city board has a point the new demo has not.
 	month := period.Of(period.Month, now)
-	k.Client.Set(ctx, k.Key("lb", "{"+month.String()+"}", "built"), "2025-01-01T00:00:00Z", 0)
-	k.Client.ZAdd(ctx, k.Key("lb", "{"+month.String()+":1404}", "sp"), redis.Z{Score: 1e6, Member: "999999"})
+	k.Client.Set(ctx, k.Key(kv.Tag("lb", month.String()), "built"), "2025-01-01T00:00:00Z", 0)
+	k.Client.ZAdd(ctx, k.Key(kv.Tag("lb", month.String()), "1404", "sp"), redis.Z{Score: 1e6, Member: "999999"})
 	// So has the board of the quarter before last, which no current period
 	// rebuilds but the stored 季观摩 of last quarter compares with.
 	q2 := period.Of(period.Quarter, now).Previous().Previous()
-	k.Client.Set(ctx, k.Key("lb", "{"+q2.String()+"}", "built"), "2025-01-01T00:00:00Z", 0)
-	k.Client.ZAdd(ctx, k.Key("lb", "{"+q2.String()+":140423}", "tw"), redis.Z{Score: 1e6, Member: "140423999"})
+	k.Client.Set(ctx, k.Key(kv.Tag("lb", q2.String()), "built"), "2025-01-01T00:00:00Z", 0)
+	k.Client.ZAdd(ctx, k.Key(kv.Tag("lb", q2.String()), "140423", "tw"), redis.Z{Score: 1e6, Member: "140423999"})
 
 	if err := a.seedDemo(ctx, demo.Options{Now: now, Errands: 100}); err != nil {
 		t.Fatal(err)
@@ -47,7 +48,7 @@ func TestDemoSeedRebuildsTheCurrentBoards(t *testing.T) {
 	boards := leaderboard.New(st.Client, k)
 	for _, cur := range period.All(now) {
 		for _, p := range []period.Period{cur, cur.Previous()} {
-			if n, err := k.Client.Exists(ctx, k.Key("lb", "{"+p.String()+"}", "built")).Result(); err != nil || n != 1 {
+			if n, err := k.Client.Exists(ctx, k.Key(kv.Tag("lb", p.String()), "built")).Result(); err != nil || n != 1 {
 				t.Errorf("%s: not built by the seed (%v)", p, err)
 				continue
 			}

@@ -11,7 +11,8 @@ import (
 
 // Unavailable reports whether err says Redis can't be reached right now —
 // connection refused, cut or timed out, no free connection, the server
-// loading or failing over — rather than that the command was wrong. The
+// loading or failing over, a Redis Cluster down (CLUSTERDOWN, ErrClusterDown)
+// or with no node reachable — rather than that the command was wrong. The
 // API answers it with 503 UNAVAILABLE.
 func Unavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -20,6 +21,6 @@ func Unavailable(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed) ||
-		redis.IsLoadingError(err) || redis.IsMasterDownError(err) || redis.IsClusterDownError(err) ||
+		redis.IsLoadingError(err) || redis.IsMasterDownError(err) || redis.IsClusterDownError(err) || errors.Is(err, ErrClusterDown) ||
 		redis.IsTryAgainError(err) || redis.IsMaxClientsError(err)
 }

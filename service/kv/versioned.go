@@ -20,7 +20,8 @@ type Versioned interface {
 // ReadVersioned reads the entry at key into m and the current version at
 // versionKey in one round trip. It reports the version ("" when there is
 // none yet) and whether m holds an entry read at it; err means Redis did
-// not answer.
+// not answer. key and versionKey must share a hash tag (Tag): on a Redis
+// Cluster they are read by one MGET.
 func (k *KV) ReadVersioned(ctx context.Context, key, versionKey string, m Versioned) (version string, current bool, err error) {
 	vals, err := k.Client.MGet(ctx, key, versionKey).Result()
 	if err != nil {

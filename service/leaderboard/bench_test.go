@@ -59,7 +59,7 @@ func fill(b *testing.B, e *env, p period.Period, n int) {
 	ctx := context.Background()
 	k := e.App.KV
 	for _, per := range []period.Period{p, p.Previous()} {
-		key := k.Prefix + "lb:{" + per.String() + ":9999}:sp"
+		key := leaderboard.BoardKey(k, per, "9999", leaderboard.Points, false)
 		for lo := 0; lo < n; lo += 10_000 {
 			zs := make([]redis.Z, 0, 10_000)
 			for i := lo; i < min(lo+10_000, n); i++ {
@@ -69,7 +69,7 @@ func fill(b *testing.B, e *env, p period.Period, n int) {
 				b.Fatal(err)
 			}
 		}
-		k.Client.Set(ctx, k.Prefix+"lb:{"+per.String()+"}:built", "bench", 0)
+		k.Client.Set(ctx, leaderboard.BuiltKey(k, per), "bench", 0)
 	}
 }
 

@@ -53,21 +53,29 @@ func New(db *ent.Client, k *kv.KV) *Boards {
 	return &Boards{db: db, kv: k, builds: make(chan struct{}, coldBuilds)}
 }
 
-// boardKey names a sorted set. The hash tag {period:scope} keeps a board
-// and its average twin in one Redis Cluster slot.
+// A period's keys share the hash tag {lb:PERIOD} (kv.Tag), so on a Redis
+// Cluster they sit in one slot: the build swaps them all in by one script
+// (swapScript), and a read's pipeline finds them on one master. Periods
+// spread over the masters.
+func periodTag(p period.Period) string { return kv.Tag("lb", p.String()) }
+
+// boardKey names a sorted set: rp:{lb:2026-11}:1404:sp, and :avg for an
+// average board.
 func (b *Boards) boardKey(p period.Period, scope string, l Level, average bool) string {
-	k := b.kv.Key("lb", "{"+p.String()+":"+scope+"}", string(l))
+	k := b.kv.Key(periodTag(p), scope, string(l))
 	if average {
 		k += ":avg"
 	}
 	return k
 }
 
+// statsKey names the hash of a level's statistics in a period.
 func (b *Boards) statsKey(p period.Period, l Level) string {
-	return b.kv.Key("lb", "{"+p.String()+"}", "stats", string(l))
+	return b.kv.Key(periodTag(p), "stats", string(l))
 }
 
-func (b *Boards) builtKey(p period.Period) string { return b.kv.Key("lb", "{"+p.String()+"}", "built") }
+// builtKey marks a period whose boards were built.
+func (b *Boards) builtKey(p period.Period) string { return b.kv.Key(periodTag(p), "built") }
 
 // scopes of a village: township (9 digits), county (6), city (4).
 func scopes(village string) (tw, co, city string) { return village[:9], village[:6], village[:4] }

@@ -25,6 +25,7 @@ import (
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/period"
@@ -587,10 +588,7 @@ func TestMissingKeysRebuildOnReadAndReconcileRepairsDrift(t *testing.T) {
 	ctx := context.Background()
 	k := e.App.KV
 	// Redis restarted empty: the first read rebuilds the board from the database.
-	iter := k.Client.Scan(ctx, 0, k.Prefix+"lb:*", 1000).Iterator()
-	for iter.Next(ctx) {
-		k.Client.Del(ctx, iter.Val())
-	}
+	kvtest.Del(t, k, kvtest.Keys(t, k, leaderboard.KeyPattern(k))...)
 	resp, err := redpointv1.NewLeaderboardServiceClient(e.GRPC).ListLeaderboardEntries(e.As(t, ctx, demo.GuhanSecretaryPhone),
 		&redpointv1.ListLeaderboardEntriesRequest{Parent: "regions/140400000000", Period: "2026-11", PageSize: 10})
 	if err != nil {
@@ -604,7 +602,7 @@ func TestMissingKeysRebuildOnReadAndReconcileRepairsDrift(t *testing.T) {
 	if n, err := e.boards.Reconcile(ctx, p); err != nil || n != 0 {
 		t.Fatalf("fresh board drift %d, %v", n, err)
 	}
-	k.Client.ZIncrBy(ctx, k.Prefix+"lb:{2026-11:1404}:sp", 50, "1")
+	k.Client.ZIncrBy(ctx, leaderboard.BoardKey(k, p, "1404", leaderboard.Points, false), 50, "1")
 	if n, err := e.boards.Reconcile(ctx, p); err != nil || n != 1 {
 		t.Fatalf("after a stray update: drift %d, %v; want 1", n, err)
 	}

@@ -61,7 +61,7 @@ func (b *Boards) Rebuild(ctx context.Context, p period.Period) error {
 // than any other, then swapped in by one script.
 func (b *Boards) store(ctx context.Context, p period.Period, t *tally) error {
 	token := kv.Token()
-	staged := func(key string) string { return key + ":next:" + token } // same hash tag, same slot
+	staged := func(key string) string { return key + ":next:" + token } // the period's hash tag: its slot
 	keys := []string{b.builtKey(p)}
 	args := []any{time.Now().UTC().Format(time.RFC3339)}
 	pipe := b.kv.Client.Pipeline()

@@ -51,17 +51,12 @@ func within[T any](t *testing.T, c <-chan T, what string) T {
 // liveKeys are the leaderboard's keys in Redis but a build's staged ones.
 func liveKeys(t *testing.T, k *kv.KV) (live, staged []string) {
 	t.Helper()
-	ctx := context.Background()
-	iter := k.Client.Scan(ctx, 0, k.Prefix+"lb:*", 1000).Iterator()
-	for iter.Next(ctx) {
-		if strings.Contains(iter.Val(), ":next:") {
-			staged = append(staged, iter.Val())
+	for _, key := range kvtest.Keys(t, k, leaderboard.KeyPattern(k)) {
+		if strings.Contains(key, ":next:") {
+			staged = append(staged, key)
 		} else {
-			live = append(live, iter.Val())
+			live = append(live, key)
 		}
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return live, staged
 }
@@ -86,8 +81,8 @@ func TestReadDuringARebuildSeesTheOldBoardsWhole(t *testing.T) {
 	// point 1,000 points up on the city board and 7 completions up in the
 	// statistics, which put it first with its own total and count.
 	fifth := fresh.entries[4]
-	k.Client.ZIncrBy(ctx, k.Key("lb", "{"+p.String()+":1404}", "sp"), 1000, fifth.Member)
-	k.Client.HIncrBy(ctx, k.Key("lb", "{"+p.String()+"}", "stats", "sp"), fifth.Member+":c", 7)
+	k.Client.ZIncrBy(ctx, leaderboard.BoardKey(k, p, "1404", leaderboard.Points, false), 1000, fifth.Member)
+	k.Client.HIncrBy(ctx, leaderboard.StatsKey(k, p, leaderboard.Points), fifth.Member+":c", 7)
 	old := within(t, readAsync(b, city), "a read of the old board")
 	if old.err != nil || old.entries[0].Member != fifth.Member || old.entries[0].Total != fifth.Total+1000 || old.entries[0].Completed != fifth.Completed+7 {
 		t.Fatalf("the doctored board: %+v", old)
@@ -143,7 +138,7 @@ func (w *liveWrites) see(cmds ...redis.Cmder) {
 			continue
 		}
 		for _, a := range c.Args()[1:] {
-			if s, ok := a.(string); ok && strings.HasPrefix(s, w.prefix+"lb:") && !strings.Contains(s, ":next:") {
+			if s, ok := a.(string); ok && strings.HasPrefix(s, w.prefix+"{lb:") && !strings.Contains(s, ":next:") {
 				w.outside = append(w.outside, fmt.Sprintf("%.200v", c.Args()))
 				break
 			}
@@ -191,7 +186,7 @@ func TestWarmBuildsTheMissingCurrentBoards(t *testing.T) {
 	ctx := context.Background()
 	k := e.App.KV
 	live, _ := liveKeys(t, k)
-	k.Client.Del(ctx, live...) // Redis restarted empty
+	kvtest.Del(t, k, live...) // Redis restarted empty
 	b := leaderboard.New(e.App.Store.Client, k)
 	other := mustPeriod("2026-11")
 	for _, p := range []period.Period{other, other.Previous()} {
@@ -251,7 +246,7 @@ func TestWarmBuildsTheMissingCurrentBoards(t *testing.T) {
 		if builds[p] != 1 {
 			t.Errorf("%s built %d times, want once", p, builds[p])
 		}
-		if n := k.Client.Exists(ctx, k.Key("lb", "{"+p.String()+"}", "built")).Val(); n != 1 {
+		if n := k.Client.Exists(ctx, leaderboard.BuiltKey(k, p)).Val(); n != 1 {
 			t.Errorf("%s not built", p)
 		}
 	}
@@ -272,16 +267,16 @@ func TestASwapWithAStagedKeyGoneChangesNothing(t *testing.T) {
 	city := leaderboard.Board{Period: p, Scope: "1404", Level: leaderboard.Points}
 	b := rebuilt(t, e, p)
 	fresh := within(t, readAsync(b, city), "a read of a built board")
-	k.Client.ZIncrBy(ctx, k.Key("lb", "{"+p.String()+":1404}", "sp"), 1000, fresh.entries[4].Member)
+	k.Client.ZIncrBy(ctx, leaderboard.BoardKey(k, p, "1404", leaderboard.Points, false), 1000, fresh.entries[4].Member)
 	old := within(t, readAsync(b, city), "a read of the old board")
 
-	stats := k.Key("lb", "{"+p.String()+"}", "stats", "sp")
+	stats := leaderboard.StatsKey(k, p, leaderboard.Points)
 	b.OnBuild(leaderboard.BuildHooks{Staged: func(period.Period) {
-		gone, err := k.Client.Keys(ctx, stats+":next:*").Result()
-		if err != nil || len(gone) != 1 {
-			panic(fmt.Sprintf("staged statistics %v, %v", gone, err))
+		gone := kvtest.Keys(t, k, stats+":next:*")
+		if len(gone) != 1 {
+			panic(fmt.Sprintf("staged statistics %v", gone))
 		}
-		k.Client.Del(ctx, gone...)
+		kvtest.Del(t, k, gone...)
 	}})
 	if err := b.Rebuild(ctx, p); err == nil {
 		t.Error("a rebuild whose staged statistics were gone swapped")
@@ -302,7 +297,7 @@ func TestAReaderGivingUpFailsNoneThatJoinedItsBuild(t *testing.T) {
 	ctx := context.Background()
 	k := e.App.KV
 	live, _ := liveKeys(t, k)
-	k.Client.Del(ctx, live...) // Redis restarted empty
+	kvtest.Del(t, k, live...) // Redis restarted empty
 	p := mustPeriod("2026-11")
 	city := leaderboard.Board{Period: p, Scope: "1404", Level: leaderboard.Points}
 	b := leaderboard.New(e.App.Store.Client, k)

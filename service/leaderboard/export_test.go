@@ -6,6 +6,7 @@ import (
 	"time"
 
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/outbox"
 	"github.com/changzhi/redpoint/service/period"
 )
@@ -60,6 +61,17 @@ type BuildHooks struct{ Building, Staged, Waiting func(period.Period) }
 func (b *Boards) OnBuild(h BuildHooks) {
 	b.hooks = buildHooks{building: h.Building, staged: h.Staged, waiting: h.Waiting}
 }
+
+// BoardKey, StatsKey and BuiltKey name a board's sorted set, a level's
+// statistics and a period's built marker in k.
+func BoardKey(k *kv.KV, p period.Period, scope string, l Level, average bool) string {
+	return (&Boards{kv: k}).boardKey(p, scope, l, average)
+}
+func StatsKey(k *kv.KV, p period.Period, l Level) string { return (&Boards{kv: k}).statsKey(p, l) }
+func BuiltKey(k *kv.KV, p period.Period) string          { return (&Boards{kv: k}).builtKey(p) }
+
+// KeyPattern matches every key of the boards in k (SCAN's MATCH).
+func KeyPattern(k *kv.KV) string { return k.Prefix + "{lb:*" }
 
 // CurrentPeriods are the periods Warm builds and RebuildCurrent rebuilds.
 func CurrentPeriods(now time.Time) []period.Period { return currentPeriods(now) }

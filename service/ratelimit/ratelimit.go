@@ -329,8 +329,12 @@ func (l *Limiter) Forgive(ctx context.Context, key string) error {
 	return nil
 }
 
+// redisKey names key's hash in a window: rp:{rls:lookup}:ip:…:60000:29… .
+// A limiter's keys share its hash tag, one slot of a Redis Cluster, for
+// takeScript takes a hit's slots in all its keys at once (an address's
+// and a code's, of any window) and a flush reports every key's at once.
 func (l *Limiter) redisKey(key string, window time.Duration, index int64) string {
-	return l.kv.Key("rls", l.name, key, strconv.FormatInt(window.Milliseconds(), 10), strconv.FormatInt(index, 10))
+	return l.kv.Key(kv.Tag("rls", l.name), key, strconv.FormatInt(window.Milliseconds(), 10), strconv.FormatInt(index, 10))
 }
 
 // Close stops the flushes and gives back every lease. Hits after it are

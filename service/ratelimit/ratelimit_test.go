@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/testutil"
 )
@@ -16,7 +17,12 @@ import (
 // its own, as n server replicas do, on a clock the test moves.
 func replicas(t *testing.T, n int, limitWindow time.Duration) ([]*Limiter, *testutil.Clock) {
 	t.Helper()
-	k := kvtest.Open(t)
+	return replicasOn(t, kvtest.Open(t), n, limitWindow)
+}
+
+// replicasOn is replicas on k's Redis.
+func replicasOn(t *testing.T, k *kv.KV, n int, limitWindow time.Duration) ([]*Limiter, *testutil.Clock) {
+	t.Helper()
 	clock := testutil.NewClock(time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC))
 	ls := make([]*Limiter, n)
 	for i := range ls {
@@ -55,6 +61,47 @@ func shared(t *testing.T, l *Limiter, key string) (taken, leased int) {
 		}
 	}
 	return taken, leased
+}
+
+// TestOnARedisCluster: on a Redis Cluster, which refuses a script over
+// keys of two slots (CROSSSLOT), a hit counts against an address and a
+// code in two windows at once, a refused one takes nothing, and leases
+// come back in one flush, as on one server.
+func TestOnARedisCluster(t *testing.T) {
+	ctx := context.Background()
+	node := kvtest.StartClusterNode(t)
+	k, err := kv.Open(ctx, node.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kvtest.Close(t, k) })
+	ls, _ := replicasOn(t, k, 2, time.Minute)
+	l := ls[0]
+	for i := range 3 {
+		if !allow(t, l, Hit{Key: "ip:A", Limit: 3}, Hit{Key: "code:" + string(rune('a'+i)), Limit: 10}, Hit{Key: "code:" + string(rune('a'+i)), Limit: 20, Window: time.Hour}) {
+			t.Fatalf("hit %d refused", i+1)
+		}
+	}
+	if allow(t, l, Hit{Key: "ip:A", Limit: 3}, Hit{Key: "code:z", Limit: 1}) {
+		t.Error("fourth hit from one address allowed")
+	}
+	if taken, _ := shared(t, l, "code:z"); taken != 0 {
+		t.Errorf("a hit refused for its address took %d slots of its code", taken)
+	}
+	// A busy key leases; the other replica waits for the lease to come
+	// back in the flush, which reports every key of the limiter at once.
+	for range 2 {
+		if !allow(t, l, Hit{Key: "ip:B", Limit: 8}, Hit{Key: "code:y", Limit: 8}) {
+			t.Fatal("a hit on fresh keys refused")
+		}
+	}
+	if _, leased := shared(t, l, "ip:B"); leased == 0 {
+		t.Fatal("no lease for a busy key")
+	}
+	l.Close()
+	if taken, leased := shared(t, l, "ip:B"); taken != 2 || leased != 0 {
+		t.Errorf("after the flush: %d taken, %d leased; want 2, 0", taken, leased)
+	}
 }
 
 func TestLimitHoldsAcrossReplicas(t *testing.T) {

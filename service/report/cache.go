@@ -55,10 +55,13 @@ const entryTTL = 2 * time.Minute
 // versionTTL outlives every entry by far (kv.NewVersion).
 const versionTTL = 24 * time.Hour
 
-func (c *Cache) versionKey(region string) string { return c.kv.Key("wl", region, "v") }
+// A region's entries and version share the hash tag {wl:REGION}, so that
+// on a Redis Cluster one MGET reads an entry and its version
+// (kv.ReadVersioned); regions spread over the masters.
+func (c *Cache) versionKey(region string) string { return c.kv.Key(kv.Tag("wl", region), "v") }
 
 func (c *Cache) entryKey(q Query) string {
-	return c.kv.Key("wl", q.Region.String(), string(q.GroupBy), strconv.FormatInt(q.Start.Unix(), 10),
+	return c.kv.Key(kv.Tag("wl", q.Region.String()), string(q.GroupBy), strconv.FormatInt(q.Start.Unix(), 10),
 		strconv.FormatInt(q.End.Unix(), 10), strconv.FormatInt(q.Now.Unix()/60, 10))
 }
 

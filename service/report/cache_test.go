@@ -8,14 +8,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
+	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/regioncode"
 )
 
 // A cached workload is served until a change lands in its region or its
-// minute passes; changes elsewhere leave it be.
+// minute passes; changes elsewhere leave it be. On a Redis Cluster too,
+// which refuses an MGET of an entry and its version in two slots (CROSSSLOT).
 func TestCacheServesUntilItsRegionChanges(t *testing.T) {
-	c := NewCache(kvtest.Open(t), nil)
+	t.Run("the tests' Redis", func(t *testing.T) { testCacheServesUntilItsRegionChanges(t, kvtest.Open(t)) })
+	t.Run("a Redis Cluster", func(t *testing.T) {
+		node := kvtest.StartClusterNode(t)
+		k, err := kv.Open(context.Background(), node.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { kvtest.Close(t, k) })
+		testCacheServesUntilItsRegionChanges(t, k)
+	})
+}
+
+func testCacheServesUntilItsRegionChanges(t *testing.T, k *kv.KV) {
+	c := NewCache(k, nil)
 	ctx := context.Background()
 	now := time.Date(2026, 11, 30, 1, 2, 3, 0, time.UTC)
 	q := Query{Region: regioncode.Code("140423100000"), Start: now.AddDate(0, 0, -29), End: now.AddDate(0, 0, 1), Now: now, GroupBy: ByAgent}

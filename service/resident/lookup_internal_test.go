@@ -46,8 +46,14 @@ type lookupFixture struct {
 
 func newLookupFixture(t testing.TB, limits LookupLimits) *lookupFixture {
 	t.Helper()
+	return newLookupFixtureOn(t, kvtest.Open(t), limits)
+}
+
+// newLookupFixtureOn is newLookupFixture on k's Redis.
+func newLookupFixtureOn(t testing.TB, k *kv.KV, limits LookupLimits) *lookupFixture {
+	t.Helper()
 	st := storetest.Open(t)
-	f := &lookupFixture{kv: kvtest.Open(t), store: st.Client, held: make(chan struct{}, 16)}
+	f := &lookupFixture{kv: k, store: st.Client, held: make(chan struct{}, 16)}
 	counting := dialect.DebugWithContext(entsql.OpenDB(st.Dialect, st.DB), func(_ context.Context, v ...any) {
 		q := fmt.Sprint(v...)
 		f.stmtsMu.Lock()
@@ -216,6 +222,38 @@ func TestLookupEntryFromBeforeAChangeIsIgnored(t *testing.T) {
 	}
 	if cached, _ := f.fromRedis(ctx, e.TrackingCode); cached != nil {
 		t.Errorf("the entry from before the change is served: %v", cached.GetErrand().GetState())
+	}
+}
+
+// TestLookupCacheOnARedisCluster: on a Redis Cluster, which refuses an
+// MGET over keys of two slots (CROSSSLOT), a code's entry and its version
+// are read together, so a lookup is answered from Redis, and goes stale
+// on a change, as on one server.
+func TestLookupCacheOnARedisCluster(t *testing.T) {
+	ctx := context.Background()
+	node := kvtest.StartClusterNode(t)
+	k, err := kv.Open(ctx, node.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kvtest.Close(t, k) })
+	f := newLookupFixtureOn(t, k, LookupLimits{})
+	e := f.openErrand(t)
+	if err := f.allow(ctx, "192.0.2.1", e.TrackingCode); err != nil { // the limiter's script, over two keys
+		t.Fatalf("a lookup's rate limit on the cluster: %v", err)
+	}
+	if _, err := f.load(ctx, e.TrackingCode); err != nil {
+		t.Fatal(err)
+	}
+	cached, version := f.fromRedis(ctx, e.TrackingCode)
+	if cached == nil || cached.GetErrand() == nil {
+		t.Fatalf("no current entry read from the cluster (version %q)", version)
+	}
+	if err := f.Invalidate(ctx, e.TrackingCode); err != nil {
+		t.Fatal(err)
+	}
+	if cached, version := f.fromRedis(ctx, e.TrackingCode); cached != nil || version == "" {
+		t.Errorf("after a change: entry %v, version %q; want none, and the new version", cached, version)
 	}
 }
 

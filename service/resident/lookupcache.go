@@ -23,8 +23,11 @@ type LookupCache struct {
 // NewLookupCache returns the lookup's Redis half.
 func NewLookupCache(k *kv.KV) *LookupCache { return &LookupCache{kv: k} }
 
-func (c *LookupCache) cacheKey(code string) string   { return c.kv.Key("lookup", code) }
-func (c *LookupCache) versionKey(code string) string { return c.kv.Key("lookup", code, "v") }
+// A code's entry and version share the hash tag {lookup:CODE}, so that on
+// a Redis Cluster one MGET reads both (kv.ReadVersioned); codes spread
+// over the masters.
+func (c *LookupCache) cacheKey(code string) string   { return c.kv.Key(kv.Tag("lookup", code)) }
+func (c *LookupCache) versionKey(code string) string { return c.kv.Key(kv.Tag("lookup", code), "v") }
 func (c *LookupCache) changesChannel() string        { return c.kv.Key("lookup", "changed") }
 
 // invalidate makes code's entries stale and tells every replica.

@@ -1,6 +1,7 @@
 // Package kvtest opens Redis for one test: an embedded server of its own,
-// or, when REDPOINT_TEST_REDIS_URL is set, that server under a key prefix
-// of the test's own, deleted afterwards.
+// or, when REDPOINT_TEST_REDIS_URL is set, that server or Redis Cluster
+// (kv.ParseURL's forms) under a key prefix of the test's own, deleted
+// afterwards.
 package kvtest
 
 import (
@@ -9,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -35,14 +37,68 @@ func Open(tb testing.TB) *kv.KV {
 	}
 	tb.Cleanup(func() {
 		if !k.Embedded {
-			iter := k.Client.Scan(ctx, 0, k.Prefix+"*", 1000).Iterator()
-			for iter.Next(ctx) {
-				k.Client.Del(ctx, iter.Val())
+			// A client the test has closed, to take Redis away, leaves the
+			// keys to another test's run: they are its own prefix's.
+			keys, err := scan(ctx, k, k.Prefix+"*")
+			if err == nil {
+				err = del(ctx, k, keys)
+			}
+			if err != nil && !errors.Is(err, redis.ErrClosed) {
+				tb.Errorf("kvtest: deleting the test's keys: %v", err)
 			}
 		}
 		Close(tb, k)
 	})
 	return k
+}
+
+// Keys are the keys matching pattern (SCAN's MATCH): on a Redis Cluster,
+// of every master, as SCAN sees one node's keys only.
+func Keys(tb testing.TB, k *kv.KV, pattern string) []string {
+	tb.Helper()
+	keys, err := scan(context.Background(), k, pattern)
+	if err != nil {
+		tb.Errorf("kvtest.Keys %s: %v", pattern, err)
+	}
+	return keys
+}
+
+func scan(ctx context.Context, k *kv.KV, pattern string) ([]string, error) {
+	var mu sync.Mutex
+	var keys []string
+	one := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	if c, ok := k.Client.(*redis.ClusterClient); ok {
+		err := c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return one(ctx, node) })
+		return keys, err
+	}
+	return keys, one(ctx, k.Client)
+}
+
+// Del deletes keys, one DEL each in one pipeline: a Redis Cluster
+// refuses one DEL of keys in two slots (CROSSSLOT), and splits a pipeline
+// by slot.
+func Del(tb testing.TB, k *kv.KV, keys ...string) {
+	tb.Helper()
+	if err := del(context.Background(), k, keys); err != nil {
+		tb.Errorf("kvtest.Del: %v", err)
+	}
+}
+
+func del(ctx context.Context, k *kv.KV, keys []string) error {
+	pipe := k.Client.Pipeline()
+	for _, key := range keys {
+		pipe.Del(ctx, key)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 // Close closes k, failing the test if that fails. A client the test has
@@ -59,14 +115,16 @@ func Close(tb testing.TB, k *kv.KV) {
 // pool, the same keys.
 func Replica(tb testing.TB, k *kv.KV) *kv.KV {
 	tb.Helper()
-	opts := &redis.Options{Addr: k.Addr(), Protocol: 2}
-	if url := os.Getenv(EnvRedisURL); !k.Embedded && url != "" {
-		var err error
-		if opts, err = kv.ParseURL(url); err != nil {
-			tb.Fatalf("kvtest.Replica: %v", err)
-		}
+	if k.Embedded {
+		r := &kv.KV{Client: redis.NewClient(&redis.Options{Addr: k.Addr(), Protocol: 2}), Prefix: k.Prefix, Embedded: true}
+		tb.Cleanup(func() { testutil.Close(tb, r.Client) })
+		return r
 	}
-	r := &kv.KV{Client: redis.NewClient(opts), Prefix: k.Prefix, Embedded: k.Embedded}
-	tb.Cleanup(func() { testutil.Close(tb, r.Client) })
+	r, err := kv.Open(context.Background(), os.Getenv(EnvRedisURL))
+	if err != nil {
+		tb.Fatalf("kvtest.Replica: %v", err)
+	}
+	r.Prefix = k.Prefix
+	tb.Cleanup(func() { testutil.Close(tb, r) })
 	return r
 }

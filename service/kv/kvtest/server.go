@@ -1,14 +1,19 @@
 package kvtest
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/changzhi/redpoint/service/testutil"
 )
@@ -18,16 +23,54 @@ import (
 // see what the code does while Redis is away, which they can't do to the
 // shared server.
 type Server struct {
-	tb   testing.TB
-	port int
-	mu   sync.Mutex
-	cmd  *exec.Cmd
+	tb      testing.TB
+	port    int
+	cluster bool
+	dir     string
+	mu      sync.Mutex
+	cmd     *exec.Cmd
 }
 
 // StartServer starts a redis-server for tb, killed when tb ends. It skips
 // tb when redis-server is not installed, and fails it under CI, whose
 // script installs it.
 func StartServer(tb testing.TB) *Server {
+	tb.Helper()
+	return startServer(tb, false)
+}
+
+// StartClusterNode starts a redis-server for tb as StartServer does, but
+// with cluster mode on: a Redis Cluster of one master that serves every
+// slot. Commands across slots fail with CROSSSLOT there as on any cluster.
+// A restart (Kill, Start) keeps its cluster configuration, not its keys.
+func StartClusterNode(tb testing.TB) *Server {
+	tb.Helper()
+	s := startServer(tb, true)
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Protocol: 2})
+	defer testutil.Close(tb, c)
+	ctx := context.Background()
+	if err := c.ClusterAddSlotsRange(ctx, 0, 16383).Err(); err != nil {
+		tb.Fatalf("kvtest: CLUSTER ADDSLOTSRANGE: %v", err)
+	}
+	s.WaitClusterOK()
+	return s
+}
+
+// WaitClusterOK returns once the node says cluster_state:ok.
+func (s *Server) WaitClusterOK() {
+	s.tb.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), Protocol: 2})
+	defer testutil.Close(s.tb, c)
+	testutil.EventuallyNoError(s.tb, 10*time.Second, "kvtest: cluster_state:ok", func() error {
+		info, err := c.ClusterInfo(context.Background()).Result()
+		if err == nil && !strings.Contains(info, "cluster_state:ok") {
+			err = errors.New(info)
+		}
+		return err
+	})
+}
+
+func startServer(tb testing.TB, cluster bool) *Server {
 	tb.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -39,7 +82,7 @@ func StartServer(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{tb: tb, port: l.Addr().(*net.TCPAddr).Port}
+	s := &Server{tb: tb, port: l.Addr().(*net.TCPAddr).Port, cluster: cluster, dir: tb.TempDir()}
 	testutil.Close(tb, l) // frees the port for redis-server
 	s.Start()
 	tb.Cleanup(s.Kill)
@@ -55,8 +98,11 @@ func (s *Server) Start() {
 	if s.cmd != nil {
 		return
 	}
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.tb.TempDir())
+	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir}
+	if s.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.dir, "nodes.conf"))
+	}
+	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("kvtest: redis-server: %v", err)
 	}
