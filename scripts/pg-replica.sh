@@ -119,6 +119,10 @@ if ! running; then
   as_postgres "$bin/pg_ctl" -D "$dir" -l "$log" -w -t 120 start >&2
 fi
 
+# A test run that died while it held replay paused (storetest.PauseReplay)
+# would leave the replica standing still.
+replica "SELECT pg_wal_replay_resume()" >/dev/null || true
+
 deadline=$((SECONDS + 120))
 until [ "$(replica "SELECT pg_is_in_recovery()")" = t ] &&
   [ "$(primary "SELECT count(*) FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = '$slot' AND r.state = 'streaming'")" != 0 ]; do
