@@ -246,6 +246,8 @@ type replica struct {
 	url     string
 
 	state atomic.Pointer[replicaState]
+	// receipts are the monitor's (measure).
+	receipts []receipt
 	// used is what the guard last decided, to log the switches.
 	used atomic.Bool
 
@@ -263,32 +265,78 @@ type replicaState struct {
 	err error // the replica did not answer, or is no replica
 }
 
-// lagSQL measures the replay lag on the replica: none while it has
-// replayed all it received from a WAL receiver that runs; otherwise the
-// time since the last transaction it replayed committed (an overestimate
-// after the primary was idle, which errs towards the primary).
-const lagSQL = `SELECT pg_is_in_recovery(),
-	EXISTS (SELECT 1 FROM pg_stat_wal_receiver) AND pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn(),
+// lagSQL reads what the replay lag is estimated from (replayLag), on the
+// replica: whether it is one, whether its WAL receiver runs, the WAL
+// positions it has received and replayed, and the seconds since the last
+// transaction it replayed committed.
+const lagSQL = `SELECT pg_is_in_recovery(), EXISTS (SELECT 1 FROM pg_stat_wal_receiver),
+	pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0')::float8, pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::float8,
 	EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8`
 
-// measure asks the replica for its lag, within a refresh.
+// receipt is where the replica's received WAL ended at a measurement.
+type receipt struct {
+	at  time.Time
+	lsn float64
+}
+
+// measure asks the replica for its lag, within a refresh. Only the
+// monitor calls it: it alone keeps the receipts.
 func (r *replica) measure(ctx context.Context) *replicaState {
 	ctx, cancel := context.WithTimeout(ctx, r.refresh)
 	defer cancel()
-	var recovering, caughtUp bool
-	var since sql.NullFloat64
-	if err := r.db.QueryRowContext(ctx, lagSQL).Scan(&recovering, &caughtUp, &since); err != nil {
+	var recovering, receiving bool
+	var received, replayed, sinceCommit sql.NullFloat64
+	if err := r.db.QueryRowContext(ctx, lagSQL).Scan(&recovering, &receiving, &received, &replayed, &sinceCommit); err != nil {
+		r.receipts = nil // a replica back from away starts a history anew
 		return &replicaState{at: time.Now(), err: err}
 	}
-	switch {
-	case !recovering:
-		return &replicaState{at: time.Now(), err: errors.New("the server is not in recovery: no replica (promoted?)")}
-	case caughtUp:
-		return &replicaState{at: time.Now()}
-	case !since.Valid:
-		return &replicaState{at: time.Now(), err: errors.New("the replica has replayed no transaction yet")}
+	now := time.Now()
+	if !recovering {
+		return &replicaState{at: now, err: errors.New("the server is not in recovery: no replica (promoted?)")}
 	}
-	return &replicaState{at: time.Now(), lag: time.Duration(max(0, since.Float64) * float64(time.Second))}
+	if receiving && received.Valid {
+		r.receipts = append(r.receipts, receipt{at: now, lsn: received.Float64})
+	} else {
+		r.receipts = nil
+	}
+	span := r.maxLag + 2*r.refresh
+	for len(r.receipts) > 1 && now.Sub(r.receipts[1].at) > span {
+		r.receipts = r.receipts[1:]
+	}
+	lag, err := replayLag(now, r.receipts, span, replayed, sinceCommit)
+	return &replicaState{at: now, lag: lag, err: err}
+}
+
+// replayLag estimates how far behind the replica is from the receipts of
+// the last span (oldest first, the latest now; none while its WAL
+// receiver does not run): the time since it had received WAL that it has
+// yet to replay — what the primary committed then, it can't show yet.
+// That is how long replay stands still, paused or blocked, and it is 0
+// while replay keeps up with what arrives, through a long transaction
+// too. When replay has not passed even the oldest receipt and the
+// receipts are younger than span (a history just begun), or there are
+// none, the time since the last replayed commit stands in, which
+// overstates the lag after the primary was idle — erring towards the
+// primary. It measures nothing of the WAL on its way from the primary.
+func replayLag(now time.Time, receipts []receipt, span time.Duration, replayed, sinceCommit sql.NullFloat64) (time.Duration, error) {
+	if replayed.Valid && len(receipts) > 0 {
+		for i, rc := range receipts {
+			if rc.lsn <= replayed.Float64 {
+				continue
+			}
+			if i > 0 || now.Sub(rc.at) >= span {
+				return now.Sub(rc.at), nil
+			}
+			break // behind the whole history: how long for, it doesn't tell
+		}
+		if receipts[0].lsn <= replayed.Float64 {
+			return 0, nil
+		}
+	}
+	if !sinceCommit.Valid {
+		return 0, errors.New("the replica's lag is unknown: it has replayed no transaction yet")
+	}
+	return time.Duration(max(0, sinceCommit.Float64) * float64(time.Second)), nil
 }
 
 // monitor measures the lag every refresh until ctx is done. Callers never
