@@ -134,6 +134,8 @@ func configFlags(fs *flag.FlagSet) *app.Config {
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", env("REDPOINT_ADMIN_ADDR", def.AdminAddr), "operators' listen address: /metrics, /healthz (REDPOINT_ADMIN_ADDR)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("REDPOINT_DATA_DIR", def.DataDir), "embedded mode's data directory (REDPOINT_DATA_DIR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("REDPOINT_DATABASE_URL", ""), "postgres:// URL; empty: SQLite in the data dir (REDPOINT_DATABASE_URL)")
+	fs.StringVar(&cfg.DatabaseReplicaURL, "database-replica-url", env("REDPOINT_DATABASE_REPLICA_URL", ""), "postgres:// URL of a streaming read replica for reports, exports and leaderboard builds; needs --database-url (REDPOINT_DATABASE_REPLICA_URL)")
+	fs.DurationVar(&cfg.DatabaseReplicaMaxLag, "database-replica-max-lag", envDuration("REDPOINT_DATABASE_REPLICA_MAX_LAG", 0), "how far behind the replica may be for those reads to use it, 1s–10m; 0: 10s (REDPOINT_DATABASE_REPLICA_MAX_LAG)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", env("REDPOINT_REDIS_URL", ""), "redis:// URL; empty: an in-process Redis (REDPOINT_REDIS_URL)")
 	fs.IntVar(&cfg.RetentionDays, "attachment-retention-days", envInt("REDPOINT_ATTACHMENT_RETENTION_DAYS", 0), "days materials are kept after their errand closes; 0: 30 (REDPOINT_ATTACHMENT_RETENTION_DAYS)")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("REDPOINT_LOG_LEVEL", def.LogLevel), "debug, info, warn or error (REDPOINT_LOG_LEVEL)")
@@ -205,6 +207,20 @@ func envInt(key string, def int) int {
 		return -1
 	}
 	return n
+}
+
+// envDuration is env's duration ("10s"); one that is not a duration is
+// -1, which Validate refuses naming the setting.
+func envDuration(key string, def time.Duration) time.Duration {
+	v, ok := os.LookupEnv(key)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return -1
+	}
+	return d
 }
 
 func serve(ctx context.Context, cfg app.Config, demo, workers bool, log *slog.Logger) error {

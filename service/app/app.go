@@ -132,6 +132,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.Store = st
+	if cfg.DatabaseReplicaURL != "" {
+		if err := st.UseReplica(cfg.DatabaseReplicaURL, store.ReplicaOptions{MaxLag: cfg.replicaLag(), Log: log}); err != nil {
+			return nil, errors.Join(fmt.Errorf("REDPOINT_DATABASE_REPLICA_URL: %w", err), st.Close())
+		}
+	}
 	cfg.warnIfDataDirShared(log)
 	if cfg.Embedded() {
 		err = st.Migrate(ctx)

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/service/attachments"
 	"github.com/changzhi/redpoint/service/audit"
 	"github.com/changzhi/redpoint/service/calendar"
@@ -64,7 +65,9 @@ func (a *App) build(reg prometheus.Registerer) (*parts, error) {
 		return nil, fmt.Errorf("REDPOINT_AUTH_KEY: %w", err)
 	}
 	now := a.opts.now()
-	boards := leaderboard.New(a.Store.Client, a.KV)
+	// The rebuilds read the replica when there is one (store.Store.Reads).
+	boards := leaderboard.New(a.Store.Client, a.KV, leaderboard.ReadsFrom(func(ctx context.Context) *ent.Client { return a.Store.Reads(ctx).Client }))
+	reg.MustRegister(a.Store.Collectors()...)
 	p := &parts{
 		pages:     pages,
 		cal:       calendar.NewCache(calendardb.Loader(a.Store.Client), 5*time.Minute),

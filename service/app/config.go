@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"entgo.io/ent/dialect"
+
 	"github.com/changzhi/redpoint/service/attachments"
 	"github.com/changzhi/redpoint/service/errands"
 	"github.com/changzhi/redpoint/service/kv"
@@ -27,7 +29,15 @@ type Config struct {
 	AdminAddr   string
 	DataDir     string // REDPOINT_DATA_DIR
 	DatabaseURL string // REDPOINT_DATABASE_URL; empty: SQLite in DataDir
-	RedisURL    string // REDPOINT_REDIS_URL; empty: embedded Redis
+	// DatabaseReplicaURL is a streaming read replica of DatabaseURL's
+	// PostgreSQL for the heavy reads (REDPOINT_DATABASE_REPLICA_URL;
+	// store.Store.Reads); empty: every read on the primary.
+	DatabaseReplicaURL string
+	// DatabaseReplicaMaxLag is how far behind the replica may be for the
+	// heavy reads to use it (REDPOINT_DATABASE_REPLICA_MAX_LAG);
+	// store.DefaultReplicaLag when 0.
+	DatabaseReplicaMaxLag time.Duration
+	RedisURL              string // REDPOINT_REDIS_URL; empty: embedded Redis
 	// S3URL is the attachments' bucket (REDPOINT_S3_URL,
 	// objects.ParseURL's form); empty in embedded mode: an in-process
 	// S3-protocol server storing under DataDir/objects.
@@ -94,6 +104,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("REDPOINT_DATABASE_URL: %w", err)
 		}
 	}
+	if err := c.validateReplica(); err != nil {
+		return err
+	}
 	if c.RedisURL != "" {
 		if _, err := kv.ParseURL(c.RedisURL); err != nil {
 			return fmt.Errorf("REDPOINT_REDIS_URL: %w", err)
@@ -120,6 +133,29 @@ func (c Config) Validate() error {
 		return err
 	}
 	return nil
+}
+
+func (c Config) validateReplica() error {
+	if c.DatabaseReplicaURL != "" {
+		if d, _, err := store.ParseURL(c.DatabaseURL); c.Embedded() || err != nil || d != dialect.Postgres {
+			return fmt.Errorf("REDPOINT_DATABASE_REPLICA_URL: a read replica needs a postgres:// REDPOINT_DATABASE_URL (the embedded SQLite has none)")
+		}
+		if d, _, err := store.ParseURL(c.DatabaseReplicaURL); err != nil || d != dialect.Postgres {
+			return fmt.Errorf("REDPOINT_DATABASE_REPLICA_URL: %q is not a postgres:// URL", maskURL(c.DatabaseReplicaURL))
+		}
+	}
+	if l := c.DatabaseReplicaMaxLag; l != 0 && (l < store.MinReplicaLag || l > store.MaxReplicaLag) {
+		return fmt.Errorf("REDPOINT_DATABASE_REPLICA_MAX_LAG: %v is not 0 (%v) or %v–%v", l, store.DefaultReplicaLag, store.MinReplicaLag, store.MaxReplicaLag)
+	}
+	return nil
+}
+
+// replicaLag is DatabaseReplicaMaxLag, defaulted.
+func (c Config) replicaLag() time.Duration {
+	if c.DatabaseReplicaMaxLag == 0 {
+		return store.DefaultReplicaLag
+	}
+	return c.DatabaseReplicaMaxLag
 }
 
 // warnIfDataDirShared warns when group or others may enter the embedded
@@ -163,6 +199,10 @@ func (c Config) LogAttrs() []any {
 	if !c.Embedded() {
 		database = maskURL(c.DatabaseURL)
 	}
+	replica := "none"
+	if c.DatabaseReplicaURL != "" {
+		replica = maskURL(c.DatabaseReplicaURL) + " max lag " + c.replicaLag().String()
+	}
 	wx := "off"
 	if c.WeChat.BaseURL != "" {
 		wx = c.WeChat.BaseURL + " app " + c.WeChat.AppID
@@ -180,7 +220,7 @@ func (c Config) LogAttrs() []any {
 		authKey = "REDPOINT_AUTH_KEY (set)"
 	}
 	return []any{"mode", mode, "auth_key", authKey, "grpc_addr", c.GRPCAddr, "http_addr", c.HTTPAddr, "admin_addr", c.AdminAddr, "data_dir", c.DataDir,
-		"database", database, "redis", redis, "objects", objectStore, "retention_days", int(c.retention().Hours() / 24), "pii_keys", pii, "wechat", wx, "log_level", c.LogLevel}
+		"database", database, "database_replica", replica, "redis", redis, "objects", objectStore, "retention_days", int(c.retention().Hours() / 24), "pii_keys", pii, "wechat", wx, "log_level", c.LogLevel}
 }
 
 func maskURL(raw string) string {

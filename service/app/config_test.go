@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigNamesTheBadSetting(t *testing.T) {
@@ -20,6 +21,12 @@ func TestConfigNamesTheBadSetting(t *testing.T) {
 		{"proxies", func(c *Config) { c.TrustedProxies = -1 }, "REDPOINT_TRUSTED_PROXIES"},
 		{"template without id", func(c *Config) { c.WeChatTemplates = "COMPLETED=" }, "REDPOINT_WECHAT_TEMPLATE_IDS"},
 		{"template of no state", func(c *Config) { c.WeChatTemplates = "DONE=tpl-1" }, "REDPOINT_WECHAT_TEMPLATE_IDS"},
+		{"replica of the embedded SQLite", func(c *Config) { c.DatabaseReplicaURL = "postgres://postgres@127.0.0.1:5433/test" }, "REDPOINT_DATABASE_REPLICA_URL"},
+		{"replica not PostgreSQL", func(c *Config) {
+			c.DatabaseURL, c.S3URL, c.DatabaseReplicaURL = "postgres://postgres@127.0.0.1/test", "http://ak:sk@127.0.0.1:1/redpoint?lookup=path", "sqlite:/tmp/x.db"
+		}, "REDPOINT_DATABASE_REPLICA_URL"},
+		{"replica lag below a second", func(c *Config) { c.DatabaseReplicaMaxLag = 100 * time.Millisecond }, "REDPOINT_DATABASE_REPLICA_MAX_LAG"},
+		{"replica lag over ten minutes", func(c *Config) { c.DatabaseReplicaMaxLag = time.Hour }, "REDPOINT_DATABASE_REPLICA_MAX_LAG"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -31,6 +38,12 @@ func TestConfigNamesTheBadSetting(t *testing.T) {
 		})
 	}
 	c := Defaults()
+	c.DatabaseURL, c.S3URL = "postgres://postgres@127.0.0.1/test", "http://ak:sk@127.0.0.1:1/redpoint?lookup=path"
+	c.DatabaseReplicaURL, c.DatabaseReplicaMaxLag = "postgres://postgres@127.0.0.1:5433/test", 30*time.Second
+	if err := c.Validate(); err != nil {
+		t.Errorf("a PostgreSQL replica of a PostgreSQL primary: %v", err)
+	}
+	c = Defaults()
 	c.WeChatTemplate, c.WeChatTemplates = "tpl-default", " COMPLETED=tpl-done, ERRAND_STATE_NEEDS_MATERIALS=tpl-materials ,"
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)

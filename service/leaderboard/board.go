@@ -35,7 +35,9 @@ const (
 // Boards keeps the boards in Redis and rebuilds them from the database.
 type Boards struct {
 	db *ent.Client
-	kv *kv.KV
+	// reads is the database a rebuild reads (ReadsFrom); db without.
+	reads func(context.Context) *ent.Client
+	kv    *kv.KV
 	// builds holds a slot per running build of a missing board, a read's
 	// or Warm's (coldBuilds of them): reads of many missing periods queue
 	// instead of all building at once.
@@ -48,9 +50,27 @@ type Boards struct {
 	countsAt time.Time
 }
 
-// New returns the boards.
-func New(db *ent.Client, k *kv.KV) *Boards {
-	return &Boards{db: db, kv: k, builds: make(chan struct{}, coldBuilds)}
+// Option tunes New.
+type Option func(*Boards)
+
+// ReadsFrom has the rebuilds — on demand, the cold builds of a first
+// read, Warm — read the database reads returns for each (a read replica,
+// store.Store.Reads): they are the boards' heaviest reads. The hourly
+// reconciliation and RebuildCurrent read db: the one compares with the
+// live boards, which have every event handled up to now, and the other
+// follows the demo seed's writes.
+func ReadsFrom(reads func(context.Context) *ent.Client) Option {
+	return func(b *Boards) { b.reads = reads }
+}
+
+// New returns the boards, kept from db.
+func New(db *ent.Client, k *kv.KV, opts ...Option) *Boards {
+	b := &Boards{db: db, kv: k, builds: make(chan struct{}, coldBuilds)}
+	b.reads = func(context.Context) *ent.Client { return db }
+	for _, o := range opts {
+		o(b)
+	}
+	return b
 }
 
 // A period's keys share the hash tag {lb:PERIOD} (kv.Tag), so on a Redis
@@ -183,20 +203,21 @@ func (b *Boards) apply(ctx context.Context, db *ent.Client, comps []Component) e
 	return nil
 }
 
-// expected computes period p's components from the database.
-func (b *Boards) expected(ctx context.Context, p period.Period) ([]Component, error) {
+// expected computes period p's components from db: the facts, then the
+// events still pending, from one database.
+func (b *Boards) expected(ctx context.Context, db *ent.Client, p period.Period) ([]Component, error) {
 	start, end := p.Range()
 	start, end = start.UTC(), end.UTC()
 	ids := map[int]bool{}
-	completed, err := b.db.Errand.Query().Where(errand.StateEQ(errand.StateCOMPLETED), errand.CloseTimeGTE(start), errand.CloseTimeLT(end)).IDs(ctx)
+	completed, err := db.Errand.Query().Where(errand.StateEQ(errand.StateCOMPLETED), errand.CloseTimeGTE(start), errand.CloseTimeLT(end)).IDs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard.expected: %w", err)
 	}
-	rated, err := b.db.Rating.Query().Where(rating.CreateTimeGTE(start), rating.CreateTimeLT(end)).Select(rating.FieldErrandID).Ints(ctx)
+	rated, err := db.Rating.Query().Where(rating.CreateTimeGTE(start), rating.CreateTimeLT(end)).Select(rating.FieldErrandID).Ints(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard.expected: %w", err)
 	}
-	followed, err := b.db.FollowUp.Query().Where(followup.StateEQ(followup.StateCLOSED), followup.CloseTimeGTE(start), followup.CloseTimeLT(end)).Select(followup.FieldErrandID).Ints(ctx)
+	followed, err := db.FollowUp.Query().Where(followup.StateEQ(followup.StateCLOSED), followup.CloseTimeGTE(start), followup.CloseTimeLT(end)).Select(followup.FieldErrandID).Ints(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard.expected: %w", err)
 	}
@@ -214,20 +235,20 @@ func (b *Boards) expected(ctx context.Context, p period.Period) ([]Component, er
 	}
 	var errands []*ent.Errand
 	for lo := 0; lo < len(all); lo += 500 {
-		chunk, err := b.db.Errand.Query().Where(errand.IDIn(all[lo:min(lo+500, len(all))]...)).
+		chunk, err := db.Errand.Query().Where(errand.IDIn(all[lo:min(lo+500, len(all))]...)).
 			WithRating(func(q *ent.RatingQuery) { q.WithFollowUp() }).All(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("leaderboard.expected: %w", err)
 		}
 		errands = append(errands, chunk...)
 	}
-	dups, err := b.duplicates(ctx, errands)
+	dups, err := b.duplicates(ctx, db, errands)
 	if err != nil {
 		return nil, err
 	}
 	// Read after the facts: an event handled since they were read is
 	// in them and not pending, so it counts once either way.
-	pending, err := b.pending(ctx)
+	pending, err := b.pending(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -264,8 +285,8 @@ const pendingHorizon = 24 * time.Hour
 // rebuilt on its first read after Redis came back empty and before the
 // relay's backlog drained. (A pending reopening's effect is negative:
 // the rebuild keeps the completion it will withdraw.)
-func (b *Boards) pending(ctx context.Context) ([]Component, error) {
-	rows, err := b.db.OutboxEvent.Query().Where(
+func (b *Boards) pending(ctx context.Context, db *ent.Client) ([]Component, error) {
+	rows, err := db.OutboxEvent.Query().Where(
 		outboxevent.Or(outboxevent.SentTimeIsNil(), outboxevent.SentTimeGT(time.Now().Add(-pendingHorizon))),
 		outboxevent.TopicIn(handlerTopics...),
 		events.NotProcessedBy(handlerName),
@@ -281,7 +302,7 @@ func (b *Boards) pending(ctx context.Context) ([]Component, error) {
 		if err != nil {
 			continue
 		}
-		comps, err := effect(ctx, b.db, p)
+		comps, err := effect(ctx, db, p)
 		if err != nil {
 			return nil, fmt.Errorf("leaderboard.pending: %w", err)
 		}
@@ -291,7 +312,7 @@ func (b *Boards) pending(ctx context.Context) ([]Component, error) {
 }
 
 // duplicates marks the errands of es that a group-mate completed first.
-func (b *Boards) duplicates(ctx context.Context, es []*ent.Errand) (map[int]bool, error) {
+func (b *Boards) duplicates(ctx context.Context, db *ent.Client, es []*ent.Errand) (map[int]bool, error) {
 	var lo, hi time.Time
 	for i, e := range es {
 		if i == 0 || e.AcceptTime.Before(lo) {
@@ -303,7 +324,7 @@ func (b *Boards) duplicates(ctx context.Context, es []*ent.Errand) (map[int]bool
 	}
 	dayLo, _ := dayOf(lo)
 	_, dayHi := dayOf(hi)
-	mates, err := b.db.Errand.Query().Where(everCompleted(), errand.AcceptTimeGTE(dayLo), errand.AcceptTimeLT(dayHi)).
+	mates, err := db.Errand.Query().Where(everCompleted(), errand.AcceptTimeGTE(dayLo), errand.AcceptTimeLT(dayHi)).
 		Select(errand.FieldID, errand.FieldAgentID, errand.FieldResidentPhoneHash, errand.FieldErrandTypeID, errand.FieldAcceptTime,
 			errand.FieldState, errand.FieldCloseTime, errand.FieldFirstCloseTime).All(ctx)
 	if err != nil {
@@ -334,7 +355,7 @@ type tally struct {
 	stats  map[string]map[string]int64
 }
 
-func (b *Boards) tally(ctx context.Context, p period.Period, comps []Component) (*tally, error) {
+func (b *Boards) tally(ctx context.Context, db *ent.Client, p period.Period, comps []Component) (*tally, error) {
 	counts, err := b.pointCounts(ctx)
 	if err != nil {
 		return nil, err
@@ -347,7 +368,7 @@ func (b *Boards) tally(ctx context.Context, p period.Period, comps []Component) 
 		m[key][member] += v
 	}
 	// Every active point, township and county is on its boards, with 0 if idle.
-	points, err := b.db.ServicePoint.Query().Where(servicepoint.Active(true)).All(ctx)
+	points, err := db.ServicePoint.Query().Where(servicepoint.Active(true)).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard.tally: %w", err)
 	}
@@ -385,11 +406,11 @@ func (b *Boards) tally(ctx context.Context, p period.Period, comps []Component) 
 // Reconcile compares p's boards in Redis with the database and rewrites
 // them when they drifted. It returns how many members were off.
 func (b *Boards) Reconcile(ctx context.Context, p period.Period) (int, error) {
-	comps, err := b.expected(ctx, p)
+	comps, err := b.expected(ctx, b.db, p)
 	if err != nil {
 		return 0, err
 	}
-	t, err := b.tally(ctx, p, comps)
+	t, err := b.tally(ctx, b.db, p, comps)
 	if err != nil {
 		return 0, err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/service/kv"
 	"github.com/changzhi/redpoint/service/period"
 )
@@ -39,17 +40,21 @@ type buildHooks struct {
 	waiting  func(period.Period) // a read waits for the period's build
 }
 
-// Rebuild recomputes period p's boards from the database and swaps them
-// in; readers read the boards it replaces until then.
+// Rebuild recomputes period p's boards from the database (ReadsFrom's)
+// and swaps them in; readers read the boards it replaces until then.
 func (b *Boards) Rebuild(ctx context.Context, p period.Period) error {
+	return b.rebuild(ctx, b.reads(ctx), p)
+}
+
+func (b *Boards) rebuild(ctx context.Context, db *ent.Client, p period.Period) error {
 	if b.hooks.building != nil {
 		b.hooks.building(p)
 	}
-	comps, err := b.expected(ctx, p)
+	comps, err := b.expected(ctx, db, p)
 	if err != nil {
 		return err
 	}
-	t, err := b.tally(ctx, p, comps)
+	t, err := b.tally(ctx, db, p, comps)
 	if err != nil {
 		return err
 	}
@@ -250,10 +255,11 @@ func (b *Boards) Warm(ctx context.Context, now time.Time) (int, error) {
 
 // RebuildCurrent rebuilds every current period's boards (currentPeriods),
 // whether or not Redis has some: after a demo seed, boards a Redis kept
-// from an earlier database would be wrong.
+// from an earlier database would be wrong. It reads the primary, which
+// has the seed's rows.
 func (b *Boards) RebuildCurrent(ctx context.Context, now time.Time) error {
 	for _, p := range currentPeriods(now) {
-		if err := b.Rebuild(ctx, p); err != nil {
+		if err := b.rebuild(ctx, b.db, p); err != nil {
 			return fmt.Errorf("leaderboard: building %s: %w", p, err)
 		}
 	}

@@ -28,6 +28,7 @@ func cells(r Row, name string) []any {
 // total, then one sheet per grouping the region has. Rows are streamed, so
 // a county-wide report stays small in memory.
 func (w *Workloads) Workbook(ctx context.Context, q Query, title string, review *Review) ([]byte, error) {
+	w = w.pinned(ctx)
 	f := excelize.NewFile()
 	// Close only removes the stream writers' temporary files; the workbook
 	// is written to memory below, and no logger is at hand here.

@@ -99,6 +99,7 @@ func (w *Workloads) Review(ctx context.Context, code regioncode.Code, q period.P
 	if lvl != regioncode.City && lvl != regioncode.County && lvl != regioncode.Township {
 		return nil, ErrReviewLevel
 	}
+	w = w.pinned(ctx)
 	name, err := w.regionName(ctx, code)
 	if err != nil {
 		return nil, err
@@ -112,7 +113,7 @@ func (w *Workloads) Review(ctx context.Context, code regioncode.Code, q period.P
 	if lvl != regioncode.Township {
 		levels = append(levels, region.LevelCOUNTY)
 	}
-	regions, err := w.ent.Region.Query().Where(region.IDGTE(lo), region.IDLTE(hi), region.LevelIn(levels...)).Order(region.ByID()).All(ctx)
+	regions, err := w.rd.Client.Region.Query().Where(region.IDGTE(lo), region.IDLTE(hi), region.LevelIn(levels...)).Order(region.ByID()).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("report.Review: %w", err)
 	}

@@ -114,7 +114,13 @@ func (s *Server) GetWorkload(ctx context.Context, req *redpointv1.GetWorkloadReq
 		cached.Name = req.GetName()
 		return cached, nil
 	}
-	rows, total, err := s.workloads.RowsAndTotal(ctx, q)
+	// Figures filed in the cache under version must be no older than it:
+	// read where every commit before now is seen (store.CurrentReads).
+	reads := s.workloads.st.Reads
+	if ok {
+		reads = s.workloads.st.CurrentReads
+	}
+	rows, total, err := s.workloads.on(reads(ctx)).RowsAndTotal(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -201,13 +207,14 @@ func (s *Server) ExportWorkload(ctx context.Context, req *redpointv1.ExportWorkl
 	// A quarter's report has the quarterly review's sheet too, as its
 	// snapshot has: for a city, county or township, a quarter that has
 	// begun and whose boards may be read (reviewable).
+	wl := s.workloads.pinned(ctx) // the review and the figures from one database
 	var review *Review
 	if p, err := period.Parse(label); err == nil && p.Kind == period.Quarter && reviewable(p, s.now()) && reviewLevel(code) {
-		if review, err = s.workloads.Review(ctx, code, p, s.now()); err != nil {
+		if review, err = wl.Review(ctx, code, p, s.now()); err != nil {
 			return nil, err
 		}
 	}
-	data, err := s.workloads.Workbook(ctx, Query{Region: code, Start: start, End: end, Now: s.now()}, name, review)
+	data, err := wl.Workbook(ctx, Query{Region: code, Start: start, End: end, Now: s.now()}, name, review)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +309,7 @@ func (w *Workloads) snapshotSizes(ctx context.Context, rows []*ent.ReportSnapsho
 	for i, r := range rows {
 		ids[i] = r.ID
 	}
-	rs, err := w.db.QueryContext(ctx, w.rebind("SELECT id, length(content) FROM report_snapshots WHERE id IN (?"+strings.Repeat(", ?", len(ids)-1)+")"), ids...)
+	rs, err := w.st.QueryContext(ctx, w.rebind("SELECT id, length(content) FROM report_snapshots WHERE id IN (?"+strings.Repeat(", ?", len(ids)-1)+")"), ids...)
 	if err != nil {
 		return nil, fmt.Errorf("report.snapshotSizes: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/period"
 	"github.com/changzhi/redpoint/service/regioncode"
+	"github.com/changzhi/redpoint/service/store"
 )
 
 // The snapshot jobs: the weekly dispatch (周调度) on Monday 08:00 covers
@@ -63,12 +64,13 @@ func (w *Workloads) Snapshot(ctx context.Context, kind reportsnapshot.Kind, p pe
 	if err != nil {
 		return fmt.Errorf("report.Snapshot: %w", err)
 	}
-	return w.snapshot(ctx, kind, p, now, regions)
+	return w.snapshot(ctx, kind, p, now, regions, w.st.Reads)
 }
 
 // SnapshotRegions is Snapshot for only the regions with the given codes:
 // the demo stores past periods' reports for a few regions at seed time,
-// where all 141 for every period would take far longer than the seed.
+// where all 141 for every period would take far longer than the seed. It
+// reads the primary, which has the rows the seed just wrote.
 func (w *Workloads) SnapshotRegions(ctx context.Context, kind reportsnapshot.Kind, p period.Period, now time.Time, codes ...string) error {
 	regions, err := w.ent.Region.Query().Where(region.IDIn(codes...)).Order(region.ByID()).All(ctx)
 	if err != nil {
@@ -77,7 +79,7 @@ func (w *Workloads) SnapshotRegions(ctx context.Context, kind reportsnapshot.Kin
 	if len(regions) != len(codes) {
 		return fmt.Errorf("report.SnapshotRegions: %d of the regions %v exist", len(regions), codes)
 	}
-	return w.snapshot(ctx, kind, p, now, regions)
+	return w.snapshot(ctx, kind, p, now, regions, func(context.Context) store.Reader { return w.st.Primary() })
 }
 
 // RunTime is when the job that stores period p's snapshot runs: 08:00 on
@@ -87,7 +89,11 @@ func RunTime(p period.Period) time.Time {
 	return end.Add(8 * time.Hour)
 }
 
-func (w *Workloads) snapshot(ctx context.Context, kind reportsnapshot.Kind, p period.Period, now time.Time, regions []*ent.Region) error {
+// snapshot stores the regions' reports, each one's figures read through
+// reads (asked again per region, so a long job follows the replica's
+// guard); whether a region has its report, and the insert, on the primary.
+func (w *Workloads) snapshot(ctx context.Context, kind reportsnapshot.Kind, p period.Period, now time.Time, regions []*ent.Region,
+	reads func(context.Context) store.Reader) error {
 	if k, ok := Kinds[kind]; !ok || k != p.Kind {
 		return fmt.Errorf("report.Snapshot: a %s snapshot of %s", kind, p)
 	}
@@ -101,13 +107,14 @@ func (w *Workloads) snapshot(ctx context.Context, kind reportsnapshot.Kind, p pe
 			continue
 		}
 		code := regioncode.Code(r.ID)
+		wl := w.on(reads(ctx))
 		var review *Review
 		if kind == reportsnapshot.KindQUARTERLY_REVIEW {
-			if review, err = w.Review(ctx, code, p, now); err != nil {
+			if review, err = wl.Review(ctx, code, p, now); err != nil {
 				return err
 			}
 		}
-		data, err := w.Workbook(ctx, Query{Region: code, Start: start, End: end, Now: now}, r.Name, review)
+		data, err := wl.Workbook(ctx, Query{Region: code, Start: start, End: end, Now: now}, r.Name, review)
 		if err != nil {
 			return err
 		}

@@ -97,9 +97,14 @@ type Query struct {
 
 // Workloads answers workload queries with aggregations in the database.
 type Workloads struct {
-	db      *store.Store
+	st *store.Store
+	// ent is the primary's client, for the reads by key and the snapshots'
+	// writes; the figures are read through reads.
 	ent     *ent.Client
 	dialect string
+	// rd pins one read's queries to one database (on); nil: each public
+	// method asks the store's Reads.
+	rd *store.Reader
 	// boards are the leaderboard's, for the quarterly review's scores and ranks.
 	boards *leaderboard.Boards
 }
@@ -108,7 +113,23 @@ type Workloads struct {
 // the store, which keeps the statements prepared, and ent for the rest;
 // the quarterly review reads scores and ranks from boards.
 func New(st *store.Store, boards *leaderboard.Boards) *Workloads {
-	return &Workloads{db: st, ent: st.Client, dialect: st.Dialect, boards: boards}
+	return &Workloads{st: st, ent: st.Client, dialect: st.Dialect, boards: boards}
+}
+
+// on is w with its figures read through rd, for one read's queries.
+func (w *Workloads) on(rd store.Reader) *Workloads {
+	c := *w
+	c.rd = &rd
+	return &c
+}
+
+// pinned is w on the store's Reads (a replica within the lag bound, or the
+// primary) unless a read pinned it already.
+func (w *Workloads) pinned(ctx context.Context) *Workloads {
+	if w.rd != nil {
+		return w
+	}
+	return w.on(w.st.Reads(ctx))
 }
 
 // childDigits is how many significant digits a child region of r has.
@@ -174,6 +195,7 @@ const running = "('ACCEPTED','IN_PROGRESS','FORWARDED')"
 
 // Rows computes the figures per group.
 func (w *Workloads) Rows(ctx context.Context, q Query) ([]Row, error) {
+	w = w.pinned(ctx)
 	rows, err := w.compute(ctx, q, false)
 	if err != nil {
 		return nil, err
@@ -194,6 +216,7 @@ func (w *Workloads) Rows(ctx context.Context, q Query) ([]Row, error) {
 // counts are the sums of the groups' (every errand is in exactly one
 // group), so only its percentiles need their own query.
 func (w *Workloads) RowsAndTotal(ctx context.Context, q Query) ([]Row, Row, error) {
+	w = w.pinned(ctx)
 	rows, err := w.Rows(ctx, q)
 	if err != nil {
 		return nil, Row{}, err
@@ -244,7 +267,7 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 		get("")
 	}
 	run := func(query string, args []any, scan func(rs *sql.Rows) error) error {
-		rs, err := w.db.QueryContext(ctx, w.rebind(query), args...)
+		rs, err := w.rd.QueryContext(ctx, w.rebind(query), args...)
 		if err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
@@ -403,7 +426,7 @@ func (w *Workloads) name(ctx context.Context, q Query, rows []Row) error {
 		for i, k := range keys {
 			codes[i] = k + strings.Repeat("0", 12-len(k))
 		}
-		rs, err := w.ent.Region.Query().Where(region.IDIn(codes...)).All(ctx)
+		rs, err := w.rd.Client.Region.Query().Where(region.IDIn(codes...)).All(ctx)
 		if err != nil {
 			return err
 		}
@@ -422,7 +445,7 @@ func (w *Workloads) name(ctx context.Context, q Query, rows []Row) error {
 		}
 		collection := "servicePoints/"
 		if q.GroupBy == ByServicePoint {
-			rs, err := w.ent.ServicePoint.Query().Where(servicepoint.IDIn(ids...)).All(ctx)
+			rs, err := w.rd.Client.ServicePoint.Query().Where(servicepoint.IDIn(ids...)).All(ctx)
 			if err != nil {
 				return err
 			}
@@ -431,7 +454,7 @@ func (w *Workloads) name(ctx context.Context, q Query, rows []Row) error {
 			}
 		} else {
 			collection = "users/"
-			rs, err := w.ent.User.Query().Where(user.IDIn(ids...)).All(ctx)
+			rs, err := w.rd.Client.User.Query().Where(user.IDIn(ids...)).All(ctx)
 			if err != nil {
 				return err
 			}
@@ -444,7 +467,7 @@ func (w *Workloads) name(ctx context.Context, q Query, rows []Row) error {
 			rows[i].Key = collection + rows[i].Key
 		}
 	case ByErrandType:
-		rs, err := w.ent.ErrandType.Query().Where(errandtype.IDIn(keys...)).All(ctx)
+		rs, err := w.rd.Client.ErrandType.Query().Where(errandtype.IDIn(keys...)).All(ctx)
 		if err != nil {
 			return err
 		}

@@ -19,7 +19,8 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"github.com/prometheus/client_golang/prometheus"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/changzhi/redpoint/ent"
 )
@@ -37,6 +38,11 @@ type Store struct {
 	url     string
 	dsn     string
 	stmts   *stmtCache // SQLite only
+
+	primaryDriver dialect.Driver // Client's
+	primaryReads  Reader
+	replica       *replica               // UseReplica's; nil without
+	reads         *prometheus.CounterVec // by target
 }
 
 // Target is where Open connects: a postgres:// URL, a sqlite:PATH URL, or,
@@ -139,12 +145,23 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	}
 	drv := entsql.OpenDB(dialectName, db)
 	st := &Store{DB: db, Dialect: dialectName, url: databaseURL, dsn: dsn}
+	st.primaryDriver = drv
 	if dialectName == dialect.SQLite {
 		st.stmts = newStmtCache(drv, db)
-		st.Client = ent.NewClient(ent.Driver(st.stmts))
-	} else {
-		st.Client = ent.NewClient(ent.Driver(drv))
+		st.primaryDriver = st.stmts
 	}
+	st.Client = ent.NewClient(ent.Driver(st.primaryDriver))
+	st.reads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "redpoint_database_reads_total",
+		Help: "Queries of the heavy reads (reports, exports, leaderboard builds), by the database that answered: primary or replica."},
+		[]string{"target"})
+	for _, t := range []string{targetPrimary, targetReplica} {
+		st.reads.WithLabelValues(t) // at zero from the start
+	}
+	st.primaryReads = Reader{Client: ent.NewClient(ent.Driver(countingDriver{Driver: st.primaryDriver, reads: st.reads})),
+		query: func(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+			st.reads.WithLabelValues(targetPrimary).Inc()
+			return st.QueryContext(ctx, query, args...)
+		}, target: targetPrimary}
 	return st, nil
 }
 
@@ -162,8 +179,14 @@ func (s *Store) QueryContext(ctx context.Context, query string, args ...any) (*s
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.DB.PingContext(ctx) }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.Client.Close() }
+// Close closes the database, and the replica's connections.
+func (s *Store) Close() error {
+	var err error
+	if s.replica != nil {
+		err = s.replica.close()
+	}
+	return errors.Join(err, s.Client.Close())
+}
 
 // migrationFiles is the folder of the store's dialect inside Migrations.
 func (s *Store) migrationFiles() (fs.FS, error) {

@@ -27,6 +27,7 @@ import (
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/resident"
 	"github.com/changzhi/redpoint/service/server"
+	"github.com/changzhi/redpoint/service/store"
 	"github.com/changzhi/redpoint/service/store/storetest"
 	"github.com/changzhi/redpoint/service/testutil"
 	"github.com/changzhi/redpoint/service/wechat"
@@ -49,6 +50,9 @@ type Options struct {
 	// Configure adjusts the App's options before it serves (workers,
 	// schedules, handlers, limits).
 	Configure func(*app.Options)
+	// Replica, when set, gives the store a read replica with these
+	// options (storetest.OpenReplicated: the test is skipped without one).
+	Replica *store.ReplicaOptions
 }
 
 // Server is a running server and clients for it.
@@ -70,7 +74,12 @@ type Server struct {
 func Start(tb testing.TB, opt Options) *Server {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st := storetest.Open(tb)
+	var st *store.Store
+	if opt.Replica != nil {
+		st = storetest.OpenReplicated(tb, *opt.Replica)
+	} else {
+		st = storetest.Open(tb)
+	}
 	k := opt.KV
 	if k == nil {
 		k = kvtest.Open(tb)
