@@ -39,6 +39,9 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 		{"retention within the reopen window", []string{"serve"}, map[string]string{"REDPOINT_ATTACHMENT_RETENTION_DAYS": "7"}, "REDPOINT_ATTACHMENT_RETENTION_DAYS"},
 		{"unknown command", []string{"frobnicate"}, nil, "unknown command"},
 		{"seed needs --demo", []string{"seed"}, nil, "--demo"},
+		{"seed demo or scale", []string{"seed", "--demo", "--scale", "city"}, nil, "not both"},
+		{"seed unknown scale", []string{"seed", "--scale", "county"}, nil, "--scale"},
+		{"seed a province on sqlite", []string{"seed", "--scale", "province"}, nil, "PostgreSQL"},
 		{"no command", nil, nil, "no command"},
 	}
 	for _, tc := range cases {
