@@ -3,6 +3,7 @@
 //	redpoint serve [--demo]   serve gRPC and REST (embedded mode by default)
 //	redpoint migrate          apply database migrations
 //	redpoint seed --demo      seed the Changzhi demo data into an empty database
+//	redpoint seed --scale S   seed a city, province or the country at Changzhi's density
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/period"
+	"github.com/changzhi/redpoint/service/scaleseed"
 	"github.com/changzhi/redpoint/service/server"
 	"github.com/changzhi/redpoint/service/wechat"
 )
@@ -45,7 +47,10 @@ commands:
             --workers=false leaves the jobs to 'worker')
   worker    run only the outbox relay, job workers and scheduler (/healthz, /metrics on --admin-addr)
   migrate   apply the database migrations
-  seed      seed data (--demo: the Changzhi demo) into an empty database
+  seed      seed data into an empty database: --demo, the Changzhi demo; or
+            --scale city|province|national, the real divisions of 长治市, 山西省
+            or China with staff and a year of errands at Changzhi's density
+            (province and national need PostgreSQL)
   user      user create --role ROLE --region CODE --phone PHONE --name NAME [--service-point ID] --password-stdin
   leaderboard  leaderboard rebuild [--period 2026-11]: recompute boards from the database
 
@@ -61,6 +66,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(stderr)
 	cfg := configFlags(fs)
 	var demoFlag bool
+	var scale string
 	workers := true
 	var acct accountFlags
 	var onlyPeriod string
@@ -80,6 +86,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		acct.bind(fs)
 	case "seed":
 		fs.BoolVar(&demoFlag, "demo", false, "seed the deterministic Changzhi demo data when the database is empty")
+		fs.StringVar(&scale, "scale", "", "city, province or national: seed that much of China's real divisions, with staff and a year of errands")
 	case "serve":
 		fs.BoolVar(&demoFlag, "demo", false, "seed the deterministic Changzhi demo data when the database is empty, "+
 			"and serve REST and gRPC on 127.0.0.1 only unless --http-addr/--grpc-addr or their variables say otherwise")
@@ -117,8 +124,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "leaderboard":
 		return rebuildBoards(ctx, *cfg, onlyPeriod, stdout, log)
 	default:
-		if !demoFlag {
-			return errors.New("seed: say what to seed: --demo")
+		switch {
+		case demoFlag && scale != "":
+			return errors.New("seed: --demo or --scale, not both")
+		case scale != "":
+			s, err := scaleseed.ParseScale(scale)
+			if err != nil {
+				return fmt.Errorf("seed: --scale: %w", err)
+			}
+			return app.SeedScale(ctx, *cfg, s, log)
+		case !demoFlag:
+			return errors.New("seed: say what to seed: --demo or --scale city|province|national")
 		}
 		return seed(ctx, *cfg, log)
 	}

@@ -46,6 +46,9 @@ func TestBadConfigNamesTheSetting(t *testing.T) {
 		{"replica lag too long", []string{"serve", "--database-replica-max-lag", "1h"}, nil, "REDPOINT_DATABASE_REPLICA_MAX_LAG"},
 		{"unknown command", []string{"frobnicate"}, nil, "unknown command"},
 		{"seed needs --demo", []string{"seed"}, nil, "--demo"},
+		{"seed demo or scale", []string{"seed", "--demo", "--scale", "city"}, nil, "not both"},
+		{"seed unknown scale", []string{"seed", "--scale", "county"}, nil, "--scale"},
+		{"seed a province on sqlite", []string{"seed", "--scale", "province"}, nil, "PostgreSQL"},
 		{"no command", nil, nil, "no command"},
 	}
 	for _, tc := range cases {

@@ -41,6 +41,7 @@ import (
 	"github.com/changzhi/redpoint/service/pii"
 	"github.com/changzhi/redpoint/service/report"
 	"github.com/changzhi/redpoint/service/resident"
+	"github.com/changzhi/redpoint/service/scaleseed"
 	"github.com/changzhi/redpoint/service/server"
 	"github.com/changzhi/redpoint/service/sla"
 	"github.com/changzhi/redpoint/service/store"
@@ -475,6 +476,45 @@ func (a *App) SeedDemo(ctx context.Context) error {
 		return ErrNotEmpty
 	}
 	return a.SeedDemoIfEmpty(ctx)
+}
+
+// SeedScale loads the real divisions of a city, a province or the country,
+// with staff and a year of errands at Changzhi's density
+// (service/scaleseed), into the empty database cfg names. It opens only
+// the database (migrated, as Open requires) and the PII keys the errands
+// are sealed with: the servers that read the data need the same
+// REDPOINT_PII_KEY. The boards are left to 'leaderboard rebuild' or to
+// 'serve', which builds the current ones as it starts.
+func SeedScale(ctx context.Context, cfg Config, scale scaleseed.Scale, log *slog.Logger) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	keys, err := cfg.keyring()
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.databaseTarget())
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	if cfg.Embedded() {
+		err = st.Migrate(ctx)
+	} else {
+		err = st.CheckCurrent(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	sum, err := scaleseed.Seed(ctx, st, keys, scaleseed.Options{Scale: scale, Log: log})
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "scale data seeded", "scale", string(scale), "duration_ms", time.Since(start).Milliseconds(),
+		"regions", sum.Regions, "service_points", sum.ServicePoints, "users", sum.Users, "errand_types", sum.ErrandTypes,
+		"errands", sum.Errands, "events", sum.Events, "ratings", sum.Ratings, "follow_ups", sum.FollowUps)
+	return nil
 }
 
 func (a *App) checks() map[string]func(context.Context) error {

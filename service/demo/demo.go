@@ -106,6 +106,7 @@ type point struct {
 	region    string // village code
 	township  string // 9-digit
 	agents    []int
+	secretary int // the township's, who closes the point's follow-ups
 	weight    float64
 	residents []resident
 }
@@ -374,6 +375,9 @@ func (g *generator) staff(ctx context.Context) error {
 	}
 	for i, o := range owners {
 		o.point.agents = append(o.point.agents, created[agentStart+i].ID)
+	}
+	for _, p := range g.points {
+		p.secretary = g.secretaries[p.township]
 	}
 	g.sum.Users = len(created)
 	return nil

@@ -8,7 +8,6 @@ import (
 
 	"github.com/changzhi/redpoint/ent"
 	"github.com/changzhi/redpoint/ent/errand"
-	"github.com/changzhi/redpoint/ent/errandevent"
 	"github.com/changzhi/redpoint/ent/followup"
 	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/sequence"
@@ -153,13 +152,17 @@ func (g *generator) randomAccept() time.Time {
 	}
 }
 
-func (g *generator) randomPlan(pt *point) *plan {
+func (g *generator) randomPlan(pt *point) *plan { return g.planAt(pt, g.randomAccept) }
+
+// planAt draws an errand at pt accepted at accept's time, and its history
+// up to now.
+func (g *generator) planAt(pt *point, accept func() time.Time) *plan {
 	p := &plan{
 		point:   pt,
 		agent:   pt.agents[g.rng.IntN(len(pt.agents))],
 		typ:     g.pickType(),
 		channel: channels[g.rng.IntN(len(channels))],
-		accept:  g.randomAccept(),
+		accept:  accept(),
 	}
 	p.res = g.newResident(pt)
 	p.due = g.cal.Due(p.accept, p.typ.days)
@@ -380,52 +383,44 @@ func (g *generator) write(ctx context.Context, plans []*plan) error {
 		seq[i] = int64(rank + 1)
 	}
 
+	hs := make([]History, len(plans))
 	creates := make([]*ent.ErrandCreate, len(plans))
 	for i, p := range plans {
-		phoneC, err := g.keys.Encrypt(p.res.phone)
+		h, err := g.history(p)
 		if err != nil {
 			return err
 		}
-		idC, err := g.keys.Encrypt(p.res.idNumber)
-		if err != nil {
-			return err
-		}
-		c := g.tx.Errand.Create().
-			SetTrackingCode(p.code).
-			SetErrandTypeID(p.typ.code).
-			SetServicePointID(p.point.id).
-			SetAgentID(p.agent).
-			SetRegionID(p.point.region).
-			SetResidentName(p.res.name).
-			SetResidentPhoneCipher(phoneC).
-			SetResidentPhoneHash(g.keys.Hash(pii.KindPhone, p.res.phone)).
-			SetResidentPhoneLast4(p.res.phone[7:]).
-			SetResidentIDNumberCipher(idC).
-			SetResidentIDNumberHash(g.keys.Hash(pii.KindIDNumber, p.res.idNumber)).
-			SetState(p.state()).
-			SetChannel(p.channel).
-			SetDescription("代办" + p.typ.name).
-			SetMaterials(p.typ.materials).
-			SetAcceptTime(p.accept).
-			SetDueTime(p.due).
-			SetNillablePauseTime(p.pausedAt).
-			SetCreateTime(p.accept).
-			SetUpdateTime(p.lastChange()).
-			SetVersion(int64(1 + len(p.steps))).
+		hs[i] = h
+		creates[i] = g.tx.Errand.Create().
+			SetTrackingCode(h.TrackingCode).
+			SetErrandTypeID(h.ErrandType).
+			SetServicePointID(h.ServicePointID).
+			SetAgentID(h.AgentID).
+			SetRegionID(h.Region).
+			SetResidentName(h.ResidentName).
+			SetResidentPhoneCipher(h.ResidentPhoneCipher).
+			SetResidentPhoneHash(h.ResidentPhoneHash).
+			SetResidentPhoneLast4(h.ResidentPhoneLast4).
+			SetResidentIDNumberCipher(h.ResidentIDNumberCipher).
+			SetResidentIDNumberHash(h.ResidentIDNumberHash).
+			SetState(h.State).
+			SetChannel(h.Channel).
+			SetDescription(h.Description).
+			SetMaterials(h.Materials).
+			SetMissingMaterials(h.MissingMaterials).
+			SetForwardedTo(h.ForwardedTo).
+			SetResult(h.Result).
+			SetCancelReason(h.CancelReason).
+			SetAcceptTime(h.Accept).
+			SetDueTime(h.Due).
+			SetNillablePauseTime(h.Pause).
+			SetNillableCloseTime(h.Close).
+			SetNillableFirstCloseTime(h.FirstClose).
+			SetNillableWorkingDays(h.WorkingDays).
+			SetCreateTime(h.Accept).
+			SetUpdateTime(h.Update).
+			SetVersion(h.Version).
 			SetChangeSeq(seq[i])
-		for _, s := range p.steps {
-			switch s.to {
-			case errand.StateFORWARDED:
-				c.SetForwardedTo(p.typ.department)
-			case errand.StateNEEDS_MATERIALS:
-				c.SetMissingMaterials([]string{s.note[len("缺少材料："):]})
-			case errand.StateCOMPLETED:
-				c.SetResult("已办结，结果已告知群众").SetCloseTime(s.at).SetWorkingDays(g.cal.WorkingDaysBetween(p.accept, s.at))
-			case errand.StateCANCELLED:
-				c.SetCancelReason(s.note).SetCloseTime(s.at)
-			}
-		}
-		creates[i] = c
 	}
 	ids := make([]int, 0, len(plans))
 	if err := bulk(ctx, creates, func(ctx context.Context, b []*ent.ErrandCreate) error {
@@ -446,32 +441,18 @@ func (g *generator) write(ctx context.Context, plans []*plan) error {
 
 	var events []*ent.ErrandEventCreate
 	var ratings []*ent.RatingCreate
-	var ratedPlans []*plan
-	for i, p := range plans {
+	var rated []History
+	for i, h := range hs {
 		id := ids[i]
-		events = append(events, g.tx.ErrandEvent.Create().SetErrandID(id).SetKind(errandevent.KindCREATED).
-			SetToState(string(errand.StateACCEPTED)).SetActorKind(errandevent.ActorKindSTAFF).SetActorUserID(p.agent).
-			SetNote("受理："+p.typ.name).SetCreateTime(p.accept))
-		for _, s := range p.steps {
-			events = append(events, g.tx.ErrandEvent.Create().SetErrandID(id).SetKind(errandevent.KindTRANSITIONED).
-				SetFromState(string(s.from)).SetToState(string(s.to)).SetActorKind(errandevent.ActorKindSTAFF).
-				SetActorUserID(p.agent).SetNote(s.note).SetCreateTime(s.at))
+		for _, ev := range h.Events {
+			events = append(events, g.tx.ErrandEvent.Create().SetErrandID(id).SetKind(ev.Kind).
+				SetFromState(ev.From).SetToState(ev.To).SetActorKind(ev.Actor).SetNillableActorUserID(ev.ActorUserID).
+				SetNote(ev.Note).SetCreateTime(ev.At))
 		}
-		if r := p.rating; r != nil {
-			events = append(events, g.tx.ErrandEvent.Create().SetErrandID(id).SetKind(errandevent.KindRATED).
-				SetActorKind(errandevent.ActorKindRESIDENT).SetNote(string(r.level)).SetCreateTime(r.at))
-			ratings = append(ratings, g.tx.Rating.Create().SetErrandID(id).SetServicePointID(p.point.id).
-				SetRegionID(p.point.region).SetLevel(r.level).SetComment(r.comment).SetCreateTime(r.at))
-			ratedPlans = append(ratedPlans, p)
-			if fu := r.followUp; fu != nil {
-				events = append(events, g.tx.ErrandEvent.Create().SetErrandID(id).SetKind(errandevent.KindFOLLOW_UP_OPENED).
-					SetActorKind(errandevent.ActorKindSYSTEM).SetNote(feedback.FollowUpOpenedNote).SetCreateTime(r.at))
-				if fu.closeAt != nil {
-					events = append(events, g.tx.ErrandEvent.Create().SetErrandID(id).SetKind(errandevent.KindFOLLOW_UP_CLOSED).
-						SetActorKind(errandevent.ActorKindSTAFF).SetActorUserID(g.secretaries[p.point.township]).
-						SetNote(fu.note).SetCreateTime(*fu.closeAt))
-				}
-			}
+		if r := h.Rating; r != nil {
+			ratings = append(ratings, g.tx.Rating.Create().SetErrandID(id).SetServicePointID(h.ServicePointID).
+				SetRegionID(h.Region).SetLevel(r.Level).SetComment(r.Comment).SetCreateTime(r.At))
+			rated = append(rated, h)
 		}
 	}
 	if err := bulk(ctx, events, func(ctx context.Context, b []*ent.ErrandEventCreate) error {
@@ -492,18 +473,15 @@ func (g *generator) write(ctx context.Context, plans []*plan) error {
 	g.sum.Ratings = len(ratingRows)
 
 	var followUps []*ent.FollowUpCreate
-	for i, p := range ratedPlans {
-		fu := p.rating.followUp
-		if fu == nil {
+	for i, h := range rated {
+		f := h.Rating.FollowUp
+		if f == nil {
 			continue
 		}
-		c := g.tx.FollowUp.Create().SetRatingID(ratingRows[i].ID).SetErrandID(ratingRows[i].ErrandID).
-			SetRegionID(p.point.region).SetCreateTime(p.rating.at).SetUpdateTime(p.rating.at)
-		if fu.closeAt != nil {
-			c.SetState(followup.StateCLOSED).SetOutcome(fu.outcome).SetNote(fu.note).
-				SetClosedByUserID(g.secretaries[p.point.township]).SetCloseTime(*fu.closeAt).SetUpdateTime(*fu.closeAt).SetVersion(2)
-		}
-		followUps = append(followUps, c)
+		followUps = append(followUps, g.tx.FollowUp.Create().SetRatingID(ratingRows[i].ID).SetErrandID(ratingRows[i].ErrandID).
+			SetRegionID(h.Region).SetState(f.State).SetNillableOutcome(f.Outcome).SetNote(f.Note).
+			SetNillableClosedByUserID(f.ClosedBy).SetNillableCloseTime(f.Close).
+			SetCreateTime(h.Rating.At).SetUpdateTime(f.Update).SetVersion(f.Version))
 	}
 	if err := bulk(ctx, followUps, func(ctx context.Context, b []*ent.FollowUpCreate) error {
 		return g.tx.FollowUp.CreateBulk(b...).Exec(ctx)
