@@ -19,6 +19,7 @@ import (
 	"github.com/changzhi/redpoint/ent/outboxevent"
 	"github.com/changzhi/redpoint/ent/processedevent"
 	"github.com/changzhi/redpoint/ent/rating"
+	"github.com/changzhi/redpoint/ent/region"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/ent/user"
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
@@ -642,5 +643,39 @@ func TestRebuildWhileEventsWaitCountsThemOnce(t *testing.T) {
 	}
 	if n, err := e.boards.Reconcile(ctx, p); err != nil || n != 0 {
 		t.Errorf("drift %d (%v) against a rebuild", n, err)
+	}
+}
+
+// A point of another city of the deployment (a province's or the
+// country's) ranks in its own city by default, not in Changzhi's.
+func TestRankDefaultsToThePointsOwnCity(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	db := e.App.Store.Client
+	for _, r := range []struct {
+		id, parent, name string
+		level            region.Level
+	}{
+		{"140100000000", "", "太原市", region.LevelCITY}, {"140105000000", "140100000000", "小店区", region.LevelCOUNTY},
+		{"140105001000", "140105000000", "坞城街道", region.LevelTOWNSHIP}, {"140105001001", "140105001000", "坞城社区", region.LevelVILLAGE},
+	} {
+		c := db.Region.Create().SetID(r.id).SetName(r.name).SetLevel(r.level)
+		if r.parent != "" {
+			c.SetParentID(r.parent)
+		}
+		c.ExecX(ctx)
+	}
+	sp := db.ServicePoint.Create().SetName("坞城社区红色代办点").SetRegionID("140105001001").SaveX(ctx)
+	p := mustPeriod("2027-03")
+	if err := e.boards.Rebuild(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	srv := leaderboard.NewServer(e.boards, nil, e.clock.Now)
+	rank, err := srv.GetServicePointRank(ctx, &redpointv1.GetServicePointRankRequest{ServicePoint: fmt.Sprintf("servicePoints/%d", sp.ID), Period: "2027-03"})
+	if err != nil {
+		t.Fatalf("rank of a 太原市 point, default scope: %v", err)
+	}
+	if rank.GetScope() != "regions/140100000000" || rank.GetTotalSize() != 1 || rank.GetEntry().GetRank() != 1 {
+		t.Errorf("scope %s, rank %d of %d; want first of 1 in regions/140100000000", rank.GetScope(), rank.GetEntry().GetRank(), rank.GetTotalSize())
 	}
 }

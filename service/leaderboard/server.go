@@ -178,12 +178,10 @@ func (s *Server) GetServicePointRank(ctx context.Context, req *redpointv1.GetSer
 		return nil, err
 	}
 	scopeName := req.GetScope()
-	if scopeName == "" {
-		scopeName = "regions/140400000000"
-	}
-	scope, err := resname.Region("scope", scopeName)
-	if err != nil {
-		return nil, err
+	if scopeName != "" {
+		if _, err := resname.Region("scope", scopeName); err != nil {
+			return nil, err
+		}
 	}
 	p, err := s.checkPeriod("period", req.GetPeriod())
 	if err != nil {
@@ -195,6 +193,14 @@ func (s *Server) GetServicePointRank(ctx context.Context, req *redpointv1.GetSer
 	}
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard.GetServicePointRank: %w", err)
+	}
+	if scopeName == "" { // the point's own city
+		_, _, city := scopes(sp.RegionID)
+		scopeName = resname.Name(resname.Regions, city+"00000000")
+	}
+	scope, err := resname.Region("scope", scopeName)
+	if err != nil {
+		return nil, err
 	}
 	if !scope.Contains(regioncode.Code(sp.RegionID)) || scope.Level() == regioncode.Village {
 		return nil, errPointOutside

@@ -323,7 +323,7 @@ type GetServicePointRankRequest struct {
 	ServicePoint string `protobuf:"bytes,1,opt,name=service_point,json=servicePoint,proto3" json:"service_point,omitempty"`
 	// 2026-W48, 2026-11, 2026-Q4 or 2026; the current month by default.
 	Period string `protobuf:"bytes,2,opt,name=period,proto3" json:"period,omitempty"`
-	// The region to rank in, `regions/{code}`; the whole city by default.
+	// The region to rank in, `regions/{code}`; by default the city the point is in.
 	Scope         string `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

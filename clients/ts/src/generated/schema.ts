@@ -5827,7 +5827,7 @@ export interface operations {
             query?: {
                 /** @description 2026-W48, 2026-11, 2026-Q4 or 2026; the current month by default. */
                 period?: string;
-                /** @description The region to rank in, `regions/{code}`; the whole city by default. */
+                /** @description The region to rank in, `regions/{code}`; by default the city the point is in. */
                 scope?: string;
             };
             header?: never;
