@@ -142,19 +142,27 @@ func MeasureReads(ctx context.Context, r Reads) ([]ReadStat, error) {
 	}); err != nil {
 		return out, err
 	}
-	res := &resident{addr: address(3, 100), phone: "19900000000"}
-	code, x, err := w.create(ctx, agent, res)
-	if err != nil {
-		return out, fmt.Errorf("an errand to look up: %w", err)
-	}
-	if code != http.StatusOK {
-		return out, fmt.Errorf("an errand to look up: HTTP %d", code)
+	// A tracking code is looked up at most 10 times a minute: an errand
+	// to look up for each call, as each resident looks up their own.
+	type code struct{ tracking, last4 string }
+	var codes []code
+	for i := range r.Samples + 2 {
+		res := &resident{addr: address(3, 100+i), phone: fmt.Sprintf("199%08d", i)}
+		status, x, err := w.create(ctx, agent, res)
+		if err != nil {
+			return out, fmt.Errorf("an errand to look up: %w", err)
+		}
+		if status != http.StatusOK {
+			return out, fmt.Errorf("an errand to look up: HTTP %d", status)
+		}
+		codes = append(codes, code{x, res.phone[7:]})
 	}
 	n := 0
 	if err := measure("lookup", nil, func() (int, error) {
-		n++ // a client address each, as residents are: the limits count per address
-		code, _, err := w.do(ctx, http.MethodPost, "/v1/errands:lookup", "", address(4, n), "", map[string]string{"trackingCode": x, "phoneLast4": res.phone[7:]}, nil)
-		return code, err
+		c := codes[n]
+		n++ // and from an address of its own: the limits count per address too
+		status, _, err := w.do(ctx, http.MethodPost, "/v1/errands:lookup", "", address(4, n), "", map[string]string{"trackingCode": c.tracking, "phoneLast4": c.last4}, nil)
+		return status, err
 	}); err != nil {
 		return out, err
 	}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Measures one scale-seeded database as docs/scaling.md does: starts a
+# server over it (PostgreSQL and its read replica, the Redis Cluster, the
+# S3 server), rebuilds the leaderboards, times the repeated reads one at a
+# time (redpoint-load reads), then runs the morning mix at a fixed rate.
+#
+#   scripts/measure-scale.sh redpoint_province [RATE] [DURATION]
+#
+# The database must have been seeded with `redpoint seed --scale …` under
+# the same REDPOINT_PII_KEY and REDPOINT_AUTH_KEY this shell exports (the
+# server reads sealed data with them). It starts the replica, the cluster
+# and the S3 server if they are down, and empties the cluster first, so
+# every scale starts cold. Needs bin/redpoint and bin/redpoint-load
+# (make build; go build -o bin/redpoint-load ./cmd/redpoint-load).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+db=${1:?usage: $0 DATABASE [RATE] [DURATION]}
+rate=${2:-100}
+duration=${3:-60s}
+: "${REDPOINT_PII_KEY:?export the REDPOINT_PII_KEY the database was seeded with}"
+: "${REDPOINT_AUTH_KEY:?export REDPOINT_AUTH_KEY}"
+
+replica=$(scripts/pg-replica.sh)
+cluster=$(scripts/redis-cluster.sh)
+s3=$(scripts/s3-server.sh)
+for p in 7001 7002 7003; do redis-cli -p "$p" flushall >/dev/null; done
+
+export REDPOINT_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
+export REDPOINT_DATABASE_REPLICA_URL="${replica%%/test*}/$db?sslmode=disable"
+export REDPOINT_REDIS_URL="$cluster"
+export REDPOINT_S3_URL="$s3"
+dir=$(mktemp -d /tmp/redpoint-measure.XXXXXX)
+log="$dir/serve.log"
+
+echo "== $db: $(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) || ' errands, ' || pg_size_pretty(pg_database_size('$db')) FROM errands")"
+start=$(date +%s.%N)
+bin/redpoint leaderboard rebuild --data-dir "$dir" >/dev/null
+echo "leaderboard rebuild (4 periods): $(echo "$(date +%s.%N) - $start" | bc) s"
+
+bin/redpoint serve --demo --trusted-proxies 1 --data-dir "$dir" --http-addr 127.0.0.1:18080 \
+  --grpc-addr 127.0.0.1:19090 --admin-addr 127.0.0.1:18081 >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 1 120); do
+  curl -fs 127.0.0.1:18081/healthz >/dev/null 2>&1 && break
+  sleep 0.5
+done
+curl -fs 127.0.0.1:18081/healthz >/dev/null || { echo "the server did not start; its log:"; tail -20 "$log"; exit 1; }
+
+echo "== the repeated reads, one at a time"
+bin/redpoint-load reads --target http://127.0.0.1:18080 --samples 30 ${PROVINCE_ADMIN:+--province "$PROVINCE_ADMIN"}
+echo "== the morning mix at $rate operations per second for $duration"
+bin/redpoint-load --target http://127.0.0.1:18080 --rate "$rate" --duration "$duration" --residents 1000 --agents 20
+echo "== reads by target: $(curl -s 127.0.0.1:18081/metrics | grep '^redpoint_database_reads_total' | tr '\n' ' ')"
