@@ -630,7 +630,7 @@ var (
 	RegionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 12},
 		{Name: "name", Type: field.TypeString, Size: 64},
-		{Name: "level", Type: field.TypeEnum, Enums: []string{"CITY", "COUNTY", "TOWNSHIP", "VILLAGE"}},
+		{Name: "level", Type: field.TypeEnum, Enums: []string{"PROVINCE", "CITY", "COUNTY", "TOWNSHIP", "VILLAGE"}},
 		{Name: "parent_id", Type: field.TypeString, Nullable: true, Size: 12},
 	}
 	// RegionsTable holds the schema information for the "regions" table.

@@ -77,6 +77,7 @@ type Level string
 
 // Level values.
 const (
+	LevelPROVINCE Level = "PROVINCE"
 	LevelCITY     Level = "CITY"
 	LevelCOUNTY   Level = "COUNTY"
 	LevelTOWNSHIP Level = "TOWNSHIP"
@@ -90,7 +91,7 @@ func (l Level) String() string {
 // LevelValidator is a validator for the "level" field enum values. It is called by the builders before save.
 func LevelValidator(l Level) error {
 	switch l {
-	case LevelCITY, LevelCOUNTY, LevelTOWNSHIP, LevelVILLAGE:
+	case LevelPROVINCE, LevelCITY, LevelCOUNTY, LevelTOWNSHIP, LevelVILLAGE:
 		return nil
 	default:
 		return fmt.Errorf("region: invalid enum value for level field: %q", l)

@@ -16,7 +16,7 @@ func (Region) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("id").MaxLen(12).MinLen(12).Immutable().Comment("12-digit statistical division code"),
 		field.String("name").NotEmpty().MaxRuneLen(64),
-		field.Enum("level").Values("CITY", "COUNTY", "TOWNSHIP", "VILLAGE"),
+		field.Enum("level").Values("PROVINCE", "CITY", "COUNTY", "TOWNSHIP", "VILLAGE"),
 		field.String("parent_id").Optional().MaxLen(12).Comment("empty for the top region"),
 	}
 }

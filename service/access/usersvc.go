@@ -45,10 +45,12 @@ func NewUserServer(db *ent.Client, tokens *Tokens, pages *pagetoken.Signer, ans 
 // needs a role in userManagers too.
 var rank = map[Role]int{RoleAgent: 1, RoleVillageSecretary: 2, RoleTownshipSecretary: 3, RoleCountyAdmin: 4, RoleCityAdmin: 5}
 
-// roleLevel is the region level each role's scope must be.
-var roleLevel = map[Role]regioncode.Level{
-	RoleAgent: regioncode.Village, RoleVillageSecretary: regioncode.Village, RoleTownshipSecretary: regioncode.Township,
-	RoleCountyAdmin: regioncode.County, RoleCityAdmin: regioncode.City,
+// roleLevels are the region levels each role's scope may be: a
+// CITY_ADMIN's is its city, or the province of a deployment with several
+// cities.
+var roleLevels = map[Role][]regioncode.Level{
+	RoleAgent: {regioncode.Village}, RoleVillageSecretary: {regioncode.Village}, RoleTownshipSecretary: {regioncode.Township},
+	RoleCountyAdmin: {regioncode.County}, RoleCityAdmin: {regioncode.City, regioncode.Province},
 }
 
 // Manages reports whether p may manage an account of role in region.
@@ -231,7 +233,7 @@ func CreateAccount(ctx context.Context, db *ent.Client, a NewAccount, allowed fu
 		if !allowed(a.Role, a.Region) {
 			return nil, ErrUserOutOfScope
 		}
-		if a.Region.Level() != roleLevel[a.Role] {
+		if !slices.Contains(roleLevels[a.Role], a.Region.Level()) {
 			return nil, apierr.InvalidField("user.region", "管辖区域的级别与角色不符")
 		}
 		exists, err := db.Region.Query().Where(region.ID(a.Region.String())).Exist(ctx)

@@ -139,6 +139,7 @@ func regionProto(r *ent.Region) *redpointv1.Region {
 }
 
 var regionLevels = map[region.Level]redpointv1.RegionLevel{
+	region.LevelPROVINCE: redpointv1.RegionLevel_REGION_LEVEL_PROVINCE,
 	region.LevelCITY:     redpointv1.RegionLevel_REGION_LEVEL_CITY,
 	region.LevelCOUNTY:   redpointv1.RegionLevel_REGION_LEVEL_COUNTY,
 	region.LevelTOWNSHIP: redpointv1.RegionLevel_REGION_LEVEL_TOWNSHIP,

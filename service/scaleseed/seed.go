@@ -262,11 +262,12 @@ func (s *seeder) servicePoints(ctx context.Context) error {
 // otherwise; agents are 137%08d from 1 in the order of their points, as
 // the load harness logs them in.
 const (
-	cityAdminPhones   = "133%08d"
-	villageSecPhones  = "134%08d"
-	countyAdminPhones = "135%08d"
-	townshipPhones    = "136%08d"
-	agentPhones       = "137%08d"
+	provinceAdminPhones = "132000000%s" // the province's two digits: 山西 13200000014
+	cityAdminPhones     = "133%08d"
+	villageSecPhones    = "134%08d"
+	countyAdminPhones   = "135%08d"
+	townshipPhones      = "136%08d"
+	agentPhones         = "137%08d"
 )
 
 var fixedPhones = map[string]string{
@@ -276,10 +277,11 @@ var fixedPhones = map[string]string{
 	"140428100000": demo.DanzhuSecretaryPhone,
 }
 
-// staff writes a city admin per city, a county admin per county, a
-// secretary per township, an agent per point and a secretary per village
-// with a point: every level of access.Role the app has (it has no
-// province level). They share one argon2id hash of demo.Password.
+// staff writes a province admin (a CITY_ADMIN of the province) per
+// province, a city admin per city, a county admin per county, a secretary
+// per township, an agent per point and a secretary per village with a
+// point: every level of access.Role the app has. They share one argon2id
+// hash of demo.Password.
 func (s *seeder) staff(ctx context.Context) error {
 	hash, err := access.HashPassword(demo.Password)
 	if err != nil {
@@ -303,6 +305,8 @@ func (s *seeder) staff(ctx context.Context) error {
 	}
 	for _, r := range s.tree.regions {
 		switch r.level {
+		case "PROVINCE":
+			add(fmt.Sprintf(provinceAdminPhones, r.id[:2]), user.RoleCITY_ADMIN, r.id, nil)
 		case "CITY":
 			add(phone(user.RoleCITY_ADMIN, cityAdminPhones, r.id), user.RoleCITY_ADMIN, r.id, nil)
 		case "COUNTY":

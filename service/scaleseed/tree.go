@@ -56,7 +56,7 @@ func readCSV(name string) ([][]string, error) {
 type regionRow struct {
 	id, name string
 	level    region.Level
-	parent   string // empty for a city
+	parent   string // empty for the top region
 }
 
 // village is a village or community of the tree.
@@ -98,8 +98,10 @@ func levelOf(code string) regioncode.Level {
 	return c.Level()
 }
 
-// loadTree reads the divisions under only: cities as the top regions
-// (the app has no province level), then counties, townships and villages.
+// loadTree reads the divisions under only: the provinces when only spans
+// more than one city (the province and national scales; a city's tree has
+// the city on top, as the demo's), then cities, counties, townships and
+// villages.
 // A row whose padded code the app would read as another level (a city's
 // only "county" of a city without counties, 金门县's township) is left
 // out, and its children hang from the nearest region kept.
@@ -108,11 +110,11 @@ func loadTree(only string) (*tree, error) {
 	if err != nil {
 		return nil, err
 	}
+	t := &tree{names: map[string]string{}}
 	provinceName := map[string]string{}
 	for _, r := range provinces {
 		provinceName[r[0]] = r[1]
 	}
-	t := &tree{names: map[string]string{}}
 	add := func(short, name string, lvl region.Level, want regioncode.Level, parent string) bool {
 		id := pad(short)
 		if levelOf(id) != want || t.names[id] != "" {
@@ -121,6 +123,11 @@ func loadTree(only string) (*tree, error) {
 		t.names[id] = name
 		t.regions = append(t.regions, regionRow{id: id, name: name, level: lvl, parent: parent})
 		return true
+	}
+	for _, r := range provinces {
+		if len(only) < 4 && within(r[0], only) {
+			add(r[0], r[1], region.LevelPROVINCE, regioncode.Province, "")
+		}
 	}
 	cities, err := readCSV("china-cities.csv")
 	if err != nil {
@@ -134,7 +141,11 @@ func loadTree(only string) (*tree, error) {
 		if name == "市辖区" || name == "县" || strings.Contains(name, "直辖") {
 			name = provinceName[r[2]] + name // 北京市市辖区, 湖北省省直辖县级行政区划
 		}
-		if add(r[0], name, region.LevelCITY, regioncode.City, "") {
+		parent := ""
+		if t.names[pad(r[2])] != "" {
+			parent = pad(r[2])
+		}
+		if add(r[0], name, region.LevelCITY, regioncode.City, parent) {
 			t.cities = append(t.cities, pad(r[0]))
 		}
 	}

@@ -16,10 +16,12 @@ func TestTreeLeavesOutCodesOfAnotherLevel(t *testing.T) {
 		name, only      string
 		levels          map[region.Level]int
 		townshipsParent string
+		citiesParent    string
 	}{
-		{"东莞市 has no counties", "4419", map[region.Level]int{region.LevelCITY: 1, region.LevelCOUNTY: 0}, "441900000000"},
-		{"金门县's township is the county's code", "350527", map[region.Level]int{region.LevelCITY: 1, region.LevelCOUNTY: 1, region.LevelTOWNSHIP: 0, region.LevelVILLAGE: 0}, ""},
-		{"长治市", "1404", map[region.Level]int{region.LevelCITY: 1, region.LevelCOUNTY: 12, region.LevelTOWNSHIP: 149, region.LevelVILLAGE: 2628}, ""},
+		{"东莞市 has no counties", "4419", map[region.Level]int{region.LevelCITY: 1, region.LevelCOUNTY: 0}, "441900000000", ""},
+		{"金门县's township is the county's code", "350527", map[region.Level]int{region.LevelCITY: 1, region.LevelCOUNTY: 1, region.LevelTOWNSHIP: 0, region.LevelVILLAGE: 0}, "", ""},
+		{"长治市: the city on top, as in the demo", "1404", map[region.Level]int{region.LevelPROVINCE: 0, region.LevelCITY: 1, region.LevelCOUNTY: 12, region.LevelTOWNSHIP: 149, region.LevelVILLAGE: 2628}, "", ""},
+		{"山西省: the province above its 11 cities", "14", map[region.Level]int{region.LevelPROVINCE: 1, region.LevelCITY: 11, region.LevelTOWNSHIP: 1352}, "", "140000000000"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -39,6 +41,9 @@ func TestTreeLeavesOutCodesOfAnotherLevel(t *testing.T) {
 					t.Fatalf("region %s before its parent %s", r.id, r.parent)
 				}
 				got[r.level]++
+				if r.level == region.LevelCITY && r.parent != tc.citiesParent {
+					t.Errorf("city %s under %q, want %q", r.id, r.parent, tc.citiesParent)
+				}
 				if r.level == region.LevelTOWNSHIP && tc.townshipsParent != "" && r.parent != tc.townshipsParent {
 					t.Errorf("township %s under %s, want %s", r.id, r.parent, tc.townshipsParent)
 				}

@@ -37,6 +37,9 @@ const (
 	RegionLevel_REGION_LEVEL_TOWNSHIP RegionLevel = 3
 	// An administrative village (行政村).
 	RegionLevel_REGION_LEVEL_VILLAGE RegionLevel = 4
+	// A province-level division (省、自治区、直辖市), above the cities of a
+	// deployment that spans several.
+	RegionLevel_REGION_LEVEL_PROVINCE RegionLevel = 5
 )
 
 // Enum value maps for RegionLevel.
@@ -47,6 +50,7 @@ var (
 		2: "REGION_LEVEL_COUNTY",
 		3: "REGION_LEVEL_TOWNSHIP",
 		4: "REGION_LEVEL_VILLAGE",
+		5: "REGION_LEVEL_PROVINCE",
 	}
 	RegionLevel_value = map[string]int32{
 		"REGION_LEVEL_UNSPECIFIED": 0,
@@ -54,6 +58,7 @@ var (
 		"REGION_LEVEL_COUNTY":      2,
 		"REGION_LEVEL_TOWNSHIP":    3,
 		"REGION_LEVEL_VILLAGE":     4,
+		"REGION_LEVEL_PROVINCE":    5,
 	}
 )
 
@@ -95,7 +100,8 @@ type Region struct {
 	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// The administrative level.
 	Level RegionLevel `protobuf:"varint,4,opt,name=level,proto3,enum=redpoint.v1.RegionLevel" json:"level,omitempty"`
-	// The parent region's resource name; empty for the city.
+	// The parent region's resource name; empty for the top region (the
+	// city, or the province of a deployment with several cities).
 	Parent        string `protobuf:"bytes,5,opt,name=parent,proto3" json:"parent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -351,13 +357,14 @@ const file_redpoint_v1_region_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"l\n" +
 	"\x13ListRegionsResponse\x12-\n" +
 	"\aregions\x18\x01 \x03(\v2\x13.redpoint.v1.RegionR\aregions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x90\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xab\x01\n" +
 	"\vRegionLevel\x12\x1c\n" +
 	"\x18REGION_LEVEL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11REGION_LEVEL_CITY\x10\x01\x12\x17\n" +
 	"\x13REGION_LEVEL_COUNTY\x10\x02\x12\x19\n" +
 	"\x15REGION_LEVEL_TOWNSHIP\x10\x03\x12\x18\n" +
-	"\x14REGION_LEVEL_VILLAGE\x10\x042\xf3\x02\n" +
+	"\x14REGION_LEVEL_VILLAGE\x10\x04\x12\x19\n" +
+	"\x15REGION_LEVEL_PROVINCE\x10\x052\xf3\x02\n" +
 	"\rRegionService\x12\xab\x01\n" +
 	"\tGetRegion\x12\x1d.redpoint.v1.GetRegionRequest\x1a\x13.redpoint.v1.Region\"j\x92AKJG\n" +
 	"\x03304\x12@\n" +

@@ -58,20 +58,22 @@ export const ROLE_NAMES = {
   ROLE_RESIDENT: '群众',
 };
 export const LEVEL_NAMES = {
-  REGION_LEVEL_CITY: '市', REGION_LEVEL_COUNTY: '县（区）', REGION_LEVEL_TOWNSHIP: '乡镇（街道）', REGION_LEVEL_VILLAGE: '村（社区）',
+  REGION_LEVEL_PROVINCE: '省', REGION_LEVEL_CITY: '市', REGION_LEVEL_COUNTY: '县（区）', REGION_LEVEL_TOWNSHIP: '乡镇（街道）', REGION_LEVEL_VILLAGE: '村（社区）',
 };
 
-// Regions are 12-digit codes: 4 digits for the city, 6 for a county, 9 for
-// a township, 12 for a village; a region's subtree shares its prefix.
+// Regions are 12-digit codes: 2 digits for a province (a deployment of
+// several cities), 4 for a city, 6 for a county, 9 for a township, 12 for
+// a village; a region's subtree shares its prefix.
 export const codeOf = (name) => (name || '').replace(/^regions\//, '');
 export function prefixOf(code) {
+  if (code.endsWith('0000000000')) return code.slice(0, 2);
   if (code.endsWith('00000000')) return code.slice(0, 4);
   if (code.endsWith('000000')) return code.slice(0, 6);
   if (code.endsWith('000')) return code.slice(0, 9);
   return code;
 }
 export const within = (code, scope) => code.startsWith(prefixOf(scope));
-export const levelOf = (code) => ({ 4: 'REGION_LEVEL_CITY', 6: 'REGION_LEVEL_COUNTY', 9: 'REGION_LEVEL_TOWNSHIP' })[prefixOf(code).length] || 'REGION_LEVEL_VILLAGE';
+export const levelOf = (code) => ({ 2: 'REGION_LEVEL_PROVINCE', 4: 'REGION_LEVEL_CITY', 6: 'REGION_LEVEL_COUNTY', 9: 'REGION_LEVEL_TOWNSHIP' })[prefixOf(code).length] || 'REGION_LEVEL_VILLAGE';
 export const idOf = (name) => (name || '').split('/').pop();
 
 // notice is the zh-CN panel for an empty list, a failure or a lack of rights.

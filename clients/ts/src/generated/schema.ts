@@ -2545,7 +2545,10 @@ export interface components {
             readonly level?: components["schemas"]["v1RegionLevel"];
             /** @description The resource name, `regions/{code}`, code being the 12-digit statistical code. */
             name?: string;
-            /** @description The parent region's resource name; empty for the city. */
+            /**
+             * @description The parent region's resource name; empty for the top region (the
+             *     city, or the province of a deployment with several cities).
+             */
             readonly parent?: string;
         };
         /**
@@ -2556,10 +2559,12 @@ export interface components {
          *      - REGION_LEVEL_COUNTY: A county-level division (县、区、县级市).
          *      - REGION_LEVEL_TOWNSHIP: A township-level division (乡、镇、街道).
          *      - REGION_LEVEL_VILLAGE: An administrative village (行政村).
+         *      - REGION_LEVEL_PROVINCE: A province-level division (省、自治区、直辖市), above the cities of a
+         *     deployment that spans several.
          * @default REGION_LEVEL_UNSPECIFIED
          * @enum {string}
          */
-        v1RegionLevel: "REGION_LEVEL_UNSPECIFIED" | "REGION_LEVEL_CITY" | "REGION_LEVEL_COUNTY" | "REGION_LEVEL_TOWNSHIP" | "REGION_LEVEL_VILLAGE";
+        v1RegionLevel: "REGION_LEVEL_UNSPECIFIED" | "REGION_LEVEL_CITY" | "REGION_LEVEL_COUNTY" | "REGION_LEVEL_TOWNSHIP" | "REGION_LEVEL_VILLAGE" | "REGION_LEVEL_PROVINCE";
         /** @description ReportSnapshot is a stored report. */
         v1ReportSnapshot: {
             /**
