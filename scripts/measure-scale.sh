@@ -33,9 +33,13 @@ dir=$(mktemp -d /tmp/redpoint-measure.XXXXXX)
 log="$dir/serve.log"
 
 echo "== $db: $(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) || ' errands, ' || pg_size_pretty(pg_database_size('$db')) FROM errands")"
+used() { for p in 7001 7002 7003; do redis-cli -p "$p" info memory | tr -d '\r' | sed -n 's/^used_memory://p'; done | awk '{s+=$1} END {print s}'; }
+before=$(used)
 start=$(date +%s.%N)
 bin/redpoint leaderboard rebuild --data-dir "$dir" >/dev/null
 echo "leaderboard rebuild (4 periods): $(echo "$(date +%s.%N) - $start" | bc) s"
+points=$(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) FROM service_points WHERE active")
+echo "leaderboards in Redis: $(( ($(used) - before) / 1024 )) KiB for $points points ($(( ($(used) - before) * 100000 / points / 1048576 )) MiB per 100,000 points)"
 
 bin/redpoint serve --demo --trusted-proxies 1 --data-dir "$dir" --http-addr 127.0.0.1:18080 \
   --grpc-addr 127.0.0.1:19090 --admin-addr 127.0.0.1:18081 >"$log" 2>&1 &
@@ -47,8 +51,16 @@ for _ in $(seq 1 120); do
 done
 curl -fs 127.0.0.1:18081/healthz >/dev/null || { echo "the server did not start; its log:"; tail -20 "$log"; exit 1; }
 
+province=()
+if [ "$(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) FROM regions WHERE id = '140000000000'")" = 1 ]; then
+  province=(--province 13200000014) # 山西's admin, as the scale seed names it
+fi
 echo "== the repeated reads, one at a time"
-bin/redpoint-load reads --target http://127.0.0.1:18080 --samples 30 ${PROVINCE_ADMIN:+--province "$PROVINCE_ADMIN"}
-echo "== the morning mix at $rate operations per second for $duration"
+bin/redpoint-load reads --target http://127.0.0.1:18080 --samples 30 "${province[@]}"
+echo "== the morning mix at $rate operations per second for $duration (the server's CPU profiled for 20 s of it)"
+(sleep 15; curl -s -o "$dir/cpu.pprof" "127.0.0.1:18081/debug/pprof/profile?seconds=20") &
 bin/redpoint-load --target http://127.0.0.1:18080 --rate "$rate" --duration "$duration" --residents 1000 --agents 20
+wait
+echo "== where the server's CPU went during the mix"
+go tool pprof -top -nodecount=12 bin/redpoint "$dir/cpu.pprof" 2>/dev/null | sed -n '4,17p'
 echo "== reads by target: $(curl -s 127.0.0.1:18081/metrics | grep '^redpoint_database_reads_total' | tr '\n' ' ')"
