@@ -59,8 +59,9 @@ echo "== the repeated reads, one at a time"
 bin/redpoint-load reads --target http://127.0.0.1:18080 --samples 30 "${province[@]}"
 echo "== the morning mix at $rate operations per second for $duration (the server's CPU profiled for 20 s of it)"
 (sleep 15; curl -s -o "$dir/cpu.pprof" "127.0.0.1:18081/debug/pprof/profile?seconds=20") &
+profiler=$!
 bin/redpoint-load --target http://127.0.0.1:18080 --rate "$rate" --duration "$duration" --residents 1000 --agents 20
-wait
+wait $profiler
 echo "== where the server's CPU went during the mix"
 go tool pprof -top -nodecount=12 bin/redpoint "$dir/cpu.pprof" 2>/dev/null | sed -n '4,17p'
 echo "== reads by target: $(curl -s 127.0.0.1:18081/metrics | grep '^redpoint_database_reads_total' | tr '\n' ' ')"

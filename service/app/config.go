@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"time"
 
@@ -141,7 +140,7 @@ func (c Config) validateReplica() error {
 			return fmt.Errorf("REDPOINT_DATABASE_REPLICA_URL: a read replica needs a postgres:// REDPOINT_DATABASE_URL (the embedded SQLite has none)")
 		}
 		if d, _, err := store.ParseURL(c.DatabaseReplicaURL); err != nil || d != dialect.Postgres {
-			return fmt.Errorf("REDPOINT_DATABASE_REPLICA_URL: %q is not a postgres:// URL", maskURL(c.DatabaseReplicaURL))
+			return fmt.Errorf("REDPOINT_DATABASE_REPLICA_URL: %q is not a postgres:// URL", store.MaskURL(c.DatabaseReplicaURL))
 		}
 	}
 	if l := c.DatabaseReplicaMaxLag; l != 0 && (l < store.MinReplicaLag || l > store.MaxReplicaLag) {
@@ -193,15 +192,15 @@ func (c Config) LogAttrs() []any {
 	}
 	redis := "embedded"
 	if c.RedisURL != "" {
-		redis = maskURL(c.RedisURL)
+		redis = store.MaskURL(c.RedisURL)
 	}
 	database := "sqlite:" + c.DataDir
 	if !c.Embedded() {
-		database = maskURL(c.DatabaseURL)
+		database = store.MaskURL(c.DatabaseURL)
 	}
 	replica := "none"
 	if c.DatabaseReplicaURL != "" {
-		replica = maskURL(c.DatabaseReplicaURL) + " max lag " + c.replicaLag().String()
+		replica = store.MaskURL(c.DatabaseReplicaURL) + " max lag " + c.replicaLag().String()
 	}
 	wx := "off"
 	if c.WeChat.BaseURL != "" {
@@ -213,7 +212,7 @@ func (c Config) LogAttrs() []any {
 	}
 	objectStore := "embedded: " + c.DataDir + "/objects"
 	if c.S3URL != "" {
-		objectStore = maskURL(c.S3URL)
+		objectStore = store.MaskURL(c.S3URL)
 	}
 	authKey := "key file in data dir"
 	if c.AuthKey != "" {
@@ -221,15 +220,4 @@ func (c Config) LogAttrs() []any {
 	}
 	return []any{"mode", mode, "auth_key", authKey, "grpc_addr", c.GRPCAddr, "http_addr", c.HTTPAddr, "admin_addr", c.AdminAddr, "data_dir", c.DataDir,
 		"database", database, "database_replica", replica, "redis", redis, "objects", objectStore, "retention_days", int(c.retention().Hours() / 24), "pii_keys", pii, "wechat", wx, "log_level", c.LogLevel}
-}
-
-func maskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable)"
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }

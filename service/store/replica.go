@@ -188,7 +188,7 @@ func (s *Store) UseReplica(replicaURL string, opts ReplicaOptions) error {
 	db.SetMaxIdleConns(s.DB.Stats().MaxOpenConnections)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	r := &replica{
-		db: db, maxLag: opts.MaxLag, refresh: opts.Refresh, log: opts.Log, url: maskedURL(replicaURL),
+		db: db, maxLag: opts.MaxLag, refresh: opts.Refresh, log: opts.Log, url: MaskURL(replicaURL),
 		lagGauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "redpoint_database_replica_lag_seconds",
 			Help: "The read replica's replay lag as last measured; -1 while it does not answer."}),
 		usedGauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "redpoint_database_replica_used",
@@ -225,7 +225,8 @@ func withConnectTimeout(dsn string) string {
 	return u.String()
 }
 
-func maskedURL(raw string) string {
+// MaskURL is raw for a log line: its password, if any, masked.
+func MaskURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable)"
