@@ -94,6 +94,12 @@ func Open(ctx context.Context, redisURL string) (*KV, error) {
 // clusterEnabled asks a server whether it is a node of a Redis Cluster.
 func clusterEnabled(ctx context.Context, c *redis.Client) (bool, error) {
 	info, err := c.Info(ctx, "cluster").Result()
+	var refused redis.Error
+	if errors.As(err, &refused) {
+		// A server that answers but knows no "cluster" section (an
+		// in-process or older Redis-protocol server) is no cluster node.
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}

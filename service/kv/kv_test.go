@@ -120,6 +120,22 @@ func TestOpenAsksTheServer(t *testing.T) {
 	if got := p.Addr(); got != plain.Addr() {
 		t.Errorf("Addr() = %q, want %q", got, plain.Addr())
 	}
+
+	// A Redis-protocol server without INFO's cluster section (another
+	// process's embedded server, as the outage tests open) is one server.
+	embedded, err := kv.Open(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer testutil.Close(t, embedded)
+	e, err := kv.Open(ctx, "redis://"+embedded.Addr()+"/0")
+	if err != nil {
+		t.Fatalf("Open of an embedded server's URL: %v", err)
+	}
+	defer testutil.Close(t, e)
+	if e.Cluster {
+		t.Error("an embedded server read as a cluster")
+	}
 }
 
 func TestOpenRefuses(t *testing.T) {
