@@ -45,14 +45,15 @@ type ReplicaOptions struct {
 type Reader struct {
 	// Client runs ent queries. Writes and transactions begun through it
 	// go to the primary.
+	// Its QueryContext runs a read written in SQL (the reports'
+	// aggregations, the leaderboard's facts) the same way.
 	Client *ent.Client
-	query  func(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	target string
 }
 
-// QueryContext runs a read written in SQL (the reports' aggregations).
+// QueryContext runs a read written in SQL (Client.QueryContext).
 func (r Reader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return r.query(ctx, query, args...)
+	return r.Client.QueryContext(ctx, query, args...)
 }
 
 // Replica reports whether the reads go to the replica (falling back to
@@ -199,8 +200,8 @@ func (s *Store) UseReplica(replicaURL string, opts ReplicaOptions) error {
 	r.state.Store(&replicaState{err: errors.New("not measured yet")})
 	r.lagGauge.Set(-1)
 	primary := s.primaryDriver
-	fallback := &fallbackDriver{primary: primary, replica: entsql.OpenDB(dialect.Postgres, db), r: r, reads: s.reads}
-	r.reads = Reader{Client: ent.NewClient(ent.Driver(fallback)), query: fallback.queryContext(s.DB), target: targetReplica}
+	fallback := &fallbackDriver{primary: primary, primaryDB: s.DB, replica: entsql.OpenDB(dialect.Postgres, db), r: r, reads: s.reads}
+	r.reads = Reader{Client: ent.NewClient(ent.Driver(fallback)), target: targetReplica}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
 	r.wg.Add(1)
@@ -436,8 +437,9 @@ func (r *replica) close() error {
 // the replica, and again to the primary when the replica is unavailable;
 // writes and transactions go to the primary.
 type fallbackDriver struct {
-	primary dialect.Driver
-	replica *entsql.Driver
+	primary   dialect.Driver
+	primaryDB *sql.DB
+	replica   *entsql.Driver
 	r       *replica
 	reads   *prometheus.CounterVec
 }
@@ -472,24 +474,30 @@ func (d *fallbackDriver) Close() error { return nil }
 
 func (d *fallbackDriver) Dialect() string { return dialect.Postgres }
 
-// queryContext is the SQL half of the Reader: the replica, or primary
-// when the replica is gone.
-func (d *fallbackDriver) queryContext(primary *sql.DB) func(context.Context, string, ...any) (*sql.Rows, error) {
-	return func(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-		rows, err := d.r.db.QueryContext(ctx, query, args...)
-		if !d.failed(ctx, err) {
-			d.reads.WithLabelValues(targetReplica).Inc()
-			return rows, err
-		}
-		d.reads.WithLabelValues(targetPrimary).Inc()
-		return primary.QueryContext(ctx, query, args...)
+// QueryContext runs a read written in SQL (ent.Client.QueryContext) on
+// the replica, or on the primary when the replica is gone.
+func (d *fallbackDriver) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := d.r.db.QueryContext(ctx, query, args...)
+	if !d.failed(ctx, err) {
+		d.reads.WithLabelValues(targetReplica).Inc()
+		return rows, err
 	}
+	d.reads.WithLabelValues(targetPrimary).Inc()
+	return d.primaryDB.QueryContext(ctx, query, args...)
 }
 
 // countingDriver counts the queries of the primary's Reader.
 type countingDriver struct {
 	dialect.Driver
 	reads *prometheus.CounterVec
+	// query runs a read written in SQL on the primary (Store.QueryContext).
+	query func(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// QueryContext runs a read written in SQL (ent.Client.QueryContext).
+func (d countingDriver) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	d.reads.WithLabelValues(targetPrimary).Inc()
+	return d.query(ctx, query, args...)
 }
 
 func (d countingDriver) Query(ctx context.Context, query string, args, v any) error {

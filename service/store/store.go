@@ -157,11 +157,8 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	for _, t := range []string{targetPrimary, targetReplica} {
 		st.reads.WithLabelValues(t) // at zero from the start
 	}
-	st.primaryReads = Reader{Client: ent.NewClient(ent.Driver(countingDriver{Driver: st.primaryDriver, reads: st.reads})),
-		query: func(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-			st.reads.WithLabelValues(targetPrimary).Inc()
-			return st.QueryContext(ctx, query, args...)
-		}, target: targetPrimary}
+	st.primaryReads = Reader{Client: ent.NewClient(ent.Driver(countingDriver{Driver: st.primaryDriver, reads: st.reads, query: st.QueryContext})),
+		target: targetPrimary}
 	return st, nil
 }
 
