@@ -11,10 +11,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/changzhi/redpoint/ent"
-	"github.com/changzhi/redpoint/ent/errand"
-	"github.com/changzhi/redpoint/ent/followup"
 	"github.com/changzhi/redpoint/ent/outboxevent"
-	"github.com/changzhi/redpoint/ent/rating"
 	"github.com/changzhi/redpoint/ent/servicepoint"
 	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv"
@@ -203,76 +200,6 @@ func (b *Boards) apply(ctx context.Context, db *ent.Client, comps []Component) e
 	return nil
 }
 
-// expected computes period p's components from db: the facts, then the
-// events still pending, from one database.
-func (b *Boards) expected(ctx context.Context, db *ent.Client, p period.Period) ([]Component, error) {
-	start, end := p.Range()
-	start, end = start.UTC(), end.UTC()
-	ids := map[int]bool{}
-	completed, err := db.Errand.Query().Where(errand.StateEQ(errand.StateCOMPLETED), errand.CloseTimeGTE(start), errand.CloseTimeLT(end)).IDs(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("leaderboard.expected: %w", err)
-	}
-	rated, err := db.Rating.Query().Where(rating.CreateTimeGTE(start), rating.CreateTimeLT(end)).Select(rating.FieldErrandID).Ints(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("leaderboard.expected: %w", err)
-	}
-	followed, err := db.FollowUp.Query().Where(followup.StateEQ(followup.StateCLOSED), followup.CloseTimeGTE(start), followup.CloseTimeLT(end)).Select(followup.FieldErrandID).Ints(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("leaderboard.expected: %w", err)
-	}
-	for _, list := range [][]int{completed, rated, followed} {
-		for _, id := range list {
-			ids[id] = true
-		}
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	all := make([]int, 0, len(ids))
-	for id := range ids {
-		all = append(all, id)
-	}
-	var errands []*ent.Errand
-	for lo := 0; lo < len(all); lo += 500 {
-		chunk, err := db.Errand.Query().Where(errand.IDIn(all[lo:min(lo+500, len(all))]...)).
-			WithRating(func(q *ent.RatingQuery) { q.WithFollowUp() }).All(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("leaderboard.expected: %w", err)
-		}
-		errands = append(errands, chunk...)
-	}
-	dups, err := b.duplicates(ctx, db, errands)
-	if err != nil {
-		return nil, err
-	}
-	// Read after the facts: an event handled since they were read is
-	// in them and not pending, so it counts once either way.
-	pending, err := b.pending(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	var out []Component
-	for _, e := range errands {
-		r := e.Edges.Rating
-		var f *ent.FollowUp
-		if r != nil {
-			f = r.Edges.FollowUp
-		}
-		for _, c := range Components(e, r, f, dups[e.ID]) {
-			if !c.At.Before(start) && c.At.Before(end) {
-				out = append(out, c)
-			}
-		}
-	}
-	for _, c := range pending {
-		if !c.At.Before(start) && c.At.Before(end) {
-			out = append(out, negated(c))
-		}
-	}
-	return out, nil
-}
-
 // pendingHorizon is how long an unhandled event still counts as on its
 // way after it was relayed: the relay re-enqueues lost jobs of the last
 // day, and an older one (its job failed for good) is left to the rebuild.
@@ -311,51 +238,15 @@ func (b *Boards) pending(ctx context.Context, db *ent.Client) ([]Component, erro
 	return out, nil
 }
 
-// duplicates marks the errands of es that a group-mate completed first.
-func (b *Boards) duplicates(ctx context.Context, db *ent.Client, es []*ent.Errand) (map[int]bool, error) {
-	var lo, hi time.Time
-	for i, e := range es {
-		if i == 0 || e.AcceptTime.Before(lo) {
-			lo = e.AcceptTime
-		}
-		if i == 0 || e.AcceptTime.After(hi) {
-			hi = e.AcceptTime
-		}
-	}
-	dayLo, _ := dayOf(lo)
-	_, dayHi := dayOf(hi)
-	mates, err := db.Errand.Query().Where(everCompleted(), errand.AcceptTimeGTE(dayLo), errand.AcceptTimeLT(dayHi)).
-		Select(errand.FieldID, errand.FieldAgentID, errand.FieldResidentPhoneHash, errand.FieldErrandTypeID, errand.FieldAcceptTime,
-			errand.FieldState, errand.FieldCloseTime, errand.FieldFirstCloseTime).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("leaderboard.duplicates: %w", err)
-	}
-	firsts := map[groupKey]*ent.Errand{}
-	for _, m := range mates {
-		if firstClose(m) == nil {
-			continue
-		}
-		k := keyOf(m)
-		if f, ok := firsts[k]; !ok || first(m, f) {
-			firsts[k] = m
-		}
-	}
-	dup := map[int]bool{}
-	for _, e := range es {
-		if f, ok := firsts[keyOf(e)]; ok && f.ID != e.ID {
-			dup[e.ID] = true
-		}
-	}
-	return dup, nil
-}
-
 // tally sums components into board contents.
 type tally struct {
 	boards map[string]map[string]float64
 	stats  map[string]map[string]int64
 }
 
-func (b *Boards) tally(ctx context.Context, db *ent.Client, p period.Period, comps []Component) (*tally, error) {
+// tally sums period p's components, as db has them (expected), into
+// board contents.
+func (b *Boards) tally(ctx context.Context, db *ent.Client, p period.Period) (*tally, error) {
 	counts, err := b.pointCounts(ctx)
 	if err != nil {
 		return nil, err
@@ -368,7 +259,7 @@ func (b *Boards) tally(ctx context.Context, db *ent.Client, p period.Period, com
 		m[key][member] += v
 	}
 	// Every active point, township and county is on its boards, with 0 if idle.
-	points, err := db.ServicePoint.Query().Where(servicepoint.Active(true)).All(ctx)
+	points, err := db.ServicePoint.Query().Where(servicepoint.Active(true)).Select(servicepoint.FieldRegionID).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard.tally: %w", err)
 	}
@@ -385,11 +276,28 @@ func (b *Boards) tally(ctx context.Context, db *ent.Client, p period.Period, com
 			add(t.boards, w.key, w.member, 0)
 		}
 	}
-	for _, c := range comps {
-		if period.Of(p.Kind, c.At) != p {
-			continue
+	// Components are summed per point as they stream in, then each
+	// point's sum fans out to its boards: every board is a sum over
+	// points, and a period has millions of components but at most a few
+	// hundred thousand points.
+	sums := map[int]*Component{}
+	err = b.expected(ctx, db, p, func(c Component) {
+		sum := sums[c.PointID]
+		if sum == nil {
+			sum = &Component{PointID: c.PointID, Village: c.Village}
+			sums[c.PointID] = sum
 		}
-		for _, w := range b.writes(c, counts, []period.Period{p}) {
+		sum.Points += c.Points
+		sum.Completed += c.Completed
+		sum.OnTime += c.OnTime
+		sum.Rated += c.Rated
+		sum.Satisfied += c.Satisfied
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, sum := range sums {
+		for _, w := range b.writes(*sum, counts, []period.Period{p}) {
 			if w.hash {
 				if t.stats[w.key] == nil {
 					t.stats[w.key] = map[string]int64{}
@@ -406,11 +314,7 @@ func (b *Boards) tally(ctx context.Context, db *ent.Client, p period.Period, com
 // Reconcile compares p's boards in Redis with the database and rewrites
 // them when they drifted. It returns how many members were off.
 func (b *Boards) Reconcile(ctx context.Context, p period.Period) (int, error) {
-	comps, err := b.expected(ctx, b.db, p)
-	if err != nil {
-		return 0, err
-	}
-	t, err := b.tally(ctx, b.db, p, comps)
+	t, err := b.tally(ctx, b.db, p)
 	if err != nil {
 		return 0, err
 	}

@@ -457,6 +457,14 @@ func TestAntiPaddingRules(t *testing.T) {
 			t.Errorf("after the follow-up closed: %v, want %v", got, want)
 		}
 	})
+
+	// A rebuild applies the same rules: the boards the events made are
+	// the ones the database gives, duplicates and quick completions left out.
+	for _, p := range []string{"2027-03", "2027-W09"} {
+		if drift, err := e.boards.Reconcile(context.Background(), mustPeriod(p)); err != nil || drift != 0 {
+			t.Errorf("%s rebuilt from the database: %d members off (%v)", p, drift, err)
+		}
+	}
 }
 
 func TestPeriodBoundariesOnTheBoard(t *testing.T) {
