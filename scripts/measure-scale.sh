@@ -36,8 +36,8 @@ echo "== $db: $(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) ||
 used() { for p in 7001 7002 7003; do redis-cli -p "$p" info memory | tr -d '\r' | sed -n 's/^used_memory://p'; done | awk '{s+=$1} END {print s}'; }
 before=$(used)
 start=$(date +%s.%N)
-bin/redpoint leaderboard rebuild --data-dir "$dir" >/dev/null
-echo "leaderboard rebuild (4 periods): $(echo "$(date +%s.%N) - $start" | bc) s"
+bin/redpoint leaderboard rebuild --data-dir "$dir" 2>/dev/null | sed 's/^/  /'
+echo "leaderboard rebuild (8 periods: the current week, month, quarter and year, and the ones before): $(echo "$(date +%s.%N) - $start" | bc) s"
 points=$(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) FROM service_points WHERE active")
 echo "leaderboards in Redis: $(( ($(used) - before) / 1024 )) KiB for $points points ($(( ($(used) - before) * 100000 / points / 1048576 )) MiB per 100,000 points)"
 

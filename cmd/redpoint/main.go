@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return errors.New("leaderboard: the only subcommand is 'rebuild'")
 		}
 		args = args[1:]
-		fs.StringVar(&onlyPeriod, "period", "", "2026-W48, 2026-11, 2026-Q4 or 2026; empty: today's week, month, quarter and year")
+		fs.StringVar(&onlyPeriod, "period", "", "2026-W48, 2026-11, 2026-Q4 or 2026; empty: today's month, week, quarter and year, and the ones before them")
 	case "worker":
 	case "user":
 		if len(args) == 0 || args[0] != "create" {
@@ -365,7 +365,7 @@ func seed(ctx context.Context, cfg app.Config, log *slog.Logger) error {
 }
 
 func rebuildBoards(ctx context.Context, cfg app.Config, only string, stdout io.Writer, log *slog.Logger) error {
-	periods := period.All(time.Now())
+	periods := leaderboard.CurrentPeriods(time.Now())
 	if only != "" {
 		p, err := period.Parse(only)
 		if err != nil {

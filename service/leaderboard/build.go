@@ -50,11 +50,7 @@ func (b *Boards) rebuild(ctx context.Context, db *ent.Client, p period.Period) e
 	if b.hooks.building != nil {
 		b.hooks.building(p)
 	}
-	comps, err := b.expected(ctx, db, p)
-	if err != nil {
-		return err
-	}
-	t, err := b.tally(ctx, db, p, comps)
+	t, err := b.tally(ctx, db, p)
 	if err != nil {
 		return err
 	}
@@ -221,11 +217,11 @@ func (b *Boards) build(ctx context.Context, p period.Period) <-chan singleflight
 	})
 }
 
-// currentPeriods are the periods of the boards read most, most read
+// CurrentPeriods are the periods of the boards read most, most read
 // first: today's month (the default), week, quarter and year, each
 // followed by the one before it, whose ranks give the rank changes and
 // whose boards the 周调度 and 月通报 read once it closed.
-func currentPeriods(now time.Time) []period.Period {
+func CurrentPeriods(now time.Time) []period.Period {
 	var out []period.Period
 	for _, k := range []period.Kind{period.Month, period.Week, period.Quarter, period.Year} {
 		p := period.Of(k, now)
@@ -235,13 +231,13 @@ func currentPeriods(now time.Time) []period.Period {
 }
 
 // Warm builds, one after another, those of the current periods' boards
-// (currentPeriods) that are missing, for a server starting over a Redis
+// (CurrentPeriods) that are missing, for a server starting over a Redis
 // that lost them, so that its first reads need not. A read of a period
 // Warm is building joins that build; a read of one with boards doesn't
 // wait. Boards that exist are left to the events that update them and to
 // the hourly reconciliation. It reports how many were missing.
 func (b *Boards) Warm(ctx context.Context, now time.Time) (int, error) {
-	missing, err := b.missing(ctx, currentPeriods(now))
+	missing, err := b.missing(ctx, CurrentPeriods(now))
 	if err != nil {
 		return 0, err
 	}
@@ -253,12 +249,12 @@ func (b *Boards) Warm(ctx context.Context, now time.Time) (int, error) {
 	return len(missing), nil
 }
 
-// RebuildCurrent rebuilds every current period's boards (currentPeriods),
+// RebuildCurrent rebuilds every current period's boards (CurrentPeriods),
 // whether or not Redis has some: after a demo seed, boards a Redis kept
 // from an earlier database would be wrong. It reads the primary, which
 // has the seed's rows.
 func (b *Boards) RebuildCurrent(ctx context.Context, now time.Time) error {
-	for _, p := range currentPeriods(now) {
+	for _, p := range CurrentPeriods(now) {
 		if err := b.rebuild(ctx, b.db, p); err != nil {
 			return fmt.Errorf("leaderboard: building %s: %w", p, err)
 		}

@@ -3,7 +3,6 @@ package leaderboard
 import (
 	"context"
 	"slices"
-	"time"
 
 	redpointv1 "github.com/changzhi/redpoint/gen/redpoint/v1"
 	"github.com/changzhi/redpoint/service/kv"
@@ -72,9 +71,6 @@ func BuiltKey(k *kv.KV, p period.Period) string          { return (&Boards{kv: k
 
 // KeyPattern matches every key of the boards in k (SCAN's MATCH).
 func KeyPattern(k *kv.KV) string { return k.Prefix + "{lb:*" }
-
-// CurrentPeriods are the periods Warm builds and RebuildCurrent rebuilds.
-func CurrentPeriods(now time.Time) []period.Period { return currentPeriods(now) }
 
 // Effect is what the event p adds to the boards, read through the
 // database as it is now: what its job would add if it ran now.

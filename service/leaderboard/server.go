@@ -271,7 +271,7 @@ func (b *Boards) Job(now func() time.Time, drift func(n int)) events.Job {
 	return events.Job{Type: ReconcileJob, Handle: func(ctx context.Context, _ []byte) error {
 		// The current periods, and the ones just closed: their boards
 		// feed the 周调度 and 月通报 and must end exact.
-		for _, p := range currentPeriods(now()) {
+		for _, p := range CurrentPeriods(now()) {
 			n, err := b.Reconcile(ctx, p)
 			if err != nil {
 				return err
