@@ -148,8 +148,12 @@ func Seed(ctx context.Context, st *store.Store, keys *pii.Keyring, opt Options) 
 		return Summary{}, fmt.Errorf("scaleseed: commit: %w", err)
 	}
 	if st.Dialect == dialect.Postgres {
-		if err := s.out.exec(ctx, "ANALYZE"); err != nil { // fresh statistics for the planner's first queries
-			return s.sum, fmt.Errorf("scaleseed: analyze: %w", err)
+		// Fresh statistics for the planner's first queries, and the rows'
+		// visibility settled now rather than by the first reads: a row
+		// never vacuumed has each read that meets it set its hint bits,
+		// a write (and WAL for the replica), and no index-only scans.
+		if err := s.out.exec(ctx, "VACUUM (ANALYZE)"); err != nil {
+			return s.sum, fmt.Errorf("scaleseed: vacuum: %w", err)
 		}
 	}
 	return s.sum, nil
