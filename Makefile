@@ -87,10 +87,9 @@ check-generated: generate
 		echo "generated code or migrations are stale: run 'make generate' and commit" >&2; \
 		git status --short -- gen ent service/store/migrations clients/ts/src/generated service/console/static/vendor >&2; exit 1; fi
 
-## lint: buf lint, go vet, golangci-lint (pinned in tools/lint/go.mod; config .golangci.yml) and redocly lint of the OpenAPI document (config redocly.yaml)
+## lint: buf lint, golangci-lint (go vet's analyzers among its linters; pinned in tools/lint/go.mod; config .golangci.yml) and redocly lint of the OpenAPI document (config redocly.yaml)
 lint: tools googleapis
 	$(BUF) lint
-	go vet ./...
 	go tool -modfile=tools/lint/go.mod golangci-lint run ./...
 	tools/node_modules/.bin/redocly lint --config redocly.yaml --format summary gen/openapi/redpoint.openapi.json
 
