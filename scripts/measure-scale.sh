@@ -10,7 +10,8 @@
 # the same REDPOINT_PII_KEY and REDPOINT_AUTH_KEY this shell exports (the
 # server reads sealed data with them). It starts the replica, the cluster
 # and the S3 server if they are down, and empties the cluster first, so
-# every scale starts cold. Needs bin/redpoint and bin/redpoint-load
+# every scale starts cold — unless KEEP_BOARDS=1, which keeps the boards
+# the last run over the same database built and skips the rebuild. Needs bin/redpoint and bin/redpoint-load
 # (make build; go build -o bin/redpoint-load ./cmd/redpoint-load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,9 @@ duration=${3:-60s}
 replica=$(scripts/pg-replica.sh)
 cluster=$(scripts/redis-cluster.sh)
 s3=$(scripts/s3-server.sh)
-for p in 7001 7002 7003; do redis-cli -p "$p" flushall >/dev/null; done
+if [ -z "${KEEP_BOARDS:-}" ]; then
+  for p in 7001 7002 7003; do redis-cli -p "$p" flushall >/dev/null; done
+fi
 
 export REDPOINT_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
 export REDPOINT_DATABASE_REPLICA_URL="${replica%%/test*}/$db?sslmode=disable"
@@ -34,12 +37,14 @@ log="$dir/serve.log"
 
 echo "== $db: $(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) || ' errands, ' || pg_size_pretty(pg_database_size('$db')) FROM errands")"
 used() { for p in 7001 7002 7003; do redis-cli -p "$p" info memory | tr -d '\r' | sed -n 's/^used_memory://p'; done | awk '{s+=$1} END {print s}'; }
-before=$(used)
-start=$(date +%s.%N)
-bin/redpoint leaderboard rebuild --data-dir "$dir" 2>/dev/null | sed 's/^/  /'
-echo "leaderboard rebuild (8 periods: the current week, month, quarter and year, and the ones before): $(echo "$(date +%s.%N) - $start" | bc) s"
-points=$(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) FROM service_points WHERE active")
-echo "leaderboards in Redis: $(( ($(used) - before) / 1024 )) KiB for $points points ($(( ($(used) - before) * 100000 / points / 1048576 )) MiB per 100,000 points)"
+if [ -z "${KEEP_BOARDS:-}" ]; then
+  before=$(used)
+  start=$(date +%s.%N)
+  bin/redpoint leaderboard rebuild --data-dir "$dir" 2>/dev/null | sed 's/^/  /'
+  echo "leaderboard rebuild (8 periods: the current week, month, quarter and year, and the ones before): $(echo "$(date +%s.%N) - $start" | bc) s"
+  points=$(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) FROM service_points WHERE active")
+  echo "leaderboards in Redis: $(( ($(used) - before) / 1024 )) KiB for $points points ($(( ($(used) - before) * 100000 / points / 1048576 )) MiB per 100,000 points)"
+fi
 
 bin/redpoint serve --demo --trusted-proxies 1 --data-dir "$dir" --http-addr 127.0.0.1:18080 \
   --grpc-addr 127.0.0.1:19090 --admin-addr 127.0.0.1:18081 >"$log" 2>&1 &

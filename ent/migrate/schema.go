@@ -319,6 +319,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{ErrandEventsColumns[8], ErrandEventsColumns[0]},
 			},
+			{
+				Name:    "errandevent_kind_create_time",
+				Unique:  false,
+				Columns: []*schema.Column{ErrandEventsColumns[1], ErrandEventsColumns[7]},
+			},
 		},
 	}
 	// ErrandTypesColumns holds the columns for the "errand_types" table.
