@@ -440,8 +440,8 @@ type fallbackDriver struct {
 	primary   dialect.Driver
 	primaryDB *sql.DB
 	replica   *entsql.Driver
-	r       *replica
-	reads   *prometheus.CounterVec
+	r         *replica
+	reads     *prometheus.CounterVec
 }
 
 func (d *fallbackDriver) Exec(ctx context.Context, query string, args, v any) error {
