@@ -43,10 +43,9 @@ type ReplicaOptions struct {
 // Reader runs heavy reads (Store.Reads): ent queries through Client, SQL
 // through QueryContext, both on the database Reads chose.
 type Reader struct {
-	// Client runs ent queries. Writes and transactions begun through it
-	// go to the primary.
-	// Its QueryContext runs a read written in SQL (the reports'
-	// aggregations, the leaderboard's facts) the same way.
+	// Client runs ent queries, and reads written in SQL through its
+	// QueryContext (the reports' aggregations, the leaderboard's facts).
+	// Writes and transactions begun through it go to the primary.
 	Client *ent.Client
 	target string
 }
