@@ -13,6 +13,7 @@ src=tools/node_modules/google-proto-files/google/api
 rm -rf third_party/googleapis
 mkdir -p third_party/googleapis/google/api
 cp --no-preserve=mode "$src"/{annotations,http,httpbody,field_behavior}.proto third_party/googleapis/google/api/
+go mod download github.com/grpc-ecosystem/grpc-gateway/v2 # go list -m prints no Dir for a module not yet downloaded
 v2=$(go list -m -f '{{.Dir}}' github.com/grpc-ecosystem/grpc-gateway/v2)
 mkdir -p third_party/googleapis/protoc-gen-openapiv2/options
 cp --no-preserve=mode "$v2"/protoc-gen-openapiv2/options/{annotations,openapiv2}.proto third_party/googleapis/protoc-gen-openapiv2/options/
