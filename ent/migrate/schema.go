@@ -3,6 +3,7 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -285,6 +286,29 @@ var (
 				Name:    "errand_region_id_close_time",
 				Unique:  false,
 				Columns: []*schema.Column{ErrandsColumns[5], ErrandsColumns[23]},
+				Annotation: &entsql.IndexAnnotation{
+					IncludeColumns: []string{
+						ErrandsColumns[12].Name,
+
+						ErrandsColumns[20].Name,
+
+						ErrandsColumns[21].Name,
+
+						ErrandsColumns[22].Name,
+
+						ErrandsColumns[27].Name,
+
+						ErrandsColumns[29].Name,
+
+						ErrandsColumns[25].Name,
+
+						ErrandsColumns[35].Name,
+
+						ErrandsColumns[34].Name,
+
+						ErrandsColumns[33].Name,
+					},
+				},
 			},
 		},
 	}
