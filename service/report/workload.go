@@ -356,7 +356,7 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 		return out, nil
 	}
 	// Ratings given in the period. A rating and a follow-up carry their
-	// errand's region: filtering on theirs too lets the planner start
+	// errand's region (as a notification does, below): filtering on theirs too lets the planner start
 	// from their (region_id, …) index instead of every errand of the
 	// region, which at national scale are spread over the whole table.
 	err = run(`SELECT `+g+` AS g, COUNT(*),
@@ -390,12 +390,16 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 	if err != nil {
 		return nil, err
 	}
-	// Errands escalated to the township in the period.
+	// Errands escalated to the township in the period. A notification
+	// carries its errand's region too: without that filter the query read
+	// every escalation of the period in the country (12 ms of a township's
+	// 18 at national scale).
 	err = count(`SELECT `+g+` AS g, COUNT(DISTINCT n.errand_id)
 		FROM notifications n JOIN errands e ON e.id = n.errand_id
-		WHERE e.region_id >= ? AND e.region_id <= ? AND n.kind = 'ESCALATION' AND n.create_time >= ? AND n.create_time < ?
+		WHERE n.region_id >= ? AND n.region_id <= ? AND e.region_id >= ? AND e.region_id <= ?
+		  AND n.kind = 'ESCALATION' AND n.create_time >= ? AND n.create_time < ?
 		GROUP BY g`,
-		[]any{lo, hi, start, end},
+		[]any{lo, hi, lo, hi, start, end},
 		func(r *Row, n int) { r.Escalations = n })
 	if err != nil {
 		return nil, err
