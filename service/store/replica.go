@@ -121,7 +121,7 @@ func (s *Store) CurrentReads(ctx context.Context) Reader {
 		return s.primaryReads
 	}
 	var lsn string
-	if err := s.DB.QueryRowContext(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
+	if err := s.DB.QueryRowContext(ctx, committedLSN).Scan(&lsn); err != nil {
 		return s.primaryReads // the read on the primary reports what this met
 	}
 	if !s.replica.replayed(ctx, lsn, catchUpWait) {
@@ -130,6 +130,18 @@ func (s *Store) CurrentReads(ctx context.Context) Reader {
 	}
 	return s.replica.reads
 }
+
+// committedLSN is where the primary's WAL holds every transaction
+// committed so far. With synchronous_commit on (PostgreSQL's default, and
+// the app's connections share this one's settings) a commit returns only
+// once its WAL is flushed, so the flush position is enough. The insert
+// position, which also counts what transactions still running have
+// written, ran tens of milliseconds ahead of it while the workers wrote,
+// and a computed workload waited for the replica to replay WAL that
+// did not matter to it. With synchronous_commit off only the insert
+// position is safe.
+const committedLSN = `SELECT (CASE WHEN current_setting('synchronous_commit') = 'off'
+	THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END)::text`
 
 // catchUpWait is how long CurrentReads waits for the replica to replay
 // what the primary had: longer than a streaming replica's usual delay,
