@@ -42,7 +42,7 @@ test-client:
 test-short:
 	go test $(RACE) -short $(GO_TEST_FLAGS) ./...
 
-## test-real: the suite against real services: PostgreSQL with a streaming read replica (scripts/pg-replica.sh: 127.0.0.1:5433), a three-master Redis Cluster (scripts/redis-cluster.sh: 127.0.0.1:7001-7003) and an S3 server process (scripts/s3-server.sh: versitygw on 127.0.0.1:7070, built once, about 3 minutes); then the packages with Redis scripts against the one Redis server on 127.0.0.1:6379
+## test-real: the suite's packages that use a database, Redis or S3 (scripts/service-packages.sh) against real services: PostgreSQL with a streaming read replica (scripts/pg-replica.sh: 127.0.0.1:5433), a three-master Redis Cluster (scripts/redis-cluster.sh: 127.0.0.1:7001-7003) and an S3 server process (scripts/s3-server.sh: versitygw on 127.0.0.1:7070, built once, about 3 minutes); then the packages with Redis scripts against the one Redis server on 127.0.0.1:6379
 test-real:
 	./scripts/s3-server.sh >/dev/null
 	./scripts/pg-replica.sh >/dev/null
@@ -51,7 +51,7 @@ test-real:
 	REDPOINT_TEST_DATABASE_REPLICA_URL=$${REDPOINT_TEST_DATABASE_REPLICA_URL:-postgres://postgres@127.0.0.1:5433/test?sslmode=disable} \
 	REDPOINT_TEST_REDIS_URL="$${REDPOINT_TEST_REDIS_URL:-$$cluster}" \
 	REDPOINT_TEST_S3_URL="$${REDPOINT_TEST_S3_URL:-http://redpoint-test:redpoint-test-secret@127.0.0.1:7070/redpoint-test?lookup=path}" \
-	go test $(GO_TEST_FLAGS) ./...
+	go test $(GO_TEST_FLAGS) $$(./scripts/service-packages.sh)
 	REDPOINT_TEST_DATABASE_URL=$${REDPOINT_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable} \
 	REDPOINT_TEST_REDIS_URL=redis://127.0.0.1:6379/0 \
 	go test $(GO_TEST_FLAGS) ./service/kv/... ./service/ratelimit/... ./service/leaderboard/...
