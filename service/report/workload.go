@@ -356,9 +356,10 @@ func (w *Workloads) compute(ctx context.Context, q Query, total bool) ([]Row, er
 		return out, nil
 	}
 	// Ratings given in the period. A rating and a follow-up carry their
-	// errand's region (as a notification does, below): filtering on theirs too lets the planner start
-	// from their (region_id, …) index instead of every errand of the
-	// region, which at national scale are spread over the whole table.
+	// errand's region (as a notification does, below): filtering on
+	// theirs too lets the planner start from their (region_id, …) index
+	// instead of every errand of the region, which at national scale are
+	// spread over the whole table.
 	err = run(`SELECT `+g+` AS g, COUNT(*),
 		SUM(CASE WHEN r.level IN (`+satisfiedSQL+`) THEN 1 ELSE 0 END),
 		SUM(CASE WHEN r.level IN (`+badSQL+`) THEN 1 ELSE 0 END)
