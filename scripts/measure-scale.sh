@@ -24,10 +24,6 @@ duration=${3:-60s}
 replica=$(scripts/pg-replica.sh)
 cluster=$(scripts/redis-cluster.sh)
 s3=$(scripts/s3-server.sh)
-if [ -z "${KEEP_BOARDS:-}" ]; then
-  for p in 7001 7002 7003; do redis-cli -p "$p" flushall >/dev/null; done
-fi
-
 export REDPOINT_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
 export REDPOINT_DATABASE_REPLICA_URL="${replica%%/test*}/$db?sslmode=disable"
 export REDPOINT_REDIS_URL="$cluster"
@@ -38,6 +34,7 @@ log="$dir/serve.log"
 echo "== $db: $(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) || ' errands, ' || pg_size_pretty(pg_database_size('$db')) FROM errands")"
 used() { for p in 7001 7002 7003; do redis-cli -p "$p" info memory | tr -d '\r' | sed -n 's/^used_memory://p'; done | awk '{s+=$1} END {print s}'; }
 if [ -z "${KEEP_BOARDS:-}" ]; then
+  for p in 7001 7002 7003; do redis-cli -p "$p" flushall >/dev/null; done
   before=$(used)
   start=$(date +%s.%N)
   bin/redpoint leaderboard rebuild --data-dir "$dir" 2>/dev/null | sed 's/^/  /'
