@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -153,32 +154,116 @@ func (t *Timers) fire(ctx context.Context, tm timer) error {
 // notify writes the kind's notification for each recipient, once: the
 // dedup key includes the due time, so a moved due time notifies again.
 func (t *Timers) notify(ctx context.Context, e *ent.Errand, kind string) error {
-	var recipients []int
-	var k notification.Kind
-	if kind == Reminder {
-		recipients, k = []int{e.AgentID}, notification.KindSLA_REMINDER
-	} else {
-		township := e.RegionID[:9] + "000"
-		ids, err := t.db.User.Query().Where(user.RoleEQ(user.RoleTOWNSHIP_SECRETARY), user.RegionID(township), user.Active(true)).IDs(ctx)
-		if err != nil {
-			return err
-		}
-		recipients, k = ids, notification.KindESCALATION
+	to, err := t.recipients(ctx, []*ent.Errand{e}, kind)
+	if err != nil {
+		return err
+	}
+	if len(to[e.ID]) == 0 {
+		return nil
 	}
 	title, body, err := t.texts(ctx, e, kind)
 	if err != nil {
 		return err
 	}
-	for _, uid := range recipients {
-		key := fmt.Sprintf("%s:%d:%d:%d", kind, e.ID, e.DueTime.Unix(), uid)
-		err := t.db.Notification.Create().SetUserID(uid).SetKind(k).SetErrandID(e.ID).SetRegionID(e.RegionID).
-			SetDedupKey(key).SetTitle(title).SetBody(body).SetCreateTime(t.now().UTC()).
-			OnConflictColumns(notification.FieldDedupKey).DoNothing().Exec(ctx)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sla.notify: %w", err)
-		}
+	k := notification.KindSLA_REMINDER
+	if kind == Escalation {
+		k = notification.KindESCALATION
+	}
+	// One statement for every recipient, so that a notification written
+	// for one means one was written for each (unsent relies on it).
+	creates := make([]*ent.NotificationCreate, 0, len(to[e.ID]))
+	for _, uid := range to[e.ID] {
+		creates = append(creates, t.db.Notification.Create().SetUserID(uid).SetKind(k).SetErrandID(e.ID).SetRegionID(e.RegionID).
+			SetDedupKey(dedupKey(kind, e, uid)).SetTitle(title).SetBody(body).SetCreateTime(t.now().UTC()))
+	}
+	err = t.db.Notification.CreateBulk(creates...).OnConflictColumns(notification.FieldDedupKey).DoNothing().Exec(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sla.notify: %w", err)
 	}
 	return nil
+}
+
+// dedupKey names the kind's notification of e's current due time to uid.
+func dedupKey(kind string, e *ent.Errand, uid int) string {
+	return fmt.Sprintf("%s:%d:%d:%d", kind, e.ID, e.DueTime.Unix(), uid)
+}
+
+// recipients are who gets the kind's notification of each errand: its
+// agent a reminder; its township's active secretaries an escalation.
+func (t *Timers) recipients(ctx context.Context, es []*ent.Errand, kind string) (map[int][]int, error) {
+	to := make(map[int][]int, len(es))
+	if kind == Reminder {
+		for _, e := range es {
+			to[e.ID] = []int{e.AgentID}
+		}
+		return to, nil
+	}
+	township := func(e *ent.Errand) string { return e.RegionID[:9] + "000" }
+	secretaries := map[string][]int{}
+	for chunk := range slices.Chunk(es, keysPerQuery) {
+		var townships []string
+		for _, e := range chunk {
+			if _, seen := secretaries[township(e)]; !seen {
+				secretaries[township(e)] = nil
+				townships = append(townships, township(e))
+			}
+		}
+		users, err := t.db.User.Query().Where(user.RoleEQ(user.RoleTOWNSHIP_SECRETARY), user.RegionIDIn(townships...), user.Active(true)).
+			Select(user.FieldID, user.FieldRegionID).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sla.recipients: %w", err)
+		}
+		for _, u := range users {
+			secretaries[u.RegionID] = append(secretaries[u.RegionID], u.ID)
+		}
+	}
+	for _, e := range es {
+		to[e.ID] = secretaries[township(e)]
+	}
+	return to, nil
+}
+
+// keysPerQuery bounds the values one query of unsent or recipients
+// carries.
+const keysPerQuery = 500
+
+// unsent keeps those of es whose notification of kind, for their current
+// due time, some recipient has yet to get. The sweep finds the same
+// overdue and due-soon errands every minute — thousands in a country —
+// and asks about them in a few queries rather than four each.
+func (t *Timers) unsent(ctx context.Context, es []*ent.Errand, kind string) ([]*ent.Errand, error) {
+	to, err := t.recipients(ctx, es, kind)
+	if err != nil {
+		return nil, err
+	}
+	owner := map[string]*ent.Errand{}
+	var keys []string
+	for _, e := range es {
+		for _, uid := range to[e.ID] {
+			k := dedupKey(kind, e, uid)
+			owner[k] = e
+			keys = append(keys, k)
+		}
+	}
+	for chunk := range slices.Chunk(keys, keysPerQuery) {
+		sent, err := t.db.Notification.Query().Where(notification.DedupKeyIn(chunk...)).Select(notification.FieldDedupKey).Strings(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sla.unsent: %w", err)
+		}
+		for _, k := range sent {
+			delete(owner, k)
+		}
+	}
+	var out []*ent.Errand
+	for _, e := range es {
+		for _, uid := range to[e.ID] {
+			if owner[dedupKey(kind, e, uid)] != nil {
+				out = append(out, e)
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 func (t *Timers) texts(ctx context.Context, e *ent.Errand, kind string) (string, string, error) {
@@ -212,6 +297,9 @@ func (t *Timers) Sweep(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sla.Sweep: %w", err)
 	}
+	if overdue, err = t.unsent(ctx, overdue, Escalation); err != nil {
+		return err
+	}
 	for _, e := range overdue {
 		if err := t.notify(ctx, e, Escalation); err != nil {
 			return err
@@ -221,12 +309,21 @@ func (t *Timers) Sweep(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sla.Sweep: %w", err)
 	}
+	var remind []*ent.Errand
 	for _, e := range soon {
 		if !now.Before(cal.Before(e.DueTime, 1)) {
-			if err := t.notify(ctx, e, Reminder); err != nil {
-				return err
-			}
+			remind = append(remind, e)
 		}
+	}
+	if remind, err = t.unsent(ctx, remind, Reminder); err != nil {
+		return err
+	}
+	for _, e := range remind {
+		if err := t.notify(ctx, e, Reminder); err != nil {
+			return err
+		}
+	}
+	for _, e := range soon {
 		if err := t.arm(ctx, e); err != nil {
 			t.log.WarnContext(ctx, "sla timer not re-armed", "errand", e.ID, "error", err)
 		}

@@ -10,8 +10,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 
 	"github.com/hibiken/asynq"
 
@@ -61,6 +65,8 @@ type fixture struct {
 	clock  *testutil.Clock
 	insp   *asynq.Inspector
 	queue  string
+	// queries counts the statements the timers send the database.
+	queries *atomic.Int64
 
 	point      int
 	agent      int
@@ -73,17 +79,21 @@ type fixture struct {
 func newFixture(t *testing.T, now time.Time) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db := storetest.Open(t).Client
+	st := storetest.Open(t)
+	db := st.Client
 	k := kvtest.Open(t)
 	f := &fixture{
-		db:    db,
-		clock: testutil.NewClock(now),
-		insp:  asynq.NewInspectorFromRedisClient(k.Client),
-		queue: events.Queue(k),
+		db:      db,
+		clock:   testutil.NewClock(now),
+		insp:    asynq.NewInspectorFromRedisClient(k.Client),
+		queue:   events.Queue(k),
+		queries: new(atomic.Int64),
 	}
 	cal := calendar.NewCache(func(context.Context) ([]calendar.Day, error) { return testDays, nil }, time.Hour)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f.timers = New(db, cal, asynq.NewClientFromRedisClient(k.Client), f.queue, log, f.clock.Now)
+	counted := ent.NewClient(ent.Driver(dialect.DebugWithContext(entsql.OpenDB(st.Dialect, st.DB),
+		func(context.Context, ...any) { f.queries.Add(1) })))
+	f.timers = New(counted, cal, asynq.NewClientFromRedisClient(k.Client), f.queue, log, f.clock.Now)
 
 	if err := db.Region.Create().SetID(village).SetName("北关村").SetLevel(region.LevelVILLAGE).Exec(ctx); err != nil {
 		t.Fatal(err)
@@ -505,6 +515,41 @@ func TestSweep(t *testing.T) {
 	wantArmed := map[int]int{dueToday.ID: 2, dueTomorrow.ID: 2}
 	if len(armedFor) != len(wantArmed) || armedFor[dueToday.ID] != 2 || armedFor[dueTomorrow.ID] != 2 {
 		t.Errorf("timers per errand = %v, want %v (Monday's errand %d is beyond the horizon)", armedFor, wantArmed, dueMonday.ID)
+	}
+}
+
+// TestSweepAsksInBulk: a sweep finds the same overdue and due-soon
+// errands every minute — thousands of them in a country. Once they are
+// notified, it asks the database a few queries about them whatever their
+// number, not a few each.
+func TestSweepAsksInBulk(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := testutil.At("2099-03-05 10:00")
+	queries := map[int]int64{}
+	for _, n := range []int{3, 30} {
+		f := newFixture(t, now)
+		for range n {
+			f.errand(t, errand.StateIN_PROGRESS, testutil.At("2099-03-04 23:59:59"), time.Time{}) // overdue
+			f.errand(t, errand.StateACCEPTED, testutil.At("2099-03-05 23:59:59"), time.Time{})    // to remind
+		}
+		if err := f.timers.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(f.notifications(t)); got != 2*n {
+			t.Fatalf("%d errands of each: %d notifications, want %d", n, got, 2*n)
+		}
+		f.queries.Store(0)
+		if err := f.timers.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		queries[n] = f.queries.Load()
+		if got := len(f.notifications(t)); got != 2*n {
+			t.Errorf("%d errands of each, swept again: %d notifications, want still %d", n, got, 2*n)
+		}
+	}
+	if queries[30] != queries[3] {
+		t.Errorf("a sweep over notified errands sent %d queries for 3 of each and %d for 30: it should not grow with them", queries[3], queries[30])
 	}
 }
 
