@@ -152,12 +152,53 @@ func Seed(ctx context.Context, st *store.Store, keys *pii.Keyring, opt Options) 
 		// visibility settled now rather than by the first reads: a row
 		// never vacuumed has each read that meets it set its hint bits,
 		// a write (and WAL for the replica), and no index-only scans.
+		if err := s.awaitHorizon(ctx); err != nil {
+			return s.sum, fmt.Errorf("scaleseed: vacuum: %w", err)
+		}
 		if err := s.out.exec(ctx, "VACUUM (ANALYZE)"); err != nil {
 			return s.sum, fmt.Errorf("scaleseed: vacuum: %w", err)
 		}
 	}
 	return s.sum, nil
 }
+
+// awaitHorizon waits, a minute at most, until no transaction of the
+// database and no replication slot still sees the database as it was
+// before the seed committed. VACUUM marks a page all-visible (what an
+// index-only scan needs) only once every snapshot sees its rows; a
+// streaming replica with hot_standby_feedback reports its horizon every
+// few seconds, and a VACUUM right after the commit found it from before
+// the commit and marked no page of the 5 million errands.
+func (s *seeder) awaitHorizon(ctx context.Context) error {
+	var after string
+	if err := s.out.conn.QueryRowContext(ctx, "SELECT xid(pg_current_xact_id())::text").Scan(&after); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var behind bool
+		if err := s.out.conn.QueryRowContext(ctx, horizonBehind, after).Scan(&behind); err != nil || !behind {
+			return err
+		}
+		if time.Now().After(deadline) {
+			s.opt.Log.WarnContext(ctx, "scale seed: an older snapshot still holds the rows back; vacuuming anyway, and index-only scans wait for autovacuum")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// horizonBehind is whether a replication slot or another session of the
+// database holds a snapshot older than the transaction $1.
+const horizonBehind = `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE xmin IS NOT NULL AND age(xmin) > age($1::xid))
+	OR EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+		AND backend_xmin IS NOT NULL AND age(backend_xmin) > age($1::xid))`
 
 type seeder struct {
 	opt  Options
