@@ -139,6 +139,28 @@ func TestCurrentReadsUseACaughtUpReplica(t *testing.T) {
 		}
 		return true
 	})
+	if n := catchUps(t, st); n == 0 {
+		t.Error("redpoint_database_replica_catch_up_seconds counted no read that waited for the replica")
+	}
+}
+
+// catchUps is how many reads CurrentReads sent to the replica once it had
+// caught up (redpoint_database_replica_catch_up_seconds' count).
+func catchUps(t *testing.T, st *store.Store) uint64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(st.Collectors()...)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "redpoint_database_replica_catch_up_seconds" {
+			return f.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	t.Fatal("no redpoint_database_replica_catch_up_seconds")
+	return 0
 }
 
 func TestReadsLeaveALaggingReplica(t *testing.T) {
