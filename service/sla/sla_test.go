@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -250,7 +252,7 @@ func TestArmSchedulesReminderAndEscalation(t *testing.T) {
 				pause = testutil.At("2099-03-03 10:00")
 			}
 			e := f.errand(t, tc.state, due, pause)
-			if err := f.timers.arm(context.Background(), e); err != nil {
+			if err := f.timers.arm(context.Background(), e, time.Time{}, time.Time{}); err != nil {
 				t.Fatal(err)
 			}
 			got := f.armedTimers(t)
@@ -288,7 +290,7 @@ func TestArmIsKeyedByDueTime(t *testing.T) {
 	f := newFixture(t, testutil.At("2099-03-02 09:00"))
 	e := f.errand(t, errand.StateACCEPTED, testutil.At("2099-03-05 23:59:59"), time.Time{})
 	for range 2 {
-		if err := f.timers.arm(ctx, e); err != nil {
+		if err := f.timers.arm(ctx, e, time.Time{}, time.Time{}); err != nil {
 			t.Fatalf("arm: %v", err)
 		}
 	}
@@ -299,7 +301,7 @@ func TestArmIsKeyedByDueTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.timers.arm(ctx, e); err != nil {
+	if err := f.timers.arm(ctx, e, time.Time{}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	got := f.armedTimers(t)
@@ -480,17 +482,17 @@ func TestTimerJob(t *testing.T) {
 }
 
 // TestSweep: the sweep escalates every running overdue errand, reminds
-// those whose reminder time has passed, and re-arms the timers of the
-// errands due within its horizon, and only those.
+// those whose reminder time has passed, and re-arms the timers that fire
+// within its horizon (15 minutes), and only those.
 func TestSweep(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	now := testutil.At("2099-03-05 10:00") // Thursday; the horizon (48h) ends Saturday 10:00
+	now := testutil.At("2099-03-05 23:50") // Thursday
 	f := newFixture(t, now)
 	overdue := f.errand(t, errand.StateIN_PROGRESS, testutil.At("2099-03-04 23:59:59"), time.Time{})
-	dueToday := f.errand(t, errand.StateACCEPTED, testutil.At("2099-03-05 23:59:59"), time.Time{})
-	dueTomorrow := f.errand(t, errand.StateFORWARDED, testutil.At("2099-03-06 23:59:59"), time.Time{})
-	dueMonday := f.errand(t, errand.StateACCEPTED, testutil.At("2099-03-09 23:59:59"), time.Time{})
+	dueToday := f.errand(t, errand.StateACCEPTED, testutil.At("2099-03-05 23:59:59"), time.Time{})     // escalation in 10 minutes
+	dueTomorrow := f.errand(t, errand.StateFORWARDED, testutil.At("2099-03-06 23:59:59"), time.Time{}) // reminder in 10 minutes
+	dueMonday := f.errand(t, errand.StateACCEPTED, testutil.At("2099-03-09 23:59:59"), time.Time{})    // reminder on Friday
 	f.errand(t, errand.StateNEEDS_MATERIALS, testutil.At("2099-03-04 23:59:59"), testutil.At("2099-03-05 09:00"))
 	f.errand(t, errand.StateCOMPLETED, testutil.At("2099-03-04 23:59:59"), time.Time{})
 	f.errand(t, errand.StateCANCELLED, testutil.At("2099-03-05 23:59:59"), time.Time{})
@@ -508,13 +510,14 @@ func TestSweep(t *testing.T) {
 	if got := f.notifications(t); !sameSent(got, want) {
 		t.Errorf("notifications = %+v, want %+v", got, want)
 	}
-	armedFor := map[int]int{}
+	var got []string
 	for _, a := range f.armedTimers(t) {
-		armedFor[a.Errand]++
+		got = append(got, fmt.Sprintf("%d %s", a.Errand, a.Kind))
 	}
-	wantArmed := map[int]int{dueToday.ID: 2, dueTomorrow.ID: 2}
-	if len(armedFor) != len(wantArmed) || armedFor[dueToday.ID] != 2 || armedFor[dueTomorrow.ID] != 2 {
-		t.Errorf("timers per errand = %v, want %v (Monday's errand %d is beyond the horizon)", armedFor, wantArmed, dueMonday.ID)
+	sort.Strings(got)
+	wantArmed := []string{fmt.Sprintf("%d %s", dueToday.ID, Escalation), fmt.Sprintf("%d %s", dueTomorrow.ID, Reminder)}
+	if !slices.Equal(got, wantArmed) {
+		t.Errorf("armed %v, want %v (errand %d's timers fire beyond the horizon)", got, wantArmed, dueMonday.ID)
 	}
 }
 
@@ -553,20 +556,23 @@ func TestSweepAsksInBulk(t *testing.T) {
 	}
 }
 
-// TestSweepHorizon: an errand due exactly at the horizon's end is re-armed,
-// one due a second later is not.
+// TestSweepHorizon: a timer that fires exactly at the horizon's end is
+// re-armed, one that fires a second beyond it is not.
 func TestSweepHorizon(t *testing.T) {
 	t.Parallel()
 	now := testutil.At("2099-03-05 10:00")
-	due := testutil.At("2099-03-09 23:59:59")
+	due := testutil.At("2099-03-09 23:59:59")    // Monday
+	remind := testutil.At("2099-03-06 23:59:59") // Friday, the working day before
 	cases := []struct {
 		name    string
 		horizon time.Duration
-		armed   int
+		armed   []string
 	}{
-		{"due at the horizon", due.Sub(now), 2},
-		{"due a second beyond", due.Sub(now) - time.Second, 0},
-		{"the default 48 hours", 0, 0},
+		{"the escalation at the horizon", due.Sub(now), []string{Escalation, Reminder}},
+		{"the escalation a second beyond", due.Sub(now) - time.Second, []string{Reminder}},
+		{"the reminder at the horizon", remind.Sub(now), []string{Reminder}},
+		{"the reminder a second beyond", remind.Sub(now) - time.Second, nil},
+		{"the default 15 minutes", 0, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -579,8 +585,13 @@ func TestSweepHorizon(t *testing.T) {
 			if err := f.timers.Sweep(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if got := f.armedTimers(t); len(got) != tc.armed {
-				t.Errorf("armed %+v, want %d timers", got, tc.armed)
+			var got []string
+			for _, a := range f.armedTimers(t) {
+				got = append(got, a.Kind)
+			}
+			sort.Strings(got)
+			if !slices.Equal(got, tc.armed) {
+				t.Errorf("armed %v, want %v", got, tc.armed)
 			}
 		})
 	}
