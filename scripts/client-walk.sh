@@ -27,7 +27,7 @@ npx tsc -p .
 echo "=== walk: straight to the server"
 REDPOINT_URL="http://127.0.0.1:$http" node --test dist/test/
 
-npx prism proxy "$root/gen/openapi/redpoint.openapi.json" "http://127.0.0.1:$http" \
+node_modules/.bin/prism proxy "$root/gen/openapi/redpoint.openapi.json" "http://127.0.0.1:$http" \
   --errors --host 127.0.0.1 --port "$prism" >"$tmp/prism.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$prism/v1/regions/140400000000" "Prism" "$tmp/prism.log"
