@@ -10,9 +10,11 @@
 # the same REDPOINT_PII_KEY and REDPOINT_AUTH_KEY this shell exports (the
 # server reads sealed data with them). It starts the replica, the cluster
 # and the S3 server if they are down, and empties the cluster first, so
-# every scale starts cold — unless KEEP_BOARDS=1, which keeps the boards
-# the last run over the same database built and skips the rebuild. Needs bin/redpoint and bin/redpoint-load
-# (make build; go build -o bin/redpoint-load ./cmd/redpoint-load).
+# every scale starts cold — unless KEEP_BOARDS=1 and the boards in the
+# cluster are the ones the last run built over the same database (a key
+# in the cluster names it), which skips the rebuild. Needs bin/redpoint
+# and bin/redpoint-load (make build; go build -o bin/redpoint-load
+# ./cmd/redpoint-load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 db=${1:?usage: $0 DATABASE [RATE] [DURATION]}
@@ -33,7 +35,11 @@ log="$dir/serve.log"
 
 echo "== $db: $(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) || ' errands, ' || pg_size_pretty(pg_database_size('$db')) FROM errands")"
 used() { for p in 7001 7002 7003; do redis-cli -p "$p" info memory | tr -d '\r' | sed -n 's/^used_memory://p'; done | awk '{s+=$1} END {print s}'; }
-if [ -z "${KEEP_BOARDS:-}" ]; then
+# Which database the cluster's boards were built from (the slot of this
+# key is on one master; -c follows the redirection).
+built_from=$(redis-cli -c -p 7001 get redpoint-measure:boards-of)
+if [ -z "${KEEP_BOARDS:-}" ] || [ "$built_from" != "$db" ]; then
+  [ -n "${KEEP_BOARDS:-}" ] && echo "KEEP_BOARDS: the cluster holds the boards of '${built_from:-nothing}', not $db's: rebuilding"
   for p in 7001 7002 7003; do redis-cli -p "$p" flushall >/dev/null; done
   before=$(used)
   start=$(date +%s.%N)
@@ -41,6 +47,7 @@ if [ -z "${KEEP_BOARDS:-}" ]; then
   echo "leaderboard rebuild (8 periods: the current week, month, quarter and year, and the ones before): $(echo "$(date +%s.%N) - $start" | bc) s"
   points=$(psql -h 127.0.0.1 -U postgres -d "$db" -XAtc "SELECT count(*) FROM service_points WHERE active")
   echo "leaderboards in Redis: $(( ($(used) - before) / 1024 )) KiB for $points points ($(( ($(used) - before) * 100000 / points / 1048576 )) MiB per 100,000 points)"
+  redis-cli -c -p 7001 set redpoint-measure:boards-of "$db" >/dev/null
 fi
 
 bin/redpoint serve --demo --trusted-proxies 1 --data-dir "$dir" --http-addr 127.0.0.1:18080 \
