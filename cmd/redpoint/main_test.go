@@ -186,6 +186,7 @@ func TestServeMigrateAndShutdown(t *testing.T) {
 // TestServeStopsCleanlyOnSIGINT is Ctrl-C on the real binary: it exits 0
 // with no ERROR line, so a demo's stop does not read as a crash.
 func TestServeStopsCleanlyOnSIGINT(t *testing.T) {
+	testutil.EmbeddedRunOnly(t)
 	p := sqliteDeployment(t, "").startServe(t)
 	testutil.Eventually(t, 10*time.Second, "the scheduler leads", func() bool {
 		return strings.Contains(p.log.String(), "scheduler leading")

@@ -38,6 +38,7 @@ func TestServerKilledMidBurst(t *testing.T) {
 	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
+		testutil.EmbeddedRunOnly(t)
 		// The embedded mode: the in-process Redis dies with the process.
 		killMidBurst(t, sqliteDeployment(t, ""))
 	})
@@ -235,6 +236,7 @@ func TestPostgresRestartMidLoad(t *testing.T) {
 // the outage reach their handlers and the boards.
 func TestRedisUnreachableMidLoad(t *testing.T) {
 	testutil.SkipIfShort(t, slowOutage)
+	testutil.EmbeddedRunOnly(t) // SQLite and a Redis process of its own
 	t.Parallel()
 	redis := kvtest.StartServer(t)
 	d := sqliteDeployment(t, redis.URL())

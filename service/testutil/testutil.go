@@ -3,16 +3,27 @@
 // EventuallyNoError), watching that something does not happen (Never, in
 // the one window Quiet), a fake clock (Clock, At), reading ids out of
 // resource names (ID), stepping a slow test aside under -short
-// (SkipIfShort) and closing what a test opened, reporting a failure
-// (Close). It imports no package of the service, so every
+// (SkipIfShort) or in the run against real services (EmbeddedRunOnly),
+// the variables that name those services (Env*URL) and closing what a
+// test opened, reporting a failure (Close). It imports no package of the service, so every
 // package's tests can use it.
 package testutil
 
 import (
 	"errors"
 	"io"
+	"os"
 	"testing"
 	"time"
+)
+
+// The variables that point a test run at real services instead of the
+// embedded ones (make test-real sets them; storetest, kvtest and
+// objectstest read them).
+const (
+	EnvDatabaseURL = "REDPOINT_TEST_DATABASE_URL"
+	EnvRedisURL    = "REDPOINT_TEST_REDIS_URL"
+	EnvS3URL       = "REDPOINT_TEST_S3_URL"
 )
 
 // Poll is how often Eventually looks at its condition.
@@ -110,6 +121,21 @@ func SkipIfShort(tb testing.TB, why string) {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skipf("slow (%s); not in -short", why)
+	}
+}
+
+// EmbeddedRunOnly skips tb in a run against real services (any of the
+// Env*URL variables set), for a test that uses none of them: it starts
+// its own Redis or PostgreSQL processes and keeps its data in SQLite and
+// the embedded S3, so the embedded run has run it exactly as this one
+// would. make test-real runs again the packages whose tests use the
+// services; such a test there only costs CI time.
+func EmbeddedRunOnly(tb testing.TB) {
+	tb.Helper()
+	for _, v := range []string{EnvDatabaseURL, EnvRedisURL, EnvS3URL} {
+		if os.Getenv(v) != "" {
+			tb.Skipf("uses no service %s names: the embedded run ran it the same", v)
+		}
 	}
 }
 

@@ -194,3 +194,24 @@ func TestCloseReportsAFailure(t *testing.T) {
 		t.Errorf("a failed close reported %q", r.failed)
 	}
 }
+
+// TestEmbeddedRunOnly: a run against any real service skips the test; the
+// embedded run, with none named, runs it.
+func TestEmbeddedRunOnly(t *testing.T) {
+	for _, v := range []string{"", EnvDatabaseURL, EnvRedisURL, EnvS3URL} {
+		for _, w := range []string{EnvDatabaseURL, EnvRedisURL, EnvS3URL} {
+			t.Setenv(w, "")
+		}
+		if v != "" {
+			t.Setenv(v, "set")
+		}
+		ran := false
+		t.Run("with "+v, func(t *testing.T) {
+			EmbeddedRunOnly(t)
+			ran = true
+		})
+		if want := v == ""; ran != want {
+			t.Errorf("with %q set: ran %v, want %v", v, ran, want)
+		}
+	}
+}

@@ -20,7 +20,7 @@ import (
 )
 
 // EnvRedisURL names the Redis server the tests use when set.
-const EnvRedisURL = "REDPOINT_TEST_REDIS_URL"
+const EnvRedisURL = testutil.EnvRedisURL
 
 // Open returns a Redis connection of tb's own.
 func Open(tb testing.TB) *kv.KV {

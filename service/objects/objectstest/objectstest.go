@@ -20,7 +20,7 @@ import (
 
 // EnvS3URL names the S3-compatible server the tests use when set, in
 // objects.Open's URL form; scripts/s3-server.sh starts one and prints it.
-const EnvS3URL = "REDPOINT_TEST_S3_URL"
+const EnvS3URL = testutil.EnvS3URL
 
 // Open returns an object store of tb's own. With EnvS3URL set, a server
 // that does not answer fails tb: a run asked to use it must not pass on

@@ -18,7 +18,7 @@ import (
 )
 
 // EnvDatabaseURL names the PostgreSQL server the tests use when set.
-const EnvDatabaseURL = "REDPOINT_TEST_DATABASE_URL"
+const EnvDatabaseURL = testutil.EnvDatabaseURL
 
 // Open returns a migrated store of its own for tb.
 func Open(tb testing.TB) *store.Store {
