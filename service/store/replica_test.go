@@ -58,6 +58,18 @@ func counts(t *testing.T, r store.Reader) (byEnt, bySQL int) {
 
 func readsBy(t *testing.T, st *store.Store, target string) float64 {
 	t.Helper()
+	for _, m := range metric(t, st, "redpoint_database_reads_total").GetMetric() {
+		if label(m, "target") == target {
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no redpoint_database_reads_total{target=%q}", target)
+	return 0
+}
+
+// metric is the store's metric family name, as /metrics has it.
+func metric(t *testing.T, st *store.Store, name string) *dto.MetricFamily {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(st.Collectors()...)
 	families, err := reg.Gather()
@@ -65,17 +77,12 @@ func readsBy(t *testing.T, st *store.Store, target string) float64 {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "redpoint_database_reads_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if label(m, "target") == target {
-				return m.GetCounter().GetValue()
-			}
+		if f.GetName() == name {
+			return f
 		}
 	}
-	t.Fatalf("no redpoint_database_reads_total{target=%q}", target)
-	return 0
+	t.Fatalf("no %s", name)
+	return nil
 }
 
 func label(m *dto.Metric, name string) string {
@@ -148,19 +155,7 @@ func TestCurrentReadsUseACaughtUpReplica(t *testing.T) {
 // caught up (redpoint_database_replica_catch_up_seconds' count).
 func catchUps(t *testing.T, st *store.Store) uint64 {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(st.Collectors()...)
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() == "redpoint_database_replica_catch_up_seconds" {
-			return f.GetMetric()[0].GetHistogram().GetSampleCount()
-		}
-	}
-	t.Fatal("no redpoint_database_replica_catch_up_seconds")
-	return 0
+	return metric(t, st, "redpoint_database_replica_catch_up_seconds").GetMetric()[0].GetHistogram().GetSampleCount()
 }
 
 func TestReadsLeaveALaggingReplica(t *testing.T) {
