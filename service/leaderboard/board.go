@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/changzhi/redpoint/ent"
@@ -94,6 +95,10 @@ func (b *Boards) statsKey(p period.Period, l Level) string {
 // builtKey marks a period whose boards were built.
 func (b *Boards) builtKey(p period.Period) string { return b.kv.Key(periodTag(p), "built") }
 
+// appliedKey is the sorted set of the events applied to a period's boards
+// in the last appliedKeep, scored by when (applyScript).
+func (b *Boards) appliedKey(p period.Period) string { return b.kv.Key(periodTag(p), "applied") }
+
 // scopes of a village: township (9 digits), county (6), city (4).
 func scopes(village string) (tw, co, city string) { return village[:9], village[:6], village[:4] }
 
@@ -176,13 +181,16 @@ func (b *Boards) writes(c Component, counts map[string]int, periods []period.Per
 
 // Apply adds components to every affected key in one pipelined round trip.
 func (b *Boards) Apply(ctx context.Context, comps []Component) error {
-	return b.apply(ctx, b.db, comps)
+	return b.apply(ctx, b.db, "", comps)
 }
 
-func (b *Boards) apply(ctx context.Context, db *ent.Client, comps []Component) error {
+func (b *Boards) apply(ctx context.Context, db *ent.Client, event string, comps []Component) error {
 	counts, err := b.pointCountsWith(ctx, db)
 	if err != nil {
 		return err
+	}
+	if event != "" {
+		return b.applyOnce(ctx, event, comps, counts)
 	}
 	pipe := b.kv.Client.Pipeline()
 	for _, c := range comps {
@@ -199,6 +207,67 @@ func (b *Boards) apply(ctx context.Context, db *ent.Client, comps []Component) e
 	}
 	return nil
 }
+
+// applyOnce applies an event's components to each period's boards once,
+// however often its job runs: one script a period adds the event to the
+// period's applied set and the components to its boards, or nothing if
+// the event is there. The handler's job commits its ledger entry after
+// the boards are written; a process killed in between, or a lost job run
+// twice, ran the increments again (seen as drift in TestServerKilledMidBurst
+// until the hourly reconciliation).
+func (b *Boards) applyOnce(ctx context.Context, event string, comps []Component, counts map[string]int) error {
+	byPeriod := map[period.Period][]write{}
+	var order []period.Period
+	for _, c := range comps {
+		for _, p := range period.All(c.At) {
+			if _, seen := byPeriod[p]; !seen {
+				order = append(order, p)
+			}
+			byPeriod[p] = append(byPeriod[p], b.writes(c, counts, []period.Period{p})...)
+		}
+	}
+	now := time.Now().Unix()
+	for _, p := range order {
+		keys := []string{b.appliedKey(p)}
+		args := []any{event, now, int64(appliedKeep / time.Second)}
+		for _, w := range byPeriod[p] {
+			kind := "z"
+			if w.hash {
+				kind = "h"
+			}
+			keys = append(keys, w.key)
+			args = append(args, kind, w.member, strconv.FormatFloat(w.delta, 'f', -1, 64))
+		}
+		if err := applyScript.Run(ctx, b.kv.Client, keys, args...).Err(); err != nil {
+			return fmt.Errorf("leaderboard.apply: %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// appliedKeep is how long a period remembers an applied event: longer
+// than the relay's re-enqueueing of lost jobs (a day, pendingHorizon).
+const appliedKeep = 48 * time.Hour
+
+// applyScript: KEYS[1] is the period's applied set, ARGV[1] the event,
+// ARGV[2] now (Unix seconds), ARGV[3] how long to remember; then for each
+// further key a triple of ARGV: "z" (ZINCRBY) or "h" (HINCRBY), the
+// member and the delta. All keys carry the period's hash tag: one slot.
+var applyScript = redis.NewScript(`
+if redis.call("ZADD", KEYS[1], "NX", ARGV[2], ARGV[1]) == 0 then
+  return 0
+end
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", "(" .. (tonumber(ARGV[2]) - tonumber(ARGV[3])))
+for i = 2, #KEYS do
+  local j = 4 + (i - 2) * 3
+  if ARGV[j] == "h" then
+    redis.call("HINCRBY", KEYS[i], ARGV[j + 1], ARGV[j + 2])
+  else
+    redis.call("ZINCRBY", KEYS[i], ARGV[j + 2], ARGV[j + 1])
+  end
+end
+return 1
+`)
 
 // pendingHorizon is how long an unhandled event still counts as on its
 // way after it was relayed: the relay re-enqueues lost jobs of the last

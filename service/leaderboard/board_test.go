@@ -26,6 +26,7 @@ import (
 	"github.com/changzhi/redpoint/service/app"
 	"github.com/changzhi/redpoint/service/app/apptest"
 	"github.com/changzhi/redpoint/service/demo"
+	"github.com/changzhi/redpoint/service/events"
 	"github.com/changzhi/redpoint/service/kv/kvtest"
 	"github.com/changzhi/redpoint/service/leaderboard"
 	"github.com/changzhi/redpoint/service/outbox"
@@ -651,6 +652,63 @@ func TestRebuildWhileEventsWaitCountsThemOnce(t *testing.T) {
 	}
 	if n, err := e.boards.Reconcile(ctx, p); err != nil || n != 0 {
 		t.Errorf("drift %d (%v) against a rebuild", n, err)
+	}
+}
+
+// TestAnEventScoresOnceHoweverOftenItsJobRuns: the handler's job writes
+// the boards, then commits its ledger entry; a process killed between the
+// two, or a lost job run again beside its first run, runs the handler
+// again for the same event. The boards count the event once, and a
+// rebuild, which counts what the ledger has, forgets the events applied
+// to the boards it replaces.
+func TestAnEventScoresOnceHoweverOftenItsJobRuns(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	db := e.App.Store.Client
+	x := e.create(demo.GuhanAgentPhone, "13900000001", "errandTypes/MI-PAYMENT")
+	e.clock.Set(testutil.At("2027-03-01 10:00"))
+	e.complete(demo.GuhanAgentPhone, x.Name)
+	e.settle()
+	point, village := e.pointOf(demo.GuhanAgentPhone)
+	once := e.score("2027-03", village[:9], point)
+	if once == 0 {
+		t.Fatal("the completion did not score")
+	}
+	row := db.OutboxEvent.Query().Where(outboxevent.TopicEQ(outbox.TopicErrandTransitioned)).Order(ent.Desc(outboxevent.FieldID)).FirstX(ctx)
+	payload, err := outbox.Decode(row.Topic, row.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := func() {
+		t.Helper()
+		tx, err := db.Tx(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = tx.Rollback() }() // the ledger entry that never committed
+		ev := events.Event{ID: row.ID, Topic: row.Topic, Payload: payload}
+		if err := e.boards.Handler().Handle(ctx, tx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again()
+	again()
+	if got := e.score("2027-03", village[:9], point); got != once {
+		t.Errorf("after the handler ran twice more for the same event: %v points, want still %v", got, once)
+	}
+	p := mustPeriod("2027-03")
+	if n, err := e.boards.Reconcile(ctx, p); err != nil || n != 0 {
+		t.Errorf("drift %d (%v) against a rebuild", n, err)
+	}
+	k := e.App.KV
+	if n := k.Client.Exists(ctx, leaderboard.AppliedKey(k, p)).Val(); n != 1 {
+		t.Fatal("no applied events recorded for 2027-03")
+	}
+	if err := e.boards.Rebuild(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if n := k.Client.Exists(ctx, leaderboard.AppliedKey(k, p)).Val(); n != 0 {
+		t.Error("a rebuild kept the applied events of the boards it replaced")
 	}
 }
 

@@ -63,7 +63,7 @@ func (b *Boards) rebuild(ctx context.Context, db *ent.Client, p period.Period) e
 func (b *Boards) store(ctx context.Context, p period.Period, t *tally) error {
 	token := kv.Token()
 	staged := func(key string) string { return key + ":next:" + token } // the period's hash tag: its slot
-	keys := []string{b.builtKey(p)}
+	keys := []string{b.builtKey(p), b.appliedKey(p)}
 	args := []any{time.Now().UTC().Format(time.RFC3339)}
 	pipe := b.kv.Client.Pipeline()
 	for key, members := range t.boards {
@@ -109,7 +109,7 @@ func (b *Boards) store(ctx context.Context, p period.Period, t *tally) error {
 // as the build's may be what ended it.
 func (b *Boards) discard(keys []string) {
 	var staged []string
-	for i := 1; i < len(keys); i += 2 {
+	for i := 2; i < len(keys); i += 2 {
 		staged = append(staged, keys[i])
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -118,22 +118,26 @@ func (b *Boards) discard(keys []string) {
 }
 
 // swapScript puts a staged build in place of the live boards, all or
-// nothing. KEYS[1] is the period's built marker, set to ARGV[1]; then come
-// pairs of a staged key and the live key it replaces, and ARGV[1+i] says
+// nothing. KEYS[1] is the period's built marker, set to ARGV[1]; KEYS[2]
+// the events applied to the boards it replaces (appliedKey), which it
+// forgets: the build counted those the ledger has as handled, and an
+// event applied but not yet in the ledger is applied again when its job
+// is retried. Then come pairs of a staged key and the live key it
+// replaces, and ARGV[1+i] says
 // whether pair i's staged key must be there ("1") or, absent, means the
 // live key goes ("0": no statistics). A staged key that is gone — evicted
 // under memory pressure, as keys with a TTL are first — fails the swap
 // before it changed anything. RENAME carries the staged key's TTL over,
 // hence PERSIST.
 var swapScript = redis.NewScript(`
-local n = (#KEYS - 1) / 2
+local n = (#KEYS - 2) / 2
 for i = 1, n do
-  if ARGV[i + 1] == "1" and redis.call("EXISTS", KEYS[2 * i]) == 0 then
-    return redis.error_reply("staged key gone: " .. KEYS[2 * i])
+  if ARGV[i + 1] == "1" and redis.call("EXISTS", KEYS[2 * i + 1]) == 0 then
+    return redis.error_reply("staged key gone: " .. KEYS[2 * i + 1])
   end
 end
 for i = 1, n do
-  local staged, live = KEYS[2 * i], KEYS[2 * i + 1]
+  local staged, live = KEYS[2 * i + 1], KEYS[2 * i + 2]
   if redis.call("EXISTS", staged) == 1 then
     redis.call("RENAME", staged, live)
     redis.call("PERSIST", live)
@@ -142,6 +146,7 @@ for i = 1, n do
   end
 end
 redis.call("SET", KEYS[1], ARGV[1])
+redis.call("DEL", KEYS[2])
 return n
 `)
 

@@ -69,6 +69,9 @@ func BoardKey(k *kv.KV, p period.Period, scope string, l Level, average bool) st
 func StatsKey(k *kv.KV, p period.Period, l Level) string { return (&Boards{kv: k}).statsKey(p, l) }
 func BuiltKey(k *kv.KV, p period.Period) string          { return (&Boards{kv: k}).builtKey(p) }
 
+// AppliedKey names the set of the events applied to a period's boards.
+func AppliedKey(k *kv.KV, p period.Period) string { return (&Boards{kv: k}).appliedKey(p) }
+
 // KeyPattern matches every key of the boards in k (SCAN's MATCH).
 func KeyPattern(k *kv.KV) string { return k.Prefix + "{lb:*" }
 

@@ -250,7 +250,7 @@ func (b *Boards) Handler() events.Handler {
 			if err != nil || len(comps) == 0 {
 				return err
 			}
-			return b.apply(ctx, db, comps)
+			return b.apply(ctx, db, strconv.Itoa(ev.ID), comps)
 		},
 	}
 }
