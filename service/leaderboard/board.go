@@ -253,11 +253,15 @@ const appliedKeep = 48 * time.Hour
 // ARGV[2] now (Unix seconds), ARGV[3] how long to remember; then for each
 // further key a triple of ARGV: "z" (ZINCRBY) or "h" (HINCRBY), the
 // member and the delta. All keys carry the period's hash tag: one slot.
+// It forgets what is older than ARGV[3] before it looks (an event id of
+// an earlier database, under a Redis that outlived it, must not match),
+// and the whole set once no event came for that long.
 var applyScript = redis.NewScript(`
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", "(" .. (tonumber(ARGV[2]) - tonumber(ARGV[3])))
 if redis.call("ZADD", KEYS[1], "NX", ARGV[2], ARGV[1]) == 0 then
   return 0
 end
-redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", "(" .. (tonumber(ARGV[2]) - tonumber(ARGV[3])))
+redis.call("EXPIRE", KEYS[1], ARGV[3])
 for i = 2, #KEYS do
   local j = 4 + (i - 2) * 3
   if ARGV[j] == "h" then

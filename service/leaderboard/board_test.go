@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -709,6 +711,13 @@ func TestAnEventScoresOnceHoweverOftenItsJobRuns(t *testing.T) {
 	}
 	if n := k.Client.Exists(ctx, leaderboard.AppliedKey(k, p)).Val(); n != 0 {
 		t.Error("a rebuild kept the applied events of the boards it replaced")
+	}
+	// The same id applied more than 48 hours ago — an event of an earlier
+	// database under a Redis that outlived it — does not hold this one back.
+	k.Client.ZAdd(ctx, leaderboard.AppliedKey(k, p), redis.Z{Score: float64(time.Now().Add(-49 * time.Hour).Unix()), Member: strconv.Itoa(row.ID)})
+	again()
+	if got := e.score("2027-03", village[:9], point); got != 2*once {
+		t.Errorf("an event whose id was applied 49 hours ago: %v points, want %v", got, 2*once)
 	}
 }
 

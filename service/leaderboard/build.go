@@ -121,8 +121,10 @@ func (b *Boards) discard(keys []string) {
 // nothing. KEYS[1] is the period's built marker, set to ARGV[1]; KEYS[2]
 // the events applied to the boards it replaces (appliedKey), which it
 // forgets: the build counted those the ledger has as handled, and an
-// event applied but not yet in the ledger is applied again when its job
-// is retried. Then come pairs of a staged key and the live key it
+// event applied whose job then failed is applied again when the job is
+// retried. (A job that commits its ledger entry after the build read the
+// ledger is lost to the build, as before: the race the hourly
+// reconciliation repairs.) Then come pairs of a staged key and the live key it
 // replaces, and ARGV[1+i] says
 // whether pair i's staged key must be there ("1") or, absent, means the
 // live key goes ("0": no statistics). A staged key that is gone — evicted
