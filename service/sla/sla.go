@@ -215,6 +215,9 @@ func (t *Timers) recipients(ctx context.Context, es []*ent.Errand, kind string) 
 				townships = append(townships, township(e))
 			}
 		}
+		if len(townships) == 0 {
+			continue // met in an earlier chunk
+		}
 		users, err := t.db.User.Query().Where(user.RoleEQ(user.RoleTOWNSHIP_SECRETARY), user.RegionIDIn(townships...), user.Active(true)).
 			Select(user.FieldID, user.FieldRegionID).All(ctx)
 		if err != nil {
