@@ -165,7 +165,12 @@ func (t *Timers) notify(ctx context.Context, e *ent.Errand, kind string) error {
 	if err != nil {
 		return err
 	}
-	if len(to[e.ID]) == 0 {
+	return t.write(ctx, e, kind, to[e.ID])
+}
+
+// write writes e's notification of kind to each of to, once.
+func (t *Timers) write(ctx context.Context, e *ent.Errand, kind string, to []int) error {
+	if len(to) == 0 {
 		return nil
 	}
 	title, body, err := t.texts(ctx, e, kind)
@@ -177,9 +182,9 @@ func (t *Timers) notify(ctx context.Context, e *ent.Errand, kind string) error {
 		k = notification.KindESCALATION
 	}
 	// One statement for every recipient, so that a notification written
-	// for one means one was written for each (unsent relies on it).
-	creates := make([]*ent.NotificationCreate, 0, len(to[e.ID]))
-	for _, uid := range to[e.ID] {
+	// for one means one was written for each (notifyUnsent relies on it).
+	creates := make([]*ent.NotificationCreate, 0, len(to))
+	for _, uid := range to {
 		creates = append(creates, t.db.Notification.Create().SetUserID(uid).SetKind(k).SetErrandID(e.ID).SetRegionID(e.RegionID).
 			SetDedupKey(dedupKey(kind, e, uid)).SetTitle(title).SetBody(body).SetCreateTime(t.now().UTC()))
 	}
@@ -233,18 +238,18 @@ func (t *Timers) recipients(ctx context.Context, es []*ent.Errand, kind string) 
 	return to, nil
 }
 
-// keysPerQuery bounds the values one query of unsent or recipients
+// keysPerQuery bounds the values one query of notifyUnsent or recipients
 // carries.
 const keysPerQuery = 500
 
-// unsent keeps those of es whose notification of kind, for their current
-// due time, some recipient has yet to get. The sweep finds the same
-// overdue and due-soon errands every minute — thousands in a country —
-// and asks about them in a few queries rather than four each.
-func (t *Timers) unsent(ctx context.Context, es []*ent.Errand, kind string) ([]*ent.Errand, error) {
+// notifyUnsent writes the notification of kind of those of es that some
+// recipient has yet to get for their current due time. The sweep finds
+// the same overdue and due-soon errands every minute — thousands in a
+// country — and asks about them in a few queries rather than four each.
+func (t *Timers) notifyUnsent(ctx context.Context, es []*ent.Errand, kind string) error {
 	to, err := t.recipients(ctx, es, kind)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	owner := map[string]*ent.Errand{}
 	var keys []string
@@ -258,22 +263,23 @@ func (t *Timers) unsent(ctx context.Context, es []*ent.Errand, kind string) ([]*
 	for chunk := range slices.Chunk(keys, keysPerQuery) {
 		sent, err := t.db.Notification.Query().Where(notification.DedupKeyIn(chunk...)).Select(notification.FieldDedupKey).Strings(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("sla.unsent: %w", err)
+			return fmt.Errorf("sla.notifyUnsent: %w", err)
 		}
 		for _, k := range sent {
 			delete(owner, k)
 		}
 	}
-	var out []*ent.Errand
 	for _, e := range es {
 		for _, uid := range to[e.ID] {
 			if owner[dedupKey(kind, e, uid)] != nil {
-				out = append(out, e)
+				if err := t.write(ctx, e, kind, to[e.ID]); err != nil {
+					return err
+				}
 				break
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (t *Timers) texts(ctx context.Context, e *ent.Errand, kind string) (string, string, error) {
@@ -309,13 +315,8 @@ func (t *Timers) Sweep(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sla.Sweep: %w", err)
 	}
-	if overdue, err = t.unsent(ctx, overdue, Escalation); err != nil {
+	if err := t.notifyUnsent(ctx, overdue, Escalation); err != nil {
 		return err
-	}
-	for _, e := range overdue {
-		if err := t.notify(ctx, e, Escalation); err != nil {
-			return err
-		}
 	}
 	// Due by the end of the working day after the horizon's: every
 	// errand whose reminder (one working day before its due time, across
@@ -331,13 +332,8 @@ func (t *Timers) Sweep(ctx context.Context) error {
 			remind = append(remind, e)
 		}
 	}
-	if remind, err = t.unsent(ctx, remind, Reminder); err != nil {
+	if err := t.notifyUnsent(ctx, remind, Reminder); err != nil {
 		return err
-	}
-	for _, e := range remind {
-		if err := t.notify(ctx, e, Reminder); err != nil {
-			return err
-		}
 	}
 	for _, e := range soon {
 		if err := t.arm(ctx, e, now, until); err != nil {
