@@ -75,16 +75,17 @@ func fill(b *testing.B, e *env, p period.Period, n int) {
 }
 
 // BenchmarkFanOut applies one scoring event to every affected key (36
-// boards and 48 statistics over four periods): pipelined in one round
-// trip, against one round trip per key. Target: ≥ 3× the events per second.
+// boards and 48 statistics over four periods): one script per period, as
+// the handler does, against one round trip per key. Target: ≥ 3× the
+// events per second.
 func BenchmarkFanOut(b *testing.B) {
 	e := benchEnv(b)
 	ctx := context.Background()
 	c := []leaderboard.Component{{Source: leaderboard.FromCompletion, PointID: 1, Village: "140423100201",
 		At: time.Date(2030, 1, 15, 2, 0, 0, 0, time.UTC), Points: 15, Completed: 1, OnTime: 1}}
-	b.Run("pipelined", func(b *testing.B) {
+	b.Run("per_period", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if err := e.boards.Apply(ctx, c); err != nil {
+			if err := e.boards.Apply(ctx, "bench-"+strconv.Itoa(i), c); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -179,9 +179,10 @@ func (b *Boards) writes(c Component, counts map[string]int, periods []period.Per
 	return out
 }
 
-// Apply adds components to every affected key in one pipelined round trip.
-func (b *Boards) Apply(ctx context.Context, comps []Component) error {
-	return b.apply(ctx, b.db, "", comps)
+// Apply adds event's components to every affected key, once however
+// often it is called for the same event (applyOnce).
+func (b *Boards) Apply(ctx context.Context, event string, comps []Component) error {
+	return b.apply(ctx, b.db, event, comps)
 }
 
 func (b *Boards) apply(ctx context.Context, db *ent.Client, event string, comps []Component) error {
@@ -189,23 +190,7 @@ func (b *Boards) apply(ctx context.Context, db *ent.Client, event string, comps 
 	if err != nil {
 		return err
 	}
-	if event != "" {
-		return b.applyOnce(ctx, event, comps, counts)
-	}
-	pipe := b.kv.Client.Pipeline()
-	for _, c := range comps {
-		for _, w := range b.writes(c, counts, period.All(c.At)) {
-			if w.hash {
-				pipe.HIncrBy(ctx, w.key, w.member, int64(w.delta))
-			} else {
-				pipe.ZIncrBy(ctx, w.key, w.delta, w.member)
-			}
-		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("leaderboard.Apply: %w", err)
-	}
-	return nil
+	return b.applyOnce(ctx, event, comps, counts)
 }
 
 // applyOnce applies an event's components to each period's boards once,
@@ -227,20 +212,35 @@ func (b *Boards) applyOnce(ctx context.Context, event string, comps []Component,
 		}
 	}
 	now := time.Now().Unix()
-	for _, p := range order {
-		keys := []string{b.appliedKey(p)}
-		args := []any{event, now, int64(appliedKeep / time.Second)}
-		for _, w := range byPeriod[p] {
-			kind := "z"
-			if w.hash {
-				kind = "h"
+	// The periods' scripts in one pipelined round trip (by their hash, so
+	// a Redis that lost its scripts answers NOSCRIPT: they are loaded and
+	// the pipeline sent again, the periods already applied doing nothing).
+	run := func() error {
+		pipe := b.kv.Client.Pipeline()
+		for _, p := range order {
+			keys := []string{b.appliedKey(p)}
+			args := []any{event, now, int64(appliedKeep / time.Second)}
+			for _, w := range byPeriod[p] {
+				kind := "z"
+				if w.hash {
+					kind = "h"
+				}
+				keys = append(keys, w.key)
+				args = append(args, kind, w.member, strconv.FormatFloat(w.delta, 'f', -1, 64))
 			}
-			keys = append(keys, w.key)
-			args = append(args, kind, w.member, strconv.FormatFloat(w.delta, 'f', -1, 64))
+			applyScript.EvalSha(ctx, pipe, keys, args...)
 		}
-		if err := applyScript.Run(ctx, b.kv.Client, keys, args...).Err(); err != nil {
-			return fmt.Errorf("leaderboard.apply: %s: %w", p, err)
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = applyScript.Load(ctx, b.kv.Client).Err(); err == nil {
+			err = run()
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("leaderboard.apply: %w", err)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func TestBoardsOnARedisCluster(t *testing.T) {
 	if n, err := b.Reconcile(ctx, p); err != nil || n != 0 {
 		t.Errorf("Reconcile on the cluster: drift %d, %v", n, err)
 	}
-	if err := b.Apply(ctx, []leaderboard.Component{{PointID: 1, Village: "140402100200", At: testutil.At("2026-11-20 10:00"), Points: 1, Completed: 1}}); err != nil {
+	if err := b.Apply(ctx, "1", []leaderboard.Component{{PointID: 1, Village: "140402100200", At: testutil.At("2026-11-20 10:00"), Points: 1, Completed: 1}}); err != nil {
 		t.Errorf("Apply on the cluster: %v", err)
 	}
 	if _, err := b.Warm(ctx, testutil.At("2026-11-20 10:00")); err != nil { // the rest of the current periods, built on their first read

@@ -11,7 +11,7 @@ import (
 )
 
 // ApplyEach is Apply with one round trip per key: the baseline the
-// pipelined fan-out is measured against.
+// per-period scripts are measured against (BenchmarkFanOut).
 func (b *Boards) ApplyEach(ctx context.Context, comps []Component) error {
 	counts, err := b.pointCounts(ctx)
 	if err != nil {
